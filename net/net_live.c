@@ -1,0 +1,331 @@
+#include "net_int.h"
+
+#include "rt_assert.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/util.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct net_live {
+  rt_world_t *world;
+  struct event_base *base;
+  struct event *run_ev;   /* drains the run queue */
+  struct event *timer_ev; /* armed at the earliest runtime deadline */
+  struct evutil_monotonic_timer *clock;
+  struct timeval t0;
+  rt_time_ns armed_deadline; /* RT_TIME_NEVER: timer_ev not armed */
+  uint32_t turns_per_pass;
+  bool in_pass;
+};
+
+static rt_time_ns live_clock(net_live_t *live) {
+  struct timeval tv;
+  evutil_gettime_monotonic(live->clock, &tv);
+  rt_time_ns sec = (rt_time_ns)(tv.tv_sec - live->t0.tv_sec);
+  rt_time_ns usec = (rt_time_ns)(tv.tv_usec - live->t0.tv_usec);
+  return sec * RT_NS_PER_S + usec * RT_NS_PER_US;
+}
+
+static void update_time(net_live_t *live) {
+  rt_time_ns now = live_clock(live);
+  if (now > rt_now(live->world))
+    rt_world_set_time(live->world, now);
+}
+
+static void arm_timer(net_live_t *live) {
+  rt_time_ns next = rt_world_next_deadline(live->world);
+  if (next == live->armed_deadline)
+    return;
+  live->armed_deadline = next;
+  if (next == RT_TIME_NEVER) {
+    event_del(live->timer_ev);
+    return;
+  }
+  rt_time_ns delay = next - rt_now(live->world);
+  if (delay < 0)
+    delay = 0;
+  /* Round up: waking a microsecond early would only re-arm. */
+  rt_time_ns us = (delay + RT_NS_PER_US - 1) / RT_NS_PER_US;
+  struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
+                       .tv_usec = (suseconds_t)(us % 1000000)};
+  event_add(live->timer_ev, &tv);
+}
+
+/* One pass: fire due timers, run a bounded number of turns, re-arm. */
+static void pass(net_live_t *live) {
+  live->in_pass = true;
+  update_time(live);
+  rt_world_pump(live->world, live->turns_per_pass);
+  live->in_pass = false;
+  if (rt_world_has_ready(live->world))
+    event_active(live->run_ev, EV_TIMEOUT, 0); /* yield to I/O, then go on */
+  arm_timer(live);
+}
+
+static void on_run(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  pass(arg);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  net_live_t *live = arg;
+  live->armed_deadline = RT_TIME_NEVER; /* non-persistent: it is disarmed */
+  pass(live);
+}
+
+static void live_wake(void *ctx) {
+  net_live_t *live = ctx;
+  if (!live->in_pass)
+    event_active(live->run_ev, EV_TIMEOUT, 0);
+}
+
+net_live_t *net_live_create(const net_live_config_t *cfg) {
+  net_live_t *live = calloc(1, sizeof(*live));
+  if (live == NULL)
+    return NULL;
+  live->armed_deadline = RT_TIME_NEVER;
+  live->turns_per_pass =
+      cfg->turns_per_pass != 0 ? cfg->turns_per_pass : NET_TURNS_PER_PASS_DEFAULT;
+  live->clock = evutil_monotonic_timer_new();
+  if (live->clock == NULL ||
+      evutil_configure_monotonic_time(live->clock, 0) != 0)
+    goto fail;
+  evutil_gettime_monotonic(live->clock, &live->t0);
+  live->base = event_base_new();
+  if (live->base == NULL)
+    goto fail;
+  live->run_ev = event_new(live->base, -1, 0, on_run, live);
+  live->timer_ev = evtimer_new(live->base, on_timer, live);
+  if (live->run_ev == NULL || live->timer_ev == NULL)
+    goto fail;
+  rt_world_config_t wc = {
+      .seed = cfg->seed,
+      .batch_max = cfg->batch_max,
+      .actors_max = cfg->actors_max,
+      .log_level = cfg->log_level,
+      .hash_disabled = cfg->hash_disabled,
+  };
+  rt_backend_t backend = {.wake = live_wake, .log_write = NULL};
+  live->world = rt_world_create(&wc, &backend, live);
+  if (live->world == NULL)
+    goto fail;
+  rt_log(live->world, RT_LOG_INFO, "world.start", "kind=live seed=%" PRIu64,
+         cfg->seed);
+  return live;
+fail:
+  net_live_destroy(live);
+  return NULL;
+}
+
+void net_live_destroy(net_live_t *live) {
+  if (live == NULL)
+    return;
+  if (live->world != NULL)
+    rt_world_destroy(live->world); /* actors close their streams */
+  if (live->run_ev != NULL)
+    event_free(live->run_ev);
+  if (live->timer_ev != NULL)
+    event_free(live->timer_ev);
+  if (live->base != NULL)
+    event_base_free(live->base);
+  if (live->clock != NULL)
+    evutil_monotonic_timer_free(live->clock);
+  free(live);
+}
+
+rt_world_t *net_live_world(net_live_t *live) { return live->world; }
+struct event_base *net_live_base(net_live_t *live) { return live->base; }
+
+int net_live_run(net_live_t *live) {
+  pass(live); /* pick up work queued before the loop started */
+  return event_base_loop(live->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0 ? RT_EIO
+                                                                  : RT_OK;
+}
+
+int net_live_run_for(net_live_t *live, rt_time_ns duration) {
+  rt_time_ns us = duration / RT_NS_PER_US;
+  struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
+                       .tv_usec = (suseconds_t)(us % 1000000)};
+  event_base_loopexit(live->base, &tv);
+  return net_live_run(live);
+}
+
+void net_live_stop(net_live_t *live) { event_base_loopbreak(live->base); }
+
+/* ---- Listeners ---------------------------------------------------------------- */
+
+typedef struct net_listener {
+  rt_listener_t listener; /* first */
+  net_live_t *live;
+  evutil_socket_t fd;
+  struct event *ev;
+  struct event *pause_ev; /* re-enables accepting after EMFILE */
+  uint16_t port;
+} net_listener_t;
+
+/* After running out of descriptors, stop polling the listener for a while
+ * rather than spinning on a level-triggered readable socket. */
+#define NET_ACCEPT_PAUSE_US 100000
+
+static void on_listener_readable(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  net_listener_t *nl = arg;
+  /* Level-triggered: this fires again on every loop while connections are
+   * pending, and notifications coalesce, so an owner that accepts only some
+   * per turn is reminded of the rest. */
+  rt_listener_notify(&nl->listener);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  net_listener_t *nl = arg;
+  event_add(nl->ev, NULL);
+}
+
+static int live_accept(rt_listener_t *l, rt_stream_t **out) {
+  net_listener_t *nl = (net_listener_t *)l;
+  evutil_socket_t fd = accept(nl->fd, NULL, NULL);
+  if (fd < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+        errno == ECONNABORTED)
+      return 0;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+        errno == ENOMEM) {
+      struct timeval tv = {0, NET_ACCEPT_PAUSE_US};
+      event_del(nl->ev);
+      event_add(nl->pause_ev, &tv);
+      return RT_ELIMIT;
+    }
+    return RT_EIO;
+  }
+  int err = net__stream_create(nl->live, fd, false, out);
+  if (err < 0) {
+    close(fd);
+    return err;
+  }
+  return 1;
+}
+
+static void live_listener_destroy(rt_listener_t *l) {
+  net_listener_t *nl = (net_listener_t *)l;
+  event_free(nl->ev);
+  event_free(nl->pause_ev);
+  close(nl->fd);
+  free(nl);
+}
+
+static const rt_listener_ops_t live_listener_ops = {
+    .accept = live_accept,
+    .destroy = live_listener_destroy,
+};
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_in *sa) {
+  memset(sa, 0, sizeof(*sa));
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons(port);
+  if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+    return RT_EINVAL;
+  return RT_OK;
+}
+
+int net_live_listen(net_live_t *live, const char *host, uint16_t port,
+                    rt_actor_id_t owner, rt_listener_t **out) {
+  struct sockaddr_in sa;
+  int err = resolve(host, port, &sa);
+  if (err < 0)
+    return err;
+  evutil_socket_t fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return errno == EMFILE || errno == ENFILE ? RT_ELIMIT : RT_EIO;
+  net_listener_t *nl = NULL;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (evutil_make_socket_nonblocking(fd) < 0 ||
+      evutil_make_socket_closeonexec(fd) < 0) {
+    err = RT_EIO;
+    goto fail;
+  }
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+      listen(fd, NET_LISTEN_BACKLOG) < 0) {
+    err = RT_EADDR;
+    goto fail;
+  }
+  socklen_t len = sizeof(sa);
+  getsockname(fd, (struct sockaddr *)&sa, &len);
+  nl = calloc(1, sizeof(*nl));
+  if (nl == NULL) {
+    err = RT_ENOMEM;
+    goto fail;
+  }
+  nl->live = live;
+  nl->fd = fd;
+  nl->port = ntohs(sa.sin_port);
+  nl->ev = event_new(live->base, fd, EV_READ | EV_PERSIST, on_listener_readable,
+                     nl);
+  nl->pause_ev = evtimer_new(live->base, on_accept_resume, nl);
+  if (nl->ev == NULL || nl->pause_ev == NULL) {
+    err = RT_ENOMEM;
+    goto fail;
+  }
+  event_add(nl->ev, NULL);
+  rt_listener_init(&nl->listener, live->world, &live_listener_ops, owner);
+  rt_log(live->world, RT_LOG_INFO, "net.listen", "host=%s port=%u", host,
+         (unsigned)nl->port);
+  *out = &nl->listener;
+  return RT_OK;
+fail:
+  if (nl != NULL) {
+    if (nl->ev != NULL)
+      event_free(nl->ev);
+    if (nl->pause_ev != NULL)
+      event_free(nl->pause_ev);
+    free(nl);
+  }
+  close(fd);
+  return err;
+}
+
+uint16_t net_live_listener_port(const rt_listener_t *l) {
+  RT_ASSERT(l->ops == &live_listener_ops);
+  return ((const net_listener_t *)l)->port;
+}
+
+int net_live_connect(net_live_t *live, const char *host, uint16_t port,
+                     rt_actor_id_t owner, rt_stream_t **out) {
+  struct sockaddr_in sa;
+  int err = resolve(host, port, &sa);
+  if (err < 0)
+    return err;
+  evutil_socket_t fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return errno == EMFILE || errno == ENFILE ? RT_ELIMIT : RT_EIO;
+  if (evutil_make_socket_nonblocking(fd) < 0 ||
+      evutil_make_socket_closeonexec(fd) < 0) {
+    close(fd);
+    return RT_EIO;
+  }
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+      errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    return e == ECONNREFUSED ? RT_ECONNREFUSED : RT_EIO;
+  }
+  err = net__stream_create(live, fd, true, out);
+  if (err < 0) {
+    close(fd);
+    return err;
+  }
+  rt_stream_set_owner(*out, owner);
+  return RT_OK;
+}

@@ -1,0 +1,181 @@
+/* net_stream.c: rt_stream_t over a non-blocking TCP socket.
+ *
+ * The send buffer is the kernel's: write hands bytes straight to send() and
+ * reports how many it took; when it takes fewer than offered, a one-shot
+ * write event reports WRITABLE once the socket drains. So no bytes are ever
+ * copied into a second user-space buffer per connection, and the backlog is
+ * what the kernel still holds (SIOCOUTQ). Reads are level-triggered: an owner
+ * that leaves bytes unread is notified again on the next loop.
+ */
+#include "net_int.h"
+
+#include "rt_assert.h"
+
+#include <errno.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct net_conn {
+  rt_stream_t stream; /* first */
+  net_live_t *live;
+  evutil_socket_t fd;
+  struct event *read_ev;
+  struct event *write_ev;
+  int error;       /* sticky error for reads and writes; 0: none */
+  bool read_done;  /* EOF or error seen: stop polling for reads */
+  bool connecting; /* an outgoing connect is in progress */
+} net_conn_t;
+
+static const rt_stream_ops_t net_stream_ops;
+
+static int errno_to_rt(int e) {
+  switch (e) {
+  case ECONNRESET: return RT_ERESET;
+  case EPIPE: return RT_EPIPE;
+  case ECONNREFUSED: return RT_ECONNREFUSED;
+  case ETIMEDOUT: return RT_ETIMEDOUT;
+  case ENOMEM:
+  case ENOBUFS: return RT_ENOMEM;
+  default: return RT_EIO;
+  }
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  net_conn_t *c = arg;
+  rt_stream_notify(&c->stream, RT_STREAM_READABLE);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  net_conn_t *c = arg;
+  if (c->connecting) {
+    c->connecting = false;
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if (soerr != 0) {
+      c->error = errno_to_rt(soerr);
+      c->read_done = true;
+      event_del(c->read_ev);
+      rt_stream_notify(&c->stream, RT_STREAM_CLOSED);
+      return;
+    }
+    rt_stream_notify(&c->stream, RT_STREAM_CONNECTED | RT_STREAM_WRITABLE);
+    return;
+  }
+  rt_stream_notify(&c->stream, RT_STREAM_WRITABLE);
+}
+
+static int64_t net_read(rt_stream_t *s, void *buf, size_t cap) {
+  net_conn_t *c = (net_conn_t *)s;
+  if (c->error != 0)
+    return c->error;
+  if (c->connecting || cap == 0)
+    return 0;
+  ssize_t n = recv(c->fd, buf, cap, 0);
+  if (n > 0)
+    return n;
+  if (n == 0) {
+    c->read_done = true;
+    event_del(c->read_ev);
+    return RT_EOF;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    return 0;
+  c->error = errno_to_rt(errno);
+  c->read_done = true;
+  event_del(c->read_ev);
+  return c->error;
+}
+
+static int64_t net_write(rt_stream_t *s, const void *buf, size_t len) {
+  net_conn_t *c = (net_conn_t *)s;
+  if (c->error != 0)
+    return c->error;
+  if (c->connecting) {
+    return 0; /* WRITABLE follows the connect */
+  }
+  if (len == 0)
+    return 0;
+  ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      n = 0;
+    } else {
+      c->error = errno_to_rt(errno);
+      return c->error;
+    }
+  }
+  if ((size_t)n < len)
+    event_add(c->write_ev, NULL);
+  return n;
+}
+
+static size_t net_backlog(const rt_stream_t *s) {
+  const net_conn_t *c = (const net_conn_t *)s;
+  int queued = 0;
+  if (ioctl(c->fd, SIOCOUTQ, &queued) < 0 || queued < 0)
+    return 0;
+  return (size_t)queued;
+}
+
+static void net_shutdown(rt_stream_t *s) {
+  net_conn_t *c = (net_conn_t *)s;
+  shutdown(c->fd, SHUT_WR);
+}
+
+static void net_destroy(rt_stream_t *s) {
+  net_conn_t *c = (net_conn_t *)s;
+  event_free(c->read_ev);
+  event_free(c->write_ev);
+  close(c->fd);
+  free(c);
+}
+
+static const rt_stream_ops_t net_stream_ops = {
+    .read = net_read,
+    .write = net_write,
+    .backlog = net_backlog,
+    .shutdown = net_shutdown,
+    .destroy = net_destroy,
+};
+
+int net__stream_create(net_live_t *live, evutil_socket_t fd, bool connecting,
+                       rt_stream_t **out) {
+  if (evutil_make_socket_nonblocking(fd) < 0 ||
+      evutil_make_socket_closeonexec(fd) < 0)
+    return RT_EIO;
+  /* Game messages are small and latency-bound: no Nagle delay. */
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  net_conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return RT_ENOMEM;
+  struct event_base *base = net_live_base(live);
+  c->live = live;
+  c->fd = fd;
+  c->connecting = connecting;
+  c->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
+  c->write_ev = event_new(base, fd, EV_WRITE, on_writable, c);
+  if (c->read_ev == NULL || c->write_ev == NULL) {
+    if (c->read_ev != NULL)
+      event_free(c->read_ev);
+    if (c->write_ev != NULL)
+      event_free(c->write_ev);
+    free(c);
+    return RT_ENOMEM;
+  }
+  rt_stream_init(&c->stream, net_live_world(live), &net_stream_ops);
+  event_add(c->read_ev, NULL);
+  if (connecting)
+    event_add(c->write_ev, NULL);
+  *out = &c->stream;
+  return RT_OK;
+}

@@ -1,0 +1,134 @@
+#include "runtime_int.h"
+
+#include "rt_assert.h"
+
+#include <stdlib.h>
+
+#define RT_IDMAP_SLOTS_MIN 16u
+#define RT_IDMAP_SLOTS_MAX (1u << 30)
+
+static uint32_t slot_of(const rt_idmap_t *m, uint64_t key) {
+  /* Fibonacci hashing spreads sequential ids across the table. */
+  return (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & m->mask;
+}
+
+static int alloc_slots(rt_idmap_t *m, uint32_t slots) {
+  m->keys = calloc(slots, sizeof(*m->keys));
+  m->vals = calloc(slots, sizeof(*m->vals));
+  if (m->keys == NULL || m->vals == NULL) {
+    free(m->keys);
+    free(m->vals);
+    m->keys = NULL;
+    m->vals = NULL;
+    return RT_ENOMEM;
+  }
+  m->mask = slots - 1;
+  m->count = 0;
+  return RT_OK;
+}
+
+int rt_idmap_init(rt_idmap_t *m) { return alloc_slots(m, RT_IDMAP_SLOTS_MIN); }
+
+void rt_idmap_deinit(rt_idmap_t *m) {
+  free(m->keys);
+  free(m->vals);
+  m->keys = NULL;
+  m->vals = NULL;
+  m->count = 0;
+}
+
+void *rt_idmap_get(const rt_idmap_t *m, uint64_t key) {
+  RT_ASSERT(key != 0);
+  for (uint32_t i = slot_of(m, key);; i = (i + 1) & m->mask) {
+    if (m->keys[i] == key)
+      return m->vals[i];
+    if (m->keys[i] == 0)
+      return NULL;
+  }
+}
+
+static void insert_fresh(rt_idmap_t *m, uint64_t key, void *val) {
+  uint32_t i = slot_of(m, key);
+  while (m->keys[i] != 0)
+    i = (i + 1) & m->mask;
+  m->keys[i] = key;
+  m->vals[i] = val;
+  m->count++;
+}
+
+static int grow(rt_idmap_t *m) {
+  uint32_t slots = (m->mask + 1) * 2;
+  if (slots > RT_IDMAP_SLOTS_MAX)
+    return RT_ELIMIT;
+  rt_idmap_t bigger;
+  int err = alloc_slots(&bigger, slots);
+  if (err < 0)
+    return err;
+  for (uint32_t i = 0; i <= m->mask; i++)
+    if (m->keys[i] != 0)
+      insert_fresh(&bigger, m->keys[i], m->vals[i]);
+  rt_idmap_deinit(m);
+  *m = bigger;
+  return RT_OK;
+}
+
+int rt_idmap_put(rt_idmap_t *m, uint64_t key, void *val) {
+  RT_ASSERT(key != 0);
+  RT_ASSERT(rt_idmap_get(m, key) == NULL);
+  if ((m->count + 1) * 2 > m->mask + 1) {
+    int err = grow(m);
+    if (err < 0)
+      return err;
+  }
+  insert_fresh(m, key, val);
+  return RT_OK;
+}
+
+void *rt_idmap_del(rt_idmap_t *m, uint64_t key) {
+  uint32_t i = slot_of(m, key);
+  while (m->keys[i] != key) {
+    if (m->keys[i] == 0)
+      return NULL;
+    i = (i + 1) & m->mask;
+  }
+  void *val = m->vals[i];
+  /* Backward-shift deletion: pull later members of the probe run into the
+   * hole so lookups never stop early. */
+  uint32_t hole = i;
+  for (uint32_t j = (i + 1) & m->mask; m->keys[j] != 0; j = (j + 1) & m->mask) {
+    uint32_t home = slot_of(m, m->keys[j]);
+    /* Move j into the hole unless its home lies cyclically in (hole, j]. */
+    bool home_between = hole <= j ? (hole < home && home <= j)
+                                  : (hole < home || home <= j);
+    if (!home_between) {
+      m->keys[hole] = m->keys[j];
+      m->vals[hole] = m->vals[j];
+      hole = j;
+    }
+  }
+  m->keys[hole] = 0;
+  m->vals[hole] = NULL;
+  m->count--;
+  return val;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out) {
+  uint64_t *keys = malloc((size_t)(m->count > 0 ? m->count : 1) * sizeof(*keys));
+  if (keys == NULL) {
+    *n_out = 0;
+    return NULL;
+  }
+  uint32_t n = 0;
+  for (uint32_t i = 0; i <= m->mask; i++)
+    if (m->keys[i] != 0)
+      keys[n++] = m->keys[i];
+  RT_ASSERT(n == m->count);
+  qsort(keys, n, sizeof(*keys), cmp_u64);
+  *n_out = n;
+  return keys;
+}

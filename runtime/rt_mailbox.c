@@ -1,0 +1,127 @@
+#include "rt_mailbox.h"
+
+#include "rt_assert.h"
+#include "rt_err.h"
+
+#include <stdlib.h>
+
+/* First allocation: small, so that an idle actor costs little. */
+#define RT_MAILBOX_RING_MIN 4u
+
+int rt_mailbox_init(rt_mailbox_t *mb, uint32_t cap, rt_overflow_t policy,
+                    const rt_overflow_rule_t *rules, uint32_t rules_len) {
+  memset(mb, 0, sizeof(*mb));
+  if (cap == 0 || cap > RT_MAILBOX_CAP_MAX)
+    return RT_EINVAL;
+  if (rules_len > RT_MAILBOX_RULES_MAX || (rules_len > 0 && rules == NULL))
+    return RT_EINVAL;
+  if (policy > RT_OVERFLOW_REPLACE)
+    return RT_EINVAL;
+  for (uint32_t i = 0; i < rules_len; i++) {
+    if (rules[i].policy > RT_OVERFLOW_REPLACE)
+      return RT_EINVAL;
+    mb->rules[i] = rules[i];
+  }
+  mb->cap = cap;
+  mb->policy_default = (uint8_t)policy;
+  mb->rules_len = (uint8_t)rules_len;
+  return RT_OK;
+}
+
+void rt_mailbox_deinit(rt_mailbox_t *mb) {
+  rt_msg_t msg;
+  while (rt_mailbox_pop(mb, &msg))
+    rt_buf_unref(msg.buf);
+  free(mb->ring);
+  mb->ring = NULL;
+  mb->ring_len = 0;
+}
+
+rt_overflow_t rt_mailbox_policy(const rt_mailbox_t *mb, uint16_t tag) {
+  for (uint32_t i = 0; i < mb->rules_len; i++)
+    if (mb->rules[i].tag == tag)
+      return (rt_overflow_t)mb->rules[i].policy;
+  return (rt_overflow_t)mb->policy_default;
+}
+
+static uint32_t slot_index(const rt_mailbox_t *mb, uint32_t offset) {
+  uint32_t i = mb->head + offset;
+  return i >= mb->ring_len ? i - mb->ring_len : i;
+}
+
+/* Grow the ring (doubling, capped at the limit); keeps order. */
+static int grow(rt_mailbox_t *mb) {
+  RT_ASSERT(mb->ring_len < mb->cap);
+  uint32_t len = mb->ring_len == 0 ? RT_MAILBOX_RING_MIN : mb->ring_len * 2;
+  if (len > mb->cap)
+    len = mb->cap;
+  rt_msg_t *ring = malloc((size_t)len * sizeof(*ring));
+  if (ring == NULL)
+    return RT_ENOMEM;
+  for (uint32_t i = 0; i < mb->count; i++)
+    ring[i] = mb->ring[slot_index(mb, i)];
+  free(mb->ring);
+  mb->ring = ring;
+  mb->ring_len = len;
+  mb->head = 0;
+  return RT_OK;
+}
+
+/* The newest queued message with `tag`, or NULL. */
+static rt_msg_t *newest_with_tag(rt_mailbox_t *mb, uint16_t tag) {
+  for (uint32_t n = mb->count; n > 0; n--) {
+    rt_msg_t *m = &mb->ring[slot_index(mb, n - 1)];
+    if (m->tag == tag)
+      return m;
+  }
+  return NULL;
+}
+
+int rt_mailbox_push(rt_mailbox_t *mb, const rt_msg_t *msg) {
+  RT_ASSERT(mb->count <= mb->cap); /* Guarantee (1) */
+  if (mb->count == mb->cap) {
+    switch (rt_mailbox_policy(mb, msg->tag)) {
+    case RT_OVERFLOW_REJECT:
+      mb->counts[RT_MB_REJECTED]++;
+      return RT_EFULL;
+    case RT_OVERFLOW_DROP_NEWEST:
+      mb->counts[RT_MB_DROPPED]++;
+      rt_buf_unref(msg->buf);
+      return RT_PUSH_DROPPED;
+    case RT_OVERFLOW_REPLACE: {
+      rt_msg_t *old = newest_with_tag(mb, msg->tag);
+      if (old == NULL) {
+        mb->counts[RT_MB_DROPPED]++;
+        rt_buf_unref(msg->buf);
+        return RT_PUSH_DROPPED;
+      }
+      mb->counts[RT_MB_REPLACED]++;
+      rt_buf_unref(old->buf);
+      *old = *msg;
+      return RT_PUSH_REPLACED;
+    }
+    }
+    RT_ASSERT(!"unknown overflow policy");
+  }
+  if (mb->count == mb->ring_len) {
+    int err = grow(mb);
+    if (err < 0)
+      return err;
+  }
+  mb->ring[slot_index(mb, mb->count)] = *msg;
+  mb->count++;
+  if (mb->count > mb->depth_max)
+    mb->depth_max = mb->count;
+  return RT_PUSH_QUEUED;
+}
+
+bool rt_mailbox_pop(rt_mailbox_t *mb, rt_msg_t *out) {
+  if (mb->count == 0)
+    return false;
+  *out = mb->ring[mb->head];
+  mb->head = slot_index(mb, 1);
+  mb->count--;
+  if (mb->count == 0)
+    mb->head = 0;
+  return true;
+}

@@ -1,0 +1,121 @@
+#include "rt_stream.h"
+
+#include "rt_assert.h"
+#include "rt_hash.h"
+#include "runtime_int.h"
+
+/* Kinds of input folded into the run hash by rt_world_hash_input. */
+enum { HASH_READ = 0x5245 /* "RE" */, HASH_WRITE = 0x5752 /* "WR" */ };
+
+void rt_stream_init(rt_stream_t *s, rt_world_t *w, const rt_stream_ops_t *ops) {
+  RT_WASSERT(w, ops != NULL);
+  memset(s, 0, sizeof(*s));
+  s->sig.kind = RT_SIGNAL_STREAM;
+  s->ops = ops;
+  s->world = w;
+  s->id = rt__next_stream_id(w);
+}
+
+void rt_stream_notify(rt_stream_t *s, uint32_t events) {
+  if (s->closed)
+    return;
+  s->events |= events;
+  rt__signal_post(s->world, s->owner, &s->sig);
+}
+
+void rt_stream_set_owner(rt_stream_t *s, rt_actor_id_t owner) {
+  rt__signal_unlink(&s->sig);
+  s->owner = owner;
+  if (s->events != 0)
+    rt__signal_post(s->world, owner, &s->sig);
+}
+
+int64_t rt_stream_read(rt_stream_t *s, void *buf, size_t cap) {
+  RT_WASSERT(s->world, !s->closed);
+  int64_t n = s->ops->read(s, buf, cap);
+  if (n > 0) {
+    s->bytes_in += (uint64_t)n;
+    rt_world_hash_input(s->world, HASH_READ, s->id,
+                        rt_hash_bytes(buf, (size_t)n, 0));
+  } else if (n < 0) {
+    rt_world_hash_input(s->world, HASH_READ, s->id, (uint64_t)n);
+  }
+  return n;
+}
+
+int64_t rt_stream_write(rt_stream_t *s, const void *buf, size_t len) {
+  RT_WASSERT(s->world, !s->closed);
+  int64_t n = s->ops->write(s, buf, len);
+  if (n > 0)
+    s->bytes_out += (uint64_t)n;
+  /* How much a write accepted is an input from the world (the peer's pace). */
+  rt_world_hash_input(s->world, HASH_WRITE, s->id, (uint64_t)n);
+  return n;
+}
+
+size_t rt_stream_backlog(const rt_stream_t *s) { return s->ops->backlog(s); }
+
+void rt_stream_shutdown(rt_stream_t *s) {
+  RT_WASSERT(s->world, !s->closed);
+  s->ops->shutdown(s);
+}
+
+void rt_stream_close(rt_stream_t *s) {
+  if (s == NULL)
+    return;
+  RT_WASSERT(s->world, !s->closed);
+  s->closed = 1;
+  rt__signal_unlink(&s->sig);
+  s->ops->destroy(s);
+}
+
+/* ---- Listeners ----------------------------------------------------------------- */
+
+void rt_listener_init(rt_listener_t *l, rt_world_t *w,
+                      const rt_listener_ops_t *ops, rt_actor_id_t owner) {
+  RT_WASSERT(w, ops != NULL);
+  memset(l, 0, sizeof(*l));
+  l->sig.kind = RT_SIGNAL_LISTENER;
+  l->ops = ops;
+  l->world = w;
+  l->id = rt__next_stream_id(w);
+  l->owner = owner;
+}
+
+void rt_listener_notify(rt_listener_t *l) {
+  if (l->closed)
+    return;
+  l->events |= RT_STREAM_READABLE;
+  rt__signal_post(l->world, l->owner, &l->sig);
+}
+
+int rt_listener_accept(rt_listener_t *l, rt_stream_t **out) {
+  RT_WASSERT(l->world, !l->closed);
+  return l->ops->accept(l, out);
+}
+
+void rt_listener_close(rt_listener_t *l) {
+  if (l == NULL)
+    return;
+  RT_WASSERT(l->world, !l->closed);
+  l->closed = 1;
+  rt__signal_unlink(&l->sig);
+  l->ops->destroy(l);
+}
+
+void *rt__source_take(rt_signal_t *sig, rt_stream_event_t *ev) {
+  memset(ev, 0, sizeof(*ev));
+  if (sig->kind == RT_SIGNAL_STREAM) {
+    rt_stream_t *s = (rt_stream_t *)sig;
+    ev->id = s->id;
+    ev->events = s->events;
+    s->events = 0;
+    return s;
+  }
+  RT_ASSERT(sig->kind == RT_SIGNAL_LISTENER);
+  rt_listener_t *l = (rt_listener_t *)sig;
+  ev->id = l->id;
+  ev->events = l->events;
+  l->events = 0;
+  return l;
+}

@@ -1,0 +1,107 @@
+/* rt_stream.h: byte streams and listeners, the connections of every world.
+ *
+ * A stream is a bidirectional byte pipe with a bounded send buffer, provided
+ * by a backend: a non-blocking socket (net/), a simulated pipe (sim/), or a
+ * recorded connection (replay). Protocol code (HTTP, WebSocket) reads and
+ * writes through these calls only, so the same code runs over all three.
+ *
+ * Notifications go to the stream's owner actor as RT_TAG_STREAM signals with
+ * the RT_STREAM_* bits that happened since the last delivery. They are level
+ * hints, not counts: on READABLE read until 0; on WRITABLE write again.
+ *
+ * Contracts:
+ *  - read returns bytes read (> 0), 0 when nothing is available now, or
+ *    -RT_EOF (peer finished writing, all bytes read) / -RT_ERESET.
+ *  - write returns bytes accepted, possibly fewer than asked and possibly 0
+ *    when the send buffer is full; WRITABLE follows once room frees up. Or
+ *    -RT_EPIPE / -RT_ERESET.
+ *  - backlog is the bytes accepted by write that the peer has not yet taken.
+ *  - close detaches the stream from its owner and frees it; no signal for it
+ *    is delivered afterwards.
+ * Every read passes through rt_stream_read, which folds the bytes into the
+ * world's run hash; a recorder (issue: record and replay) hooks here too.
+ */
+#ifndef RT_STREAM_H
+#define RT_STREAM_H
+
+#include "rt_signal.h"
+#include "rt_world.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+  RT_STREAM_READABLE = 1u << 0,
+  RT_STREAM_WRITABLE = 1u << 1,
+  RT_STREAM_CLOSED = 1u << 2, /* EOF or reset: a read says which */
+  RT_STREAM_CONNECTED = 1u << 3, /* an outgoing connect completed */
+};
+
+typedef struct rt_stream rt_stream_t;
+typedef struct rt_listener rt_listener_t;
+
+typedef struct rt_stream_ops {
+  int64_t (*read)(rt_stream_t *s, void *buf, size_t cap);
+  int64_t (*write)(rt_stream_t *s, const void *buf, size_t len);
+  size_t (*backlog)(const rt_stream_t *s);
+  /* Finish writing: the peer reads EOF after the bytes already accepted. */
+  void (*shutdown)(rt_stream_t *s);
+  /* Release the backend's resources, including the struct embedding s. */
+  void (*destroy)(rt_stream_t *s);
+} rt_stream_ops_t;
+
+/* Embedded as the first member of a backend's connection struct. */
+struct rt_stream {
+  rt_signal_t sig; /* runtime-owned */
+  const rt_stream_ops_t *ops;
+  rt_world_t *world;
+  uint64_t id;         /* unique in the world, increasing */
+  rt_actor_id_t owner; /* who gets notifications; 0: nobody yet */
+  uint32_t events;     /* pending, not yet delivered */
+  uint32_t closed;     /* rt_stream_close was called */
+  uint64_t bytes_in;   /* totals, for metrics */
+  uint64_t bytes_out;
+};
+
+/* Backends: initialise the embedded stream and give it an id. */
+void rt_stream_init(rt_stream_t *s, rt_world_t *w, const rt_stream_ops_t *ops);
+/* Backends: events happened; signal the owner (coalesced). */
+void rt_stream_notify(rt_stream_t *s, uint32_t events);
+
+/* Hand the stream to `owner`; pending events follow it. */
+void rt_stream_set_owner(rt_stream_t *s, rt_actor_id_t owner);
+
+int64_t rt_stream_read(rt_stream_t *s, void *buf, size_t cap);
+int64_t rt_stream_write(rt_stream_t *s, const void *buf, size_t len);
+size_t rt_stream_backlog(const rt_stream_t *s);
+void rt_stream_shutdown(rt_stream_t *s);
+/* Takes s: it is freed. */
+void rt_stream_close(rt_stream_t *s);
+
+/* ---- Listeners ----------------------------------------------------------- */
+
+typedef struct rt_listener_ops {
+  /* One pending connection: 1 and *out (a stream with no owner, owned by
+   * the caller), 0 when none is pending, or a negative error. */
+  int (*accept)(rt_listener_t *l, rt_stream_t **out);
+  void (*destroy)(rt_listener_t *l);
+} rt_listener_ops_t;
+
+struct rt_listener {
+  rt_signal_t sig; /* runtime-owned */
+  const rt_listener_ops_t *ops;
+  rt_world_t *world;
+  uint64_t id;
+  rt_actor_id_t owner; /* gets RT_TAG_ACCEPT when connections are pending */
+  uint32_t events;
+  uint32_t closed;
+};
+
+void rt_listener_init(rt_listener_t *l, rt_world_t *w,
+                      const rt_listener_ops_t *ops, rt_actor_id_t owner);
+/* Backends: connections are pending. */
+void rt_listener_notify(rt_listener_t *l);
+int rt_listener_accept(rt_listener_t *l, rt_stream_t **out);
+void rt_listener_close(rt_listener_t *l);
+
+#endif

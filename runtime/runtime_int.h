@@ -1,0 +1,130 @@
+/* runtime_int.h: internals shared inside runtime/. Not for other layers. */
+#ifndef RUNTIME_INT_H
+#define RUNTIME_INT_H
+
+#include "rt_signal.h"
+#include "rt_world.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- rt_idmap: u64 id -> pointer, open addressing -------------------------
+ * Linear probing with backward-shift deletion (no tombstones); load <= 1/2.
+ * Key 0 marks an empty slot, so ids start at 1. Never iterated in slot order
+ * by anything that affects a run: iteration helpers sort by id. */
+typedef struct rt_idmap {
+  uint64_t *keys;
+  void **vals;
+  uint32_t mask; /* slots - 1; slots is a power of two */
+  uint32_t count;
+} rt_idmap_t;
+
+int rt_idmap_init(rt_idmap_t *m);
+void rt_idmap_deinit(rt_idmap_t *m);
+void *rt_idmap_get(const rt_idmap_t *m, uint64_t key);
+int rt_idmap_put(rt_idmap_t *m, uint64_t key, void *val); /* key not present */
+void *rt_idmap_del(rt_idmap_t *m, uint64_t key);
+/* All keys, sorted ascending, into a malloc'd array (caller frees); *n_out. */
+uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out);
+
+/* ---- Timer heap ------------------------------------------------------------ */
+typedef struct rt_timer {
+  rt_signal_t sig;        /* linked into the owner's pending list once fired */
+  uint64_t id;
+  rt_time_ns deadline;
+  uint64_t seq;           /* tie-breaker: start order */
+  rt_time_ns period;      /* 0: one-shot */
+  uint32_t heap_index;    /* UINT32_MAX while not in the heap */
+  uint32_t missed;        /* firings coalesced while pending */
+  rt_actor_t *owner;      /* NULL for function timers */
+  struct rt_timer *owner_prev, *owner_next; /* owner's timer list */
+  uint16_t tag;
+  uint64_t data;
+  rt_timer_fn *fn;
+  void *fn_arg;
+} rt_timer_t;
+
+typedef struct rt_timer_heap {
+  rt_timer_t **items;
+  uint32_t len;
+  uint32_t cap;
+} rt_timer_heap_t;
+
+void rt_timer_heap_deinit(rt_timer_heap_t *h);
+int rt_timer_heap_push(rt_timer_heap_t *h, rt_timer_t *t);
+rt_timer_t *rt_timer_heap_peek(const rt_timer_heap_t *h);
+void rt_timer_heap_remove(rt_timer_heap_t *h, rt_timer_t *t);
+
+/* ---- Monitors ------------------------------------------------------------- */
+typedef struct rt_monitor_rec {
+  rt_signal_t sig;      /* linked into the watcher's list once fired */
+  uint64_t ref;
+  rt_actor_t *watcher;
+  rt_actor_t *target;   /* NULL once fired */
+  rt_actor_id_t target_id;
+  int32_t reason;
+  struct rt_monitor_rec *t_prev, *t_next; /* target's list of watchers */
+  struct rt_monitor_rec *w_prev, *w_next; /* watcher's list of monitors */
+} rt_monitor_rec_t;
+
+/* ---- Actors --------------------------------------------------------------- */
+typedef enum { RT_ACTOR_ALIVE = 1, RT_ACTOR_DEAD } rt_actor_status_t;
+
+struct rt_actor {
+  rt_actor_id_t id;
+  rt_world_t *world;
+  const char *name;
+  rt_behaviour_fn *behaviour;
+  rt_on_stop_fn *on_stop;
+  void *state;
+  rt_actor_t *run_next;
+  uint8_t status;       /* rt_actor_status_t */
+  bool in_run_queue;
+  bool stop_requested;
+  int32_t stop_reason;
+  rt_signal_t signals;  /* sentinel of the pending-signal ring */
+  rt_timer_t *timers;   /* owned timers (for cancel at stop) */
+  rt_monitor_rec_t *watched_by; /* monitors whose target is this actor */
+  rt_monitor_rec_t *watching;   /* monitors this actor holds */
+  rt_mailbox_t mailbox;
+};
+
+/* ---- The world ------------------------------------------------------------ */
+struct rt_world {
+  rt_world_config_t cfg;
+  rt_backend_t backend;
+  void *backend_ctx;
+  rt_time_ns now;
+  uint64_t hash;
+  uint64_t delivery_seq;
+  uint64_t next_actor_id;
+  uint64_t next_timer_id;
+  uint64_t next_timer_seq;
+  uint64_t next_monitor_ref;
+  uint64_t next_stream_id;
+  rt_idmap_t actors;
+  rt_idmap_t timers;
+  rt_idmap_t monitors;
+  rt_timer_heap_t heap;
+  rt_actor_t *run_head;
+  rt_actor_t *run_tail;
+  rt_actor_t *current;  /* the actor whose behaviour is running */
+  bool in_pump;         /* no wake calls while the driver is pumping */
+  rt_world_stats_t stats;
+};
+
+/* Link a source's signal into the pending list of actor `owner` (no-op if
+ * already linked or the owner is gone) and schedule the owner. */
+void rt__signal_post(rt_world_t *w, rt_actor_id_t owner, rt_signal_t *sig);
+/* Unlink from whatever list holds it (no-op if not linked). */
+void rt__signal_unlink(rt_signal_t *sig);
+static inline bool rt__signal_linked(const rt_signal_t *sig) {
+  return sig->next != NULL;
+}
+uint64_t rt__next_stream_id(rt_world_t *w);
+/* A stream or listener signal was taken for delivery: fill *ev with its id
+ * and pending events (cleared), return the source object. */
+void *rt__source_take(rt_signal_t *sig, rt_stream_event_t *ev);
+
+#endif

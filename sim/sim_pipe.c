@@ -1,0 +1,526 @@
+/* sim_pipe.c: simulated connections (see sim_pipe.h for the model).
+ *
+ * Per direction, byte totals satisfy read <= arrived <= written and
+ * written - read <= buffer (Invariant D1). Bytes in [read, written) sit in a
+ * ring; segments record (end offset, arrival time) for [arrived, written),
+ * in nondecreasing time (D2). One function timer per direction is armed
+ * while segments are pending (D3).
+ */
+#include "sim_int.h"
+
+#include "rt_assert.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SIM_SEGMENTS_MIN 8u
+
+typedef struct sim_segment {
+  uint64_t end;  /* byte total after this segment */
+  rt_time_ns at; /* arrival time */
+  bool eof;      /* the writer finished after `end` */
+} sim_segment_t;
+
+typedef struct sim_dir {
+  sim_pipe_t *pipe;
+  int index; /* this is pipe->dirs[index] */
+  sim_link_config_t cfg;
+  uint8_t *ring;
+  uint32_t ring_len;
+  uint64_t written, arrived, read;
+  sim_segment_t *segs;
+  uint32_t segs_len, segs_head, segs_count;
+  rt_time_ns link_free_at;
+  rt_time_ns last_at;
+  rt_time_ns stall_from; /* arrivals wait during [stall_from, stall_until) */
+  rt_time_ns stall_until;
+  uint64_t timer;     /* 0: none armed */
+  bool eof_sent;      /* writer shut down */
+  bool eof_arrived;   /* reader may see EOF once all is read */
+  bool want_writable; /* the writer saw a short write */
+} sim_dir_t;
+
+typedef struct sim_end {
+  rt_stream_t stream; /* first: the runtime casts rt_stream_t* to this */
+  sim_pipe_t *pipe;
+  int index;
+  bool destroyed;
+} sim_end_t;
+
+struct sim_pipe {
+  sim_world_t *sw;
+  sim_pipe_t *next, *prev;
+  sim_end_t ends[2];
+  sim_dir_t dirs[2]; /* dirs[i]: from ends[i] to ends[1 - i] */
+  rt_rng_t rng;      /* jitter */
+  bool reset;
+};
+
+struct sim_listener {
+  rt_listener_t listener; /* first */
+  sim_world_t *sw;
+  uint16_t port;
+  rt_stream_t **pending;
+  uint32_t pending_head, pending_count, pending_cap;
+};
+
+static const rt_stream_ops_t sim_stream_ops;
+
+static sim_end_t *end_of(const rt_stream_t *s) {
+  RT_ASSERT(s->ops == &sim_stream_ops);
+  return (sim_end_t *)s;
+}
+
+bool sim_stream_is_sim(const rt_stream_t *s) {
+  return s->ops == &sim_stream_ops;
+}
+
+static rt_world_t *pipe_world(const sim_pipe_t *p) { return p->sw->world; }
+
+/* ---- Direction bookkeeping ------------------------------------------------------ */
+
+static uint32_t dir_buffer(const sim_dir_t *d) { return d->cfg.buffer; }
+
+static int dir_init(sim_dir_t *d, const sim_link_config_t *cfg) {
+  memset(d, 0, sizeof(*d));
+  if (cfg != NULL)
+    d->cfg = *cfg;
+  if (d->cfg.buffer == 0)
+    d->cfg.buffer = SIM_BUFFER_DEFAULT;
+  if (d->cfg.mss == 0)
+    d->cfg.mss = SIM_MSS_DEFAULT;
+  if (d->cfg.buffer > SIM_BUFFER_MAX || d->cfg.latency < 0 ||
+      d->cfg.jitter < 0 || d->cfg.stall_at < 0 || d->cfg.stall_for < 0)
+    return RT_EINVAL;
+  if (d->cfg.stall_for > 0) {
+    d->stall_from = d->cfg.stall_at;
+    d->stall_until = d->cfg.stall_at + d->cfg.stall_for;
+  }
+  return RT_OK;
+}
+
+static void dir_deinit(rt_world_t *w, sim_dir_t *d) {
+  if (d->timer != 0)
+    (void)rt_timer_cancel(w, d->timer);
+  d->timer = 0;
+  free(d->ring);
+  free(d->segs);
+  d->ring = NULL;
+  d->segs = NULL;
+}
+
+static bool dir_stalled_at(const sim_dir_t *d, rt_time_ns t) {
+  return t >= d->stall_from && t < d->stall_until;
+}
+
+/* Grow the ring to hold `need` unread bytes. Byte k of the stream lives at
+ * ring[k % ring_len], so growing re-places the unread bytes. */
+static int ring_reserve(sim_dir_t *d, uint64_t need) {
+  if (need <= d->ring_len)
+    return RT_OK;
+  uint32_t len = d->ring_len == 0 ? 4096 : d->ring_len;
+  while (len < need)
+    len *= 2;
+  if (len > dir_buffer(d))
+    len = dir_buffer(d);
+  uint8_t *ring = malloc(len);
+  if (ring == NULL)
+    return RT_ENOMEM;
+  for (uint64_t k = d->read; k < d->written; k++)
+    ring[k % len] = d->ring[k % d->ring_len];
+  free(d->ring);
+  d->ring = ring;
+  d->ring_len = len;
+  return RT_OK;
+}
+
+/* Copy between the ring and a flat buffer for stream bytes [from, from+n). */
+static void ring_put(sim_dir_t *d, uint64_t from, const uint8_t *src,
+                     uint64_t n) {
+  uint32_t at = (uint32_t)(from % d->ring_len);
+  uint64_t first = n < d->ring_len - at ? n : d->ring_len - at;
+  memcpy(d->ring + at, src, first);
+  memcpy(d->ring, src + first, n - first);
+}
+
+static void ring_get(const sim_dir_t *d, uint64_t from, uint8_t *dst,
+                     uint64_t n) {
+  uint32_t at = (uint32_t)(from % d->ring_len);
+  uint64_t first = n < d->ring_len - at ? n : d->ring_len - at;
+  memcpy(dst, d->ring + at, first);
+  memcpy(dst + first, d->ring, n - first);
+}
+
+static int segs_push(sim_dir_t *d, sim_segment_t seg) {
+  if (d->segs_count == d->segs_len) {
+    uint32_t len = d->segs_len == 0 ? SIM_SEGMENTS_MIN : d->segs_len * 2;
+    sim_segment_t *segs = malloc((size_t)len * sizeof(*segs));
+    if (segs == NULL)
+      return RT_ENOMEM;
+    for (uint32_t i = 0; i < d->segs_count; i++)
+      segs[i] = d->segs[(d->segs_head + i) % d->segs_len];
+    free(d->segs);
+    d->segs = segs;
+    d->segs_len = len;
+    d->segs_head = 0;
+  }
+  d->segs[(d->segs_head + d->segs_count) % d->segs_len] = seg;
+  d->segs_count++;
+  return RT_OK;
+}
+
+static void on_arrival(rt_world_t *w, void *arg, uint64_t timer);
+
+static void dir_arm(sim_pipe_t *p, int index) {
+  sim_dir_t *d = &p->dirs[index];
+  if (d->timer != 0 || d->segs_count == 0)
+    return;
+  rt_world_t *w = pipe_world(p);
+  rt_time_ns at = d->segs[d->segs_head].at;
+  if (dir_stalled_at(d, at))
+    at = d->stall_until;
+  rt_time_ns delay = at > rt_now(w) ? at - rt_now(w) : 0;
+  int err = rt_timer_start_fn(w, delay, 0, on_arrival, d, &d->timer);
+  RT_WASSERT(w, err == RT_OK);
+}
+
+static void on_arrival(rt_world_t *w, void *arg, uint64_t timer) {
+  (void)timer;
+  sim_dir_t *d = arg;
+  sim_pipe_t *p = d->pipe;
+  int index = d->index;
+  d->timer = 0;
+  rt_time_ns now = rt_now(w);
+  if (dir_stalled_at(d, now)) {
+    dir_arm(p, index);
+    return;
+  }
+  bool arrived = false, eof = false;
+  while (d->segs_count > 0 && d->segs[d->segs_head].at <= now) {
+    sim_segment_t seg = d->segs[d->segs_head];
+    d->segs_head = (d->segs_head + 1) % d->segs_len;
+    d->segs_count--;
+    RT_WASSERT(w, seg.end >= d->arrived);
+    if (seg.end > d->arrived)
+      arrived = true;
+    d->arrived = seg.end;
+    if (seg.eof) {
+      d->eof_arrived = true;
+      eof = true;
+    }
+  }
+  sim_end_t *reader = &p->ends[1 - index];
+  if (!reader->destroyed && (arrived || eof))
+    rt_stream_notify(&reader->stream,
+                     (arrived ? RT_STREAM_READABLE : 0) |
+                         (eof ? RT_STREAM_CLOSED : 0));
+  dir_arm(p, index);
+}
+
+/* Queue [written, written + len) (or an EOF marker) for arrival. */
+static int dir_transmit(sim_pipe_t *p, int index, uint64_t len, bool eof) {
+  sim_dir_t *d = &p->dirs[index];
+  rt_world_t *w = pipe_world(p);
+  rt_time_ns now = rt_now(w);
+  uint64_t offset = d->written;
+  uint64_t left = len;
+  do {
+    uint64_t seg_len = left < d->cfg.mss ? left : d->cfg.mss;
+    rt_time_ns start = d->link_free_at > now ? d->link_free_at : now;
+    rt_time_ns tx = 0;
+    if (d->cfg.bandwidth > 0 && seg_len > 0)
+      tx = (rt_time_ns)((seg_len * (uint64_t)RT_NS_PER_S + d->cfg.bandwidth - 1) /
+                        d->cfg.bandwidth);
+    d->link_free_at = start + tx;
+    rt_time_ns at = d->link_free_at + d->cfg.latency;
+    if (d->cfg.jitter > 0)
+      at += (rt_time_ns)rt_rng_below(&p->rng, (uint64_t)d->cfg.jitter + 1);
+    if (at < d->last_at)
+      at = d->last_at; /* Invariant D2: no overtaking */
+    d->last_at = at;
+    offset += seg_len;
+    left -= seg_len;
+    sim_segment_t seg = {.end = offset, .at = at, .eof = eof && left == 0};
+    int err = segs_push(d, seg);
+    if (err < 0)
+      return err;
+  } while (left > 0);
+  dir_arm(p, index);
+  return RT_OK;
+}
+
+/* ---- Stream operations ---------------------------------------------------------- */
+
+static void pipe_reset(sim_pipe_t *p) {
+  if (p->reset)
+    return;
+  p->reset = true;
+  rt_world_t *w = pipe_world(p);
+  for (int i = 0; i < 2; i++) {
+    sim_dir_t *d = &p->dirs[i];
+    if (d->timer != 0)
+      (void)rt_timer_cancel(w, d->timer);
+    d->timer = 0;
+    d->segs_count = 0;
+    d->read = d->arrived = d->written;
+  }
+  for (int i = 0; i < 2; i++)
+    if (!p->ends[i].destroyed)
+      rt_stream_notify(&p->ends[i].stream, RT_STREAM_CLOSED);
+}
+
+static int64_t sim_read(rt_stream_t *s, void *buf, size_t cap) {
+  sim_end_t *e = end_of(s);
+  sim_pipe_t *p = e->pipe;
+  if (p->reset)
+    return RT_ERESET;
+  sim_dir_t *d = &p->dirs[1 - e->index];
+  uint64_t avail = d->arrived - d->read;
+  if (avail == 0)
+    return d->eof_arrived && d->arrived == d->written ? RT_EOF : 0;
+  uint64_t n = avail < cap ? avail : cap;
+  ring_get(d, d->read, buf, n);
+  d->read += n;
+  sim_end_t *writer = &p->ends[1 - e->index];
+  if (d->want_writable && !writer->destroyed) {
+    d->want_writable = false;
+    rt_stream_notify(&writer->stream, RT_STREAM_WRITABLE);
+  }
+  return (int64_t)n;
+}
+
+static int64_t sim_write(rt_stream_t *s, const void *buf, size_t len) {
+  sim_end_t *e = end_of(s);
+  sim_pipe_t *p = e->pipe;
+  if (p->reset)
+    return RT_ERESET;
+  sim_dir_t *d = &p->dirs[e->index];
+  if (d->eof_sent || p->ends[1 - e->index].destroyed)
+    return RT_EPIPE;
+  uint64_t space = dir_buffer(d) - (d->written - d->read); /* Invariant D1 */
+  uint64_t n = len < space ? len : space;
+  bool reset_now = false;
+  if (d->cfg.reset_after > 0 && d->written + n >= d->cfg.reset_after) {
+    n = d->cfg.reset_after - d->written; /* cut mid-message */
+    reset_now = true;
+  }
+  if (n > 0) {
+    int err = ring_reserve(d, d->written - d->read + n);
+    if (err < 0)
+      return err;
+    ring_put(d, d->written, buf, n);
+    err = dir_transmit(p, e->index, n, false);
+    if (err < 0)
+      return err;
+    d->written += n;
+  }
+  if (reset_now) {
+    pipe_reset(p);
+    return n > 0 ? (int64_t)n : RT_ERESET;
+  }
+  if (n < len)
+    d->want_writable = true;
+  return (int64_t)n;
+}
+
+static size_t sim_backlog(const rt_stream_t *s) {
+  const sim_end_t *e = end_of(s);
+  const sim_dir_t *d = &e->pipe->dirs[e->index];
+  return (size_t)(d->written - d->read);
+}
+
+static void sim_shutdown(rt_stream_t *s) {
+  sim_end_t *e = end_of(s);
+  sim_pipe_t *p = e->pipe;
+  sim_dir_t *d = &p->dirs[e->index];
+  if (p->reset || d->eof_sent)
+    return;
+  d->eof_sent = true;
+  int err = dir_transmit(p, e->index, 0, true);
+  RT_WASSERT(pipe_world(p), err == RT_OK);
+}
+
+static void pipe_free(sim_pipe_t *p) {
+  sim_world_t *sw = p->sw;
+  if (p->prev != NULL)
+    p->prev->next = p->next;
+  else
+    sw->pipes = p->next;
+  if (p->next != NULL)
+    p->next->prev = p->prev;
+  dir_deinit(sw->world, &p->dirs[0]);
+  dir_deinit(sw->world, &p->dirs[1]);
+  free(p);
+}
+
+static void sim_destroy(rt_stream_t *s) {
+  sim_end_t *e = end_of(s);
+  sim_pipe_t *p = e->pipe;
+  sim_shutdown(s);
+  e->destroyed = true;
+  /* Bytes towards a closed end will never be read. */
+  sim_dir_t *in = &p->dirs[1 - e->index];
+  in->read = in->arrived;
+  if (p->ends[1 - e->index].destroyed)
+    pipe_free(p);
+}
+
+static const rt_stream_ops_t sim_stream_ops = {
+    .read = sim_read,
+    .write = sim_write,
+    .backlog = sim_backlog,
+    .shutdown = sim_shutdown,
+    .destroy = sim_destroy,
+};
+
+int sim_pipe_create(sim_world_t *sw, const sim_link_config_t *a_to_b,
+                    const sim_link_config_t *b_to_a, rt_stream_t **a,
+                    rt_stream_t **b) {
+  sim_pipe_t *p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return RT_ENOMEM;
+  int err = dir_init(&p->dirs[0], a_to_b);
+  if (err == RT_OK)
+    err = dir_init(&p->dirs[1], b_to_a);
+  for (int i = 0; i < 2; i++) {
+    p->dirs[i].pipe = p;
+    p->dirs[i].index = i;
+  }
+  if (err < 0) {
+    free(p);
+    return err;
+  }
+  p->sw = sw;
+  for (int i = 0; i < 2; i++) {
+    rt_stream_init(&p->ends[i].stream, sw->world, &sim_stream_ops);
+    p->ends[i].pipe = p;
+    p->ends[i].index = i;
+  }
+  rt_world_rng(sw->world, RT_RNG_KEY(RT_RNG_SUB_SIM_NET, p->ends[0].stream.id),
+               &p->rng);
+  p->next = sw->pipes;
+  if (sw->pipes != NULL)
+    sw->pipes->prev = p;
+  sw->pipes = p;
+  *a = &p->ends[0].stream;
+  *b = &p->ends[1].stream;
+  return RT_OK;
+}
+
+void sim_stream_stall(rt_stream_t *end, rt_time_ns until) {
+  sim_end_t *e = end_of(end);
+  sim_pipe_t *p = e->pipe;
+  int index = 1 - e->index; /* the direction towards `end` */
+  sim_dir_t *d = &p->dirs[index];
+  rt_time_ns now = rt_now(pipe_world(p));
+  if (!dir_stalled_at(d, now))
+    d->stall_from = now;
+  if (until > d->stall_until)
+    d->stall_until = until;
+}
+
+void sim_stream_reset(rt_stream_t *end) { pipe_reset(end_of(end)->pipe); }
+
+void sim__pipes_destroy_all(sim_world_t *sw) {
+  while (sw->pipes != NULL)
+    pipe_free(sw->pipes);
+}
+
+/* ---- Listeners ---------------------------------------------------------------- */
+
+static int sim_accept(rt_listener_t *l, rt_stream_t **out) {
+  sim_listener_t *sl = (sim_listener_t *)l;
+  if (sl->pending_count == 0)
+    return 0;
+  *out = sl->pending[sl->pending_head];
+  sl->pending_head = (sl->pending_head + 1) % sl->pending_cap;
+  sl->pending_count--;
+  return 1;
+}
+
+static void sim_listener_destroy(rt_listener_t *l) {
+  sim_listener_t *sl = (sim_listener_t *)l;
+  while (sl->pending_count > 0) {
+    rt_stream_t *s;
+    sim_accept(l, &s);
+    rt_stream_close(s);
+  }
+  for (uint32_t i = 0; i < SIM_LISTENERS_MAX; i++)
+    if (sl->sw->listeners[i] == sl)
+      sl->sw->listeners[i] = NULL;
+  free(sl->pending);
+  free(sl);
+}
+
+static const rt_listener_ops_t sim_listener_ops = {
+    .accept = sim_accept,
+    .destroy = sim_listener_destroy,
+};
+
+int sim_listen(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+               rt_listener_t **out) {
+  if (sim__listener_find(sw, port) != NULL)
+    return RT_EADDR;
+  uint32_t slot = 0;
+  while (slot < SIM_LISTENERS_MAX && sw->listeners[slot] != NULL)
+    slot++;
+  if (slot == SIM_LISTENERS_MAX)
+    return RT_ELIMIT;
+  sim_listener_t *sl = calloc(1, sizeof(*sl));
+  if (sl == NULL)
+    return RT_ENOMEM;
+  sl->pending_cap = SIM_ACCEPT_BACKLOG_DEFAULT;
+  sl->pending = calloc(sl->pending_cap, sizeof(*sl->pending));
+  if (sl->pending == NULL) {
+    free(sl);
+    return RT_ENOMEM;
+  }
+  rt_listener_init(&sl->listener, sw->world, &sim_listener_ops, owner);
+  sl->sw = sw;
+  sl->port = port;
+  sw->listeners[slot] = sl;
+  *out = &sl->listener;
+  return RT_OK;
+}
+
+sim_listener_t *sim__listener_find(sim_world_t *sw, uint16_t port) {
+  for (uint32_t i = 0; i < SIM_LISTENERS_MAX; i++)
+    if (sw->listeners[i] != NULL && sw->listeners[i]->port == port)
+      return sw->listeners[i];
+  return NULL;
+}
+
+int sim__listener_enqueue(sim_listener_t *sl, rt_stream_t *server_end) {
+  if (sl->pending_count == sl->pending_cap)
+    return RT_ECONNREFUSED;
+  sl->pending[(sl->pending_head + sl->pending_count) % sl->pending_cap] =
+      server_end;
+  sl->pending_count++;
+  rt_listener_notify(&sl->listener);
+  return RT_OK;
+}
+
+void sim__listeners_destroy_all(sim_world_t *sw) {
+  for (uint32_t i = 0; i < SIM_LISTENERS_MAX; i++)
+    if (sw->listeners[i] != NULL)
+      rt_listener_close(&sw->listeners[i]->listener);
+}
+
+int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+                const sim_link_config_t *up, const sim_link_config_t *down,
+                rt_stream_t **out) {
+  sim_listener_t *sl = sim__listener_find(sw, port);
+  if (sl == NULL || sl->listener.closed)
+    return RT_ECONNREFUSED;
+  if (sl->pending_count == sl->pending_cap)
+    return RT_ECONNREFUSED;
+  rt_stream_t *client, *server;
+  int err = sim_pipe_create(sw, up, down, &client, &server);
+  if (err < 0)
+    return err;
+  err = sim__listener_enqueue(sl, server);
+  RT_WASSERT(sw->world, err == RT_OK);
+  rt_stream_set_owner(client, owner);
+  *out = client;
+  return RT_OK;
+}

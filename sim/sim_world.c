@@ -1,0 +1,89 @@
+#include "sim_int.h"
+
+#include "rt_assert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void sim_log_write(void *ctx, const char *line, size_t len) {
+  sim_world_t *sw = ctx;
+  if (sw->cfg.log_write != NULL)
+    sw->cfg.log_write(sw->cfg.log_ctx, line, len);
+  else
+    fwrite(line, 1, len, stderr);
+}
+
+sim_world_t *sim_world_create(const sim_config_t *cfg) {
+  sim_world_t *sw = calloc(1, sizeof(*sw));
+  if (sw == NULL)
+    return NULL;
+  sw->cfg = *cfg;
+  rt_world_config_t wc = {
+      .seed = cfg->seed,
+      .batch_max = cfg->batch_max,
+      .actors_max = cfg->actors_max,
+      .log_level = cfg->log_level,
+  };
+  /* The simulator polls; nobody needs waking. */
+  rt_backend_t backend = {.wake = NULL, .log_write = sim_log_write};
+  sw->world = rt_world_create(&wc, &backend, sw);
+  if (sw->world == NULL) {
+    free(sw);
+    return NULL;
+  }
+  return sw;
+}
+
+void sim_world_destroy(sim_world_t *sw) {
+  if (sw == NULL)
+    return;
+  rt_world_stop_all(sw->world, RT_REASON_SHUTDOWN);
+  sim__pipes_destroy_all(sw);
+  sim__listeners_destroy_all(sw);
+  rt_world_destroy(sw->world);
+  free(sw);
+}
+
+rt_world_t *sim_world_rt(sim_world_t *sw) { return sw->world; }
+
+bool sim_world_step(sim_world_t *sw) {
+  rt_world_t *w = sw->world;
+  if (rt_world_has_ready(w)) {
+    rt_world_run_ready(w, 1);
+    return true;
+  }
+  rt_time_ns next = rt_world_next_deadline(w);
+  if (next == RT_TIME_NEVER)
+    return false;
+  if (next > rt_now(w))
+    rt_world_set_time(w, next);
+  rt_world_fire_timers(w);
+  return true;
+}
+
+sim_run_result_t sim_world_run(sim_world_t *sw, rt_time_ns until,
+                               uint64_t turns_max) {
+  rt_world_t *w = sw->world;
+  uint64_t turns = 0;
+  for (;;) {
+    while (rt_world_has_ready(w)) {
+      if (turns_max != 0 && turns >= turns_max)
+        return SIM_RUN_TURNS;
+      uint32_t budget = 4096;
+      if (turns_max != 0 && turns_max - turns < budget)
+        budget = (uint32_t)(turns_max - turns);
+      turns += rt_world_run_ready(w, budget);
+    }
+    rt_time_ns next = rt_world_next_deadline(w);
+    if (next == RT_TIME_NEVER)
+      return SIM_RUN_IDLE;
+    if (next > until) {
+      if (until > rt_now(w))
+        rt_world_set_time(w, until);
+      return SIM_RUN_DEADLINE;
+    }
+    if (next > rt_now(w))
+      rt_world_set_time(w, next);
+    rt_world_fire_timers(w);
+  }
+}

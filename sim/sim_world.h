@@ -1,0 +1,62 @@
+/* sim_world.h: the simulated world.
+ *
+ * A virtual clock that jumps straight to the next event, so a minute of play
+ * takes microseconds; a seeded PRNG; in-memory pipes (sim_pipe.h). Nothing
+ * here reads the wall clock or the OS: a run is a pure function of its seed
+ * and its inputs, and its run hash (rt_world_hash) identifies it.
+ *
+ * Order of events (deterministic): ready actors run before the clock moves;
+ * when none is ready the clock jumps to the earliest timer deadline and every
+ * timer due then fires in (deadline, sequence) order.
+ */
+#ifndef SIM_WORLD_H
+#define SIM_WORLD_H
+
+#include "rt_stream.h"
+#include "rt_world.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct sim_world sim_world_t;
+
+#define SIM_LISTENERS_MAX 64u
+#define SIM_ACCEPT_BACKLOG_DEFAULT 1024u
+
+typedef struct sim_config {
+  uint64_t seed;
+  uint32_t batch_max;   /* 0: runtime default */
+  int log_level;        /* default RT_LOG_DEBUG (0); set RT_LOG_OFF for quiet */
+  /* Log sink; NULL with a level below OFF: stderr. */
+  void (*log_write)(void *ctx, const char *line, size_t len);
+  void *log_ctx;
+  uint32_t actors_max;  /* 0: runtime default */
+} sim_config_t;
+
+sim_world_t *sim_world_create(const sim_config_t *cfg);
+/* Stops all actors, frees remaining pipes and listeners, then the world. */
+void sim_world_destroy(sim_world_t *sw);
+rt_world_t *sim_world_rt(sim_world_t *sw);
+
+typedef enum sim_run_result {
+  SIM_RUN_IDLE = 0,     /* nothing ready and no timer pending */
+  SIM_RUN_DEADLINE = 1, /* the clock reached `until` */
+  SIM_RUN_TURNS = 2,    /* turns_max turns ran first */
+} sim_run_result_t;
+
+/* Run until idle or until the clock would pass `until` (the clock is then
+ * left at `until`), or until `turns_max` turns ran (0: no limit). */
+sim_run_result_t sim_world_run(sim_world_t *sw, rt_time_ns until,
+                               uint64_t turns_max);
+
+/* One step: one actor turn if one is ready, else advance to the next timer
+ * deadline and fire what is due. false when idle. For interleaving worlds. */
+bool sim_world_step(sim_world_t *sw);
+
+/* ---- Connections --------------------------------------------------------- */
+
+/* Listen on a simulated port (any number; a name for the server). */
+int sim_listen(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+               rt_listener_t **out);
+
+#endif
