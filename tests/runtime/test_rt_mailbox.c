@@ -1,2 +1,208 @@
+#include "rt_err.h"
+#include "rt_mailbox.h"
+
 #include <criterion/criterion.h>
-Test(placeholder, x) {}
+
+enum { TAG_A = 20, TAG_B = 21, TAG_TICK = 22 };
+
+static rt_msg_t msg_n(uint16_t tag, uint64_t n) {
+  return RT_MSG_OF(tag, &n);
+}
+
+static uint64_t payload_n(const rt_msg_t *m) {
+  uint64_t n;
+  RT_MSG_GET(m, uint64_t, &n);
+  return n;
+}
+
+/* Fill a mailbox of capacity `cap` with TAG_A messages 0..cap-1. */
+static void fill(rt_mailbox_t *mb, uint32_t cap) {
+  for (uint32_t i = 0; i < cap; i++) {
+    rt_msg_t m = msg_n(TAG_A, i);
+    cr_assert_eq(rt_mailbox_push(mb, &m), RT_PUSH_QUEUED, "push %u", i);
+  }
+}
+
+Test(rt_mailbox, init_rejects_zero_and_oversized_capacity) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 0, RT_OVERFLOW_REJECT, NULL, 0), RT_EINVAL);
+  cr_assert_eq(rt_mailbox_init(&mb, RT_MAILBOX_CAP_MAX + 1, RT_OVERFLOW_REJECT,
+                               NULL, 0),
+               RT_EINVAL);
+  cr_assert_eq(
+      rt_mailbox_init(&mb, RT_MAILBOX_CAP_MAX, RT_OVERFLOW_REJECT, NULL, 0),
+      RT_OK);
+  rt_mailbox_deinit(&mb);
+  rt_overflow_rule_t rules[RT_MAILBOX_RULES_MAX + 1] = {{0}};
+  cr_assert_eq(rt_mailbox_init(&mb, 4, RT_OVERFLOW_REJECT, rules,
+                               RT_MAILBOX_RULES_MAX + 1),
+               RT_EINVAL);
+}
+
+Test(rt_mailbox, delivers_in_fifo_order_across_growth_and_wraparound) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 100, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);
+  uint64_t next_in = 0, next_out = 0;
+  /* Interleave pushes and pops so head wraps while the ring grows. */
+  for (int round = 0; round < 40; round++) {
+    for (int i = 0; i < 3; i++) {
+      rt_msg_t m = msg_n(TAG_A, next_in++);
+      cr_assert_eq(rt_mailbox_push(&mb, &m), RT_PUSH_QUEUED);
+    }
+    rt_msg_t out;
+    cr_assert(rt_mailbox_pop(&mb, &out));
+    cr_assert_eq(payload_n(&out), next_out++);
+  }
+  rt_msg_t out;
+  while (rt_mailbox_pop(&mb, &out))
+    cr_assert_eq(payload_n(&out), next_out++);
+  cr_assert_eq(next_out, next_in);
+  cr_assert_eq(mb.depth_max, 81);
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, reject_below_at_and_above_capacity) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 8, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);
+  fill(&mb, 7); /* below */
+  rt_msg_t m = msg_n(TAG_A, 7);
+  cr_assert_eq(rt_mailbox_push(&mb, &m), RT_PUSH_QUEUED); /* at */
+  cr_assert_eq(rt_mailbox_count(&mb), 8);
+  rt_buf_t *buf = rt_buf_copy("keep", 4);
+  m = msg_n(TAG_A, 8);
+  m.buf = buf;
+  cr_assert_eq(rt_mailbox_push(&mb, &m), RT_EFULL); /* above */
+  cr_assert_eq(buf->refs, 1, "the sender keeps its reference on reject");
+  cr_assert_eq(mb.counts[RT_MB_REJECTED], 1);
+  cr_assert_eq(rt_mailbox_count(&mb), 8);
+  rt_buf_unref(buf);
+  rt_msg_t out;
+  cr_assert(rt_mailbox_pop(&mb, &out));
+  cr_assert_eq(payload_n(&out), 0, "the queue kept the oldest");
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, drop_newest_discards_and_counts_the_new_message) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 4, RT_OVERFLOW_DROP_NEWEST, NULL, 0),
+               RT_OK);
+  fill(&mb, 4);
+  rt_buf_t *buf = rt_buf_copy("x", 1);
+  rt_buf_ref(buf); /* ours, to observe the mailbox releasing its own */
+  rt_msg_t m = msg_n(TAG_A, 99);
+  m.buf = buf;
+  cr_assert_eq(rt_mailbox_push(&mb, &m), RT_PUSH_DROPPED);
+  cr_assert_eq(buf->refs, 1, "the mailbox released the dropped reference");
+  cr_assert_eq(mb.counts[RT_MB_DROPPED], 1);
+  rt_buf_unref(buf);
+  for (uint64_t i = 0; i < 4; i++) {
+    rt_msg_t out;
+    cr_assert(rt_mailbox_pop(&mb, &out));
+    cr_assert_eq(payload_n(&out), i);
+  }
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, replace_overwrites_the_newest_queued_message_of_the_same_tag) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 4, RT_OVERFLOW_REPLACE, NULL, 0), RT_OK);
+  rt_msg_t seq[4] = {msg_n(TAG_TICK, 1), msg_n(TAG_B, 2), msg_n(TAG_TICK, 3),
+                     msg_n(TAG_B, 4)};
+  for (int i = 0; i < 4; i++)
+    cr_assert_eq(rt_mailbox_push(&mb, &seq[i]), RT_PUSH_QUEUED);
+  rt_msg_t tick = msg_n(TAG_TICK, 5);
+  cr_assert_eq(rt_mailbox_push(&mb, &tick), RT_PUSH_REPLACED);
+  cr_assert_eq(mb.counts[RT_MB_REPLACED], 1);
+  cr_assert_eq(rt_mailbox_count(&mb), 4);
+  uint64_t expect[4] = {1, 2, 5, 4}; /* latest tick took the newer slot */
+  for (int i = 0; i < 4; i++) {
+    rt_msg_t out;
+    cr_assert(rt_mailbox_pop(&mb, &out));
+    cr_assert_eq(payload_n(&out), expect[i]);
+  }
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, replace_with_no_same_tag_queued_drops_the_new_message) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 2, RT_OVERFLOW_REPLACE, NULL, 0), RT_OK);
+  fill(&mb, 2);
+  rt_msg_t m = msg_n(TAG_B, 7);
+  cr_assert_eq(rt_mailbox_push(&mb, &m), RT_PUSH_DROPPED);
+  cr_assert_eq(mb.counts[RT_MB_DROPPED], 1);
+  cr_assert_eq(mb.counts[RT_MB_REPLACED], 0);
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, replace_below_capacity_just_queues) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 3, RT_OVERFLOW_REPLACE, NULL, 0), RT_OK);
+  rt_msg_t a = msg_n(TAG_TICK, 1), b = msg_n(TAG_TICK, 2);
+  cr_assert_eq(rt_mailbox_push(&mb, &a), RT_PUSH_QUEUED);
+  cr_assert_eq(rt_mailbox_push(&mb, &b), RT_PUSH_QUEUED);
+  cr_assert_eq(rt_mailbox_count(&mb), 2);
+  cr_assert_eq(mb.counts[RT_MB_REPLACED], 0);
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, policy_is_chosen_per_tag) {
+  rt_overflow_rule_t rules[] = {{TAG_TICK, RT_OVERFLOW_REPLACE},
+                                {TAG_B, RT_OVERFLOW_DROP_NEWEST}};
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 2, RT_OVERFLOW_REJECT, rules, 2), RT_OK);
+  cr_assert_eq(rt_mailbox_policy(&mb, TAG_TICK), RT_OVERFLOW_REPLACE);
+  cr_assert_eq(rt_mailbox_policy(&mb, TAG_B), RT_OVERFLOW_DROP_NEWEST);
+  cr_assert_eq(rt_mailbox_policy(&mb, TAG_A), RT_OVERFLOW_REJECT);
+  rt_msg_t t1 = msg_n(TAG_TICK, 1), a = msg_n(TAG_A, 2);
+  cr_assert_eq(rt_mailbox_push(&mb, &t1), RT_PUSH_QUEUED);
+  cr_assert_eq(rt_mailbox_push(&mb, &a), RT_PUSH_QUEUED);
+  rt_msg_t t2 = msg_n(TAG_TICK, 3), b = msg_n(TAG_B, 4), a2 = msg_n(TAG_A, 5);
+  cr_assert_eq(rt_mailbox_push(&mb, &t2), RT_PUSH_REPLACED);
+  cr_assert_eq(rt_mailbox_push(&mb, &b), RT_PUSH_DROPPED);
+  cr_assert_eq(rt_mailbox_push(&mb, &a2), RT_EFULL);
+  cr_assert_eq(mb.counts[RT_MB_REPLACED], 1);
+  cr_assert_eq(mb.counts[RT_MB_DROPPED], 1);
+  cr_assert_eq(mb.counts[RT_MB_REJECTED], 1);
+  rt_msg_t out;
+  cr_assert(rt_mailbox_pop(&mb, &out));
+  cr_assert_eq(payload_n(&out), 3);
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, memory_grows_with_use_not_with_the_limit) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 1u << 16, RT_OVERFLOW_REJECT, NULL, 0),
+               RT_OK);
+  cr_assert_eq(mb.ring_len, 0, "an unused mailbox allocates nothing");
+  fill(&mb, 5);
+  cr_assert_leq(mb.ring_len, 8);
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, capacity_one_holds_exactly_one) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 1, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);
+  rt_msg_t a = msg_n(TAG_A, 1);
+  cr_assert_eq(rt_mailbox_push(&mb, &a), RT_PUSH_QUEUED);
+  cr_assert_eq(rt_mailbox_push(&mb, &a), RT_EFULL);
+  rt_msg_t out;
+  cr_assert(rt_mailbox_pop(&mb, &out));
+  cr_assert_not(rt_mailbox_pop(&mb, &out));
+  cr_assert_eq(rt_mailbox_push(&mb, &a), RT_PUSH_QUEUED);
+  rt_mailbox_deinit(&mb);
+}
+
+Test(rt_mailbox, deinit_releases_queued_buffers) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 4, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);
+  rt_buf_t *buf = rt_buf_copy("shared", 6);
+  for (int i = 0; i < 3; i++) {
+    rt_msg_t m = msg_n(TAG_A, (uint64_t)i);
+    m.buf = rt_buf_ref(buf);
+    cr_assert_eq(rt_mailbox_push(&mb, &m), RT_PUSH_QUEUED);
+  }
+  cr_assert_eq(buf->refs, 4);
+  rt_mailbox_deinit(&mb);
+  cr_assert_eq(buf->refs, 1);
+  rt_buf_unref(buf);
+}

@@ -89,13 +89,65 @@ static member_t *ring_setup(rt_world_t *w, ring_t *r, uint32_t actors,
 static void report(const char *world, uint64_t messages, double secs,
                    uint64_t hash) {
   double rate = (double)messages / secs;
-  printf("%s ring: %.1f M msgs/s (%.0f ns/msg, %" PRIu64 " messages in %.2f s,"
-         " hash=%016" PRIx64 ")\n",
-         world, rate / 1e6, 1e9 / rate, messages, secs, hash);
+  printf("%s ring: %.1f M msgs/s (%.0f ns/msg, %.3f s", world, rate / 1e6,
+         1e9 / rate, secs);
+  if (hash != 0)
+    printf(", run hash %016" PRIx64, hash);
+  else
+    printf(", run hash off");
+  printf(")\n");
 }
 
+static double run_sim(uint32_t actors, uint32_t tokens, uint64_t messages,
+                      uint64_t *hash_out) {
+  sim_config_t cfg = {.seed = 1, .log_level = RT_LOG_OFF};
+  sim_world_t *sw = sim_world_create(&cfg);
+  ring_t r = {0};
+  member_t *members = ring_setup(sim_world_rt(sw), &r, actors, tokens, messages);
+  double t0 = now_s();
+  sim_world_run(sw, RT_TIME_NEVER, 0);
+  double dt = now_s() - t0;
+  if (r.remaining != 0) {
+    fprintf(stderr, "sim ring: %" PRIu64 " deliveries missing\n", r.remaining);
+    exit(1);
+  }
+  *hash_out = rt_world_hash(sim_world_rt(sw));
+  sim_world_destroy(sw);
+  free(members);
+  free(r.ids);
+  return dt;
+}
+
+static double run_live(uint32_t actors, uint32_t tokens, uint64_t messages) {
+  net_live_config_t cfg = {.seed = 1, .log_level = RT_LOG_WARN,
+                           .hash_disabled = true};
+  net_live_t *live = net_live_create(&cfg);
+  ring_t r = {.live = live};
+  member_t *members = ring_setup(net_live_world(live), &r, actors, tokens,
+                                 messages);
+  double t0 = now_s();
+  net_live_run(live);
+  double dt = now_s() - t0;
+  if (r.remaining != 0) {
+    fprintf(stderr, "live ring: %" PRIu64 " deliveries missing\n",
+            r.remaining);
+    exit(1);
+  }
+  net_live_destroy(live);
+  free(members);
+  free(r.ids);
+  return dt;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+#define RUNS_MAX 99
+
 int main(int argc, char **argv) {
-  uint32_t actors = 1000, tokens = 1000;
+  uint32_t actors = 1000, tokens = 1000, runs = 5;
   uint64_t messages = 10000000;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--actors") == 0)
@@ -104,51 +156,34 @@ int main(int argc, char **argv) {
       tokens = (uint32_t)strtoul(argv[i + 1], NULL, 10);
     else if (strcmp(argv[i], "--messages") == 0)
       messages = strtoull(argv[i + 1], NULL, 10);
+    else if (strcmp(argv[i], "--runs") == 0)
+      runs = (uint32_t)strtoul(argv[i + 1], NULL, 10);
   }
-  if (actors == 0 || tokens == 0 || messages < tokens) {
+  if (actors == 0 || tokens == 0 || messages < tokens || runs == 0 ||
+      runs > RUNS_MAX) {
     fprintf(stderr, "usage: bench-runtime [--actors N] [--tokens T] "
-                    "[--messages M]\n");
+                    "[--messages M] [--runs R (1..99, median reported)]\n");
     return 2;
   }
-
-  { /* Simulated world */
-    sim_config_t cfg = {.seed = 1, .log_level = RT_LOG_OFF};
-    sim_world_t *sw = sim_world_create(&cfg);
-    ring_t r = {0};
-    member_t *members = ring_setup(sim_world_rt(sw), &r, actors, tokens, messages);
-    uint64_t total = r.remaining;
-    double t0 = now_s();
-    sim_world_run(sw, RT_TIME_NEVER, 0);
-    double dt = now_s() - t0;
-    if (r.remaining != 0) {
-      fprintf(stderr, "sim ring: %" PRIu64 " deliveries missing\n", r.remaining);
+  uint64_t total = messages / tokens * tokens;
+  double sim[RUNS_MAX], live[RUNS_MAX];
+  uint64_t hash = 0, first_hash = 0;
+  /* Alternate the worlds so drift in machine load hits both alike. */
+  for (uint32_t i = 0; i < runs; i++) {
+    sim[i] = run_sim(actors, tokens, messages, &hash);
+    if (i == 0)
+      first_hash = hash;
+    else if (hash != first_hash) {
+      fprintf(stderr, "sim ring: hash changed between runs: nondeterminism\n");
       return 1;
     }
-    report("sim", total, dt, rt_world_hash(sim_world_rt(sw)));
-    sim_world_destroy(sw);
-    free(members);
-    free(r.ids);
+    live[i] = run_live(actors, tokens, messages);
   }
-  { /* Live world on libevent */
-    net_live_config_t cfg = {.seed = 1, .log_level = RT_LOG_WARN,
-                             .hash_disabled = true};
-    net_live_t *live = net_live_create(&cfg);
-    ring_t r = {.live = live};
-    member_t *members =
-        ring_setup(net_live_world(live), &r, actors, tokens, messages);
-    uint64_t total = r.remaining;
-    double t0 = now_s();
-    net_live_run(live);
-    double dt = now_s() - t0;
-    if (r.remaining != 0) {
-      fprintf(stderr, "live ring: %" PRIu64 " deliveries missing\n",
-              r.remaining);
-      return 1;
-    }
-    report("live", total, dt, 0);
-    net_live_destroy(live);
-    free(members);
-    free(r.ids);
-  }
+  qsort(sim, runs, sizeof(double), cmp_double);
+  qsort(live, runs, sizeof(double), cmp_double);
+  printf("ring of %u actors, %u tokens, %" PRIu64 " messages, median of %u "
+         "runs, one core\n", actors, tokens, total, runs);
+  report("sim", total, sim[runs / 2], hash);
+  report("live", total, live[runs / 2], 0);
   return 0;
 }
