@@ -1,0 +1,378 @@
+#include "net_http.h"
+
+#include "rt_assert.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static net_http_parser_t *hp_of(http_parser *p) { return p->data; }
+
+/* Append to the string being built in the arena. The arena cannot overflow
+ * while the head limit holds, but check anyway: limits are enforced, not
+ * assumed. */
+static int arena_append(net_http_parser_t *hp, const char *at, size_t len) {
+  if (hp->arena_len + len + 1 > sizeof(hp->arena)) {
+    hp->error_status = 431;
+    return -1;
+  }
+  memcpy(hp->arena + hp->arena_len, at, len);
+  hp->arena_len += (uint32_t)len;
+  hp->arena[hp->arena_len] = '\0';
+  return 0;
+}
+
+static int arena_start(net_http_parser_t *hp, const char **slot) {
+  if (hp->arena_len + 1 > sizeof(hp->arena)) {
+    hp->error_status = 431;
+    return -1;
+  }
+  if (hp->cur_string != NULL)
+    hp->arena_len++; /* keep the previous string's terminator */
+  hp->cur_string = hp->arena + hp->arena_len;
+  hp->arena[hp->arena_len] = '\0';
+  *slot = hp->cur_string;
+  return 0;
+}
+
+static int on_message_begin(http_parser *p) {
+  net_http_parser_t *hp = hp_of(p);
+  hp->in_head = true;
+  hp->started = true;
+  return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len) {
+  net_http_parser_t *hp = hp_of(p);
+  if (hp->req.target == NULL && arena_start(hp, &hp->req.target) < 0)
+    return -1;
+  return arena_append(hp, at, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+  net_http_parser_t *hp = hp_of(p);
+  if (hp->last_cb != 1) {
+    if (hp->req.headers_len == NET_HTTP_HEADERS_MAX) {
+      hp->error_status = 431;
+      return -1;
+    }
+    net_http_header_t *h = &hp->req.headers[hp->req.headers_len++];
+    h->value = "";
+    if (arena_start(hp, &h->name) < 0)
+      return -1;
+    hp->last_cb = 1;
+  }
+  return arena_append(hp, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+  net_http_parser_t *hp = hp_of(p);
+  if (hp->last_cb != 2) {
+    RT_ASSERT(hp->req.headers_len > 0);
+    net_http_header_t *h = &hp->req.headers[hp->req.headers_len - 1];
+    if (arena_start(hp, &h->value) < 0)
+      return -1;
+    hp->last_cb = 2;
+  }
+  return arena_append(hp, at, len);
+}
+
+static int on_headers_complete(http_parser *p) {
+  net_http_parser_t *hp = hp_of(p);
+  hp->in_head = false;
+  if (p->content_length != ULLONG_MAX && p->content_length > NET_HTTP_BODY_MAX) {
+    hp->error_status = 413; /* refuse before reading the body */
+    return -1;
+  }
+  /* Stop here once so that net_http_feed can measure the head exactly. */
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len) {
+  net_http_parser_t *hp = hp_of(p);
+  if (hp->req.body_len + len > NET_HTTP_BODY_MAX) {
+    hp->error_status = 413; /* chunked bodies have no Content-Length */
+    return -1;
+  }
+  memcpy(hp->body + hp->req.body_len, at, len);
+  hp->req.body_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+  net_http_parser_t *hp = hp_of(p);
+  hp->state = NET_HTTP_REQUEST;
+  http_parser_pause(p, 1); /* one request at a time: pipelining in order */
+  return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void reset_request(net_http_parser_t *hp) {
+  memset(&hp->req, 0, sizeof(hp->req));
+  hp->state = NET_HTTP_NEED_MORE;
+  hp->error_status = 0;
+  hp->in_head = false;
+  hp->started = false;
+  hp->header_done = false;
+  hp->head_bytes = 0;
+  hp->arena_len = 0;
+  hp->last_cb = 0;
+  hp->cur_string = NULL;
+}
+
+void net_http_parser_init(net_http_parser_t *hp) {
+  memset(hp, 0, sizeof(*hp));
+  http_parser_init(&hp->parser, HTTP_REQUEST);
+  hp->parser.data = hp;
+  reset_request(hp);
+}
+
+static void fail(net_http_parser_t *hp, int status) {
+  hp->state = NET_HTTP_ERROR;
+  hp->error_status = status;
+}
+
+/* Fill in the request's derived fields once it is complete. */
+static void finish_request(net_http_parser_t *hp) {
+  net_http_request_t *r = &hp->req;
+  http_parser *p = &hp->parser;
+  r->method_id = p->method;
+  r->method = http_method_str((enum http_method)p->method);
+  r->http_major = p->http_major;
+  r->http_minor = p->http_minor;
+  r->keep_alive = http_should_keep_alive(p) != 0;
+  r->upgrade = p->upgrade != 0;
+  r->body = hp->body;
+  if (r->target == NULL)
+    r->target = "";
+  /* Split path and query in place: the arena is ours. */
+  char *q = strchr((char *)r->target, '?');
+  r->path = r->target;
+  r->query = "";
+  if (q != NULL) {
+    /* Copy the path so that target stays whole for logs. */
+    size_t plen = (size_t)(q - r->target);
+    if (hp->arena_len + plen + 2 <= sizeof(hp->arena)) {
+      char *path = hp->arena + hp->arena_len + 1;
+      memcpy(path, r->target, plen);
+      path[plen] = '\0';
+      hp->arena_len += (uint32_t)plen + 1;
+      r->path = path;
+      r->query = q + 1;
+    } else {
+      fail(hp, 431);
+      return;
+    }
+  }
+  if (r->http_major != 1)
+    fail(hp, 505); /* HTTP/0.9 or 2+ over this parser: not spoken here */
+  else if (r->http_minor >= 1 && net_http_header(r, "Host") == NULL)
+    fail(hp, 400);
+}
+
+size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
+  if (hp->state != NET_HTTP_NEED_MORE || len == 0)
+    return 0;
+  size_t used = 0;
+  while (used < len && hp->state == NET_HTTP_NEED_MORE) {
+    const char *at = (const char *)data + used;
+    size_t n = http_parser_execute(&hp->parser, &settings, at, len - used);
+    enum http_errno err = HTTP_PARSER_ERRNO(&hp->parser);
+    bool was_in_head = !hp->header_done;
+    used += n;
+    if (was_in_head)
+      hp->head_bytes += (uint32_t)n;
+    if (err == HPE_PAUSED) {
+      http_parser_pause(&hp->parser, 0);
+      if (was_in_head && !hp->in_head) {
+        /* Paused in on_headers_complete: http_parser stops *on* the head's
+         * final LF and re-reads it when resumed, so the head is one byte
+         * longer than what it consumed so far. */
+        hp->header_done = true;
+        hp->head_bytes += 1;
+        if (hp->head_bytes > NET_HTTP_HEAD_MAX) {
+          fail(hp, 431);
+          break;
+        }
+        if (hp->parser.upgrade) {
+          /* The bytes after the LF belong to the new protocol; this parser
+           * is not used again on this connection. */
+          used += 1;
+          hp->state = NET_HTTP_REQUEST;
+          finish_request(hp);
+          break;
+        }
+        continue;
+      }
+      if (hp->state == NET_HTTP_REQUEST)
+        finish_request(hp);
+      continue;
+    }
+    if (err != HPE_OK) {
+      fail(hp, hp->error_status != 0 ? hp->error_status : 400);
+      break;
+    }
+    if (was_in_head && hp->head_bytes > NET_HTTP_HEAD_MAX) {
+      fail(hp, 431);
+      break;
+    }
+    if (n == 0)
+      break;
+  }
+  return used;
+}
+
+const net_http_request_t *net_http_request(const net_http_parser_t *hp) {
+  RT_ASSERT(hp->state == NET_HTTP_REQUEST);
+  return &hp->req;
+}
+
+void net_http_next(net_http_parser_t *hp) { reset_request(hp); }
+
+bool net_http_in_request(const net_http_parser_t *hp) {
+  return hp->started || hp->state != NET_HTTP_NEED_MORE;
+}
+
+const char *net_http_header(const net_http_request_t *req, const char *name) {
+  for (uint32_t i = 0; i < req->headers_len; i++)
+    if (strcasecmp(req->headers[i].name, name) == 0)
+      return req->headers[i].value;
+  return NULL;
+}
+
+bool net_http_header_has_token(const char *value, const char *token) {
+  if (value == NULL)
+    return false;
+  size_t tlen = strlen(token);
+  const char *p = value;
+  while (*p != '\0') {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    const char *start = p;
+    while (*p != '\0' && *p != ',')
+      p++;
+    const char *end = p;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+      end--;
+    if ((size_t)(end - start) == tlen && strncasecmp(start, token, tlen) == 0)
+      return true;
+  }
+  return false;
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int net_http_percent_decode(const char *src, size_t len, char *out,
+                            size_t cap) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = src[i];
+    if (c == '%') {
+      if (i + 2 >= len)
+        return -1;
+      int hi = hex_value(src[i + 1]), lo = hex_value(src[i + 2]);
+      if (hi < 0 || lo < 0)
+        return -1;
+      c = (char)(hi * 16 + lo);
+      if (c == '\0')
+        return -1;
+      i += 2;
+    }
+    if (o + 1 >= cap)
+      return -1;
+    out[o++] = c;
+  }
+  if (cap == 0)
+    return -1;
+  out[o] = '\0';
+  return (int)o;
+}
+
+int net_http_query_param(const net_http_request_t *req, const char *name,
+                         char *out, size_t cap) {
+  size_t nlen = strlen(name);
+  const char *p = req->query;
+  while (p != NULL && *p != '\0') {
+    const char *amp = strchr(p, '&');
+    size_t plen = amp != NULL ? (size_t)(amp - p) : strlen(p);
+    if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+      /* Query values use '+' for space (form encoding). */
+      const char *v = p + nlen + 1;
+      size_t vlen = plen - nlen - 1;
+      char tmp[NET_HTTP_HEAD_MAX];
+      if (vlen >= sizeof(tmp))
+        return -2;
+      for (size_t i = 0; i < vlen; i++)
+        tmp[i] = v[i] == '+' ? ' ' : v[i];
+      int n = net_http_percent_decode(tmp, vlen, out, cap);
+      return n < 0 ? -2 : n;
+    }
+    p = amp != NULL ? amp + 1 : NULL;
+  }
+  return -1;
+}
+
+const char *net_http_reason(int status) {
+  const char *s = http_status_str((enum http_status)status);
+  return s != NULL && strcmp(s, "<unknown>") != 0 ? s : "Unknown";
+}
+
+#define NET_HTTP_RESPONSE_HEAD_MAX 2048u
+
+rt_buf_t *net_http_response_head(int status, const char *content_type,
+                                 size_t content_length, bool keep_alive,
+                                 const char *extra_headers) {
+  char head[NET_HTTP_RESPONSE_HEAD_MAX];
+  int n = snprintf(head, sizeof(head),
+                   "HTTP/1.1 %d %s\r\n"
+                   "%s%s%s"
+                   "Content-Length: %zu\r\n"
+                   "Connection: %s\r\n"
+                   "%s"
+                   "\r\n",
+                   status, net_http_reason(status),
+                   content_type != NULL ? "Content-Type: " : "",
+                   content_type != NULL ? content_type : "",
+                   content_type != NULL ? "\r\n" : "", content_length,
+                   keep_alive ? "keep-alive" : "close",
+                   extra_headers != NULL ? extra_headers : "");
+  if (n < 0 || (size_t)n >= sizeof(head))
+    return NULL;
+  return rt_buf_copy(head, (size_t)n);
+}
+
+rt_buf_t *net_http_response(int status, const char *content_type,
+                            const void *body, size_t body_len,
+                            bool keep_alive, const char *extra_headers) {
+  rt_buf_t *head = net_http_response_head(status, content_type, body_len,
+                                          keep_alive, extra_headers);
+  if (head == NULL)
+    return NULL;
+  rt_buf_t *all = rt_buf_create(head->len + body_len);
+  if (all != NULL) {
+    memcpy(all->data, head->data, head->len);
+    if (body_len > 0)
+      memcpy(all->data + head->len, body, body_len);
+  }
+  rt_buf_unref(head);
+  return all;
+}

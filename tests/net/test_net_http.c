@@ -1,0 +1,280 @@
+#include "net_http.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Feed a whole script, optionally one byte at a time; returns consumed. */
+static size_t feed_all(net_http_parser_t *hp, const char *s, size_t len,
+                       bool bytewise) {
+  size_t used = 0;
+  while (used < len && hp->state == NET_HTTP_NEED_MORE) {
+    size_t chunk = bytewise ? 1 : len - used;
+    size_t n = net_http_feed(hp, (const uint8_t *)s + used, chunk);
+    used += n;
+    if (n == 0 && hp->state == NET_HTTP_NEED_MORE)
+      break;
+  }
+  return used;
+}
+
+static net_http_parser_t *new_parser(void) {
+  net_http_parser_t *hp = malloc(sizeof(*hp));
+  net_http_parser_init(hp);
+  return hp;
+}
+
+Test(net_http, parses_a_simple_get) {
+  net_http_parser_t *hp = new_parser();
+  const char *req = "GET /api/leaderboard?limit=5 HTTP/1.1\r\nHost: x\r\n"
+                    "Accept: */*\r\n\r\n";
+  cr_assert_eq(feed_all(hp, req, strlen(req), false), strlen(req));
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  const net_http_request_t *r = net_http_request(hp);
+  cr_assert_str_eq(r->method, "GET");
+  cr_assert_str_eq(r->path, "/api/leaderboard");
+  cr_assert_str_eq(r->query, "limit=5");
+  cr_assert_str_eq(r->target, "/api/leaderboard?limit=5");
+  cr_assert_str_eq(net_http_header(r, "host"), "x");
+  cr_assert_str_eq(net_http_header(r, "ACCEPT"), "*/*");
+  cr_assert(r->keep_alive);
+  cr_assert_not(r->upgrade);
+  char v[16];
+  cr_assert_eq(net_http_query_param(r, "limit", v, sizeof(v)), 1);
+  cr_assert_str_eq(v, "5");
+  cr_assert_eq(net_http_query_param(r, "nope", v, sizeof(v)), -1);
+  free(hp);
+}
+
+Test(net_http, parses_one_byte_at_a_time) {
+  net_http_parser_t *hp = new_parser();
+  const char *req = "POST /api/login HTTP/1.1\r\nHost: h\r\nContent-Type: "
+                    "application/json\r\nContent-Length: 14\r\n\r\n"
+                    "{\"name\":\"Ada\"}";
+  cr_assert_eq(feed_all(hp, req, strlen(req), true), strlen(req));
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  const net_http_request_t *r = net_http_request(hp);
+  cr_assert_str_eq(r->method, "POST");
+  cr_assert_str_eq(net_http_header(r, "content-type"), "application/json");
+  cr_assert_eq(r->body_len, 14);
+  cr_assert_eq(memcmp(r->body, "{\"name\":\"Ada\"}", 14), 0);
+  free(hp);
+}
+
+Test(net_http, pipelined_requests_come_out_one_at_a_time_in_order) {
+  net_http_parser_t *hp = new_parser();
+  const char *reqs = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+                     "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+                     "GET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  size_t len = strlen(reqs), used = 0;
+  const char *expect[] = {"/a", "/b", "/c"};
+  for (int i = 0; i < 3; i++) {
+    used += net_http_feed(hp, (const uint8_t *)reqs + used, len - used);
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST, "request %d", i);
+    cr_assert_str_eq(net_http_request(hp)->path, expect[i]);
+    cr_assert_eq(net_http_request(hp)->keep_alive, i < 2);
+    net_http_next(hp);
+  }
+  cr_assert_eq(used, len);
+  free(hp);
+}
+
+/* A request whose head (request line + headers + blank line) is exactly
+ * `head_len` bytes, padded with one long header. */
+static char *head_of_size(size_t head_len) {
+  const char *pre = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ";
+  const char *post = "\r\n\r\n";
+  size_t fixed = strlen(pre) + strlen(post);
+  cr_assert_gt(head_len, fixed);
+  char *s = malloc(head_len + 1);
+  strcpy(s, pre);
+  memset(s + strlen(pre), 'p', head_len - fixed);
+  strcpy(s + head_len - strlen(post), post);
+  cr_assert_eq(strlen(s), head_len);
+  return s;
+}
+
+static void expect_head(size_t head_len, net_http_state_t state, int status) {
+  for (int bytewise = 0; bytewise < 2; bytewise++) {
+    net_http_parser_t *hp = new_parser();
+    char *s = head_of_size(head_len);
+    feed_all(hp, s, head_len, bytewise);
+    cr_assert_eq(hp->state, state, "head of %zu bytes (bytewise %d)", head_len,
+                 bytewise);
+    if (state == NET_HTTP_ERROR)
+      cr_assert_eq(hp->error_status, status);
+    free(s);
+    free(hp);
+  }
+}
+
+Test(net_http, head_limit_below_at_and_above) {
+  expect_head(NET_HTTP_HEAD_MAX - 1, NET_HTTP_REQUEST, 0);
+  expect_head(NET_HTTP_HEAD_MAX, NET_HTTP_REQUEST, 0);
+  expect_head(NET_HTTP_HEAD_MAX + 1, NET_HTTP_ERROR, 431);
+  expect_head(NET_HTTP_HEAD_MAX * 4, NET_HTTP_ERROR, 431);
+}
+
+Test(net_http, an_endless_head_is_refused_without_waiting_for_its_end) {
+  net_http_parser_t *hp = new_parser();
+  char *s = head_of_size(NET_HTTP_HEAD_MAX * 2);
+  /* Never send the blank line. */
+  feed_all(hp, s, NET_HTTP_HEAD_MAX + 100, false);
+  cr_assert_eq(hp->state, NET_HTTP_ERROR);
+  cr_assert_eq(hp->error_status, 431);
+  free(s);
+  free(hp);
+}
+
+static void expect_headers(uint32_t count, net_http_state_t state) {
+  net_http_parser_t *hp = new_parser();
+  char *s = malloc(8192);
+  size_t len = (size_t)sprintf(s, "GET / HTTP/1.1\r\nHost: h\r\n");
+  for (uint32_t i = 1; i < count; i++)
+    len += (size_t)sprintf(s + len, "X%u: v\r\n", i);
+  len += (size_t)sprintf(s + len, "\r\n");
+  feed_all(hp, s, len, false);
+  cr_assert_eq(hp->state, state, "%u headers", count);
+  if (state == NET_HTTP_ERROR)
+    cr_assert_eq(hp->error_status, 431);
+  free(s);
+  free(hp);
+}
+
+Test(net_http, header_count_limit_below_at_and_above) {
+  expect_headers(NET_HTTP_HEADERS_MAX - 1, NET_HTTP_REQUEST);
+  expect_headers(NET_HTTP_HEADERS_MAX, NET_HTTP_REQUEST);
+  expect_headers(NET_HTTP_HEADERS_MAX + 1, NET_HTTP_ERROR);
+}
+
+static void expect_body(size_t body_len, bool chunked, net_http_state_t state) {
+  net_http_parser_t *hp = new_parser();
+  char *s = malloc(body_len + 256);
+  size_t len;
+  if (chunked) {
+    len = (size_t)sprintf(s, "POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
+                          body_len);
+    memset(s + len, 'b', body_len);
+    len += body_len;
+    len += (size_t)sprintf(s + len, "\r\n0\r\n\r\n");
+  } else {
+    len = (size_t)sprintf(s, "POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                             "Content-Length: %zu\r\n\r\n",
+                          body_len);
+    memset(s + len, 'b', body_len);
+    len += body_len;
+  }
+  feed_all(hp, s, len, false);
+  cr_assert_eq(hp->state, state, "body %zu chunked %d", body_len, chunked);
+  if (state == NET_HTTP_ERROR)
+    cr_assert_eq(hp->error_status, 413);
+  else
+    cr_assert_eq(net_http_request(hp)->body_len, body_len);
+  free(s);
+  free(hp);
+}
+
+Test(net_http, body_limit_below_at_and_above) {
+  for (int chunked = 0; chunked < 2; chunked++) {
+    expect_body(NET_HTTP_BODY_MAX - 1, chunked, NET_HTTP_REQUEST);
+    expect_body(NET_HTTP_BODY_MAX, chunked, NET_HTTP_REQUEST);
+    expect_body(NET_HTTP_BODY_MAX + 1, chunked, NET_HTTP_ERROR);
+  }
+}
+
+Test(net_http, an_announced_oversize_body_is_refused_before_it_arrives) {
+  net_http_parser_t *hp = new_parser();
+  const char *s = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 999999\r\n\r\n";
+  feed_all(hp, s, strlen(s), false);
+  cr_assert_eq(hp->state, NET_HTTP_ERROR);
+  cr_assert_eq(hp->error_status, 413);
+  free(hp);
+}
+
+static void expect_400(const char *s) {
+  net_http_parser_t *hp = new_parser();
+  feed_all(hp, s, strlen(s), false);
+  cr_assert_eq(hp->state, NET_HTTP_ERROR, "%s", s);
+  cr_assert_eq(hp->error_status, 400, "%s", s);
+  free(hp);
+}
+
+Test(net_http, malformed_requests_get_400) {
+  expect_400("GARBAGE\r\n\r\n");
+  expect_400("GET / HTTP/1.1\r\nBad Header\r\n\r\n"); /* no colon */
+  expect_400("GET / HTTP/1.1\r\n\r\n");               /* no Host in 1.1 */
+  expect_400("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n");
+  expect_400("\x01\x02\x03\r\n\r\n");
+}
+
+Test(net_http, versions_other_than_1_x_get_505) {
+  const char *reqs[] = {"GET /\r\n\r\n", "GET / HTTP/2.0\r\nHost: h\r\n\r\n"};
+  for (int i = 0; i < 2; i++) {
+    net_http_parser_t *hp = new_parser();
+    feed_all(hp, reqs[i], strlen(reqs[i]), false);
+    cr_assert_eq(hp->state, NET_HTTP_ERROR, "%s", reqs[i]);
+    cr_assert_eq(hp->error_status, 505);
+    free(hp);
+  }
+}
+
+Test(net_http, http_1_0_needs_no_host_and_closes_by_default) {
+  net_http_parser_t *hp = new_parser();
+  const char *s = "GET /health HTTP/1.0\r\n\r\n";
+  feed_all(hp, s, strlen(s), false);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert_not(net_http_request(hp)->keep_alive);
+  free(hp);
+}
+
+Test(net_http, an_upgrade_stops_at_the_head_and_leaves_the_rest) {
+  net_http_parser_t *hp = new_parser();
+  const char *head = "GET /ws?token=abc HTTP/1.1\r\nHost: h\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n";
+  char buf[512];
+  snprintf(buf, sizeof(buf), "%s\x81\x85XXXXframe", head);
+  size_t len = strlen(buf);
+  size_t used = net_http_feed(hp, (const uint8_t *)buf, len);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert(net_http_request(hp)->upgrade);
+  cr_assert_eq(used, strlen(head), "frame bytes are left for WebSocket");
+  char token[16];
+  cr_assert_eq(net_http_query_param(net_http_request(hp), "token", token,
+                                    sizeof(token)),
+               3);
+  free(hp);
+}
+
+Test(net_http, header_tokens_match_case_insensitively) {
+  cr_assert(net_http_header_has_token("keep-alive, Upgrade", "upgrade"));
+  cr_assert(net_http_header_has_token("Upgrade", "upgrade"));
+  cr_assert_not(net_http_header_has_token("upgraded", "upgrade"));
+  cr_assert_not(net_http_header_has_token(NULL, "upgrade"));
+}
+
+Test(net_http, percent_decoding_rejects_bad_escapes_and_nul) {
+  char out[32];
+  cr_assert_eq(net_http_percent_decode("a%20b", 5, out, sizeof(out)), 3);
+  cr_assert_str_eq(out, "a b");
+  cr_assert_eq(net_http_percent_decode("%2e%2E/", 7, out, sizeof(out)), 3);
+  cr_assert_str_eq(out, "../");
+  cr_assert_eq(net_http_percent_decode("%zz", 3, out, sizeof(out)), -1);
+  cr_assert_eq(net_http_percent_decode("%2", 2, out, sizeof(out)), -1);
+  cr_assert_eq(net_http_percent_decode("%00", 3, out, sizeof(out)), -1);
+  cr_assert_eq(net_http_percent_decode("abcdef", 6, out, 4), -1);
+}
+
+Test(net_http, responses_have_status_length_and_connection) {
+  rt_buf_t *b = net_http_response(404, "text/plain", "nope", 4, false, NULL);
+  cr_assert_not_null(b);
+  char text[256];
+  memcpy(text, b->data, b->len);
+  text[b->len] = '\0';
+  cr_assert_str_eq(text, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                         "Content-Length: 4\r\nConnection: close\r\n\r\nnope");
+  rt_buf_unref(b);
+}
