@@ -42,7 +42,9 @@ static int echo_pump(echo_state_t *st) {
     st->pending_off = 0;
     st->pending_len = (uint32_t)n;
   }
-  return RT_OK; /* bounded work per message; level-triggered reads resume */
+  /* Bounded work per turn; come back for the rest after the others. */
+  rt_stream_notify(st->stream, RT_STREAM_READABLE);
+  return RT_OK;
 }
 
 static void echo_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
@@ -128,3 +130,61 @@ int game_echo_spawn_acceptor(rt_world_t *w, rt_listener_t *listener,
   rt_listener_notify(listener); /* connections may be pending already */
   return RT_OK;
 }
+
+/* ---- WebSocket echo session ------------------------------------------------ */
+
+typedef struct echo_session {
+  rt_session_conn_t *conn;
+} echo_session_t;
+
+static void *echo_session_open(void *ctx, rt_actor_t *self,
+                               rt_session_conn_t *conn,
+                               const rt_identity_t *who) {
+  (void)ctx;
+  echo_session_t *es = calloc(1, sizeof(*es));
+  if (es == NULL)
+    return NULL;
+  es->conn = conn;
+  rt_log(rt_actor_world(self), RT_LOG_DEBUG, "echo.open", "subject=%s",
+         who->subject[0] != '\0' ? who->subject : "-");
+  return es;
+}
+
+static void echo_session_text(void *session, rt_actor_t *self,
+                              const uint8_t *data, size_t len) {
+  (void)self;
+  echo_session_t *es = session;
+  rt_buf_t *frame = rt_buf_copy(data, len);
+  if (frame == NULL)
+    return;
+  (void)es->conn->ops->send_text(es->conn, frame);
+  rt_buf_unref(frame);
+}
+
+static void echo_session_message(void *session, rt_actor_t *self,
+                                 const rt_msg_t *msg) {
+  (void)session;
+  (void)self;
+  (void)msg;
+}
+
+static void echo_session_drained(void *session, rt_actor_t *self) {
+  (void)session;
+  (void)self;
+}
+
+static void echo_session_closed(void *session, rt_actor_t *self,
+                                uint16_t code) {
+  rt_log(rt_actor_world(self), RT_LOG_DEBUG, "echo.closed", "code=%u",
+         (unsigned)code);
+  free(session);
+}
+
+const rt_session_handler_t game_echo_session = {
+    .ctx = NULL,
+    .open = echo_session_open,
+    .text = echo_session_text,
+    .message = echo_session_message,
+    .drained = echo_session_drained,
+    .closed = echo_session_closed,
+};

@@ -17,4 +17,11 @@
 int game_echo_spawn_acceptor(rt_world_t *w, rt_listener_t *listener,
                              rt_actor_id_t *id_out);
 
+
+#include "rt_service.h"
+
+/* A WebSocket session that sends every text message back: the server's
+ * session until the game's Client lands, and a fixture for net tests. */
+extern const rt_session_handler_t game_echo_session;
+
 #endif

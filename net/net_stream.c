@@ -4,8 +4,9 @@
  * reports how many it took; when it takes fewer than offered, a one-shot
  * write event reports WRITABLE once the socket drains. So no bytes are ever
  * copied into a second user-space buffer per connection, and the backlog is
- * what the kernel still holds (SIOCOUTQ). Reads are level-triggered: an owner
- * that leaves bytes unread is notified again on the next loop.
+ * what the kernel still holds (SIOCOUTQ). Reads are edge-triggered (EV_ET),
+ * as rt_stream.h promises: an owner that pauses reading under backpressure
+ * costs no wakeups until it resumes.
  */
 #include "net_int.h"
 
@@ -162,7 +163,8 @@ int net__stream_create(net_live_t *live, evutil_socket_t fd, bool connecting,
   c->live = live;
   c->fd = fd;
   c->connecting = connecting;
-  c->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
+  c->read_ev =
+      event_new(base, fd, EV_READ | EV_PERSIST | EV_ET, on_readable, c);
   c->write_ev = event_new(base, fd, EV_WRITE, on_writable, c);
   if (c->read_ev == NULL || c->write_ev == NULL) {
     if (c->read_ev != NULL)

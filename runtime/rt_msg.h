@@ -39,6 +39,9 @@ enum {
   RT_TAG_STREAM = 2, /* payload rt_stream_event_t; ref: the rt_stream_t */
   RT_TAG_ACCEPT = 3, /* payload rt_stream_event_t; ref: the rt_listener_t */
   RT_TAG_TIMER = 4,  /* default tag of a timer; payload rt_timer_event_t */
+  RT_TAG_HTTP_REPLY = 8, /* payload rt_http_reply_t (rt_service.h); buf: body */
+  RT_TAG_NET_FIRST = 10, /* 10..15: the connection layer's own (net/) */
+  RT_TAG_NET_LAST = 15,
   RT_TAG_USER = 16,
 };
 

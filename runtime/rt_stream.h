@@ -6,8 +6,13 @@
  * writes through these calls only, so the same code runs over all three.
  *
  * Notifications go to the stream's owner actor as RT_TAG_STREAM signals with
- * the RT_STREAM_* bits that happened since the last delivery. They are level
- * hints, not counts: on READABLE read until 0; on WRITABLE write again.
+ * the RT_STREAM_* bits that happened since the last delivery. They are edges,
+ * not levels: READABLE means bytes arrived since read last returned 0, and
+ * is not repeated for bytes left unread. So an owner reads until read
+ * returns 0, or, when it stops early (a per-turn budget, backpressure),
+ * comes back by itself: rt_stream_notify on its own stream re-queues the
+ * event fairly behind other actors. WRITABLE follows a short write once room
+ * frees up.
  *
  * Contracts:
  *  - read returns bytes read (> 0), 0 when nothing is available now, or

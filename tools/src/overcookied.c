@@ -1,10 +1,13 @@
 /* overcookied: the live server.
  *
- * Until the net and game layers land, it serves what the runtime can do so
- * far: a TCP echo on the live world, with clean shutdown on SIGINT/SIGTERM.
+ * Wires the layers: the live world (net_live), the HTTP/WebSocket server
+ * (net_server) with the browser client's files, and, until the game lands,
+ * a WebSocket echo session. SIGINT/SIGTERM stop accepting, send close frames
+ * and exit once the connections are gone (or after a grace period).
  */
 #include "game_echo.h"
 #include "net_live.h"
+#include "net_server.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -17,23 +20,38 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#define SHUTDOWN_GRACE_US 2000000
+#define SECRET_MIN_LEN 16
+
 typedef struct options {
   const char *bind;
   uint16_t port;
   uint64_t seed;
   bool seed_set;
   int log_level;
+  const char *db;
+  const char *secret;
+  const char *static_dir;
+  const char *origins[NET_ORIGINS_MAX];
+  uint32_t origins_len;
+  uint32_t max_connections;
 } options_t;
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: overcookied [--bind ADDR] [--port N] [--seed N] "
-          "[--log-level debug|info|warn|error]\n"
-          "  --bind       address to listen on (default 127.0.0.1)\n"
-          "  --port       TCP port (default 8080; 0 picks a free one)\n"
-          "  --seed       seed of the world's random streams (default: random,"
-          " logged)\n"
-          "  --log-level  default info\n");
+          "usage: overcookied [options]\n"
+          "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
+          "  --port N              TCP port (default 8080; 0 picks a free one)\n"
+          "  --db PATH             SQLite database (default overcookied.db)\n"
+          "  --secret S            token signing key (default: $OC_JWT_SECRET,"
+          " else random)\n"
+          "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
+          "                        (default: the request's own host)\n"
+          "  --static DIR          browser client files (default game/web)\n"
+          "  --max-connections N   default 20000; above it: 503\n"
+          "  --seed N              seed of the world's random streams"
+          " (default: random, logged)\n"
+          "  --log-level L         debug, info, warn, error (default info)\n");
 }
 
 static int parse_level(const char *s) {
@@ -55,7 +73,12 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
 }
 
 static int parse_args(int argc, char **argv, options_t *o) {
-  *o = (options_t){.bind = "127.0.0.1", .port = 8080, .log_level = RT_LOG_INFO};
+  *o = (options_t){.bind = "127.0.0.1",
+                   .port = 8080,
+                   .log_level = RT_LOG_INFO,
+                   .db = "overcookied.db",
+                   .static_dir = "game/web",
+                   .max_connections = NET_CONNECTIONS_MAX_DEFAULT};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -72,6 +95,19 @@ static int parse_args(int argc, char **argv, options_t *o) {
                parse_u64(v, UINT64_MAX, &n) == 0) {
       o->seed = n;
       o->seed_set = true;
+    } else if (strcmp(a, "--db") == 0 && v != NULL) {
+      o->db = v;
+    } else if (strcmp(a, "--secret") == 0 && v != NULL) {
+      o->secret = v;
+    } else if (strcmp(a, "--static") == 0 && v != NULL) {
+      o->static_dir = v;
+    } else if (strcmp(a, "--allowed-origin") == 0 && v != NULL &&
+               o->origins_len < NET_ORIGINS_MAX &&
+               strlen(v) < NET_ORIGIN_LEN_MAX) {
+      o->origins[o->origins_len++] = v;
+    } else if (strcmp(a, "--max-connections") == 0 && v != NULL &&
+               parse_u64(v, 10000000, &n) == 0 && n > 0) {
+      o->max_connections = (uint32_t)n;
     } else if (strcmp(a, "--log-level") == 0 && v != NULL &&
                parse_level(v) >= 0) {
       o->log_level = parse_level(v);
@@ -105,12 +141,61 @@ static void raise_fd_limit(void) {
   }
 }
 
+typedef struct server {
+  net_live_t *live;
+  net_server_t *srv;
+  struct event *drain_check;
+  bool stopping;
+} server_t;
+
+/* After a shutdown request: exit as soon as every connection is gone. */
+static void on_drain_check(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  server_t *s = arg;
+  net_server_stats_t st;
+  net_server_get_stats(s->srv, &st);
+  if (st.connections == 0) {
+    net_live_stop(s->live);
+    return;
+  }
+  struct timeval tv = {0, 50000};
+  event_add(s->drain_check, &tv);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
   (void)what;
-  net_live_t *live = arg;
-  rt_log(net_live_world(live), RT_LOG_INFO, "server.signal", "signal=%d",
-         (int)sig);
-  net_live_stop(live);
+  server_t *s = arg;
+  if (s->stopping) {
+    net_live_stop(s->live); /* a second signal: now */
+    return;
+  }
+  s->stopping = true;
+  rt_log(net_live_world(s->live), RT_LOG_INFO, "server.signal",
+         "signal=%d action=drain", (int)sig);
+  net_server_shutdown(s->srv);
+  struct timeval grace = {SHUTDOWN_GRACE_US / 1000000,
+                          SHUTDOWN_GRACE_US % 1000000};
+  event_base_loopexit(net_live_base(s->live), &grace);
+  on_drain_check(-1, 0, s);
+}
+
+/* The token key: flag, else environment, else random (tokens then die with
+ * the process, which a warning says). */
+static const char *choose_secret(const options_t *o, rt_world_t *w,
+                                 char *buf, size_t cap) {
+  const char *secret = o->secret != NULL ? o->secret : getenv("OC_JWT_SECRET");
+  if (secret != NULL && strlen(secret) >= SECRET_MIN_LEN)
+    return secret;
+  if (secret != NULL)
+    rt_log(w, RT_LOG_WARN, "server.secret",
+           "reason=too_short min_len=%d action=random", SECRET_MIN_LEN);
+  else
+    rt_log(w, RT_LOG_WARN, "server.secret",
+           "reason=unset action=random note=tokens_end_with_this_process");
+  for (size_t i = 0; i + 17 < cap && i < 64; i += 16)
+    snprintf(buf + i, cap - i, "%016" PRIx64, random_seed());
+  return buf;
 }
 
 int main(int argc, char **argv) {
@@ -122,42 +207,69 @@ int main(int argc, char **argv) {
   net_live_config_t cfg = {.seed = o.seed_set ? o.seed : random_seed(),
                            .log_level = o.log_level,
                            .hash_disabled = true};
-  net_live_t *live = net_live_create(&cfg);
-  if (live == NULL) {
+  server_t s = {0};
+  s.live = net_live_create(&cfg);
+  if (s.live == NULL) {
     fprintf(stderr, "overcookied: cannot create the event loop\n");
     return 1;
   }
-  rt_world_t *w = net_live_world(live);
+  rt_world_t *w = net_live_world(s.live);
+  char secret_buf[80];
+  const char *secret = choose_secret(&o, w, secret_buf, sizeof(secret_buf));
+  (void)secret; /* signs tokens once the game's API lands */
+  net_static_t *statics = NULL;
+  int err = net_static_load(o.static_dir, &statics);
+  if (err < 0) {
+    fprintf(stderr, "overcookied: cannot load %s: %s\n", o.static_dir,
+            rt_strerror(err));
+    net_live_destroy(s.live);
+    return 1;
+  }
+  if (net_static_count(statics) == 0)
+    rt_log(w, RT_LOG_WARN, "server.static", "dir=%s files=0", o.static_dir);
   rt_listener_t *listener;
-  int err = net_live_listen(live, o.bind, o.port, 0, &listener);
+  err = net_live_listen(s.live, o.bind, o.port, 0, &listener);
   if (err < 0) {
     fprintf(stderr, "overcookied: cannot listen on %s:%u: %s\n", o.bind,
             (unsigned)o.port, rt_strerror(err));
-    net_live_destroy(live);
+    net_static_free(statics);
+    net_live_destroy(s.live);
     return 1;
   }
   uint16_t port = net_live_listener_port(listener);
-  rt_actor_id_t acceptor;
-  err = game_echo_spawn_acceptor(w, listener, &acceptor);
+  net_server_config_t scfg = {.connections_max = o.max_connections,
+                              .statics = statics,
+                              .session = &game_echo_session};
+  for (uint32_t i = 0; i < o.origins_len; i++)
+    scfg.allowed_origins[i] = o.origins[i];
+  scfg.allowed_origins_len = o.origins_len;
+  err = net_server_start(w, listener, &scfg, &s.srv);
   if (err < 0) {
     fprintf(stderr, "overcookied: %s\n", rt_strerror(err));
     rt_listener_close(listener);
-    net_live_destroy(live);
+    net_static_free(statics);
+    net_live_destroy(s.live);
     return 1;
   }
-  struct event *sigint = evsignal_new(net_live_base(live), SIGINT, on_signal, live);
-  struct event *sigterm =
-      evsignal_new(net_live_base(live), SIGTERM, on_signal, live);
+  struct event_base *base = net_live_base(s.live);
+  struct event *sigint = evsignal_new(base, SIGINT, on_signal, &s);
+  struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &s);
+  s.drain_check = evtimer_new(base, on_drain_check, &s);
   event_add(sigint, NULL);
   event_add(sigterm, NULL);
-  printf("overcookied: listening on http://%s:%u/ (TCP echo until the game "
-         "lands)\n",
-         o.bind, (unsigned)port);
+  rt_log(w, RT_LOG_INFO, "server.start",
+         "url=http://%s:%u/ static_files=%u max_connections=%u db=%s", o.bind,
+         (unsigned)port, net_static_count(statics), o.max_connections, o.db);
+  printf("overcookied: listening on http://%s:%u/\n", o.bind, (unsigned)port);
   fflush(stdout);
-  net_live_run(live);
-  rt_log(w, RT_LOG_INFO, "server.stop", "reason=signal");
+  net_live_run(s.live);
+  rt_log(w, RT_LOG_INFO, "server.stop", "reason=%s",
+         s.stopping ? "signal" : "loop_ended");
   event_free(sigint);
   event_free(sigterm);
-  net_live_destroy(live);
+  event_free(s.drain_check);
+  net_live_destroy(s.live); /* stops every actor, then frees the world */
+  net_server_free(s.srv);
+  net_static_free(statics);
   return 0;
 }

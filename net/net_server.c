@@ -1,0 +1,1042 @@
+/* net_server.c: the acceptor and the connection actor.
+ *
+ * A connection actor moves through these modes (function per transition):
+ *
+ *   HTTP --upgrade_to_ws()--> WS --net_ws close handshake--> (stop)
+ *    |                         |
+ *    +--linger()--> LINGER     +--finish()--> (stop)
+ *    |                (drain input until EOF, bounded by a timer)
+ *    +--finish()--> (stop)
+ *
+ * Invariants:
+ *  (1) Only this actor writes its stream; HTTP output that the stream did
+ *      not take waits in `out` (bounded by NET_HTTP_OUT_MAX plus one
+ *      response), and WebSocket frames wait in wslay.
+ *  (2) While an API reply is deferred, or `out` is over its bound, no more
+ *      requests are parsed (pipelined requests are answered in order).
+ *  (3) Exactly one deadline timer is armed per connection, of the kind the
+ *      mode needs; a stale firing (an older timer id) is ignored.
+ *  (4) The session's closed() runs exactly once, from on_stop.
+ */
+#include "net_server.h"
+
+#include "net_http.h"
+#include "net_ws.h"
+#include "rt_assert.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum {
+  TAG_SHUTDOWN = RT_TAG_NET_FIRST,
+  TAG_DEADLINE = RT_TAG_NET_FIRST + 1,
+  TAG_PING = RT_TAG_NET_FIRST + 2,
+};
+
+typedef enum { MODE_HTTP = 0, MODE_WS, MODE_LINGER } conn_mode_t;
+
+typedef enum {
+  DEADLINE_NONE = 0,
+  DEADLINE_HEADER,
+  DEADLINE_IDLE,
+  DEADLINE_REPLY,
+  DEADLINE_WS_SILENT,
+  DEADLINE_WS_CLOSE,
+  DEADLINE_LINGER,
+} deadline_kind_t;
+
+#define CONN_IN_CHUNK 4096u
+#define CONN_OUT_PIECES 64u
+#define CONN_LINGER_NS (2 * RT_NS_PER_S)
+#define ACCEPTS_PER_TURN 256
+#define READS_PER_TURN 16
+#define MAILBOX_CAP_DEFAULT 64u
+
+typedef struct out_piece {
+  rt_buf_t *buf;
+  uint32_t off;
+} out_piece_t;
+
+typedef struct conn {
+  net_server_t *srv;
+  rt_actor_t *self; /* valid only during this actor's turns */
+  rt_actor_id_t id;
+  rt_stream_t *stream;
+  uint32_t slot; /* index in srv->conns */
+  uint8_t mode;
+  bool stopping; /* finish() was called: the actor stops after this turn */
+  net_close_reason_t reason;
+  /* HTTP */
+  net_http_parser_t *hp;
+  uint8_t *in;
+  uint32_t in_off, in_len;
+  out_piece_t out[CONN_OUT_PIECES];
+  uint32_t out_head, out_count;
+  uint64_t out_bytes;
+  bool close_after_flush;
+  bool awaiting;
+  uint64_t call_id;
+  bool keep_alive;
+  bool head_only;
+  /* Deadline: Invariant (3) */
+  uint64_t deadline_timer;
+  uint8_t deadline_kind;
+  /* WebSocket */
+  net_ws_t *ws;
+  uint64_t ping_timer;
+  rt_time_ns last_rx;
+  rt_session_conn_t session_conn;
+  void *session;
+  bool session_open;
+  size_t backlog_seen;
+} conn_t;
+
+struct net_server {
+  rt_world_t *world;
+  net_server_config_t cfg;
+  rt_overflow_rule_t rules[RT_MAILBOX_RULES_MAX];
+  rt_listener_t *listener;
+  rt_actor_id_t acceptor;
+  bool shutting_down;
+  conn_t **conns;
+  uint32_t conns_len, conns_cap;
+  net_server_stats_t stats;
+};
+
+static const rt_session_conn_ops_t session_conn_ops;
+
+static conn_t *conn_of_session(rt_session_conn_t *sc) {
+  return (conn_t *)((char *)sc - offsetof(conn_t, session_conn));
+}
+
+/* ---- Small helpers ------------------------------------------------------------- */
+
+static rt_world_t *conn_world(const conn_t *c) { return c->srv->world; }
+
+static void finish(conn_t *c, net_close_reason_t reason) {
+  if (c->stopping)
+    return;
+  c->stopping = true;
+  c->reason = reason;
+  rt_stop(conn_world(c), c->id, RT_REASON_NORMAL);
+}
+
+static void set_deadline(conn_t *c, deadline_kind_t kind, rt_time_ns delay) {
+  rt_world_t *w = conn_world(c);
+  if (c->deadline_timer != 0)
+    (void)rt_timer_cancel(w, c->deadline_timer);
+  c->deadline_timer = 0;
+  c->deadline_kind = (uint8_t)kind;
+  if (kind == DEADLINE_NONE)
+    return;
+  if (rt_timer_start(w, c->id, delay, 0, TAG_DEADLINE, kind,
+                     &c->deadline_timer) < 0)
+    finish(c, NET_CLOSE_RESET); /* no timer, no bound: do not go on */
+}
+
+/* ---- HTTP output: Invariant (1) ------------------------------------------------ */
+
+static bool out_push(conn_t *c, rt_buf_t *buf) {
+  if (buf == NULL)
+    return false;
+  if (c->out_count == CONN_OUT_PIECES) {
+    rt_buf_unref(buf);
+    return false;
+  }
+  c->out[(c->out_head + c->out_count) % CONN_OUT_PIECES] =
+      (out_piece_t){.buf = buf, .off = 0};
+  c->out_count++;
+  c->out_bytes += buf->len;
+  return true;
+}
+
+static void out_clear(conn_t *c) {
+  while (c->out_count > 0) {
+    rt_buf_unref(c->out[c->out_head].buf);
+    c->out_head = (c->out_head + 1) % CONN_OUT_PIECES;
+    c->out_count--;
+  }
+  c->out_bytes = 0;
+}
+
+/* Write queued output; returns false when the connection failed. */
+static bool out_flush(conn_t *c) {
+  while (c->out_count > 0) {
+    out_piece_t *p = &c->out[c->out_head];
+    int64_t n = rt_stream_write(c->stream, p->buf->data + p->off,
+                                p->buf->len - p->off);
+    if (n < 0) {
+      finish(c, NET_CLOSE_RESET);
+      return false;
+    }
+    if (n == 0)
+      return true; /* WRITABLE brings us back */
+    p->off += (uint32_t)n;
+    c->out_bytes -= (uint64_t)n;
+    c->srv->stats.bytes_out += (uint64_t)n;
+    if (p->off == p->buf->len) {
+      rt_buf_unref(p->buf);
+      c->out_head = (c->out_head + 1) % CONN_OUT_PIECES;
+      c->out_count--;
+    }
+  }
+  return true;
+}
+
+/* Queue a response. body is taken (may be NULL). */
+static void respond(conn_t *c, int status, const char *content_type,
+                    rt_buf_t *body, const char *extra_headers) {
+  net_server_stats_t *st = &c->srv->stats;
+  if (status >= 100 && status < 600)
+    st->http_status[status / 100]++;
+  size_t len = body != NULL ? body->len : 0;
+  rt_buf_t *head = net_http_response_head(status, content_type, len,
+                                          c->keep_alive, extra_headers);
+  bool ok = out_push(c, head);
+  if (ok && body != NULL && !c->head_only)
+    ok = out_push(c, body);
+  else
+    rt_buf_unref(body);
+  if (!ok || !c->keep_alive)
+    c->close_after_flush = true;
+}
+
+static void respond_text(conn_t *c, int status, const char *content_type,
+                         const char *text, const char *extra_headers) {
+  respond(c, status, content_type, rt_buf_copy(text, strlen(text)),
+          extra_headers);
+}
+
+static void respond_error(conn_t *c, int status, const char *message) {
+  char body[256];
+  snprintf(body, sizeof(body), "{\"error\":\"%s\"}", message);
+  respond_text(c, status, "application/json", body, NULL);
+}
+
+/* ---- Routing -------------------------------------------------------------------------- */
+
+static bool origin_allowed(const net_server_t *srv,
+                           const net_http_request_t *req) {
+  const char *origin = net_http_header(req, "Origin");
+  if (origin == NULL)
+    return true; /* not a browser: no cross-site request to forge */
+  if (srv->cfg.allowed_origins_len > 0) {
+    for (uint32_t i = 0; i < srv->cfg.allowed_origins_len; i++)
+      if (strcasecmp(origin, srv->cfg.allowed_origins[i]) == 0)
+        return true;
+    return false;
+  }
+  const char *host = net_http_header(req, "Host");
+  if (host == NULL)
+    return false;
+  char same[NET_ORIGIN_LEN_MAX];
+  const char *schemes[] = {"http://", "https://"};
+  for (int i = 0; i < 2; i++) {
+    int n = snprintf(same, sizeof(same), "%s%s", schemes[i], host);
+    if (n > 0 && (size_t)n < sizeof(same) && strcasecmp(origin, same) == 0)
+      return true;
+  }
+  return false;
+}
+
+static const char not_found_page[] =
+    "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not found"
+    "</title></head><body><h1>Not found</h1><p>There is no cookie here. "
+    "<a href=\"/\">Back to the game</a>.</p></body></html>\n";
+
+static void serve_static(conn_t *c, const net_http_request_t *req) {
+  if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
+    respond_error(c, 405, "method not allowed");
+    return;
+  }
+  char path[NET_STATIC_PATH_MAX];
+  const net_static_file_t *f = NULL;
+  if (net_http_percent_decode(req->path, strlen(req->path), path,
+                              sizeof(path)) >= 0)
+    f = net_static_find(c->srv->cfg.statics, path);
+  if (f == NULL) {
+    respond_text(c, 404, "text/html; charset=utf-8", not_found_page, NULL);
+    return;
+  }
+  char headers[160];
+  snprintf(headers, sizeof(headers),
+           "Cache-Control: %s\r\nX-Content-Type-Options: nosniff\r\n",
+           f->cache_control);
+  respond(c, 200, f->content_type, rt_buf_ref(f->body), headers);
+}
+
+static void serve_metrics(conn_t *c) {
+  size_t cap = 64 * 1024;
+  rt_buf_t *buf = rt_buf_create(cap);
+  if (buf == NULL) {
+    respond_error(c, 503, "out of memory");
+    return;
+  }
+  size_t n = net_server_metrics(c->srv, (char *)buf->data, cap);
+  rt_buf_truncate(buf, n);
+  respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf,
+          "Cache-Control: no-store\r\n");
+}
+
+static void call_route(conn_t *c, const net_route_t *r,
+                       const net_http_request_t *req) {
+  rt_http_call_t call = {
+      .method = req->method,
+      .path = req->path,
+      .query = req->query,
+      .authorization = net_http_header(req, "Authorization"),
+      .body = req->body,
+      .body_len = req->body_len,
+      .reply_to = c->id,
+      .call_id = ++c->call_id,
+  };
+  rt_http_answer_t answer = {0};
+  int rc = r->fn(r->ctx, conn_world(c), &call, &answer);
+  if (rc == RT_HTTP_DEFERRED) {
+    c->awaiting = true;
+    set_deadline(c, DEADLINE_REPLY, c->srv->cfg.reply_timeout);
+    return;
+  }
+  if (rc < 0) {
+    rt_buf_unref(answer.body);
+    respond_error(c, 500, "internal error");
+    return;
+  }
+  respond(c, answer.status,
+          answer.content_type != NULL ? answer.content_type
+                                      : "application/json",
+          answer.body, "Cache-Control: no-store\r\n");
+}
+
+static void upgrade_to_ws(conn_t *c, const net_http_request_t *req);
+
+static void route(conn_t *c, const net_http_request_t *req) {
+  net_server_t *srv = c->srv;
+  c->keep_alive = req->keep_alive && !srv->shutting_down;
+  c->head_only = req->method_id == HTTP_HEAD;
+  if (strcmp(req->path, "/ws") == 0 && srv->cfg.session != NULL) {
+    upgrade_to_ws(c, req);
+    return;
+  }
+  bool get = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
+  if (strcmp(req->path, "/health") == 0 && get) {
+    respond_text(c, 200, "application/json", "{\"status\":\"healthy\"}",
+                 "Cache-Control: no-store\r\n");
+    return;
+  }
+  if (strcmp(req->path, "/metrics") == 0 && get) {
+    serve_metrics(c);
+    return;
+  }
+  bool path_known = false;
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
+    const net_route_t *r = &srv->cfg.routes[i];
+    if (strcmp(r->path, req->path) != 0)
+      continue;
+    path_known = true;
+    if (strcmp(r->method, req->method) == 0) {
+      call_route(c, r, req);
+      return;
+    }
+  }
+  if (path_known) {
+    respond_error(c, 405, "method not allowed");
+    return;
+  }
+  serve_static(c, req);
+}
+
+/* ---- WebSocket ------------------------------------------------------------------- */
+
+static void ws_on_text(void *ud, const uint8_t *data, size_t len) {
+  conn_t *c = ud;
+  c->srv->stats.ws_messages_in++;
+  if (c->session_open && c->self != NULL)
+    c->srv->cfg.session->text(c->session, c->self, data, len);
+}
+
+static const net_ws_callbacks_t ws_callbacks = {.on_text = ws_on_text};
+
+/* Validate an upgrade request; 0, or the status to refuse it with. */
+static int upgrade_check(conn_t *c, const net_http_request_t *req,
+                         rt_identity_t *who, const char **why,
+                         const char **extra) {
+  net_server_t *srv = c->srv;
+  *extra = NULL;
+  if (req->method_id != HTTP_GET)
+    return *why = "websocket upgrade needs GET", 405;
+  if (!net_http_header_has_token(net_http_header(req, "Upgrade"), "websocket") ||
+      !net_http_header_has_token(net_http_header(req, "Connection"), "upgrade")) {
+    *extra = "Upgrade: websocket\r\n";
+    return *why = "websocket upgrade required", 426;
+  }
+  const char *version = net_http_header(req, "Sec-WebSocket-Version");
+  if (version == NULL || strcmp(version, "13") != 0) {
+    *extra = "Sec-WebSocket-Version: 13\r\n";
+    return *why = "unsupported websocket version", 426;
+  }
+  char accept[NET_WS_ACCEPT_LEN + 1];
+  if (net_ws_accept_key(net_http_header(req, "Sec-WebSocket-Key"), accept) < 0)
+    return *why = "bad Sec-WebSocket-Key", 400;
+  if (!origin_allowed(srv, req))
+    return *why = "origin not allowed", 403;
+  memset(who, 0, sizeof(*who));
+  if (srv->cfg.authenticate != NULL) {
+    char token[NET_TOKEN_MAX];
+    if (net_http_query_param(req, "token", token, sizeof(token)) <= 0 ||
+        srv->cfg.authenticate(srv->cfg.auth_ctx, token, who) < 0)
+      return *why = "missing or invalid token", 401;
+  }
+  return 0;
+}
+
+static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
+  net_server_t *srv = c->srv;
+  rt_identity_t who;
+  const char *why, *extra;
+  int status = upgrade_check(c, req, &who, &why, &extra);
+  if (status != 0) {
+    c->keep_alive = false;
+    char body[160];
+    snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+    respond(c, status, "application/json", rt_buf_copy(body, strlen(body)),
+            extra);
+    return;
+  }
+  char accept[NET_WS_ACCEPT_LEN + 1];
+  net_ws_accept_key(net_http_header(req, "Sec-WebSocket-Key"), accept);
+  char head[256];
+  int n = snprintf(head, sizeof(head),
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                   accept);
+  srv->stats.http_status[1]++;
+  net_ws_config_t wcfg = {.client = false,
+                          .message_max = srv->cfg.ws_message_max};
+  c->ws = net_ws_create(c->stream, &wcfg, &ws_callbacks, c, c->in + c->in_off,
+                        c->in_len - c->in_off);
+  if (c->ws == NULL || !out_push(c, rt_buf_copy(head, (size_t)n))) {
+    finish(c, NET_CLOSE_RESET);
+    return;
+  }
+  free(c->hp);
+  c->hp = NULL;
+  free(c->in);
+  c->in = NULL;
+  c->in_off = c->in_len = 0;
+  c->mode = MODE_WS;
+  srv->stats.ws_upgrades++;
+  srv->stats.websockets++;
+  c->last_rx = rt_now(conn_world(c));
+  set_deadline(c, DEADLINE_WS_SILENT, srv->cfg.ws_pong_wait);
+  rt_timer_start(conn_world(c), c->id, srv->cfg.ws_ping_period,
+                 srv->cfg.ws_ping_period, TAG_PING, 0, &c->ping_timer);
+  c->session_conn.ops = &session_conn_ops;
+  c->session = srv->cfg.session->open(srv->cfg.session->ctx, c->self,
+                                      &c->session_conn, &who);
+  if (c->session == NULL) {
+    net_ws_close(c->ws, NET_WS_CLOSE_INTERNAL, "session refused");
+    set_deadline(c, DEADLINE_WS_CLOSE, srv->cfg.ws_close_wait);
+    return;
+  }
+  c->session_open = true;
+  /* Frames that arrived with the head are already buffered. */
+  rt_stream_notify(c->stream, RT_STREAM_READABLE);
+}
+
+static void ws_after_io(conn_t *c);
+
+static void ws_readable(conn_t *c) {
+  if (c->stopping)
+    return;
+  int64_t n = net_ws_on_readable(c->ws);
+  if (n > 0)
+    c->last_rx = rt_now(conn_world(c));
+  if (n < 0) {
+    finish(c, net_ws_closing(c->ws) ? NET_CLOSE_WS_DONE : NET_CLOSE_RESET);
+    return;
+  }
+  if (net_ws_wants_more(c->ws))
+    rt_stream_notify(c->stream, RT_STREAM_READABLE);
+  ws_after_io(c);
+}
+
+/* After any WebSocket activity: flush, tell the session about drained
+ * output, and notice the end of the close handshake. */
+static void ws_after_io(conn_t *c) {
+  if (c->stopping)
+    return;
+  if (c->out_count > 0 && !out_flush(c))
+    return;
+  if (c->out_count == 0 && net_ws_flush(c->ws) < 0) {
+    finish(c, NET_CLOSE_RESET);
+    return;
+  }
+  if (net_ws_finished(c->ws)) {
+    finish(c, NET_CLOSE_WS_DONE);
+    return;
+  }
+  if (net_ws_closing(c->ws) && c->deadline_kind != DEADLINE_WS_CLOSE)
+    set_deadline(c, DEADLINE_WS_CLOSE, c->srv->cfg.ws_close_wait);
+  size_t backlog = net_ws_backlog(c->ws) + c->out_bytes;
+  if (backlog < c->backlog_seen && c->session_open && c->self != NULL)
+    c->srv->cfg.session->drained(c->session, c->self);
+  c->backlog_seen = backlog;
+}
+
+static int session_send_text(rt_session_conn_t *sc, const rt_buf_t *frame) {
+  conn_t *c = conn_of_session(sc);
+  if (c->ws == NULL || net_ws_closing(c->ws))
+    return RT_EPIPE;
+  int err = net_ws_send_text(c->ws, frame->data, frame->len);
+  if (err == RT_OK) {
+    c->srv->stats.ws_messages_out++;
+    c->backlog_seen += frame->len;
+  }
+  return err;
+}
+
+static size_t session_backlog(const rt_session_conn_t *sc) {
+  const conn_t *c = (const conn_t *)((const char *)sc -
+                                     offsetof(conn_t, session_conn));
+  return c->ws != NULL ? net_ws_backlog(c->ws) + c->out_bytes : 0;
+}
+
+static void session_close(rt_session_conn_t *sc, uint16_t code,
+                          const char *reason) {
+  conn_t *c = conn_of_session(sc);
+  if (c->ws == NULL)
+    return;
+  net_ws_close(c->ws, code, reason);
+  set_deadline(c, DEADLINE_WS_CLOSE, c->srv->cfg.ws_close_wait);
+}
+
+static const rt_session_conn_ops_t session_conn_ops = {
+    .send_text = session_send_text,
+    .backlog = session_backlog,
+    .close = session_close,
+};
+
+/* ---- HTTP input ------------------------------------------------------------------ */
+
+/* Shut our side after the last response and drain the peer's input until
+ * it closes: closing with unread input would reset the connection and could
+ * destroy the response in flight. */
+static void linger(conn_t *c) {
+  rt_stream_shutdown(c->stream);
+  c->mode = MODE_LINGER;
+  set_deadline(c, DEADLINE_LINGER, CONN_LINGER_NS);
+  rt_stream_notify(c->stream, RT_STREAM_READABLE);
+}
+
+static void linger_readable(conn_t *c) {
+  uint8_t sink[1024];
+  for (int i = 0; i < READS_PER_TURN; i++) {
+    int64_t n = rt_stream_read(c->stream, sink, sizeof(sink));
+    if (n == 0)
+      return;
+    if (n < 0) {
+      finish(c, c->reason);
+      return;
+    }
+  }
+  rt_stream_notify(c->stream, RT_STREAM_READABLE); /* more later, fairly */
+}
+
+static bool http_paused(const conn_t *c) {
+  return c->awaiting || c->close_after_flush || c->out_bytes > NET_HTTP_OUT_MAX ||
+         c->out_count + 2 > CONN_OUT_PIECES;
+}
+
+/* Parse and answer buffered requests until input runs out or Invariant (2)
+ * pauses us. */
+static void http_process(conn_t *c) {
+  while (c->mode == MODE_HTTP && !http_paused(c) && c->in_off < c->in_len) {
+    size_t used = net_http_feed(c->hp, c->in + c->in_off, c->in_len - c->in_off);
+    c->in_off += (uint32_t)used;
+    if (c->hp->state == NET_HTTP_ERROR) {
+      c->keep_alive = false;
+      c->head_only = false;
+      respond_error(c, c->hp->error_status,
+                    net_http_reason(c->hp->error_status));
+      c->reason = NET_CLOSE_HTTP_ERROR;
+      return;
+    }
+    if (c->hp->state == NET_HTTP_NEED_MORE) {
+      if (net_http_in_request(c->hp) && c->deadline_kind == DEADLINE_IDLE)
+        set_deadline(c, DEADLINE_HEADER, c->srv->cfg.header_timeout);
+      continue;
+    }
+    c->srv->stats.http_requests++;
+    route(c, net_http_request(c->hp));
+    if (c->mode != MODE_HTTP)
+      return; /* upgraded (or finishing) */
+    net_http_next(c->hp);
+    if (!c->awaiting)
+      set_deadline(c, DEADLINE_IDLE, c->srv->cfg.idle_timeout);
+  }
+}
+
+static void http_after_io(conn_t *c) {
+  if (c->stopping || !out_flush(c))
+    return;
+  if (c->out_count == 0 && c->close_after_flush) {
+    if (c->reason == NET_CLOSE_PEER)
+      c->reason = NET_CLOSE_HTTP_DONE;
+    linger(c);
+    return;
+  }
+  if (c->mode == MODE_WS)
+    ws_after_io(c);
+}
+
+static void http_readable(conn_t *c) {
+  for (int i = 0; i < READS_PER_TURN && c->mode == MODE_HTTP && !c->stopping;
+       i++) {
+    http_process(c);
+    if (c->mode != MODE_HTTP || http_paused(c))
+      break;
+    if (c->in_off == c->in_len) {
+      c->in_off = c->in_len = 0;
+      int64_t n = rt_stream_read(c->stream, c->in, CONN_IN_CHUNK);
+      if (n == 0)
+        break;
+      if (n < 0) {
+        finish(c, n == RT_EOF ? NET_CLOSE_PEER : NET_CLOSE_RESET);
+        return;
+      }
+      c->srv->stats.bytes_in += (uint64_t)n;
+      c->in_len = (uint32_t)n;
+    }
+    if (i == READS_PER_TURN - 1)
+      rt_stream_notify(c->stream, RT_STREAM_READABLE); /* fairness */
+  }
+  http_after_io(c);
+}
+
+/* ---- The connection actor ---------------------------------------------------------- */
+
+static void on_deadline(conn_t *c, const rt_msg_t *msg) {
+  rt_timer_event_t ev;
+  RT_MSG_GET(msg, rt_timer_event_t, &ev);
+  if (ev.timer != c->deadline_timer)
+    return; /* Invariant (3): stale */
+  c->deadline_timer = 0;
+  switch ((deadline_kind_t)ev.data) {
+  case DEADLINE_HEADER: finish(c, NET_CLOSE_HEADER_TIMEOUT); return;
+  case DEADLINE_IDLE: finish(c, NET_CLOSE_IDLE_TIMEOUT); return;
+  case DEADLINE_REPLY:
+    c->awaiting = false;
+    c->keep_alive = false;
+    respond_error(c, 504, "the game did not answer in time");
+    c->reason = NET_CLOSE_REPLY_TIMEOUT;
+    http_after_io(c);
+    return;
+  case DEADLINE_WS_SILENT: {
+    rt_time_ns silent = rt_now(conn_world(c)) - c->last_rx;
+    if (silent >= c->srv->cfg.ws_pong_wait) {
+      finish(c, NET_CLOSE_WS_SILENT);
+      return;
+    }
+    set_deadline(c, DEADLINE_WS_SILENT, c->srv->cfg.ws_pong_wait - silent);
+    return;
+  }
+  case DEADLINE_WS_CLOSE: finish(c, NET_CLOSE_WS_CLOSE_WAIT); return;
+  case DEADLINE_LINGER: finish(c, c->reason); return;
+  case DEADLINE_NONE: return;
+  }
+}
+
+static void on_http_reply(conn_t *c, const rt_msg_t *msg) {
+  rt_http_reply_t r;
+  RT_MSG_GET(msg, rt_http_reply_t, &r);
+  if (!c->awaiting || r.call_id != c->call_id || c->mode != MODE_HTTP)
+    return; /* late or unknown: the connection moved on */
+  c->awaiting = false;
+  respond(c, r.status, "application/json",
+          msg->buf != NULL ? rt_buf_ref(msg->buf) : NULL,
+          "Cache-Control: no-store\r\n");
+  set_deadline(c, DEADLINE_IDLE, c->srv->cfg.idle_timeout);
+  http_readable(c); /* pipelined requests may be waiting */
+}
+
+static void on_shutdown(conn_t *c) {
+  if (c->mode == MODE_WS) {
+    net_ws_close(c->ws, NET_WS_CLOSE_GOING_AWAY, "server shutting down");
+    c->reason = NET_CLOSE_SHUTDOWN;
+    ws_after_io(c);
+    return;
+  }
+  if (c->mode == MODE_HTTP && !c->awaiting && c->out_count == 0 &&
+      (c->hp == NULL || !net_http_in_request(c->hp))) {
+    finish(c, NET_CLOSE_SHUTDOWN);
+    return;
+  }
+  c->keep_alive = false;
+}
+
+static void on_stream(conn_t *c, const rt_msg_t *msg) {
+  rt_stream_event_t ev;
+  RT_MSG_GET(msg, rt_stream_event_t, &ev);
+  switch ((conn_mode_t)c->mode) {
+  case MODE_HTTP:
+    http_readable(c);
+    return;
+  case MODE_WS:
+    if (ev.events & (RT_STREAM_READABLE | RT_STREAM_CLOSED))
+      ws_readable(c);
+    else
+      ws_after_io(c);
+    return;
+  case MODE_LINGER:
+    linger_readable(c);
+    return;
+  }
+}
+
+static void conn_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
+  conn_t *c = rt_state(self);
+  if (c->stopping)
+    return; /* finishing: nothing more to do this turn */
+  c->self = self;
+  switch (msg->tag) {
+  case RT_TAG_STREAM: on_stream(c, msg); break;
+  case TAG_DEADLINE: on_deadline(c, msg); break;
+  case TAG_PING:
+    if (c->mode == MODE_WS && !net_ws_closing(c->ws)) {
+      net_ws_send_ping(c->ws);
+      ws_after_io(c);
+    }
+    break;
+  case TAG_SHUTDOWN: on_shutdown(c); break;
+  case RT_TAG_HTTP_REPLY: on_http_reply(c, msg); break;
+  default:
+    if (msg->tag >= RT_TAG_USER && c->session_open) {
+      c->srv->cfg.session->message(c->session, self, msg);
+      ws_after_io(c);
+    }
+    break;
+  }
+  c->self = NULL;
+}
+
+static void conns_remove(net_server_t *srv, conn_t *c) {
+  RT_ASSERT(c->slot < srv->conns_len && srv->conns[c->slot] == c);
+  conn_t *last = srv->conns[--srv->conns_len];
+  srv->conns[c->slot] = last;
+  last->slot = c->slot;
+}
+
+static void conn_on_stop(rt_actor_t *self, int reason) {
+  (void)reason;
+  conn_t *c = rt_state(self);
+  net_server_t *srv = c->srv;
+  if (c->session_open) { /* Invariant (4) */
+    c->session_open = false;
+    srv->cfg.session->closed(c->session, self, net_ws_close_code(c->ws));
+  }
+  if (c->ws != NULL) {
+    srv->stats.ws_close_codes[net_server_close_code_index(
+        net_ws_close_code(c->ws))]++;
+    srv->stats.websockets--;
+    net_ws_destroy(c->ws);
+  }
+  srv->stats.closes[c->reason]++;
+  srv->stats.connections--;
+  out_clear(c);
+  rt_stream_close(c->stream);
+  free(c->hp);
+  free(c->in);
+  conns_remove(srv, c);
+  free(c);
+}
+
+/* ---- The acceptor ---------------------------------------------------------------- */
+
+static const char busy_response[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "Content-Length: 39\r\nConnection: close\r\nRetry-After: 5\r\n\r\n"
+    "{\"error\":\"too many connections, later\"}";
+
+static int conns_add(net_server_t *srv, conn_t *c) {
+  if (srv->conns_len == srv->conns_cap) {
+    uint32_t cap = srv->conns_cap == 0 ? 64 : srv->conns_cap * 2;
+    conn_t **grown = realloc(srv->conns, (size_t)cap * sizeof(*grown));
+    if (grown == NULL)
+      return RT_ENOMEM;
+    srv->conns = grown;
+    srv->conns_cap = cap;
+  }
+  c->slot = srv->conns_len;
+  srv->conns[srv->conns_len++] = c;
+  return RT_OK;
+}
+
+static int conn_spawn(net_server_t *srv, rt_stream_t *s) {
+  conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return RT_ENOMEM;
+  c->srv = srv;
+  c->stream = s;
+  c->hp = malloc(sizeof(*c->hp));
+  c->in = malloc(CONN_IN_CHUNK);
+  int err = c->hp == NULL || c->in == NULL ? RT_ENOMEM : conns_add(srv, c);
+  if (err < 0) {
+    free(c->hp);
+    free(c->in);
+    free(c);
+    return err;
+  }
+  net_http_parser_init(c->hp);
+  rt_actor_spec_t spec = {.name = "conn",
+                          .behaviour = conn_behaviour,
+                          .on_stop = conn_on_stop,
+                          .state = c,
+                          .mailbox_cap = srv->cfg.mailbox_cap,
+                          .overflow = srv->cfg.overflow,
+                          .rules = srv->rules,
+                          .rules_len = srv->cfg.rules_len};
+  err = rt_spawn(srv->world, &spec, &c->id);
+  if (err < 0) {
+    conns_remove(srv, c);
+    free(c->hp);
+    free(c->in);
+    free(c);
+    return err;
+  }
+  srv->stats.connections++;
+  srv->stats.accepted++;
+  set_deadline(c, DEADLINE_HEADER, srv->cfg.header_timeout);
+  rt_stream_set_owner(s, c->id);
+  return RT_OK;
+}
+
+static void acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
+  net_server_t *srv = rt_state(self);
+  if (msg->tag != RT_TAG_ACCEPT || srv->listener == NULL)
+    return;
+  for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
+    rt_stream_t *s = NULL;
+    if (rt_listener_accept(srv->listener, &s) <= 0)
+      return;
+    if (srv->stats.connections >= srv->cfg.connections_max ||
+        srv->shutting_down) {
+      /* Best effort: one write into an empty send buffer, then close. */
+      (void)rt_stream_write(s, busy_response, sizeof(busy_response) - 1);
+      rt_stream_close(s);
+      srv->stats.rejected_limit++;
+      continue;
+    }
+    if (conn_spawn(srv, s) < 0)
+      rt_stream_close(s);
+  }
+}
+
+static void acceptor_on_stop(rt_actor_t *self, int reason) {
+  (void)reason;
+  net_server_t *srv = rt_state(self);
+  rt_listener_close(srv->listener);
+  srv->listener = NULL;
+  srv->acceptor = 0;
+}
+
+/* ---- The server ---------------------------------------------------------------------- */
+
+static void apply_defaults(net_server_config_t *cfg) {
+  if (cfg->connections_max == 0)
+    cfg->connections_max = NET_CONNECTIONS_MAX_DEFAULT;
+  if (cfg->header_timeout == 0)
+    cfg->header_timeout = 10 * RT_NS_PER_S;
+  if (cfg->idle_timeout == 0)
+    cfg->idle_timeout = 30 * RT_NS_PER_S;
+  if (cfg->reply_timeout == 0)
+    cfg->reply_timeout = 10 * RT_NS_PER_S;
+  if (cfg->ws_ping_period == 0)
+    cfg->ws_ping_period = 54 * RT_NS_PER_S;
+  if (cfg->ws_pong_wait == 0)
+    cfg->ws_pong_wait = 60 * RT_NS_PER_S;
+  if (cfg->ws_close_wait == 0)
+    cfg->ws_close_wait = 5 * RT_NS_PER_S;
+  if (cfg->ws_message_max == 0)
+    cfg->ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT;
+  if (cfg->mailbox_cap == 0)
+    cfg->mailbox_cap = MAILBOX_CAP_DEFAULT;
+}
+
+int net_server_start(rt_world_t *w, rt_listener_t *listener,
+                     const net_server_config_t *cfg, net_server_t **out) {
+  if (cfg->routes_len > NET_ROUTES_MAX ||
+      cfg->allowed_origins_len > NET_ORIGINS_MAX ||
+      cfg->rules_len > RT_MAILBOX_RULES_MAX)
+    return RT_EINVAL;
+  net_server_t *srv = calloc(1, sizeof(*srv));
+  if (srv == NULL)
+    return RT_ENOMEM;
+  srv->world = w;
+  srv->cfg = *cfg;
+  apply_defaults(&srv->cfg);
+  for (uint32_t i = 0; i < cfg->rules_len; i++)
+    srv->rules[i] = cfg->rules[i];
+  srv->cfg.rules = srv->rules;
+  srv->listener = listener;
+  rt_actor_spec_t spec = {.name = "acceptor",
+                          .behaviour = acceptor_behaviour,
+                          .on_stop = acceptor_on_stop,
+                          .state = srv,
+                          .mailbox_cap = 4,
+                          .overflow = RT_OVERFLOW_REJECT};
+  int err = rt_spawn(w, &spec, &srv->acceptor);
+  if (err < 0) {
+    free(srv);
+    return err;
+  }
+  listener->owner = srv->acceptor;
+  rt_listener_notify(listener); /* connections may be waiting already */
+  *out = srv;
+  return RT_OK;
+}
+
+void net_server_shutdown(net_server_t *srv) {
+  srv->shutting_down = true;
+  if (srv->acceptor != 0)
+    rt_stop(srv->world, srv->acceptor, RT_REASON_NORMAL);
+  /* Iterate over a copy of the ids: a stop edits srv->conns. */
+  uint32_t n = srv->conns_len;
+  rt_actor_id_t *ids = malloc((size_t)(n > 0 ? n : 1) * sizeof(*ids));
+  if (ids == NULL)
+    return;
+  for (uint32_t i = 0; i < n; i++)
+    ids[i] = srv->conns[i]->id;
+  for (uint32_t i = 0; i < n; i++) {
+    rt_msg_t m = rt_msg_make(TAG_SHUTDOWN, NULL, 0);
+    if (rt_send(srv->world, ids[i], &m) == RT_EFULL)
+      rt_stop(srv->world, ids[i], RT_REASON_SHUTDOWN);
+  }
+  free(ids);
+}
+
+void net_server_free(net_server_t *srv) {
+  if (srv == NULL)
+    return;
+  RT_ASSERT(srv->conns_len == 0); /* the world's actors stopped first */
+  free(srv->conns);
+  free(srv);
+}
+
+void net_server_get_stats(const net_server_t *srv, net_server_stats_t *out) {
+  *out = srv->stats;
+}
+
+static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
+                                       1008, 1009, 1011, 4000};
+#define CLOSE_CODES_LEN (sizeof(close_codes) / sizeof(close_codes[0]))
+
+uint32_t net_server_close_code_index(uint16_t code) {
+  for (uint32_t i = 0; i < CLOSE_CODES_LEN; i++)
+    if (close_codes[i] == code)
+      return i;
+  return CLOSE_CODES_LEN; /* "other" */
+}
+
+static const char *const close_reason_names[NET_CLOSE_REASON_COUNT_] = {
+    "peer",          "reset",         "http_done",    "http_error",
+    "header_timeout", "idle_timeout", "reply_timeout", "ws_done",
+    "ws_silent",     "ws_close_wait", "shutdown",
+};
+
+/* A bounded appender: never writes past cap, always NUL-free output. */
+typedef struct text {
+  char *p;
+  size_t len, cap;
+} text_t;
+
+static void put(text_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void put(text_t *t, const char *fmt, ...) {
+  if (t->len >= t->cap)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    t->len = t->len + (size_t)n < t->cap ? t->len + (size_t)n : t->cap;
+}
+
+size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {
+  const net_server_stats_t *s = &srv->stats;
+  text_t t = {.p = out, .len = 0, .cap = cap};
+  put(&t, "# HELP overcookied_connections Open connections.\n"
+          "# TYPE overcookied_connections gauge\n"
+          "overcookied_connections{kind=\"all\"} %u\n"
+          "overcookied_connections{kind=\"websocket\"} %u\n",
+      s->connections, s->websockets);
+  put(&t, "# TYPE overcookied_connections_accepted_total counter\n"
+          "overcookied_connections_accepted_total %" PRIu64 "\n"
+          "# TYPE overcookied_connections_rejected_total counter\n"
+          "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64
+          "\n",
+      s->accepted, s->rejected_limit);
+  put(&t, "# TYPE overcookied_disconnects_total counter\n");
+  for (uint32_t i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
+    put(&t, "overcookied_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
+        close_reason_names[i], s->closes[i]);
+  put(&t, "# TYPE overcookied_ws_close_codes_total counter\n");
+  for (uint32_t i = 0; i <= CLOSE_CODES_LEN; i++) {
+    if (i < CLOSE_CODES_LEN)
+      put(&t, "overcookied_ws_close_codes_total{code=\"%u\"} %" PRIu64 "\n",
+          (unsigned)close_codes[i], s->ws_close_codes[i]);
+    else
+      put(&t, "overcookied_ws_close_codes_total{code=\"other\"} %" PRIu64 "\n",
+          s->ws_close_codes[i]);
+  }
+  put(&t, "# TYPE overcookied_http_requests_total counter\n");
+  for (int k = 1; k <= 5; k++)
+    put(&t, "overcookied_http_requests_total{status=\"%dxx\"} %" PRIu64 "\n",
+        k, s->http_status[k]);
+  put(&t, "# TYPE overcookied_ws_messages_total counter\n"
+          "overcookied_ws_messages_total{direction=\"in\"} %" PRIu64 "\n"
+          "overcookied_ws_messages_total{direction=\"out\"} %" PRIu64 "\n"
+          "# TYPE overcookied_bytes_total counter\n"
+          "overcookied_bytes_total{direction=\"in\"} %" PRIu64 "\n"
+          "overcookied_bytes_total{direction=\"out\"} %" PRIu64 "\n",
+      s->ws_messages_in, s->ws_messages_out, s->bytes_in, s->bytes_out);
+  uint64_t depth_sum = 0;
+  uint32_t depth_max = 0;
+  for (uint32_t i = 0; i < srv->conns_len; i++) {
+    const rt_mailbox_t *mb = rt_actor_mailbox(srv->world, srv->conns[i]->id);
+    if (mb == NULL)
+      continue;
+    depth_sum += mb->count;
+    if (mb->count > depth_max)
+      depth_max = mb->count;
+  }
+  rt_world_stats_t ws;
+  rt_world_stats(srv->world, &ws);
+  put(&t, "# TYPE overcookied_mailbox_depth gauge\n"
+          "overcookied_mailbox_depth{actors=\"connections\",stat=\"sum\"} %"
+          PRIu64 "\n"
+          "overcookied_mailbox_depth{actors=\"connections\",stat=\"max\"} %u\n"
+          "# TYPE overcookied_mailbox_overflow_total counter\n"
+          "overcookied_mailbox_overflow_total{outcome=\"rejected\"} %" PRIu64
+          "\n"
+          "overcookied_mailbox_overflow_total{outcome=\"dropped\"} %" PRIu64
+          "\n"
+          "overcookied_mailbox_overflow_total{outcome=\"replaced\"} %" PRIu64
+          "\n"
+          "# TYPE overcookied_dead_letters_total counter\n"
+          "overcookied_dead_letters_total %" PRIu64 "\n"
+          "# TYPE overcookied_actors gauge\n"
+          "overcookied_actors %u\n",
+      depth_sum, depth_max, ws.mailbox[RT_MB_REJECTED],
+      ws.mailbox[RT_MB_DROPPED], ws.mailbox[RT_MB_REPLACED], ws.dead_letters,
+      ws.actors_live);
+  if (srv->cfg.metrics != NULL && t.len < t.cap)
+    t.len += srv->cfg.metrics(srv->cfg.metrics_ctx, srv->world, t.p + t.len,
+                              t.cap - t.len);
+  return t.len < t.cap ? t.len : t.cap;
+}

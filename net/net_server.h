@@ -1,0 +1,132 @@
+/* net_server.h: the one port: HTTP for the page and the API, GET /ws
+ * upgraded to a WebSocket session.
+ *
+ * One actor accepts (and refuses with 503 above the connection limit); one
+ * actor per connection parses HTTP, answers static files, /health, /metrics
+ * and the registered API routes, and after an upgrade runs the WebSocket
+ * with wslay and hosts the session (rt_service.h) in the same actor: the
+ * single writer of its stream. All of it reads and writes only through
+ * rt_stream_t, so the same server runs on live sockets and simulated pipes.
+ *
+ * Limits and timeouts (PROTOCOL.md and the net issue), each closing cleanly:
+ *   head 8 KiB -> 431, body 4 KiB -> 413 (net_http.h)
+ *   no complete head within header_timeout (10 s)   -> close (slowloris)
+ *   keep-alive idle for idle_timeout (30 s)         -> close
+ *   more than connections_max connections (20,000)  -> 503 and close
+ *   WebSocket message over ws_message_max (512 B)   -> close 1009
+ *   unmasked client frame -> 1002; invalid UTF-8 -> 1007; binary -> 1003
+ *   ping every ws_ping_period (54 s); silent for ws_pong_wait (60 s) -> close
+ *   a close we started unanswered for ws_close_wait (5 s) -> drop
+ */
+#ifndef NET_SERVER_H
+#define NET_SERVER_H
+
+#include "net_static.h"
+#include "rt_service.h"
+#include "rt_stream.h"
+#include "rt_world.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NET_CONNECTIONS_MAX_DEFAULT 20000u
+#define NET_ROUTES_MAX 16u
+#define NET_ORIGINS_MAX 8u
+#define NET_ORIGIN_LEN_MAX 256u
+#define NET_HTTP_OUT_MAX (256u * 1024) /* stop reading requests above this */
+#define NET_TOKEN_MAX 2048u
+
+typedef struct net_route {
+  const char *method; /* "GET", "POST" */
+  const char *path;   /* exact match */
+  rt_http_fn *fn;
+  void *ctx;
+} net_route_t;
+
+typedef struct net_server_config {
+  uint32_t connections_max;   /* 0: NET_CONNECTIONS_MAX_DEFAULT */
+  rt_time_ns header_timeout;  /* 0: 10 s */
+  rt_time_ns idle_timeout;    /* 0: 30 s */
+  rt_time_ns reply_timeout;   /* a deferred API reply; 0: 10 s */
+  rt_time_ns ws_ping_period;  /* 0: 54 s */
+  rt_time_ns ws_pong_wait;    /* 0: 60 s */
+  rt_time_ns ws_close_wait;   /* 0: 5 s */
+  uint32_t ws_message_max;    /* 0: 512 */
+  /* Origins allowed to open a WebSocket ("http://host:port"). None: the
+   * request's own Host, over http or https. */
+  const char *allowed_origins[NET_ORIGINS_MAX];
+  uint32_t allowed_origins_len;
+  const net_static_t *statics; /* borrowed; may be NULL */
+  net_route_t routes[NET_ROUTES_MAX];
+  uint32_t routes_len;
+  /* Validates the `token` query parameter of GET /ws before the upgrade
+   * (401 when it fails). NULL: anonymous sessions are allowed. */
+  rt_authenticate_fn *authenticate;
+  void *auth_ctx;
+  /* The WebSocket session; NULL: /ws answers 404. Borrowed. Its mailbox
+   * settings apply to every connection actor. */
+  const rt_session_handler_t *session;
+  uint32_t mailbox_cap;        /* 0: 64 */
+  rt_overflow_t overflow;
+  const rt_overflow_rule_t *rules; /* borrowed for the server's lifetime */
+  uint32_t rules_len;
+  /* More metrics (the game's) appended to /metrics. */
+  rt_metrics_fn *metrics;
+  void *metrics_ctx;
+} net_server_config_t;
+
+/* Why connections ended: counted and exported. */
+typedef enum net_close_reason {
+  NET_CLOSE_PEER = 0,        /* the client closed or finished */
+  NET_CLOSE_RESET,           /* reset or I/O error */
+  NET_CLOSE_HTTP_DONE,       /* Connection: close answered */
+  NET_CLOSE_HTTP_ERROR,      /* 4xx/5xx that ends the connection */
+  NET_CLOSE_HEADER_TIMEOUT,
+  NET_CLOSE_IDLE_TIMEOUT,
+  NET_CLOSE_REPLY_TIMEOUT,
+  NET_CLOSE_WS_DONE,         /* close handshake completed */
+  NET_CLOSE_WS_SILENT,       /* no frame for ws_pong_wait */
+  NET_CLOSE_WS_CLOSE_WAIT,   /* our close was not answered */
+  NET_CLOSE_SHUTDOWN,
+  NET_CLOSE_REASON_COUNT_
+} net_close_reason_t;
+
+typedef struct net_server_stats {
+  uint32_t connections;       /* open now */
+  uint32_t websockets;        /* of which upgraded */
+  uint64_t accepted;
+  uint64_t rejected_limit;    /* 503 above connections_max */
+  uint64_t http_requests;
+  uint64_t http_status[6];    /* by class: [2] = 2xx ... [5] = 5xx */
+  uint64_t ws_upgrades;
+  uint64_t ws_messages_in;
+  uint64_t ws_messages_out;
+  uint64_t bytes_in;
+  uint64_t bytes_out;
+  uint64_t closes[NET_CLOSE_REASON_COUNT_];
+  uint64_t ws_close_codes[16]; /* see net_server_close_code_index */
+} net_server_stats_t;
+
+typedef struct net_server net_server_t;
+
+/* Start serving connections from `listener` (taken: the acceptor owns and
+ * closes it). cfg is copied (the pointers in it are borrowed). */
+int net_server_start(rt_world_t *w, rt_listener_t *listener,
+                     const net_server_config_t *cfg, net_server_t **out);
+
+/* Stop accepting; ask every connection to finish (WebSockets get 1001). The
+ * world keeps running so the close frames can go out. */
+void net_server_shutdown(net_server_t *srv);
+
+/* Free the server after its world's actors have stopped. */
+void net_server_free(net_server_t *srv);
+
+void net_server_get_stats(const net_server_t *srv, net_server_stats_t *out);
+
+/* The slot of ws_close_codes for a close code. */
+uint32_t net_server_close_code_index(uint16_t code);
+
+/* The /metrics text (Prometheus 0.0.4) into out; returns its length. */
+size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,360 @@
+#include "net_ws.h"
+
+#include "rt_assert.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wslay/wslay.h>
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+struct net_ws {
+  wslay_event_context_ptr ctx;
+  rt_stream_t *stream;
+  net_ws_callbacks_t cb;
+  void *ud;
+  rt_rng_t *mask_rng;
+  uint8_t *prefix;
+  uint32_t prefix_len, prefix_off;
+  int64_t taken;     /* bytes read from the stream during one recv */
+  bool more;         /* the read budget ran out with bytes maybe left */
+  int stream_error;  /* the stream's error once it failed; 0 before */
+  bool failed;       /* wslay or the stream failed: nothing more to do */
+  /* Reading stopped (our close, or wslay's 1009) and the peer then sent
+   * bytes or EOF: its close reply, which wslay no longer parses. */
+  bool peer_answered;
+  uint16_t close_sent_code;
+};
+
+/* ---- wslay callbacks ------------------------------------------------------- */
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                       int flags, void *user_data) {
+  (void)flags;
+  net_ws_t *ws = user_data;
+  if (ws->prefix_off < ws->prefix_len) {
+    size_t n = ws->prefix_len - ws->prefix_off;
+    if (n > len)
+      n = len;
+    memcpy(buf, ws->prefix + ws->prefix_off, n);
+    ws->prefix_off += (uint32_t)n;
+    return (ssize_t)n;
+  }
+  if (ws->taken >= NET_WS_READ_BUDGET) {
+    ws->more = true; /* fairness: let other connections run */
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  int64_t n = rt_stream_read(ws->stream, buf, len);
+  if (n > 0) {
+    ws->taken += n;
+    return (ssize_t)n;
+  }
+  if (n == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  ws->stream_error = (int)n;
+  wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+  return -1;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
+                       size_t len, int flags, void *user_data) {
+  (void)flags;
+  net_ws_t *ws = user_data;
+  int64_t n = rt_stream_write(ws->stream, data, len);
+  if (n > 0)
+    return (ssize_t)n;
+  if (n == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  ws->stream_error = (int)n;
+  wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+  return -1;
+}
+
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                      void *user_data) {
+  (void)ctx;
+  net_ws_t *ws = user_data;
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t r = rt_rng_next(ws->mask_rng);
+    size_t n = len - i < 8 ? len - i : 8;
+    memcpy(buf + i, &r, n);
+  }
+  return 0;
+}
+
+static void on_msg_recv_cb(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_msg_recv_arg *arg,
+                           void *user_data) {
+  net_ws_t *ws = user_data;
+  switch (arg->opcode) {
+  case WSLAY_TEXT_FRAME:
+    if (!net_utf8_valid(arg->msg, arg->msg_length)) {
+      net_ws_close(ws, NET_WS_CLOSE_INVALID_DATA, "invalid utf-8");
+      return;
+    }
+    if (ws->cb.on_text != NULL && wslay_event_get_read_enabled(ctx))
+      ws->cb.on_text(ws->ud, arg->msg, arg->msg_length);
+    return;
+  case WSLAY_BINARY_FRAME:
+    net_ws_close(ws, NET_WS_CLOSE_UNSUPPORTED, "text messages only");
+    return;
+  case WSLAY_PONG:
+    if (ws->cb.on_pong != NULL)
+      ws->cb.on_pong(ws->ud);
+    return;
+  default:
+    return; /* ping: wslay queued the pong; close: wslay queued the reply */
+  }
+}
+
+/* ---- Lifecycle --------------------------------------------------------------- */
+
+net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
+                        const net_ws_callbacks_t *cb, void *ud,
+                        const uint8_t *prefix, size_t prefix_len) {
+  net_ws_t *ws = calloc(1, sizeof(*ws));
+  if (ws == NULL)
+    return NULL;
+  ws->stream = stream;
+  ws->cb = *cb;
+  ws->ud = ud;
+  ws->mask_rng = cfg->mask_rng;
+  if (prefix_len > 0) {
+    ws->prefix = malloc(prefix_len);
+    if (ws->prefix == NULL)
+      goto fail;
+    memcpy(ws->prefix, prefix, prefix_len);
+    ws->prefix_len = (uint32_t)prefix_len;
+  }
+  struct wslay_event_callbacks callbacks = {
+      .recv_callback = recv_cb,
+      .send_callback = send_cb,
+      .genmask_callback = cfg->client ? genmask_cb : NULL,
+      .on_msg_recv_callback = on_msg_recv_cb,
+  };
+  int rc = cfg->client
+               ? wslay_event_context_client_init(&ws->ctx, &callbacks, ws)
+               : wslay_event_context_server_init(&ws->ctx, &callbacks, ws);
+  if (rc != 0)
+    goto fail;
+  RT_ASSERT(!cfg->client || cfg->mask_rng != NULL);
+  wslay_event_config_set_max_recv_msg_length(
+      ws->ctx, cfg->message_max != 0 ? cfg->message_max
+                                     : NET_WS_MESSAGE_MAX_DEFAULT);
+  return ws;
+fail:
+  free(ws->prefix);
+  free(ws);
+  return NULL;
+}
+
+void net_ws_destroy(net_ws_t *ws) {
+  if (ws == NULL)
+    return;
+  if (ws->ctx != NULL)
+    wslay_event_context_free(ws->ctx);
+  free(ws->prefix);
+  free(ws);
+}
+
+/* ---- I/O ------------------------------------------------------------------------ */
+
+int net_ws_flush(net_ws_t *ws) {
+  if (ws->failed)
+    return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
+  if (!wslay_event_want_write(ws->ctx))
+    return RT_OK;
+  if (wslay_event_send(ws->ctx) != 0) {
+    ws->failed = true;
+    return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
+  }
+  return RT_OK;
+}
+
+int64_t net_ws_on_readable(net_ws_t *ws) {
+  if (ws->failed)
+    return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
+  ws->taken = 0;
+  ws->more = false;
+  if (wslay_event_want_read(ws->ctx) && wslay_event_recv(ws->ctx) != 0) {
+    ws->failed = true;
+    return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
+  }
+  if (!wslay_event_get_read_enabled(ws->ctx)) {
+    /* Reading is over (a close was received, or we closed): drain and drop
+     * what the peer still sends so its writes do not stall. Once our close
+     * went out, anything from the peer, or its EOF, is its answer. */
+    uint8_t sink[512];
+    bool close_out = wslay_event_get_close_sent(ws->ctx) != 0;
+    for (int i = 0; i < 64; i++) {
+      int64_t n = rt_stream_read(ws->stream, sink, sizeof(sink));
+      if (n == 0)
+        break;
+      if (n < 0) {
+        if (close_out) {
+          ws->peer_answered = true;
+          return ws->taken;
+        }
+        ws->stream_error = (int)n;
+        ws->failed = true;
+        return n;
+      }
+      ws->taken += n;
+      if (close_out)
+        ws->peer_answered = true;
+    }
+    if (ws->taken >= 64 * (int64_t)sizeof(sink))
+      ws->more = true;
+  }
+  return ws->taken;
+}
+
+int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len) {
+  if (ws->failed)
+    return RT_EPIPE;
+  struct wslay_event_msg msg = {
+      .opcode = WSLAY_TEXT_FRAME, .msg = data, .msg_length = len};
+  int rc = wslay_event_queue_msg(ws->ctx, &msg);
+  if (rc == WSLAY_ERR_NOMEM)
+    return RT_ENOMEM;
+  return rc == 0 ? RT_OK : RT_EPIPE;
+}
+
+int net_ws_send_ping(net_ws_t *ws) {
+  if (ws->failed)
+    return RT_EPIPE;
+  struct wslay_event_msg msg = {.opcode = WSLAY_PING, .msg = NULL,
+                                .msg_length = 0};
+  return wslay_event_queue_msg(ws->ctx, &msg) == 0 ? RT_OK : RT_EPIPE;
+}
+
+void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason) {
+  if (ws->failed || wslay_event_get_close_sent(ws->ctx) ||
+      ws->close_sent_code != 0)
+    return;
+  size_t rlen = reason != NULL ? strlen(reason) : 0;
+  if (rlen > 122)
+    rlen = 122; /* RFC 6455: control payloads are at most 125 bytes */
+  if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, rlen) ==
+      0)
+    ws->close_sent_code = code;
+  wslay_event_shutdown_read(ws->ctx);
+}
+
+size_t net_ws_backlog(const net_ws_t *ws) {
+  return wslay_event_get_queued_msg_length(ws->ctx) +
+         rt_stream_backlog(ws->stream);
+}
+
+bool net_ws_wants_more(const net_ws_t *ws) { return ws->more; }
+
+bool net_ws_finished(const net_ws_t *ws) {
+  if (ws->failed)
+    return true;
+  return wslay_event_get_close_sent(ws->ctx) &&
+         (wslay_event_get_close_received(ws->ctx) || ws->peer_answered) &&
+         !wslay_event_want_write(ws->ctx);
+}
+
+bool net_ws_closing(const net_ws_t *ws) {
+  return ws->close_sent_code != 0 || wslay_event_get_close_sent(ws->ctx) ||
+         wslay_event_get_close_received(ws->ctx);
+}
+
+uint16_t net_ws_close_code(const net_ws_t *ws) {
+  if (wslay_event_get_close_sent(ws->ctx)) {
+    uint16_t c = wslay_event_get_status_code_sent(ws->ctx);
+    if (c != WSLAY_CODE_NO_STATUS_RCVD && c != WSLAY_CODE_ABNORMAL_CLOSURE)
+      return c;
+  }
+  if (ws->close_sent_code != 0)
+    return ws->close_sent_code;
+  uint16_t peer = net_ws_peer_close_code(ws);
+  return peer != 0 ? peer : NET_WS_CLOSE_ABNORMAL;
+}
+
+uint16_t net_ws_peer_close_code(const net_ws_t *ws) {
+  if (!wslay_event_get_close_received(ws->ctx))
+    return 0;
+  uint16_t c = wslay_event_get_status_code_received(ws->ctx);
+  return c == WSLAY_CODE_NO_STATUS_RCVD ? NET_WS_CLOSE_NORMAL : c;
+}
+
+/* ---- Handshake helpers ----------------------------------------------------------- */
+
+int net_ws_accept_key(const char *client_key, char out[NET_WS_ACCEPT_LEN + 1]) {
+  if (client_key == NULL || strlen(client_key) != NET_WS_KEY_LEN)
+    return RT_EINVAL;
+  /* The key must be base64 of exactly 16 bytes: 22 symbols and "==". */
+  unsigned char raw[NET_WS_KEY_LEN];
+  int n = EVP_DecodeBlock(raw, (const unsigned char *)client_key,
+                          NET_WS_KEY_LEN);
+  if (n != 18 || client_key[22] != '=' || client_key[23] != '=')
+    return RT_EINVAL;
+  char joined[NET_WS_KEY_LEN + sizeof(WS_GUID)];
+  memcpy(joined, client_key, NET_WS_KEY_LEN);
+  memcpy(joined + NET_WS_KEY_LEN, WS_GUID, sizeof(WS_GUID) - 1);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  if (EVP_Digest(joined, NET_WS_KEY_LEN + sizeof(WS_GUID) - 1, digest, &dlen,
+                 EVP_sha1(), NULL) != 1 ||
+      dlen != 20)
+    return RT_EIO;
+  int m = EVP_EncodeBlock((unsigned char *)out, digest, 20);
+  RT_ASSERT(m == NET_WS_ACCEPT_LEN);
+  out[NET_WS_ACCEPT_LEN] = '\0';
+  return RT_OK;
+}
+
+void net_ws_client_key(rt_rng_t *rng, char out[NET_WS_KEY_LEN + 1]) {
+  unsigned char raw[16];
+  uint64_t a = rt_rng_next(rng), b = rt_rng_next(rng);
+  memcpy(raw, &a, 8);
+  memcpy(raw + 8, &b, 8);
+  int m = EVP_EncodeBlock((unsigned char *)out, raw, 16);
+  RT_ASSERT(m == NET_WS_KEY_LEN);
+  out[NET_WS_KEY_LEN] = '\0';
+}
+
+bool net_utf8_valid(const uint8_t *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t need;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      cp = c & 0x07;
+    } else {
+      return false; /* continuation byte, overlong lead (c0, c1) or > f4 */
+    }
+    if (i + need >= len)
+      return false;
+    for (size_t k = 1; k <= need; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return false;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += need + 1;
+  }
+  return true;
+}
