@@ -17,11 +17,13 @@ struct net_live {
   struct event_base *base;
   struct event *run_ev;   /* drains the run queue */
   struct event *timer_ev; /* armed at the earliest runtime deadline */
+  struct event *limit_ev; /* ends net_live_run_for */
   struct evutil_monotonic_timer *clock;
   struct timeval t0;
   rt_time_ns armed_deadline; /* RT_TIME_NEVER: timer_ev not armed */
   uint32_t turns_per_pass;
   bool in_pass;
+  bool stop_requested; /* net_live_stop since this run began */
 };
 
 static rt_time_ns live_clock(net_live_t *live) {
@@ -30,6 +32,14 @@ static rt_time_ns live_clock(net_live_t *live) {
   rt_time_ns sec = (rt_time_ns)(tv.tv_sec - live->t0.tv_sec);
   rt_time_ns usec = (rt_time_ns)(tv.tv_usec - live->t0.tv_usec);
   return sec * RT_NS_PER_S + usec * RT_NS_PER_US;
+}
+
+/* The wall clock, read once: the world derives wall time from it and its
+ * own monotonic clock (rt_wall_ns), so a recording needs only this value. */
+static int64_t wall_clock_ns(void) {
+  struct timeval tv;
+  evutil_gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * RT_NS_PER_S + (int64_t)tv.tv_usec * RT_NS_PER_US;
 }
 
 static void update_time(net_live_t *live) {
@@ -82,6 +92,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
   pass(live);
 }
 
+static void on_limit(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  net_live_t *live = arg;
+  event_base_loopbreak(live->base);
+}
+
 static void live_wake(void *ctx) {
   net_live_t *live = ctx;
   if (!live->in_pass)
@@ -95,17 +112,27 @@ net_live_t *net_live_create(const net_live_config_t *cfg) {
   live->armed_deadline = RT_TIME_NEVER;
   live->turns_per_pass =
       cfg->turns_per_pass != 0 ? cfg->turns_per_pass : NET_TURNS_PER_PASS_DEFAULT;
+  /* Precise clocks for the world and for libevent's timeouts alike. By
+   * default libevent reads CLOCK_MONOTONIC_COARSE, which can lag by a tick
+   * or more (4 ms and up): world time then starts timers from a stale "now"
+   * and they fire that much early in real time. */
   live->clock = evutil_monotonic_timer_new();
   if (live->clock == NULL ||
-      evutil_configure_monotonic_time(live->clock, 0) != 0)
+      evutil_configure_monotonic_time(live->clock, EV_MONOT_PRECISE) != 0)
     goto fail;
   evutil_gettime_monotonic(live->clock, &live->t0);
-  live->base = event_base_new();
+  struct event_config *ec = event_config_new();
+  if (ec == NULL)
+    goto fail;
+  event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+  live->base = event_base_new_with_config(ec);
+  event_config_free(ec);
   if (live->base == NULL)
     goto fail;
   live->run_ev = event_new(live->base, -1, 0, on_run, live);
   live->timer_ev = evtimer_new(live->base, on_timer, live);
-  if (live->run_ev == NULL || live->timer_ev == NULL)
+  live->limit_ev = evtimer_new(live->base, on_limit, live);
+  if (live->run_ev == NULL || live->timer_ev == NULL || live->limit_ev == NULL)
     goto fail;
   rt_world_config_t wc = {
       .seed = cfg->seed,
@@ -113,6 +140,7 @@ net_live_t *net_live_create(const net_live_config_t *cfg) {
       .actors_max = cfg->actors_max,
       .log_level = cfg->log_level,
       .hash_disabled = cfg->hash_disabled,
+      .epoch_unix_ns = wall_clock_ns(),
   };
   rt_backend_t backend = {.wake = live_wake, .log_write = NULL};
   live->world = rt_world_create(&wc, &backend, live);
@@ -135,6 +163,8 @@ void net_live_destroy(net_live_t *live) {
     event_free(live->run_ev);
   if (live->timer_ev != NULL)
     event_free(live->timer_ev);
+  if (live->limit_ev != NULL)
+    event_free(live->limit_ev);
   if (live->base != NULL)
     event_base_free(live->base);
   if (live->clock != NULL)
@@ -146,7 +176,12 @@ rt_world_t *net_live_world(net_live_t *live) { return live->world; }
 struct event_base *net_live_base(net_live_t *live) { return live->base; }
 
 int net_live_run(net_live_t *live) {
+  live->stop_requested = false;
   pass(live); /* pick up work queued before the loop started */
+  /* event_base_loop clears a loopbreak made before it runs, so a stop from
+   * that first pass is honoured here. */
+  if (live->stop_requested)
+    return RT_OK;
   return event_base_loop(live->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0 ? RT_EIO
                                                                   : RT_OK;
 }
@@ -155,11 +190,18 @@ int net_live_run_for(net_live_t *live, rt_time_ns duration) {
   rt_time_ns us = duration / RT_NS_PER_US;
   struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
                        .tv_usec = (suseconds_t)(us % 1000000)};
-  event_base_loopexit(live->base, &tv);
-  return net_live_run(live);
+  /* Our own timer, removed when the run ends: event_base_loopexit would
+   * leave its timeout pending after an early stop, to end the next run. */
+  event_add(live->limit_ev, &tv);
+  int err = net_live_run(live);
+  event_del(live->limit_ev);
+  return err;
 }
 
-void net_live_stop(net_live_t *live) { event_base_loopbreak(live->base); }
+void net_live_stop(net_live_t *live) {
+  live->stop_requested = true;
+  event_base_loopbreak(live->base);
+}
 
 /* ---- Listeners ---------------------------------------------------------------- */
 

@@ -136,6 +136,7 @@ void rt_world_stop_all(rt_world_t *w, int reason) {
 /* ---- Facts ---------------------------------------------------------------------- */
 
 rt_time_ns rt_now(const rt_world_t *w) { return w->now; }
+int64_t rt_wall_ns(const rt_world_t *w) { return w->cfg.epoch_unix_ns + w->now; }
 uint64_t rt_world_seed(const rt_world_t *w) { return w->cfg.seed; }
 uint64_t rt_world_hash(const rt_world_t *w) { return w->hash; }
 uint64_t rt_world_deliveries(const rt_world_t *w) { return w->delivery_seq; }

@@ -83,6 +83,10 @@ typedef struct rt_world_config {
   uint32_t timers_max;  /* 0: RT_TIMERS_MAX_DEFAULT */
   int log_level;        /* RT_LOG_*; lines below it are not formatted */
   bool hash_disabled;   /* skip the run hash (a live server may) */
+  /* Wall-clock time (Unix epoch, ns) at world time 0: the live world reads
+   * the real clock once at start; a simulation picks one. Only rt_wall_ns
+   * derives from it, so token expiry and timestamps replay exactly. */
+  int64_t epoch_unix_ns;
 } rt_world_config_t;
 
 /* backend is copied; backend_ctx is borrowed for the world's lifetime.
@@ -125,6 +129,8 @@ void rt_world_hash_input(rt_world_t *w, uint64_t kind, uint64_t id,
 /* ---- Facts about a world ------------------------------------------------ */
 
 rt_time_ns rt_now(const rt_world_t *w);
+/* Wall-clock time now, Unix epoch nanoseconds: epoch_unix_ns + rt_now. */
+int64_t rt_wall_ns(const rt_world_t *w);
 uint64_t rt_world_seed(const rt_world_t *w);
 uint64_t rt_world_hash(const rt_world_t *w);
 /* Messages delivered so far: the sequence number of the next delivery. */

@@ -32,7 +32,11 @@ typedef struct sim_dir {
   uint32_t segs_len, segs_head, segs_count;
   rt_time_ns link_free_at;
   rt_time_ns last_at;
-  rt_time_ns stall_from; /* arrivals wait during [stall_from, stall_until) */
+  /* Arrivals wait during the configured window [cfg.stall_at, cfg.stall_at +
+   * cfg.stall_for) and during the window of sim_stream_stall, [stall_from,
+   * stall_until). Kept apart: merging them into one window would stretch a
+   * manual stall up to the end of a later configured one. */
+  rt_time_ns stall_from;
   rt_time_ns stall_until;
   uint64_t timer;     /* 0: none armed */
   bool eof_sent;      /* writer shut down */
@@ -90,12 +94,9 @@ static int dir_init(sim_dir_t *d, const sim_link_config_t *cfg) {
   if (d->cfg.mss == 0)
     d->cfg.mss = SIM_MSS_DEFAULT;
   if (d->cfg.buffer > SIM_BUFFER_MAX || d->cfg.latency < 0 ||
-      d->cfg.jitter < 0 || d->cfg.stall_at < 0 || d->cfg.stall_for < 0)
+      d->cfg.jitter < 0 || d->cfg.stall_at < 0 || d->cfg.stall_for < 0 ||
+      d->cfg.stall_for > RT_TIME_NEVER - d->cfg.stall_at)
     return RT_EINVAL;
-  if (d->cfg.stall_for > 0) {
-    d->stall_from = d->cfg.stall_at;
-    d->stall_until = d->cfg.stall_at + d->cfg.stall_for;
-  }
   return RT_OK;
 }
 
@@ -109,8 +110,21 @@ static void dir_deinit(rt_world_t *w, sim_dir_t *d) {
   d->segs = NULL;
 }
 
+/* The first time at or after t outside both stall windows. They may overlap
+ * or abut in either order; two passes over the pair settle it. */
+static rt_time_ns dir_release_at(const sim_dir_t *d, rt_time_ns t) {
+  rt_time_ns cfg_until = d->cfg.stall_at + d->cfg.stall_for;
+  for (int pass = 0; pass < 2; pass++) {
+    if (t >= d->stall_from && t < d->stall_until)
+      t = d->stall_until;
+    if (t >= d->cfg.stall_at && t < cfg_until)
+      t = cfg_until;
+  }
+  return t;
+}
+
 static bool dir_stalled_at(const sim_dir_t *d, rt_time_ns t) {
-  return t >= d->stall_from && t < d->stall_until;
+  return dir_release_at(d, t) != t;
 }
 
 /* Grow the ring to hold `need` unread bytes. Byte k of the stream lives at
@@ -177,8 +191,9 @@ static void dir_arm(sim_pipe_t *p, int index) {
     return;
   rt_world_t *w = pipe_world(p);
   rt_time_ns at = d->segs[d->segs_head].at;
-  if (dir_stalled_at(d, at))
-    at = d->stall_until;
+  if (at < rt_now(w))
+    at = rt_now(w); /* held back: due now, unless a window holds it longer */
+  at = dir_release_at(d, at);
   rt_time_ns delay = at > rt_now(w) ? at - rt_now(w) : 0;
   int err = rt_timer_start_fn(w, delay, 0, on_arrival, d, &d->timer);
   RT_WASSERT(w, err == RT_OK);
@@ -413,10 +428,13 @@ void sim_stream_stall(rt_stream_t *end, rt_time_ns until) {
   int index = 1 - e->index; /* the direction towards `end` */
   sim_dir_t *d = &p->dirs[index];
   rt_time_ns now = rt_now(pipe_world(p));
-  if (!dir_stalled_at(d, now))
+  if (now >= d->stall_from && now < d->stall_until) {
+    if (until > d->stall_until)
+      d->stall_until = until; /* extend, never shorten, the stall in force */
+  } else {
     d->stall_from = now;
-  if (until > d->stall_until)
     d->stall_until = until;
+  }
 }
 
 void sim_stream_reset(rt_stream_t *end) { pipe_reset(end_of(end)->pipe); }

@@ -23,6 +23,8 @@ sim_world_t *sim_world_create(const sim_config_t *cfg) {
       .batch_max = cfg->batch_max,
       .actors_max = cfg->actors_max,
       .log_level = cfg->log_level,
+      .epoch_unix_ns = cfg->epoch_unix_ns != 0 ? cfg->epoch_unix_ns
+                                               : SIM_EPOCH_DEFAULT_NS,
   };
   /* The simulator polls; nobody needs waking. */
   rt_backend_t backend = {.wake = NULL, .log_write = sim_log_write};
@@ -38,8 +40,10 @@ void sim_world_destroy(sim_world_t *sw) {
   if (sw == NULL)
     return;
   rt_world_stop_all(sw->world, RT_REASON_SHUTDOWN);
-  sim__pipes_destroy_all(sw);
+  /* Listeners first: closing one closes the server ends still waiting in
+   * its accept queue, which live inside pipes freed just after. */
   sim__listeners_destroy_all(sw);
+  sim__pipes_destroy_all(sw);
   rt_world_destroy(sw->world);
   free(sw);
 }

@@ -31,7 +31,11 @@ typedef struct sim_config {
   void (*log_write)(void *ctx, const char *line, size_t len);
   void *log_ctx;
   uint32_t actors_max;  /* 0: runtime default */
+  int64_t epoch_unix_ns; /* wall clock at time 0; 0: SIM_EPOCH_DEFAULT_NS */
 } sim_config_t;
+
+/* 2026-01-01T00:00:00Z: a fixed wall clock keeps runs repeatable. */
+#define SIM_EPOCH_DEFAULT_NS (1767225600LL * RT_NS_PER_S)
 
 sim_world_t *sim_world_create(const sim_config_t *cfg);
 /* Stops all actors, frees remaining pipes and listeners, then the world. */
