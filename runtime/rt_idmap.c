@@ -1,7 +1,9 @@
-#include "runtime_int.h"
+#include "rt_idmap.h"
 
 #include "rt_assert.h"
+#include "rt_err.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #define RT_IDMAP_SLOTS_MIN 16u

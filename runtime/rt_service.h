@@ -33,6 +33,14 @@ typedef int rt_authenticate_fn(void *ctx, const char *token,
 
 /* ---- Sessions: a message connection (WebSocket) as the game sees it ----- */
 
+/* Close codes a session may ask for (RFC 6455 and PROTOCOL.md). */
+enum {
+  RT_CLOSE_NORMAL = 1000,
+  RT_CLOSE_POLICY = 1008,   /* too slow: output did not drain */
+  RT_CLOSE_INTERNAL = 1011,
+  RT_CLOSE_REPLACED = 4000, /* a newer connection for the same player */
+};
+
 typedef struct rt_session_conn rt_session_conn_t;
 
 typedef struct rt_session_conn_ops {

@@ -2,31 +2,13 @@
 #ifndef RUNTIME_INT_H
 #define RUNTIME_INT_H
 
+#include "rt_idmap.h"
 #include "rt_signal.h"
 #include "rt_world.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* ---- rt_idmap: u64 id -> pointer, open addressing -------------------------
- * Linear probing with backward-shift deletion (no tombstones); load <= 1/2.
- * Key 0 marks an empty slot, so ids start at 1. Never iterated in slot order
- * by anything that affects a run: iteration helpers sort by id. */
-typedef struct rt_idmap {
-  uint64_t *keys;
-  void **vals;
-  uint32_t mask; /* slots - 1; slots is a power of two */
-  uint32_t count;
-} rt_idmap_t;
-
-int rt_idmap_init(rt_idmap_t *m);
-void rt_idmap_deinit(rt_idmap_t *m);
-void *rt_idmap_get(const rt_idmap_t *m, uint64_t key);
-int rt_idmap_put(rt_idmap_t *m, uint64_t key, void *val); /* key not present */
-void *rt_idmap_del(rt_idmap_t *m, uint64_t key);
-/* All keys, sorted ascending, into a malloc'd array (caller frees); *n_out. */
-uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out);
 
 /* ---- Timer heap ------------------------------------------------------------ */
 typedef struct rt_timer {

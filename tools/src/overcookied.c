@@ -1,10 +1,12 @@
 /* overcookied: the live server.
  *
  * Wires the layers: the live world (net_live), the HTTP/WebSocket server
- * (net_server) with the browser client's files, and, until the game lands,
- * a WebSocket echo session. SIGINT/SIGTERM stop accepting, send close frames
- * and exit once the connections are gone (or after a grace period).
+ * (net_server) with the browser client's files, and the game (Manager,
+ * Rooms, a Client session per WebSocket, the SQLite Store, the HTTP API).
+ * SIGINT/SIGTERM stop accepting, send close frames and exit once the
+ * connections are gone (or after a grace period).
  */
+#include "game.h"
 #include "game_echo.h"
 #include "net_live.h"
 #include "net_server.h"
@@ -35,6 +37,8 @@ typedef struct options {
   const char *origins[NET_ORIGINS_MAX];
   uint32_t origins_len;
   uint32_t max_connections;
+  game_config_t game;
+  bool echo;
 } options_t;
 
 static void usage(FILE *out) {
@@ -49,9 +53,22 @@ static void usage(FILE *out) {
           "                        (default: the request's own host)\n"
           "  --static DIR          browser client files (default game/web)\n"
           "  --max-connections N   default 20000; above it: 503\n"
+          "game rules (seconds; fractions allowed where it makes sense):\n"
+          "  --countdown S         default 5\n"
+          "  --game-length N       whole seconds, default 60\n"
+          "  --reconnect-grace S   default 10\n"
+          "  --golden-min N        whole seconds, default 5\n"
+          "  --golden-max N        whole seconds, default 10\n"
+          "  --bonus S             double points after a golden cookie, "
+          "default 3\n"
+          "  --click-rate N        clicks per second per player, default 30"
+          " (0: no limit)\n"
           "  --seed N              seed of the world's random streams"
           " (default: random, logged)\n"
-          "  --log-level L         debug, info, warn, error (default info)\n");
+          "  --log-level L         debug, info, warn, error (default info)\n"
+          "  --echo                WebSocket sessions echo text, no token:"
+          " for testing\n"
+          "                        and benchmarking the network layer\n");
 }
 
 static int parse_level(const char *s) {
@@ -72,6 +89,17 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
   return 0;
 }
 
+/* Seconds, possibly fractional, into nanoseconds; at most a day. */
+static int parse_seconds(const char *s, rt_time_ns *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !(v >= 0) || v > 86400)
+    return -1;
+  *out = (rt_time_ns)(v * 1e9 + 0.5);
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, options_t *o) {
   *o = (options_t){.bind = "127.0.0.1",
                    .port = 8080,
@@ -79,6 +107,7 @@ static int parse_args(int argc, char **argv, options_t *o) {
                    .db = "overcookied.db",
                    .static_dir = "game/web",
                    .max_connections = NET_CONNECTIONS_MAX_DEFAULT};
+  game_config_defaults(&o->game);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -86,6 +115,9 @@ static int parse_args(int argc, char **argv, options_t *o) {
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       exit(0);
+    } else if (strcmp(a, "--echo") == 0) {
+      o->echo = true;
+      continue;
     } else if (strcmp(a, "--bind") == 0 && v != NULL) {
       o->bind = v;
     } else if (strcmp(a, "--port") == 0 && v != NULL &&
@@ -108,6 +140,25 @@ static int parse_args(int argc, char **argv, options_t *o) {
     } else if (strcmp(a, "--max-connections") == 0 && v != NULL &&
                parse_u64(v, 10000000, &n) == 0 && n > 0) {
       o->max_connections = (uint32_t)n;
+    } else if (strcmp(a, "--countdown") == 0 && v != NULL &&
+               parse_seconds(v, &o->game.countdown) == 0) {
+    } else if (strcmp(a, "--reconnect-grace") == 0 && v != NULL &&
+               parse_seconds(v, &o->game.reconnect_grace) == 0) {
+    } else if (strcmp(a, "--bonus") == 0 && v != NULL &&
+               parse_seconds(v, &o->game.bonus) == 0) {
+    } else if (strcmp(a, "--game-length") == 0 && v != NULL &&
+               parse_u64(v, 3600, &n) == 0) {
+      o->game.game_seconds = (uint32_t)n;
+    } else if (strcmp(a, "--golden-min") == 0 && v != NULL &&
+               parse_u64(v, 3600, &n) == 0) {
+      o->game.golden_min_s = (uint32_t)n;
+    } else if (strcmp(a, "--golden-max") == 0 && v != NULL &&
+               parse_u64(v, 3600, &n) == 0) {
+      o->game.golden_max_s = (uint32_t)n;
+    } else if (strcmp(a, "--click-rate") == 0 && v != NULL &&
+               parse_u64(v, 100000, &n) == 0) {
+      o->game.click_rate = (uint32_t)n;
+      o->game.click_burst = n > 0 ? (uint32_t)n : 1;
     } else if (strcmp(a, "--log-level") == 0 && v != NULL &&
                parse_level(v) >= 0) {
       o->log_level = parse_level(v);
@@ -202,6 +253,11 @@ int main(int argc, char **argv) {
   options_t o;
   if (parse_args(argc, argv, &o) < 0)
     return 2;
+  const char *why = NULL;
+  if (game_config_check(&o.game, &why) < 0) {
+    fprintf(stderr, "overcookied: %s\n", why);
+    return 2;
+  }
   raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
   net_live_config_t cfg = {.seed = o.seed_set ? o.seed : random_seed(),
@@ -216,13 +272,23 @@ int main(int argc, char **argv) {
   rt_world_t *w = net_live_world(s.live);
   char secret_buf[80];
   const char *secret = choose_secret(&o, w, secret_buf, sizeof(secret_buf));
-  (void)secret; /* signs tokens once the game's API lands */
+  o.game.seed = cfg.seed;
+  game_store_config_t store = {.path = o.db};
+  game_t *game = NULL;
+  int err = game_create(w, &o.game, secret, &store, &game);
+  if (err < 0) {
+    fprintf(stderr, "overcookied: cannot start the game (database %s): %s\n",
+            o.db, rt_strerror(err));
+    net_live_destroy(s.live);
+    return 1;
+  }
   net_static_t *statics = NULL;
-  int err = net_static_load(o.static_dir, &statics);
+  err = net_static_load(o.static_dir, &statics);
   if (err < 0) {
     fprintf(stderr, "overcookied: cannot load %s: %s\n", o.static_dir,
             rt_strerror(err));
     net_live_destroy(s.live);
+    game_free(game);
     return 1;
   }
   if (net_static_count(statics) == 0)
@@ -234,12 +300,29 @@ int main(int argc, char **argv) {
             (unsigned)o.port, rt_strerror(err));
     net_static_free(statics);
     net_live_destroy(s.live);
+    game_free(game);
     return 1;
   }
   uint16_t port = net_live_listener_port(listener);
-  net_server_config_t scfg = {.connections_max = o.max_connections,
-                              .statics = statics,
-                              .session = &game_echo_session};
+  net_server_config_t scfg = {
+      .connections_max = o.max_connections,
+      .statics = statics,
+      .session = game_session(game),
+      .authenticate = game_authenticate,
+      .auth_ctx = game,
+      .metrics = game_metrics,
+      .metrics_ctx = game,
+      .routes = {{"POST", "/api/login", game_api_login, game},
+                 {"GET", "/api/leaderboard", game_api_leaderboard, game},
+                 {"GET", "/api/history", game_api_history, game}},
+      .routes_len = 3,
+  };
+  game_client_mailbox(&scfg.mailbox_cap, &scfg.overflow, &scfg.rules,
+                      &scfg.rules_len);
+  if (o.echo) {
+    scfg.session = &game_echo_session;
+    scfg.authenticate = NULL;
+  }
   for (uint32_t i = 0; i < o.origins_len; i++)
     scfg.allowed_origins[i] = o.origins[i];
   scfg.allowed_origins_len = o.origins_len;
@@ -249,6 +332,7 @@ int main(int argc, char **argv) {
     rt_listener_close(listener);
     net_static_free(statics);
     net_live_destroy(s.live);
+    game_free(game);
     return 1;
   }
   struct event_base *base = net_live_base(s.live);
@@ -258,8 +342,11 @@ int main(int argc, char **argv) {
   event_add(sigint, NULL);
   event_add(sigterm, NULL);
   rt_log(w, RT_LOG_INFO, "server.start",
-         "url=http://%s:%u/ static_files=%u max_connections=%u db=%s", o.bind,
-         (unsigned)port, net_static_count(statics), o.max_connections, o.db);
+         "url=http://%s:%u/ static_files=%u max_connections=%u db=%s "
+         "seed=%" PRIu64 " countdown_ms=%" PRId64 " game_s=%u",
+         o.bind, (unsigned)port, net_static_count(statics), o.max_connections,
+         o.db, cfg.seed, (int64_t)(o.game.countdown / RT_NS_PER_MS),
+         o.game.game_seconds);
   printf("overcookied: listening on http://%s:%u/\n", o.bind, (unsigned)port);
   fflush(stdout);
   net_live_run(s.live);
@@ -270,6 +357,7 @@ int main(int argc, char **argv) {
   event_free(s.drain_check);
   net_live_destroy(s.live); /* stops every actor, then frees the world */
   net_server_free(s.srv);
+  game_free(game);
   net_static_free(statics);
   return 0;
 }

@@ -1,0 +1,343 @@
+/* game_client.c: the Client, one per connection (the pump model).
+ *
+ * It runs as the session of a connection's actor (rt_service.h): the only
+ * writer of that connection. Inbound, it decodes each text message into a
+ * typed message for the Manager or its Room. Outbound, it owns a queue
+ * bounded by count and by bytes, with PROTOCOL.md's delivery classes:
+ *
+ *   class         when the queue is under pressure
+ *   tick UPDATE   replaces a queued tick UPDATE (latest wins), else dropped
+ *                 when over the soft limit
+ *   droppable     dropped when over the soft limit (half of either bound)
+ *   must-deliver  queued up to the hard limit; beyond it, 1008 and gone
+ *
+ * Frames leave the queue only while the connection's backlog is under its
+ * high-water mark. If frames wait and none can leave for write_wait, the
+ * client is too slow: 1008. Every drop and disconnect is counted.
+ */
+#include "game_int.h"
+
+#include "game_proto.h"
+#include "rt_assert.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIENT_MAILBOX_CAP 256u
+
+typedef enum { CLASS_MUST = 0, CLASS_DROP, CLASS_TICK } out_class_t;
+
+typedef struct out_item {
+  rt_buf_t *buf;
+  uint8_t cls;
+} out_item_t;
+
+typedef struct client {
+  game_t *g;
+  rt_session_conn_t *conn;
+  rt_actor_id_t self;
+  rt_identity_t who;
+  rt_actor_id_t room;
+  uint32_t role;
+  out_item_t *out; /* ring of cfg.out_count_max */
+  uint32_t out_head, out_count;
+  uint32_t out_bytes;
+  rt_time_ns progress_at; /* last time a frame left, or the queue was empty */
+  uint64_t wait_timer;
+  bool closing;
+} client_t;
+
+static const rt_overflow_rule_t client_rules[] = {
+    {GAME_TAG_OUT_TICK, RT_OVERFLOW_REPLACE},
+    {GAME_TAG_OUT_DROP, RT_OVERFLOW_DROP_NEWEST},
+};
+
+void game_client_mailbox(uint32_t *cap, rt_overflow_t *policy,
+                         const rt_overflow_rule_t **rules, uint32_t *len) {
+  *cap = CLIENT_MAILBOX_CAP;
+  *policy = RT_OVERFLOW_REJECT;
+  *rules = client_rules;
+  *len = sizeof(client_rules) / sizeof(client_rules[0]);
+}
+
+static rt_world_t *cworld(const client_t *c) { return c->g->world; }
+
+/* ---- Leaving ------------------------------------------------------------------------- */
+
+static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
+                 const char *text) {
+  if (c->closing)
+    return;
+  c->closing = true;
+  c->g->stats.kicks[why]++;
+  rt_log(cworld(c), RT_LOG_INFO, "client.kick", "player=%s code=%u reason=%s",
+         c->who.subject, (unsigned)code, text);
+  c->conn->ops->close(c->conn, code, text);
+}
+
+/* ---- The outbound queue ----------------------------------------------------------------- */
+
+static out_item_t *item(client_t *c, uint32_t i) {
+  return &c->out[(c->out_head + i) % c->g->cfg.out_count_max];
+}
+
+static bool over_soft(const client_t *c, uint32_t more) {
+  const game_config_t *cfg = &c->g->cfg;
+  return c->out_count + 1 > cfg->out_count_max / 2 ||
+         c->out_bytes + more > cfg->out_bytes_max / 2;
+}
+
+static bool over_hard(const client_t *c, uint32_t more) {
+  const game_config_t *cfg = &c->g->cfg;
+  return c->out_count + 1 > cfg->out_count_max ||
+         c->out_bytes + more > cfg->out_bytes_max;
+}
+
+static void arm_wait(client_t *c) {
+  if (c->wait_timer != 0)
+    return;
+  rt_time_ns due = c->progress_at + c->g->cfg.write_wait - rt_now(cworld(c));
+  if (rt_timer_start(cworld(c), c->self, due > 0 ? due : 0, 0,
+                     GAME_TAG_TIMER_WRITE_WAIT, 0, &c->wait_timer) < 0)
+    c->wait_timer = 0;
+}
+
+/* Hand frames to the connection while it is under its high-water mark. */
+static void pump(client_t *c) {
+  if (c->closing)
+    return;
+  size_t high = c->g->cfg.conn_high_water;
+  while (c->out_count > 0 && c->conn->ops->backlog(c->conn) < high) {
+    out_item_t *it = item(c, 0);
+    int err = c->conn->ops->send_text(c->conn, it->buf);
+    if (err < 0)
+      return; /* closing: the connection will go */
+    c->g->stats.out_sent++;
+    c->out_bytes -= it->buf->len;
+    rt_buf_unref(it->buf);
+    it->buf = NULL;
+    c->out_head = (c->out_head + 1) % c->g->cfg.out_count_max;
+    c->out_count--;
+    c->progress_at = rt_now(cworld(c));
+  }
+  if (c->out_count == 0)
+    c->progress_at = rt_now(cworld(c));
+  else
+    arm_wait(c);
+}
+
+static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
+  if (c->closing)
+    return;
+  if (c->out_count == 0)
+    c->progress_at = rt_now(cworld(c)); /* waiting starts now */
+  uint32_t len = buf->len;
+  if (cls == CLASS_TICK) {
+    for (uint32_t i = c->out_count; i > 0; i--) {
+      out_item_t *it = item(c, i - 1);
+      if (it->cls == CLASS_TICK) { /* latest wins, in the older's place */
+        c->out_bytes = c->out_bytes - it->buf->len + len;
+        rt_buf_unref(it->buf);
+        it->buf = rt_buf_ref(buf);
+        c->g->stats.out_tick_replaced++;
+        pump(c);
+        return;
+      }
+    }
+  }
+  if (cls != CLASS_MUST && over_soft(c, len)) {
+    c->g->stats.out_dropped++;
+    pump(c);
+    return;
+  }
+  if (cls == CLASS_MUST && over_hard(c, len)) {
+    kick(c, GAME_KICK_MUST_OVERFLOW, RT_CLOSE_POLICY, "too slow");
+    return;
+  }
+  out_item_t *it = item(c, c->out_count);
+  it->buf = rt_buf_ref(buf);
+  it->cls = (uint8_t)cls;
+  c->out_count++;
+  c->out_bytes += len;
+  pump(c);
+}
+
+static void on_write_wait(client_t *c, const rt_msg_t *msg) {
+  rt_timer_event_t ev;
+  RT_MSG_GET(msg, rt_timer_event_t, &ev);
+  if (ev.timer != c->wait_timer)
+    return;
+  c->wait_timer = 0;
+  pump(c);
+  if (c->out_count == 0 || c->closing)
+    return;
+  if (rt_now(cworld(c)) - c->progress_at >= c->g->cfg.write_wait)
+    kick(c, GAME_KICK_WRITE_WAIT, RT_CLOSE_POLICY, "output stalled");
+  else
+    arm_wait(c);
+}
+
+static void send_error(client_t *c, const char *code, const char *message) {
+  rt_buf_t *frame = game_proto_error(code, message);
+  if (frame == NULL)
+    return;
+  c->g->stats.errors_sent++;
+  enqueue(c, frame, CLASS_MUST);
+  rt_buf_unref(frame);
+}
+
+/* ---- Inbound ------------------------------------------------------------------------------ */
+
+static void to_manager(client_t *c, uint16_t tag) {
+  rt_msg_t m = rt_msg_make(tag, NULL, 0);
+  if (rt_send(cworld(c), c->g->manager, &m) < 0)
+    send_error(c, "busy", "the server is busy, try again");
+}
+
+static void to_room(client_t *c, uint16_t tag, const void *payload,
+                    uint16_t len) {
+  if (c->room == 0) {
+    send_error(c, "not_in_game", "not in a game");
+    return;
+  }
+  rt_msg_t m = rt_msg_make(tag, payload, len);
+  int rc = rt_send(cworld(c), c->room, &m);
+  if (rc == RT_ENOACTOR) {
+    c->room = 0;
+    send_error(c, "not_in_game", "the game is over");
+  }
+  /* RT_EFULL: the room is flooded; a click more or less is the rate limit's
+   * business, and the room's mailbox counts it. */
+}
+
+static void client_text(void *session, rt_actor_t *self, const uint8_t *data,
+                        size_t len) {
+  (void)self;
+  client_t *c = session;
+  game_in_t in;
+  switch (game_proto_decode(data, len, &in)) {
+  case GAME_DECODE_OK: break;
+  case GAME_DECODE_BAD_JSON:
+    send_error(c, "bad_json", "expected {\"type\": string, \"payload\": {}}");
+    return;
+  case GAME_DECODE_UNKNOWN_TYPE:
+    send_error(c, "unknown_type", "unknown message type");
+    return;
+  case GAME_DECODE_TOO_BIG:
+    send_error(c, "bad_json", "message too large");
+    return;
+  }
+  switch (in.type) {
+  case GAME_IN_JOIN_QUEUE: to_manager(c, GAME_TAG_JOIN); return;
+  case GAME_IN_LEAVE_QUEUE: to_manager(c, GAME_TAG_LEAVE); return;
+  case GAME_IN_CLICK: {
+    game_click_t k = {.role = c->role, .has_seq = in.has_seq, .seq = in.seq};
+    to_room(c, GAME_TAG_CLICK, &k, sizeof(k));
+    return;
+  }
+  case GAME_IN_COOKIE_CLICK:
+  case GAME_IN_QUIT: {
+    game_role_t r = {.role = c->role};
+    to_room(c, in.type == GAME_IN_QUIT ? GAME_TAG_QUIT : GAME_TAG_COOKIE_CLICK,
+            &r, sizeof(r));
+    return;
+  }
+  }
+}
+
+/* ---- Messages from the game's actors ------------------------------------------------------- */
+
+static void client_message(void *session, rt_actor_t *self,
+                           const rt_msg_t *msg) {
+  (void)self;
+  client_t *c = session;
+  switch (msg->tag) {
+  case GAME_TAG_OUT_MUST:
+  case GAME_TAG_OUT_DROP:
+  case GAME_TAG_OUT_TICK:
+    if (msg->buf != NULL)
+      enqueue(c, msg->buf,
+              msg->tag == GAME_TAG_OUT_MUST   ? CLASS_MUST
+              : msg->tag == GAME_TAG_OUT_DROP ? CLASS_DROP
+                                              : CLASS_TICK);
+    return;
+  case GAME_TAG_ASSIGN: {
+    game_assign_t a;
+    RT_MSG_GET(msg, game_assign_t, &a);
+    c->room = a.room;
+    c->role = a.role;
+    return;
+  }
+  case GAME_TAG_ROOM_DONE:
+    if (msg->from == c->room)
+      c->room = 0;
+    return;
+  case GAME_TAG_REPLACED:
+    kick(c, GAME_KICK_REPLACED, RT_CLOSE_REPLACED, "replaced");
+    return;
+  case GAME_TAG_TIMER_WRITE_WAIT: on_write_wait(c, msg); return;
+  default: return;
+  }
+}
+
+static void client_drained(void *session, rt_actor_t *self) {
+  (void)self;
+  pump(session);
+}
+
+/* ---- Lifecycle ------------------------------------------------------------------------------ */
+
+static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
+                         const rt_identity_t *who) {
+  game_t *g = ctx;
+  client_t *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  c->out = calloc(g->cfg.out_count_max, sizeof(*c->out));
+  if (c->out == NULL) {
+    free(c);
+    return NULL;
+  }
+  c->g = g;
+  c->conn = conn;
+  c->self = rt_self(self);
+  c->who = *who;
+  c->progress_at = rt_now(g->world);
+  game_hello_t hello = {.who = *who};
+  rt_msg_t m = rt_msg_make(GAME_TAG_HELLO, NULL, 0);
+  m.buf = rt_buf_copy(&hello, sizeof(hello));
+  if (m.buf == NULL || rt_send(g->world, g->manager, &m) < 0) {
+    rt_buf_unref(m.buf);
+    free(c->out);
+    free(c);
+    return NULL; /* refused: the connection closes with 1011 */
+  }
+  return c;
+}
+
+static void client_closed(void *session, rt_actor_t *self, uint16_t code) {
+  (void)self;
+  (void)code;
+  client_t *c = session;
+  /* The Manager learns of it from its monitor (DOWN). */
+  for (uint32_t i = 0; i < c->out_count; i++)
+    rt_buf_unref(item(c, i)->buf);
+  free(c->out);
+  free(c);
+}
+
+const rt_session_handler_t *game_session(const game_t *g) {
+  return &g->session;
+}
+
+void game__client_handler(game_t *g, rt_session_handler_t *out) {
+  *out = (rt_session_handler_t){
+      .ctx = g,
+      .open = client_open,
+      .text = client_text,
+      .message = client_message,
+      .drained = client_drained,
+      .closed = client_closed,
+  };
+}

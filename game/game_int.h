@@ -1,0 +1,126 @@
+/* game_int.h: messages between the game's actors. Not for other layers. */
+#ifndef GAME_INT_H
+#define GAME_INT_H
+
+#include "rt_msg.h"
+
+/* Tags: one band of user tags for the whole game, so the Client's mailbox
+ * rules and every actor's switch read from one list. */
+enum {
+  /* Client -> Manager */
+  GAME_TAG_HELLO = RT_TAG_USER, /* buf: game_hello_t */
+  GAME_TAG_JOIN,
+  GAME_TAG_LEAVE,
+  /* Manager -> Client */
+  GAME_TAG_ASSIGN,   /* game_assign_t: your room and role */
+  GAME_TAG_REPLACED, /* a newer connection took over: close 4000 */
+  /* Client -> Room */
+  GAME_TAG_CLICK,        /* game_click_t */
+  GAME_TAG_COOKIE_CLICK, /* game_role_t */
+  GAME_TAG_QUIT,         /* game_role_t */
+  /* Room/Manager -> Client: a frame to send, in buf, by delivery class */
+  GAME_TAG_OUT_MUST, /* never dropped: QUEUED, GAME_START, COOKIE_SPAWN,
+                        golden UPDATE, GAME_OVER, ERROR */
+  GAME_TAG_OUT_DROP, /* droppable: click UPDATE, OPPONENT_CLICK */
+  GAME_TAG_OUT_TICK, /* latest wins: tick UPDATE */
+  GAME_TAG_ROOM_DONE, /* Room -> Client: the room is over (game_role_t) */
+  GAME_TAG_ROOM_START, /* Manager -> Room: players are told; start */
+  /* Manager -> Room */
+  GAME_TAG_LEFT, /* game_seat_t: a player's connection is gone */
+  GAME_TAG_BACK, /* game_seat_t: a player is back on a new connection */
+  /* Room -> Manager */
+  GAME_TAG_ENDED, /* game_ended_t */
+  /* Store */
+  GAME_TAG_STORE_RECORD,   /* buf: game_result_t; payload: u64 key */
+  GAME_TAG_STORE_RECORDED, /* u64 key */
+  GAME_TAG_STORE_LEADERBOARD, /* game_query_t */
+  GAME_TAG_STORE_HISTORY,     /* game_query_t; buf: subject */
+  /* Timers */
+  GAME_TAG_TIMER_COUNTDOWN,
+  GAME_TAG_TIMER_TICK,
+  GAME_TAG_TIMER_GOLDEN,
+  GAME_TAG_TIMER_GRACE,
+  GAME_TAG_TIMER_STORE_RETRY,
+  GAME_TAG_TIMER_WRITE_WAIT,
+  GAME_TAG_TIMER_SEND_RETRY,
+};
+
+typedef enum { GAME_ROLE_P1 = 0, GAME_ROLE_P2 = 1 } game_role_id_t;
+
+typedef struct game_role {
+  uint32_t role;
+  uint32_t pad_;
+} game_role_t;
+
+typedef struct game_click {
+  uint32_t role;
+  uint32_t has_seq;
+  int64_t seq;
+} game_click_t;
+
+typedef struct game_assign {
+  rt_actor_id_t room;
+  uint32_t role;
+  uint32_t pad_;
+} game_assign_t;
+
+typedef struct game_seat {
+  rt_actor_id_t client; /* the new connection (BACK), or 0 (LEFT) */
+  uint32_t role;
+  uint32_t pad_;
+} game_seat_t;
+
+typedef struct game_ended {
+  rt_actor_id_t room;
+  uint64_t room_seq;
+} game_ended_t;
+
+typedef struct game_query {
+  rt_actor_id_t reply_to;
+  uint64_t call_id;
+  uint32_t limit;
+  uint32_t pad_;
+} game_query_t;
+
+#include "rt_service.h"
+
+typedef struct game_hello {
+  rt_identity_t who;
+} game_hello_t;
+
+#endif
+
+/* ---- The game's shared context (one per world) ----------------------------- */
+
+#include "game.h"
+#include "game_auth.h"
+
+struct game {
+  rt_world_t *world;
+  game_config_t cfg;
+  game_auth_t auth;
+  rt_rng_t ids;            /* user ids for logins */
+  game_store_t *store;
+  rt_actor_id_t manager;
+  rt_session_handler_t session;
+  game_stats_t stats;
+};
+
+/* Spawn a room for two seated players; it sends GAME_START itself. */
+typedef struct game_seat_info {
+  char id[RT_SUBJECT_MAX];
+  char name[RT_NAME_MAX];
+  rt_actor_id_t client;
+} game_seat_info_t;
+
+int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
+                    const game_seat_info_t *p2, rt_actor_id_t *out);
+int game_manager_spawn(game_t *g, rt_actor_id_t *out);
+/* Fill in the Client's session handler (game_client.c). */
+void game__client_handler(game_t *g, rt_session_handler_t *out);
+
+/* Send a frame to a client by class (GAME_TAG_OUT_*): takes nothing, refs
+ * the buffer. A client whose mailbox refuses a never-dropped frame is
+ * disconnected (its connection actor stopped): counted. */
+void game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
+                     rt_buf_t *frame);

@@ -1,0 +1,439 @@
+/* game_manager.c: players, the matchmaking queue, rooms and reconnection.
+ *
+ * A player is known by the subject of its token, and has at most one live
+ * connection (a Client actor, watched with a monitor) at a time.
+ *
+ * Invariants:
+ *  (1) A player is IDLE, QUEUED or PLAYING, never two of them; QUEUED players
+ *      are exactly the ones in the queue, in arrival order (FIFO).
+ *  (2) A match takes two different players from the head of the queue, so
+ *      nobody is matched with themselves or twice.
+ *  (3) A PLAYING player's room is alive and seats it; the room tells the
+ *      Manager when it ends (GAME_TAG_ENDED) before it tells the players.
+ *  (4) A player with no connection is kept only while PLAYING (to resume
+ *      within the grace); otherwise it is forgotten at once.
+ *  (5) A newer connection for a player replaces the older one, which is
+ *      told to close with 4000; a DOWN from a replaced connection is ignored.
+ */
+#include "game_int.h"
+
+#include "game_proto.h"
+#include "rt_assert.h"
+#include "rt_hash.h"
+#include "rt_idmap.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MANAGER_MAILBOX_CAP 65536u
+
+typedef enum { P_IDLE = 0, P_QUEUED, P_PLAYING } pstate_t;
+
+typedef struct player {
+  char id[RT_SUBJECT_MAX];
+  char name[RT_NAME_MAX];
+  uint64_t id_hash;
+  struct player *bucket_next;
+  pstate_t state;
+  rt_actor_id_t client; /* 0: no connection */
+  uint64_t monitor;
+  rt_actor_id_t room;
+  uint32_t role;
+  struct player *q_prev, *q_next;
+} player_t;
+
+typedef struct room_entry {
+  player_t *seats[2];
+} room_entry_t;
+
+typedef struct manager {
+  game_t *g;
+  rt_actor_id_t id;
+  player_t **buckets; /* by id_hash: chained */
+  uint32_t bucket_mask;
+  uint32_t players;
+  rt_idmap_t by_client; /* client actor id -> player */
+  rt_idmap_t rooms;     /* room actor id -> room_entry_t */
+  player_t *q_head, *q_tail;
+  uint32_t queued;
+  uint32_t connected;
+  uint64_t room_seq;
+} manager_t;
+
+static rt_world_t *mworld(const manager_t *m) { return m->g->world; }
+
+/* ---- The player table ----------------------------------------------------------- */
+
+static uint64_t hash_id(const char *id) {
+  return rt_hash_bytes(id, strlen(id), 0x706c61796572ULL);
+}
+
+static player_t *find(const manager_t *m, const char *id) {
+  uint64_t h = hash_id(id);
+  for (player_t *p = m->buckets[h & m->bucket_mask]; p != NULL;
+       p = p->bucket_next)
+    if (p->id_hash == h && strcmp(p->id, id) == 0)
+      return p;
+  return NULL;
+}
+
+static int grow_buckets(manager_t *m) {
+  uint32_t n = (m->bucket_mask + 1) * 2;
+  player_t **b = calloc(n, sizeof(*b));
+  if (b == NULL)
+    return RT_ENOMEM;
+  for (uint32_t i = 0; i <= m->bucket_mask; i++) {
+    player_t *p = m->buckets[i];
+    while (p != NULL) {
+      player_t *next = p->bucket_next;
+      p->bucket_next = b[p->id_hash & (n - 1)];
+      b[p->id_hash & (n - 1)] = p;
+      p = next;
+    }
+  }
+  free(m->buckets);
+  m->buckets = b;
+  m->bucket_mask = n - 1;
+  return RT_OK;
+}
+
+static player_t *add_player(manager_t *m, const rt_identity_t *who) {
+  if (m->players >= m->g->cfg.players_max)
+    return NULL;
+  if (m->players + 1 > m->bucket_mask + 1 && grow_buckets(m) < 0)
+    return NULL;
+  player_t *p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return NULL;
+  memcpy(p->id, who->subject, sizeof(p->id));
+  p->id[sizeof(p->id) - 1] = '\0';
+  p->id_hash = hash_id(p->id);
+  uint32_t b = (uint32_t)(p->id_hash & m->bucket_mask);
+  p->bucket_next = m->buckets[b];
+  m->buckets[b] = p;
+  m->players++;
+  return p;
+}
+
+static void forget_player(manager_t *m, player_t *p) {
+  RT_WASSERT(mworld(m), p->state == P_IDLE && p->client == 0); /* Inv. (4) */
+  player_t **link = &m->buckets[p->id_hash & m->bucket_mask];
+  while (*link != p)
+    link = &(*link)->bucket_next;
+  *link = p->bucket_next;
+  m->players--;
+  free(p);
+}
+
+/* ---- The queue: Invariant (1) ------------------------------------------------------ */
+
+static void queue_push(manager_t *m, player_t *p) {
+  p->state = P_QUEUED;
+  p->q_prev = m->q_tail;
+  p->q_next = NULL;
+  if (m->q_tail != NULL)
+    m->q_tail->q_next = p;
+  else
+    m->q_head = p;
+  m->q_tail = p;
+  m->queued++;
+}
+
+static void queue_remove(manager_t *m, player_t *p) {
+  RT_WASSERT(mworld(m), p->state == P_QUEUED);
+  if (p->q_prev != NULL)
+    p->q_prev->q_next = p->q_next;
+  else
+    m->q_head = p->q_next;
+  if (p->q_next != NULL)
+    p->q_next->q_prev = p->q_prev;
+  else
+    m->q_tail = p->q_prev;
+  p->q_prev = p->q_next = NULL;
+  p->state = P_IDLE;
+  m->queued--;
+}
+
+/* ---- Messages to clients ------------------------------------------------------------- */
+
+static void send_frame(manager_t *m, player_t *p, rt_buf_t *frame) {
+  game_send_frame(m->g, p->client, GAME_TAG_OUT_MUST, frame);
+  rt_buf_unref(frame);
+}
+
+static void send_error(manager_t *m, rt_actor_id_t client, const char *code,
+                       const char *message) {
+  m->g->stats.errors_sent++;
+  rt_buf_t *frame = game_proto_error(code, message);
+  game_send_frame(m->g, client, GAME_TAG_OUT_MUST, frame);
+  rt_buf_unref(frame);
+}
+
+static void send_assign(manager_t *m, player_t *p) {
+  game_assign_t a = {.room = p->room, .role = p->role};
+  rt_msg_t msg = RT_MSG_OF(GAME_TAG_ASSIGN, &a);
+  if (rt_send(mworld(m), p->client, &msg) == RT_EFULL) {
+    m->g->stats.kicks[GAME_KICK_MAILBOX_FULL]++;
+    rt_stop(mworld(m), p->client, RT_REASON_USER);
+  }
+}
+
+static void tell_room(manager_t *m, player_t *p, uint16_t tag) {
+  game_seat_t s = {.client = p->client, .role = p->role};
+  rt_msg_t msg = RT_MSG_OF(tag, &s);
+  int rc = rt_send(mworld(m), p->room, &msg);
+  RT_WASSERT(mworld(m), rc != RT_ENOACTOR); /* Invariant (3) */
+  if (rc == RT_EFULL)
+    rt_log(mworld(m), RT_LOG_ERROR, "manager.room_full",
+           "room=%" PRIu64 " tag=%u", p->room, (unsigned)tag);
+}
+
+/* ---- Matchmaking: Invariant (2) ------------------------------------------------------- */
+
+static void start_match(manager_t *m) {
+  player_t *p1 = m->q_head, *p2 = p1->q_next;
+  RT_WASSERT(mworld(m), p1 != p2 && p2 != NULL);
+  room_entry_t *e = calloc(1, sizeof(*e));
+  if (e == NULL)
+    return;
+  queue_remove(m, p1);
+  queue_remove(m, p2);
+  game_seat_info_t s1 = {.client = p1->client}, s2 = {.client = p2->client};
+  memcpy(s1.id, p1->id, sizeof(s1.id));
+  memcpy(s1.name, p1->name, sizeof(s1.name));
+  memcpy(s2.id, p2->id, sizeof(s2.id));
+  memcpy(s2.name, p2->name, sizeof(s2.name));
+  uint64_t seq = ++m->room_seq;
+  rt_actor_id_t room = 0;
+  player_t *seats[2] = {p1, p2};
+  for (int i = 0; i < 2; i++) {
+    seats[i]->state = P_PLAYING;
+    seats[i]->role = (uint32_t)i;
+  }
+  int err = game_room_spawn(m->g, seq, &s1, &s2, &room);
+  if (err < 0) {
+    rt_log(mworld(m), RT_LOG_ERROR, "manager.room_spawn", "err=%s",
+           rt_err_name(err));
+    for (int i = 0; i < 2; i++)
+      seats[i]->state = P_IDLE;
+    free(e);
+    return;
+  }
+  e->seats[0] = p1;
+  e->seats[1] = p2;
+  if (rt_idmap_put(&m->rooms, room, e) < 0) {
+    free(e);
+    rt_stop(mworld(m), room, RT_REASON_KILLED);
+    return;
+  }
+  /* Each client learns its room (ASSIGN) before the room's first turn
+   * sends GAME_START: a player never sees the game before its clicks have
+   * a route. */
+  for (int i = 0; i < 2; i++) {
+    seats[i]->room = room;
+    send_assign(m, seats[i]);
+  }
+  rt_msg_t start = rt_msg_make(GAME_TAG_ROOM_START, NULL, 0);
+  (void)rt_send(mworld(m), room, &start);
+}
+
+/* ---- Handlers ---------------------------------------------------------------------- */
+
+static player_t *by_client(const manager_t *m, rt_actor_id_t client) {
+  return client != 0 ? rt_idmap_get(&m->by_client, client) : NULL;
+}
+
+static void detach_client(manager_t *m, player_t *p) {
+  if (p->client == 0)
+    return;
+  rt_idmap_del(&m->by_client, p->client);
+  (void)rt_demonitor(mworld(m), p->monitor);
+  p->client = 0;
+  p->monitor = 0;
+  m->connected--;
+}
+
+static int attach_client(manager_t *m, player_t *p, rt_actor_id_t client) {
+  int err = rt_idmap_put(&m->by_client, client, p);
+  if (err < 0)
+    return err;
+  err = rt_monitor(mworld(m), m->id, client, &p->monitor);
+  if (err < 0) {
+    rt_idmap_del(&m->by_client, client);
+    return err;
+  }
+  p->client = client;
+  m->connected++;
+  return RT_OK;
+}
+
+static void on_hello(manager_t *m, const rt_msg_t *msg) {
+  if (msg->buf == NULL || msg->buf->len != sizeof(game_hello_t))
+    return;
+  game_hello_t hello;
+  memcpy(&hello, msg->buf->data, sizeof(hello));
+  hello.who.subject[sizeof(hello.who.subject) - 1] = '\0';
+  hello.who.name[sizeof(hello.who.name) - 1] = '\0';
+  rt_actor_id_t client = msg->from;
+  player_t *p = find(m, hello.who.subject);
+  if (p == NULL) {
+    p = add_player(m, &hello.who);
+    if (p == NULL) {
+      send_error(m, client, "server_full", "too many players, try later");
+      rt_msg_t r = rt_msg_make(GAME_TAG_REPLACED, NULL, 0);
+      (void)rt_send(mworld(m), client, &r);
+      return;
+    }
+  }
+  memcpy(p->name, hello.who.name, sizeof(p->name));
+  if (p->client != 0 && p->client != client) {
+    /* Invariant (5): the newer connection wins. */
+    rt_msg_t r = rt_msg_make(GAME_TAG_REPLACED, NULL, 0);
+    (void)rt_send(mworld(m), p->client, &r);
+    m->g->stats.kicks[GAME_KICK_REPLACED]++;
+    detach_client(m, p);
+  }
+  if (p->client == 0 && attach_client(m, p, client) < 0) {
+    if (p->state == P_IDLE)
+      forget_player(m, p);
+    return;
+  }
+  if (p->state == P_PLAYING) {
+    send_assign(m, p);
+    tell_room(m, p, GAME_TAG_BACK);
+  } else if (p->state == P_QUEUED) {
+    send_frame(m, p, game_proto_queued());
+  }
+}
+
+static void on_join(manager_t *m, const rt_msg_t *msg) {
+  player_t *p = by_client(m, msg->from);
+  if (p == NULL || p->state != P_IDLE)
+    return; /* a second JOIN_QUEUE while queued or playing is ignored */
+  if (m->queued >= m->g->cfg.queue_max) {
+    send_error(m, p->client, "queue_full", "the queue is full, try later");
+    return;
+  }
+  queue_push(m, p);
+  send_frame(m, p, game_proto_queued());
+  while (m->queued >= 2)
+    start_match(m);
+}
+
+static void on_leave(manager_t *m, const rt_msg_t *msg) {
+  player_t *p = by_client(m, msg->from);
+  if (p != NULL && p->state == P_QUEUED)
+    queue_remove(m, p);
+}
+
+static void on_down(manager_t *m, const rt_msg_t *msg) {
+  rt_down_t d;
+  RT_MSG_GET(msg, rt_down_t, &d);
+  player_t *p = by_client(m, d.target);
+  if (p == NULL || p->monitor != d.monitor)
+    return; /* Invariant (5): a replaced connection */
+  rt_idmap_del(&m->by_client, p->client);
+  p->client = 0;
+  p->monitor = 0;
+  m->connected--;
+  switch (p->state) {
+  case P_QUEUED:
+    queue_remove(m, p);
+    forget_player(m, p);
+    return;
+  case P_PLAYING:
+    tell_room(m, p, GAME_TAG_LEFT); /* the room runs the grace */
+    return;
+  case P_IDLE:
+    forget_player(m, p);
+    return;
+  }
+}
+
+static void on_ended(manager_t *m, const rt_msg_t *msg) {
+  game_ended_t e;
+  RT_MSG_GET(msg, game_ended_t, &e);
+  room_entry_t *entry = rt_idmap_del(&m->rooms, e.room);
+  if (entry == NULL)
+    return;
+  for (int i = 0; i < 2; i++) {
+    player_t *p = entry->seats[i];
+    RT_WASSERT(mworld(m), p->state == P_PLAYING && p->room == e.room);
+    p->state = P_IDLE;
+    p->room = 0;
+    if (p->client == 0)
+      forget_player(m, p);
+  }
+  free(entry);
+}
+
+static void manager_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
+  manager_t *m = rt_state(self);
+  switch (msg->tag) {
+  case GAME_TAG_HELLO: on_hello(m, msg); break;
+  case GAME_TAG_JOIN: on_join(m, msg); break;
+  case GAME_TAG_LEAVE: on_leave(m, msg); break;
+  case RT_TAG_DOWN: on_down(m, msg); break;
+  case GAME_TAG_ENDED: on_ended(m, msg); break;
+  default: break;
+  }
+  m->g->stats.players = m->players;
+  m->g->stats.connected = m->connected;
+  m->g->stats.queued = m->queued;
+  m->g->stats.rooms = m->rooms.count;
+}
+
+static void manager_on_stop(rt_actor_t *self, int reason) {
+  (void)reason;
+  manager_t *m = rt_state(self);
+  for (uint32_t i = 0; i <= m->bucket_mask; i++) {
+    player_t *p = m->buckets[i];
+    while (p != NULL) {
+      player_t *next = p->bucket_next;
+      free(p);
+      p = next;
+    }
+  }
+  uint32_t n = 0;
+  uint64_t *rooms = rt_idmap_sorted_keys(&m->rooms, &n);
+  for (uint32_t i = 0; i < n; i++)
+    free(rt_idmap_get(&m->rooms, rooms[i]));
+  free(rooms);
+  rt_idmap_deinit(&m->rooms);
+  rt_idmap_deinit(&m->by_client);
+  free(m->buckets);
+  m->g->manager = 0;
+  free(m);
+}
+
+int game_manager_spawn(game_t *g, rt_actor_id_t *out) {
+  manager_t *m = calloc(1, sizeof(*m));
+  if (m == NULL)
+    return RT_ENOMEM;
+  m->g = g;
+  m->bucket_mask = 1023;
+  m->buckets = calloc(m->bucket_mask + 1, sizeof(*m->buckets));
+  int err = m->buckets == NULL ? RT_ENOMEM : rt_idmap_init(&m->by_client);
+  if (err == RT_OK)
+    err = rt_idmap_init(&m->rooms);
+  if (err < 0)
+    goto fail;
+  rt_actor_spec_t spec = {.name = "manager",
+                          .behaviour = manager_behaviour,
+                          .on_stop = manager_on_stop,
+                          .state = m,
+                          .mailbox_cap = MANAGER_MAILBOX_CAP,
+                          .overflow = RT_OVERFLOW_REJECT};
+  err = rt_spawn(g->world, &spec, &m->id);
+  if (err < 0)
+    goto fail;
+  *out = m->id;
+  return RT_OK;
+fail:
+  rt_idmap_deinit(&m->by_client);
+  rt_idmap_deinit(&m->rooms);
+  free(m->buckets);
+  free(m);
+  return err;
+}

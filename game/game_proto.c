@@ -1,0 +1,171 @@
+#include "game_proto.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+static const struct {
+  const char *name;
+  game_in_type_t type;
+} in_types[] = {
+    {"JOIN_QUEUE", GAME_IN_JOIN_QUEUE}, {"LEAVE_QUEUE", GAME_IN_LEAVE_QUEUE},
+    {"CLICK", GAME_IN_CLICK},           {"COOKIE_CLICK", GAME_IN_COOKIE_CLICK},
+    {"QUIT_GAME", GAME_IN_QUIT},
+};
+
+/* JSON numbers are doubles: seq is echoed only when it is a whole number a
+ * double holds exactly. */
+#define SEQ_MAX 9007199254740991.0 /* 2^53 - 1 */
+
+game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
+                                       game_in_t *out) {
+  memset(out, 0, sizeof(*out));
+  if (len > GAME_MESSAGE_MAX)
+    return GAME_DECODE_TOO_BIG;
+  cJSON *root = cJSON_ParseWithLength((const char *)data, len);
+  if (root == NULL)
+    return GAME_DECODE_BAD_JSON;
+  game_decode_result_t result = GAME_DECODE_BAD_JSON;
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+  if (!cJSON_IsObject(root) || !cJSON_IsString(type))
+    goto done;
+  result = GAME_DECODE_UNKNOWN_TYPE;
+  for (size_t i = 0; i < sizeof(in_types) / sizeof(in_types[0]); i++) {
+    if (strcmp(type->valuestring, in_types[i].name) == 0) {
+      out->type = in_types[i].type;
+      result = GAME_DECODE_OK;
+      break;
+    }
+  }
+  if (result != GAME_DECODE_OK)
+    goto done;
+  const cJSON *payload = cJSON_GetObjectItemCaseSensitive(root, "payload");
+  if (out->type == GAME_IN_CLICK && cJSON_IsObject(payload)) {
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(payload, "seq");
+    if (cJSON_IsNumber(seq) && seq->valuedouble >= 0 &&
+        seq->valuedouble <= SEQ_MAX &&
+        floor(seq->valuedouble) == seq->valuedouble) {
+      out->has_seq = true;
+      out->seq = (int64_t)seq->valuedouble;
+    }
+  }
+done:
+  cJSON_Delete(root);
+  return result;
+}
+
+/* ---- Encoding ------------------------------------------------------------------ */
+
+/* {"type": type, "payload": payload} into a buffer; takes payload. */
+static rt_buf_t *finish(const char *type, cJSON *payload) {
+  cJSON *root = cJSON_CreateObject();
+  if (root == NULL || payload == NULL) {
+    cJSON_Delete(root);
+    cJSON_Delete(payload);
+    return NULL;
+  }
+  cJSON_AddStringToObject(root, "type", type);
+  cJSON_AddItemToObject(root, "payload", payload);
+  char text[GAME_FRAME_MAX];
+  rt_buf_t *buf = NULL;
+  if (cJSON_PrintPreallocated(root, text, (int)sizeof(text), 0))
+    buf = rt_buf_copy(text, strlen(text));
+  cJSON_Delete(root);
+  return buf;
+}
+
+static void add_scores(cJSON *p, game_scores_t s) {
+  cJSON_AddNumberToObject(p, "p1Score", s.p1);
+  cJSON_AddNumberToObject(p, "p2Score", s.p2);
+}
+
+rt_buf_t *game_proto_queued(void) {
+  return finish("QUEUED", cJSON_CreateObject());
+}
+
+rt_buf_t *game_proto_game_start(const char *opponent, const char *role,
+                                const char *room_id, int32_t time_remaining,
+                                game_scores_t s, const char *p1_name,
+                                const char *p2_name, bool resumed) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  cJSON_AddStringToObject(p, "opponent", opponent);
+  cJSON_AddStringToObject(p, "role", role);
+  cJSON_AddStringToObject(p, "roomId", room_id);
+  cJSON_AddNumberToObject(p, "timeRemaining", time_remaining);
+  add_scores(p, s);
+  cJSON_AddStringToObject(p, "p1Name", p1_name);
+  cJSON_AddStringToObject(p, "p2Name", p2_name);
+  if (resumed)
+    cJSON_AddTrueToObject(p, "resumed");
+  return finish("GAME_START", p);
+}
+
+rt_buf_t *game_proto_tick(int32_t time_remaining, game_scores_t s,
+                          const char *p1_name, const char *p2_name) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  cJSON_AddNumberToObject(p, "timeRemaining", time_remaining);
+  add_scores(p, s);
+  cJSON_AddStringToObject(p, "p1Name", p1_name);
+  cJSON_AddStringToObject(p, "p2Name", p2_name);
+  return finish("UPDATE", p);
+}
+
+rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  add_scores(p, s);
+  if (seq >= 0)
+    cJSON_AddNumberToObject(p, "seq", (double)seq);
+  return finish("UPDATE", p);
+}
+
+rt_buf_t *game_proto_golden_claim(const char *claimed_by, game_scores_t s) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  cJSON_AddStringToObject(p, "goldenCookieClaimedBy", claimed_by);
+  add_scores(p, s);
+  return finish("UPDATE", p);
+}
+
+rt_buf_t *game_proto_opponent_click(int32_t points) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  cJSON_AddNumberToObject(p, "count", points);
+  return finish("OPPONENT_CLICK", p);
+}
+
+rt_buf_t *game_proto_cookie_spawn(double x, double y) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  cJSON_AddNumberToObject(p, "x", x);
+  cJSON_AddNumberToObject(p, "y", y);
+  return finish("COOKIE_SPAWN", p);
+}
+
+rt_buf_t *game_proto_game_over(const char *winner, const char *reason,
+                               game_scores_t s) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  cJSON_AddStringToObject(p, "winner", winner);
+  cJSON_AddStringToObject(p, "reason", reason);
+  add_scores(p, s);
+  return finish("GAME_OVER", p);
+}
+
+rt_buf_t *game_proto_error(const char *code, const char *message) {
+  cJSON *p = cJSON_CreateObject();
+  if (p == NULL)
+    return NULL;
+  cJSON_AddStringToObject(p, "code", code);
+  cJSON_AddStringToObject(p, "message", message);
+  return finish("ERROR", p);
+}

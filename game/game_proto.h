@@ -1,0 +1,67 @@
+/* game_proto.h: the WebSocket messages of PROTOCOL.md, as C values.
+ *
+ * Decoding checks the size first (the connection already refused anything
+ * over 512 bytes), then parses with cJSON. Encoding builds each message with
+ * cJSON into a fresh rt_buf_t, so names are always escaped correctly and a
+ * broadcast is encoded once and shared by reference.
+ */
+#ifndef GAME_PROTO_H
+#define GAME_PROTO_H
+
+#include "rt_buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GAME_MESSAGE_MAX 512u
+#define GAME_FRAME_MAX 1024u /* the largest message the server sends */
+
+typedef enum game_in_type {
+  GAME_IN_JOIN_QUEUE = 1,
+  GAME_IN_LEAVE_QUEUE,
+  GAME_IN_CLICK,
+  GAME_IN_COOKIE_CLICK,
+  GAME_IN_QUIT,
+} game_in_type_t;
+
+typedef struct game_in {
+  game_in_type_t type;
+  bool has_seq;
+  int64_t seq; /* CLICK's optional sequence number, echoed to the clicker */
+} game_in_t;
+
+typedef enum game_decode_result {
+  GAME_DECODE_OK = 0,
+  GAME_DECODE_BAD_JSON = 1,     /* not JSON, or not {"type": string, ...} */
+  GAME_DECODE_UNKNOWN_TYPE = 2, /* a type this server does not know */
+  GAME_DECODE_TOO_BIG = 3,
+} game_decode_result_t;
+
+game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
+                                       game_in_t *out);
+
+/* ---- Server to client (each returns a new buffer or NULL on ENOMEM) ---- */
+
+typedef struct game_scores {
+  int32_t p1;
+  int32_t p2;
+} game_scores_t;
+
+rt_buf_t *game_proto_queued(void);
+rt_buf_t *game_proto_game_start(const char *opponent, const char *role,
+                                const char *room_id, int32_t time_remaining,
+                                game_scores_t s, const char *p1_name,
+                                const char *p2_name, bool resumed);
+rt_buf_t *game_proto_tick(int32_t time_remaining, game_scores_t s,
+                          const char *p1_name, const char *p2_name);
+/* seq < 0: none. */
+rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq);
+rt_buf_t *game_proto_golden_claim(const char *claimed_by, game_scores_t s);
+rt_buf_t *game_proto_opponent_click(int32_t points);
+rt_buf_t *game_proto_cookie_spawn(double x, double y);
+rt_buf_t *game_proto_game_over(const char *winner, const char *reason,
+                               game_scores_t s);
+rt_buf_t *game_proto_error(const char *code, const char *message);
+
+#endif

@@ -1,0 +1,491 @@
+/* game_room.c: one match, as an actor.
+ *
+ * Phases and the functions that move between them:
+ *
+ *   COUNTDOWN --on_countdown()--> RUNNING --finish()--> FINISHING
+ *       |                            |                      |
+ *       +--------finish()------------+     on_recorded() --> (stop)
+ *
+ * Invariants:
+ *  (1) A click scores only in RUNNING; a score is the sum of its accepted
+ *      clicks, 2 points while now < bonus_until, else 1.
+ *  (2) At most one golden cookie is active; the first COOKIE_CLICK while
+ *      it is active claims it; later ones in the same instant lose.
+ *  (3) The room ends exactly once (finish() is idempotent) and sends
+ *      GAME_OVER only after the Store acknowledged the result.
+ *  (4) The room never waits for a client: every send is non-blocking, and
+ *      what a full mailbox refuses is handled by its delivery class.
+ */
+#include "game_int.h"
+
+#include "game_proto.h"
+#include "rt_assert.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROOM_MAILBOX_CAP 1024u
+#define MICRO 1000000LL /* token bucket fixed point: micro-tokens */
+#define RECORD_RESEND_NS (5 * RT_NS_PER_S)
+#define SEND_RETRY_NS (50 * RT_NS_PER_MS)
+
+typedef enum { PHASE_COUNTDOWN = 0, PHASE_RUNNING, PHASE_FINISHING } phase_t;
+
+typedef struct seat {
+  game_seat_info_t info;
+  int32_t score;
+  rt_time_ns bonus_until;
+  int64_t tokens_u;       /* micro-tokens in the click bucket */
+  rt_time_ns tokens_at;
+  rt_time_ns rate_error_at; /* last rate_limited ERROR; -1: never */
+  uint64_t grace_timer;
+} seat_t;
+
+typedef struct room {
+  game_t *g;
+  rt_actor_id_t id;
+  uint64_t seq;
+  char room_id[32];
+  seat_t seats[2];
+  phase_t phase;
+  int32_t time_remaining;
+  rt_rng_t rng;
+  bool golden_active;
+  double golden_x, golden_y;
+  rt_time_ns golden_at;
+  uint64_t countdown_timer, tick_timer, golden_timer, resend_timer;
+  game_end_reason_t end_reason;
+  game_result_t result;
+  bool recorded;
+  bool ended_sent;
+} room_t;
+
+static const char *const end_reason_names[GAME_END_REASON_COUNT_] = {
+    "time", "quit", "opponent_disconnected"};
+
+static rt_world_t *room_world(const room_t *r) { return r->g->world; }
+
+static game_scores_t scores(const room_t *r) {
+  return (game_scores_t){r->seats[0].score, r->seats[1].score};
+}
+
+/* ---- Sending ---------------------------------------------------------------------- */
+
+void game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
+                     rt_buf_t *frame) {
+  if (client == 0 || frame == NULL)
+    return;
+  rt_msg_t m = rt_msg_make(tag, NULL, 0);
+  m.buf = rt_buf_ref(frame);
+  int rc = rt_send(g->world, client, &m);
+  if (rc >= 0)
+    return;
+  rt_buf_unref(m.buf);
+  if (rc == RT_EFULL && tag == GAME_TAG_OUT_MUST) {
+    /* Invariant (4): never wait. A client this far behind is gone. */
+    g->stats.kicks[GAME_KICK_MAILBOX_FULL]++;
+    rt_log(g->world, RT_LOG_WARN, "client.kick", "client=%" PRIu64
+           " reason=mailbox_full", client);
+    rt_stop(g->world, client, RT_REASON_USER);
+  }
+}
+
+/* Send to one seat; takes the frame. */
+static void send_to(room_t *r, int role, uint16_t tag, rt_buf_t *frame) {
+  game_send_frame(r->g, r->seats[role].info.client, tag, frame);
+  rt_buf_unref(frame);
+}
+
+/* The same bytes to both seats: encoded once, shared. Takes the frame. */
+static void send_both(room_t *r, uint16_t tag, rt_buf_t *frame) {
+  game_send_frame(r->g, r->seats[0].info.client, tag, frame);
+  game_send_frame(r->g, r->seats[1].info.client, tag, frame);
+  rt_buf_unref(frame);
+}
+
+static void send_error(room_t *r, int role, const char *code,
+                       const char *message) {
+  r->g->stats.errors_sent++;
+  send_to(r, role, GAME_TAG_OUT_MUST, game_proto_error(code, message));
+}
+
+static void send_start(room_t *r, int role, bool resumed) {
+  const seat_t *me = &r->seats[role], *other = &r->seats[1 - role];
+  send_to(r, role, GAME_TAG_OUT_MUST,
+          game_proto_game_start(other->info.id, role == 0 ? "p1" : "p2",
+                                r->room_id, r->time_remaining, scores(r),
+                                r->seats[0].info.name, r->seats[1].info.name,
+                                resumed));
+  (void)me;
+}
+
+static void send_state(room_t *r) {
+  send_both(r, GAME_TAG_OUT_TICK,
+            game_proto_tick(r->time_remaining, scores(r),
+                            r->seats[0].info.name, r->seats[1].info.name));
+}
+
+/* ---- Timers ------------------------------------------------------------------------ */
+
+static void cancel(room_t *r, uint64_t *timer) {
+  if (*timer != 0)
+    (void)rt_timer_cancel(room_world(r), *timer);
+  *timer = 0;
+}
+
+static void start_timer(room_t *r, uint64_t *timer, rt_time_ns delay,
+                        rt_time_ns period, uint16_t tag, uint64_t data) {
+  cancel(r, timer);
+  int err = rt_timer_start(room_world(r), r->id, delay, period, tag, data,
+                           timer);
+  RT_WASSERT(room_world(r), err == RT_OK); /* a room without timers hangs */
+}
+
+static void arm_golden(room_t *r) {
+  const game_config_t *c = &r->g->cfg;
+  int64_t s = rt_rng_range(&r->rng, c->golden_min_s, c->golden_max_s);
+  start_timer(r, &r->golden_timer, s * RT_NS_PER_S, 0, GAME_TAG_TIMER_GOLDEN,
+              0);
+}
+
+/* ---- Ending: Invariant (3) ------------------------------------------------------------ */
+
+static void send_record(room_t *r) {
+  if (game_store_record(room_world(r), r->g->store, &r->result, r->seq) < 0)
+    rt_log(room_world(r), RT_LOG_WARN, "room.record_refused",
+           "room=%s action=resend", r->room_id);
+  /* Resent until acknowledged; the Store stores a game once (its id). */
+  start_timer(r, &r->resend_timer, RECORD_RESEND_NS, 0,
+              GAME_TAG_TIMER_SEND_RETRY, 0);
+}
+
+static void finish(room_t *r, game_end_reason_t reason, int loser) {
+  if (r->phase == PHASE_FINISHING)
+    return;
+  r->phase = PHASE_FINISHING;
+  r->end_reason = reason;
+  cancel(r, &r->countdown_timer);
+  cancel(r, &r->tick_timer);
+  cancel(r, &r->golden_timer);
+  cancel(r, &r->seats[0].grace_timer);
+  cancel(r, &r->seats[1].grace_timer);
+  game_result_t *res = &r->result;
+  memset(res, 0, sizeof(*res));
+  snprintf(res->room_id, sizeof(res->room_id), "%s", r->room_id);
+  res->finished_at_s = rt_wall_ns(room_world(r)) / RT_NS_PER_S;
+  snprintf(res->p1_id, sizeof(res->p1_id), "%s", r->seats[0].info.id);
+  snprintf(res->p1_name, sizeof(res->p1_name), "%s", r->seats[0].info.name);
+  snprintf(res->p2_id, sizeof(res->p2_id), "%s", r->seats[1].info.id);
+  snprintf(res->p2_name, sizeof(res->p2_name), "%s", r->seats[1].info.name);
+  res->p1_score = r->seats[0].score;
+  res->p2_score = r->seats[1].score;
+  const char *winner = "draw";
+  if (reason != GAME_END_TIME)
+    winner = r->seats[1 - loser].info.id;
+  else if (res->p1_score != res->p2_score)
+    winner = r->seats[res->p1_score > res->p2_score ? 0 : 1].info.id;
+  snprintf(res->winner, sizeof(res->winner), "%s", winner);
+  snprintf(res->reason, sizeof(res->reason), "%s", end_reason_names[reason]);
+  rt_log(room_world(r), RT_LOG_INFO, "room.finish",
+         "room=%s reason=%s p1=%d p2=%d winner=%s", r->room_id, res->reason,
+         res->p1_score, res->p2_score, res->winner);
+  send_record(r);
+}
+
+static void tell_manager_ended(room_t *r) {
+  game_ended_t e = {.room = r->id, .room_seq = r->seq};
+  rt_msg_t m = RT_MSG_OF(GAME_TAG_ENDED, &e);
+  if (rt_send(room_world(r), r->g->manager, &m) == RT_EFULL) {
+    start_timer(r, &r->resend_timer, SEND_RETRY_NS, 0,
+                GAME_TAG_TIMER_SEND_RETRY, 0);
+    return;
+  }
+  r->ended_sent = true;
+}
+
+/* The result is on disk: tell the Manager first (so a JOIN_QUEUE sent after
+ * seeing GAME_OVER finds the player free), then the players, then stop. */
+static void complete(room_t *r) {
+  tell_manager_ended(r);
+  if (!r->ended_sent)
+    return; /* the retry timer calls again */
+  r->g->stats.rooms_finished[r->end_reason]++;
+  rt_buf_t *over = game_proto_game_over(r->result.winner, r->result.reason,
+                                        scores(r));
+  for (int role = 0; role < 2; role++) {
+    rt_actor_id_t client = r->seats[role].info.client;
+    game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
+    game_role_t done = {.role = (uint32_t)role};
+    rt_msg_t m = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
+    if (client != 0)
+      (void)rt_send(room_world(r), client, &m);
+  }
+  rt_buf_unref(over);
+  rt_stop(room_world(r), r->id, RT_REASON_NORMAL);
+}
+
+static void on_recorded(room_t *r, const rt_msg_t *msg) {
+  uint64_t key;
+  RT_MSG_GET(msg, uint64_t, &key);
+  if (r->phase != PHASE_FINISHING || key != r->seq || r->recorded)
+    return; /* a duplicate acknowledgement of a resent record */
+  r->recorded = true;
+  cancel(r, &r->resend_timer);
+  complete(r);
+}
+
+static void on_send_retry(room_t *r) {
+  r->resend_timer = 0;
+  if (!r->recorded)
+    send_record(r);
+  else if (!r->ended_sent)
+    complete(r);
+}
+
+/* ---- Play ------------------------------------------------------------------------------- */
+
+/* Token bucket in integer micro-tokens, so a run replays exactly. */
+static bool allow_click(room_t *r, seat_t *s, int role) {
+  const game_config_t *c = &r->g->cfg;
+  if (c->click_rate == 0)
+    return true;
+  rt_time_ns now = rt_now(room_world(r));
+  int64_t cap = (int64_t)c->click_burst * MICRO;
+  int64_t refill = (now - s->tokens_at) * (int64_t)c->click_rate / 1000;
+  s->tokens_u = s->tokens_u + refill > cap ? cap : s->tokens_u + refill;
+  s->tokens_at = now;
+  if (s->tokens_u >= MICRO) {
+    s->tokens_u -= MICRO;
+    return true;
+  }
+  r->g->stats.clicks_rate_limited++;
+  if (s->rate_error_at < 0 || now - s->rate_error_at >= RT_NS_PER_S) {
+    s->rate_error_at = now;
+    send_error(r, role, "rate_limited", "too many clicks");
+  }
+  return false;
+}
+
+static void on_click(room_t *r, const rt_msg_t *msg) {
+  game_click_t c;
+  RT_MSG_GET(msg, game_click_t, &c);
+  int role = c.role == 1 ? 1 : 0;
+  seat_t *s = &r->seats[role];
+  if (msg->from != s->info.client)
+    return; /* not (or no longer) this seat's connection */
+  if (r->phase == PHASE_FINISHING) {
+    send_error(r, role, "not_in_game", "the game is over");
+    return;
+  }
+  if (!allow_click(r, s, role))
+    return;
+  int64_t seq = c.has_seq ? c.seq : -1;
+  if (r->phase == PHASE_COUNTDOWN) {
+    /* Invariant (1): acknowledged, not scored. */
+    r->g->stats.clicks_countdown++;
+    send_to(r, role, GAME_TAG_OUT_DROP, game_proto_click_update(scores(r), seq));
+    return;
+  }
+  rt_time_ns now = rt_now(room_world(r));
+  int32_t points = now < s->bonus_until ? 2 : 1;
+  s->score += points;
+  r->g->stats.clicks_scored++;
+  send_to(r, 1 - role, GAME_TAG_OUT_DROP, game_proto_opponent_click(points));
+  send_to(r, 1 - role, GAME_TAG_OUT_DROP,
+          game_proto_click_update(scores(r), -1));
+  send_to(r, role, GAME_TAG_OUT_DROP, game_proto_click_update(scores(r), seq));
+}
+
+static void on_cookie_click(room_t *r, const rt_msg_t *msg) {
+  game_role_t c;
+  RT_MSG_GET(msg, game_role_t, &c);
+  int role = c.role == 1 ? 1 : 0;
+  seat_t *s = &r->seats[role];
+  if (msg->from != s->info.client)
+    return;
+  if (r->phase == PHASE_FINISHING) {
+    send_error(r, role, "not_in_game", "the game is over");
+    return;
+  }
+  if (r->phase != PHASE_RUNNING)
+    return;
+  if (!r->golden_active) {
+    /* Invariant (2): someone was first. */
+    if (r->golden_at == rt_now(room_world(r)))
+      r->g->stats.golden_contested++;
+    return;
+  }
+  r->golden_active = false;
+  r->golden_at = rt_now(room_world(r));
+  s->bonus_until = rt_now(room_world(r)) + r->g->cfg.bonus;
+  r->g->stats.golden_claims++;
+  send_both(r, GAME_TAG_OUT_MUST,
+            game_proto_golden_claim(s->info.id, scores(r)));
+}
+
+static void on_quit(room_t *r, const rt_msg_t *msg) {
+  game_role_t c;
+  RT_MSG_GET(msg, game_role_t, &c);
+  int role = c.role == 1 ? 1 : 0;
+  if (msg->from != r->seats[role].info.client)
+    return;
+  if (r->phase == PHASE_FINISHING) {
+    send_error(r, role, "not_in_game", "the game is over");
+    return;
+  }
+  finish(r, GAME_END_QUIT, role);
+}
+
+/* The Manager has told both clients their room: start. */
+static void on_start(room_t *r) {
+  rt_log(room_world(r), RT_LOG_INFO, "room.start", "room=%s p1=%s p2=%s",
+         r->room_id, r->seats[0].info.id, r->seats[1].info.id);
+  send_start(r, 0, false);
+  send_start(r, 1, false);
+  send_state(r); /* the full state once, as the original did */
+  start_timer(r, &r->countdown_timer, r->g->cfg.countdown, 0,
+              GAME_TAG_TIMER_COUNTDOWN, 0);
+}
+
+static void on_countdown(room_t *r) {
+  r->countdown_timer = 0;
+  if (r->phase != PHASE_COUNTDOWN)
+    return;
+  r->phase = PHASE_RUNNING;
+  const game_config_t *c = &r->g->cfg;
+  start_timer(r, &r->tick_timer, c->tick, c->tick, GAME_TAG_TIMER_TICK, 0);
+  arm_golden(r);
+}
+
+static void on_tick(room_t *r) {
+  if (r->phase != PHASE_RUNNING)
+    return;
+  r->time_remaining--;
+  if (r->time_remaining <= 0) {
+    r->time_remaining = 0;
+    finish(r, GAME_END_TIME, -1);
+    return;
+  }
+  send_state(r);
+}
+
+static void on_golden(room_t *r) {
+  r->golden_timer = 0;
+  if (r->phase != PHASE_RUNNING)
+    return;
+  r->golden_active = true; /* a spawn while one is active moves it */
+  r->golden_x = 5.0 + 90.0 * rt_rng_double(&r->rng);
+  r->golden_y = 5.0 + 90.0 * rt_rng_double(&r->rng);
+  r->g->stats.golden_spawns++;
+  send_both(r, GAME_TAG_OUT_MUST,
+            game_proto_cookie_spawn(r->golden_x, r->golden_y));
+  arm_golden(r);
+}
+
+/* ---- Seats: disconnect and resume --------------------------------------------------------- */
+
+static void on_left(room_t *r, const rt_msg_t *msg) {
+  game_seat_t s;
+  RT_MSG_GET(msg, game_seat_t, &s);
+  int role = s.role == 1 ? 1 : 0;
+  r->seats[role].info.client = 0;
+  if (r->phase == PHASE_FINISHING)
+    return;
+  rt_log(room_world(r), RT_LOG_INFO, "room.left", "room=%s role=p%d",
+         r->room_id, role + 1);
+  start_timer(r, &r->seats[role].grace_timer, r->g->cfg.reconnect_grace, 0,
+              GAME_TAG_TIMER_GRACE, (uint64_t)role);
+}
+
+static void on_back(room_t *r, const rt_msg_t *msg) {
+  game_seat_t s;
+  RT_MSG_GET(msg, game_seat_t, &s);
+  int role = s.role == 1 ? 1 : 0;
+  seat_t *seat = &r->seats[role];
+  cancel(r, &seat->grace_timer);
+  seat->info.client = s.client;
+  r->g->stats.resumed++;
+  rt_log(room_world(r), RT_LOG_INFO, "room.back", "room=%s role=p%d",
+         r->room_id, role + 1);
+  send_start(r, role, true);
+  if (r->golden_active)
+    send_to(r, role, GAME_TAG_OUT_MUST,
+            game_proto_cookie_spawn(r->golden_x, r->golden_y));
+}
+
+static void on_grace(room_t *r, const rt_msg_t *msg) {
+  rt_timer_event_t ev;
+  RT_MSG_GET(msg, rt_timer_event_t, &ev);
+  int role = ev.data == 1 ? 1 : 0;
+  if (ev.timer != r->seats[role].grace_timer)
+    return;
+  r->seats[role].grace_timer = 0;
+  if (r->seats[role].info.client == 0)
+    finish(r, GAME_END_DISCONNECTED, role);
+}
+
+/* ---- The actor ---------------------------------------------------------------------------- */
+
+static void room_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
+  room_t *r = rt_state(self);
+  switch (msg->tag) {
+  case GAME_TAG_CLICK: on_click(r, msg); break;
+  case GAME_TAG_COOKIE_CLICK: on_cookie_click(r, msg); break;
+  case GAME_TAG_QUIT: on_quit(r, msg); break;
+  case GAME_TAG_LEFT: on_left(r, msg); break;
+  case GAME_TAG_BACK: on_back(r, msg); break;
+  case GAME_TAG_ROOM_START: on_start(r); break;
+  case GAME_TAG_TIMER_COUNTDOWN: on_countdown(r); break;
+  case GAME_TAG_TIMER_TICK: on_tick(r); break;
+  case GAME_TAG_TIMER_GOLDEN: on_golden(r); break;
+  case GAME_TAG_TIMER_GRACE: on_grace(r, msg); break;
+  case GAME_TAG_STORE_RECORDED: on_recorded(r, msg); break;
+  case GAME_TAG_TIMER_SEND_RETRY: on_send_retry(r); break;
+  default: break;
+  }
+}
+
+static void room_on_stop(rt_actor_t *self, int reason) {
+  room_t *r = rt_state(self);
+  if (!r->ended_sent && reason != RT_REASON_SHUTDOWN)
+    rt_log(room_world(r), RT_LOG_ERROR, "room.stop_unfinished",
+           "room=%s reason=%d", r->room_id, reason);
+  free(r);
+}
+
+int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
+                    const game_seat_info_t *p2, rt_actor_id_t *out) {
+  room_t *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return RT_ENOMEM;
+  r->g = g;
+  r->seq = seq;
+  snprintf(r->room_id, sizeof(r->room_id), "room-%" PRIu64, seq);
+  r->seats[0].info = *p1;
+  r->seats[1].info = *p2;
+  r->time_remaining = (int32_t)g->cfg.game_seconds;
+  uint64_t seed = g->cfg.seed != 0 ? g->cfg.seed : rt_world_seed(g->world);
+  rt_rng_init(&r->rng, seed, RT_RNG_KEY(RT_RNG_SUB_ROOM, seq));
+  rt_time_ns now = rt_now(g->world);
+  for (int i = 0; i < 2; i++) {
+    r->seats[i].tokens_u = (int64_t)g->cfg.click_burst * MICRO;
+    r->seats[i].tokens_at = now;
+    r->seats[i].rate_error_at = -1;
+  }
+  rt_actor_spec_t spec = {.name = "room",
+                          .behaviour = room_behaviour,
+                          .on_stop = room_on_stop,
+                          .state = r,
+                          .mailbox_cap = ROOM_MAILBOX_CAP,
+                          .overflow = RT_OVERFLOW_REJECT};
+  int err = rt_spawn(g->world, &spec, &r->id);
+  if (err < 0) {
+    free(r);
+    return err;
+  }
+  g->stats.rooms_started++;
+  *out = r->id;
+  return RT_OK;
+}

@@ -1,0 +1,98 @@
+/* game_store.h: leaderboard and history in SQLite, as an actor.
+ *
+ * Guarantees:
+ *  (1) A result is acknowledged (GAME_TAG_STORE_RECORDED) only after its
+ *      transaction committed, so the Room sends GAME_OVER only for results
+ *      that are on disk: a result a player saw is never lost.
+ *  (2) Each game is stored exactly once: its room id is unique, a retried
+ *      insert is ignored, and totals change only with the insert.
+ *  (3) Only `time` games add to leaderboard totals; quit and disconnect
+ *      games are history only. A draw is a win for neither player.
+ *  (4) Storage errors (busy, full, I/O) are retried with exponential backoff
+ *      from a timer, in order, without blocking anyone: Rooms wait for their
+ *      acknowledgement as a message, and reads fail fast with 503.
+ * The schema is created and migrated at start (PRAGMA user_version). The live
+ * server uses a WAL file; the simulator an in-memory database whose results
+ * a fault hook can replace with errors.
+ */
+#ifndef GAME_STORE_H
+#define GAME_STORE_H
+
+#include "rt_service.h"
+#include "rt_world.h"
+
+#include <stdint.h>
+
+#define GAME_STORE_PENDING_MAX 4096u
+#define GAME_STORE_SCHEMA_VERSION 1
+
+typedef enum game_store_op {
+  GAME_STORE_OP_RECORD = 1, /* the transaction recording one game */
+  GAME_STORE_OP_LEADERBOARD,
+  GAME_STORE_OP_HISTORY,
+} game_store_op_t;
+
+/* Return SQLITE_OK to let an operation run, or an SQLite error code
+ * (SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR) to fail it as if SQLite had. */
+typedef int game_store_fault_fn(void *ctx, game_store_op_t op);
+
+typedef struct game_store_config {
+  const char *path;             /* file, or ":memory:" */
+  game_store_fault_fn *fault;   /* NULL: none */
+  void *fault_ctx;
+  rt_time_ns retry_min;         /* 0: 10 ms */
+  rt_time_ns retry_max;         /* 0: 2 s */
+} game_store_config_t;
+
+/* One finished game, as the Room saw it. Fixed-size strings, zero-filled,
+ * so it travels as the bytes of a buffer and hashes the same every run. */
+typedef struct game_result {
+  char room_id[32];
+  int64_t finished_at_s;
+  char p1_id[64];
+  char p1_name[96];
+  char p2_id[64];
+  char p2_name[96];
+  int32_t p1_score;
+  int32_t p2_score;
+  char winner[64]; /* a player id or "draw" */
+  char reason[32]; /* time, quit, opponent_disconnected */
+} game_result_t;
+
+typedef struct game_store_stats {
+  uint64_t recorded;      /* games committed */
+  uint64_t duplicates;    /* records of an already stored game */
+  uint64_t errors_busy;
+  uint64_t errors_full;
+  uint64_t errors_io;
+  uint64_t errors_other;
+  uint64_t retries;
+  uint64_t reads_failed;  /* leaderboard/history answered 503 */
+  uint32_t pending;       /* results waiting to be committed */
+} game_store_stats_t;
+
+typedef struct game_store game_store_t;
+
+/* Open the database, migrate it and spawn the Store actor. */
+int game_store_start(rt_world_t *w, const game_store_config_t *cfg,
+                     game_store_t **out);
+rt_actor_id_t game_store_actor(const game_store_t *st);
+void game_store_get_stats(const game_store_t *st, game_store_stats_t *out);
+/* Close the database; after the world's actors stopped. */
+void game_store_free(game_store_t *st);
+
+/* Ask the Store (from an actor) to record a result (copied); the Store
+ * answers the sender with GAME_TAG_STORE_RECORDED (payload: the u64 key)
+ * once it is committed. */
+int game_store_record(rt_world_t *w, const game_store_t *st,
+                      const game_result_t *r, uint64_t key);
+
+/* Deferred HTTP answers: the Store replies to call->reply_to with
+ * RT_TAG_HTTP_REPLY. */
+int game_store_query_leaderboard(rt_world_t *w, const game_store_t *st,
+                                 const rt_http_call_t *call, uint32_t limit);
+int game_store_query_history(rt_world_t *w, const game_store_t *st,
+                             const rt_http_call_t *call, const char *subject,
+                             uint32_t limit);
+
+#endif

@@ -1,0 +1,30 @@
+/* rt_idmap.h: a map from nonzero 64-bit ids to pointers.
+ *
+ * Linear probing with backward-shift deletion (no tombstones); the load stays
+ * at most 1/2, so lookups are one or two probes. Key 0 marks an empty slot:
+ * ids start at 1. Slot order is never used for anything that affects a run;
+ * rt_idmap_sorted_keys iterates by id.
+ */
+#ifndef RT_IDMAP_H
+#define RT_IDMAP_H
+
+#include <stdint.h>
+
+typedef struct rt_idmap {
+  uint64_t *keys;
+  void **vals;
+  uint32_t mask; /* slots - 1; slots is a power of two */
+  uint32_t count;
+} rt_idmap_t;
+
+int rt_idmap_init(rt_idmap_t *m);
+void rt_idmap_deinit(rt_idmap_t *m);
+void *rt_idmap_get(const rt_idmap_t *m, uint64_t key);
+/* key must not be present: -RT_ENOMEM or -RT_ELIMIT when it cannot grow. */
+int rt_idmap_put(rt_idmap_t *m, uint64_t key, void *val);
+/* Removes and returns the value, or NULL when absent. */
+void *rt_idmap_del(rt_idmap_t *m, uint64_t key);
+/* All keys, ascending, in a malloc'd array (the caller frees); *n_out. */
+uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out);
+
+#endif
