@@ -45,6 +45,7 @@ typedef struct client {
   uint32_t out_bytes;
   rt_time_ns progress_at; /* last time a frame left, or the queue was empty */
   uint64_t wait_timer;
+  uint64_t poll_timer;
   bool closing;
 } client_t;
 
@@ -121,10 +122,17 @@ static void pump(client_t *c) {
     c->out_count--;
     c->progress_at = rt_now(cworld(c));
   }
-  if (c->out_count == 0)
+  if (c->out_count == 0) {
     c->progress_at = rt_now(cworld(c));
-  else
-    arm_wait(c);
+    return;
+  }
+  arm_wait(c);
+  /* Held back by the backlog: a socket's kernel queue drains without an
+   * event (no write was short), so look again soon. */
+  if (c->poll_timer == 0 &&
+      rt_timer_start(cworld(c), c->self, c->g->cfg.drain_poll, 0,
+                     GAME_TAG_TIMER_DRAIN_POLL, 0, &c->poll_timer) < 0)
+    c->poll_timer = 0;
 }
 
 static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
@@ -277,6 +285,10 @@ static void client_message(void *session, rt_actor_t *self,
     kick(c, GAME_KICK_REPLACED, RT_CLOSE_REPLACED, "replaced");
     return;
   case GAME_TAG_TIMER_WRITE_WAIT: on_write_wait(c, msg); return;
+  case GAME_TAG_TIMER_DRAIN_POLL:
+    c->poll_timer = 0;
+    pump(c);
+    return;
   default: return;
   }
 }

@@ -17,6 +17,7 @@ void game_config_defaults(game_config_t *cfg) {
       .out_count_max = 64,
       .out_bytes_max = 32 * 1024,
       .conn_high_water = 16 * 1024,
+      .drain_poll = 50 * RT_NS_PER_MS,
       .seed = 0,
       .token_lifetime_s = 24 * 3600,
       .players_max = 100000,
@@ -43,6 +44,8 @@ int game_config_check(const game_config_t *cfg, const char **why) {
     return *why = "click burst must be positive", RT_EINVAL;
   if (cfg->write_wait <= 0)
     return *why = "write wait must be positive", RT_EINVAL;
+  if (cfg->drain_poll <= 0)
+    return *why = "drain poll must be positive", RT_EINVAL;
   if (cfg->out_count_max < 4 || cfg->out_bytes_max < 1024)
     return *why = "outbound queue limits too small", RT_EINVAL;
   if (cfg->token_lifetime_s <= 0)

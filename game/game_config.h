@@ -25,6 +25,9 @@ typedef struct game_config {
   uint32_t out_bytes_max;     /* and bytes, 32 KiB */
   uint32_t conn_high_water;   /* hand frames to the connection while its
                                  backlog is below this, 16 KiB */
+  rt_time_ns drain_poll;      /* while held back by the backlog, look again
+                                 this often: a socket's queue drains with no
+                                 event to tell us, 50 ms */
   uint64_t seed;              /* rooms' random streams (0: the world seed) */
   int64_t token_lifetime_s;   /* 24 h */
   uint32_t players_max;       /* connected players, 100,000 */
