@@ -121,7 +121,8 @@ static void finish(conn_t *c, net_close_reason_t reason) {
   if (c->stopping)
     return;
   c->stopping = true;
-  c->reason = reason;
+  if (c->reason != NET_CLOSE_SHUTDOWN) /* the cause, not how it ended */
+    c->reason = reason;
   rt_stop(conn_world(c), c->id, RT_REASON_NORMAL);
 }
 
@@ -249,10 +250,6 @@ static const char not_found_page[] =
     "<a href=\"/\">Back to the game</a>.</p></body></html>\n";
 
 static void serve_static(conn_t *c, const net_http_request_t *req) {
-  if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
-    respond_error(c, 405, "method not allowed");
-    return;
-  }
   char path[NET_STATIC_PATH_MAX];
   const net_static_file_t *f = NULL;
   if (net_http_percent_decode(req->path, strlen(req->path), path,
@@ -260,6 +257,10 @@ static void serve_static(conn_t *c, const net_http_request_t *req) {
     f = net_static_find(c->srv->cfg.statics, path);
   if (f == NULL) {
     respond_text(c, 404, "text/html; charset=utf-8", not_found_page, NULL);
+    return;
+  }
+  if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
+    respond_error(c, 405, "method not allowed");
     return;
   }
   char headers[160];
@@ -316,13 +317,22 @@ static void upgrade_to_ws(conn_t *c, const net_http_request_t *req);
 
 static void route(conn_t *c, const net_http_request_t *req) {
   net_server_t *srv = c->srv;
-  c->keep_alive = req->keep_alive && !srv->shutting_down;
+  /* After a head that asks to upgrade, the parser has stopped for good
+   * (net_http.h: the bytes after it are the new protocol's): when we answer
+   * without switching, the connection must close after the answer. */
+  c->keep_alive = req->keep_alive && !req->upgrade && !srv->shutting_down;
   c->head_only = req->method_id == HTTP_HEAD;
   if (strcmp(req->path, "/ws") == 0 && srv->cfg.session != NULL) {
     upgrade_to_ws(c, req);
     return;
   }
   bool get = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
+  bool builtin = strcmp(req->path, "/health") == 0 ||
+                 strcmp(req->path, "/metrics") == 0;
+  if (builtin && !get) {
+    respond_error(c, 405, "method not allowed");
+    return;
+  }
   if (strcmp(req->path, "/health") == 0 && get) {
     respond_text(c, 200, "application/json", "{\"status\":\"healthy\"}",
                  "Cache-Control: no-store\r\n");
@@ -420,6 +430,8 @@ static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
   c->ws = net_ws_create(c->stream, &wcfg, &ws_callbacks, c, c->in + c->in_off,
                         c->in_len - c->in_off);
   if (c->ws == NULL || !out_push(c, rt_buf_copy(head, (size_t)n))) {
+    net_ws_destroy(c->ws); /* never counted as a WebSocket */
+    c->ws = NULL;
     finish(c, NET_CLOSE_RESET);
     return;
   }
@@ -595,16 +607,28 @@ static void http_after_io(conn_t *c) {
 }
 
 static void http_readable(conn_t *c) {
+  bool paused = false;
   for (int i = 0; i < READS_PER_TURN && c->mode == MODE_HTTP && !c->stopping;
        i++) {
     http_process(c);
-    if (c->mode != MODE_HTTP || http_paused(c))
+    if (c->mode != MODE_HTTP)
       break;
+    if (http_paused(c)) {
+      paused = true;
+      break;
+    }
     if (c->in_off == c->in_len) {
       c->in_off = c->in_len = 0;
       int64_t n = rt_stream_read(c->stream, c->in, CONN_IN_CHUNK);
       if (n == 0)
         break;
+      if (n == RT_EOF && c->out_count > 0) {
+        /* The peer finished sending (a half-close) right behind requests
+         * whose answers are still queued: deliver them, then close. */
+        c->keep_alive = false;
+        c->close_after_flush = true;
+        break;
+      }
       if (n < 0) {
         finish(c, n == RT_EOF ? NET_CLOSE_PEER : NET_CLOSE_RESET);
         return;
@@ -616,6 +640,11 @@ static void http_readable(conn_t *c) {
       rt_stream_notify(c->stream, RT_STREAM_READABLE); /* fairness */
   }
   http_after_io(c);
+  /* Paused by output (Invariant (2)) that has drained just now: the requests
+   * still buffered, and bytes not yet read, will get no new READABLE edge
+   * (rt_stream.h), so come back for them, behind the other actors. */
+  if (paused && c->mode == MODE_HTTP && !c->stopping && !http_paused(c))
+    rt_stream_notify(c->stream, RT_STREAM_READABLE);
 }
 
 /* ---- The connection actor ---------------------------------------------------------- */
