@@ -34,7 +34,6 @@
 enum {
   TAG_SHUTDOWN = RT_TAG_NET_FIRST,
   TAG_DEADLINE = RT_TAG_NET_FIRST + 1,
-  TAG_PING = RT_TAG_NET_FIRST + 2,
 };
 
 typedef enum { MODE_HTTP = 0, MODE_WS, MODE_LINGER } conn_mode_t;
@@ -44,13 +43,13 @@ typedef enum {
   DEADLINE_HEADER,
   DEADLINE_IDLE,
   DEADLINE_REPLY,
-  DEADLINE_WS_SILENT,
+  DEADLINE_WS_KEEPALIVE, /* the next ping, or silence for ws_pong_wait */
   DEADLINE_WS_CLOSE,
   DEADLINE_LINGER,
 } deadline_kind_t;
 
 #define CONN_IN_CHUNK 4096u
-#define CONN_OUT_PIECES 64u
+#define CONN_OUT_PIECES 16u /* 8 pipelined responses (head and body) */
 #define CONN_LINGER_NS (2 * RT_NS_PER_S)
 #define ACCEPTS_PER_TURN 256
 #define READS_PER_TURN 16
@@ -87,7 +86,7 @@ typedef struct conn {
   uint8_t deadline_kind;
   /* WebSocket */
   net_ws_t *ws;
-  uint64_t ping_timer;
+  rt_time_ns next_ping;
   rt_time_ns last_rx;
   rt_session_conn_t session_conn;
   void *session;
@@ -444,9 +443,13 @@ static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
   srv->stats.ws_upgrades++;
   srv->stats.websockets++;
   c->last_rx = rt_now(conn_world(c));
-  set_deadline(c, DEADLINE_WS_SILENT, srv->cfg.ws_pong_wait);
-  rt_timer_start(conn_world(c), c->id, srv->cfg.ws_ping_period,
-                 srv->cfg.ws_ping_period, TAG_PING, 0, &c->ping_timer);
+  /* One timer per connection serves both the pings and the silence
+   * check: memory per idle connection is the figure that matters here. */
+  c->next_ping = c->last_rx + srv->cfg.ws_ping_period;
+  set_deadline(c, DEADLINE_WS_KEEPALIVE,
+               srv->cfg.ws_ping_period < srv->cfg.ws_pong_wait
+                   ? srv->cfg.ws_ping_period
+                   : srv->cfg.ws_pong_wait);
   c->session_conn.ops = &session_conn_ops;
   c->session = srv->cfg.session->open(srv->cfg.session->ctx, c->self,
                                       &c->session_conn, &who);
@@ -649,6 +652,30 @@ static void http_readable(conn_t *c) {
 
 /* ---- The connection actor ---------------------------------------------------------- */
 
+/* Ping on schedule; close a connection silent for ws_pong_wait; re-arm for
+ * whichever comes first. */
+static void ws_keepalive(conn_t *c) {
+  const net_server_config_t *cfg = &c->srv->cfg;
+  rt_time_ns now = rt_now(conn_world(c));
+  if (now - c->last_rx >= cfg->ws_pong_wait) {
+    finish(c, NET_CLOSE_WS_SILENT);
+    return;
+  }
+  if (now >= c->next_ping) {
+    while (c->next_ping <= now)
+      c->next_ping += cfg->ws_ping_period;
+    if (!net_ws_closing(c->ws)) {
+      net_ws_send_ping(c->ws);
+      ws_after_io(c);
+    }
+    if (c->stopping || c->deadline_kind == DEADLINE_WS_CLOSE)
+      return; /* the close handshake has its own deadline */
+  }
+  rt_time_ns silent_at = c->last_rx + cfg->ws_pong_wait;
+  rt_time_ns due = c->next_ping < silent_at ? c->next_ping : silent_at;
+  set_deadline(c, DEADLINE_WS_KEEPALIVE, due - now);
+}
+
 static void on_deadline(conn_t *c, const rt_msg_t *msg) {
   rt_timer_event_t ev;
   RT_MSG_GET(msg, rt_timer_event_t, &ev);
@@ -665,15 +692,7 @@ static void on_deadline(conn_t *c, const rt_msg_t *msg) {
     c->reason = NET_CLOSE_REPLY_TIMEOUT;
     http_after_io(c);
     return;
-  case DEADLINE_WS_SILENT: {
-    rt_time_ns silent = rt_now(conn_world(c)) - c->last_rx;
-    if (silent >= c->srv->cfg.ws_pong_wait) {
-      finish(c, NET_CLOSE_WS_SILENT);
-      return;
-    }
-    set_deadline(c, DEADLINE_WS_SILENT, c->srv->cfg.ws_pong_wait - silent);
-    return;
-  }
+  case DEADLINE_WS_KEEPALIVE: ws_keepalive(c); return;
   case DEADLINE_WS_CLOSE: finish(c, NET_CLOSE_WS_CLOSE_WAIT); return;
   case DEADLINE_LINGER: finish(c, c->reason); return;
   case DEADLINE_NONE: return;
@@ -735,12 +754,6 @@ static void conn_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   switch (msg->tag) {
   case RT_TAG_STREAM: on_stream(c, msg); break;
   case TAG_DEADLINE: on_deadline(c, msg); break;
-  case TAG_PING:
-    if (c->mode == MODE_WS && !net_ws_closing(c->ws)) {
-      net_ws_send_ping(c->ws);
-      ws_after_io(c);
-    }
-    break;
   case TAG_SHUTDOWN: on_shutdown(c); break;
   case RT_TAG_HTTP_REPLY: on_http_reply(c, msg); break;
   default:
