@@ -1,7 +1,9 @@
 #include "game_proto.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -22,9 +24,18 @@ game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
   memset(out, 0, sizeof(*out));
   if (len > GAME_MESSAGE_MAX)
     return GAME_DECODE_TOO_BIG;
-  cJSON *root = cJSON_ParseWithLength((const char *)data, len);
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts((const char *)data, len, &end, false);
   if (root == NULL)
     return GAME_DECODE_BAD_JSON;
+  /* cJSON stops after the first value; anything but JSON whitespace after
+   * it ("{...}x", a second object, a NUL) means the message is not JSON. */
+  for (const char *p = end; p < (const char *)data + len; p++) {
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+      cJSON_Delete(root);
+      return GAME_DECODE_BAD_JSON;
+    }
+  }
   game_decode_result_t result = GAME_DECODE_BAD_JSON;
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
   if (!cJSON_IsObject(root) || !cJSON_IsString(type))
@@ -119,8 +130,14 @@ rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq) {
   if (p == NULL)
     return NULL;
   add_scores(p, s);
-  if (seq >= 0)
-    cJSON_AddNumberToObject(p, "seq", (double)seq);
+  if (seq >= 0) {
+    /* Printed as an integer: cJSON prints doubles with 15 significant digits
+     * when a loose relative comparison says that round-trips, which turns
+     * 9007199254740991 into 9007199254740990. The echo must be exact. */
+    char digits[24];
+    snprintf(digits, sizeof(digits), "%" PRId64, seq);
+    cJSON_AddRawToObject(p, "seq", digits);
+  }
   return finish("UPDATE", p);
 }
 

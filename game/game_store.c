@@ -189,8 +189,7 @@ static int record_one(game_store_t *st, const game_result_t *r) {
   sqlite3_bind_text(s, 10, r->reason, -1, SQLITE_STATIC);
   rc = step_done(s);
   bool inserted = rc == SQLITE_OK && sqlite3_changes(st->db) == 1;
-  if (rc == SQLITE_OK && !inserted)
-    st->stats.duplicates++; /* Guarantee (2) */
+  bool duplicate = rc == SQLITE_OK && !inserted; /* Guarantee (2) */
   if (rc == SQLITE_OK && inserted && strcmp(r->reason, "time") == 0) {
     rc = add_player(st, r->p1_id, r->p1_name, r->p1_score,
                     strcmp(r->winner, r->p1_id) == 0);
@@ -206,6 +205,8 @@ static int record_one(game_store_t *st, const game_result_t *r) {
   }
   if (inserted)
     st->stats.recorded++;
+  if (duplicate)
+    st->stats.duplicates++;
   return SQLITE_OK;
 }
 
@@ -263,7 +264,15 @@ static void on_record(game_store_t *st, const rt_msg_t *msg) {
   pending_t *p =
       &st->pending[(st->pending_head + st->pending_count) % GAME_STORE_PENDING_MAX];
   memcpy(&p->result, msg->buf->data, sizeof(p->result));
-  p->result.room_id[sizeof(p->result.room_id) - 1] = '\0';
+  /* Every string ends inside its field, whoever filled it in. */
+  game_result_t *r = &p->result;
+  r->room_id[sizeof(r->room_id) - 1] = '\0';
+  r->p1_id[sizeof(r->p1_id) - 1] = '\0';
+  r->p1_name[sizeof(r->p1_name) - 1] = '\0';
+  r->p2_id[sizeof(r->p2_id) - 1] = '\0';
+  r->p2_name[sizeof(r->p2_name) - 1] = '\0';
+  r->winner[sizeof(r->winner) - 1] = '\0';
+  r->reason[sizeof(r->reason) - 1] = '\0';
   p->requester = msg->from;
   RT_MSG_GET(msg, uint64_t, &p->key);
   st->pending_count++;
@@ -436,11 +445,11 @@ int game_store_start(rt_world_t *w, const game_store_config_t *cfg,
                                SQLITE_OPEN_NOMUTEX,
                            NULL);
   if (rc == SQLITE_OK)
+    rc = migrate(st->db); /* first: a newer schema's file stays untouched */
+  if (rc == SQLITE_OK)
     rc = exec(st->db, "PRAGMA journal_mode = WAL");
   if (rc == SQLITE_OK)
     rc = exec(st->db, "PRAGMA synchronous = NORMAL");
-  if (rc == SQLITE_OK)
-    rc = migrate(st->db);
   if (rc == SQLITE_OK)
     rc = prepare_all(st);
   if (rc != SQLITE_OK) {
