@@ -23,6 +23,7 @@ typedef enum game_kick_reason {
   GAME_KICK_WRITE_WAIT,        /* output stuck for write_wait: 1008 */
   GAME_KICK_MAILBOX_FULL,      /* its mailbox refused a never-dropped one */
   GAME_KICK_REPLACED,          /* a newer connection for the player: 4000 */
+  GAME_KICK_SERVER_FULL,       /* players_max reached: 1013 */
   GAME_KICK_REASON_COUNT_
 } game_kick_reason_t;
 

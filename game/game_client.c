@@ -6,8 +6,8 @@
  * bounded by count and by bytes, with PROTOCOL.md's delivery classes:
  *
  *   class         when the queue is under pressure
- *   tick UPDATE   replaces a queued tick UPDATE (latest wins), else dropped
- *                 when over the soft limit
+ *   tick UPDATE   replaces a queued tick UPDATE (latest wins), else queued
+ *                 up to the hard limit: at most one tick is ever queued
  *   droppable     dropped when over the soft limit (half of either bound)
  *   must-deliver  queued up to the hard limit; beyond it, 1008 and gone
  *
@@ -154,7 +154,12 @@ static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
       }
     }
   }
-  if (cls != CLASS_MUST && over_soft(c, len)) {
+  /* A tick is the full state: dropping it while older droppables wait
+   * would freeze the client's clock for as long as the pressure lasts.
+   * Only one is ever queued (replaced above), so it may use the room
+   * between the soft and the hard limit. */
+  if ((cls == CLASS_DROP && over_soft(c, len)) ||
+      (cls == CLASS_TICK && over_hard(c, len))) {
     c->g->stats.out_dropped++;
     pump(c);
     return;
@@ -283,6 +288,9 @@ static void client_message(void *session, rt_actor_t *self,
     return;
   case GAME_TAG_REPLACED:
     kick(c, GAME_KICK_REPLACED, RT_CLOSE_REPLACED, "replaced");
+    return;
+  case GAME_TAG_REFUSED:
+    kick(c, GAME_KICK_SERVER_FULL, RT_CLOSE_TRY_LATER, "server full");
     return;
   case GAME_TAG_TIMER_WRITE_WAIT: on_write_wait(c, msg); return;
   case GAME_TAG_TIMER_DRAIN_POLL:

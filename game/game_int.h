@@ -14,6 +14,7 @@ enum {
   /* Manager -> Client */
   GAME_TAG_ASSIGN,   /* game_assign_t: your room and role */
   GAME_TAG_REPLACED, /* a newer connection took over: close 4000 */
+  GAME_TAG_REFUSED,  /* too many players: close 1013 (try again later) */
   /* Client -> Room */
   GAME_TAG_CLICK,        /* game_click_t */
   GAME_TAG_COOKIE_CLICK, /* game_role_t */

@@ -281,8 +281,9 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
     p = add_player(m, &hello.who);
     if (p == NULL) {
       send_error(m, client, "server_full", "too many players, try later");
-      rt_msg_t r = rt_msg_make(GAME_TAG_REPLACED, NULL, 0);
-      (void)rt_send(mworld(m), client, &r);
+      rt_msg_t r = rt_msg_make(GAME_TAG_REFUSED, NULL, 0);
+      if (rt_send(mworld(m), client, &r) < 0)
+        rt_stop(mworld(m), client, RT_REASON_USER);
       return;
     }
   }
@@ -290,9 +291,12 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
   if (p->client != 0 && p->client != client) {
     /* Invariant (5): the newer connection wins. */
     rt_msg_t r = rt_msg_make(GAME_TAG_REPLACED, NULL, 0);
-    (void)rt_send(mworld(m), p->client, &r);
-    m->g->stats.kicks[GAME_KICK_REPLACED]++;
-    detach_client(m, p);
+    if (rt_send(mworld(m), p->client, &r) < 0) {
+      /* Too far behind to be told: it goes all the same. */
+      m->g->stats.kicks[GAME_KICK_MAILBOX_FULL]++;
+      rt_stop(mworld(m), p->client, RT_REASON_USER);
+    }
+    detach_client(m, p); /* its kick() counts the replacement */
   }
   if (p->client == 0 && attach_client(m, p, client) < 0) {
     if (p->state == P_IDLE)

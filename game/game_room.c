@@ -55,6 +55,7 @@ typedef struct room {
   bool golden_active;
   double golden_x, golden_y;
   rt_time_ns golden_at;
+  rt_time_ns ends_at; /* RUNNING: when the last tick ends the game */
   uint64_t countdown_timer, tick_timer, golden_timer, resend_timer;
   game_end_reason_t end_reason;
   game_result_t result;
@@ -355,14 +356,19 @@ static void on_countdown(room_t *r) {
     return;
   r->phase = PHASE_RUNNING;
   const game_config_t *c = &r->g->cfg;
+  r->ends_at = rt_now(room_world(r)) + (rt_time_ns)c->game_seconds * c->tick;
   start_timer(r, &r->tick_timer, c->tick, c->tick, GAME_TAG_TIMER_TICK, 0);
   arm_golden(r);
 }
 
-static void on_tick(room_t *r) {
+static void on_tick(room_t *r, const rt_msg_t *msg) {
   if (r->phase != PHASE_RUNNING)
     return;
-  r->time_remaining--;
+  /* A live world under load may coalesce late ticks: count them all, so a
+   * game never runs longer than its length. */
+  rt_timer_event_t ev;
+  RT_MSG_GET(msg, rt_timer_event_t, &ev);
+  r->time_remaining -= 1 + (int32_t)(ev.missed < 3600 ? ev.missed : 3600);
   if (r->time_remaining <= 0) {
     r->time_remaining = 0;
     finish(r, GAME_END_TIME, -1);
@@ -373,7 +379,10 @@ static void on_tick(room_t *r) {
 
 static void on_golden(room_t *r) {
   r->golden_timer = 0;
-  if (r->phase != PHASE_RUNNING)
+  /* A spawn due the instant the game ends may fire before the last tick
+   * (a periodic timer takes a new sequence each period, so it sorts after
+   * a one-shot started earlier): the game is over then, no cookie. */
+  if (r->phase != PHASE_RUNNING || rt_now(room_world(r)) >= r->ends_at)
     return;
   r->golden_active = true; /* a spawn while one is active moves it */
   r->golden_x = 5.0 + 90.0 * rt_rng_double(&r->rng);
@@ -438,7 +447,7 @@ static void room_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_BACK: on_back(r, msg); break;
   case GAME_TAG_ROOM_START: on_start(r); break;
   case GAME_TAG_TIMER_COUNTDOWN: on_countdown(r); break;
-  case GAME_TAG_TIMER_TICK: on_tick(r); break;
+  case GAME_TAG_TIMER_TICK: on_tick(r, msg); break;
   case GAME_TAG_TIMER_GOLDEN: on_golden(r); break;
   case GAME_TAG_TIMER_GRACE: on_grace(r, msg); break;
   case GAME_TAG_STORE_RECORDED: on_recorded(r, msg); break;

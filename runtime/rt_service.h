@@ -38,6 +38,7 @@ enum {
   RT_CLOSE_NORMAL = 1000,
   RT_CLOSE_POLICY = 1008,   /* too slow: output did not drain */
   RT_CLOSE_INTERNAL = 1011,
+  RT_CLOSE_TRY_LATER = 1013,
   RT_CLOSE_REPLACED = 4000, /* a newer connection for the same player */
 };
 

@@ -1,0 +1,638 @@
+// Overcookied: the app. Screens, the session, the WebSocket and its
+// reconnection, and the dispatch of every server message (PROTOCOL.md).
+
+import * as api from './api.js';
+import { Connection, CLOSE_REPLACED } from './connection.js';
+import { $, h, setText, show, clock, announce, alertSr, toast } from './dom.js';
+import { Game, loadSavedGame, forgetSavedGame } from './game.js';
+import * as lobby from './lobby.js';
+
+const RESUME_WAIT_MS = 2500;   // after reconnecting: how long to wait for GAME_START resumed
+const GAME_RETRY_FOR_MS = 30000; // mid-game: keep trying to reconnect this long
+const NAME_MAX = 24;
+
+const TIPS = [
+  'Tip: Space and Enter click the cookie too.',
+  'Tip: golden cookies give 3 seconds of double points. Grab them with G.',
+  'Tip: only about 30 clicks a second count. Rhythm beats mashing.',
+  'Tip: on a phone, tap with two thumbs.',
+  'Tip: the bar under the scores shows who is ahead.',
+];
+
+const app = {
+  session: null,
+  conn: null,
+  screen: 'boot',
+  game: null,
+  wantQueue: false,
+  queueSince: 0,
+  queueTimer: 0,
+  tipIndex: 0,
+  retry: { timer: 0, attempts: 0, failed: 0, since: 0, tick: 0 },
+  resumeTimer: 0,
+  awaitingResume: false,
+  lobbyGen: 0,
+  lastResult: null,
+};
+
+// ---- Screens ------------------------------------------------------------------------
+
+const SCREENS = ['boot', 'login', 'lobby', 'queue', 'game', 'over', 'away'];
+const FOCUS = { login: 'login-name', lobby: 'play', queue: 'queue-cancel', game: 'cookie', over: 'again', away: 'away-here' };
+const TITLES = { login: 'Overcookied', lobby: 'Lobby · Overcookied', queue: 'Finding an opponent · Overcookied', game: 'Overcookied', over: 'Game over · Overcookied', away: 'Overcookied' };
+
+function showScreen(name) {
+  if (app.screen !== name) {
+    for (const s of SCREENS) show(`screen-${s}`, s === name);
+    app.screen = name;
+    $('main').dataset.screen = name;
+    document.title = TITLES[name] || 'Overcookied';
+    const target = $(FOCUS[name]);
+    if (target) requestAnimationFrame(() => target.focus({ preventScroll: true }));
+  }
+  if (name !== 'queue') stopQueueClock();
+  if (name !== 'game' && $('quit-dialog').open) $('quit-dialog').close();
+}
+
+function setBootText(text) {
+  setText(document.querySelector('#screen-boot p'), text);
+}
+
+// ---- Connection ----------------------------------------------------------------------
+
+function setPill(state) {
+  const pill = $('conn-pill');
+  pill.dataset.state = state;
+  setText(pill.querySelector('.pill-text'), { online: 'Online', offline: 'Reconnecting', connecting: 'Connecting' }[state]);
+}
+
+function connect() {
+  if (!app.session) return;
+  if (app.conn && (app.conn.isOpen || app.conn.ws)) return;
+  clearTimeout(app.retry.timer);
+  app.retry.timer = 0;
+  const conn = new Connection(app.session.token, {
+    onOpen: () => onOpen(conn),
+    onMessage: (type, payload) => { if (app.conn === conn) onMessage(type, payload); },
+    onClose: (info) => { if (app.conn === conn) onClose(info); },
+  });
+  app.conn = conn;
+  if (app.screen === 'lobby' || app.screen === 'over') setPill('connecting');
+  conn.open();
+}
+
+function disconnect() {
+  clearTimeout(app.retry.timer);
+  clearInterval(app.retry.tick);
+  app.retry = { timer: 0, attempts: 0, failed: 0, since: 0, tick: 0 };
+  if (app.conn) app.conn.close();
+  app.conn = null;
+}
+
+function send(type, payload) {
+  return app.conn ? app.conn.send(type, payload) : false;
+}
+
+function onOpen() {
+  const wasRetrying = app.retry.since !== 0;
+  clearInterval(app.retry.tick);
+  app.retry = { timer: 0, attempts: 0, failed: 0, since: 0, tick: 0 };
+  setPill('online');
+  if (app.game && app.game.phase !== 'over' && (app.screen === 'game' || app.screen === 'boot')) {
+    // Mid-game: the server sends GAME_START with resumed:true if the game is
+    // still on. If not, it ended while we were away.
+    if (wasRetrying) banner('Reconnected. Rejoining your game…', '');
+    waitForResume();
+  } else if (app.screen === 'boot' && app.awaitingResume) {
+    waitForResume();
+  }
+  if (app.wantQueue) send('JOIN_QUEUE');
+}
+
+function onClose({ code, opened }) {
+  app.conn = null;
+  if (code === CLOSE_REPLACED) {
+    // Another tab or window took over this player.
+    app.wantQueue = false;
+    clearTimeout(app.resumeTimer);
+    hideBanner();
+    if (app.game && app.game.phase !== 'over') app.game.stop();
+    app.game = null;
+    showScreen('away');
+    return;
+  }
+  if (!opened) app.retry.failed += 1;
+  if (app.retry.failed >= 2 && app.retry.failed % 2 === 0) checkToken();
+  setPill('offline');
+  const inGame = app.game && app.game.phase !== 'over' && app.screen === 'game';
+  if (inGame) {
+    app.game.setConnected(false);
+    if (!app.retry.since) {
+      app.retry.since = Date.now();
+      alertSr('Connection lost. Reconnecting.');
+      app.retry.tick = setInterval(updateReconnectBanner, 250);
+      updateReconnectBanner();
+    }
+    if (Date.now() - app.retry.since > GAME_RETRY_FOR_MS) {
+      giveUpGame();
+      return;
+    }
+    scheduleReconnect(app.retry.attempts === 0 ? 200 : 1000);
+  } else {
+    if (!app.retry.since) app.retry.since = Date.now();
+    const delay = Math.min(10000, 500 * 2 ** Math.min(app.retry.attempts, 5));
+    scheduleReconnect(delay);
+  }
+}
+
+function scheduleReconnect(delay) {
+  clearTimeout(app.retry.timer);
+  app.retry.attempts += 1;
+  app.retry.timer = setTimeout(connect, delay);
+}
+
+function updateReconnectBanner() {
+  if (!app.retry.since) return;
+  const s = Math.floor((Date.now() - app.retry.since) / 1000);
+  banner(s < 1 ? 'Connection lost. Reconnecting…' : `Connection lost. Reconnecting… ${s}s`, '');
+}
+
+function banner(text, tone) {
+  const b = $('reconnect-banner');
+  setText('reconnect-text', text);
+  if (tone) b.dataset.tone = tone;
+  else delete b.dataset.tone;
+  show(b, true);
+}
+
+function hideBanner() {
+  show('reconnect-banner', false);
+}
+
+function waitForResume() {
+  clearTimeout(app.resumeTimer);
+  app.resumeTimer = setTimeout(gameEndedWhileAway, RESUME_WAIT_MS);
+}
+
+async function checkToken() {
+  if (!app.session) return;
+  try {
+    await api.history(app.session.token, 1);
+  } catch (e) {
+    if (e.status === 401) logout('Your session expired. Pick a name to play again.');
+  }
+}
+
+/** Could not get back in time: the game is lost. */
+function giveUpGame() {
+  clearInterval(app.retry.tick);
+  const game = app.game;
+  const last = game ? { myScore: game.score.me, oppScore: game.score.opp, myName: game.me.name, oppName: game.opp.name, roomId: game.roomId } : {};
+  if (game) game.stop();
+  app.game = null;
+  hideBanner();
+  showOver({ ...last, result: 'unknown', reason: 'lost_connection' },
+    'We could not reconnect to the server in time, so the game went on without you.');
+  // Keep trying quietly in the background for the lobby.
+  app.retry = { timer: 0, attempts: 0, failed: 0, since: Date.now(), tick: 0 };
+  scheduleReconnect(2000);
+}
+
+/** Back online but no GAME_START resumed: the game ended meanwhile. */
+async function gameEndedWhileAway() {
+  app.awaitingResume = false;
+  const game = app.game;
+  const saved = app.session ? loadSavedGame(app.session.userId) : null;
+  const roomId = game ? game.roomId : saved ? saved.roomId : '';
+  const last = game ? { myScore: game.score.me, oppScore: game.score.opp, myName: game.me.name, oppName: game.opp.name } : {};
+  if (game) game.stop();
+  app.game = null;
+  forgetSavedGame();
+  hideBanner();
+  let found = null;
+  if (roomId && app.session) {
+    try {
+      const hist = await api.history(app.session.token, 10);
+      found = hist.games.find((g) => g.gameId === roomId) || null;
+    } catch {
+      found = null;
+    }
+  }
+  if (found) {
+    showOver({
+      result: lobby.resultOf(found),
+      reason: found.reason,
+      myScore: Number(found.score) || 0,
+      oppScore: Number(found.opponentScore) || 0,
+      myName: app.session.name,
+      oppName: String(found.opponentName ?? 'Opponent'),
+      roomId,
+    }, 'This game ended while you were disconnected.');
+  } else if (game) {
+    showOver({ ...last, result: 'unknown', reason: 'lost_connection', roomId },
+      'The game ended while you were disconnected.');
+  } else {
+    enterLobby();
+  }
+}
+
+// ---- Server messages ---------------------------------------------------------------------
+
+function onMessage(type, p) {
+  switch (type) {
+    case 'QUEUED':
+      if (app.screen !== 'queue') enterQueue(false);
+      setText('queue-status', 'Waiting for another baker');
+      announce('You are in the queue. Waiting for an opponent.');
+      return;
+    case 'GAME_START':
+      onGameStart(p);
+      return;
+    case 'UPDATE':
+      app.game?.update(p);
+      return;
+    case 'OPPONENT_CLICK':
+      app.game?.opponentClick(p);
+      return;
+    case 'COOKIE_SPAWN':
+      app.game?.cookieSpawn(p);
+      return;
+    case 'GAME_OVER':
+      onGameOver(p);
+      return;
+    case 'ERROR':
+      onError(p);
+      return;
+    default:
+      // A newer server may send more; this client ignores what it does not know.
+      console.info(`overcookied: ignoring message type ${JSON.stringify(type)}`);
+  }
+}
+
+function onGameStart(p) {
+  app.wantQueue = false;
+  app.awaitingResume = false;
+  clearTimeout(app.resumeTimer);
+  clearInterval(app.retry.tick);
+  const resumed = p.resumed === true;
+  if (!app.game || app.game.roomId !== String(p.roomId ?? '') || !resumed) {
+    if (app.game) app.game.stop();
+    app.game = new Game({ send, me: app.session });
+  }
+  app.game.setConnected(true);
+  app.game.start(p);
+  showScreen('game');
+  if (resumed && !$('reconnect-banner').hidden) {
+    banner('Back in the game!', 'ok');
+    setTimeout(() => { if ($('reconnect-banner').dataset.tone === 'ok') hideBanner(); }, 1500);
+  } else {
+    hideBanner();
+  }
+}
+
+function onGameOver(p) {
+  if (!app.game) return; // not ours to show (e.g. a game we already left)
+  clearTimeout(app.resumeTimer);
+  const r = app.game.over(p);
+  app.game = null;
+  hideBanner();
+  showOver(r);
+}
+
+function onError(p) {
+  const code = String(p.code ?? '');
+  const message = String(p.message ?? '');
+  switch (code) {
+    case 'rate_limited':
+      toast('Easy, speedy! Clicks beyond 30 a second don’t count.', { key: 'rate', ms: 2000 });
+      return;
+    case 'not_in_game':
+      // A click or quit that crossed the end of a game: nothing to do.
+      console.info('overcookied: the server says we are not in a game');
+      return;
+    case 'queue_full':
+    case 'server_full':
+    case 'busy':
+      if (app.screen === 'queue') {
+        app.wantQueue = false;
+        enterLobby({ notice: code === 'busy' ? 'The kitchen is busy right now. Try again in a moment.' : 'All ovens are full right now. Try again in a moment.', tone: 'error' });
+      } else {
+        toast(message || 'The server is busy. Try again in a moment.', { tone: 'error' });
+      }
+      return;
+    case 'bad_json':
+    case 'unknown_type':
+      console.warn(`overcookied: the server did not understand a message (${code})`);
+      return;
+    default:
+      if (message) toast(message, { tone: 'error' });
+  }
+}
+
+// ---- Login ---------------------------------------------------------------------------------
+
+function showLogin(message) {
+  disconnect();
+  app.game?.stop();
+  app.game = null;
+  showScreen('login');
+  const err = $('login-error');
+  if (message) {
+    setText(err, message);
+    show(err, true);
+  } else {
+    show(err, false);
+  }
+}
+
+async function onLoginSubmit(ev) {
+  ev.preventDefault();
+  const input = $('login-name');
+  const err = $('login-error');
+  const btn = $('login-submit');
+  const name = input.value.trim();
+  const problem = !name ? 'Type a name first: anything from 1 to 24 characters.'
+    : [...name].length > NAME_MAX ? `That name is too long: at most ${NAME_MAX} characters.`
+      : '';
+  if (problem) {
+    fail(problem);
+    return;
+  }
+  btn.disabled = true;
+  setText(btn.querySelector('.btn-label'), 'Preheating…');
+  show(err, false);
+  input.removeAttribute('aria-invalid');
+  try {
+    const s = await api.login(name);
+    app.session = s;
+    api.saveSession(s);
+    input.value = '';
+    connect();
+    enterLobby();
+  } catch (e) {
+    fail(e.status === 400 ? `The server did not accept that name: ${e.message}.` : e.message);
+  } finally {
+    btn.disabled = false;
+    setText(btn.querySelector('.btn-label'), 'Start baking');
+  }
+
+  function fail(text) {
+    setText(err, text);
+    show(err, false);
+    void err.offsetWidth; // replay the shake
+    show(err, true);
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+  }
+}
+
+function logout(message) {
+  if (app.wantQueue) send('LEAVE_QUEUE');
+  app.wantQueue = false;
+  app.session = null;
+  api.clearSession();
+  forgetSavedGame();
+  showLogin(message);
+}
+
+// ---- Lobby -----------------------------------------------------------------------------------
+
+function enterLobby({ notice = '', tone = '' } = {}) {
+  showScreen('lobby');
+  setText('lobby-name', app.session.name);
+  setText('lobby-greeting', app.session.name);
+  const n = $('lobby-notice');
+  setText(n, notice);
+  if (tone) n.dataset.tone = tone;
+  else delete n.dataset.tone;
+  show(n, !!notice);
+  setPill(app.conn && app.conn.isOpen ? 'online' : app.retry.since ? 'offline' : 'connecting');
+  connect();
+  refreshLobby();
+}
+
+async function refreshLobby() {
+  const gen = ++app.lobbyGen;
+  const session = app.session;
+  if (!session) return;
+  lobby.boardLoading();
+  lobby.historyLoading();
+  const [board, hist] = await Promise.allSettled([api.leaderboard(10), api.history(session.token, 100)]);
+  if (gen !== app.lobbyGen || app.session !== session) return;
+  if (board.status === 'fulfilled') lobby.renderBoard(board.value, session.name);
+  else lobby.boardFailed(board.reason.message, refreshLobby);
+  if (hist.status === 'fulfilled') {
+    lobby.renderHistory(hist.value);
+  } else if (hist.reason.status === 401) {
+    logout('Your session expired. Pick a name to play again.');
+  } else {
+    lobby.historyFailed(hist.reason.message, refreshLobby);
+  }
+}
+
+// ---- Matchmaking ----------------------------------------------------------------------------
+
+function enterQueue(sendJoin = true) {
+  app.wantQueue = true;
+  app.queueSince = Date.now();
+  setText('queue-status', sendJoin ? 'Joining the queue' : 'Waiting for another baker');
+  showScreen('queue');
+  startQueueClock();
+  if (sendJoin) {
+    if (!send('JOIN_QUEUE')) connect(); // onOpen sends it
+  }
+}
+
+function startQueueClock() {
+  stopQueueClock();
+  app.tipIndex = Math.floor(Math.random() * TIPS.length);
+  setText('queue-tip', TIPS[app.tipIndex]);
+  setText('queue-elapsed', '0:00');
+  app.queueTimer = setInterval(() => {
+    const s = Math.floor((Date.now() - app.queueSince) / 1000);
+    setText('queue-elapsed', clock(s));
+    if (s > 0 && s % 5 === 0) {
+      app.tipIndex = (app.tipIndex + 1) % TIPS.length;
+      setText('queue-tip', TIPS[app.tipIndex]);
+    }
+  }, 1000);
+}
+
+function stopQueueClock() {
+  clearInterval(app.queueTimer);
+  app.queueTimer = 0;
+}
+
+function cancelQueue() {
+  app.wantQueue = false;
+  send('LEAVE_QUEUE');
+  enterLobby();
+}
+
+// ---- Game over ------------------------------------------------------------------------------
+
+const TITLES_OVER = { win: 'You win!', loss: 'You lose', draw: 'It’s a draw!', unknown: 'Game over' };
+
+function overReason(r) {
+  const opp = r.oppName || 'Your opponent';
+  switch (r.reason) {
+    case 'time': {
+      const by = Math.abs((r.myScore ?? 0) - (r.oppScore ?? 0));
+      const pts = by === 1 ? 'point' : 'points';
+      if (r.result === 'draw') return 'Time’s up, and the scores are level.';
+      return r.result === 'win' ? `Time’s up! You won by ${by} ${pts}.` : `Time’s up! ${opp} won by ${by} ${pts}.`;
+    }
+    case 'quit':
+      return r.result === 'win' ? `${opp} quit the game.` : 'You quit the game.';
+    case 'opponent_disconnected':
+      return r.result === 'win' ? `${opp} disconnected and did not come back in time.` : 'You were disconnected for too long.';
+    case 'lost_connection':
+      return 'Connection lost.';
+    default:
+      return r.reason ? `The game ended (${r.reason}).` : 'The game ended.';
+  }
+}
+
+function showOver(r, note = '') {
+  app.lastResult = r;
+  const card = $('over-card');
+  card.dataset.result = r.result;
+  setText('over-title', TITLES_OVER[r.result] || 'Game over');
+  setText('over-kicker', r.result === 'win' ? 'Sweet victory' : r.result === 'loss' ? 'Crumbs!' : 'Game over');
+  setText('over-reason', overReason(r));
+  setText('over-me-name', r.myName || app.session?.name || 'You');
+  setText('over-opp-name', r.oppName || 'Opponent');
+  setText('over-me-score', r.myScore ?? 0);
+  setText('over-opp-score', r.oppScore ?? 0);
+  document.querySelector('.final-player.me').classList.toggle('winner', r.result === 'win');
+  document.querySelector('.final-player.opp').classList.toggle('winner', r.result === 'loss');
+  $('over-icon').querySelector('use').setAttribute('href', r.result === 'win' ? '#sym-golden' : '#sym-cookie');
+  const n = $('over-note');
+  setText(n, note);
+  show(n, !!note);
+  const crumbs = card.querySelector('.crumbs');
+  while (crumbs.firstChild) crumbs.removeChild(crumbs.firstChild);
+  if (r.result === 'win') rainCrumbs(crumbs);
+  showScreen('over');
+  document.title = `${TITLES_OVER[r.result] || 'Game over'} ${r.myScore ?? 0}–${r.oppScore ?? 0} · Overcookied`;
+  alertSr(`${TITLES_OVER[r.result] || 'Game over'} ${overReason(r)} You ${r.myScore ?? 0}, ${r.oppName || 'opponent'} ${r.oppScore ?? 0}.`);
+}
+
+function rainCrumbs(box) {
+  if (matchMedia('(prefers-reduced-motion: reduce)').matches) return;
+  const colors = ['#ffc93c', '#f4a62a', '#c8843c', '#7a4a24', '#ffe07a'];
+  for (let i = 0; i < 36; i++) {
+    const el = h('i');
+    el.style.left = `${Math.random() * 100}%`;
+    el.style.background = colors[i % colors.length];
+    el.style.animationDuration = `${1.8 + Math.random() * 1.8}s`;
+    el.style.animationDelay = `${Math.random() * 0.8}s`;
+    el.style.borderRadius = i % 3 === 0 ? '50%' : '3px';
+    box.appendChild(el);
+  }
+}
+
+// ---- Input ----------------------------------------------------------------------------------
+
+function wireInput() {
+  $('login-form').addEventListener('submit', onLoginSubmit);
+  $('logout').addEventListener('click', () => logout(''));
+  $('play').addEventListener('click', () => enterQueue(true));
+  $('board-refresh').addEventListener('click', refreshLobby);
+  $('queue-cancel').addEventListener('click', cancelQueue);
+  $('again').addEventListener('click', () => enterQueue(true));
+  $('to-lobby').addEventListener('click', () => enterLobby());
+  $('away-here').addEventListener('click', () => {
+    connect();
+    enterLobby();
+  });
+
+  // The big cookie: pointers score on press (fast, multi-touch), keyboards
+  // through the global handler below; a click with detail 0 comes from
+  // assistive technology and scores too.
+  const cookie = $('cookie');
+  let lastKeyAt = 0;
+  cookie.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0 || !app.game) return;
+    e.preventDefault();
+    const area = $('play-area').getBoundingClientRect();
+    app.game.click(e.clientX - area.left, e.clientY - area.top);
+  });
+  cookie.addEventListener('click', (e) => {
+    if (e.detail === 0 && app.game && performance.now() - lastKeyAt > 80) app.game.click();
+  });
+  $('play-area').addEventListener('contextmenu', (e) => e.preventDefault());
+
+  const golden = $('golden');
+  golden.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0) return;
+    e.preventDefault();
+    app.game?.claimGolden();
+  });
+  golden.addEventListener('click', (e) => {
+    if (e.detail === 0) app.game?.claimGolden();
+  });
+
+  document.addEventListener('keydown', (e) => {
+    if (app.screen !== 'game' || !app.game || $('quit-dialog').open) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (e.key === ' ' || e.key === 'Enter' || e.key === 'Spacebar') {
+      // Other buttons (Quit, the golden cookie) keep their own meaning.
+      if (t instanceof HTMLButtonElement && t.id !== 'cookie') return;
+      e.preventDefault();
+      if (e.repeat) return; // holding the key is not clicking
+      lastKeyAt = performance.now();
+      app.game.click();
+    } else if ((e.key === 'g' || e.key === 'G') && !e.repeat) {
+      app.game.claimGolden();
+    }
+  });
+
+  const dialog = $('quit-dialog');
+  $('quit').addEventListener('click', () => {
+    if (!app.game) return;
+    dialog.returnValue = '';
+    dialog.showModal();
+  });
+  dialog.addEventListener('close', () => {
+    if (dialog.returnValue !== 'quit' || !app.game) {
+      if (app.screen === 'game') $('cookie').focus({ preventScroll: true });
+      return;
+    }
+    if (!send('QUIT_GAME')) toast('Not connected right now: cannot quit yet.', { tone: 'error' });
+  });
+}
+
+// ---- Start ------------------------------------------------------------------------------------
+
+function boot() {
+  wireInput();
+  app.session = api.loadSession();
+  if (!app.session) {
+    api.clearSession();
+    showLogin('');
+    return;
+  }
+  if (loadSavedGame(app.session.userId)) {
+    // A reload mid-game: wait briefly for the server to resume it.
+    app.awaitingResume = true;
+    setBootText('Rejoining your game…');
+    connect();
+    // The server answers at once when it can; if it cannot be reached, go
+    // on to the lobby (which keeps reconnecting) instead of waiting here.
+    setTimeout(() => {
+      if (app.screen === 'boot' && app.awaitingResume) gameEndedWhileAway();
+    }, 6000);
+    return;
+  }
+  connect();
+  enterLobby();
+}
+
+window.addEventListener('pagehide', () => {
+  // Leaving the page: close cleanly so the server starts the grace at once.
+  if (app.conn) app.conn.close();
+});
+
+boot();

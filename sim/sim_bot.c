@@ -1,0 +1,918 @@
+/* sim_bot.c: a simulated player (see sim_bot.h).
+ *
+ * The bot is one actor owning at most two streams at a time: an HTTP
+ * connection (the login, or a GET a test asked for) and a WebSocket
+ * connection. Stream events are told apart by stream id.
+ *
+ *   LOGGING_IN --http_finish()--> CONNECTING --ws_mark_open()--> OPEN
+ *       |                            |                            |
+ *       +-----login refused----------+--upgrade refused--> FAILED  |
+ *                                                                 v
+ *                  CONNECTING <--ws_connect()-- DISCONNECTED <--ws_end()
+ *
+ * Invariants:
+ *  (1) ws_stream and wsc are both set or both NULL; likewise http and an
+ *      HTTP purpose other than PURPOSE_NONE.
+ *  (2) Frames given before the WebSocket opens wait in `pending` (at most
+ *      SIM_BOT_PENDING_MAX); any other frame that cannot go out is counted
+ *      in frames_unsent, never silently lost.
+ *  (3) At most records_max records are kept; the rest are counted.
+ *  (4) Every loop is bounded: reads per turn, clicks per command, records.
+ */
+#include "sim_bot.h"
+
+#include "net_ws_client.h"
+#include "rt_assert.h"
+#include "rt_stream.h"
+
+#include <cjson/cJSON.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+  TAG_START = RT_TAG_USER, /* log in or connect */
+  TAG_TEXT,                /* buf: one frame */
+  TAG_CLICKS,              /* bot_clicks_t */
+  TAG_DISCONNECT,          /* u32: sim_bot_close_how_t */
+  TAG_RECONNECT,
+  TAG_READING,  /* u32: 0 or 1 */
+  TAG_HTTP_GET, /* buf: the path; u32: bearer */
+};
+
+typedef struct bot_clicks {
+  uint32_t n;
+  uint32_t pad_;
+  int64_t first_seq;
+} bot_clicks_t;
+
+typedef enum { PURPOSE_NONE = 0, PURPOSE_LOGIN, PURPOSE_GET } http_purpose_t;
+
+#define HTTP_REQUEST_MAX (SIM_BOT_TOKEN_MAX + 1024u)
+#define HTTP_READS_PER_TURN 16
+#define HTTP_BODY_INITIAL 4096u
+#define HOST_MAX 128u
+#define ORIGIN_MAX 256u
+#define CLICK_TEXT_MAX 96u
+
+struct sim_bot {
+  sim_world_t *sw;
+  rt_world_t *w;
+  rt_actor_id_t id;
+  bool alive;
+  uint16_t port;
+  char name[RT_NAME_MAX];
+  char host[HOST_MAX];
+  char origin[ORIGIN_MAX];
+  bool has_origin;
+  char token[SIM_BOT_TOKEN_MAX];
+  bool has_token;
+  char user_id[RT_SUBJECT_MAX];
+  sim_link_config_t up, down;
+  rt_rng_t rng;
+  sim_bot_state_t state;
+  /* HTTP: Invariant (1) */
+  rt_stream_t *http;
+  uint8_t http_purpose;
+  http_parser hp;
+  char http_req[HTTP_REQUEST_MAX];
+  uint32_t http_req_len, http_req_off;
+  char *http_body; /* NUL-terminated; grows up to SIM_BOT_HTTP_BODY_MAX */
+  uint32_t http_body_len, http_body_cap;
+  bool http_complete;
+  bool http_busy; /* a GET was asked for and is not answered yet */
+  bool http_answered;
+  int http_status;
+  /* WebSocket: Invariant (1) */
+  rt_stream_t *ws_stream;
+  net_wsc_t *wsc;
+  uint32_t conn_no;
+  bool reading;
+  uint16_t close_code;
+  uint16_t close_started; /* the code of a close the bot sent, else 0 */
+  int ws_status;
+  /* Invariant (2) */
+  rt_buf_t *pending[SIM_BOT_PENDING_MAX];
+  uint32_t pending_head, pending_count;
+  uint64_t frames_sent, frames_unsent;
+  /* Invariant (3) */
+  sim_bot_record_t *records;
+  uint32_t records_len, records_cap, records_max;
+  uint64_t records_dropped;
+};
+
+static const char *const kind_names[SIM_BOT_KIND_COUNT_] = {
+    [0] = "NONE",
+    [SIM_BOT_QUEUED] = "QUEUED",
+    [SIM_BOT_GAME_START] = "GAME_START",
+    [SIM_BOT_UPDATE_TICK] = "UPDATE(tick)",
+    [SIM_BOT_UPDATE_CLICK] = "UPDATE(click)",
+    [SIM_BOT_UPDATE_CLAIM] = "UPDATE(claim)",
+    [SIM_BOT_OPPONENT_CLICK] = "OPPONENT_CLICK",
+    [SIM_BOT_COOKIE_SPAWN] = "COOKIE_SPAWN",
+    [SIM_BOT_GAME_OVER] = "GAME_OVER",
+    [SIM_BOT_ERROR] = "ERROR",
+    [SIM_BOT_UNKNOWN] = "UNKNOWN",
+    [SIM_BOT_OPENED] = "(opened)",
+    [SIM_BOT_CLOSED] = "(closed)",
+    [SIM_BOT_REFUSED] = "(refused)",
+};
+
+const char *sim_bot_kind_name(sim_bot_kind_t kind) {
+  return kind > 0 && kind < SIM_BOT_KIND_COUNT_ ? kind_names[kind] : "?";
+}
+
+/* ---- Records: Invariant (3) ---------------------------------------------- */
+
+static sim_bot_record_t *record_new(sim_bot_t *b, sim_bot_kind_t kind) {
+  if (b->records_len == b->records_max) {
+    b->records_dropped++;
+    return NULL;
+  }
+  if (b->records_len == b->records_cap) {
+    uint32_t cap = b->records_cap == 0 ? 64 : b->records_cap * 2;
+    if (cap > b->records_max)
+      cap = b->records_max;
+    sim_bot_record_t *grown = realloc(b->records, (size_t)cap * sizeof(*grown));
+    if (grown == NULL) {
+      b->records_dropped++;
+      return NULL;
+    }
+    b->records = grown;
+    b->records_cap = cap;
+  }
+  sim_bot_record_t *r = &b->records[b->records_len++];
+  memset(r, 0, sizeof(*r));
+  r->at = rt_now(b->w);
+  r->conn = b->conn_no;
+  r->kind = (uint16_t)kind;
+  r->time_remaining = -1;
+  return r;
+}
+
+static void record_event(sim_bot_t *b, sim_bot_kind_t kind, int code) {
+  sim_bot_record_t *r = record_new(b, kind);
+  if (r != NULL)
+    r->code = (uint16_t)(code >= 0 && code <= UINT16_MAX ? code : 0);
+  rt_log(b->w, RT_LOG_DEBUG, "bot.event",
+         "bot=%" PRIu64 " conn=%u event=%s code=%d", b->id, b->conn_no,
+         sim_bot_kind_name(kind), code);
+}
+
+/* ---- Server messages ----------------------------------------------------- */
+
+static bool get_int(const cJSON *p, const char *name, int32_t *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, name);
+  if (!cJSON_IsNumber(v))
+    return false;
+  *out = (int32_t)v->valuedouble;
+  return true;
+}
+
+static bool get_str(const cJSON *p, const char *name, char *out, size_t cap) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, name);
+  if (!cJSON_IsString(v))
+    return false;
+  snprintf(out, cap, "%s", v->valuestring);
+  return true;
+}
+
+static sim_bot_kind_t classify(const char *type, const cJSON *p) {
+  static const struct {
+    const char *name;
+    sim_bot_kind_t kind;
+  } types[] = {
+      {"QUEUED", SIM_BOT_QUEUED},
+      {"GAME_START", SIM_BOT_GAME_START},
+      {"OPPONENT_CLICK", SIM_BOT_OPPONENT_CLICK},
+      {"COOKIE_SPAWN", SIM_BOT_COOKIE_SPAWN},
+      {"GAME_OVER", SIM_BOT_GAME_OVER},
+      {"ERROR", SIM_BOT_ERROR},
+  };
+  if (type == NULL)
+    return SIM_BOT_UNKNOWN;
+  if (strcmp(type, "UPDATE") == 0) {
+    if (cJSON_GetObjectItemCaseSensitive(p, "goldenCookieClaimedBy") != NULL)
+      return SIM_BOT_UPDATE_CLAIM;
+    if (cJSON_GetObjectItemCaseSensitive(p, "timeRemaining") != NULL)
+      return SIM_BOT_UPDATE_TICK;
+    return SIM_BOT_UPDATE_CLICK;
+  }
+  for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+    if (strcmp(type, types[i].name) == 0)
+      return types[i].kind;
+  return SIM_BOT_UNKNOWN;
+}
+
+static void fill_record(sim_bot_record_t *r, const cJSON *p) {
+  get_int(p, "p1Score", &r->p1_score);
+  get_int(p, "p2Score", &r->p2_score);
+  get_int(p, "timeRemaining", &r->time_remaining);
+  get_int(p, "count", &r->count);
+  const cJSON *seq = cJSON_GetObjectItemCaseSensitive(p, "seq");
+  if (cJSON_IsNumber(seq)) {
+    r->has_seq = true;
+    r->seq = (int64_t)seq->valuedouble;
+  }
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(p, "x");
+  const cJSON *y = cJSON_GetObjectItemCaseSensitive(p, "y");
+  if (cJSON_IsNumber(x) && cJSON_IsNumber(y)) {
+    r->x = x->valuedouble;
+    r->y = y->valuedouble;
+  }
+  r->resumed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "resumed"));
+  get_str(p, "role", r->role, sizeof(r->role));
+  get_str(p, "roomId", r->room_id, sizeof(r->room_id));
+  get_str(p, "opponent", r->opponent, sizeof(r->opponent));
+  get_str(p, "winner", r->winner, sizeof(r->winner));
+  get_str(p, "goldenCookieClaimedBy", r->claimed_by, sizeof(r->claimed_by));
+  get_str(p, "reason", r->reason, sizeof(r->reason));
+  get_str(p, "code", r->error_code, sizeof(r->error_code));
+}
+
+static void ws_mark_open(sim_bot_t *b) {
+  if (b->state != SIM_BOT_CONNECTING)
+    return;
+  b->state = SIM_BOT_OPEN;
+  b->ws_status = 101;
+  record_event(b, SIM_BOT_OPENED, 101);
+}
+
+/* net_ws callback: one complete text message from the server. */
+static void bot_on_text(void *ud, const uint8_t *data, size_t len) {
+  sim_bot_t *b = ud;
+  ws_mark_open(b); /* frames may come with the 101, in the same read */
+  cJSON *root = cJSON_ParseWithLength((const char *)data, len);
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "payload");
+  sim_bot_kind_t kind =
+      classify(cJSON_IsString(type) ? type->valuestring : NULL, p);
+  sim_bot_record_t *r = record_new(b, kind);
+  if (r != NULL && cJSON_IsObject(p))
+    fill_record(r, p);
+  cJSON_Delete(root);
+}
+
+static void pending_clear(sim_bot_t *b);
+
+/* ---- The WebSocket ------------------------------------------------------- */
+
+static void ws_teardown(sim_bot_t *b) {
+  net_wsc_destroy(b->wsc);
+  b->wsc = NULL;
+  rt_stream_close(b->ws_stream);
+  b->ws_stream = NULL;
+}
+
+/* The connection ended (EOF, reset, close handshake done, or we dropped
+ * it): record the server's close code; for a close the bot started, whose
+ * answer net_ws drains unparsed, the bot's own; else 1006. */
+static void ws_end(sim_bot_t *b) {
+  if (b->wsc == NULL)
+    return;
+  if (net_wsc_state(b->wsc) != NET_WSC_OPEN) {
+    /* Never opened: the upgrade failed or was refused. */
+    b->ws_status = net_wsc_http_status(b->wsc);
+    record_event(b, SIM_BOT_REFUSED, b->ws_status);
+    ws_teardown(b);
+    b->state = SIM_BOT_FAILED;
+    pending_clear(b);
+    return;
+  }
+  uint16_t peer = net_ws_peer_close_code(net_wsc_ws(b->wsc));
+  b->close_code = peer != 0               ? peer
+                  : b->close_started != 0 ? b->close_started
+                                          : 1006;
+  record_event(b, SIM_BOT_CLOSED, b->close_code);
+  ws_teardown(b);
+  b->state = SIM_BOT_DISCONNECTED;
+}
+
+static void ws_flush(sim_bot_t *b) {
+  net_ws_t *ws = b->wsc != NULL ? net_wsc_ws(b->wsc) : NULL;
+  if (ws == NULL)
+    return;
+  if (net_ws_flush(ws) < 0 || net_ws_finished(ws))
+    ws_end(b);
+}
+
+static void send_now(sim_bot_t *b, const uint8_t *data, size_t len) {
+  net_ws_t *ws = b->wsc != NULL ? net_wsc_ws(b->wsc) : NULL;
+  if (ws == NULL || net_ws_send_text(ws, data, len) < 0) {
+    b->frames_unsent++;
+    return;
+  }
+  b->frames_sent++;
+}
+
+static void flush_pending(sim_bot_t *b) {
+  while (b->pending_count > 0) {
+    rt_buf_t *buf = b->pending[b->pending_head];
+    b->pending[b->pending_head] = NULL;
+    b->pending_head = (b->pending_head + 1) % SIM_BOT_PENDING_MAX;
+    b->pending_count--;
+    send_now(b, buf->data, buf->len);
+    rt_buf_unref(buf);
+  }
+}
+
+static void pending_clear(sim_bot_t *b) {
+  while (b->pending_count > 0) {
+    rt_buf_unref(b->pending[b->pending_head]);
+    b->pending[b->pending_head] = NULL;
+    b->pending_head = (b->pending_head + 1) % SIM_BOT_PENDING_MAX;
+    b->pending_count--;
+    b->frames_unsent++;
+  }
+}
+
+/* One frame from a command: now, later (Invariant (2)), or counted. */
+static void send_text(sim_bot_t *b, const uint8_t *data, size_t len) {
+  switch (b->state) {
+  case SIM_BOT_OPEN: send_now(b, data, len); return;
+  case SIM_BOT_LOGGING_IN:
+  case SIM_BOT_CONNECTING:
+    if (b->pending_count < SIM_BOT_PENDING_MAX) {
+      rt_buf_t *buf = rt_buf_copy(data, len);
+      if (buf != NULL) {
+        b->pending[(b->pending_head + b->pending_count) % SIM_BOT_PENDING_MAX] =
+            buf;
+        b->pending_count++;
+        return;
+      }
+    }
+    b->frames_unsent++;
+    return;
+  case SIM_BOT_DISCONNECTED:
+  case SIM_BOT_FAILED: b->frames_unsent++; return;
+  }
+}
+
+/* Drive the WebSocket after a stream event (or a start). */
+static void ws_drive(sim_bot_t *b) {
+  if (b->wsc == NULL)
+    return;
+  bool was_open = net_wsc_state(b->wsc) == NET_WSC_OPEN;
+  if (was_open && !b->reading) {
+    ws_flush(b); /* a stalled reader still writes */
+    return;
+  }
+  int rc = net_wsc_on_event(b->wsc);
+  net_wsc_state_t st = net_wsc_state(b->wsc);
+  if (st == NET_WSC_REFUSED || st == NET_WSC_FAILED) {
+    ws_end(b);
+    return;
+  }
+  if (st == NET_WSC_OPEN) {
+    ws_mark_open(b);
+    flush_pending(b);
+  }
+  if (rc < 0) {
+    ws_end(b);
+    return;
+  }
+  if (st == NET_WSC_OPEN)
+    ws_flush(b);
+}
+
+static void ws_connect(sim_bot_t *b) {
+  char target[SIM_BOT_TOKEN_MAX + 16];
+  if (b->token[0] == '\0')
+    snprintf(target, sizeof(target), "/ws");
+  else
+    snprintf(target, sizeof(target), "/ws?token=%s", b->token);
+  b->conn_no++;
+  b->close_code = 0;
+  b->close_started = 0;
+  b->ws_status = 0;
+  b->state = SIM_BOT_CONNECTING;
+  rt_stream_t *s = NULL;
+  int err = sim_connect(b->sw, b->port, b->id, &b->up, &b->down, &s);
+  if (err < 0) {
+    record_event(b, SIM_BOT_REFUSED, 0);
+    b->state = SIM_BOT_FAILED;
+    pending_clear(b);
+    return;
+  }
+  net_wsc_config_t wc = {.host = b->host,
+                         .target = target,
+                         .origin = b->has_origin ? b->origin : NULL,
+                         .rng = &b->rng};
+  net_ws_callbacks_t cb = {.on_text = bot_on_text};
+  err = net_wsc_create(s, &wc, &cb, b, &b->wsc);
+  if (err < 0) {
+    rt_stream_close(s);
+    record_event(b, SIM_BOT_REFUSED, 0);
+    b->state = SIM_BOT_FAILED;
+    pending_clear(b);
+    return;
+  }
+  b->ws_stream = s;
+  ws_drive(b); /* sends the upgrade request */
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+static int http_on_body(http_parser *p, const char *at, size_t n) {
+  sim_bot_t *b = p->data;
+  if (b->http_body_len + n > SIM_BOT_HTTP_BODY_MAX)
+    return 1; /* too big for a test: an error */
+  if (b->http_body_len + n + 1 > b->http_body_cap) {
+    uint32_t cap = b->http_body_cap == 0 ? HTTP_BODY_INITIAL : b->http_body_cap;
+    while (cap < b->http_body_len + n + 1)
+      cap *= 2;
+    char *grown = realloc(b->http_body, cap);
+    if (grown == NULL)
+      return 1;
+    b->http_body = grown;
+    b->http_body_cap = cap;
+  }
+  memcpy(b->http_body + b->http_body_len, at, n);
+  b->http_body_len += (uint32_t)n;
+  b->http_body[b->http_body_len] = '\0';
+  return 0;
+}
+
+static int http_on_complete(http_parser *p) {
+  sim_bot_t *b = p->data;
+  b->http_complete = true;
+  http_parser_pause(p, 1); /* nothing after the answer matters */
+  return 0;
+}
+
+static const http_parser_settings http_settings = {
+    .on_body = http_on_body,
+    .on_message_complete = http_on_complete,
+};
+
+static void http_close(sim_bot_t *b) {
+  rt_stream_close(b->http);
+  b->http = NULL;
+  b->http_purpose = PURPOSE_NONE;
+}
+
+/* The login answered: keep the token and open the WebSocket. */
+static void login_done(sim_bot_t *b, int status) {
+  cJSON *root = status == 200 && b->http_body != NULL
+                    ? cJSON_ParseWithLength(b->http_body, b->http_body_len)
+                    : NULL;
+  const cJSON *token = cJSON_GetObjectItemCaseSensitive(root, "token");
+  const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "userId");
+  bool ok = cJSON_IsString(token) && cJSON_IsString(user) &&
+            strlen(token->valuestring) < sizeof(b->token) &&
+            strlen(user->valuestring) < sizeof(b->user_id);
+  if (ok) {
+    snprintf(b->token, sizeof(b->token), "%s", token->valuestring);
+    snprintf(b->user_id, sizeof(b->user_id), "%s", user->valuestring);
+    b->has_token = true;
+  }
+  cJSON_Delete(root);
+  if (!ok) {
+    b->ws_status = status;
+    record_event(b, SIM_BOT_REFUSED, status);
+    b->state = SIM_BOT_FAILED;
+    pending_clear(b);
+    return;
+  }
+  rt_log(b->w, RT_LOG_DEBUG, "bot.login", "bot=%" PRIu64 " user=%s", b->id,
+         b->user_id);
+  ws_connect(b);
+}
+
+/* The answer is complete (ok) or the exchange failed (!ok). */
+static void http_finish(sim_bot_t *b, bool ok) {
+  int status = ok ? (int)b->hp.status_code : 0;
+  uint8_t purpose = b->http_purpose;
+  http_close(b);
+  b->http_status = status;
+  if (purpose == PURPOSE_LOGIN) {
+    login_done(b, status);
+    return;
+  }
+  b->http_answered = true;
+  b->http_busy = false;
+}
+
+static void http_drive(sim_bot_t *b) {
+  while (b->http_req_off < b->http_req_len) {
+    int64_t n = rt_stream_write(b->http, b->http_req + b->http_req_off,
+                                b->http_req_len - b->http_req_off);
+    if (n < 0) {
+      http_finish(b, false);
+      return;
+    }
+    if (n == 0)
+      return; /* WRITABLE brings us back */
+    b->http_req_off += (uint32_t)n;
+  }
+  for (int i = 0; i < HTTP_READS_PER_TURN; i++) {
+    char buf[4096];
+    int64_t n = rt_stream_read(b->http, buf, sizeof(buf));
+    if (n == 0)
+      return;
+    if (n < 0) {
+      /* EOF may end a body without a length; then the parser completes. */
+      if (n == RT_EOF)
+        http_parser_execute(&b->hp, &http_settings, NULL, 0);
+      http_finish(b, b->http_complete);
+      return;
+    }
+    http_parser_execute(&b->hp, &http_settings, buf, (size_t)n);
+    if (b->http_complete) {
+      http_finish(b, true);
+      return;
+    }
+    if (HTTP_PARSER_ERRNO(&b->hp) != HPE_OK) {
+      http_finish(b, false);
+      return;
+    }
+  }
+  rt_stream_notify(b->http, RT_STREAM_READABLE); /* more, after others */
+}
+
+/* Send one request on a new connection. body may be NULL. */
+static int http_start(sim_bot_t *b, http_purpose_t purpose, const char *method,
+                      const char *path, const char *body, bool bearer) {
+  if (b->http != NULL)
+    return RT_EFULL;
+  size_t body_len = body != NULL ? strlen(body) : 0;
+  char auth[SIM_BOT_TOKEN_MAX + 32] = "";
+  if (bearer)
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", b->token);
+  int n =
+      snprintf(b->http_req, sizeof(b->http_req),
+               "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s"
+               "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+               "\r\n%s",
+               method, path, b->host, auth, body_len, body != NULL ? body : "");
+  if (n < 0 || (size_t)n >= sizeof(b->http_req))
+    return RT_EINVAL;
+  int err = sim_connect(b->sw, b->port, b->id, &b->up, &b->down, &b->http);
+  if (err < 0) {
+    b->http = NULL;
+    return err;
+  }
+  b->http_purpose = (uint8_t)purpose;
+  b->http_req_len = (uint32_t)n;
+  b->http_req_off = 0;
+  b->http_body_len = 0;
+  if (b->http_body != NULL)
+    b->http_body[0] = '\0';
+  b->http_complete = false;
+  b->http_status = 0;
+  http_parser_init(&b->hp, HTTP_RESPONSE);
+  b->hp.data = b;
+  http_drive(b);
+  return RT_OK;
+}
+
+static void login_start(sim_bot_t *b) {
+  cJSON *req = cJSON_CreateObject();
+  cJSON_AddStringToObject(req, "name", b->name);
+  char *body = cJSON_PrintUnformatted(req);
+  cJSON_Delete(req);
+  int err = body != NULL ? http_start(b, PURPOSE_LOGIN, "POST", "/api/login",
+                                      body, false)
+                         : RT_ENOMEM;
+  cJSON_free(body);
+  if (err < 0) {
+    record_event(b, SIM_BOT_REFUSED, 0);
+    b->state = SIM_BOT_FAILED;
+    pending_clear(b);
+  }
+}
+
+/* ---- Commands ------------------------------------------------------------ */
+
+static void do_clicks(sim_bot_t *b, const rt_msg_t *msg) {
+  bot_clicks_t c;
+  RT_MSG_GET(msg, bot_clicks_t, &c);
+  RT_WASSERT(b->w, c.n <= SIM_BOT_CLICKS_MAX);
+  for (uint32_t i = 0; i < c.n; i++) {
+    char text[CLICK_TEXT_MAX];
+    int n;
+    if (c.first_seq >= 0)
+      n = snprintf(
+          text, sizeof(text),
+          "{\"type\":\"CLICK\",\"payload\":{\"count\":1,\"seq\":%" PRId64 "}}",
+          c.first_seq + (int64_t)i);
+    else
+      n = snprintf(text, sizeof(text),
+                   "{\"type\":\"CLICK\",\"payload\":{\"count\":1}}");
+    send_text(b, (const uint8_t *)text, (size_t)n);
+  }
+}
+
+static void do_disconnect(sim_bot_t *b, uint32_t how) {
+  if (b->wsc == NULL)
+    return;
+  net_ws_t *ws = net_wsc_ws(b->wsc);
+  if (how == SIM_BOT_CLOSE_HANDSHAKE && ws != NULL) {
+    net_ws_close(ws, 1000, "bye");
+    b->close_started = 1000;
+    ws_flush(b); /* the server's answer ends it (ws_drive) */
+    return;
+  }
+  if (how == SIM_BOT_CLOSE_RESET)
+    sim_stream_reset(b->ws_stream);
+  pending_clear(b); /* frames for a connection that never opened */
+  b->close_code = 1006;
+  record_event(b, SIM_BOT_CLOSED, 1006);
+  ws_teardown(b);
+  b->state = SIM_BOT_DISCONNECTED;
+}
+
+static void do_http_get(sim_bot_t *b, const rt_msg_t *msg) {
+  uint32_t bearer;
+  RT_MSG_GET(msg, uint32_t, &bearer);
+  char path[1024];
+  size_t len = msg->buf != NULL ? msg->buf->len : 0;
+  int err = RT_EINVAL;
+  if (len > 0 && len < sizeof(path)) {
+    memcpy(path, msg->buf->data, len);
+    path[len] = '\0';
+    err = http_start(b, PURPOSE_GET, "GET", path, NULL, bearer != 0);
+  }
+  if (err < 0) { /* answered at once, as a failure */
+    b->http_status = 0;
+    b->http_answered = true;
+    b->http_busy = false;
+  }
+}
+
+static void on_stream(sim_bot_t *b, const rt_msg_t *msg) {
+  rt_stream_event_t ev;
+  RT_MSG_GET(msg, rt_stream_event_t, &ev);
+  if (b->http != NULL && ev.id == b->http->id)
+    http_drive(b);
+  else if (b->ws_stream != NULL && ev.id == b->ws_stream->id)
+    ws_drive(b);
+}
+
+static void bot_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
+  sim_bot_t *b = rt_state(self);
+  switch (msg->tag) {
+  case RT_TAG_STREAM: on_stream(b, msg); return;
+  case TAG_START:
+    if (b->has_token)
+      ws_connect(b);
+    else
+      login_start(b);
+    return;
+  case TAG_TEXT:
+    if (msg->buf != NULL)
+      send_text(b, msg->buf->data, msg->buf->len);
+    ws_flush(b);
+    return;
+  case TAG_CLICKS:
+    do_clicks(b, msg);
+    ws_flush(b);
+    return;
+  case TAG_DISCONNECT: {
+    uint32_t how;
+    RT_MSG_GET(msg, uint32_t, &how);
+    do_disconnect(b, how);
+    return;
+  }
+  case TAG_RECONNECT:
+    if (!b->has_token)
+      return; /* never logged in: nothing to reconnect with */
+    if (b->wsc != NULL)
+      do_disconnect(b, SIM_BOT_CLOSE_STREAM);
+    ws_connect(b);
+    return;
+  case TAG_READING: {
+    uint32_t on;
+    RT_MSG_GET(msg, uint32_t, &on);
+    bool was = b->reading;
+    b->reading = on != 0;
+    /* Events are edges: bytes that came while we ignored them need a
+     * fresh one. */
+    if (b->reading && !was && b->ws_stream != NULL)
+      rt_stream_notify(b->ws_stream, RT_STREAM_READABLE);
+    return;
+  }
+  case TAG_HTTP_GET: do_http_get(b, msg); return;
+  default: return;
+  }
+}
+
+static void bot_on_stop(rt_actor_t *self, int reason) {
+  (void)reason;
+  sim_bot_t *b = rt_state(self);
+  b->alive = false;
+  if (b->wsc != NULL)
+    ws_teardown(b);
+  if (b->http != NULL)
+    http_close(b);
+  pending_clear(b);
+}
+
+/* ---- The public face ----------------------------------------------------- */
+
+static bool copy_str(char *dst, size_t cap, const char *src) {
+  if (src == NULL)
+    return true;
+  if (strlen(src) >= cap)
+    return false;
+  snprintf(dst, cap, "%s", src);
+  return true;
+}
+
+int sim_bot_spawn(sim_world_t *sw, uint16_t port, const sim_bot_config_t *cfg,
+                  sim_bot_t **out) {
+  uint32_t records_max =
+      cfg->records_max != 0 ? cfg->records_max : SIM_BOT_RECORDS_DEFAULT;
+  if (records_max > SIM_BOT_RECORDS_MAX)
+    return RT_EINVAL;
+  sim_bot_t *b = calloc(1, sizeof(*b));
+  if (b == NULL)
+    return RT_ENOMEM;
+  b->sw = sw;
+  b->w = sim_world_rt(sw);
+  b->port = port;
+  b->up = cfg->up;
+  b->down = cfg->down;
+  b->records_max = records_max;
+  b->reading = true;
+  snprintf(b->host, sizeof(b->host), "sim:%u", (unsigned)port);
+  snprintf(b->name, sizeof(b->name), "bot");
+  bool ok = copy_str(b->name, sizeof(b->name), cfg->name) &&
+            copy_str(b->host, sizeof(b->host), cfg->host) &&
+            copy_str(b->origin, sizeof(b->origin), cfg->origin) &&
+            copy_str(b->token, sizeof(b->token), cfg->token) &&
+            copy_str(b->user_id, sizeof(b->user_id), cfg->user_id);
+  if (!ok) {
+    free(b);
+    return RT_EINVAL;
+  }
+  b->has_origin = cfg->origin != NULL;
+  b->has_token = cfg->token != NULL;
+  b->state = b->has_token ? SIM_BOT_CONNECTING : SIM_BOT_LOGGING_IN;
+  rt_actor_spec_t spec = {.name = "bot",
+                          .behaviour = bot_behaviour,
+                          .on_stop = bot_on_stop,
+                          .state = b,
+                          .mailbox_cap = SIM_BOT_MAILBOX_CAP,
+                          .overflow = RT_OVERFLOW_REJECT};
+  int err = rt_spawn(b->w, &spec, &b->id);
+  if (err < 0) {
+    free(b);
+    return err;
+  }
+  b->alive = true;
+  uint64_t key = cfg->rng_key != 0 ? cfg->rng_key : b->id;
+  rt_world_rng(b->w, RT_RNG_KEY(RT_RNG_SUB_BOT, key), &b->rng);
+  rt_msg_t start = rt_msg_make(TAG_START, NULL, 0);
+  err = rt_send(b->w, b->id, &start);
+  RT_WASSERT(b->w, err == RT_PUSH_QUEUED); /* an empty mailbox */
+  *out = b;
+  return RT_OK;
+}
+
+void sim_bot_destroy(sim_bot_t *bot) {
+  if (bot == NULL)
+    return;
+  if (bot->alive)
+    rt_stop(bot->w, bot->id, RT_REASON_KILLED); /* on_stop runs now */
+  RT_ASSERT(!bot->alive);
+  free(bot->records);
+  free(bot->http_body);
+  free(bot);
+}
+
+/* Queue a command; takes buf (may be NULL) in every case. */
+static int command(sim_bot_t *b, uint16_t tag, const void *payload,
+                   uint16_t len, rt_buf_t *buf) {
+  if (!b->alive) {
+    rt_buf_unref(buf);
+    return RT_ENOACTOR;
+  }
+  rt_msg_t m = rt_msg_make(tag, payload, len);
+  m.buf = buf;
+  int rc = rt_send(b->w, b->id, &m);
+  if (rc < 0) {
+    rt_buf_unref(buf);
+    return rc;
+  }
+  return RT_OK;
+}
+
+int sim_bot_send(sim_bot_t *bot, const char *text, size_t len) {
+  if (len > SIM_BOT_TEXT_MAX)
+    return RT_EINVAL;
+  rt_buf_t *buf = rt_buf_copy(text, len);
+  if (buf == NULL)
+    return RT_ENOMEM;
+  return command(bot, TAG_TEXT, NULL, 0, buf);
+}
+
+static int send_literal(sim_bot_t *bot, const char *text) {
+  return sim_bot_send(bot, text, strlen(text));
+}
+
+int sim_bot_join(sim_bot_t *bot) {
+  return send_literal(bot, "{\"type\":\"JOIN_QUEUE\"}");
+}
+
+int sim_bot_leave(sim_bot_t *bot) {
+  return send_literal(bot, "{\"type\":\"LEAVE_QUEUE\"}");
+}
+
+int sim_bot_click(sim_bot_t *bot, int64_t seq) {
+  return sim_bot_clicks(bot, 1, seq);
+}
+
+int sim_bot_clicks(sim_bot_t *bot, uint32_t n, int64_t first_seq) {
+  if (n == 0 || n > SIM_BOT_CLICKS_MAX)
+    return RT_EINVAL;
+  bot_clicks_t c = {.n = n, .first_seq = first_seq < 0 ? -1 : first_seq};
+  return command(bot, TAG_CLICKS, &c, sizeof(c), NULL);
+}
+
+int sim_bot_cookie_click(sim_bot_t *bot) {
+  return send_literal(bot, "{\"type\":\"COOKIE_CLICK\",\"payload\":{}}");
+}
+
+int sim_bot_quit(sim_bot_t *bot) {
+  return send_literal(bot, "{\"type\":\"QUIT_GAME\"}");
+}
+
+int sim_bot_disconnect(sim_bot_t *bot, sim_bot_close_how_t how) {
+  uint32_t h = (uint32_t)how;
+  if (h > SIM_BOT_CLOSE_RESET)
+    return RT_EINVAL;
+  return command(bot, TAG_DISCONNECT, &h, sizeof(h), NULL);
+}
+
+int sim_bot_reconnect(sim_bot_t *bot) {
+  return command(bot, TAG_RECONNECT, NULL, 0, NULL);
+}
+
+int sim_bot_set_reading(sim_bot_t *bot, bool reading) {
+  uint32_t on = reading ? 1 : 0;
+  return command(bot, TAG_READING, &on, sizeof(on), NULL);
+}
+
+int sim_bot_http_get(sim_bot_t *bot, const char *path, bool bearer) {
+  if (bot->http_busy || bot->state == SIM_BOT_LOGGING_IN)
+    return RT_EFULL;
+  size_t len = strlen(path);
+  if (len == 0 || len >= 1024 || path[0] != '/')
+    return RT_EINVAL;
+  uint32_t b = bearer ? 1 : 0;
+  int rc = command(bot, TAG_HTTP_GET, &b, sizeof(b), rt_buf_copy(path, len));
+  if (rc == RT_OK) {
+    bot->http_busy = true;
+    bot->http_answered = false;
+  }
+  return rc;
+}
+
+/* ---- Accessors ----------------------------------------------------------- */
+
+const sim_bot_record_t *sim_bot_records(const sim_bot_t *bot, uint32_t *len) {
+  *len = bot->records_len;
+  return bot->records;
+}
+
+uint32_t sim_bot_count(const sim_bot_t *bot, sim_bot_kind_t kind) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < bot->records_len; i++)
+    n += bot->records[i].kind == kind;
+  return n;
+}
+
+const sim_bot_record_t *sim_bot_last(const sim_bot_t *bot,
+                                     sim_bot_kind_t kind) {
+  for (uint32_t i = bot->records_len; i > 0; i--)
+    if (bot->records[i - 1].kind == kind)
+      return &bot->records[i - 1];
+  return NULL;
+}
+
+uint64_t sim_bot_records_dropped(const sim_bot_t *bot) {
+  return bot->records_dropped;
+}
+
+sim_bot_state_t sim_bot_state(const sim_bot_t *bot) { return bot->state; }
+rt_actor_id_t sim_bot_actor(const sim_bot_t *bot) { return bot->id; }
+const char *sim_bot_user_id(const sim_bot_t *bot) { return bot->user_id; }
+const char *sim_bot_token(const sim_bot_t *bot) { return bot->token; }
+const char *sim_bot_name(const sim_bot_t *bot) { return bot->name; }
+uint16_t sim_bot_close_code(const sim_bot_t *bot) { return bot->close_code; }
+int sim_bot_ws_status(const sim_bot_t *bot) { return bot->ws_status; }
+uint64_t sim_bot_frames_sent(const sim_bot_t *bot) { return bot->frames_sent; }
+uint64_t sim_bot_frames_unsent(const sim_bot_t *bot) {
+  return bot->frames_unsent;
+}
+
+bool sim_bot_http_result(const sim_bot_t *bot, int *status, const char **body,
+                         size_t *len) {
+  *status = bot->http_status;
+  *body = bot->http_body != NULL ? bot->http_body : "";
+  *len = bot->http_body != NULL ? bot->http_body_len : 0;
+  return bot->http_answered;
+}
