@@ -24,7 +24,15 @@ struct net_ws {
   /* Reading stopped (our close, or wslay's 1009) and the peer then sent
    * bytes or EOF: its close reply, which wslay no longer parses. */
   bool peer_answered;
-  uint16_t close_sent_code;
+  uint16_t close_sent_code; /* the close we asked for (maybe still pending) */
+  /* wslay sends control frames ahead of queued data and stops writing once
+   * its close is out, so a close queued at once would drop the messages
+   * queued before it (a GAME_OVER before a kick). Ours waits until wslay's
+   * queue is empty: the close handshake's own deadline bounds a peer that
+   * never reads. */
+  bool close_pending;
+  uint8_t close_reason_len;
+  char close_reason[123];
 };
 
 /* ---- wslay callbacks ------------------------------------------------------- */
@@ -165,9 +173,7 @@ void net_ws_destroy(net_ws_t *ws) {
 
 /* ---- I/O ------------------------------------------------------------------------ */
 
-int net_ws_flush(net_ws_t *ws) {
-  if (ws->failed)
-    return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
+static int send_queued(net_ws_t *ws) {
   if (!wslay_event_want_write(ws->ctx))
     return RT_OK;
   if (wslay_event_send(ws->ctx) != 0) {
@@ -175,6 +181,22 @@ int net_ws_flush(net_ws_t *ws) {
     return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
   }
   return RT_OK;
+}
+
+int net_ws_flush(net_ws_t *ws) {
+  if (ws->failed)
+    return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
+  int err = send_queued(ws);
+  if (err < 0 || !ws->close_pending ||
+      wslay_event_get_queued_msg_count(ws->ctx) > 0)
+    return err;
+  ws->close_pending = false; /* everything before it is out: now the close */
+  if (!wslay_event_get_close_sent(ws->ctx) &&
+      wslay_event_queue_close(ws->ctx, ws->close_sent_code,
+                              (const uint8_t *)ws->close_reason,
+                              ws->close_reason_len) != 0)
+    return RT_OK; /* wslay already closing (the peer's close answered) */
+  return send_queued(ws);
 }
 
 int64_t net_ws_on_readable(net_ws_t *ws) {
@@ -216,7 +238,7 @@ int64_t net_ws_on_readable(net_ws_t *ws) {
 }
 
 int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len) {
-  if (ws->failed)
+  if (ws->failed || ws->close_pending)
     return RT_EPIPE;
   struct wslay_event_msg msg = {
       .opcode = WSLAY_TEXT_FRAME, .msg = data, .msg_length = len};
@@ -239,11 +261,13 @@ void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason) {
       ws->close_sent_code != 0)
     return;
   size_t rlen = reason != NULL ? strlen(reason) : 0;
-  if (rlen > 122)
-    rlen = 122; /* RFC 6455: control payloads are at most 125 bytes */
-  if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, rlen) ==
-      0)
-    ws->close_sent_code = code;
+  if (rlen > sizeof(ws->close_reason) - 1)
+    rlen = sizeof(ws->close_reason) - 1; /* control payloads <= 125 bytes */
+  if (rlen > 0)
+    memcpy(ws->close_reason, reason, rlen);
+  ws->close_reason_len = (uint8_t)rlen;
+  ws->close_sent_code = code;
+  ws->close_pending = true; /* queued by net_ws_flush, after the data */
   wslay_event_shutdown_read(ws->ctx);
 }
 

@@ -159,6 +159,17 @@ static void sess_text(void *session, rt_actor_t *self, const uint8_t *data,
   cr_assert_not_null(frame);
   cr_assert_eq(s->conn->ops->send_text(s->conn, frame), RT_OK);
   rt_buf_unref(frame);
+  if (len == 7 && memcmp(data, "kick me", 7) == 0) {
+    /* Last words, then a close, in the same turn (a GAME_OVER, a kick). */
+    rt_buf_t *bye = rt_buf_copy("goodbye", 7);
+    cr_assert_eq(s->conn->ops->send_text(s->conn, bye), RT_OK);
+    rt_buf_unref(bye);
+    s->conn->ops->close(s->conn, RT_CLOSE_POLICY, "kicked");
+    rt_buf_t *late = rt_buf_copy("late", 4);
+    cr_assert_eq(s->conn->ops->send_text(s->conn, late), RT_EPIPE,
+                 "nothing is queued after a close");
+    rt_buf_unref(late);
+  }
 }
 
 static void sess_message(void *session, rt_actor_t *self, const rt_msg_t *msg) {
@@ -1913,6 +1924,19 @@ static void expect_server_close(client_t *cl, uint16_t code,
   cl_send_close(cl, code, "");
   settle(cl->fx);
   cl_expect_eof(cl);
+}
+
+Test(net_server, messages_queued_before_a_close_are_sent_before_it) {
+  fx_t *fx = fx_new();
+  client_t *cl = ws_open(fx);
+  cl_send_text(cl, "kick me");
+  settle(fx);
+  cl_expect_text(cl, "kick me");
+  cl_expect_text(cl, "goodbye");
+  expect_server_close(cl, RT_CLOSE_POLICY, "kicked");
+  cr_assert_eq(fx->sessions[0].closed_calls, 1);
+  cr_assert_eq(fx->sessions[0].close_code, RT_CLOSE_POLICY);
+  fx_free(fx);
 }
 
 Test(net_server, message_of_512_bytes_is_ok_and_513_closes_1009) {
