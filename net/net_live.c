@@ -50,13 +50,13 @@ static void update_time(net_live_t *live) {
 
 static void arm_timer(net_live_t *live) {
   rt_time_ns next = rt_world_next_deadline(live->world);
-  if (next == live->armed_deadline)
+  /* Re-arm only for an earlier deadline. When the earliest timer was
+   * cancelled or moved later, the armed one just fires early and the pass
+   * it causes re-arms: one spurious wakeup instead of a timerfd_settime
+   * syscall on nearly every pass of a busy server. */
+  if (next >= live->armed_deadline)
     return;
   live->armed_deadline = next;
-  if (next == RT_TIME_NEVER) {
-    event_del(live->timer_ev);
-    return;
-  }
   rt_time_ns delay = next - rt_now(live->world);
   if (delay < 0)
     delay = 0;
@@ -112,21 +112,17 @@ net_live_t *net_live_create(const net_live_config_t *cfg) {
   live->armed_deadline = RT_TIME_NEVER;
   live->turns_per_pass =
       cfg->turns_per_pass != 0 ? cfg->turns_per_pass : NET_TURNS_PER_PASS_DEFAULT;
-  /* Precise clocks for the world and for libevent's timeouts alike. By
-   * default libevent reads CLOCK_MONOTONIC_COARSE, which can lag by a tick
-   * or more (4 ms and up): world time then starts timers from a stale "now"
-   * and they fire that much early in real time. */
+  /* The world's clock is precise (CLOCK_MONOTONIC). libevent's own is
+   * left coarse: its precise mode re-arms a timerfd before every
+   * epoll_wait, a syscall per pass. A coarse wakeup can come a few ms
+   * early; then no timer is due by the world's clock, on_timer disarms,
+   * and the pass re-arms for the rest, so timers never fire early. */
   live->clock = evutil_monotonic_timer_new();
   if (live->clock == NULL ||
       evutil_configure_monotonic_time(live->clock, EV_MONOT_PRECISE) != 0)
     goto fail;
   evutil_gettime_monotonic(live->clock, &live->t0);
-  struct event_config *ec = event_config_new();
-  if (ec == NULL)
-    goto fail;
-  event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-  live->base = event_base_new_with_config(ec);
-  event_config_free(ec);
+  live->base = event_base_new();
   if (live->base == NULL)
     goto fail;
   live->run_ev = event_new(live->base, -1, 0, on_run, live);

@@ -759,7 +759,11 @@ static void conn_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   default:
     if (msg->tag >= RT_TAG_USER && c->session_open) {
       c->srv->cfg.session->message(c->session, self, msg);
-      ws_after_io(c);
+      /* Flush once the mailbox is empty: frames queued by a run of
+       * messages leave in one write (net_ws gathers them), not one each. */
+      const rt_mailbox_t *mb = rt_actor_mailbox(conn_world(c), c->id);
+      if (mb == NULL || rt_mailbox_count(mb) == 0)
+        ws_after_io(c);
     }
     break;
   }

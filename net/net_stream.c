@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define NET_STREAM_SNDBUF (64 * 1024)
+
 typedef struct net_conn {
   rt_stream_t stream; /* first */
   net_live_t *live;
@@ -30,6 +32,16 @@ typedef struct net_conn {
   int error;       /* sticky error for reads and writes; 0: none */
   bool read_done;  /* EOF or error seen: stop polling for reads */
   bool connecting; /* an outgoing connect is in progress */
+  /* Syscalls are most of a busy server's CPU, so two are avoided:
+   * - after a short read the socket was drained, and with edge-triggered
+   *   polling new bytes bring a new event, so the next read can answer 0
+   *   without asking the kernel (unless the peer hung up: then read on to
+   *   see the EOF);
+   * - the backlog is asked of the kernel (SIOCOUTQ) only while a write was
+   *   short: until then the kernel took every byte at once. */
+  bool maybe_readable;
+  bool peer_hung_up;
+  bool write_blocked;
 } net_conn_t;
 
 static const rt_stream_ops_t net_stream_ops;
@@ -48,8 +60,10 @@ static int errno_to_rt(int e) {
 
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
-  (void)what;
   net_conn_t *c = arg;
+  c->maybe_readable = true;
+  if (what & EV_CLOSED)
+    c->peer_hung_up = true;
   rt_stream_notify(&c->stream, RT_STREAM_READABLE);
 }
 
@@ -71,6 +85,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
     rt_stream_notify(&c->stream, RT_STREAM_CONNECTED | RT_STREAM_WRITABLE);
     return;
   }
+  c->write_blocked = false;
   rt_stream_notify(&c->stream, RT_STREAM_WRITABLE);
 }
 
@@ -78,17 +93,24 @@ static int64_t net_read(rt_stream_t *s, void *buf, size_t cap) {
   net_conn_t *c = (net_conn_t *)s;
   if (c->error != 0)
     return c->error;
-  if (c->connecting || cap == 0)
+  if (c->connecting || cap == 0 || !c->maybe_readable)
     return 0;
   ssize_t n = recv(c->fd, buf, cap, 0);
-  if (n > 0)
+  if (n > 0) {
+    if ((size_t)n < cap && !c->peer_hung_up)
+      c->maybe_readable = false; /* drained: the next bytes bring an event */
     return n;
+  }
   if (n == 0) {
     c->read_done = true;
     event_del(c->read_ev);
     return RT_EOF;
   }
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    c->maybe_readable = false;
+    return 0;
+  }
+  if (errno == EINTR)
     return 0;
   c->error = errno_to_rt(errno);
   c->read_done = true;
@@ -114,14 +136,18 @@ static int64_t net_write(rt_stream_t *s, const void *buf, size_t len) {
       return c->error;
     }
   }
-  if ((size_t)n < len)
+  if ((size_t)n < len) {
+    c->write_blocked = true;
     event_add(c->write_ev, NULL);
+  }
   return n;
 }
 
 static size_t net_backlog(const rt_stream_t *s) {
   const net_conn_t *c = (const net_conn_t *)s;
   int queued = 0;
+  if (!c->write_blocked)
+    return 0; /* the kernel took everything so far */
   if (ioctl(c->fd, SIOCOUTQ, &queued) < 0 || queued < 0)
     return 0;
   return (size_t)queued;
@@ -156,15 +182,22 @@ int net__stream_create(net_live_t *live, evutil_socket_t fd, bool connecting,
   /* Game messages are small and latency-bound: no Nagle delay. */
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  /* A fixed, modest send buffer (the kernel doubles it): a reader that
+   * stops shows as short writes after tens of KiB, not megabytes of
+   * autotuned buffer, so flow control acts while it still matters. */
+  int sndbuf = NET_STREAM_SNDBUF;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   net_conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return RT_ENOMEM;
   struct event_base *base = net_live_base(live);
   c->live = live;
   c->fd = fd;
+  c->maybe_readable = true; /* bytes may be waiting already */
   c->connecting = connecting;
   c->read_ev =
-      event_new(base, fd, EV_READ | EV_PERSIST | EV_ET, on_readable, c);
+      event_new(base, fd, EV_READ | EV_CLOSED | EV_PERSIST | EV_ET,
+                on_readable, c);
   c->write_ev = event_new(base, fd, EV_WRITE, on_writable, c);
   if (c->read_ev == NULL || c->write_ev == NULL) {
     if (c->read_ev != NULL)
