@@ -3,6 +3,7 @@
 #include "rt_err.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,11 +78,12 @@ static int load_file(net_static_t *st, const char *fs_path, const char *url,
   net_static_file_t *f = &st->files[st->count++];
   snprintf(f->path, sizeof(f->path), "%s", url);
   f->content_type = net_static_content_type(url);
-  /* No content hashes in the names yet: pages revalidate, assets may be
-   * cached briefly. */
-  f->cache_control = strstr(f->content_type, "text/html") != NULL
-                         ? "no-cache"
-                         : "public, max-age=300";
+  /* No content hashes in the names: pages, scripts and styles must match
+   * each other after a deploy, so they revalidate; images may be cached
+   * briefly. */
+  bool code = strstr(f->content_type, "text/") != NULL ||
+              strstr(f->content_type, "json") != NULL;
+  f->cache_control = code ? "no-cache" : "public, max-age=300";
   f->body = body;
   st->total += size;
   return RT_OK;

@@ -122,6 +122,14 @@ export function toast(text, { tone = '', ms = 2600, key = '' } = {}) {
   if (key) toastKeys.set(key, entry);
 }
 
+/** Takes a keyed toast away early. */
+export function dismissToast(key) {
+  const entry = toastKeys.get(key);
+  if (!entry) return;
+  clearTimeout(entry.timer);
+  dismiss(key, entry.el);
+}
+
 function dismiss(key, el) {
   if (key && toastKeys.get(key)?.el === el) toastKeys.delete(key);
   el.classList.add('out');

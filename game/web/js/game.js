@@ -112,10 +112,19 @@ export class Game {
     this.pending.clear();
 
     const saved = loadSavedGame(this.me.id);
+    // "countdown": seconds left before the first counted second (a v1
+    // addition of this server; 0 once the game runs). Without it, assume
+    // the default and learn the real start from the first tick.
+    const hasCountdown = typeof p.countdown === 'number' && p.countdown >= 0;
     if (!resumed) {
       this.total = this.time;
-      const cd = num(p.countdown, 0); // not in v1; honoured if a server sends it
-      this.countdownEndsAt = Date.now() + (cd > 0 ? cd * 1000 : DEFAULT_COUNTDOWN_MS);
+      const cd = hasCountdown ? p.countdown : DEFAULT_COUNTDOWN_MS / 1000;
+      this.countdownEndsAt = cd > 0 ? Date.now() + cd * 1000 : 0;
+    } else if (hasCountdown) {
+      this.total = saved && saved.roomId === this.roomId
+        ? num(saved.total, Math.max(this.time, DEFAULT_GAME_SECONDS))
+        : Math.max(this.time, DEFAULT_GAME_SECONDS);
+      this.countdownEndsAt = p.countdown > 0 ? Date.now() + p.countdown * 1000 : 0;
     } else if (saved && saved.roomId === this.roomId) {
       this.total = num(saved.total, Math.max(this.time, DEFAULT_GAME_SECONDS));
       this.countdownEndsAt = this.time >= this.total ? num(saved.countdownEndsAt) : 0;
@@ -370,7 +379,9 @@ export class Game {
   showCountdown(text, go) {
     const box = this.el.countdown;
     clear(box);
-    box.appendChild(h('span', { id: 'countdown-num', class: go ? 'go' : '' }, text));
+    box.appendChild(h('div', { class: 'count-box' },
+      h('span', { id: 'countdown-num', class: go ? 'count-num go' : 'count-num' }, text),
+      h('span', { class: 'count-sub' }, go ? 'Click, click, click!' : `Get ready to bake against ${this.opp.name}`)));
   }
 
   goLive() {

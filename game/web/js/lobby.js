@@ -43,7 +43,7 @@ export function renderBoard(entries, myName) {
   body.setAttribute('aria-busy', 'false');
   clear(body);
   if (!entries.length) {
-    body.appendChild(empty('No games yet', 'Finish a game and your name goes up here. Be the first!'));
+    body.appendChild(empty('No scores yet', 'Play a game to the end of the clock and your score goes up here. Be the first!'));
     return;
   }
   const rows = entries.slice(0, 10).map((e, i) => {

@@ -3,7 +3,7 @@
 
 import * as api from './api.js';
 import { Connection, CLOSE_REPLACED } from './connection.js';
-import { $, h, setText, show, clock, announce, alertSr, toast } from './dom.js';
+import { $, h, setText, show, clock, announce, alertSr, toast, dismissToast } from './dom.js';
 import { Game, loadSavedGame, forgetSavedGame } from './game.js';
 import * as lobby from './lobby.js';
 
@@ -127,6 +127,7 @@ function onClose({ code, opened }) {
   const inGame = app.game && app.game.phase !== 'over' && app.screen === 'game';
   if (inGame) {
     app.game.setConnected(false);
+    dismissToast('resume');
     if (!app.retry.since) {
       app.retry.since = Date.now();
       alertSr('Connection lost. Reconnecting.');
@@ -213,7 +214,10 @@ async function gameEndedWhileAway() {
   if (roomId && app.session) {
     try {
       const hist = await api.history(app.session.token, 10);
-      found = hist.games.find((g) => g.gameId === roomId) || null;
+      // A room id is only unique within one server run: a match must also
+      // be recent.
+      const recent = Date.now() / 1000 - 15 * 60;
+      found = hist.games.find((g) => g.gameId === roomId && Number(g.timestamp) > recent) || null;
     } catch {
       found = null;
     }
@@ -304,7 +308,7 @@ function onError(p) {
   const message = String(p.message ?? '');
   switch (code) {
     case 'rate_limited':
-      toast('Easy, speedy! Clicks beyond 30 a second don’t count.', { key: 'rate', ms: 2000 });
+      toast('Easy, speedy! Only 30 clicks a second count.', { key: 'rate', ms: 2000 });
       return;
     case 'not_in_game':
       // A click or quit that crossed the end of a game: nothing to do.
@@ -633,6 +637,11 @@ function boot() {
 window.addEventListener('pagehide', () => {
   // Leaving the page: close cleanly so the server starts the grace at once.
   if (app.conn) app.conn.close();
+  app.conn = null;
+});
+window.addEventListener('pageshow', (e) => {
+  // Back from the back/forward cache: the connection was closed on the way out.
+  if (e.persisted && app.session && app.screen !== 'login' && app.screen !== 'away') connect();
 });
 
 boot();

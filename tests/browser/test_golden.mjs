@@ -1,0 +1,129 @@
+// Browser test: the golden cookie.
+//
+// A golden cookie appears on both screens at the same place; one player
+// grabs it, it vanishes for both, the double-points bar shows (for the
+// opponent too, in red), and the claimer's next clicks count 2 each, then 1
+// again once the bonus is over. Then the claimer quits through the
+// confirmation dialog: both see the quit spelled out, and history says so.
+//
+// usage: node test_golden.mjs OVERCOOKIED_BINARY WEB_DIR SCREENSHOT_DIR
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import * as t from './lib.mjs';
+
+const { binary, webDir, shotDir } = t.args();
+const NAME = 'golden';
+
+test('a golden cookie is claimed by one player, whose next clicks count double', { timeout: 90_000 }, async () => {
+  const server = await t.startServer(binary, webDir, ['--game-length', '20']);
+  const browser = await t.launchBrowser();
+  try {
+    const ada = await t.newPlayer(browser, server.base, 'Ada', t.SIZES[0]);
+    const bob = await t.newPlayer(browser, server.base, 'Bob', t.SIZES[1]);
+    await t.login(ada, 'Ada');
+    await t.login(bob, 'Bob');
+    await t.play(ada);
+    await t.play(bob);
+    await Promise.all([t.waitGame(ada), t.waitGame(bob)]);
+
+    // Record every +N that floats up on Ada's screen.
+    await ada.page.evaluate(() => {
+      window.__floaters = [];
+      new MutationObserver((list) => {
+        for (const m of list) for (const n of m.addedNodes) {
+          if (n.classList?.contains('floater')) window.__floaters.push(n.textContent);
+        }
+      }).observe(document.getElementById('fx'), { childList: true });
+    });
+
+    // Warm up: a few single points each once the game runs.
+    await t.waitRunning(ada);
+    await t.clickMany(ada, 3, 120, 'key');
+    await t.clickMany(bob, 2, 120);
+    await t.until(async () => (await t.score(ada.page, 'me')) >= 1, 5000, 'Ada to score');
+
+    // The golden cookie appears on both screens, at the same place.
+    const gA = ada.page.locator('#golden');
+    const gB = bob.page.locator('#golden');
+    await gA.waitFor({ state: 'visible', timeout: 8000 });
+    await gB.waitFor({ state: 'visible', timeout: 2000 });
+    const posA = await gA.evaluate((e) => [e.style.left, e.style.top]);
+    const posB = await gB.evaluate((e) => [e.style.left, e.style.top]);
+    assert.deepEqual(posA, posB, 'same spot on both screens');
+    await t.sleep(500); // let its entrance animation finish
+    await t.screenshot(ada, shotDir, NAME, 'game', false);
+    await t.screenshot(bob, shotDir, NAME, 'game', false);
+
+    // Ada grabs it with the mouse.
+    const box = await gA.boundingBox();
+    await ada.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await ada.page.locator('#bonus[data-who="me"]').waitFor({ state: 'visible', timeout: 2000 });
+    // Bob sees it vanish and Ada's double-points bar.
+    await bob.page.locator('#bonus[data-who="opp"]').waitFor({ state: 'visible', timeout: 1000 });
+    assert.equal(await gA.isVisible(), false, 'gone on Ada\'s screen');
+    assert.equal(await gB.isVisible(), false, 'gone on Bob\'s screen');
+    assert.match(await t.text(bob.page, '#bonus-label'), /Ada has ×2/);
+    const base = await t.score(ada.page, 'me');
+    // Her next clicks count double while the bar runs.
+    await t.clickMany(ada, 4, 70, 'key');
+    await t.until(async () => (await t.score(ada.page, 'me')) === base + 8, 2000,
+      `Ada's score to go from ${base} to ${base + 8}`);
+    await t.screenshot(ada, shotDir, NAME, 'bonus', false);
+    const floaters = await ada.page.evaluate(() => window.__floaters);
+    assert.ok(floaters.includes('+2'), `a +2 floated up (${floaters.join(' ')})`);
+    assert.ok(floaters.includes('+1'), 'a +1 floated up before the bonus');
+
+    // Bob sees her new score (and the bar, if it is still running).
+    await t.screenshot(bob, shotDir, NAME, 'bonus', false);
+    await t.until(async () => (await t.score(bob.page, 'opp')) === base + 8, 2000, 'Bob to see Ada\'s score');
+
+    // When the bar runs out, clicks are worth 1 again.
+    await ada.page.locator('#bonus').waitFor({ state: 'hidden', timeout: 4000 });
+    await t.sleep(150); // the server's bonus ends with ours, give or take a tick of latency
+    const after = await t.score(ada.page, 'me');
+    await t.clickCookie(ada, 'mouse');
+    await t.until(async () => (await t.score(ada.page, 'me')) === after + 1, 2000, 'a single point after the bonus');
+
+    // Ada quits: the dialog asks first, and "Keep baking" keeps her in.
+    await ada.page.click('#quit');
+    await ada.page.locator('#quit-dialog[open]').waitFor();
+    await t.screenshot(ada, shotDir, NAME, 'quit-dialog');
+    await ada.page.click('#quit-dialog button[value="stay"]');
+    await ada.page.locator('#quit-dialog').waitFor({ state: 'hidden' });
+    assert.equal(await ada.page.locator('#screen-game').isVisible(), true);
+    await ada.page.click('#quit');
+    await ada.page.click('#quit-confirm');
+    const [a, b] = await Promise.all([t.overScreen(ada.page), t.overScreen(bob.page)]);
+    assert.equal(a.result, 'loss');
+    assert.equal(b.result, 'win');
+    assert.equal(a.reason, 'You quit the game.');
+    assert.equal(b.reason, 'Ada quit the game.');
+    assert.equal(a.me, b.opp);
+    assert.equal(a.opp, b.me);
+    for (const p of [ada, bob]) await t.screenshot(p, shotDir, NAME, 'over');
+
+    // Play again from the game-over screen, then think better of it.
+    await bob.page.click('#again');
+    await bob.page.locator('#screen-queue').waitFor({ state: 'visible' });
+    await bob.page.click('#queue-cancel');
+    await bob.page.locator('#screen-lobby').waitFor({ state: 'visible' });
+    await ada.page.click('#to-lobby');
+
+    // History: the quit is recorded with its reason.
+    await ada.page.locator('#history-body .game-row').first().waitFor();
+    assert.match(await t.text(ada.page, '#history-body .game-row'), /You quit/);
+    await bob.page.locator('#history-body .game-row').first().waitFor();
+    assert.match(await t.text(bob.page, '#history-body .game-row'), /Opponent quit/);
+    for (const p of [ada, bob]) await t.screenshot(p, shotDir, NAME, 'lobby');
+
+    for (const p of [ada, bob]) {
+      assert.deepEqual(t.unexpectedProblems(p), [], `${p.label}: no console errors`);
+      assert.deepEqual(t.foreignRequests(p, server.base), [], `${p.label}: nothing loaded from elsewhere`);
+    }
+  } finally {
+    await browser.close();
+    const exit = await server.stop();
+    assert.equal(exit.code, 0, `the server exits cleanly: ${server.log()}`);
+  }
+});
