@@ -1,6 +1,6 @@
 /* rt_world.c: actors, scheduling, signals, monitors and timers.
  *
- * Invariants (checked by rt__world_check in tests, asserted where cheap):
+ * Invariants (checked by rt_world_check, asserted where cheap):
  *  (1) An actor is in the run queue at most once (in_run_queue), and is there
  *      or is running whenever it has work, unless it is dead.
  *  (2) An actor in the id map is ALIVE; a DEAD actor is freed as soon as it
@@ -16,6 +16,9 @@
 #include "rt_assert.h"
 #include "rt_hash.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -572,15 +575,23 @@ static bool take_signal(rt_world_t *w, rt_actor_t *a, rt_msg_t *msg) {
 }
 
 static void deliver(rt_world_t *w, rt_actor_t *a, const rt_msg_t *msg) {
-  if (!w->cfg.hash_disabled) {
+  if (!w->cfg.hash_disabled || w->cfg.trace != NULL) {
     uint64_t ph = rt_hash_bytes(msg->inline_data.bytes, msg->len, msg->tag);
     if (msg->buf != NULL)
       ph = rt_hash_bytes(msg->buf->data, msg->buf->len, ph);
-    uint64_t h = rt_hash_step(w->hash, w->delivery_seq);
-    h = rt_hash_step(h, a->id);
-    h = rt_hash_step(h, msg->from);
-    h = rt_hash_step(h, ph);
-    w->hash = rt_hash_step(h, (uint64_t)w->now);
+    if (w->cfg.trace != NULL) {
+      rt_delivery_t d = {.seq = w->delivery_seq, .at = w->now, .actor = a->id,
+                         .from = msg->from, .payload_hash = ph,
+                         .actor_name = a->name, .tag = msg->tag};
+      w->cfg.trace(w->cfg.trace_ctx, &d);
+    }
+    if (!w->cfg.hash_disabled) {
+      uint64_t h = rt_hash_step(w->hash, w->delivery_seq);
+      h = rt_hash_step(h, a->id);
+      h = rt_hash_step(h, msg->from);
+      h = rt_hash_step(h, ph);
+      w->hash = rt_hash_step(h, (uint64_t)w->now);
+    }
   }
   w->delivery_seq++;
   w->stats.delivered++;
@@ -592,7 +603,9 @@ static void run_turn(rt_world_t *w, rt_actor_t *a) {
   w->current = a;
   for (uint32_t i = 0; i < w->cfg.batch_max; i++) {
     rt_msg_t msg;
-    if (!take_signal(w, a, &msg) && !rt_mailbox_pop(&a->mailbox, &msg))
+    if (take_signal(w, a, &msg))
+      w->stats.delivered_signals++;
+    else if (!rt_mailbox_pop(&a->mailbox, &msg))
       break;
     deliver(w, a, &msg);
     rt_buf_unref(msg.buf);
@@ -639,4 +652,72 @@ uint32_t rt_world_pump(rt_world_t *w, uint32_t turns_max) {
   if (outer)
     w->in_pump = false;
   return turns;
+}
+
+/* ---- Checking ------------------------------------------------------------------------------------ */
+
+static int check_fail(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int check_fail(char *why, size_t cap, const char *fmt, ...) {
+  if (why != NULL && cap > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
+  if (w->current != NULL)
+    return check_fail(why, cap, "rt_world_check called inside a turn");
+  /* The run queue: each entry flagged, no cycle (bounded by what exists). */
+  uint64_t bound = (uint64_t)w->actors.count + w->stats.actors_stopped + 1;
+  uint64_t queued = 0;
+  for (const rt_actor_t *a = w->run_head; a != NULL; a = a->run_next) {
+    if (++queued > bound)
+      return check_fail(why, cap, "run queue longer than the actors: a cycle");
+    if (!a->in_run_queue)
+      return check_fail(why, cap, "actor %" PRIu64 " in the run queue unflagged",
+                        a->id);
+  }
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&w->actors, &n);
+  if (ids == NULL && w->actors.count > 0)
+    return check_fail(why, cap, "out of memory");
+  uint64_t in_mailboxes = 0;
+  int rc = 0;
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    const rt_actor_t *a = rt_idmap_get(&w->actors, ids[i]);
+    const rt_mailbox_t *mb = &a->mailbox;
+    if (a->status != RT_ACTOR_ALIVE) /* Invariant (2) */
+      rc = check_fail(why, cap, "actor %" PRIu64 " (%s) in the map but dead",
+                      a->id, a->name);
+    else if (mb->count > mb->cap || mb->depth_max > mb->cap)
+      rc = check_fail(why, cap,
+                      "actor %" PRIu64 " (%s): mailbox %u, high %u, over its "
+                      "limit %u",
+                      a->id, a->name, mb->count, mb->depth_max, mb->cap);
+    else if (has_work(a) && !a->in_run_queue) /* Invariant (1) */
+      rc = check_fail(why, cap, "actor %" PRIu64 " (%s) has work but is not "
+                      "queued", a->id, a->name);
+    in_mailboxes += mb->count;
+  }
+  free(ids);
+  if (rc != 0)
+    return rc;
+  /* Invariant (4): the heap holds armed timers only. */
+  if (w->heap.len > w->timers.count)
+    return check_fail(why, cap, "timer heap %u larger than the timers %u",
+                      w->heap.len, w->timers.count);
+  /* Every queued message is delivered, released at a stop, or queued now. */
+  uint64_t delivered_msgs = w->stats.delivered - w->stats.delivered_signals;
+  if (w->stats.sent != delivered_msgs + w->stats.dropped_at_stop + in_mailboxes)
+    return check_fail(why, cap,
+                      "messages unaccounted: queued %" PRIu64
+                      " != delivered %" PRIu64 " + released at stop %" PRIu64
+                      " + queued now %" PRIu64,
+                      w->stats.sent, delivered_msgs, w->stats.dropped_at_stop,
+                      in_mailboxes);
+  return 0;
 }

@@ -76,6 +76,23 @@ typedef struct rt_backend {
   void (*log_write)(void *ctx, const char *line, size_t len);
 } rt_backend_t;
 
+/* ---- Tracing deliveries (optional) -------------------------------------- */
+
+/* One delivery, with what the run hash folds in (rt_world_set_trace). */
+typedef struct rt_delivery {
+  uint64_t seq;           /* 0, 1, 2, ...: this delivery's sequence number */
+  rt_time_ns at;          /* world time */
+  rt_actor_id_t actor;    /* the receiver */
+  rt_actor_id_t from;     /* the sender; 0: the runtime or a driver */
+  uint64_t payload_hash;  /* tag, inline bytes and buffer bytes */
+  const char *actor_name; /* the receiver's spec name (a static string) */
+  uint16_t tag;
+} rt_delivery_t;
+
+/* Called just before each delivery, outside any behaviour's view. It must
+ * not call into the world. d is borrowed for the call. */
+typedef void rt_trace_fn(void *ctx, const rt_delivery_t *d);
+
 typedef struct rt_world_config {
   uint64_t seed;        /* root of every random stream */
   uint32_t batch_max;   /* messages per turn; 0: RT_BATCH_DEFAULT */
@@ -87,6 +104,11 @@ typedef struct rt_world_config {
    * the real clock once at start; a simulation picks one. Only rt_wall_ns
    * derives from it, so token expiry and timestamps replay exactly. */
   int64_t epoch_unix_ns;
+  /* Delivery trace, for determinism checks (who diverged first, and where).
+   * Off by default; when NULL it costs one predictable branch per delivery.
+   * trace_ctx is borrowed for the world's lifetime. */
+  rt_trace_fn *trace;
+  void *trace_ctx;
 } rt_world_config_t;
 
 /* backend is copied; backend_ctx is borrowed for the world's lifetime.
@@ -143,6 +165,7 @@ typedef struct rt_world_stats {
   uint32_t timers_live;
   uint64_t sent;          /* rt_send calls that reached a mailbox */
   uint64_t delivered;     /* messages and signals handed to behaviours */
+  uint64_t delivered_signals; /* of which signals (timers, DOWN, streams) */
   uint64_t dead_letters;  /* sends to actors that do not exist */
   uint64_t dropped_at_stop; /* queued messages released by a stop */
   uint64_t mailbox[RT_MB_REASON_COUNT_]; /* overflow outcomes, all actors */
@@ -151,6 +174,12 @@ typedef struct rt_world_stats {
 } rt_world_stats_t;
 
 void rt_world_stats(const rt_world_t *w, rt_world_stats_t *out);
+
+/* Check the runtime's invariants (rt_world.c) over every live actor, and
+ * that every message is accounted for: each one queued (`sent`) was
+ * delivered, released by a stop, or is still queued. Between turns only;
+ * O(actors). 0, or -1 with the first violation in why (cap bytes). */
+int rt_world_check(const rt_world_t *w, char *why, size_t cap);
 
 /* ---- Randomness ---------------------------------------------------------- */
 
