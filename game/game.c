@@ -27,10 +27,19 @@ int game_create(rt_world_t *w, const game_config_t *cfg, const char *secret,
     return RT_ENOMEM;
   g->world = w;
   g->cfg = *cfg;
-  int err = game_auth_init(&g->auth, secret, cfg->token_lifetime_s);
+  int err = rt_idmap_init(&g->rooms_live);
+  if (err == RT_OK)
+    err = rt_idmap_init(&g->clients_live);
+  if (err == RT_OK)
+    err = game_auth_init(&g->auth, secret, cfg->token_lifetime_s);
   if (err < 0)
     goto fail;
   rt_world_rng(w, RT_RNG_KEY(RT_RNG_SUB_WORLD, 1), &g->ids);
+  /* Room ids are the stored games' keys: a restart on the same database
+   * must not reuse them (seed and start time differ between runs; both
+   * are inputs of the world, so a replay gets the same ids). */
+  uint64_t mix = rt_world_seed(w) ^ (uint64_t)rt_wall_ns(w);
+  g->room_prefix = (uint32_t)(rt_splitmix64(&mix) >> 32);
   game__client_handler(g, &g->session);
   err = game_store_start(w, store, &g->store);
   if (err < 0)
@@ -44,6 +53,8 @@ fail:
   if (g->store != NULL && game_store_actor(g->store) != 0)
     rt_stop(w, game_store_actor(g->store), RT_REASON_SHUTDOWN);
   game_store_free(g->store);
+  rt_idmap_deinit(&g->rooms_live);
+  rt_idmap_deinit(&g->clients_live);
   free(g);
   return err;
 }
@@ -52,6 +63,8 @@ void game_free(game_t *g) {
   if (g == NULL)
     return;
   game_store_free(g->store);
+  rt_idmap_deinit(&g->rooms_live);
+  rt_idmap_deinit(&g->clients_live);
   free(g);
 }
 

@@ -41,6 +41,7 @@ typedef struct game_stats {
   uint32_t rooms;          /* running now */
   uint64_t rooms_started;
   uint64_t rooms_finished[GAME_END_REASON_COUNT_];
+  uint64_t rooms_lost;     /* stopped unfinished, not at shutdown: a bug */
   uint64_t resumed;        /* reconnections within the grace */
   uint64_t clicks_scored;
   uint64_t clicks_countdown; /* acknowledged, scored nothing */

@@ -21,6 +21,7 @@
 #include "rt_assert.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,8 +113,14 @@ static void pump(client_t *c) {
   while (c->out_count > 0 && c->conn->ops->backlog(c->conn) < high) {
     out_item_t *it = item(c, 0);
     int err = c->conn->ops->send_text(c->conn, it->buf);
-    if (err < 0)
-      return; /* closing: the connection will go */
+    if (err < 0) {
+      /* -RT_EPIPE: the connection is closing (either side began the close
+       * handshake) and will go within its close wait; nothing more goes
+       * out, so nothing is stuck for the write wait to cut. */
+      if (err == RT_EPIPE)
+        c->closing = true;
+      return;
+    }
     c->g->stats.out_sent++;
     c->out_bytes -= it->buf->len;
     rt_buf_unref(it->buf);
@@ -324,11 +331,17 @@ static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
   c->self = rt_self(self);
   c->who = *who;
   c->progress_at = rt_now(g->world);
+  if (rt_idmap_put(&g->clients_live, c->self, c) < 0) {
+    free(c->out);
+    free(c);
+    return NULL;
+  }
   game_hello_t hello = {.who = *who};
   rt_msg_t m = rt_msg_make(GAME_TAG_HELLO, NULL, 0);
   m.buf = rt_buf_copy(&hello, sizeof(hello));
   if (m.buf == NULL || rt_send(g->world, g->manager, &m) < 0) {
     rt_buf_unref(m.buf);
+    rt_idmap_del(&g->clients_live, c->self);
     free(c->out);
     free(c);
     return NULL; /* refused: the connection closes with 1011 */
@@ -341,6 +354,7 @@ static void client_closed(void *session, rt_actor_t *self, uint16_t code) {
   (void)code;
   client_t *c = session;
   /* The Manager learns of it from its monitor (DOWN). */
+  rt_idmap_del(&c->g->clients_live, c->self);
   for (uint32_t i = 0; i < c->out_count; i++)
     rt_buf_unref(item(c, i)->buf);
   free(c->out);
@@ -360,4 +374,38 @@ void game__client_handler(game_t *g, rt_session_handler_t *out) {
       .drained = client_drained,
       .closed = client_closed,
   };
+}
+
+/* ---- Checks (game_check.h) ------------------------------------------------------------ */
+
+#define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
+
+int game__client_check(const game_t *g, const void *client, bool quiescent,
+                       char *why, size_t cap) {
+  const client_t *c = client;
+  const game_config_t *cfg = &g->cfg;
+  /* The outbound queue stays within both of its bounds. */
+  if (c->out_count > cfg->out_count_max || c->out_bytes > cfg->out_bytes_max)
+    return FAIL("client %" PRIu64 " (%s): %u frames, %u bytes queued, over "
+                "%u/%u", c->self, c->who.subject, c->out_count, c->out_bytes,
+                cfg->out_count_max, cfg->out_bytes_max);
+  uint64_t bytes = 0;
+  uint32_t ticks = 0;
+  for (uint32_t i = 0; i < c->out_count; i++) {
+    const out_item_t *it = &c->out[(c->out_head + i) % cfg->out_count_max];
+    bytes += it->buf->len;
+    ticks += it->cls == CLASS_TICK;
+  }
+  if (bytes != c->out_bytes || ticks > 1)
+    return FAIL("client %" PRIu64 ": %" PRIu64 " bytes in %u frames (%u "
+                "ticks), counted %u", c->self, bytes, c->out_count, ticks,
+                c->out_bytes);
+  /* Output that cannot drain is cut after write_wait, not later: with
+   * nothing ready, the write-wait timer would have fired by now. */
+  rt_time_ns stuck = rt_now(g->world) - c->progress_at;
+  if (quiescent && c->out_count > 0 && !c->closing && stuck > cfg->write_wait)
+    return FAIL("client %" PRIu64 " (%s): output stuck %" PRId64 " ms, "
+                "past the write wait", c->self, c->who.subject,
+                (int64_t)(stuck / RT_NS_PER_MS));
+  return 0;
 }

@@ -90,23 +90,48 @@ typedef struct game_hello {
   rt_identity_t who;
 } game_hello_t;
 
-#endif
-
 /* ---- The game's shared context (one per world) ----------------------------- */
 
 #include "game.h"
 #include "game_auth.h"
+#include "rt_idmap.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 struct game {
   rt_world_t *world;
   game_config_t cfg;
   game_auth_t auth;
   rt_rng_t ids;            /* user ids for logins */
+  uint32_t room_prefix;    /* makes room ids unique across restarts */
   game_store_t *store;
   rt_actor_id_t manager;
   rt_session_handler_t session;
   game_stats_t stats;
+  /* Read-only views for game_check (game_check.h), kept by the actors
+   * themselves: live rooms and clients by actor id, the Manager's state. */
+  rt_idmap_t rooms_live;   /* room actor id -> its room state */
+  rt_idmap_t clients_live; /* connection actor id -> its client state */
+  void *manager_state;     /* NULL once the Manager stopped */
 };
+
+/* Whole-object checks (game_check.c calls them). Each returns 0, or -1 with
+ * the first violation in why. `quiescent`: no actor is ready, so every
+ * message sent has been delivered (the checks that compare actors' views of
+ * each other need it). */
+int game__manager_check(const game_t *g, bool quiescent, char *why,
+                        size_t cap);
+/* The Manager's view of player `id`: 1 with its room and role when it is
+ * PLAYING, 0 when it is known but not playing, -1 when unknown. */
+int game__manager_seat(const game_t *g, const char *id, rt_actor_id_t *room,
+                       uint32_t *role);
+int game__room_check(const game_t *g, const void *room, bool quiescent,
+                     char *why, size_t cap);
+int game__client_check(const game_t *g, const void *client, bool quiescent,
+                       char *why, size_t cap);
+/* The two player ids seated in a live room. */
+void game__room_seats(const void *room, const char **p1, const char **p2);
 
 /* Spawn a room for two seated players; it sends GAME_START itself. */
 typedef struct game_seat_info {
@@ -126,3 +151,5 @@ void game__client_handler(game_t *g, rt_session_handler_t *out);
  * disconnected (its connection actor stopped): counted. */
 void game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
                      rt_buf_t *frame);
+
+#endif

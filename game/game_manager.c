@@ -8,8 +8,11 @@
  *      are exactly the ones in the queue, in arrival order (FIFO).
  *  (2) A match takes two different players from the head of the queue, so
  *      nobody is matched with themselves or twice.
- *  (3) A PLAYING player's room is alive and seats it; the room tells the
- *      Manager when it ends (GAME_TAG_ENDED) before it tells the players.
+ *  (3) A PLAYING player's room seats it and is alive, or has just ended:
+ *      a room tells the Manager it ended (GAME_TAG_ENDED) before it tells
+ *      the players and stops, so between its last turn and ours the ENDED
+ *      is queued here while a DOWN (a signal, delivered first) or a HELLO
+ *      (queued earlier) about one of its players may still come first.
  *  (4) A player with no connection is kept only while PLAYING (to resume
  *      within the grace); otherwise it is forgotten at once.
  *  (5) A newer connection for a player replaces the older one, which is
@@ -23,6 +26,7 @@
 #include "rt_idmap.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,14 +183,24 @@ static void send_assign(manager_t *m, player_t *p) {
   }
 }
 
-static void tell_room(manager_t *m, player_t *p, uint16_t tag) {
+/* Tell a PLAYING player's room that its connection left or came back.
+ * false when the room has just ended (Invariant (3)): its ENDED is already
+ * queued for the Manager and will settle the player. */
+static bool tell_room(manager_t *m, player_t *p, uint16_t tag) {
   game_seat_t s = {.client = p->client, .role = p->role};
   rt_msg_t msg = RT_MSG_OF(tag, &s);
   int rc = rt_send(mworld(m), p->room, &msg);
-  RT_WASSERT(mworld(m), rc != RT_ENOACTOR); /* Invariant (3) */
+  if (rc == RT_ENOACTOR) {
+    RT_WASSERT(mworld(m), rt_idmap_get(&m->rooms, p->room) != NULL);
+    rt_log(mworld(m), RT_LOG_INFO, "manager.room_ended",
+           "room=%" PRIu64 " player=%s tag=%u note=ended_is_queued", p->room,
+           p->id, (unsigned)tag);
+    return false;
+  }
   if (rc == RT_EFULL)
     rt_log(mworld(m), RT_LOG_ERROR, "manager.room_full",
            "room=%" PRIu64 " tag=%u", p->room, (unsigned)tag);
+  return true;
 }
 
 /* ---- Matchmaking: Invariant (2) ------------------------------------------------------- */
@@ -304,8 +318,16 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
     return;
   }
   if (p->state == P_PLAYING) {
-    send_assign(m, p);
-    tell_room(m, p, GAME_TAG_BACK);
+    /* The room may have ended this instant (Invariant (3)): then there is
+     * nothing to resume, and its ENDED makes the player idle. */
+    if (rt_alive(mworld(m), p->room)) {
+      send_assign(m, p);
+      (void)tell_room(m, p, GAME_TAG_BACK);
+    } else {
+      rt_log(mworld(m), RT_LOG_INFO, "manager.room_ended",
+             "room=%" PRIu64 " player=%s tag=hello note=ended_is_queued",
+             p->room, p->id);
+    }
   } else if (p->state == P_QUEUED) {
     send_frame(m, p, game_proto_queued());
   }
@@ -347,7 +369,9 @@ static void on_down(manager_t *m, const rt_msg_t *msg) {
     forget_player(m, p);
     return;
   case P_PLAYING:
-    tell_room(m, p, GAME_TAG_LEFT); /* the room runs the grace */
+    /* The room runs the grace; a room that has just ended sends ENDED,
+     * which forgets the player (Invariant (4)). */
+    (void)tell_room(m, p, GAME_TAG_LEFT);
     return;
   case P_IDLE:
     forget_player(m, p);
@@ -408,6 +432,7 @@ static void manager_on_stop(rt_actor_t *self, int reason) {
   rt_idmap_deinit(&m->by_client);
   free(m->buckets);
   m->g->manager = 0;
+  m->g->manager_state = NULL;
   free(m);
 }
 
@@ -432,6 +457,7 @@ int game_manager_spawn(game_t *g, rt_actor_id_t *out) {
   err = rt_spawn(g->world, &spec, &m->id);
   if (err < 0)
     goto fail;
+  g->manager_state = m;
   *out = m->id;
   return RT_OK;
 fail:
@@ -440,4 +466,136 @@ fail:
   free(m->buckets);
   free(m);
   return err;
+}
+
+/* ---- Checks (game_check.h): Invariants (1) to (5), and the tables against
+ * the live actors ----------------------------------------------------------------- */
+
+#define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
+
+static int check_player(const manager_t *m, const player_t *p, uint32_t bucket,
+                        char *why, size_t cap) {
+  if (p->id_hash != hash_id(p->id) || (p->id_hash & m->bucket_mask) != bucket)
+    return FAIL("player %s: filed under the wrong hash", p->id);
+  if (p->state != P_IDLE && p->state != P_QUEUED && p->state != P_PLAYING)
+    return FAIL("player %s: state %d", p->id, (int)p->state);
+  if (p->client == 0 && p->state != P_PLAYING) /* Invariant (4) */
+    return FAIL("player %s: kept with no connection while %s", p->id,
+                p->state == P_IDLE ? "idle" : "queued");
+  if (p->client != 0 && rt_idmap_get(&m->by_client, p->client) != p)
+    return FAIL("player %s: client %" PRIu64 " not mapped back to it", p->id,
+                p->client);
+  if (p->state == P_PLAYING) {
+    const room_entry_t *e = rt_idmap_get(&m->rooms, p->room);
+    if (e == NULL) /* Invariant (3) */
+      return FAIL("player %s: playing in room %" PRIu64 ", not in the table",
+                  p->id, p->room);
+    if (p->role > 1 || e->seats[p->role] != p)
+      return FAIL("player %s: room %" PRIu64 " does not seat it as p%u", p->id,
+                  p->room, p->role + 1);
+  } else if (p->room != 0) {
+    return FAIL("player %s: not playing but has room %" PRIu64, p->id, p->room);
+  }
+  return 0;
+}
+
+static int check_queue(const manager_t *m, char *why, size_t cap) {
+  uint32_t n = 0;
+  const player_t *prev = NULL;
+  for (const player_t *p = m->q_head; p != NULL; p = p->q_next) {
+    if (++n > m->players) /* bounded by what exists: a cycle otherwise */
+      return FAIL("queue longer than the players: a cycle");
+    if (p->state != P_QUEUED) /* Invariant (1) */
+      return FAIL("player %s in the queue but not QUEUED", p->id);
+    if (p->q_prev != prev)
+      return FAIL("queue links broken at %s", p->id);
+    prev = p;
+  }
+  if (m->q_tail != prev || n != m->queued)
+    return FAIL("queue holds %u, counted %u", n, m->queued);
+  if (m->queued > m->g->cfg.queue_max)
+    return FAIL("queue %u over its limit %u", m->queued, m->g->cfg.queue_max);
+  return 0;
+}
+
+static int check_rooms(const manager_t *m, bool quiescent, char *why,
+                       size_t cap) {
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&m->rooms, &n);
+  int rc = 0;
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    const room_entry_t *e = rt_idmap_get(&m->rooms, ids[i]);
+    if (e->seats[0] == NULL || e->seats[1] == NULL ||
+        e->seats[0] == e->seats[1]) /* Invariant (2) */
+      rc = FAIL("room %" PRIu64 ": seats %p and %p", ids[i],
+                (void *)e->seats[0], (void *)e->seats[1]);
+    for (int k = 0; k < 2 && rc == 0; k++) {
+      const player_t *p = e->seats[k];
+      if (p->state != P_PLAYING || p->room != ids[i] || p->role != (uint32_t)k)
+        rc = FAIL("room %" PRIu64 ": seat p%d (%s) is elsewhere (room %" PRIu64
+                  ")", ids[i], k + 1, p->id, p->room);
+    }
+    /* Invariant (3): a room in the table is a live room actor. */
+    if (rc == 0 && quiescent && rt_idmap_get(&m->g->rooms_live, ids[i]) == NULL)
+      rc = FAIL("room %" PRIu64 " in the table but no such room runs", ids[i]);
+  }
+  free(ids);
+  if (rc == 0 && quiescent && m->rooms.count != m->g->rooms_live.count)
+    rc = FAIL("the table has %u rooms, %u room actors run", m->rooms.count,
+              m->g->rooms_live.count);
+  return rc;
+}
+
+int game__manager_check(const game_t *g, bool quiescent, char *why,
+                        size_t cap) {
+  const manager_t *m = g->manager_state;
+  if (m == NULL)
+    return 0;
+  uint32_t players = 0, connected = 0;
+  for (uint32_t b = 0; b <= m->bucket_mask; b++) {
+    for (const player_t *p = m->buckets[b]; p != NULL; p = p->bucket_next) {
+      if (++players > m->players)
+        return FAIL("more players in the table than counted (%u)", m->players);
+      int rc = check_player(m, p, b, why, cap);
+      if (rc != 0)
+        return rc;
+      connected += p->client != 0;
+    }
+  }
+  if (players != m->players)
+    return FAIL("%u players in the table, counted %u", players, m->players);
+  if (players > g->cfg.players_max)
+    return FAIL("%u players over the limit %u", players, g->cfg.players_max);
+  if (connected != m->connected || m->by_client.count != connected)
+    return FAIL("connected: %u players, counted %u, mapped %u", connected,
+                m->connected, m->by_client.count);
+  int rc = check_queue(m, why, cap);
+  if (rc == 0)
+    rc = check_rooms(m, quiescent, why, cap);
+  if (rc != 0 || !quiescent)
+    return rc;
+  /* Every connection the Manager knows is a live actor: its DOWN would
+   * have been delivered otherwise. */
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&m->by_client, &n);
+  for (uint32_t i = 0; i < n && rc == 0; i++)
+    if (!rt_alive(g->world, ids[i]))
+      rc = FAIL("client %" PRIu64 " of player %s is gone, still attached",
+                ids[i], ((const player_t *)rt_idmap_get(&m->by_client,
+                                                        ids[i]))->id);
+  free(ids);
+  return rc;
+}
+
+int game__manager_seat(const game_t *g, const char *id, rt_actor_id_t *room,
+                       uint32_t *role) {
+  const manager_t *m = g->manager_state;
+  const player_t *p = m != NULL ? find(m, id) : NULL;
+  if (p == NULL)
+    return -1;
+  if (p->state != P_PLAYING)
+    return 0;
+  *room = p->room;
+  *role = p->role;
+  return 1;
 }

@@ -130,7 +130,8 @@ rt_buf_t *game_proto_queued(void) {
 rt_buf_t *game_proto_game_start(const char *opponent, const char *role,
                                 const char *room_id, int32_t time_remaining,
                                 game_scores_t s, const char *p1_name,
-                                const char *p2_name, bool resumed) {
+                                const char *p2_name, bool resumed,
+                                double countdown_s) {
   cJSON *p = cJSON_CreateObject();
   if (p == NULL)
     return NULL;
@@ -143,6 +144,9 @@ rt_buf_t *game_proto_game_start(const char *opponent, const char *role,
   add_str(p, "p2Name", p2_name);
   if (resumed)
     cJSON_AddItemToObjectCS(p, "resumed", cJSON_CreateTrue());
+  /* v1 addition: seconds of countdown left (0 once the game runs), so a
+   * client shows the real countdown, also after a resume. */
+  cJSON_AddItemToObjectCS(p, "countdown", cJSON_CreateNumber(countdown_s));
   return encode_message("GAME_START", p);
 }
 

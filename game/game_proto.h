@@ -52,7 +52,8 @@ rt_buf_t *game_proto_queued(void);
 rt_buf_t *game_proto_game_start(const char *opponent, const char *role,
                                 const char *room_id, int32_t time_remaining,
                                 game_scores_t s, const char *p1_name,
-                                const char *p2_name, bool resumed);
+                                const char *p2_name, bool resumed,
+                                double countdown_s);
 rt_buf_t *game_proto_tick(int32_t time_remaining, game_scores_t s,
                           const char *p1_name, const char *p2_name);
 /* seq < 0: none. */

@@ -15,6 +15,10 @@
  *      GAME_OVER only after the Store acknowledged the result.
  *  (4) The room never waits for a client: every send is non-blocking, and
  *      what a full mailbox refuses is handled by its delivery class.
+ *  (5) Each tick is delivered within one tick of its due time (a checker
+ *      reads tick_late_max; a room that waited would show up there).
+ * game__room_check (at the end) checks them, recomputing every score from
+ * the seat's own list of claims, apart from the scoring path.
  */
 #include "game_int.h"
 
@@ -30,6 +34,7 @@
 #define MICRO 1000000LL /* token bucket fixed point: micro-tokens */
 #define RECORD_RESEND_NS (5 * RT_NS_PER_S)
 #define SEND_RETRY_NS (50 * RT_NS_PER_MS)
+#define ROOM_AUDIT_CLAIMS_MAX 64u /* claims a seat's audit remembers */
 
 typedef enum { PHASE_COUNTDOWN = 0, PHASE_RUNNING, PHASE_FINISHING } phase_t;
 
@@ -41,6 +46,13 @@ typedef struct seat {
   rt_time_ns tokens_at;
   rt_time_ns rate_error_at; /* last rate_limited ERROR; -1: never */
   uint64_t grace_timer;
+  /* Audit, for game__room_check: Invariant (1) recomputed from the claims
+   * this seat won, not from bonus_until. */
+  rt_time_ns audit_claims[ROOM_AUDIT_CLAIMS_MAX];
+  uint32_t audit_claims_len;
+  bool audit_overflow;    /* more claims than remembered: audit skipped */
+  int32_t audit_score;
+  uint32_t clicks_scored;
 } seat_t;
 
 typedef struct room {
@@ -55,7 +67,12 @@ typedef struct room {
   bool golden_active;
   double golden_x, golden_y;
   rt_time_ns golden_at;
+  rt_time_ns countdown_end;
   rt_time_ns ends_at; /* RUNNING: when the last tick ends the game */
+  rt_time_ns started_at; /* ROOM_START: the countdown began; -1 before */
+  rt_time_ns run_at;     /* the countdown ended; -1 before */
+  uint32_t ticks_counted; /* ticks since run_at, missed ones included */
+  rt_time_ns tick_late_max; /* Invariant (5) */
   uint64_t countdown_timer, tick_timer, golden_timer, resend_timer;
   game_end_reason_t end_reason;
   game_result_t result;
@@ -113,13 +130,16 @@ static void send_error(room_t *r, int role, const char *code,
 }
 
 static void send_start(room_t *r, int role, bool resumed) {
-  const seat_t *me = &r->seats[role], *other = &r->seats[1 - role];
+  const seat_t *other = &r->seats[1 - role];
+  rt_time_ns left = r->phase == PHASE_COUNTDOWN
+                        ? r->countdown_end - rt_now(room_world(r))
+                        : 0;
+  double countdown_s = left > 0 ? (double)(left / RT_NS_PER_MS) / 1000.0 : 0;
   send_to(r, role, GAME_TAG_OUT_MUST,
           game_proto_game_start(other->info.id, role == 0 ? "p1" : "p2",
                                 r->room_id, r->time_remaining, scores(r),
                                 r->seats[0].info.name, r->seats[1].info.name,
-                                resumed));
-  (void)me;
+                                resumed, countdown_s));
 }
 
 static void send_state(room_t *r) {
@@ -167,6 +187,10 @@ static void finish(room_t *r, game_end_reason_t reason, int loser) {
     return;
   r->phase = PHASE_FINISHING;
   r->end_reason = reason;
+  /* Invariant (2): no cookie outside the game. Left active, a player who
+   * resumes while the result is being stored would get a COOKIE_SPAWN
+   * (on_back) for a game that is over. */
+  r->golden_active = false;
   cancel(r, &r->countdown_timer);
   cancel(r, &r->tick_timer);
   cancel(r, &r->golden_timer);
@@ -247,6 +271,17 @@ static void on_send_retry(room_t *r) {
 
 /* ---- Play ------------------------------------------------------------------------------- */
 
+/* The audit's own rule: 2 points inside any [claim, claim + bonus) of this
+ * seat, else 1. */
+static void audit_click(room_t *r, seat_t *s, rt_time_ns now) {
+  int32_t points = 1;
+  for (uint32_t i = 0; i < s->audit_claims_len; i++)
+    if (s->audit_claims[i] <= now && now < s->audit_claims[i] + r->g->cfg.bonus)
+      points = 2;
+  s->audit_score += points;
+  s->clicks_scored++;
+}
+
 /* Token bucket in integer micro-tokens, so a run replays exactly. */
 static bool allow_click(room_t *r, seat_t *s, int role) {
   const game_config_t *c = &r->g->cfg;
@@ -293,6 +328,7 @@ static void on_click(room_t *r, const rt_msg_t *msg) {
   int32_t points = now < s->bonus_until ? 2 : 1;
   s->score += points;
   r->g->stats.clicks_scored++;
+  audit_click(r, s, now);
   send_to(r, 1 - role, GAME_TAG_OUT_DROP, game_proto_opponent_click(points));
   send_to(r, 1 - role, GAME_TAG_OUT_DROP,
           game_proto_click_update(scores(r), -1));
@@ -322,6 +358,10 @@ static void on_cookie_click(room_t *r, const rt_msg_t *msg) {
   r->golden_at = rt_now(room_world(r));
   s->bonus_until = rt_now(room_world(r)) + r->g->cfg.bonus;
   r->g->stats.golden_claims++;
+  if (s->audit_claims_len < ROOM_AUDIT_CLAIMS_MAX)
+    s->audit_claims[s->audit_claims_len++] = rt_now(room_world(r));
+  else
+    s->audit_overflow = true;
   send_both(r, GAME_TAG_OUT_MUST,
             game_proto_golden_claim(s->info.id, scores(r)));
 }
@@ -343,6 +383,8 @@ static void on_quit(room_t *r, const rt_msg_t *msg) {
 static void on_start(room_t *r) {
   rt_log(room_world(r), RT_LOG_INFO, "room.start", "room=%s p1=%s p2=%s",
          r->room_id, r->seats[0].info.id, r->seats[1].info.id);
+  r->started_at = rt_now(room_world(r));
+  r->countdown_end = rt_now(room_world(r)) + r->g->cfg.countdown;
   send_start(r, 0, false);
   send_start(r, 1, false);
   send_state(r); /* the full state once, as the original did */
@@ -356,6 +398,7 @@ static void on_countdown(room_t *r) {
     return;
   r->phase = PHASE_RUNNING;
   const game_config_t *c = &r->g->cfg;
+  r->run_at = rt_now(room_world(r));
   r->ends_at = rt_now(room_world(r)) + (rt_time_ns)c->game_seconds * c->tick;
   start_timer(r, &r->tick_timer, c->tick, c->tick, GAME_TAG_TIMER_TICK, 0);
   arm_golden(r);
@@ -368,6 +411,12 @@ static void on_tick(room_t *r, const rt_msg_t *msg) {
    * game never runs longer than its length. */
   rt_timer_event_t ev;
   RT_MSG_GET(msg, rt_timer_event_t, &ev);
+  /* Invariant (5): how late this firing (the latest one due) arrived. */
+  r->ticks_counted += 1 + (ev.missed < 3600 ? ev.missed : 3600);
+  rt_time_ns late = rt_now(room_world(r)) -
+                    (r->run_at + (rt_time_ns)r->ticks_counted * r->g->cfg.tick);
+  if (late > r->tick_late_max)
+    r->tick_late_max = late;
   r->time_remaining -= 1 + (int32_t)(ev.missed < 3600 ? ev.missed : 3600);
   if (r->time_remaining <= 0) {
     r->time_remaining = 0;
@@ -458,9 +507,12 @@ static void room_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
 
 static void room_on_stop(rt_actor_t *self, int reason) {
   room_t *r = rt_state(self);
-  if (!r->ended_sent && reason != RT_REASON_SHUTDOWN)
+  if (!r->ended_sent && reason != RT_REASON_SHUTDOWN) {
+    r->g->stats.rooms_lost++;
     rt_log(room_world(r), RT_LOG_ERROR, "room.stop_unfinished",
            "room=%s reason=%d", r->room_id, reason);
+  }
+  rt_idmap_del(&r->g->rooms_live, r->id);
   free(r);
 }
 
@@ -471,13 +523,16 @@ int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
     return RT_ENOMEM;
   r->g = g;
   r->seq = seq;
-  snprintf(r->room_id, sizeof(r->room_id), "room-%" PRIu64, seq);
+  snprintf(r->room_id, sizeof(r->room_id), "r%08" PRIx32 "-%" PRIu64,
+           g->room_prefix, seq);
   r->seats[0].info = *p1;
   r->seats[1].info = *p2;
   r->time_remaining = (int32_t)g->cfg.game_seconds;
   uint64_t seed = g->cfg.seed != 0 ? g->cfg.seed : rt_world_seed(g->world);
   rt_rng_init(&r->rng, seed, RT_RNG_KEY(RT_RNG_SUB_ROOM, seq));
   rt_time_ns now = rt_now(g->world);
+  r->started_at = -1;
+  r->run_at = -1;
   for (int i = 0; i < 2; i++) {
     r->seats[i].tokens_u = (int64_t)g->cfg.click_burst * MICRO;
     r->seats[i].tokens_at = now;
@@ -494,7 +549,102 @@ int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
     free(r);
     return err;
   }
+  err = rt_idmap_put(&g->rooms_live, r->id, r);
+  if (err < 0) {
+    r->ended_sent = true; /* never started: not a lost room */
+    rt_stop(g->world, r->id, RT_REASON_KILLED); /* on_stop frees it */
+    return err;
+  }
   g->stats.rooms_started++;
   *out = r->id;
   return RT_OK;
+}
+
+/* ---- Checks (game_check.h) ------------------------------------------------------------ */
+
+#define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
+
+void game__room_seats(const void *room, const char **p1, const char **p2) {
+  const room_t *r = room;
+  *p1 = r->seats[0].info.id;
+  *p2 = r->seats[1].info.id;
+}
+
+static int check_seat(const room_t *r, int role, bool quiescent, char *why,
+                      size_t cap) {
+  const seat_t *s = &r->seats[role];
+  rt_world_t *w = room_world(r);
+  /* Invariant (1), recomputed: the score is the sum of the accepted clicks,
+   * doubled inside this seat's own bonus windows. */
+  if (!s->audit_overflow && s->score != s->audit_score)
+    return FAIL("%s p%d: score %d, its clicks and claims make %d", r->room_id,
+                role + 1, s->score, s->audit_score);
+  if (s->score < (int32_t)s->clicks_scored ||
+      s->score > 2 * (int32_t)s->clicks_scored)
+    return FAIL("%s p%d: score %d from %u clicks", r->room_id, role + 1,
+                s->score, s->clicks_scored);
+  if (s->audit_claims_len == 0 && !s->audit_overflow &&
+      s->score != (int32_t)s->clicks_scored)
+    return FAIL("%s p%d: doubled points without a golden cookie", r->room_id,
+                role + 1);
+  if (quiescent && s->info.client != 0 && !rt_alive(w, s->info.client))
+    return FAIL("%s p%d: seated connection %" PRIu64 " is gone", r->room_id,
+                role + 1, s->info.client);
+  if (r->phase == PHASE_FINISHING && s->grace_timer != 0)
+    return FAIL("%s p%d: a grace runs after the end", r->room_id, role + 1);
+  return 0;
+}
+
+static int check_clock(const room_t *r, bool quiescent, char *why,
+                       size_t cap) {
+  const game_config_t *c = &r->g->cfg;
+  rt_time_ns now = rt_now(room_world(r));
+  if (r->time_remaining < 0 || r->time_remaining > (int32_t)c->game_seconds)
+    return FAIL("%s: timeRemaining %d", r->room_id, r->time_remaining);
+  /* Invariant (5): no tick arrived more than a tick late... */
+  if (r->tick_late_max > c->tick)
+    return FAIL("%s: a tick came %" PRId64 " ns late", r->room_id,
+                (int64_t)r->tick_late_max);
+  if (!quiescent)
+    return 0;
+  /* ...and none that is due waits: with nothing ready, every firing due by
+   * now has been delivered. */
+  if (r->phase == PHASE_COUNTDOWN && r->started_at >= 0 &&
+      now >= r->started_at + c->countdown)
+    return FAIL("%s: the countdown is overdue", r->room_id);
+  if (r->phase == PHASE_RUNNING) {
+    rt_time_ns next =
+        r->run_at + (rt_time_ns)(r->ticks_counted + 1) * c->tick;
+    if (now >= next)
+      return FAIL("%s: tick %u is overdue", r->room_id, r->ticks_counted + 1);
+    if (now >= r->ends_at)
+      return FAIL("%s: still running past its end", r->room_id);
+  }
+  return 0;
+}
+
+int game__room_check(const game_t *g, const void *room, bool quiescent,
+                     char *why, size_t cap) {
+  const room_t *r = room;
+  (void)g;
+  if (r->phase != PHASE_COUNTDOWN && r->phase != PHASE_RUNNING &&
+      r->phase != PHASE_FINISHING)
+    return FAIL("%s: phase %d", r->room_id, (int)r->phase);
+  if (r->golden_active && r->phase != PHASE_RUNNING) /* Invariant (2) */
+    return FAIL("%s: a golden cookie outside the game", r->room_id);
+  if (r->ended_sent) /* Invariant (3): it stops in the turn it ends */
+    return FAIL("%s: told the Manager it ended, still runs", r->room_id);
+  if (r->phase == PHASE_FINISHING &&
+      (strcmp(r->result.room_id, r->room_id) != 0 ||
+       r->result.p1_score != r->seats[0].score ||
+       r->result.p2_score != r->seats[1].score))
+    return FAIL("%s: the result (%d:%d) is not the game (%d:%d)", r->room_id,
+                r->result.p1_score, r->result.p2_score, r->seats[0].score,
+                r->seats[1].score);
+  if (r->phase != PHASE_FINISHING && r->resend_timer != 0)
+    return FAIL("%s: resending a result before the end", r->room_id);
+  int rc = check_clock(r, quiescent, why, cap);
+  for (int role = 0; role < 2 && rc == 0; role++)
+    rc = check_seat(r, role, quiescent, why, cap);
+  return rc;
 }

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ struct game_store {
   sqlite3_stmt *leaderboard;
   sqlite3_stmt *history;
   sqlite3_stmt *history_count;
+  sqlite3_stmt *find_game;  /* checkers only */
+  sqlite3_stmt *count_games;
   rt_actor_id_t actor;
   pending_t *pending; /* ring of GAME_STORE_PENDING_MAX */
   uint32_t pending_head, pending_count;
@@ -121,6 +124,10 @@ static int prepare_all(game_store_t *st) {
        " ORDER BY finished_at DESC, id DESC LIMIT ?2"},
       {&st->history_count,
        "SELECT COUNT(*) FROM games WHERE p1_id = ?1 OR p2_id = ?1"},
+      {&st->find_game,
+       "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
+       " p2_score, winner, reason FROM games WHERE room_id = ?1"},
+      {&st->count_games, "SELECT COUNT(*) FROM games"},
   };
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
     int rc = sqlite3_prepare_v3(st->db, all[i].sql, -1,
@@ -488,6 +495,8 @@ void game_store_free(game_store_t *st) {
   sqlite3_finalize(st->leaderboard);
   sqlite3_finalize(st->history);
   sqlite3_finalize(st->history_count);
+  sqlite3_finalize(st->find_game);
+  sqlite3_finalize(st->count_games);
   sqlite3_close(st->db);
   free(st->pending);
   free(st);
@@ -526,4 +535,41 @@ int game_store_query_history(rt_world_t *w, const game_store_t *st,
   if (rc < 0)
     rt_buf_unref(m.buf);
   return rc;
+}
+
+/* ---- Checkers' reads --------------------------------------------------------------- */
+
+static void column_copy(sqlite3_stmt *s, int col, char *dst, size_t cap) {
+  const unsigned char *v = sqlite3_column_text(s, col);
+  snprintf(dst, cap, "%s", v != NULL ? (const char *)v : "");
+}
+
+int game_store_find_game(const game_store_t *st, const char *room_id,
+                         game_result_t *out) {
+  sqlite3_stmt *s = st->find_game;
+  sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof(*out));
+    column_copy(s, 0, out->room_id, sizeof(out->room_id));
+    out->finished_at_s = sqlite3_column_int64(s, 1);
+    column_copy(s, 2, out->p1_id, sizeof(out->p1_id));
+    column_copy(s, 3, out->p1_name, sizeof(out->p1_name));
+    out->p1_score = sqlite3_column_int(s, 4);
+    column_copy(s, 5, out->p2_id, sizeof(out->p2_id));
+    column_copy(s, 6, out->p2_name, sizeof(out->p2_name));
+    out->p2_score = sqlite3_column_int(s, 7);
+    column_copy(s, 8, out->winner, sizeof(out->winner));
+    column_copy(s, 9, out->reason, sizeof(out->reason));
+  }
+  sqlite3_reset(s);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : RT_EIO;
+}
+
+int64_t game_store_count_games(const game_store_t *st) {
+  sqlite3_stmt *s = st->count_games;
+  int rc = sqlite3_step(s);
+  int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : RT_EIO;
+  sqlite3_reset(s);
+  return n;
 }

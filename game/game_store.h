@@ -81,6 +81,14 @@ void game_store_get_stats(const game_store_t *st, game_store_stats_t *out);
 /* Close the database; after the world's actors stopped. */
 void game_store_free(game_store_t *st);
 
+/* For checkers and tests, between turns (never from an actor), with no
+ * fault injected: the stored game of `room_id`. 1 and *out when found, 0
+ * when not, a negative error when the database fails. */
+int game_store_find_game(const game_store_t *st, const char *room_id,
+                         game_result_t *out);
+/* The number of stored games, or a negative error. */
+int64_t game_store_count_games(const game_store_t *st);
+
 /* Ask the Store (from an actor) to record a result (copied); the Store
  * answers the sender with GAME_TAG_STORE_RECORDED (payload: the u64 key)
  * once it is committed. */

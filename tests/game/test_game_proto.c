@@ -331,14 +331,15 @@ Test(game_proto, queued_has_an_empty_payload) {
   rt_buf_unref(b);
 }
 
+/* PROTOCOL.md's fields plus this server's v1 addition "countdown". */
 static const char *const game_start_keys[] = {
-    "opponent", "role",   "roomId", "timeRemaining", "p1Score", "p2Score",
-    "p1Name",   "p2Name", NULL};
+    "opponent", "role",   "roomId",    "timeRemaining", "p1Score", "p2Score",
+    "p1Name",   "p2Name", "countdown", NULL};
 
 Test(game_proto, game_start_has_the_protocol_fields_and_no_resumed) {
   game_scores_t s = {0, 0};
   rt_buf_t *b = game_proto_game_start("u-bob", "p1", "room-7", 60, s, "Ada",
-                                      "Bob", false);
+                                      "Bob", false, 4.5);
   cJSON *p;
   cJSON *root = parse_frame(b, "GAME_START", &p);
   expect_keys(p, game_start_keys);
@@ -351,6 +352,9 @@ Test(game_proto, game_start_has_the_protocol_fields_and_no_resumed) {
   expect_num(p, "p2Score", 0);
   expect_str(p, "p1Name", "Ada");
   expect_str(p, "p2Name", "Bob");
+  const cJSON *cd = cJSON_GetObjectItemCaseSensitive(p, "countdown");
+  cr_assert(cJSON_IsNumber(cd) && cd->valuedouble == 4.5,
+            "seconds of countdown left");
   cJSON_Delete(root);
   rt_buf_unref(b);
 }
@@ -358,12 +362,13 @@ Test(game_proto, game_start_has_the_protocol_fields_and_no_resumed) {
 Test(game_proto, resumed_game_start_carries_current_values_and_resumed_true) {
   game_scores_t s = {123, 45};
   rt_buf_t *b =
-      game_proto_game_start("u-ada", "p2", "room-9", 17, s, "Ada", "Bob", true);
+      game_proto_game_start("u-ada", "p2", "room-9", 17, s, "Ada", "Bob", true,
+                            0);
   cJSON *p;
   cJSON *root = parse_frame(b, "GAME_START", &p);
   static const char *const keys[] = {
       "opponent", "role",   "roomId", "timeRemaining", "p1Score",
-      "p2Score",  "p1Name", "p2Name", "resumed",       NULL};
+      "p2Score",  "p1Name", "p2Name", "resumed",       "countdown", NULL};
   expect_keys(p, keys);
   cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "resumed")));
   expect_str(p, "opponent", "u-ada");
@@ -550,9 +555,9 @@ Test(game_proto, hostile_names_survive_encode_and_parse_unchanged) {
     const char *a = hostile_names[i], *b = hostile_names[(i + 1) % n];
     game_scores_t s = {1, 2};
     rt_buf_t *frames[3] = {
-        game_proto_game_start(b, "p1", "room-1", 60, s, a, b, false),
+        game_proto_game_start(b, "p1", "room-1", 60, s, a, b, false, 5),
         game_proto_tick(60, s, a, b),
-        game_proto_game_start(a, "p2", "room-1", 9, s, b, a, true),
+        game_proto_game_start(a, "p2", "room-1", 9, s, b, a, true, 0),
     };
     for (size_t f = 0; f < 3; f++) {
       cJSON *p;
@@ -586,7 +591,7 @@ Test(game_proto, longest_names_fit_in_a_frame) {
   room[31] = '\0';
   game_scores_t s = {2147483647, -2147483647 - 1};
   rt_buf_t *b =
-      game_proto_game_start(emoji, "p2", room, 60, s, quotes, emoji, true);
+      game_proto_game_start(emoji, "p2", room, 60, s, quotes, emoji, true, 0);
   cJSON *p;
   cJSON *root = parse_frame(b, "GAME_START", &p);
   expect_str(p, "p1Name", quotes);

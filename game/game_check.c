@@ -1,0 +1,103 @@
+/* game_check.c: the whole-game check (see game_check.h). Each actor module
+ * checks its own state (game__*_check); this file walks them in id order and
+ * checks what lies between them. */
+#include "game_check.h"
+
+#include "game_int.h"
+#include "game_store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
+
+/* Each seat of a running Room is a player the Manager has in that Room. */
+static int check_seated(const game_t *g, uint64_t room_id, const void *room,
+                        char *why, size_t cap) {
+  const char *ids[2];
+  game__room_seats(room, &ids[0], &ids[1]);
+  for (uint32_t k = 0; k < 2; k++) {
+    rt_actor_id_t in = 0;
+    uint32_t role = 0;
+    int seat = game__manager_seat(g, ids[k], &in, &role);
+    if (seat != 1 || in != room_id || role != k)
+      return FAIL("room %" PRIu64 " seats %s as p%u; the Manager has it %s "
+                  "(room %" PRIu64 ", p%u)",
+                  room_id, ids[k], k + 1,
+                  seat < 0    ? "unknown"
+                  : seat == 0 ? "not playing"
+                              : "playing",
+                  in, role + 1);
+  }
+  return 0;
+}
+
+static int check_rooms(const game_t *g, bool quiescent, char *why, size_t cap) {
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&g->rooms_live, &n);
+  if (ids == NULL && g->rooms_live.count > 0)
+    return FAIL("out of memory");
+  int rc = 0;
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    const void *room = rt_idmap_get(&g->rooms_live, ids[i]);
+    rc = game__room_check(g, room, quiescent, why, cap);
+    if (rc == 0 && quiescent && g->manager_state != NULL)
+      rc = check_seated(g, ids[i], room, why, cap);
+  }
+  free(ids);
+  return rc;
+}
+
+static int check_clients(const game_t *g, bool quiescent, char *why,
+                         size_t cap) {
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&g->clients_live, &n);
+  if (ids == NULL && g->clients_live.count > 0)
+    return FAIL("out of memory");
+  int rc = 0;
+  for (uint32_t i = 0; i < n && rc == 0; i++)
+    rc = game__client_check(g, rt_idmap_get(&g->clients_live, ids[i]),
+                            quiescent, why, cap);
+  free(ids);
+  return rc;
+}
+
+static int check_counters(const game_t *g, char *why, size_t cap) {
+  const game_stats_t *s = &g->stats;
+  uint64_t finished = 0;
+  for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
+    finished += s->rooms_finished[i];
+  /* Each room ends exactly once: started = finished + running (+ lost). */
+  if (s->rooms_started != finished + g->rooms_live.count + s->rooms_lost)
+    return FAIL("rooms: %" PRIu64 " started, %" PRIu64 " finished, %u running, "
+                "%" PRIu64 " lost",
+                s->rooms_started, finished, g->rooms_live.count, s->rooms_lost);
+  if (s->rooms_lost > 0)
+    return FAIL("%" PRIu64 " rooms stopped before their result was stored",
+                s->rooms_lost);
+  game_store_stats_t st;
+  game_store_get_stats(g->store, &st);
+  if (st.pending > GAME_STORE_PENDING_MAX)
+    return FAIL("store: %u results pending, over %u", st.pending,
+                GAME_STORE_PENDING_MAX);
+  return 0;
+}
+
+int game_check(const game_t *g, char *why, size_t cap) {
+  bool quiescent = !rt_world_has_ready(g->world);
+  int rc = game__manager_check(g, quiescent, why, cap);
+  if (rc == 0)
+    rc = check_rooms(g, quiescent, why, cap);
+  if (rc == 0)
+    rc = check_clients(g, quiescent, why, cap);
+  if (rc == 0)
+    rc = check_counters(g, why, cap);
+  return rc;
+}
+
+void game_live_counts(const game_t *g, uint32_t *rooms, uint32_t *clients) {
+  *rooms = g->rooms_live.count;
+  *clients = g->clients_live.count;
+}

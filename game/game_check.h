@@ -1,0 +1,45 @@
+/* game_check.h: whole-game invariant checks, for simulators and tests.
+ *
+ * game_check walks the game's actors' state read-only and returns the first
+ * broken invariant, in the style of SQLite's whole-object checks. It checks:
+ *  - the Manager (game_manager.c, Invariants (1) to (5)): every player is
+ *    idle, queued or playing; the queue is exactly the queued players, in
+ *    order, within queue_max; a playing player's room seats it, so a player
+ *    is in at most one room; a player without a connection is kept only
+ *    while playing; the connection table maps each connection to its player;
+ *  - the Manager's tables against the live actors: each room in its table is
+ *    a running Room and every running Room is in it; each attached
+ *    connection is a live Client; each seat of each Room is a player the
+ *    Manager has playing in that Room;
+ *  - each Room (game_room.c, Invariants (1) to (5)): each score equals its
+ *    accepted clicks, doubled inside that seat's own bonus windows (an audit
+ *    recomputed from the claims, apart from the scoring path); at most one
+ *    golden cookie, only while running; a finished room's result is its
+ *    game; no tick arrives more than a tick late and none due is pending;
+ *  - each Client: its outbound queue within both bounds, at most one tick
+ *    queued, and no output stuck past the write wait without a kick;
+ *  - the counters: every started room is running or finished once, and no
+ *    room stopped unfinished; the Store's pending results within bounds.
+ *
+ * Call it between turns. The checks that compare one actor's view with
+ * another's need every message sent to have been delivered; they run only
+ * when no actor is ready (a simulator between sim_world_run calls). The game
+ * must not depend on sim/ or net/, so a simulator reaches this through
+ * tools/ wiring. Cost: O(players + rooms + clients) and an allocation.
+ */
+#ifndef GAME_CHECK_H
+#define GAME_CHECK_H
+
+#include "game.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 0 when every invariant holds; -1 with the first violation in why (cap
+ * bytes, NUL-terminated). g is borrowed. */
+int game_check(const game_t *g, char *why, size_t cap);
+
+/* How many Room and Client actors run now (liveness checks). */
+void game_live_counts(const game_t *g, uint32_t *rooms, uint32_t *clients);
+
+#endif
