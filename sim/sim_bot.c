@@ -40,6 +40,7 @@ enum {
   TAG_RECONNECT,
   TAG_READING,  /* u32: 0 or 1 */
   TAG_HTTP_GET, /* buf: the path; u32: bearer */
+  TAG_RESET_IN, /* u64: bytes */
 };
 
 typedef struct bot_clicks {
@@ -695,6 +696,13 @@ static void bot_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     return;
   }
   case TAG_HTTP_GET: do_http_get(b, msg); return;
+  case TAG_RESET_IN: {
+    uint64_t bytes;
+    RT_MSG_GET(msg, uint64_t, &bytes);
+    if (b->ws_stream != NULL)
+      sim_stream_reset_in(b->ws_stream, bytes);
+    return;
+  }
   default: return;
   }
 }
@@ -856,6 +864,10 @@ int sim_bot_set_reading(sim_bot_t *bot, bool reading) {
   return command(bot, TAG_READING, &on, sizeof(on), NULL);
 }
 
+int sim_bot_reset_in(sim_bot_t *bot, uint64_t bytes) {
+  return command(bot, TAG_RESET_IN, &bytes, sizeof(bytes), NULL);
+}
+
 int sim_bot_http_get(sim_bot_t *bot, const char *path, bool bearer) {
   if (bot->http_busy || bot->state == SIM_BOT_LOGGING_IN)
     return RT_EFULL;
@@ -896,6 +908,8 @@ const sim_bot_record_t *sim_bot_last(const sim_bot_t *bot,
 uint64_t sim_bot_records_dropped(const sim_bot_t *bot) {
   return bot->records_dropped;
 }
+
+void sim_bot_records_clear(sim_bot_t *bot) { bot->records_len = 0; }
 
 sim_bot_state_t sim_bot_state(const sim_bot_t *bot) { return bot->state; }
 rt_actor_id_t sim_bot_actor(const sim_bot_t *bot) { return bot->id; }

@@ -162,6 +162,10 @@ int sim_bot_reconnect(sim_bot_t *bot);
 /* false: leave bytes unread on the WebSocket (a stalled reader); true:
  * read again, including what piled up. Frames still go out either way. */
 int sim_bot_set_reading(sim_bot_t *bot, bool reading);
+/* Reset the current WebSocket connection once `bytes` more bytes have come
+ * down it from the server (sim_stream_reset_in: a reset mid-frame); 0
+ * disarms. No effect without a connection; a reconnect starts unarmed. */
+int sim_bot_reset_in(sim_bot_t *bot, uint64_t bytes);
 /* An HTTP GET on a new connection, with "Authorization: Bearer <token>"
  * when `bearer`; the answer is read with sim_bot_http_result. One request
  * at a time: a GET while one is in flight is refused (-RT_EFULL). */
@@ -176,6 +180,9 @@ uint32_t sim_bot_count(const sim_bot_t *bot, sim_bot_kind_t kind);
 const sim_bot_record_t *sim_bot_last(const sim_bot_t *bot, sim_bot_kind_t kind);
 /* Records that did not fit under records_max. */
 uint64_t sim_bot_records_dropped(const sim_bot_t *bot);
+/* Forget the records kept so far (a driver that consumed them), so a long
+ * run keeps only what it has not read yet. Counts start over too. */
+void sim_bot_records_clear(sim_bot_t *bot);
 
 sim_bot_state_t sim_bot_state(const sim_bot_t *bot);
 rt_actor_id_t sim_bot_actor(const sim_bot_t *bot);

@@ -439,6 +439,12 @@ void sim_stream_stall(rt_stream_t *end, rt_time_ns until) {
 
 void sim_stream_reset(rt_stream_t *end) { pipe_reset(end_of(end)->pipe); }
 
+void sim_stream_reset_in(rt_stream_t *end, uint64_t bytes) {
+  sim_end_t *e = end_of(end);
+  sim_dir_t *d = &e->pipe->dirs[1 - e->index]; /* the direction towards end */
+  d->cfg.reset_after = bytes > 0 ? d->written + bytes : 0;
+}
+
 void sim__pipes_destroy_all(sim_world_t *sw) {
   while (sw->pipes != NULL)
     pipe_free(sw->pipes);

@@ -57,6 +57,11 @@ void sim_stream_stall(rt_stream_t *end, rt_time_ns until);
 /* Reset the whole connection now: both ends see -RT_ERESET. */
 void sim_stream_reset(rt_stream_t *end);
 
+/* Reset the whole connection once `bytes` more bytes have been written
+ * towards `end` (the write that crosses the mark is cut short there: a
+ * reset mid-frame). Replaces the direction's reset_after; 0 disarms it. */
+void sim_stream_reset_in(rt_stream_t *end, uint64_t bytes);
+
 /* True for streams made by this module. */
 bool sim_stream_is_sim(const rt_stream_t *s);
 

@@ -25,6 +25,8 @@ sim_world_t *sim_world_create(const sim_config_t *cfg) {
       .log_level = cfg->log_level,
       .epoch_unix_ns = cfg->epoch_unix_ns != 0 ? cfg->epoch_unix_ns
                                                : SIM_EPOCH_DEFAULT_NS,
+      .trace = cfg->trace,
+      .trace_ctx = cfg->trace_ctx,
   };
   /* The simulator polls; nobody needs waking. */
   rt_backend_t backend = {.wake = NULL, .log_write = sim_log_write};

@@ -32,6 +32,8 @@ typedef struct sim_config {
   void *log_ctx;
   uint32_t actors_max;  /* 0: runtime default */
   int64_t epoch_unix_ns; /* wall clock at time 0; 0: SIM_EPOCH_DEFAULT_NS */
+  rt_trace_fn *trace;    /* delivery trace (rt_world.h); NULL: off */
+  void *trace_ctx;       /* borrowed for the world's lifetime */
 } sim_config_t;
 
 /* 2026-01-01T00:00:00Z: a fixed wall clock keeps runs repeatable. */

@@ -1,0 +1,162 @@
+/* test_rt_check.c: the delivery trace hook and rt_world_check.
+ *
+ * The trace (rt_world_config_t.trace) sees every delivery the run hash
+ * folds in, in order, with what it folds; it is off by default.
+ * rt_world_check holds on a healthy world, with messages still queued and
+ * actors stopped with mail in their boxes, and fails on a world whose
+ * bookkeeping was broken on purpose (runtime_int.h).
+ */
+#include "rt_test_driver.h"
+#include "runtime_int.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#define TRACE_MAX 64u
+
+enum { TAG_PING = RT_TAG_USER, TAG_FORWARD };
+
+typedef struct seen {
+  rt_delivery_t d[TRACE_MAX];
+  uint32_t n;
+} seen_t;
+
+static void on_trace(void *ctx, const rt_delivery_t *d) {
+  seen_t *s = ctx;
+  cr_assert_lt(s->n, TRACE_MAX);
+  s->d[s->n++] = *d;
+}
+
+static void forward(rt_actor_t *self, const rt_msg_t *msg) {
+  rt_actor_id_t *next = rt_state(self);
+  if (msg->tag == TAG_FORWARD && *next != 0) {
+    rt_msg_t m = rt_msg_make(TAG_PING, msg->inline_data.bytes, msg->len);
+    rt_send(rt_actor_world(self), *next, &m);
+  }
+}
+
+static rt_world_t *traced_world(test_backend_t *tb, seen_t *s) {
+  rt_world_config_t cfg = {
+      .seed = 7, .log_level = RT_LOG_OFF, .trace = on_trace, .trace_ctx = s};
+  rt_backend_t be = {.wake = test_wake, .log_write = test_log_discard};
+  rt_world_t *w = rt_world_create(&cfg, &be, tb);
+  cr_assert_not_null(w);
+  return w;
+}
+
+static rt_actor_id_t spawn(rt_world_t *w, rt_actor_id_t *next, uint32_t cap) {
+  rt_actor_spec_t spec = {.name = "fwd",
+                          .behaviour = forward,
+                          .state = next,
+                          .mailbox_cap = cap,
+                          .overflow = RT_OVERFLOW_REJECT};
+  rt_actor_id_t id;
+  cr_assert_eq(rt_spawn(w, &spec, &id), RT_OK);
+  return id;
+}
+
+Test(rt_check, the_trace_sees_each_delivery_in_order_with_what_is_hashed) {
+  test_backend_t tb = {0};
+  seen_t s = {0};
+  rt_world_t *w = traced_world(&tb, &s);
+  rt_actor_id_t none = 0, b_next = 0;
+  rt_actor_id_t b = spawn(w, &none, 8);
+  b_next = b;
+  rt_actor_id_t a = spawn(w, &b_next, 8);
+  uint64_t word = 42;
+  rt_msg_t m = rt_msg_make(TAG_FORWARD, &word, sizeof(word));
+  cr_assert_eq(rt_send(w, a, &m), RT_PUSH_QUEUED);
+  uint64_t timer;
+  cr_assert_eq(rt_timer_start(w, b, 5 * RT_NS_PER_MS, 0, 0, 9, &timer), 0);
+  test_advance(w, 10 * RT_NS_PER_MS);
+  /* a: FORWARD from the driver; b: PING from a; b: the timer at 5 ms. */
+  cr_assert_eq(s.n, 3);
+  cr_assert_eq(rt_world_deliveries(w), 3);
+  for (uint32_t i = 0; i < s.n; i++)
+    cr_assert_eq(s.d[i].seq, i);
+  cr_assert(s.d[0].actor == a && s.d[0].from == 0 && s.d[0].tag == TAG_FORWARD);
+  cr_assert(s.d[1].actor == b && s.d[1].from == a && s.d[1].tag == TAG_PING);
+  cr_assert(s.d[2].actor == b && s.d[2].tag == RT_TAG_TIMER &&
+            s.d[2].at == 5 * RT_NS_PER_MS);
+  cr_assert_str_eq(s.d[1].actor_name, "fwd");
+  /* The payload hash covers the tag and the bytes: the same word under two
+   * tags differs. */
+  cr_assert_neq(s.d[0].payload_hash, s.d[1].payload_hash);
+  rt_world_destroy(w);
+}
+
+Test(rt_check, no_trace_by_default_and_the_hash_is_the_same_with_one) {
+  uint64_t hashes[2];
+  for (int traced = 0; traced < 2; traced++) {
+    test_backend_t tb = {0};
+    seen_t s = {0};
+    rt_world_t *w = traced ? traced_world(&tb, &s) : test_world(&tb, 0);
+    rt_actor_id_t none = 0;
+    rt_actor_id_t a = spawn(w, &none, 8);
+    rt_msg_t m = rt_msg_make(TAG_PING, NULL, 0);
+    cr_assert_eq(rt_send(w, a, &m), RT_PUSH_QUEUED);
+    test_drain(w);
+    cr_assert_eq(s.n, traced ? 1u : 0u);
+    hashes[traced] = rt_world_hash(w);
+    rt_world_destroy(w);
+  }
+  cr_assert_eq(hashes[0], hashes[1], "tracing changes nothing");
+}
+
+Test(rt_check, a_healthy_world_passes_with_mail_queued_and_actors_stopped) {
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 0);
+  rt_actor_id_t none = 0;
+  rt_actor_id_t a = spawn(w, &none, 4), b = spawn(w, &none, 4);
+  char why[256];
+  for (int i = 0; i < 4; i++) {
+    rt_msg_t m = rt_msg_make(TAG_PING, NULL, 0);
+    cr_assert_eq(rt_send(w, a, &m), RT_PUSH_QUEUED);
+    cr_assert_eq(rt_send(w, b, &m), RT_PUSH_QUEUED);
+  }
+  rt_msg_t m = rt_msg_make(TAG_PING, NULL, 0);
+  cr_assert_eq(rt_send(w, a, &m), RT_EFULL, "at the limit: rejected");
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  cr_assert_eq(rt_stop(w, b, RT_REASON_NORMAL), RT_OK); /* 4 released */
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  test_drain(w);
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  rt_world_stats_t st;
+  rt_world_stats(w, &st);
+  cr_assert_eq(st.dropped_at_stop, 4);
+  cr_assert_eq(st.delivered - st.delivered_signals, 4);
+  rt_world_destroy(w);
+}
+
+Test(rt_check, a_message_gone_missing_is_caught) {
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 0);
+  rt_actor_id_t none = 0;
+  rt_actor_id_t a = spawn(w, &none, 4);
+  rt_msg_t m = rt_msg_make(TAG_PING, NULL, 0);
+  cr_assert_eq(rt_send(w, a, &m), RT_PUSH_QUEUED);
+  test_drain(w);
+  char why[256];
+  w->stats.sent++; /* as if a queued message vanished without a trace */
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), -1);
+  cr_assert(strstr(why, "unaccounted") != NULL, "%s", why);
+  w->stats.sent--;
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  rt_world_destroy(w);
+}
+
+Test(rt_check, a_mailbox_over_its_limit_is_caught) {
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 0);
+  rt_actor_id_t none = 0;
+  rt_actor_id_t a = spawn(w, &none, 4);
+  rt_actor_t *actor = rt_idmap_get(&w->actors, a);
+  char why[256];
+  actor->mailbox.depth_max = actor->mailbox.cap; /* at the limit: fine */
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  actor->mailbox.depth_max = actor->mailbox.cap + 1;
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), -1);
+  cr_assert(strstr(why, "over its limit") != NULL, "%s", why);
+  actor->mailbox.depth_max = 0;
+  rt_world_destroy(w);
+}

@@ -1,0 +1,924 @@
+/* overcookied-sim: the whole server in the simulated world, checked.
+ *
+ *   overcookied-sim --seed N --players P --duration T [--faults SPEC]
+ *                   [--swarm K] [--jobs J] [--json] [--check-determinism]
+ *
+ * One run (simrun.h): Manager, Rooms, Clients and the Store behind the real
+ * HTTP/WebSocket server, players that are sim_bots speaking the protocol,
+ * a workload mix drawn from the seed, faults from SPEC, invariants checked
+ * as the run goes and liveness checked after the fault phase. It prints a
+ * summary (text, or --json) ending with the run's hash; exit 0 only when
+ * every check passed, 1 when one failed (with the command that reproduces
+ * it), 2 for bad arguments.
+ *
+ * --swarm K runs seeds N .. N+K-1, each with faults and mix drawn from the
+ * seed itself (unless --faults is given), --jobs J of them at once in
+ * forked processes; it fails if a seed fails or if some coverage point
+ * (simrun_cov_t) was never reached. --check-determinism runs each seed
+ * twice and names the first delivery where the runs part.
+ *
+ * The runs themselves never read the clock; this program reads nothing of
+ * the wall clock either (the progress bar counts seeds).
+ */
+#include "simrun.h"
+
+#include "rt_hash.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SWARM_MAX 1000000u
+#define JOBS_MAX 256u
+/* Deliveries compared one by one (8 bytes each, 128 MiB); past it, only
+ * the final hashes are. */
+#define TRACE_MAX (16u * 1024 * 1024)
+#define CMD_MAX 768u
+
+typedef struct options {
+  uint64_t seed;
+  uint32_t players;
+  rt_time_ns duration;
+  const char *faults_spec; /* NULL: none (single) or drawn (swarm) */
+  uint32_t swarm;          /* 0: one run */
+  uint32_t jobs;
+  bool json;
+  bool check_determinism;
+  bool selftest_nondeterminism; /* perturb the second run: the check must
+                                   catch it (tests of the checker) */
+  bool game_length_set, countdown_set;
+  uint32_t game_length;
+  rt_time_ns countdown;
+  int log_level;
+} options_t;
+
+static void usage(FILE *out) {
+  fprintf(
+      out,
+      "usage: overcookied-sim [options]\n"
+      "  --seed N              seed of the run (default 1)\n"
+      "  --players P           simulated players (default 40)\n"
+      "  --duration T          active phase, e.g. 120s, 2m, 500ms; a bare\n"
+      "                        number is seconds (default 120s)\n"
+      "  --faults SPEC         faults during the active phase (below)\n"
+      "  --swarm K             run seeds N..N+K-1, faults and mix drawn\n"
+      "                        from each seed (unless --faults is given)\n"
+      "  --jobs J              swarm seeds in J processes at once (1)\n"
+      "  --json                the summary as JSON\n"
+      "  --check-determinism   run each seed twice; show where they part\n"
+      "  --game-length N       seconds per game (default 60)\n"
+      "  --countdown S         seconds before a game counts (default 5)\n"
+      "  --log-level L         debug, info, warn, error, off (default off)\n"
+      "  --selftest-nondeterminism  like --check-determinism, with the\n"
+      "                        second run nudged (1 ns later brain slices):\n"
+      "                        shows that the check reports a divergence\n"
+      "SPEC: 'none', or KEY=VALUE items separated by commas:\n"
+      "  slow=P     fraction of players on a capped downlink (300-3000 "
+      "B/s)\n"
+      "  stall=P    per player-minute: stops reading for 1 s to 2x the "
+      "write wait\n"
+      "  reset=P    per player-minute: connection reset mid-frame\n"
+      "  churn=P    per player-minute: connection dropped, then resumed\n"
+      "  store=P    each Store operation fails with probability P\n"
+      "  latency=D  one-way link delay (default 5ms)\n"
+      "  jitter=D   plus uniform [0, D] per segment (default 0)\n"
+      "  P in [0, 1]; D with a unit ns, us, ms or s, at most 10s.\n"
+      "  e.g. slow=0.1,stall=0.05,reset=0.02,latency=20ms,jitter=5ms,"
+      "churn=0.05,store=0.01\n"
+      "exit: 0 every check passed, 1 a check failed, 2 bad arguments\n");
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  if (s == NULL || s[0] < '0' || s[0] > '9')
+    return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* 120s, 2m, 500ms, 1.5s; a bare number is seconds. */
+static int parse_duration(const char *s, rt_time_ns max, rt_time_ns *out) {
+  if (s == NULL || ((s[0] < '0' || s[0] > '9') && s[0] != '.'))
+    return -1;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  double scale = 1e9;
+  if (strcmp(end, "ms") == 0)
+    scale = 1e6;
+  else if (strcmp(end, "m") == 0)
+    scale = 60e9;
+  else if (strcmp(end, "s") != 0 && *end != '\0')
+    return -1;
+  double ns = v * scale;
+  if (errno != 0 || !(ns >= 0) || ns > (double)max)
+    return -1;
+  *out = (rt_time_ns)(ns + 0.5);
+  return 0;
+}
+
+static int parse_level(const char *s) {
+  static const char *const names[] = {"debug", "info", "warn", "error", "off"};
+  for (int i = 0; s != NULL && i < 5; i++)
+    if (strcmp(s, names[i]) == 0)
+      return i;
+  return -1;
+}
+
+static int bad(const char *what, const char *value) {
+  fprintf(stderr, "overcookied-sim: bad %s '%s' (see --help)\n", what,
+          value != NULL ? value : "(missing)");
+  return -1;
+}
+
+static int parse_args(int argc, char **argv, options_t *o) {
+  *o = (options_t){.seed = 1,
+                   .players = 40,
+                   .duration = 120 * RT_NS_PER_S,
+                   .jobs = 1,
+                   .log_level = RT_LOG_OFF};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    uint64_t n;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      exit(0);
+    } else if (strcmp(a, "--json") == 0) {
+      o->json = true;
+      continue;
+    } else if (strcmp(a, "--check-determinism") == 0) {
+      o->check_determinism = true;
+      continue;
+    } else if (strcmp(a, "--selftest-nondeterminism") == 0) {
+      o->check_determinism = true;
+      o->selftest_nondeterminism = true;
+      continue;
+    } else if (strcmp(a, "--seed") == 0) {
+      if (parse_u64(v, UINT64_MAX, &n) < 0)
+        return bad("--seed", v);
+      o->seed = n;
+    } else if (strcmp(a, "--players") == 0) {
+      if (parse_u64(v, SIMRUN_PLAYERS_MAX, &n) < 0)
+        return bad("--players (0..100000)", v);
+      o->players = (uint32_t)n;
+    } else if (strcmp(a, "--duration") == 0) {
+      if (parse_duration(v, SIMRUN_DURATION_MAX, &o->duration) < 0)
+        return bad("--duration (e.g. 120s, at most 24 h)", v);
+    } else if (strcmp(a, "--faults") == 0) {
+      if (v == NULL)
+        return bad("--faults", v);
+      o->faults_spec = v;
+    } else if (strcmp(a, "--swarm") == 0) {
+      if (parse_u64(v, SWARM_MAX, &n) < 0 || n == 0)
+        return bad("--swarm (1..1000000)", v);
+      o->swarm = (uint32_t)n;
+    } else if (strcmp(a, "--jobs") == 0) {
+      if (parse_u64(v, JOBS_MAX, &n) < 0 || n == 0)
+        return bad("--jobs (1..256)", v);
+      o->jobs = (uint32_t)n;
+    } else if (strcmp(a, "--game-length") == 0) {
+      if (parse_u64(v, 3600, &n) < 0 || n == 0)
+        return bad("--game-length (1..3600)", v);
+      o->game_length = (uint32_t)n;
+      o->game_length_set = true;
+    } else if (strcmp(a, "--countdown") == 0) {
+      if (parse_duration(v, 3600 * RT_NS_PER_S, &o->countdown) < 0)
+        return bad("--countdown", v);
+      o->countdown_set = true;
+    } else if (strcmp(a, "--log-level") == 0) {
+      if (parse_level(v) < 0)
+        return bad("--log-level", v);
+      o->log_level = parse_level(v);
+    } else {
+      fprintf(stderr, "overcookied-sim: unknown option '%s' (see --help)\n", a);
+      return -1;
+    }
+    i++;
+  }
+  if (o->faults_spec != NULL) {
+    simrun_faults_t f;
+    char why[256];
+    if (simrun_faults_parse(o->faults_spec, &f, why, sizeof(why)) < 0) {
+      fprintf(stderr, "overcookied-sim: bad --faults '%s': %s\n",
+              o->faults_spec, why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* ---- One seed ------------------------------------------------------------ */
+
+typedef struct seed_plan {
+  uint64_t seed;
+  simrun_faults_t faults;
+  simrun_mix_t mix;
+  char faults_text[SIMRUN_FAULTS_TEXT_MAX];
+  char mix_text[SIMRUN_MIX_TEXT_MAX];
+} seed_plan_t;
+
+static void plan_seed(const options_t *o, uint64_t seed, seed_plan_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->seed = seed;
+  if (o->faults_spec != NULL) {
+    char why[256];
+    (void)simrun_faults_parse(o->faults_spec, &out->faults, why, sizeof(why));
+  } else if (o->swarm > 0) {
+    simrun_faults_draw(seed, &out->faults);
+  } else {
+    simrun_faults_default(&out->faults);
+  }
+  simrun_mix_draw(seed, &out->mix);
+  simrun_faults_format(&out->faults, out->faults_text,
+                       sizeof(out->faults_text));
+  simrun_mix_format(&out->mix, out->mix_text, sizeof(out->mix_text));
+}
+
+static void config_of(const options_t *o, const seed_plan_t *sp,
+                      simrun_config_t *cfg) {
+  simrun_config_default(cfg);
+  cfg->seed = sp->seed;
+  cfg->players = o->players;
+  cfg->duration = o->duration;
+  cfg->faults = sp->faults;
+  cfg->log_level = o->log_level;
+  if (o->game_length_set)
+    cfg->game.game_seconds = o->game_length;
+  if (o->countdown_set)
+    cfg->game.countdown = o->countdown;
+}
+
+/* The one command that replays a seed exactly. */
+static void repro(const options_t *o, const seed_plan_t *sp, bool determinism,
+                  char *out, size_t cap) {
+  size_t len = (size_t)snprintf(
+      out, cap,
+      "tools/overcookied-sim --seed %" PRIu64 " --players %u --duration "
+      "%" PRId64 "ms --faults '%s'",
+      sp->seed, o->players, (int64_t)(o->duration / RT_NS_PER_MS),
+      sp->faults_text);
+  if (len < cap && o->game_length_set)
+    len += (size_t)snprintf(out + len, cap - len, " --game-length %u",
+                            o->game_length);
+  if (len < cap && o->countdown_set)
+    len += (size_t)snprintf(out + len, cap - len, " --countdown %" PRId64 "ms",
+                            (int64_t)(o->countdown / RT_NS_PER_MS));
+  if (len < cap && determinism)
+    snprintf(out + len, cap - len, " --check-determinism");
+}
+
+/* ---- Determinism: a trace of every delivery ------------------------------ */
+
+typedef enum { TRACE_RECORD = 0, TRACE_COMPARE, TRACE_CAPTURE } trace_mode_t;
+
+typedef struct trace {
+  trace_mode_t mode;
+  uint64_t *digests; /* RECORD: one per delivery, up to TRACE_MAX */
+  uint64_t len, cap;
+  bool truncated;
+  uint64_t seen;
+  /* COMPARE: the first delivery that differs; CAPTURE: the one at `at`. */
+  bool diverged;
+  uint64_t at;
+  rt_delivery_t event;
+  char actor_name[32];
+} trace_t;
+
+static uint64_t digest(const rt_delivery_t *d) {
+  uint64_t h = rt_hash_step(0x7472616365ULL, (uint64_t)d->at);
+  h = rt_hash_step(h, d->actor);
+  h = rt_hash_step(h, d->from);
+  h = rt_hash_step(h, d->tag);
+  return rt_hash_step(h, d->payload_hash);
+}
+
+static void keep_event(trace_t *t, const rt_delivery_t *d) {
+  t->event = *d;
+  snprintf(t->actor_name, sizeof(t->actor_name), "%s",
+           d->actor_name != NULL ? d->actor_name : "?");
+  t->event.actor_name = NULL;
+}
+
+static void on_delivery(void *ctx, const rt_delivery_t *d) {
+  trace_t *t = ctx;
+  t->seen++;
+  switch (t->mode) {
+  case TRACE_RECORD:
+    if (t->len == TRACE_MAX) {
+      t->truncated = true;
+      return;
+    }
+    if (t->len == t->cap) {
+      uint64_t cap = t->cap == 0 ? 65536 : t->cap * 2;
+      uint64_t *grown = realloc(t->digests, cap * sizeof(*grown));
+      if (grown == NULL) {
+        t->truncated = true;
+        return;
+      }
+      t->digests = grown;
+      t->cap = cap;
+    }
+    t->digests[t->len++] = digest(d);
+    return;
+  case TRACE_COMPARE:
+    if (t->diverged || d->seq >= t->len)
+      return;
+    if (t->digests[d->seq] != digest(d)) {
+      t->diverged = true;
+      t->at = d->seq;
+      keep_event(t, d);
+    }
+    return;
+  case TRACE_CAPTURE:
+    if (d->seq == t->at)
+      keep_event(t, d);
+    return;
+  }
+}
+
+static void print_event(FILE *out, const char *label, const trace_t *t,
+                        bool have) {
+  if (!have) {
+    fprintf(out, "  %s: no delivery #%" PRIu64 " (the run had ended)\n", label,
+            t->at);
+    return;
+  }
+  const rt_delivery_t *d = &t->event;
+  const char *tag = d->tag == 1   ? " (DOWN)"
+                    : d->tag == 2 ? " (STREAM)"
+                    : d->tag == 3 ? " (ACCEPT)"
+                    : d->tag == 4 ? " (TIMER)"
+                    : d->tag == 8 ? " (HTTP_REPLY)"
+                                  : "";
+  fprintf(out,
+          "  %s: seq=%" PRIu64 " t=%.9f actor=%" PRIu64 " (%s) from=%" PRIu64
+          " tag=%u%s payload=%016" PRIx64 "\n",
+          label, d->seq, (double)d->at / RT_NS_PER_S, d->actor, t->actor_name,
+          d->from, (unsigned)d->tag, tag, d->payload_hash);
+}
+
+/* ---- Running ------------------------------------------------------------- */
+
+typedef struct result {
+  simrun_summary_t sum;
+  bool determinism_failed;
+  char determinism[SIMRUN_FAILURE_MAX];
+} result_t;
+
+static int run_once(const options_t *o, const seed_plan_t *sp, trace_t *trace,
+                    bool nudge, simrun_summary_t *out) {
+  simrun_config_t cfg;
+  config_of(o, sp, &cfg);
+  if (nudge)
+    cfg.slice = 2 * RT_NS_PER_MS + 1; /* simrun's default, 1 ns longer */
+  if (trace != NULL) {
+    cfg.trace = on_delivery;
+    cfg.trace_ctx = trace;
+  }
+  simrun_t *run = NULL;
+  int err = simrun_create(&cfg, &run);
+  if (err < 0) {
+    memset(out, 0, sizeof(*out));
+    out->seed = sp->seed;
+    snprintf(out->failure, sizeof(out->failure), "cannot start: %s",
+             rt_strerror(err));
+    return -1;
+  }
+  err = simrun_populate(run, &sp->mix);
+  if (err == 0)
+    (void)simrun_finish(run);
+  simrun_summary(run, out);
+  if (err < 0) {
+    out->passed = false;
+    snprintf(out->failure, sizeof(out->failure), "cannot add players: %s",
+             rt_strerror(err));
+  }
+  simrun_destroy(run);
+  return out->passed ? 0 : -1;
+}
+
+/* Two runs of one seed must deliver the same messages at the same times. */
+static void check_determinism(const options_t *o, const seed_plan_t *sp,
+                              result_t *res, FILE *report) {
+  trace_t t1 = {.mode = TRACE_RECORD};
+  trace_t t2 = {.mode = TRACE_COMPARE};
+  simrun_summary_t again;
+  (void)run_once(o, sp, &t1, false, &res->sum);
+  t2.digests = t1.digests;
+  t2.len = t1.len;
+  (void)run_once(o, sp, &t2, o->selftest_nondeterminism, &again);
+  bool longer = !t2.diverged && t2.seen != t1.seen &&
+                (t1.seen < t2.seen ? t1.seen : t2.seen) < t1.len + 1;
+  if (!t2.diverged && !longer && again.hash == res->sum.hash) {
+    fprintf(report,
+            "determinism: seed %" PRIu64 ": two runs agree (%" PRIu64
+            " deliveries%s, hash=%016" PRIx64 ")\n",
+            sp->seed, t1.seen, t1.truncated ? ", first ones compared" : "",
+            res->sum.hash);
+    free(t1.digests);
+    return;
+  }
+  res->determinism_failed = true;
+  if (!t2.diverged && !longer) {
+    snprintf(res->determinism, sizeof(res->determinism),
+             "the runs delivered the same %" PRIu64 " messages but end with "
+             "hashes %016" PRIx64 " and %016" PRIx64 " (an input differs: "
+             "bytes read or written)",
+             t1.seen, res->sum.hash, again.hash);
+    fprintf(report, "determinism: seed %" PRIu64 ": %s\n", sp->seed,
+            res->determinism);
+    free(t1.digests);
+    return;
+  }
+  uint64_t at = t2.diverged ? t2.at : (t1.seen < t2.seen ? t1.seen : t2.seen);
+  /* Run 1 again, to show its side of the first difference. */
+  trace_t t3 = {.mode = TRACE_CAPTURE, .at = at};
+  t3.event.seq = UINT64_MAX;
+  simrun_summary_t third;
+  (void)run_once(o, sp, &t3, false, &third);
+  snprintf(res->determinism, sizeof(res->determinism),
+           "runs part at delivery #%" PRIu64 " (run 1: %" PRIu64
+           " deliveries, hash %016" PRIx64 "; run 2: %" PRIu64
+           ", hash %016" PRIx64 ")",
+           at, t1.seen, res->sum.hash, t2.seen, again.hash);
+  fprintf(report, "determinism: seed %" PRIu64 ": %s\n", sp->seed,
+          res->determinism);
+  t3.at = at;
+  print_event(report, "run 1", &t3, t3.event.seq == at);
+  t2.at = at;
+  print_event(report, "run 2", &t2, t2.diverged);
+  free(t1.digests);
+}
+
+static void run_seed(const options_t *o, const seed_plan_t *sp, result_t *res,
+                     FILE *report) {
+  memset(res, 0, sizeof(*res));
+  if (o->check_determinism)
+    check_determinism(o, sp, res, report);
+  else
+    (void)run_once(o, sp, NULL, false, &res->sum);
+}
+
+static bool result_passed(const result_t *r) {
+  return r->sum.passed && !r->determinism_failed;
+}
+
+/* ---- Reports ------------------------------------------------------------- */
+
+static const char *const end_names[GAME_END_REASON_COUNT_] = {
+    "time", "quit", "opponent_disconnected"};
+static const char *const kick_names[GAME_KICK_REASON_COUNT_] = {
+    "must_overflow", "write_wait", "mailbox_full", "replaced", "server_full"};
+static const char *const close_names[NET_CLOSE_REASON_COUNT_] = {
+    "peer",           "reset",         "http_done",     "http_error",
+    "header_timeout", "idle_timeout",  "reply_timeout", "ws_done",
+    "ws_silent",      "ws_close_wait", "shutdown"};
+/* The codes worth a name; net_server counts the rest as "other". */
+static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
+                                       1008, 1009, 1011, 1013, 4000};
+#define CLOSE_CODES_LEN (sizeof(close_codes) / sizeof(close_codes[0]))
+#define CLOSE_OTHER net_server_close_code_index(0)
+static const char *const err_names[SIMRUN_ERR_COUNT_] = {
+    "bad_json", "unknown_type", "not_in_game", "rate_limited", "other"};
+static const char *const fault_names[5] = {
+    "slow_links", "stalls", "resets_armed", "churn_drops", "store_errors"};
+
+static void print_text(FILE *out, const options_t *o, const seed_plan_t *sp,
+                       const result_t *r) {
+  const simrun_summary_t *s = &r->sum;
+  fprintf(out, "seed=%" PRIu64 " players=%u duration=%.3fs end=%.3fs\n",
+          s->seed, s->players, (double)o->duration / RT_NS_PER_S,
+          (double)s->end_time / RT_NS_PER_S);
+  fprintf(out, "faults: %s\nmix: %s\n", sp->faults_text, sp->mix_text);
+  fprintf(out, "games: started=%" PRIu64, s->games_started);
+  for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
+    fprintf(out, " %s=%" PRIu64, end_names[i], s->games_finished[i]);
+  fprintf(out, " stored=%" PRIu64 " game_overs_seen=%" PRIu64 "\n",
+          s->games_stored, s->game_overs_seen);
+  fprintf(out,
+          "clicks: sent=%" PRIu64 " scored=%" PRIu64 " countdown=%" PRIu64
+          " rate_limited=%" PRIu64 " cookie_clicks=%" PRIu64
+          " golden_spawns=%" PRIu64 " claims=%" PRIu64 " contested=%" PRIu64
+          "\n",
+          s->clicks_sent, s->clicks_scored, s->clicks_countdown,
+          s->clicks_rate_limited, s->cookie_clicks, s->golden_spawns,
+          s->golden_claims, s->golden_contested);
+  fprintf(out,
+          "messages: ws_in=%" PRIu64 " ws_out=%" PRIu64 " http=%" PRIu64
+          " api_reads=%" PRIu64 " api_reads_503=%" PRIu64
+          " player_frames_sent=%" PRIu64 " player_records=%" PRIu64
+          " deliveries=%" PRIu64 "\n",
+          s->ws_messages_in, s->ws_messages_out, s->http_requests, s->reads,
+          s->reads_unavailable, s->frames_sent, s->frames_received,
+          s->deliveries);
+  fprintf(out, "errors_seen:");
+  for (int i = 0; i < SIMRUN_ERR_COUNT_; i++)
+    fprintf(out, " %s=%" PRIu64, err_names[i], s->errors_seen[i]);
+  fprintf(out,
+          "\ndrops: backpressure=%" PRIu64 " tick_replaced=%" PRIu64
+          " mailbox_dropped=%" PRIu64 " mailbox_replaced=%" PRIu64
+          " mailbox_rejected=%" PRIu64 " dead_letters=%" PRIu64
+          " released_at_stop=%" PRIu64 "\n",
+          s->out_dropped, s->out_tick_replaced, s->mailbox[RT_MB_DROPPED],
+          s->mailbox[RT_MB_REPLACED], s->mailbox[RT_MB_REJECTED],
+          s->dead_letters, s->dropped_at_stop);
+  fprintf(out, "disconnects: kicks");
+  for (int i = 0; i < GAME_KICK_REASON_COUNT_; i++)
+    fprintf(out, " %s=%" PRIu64, kick_names[i], s->kicks[i]);
+  fprintf(out, "\n  connections_closed");
+  for (int i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
+    if (s->closes[i] > 0)
+      fprintf(out, " %s=%" PRIu64, close_names[i], s->closes[i]);
+  fprintf(out, "\n  ws_close_codes");
+  for (uint32_t i = 0; i < CLOSE_CODES_LEN; i++) {
+    uint64_t n = s->close_codes[net_server_close_code_index(close_codes[i])];
+    if (n > 0)
+      fprintf(out, " %u=%" PRIu64, (unsigned)close_codes[i], n);
+  }
+  if (s->close_codes[CLOSE_OTHER] > 0)
+    fprintf(out, " other=%" PRIu64, s->close_codes[CLOSE_OTHER]);
+  fprintf(out,
+          "\n  resumed=%" PRIu64 " reconnects=%" PRIu64 " departures=%" PRIu64
+          " refused=%u\n",
+          s->resumed, s->reconnects, s->departures, s->players_refused);
+  fprintf(out,
+          "store: recorded=%" PRIu64 " duplicates=%" PRIu64 " errors=%" PRIu64
+          " retries=%" PRIu64 " reads_failed=%" PRIu64 "\n",
+          s->store_recorded, s->store_duplicates, s->store_errors,
+          s->store_retries, s->store_reads_failed);
+  fprintf(out, "faults_injected:");
+  for (int i = 0; i < 5; i++)
+    fprintf(out, " %s=%" PRIu64, fault_names[i], s->faults_injected[i]);
+  fprintf(out, " edge_actions=%" PRIu64 "\ncoverage:", s->edges);
+  for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+    fprintf(out, " %s=%" PRIu64, simrun_cov_name((simrun_cov_t)i), s->cov[i]);
+  fprintf(out, "\nchecks: %" PRIu64 " invariant checks, %s\n", s->checks,
+          result_passed(r) ? "all passed" : "FAILED");
+  if (!s->passed)
+    fprintf(out, "FAIL at t=%.6fs: %s\n", (double)s->failed_at / RT_NS_PER_S,
+            s->failure);
+  if (r->determinism_failed)
+    fprintf(out, "FAIL determinism: %s\n", r->determinism);
+  if (!result_passed(r)) {
+    char cmd[CMD_MAX];
+    repro(o, sp, r->determinism_failed, cmd, sizeof(cmd));
+    fprintf(out, "repro: %s\n", cmd);
+  }
+  fprintf(out, "hash=%016" PRIx64 "\n", s->hash);
+}
+
+static void json_str(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(out, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(out, "\\u%04x", c);
+    else
+      fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+static void print_json(FILE *out, const options_t *o, const seed_plan_t *sp,
+                       const result_t *r) {
+  const simrun_summary_t *s = &r->sum;
+  fprintf(out,
+          "{\"seed\":%" PRIu64 ",\"players\":%u,\"duration_ms\":%" PRId64
+          ",\"end_ms\":%" PRId64 ",\"faults\":",
+          s->seed, s->players, (int64_t)(o->duration / RT_NS_PER_MS),
+          (int64_t)(s->end_time / RT_NS_PER_MS));
+  json_str(out, sp->faults_text);
+  fprintf(out, ",\"mix\":");
+  json_str(out, sp->mix_text);
+  fprintf(out, ",\"games\":{\"started\":%" PRIu64, s->games_started);
+  for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
+    fprintf(out, ",\"%s\":%" PRIu64, end_names[i], s->games_finished[i]);
+  fprintf(out, ",\"stored\":%" PRIu64 ",\"game_overs_seen\":%" PRIu64 "}",
+          s->games_stored, s->game_overs_seen);
+  fprintf(out,
+          ",\"clicks\":{\"sent\":%" PRIu64 ",\"scored\":%" PRIu64
+          ",\"countdown\":%" PRIu64 ",\"rate_limited\":%" PRIu64
+          ",\"cookie_clicks\":%" PRIu64 ",\"golden_spawns\":%" PRIu64
+          ",\"golden_claims\":%" PRIu64 ",\"golden_contested\":%" PRIu64 "}",
+          s->clicks_sent, s->clicks_scored, s->clicks_countdown,
+          s->clicks_rate_limited, s->cookie_clicks, s->golden_spawns,
+          s->golden_claims, s->golden_contested);
+  fprintf(out,
+          ",\"messages\":{\"ws_in\":%" PRIu64 ",\"ws_out\":%" PRIu64
+          ",\"http\":%" PRIu64 ",\"api_reads\":%" PRIu64
+          ",\"api_reads_503\":%" PRIu64 ",\"player_frames_sent\":%" PRIu64
+          ",\"player_records\":%" PRIu64 ",\"deliveries\":%" PRIu64 "}",
+          s->ws_messages_in, s->ws_messages_out, s->http_requests, s->reads,
+          s->reads_unavailable, s->frames_sent, s->frames_received,
+          s->deliveries);
+  fprintf(out, ",\"errors_seen\":{");
+  for (int i = 0; i < SIMRUN_ERR_COUNT_; i++)
+    fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", err_names[i],
+            s->errors_seen[i]);
+  fprintf(out,
+          "},\"drops\":{\"backpressure\":%" PRIu64 ",\"tick_replaced\":%" PRIu64
+          ",\"mailbox_dropped\":%" PRIu64 ",\"mailbox_replaced\":%" PRIu64
+          ",\"mailbox_rejected\":%" PRIu64 ",\"dead_letters\":%" PRIu64
+          ",\"released_at_stop\":%" PRIu64 "}",
+          s->out_dropped, s->out_tick_replaced, s->mailbox[RT_MB_DROPPED],
+          s->mailbox[RT_MB_REPLACED], s->mailbox[RT_MB_REJECTED],
+          s->dead_letters, s->dropped_at_stop);
+  fprintf(out, ",\"disconnects\":{\"kicks\":{");
+  for (int i = 0; i < GAME_KICK_REASON_COUNT_; i++)
+    fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", kick_names[i], s->kicks[i]);
+  fprintf(out, "},\"connections_closed\":{");
+  for (int i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
+    fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", close_names[i],
+            s->closes[i]);
+  fprintf(out, "},\"ws_close_codes\":{");
+  for (uint32_t i = 0; i < CLOSE_CODES_LEN; i++)
+    fprintf(out, "%s\"%u\":%" PRIu64, i ? "," : "", (unsigned)close_codes[i],
+            s->close_codes[net_server_close_code_index(close_codes[i])]);
+  fprintf(out, ",\"other\":%" PRIu64, s->close_codes[CLOSE_OTHER]);
+  fprintf(out,
+          "},\"resumed\":%" PRIu64 ",\"reconnects\":%" PRIu64
+          ",\"departures\":%" PRIu64 ",\"refused\":%u}",
+          s->resumed, s->reconnects, s->departures, s->players_refused);
+  fprintf(out,
+          ",\"store\":{\"recorded\":%" PRIu64 ",\"duplicates\":%" PRIu64
+          ",\"errors\":%" PRIu64 ",\"retries\":%" PRIu64
+          ",\"reads_failed\":%" PRIu64 "}",
+          s->store_recorded, s->store_duplicates, s->store_errors,
+          s->store_retries, s->store_reads_failed);
+  fprintf(out, ",\"faults_injected\":{");
+  for (int i = 0; i < 5; i++)
+    fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", fault_names[i],
+            s->faults_injected[i]);
+  fprintf(out, ",\"edge_actions\":%" PRIu64 "},\"coverage\":{", s->edges);
+  for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+    fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "",
+            simrun_cov_name((simrun_cov_t)i), s->cov[i]);
+  fprintf(out, "},\"checks\":%" PRIu64 ",\"passed\":%s", s->checks,
+          result_passed(r) ? "true" : "false");
+  if (!s->passed) {
+    fprintf(out, ",\"failed_at_ms\":%" PRId64 ",\"failure\":",
+            (int64_t)(s->failed_at / RT_NS_PER_MS));
+    json_str(out, s->failure);
+  }
+  if (r->determinism_failed) {
+    fprintf(out, ",\"determinism\":");
+    json_str(out, r->determinism);
+  }
+  if (!result_passed(r)) {
+    char cmd[CMD_MAX];
+    repro(o, sp, r->determinism_failed, cmd, sizeof(cmd));
+    fprintf(out, ",\"repro\":");
+    json_str(out, cmd);
+  }
+  fprintf(out, ",\"hash\":\"%016" PRIx64 "\"}\n", s->hash);
+}
+
+/* ---- Swarm --------------------------------------------------------------- */
+
+typedef struct child {
+  pid_t pid;
+  int fd;
+  uint64_t seed;
+} child_t;
+
+typedef struct swarm {
+  const options_t *o;
+  uint64_t done, failed;
+  uint64_t cov[SIMRUN_COV_COUNT_];
+  uint64_t games, deliveries;
+  uint64_t *failing; /* seeds, in the order they finished */
+  bool tty;
+} swarm_t;
+
+static void progress(const swarm_t *s, bool final) {
+  if (!s->tty)
+    return;
+  const uint32_t width = 30;
+  uint32_t fill = (uint32_t)(s->done * width / s->o->swarm);
+  fprintf(stderr, "\r[");
+  for (uint32_t i = 0; i < width; i++)
+    fputc(i < fill ? '=' : i == fill ? '>' : ' ', stderr);
+  fprintf(stderr, "] %" PRIu64 "/%u seeds, %" PRIu64 " failed", s->done,
+          s->o->swarm, s->failed);
+  if (final)
+    fputc('\n', stderr);
+  fflush(stderr);
+}
+
+static void clear_progress(const swarm_t *s) {
+  if (s->tty)
+    fprintf(stderr, "\r\033[K");
+}
+
+static void swarm_record(swarm_t *s, const seed_plan_t *sp, const result_t *r) {
+  s->done++;
+  for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+    s->cov[i] += r->sum.cov[i];
+  s->games += r->sum.games_started;
+  s->deliveries += r->sum.deliveries;
+  bool ok = result_passed(r);
+  if (!ok)
+    s->failing[s->failed++] = sp->seed;
+  if (s->o->json)
+    return;
+  clear_progress(s);
+  printf("seed=%" PRIu64 " %s games=%" PRIu64 " hash=%016" PRIx64
+         " faults=%s mix=%s\n",
+         sp->seed, ok ? "ok" : "FAIL", r->sum.games_started, r->sum.hash,
+         sp->faults_text, sp->mix_text);
+  if (!ok) {
+    char cmd[CMD_MAX];
+    repro(s->o, sp, r->determinism_failed, cmd, sizeof(cmd));
+    printf("  FAIL seed=%" PRIu64 ": %s\n  repro: %s\n", sp->seed,
+           !r->sum.passed ? r->sum.failure : r->determinism, cmd);
+  }
+  fflush(stdout);
+  progress(s, false);
+}
+
+/* A child runs one seed and writes its result_t to fd. */
+static void child_main(const options_t *o, const seed_plan_t *sp, int fd) {
+  result_t res;
+  run_seed(o, sp, &res, stderr);
+  const char *p = (const char *)&res;
+  size_t left = sizeof(res);
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      _exit(3);
+    p += n;
+    left -= (size_t)n;
+  }
+  _exit(0);
+}
+
+/* Read a finished child's result; a child that died first failed. */
+static void collect(swarm_t *s, child_t *c, int status) {
+  seed_plan_t sp;
+  plan_seed(s->o, c->seed, &sp);
+  result_t res;
+  memset(&res, 0, sizeof(res));
+  size_t got = 0;
+  char *p = (char *)&res;
+  while (got < sizeof(res)) {
+    ssize_t n = read(c->fd, p + got, sizeof(res) - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(c->fd);
+  if (got != sizeof(res)) {
+    memset(&res, 0, sizeof(res));
+    res.sum.seed = c->seed;
+    if (WIFSIGNALED(status))
+      snprintf(res.sum.failure, sizeof(res.sum.failure),
+               "the run crashed (signal %d)", WTERMSIG(status));
+    else
+      snprintf(res.sum.failure, sizeof(res.sum.failure),
+               "the run died (exit %d)", WEXITSTATUS(status));
+  }
+  swarm_record(s, &sp, &res);
+}
+
+static int run_swarm(const options_t *o) {
+  swarm_t s = {.o = o, .tty = isatty(STDERR_FILENO) != 0};
+  s.failing = calloc(o->swarm, sizeof(*s.failing));
+  child_t *kids = calloc(o->jobs, sizeof(*kids));
+  if (s.failing == NULL || kids == NULL) {
+    fprintf(stderr, "overcookied-sim: out of memory\n");
+    free(s.failing);
+    free(kids);
+    return 1;
+  }
+  uint32_t next = 0, running = 0;
+  progress(&s, false);
+  while (next < o->swarm || running > 0) {
+    /* Start seeds while there is room (bounded by --jobs). */
+    while (next < o->swarm && running < o->jobs) {
+      uint64_t seed = o->seed + next;
+      int fds[2];
+      if (pipe(fds) < 0) {
+        perror("overcookied-sim: pipe");
+        break;
+      }
+      fflush(stdout);
+      fflush(stderr);
+      pid_t pid = fork();
+      if (pid < 0) {
+        perror("overcookied-sim: fork");
+        close(fds[0]);
+        close(fds[1]);
+        break;
+      }
+      if (pid == 0) {
+        close(fds[0]);
+        seed_plan_t sp;
+        plan_seed(o, seed, &sp);
+        child_main(o, &sp, fds[1]);
+      }
+      close(fds[1]);
+      uint32_t slot = 0;
+      while (kids[slot].pid != 0)
+        slot++;
+      kids[slot] = (child_t){.pid = pid, .fd = fds[0], .seed = seed};
+      running++;
+      next++;
+    }
+    if (running == 0)
+      break; /* could not start any: give up (reported above) */
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR)
+        continue;
+      perror("overcookied-sim: waitpid");
+      break;
+    }
+    for (uint32_t i = 0; i < o->jobs; i++) {
+      if (kids[i].pid == pid) {
+        collect(&s, &kids[i], status);
+        kids[i].pid = 0;
+        running--;
+        break;
+      }
+    }
+  }
+  clear_progress(&s);
+  progress(&s, true);
+  bool coverage_ok = true;
+  for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+    coverage_ok = coverage_ok && s.cov[i] > 0;
+  bool all_ran = s.done == o->swarm;
+  if (o->json) {
+    printf("{\"seeds\":%u,\"first_seed\":%" PRIu64 ",\"done\":%" PRIu64
+           ",\"failed\":%" PRIu64 ",\"games\":%" PRIu64 ",\"coverage\":{",
+           o->swarm, o->seed, s.done, s.failed, s.games);
+    for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+      printf("%s\"%s\":%" PRIu64, i ? "," : "",
+             simrun_cov_name((simrun_cov_t)i), s.cov[i]);
+    printf("},\"failing_seeds\":[");
+    for (uint64_t i = 0; i < s.failed; i++)
+      printf("%s%" PRIu64, i ? "," : "", s.failing[i]);
+    printf("],\"passed\":%s}\n",
+           s.failed == 0 && coverage_ok && all_ran ? "true" : "false");
+  } else {
+    printf("swarm: %" PRIu64 "/%u seeds run, %" PRIu64 " failed, %" PRIu64
+           " games, %" PRIu64 " deliveries\ncoverage:",
+           s.done, o->swarm, s.failed, s.games, s.deliveries);
+    for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+      printf(" %s=%" PRIu64, simrun_cov_name((simrun_cov_t)i), s.cov[i]);
+    printf("\n");
+    for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+      if (s.cov[i] == 0)
+        printf("FAIL coverage: %s was never reached\n",
+               simrun_cov_name((simrun_cov_t)i));
+    for (uint64_t i = 0; i < s.failed; i++) {
+      seed_plan_t sp;
+      plan_seed(o, s.failing[i], &sp);
+      char cmd[CMD_MAX];
+      repro(o, &sp, o->check_determinism, cmd, sizeof(cmd));
+      printf("FAIL seed=%" PRIu64 ": %s\n", s.failing[i], cmd);
+    }
+    printf("%s\n", s.failed == 0 && coverage_ok && all_ran ? "swarm: passed"
+                                                           : "swarm: FAILED");
+  }
+  free(s.failing);
+  free(kids);
+  return s.failed == 0 && coverage_ok && all_ran ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  options_t o;
+  if (parse_args(argc, argv, &o) < 0)
+    return 2;
+  signal(SIGPIPE, SIG_IGN);
+  if (o.swarm > 0)
+    return run_swarm(&o);
+  seed_plan_t sp;
+  plan_seed(&o, o.seed, &sp);
+  result_t res;
+  run_seed(&o, &sp, &res, o.json ? stderr : stdout);
+  if (o.json)
+    print_json(stdout, &o, &sp, &res);
+  else
+    print_text(stdout, &o, &sp, &res);
+  return result_passed(&res) ? 0 : 1;
+}

@@ -1,0 +1,266 @@
+/* simrun.h: one simulated run of the whole server, with players and checks.
+ *
+ * A run wires the layers exactly as tools/src/overcookied.c does, but over
+ * the simulated world: the game (Manager, Rooms, Clients, a ":memory:" Store
+ * whose fault hook injects errors) behind net_server on a sim_listen port,
+ * and players that are sim_bots speaking the real HTTP/WebSocket protocol
+ * over sim_pipes. A "brain" per player (this file's driver, not an actor)
+ * reads what its bots received and decides what they do next, drawn from
+ * the run's seed: clickers, golden-cookie hunters, quitters, players who
+ * drop and resume, queue leavers, abusers, players who open a second
+ * connection. Faults (simrun_faults_t) come on top.
+ *
+ * Phases of a run (virtual time):
+ *   [0, duration)   players arrive, play, leave and come back; faults
+ *   duration        faults end (stalls lift, armed resets are disarmed,
+ *                   the Store stops failing); nobody joins any more;
+ *                   idle players leave, playing ones finish their game
+ *   L1 = duration + countdown + game + grace + resend + retries + slack
+ *                   liveness: every game ended; every player still
+ *                   connected (and not on a capped link) saw the end of
+ *                   its game; then every remaining player departs at once
+ *   L2 = L1 + close wait + slack
+ *                   liveness: every actor of a departed player is freed
+ *                   (no player, connection, room or pending result left)
+ *
+ * Checks run as the run goes, every check_every of virtual time with the
+ * world quiescent, and at L1 and L2: rt_world_check (mailbox bounds,
+ * message accounting), game_check (game_check.h), and the run's own:
+ * every GAME_OVER a player saw matches the Store's row for its room, which
+ * exists (stored before it was shown), one GAME_OVER per player per room,
+ * no player put twice in one room, a score at most twice its clicks, a
+ * player's history (GET /api/history, read by some after a game) shows the
+ * game it saw end as it ended, and every stored game is one that finished. The
+ * first violation ends the run.
+ *
+ * Determinism: everything derives from the seed; no wall clock, no rand(),
+ * no threads. Same config, same hash (simrun_summary_t.hash).
+ */
+#ifndef SIMRUN_H
+#define SIMRUN_H
+
+#include "game.h"
+#include "net_server.h"
+#include "sim_bot.h"
+#include "sim_world.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIMRUN_PLAYERS_MAX 100000u
+#define SIMRUN_DURATION_MAX (24LL * 3600 * RT_NS_PER_S)
+#define SIMRUN_PORT 8080
+#define SIMRUN_FAILURE_MAX 512u
+#define SIMRUN_FAULTS_TEXT_MAX 256u
+#define SIMRUN_MIX_TEXT_MAX 256u
+
+/* ---- Faults ---------------------------------------------------------------
+ *
+ * The --faults grammar (simrun_faults_parse):
+ *   SPEC  := "none" | ITEM ("," ITEM)*
+ *   ITEM  := KEY "=" VALUE, each KEY at most once
+ *   slow=P     fraction of players whose downlink is capped (300-3000 B/s)
+ *   stall=P    per player and minute connected: the chance it stops reading
+ *              for a window of 1 s to twice the write wait
+ *   reset=P    per player and minute connected: the chance its connection
+ *              is reset mid-frame (within the next 1-3000 bytes down)
+ *   churn=P    per player and minute connected: the chance its connection
+ *              drops (closed or reset at once); the player reconnects
+ *   store=P    the chance each Store operation fails (BUSY, FULL, IOERR)
+ *   latency=D  one-way delay of every link (default 5ms)
+ *   jitter=D   plus a uniform draw in [0, D] per segment (default 0)
+ * P is a decimal in [0, 1]; D a decimal with a unit ns, us, ms or s (0
+ * needs none), at most 10 s. Faults apply during [0, duration).
+ */
+typedef struct simrun_faults {
+  double slow, stall, reset, churn, store;
+  rt_time_ns latency, jitter;
+  /* Not in the grammar (tests): every Store operation fails in
+   * [store_down_from, store_down_until). */
+  rt_time_ns store_down_from, store_down_until;
+} simrun_faults_t;
+
+/* Defaults: no faults, latency 5 ms, no jitter. */
+void simrun_faults_default(simrun_faults_t *f);
+/* 0, or -1 with a message in why. */
+int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
+                        size_t cap);
+/* The spec that parses back to f (the grammar's keys only). */
+void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap);
+/* Swarm mode: fault probabilities drawn from the seed itself. */
+void simrun_faults_draw(uint64_t seed, simrun_faults_t *out);
+
+/* ---- Players ------------------------------------------------------------- */
+
+typedef enum simrun_kind {
+  SIMRUN_CLICKER = 0, /* clicks at a human rate, with bursts */
+  SIMRUN_HUNTER,      /* also claims golden cookies after a reaction time */
+  SIMRUN_QUITTER,     /* sometimes sends QUIT_GAME mid-game */
+  SIMRUN_RESUMER,     /* drops mid-game, comes back (mostly within grace) */
+  SIMRUN_LEAVER,      /* joins and leaves the queue before being matched */
+  SIMRUN_ABUSER,      /* floods, bad JSON, unknown types, oversize frames */
+  SIMRUN_TWIN,        /* opens a second connection: the first is replaced */
+  SIMRUN_KIND_COUNT_
+} simrun_kind_t;
+
+const char *simrun_kind_name(simrun_kind_t k);
+
+/* The workload mix: the share of each kind, drawn from the seed. */
+typedef struct simrun_mix {
+  double share[SIMRUN_KIND_COUNT_]; /* sums to 1 */
+} simrun_mix_t;
+
+void simrun_mix_draw(uint64_t seed, simrun_mix_t *out);
+void simrun_mix_format(const simrun_mix_t *m, char *out, size_t cap);
+
+typedef struct simrun_player {
+  simrun_kind_t kind;
+  rt_time_ns arrive_at;
+  sim_link_config_t up, down; /* every connection of the player */
+  double click_rate; /* mean clicks per second while playing; 0: none */
+  double burst_p;    /* chance a click is a burst of 2..burst_max */
+  uint32_t burst_max;
+  rt_time_ns reaction;  /* golden cookie claim delay; 0: ignores them */
+  uint32_t games_max;   /* games before leaving; 0: until the end */
+  bool manual;          /* a test drives its bot: the brain only watches */
+  bool keep_records;    /* leave the bot's records for the test to read */
+  bool no_faults;       /* no random fault nor edge action (simrun.c) */
+  uint32_t records_max; /* with keep_records; 0: SIM_BOT_RECORDS_DEFAULT */
+} simrun_player_t;
+
+/* ---- A run --------------------------------------------------------------- */
+
+typedef struct simrun_config {
+  uint64_t seed;
+  uint32_t players;    /* players drawn by simrun_populate */
+  rt_time_ns duration; /* the active phase */
+  simrun_faults_t faults;
+  game_config_t game;     /* the rules (game_config_defaults, then edits) */
+  rt_time_ns check_every; /* invariant checks; 0: 100 ms */
+  rt_time_ns slice;       /* how often brains look; 0: 2 ms */
+  int log_level;          /* RT_LOG_*; default 0 = debug: set OFF to quiet */
+  rt_trace_fn *trace;     /* delivery trace (determinism checks); NULL: off */
+  void *trace_ctx;
+} simrun_config_t;
+
+/* Defaults: PROTOCOL.md's rules, 40 players, 120 s, no faults, quiet. */
+void simrun_config_default(simrun_config_t *cfg);
+
+typedef enum simrun_cov {
+  SIMRUN_COV_DROP_BACKPRESSURE = 0, /* a droppable frame dropped */
+  SIMRUN_COV_DISCONNECT_SLOW,       /* a client cut for slowness (1008) */
+  SIMRUN_COV_RESUME,                /* a player resumed within the grace */
+  SIMRUN_COV_REPLACED,              /* a connection replaced (4000) */
+  SIMRUN_COV_GOLDEN_RACE,           /* both players claimed one cookie */
+  SIMRUN_COV_STORE_RETRY,           /* the Store retried after an error */
+  SIMRUN_COV_COUNT_
+} simrun_cov_t;
+
+const char *simrun_cov_name(simrun_cov_t c);
+
+/* Bot-side ERROR codes counted. */
+enum {
+  SIMRUN_ERR_BAD_JSON = 0,
+  SIMRUN_ERR_UNKNOWN_TYPE,
+  SIMRUN_ERR_NOT_IN_GAME,
+  SIMRUN_ERR_RATE_LIMITED,
+  SIMRUN_ERR_OTHER,
+  SIMRUN_ERR_COUNT_
+};
+
+typedef struct simrun_summary {
+  uint64_t seed;
+  uint32_t players;
+  uint32_t players_refused; /* login or upgrade refused */
+  uint64_t games_started;
+  uint64_t games_finished[GAME_END_REASON_COUNT_];
+  uint64_t games_stored;
+  uint64_t game_overs_seen; /* GAME_OVERs the players received */
+  uint64_t clicks_sent;     /* CLICK frames the players sent */
+  uint64_t clicks_scored, clicks_countdown, clicks_rate_limited;
+  uint64_t cookie_clicks, golden_spawns, golden_claims, golden_contested;
+  uint64_t frames_sent;     /* by players */
+  uint64_t frames_received; /* records the players' bots made */
+  uint64_t ws_messages_in, ws_messages_out;
+  uint64_t http_requests;
+  uint64_t errors_seen[SIMRUN_ERR_COUNT_];
+  uint64_t out_dropped, out_tick_replaced;
+  uint64_t mailbox[RT_MB_REASON_COUNT_];
+  uint64_t dead_letters, dropped_at_stop;
+  uint64_t kicks[GAME_KICK_REASON_COUNT_];
+  uint64_t closes[NET_CLOSE_REASON_COUNT_];
+  uint64_t close_codes[16]; /* by net_server_close_code_index */
+  uint64_t store_recorded, store_duplicates, store_retries, store_errors;
+  uint64_t store_reads_failed;
+  uint64_t faults_injected[5]; /* slow links, stalls, resets armed, churn
+                                  drops, store errors */
+  uint64_t resumed, reconnects, departures;
+  uint64_t edges;             /* actions timed at an exact instant */
+  uint64_t reads;             /* GET /api/history or /api/leaderboard */
+  uint64_t reads_unavailable; /* answered 503: the Store failed */
+  uint64_t cov[SIMRUN_COV_COUNT_];
+  uint64_t checks; /* invariant checks run */
+  uint64_t deliveries;
+  uint64_t actors_spawned;
+  rt_time_ns end_time; /* virtual */
+  uint64_t hash;       /* rt_world_hash at the end */
+  bool passed;
+  rt_time_ns failed_at;
+  char failure[SIMRUN_FAILURE_MAX]; /* the first violation, or "" */
+} simrun_summary_t;
+
+typedef struct simrun simrun_t;
+
+/* cfg is copied. Builds the world, the game and the server. */
+int simrun_create(const simrun_config_t *cfg, simrun_t **out);
+/* Frees everything, bots included. */
+void simrun_destroy(simrun_t *run);
+
+/* Add cfg.players players drawn from the seed and the mix. */
+int simrun_populate(simrun_t *run, const simrun_mix_t *mix);
+/* Add one player; *index_out is its number (0, 1, ...). */
+int simrun_add_player(simrun_t *run, const simrun_player_t *p,
+                      uint32_t *index_out);
+/* The plan a drawn player i would get (for tests that tweak one). */
+void simrun_player_draw(const simrun_t *run, const simrun_mix_t *mix,
+                        uint32_t i, simrun_player_t *out);
+
+/* Run until virtual time t, checking as it goes. 0, or -1 after the first
+ * violation (then the run is over: see simrun_summary). */
+int simrun_run_to(simrun_t *run, rt_time_ns t);
+/* The rest: to the end of the active phase, wind down, the liveness checks
+ * at L1 and L2 and the final checks. 0 when every check passed. */
+int simrun_finish(simrun_t *run);
+/* Check now (also done by simrun_run_to): 0 or -1. */
+int simrun_check(simrun_t *run);
+
+void simrun_summary(const simrun_t *run, simrun_summary_t *out);
+/* The first violation, or NULL. */
+const char *simrun_failure(const simrun_t *run);
+
+/* ---- For tests ----------------------------------------------------------- */
+
+sim_world_t *simrun_world(simrun_t *run);
+game_t *simrun_game(simrun_t *run);
+net_server_t *simrun_server(simrun_t *run);
+/* The player's current bot (NULL before it arrives or after it departed). */
+sim_bot_t *simrun_bot(simrun_t *run, uint32_t player);
+rt_time_ns simrun_l1(const simrun_t *run); /* the liveness deadlines */
+rt_time_ns simrun_l2(const simrun_t *run);
+
+typedef struct simrun_player_view {
+  uint32_t games_started; /* GAME_STARTs (not resumed) */
+  uint32_t games_over;    /* GAME_OVERs */
+  uint32_t connections;   /* WebSocket connections opened */
+  uint64_t clicks_sent;
+  bool departed;
+  char user_id[RT_SUBJECT_MAX];
+  char room_id[32];           /* the latest game's */
+  sim_bot_record_t last_over; /* valid when games_over > 0 */
+} simrun_player_view_t;
+
+void simrun_player_view(const simrun_t *run, uint32_t player,
+                        simrun_player_view_t *out);
+
+#endif
