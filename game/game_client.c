@@ -41,7 +41,8 @@ typedef struct client {
   rt_identity_t who;
   rt_actor_id_t room;
   uint32_t role;
-  out_item_t *out; /* ring of cfg.out_count_max */
+  out_item_t *out; /* ring of out_cap slots, grown up to out_count_max */
+  uint32_t out_cap;
   uint32_t out_head, out_count;
   uint32_t out_bytes;
   rt_time_ns progress_at; /* last time a frame left, or the queue was empty */
@@ -81,7 +82,7 @@ static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
 /* ---- The outbound queue ----------------------------------------------------------------- */
 
 static out_item_t *item(client_t *c, uint32_t i) {
-  return &c->out[(c->out_head + i) % c->g->cfg.out_count_max];
+  return &c->out[(c->out_head + i) % c->out_cap];
 }
 
 static bool over_soft(const client_t *c, uint32_t more) {
@@ -125,7 +126,7 @@ static void pump(client_t *c) {
     c->out_bytes -= it->buf->len;
     rt_buf_unref(it->buf);
     it->buf = NULL;
-    c->out_head = (c->out_head + 1) % c->g->cfg.out_count_max;
+    c->out_head = (c->out_head + 1) % c->out_cap;
     c->out_count--;
     c->progress_at = rt_now(cworld(c));
   }
@@ -140,6 +141,28 @@ static void pump(client_t *c) {
       rt_timer_start(cworld(c), c->self, c->g->cfg.drain_poll, 0,
                      GAME_TAG_TIMER_DRAIN_POLL, 0, &c->poll_timer) < 0)
     c->poll_timer = 0;
+}
+
+/* The queue starts small and doubles up to its bound: most players idle
+ * in the lobby with nothing queued, and memory per connection counts. */
+#define OUT_CAP_MIN 4u
+
+static int grow_out(client_t *c) {
+  uint32_t max = c->g->cfg.out_count_max;
+  RT_ASSERT(c->out_cap < max);
+  uint32_t cap = c->out_cap == 0 ? OUT_CAP_MIN : c->out_cap * 2;
+  if (cap > max)
+    cap = max;
+  out_item_t *ring = malloc((size_t)cap * sizeof(*ring));
+  if (ring == NULL)
+    return RT_ENOMEM;
+  for (uint32_t i = 0; i < c->out_count; i++)
+    ring[i] = *item(c, i);
+  free(c->out);
+  c->out = ring;
+  c->out_cap = cap;
+  c->out_head = 0;
+  return RT_OK;
 }
 
 static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
@@ -173,6 +196,15 @@ static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
   }
   if (cls == CLASS_MUST && over_hard(c, len)) {
     kick(c, GAME_KICK_MUST_OVERFLOW, RT_CLOSE_POLICY, "too slow");
+    return;
+  }
+  if (c->out_count == c->out_cap && grow_out(c) < 0) {
+    /* No memory for the queue: a droppable frame goes, a must-deliver
+     * one cannot be promised. */
+    if (cls == CLASS_MUST)
+      kick(c, GAME_KICK_MUST_OVERFLOW, RT_CLOSE_POLICY, "out of memory");
+    else
+      c->g->stats.out_dropped++;
     return;
   }
   out_item_t *it = item(c, c->out_count);
@@ -321,11 +353,6 @@ static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
   client_t *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return NULL;
-  c->out = calloc(g->cfg.out_count_max, sizeof(*c->out));
-  if (c->out == NULL) {
-    free(c);
-    return NULL;
-  }
   c->g = g;
   c->conn = conn;
   c->self = rt_self(self);
@@ -392,7 +419,7 @@ int game__client_check(const game_t *g, const void *client, bool quiescent,
   uint64_t bytes = 0;
   uint32_t ticks = 0;
   for (uint32_t i = 0; i < c->out_count; i++) {
-    const out_item_t *it = &c->out[(c->out_head + i) % cfg->out_count_max];
+    const out_item_t *it = &c->out[(c->out_head + i) % c->out_cap];
     bytes += it->buf->len;
     ticks += it->cls == CLASS_TICK;
   }
