@@ -1,6 +1,7 @@
 #include "game_auth.h"
 
 #include "rt_err.h"
+#include "rt_utf8.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -203,39 +204,13 @@ bool game_name_valid(const char *name, size_t len) {
   size_t i = 0, chars = 0;
   bool visible = false;
   while (i < len) {
-    uint8_t c = s[i];
     uint32_t cp;
-    size_t need;
-    if (c < 0x80) {
-      cp = c;
-      need = 0;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      cp = c & 0x1f;
-      need = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      cp = c & 0x0f;
-      need = 2;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      cp = c & 0x07;
-      need = 3;
-    } else {
-      return false;
-    }
-    if (need > 0 && i + need >= len)
-      return false;
-    for (size_t k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    if (invisible(cp))
+    int n = rt_utf8_decode(s + i, len - i, &cp);
+    if (n < 0 || invisible(cp))
       return false;
     if (cp != ' ')
       visible = true;
-    i += need + 1;
+    i += (size_t)n;
     if (++chars > GAME_NAME_CHARS_MAX)
       return false;
   }

@@ -1,6 +1,7 @@
 #include "net_ws.h"
 
 #include "rt_assert.h"
+#include "rt_utf8.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -418,38 +419,5 @@ void net_ws_client_key(rt_rng_t *rng, char out[NET_WS_KEY_LEN + 1]) {
 }
 
 bool net_utf8_valid(const uint8_t *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t need;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      need = 1;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      cp = c & 0x07;
-    } else {
-      return false; /* continuation byte, overlong lead (c0, c1) or > f4 */
-    }
-    if (i + need >= len)
-      return false;
-    for (size_t k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += need + 1;
-  }
-  return true;
+  return rt_utf8_valid(s, len);
 }
