@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const struct {
-  const char *name;
+  char name[16];
   game_in_type_t type;
 } in_types[] = {
     {"JOIN_QUEUE", GAME_IN_JOIN_QUEUE}, {"LEAVE_QUEUE", GAME_IN_LEAVE_QUEUE},

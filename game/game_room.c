@@ -80,7 +80,7 @@ typedef struct room {
   bool ended_sent;
 } room_t;
 
-static const char *const end_reason_names[GAME_END_REASON_COUNT_] = {
+static const char end_reason_names[GAME_END_REASON_COUNT_][24] = {
     "time", "quit", "opponent_disconnected"};
 
 static rt_world_t *room_world(const room_t *r) { return r->g->world; }

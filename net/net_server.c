@@ -989,7 +989,7 @@ uint32_t net_server_close_code_index(uint16_t code) {
   return CLOSE_CODES_LEN; /* "other" */
 }
 
-static const char *const close_reason_names[NET_CLOSE_REASON_COUNT_] = {
+static const char close_reason_names[NET_CLOSE_REASON_COUNT_][16] = {
     "peer",          "reset",         "http_done",    "http_error",
     "header_timeout", "idle_timeout", "reply_timeout", "ws_done",
     "ws_silent",     "ws_close_wait", "shutdown",
@@ -1012,6 +1012,10 @@ static void put(text_t *t, const char *fmt, ...) {
   va_end(ap);
   if (n > 0)
     t->len = t->len + (size_t)n < t->cap ? t->len + (size_t)n : t->cap;
+}
+
+const char *net_server_close_reason_name(net_close_reason_t reason) {
+  return reason < NET_CLOSE_REASON_COUNT_ ? close_reason_names[reason] : "?";
 }
 
 size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {

@@ -123,6 +123,9 @@ void net_server_free(net_server_t *srv);
 
 void net_server_get_stats(const net_server_t *srv, net_server_stats_t *out);
 
+/* "peer", "reset", ... as exported in /metrics. */
+const char *net_server_close_reason_name(net_close_reason_t reason);
+
 /* The slot of ws_close_codes for a close code. */
 uint32_t net_server_close_code_index(uint16_t code);
 

@@ -20,7 +20,8 @@ struct net_static {
 
 const char *net_static_content_type(const char *name) {
   static const struct {
-    const char *ext, *type;
+    char ext[14];
+    char type[32];
   } types[] = {
       {".html", "text/html; charset=utf-8"},
       {".htm", "text/html; charset=utf-8"},

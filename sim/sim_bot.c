@@ -104,7 +104,7 @@ struct sim_bot {
   uint64_t records_dropped;
 };
 
-static const char *const kind_names[SIM_BOT_KIND_COUNT_] = {
+static const char kind_names[SIM_BOT_KIND_COUNT_][16] = {
     [0] = "NONE",
     [SIM_BOT_QUEUED] = "QUEUED",
     [SIM_BOT_GAME_START] = "GAME_START",
@@ -182,7 +182,7 @@ static bool get_str(const cJSON *p, const char *name, char *out, size_t cap) {
 
 static sim_bot_kind_t classify(const char *type, const cJSON *p) {
   static const struct {
-    const char *name;
+    char name[16];
     sim_bot_kind_t kind;
   } types[] = {
       {"QUEUED", SIM_BOT_QUEUED},

@@ -1608,7 +1608,7 @@ Test(game_sim, a_slow_reader_loses_only_droppable_messages_and_slows_nobody) {
   CHECK(fx, spawns >= 3 && count_of(ada, SIM_BOT_COOKIE_SPAWN) == spawns,
         "spawns: Ada %u, Bob %u", count_of(ada, SIM_BOT_COOKIE_SPAWN), spawns);
   for (uint32_t i = 0; i < spawns; i++) {
-    sim_bot_record_t a, b;
+    sim_bot_record_t a = {0}, b = {0};
     nth(ada, SIM_BOT_COOKIE_SPAWN, i, &a);
     nth(bob, SIM_BOT_COOKIE_SPAWN, i, &b);
     CHECK(fx, a.x == b.x && a.y == b.y && a.at >= b.at, "spawn %u", i);

@@ -129,7 +129,7 @@ static int parse_duration(const char *s, rt_time_ns max, rt_time_ns *out) {
 }
 
 static int parse_level(const char *s) {
-  static const char *const names[] = {"debug", "info", "warn", "error", "off"};
+  static const char names[][8] = {"debug", "info", "warn", "error", "off"};
   for (int i = 0; s != NULL && i < 5; i++)
     if (strcmp(s, names[i]) == 0)
       return i;
@@ -477,22 +477,18 @@ static bool result_passed(const result_t *r) {
 
 /* ---- Reports ------------------------------------------------------------- */
 
-static const char *const end_names[GAME_END_REASON_COUNT_] = {
+static const char end_names[GAME_END_REASON_COUNT_][24] = {
     "time", "quit", "opponent_disconnected"};
-static const char *const kick_names[GAME_KICK_REASON_COUNT_] = {
+static const char kick_names[GAME_KICK_REASON_COUNT_][16] = {
     "must_overflow", "write_wait", "mailbox_full", "replaced", "server_full"};
-static const char *const close_names[NET_CLOSE_REASON_COUNT_] = {
-    "peer",           "reset",         "http_done",     "http_error",
-    "header_timeout", "idle_timeout",  "reply_timeout", "ws_done",
-    "ws_silent",      "ws_close_wait", "shutdown"};
 /* The codes worth a name; net_server counts the rest as "other". */
 static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
                                        1008, 1009, 1011, 1013, 4000};
 #define CLOSE_CODES_LEN (sizeof(close_codes) / sizeof(close_codes[0]))
 #define CLOSE_OTHER net_server_close_code_index(0)
-static const char *const err_names[SIMRUN_ERR_COUNT_] = {
+static const char err_names[SIMRUN_ERR_COUNT_][16] = {
     "bad_json", "unknown_type", "not_in_game", "rate_limited", "other"};
-static const char *const fault_names[5] = {
+static const char fault_names[5][16] = {
     "slow_links", "stalls", "resets_armed", "churn_drops", "store_errors"};
 
 static void print_text(FILE *out, const options_t *o, const seed_plan_t *sp,
@@ -540,7 +536,7 @@ static void print_text(FILE *out, const options_t *o, const seed_plan_t *sp,
   fprintf(out, "\n  connections_closed");
   for (int i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
     if (s->closes[i] > 0)
-      fprintf(out, " %s=%" PRIu64, close_names[i], s->closes[i]);
+      fprintf(out, " %s=%" PRIu64, net_server_close_reason_name((net_close_reason_t)i), s->closes[i]);
   fprintf(out, "\n  ws_close_codes");
   for (uint32_t i = 0; i < CLOSE_CODES_LEN; i++) {
     uint64_t n = s->close_codes[net_server_close_code_index(close_codes[i])];
@@ -642,8 +638,8 @@ static void print_json(FILE *out, const options_t *o, const seed_plan_t *sp,
     fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", kick_names[i], s->kicks[i]);
   fprintf(out, "},\"connections_closed\":{");
   for (int i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
-    fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", close_names[i],
-            s->closes[i]);
+    fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "",
+            net_server_close_reason_name((net_close_reason_t)i), s->closes[i]);
   fprintf(out, "},\"ws_close_codes\":{");
   for (uint32_t i = 0; i < CLOSE_CODES_LEN; i++)
     fprintf(out, "%s\"%u\":%" PRIu64, i ? "," : "", (unsigned)close_codes[i],

@@ -62,14 +62,14 @@
 
 /* ---- Names --------------------------------------------------------------- */
 
-static const char *const kind_names[SIMRUN_KIND_COUNT_] = {
+static const char kind_names[SIMRUN_KIND_COUNT_][8] = {
     "clicker", "hunter", "quitter", "resumer", "leaver", "abuser", "twin"};
 
 const char *simrun_kind_name(simrun_kind_t k) {
   return k < SIMRUN_KIND_COUNT_ ? kind_names[k] : "?";
 }
 
-static const char *const cov_names[SIMRUN_COV_COUNT_] = {
+static const char cov_names[SIMRUN_COV_COUNT_][24] = {
     "drop_by_backpressure", "disconnect_for_slowness", "resume",
     "replaced_connection",  "golden_cookie_race",      "storage_retry"};
 
@@ -144,7 +144,7 @@ static int parse_duration(const char *s, size_t len, rt_time_ns *out) {
   return 0;
 }
 
-static const char *const fault_keys[] = {"slow",  "stall",   "reset", "churn",
+static const char fault_keys[][8] = {"slow",  "stall",   "reset", "churn",
                                          "store", "latency", "jitter"};
 #define FAULT_KEYS (sizeof(fault_keys) / sizeof(fault_keys[0]))
 
