@@ -108,6 +108,8 @@ typedef struct counters {
   uint64_t unexpected_closes;
   uint64_t matches_started, matches_finished;
   uint64_t clicks_sent, acks, cookie_clicks;
+  uint64_t window_clicks, window_acks; /* clicks sent in the window, and
+                                          how many of those were acked */
   uint64_t errors;
   uint64_t msg_update, msg_opponent, msg_spawn, msg_start, msg_over,
       msg_queued, msg_other;
@@ -119,8 +121,10 @@ typedef struct run {
   rt_world_t *w;
   counters_t c;       /* whole run */
   counters_t at_window; /* snapshot when the window opened */
+  counters_t at_window_end;
   hist_t *hist;
   bool window_open;
+  bool draining; /* the window closed: no more clicks, acks still count */
   rt_time_ns window_start, window_end;
   uint32_t started;   /* players started so far */
   uint32_t connected_now;
@@ -190,6 +194,7 @@ typedef struct player {
   int64_t next_seq;
   rt_time_ns sent_at[SEQ_RING];
   int64_t sent_seq[SEQ_RING];
+  bool sent_in_window[SEQ_RING];
 } player_t;
 
 static void player_fail(player_t *p, bool connect_failure) {
@@ -224,7 +229,10 @@ static void send_click(player_t *p) {
   send_json(p, json);
   p->sent_seq[seq % SEQ_RING] = seq;
   p->sent_at[seq % SEQ_RING] = rt_now(r->w);
+  p->sent_in_window[seq % SEQ_RING] = r->window_open && !r->draining;
   r->c.clicks_sent++;
+  if (p->sent_in_window[seq % SEQ_RING])
+    r->c.window_clicks++;
 }
 
 static void on_ack(player_t *p, int64_t seq) {
@@ -234,8 +242,10 @@ static void on_ack(player_t *p, int64_t seq) {
   r->c.acks++;
   rt_time_ns lat = rt_now(r->w) - p->sent_at[seq % SEQ_RING];
   p->sent_seq[seq % SEQ_RING] = 0;
-  if (r->window_open)
+  if (p->sent_in_window[seq % SEQ_RING]) {
+    r->c.window_acks++;
     hist_add(r->hist, lat);
+  }
 }
 
 static void start_clicking(player_t *p) {
@@ -426,7 +436,7 @@ static void player_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     return;
   case TAG_CLICK:
     p->click_timer = 0;
-    if (p->state != P_PLAYING)
+    if (p->state != P_PLAYING || p->run->draining)
       return;
     send_click(p);
     net_ws_flush(net_wsc_ws(p->wsc));
@@ -459,6 +469,7 @@ static void player_on_stop(rt_actor_t *self, int reason) {
 /* ---- The controller: ramp, window, report ---------------------------------------------- */
 
 #define CONTROL_TICK_NS (100 * RT_NS_PER_MS)
+#define DRAIN_NS (1 * RT_NS_PER_S)
 
 static void spawn_player(run_t *r) {
   player_t *p = calloc(1, sizeof(*p));
@@ -516,15 +527,20 @@ static void controller_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     if (r->opt.server_pid > 0)
       r->cpu_start_s = proc_cpu_seconds(r->opt.server_pid);
   }
-  if (r->window_open &&
+  if (r->window_open && !r->draining &&
       now - r->window_start >= (rt_time_ns)(r->opt.duration_s * 1e9)) {
+    /* The window closes: measure, stop clicking, and give the last
+     * clicks' acks time to arrive before counting any as missing. */
     r->window_end = now;
+    r->draining = true;
+    r->at_window_end = r->c;
     if (r->opt.server_pid > 0) {
       r->cpu_end_s = proc_cpu_seconds(r->opt.server_pid);
       r->rss_end_kb = proc_rss_kb(r->opt.server_pid);
     }
-    net_live_stop(r->live);
   }
+  if (r->draining && now - r->window_end >= DRAIN_NS)
+    net_live_stop(r->live);
   progress(r);
 }
 
@@ -533,8 +549,10 @@ static void controller_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
 static void report(const run_t *r) {
   const counters_t *c = &r->c, *w0 = &r->at_window;
   double window_s = (double)(r->window_end - r->window_start) / 1e9;
-  uint64_t acks = c->acks - w0->acks;
-  uint64_t clicks = c->clicks_sent - w0->clicks_sent;
+  const counters_t *w1 = r->draining ? &r->at_window_end : c;
+  uint64_t acks = w1->acks - w0->acks; /* acks that arrived in the window */
+  uint64_t clicks = c->window_clicks;
+  int64_t missing = (int64_t)c->window_clicks - (int64_t)c->window_acks;
   double cpu = r->cpu_end_s - r->cpu_start_s;
   double us_per_ack = acks > 0 && r->opt.server_pid > 0 ? cpu * 1e6 / (double)acks : 0;
   double bytes_per_conn =
@@ -557,7 +575,7 @@ static void report(const run_t *r) {
            "\"bytes_per_connection\":%.0f}\n",
            r->opt.players, r->opt.rate, window_s, c->logins, c->connections,
            c->connect_failures, c->unexpected_closes, c->matches_started / 2,
-           c->matches_finished / 2, clicks, acks, (int64_t)clicks - (int64_t)acks,
+           c->matches_finished / 2, clicks, acks, missing,
            c->errors, (double)hist_quantile(r->hist, 0.5) / ms,
            (double)hist_quantile(r->hist, 0.9) / ms,
            (double)hist_quantile(r->hist, 0.99) / ms,
@@ -575,7 +593,7 @@ static void report(const run_t *r) {
          c->matches_started / 2, c->matches_finished / 2);
   printf("in the window: clicks %" PRIu64 ", acks %" PRIu64 ", missing %" PRId64
          ", errors %" PRIu64 "\n",
-         clicks, acks, (int64_t)clicks - (int64_t)acks, c->errors);
+         clicks, acks, missing, c->errors);
   printf("messages: UPDATE %" PRIu64 ", OPPONENT_CLICK %" PRIu64
          ", COOKIE_SPAWN %" PRIu64 ", GAME_START %" PRIu64 ", GAME_OVER %" PRIu64
          ", QUEUED %" PRIu64 ", other %" PRIu64 "\n",
