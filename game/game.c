@@ -41,6 +41,12 @@ int game_create(rt_world_t *w, const game_config_t *cfg, const char *secret,
   uint64_t mix = rt_world_seed(w) ^ (uint64_t)rt_wall_ns(w);
   g->room_prefix = (uint32_t)(rt_splitmix64(&mix) >> 32);
   game__client_handler(g, &g->session);
+  g->opponent_click[1] = game_proto_opponent_click(1);
+  g->opponent_click[2] = game_proto_opponent_click(2);
+  if (g->opponent_click[1] == NULL || g->opponent_click[2] == NULL) {
+    err = RT_ENOMEM;
+    goto fail;
+  }
   err = game_store_start(w, store, &g->store);
   if (err < 0)
     goto fail;
@@ -53,6 +59,8 @@ fail:
   if (g->store != NULL && game_store_actor(g->store) != 0)
     rt_stop(w, game_store_actor(g->store), RT_REASON_SHUTDOWN);
   game_store_free(g->store);
+  rt_buf_unref(g->opponent_click[1]);
+  rt_buf_unref(g->opponent_click[2]);
   rt_idmap_deinit(&g->rooms_live);
   rt_idmap_deinit(&g->clients_live);
   free(g);
@@ -63,6 +71,8 @@ void game_free(game_t *g) {
   if (g == NULL)
     return;
   game_store_free(g->store);
+  rt_buf_unref(g->opponent_click[1]);
+  rt_buf_unref(g->opponent_click[2]);
   rt_idmap_deinit(&g->rooms_live);
   rt_idmap_deinit(&g->clients_live);
   free(g);

@@ -105,6 +105,9 @@ struct game {
   game_auth_t auth;
   rt_rng_t ids;            /* user ids for logins */
   uint32_t room_prefix;    /* makes room ids unique across restarts */
+  /* OPPONENT_CLICK has two possible payloads ({"count":1} and 2): encoded
+   * once, shared by every room (index: the points). */
+  rt_buf_t *opponent_click[3];
   game_store_t *store;
   rt_actor_id_t manager;
   rt_session_handler_t session;

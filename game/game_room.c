@@ -329,7 +329,8 @@ static void on_click(room_t *r, const rt_msg_t *msg) {
   s->score += points;
   r->g->stats.clicks_scored++;
   audit_click(r, s, now);
-  send_to(r, 1 - role, GAME_TAG_OUT_DROP, game_proto_opponent_click(points));
+  send_to(r, 1 - role, GAME_TAG_OUT_DROP,
+          rt_buf_ref(r->g->opponent_click[points]));
   send_to(r, 1 - role, GAME_TAG_OUT_DROP,
           game_proto_click_update(scores(r), -1));
   send_to(r, role, GAME_TAG_OUT_DROP, game_proto_click_update(scores(r), seq));
