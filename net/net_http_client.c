@@ -80,4 +80,13 @@ net_httpc_state_t net_httpc_feed(net_httpc_t *c, const uint8_t *data,
   return c->state;
 }
 
+net_httpc_state_t net_httpc_eof(net_httpc_t *c) {
+  if (c->state != NET_HTTPC_WAITING)
+    return c->state;
+  http_parser_execute(&c->parser, &httpc_settings, NULL, 0);
+  if (c->state != NET_HTTPC_DONE)
+    c->state = NET_HTTPC_FAILED;
+  return c->state;
+}
+
 int net_httpc_status(const net_httpc_t *c) { return c->parser.status_code; }

@@ -45,6 +45,9 @@ void net_httpc_init(net_httpc_t *c);
 net_httpc_state_t net_httpc_feed(net_httpc_t *c, const uint8_t *data,
                                  size_t len);
 
+/* The peer closed: a body without a length ends here. */
+net_httpc_state_t net_httpc_eof(net_httpc_t *c);
+
 /* The response's status (valid once DONE). */
 int net_httpc_status(const net_httpc_t *c);
 

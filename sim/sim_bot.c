@@ -21,12 +21,13 @@
  */
 #include "sim_bot.h"
 
+#include "net_http_client.h"
+
 #include "net_ws_client.h"
 #include "rt_assert.h"
 #include "rt_stream.h"
 
 #include <cjson/cJSON.h>
-#include <http_parser.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,6 @@ typedef enum { PURPOSE_NONE = 0, PURPOSE_LOGIN, PURPOSE_GET } http_purpose_t;
 
 #define HTTP_REQUEST_MAX (SIM_BOT_TOKEN_MAX + 1024u)
 #define HTTP_READS_PER_TURN 16
-#define HTTP_BODY_INITIAL 4096u
 #define HOST_MAX 128u
 #define ORIGIN_MAX 256u
 #define CLICK_TEXT_MAX 96u
@@ -77,12 +77,9 @@ struct sim_bot {
   /* HTTP: Invariant (1) */
   rt_stream_t *http;
   uint8_t http_purpose;
-  http_parser hp;
+  net_httpc_t *httpc; /* the last exchange's response (allocated on use) */
   char http_req[HTTP_REQUEST_MAX];
   uint32_t http_req_len, http_req_off;
-  char *http_body; /* NUL-terminated; grows up to SIM_BOT_HTTP_BODY_MAX */
-  uint32_t http_body_len, http_body_cap;
-  bool http_complete;
   bool http_busy; /* a GET was asked for and is not answered yet */
   bool http_answered;
   int http_status;
@@ -416,38 +413,6 @@ static void ws_connect(sim_bot_t *b) {
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
-static int http_on_body(http_parser *p, const char *at, size_t n) {
-  sim_bot_t *b = p->data;
-  if (b->http_body_len + n > SIM_BOT_HTTP_BODY_MAX)
-    return 1; /* too big for a test: an error */
-  if (b->http_body_len + n + 1 > b->http_body_cap) {
-    uint32_t cap = b->http_body_cap == 0 ? HTTP_BODY_INITIAL : b->http_body_cap;
-    while (cap < b->http_body_len + n + 1)
-      cap *= 2;
-    char *grown = realloc(b->http_body, cap);
-    if (grown == NULL)
-      return 1;
-    b->http_body = grown;
-    b->http_body_cap = cap;
-  }
-  memcpy(b->http_body + b->http_body_len, at, n);
-  b->http_body_len += (uint32_t)n;
-  b->http_body[b->http_body_len] = '\0';
-  return 0;
-}
-
-static int http_on_complete(http_parser *p) {
-  sim_bot_t *b = p->data;
-  b->http_complete = true;
-  http_parser_pause(p, 1); /* nothing after the answer matters */
-  return 0;
-}
-
-static const http_parser_settings http_settings = {
-    .on_body = http_on_body,
-    .on_message_complete = http_on_complete,
-};
-
 static void http_close(sim_bot_t *b) {
   rt_stream_close(b->http);
   b->http = NULL;
@@ -456,9 +421,9 @@ static void http_close(sim_bot_t *b) {
 
 /* The login answered: keep the token and open the WebSocket. */
 static void login_done(sim_bot_t *b, int status) {
-  cJSON *root = status == 200 && b->http_body != NULL
-                    ? cJSON_ParseWithLength(b->http_body, b->http_body_len)
-                    : NULL;
+  cJSON *root = status == 200 ? cJSON_ParseWithLength(b->httpc->body,
+                                                      b->httpc->body_len)
+                              : NULL;
   const cJSON *token = cJSON_GetObjectItemCaseSensitive(root, "token");
   const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "userId");
   bool ok = cJSON_IsString(token) && cJSON_IsString(user) &&
@@ -484,7 +449,7 @@ static void login_done(sim_bot_t *b, int status) {
 
 /* The answer is complete (ok) or the exchange failed (!ok). */
 static void http_finish(sim_bot_t *b, bool ok) {
-  int status = ok ? (int)b->hp.status_code : 0;
+  int status = ok ? net_httpc_status(b->httpc) : 0;
   uint8_t purpose = b->http_purpose;
   http_close(b);
   b->http_status = status;
@@ -515,18 +480,15 @@ static void http_drive(sim_bot_t *b) {
       return;
     if (n < 0) {
       /* EOF may end a body without a length; then the parser completes. */
-      if (n == RT_EOF)
-        http_parser_execute(&b->hp, &http_settings, NULL, 0);
-      http_finish(b, b->http_complete);
+      net_httpc_state_t st =
+          n == RT_EOF ? net_httpc_eof(b->httpc) : NET_HTTPC_FAILED;
+      http_finish(b, st == NET_HTTPC_DONE);
       return;
     }
-    http_parser_execute(&b->hp, &http_settings, buf, (size_t)n);
-    if (b->http_complete) {
-      http_finish(b, true);
-      return;
-    }
-    if (HTTP_PARSER_ERRNO(&b->hp) != HPE_OK) {
-      http_finish(b, false);
+    net_httpc_state_t st = net_httpc_feed(b->httpc, (const uint8_t *)buf,
+                                          (size_t)n);
+    if (st != NET_HTTPC_WAITING) {
+      http_finish(b, st == NET_HTTPC_DONE);
       return;
     }
   }
@@ -538,18 +500,12 @@ static int http_start(sim_bot_t *b, http_purpose_t purpose, const char *method,
                       const char *path, const char *body, bool bearer) {
   if (b->http != NULL)
     return RT_EFULL;
-  size_t body_len = body != NULL ? strlen(body) : 0;
-  char auth[SIM_BOT_TOKEN_MAX + 32] = "";
-  if (bearer)
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", b->token);
-  int n =
-      snprintf(b->http_req, sizeof(b->http_req),
-               "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s"
-               "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-               "\r\n%s",
-               method, path, b->host, auth, body_len, body != NULL ? body : "");
-  if (n < 0 || (size_t)n >= sizeof(b->http_req))
+  int n = net_httpc_request(b->http_req, sizeof(b->http_req), method, b->host,
+                            path, bearer ? b->token : NULL, body, false);
+  if (n < 0)
     return RT_EINVAL;
+  if (b->httpc == NULL && (b->httpc = malloc(sizeof(*b->httpc))) == NULL)
+    return RT_ENOMEM;
   int err = sim_connect(b->sw, b->port, b->id, &b->up, &b->down, &b->http);
   if (err < 0) {
     b->http = NULL;
@@ -558,13 +514,8 @@ static int http_start(sim_bot_t *b, http_purpose_t purpose, const char *method,
   b->http_purpose = (uint8_t)purpose;
   b->http_req_len = (uint32_t)n;
   b->http_req_off = 0;
-  b->http_body_len = 0;
-  if (b->http_body != NULL)
-    b->http_body[0] = '\0';
-  b->http_complete = false;
   b->http_status = 0;
-  http_parser_init(&b->hp, HTTP_RESPONSE);
-  b->hp.data = b;
+  net_httpc_init(b->httpc);
   http_drive(b);
   return RT_OK;
 }
@@ -787,7 +738,7 @@ void sim_bot_destroy(sim_bot_t *bot) {
     rt_stop(bot->w, bot->id, RT_REASON_KILLED); /* on_stop runs now */
   RT_ASSERT(!bot->alive);
   free(bot->records);
-  free(bot->http_body);
+  free(bot->httpc);
   free(bot);
 }
 
@@ -926,7 +877,7 @@ uint64_t sim_bot_frames_unsent(const sim_bot_t *bot) {
 bool sim_bot_http_result(const sim_bot_t *bot, int *status, const char **body,
                          size_t *len) {
   *status = bot->http_status;
-  *body = bot->http_body != NULL ? bot->http_body : "";
-  *len = bot->http_body != NULL ? bot->http_body_len : 0;
+  *body = bot->httpc != NULL ? bot->httpc->body : "";
+  *len = bot->httpc != NULL ? bot->httpc->body_len : 0;
   return bot->http_answered;
 }

@@ -38,6 +38,7 @@
 #ifndef SIM_BOT_H
 #define SIM_BOT_H
 
+#include "net_http_client.h"
 #include "rt_service.h"
 #include "sim_pipe.h"
 #include "sim_world.h"
@@ -54,7 +55,7 @@
                                     server's limit, to test it */
 #define SIM_BOT_CLICKS_MAX 4096u /* clicks in one sim_bot_clicks */
 #define SIM_BOT_TOKEN_MAX 2048u
-#define SIM_BOT_HTTP_BODY_MAX (256u * 1024)
+#define SIM_BOT_HTTP_BODY_MAX NET_HTTPC_BODY_MAX /* net_http_client.h */
 #define SIM_BOT_MAILBOX_CAP 4096u /* commands waiting for the bot's turn */
 
 typedef struct sim_bot sim_bot_t;
