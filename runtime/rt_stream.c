@@ -16,9 +16,15 @@ void rt_stream_init(rt_stream_t *s, rt_world_t *w, const rt_stream_ops_t *ops) {
   s->id = rt__next_stream_id(w);
 }
 
+/* The tap, if any, of s's world (rt_tap.h). */
+static const rt_tap_t *tap_of(const rt_world_t *w) { return w->tap; }
+
 void rt_stream_notify(rt_stream_t *s, uint32_t events) {
   if (s->closed)
     return;
+  const rt_tap_t *tap = tap_of(s->world);
+  if (tap != NULL && tap->notify != NULL && s->world->current == NULL)
+    tap->notify(s->world->tap_ctx, s->id, events);
   s->events |= events;
   rt__signal_post(s->world, s->owner, &s->sig);
 }
@@ -33,6 +39,9 @@ void rt_stream_set_owner(rt_stream_t *s, rt_actor_id_t owner) {
 int64_t rt_stream_read(rt_stream_t *s, void *buf, size_t cap) {
   RT_WASSERT(s->world, !s->closed);
   int64_t n = s->ops->read(s, buf, cap);
+  const rt_tap_t *tap = tap_of(s->world);
+  if (tap != NULL && tap->read != NULL)
+    tap->read(s->world->tap_ctx, s->id, n, buf);
   if (n > 0) {
     s->bytes_in += (uint64_t)n;
     rt_world_hash_input(s->world, HASH_READ, s->id,
@@ -48,15 +57,34 @@ int64_t rt_stream_write(rt_stream_t *s, const void *buf, size_t len) {
   int64_t n = s->ops->write(s, buf, len);
   if (n > 0)
     s->bytes_out += (uint64_t)n;
+  rt_world_t *w = s->world;
+  if (w->tap != NULL) {
+    if (n > 0) {
+      uint64_t h = rt_hash_bytes(buf, (size_t)n, s->id);
+      s->out_hash = rt_hash_step(s->out_hash, h);
+      w->output_hash = rt_hash_step(w->output_hash, h);
+    }
+    if (w->tap->write != NULL)
+      w->tap->write(w->tap_ctx, s->id, buf, len, n);
+  }
   /* How much a write accepted is an input from the world (the peer's pace). */
   rt_world_hash_input(s->world, HASH_WRITE, s->id, (uint64_t)n);
   return n;
 }
 
-size_t rt_stream_backlog(const rt_stream_t *s) { return s->ops->backlog(s); }
+size_t rt_stream_backlog(const rt_stream_t *s) {
+  size_t v = s->ops->backlog(s);
+  const rt_tap_t *tap = tap_of(s->world);
+  if (tap != NULL && tap->backlog != NULL)
+    tap->backlog(s->world->tap_ctx, s->id, v);
+  return v;
+}
 
 void rt_stream_shutdown(rt_stream_t *s) {
   RT_WASSERT(s->world, !s->closed);
+  const rt_tap_t *tap = tap_of(s->world);
+  if (tap != NULL && tap->shutdown != NULL)
+    tap->shutdown(s->world->tap_ctx, s->id);
   s->ops->shutdown(s);
 }
 
@@ -66,6 +94,9 @@ void rt_stream_close(rt_stream_t *s) {
   RT_WASSERT(s->world, !s->closed);
   s->closed = 1;
   rt__signal_unlink(&s->sig);
+  const rt_tap_t *tap = tap_of(s->world);
+  if (tap != NULL && tap->close != NULL)
+    tap->close(s->world->tap_ctx, s);
   s->ops->destroy(s);
 }
 
@@ -85,13 +116,20 @@ void rt_listener_init(rt_listener_t *l, rt_world_t *w,
 void rt_listener_notify(rt_listener_t *l) {
   if (l->closed)
     return;
+  const rt_tap_t *tap = tap_of(l->world);
+  if (tap != NULL && tap->notify != NULL && l->world->current == NULL)
+    tap->notify(l->world->tap_ctx, l->id, RT_STREAM_READABLE);
   l->events |= RT_STREAM_READABLE;
   rt__signal_post(l->world, l->owner, &l->sig);
 }
 
 int rt_listener_accept(rt_listener_t *l, rt_stream_t **out) {
   RT_WASSERT(l->world, !l->closed);
-  return l->ops->accept(l, out);
+  int rc = l->ops->accept(l, out);
+  const rt_tap_t *tap = tap_of(l->world);
+  if (tap != NULL && tap->accept != NULL)
+    tap->accept(l->world->tap_ctx, l->id, rc, rc == 1 ? (*out)->id : 0);
+  return rc;
 }
 
 void rt_listener_close(rt_listener_t *l) {

@@ -24,7 +24,8 @@
  *  - close detaches the stream from its owner and frees it; no signal for it
  *    is delivered afterwards.
  * Every read passes through rt_stream_read, which folds the bytes into the
- * world's run hash; a recorder (issue: record and replay) hooks here too.
+ * world's run hash; a world's tap (rt_tap.h) sees every call, which is how
+ * a live run is recorded and replayed.
  */
 #ifndef RT_STREAM_H
 #define RT_STREAM_H
@@ -66,6 +67,7 @@ struct rt_stream {
   uint32_t closed;     /* rt_stream_close was called */
   uint64_t bytes_in;   /* totals, for metrics */
   uint64_t bytes_out;
+  uint64_t out_hash;   /* of the bytes written, while tapped (rt_tap.h) */
 };
 
 /* Backends: initialise the embedded stream and give it an id. */

@@ -156,7 +156,56 @@ void rt_world_rng(const rt_world_t *w, uint64_t key, rt_rng_t *out) {
 
 void rt_world_set_time(rt_world_t *w, rt_time_ns now) {
   RT_WASSERT(w, now >= w->now); /* Invariant (5) */
+  if (w->tap != NULL && w->tap->time != NULL && now != w->now)
+    w->tap->time(w->tap_ctx, now);
   w->now = now;
+}
+
+/* ---- The tap (rt_tap.h) ------------------------------------------------------- */
+
+void rt_world_set_tap(rt_world_t *w, const rt_tap_t *tap, void *ctx) {
+  RT_WASSERT(w, w->current == NULL);
+  w->tap = tap;
+  w->tap_ctx = tap != NULL ? ctx : NULL;
+}
+
+bool rt_world_tapped(const rt_world_t *w) { return w->tap != NULL; }
+uint64_t rt_world_output_hash(const rt_world_t *w) { return w->output_hash; }
+
+rt_actor_id_t rt_world_current(const rt_world_t *w, const char **name) {
+  if (name != NULL)
+    *name = w->current != NULL ? w->current->name : NULL;
+  return w->current != NULL ? w->current->id : 0;
+}
+
+const char *rt_actor_name(const rt_world_t *w, rt_actor_id_t id) {
+  const rt_actor_t *a = id != 0 ? rt_idmap_get(&w->actors, id) : NULL;
+  return a != NULL ? a->name : NULL;
+}
+
+int rt_external_take(rt_world_t *w, uint32_t kind, int64_t *rc,
+                     const uint8_t **data, size_t *len) {
+  if (w->tap == NULL || w->tap->take == NULL)
+    return 0;
+  return w->tap->take(w->tap_ctx, kind, rc, data, len);
+}
+
+void rt_external_put(rt_world_t *w, uint32_t kind, int64_t rc,
+                     const void *data, size_t len) {
+  if (w->tap != NULL && w->tap->put != NULL)
+    w->tap->put(w->tap_ctx, kind, rc, data, len);
+}
+
+static void tap_drive(rt_world_t *w, bool outer, rt_drive_t kind,
+                      uint32_t turns_max) {
+  if (outer && w->tap != NULL && w->tap->drive != NULL)
+    w->tap->drive(w->tap_ctx, kind, turns_max);
+}
+
+static void tap_drive_end(rt_world_t *w, bool outer, rt_drive_t kind,
+                          uint32_t result) {
+  if (outer && w->tap != NULL && w->tap->drive_end != NULL)
+    w->tap->drive_end(w->tap_ctx, kind, result);
 }
 
 void rt_world_hash_input(rt_world_t *w, uint64_t kind, uint64_t id,
@@ -435,6 +484,7 @@ rt_time_ns rt_world_next_deadline(const rt_world_t *w) {
 uint32_t rt_world_fire_timers(rt_world_t *w) {
   bool outer = !w->in_pump;
   w->in_pump = true;
+  tap_drive(w, outer, RT_DRIVE_FIRE, 0);
   uint32_t fired = 0;
   rt_timer_t *t;
   while ((t = rt_timer_heap_peek(&w->heap)) != NULL && t->deadline <= w->now) {
@@ -473,6 +523,7 @@ uint32_t rt_world_fire_timers(rt_world_t *w) {
       signal_link(w, t->owner, &t->sig);
     }
   }
+  tap_drive_end(w, outer, RT_DRIVE_FIRE, fired);
   if (outer)
     w->in_pump = false;
   return fired;
@@ -624,6 +675,7 @@ bool rt_world_has_ready(const rt_world_t *w) { return w->run_head != NULL; }
 uint32_t rt_world_run_ready(rt_world_t *w, uint32_t turns_max) {
   bool outer = !w->in_pump;
   w->in_pump = true;
+  tap_drive(w, outer, RT_DRIVE_RUN, turns_max);
   uint32_t turns = 0;
   while (turns < turns_max && w->run_head != NULL) {
     rt_actor_t *a = w->run_head;
@@ -639,6 +691,7 @@ uint32_t rt_world_run_ready(rt_world_t *w, uint32_t turns_max) {
     run_turn(w, a);
     turns++;
   }
+  tap_drive_end(w, outer, RT_DRIVE_RUN, turns);
   if (outer)
     w->in_pump = false;
   return turns;
@@ -647,8 +700,10 @@ uint32_t rt_world_run_ready(rt_world_t *w, uint32_t turns_max) {
 uint32_t rt_world_pump(rt_world_t *w, uint32_t turns_max) {
   bool outer = !w->in_pump;
   w->in_pump = true;
+  tap_drive(w, outer, RT_DRIVE_PUMP, turns_max);
   rt_world_fire_timers(w);
   uint32_t turns = rt_world_run_ready(w, turns_max);
+  tap_drive_end(w, outer, RT_DRIVE_PUMP, turns);
   if (outer)
     w->in_pump = false;
   return turns;

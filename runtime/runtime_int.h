@@ -4,6 +4,7 @@
 
 #include "rt_idmap.h"
 #include "rt_signal.h"
+#include "rt_tap.h"
 #include "rt_world.h"
 
 #include <stdbool.h>
@@ -94,6 +95,9 @@ struct rt_world {
   rt_actor_t *current;  /* the actor whose behaviour is running */
   bool in_pump;         /* no wake calls while the driver is pumping */
   rt_world_stats_t stats;
+  const struct rt_tap *tap; /* rt_tap.h; NULL: none */
+  void *tap_ctx;
+  uint64_t output_hash;
 };
 
 /* Link a source's signal into the pending list of actor `owner` (no-op if
