@@ -170,8 +170,11 @@ const char *net_trace_type_name(uint8_t type) {
   case NET_TRACE_T_WRITE: return "WRITE";
   case NET_TRACE_T_CLOSE: return "CLOSE";
   case NET_TRACE_T_STREAM_EVENT: return "STREAM_EVENT";
-  case NET_TRACE_T_STORE_RESULT: return "STORE_RESULT";
+  case NET_TRACE_T_EXTERNAL: return "EXTERNAL";
+  case NET_TRACE_T_BACKLOG: return "BACKLOG";
+  case NET_TRACE_T_CONTROL: return "CONTROL";
   case NET_TRACE_T_CHECKPOINT: return "CHECKPOINT";
+  case NET_TRACE_T_SHUTDOWN: return "SHUTDOWN";
   default: return "?";
   }
 }

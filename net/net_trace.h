@@ -134,16 +134,21 @@ enum {
   NET_TRACE_T_FRAMING_MAX_ = 15,
 
   NET_TRACE_T_USER_MIN = 16,
+  /* Inputs (net_record.h says what each payload holds). */
   NET_TRACE_T_TIME = 16,         /* world time stepped to a value */
-  NET_TRACE_T_PASS = 17,         /* one event-loop pass began */
-  NET_TRACE_T_ACCEPT = 18,       /* a connection was accepted */
-  NET_TRACE_T_READ = 19,         /* a read chunk, with its bytes */
+  NET_TRACE_T_PASS = 17,         /* a driver call began (pump, timers, run) */
+  NET_TRACE_T_ACCEPT = 18,       /* what an accept gave */
+  NET_TRACE_T_READ = 19,         /* what a read gave, with its bytes */
   NET_TRACE_T_WRITE = 20,        /* how many bytes a write accepted */
-  NET_TRACE_T_CLOSE = 21,        /* a close or a reset */
+  NET_TRACE_T_CLOSE = 21,        /* a stream closed, with its output check */
   NET_TRACE_T_STREAM_EVENT = 22, /* RT_STREAM_* bits signalled */
-  NET_TRACE_T_STORE_RESULT = 23, /* a storage result, with its bytes */
+  NET_TRACE_T_EXTERNAL = 23,     /* a storage result or token check */
+  NET_TRACE_T_BACKLOG = 24,      /* what a backlog query answered */
+  NET_TRACE_T_CONTROL = 25,      /* the operator's hand: shutdown, teardown */
 
-  NET_TRACE_T_CHECKPOINT = 128, /* (stream id, running hash of output) */
+  /* Outputs and checks. */
+  NET_TRACE_T_CHECKPOINT = 128, /* a driver call ended: hashes to compare */
+  NET_TRACE_T_SHUTDOWN = 129,   /* a stream's sending side was finished */
   NET_TRACE_T_USER_MAX = 239,
 };
 
