@@ -3,6 +3,7 @@
 
 #include "game_proto.h"
 #include "rt_assert.h"
+#include "rt_tap.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -78,6 +79,41 @@ void game_free(game_t *g) {
   free(g);
 }
 
+const char *game_tag_name(uint16_t tag) {
+  switch (tag) {
+  case GAME_TAG_HELLO: return "hello";
+  case GAME_TAG_JOIN: return "join";
+  case GAME_TAG_LEAVE: return "leave";
+  case GAME_TAG_ASSIGN: return "assign";
+  case GAME_TAG_REPLACED: return "replaced";
+  case GAME_TAG_REFUSED: return "refused";
+  case GAME_TAG_CLICK: return "click";
+  case GAME_TAG_COOKIE_CLICK: return "cookie_click";
+  case GAME_TAG_QUIT: return "quit";
+  case GAME_TAG_OUT_MUST: return "out_must";
+  case GAME_TAG_OUT_DROP: return "out_drop";
+  case GAME_TAG_OUT_TICK: return "out_tick";
+  case GAME_TAG_ROOM_DONE: return "room_done";
+  case GAME_TAG_ROOM_START: return "room_start";
+  case GAME_TAG_LEFT: return "left";
+  case GAME_TAG_BACK: return "back";
+  case GAME_TAG_ENDED: return "ended";
+  case GAME_TAG_STORE_RECORD: return "store_record";
+  case GAME_TAG_STORE_RECORDED: return "store_recorded";
+  case GAME_TAG_STORE_LEADERBOARD: return "store_leaderboard";
+  case GAME_TAG_STORE_HISTORY: return "store_history";
+  case GAME_TAG_TIMER_COUNTDOWN: return "timer_countdown";
+  case GAME_TAG_TIMER_TICK: return "timer_tick";
+  case GAME_TAG_TIMER_GOLDEN: return "timer_golden";
+  case GAME_TAG_TIMER_GRACE: return "timer_grace";
+  case GAME_TAG_TIMER_STORE_RETRY: return "timer_store_retry";
+  case GAME_TAG_TIMER_WRITE_WAIT: return "timer_write_wait";
+  case GAME_TAG_TIMER_DRAIN_POLL: return "timer_drain_poll";
+  case GAME_TAG_TIMER_SEND_RETRY: return "timer_send_retry";
+  default: return NULL;
+  }
+}
+
 void game_get_stats(const game_t *g, game_stats_t *out) { *out = g->stats; }
 const game_store_t *game_store(const game_t *g) { return g->store; }
 rt_actor_id_t game_manager_actor(const game_t *g) { return g->manager; }
@@ -86,9 +122,68 @@ static int64_t now_s(const game_t *g) {
   return rt_wall_ns(g->world) / RT_NS_PER_S;
 }
 
+/* Token checks and signatures depend on the key, which a recording does
+ * not hold: they are externals (rt_tap.h), so a replay gets the answers the
+ * live server got. */
+static int verify(game_t *g, const char *token, rt_identity_t *who) {
+  int64_t rc;
+  const uint8_t *data;
+  size_t len;
+  int got = rt_external_take(g->world, GAME_EXT_AUTH_VERIFY, &rc, &data, &len);
+  if (got < 0)
+    return got;
+  if (got == 0) {
+    rc = game_auth_verify(&g->auth, token, now_s(g), who);
+    char buf[sizeof(who->subject) + sizeof(who->name)];
+    size_t n = 0;
+    if (rc == 0) {
+      size_t sl = strlen(who->subject), nl = strlen(who->name);
+      memcpy(buf, who->subject, sl + 1);
+      memcpy(buf + sl + 1, who->name, nl);
+      n = sl + 1 + nl;
+    }
+    rt_external_put(g->world, GAME_EXT_AUTH_VERIFY, rc, buf, n);
+    return (int)rc;
+  }
+  if (rc != 0)
+    return rc < INT32_MIN || rc > 0 ? RT_EPROTO : (int)rc;
+  const uint8_t *nul = memchr(data, '\0', len);
+  size_t sl = nul != NULL ? (size_t)(nul - data) : len;
+  size_t nl = nul != NULL ? len - sl - 1 : 0;
+  if (nul == NULL || sl >= sizeof(who->subject) || nl >= sizeof(who->name))
+    return RT_EPROTO;
+  memcpy(who->subject, data, sl);
+  who->subject[sl] = '\0';
+  memcpy(who->name, nul + 1, nl);
+  who->name[nl] = '\0';
+  return 0;
+}
+
+static int sign(game_t *g, const char *id, const char *name, char *token,
+                size_t cap) {
+  int64_t rc;
+  const uint8_t *data;
+  size_t len;
+  int got = rt_external_take(g->world, GAME_EXT_AUTH_SIGN, &rc, &data, &len);
+  if (got < 0)
+    return got;
+  if (got == 0) {
+    rc = game_auth_sign(&g->auth, id, name, now_s(g), token, cap);
+    rt_external_put(g->world, GAME_EXT_AUTH_SIGN, rc, token,
+                    rc == 0 ? strlen(token) : 0);
+    return (int)rc;
+  }
+  if (rc != 0)
+    return rc < INT32_MIN || rc > 0 ? RT_EPROTO : (int)rc;
+  if (len >= cap)
+    return RT_EPROTO;
+  memcpy(token, data, len);
+  token[len] = '\0';
+  return 0;
+}
+
 int game_authenticate(void *ctx, const char *token, rt_identity_t *who) {
-  game_t *g = ctx;
-  return game_auth_verify(&g->auth, token, now_s(g), who);
+  return verify(ctx, token, who);
 }
 
 /* ---- The HTTP API ------------------------------------------------------------------ */
@@ -129,8 +224,7 @@ int game_api_login(void *ctx, rt_world_t *w, const rt_http_call_t *call,
   char id[RT_SUBJECT_MAX];
   snprintf(id, sizeof(id), "g_%016" PRIx64, rt_rng_next(&g->ids));
   char token[GAME_TOKEN_MAX];
-  int err = game_auth_sign(&g->auth, id, name->valuestring, now_s(g), token,
-                           sizeof(token));
+  int err = sign(g, id, name->valuestring, token, sizeof(token));
   if (err < 0) {
     cJSON_Delete(req);
     return answer_error(answer, 500, "cannot sign a token");
@@ -178,7 +272,7 @@ int game_api_history(void *ctx, rt_world_t *w, const rt_http_call_t *call,
   const char *auth = call->authorization;
   rt_identity_t who;
   if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
-      game_auth_verify(&g->auth, auth + 7, now_s(g), &who) < 0)
+      verify(g, auth + 7, &who) < 0)
     return answer_error(answer, 401, "missing or invalid bearer token");
   uint32_t limit = query_limit(call->query, HISTORY_DEFAULT);
   if (game_store_query_history(w, g->store, call, who.subject, limit) < 0)

@@ -85,6 +85,9 @@ int game_api_history(void *ctx, rt_world_t *w, const rt_http_call_t *call,
 size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap);
 
 void game_get_stats(const game_t *g, game_stats_t *out);
+/* "click", "out_tick", ...: the name of one of the game's message tags
+ * (timelines, logs); NULL for a tag that is not the game's. */
+const char *game_tag_name(uint16_t tag);
 const game_store_t *game_store(const game_t *g);
 rt_actor_id_t game_manager_actor(const game_t *g);
 

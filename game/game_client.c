@@ -191,6 +191,9 @@ static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
   if ((cls == CLASS_DROP && over_soft(c, len)) ||
       (cls == CLASS_TICK && over_hard(c, len))) {
     c->g->stats.out_dropped++;
+    rt_log(cworld(c), RT_LOG_DEBUG, "client.drop",
+           "player=%s reason=backpressure queued_bytes=%u", c->who.subject,
+           c->out_bytes);
     pump(c);
     return;
   }
@@ -201,10 +204,13 @@ static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
   if (c->out_count == c->out_cap && grow_out(c) < 0) {
     /* No memory for the queue: a droppable frame goes, a must-deliver
      * one cannot be promised. */
-    if (cls == CLASS_MUST)
+    if (cls == CLASS_MUST) {
       kick(c, GAME_KICK_MUST_OVERFLOW, RT_CLOSE_POLICY, "out of memory");
-    else
+    } else {
       c->g->stats.out_dropped++;
+      rt_log(cworld(c), RT_LOG_DEBUG, "client.drop",
+             "player=%s reason=no_memory", c->who.subject);
+    }
     return;
   }
   out_item_t *it = item(c, c->out_count);
@@ -378,8 +384,9 @@ static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
 
 static void client_closed(void *session, rt_actor_t *self, uint16_t code) {
   (void)self;
-  (void)code;
   client_t *c = session;
+  rt_log(cworld(c), RT_LOG_DEBUG, "client.closed", "player=%s code=%u",
+         c->who.subject, (unsigned)code);
   /* The Manager learns of it from its monitor (DOWN). */
   rt_idmap_del(&c->g->clients_live, c->self);
   for (uint32_t i = 0; i < c->out_count; i++)

@@ -4,6 +4,17 @@
 
 #include "rt_msg.h"
 
+/* Results from outside the world (rt_tap.h externals): recorded on a live
+ * server, fed back by a replay, so a replay needs neither the token key nor
+ * the database. */
+enum {
+  GAME_EXT_AUTH_VERIFY = 1, /* rc: 0 or -RT_E*; data: subject NUL name */
+  GAME_EXT_AUTH_SIGN = 2,   /* rc: 0 or -RT_E*; data: the token */
+  GAME_EXT_STORE_RECORD = 3,      /* rc: SQLite code; data: 1 new, 2 dup */
+  GAME_EXT_STORE_LEADERBOARD = 4, /* rc: SQLite code; data: JSON body */
+  GAME_EXT_STORE_HISTORY = 5,     /* rc: SQLite code; data: JSON body */
+};
+
 /* Tags: one band of user tags for the whole game, so the Client's mailbox
  * rules and every actor's switch read from one list. */
 enum {

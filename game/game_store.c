@@ -1,5 +1,7 @@
 #include "game_store.h"
 
+#include "rt_tap.h"
+
 #include "game_int.h"
 #include "rt_assert.h"
 
@@ -176,7 +178,7 @@ static int add_player(game_store_t *st, const char *id, const char *name,
 }
 
 /* One transaction for one game. Returns an SQLite code. */
-static int record_one(game_store_t *st, const game_result_t *r) {
+static int record_sql(game_store_t *st, const game_result_t *r) {
   int rc = fault(st, GAME_STORE_OP_RECORD);
   if (rc != SQLITE_OK)
     return rc;
@@ -215,6 +217,33 @@ static int record_one(game_store_t *st, const game_result_t *r) {
   if (duplicate)
     st->stats.duplicates++;
   return SQLITE_OK;
+}
+
+/* The transaction's outcome is an external (rt_tap.h): a live server
+ * records it, a replay takes it from the recording instead of a database. */
+static int record_one(game_store_t *st, const game_result_t *r) {
+  int64_t rc;
+  const uint8_t *data;
+  size_t len;
+  int got = rt_external_take(st->world, GAME_EXT_STORE_RECORD, &rc, &data,
+                             &len);
+  if (got < 0)
+    return SQLITE_IOERR; /* a replay that diverged: it stops anyway */
+  if (got == 0) {
+    uint64_t recorded = st->stats.recorded, dups = st->stats.duplicates;
+    rc = record_sql(st, r);
+    uint8_t what = st->stats.recorded != recorded ? 1
+                   : st->stats.duplicates != dups ? 2
+                                                  : 0;
+    rt_external_put(st->world, GAME_EXT_STORE_RECORD, rc, &what,
+                    rc == SQLITE_OK ? 1 : 0);
+    return (int)rc;
+  }
+  if (rc == SQLITE_OK && len == 1 && data[0] == 1)
+    st->stats.recorded++;
+  if (rc == SQLITE_OK && len == 1 && data[0] == 2)
+    st->stats.duplicates++;
+  return (int)rc;
 }
 
 static void reply_recorded(game_store_t *st, rt_actor_id_t to, uint64_t key) {
@@ -288,17 +317,15 @@ static void on_record(game_store_t *st, const rt_msg_t *msg) {
 
 /* ---- Reads ------------------------------------------------------------------------------ */
 
-static void reply_json(game_store_t *st, const game_query_t *q, int status,
-                       cJSON *body) {
-  char *text = body != NULL ? cJSON_PrintUnformatted(body) : NULL;
+static void reply_text(game_store_t *st, const game_query_t *q, int status,
+                       const char *text, size_t len) {
   rt_buf_t *buf = NULL;
-  if (text != NULL && strlen(text) <= JSON_REPLY_MAX) {
-    buf = rt_buf_copy(text, strlen(text));
+  if (text != NULL && len <= JSON_REPLY_MAX) {
+    buf = rt_buf_copy(text, len);
   } else {
     status = 503;
     buf = rt_buf_copy("{\"error\":\"storage unavailable\"}", 31);
   }
-  cJSON_free(text);
   rt_http_reply_t r = {.call_id = q->call_id, .status = status};
   rt_msg_t m = RT_MSG_OF(RT_TAG_HTTP_REPLY, &r);
   m.buf = buf;
@@ -309,23 +336,31 @@ static void reply_json(game_store_t *st, const game_query_t *q, int status,
 static void reply_unavailable(game_store_t *st, const game_query_t *q, int rc) {
   count_error(st, rc);
   st->stats.reads_failed++;
-  cJSON *err = cJSON_CreateObject();
-  cJSON_AddStringToObject(err, "error", "storage unavailable, try again");
-  reply_json(st, q, 503, err);
-  cJSON_Delete(err);
+  static const char body[] = "{\"error\":\"storage unavailable, try again\"}";
+  reply_text(st, q, 503, body, sizeof(body) - 1);
 }
 
-static void on_leaderboard(game_store_t *st, const rt_msg_t *msg) {
-  game_query_t q;
-  RT_MSG_GET(msg, game_query_t, &q);
+/* A read's answer: SQLITE_OK and the JSON text in *out (cJSON_free it), or
+ * an SQLite error code. */
+typedef int read_fn(game_store_t *st, const game_query_t *q, const char *me,
+                    char **out);
+
+/* Print body into *out; takes body. */
+static int print_json(cJSON *body, char **out) {
+  *out = cJSON_PrintUnformatted(body);
+  cJSON_Delete(body);
+  return *out != NULL ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+static int leaderboard_json(game_store_t *st, const game_query_t *q,
+                            const char *me, char **out) {
+  (void)me;
   int rc = fault(st, GAME_STORE_OP_LEADERBOARD);
-  if (rc != SQLITE_OK) {
-    reply_unavailable(st, &q, rc);
-    return;
-  }
+  if (rc != SQLITE_OK)
+    return rc;
   cJSON *arr = cJSON_CreateArray();
   sqlite3_stmt *s = st->leaderboard;
-  sqlite3_bind_int(s, 1, (int)q.limit);
+  sqlite3_bind_int(s, 1, (int)q->limit);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "name", (const char *)sqlite3_column_text(s, 0));
@@ -335,11 +370,11 @@ static void on_leaderboard(game_store_t *st, const rt_msg_t *msg) {
     cJSON_AddItemToArray(arr, e);
   }
   sqlite3_reset(s);
-  if (rc != SQLITE_DONE)
-    reply_unavailable(st, &q, rc);
-  else
-    reply_json(st, &q, 200, arr);
-  cJSON_Delete(arr);
+  if (rc != SQLITE_DONE) {
+    cJSON_Delete(arr);
+    return rc;
+  }
+  return print_json(arr, out);
 }
 
 static cJSON *history_row(sqlite3_stmt *s, const char *me) {
@@ -362,6 +397,65 @@ static cJSON *history_row(sqlite3_stmt *s, const char *me) {
   return g;
 }
 
+static int history_json(game_store_t *st, const game_query_t *q,
+                        const char *me, char **out) {
+  int rc = fault(st, GAME_STORE_OP_HISTORY);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_stmt *c = st->history_count;
+  sqlite3_bind_text(c, 1, me, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(c);
+  int64_t total = rc == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
+  sqlite3_reset(c);
+  if (rc != SQLITE_ROW)
+    return rc;
+  cJSON *games = cJSON_CreateArray();
+  sqlite3_stmt *s = st->history;
+  sqlite3_bind_text(s, 1, me, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(s, 2, (int)q->limit);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+    cJSON_AddItemToArray(games, history_row(s, me));
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) {
+    cJSON_Delete(games);
+    return rc;
+  }
+  cJSON *body = cJSON_CreateObject();
+  cJSON_AddItemToObject(body, "games", games);
+  cJSON_AddNumberToObject(body, "totalCount", (double)total);
+  return print_json(body, out);
+}
+
+/* Answer a read: from the database, or in a replay from the recording
+ * (the answer is an external, rt_tap.h). */
+static void answer_read(game_store_t *st, const game_query_t *q, uint32_t kind,
+                        read_fn *fn, const char *me) {
+  int64_t rc;
+  const uint8_t *data;
+  size_t len;
+  int got = rt_external_take(st->world, kind, &rc, &data, &len);
+  if (got < 0)
+    return; /* a replay that diverged: it stops anyway */
+  char *text = NULL;
+  if (got == 0) {
+    rc = fn(st, q, me, &text);
+    len = text != NULL ? strlen(text) : 0;
+    data = (const uint8_t *)text;
+    rt_external_put(st->world, kind, rc, text, len);
+  }
+  if (rc != SQLITE_OK)
+    reply_unavailable(st, q, (int)rc);
+  else
+    reply_text(st, q, 200, (const char *)data, len);
+  cJSON_free(text);
+}
+
+static void on_leaderboard(game_store_t *st, const rt_msg_t *msg) {
+  game_query_t q;
+  RT_MSG_GET(msg, game_query_t, &q);
+  answer_read(st, &q, GAME_EXT_STORE_LEADERBOARD, leaderboard_json, NULL);
+}
+
 static void on_history(game_store_t *st, const rt_msg_t *msg) {
   game_query_t q;
   RT_MSG_GET(msg, game_query_t, &q);
@@ -371,37 +465,7 @@ static void on_history(game_store_t *st, const rt_msg_t *msg) {
     return;
   memcpy(me, msg->buf->data, len);
   me[len] = '\0';
-  int rc = fault(st, GAME_STORE_OP_HISTORY);
-  if (rc != SQLITE_OK) {
-    reply_unavailable(st, &q, rc);
-    return;
-  }
-  sqlite3_stmt *c = st->history_count;
-  sqlite3_bind_text(c, 1, me, -1, SQLITE_TRANSIENT);
-  rc = sqlite3_step(c);
-  int64_t total = rc == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
-  sqlite3_reset(c);
-  if (rc != SQLITE_ROW) {
-    reply_unavailable(st, &q, rc);
-    return;
-  }
-  cJSON *games = cJSON_CreateArray();
-  sqlite3_stmt *s = st->history;
-  sqlite3_bind_text(s, 1, me, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(s, 2, (int)q.limit);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-    cJSON_AddItemToArray(games, history_row(s, me));
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) {
-    cJSON_Delete(games);
-    reply_unavailable(st, &q, rc);
-    return;
-  }
-  cJSON *body = cJSON_CreateObject();
-  cJSON_AddItemToObject(body, "games", games);
-  cJSON_AddNumberToObject(body, "totalCount", (double)total);
-  reply_json(st, &q, 200, body);
-  cJSON_Delete(body);
+  answer_read(st, &q, GAME_EXT_STORE_HISTORY, history_json, me);
 }
 
 /* ---- The actor ------------------------------------------------------------------------ */
