@@ -1,0 +1,70 @@
+/* server.h: the server's options and its assembly, shared by the live
+ * server (overcookied) and the replay tool (overcookied-replay).
+ *
+ * A replay must build exactly the actors the live server built, in the
+ * same order, with the same rules: both go through server_start, and the
+ * live server writes the options that shape behaviour into its trace
+ * (server_options_format), which the replay parses back with the same
+ * parser.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include "game.h"
+#include "net_server.h"
+#include "net_static.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SERVER_CONFIG_MAX 2048u
+
+typedef struct server_options {
+  const char *bind;
+  uint16_t port;
+  uint64_t seed;
+  bool seed_set;
+  int log_level;
+  const char *db;
+  const char *secret;
+  const char *static_dir;
+  const char *origins[NET_ORIGINS_MAX];
+  uint32_t origins_len;
+  uint32_t max_connections;
+  game_config_t game;
+  bool echo;
+  const char *record_dir; /* NULL: not recording */
+  uint64_t record_max_mb;
+} server_options_t;
+
+void server_usage(FILE *out);
+/* Parse argv[first..argc) into o (defaults first). 0, or -1 after a message
+ * on stderr naming the bad option. */
+int server_options_parse(int argc, char **argv, int first,
+                         server_options_t *o);
+/* The options that shape what the server does (rules, limits, origins,
+ * static files, echo), as flags server_options_parse reads back, one per
+ * line; not the address, database, key or seed. */
+void server_options_format(const server_options_t *o, char *out, size_t cap);
+
+/* The assembled server. */
+typedef struct server {
+  game_t *game;
+  net_static_t *statics;
+  net_server_t *srv;
+} server_t;
+
+/* Opens the listener at its place in the setup order. */
+typedef int server_listen_fn(void *ctx, rt_listener_t **out);
+
+/* Build the game, load the static files, listen, start the HTTP and
+ * WebSocket server, in this order. store_path overrides o->db (the replay
+ * passes ":memory:"). 0, or a negative RT_E* with a sentence in err. */
+int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
+                 const char *store_path, server_listen_fn *listen,
+                 void *listen_ctx, server_t *out, char *err, size_t err_cap);
+/* After the world's actors have stopped. */
+void server_free(server_t *s);
+
+#endif
