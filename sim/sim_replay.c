@@ -286,6 +286,8 @@ static int64_t rs_write(rt_stream_t *s, const void *buf, size_t len) {
     r->rep->writes++;
     if (rc > 0)
       r->rep->bytes_out += (uint64_t)rc;
+    if (rc >= 0 && (size_t)rc < len)
+      r->rep->writes_short++;
   }
   return rc;
 }

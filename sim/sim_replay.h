@@ -59,6 +59,7 @@ typedef struct sim_replay_report {
   uint64_t passes;
   uint64_t checkpoints; /* pass checkpoints and stream closes matched */
   uint64_t accepts, reads, writes, externals;
+  uint64_t writes_short; /* writes that took less than offered */
   uint64_t bytes_in, bytes_out;
   rt_time_ns time; /* world time reached */
   uint64_t deliveries;

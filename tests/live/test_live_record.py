@@ -295,6 +295,53 @@ class RecordReplay(unittest.TestCase):
         self.assertIn("stopped (--until)", r.stdout)
 
 
+class RecordBackpressure(unittest.TestCase):
+    """A reader that stops reading: the server's writes come back short,
+    its connection actor waits for WRITABLE, and all of it replays."""
+
+    def test_short_writes_replay(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            trace = os.path.join(tmp, "trace")
+            live.BINARY, live.STATIC = BINARY, STATIC
+            server = live.Server(os.path.join(tmp, "bp.db"), "--echo",
+                                 "--record", trace)
+            got = 0
+            try:
+                async def flood():
+                    sock = socket.create_connection(
+                        ("127.0.0.1", server.port), timeout=STEP)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                    async with websockets.connect(
+                            f"ws://127.0.0.1:{server.port}/ws", sock=sock,
+                            open_timeout=STEP, max_queue=1,
+                            read_limit=1024) as ws:
+                        msg = "x" * 400
+
+                        async def send():
+                            for _ in range(1500):
+                                await ws.send(msg)
+
+                        async def receive():
+                            # Nobody reads for a second: the echoes pile
+                            # up and the server's writes come back short.
+                            await asyncio.sleep(1.0)
+                            n = 0
+                            while n < 1500:
+                                await asyncio.wait_for(ws.recv(), STEP)
+                                n += 1
+                            return n
+                        _, n = await asyncio.gather(send(), receive())
+                        return n
+                got = asyncio.run(flood())
+            finally:
+                self.assertEqual(server.stop(), 0)
+            self.assertEqual(got, 1500)
+            r = run(REPLAY, trace)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            short = int(r.stdout.split(" short)")[0].split()[-1])
+            self.assertGreater(short, 0, r.stdout)
+
+
 def crc32c(data):
     crc = 0xFFFFFFFF
     for b in data:

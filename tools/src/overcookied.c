@@ -9,6 +9,9 @@
  * SIGINT/SIGTERM stop accepting, send close frames and exit once the
  * connections are gone (or after a grace period).
  */
+/* realpath is X/Open, beyond the project's POSIX baseline. */
+#define _XOPEN_SOURCE 700
+
 #include "net_live.h"
 #include "net_record.h"
 #include "server.h"
@@ -17,6 +20,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,8 +123,14 @@ static const char *choose_secret(const server_options_t *o, rt_world_t *w,
 }
 
 static int start_recording(live_server_t *s, char *err, size_t cap) {
+  /* The static files' absolute path, so a replay run from elsewhere on
+   * this machine finds them. */
+  server_options_t o = *s->opts;
+  char static_abs[PATH_MAX];
+  if (realpath(o.static_dir, static_abs) != NULL)
+    o.static_dir = static_abs;
   char config[SERVER_CONFIG_MAX];
-  server_options_format(s->opts, config, sizeof(config));
+  server_options_format(&o, config, sizeof(config));
   net_record_config_t rc = {
       .dir = s->opts->record_dir,
       .max_bytes_per_file = s->opts->record_max_mb << 20,

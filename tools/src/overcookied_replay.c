@@ -487,14 +487,15 @@ static void print_report(const sim_replay_report_t *rep, int status) {
   printf("replay: %s: %s at t=%.6f s: %" PRIu64 " records, %" PRIu64
          " passes, %" PRIu64 " checkpoints matched, %" PRIu64 " accepts, %"
          PRIu64 " reads (%" PRIu64 " bytes), %" PRIu64 " writes (%" PRIu64
-         " bytes), %" PRIu64 " externals, %" PRIu64 " deliveries\n",
+         " bytes, %" PRIu64 " short), %" PRIu64 " externals, %" PRIu64
+         " deliveries\n",
          verdict,
          rep->status == SIM_REPLAY_UNTIL ? "stopped (--until)"
          : rep->status == SIM_REPLAY_DONE ? "the whole recording"
                                           : "stopped",
          (double)rep->time / 1e9, rep->records, rep->passes, rep->checkpoints,
          rep->accepts, rep->reads, rep->bytes_in, rep->writes, rep->bytes_out,
-         rep->externals, rep->deliveries);
+         rep->writes_short, rep->externals, rep->deliveries);
   if (status == EXIT_OK) {
     printf("replay: output hash %016" PRIx64 ", run hash %016" PRIx64 "\n",
            rep->output_hash, rep->run_hash);
