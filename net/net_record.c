@@ -126,9 +126,9 @@ static void on_read(void *ctx, uint64_t stream, int64_t rc, const void *buf) {
   size_t n = rc > 0 ? (size_t)rc : 0;
   uint8_t *b = scratch(r, n);
   if (b == NULL) {
-    /* Too big for any record: still leave a mark, which the writer refuses
-     * as LOST so the replay knows an input is missing here. */
-    (void)net_trace_append(r->writer, NET_TRACE_T_READ, buf, n);
+    /* Too big for any record, or no memory for it: the writer marks the
+     * gap LOST, so a replay stops there rather than go wrong. */
+    net_trace_lose(r->writer, n);
     return;
   }
   net_trace_enc_t e;
@@ -188,7 +188,7 @@ static void on_put(void *ctx, uint32_t kind, int64_t rc, const void *data,
   net_record_t *r = ctx;
   uint8_t *b = scratch(r, len);
   if (b == NULL) {
-    (void)net_trace_append(r->writer, NET_TRACE_T_EXTERNAL, data, len);
+    net_trace_lose(r->writer, len);
     return;
   }
   net_trace_enc_t e;

@@ -732,6 +732,12 @@ static int a_lose(net_trace_writer_t *w, size_t len, int err, bool mark) {
   return err;
 }
 
+void net_trace_lose(net_trace_writer_t *w, size_t len) {
+  RT_ASSERT(w != NULL);
+  RT_ASSERT(pthread_equal(pthread_self(), w->owner));
+  (void)a_lose(w, len, 0, w->seen_err == 0);
+}
+
 int net_trace_append(net_trace_writer_t *w, uint8_t type, const void *payload,
                      size_t len) {
   RT_ASSERT(w != NULL);

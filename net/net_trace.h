@@ -276,6 +276,10 @@ int net_trace_writer_open(const char *dir, const net_trace_header_t *hdr,
  * (Invariant (2) in net_trace.c), never for the disk. */
 int net_trace_append(net_trace_writer_t *w, uint8_t type, const void *payload,
                      size_t len);
+/* Count one record of len payload bytes as lost without offering it (the
+ * caller could not even build it, say for want of memory): a LOST record
+ * marks the gap, as for a refused append. */
+void net_trace_lose(net_trace_writer_t *w, size_t len);
 /* Hint: hand what is buffered to the writer thread now if it is idle (say
  * once per event-loop pass). Never waits for the disk. Returns 0, or -RT_EIO
  * once the writer has failed (the recording is over). */

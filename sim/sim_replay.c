@@ -29,7 +29,7 @@ typedef struct seen {
   uint64_t index;
   rt_time_ns time;
   uint8_t type;
-  uint64_t a, b; /* the first two fields, when they are varints */
+  uint64_t a, b; /* the first two fields (b signed for results) */
 } seen_t;
 
 struct sim_replay {
@@ -40,6 +40,7 @@ struct sim_replay {
   bool run_hash;
   bool stopped;
   bool closing;
+  bool ran; /* sim_replay_run was called: it runs once */
   rt_time_ns time; /* the recorded clock */
   sim_replay_report_t *rep;
   seen_t ring[SIM_REPLAY_CONTEXT];
@@ -84,9 +85,9 @@ static void format_context(sim_replay_t *r) {
   for (uint64_t i = r->seen_count - n; i < r->seen_count && len < cap; i++) {
     const seen_t *s = &r->ring[i % SIM_REPLAY_CONTEXT];
     int k = snprintf(out + len, cap - len,
-                     "  record %" PRIu64 " t=%.6f %s %" PRIu64 " %" PRIu64 "\n",
+                     "  record %" PRIu64 " t=%.6f %s %" PRIu64 " %" PRId64 "\n",
                      s->index, (double)s->time / 1e9,
-                     net_trace_type_name(s->type), s->a, s->b);
+                     net_trace_type_name(s->type), s->a, (int64_t)s->b);
     if (k < 0)
       break;
     len += (size_t)k;
@@ -132,7 +133,12 @@ static void remember(sim_replay_t *r, const net_trace_record_t *rec) {
   net_trace_dec_t d;
   net_trace_dec_init(&d, rec->payload, rec->len);
   s->a = net_trace_get_u64(&d);
-  s->b = net_trace_get_u64(&d);
+  /* The second field is a signed result in these. */
+  if (rec->type == NET_TRACE_T_ACCEPT || rec->type == NET_TRACE_T_READ ||
+      rec->type == NET_TRACE_T_EXTERNAL)
+    s->b = (uint64_t)net_trace_get_i64(&d);
+  else
+    s->b = net_trace_get_u64(&d);
   if (r->rep != NULL)
     r->rep->records++;
 }
@@ -148,6 +154,8 @@ static int pull(sim_replay_t *r, net_trace_record_t *rec) {
   if (rc < 0) {
     stop_with(r, SIM_REPLAY_TRACE_ERROR, 0, "%s",
               net_trace_reader_error(r->reader));
+    if (r->rep != NULL) /* the record that could not be read */
+      r->rep->record_index = r->seen_count > 0 ? r->rep->record_index + 1 : 0;
     return -1;
   }
   remember(r, rec);
@@ -155,11 +163,13 @@ static int pull(sim_replay_t *r, net_trace_record_t *rec) {
     net_trace_dec_t d;
     net_trace_dec_init(&d, rec->payload, rec->len);
     uint64_t lost = net_trace_get_u64(&d);
+    uint64_t bytes = net_trace_get_u64(&d);
     stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
-              "the recording lost %" PRIu64 " records at record %" PRIu64
-              " (its writer fell behind the disk), so the run cannot be "
-              "replayed past t=%.6f",
-              lost, rec->index, (double)r->time / 1e9);
+              "the recording lost %" PRIu64 " records (%" PRIu64 " bytes) at "
+              "record %" PRIu64 ": the recorder refused them (its buffers "
+              "were full, the disk behind, or a record over the size limit), "
+              "so the run cannot be replayed past t=%.6f",
+              lost, bytes, rec->index, (double)r->time / 1e9);
     return -1;
   }
   return 1;
@@ -609,6 +619,14 @@ static void pass(sim_replay_t *r, rt_drive_t kind, uint32_t turns_max) {
 sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
                                    sim_replay_report_t *rep) {
   memset(rep, 0, sizeof(*rep));
+  if (r->ran) {
+    /* One run per replay: the records it read are gone. */
+    rep->status = SIM_REPLAY_TRACE_ERROR;
+    snprintf(rep->what, sizeof(rep->what),
+             "this replay has already run; open the trace again");
+    return rep->status;
+  }
+  r->ran = true;
   r->rep = rep;
   rep->status = SIM_REPLAY_DONE;
   while (!r->stopped) {

@@ -64,7 +64,8 @@ typedef struct sim_replay_report {
   rt_time_ns time; /* world time reached */
   uint64_t deliveries;
   uint64_t run_hash, output_hash;
-  /* Where it stopped (DIVERGED, TRACE_ERROR). */
+  /* Where it stopped (DIVERGED, TRACE_ERROR): the record that differs or
+   * could not be read. */
   uint64_t record_index;
   uint64_t stream;        /* the stream concerned, 0: none */
   rt_actor_id_t actor;    /* the actor running, 0: between turns */
@@ -90,7 +91,8 @@ int sim_replay_listen(sim_replay_t *r, rt_actor_id_t owner,
                       rt_listener_t **out);
 
 /* Replay until the recording ends, the world time would pass `until`
- * (RT_TIME_NEVER: no limit), or something differs. Fills *rep. */
+ * (RT_TIME_NEVER: no limit), or something differs. Fills *rep. Once per
+ * replay: a second call is a TRACE_ERROR (the records are consumed). */
 sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
                                    sim_replay_report_t *rep);
 
