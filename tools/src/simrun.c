@@ -526,6 +526,13 @@ struct simrun {
   rt_time_ns link_max; /* the slowest one-way link: latency + jitter */
   player_t *players;
   uint32_t players_len, players_cap;
+  /* Per player, packed so a slice's look at 1,000 players touches a few
+   * cache lines, not 1,000 players and 2,000 bots: a copy of wake_at and
+   * edge_at as of its last look, and whether a bot of it kept a record
+   * since (set by the bots' on_record). A player with wake > now and no
+   * news is skipped exactly as before; these only find it faster. */
+  rt_time_ns *wake, *edge;
+  uint8_t *news;
   /* user id -> player index + 1, open addressing (lookups only). */
   uint32_t *ids;
   uint32_t ids_mask;
@@ -711,6 +718,9 @@ void simrun_destroy(simrun_t *run) {
     for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++)
       destroy_bot(run, &run->players[i].bots[k]);
   free(run->players);
+  free(run->wake);
+  free(run->edge);
+  free(run->news);
   free(run->ids);
   free(run->rec_rooms);
   free(run->rec_players);
@@ -773,6 +783,18 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
     if (grown == NULL)
       return RT_ENOMEM;
     run->players = grown;
+    rt_time_ns *wake = realloc(run->wake, (size_t)cap * sizeof(*wake));
+    if (wake == NULL)
+      return RT_ENOMEM;
+    run->wake = wake;
+    rt_time_ns *edge = realloc(run->edge, (size_t)cap * sizeof(*edge));
+    if (edge == NULL)
+      return RT_ENOMEM;
+    run->edge = edge;
+    uint8_t *news = realloc(run->news, (size_t)cap * sizeof(*news));
+    if (news == NULL)
+      return RT_ENOMEM;
+    run->news = news;
     run->players_cap = cap;
   }
   int err = ids_grow(run, run->players_len + 1);
@@ -789,6 +811,9 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
   p->use_seq = rt_rng_double(&p->rng) < 0.5;
   schedule_clear(p);
   p->belief = B_NEW;
+  run->wake[i] = p->wake_at; /* 0: looked at in the next slice */
+  run->edge[i] = p->edge_at;
+  run->news[i] = 0;
   if (plan->down.bandwidth > 0)
     run->sum.faults_injected[0]++;
   const sim_link_config_t *links[2] = {&plan->up, &plan->down};
@@ -820,6 +845,11 @@ static bool bot_open(const player_t *p) {
   return b != NULL && sim_bot_state(b) == SIM_BOT_OPEN;
 }
 
+static void on_bot_record(void *ctx, uint64_t player) {
+  simrun_t *run = ctx;
+  run->news[player] = 1;
+}
+
 static int spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
                      const char *token, const char *user_id) {
   sim_bot_config_t bc = {.name = p->name,
@@ -829,7 +859,10 @@ static int spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
                          .down = p->plan.down,
                          .records_max = p->plan.keep_records
                                             ? p->plan.records_max
-                                            : SIM_BOT_RECORDS_MAX};
+                                            : SIM_BOT_RECORDS_MAX,
+                         .on_record = on_bot_record,
+                         .on_record_ctx = run,
+                         .on_record_tag = p->index};
   sim_bot_t *b = NULL;
   int err = sim_bot_spawn(run->sw, SIMRUN_PORT, &bc, &b);
   if (err < 0)
@@ -1623,9 +1656,19 @@ static void brains(simrun_t *run) {
   rt_time_ns now = now_of(run);
   run->next_edge = NEVER;
   for (uint32_t i = 0; i < run->players_len && !run->failed; i++) {
-    player_t *p = &run->players[i];
-    if (p->belief == B_GONE && cur_bot(p) == NULL)
+    if (now < run->wake[i] && !run->news[i]) {
+      /* The test below, without touching the player: a player gone with
+       * no bot has edge NEVER (set on its last look). */
+      if (run->edge[i] < run->next_edge)
+        run->next_edge = run->edge[i];
       continue;
+    }
+    player_t *p = &run->players[i];
+    run->news[i] = 0; /* read_records below reads all of it */
+    if (p->belief == B_GONE && cur_bot(p) == NULL) {
+      run->wake[i] = run->edge[i] = NEVER; /* for good */
+      continue;
+    }
     if (now < p->wake_at && !has_records(p)) {
       if (p->edge_at < run->next_edge)
         run->next_edge = p->edge_at;
@@ -1647,6 +1690,8 @@ static void brains(simrun_t *run) {
       p->wake_at = now + READ_POLL;
     if (p->bots[0].dead || p->bots[1].dead)
       p->wake_at = now;
+    run->wake[i] = p->wake_at;
+    run->edge[i] = p->edge_at;
   }
 }
 
@@ -1663,6 +1708,7 @@ static void end_faults(simrun_t *run) {
       (void)sim_bot_reset_in(cur_bot(p), 0);
     p->reset_armed = false;
     p->wake_at = 0;
+    run->wake[i] = 0;
   }
   uint32_t n = 0;
   uint64_t *ids = rt_idmap_sorted_keys(&run->game->rooms_live, &n);
@@ -1693,6 +1739,7 @@ static void wind_down(simrun_t *run) {
   for (uint32_t i = 0; i < run->players_len; i++) {
     player_t *p = &run->players[i];
     p->wake_at = 0; /* everyone looks: time to leave or to finish */
+    run->wake[i] = 0;
     p->next_join = NEVER;
   }
 }
@@ -1812,6 +1859,7 @@ static void depart_all(simrun_t *run) {
     if (p->belief != B_GONE)
       run->sum.departures++;
     p->belief = B_GONE;
+    run->wake[i] = run->edge[i] = NEVER;
   }
 }
 
