@@ -98,6 +98,9 @@ struct sim_bot {
   /* Invariant (3) */
   sim_bot_record_t *records;
   uint32_t records_len, records_cap, records_max;
+  void (*on_record)(void *ctx, uint64_t tag);
+  void *on_record_ctx;
+  uint64_t on_record_tag;
   uint64_t records_dropped;
 };
 
@@ -147,6 +150,8 @@ static sim_bot_record_t *record_new(sim_bot_t *b, sim_bot_kind_t kind) {
   r->conn = b->conn_no;
   r->kind = (uint16_t)kind;
   r->time_remaining = -1;
+  if (b->on_record != NULL)
+    b->on_record(b->on_record_ctx, b->on_record_tag);
   return r;
 }
 
@@ -695,6 +700,9 @@ int sim_bot_spawn(sim_world_t *sw, uint16_t port, const sim_bot_config_t *cfg,
   b->up = cfg->up;
   b->down = cfg->down;
   b->records_max = records_max;
+  b->on_record = cfg->on_record;
+  b->on_record_ctx = cfg->on_record_ctx;
+  b->on_record_tag = cfg->on_record_tag;
   b->reading = true;
   snprintf(b->host, sizeof(b->host), "sim:%u", (unsigned)port);
   snprintf(b->name, sizeof(b->name), "bot");

@@ -129,6 +129,12 @@ typedef struct sim_bot_config {
   sim_link_config_t down; /* server to client */
   uint32_t records_max;   /* 0: SIM_BOT_RECORDS_DEFAULT */
   uint64_t rng_key;       /* its random stream; 0: derived from its actor id */
+  /* Called (inside the bot's turn) each time a record is kept, so a driver
+   * of many bots looks only at those with news; NULL: not called. It must
+   * not call into the world. */
+  void (*on_record)(void *ctx, uint64_t tag);
+  void *on_record_ctx; /* borrowed for the bot's lifetime */
+  uint64_t on_record_tag;
 } sim_bot_config_t;
 
 /* Spawn a bot that connects to `port` of `sw` and logs in (or uses

@@ -207,6 +207,18 @@ Test(sim_flow,
                "a bare number needs a unit");
   cr_assert_eq(simrun_faults_parse("latency=250us", &f, why, sizeof(why)), 0);
   cr_assert(f.latency == 250 * RT_NS_PER_US);
+  /* until=T: the end of the fault phase, a virtual time up to 24 h. */
+  cr_assert_eq(simrun_faults_parse("none", &f, why, sizeof(why)), 0);
+  cr_assert(f.until == 0, "no end given: the end of the active phase");
+  cr_assert_eq(simrun_faults_parse("stall=0.5,until=30s", &f, why,
+                                   sizeof(why)),
+               0, "%s", why);
+  cr_assert(f.until == 30 * SEC && f.stall == 0.5);
+  cr_assert_eq(simrun_faults_parse("until=86400s", &f, why, sizeof(why)), 0);
+  cr_assert_eq(simrun_faults_parse("until=86401s", &f, why, sizeof(why)), -1);
+  cr_assert(strstr(why, "virtual time") != NULL, "%s", why);
+  cr_assert_eq(simrun_faults_parse("until=90", &f, why, sizeof(why)), -1,
+               "a bare number needs a unit");
   const char *bad[] = {"slow",
                        "slow=",
                        "=0.1",
@@ -216,6 +228,8 @@ Test(sim_flow,
                        "slow=0.1,slow=0.2",
                        "slow=x",
                        "latency=5min",
+                       "until=",
+                       "until=1s,until=2s",
                        "store=0.5e"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     why[0] = '\0';
@@ -226,13 +240,51 @@ Test(sim_flow,
   /* What format writes, parse reads back. */
   simrun_faults_t drawn, back;
   char text[SIMRUN_FAULTS_TEXT_MAX];
+  uint32_t ends = 0;
   for (uint64_t seed = 1; seed <= 50; seed++) {
-    simrun_faults_draw(seed, &drawn);
+    rt_time_ns duration = (seed % 2 ? 120 : 7) * SEC;
+    simrun_faults_draw(seed, duration, &drawn);
     simrun_faults_format(&drawn, text, sizeof(text));
     cr_assert_eq(simrun_faults_parse(text, &back, why, sizeof(why)), 0, "%s",
                  why);
     cr_assert(memcmp(&drawn, &back, sizeof(back)) == 0, "%s", text);
+    if (drawn.until > 0) {
+      ends++;
+      cr_assert(drawn.until >= duration / 4 - SEC && drawn.until < duration,
+                "seed %" PRIu64 ": until=%" PRId64, seed,
+                (int64_t)drawn.until);
+      cr_assert(strstr(text, ",until=") != NULL, "%s", text);
+    }
   }
+  cr_assert(ends > 10 && ends < 40, "%u of 50 seeds draw a fault end", ends);
+}
+
+Test(sim_flow, the_limits_format_as_flags_and_a_swarm_draws_tight_ones) {
+  simrun_limits_t l, d;
+  simrun_limits_default(&l);
+  simrun_limits_default(&d);
+  char text[SIMRUN_LIMITS_TEXT_MAX];
+  simrun_limits_format(&l, text, sizeof(text));
+  cr_assert_str_eq(text, "");
+  l.out_count_max = 4;
+  l.players_max = 3;
+  simrun_limits_format(&l, text, sizeof(text));
+  cr_assert_str_eq(text, " --players-max 3 --out-count-max 4");
+  uint32_t tight = 0;
+  for (uint64_t seed = 1; seed <= 100; seed++) {
+    simrun_limits_draw(seed, &l);
+    if (memcmp(&l, &d, sizeof(l)) == 0)
+      continue;
+    tight++;
+    cr_assert(l.out_count_max >= 4 && l.out_count_max < d.out_count_max);
+    cr_assert(l.link_buffer < d.link_buffer);
+    simrun_config_t cfg;
+    simrun_config_default(&cfg);
+    simrun_limits_apply(&l, &cfg);
+    const char *why = NULL;
+    cr_assert_eq(game_config_check(&cfg.game, &why), 0, "%s", why);
+  }
+  cr_assert(tight > 15 && tight < 60, "%u of 100 seeds run tight", tight);
 }
 
 /* ---- Flow control -------------------------------------------------------- */
@@ -595,6 +647,120 @@ Test(sim_flow, the_checks_catch_a_room_the_manager_lost_and_a_lost_count) {
   flow_free(&f);
 }
 
+Test(sim_flow, the_checks_also_run_after_every_n_deliveries) {
+  flow_t f;
+  flow_init(&f, "the_checks_also_run_after_every_n_deliveries", 509);
+  f.cfg.check_every = 3600 * SEC; /* no check by virtual time */
+  f.cfg.check_deliveries = UINT64_MAX / 2;
+  flow_start(&f);
+  simrun_player_t p = plan(8, 1);
+  add(&f, &p);
+  add(&f, &p);
+  run_to(&f, 3 * SEC);
+  game_t *g = simrun_game(f.run);
+  /* A started room that is neither running nor finished: no check runs in
+   * the next second, so nothing notices. */
+  g->stats.rooms_started++;
+  run_to(&f, 6 * SEC);
+  simrun_summary_t s;
+  simrun_summary(f.run, &s);
+  CHECK(&f, s.checks_by_deliveries == 0, "%" PRIu64, s.checks_by_deliveries);
+  flow_free(&f);
+
+  /* The same run checked after every 50 deliveries sees it at once. */
+  flow_init(&f, "the_checks_also_run_after_every_n_deliveries", 509);
+  f.cfg.check_every = 3600 * SEC;
+  f.cfg.check_deliveries = 50;
+  flow_start(&f);
+  add(&f, &p);
+  add(&f, &p);
+  run_to(&f, 3 * SEC);
+  simrun_summary(f.run, &s);
+  uint64_t checks = s.checks_by_deliveries, at = s.deliveries;
+  CHECK(&f, at > 100 && checks >= at / 50 - 1 && checks <= at / 50,
+        "%" PRIu64 " checks in %" PRIu64 " deliveries", checks, at);
+  g = simrun_game(f.run);
+  g->stats.rooms_started++;
+  cr_assert_eq(simrun_run_to(f.run, 6 * SEC), -1, "the broken count passed");
+  simrun_summary(f.run, &s);
+  cr_assert(strstr(s.failure, "started") != NULL, "%s", s.failure);
+  cr_assert(s.deliveries - at <= 50 + RT_BATCH_DEFAULT,
+            "noticed %" PRIu64 " deliveries later", s.deliveries - at);
+  g->stats.rooms_started--;
+  flow_free(&f);
+}
+
+/* ---- The fault phase's end ----------------------------------------------- */
+
+Test(sim_flow, faults_stop_at_until_and_play_recovers_within_the_bound) {
+  flow_t f;
+  flow_init(&f, "faults_stop_at_until_and_play_recovers_within_the_bound",
+            510);
+  f.cfg.players = 16;
+  f.cfg.duration = 40 * SEC;
+  char why[256];
+  cr_assert_eq(simrun_faults_parse("stall=0.9,reset=0.6,churn=0.6,store=0.3,"
+                                   "until=12s",
+                                   &f.cfg.faults, why, sizeof(why)),
+               0, "%s", why);
+  simrun_mix_t mix;
+  simrun_mix_draw(f.seed, &mix);
+  flow_start(&f);
+  CHECK(&f, simrun_populate(f.run, &mix) == RT_OK, "populate");
+  CHECK(&f, simrun_fault_end(f.run) == 12 * SEC, "F");
+  CHECK(&f, simrun_r1(f.run) < simrun_l1(f.run) &&
+                simrun_r2(f.run) < simrun_l2(f.run),
+        "recovery deadlines before the final ones");
+  run_to(&f, 12 * SEC);
+  simrun_summary_t at_f, later;
+  simrun_summary(f.run, &at_f);
+  CHECK(&f, at_f.faults_injected[1] + at_f.faults_injected[2] +
+                    at_f.faults_injected[3] >
+                0,
+        "faults before F");
+  CHECK(&f, at_f.recovery_rooms > 0, "games running at F");
+  run_to(&f, 40 * SEC);
+  simrun_summary(f.run, &later);
+  for (int i = 1; i < 5; i++)
+    CHECK(&f, later.faults_injected[i] == at_f.faults_injected[i],
+          "fault %d injected after F: %" PRIu64 " then %" PRIu64, i,
+          at_f.faults_injected[i], later.faults_injected[i]);
+  CHECK(&f, later.games_started > at_f.games_started,
+        "play went on after F");
+  finish(&f);
+  simrun_summary(f.run, &later);
+  CHECK(&f, later.fault_end == 12 * SEC && later.rooms_lost == 0, "summary");
+  flow_free(&f);
+}
+
+Test(sim_flow, the_recovery_check_catches_a_room_that_outlives_the_bound) {
+  flow_t f;
+  flow_init(&f, "the_recovery_check_catches_a_room_that_outlives_the_bound",
+            511);
+  f.cfg.duration = 60 * SEC;
+  f.cfg.faults.until = 5 * SEC;
+  f.cfg.check_every = 3600 * SEC; /* the whole-game checks would see the */
+  f.cfg.check_deliveries = UINT64_MAX / 2; /* fake room first */
+  flow_start(&f);
+  simrun_player_t p = plan(3, 1);
+  add(&f, &p);
+  add(&f, &p);
+  run_to(&f, 4 * SEC);
+  /* A room that never ends, standing for a Room stuck after the faults. */
+  game_t *g = simrun_game(f.run);
+  int stuck = 0;
+  const uint64_t fake = 0x7fffffffull;
+  cr_assert_eq(rt_idmap_put(&g->rooms_live, fake, &stuck), 0);
+  run_to(&f, simrun_r1(f.run) - MS);
+  cr_assert_eq(simrun_run_to(f.run, simrun_r1(f.run) + MS), -1,
+               "a room alive at R1 went unnoticed");
+  cr_assert(strstr(simrun_failure(f.run), "running when the faults ended") !=
+                NULL,
+            "%s", simrun_failure(f.run));
+  rt_idmap_del(&g->rooms_live, fake);
+  flow_free(&f);
+}
+
 static void ignore(rt_actor_t *self, const rt_msg_t *msg) {
   (void)self;
   (void)msg;
@@ -638,19 +804,23 @@ Test(sim_flow, a_swarm_of_seeds_with_random_faults_passes_and_covers_every_path,
     f.cfg.duration = 40 * SEC;
     f.cfg.game.game_seconds = 10;
     f.cfg.game.countdown = 1 * SEC;
-    simrun_faults_draw(seed, &f.cfg.faults);
+    simrun_faults_draw(seed, f.cfg.duration, &f.cfg.faults);
+    simrun_limits_t limits;
+    simrun_limits_draw(seed, &limits);
+    simrun_limits_apply(&limits, &f.cfg);
     simrun_mix_t mix;
     simrun_mix_draw(seed, &mix);
     flow_start(&f);
     CHECK(&f, simrun_populate(f.run, &mix) == RT_OK, "populate");
     if (simrun_finish(f.run) != 0) {
-      char spec[SIMRUN_FAULTS_TEXT_MAX];
+      char spec[SIMRUN_FAULTS_TEXT_MAX], flags[SIMRUN_LIMITS_TEXT_MAX];
       simrun_faults_format(&f.cfg.faults, spec, sizeof(spec));
+      simrun_limits_format(&limits, flags, sizeof(flags));
       fprintf(stderr,
               "sim_flow swarm: seed %" PRIu64 " failed: %s\n  replay: "
               "tools/overcookied-sim --seed %" PRIu64 " --players 24 "
-              "--duration 40s --game-length 10 --countdown 1 --faults '%s'\n",
-              seed, simrun_failure(f.run), seed, spec);
+              "--duration 40s --game-length 10 --countdown 1 --faults '%s'%s\n",
+              seed, simrun_failure(f.run), seed, spec, flags);
       cr_assert_fail("seed %" PRIu64 ": %s", seed, simrun_failure(f.run));
     }
     simrun_summary_t s;

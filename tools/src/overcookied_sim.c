@@ -37,10 +37,11 @@
 
 #define SWARM_MAX 1000000u
 #define JOBS_MAX 256u
-/* Deliveries compared one by one (8 bytes each, 128 MiB); past it, only
- * the final hashes are. */
-#define TRACE_MAX (16u * 1024 * 1024)
-#define CMD_MAX 768u
+/* Hash-chain checkpoints kept per run by --check-determinism (8 bytes
+ * each; the last pass keeps as many whole deliveries, 88 bytes each). */
+#define CHECKPOINTS_DEFAULT (1u << 16)
+#define CHECKPOINTS_MAX (1u << 24)
+#define CMD_MAX 1024u
 
 typedef struct options {
   uint64_t seed;
@@ -53,6 +54,10 @@ typedef struct options {
   bool check_determinism;
   bool selftest_nondeterminism; /* perturb the second run: the check must
                                    catch it (tests of the checker) */
+  uint64_t checkpoints_max;     /* --determinism-checkpoints */
+  uint64_t check_deliveries;    /* --check-every */
+  simrun_limits_t limits;       /* the flags' values */
+  bool limit_set[SIMRUN_LIMITS_COUNT];
   bool game_length_set, countdown_set;
   uint32_t game_length;
   rt_time_ns countdown;
@@ -77,8 +82,28 @@ static void usage(FILE *out) {
       "  --countdown S         seconds before a game counts (default 5)\n"
       "  --log-level L         debug, info, warn, error, off (default off)\n"
       "  --selftest-nondeterminism  like --check-determinism, with the\n"
-      "                        second run nudged (1 ns later brain slices):\n"
-      "                        shows that the check reports a divergence\n"
+      "                        second run nudged half way through (1 ns\n"
+      "                        longer brain slices): shows that the check\n"
+      "                        finds the first divergence\n"
+      "  --determinism-checkpoints N  hash-chain checkpoints kept per run\n"
+      "                        (default 65536; memory 8 B each, 88 B in the\n"
+      "                        last pass): any run length, more passes when\n"
+      "                        a divergence is found with fewer\n"
+      "  --check-every N       invariant checks also after every N\n"
+      "                        deliveries (default 20000), besides every\n"
+      "                        100 ms of virtual time\n"
+      "Limits the server runs with (defaults: the server's; a swarm draws\n"
+      "tight ones for about a third of its seeds, flags given win):\n"
+      "  --players-max N       connected players (1013 above)   100000\n"
+      "  --queue-max N         players waiting for a match      100000\n"
+      "  --out-count-max N     a Client's outbound queue, msgs  64 (>= 4)\n"
+      "  --out-bytes-max N     and bytes                        32768 (>= 1024)\n"
+      "  --conn-high-water N   frames go to the connection\n"
+      "                        while its backlog is below N     16384\n"
+      "  --connections-max N   open connections (503 above)     20000\n"
+      "  --mailbox-cap N       each connection actor's mailbox  256\n"
+      "  --ws-message-max N    WebSocket message in (1009)      512\n"
+      "  --link-buffer N       bytes in flight per link way     65536\n"
       "SPEC: 'none', or KEY=VALUE items separated by commas:\n"
       "  slow=P     fraction of players on a capped downlink (300-3000 "
       "B/s)\n"
@@ -89,9 +114,14 @@ static void usage(FILE *out) {
       "  store=P    each Store operation fails with probability P\n"
       "  latency=D  one-way link delay (default 5ms)\n"
       "  jitter=D   plus uniform [0, D] per segment (default 0)\n"
-      "  P in [0, 1]; D with a unit ns, us, ms or s, at most 10s.\n"
+      "  until=T    the fault phase ends at virtual time T (default: the\n"
+      "             end of --duration); play goes on fault-free after it,\n"
+      "             and every game running at T must end, every player\n"
+      "             gone by T be forgotten, within a bound of T\n"
+      "  P in [0, 1]; D with a unit ns, us, ms or s, at most 10s; T the\n"
+      "  same, at most 24h. A swarm draws until= for about half its seeds.\n"
       "  e.g. slow=0.1,stall=0.05,reset=0.02,latency=20ms,jitter=5ms,"
-      "churn=0.05,store=0.01\n"
+      "churn=0.05,store=0.01,until=60s\n"
       "exit: 0 every check passed, 1 a check failed, 2 bad arguments\n");
 }
 
@@ -142,16 +172,41 @@ static int bad(const char *what, const char *value) {
   return -1;
 }
 
+/* --players-max N and the other limits: 1 parsed, 0 not a limit, -1 bad. */
+static int parse_limit(options_t *o, const char *name, const char *v) {
+  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++) {
+    if (strcmp(name, simrun_limit_name(i)) != 0)
+      continue;
+    uint32_t lo, hi;
+    simrun_limit_range(i, &lo, &hi);
+    uint64_t n;
+    if (parse_u64(v, hi, &n) < 0 || n < lo) {
+      fprintf(stderr,
+              "overcookied-sim: bad --%s '%s' (%u..%u; see --help)\n", name,
+              v != NULL ? v : "(missing)", lo, hi);
+      return -1;
+    }
+    *simrun_limit_field(&o->limits, i) = (uint32_t)n;
+    o->limit_set[i] = true;
+    return 1;
+  }
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, options_t *o) {
   *o = (options_t){.seed = 1,
                    .players = 40,
                    .duration = 120 * RT_NS_PER_S,
                    .jobs = 1,
-                   .log_level = RT_LOG_OFF};
+                   .log_level = RT_LOG_OFF,
+                   .checkpoints_max = CHECKPOINTS_DEFAULT,
+                   .check_deliveries = SIMRUN_CHECK_DELIVERIES};
+  simrun_limits_default(&o->limits);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t n;
+    int limit;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       exit(0);
@@ -201,6 +256,18 @@ static int parse_args(int argc, char **argv, options_t *o) {
       if (parse_level(v) < 0)
         return bad("--log-level", v);
       o->log_level = parse_level(v);
+    } else if (strcmp(a, "--determinism-checkpoints") == 0) {
+      if (parse_u64(v, CHECKPOINTS_MAX, &n) < 0 || n < 2)
+        return bad("--determinism-checkpoints (2..16777216)", v);
+      o->checkpoints_max = n;
+    } else if (strcmp(a, "--check-every") == 0) {
+      if (parse_u64(v, UINT64_MAX / 2, &n) < 0 || n == 0)
+        return bad("--check-every (deliveries, at least 1)", v);
+      o->check_deliveries = n;
+    } else if (a[0] == '-' && a[1] == '-' &&
+               (limit = parse_limit(o, a + 2, v)) != 0) {
+      if (limit < 0)
+        return -1;
     } else {
       fprintf(stderr, "overcookied-sim: unknown option '%s' (see --help)\n", a);
       return -1;
@@ -224,6 +291,7 @@ static int parse_args(int argc, char **argv, options_t *o) {
 typedef struct seed_plan {
   uint64_t seed;
   simrun_faults_t faults;
+  simrun_limits_t limits;
   simrun_mix_t mix;
   char faults_text[SIMRUN_FAULTS_TEXT_MAX];
   char mix_text[SIMRUN_MIX_TEXT_MAX];
@@ -236,10 +304,18 @@ static void plan_seed(const options_t *o, uint64_t seed, seed_plan_t *out) {
     char why[256];
     (void)simrun_faults_parse(o->faults_spec, &out->faults, why, sizeof(why));
   } else if (o->swarm > 0) {
-    simrun_faults_draw(seed, &out->faults);
+    simrun_faults_draw(seed, o->duration, &out->faults);
   } else {
     simrun_faults_default(&out->faults);
   }
+  if (o->swarm > 0)
+    simrun_limits_draw(seed, &out->limits);
+  else
+    simrun_limits_default(&out->limits);
+  simrun_limits_t given = o->limits;
+  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++)
+    if (o->limit_set[i])
+      *simrun_limit_field(&out->limits, i) = *simrun_limit_field(&given, i);
   simrun_mix_draw(seed, &out->mix);
   simrun_faults_format(&out->faults, out->faults_text,
                        sizeof(out->faults_text));
@@ -258,6 +334,8 @@ static void config_of(const options_t *o, const seed_plan_t *sp,
     cfg->game.game_seconds = o->game_length;
   if (o->countdown_set)
     cfg->game.countdown = o->countdown;
+  simrun_limits_apply(&sp->limits, cfg);
+  cfg->check_deliveries = o->check_deliveries;
 }
 
 /* The one command that replays a seed exactly. */
@@ -275,25 +353,48 @@ static void repro(const options_t *o, const seed_plan_t *sp, bool determinism,
   if (len < cap && o->countdown_set)
     len += (size_t)snprintf(out + len, cap - len, " --countdown %" PRId64 "ms",
                             (int64_t)(o->countdown / RT_NS_PER_MS));
+  if (len < cap) {
+    char limits[SIMRUN_LIMITS_TEXT_MAX];
+    simrun_limits_format(&sp->limits, limits, sizeof(limits));
+    len += (size_t)snprintf(out + len, cap - len, "%s", limits);
+  }
+  if (len < cap && o->check_deliveries != SIMRUN_CHECK_DELIVERIES)
+    len += (size_t)snprintf(out + len, cap - len, " --check-every %" PRIu64,
+                            o->check_deliveries);
   if (len < cap && determinism)
     snprintf(out + len, cap - len, " --check-determinism");
 }
 
-/* ---- Determinism: a trace of every delivery ------------------------------ */
-
-typedef enum { TRACE_RECORD = 0, TRACE_COMPARE, TRACE_CAPTURE } trace_mode_t;
+/* ---- Determinism: hash-chain checkpoints, then a window in detail -------
+ *
+ * Each run folds every delivery (time, actor, sender, tag, payload) into a
+ * chain: c(n) = step(c(n-1), digest(delivery n)). Two runs part first at
+ * delivery n exactly when c(n-1) agrees and c(n) does not, so comparing
+ * the chain at checkpoints narrows the first divergence to a window
+ * between two checkpoints, whatever the length of the run:
+ *   pass 1: both runs keep c at every `step` deliveries, at most
+ *           `checkpoints_max` values; when full, every other one is dropped
+ *           and the step doubles (memory stays bounded at any length);
+ *   pass k: both runs again, keeping c only inside the first window that
+ *           differs, at a finer step (window / checkpoints_max);
+ *   last:   step 1 over a window of at most checkpoints_max deliveries,
+ *           each kept whole: the first differing one is the report.
+ * A failing seed thus costs 2 runs per pass (2 passes up to 2^32 deliveries
+ * with the default 2^16 checkpoints: 512 KiB, then 5.5 MiB for the last
+ * pass's whole deliveries); a passing one costs 2 runs. */
 
 typedef struct trace {
-  trace_mode_t mode;
-  uint64_t *digests; /* RECORD: one per delivery, up to TRACE_MAX */
-  uint64_t len, cap;
-  bool truncated;
-  uint64_t seen;
-  /* COMPARE: the first delivery that differs; CAPTURE: the one at `at`. */
-  bool diverged;
-  uint64_t at;
-  rt_delivery_t event;
-  char actor_name[32];
+  uint64_t from, to; /* deliveries kept: seq in [from, to) */
+  uint64_t step;     /* keep c after every step-th of them */
+  bool adaptive;     /* pass 1: double the step when full */
+  bool events;       /* keep the deliveries themselves (step 1) */
+  uint64_t cap;      /* checkpoints_max */
+  uint64_t *cps;     /* cps[i]: c after delivery from + (i+1)*step - 1 */
+  rt_delivery_t *evs;
+  char (*names)[24];
+  uint64_t len;
+  bool oom;
+  uint64_t chain, seen;
 } trace_t;
 
 static uint64_t digest(const rt_delivery_t *d) {
@@ -304,69 +405,81 @@ static uint64_t digest(const rt_delivery_t *d) {
   return rt_hash_step(h, d->payload_hash);
 }
 
-static void keep_event(trace_t *t, const rt_delivery_t *d) {
-  t->event = *d;
-  snprintf(t->actor_name, sizeof(t->actor_name), "%s",
-           d->actor_name != NULL ? d->actor_name : "?");
-  t->event.actor_name = NULL;
+static int trace_init(trace_t *t, uint64_t from, uint64_t to, uint64_t step,
+                      bool adaptive, uint64_t cap) {
+  *t = (trace_t){.from = from,
+                 .to = to,
+                 .step = step,
+                 .adaptive = adaptive,
+                 .events = step == 1 && !adaptive,
+                 .cap = cap,
+                 .chain = 0x636861696eULL};
+  t->cps = calloc(cap, sizeof(*t->cps));
+  if (t->events) {
+    t->evs = calloc(cap, sizeof(*t->evs));
+    t->names = calloc(cap, sizeof(*t->names));
+  }
+  return t->cps == NULL || (t->events && (t->evs == NULL || t->names == NULL))
+             ? -1
+             : 0;
+}
+
+static void trace_free(trace_t *t) {
+  free(t->cps);
+  free(t->evs);
+  free(t->names);
 }
 
 static void on_delivery(void *ctx, const rt_delivery_t *d) {
   trace_t *t = ctx;
-  t->seen++;
-  switch (t->mode) {
-  case TRACE_RECORD:
-    if (t->len == TRACE_MAX) {
-      t->truncated = true;
+  uint64_t n = t->seen++;
+  t->chain = rt_hash_step(t->chain, digest(d));
+  if (n < t->from || n >= t->to || (n - t->from + 1) % t->step != 0)
+    return;
+  if (t->len == t->cap) {
+    if (!t->adaptive) {
+      t->oom = true; /* cannot happen: windows are sized to fit */
       return;
     }
-    if (t->len == t->cap) {
-      uint64_t cap = t->cap == 0 ? 65536 : t->cap * 2;
-      uint64_t *grown = realloc(t->digests, cap * sizeof(*grown));
-      if (grown == NULL) {
-        t->truncated = true;
-        return;
-      }
-      t->digests = grown;
-      t->cap = cap;
-    }
-    t->digests[t->len++] = digest(d);
-    return;
-  case TRACE_COMPARE:
-    if (t->diverged || d->seq >= t->len)
+    for (uint64_t i = 0; i < t->cap / 2; i++)
+      t->cps[i] = t->cps[2 * i + 1];
+    t->len = t->cap / 2;
+    t->step *= 2;
+    if ((n - t->from + 1) % t->step != 0)
       return;
-    if (t->digests[d->seq] != digest(d)) {
-      t->diverged = true;
-      t->at = d->seq;
-      keep_event(t, d);
-    }
-    return;
-  case TRACE_CAPTURE:
-    if (d->seq == t->at)
-      keep_event(t, d);
-    return;
   }
+  if (t->events) {
+    t->evs[t->len] = *d;
+    snprintf(t->names[t->len], sizeof(t->names[0]), "%s",
+             d->actor_name != NULL ? d->actor_name : "?");
+    t->evs[t->len].actor_name = NULL;
+  }
+  t->cps[t->len++] = t->chain;
+}
+
+static const char *tag_name(uint16_t tag) {
+  return tag == 1   ? " (DOWN)"
+         : tag == 2 ? " (STREAM)"
+         : tag == 3 ? " (ACCEPT)"
+         : tag == 4 ? " (TIMER)"
+         : tag == 8 ? " (HTTP_REPLY)"
+                    : "";
 }
 
 static void print_event(FILE *out, const char *label, const trace_t *t,
-                        bool have) {
-  if (!have) {
+                        uint64_t seq) {
+  if (seq < t->from || seq - t->from >= t->len) {
     fprintf(out, "  %s: no delivery #%" PRIu64 " (the run had ended)\n", label,
-            t->at);
+            seq);
     return;
   }
-  const rt_delivery_t *d = &t->event;
-  const char *tag = d->tag == 1   ? " (DOWN)"
-                    : d->tag == 2 ? " (STREAM)"
-                    : d->tag == 3 ? " (ACCEPT)"
-                    : d->tag == 4 ? " (TIMER)"
-                    : d->tag == 8 ? " (HTTP_REPLY)"
-                                  : "";
+  const rt_delivery_t *d = &t->evs[seq - t->from];
   fprintf(out,
           "  %s: seq=%" PRIu64 " t=%.9f actor=%" PRIu64 " (%s) from=%" PRIu64
           " tag=%u%s payload=%016" PRIx64 "\n",
-          label, d->seq, (double)d->at / RT_NS_PER_S, d->actor, t->actor_name,
-          d->from, (unsigned)d->tag, tag, d->payload_hash);
+          label, d->seq, (double)d->at / RT_NS_PER_S, d->actor,
+          t->names[seq - t->from], d->from, (unsigned)d->tag,
+          tag_name(d->tag), d->payload_hash);
 }
 
 /* ---- Running ------------------------------------------------------------- */
@@ -381,8 +494,8 @@ static int run_once(const options_t *o, const seed_plan_t *sp, trace_t *trace,
                     bool nudge, simrun_summary_t *out) {
   simrun_config_t cfg;
   config_of(o, sp, &cfg);
-  if (nudge)
-    cfg.slice = 2 * RT_NS_PER_MS + 1; /* simrun's default, 1 ns longer */
+  if (nudge) /* half way through: the first divergence lies deep */
+    cfg.nudge_at = o->duration / 2 > 0 ? o->duration / 2 : 1;
   if (trace != NULL) {
     cfg.trace = on_delivery;
     cfg.trace_ctx = trace;
@@ -409,57 +522,97 @@ static int run_once(const options_t *o, const seed_plan_t *sp, trace_t *trace,
   return out->passed ? 0 : -1;
 }
 
+/* The first index where two checkpoint lists differ, or where one ends. */
+static uint64_t first_difference(const trace_t *a, const trace_t *b) {
+  uint64_t n = a->len < b->len ? a->len : b->len;
+  for (uint64_t i = 0; i < n; i++)
+    if (a->cps[i] != b->cps[i])
+      return i;
+  return n;
+}
+
 /* Two runs of one seed must deliver the same messages at the same times. */
 static void check_determinism(const options_t *o, const seed_plan_t *sp,
                               result_t *res, FILE *report) {
-  trace_t t1 = {.mode = TRACE_RECORD};
-  trace_t t2 = {.mode = TRACE_COMPARE};
+  uint64_t cap = o->checkpoints_max;
+  trace_t t1, t2;
   simrun_summary_t again;
+  if (trace_init(&t1, 0, UINT64_MAX, 1, true, cap) < 0 ||
+      trace_init(&t2, 0, UINT64_MAX, 1, true, cap) < 0) {
+    fprintf(stderr, "overcookied-sim: out of memory for the trace\n");
+    exit(3);
+  }
   (void)run_once(o, sp, &t1, false, &res->sum);
-  t2.digests = t1.digests;
-  t2.len = t1.len;
+  /* Run 2 keeps the step run 1 ended with (it adapts the same way while
+   * the runs agree; fixed, its checkpoints line up with run 1's). */
+  t2.step = t1.step;
+  t2.adaptive = false;
+  t2.cap = cap + 1;
+  free(t2.cps);
+  t2.cps = calloc(t2.cap, sizeof(*t2.cps));
+  if (t2.cps == NULL) {
+    fprintf(stderr, "overcookied-sim: out of memory for the trace\n");
+    exit(3);
+  }
   (void)run_once(o, sp, &t2, o->selftest_nondeterminism, &again);
-  bool longer = !t2.diverged && t2.seen != t1.seen &&
-                (t1.seen < t2.seen ? t1.seen : t2.seen) < t1.len + 1;
-  if (!t2.diverged && !longer && again.hash == res->sum.hash) {
+  uint64_t seen1 = t1.seen, seen2 = t2.seen;
+  uint64_t i = first_difference(&t1, &t2);
+  bool same = i == t1.len && i == t2.len && seen1 == seen2 &&
+              t1.chain == t2.chain;
+  if (same && again.hash == res->sum.hash) {
     fprintf(report,
             "determinism: seed %" PRIu64 ": two runs agree (%" PRIu64
-            " deliveries%s, hash=%016" PRIx64 ")\n",
-            sp->seed, t1.seen, t1.truncated ? ", first ones compared" : "",
-            res->sum.hash);
-    free(t1.digests);
+            " deliveries, %" PRIu64 " checkpoints every %" PRIu64
+            ", hash=%016" PRIx64 ")\n",
+            sp->seed, seen1, t1.len, t1.step, res->sum.hash);
+    trace_free(&t1);
+    trace_free(&t2);
     return;
   }
   res->determinism_failed = true;
-  if (!t2.diverged && !longer) {
+  if (same) {
     snprintf(res->determinism, sizeof(res->determinism),
              "the runs delivered the same %" PRIu64 " messages but end with "
              "hashes %016" PRIx64 " and %016" PRIx64 " (an input differs: "
              "bytes read or written)",
-             t1.seen, res->sum.hash, again.hash);
+             seen1, res->sum.hash, again.hash);
     fprintf(report, "determinism: seed %" PRIu64 ": %s\n", sp->seed,
             res->determinism);
-    free(t1.digests);
+    trace_free(&t1);
+    trace_free(&t2);
     return;
   }
-  uint64_t at = t2.diverged ? t2.at : (t1.seen < t2.seen ? t1.seen : t2.seen);
-  /* Run 1 again, to show its side of the first difference. */
-  trace_t t3 = {.mode = TRACE_CAPTURE, .at = at};
-  t3.event.seq = UINT64_MAX;
-  simrun_summary_t third;
-  (void)run_once(o, sp, &t3, false, &third);
+  /* Narrow down: the window of `step` deliveries after the last checkpoint
+   * the runs share, until the step is 1. */
+  uint32_t passes = 1;
+  while (!t1.events) {
+    uint64_t from = t1.from + i * t1.step, width = t1.step;
+    uint64_t step = (width + cap - 1) / cap;
+    trace_free(&t1);
+    trace_free(&t2);
+    if (trace_init(&t1, from, from + width, step, false, cap) < 0 ||
+        trace_init(&t2, from, from + width, step, false, cap) < 0) {
+      fprintf(stderr, "overcookied-sim: out of memory for the trace\n");
+      exit(3);
+    }
+    simrun_summary_t ignored;
+    (void)run_once(o, sp, &t1, false, &ignored);
+    (void)run_once(o, sp, &t2, o->selftest_nondeterminism, &ignored);
+    i = first_difference(&t1, &t2);
+    passes++;
+  }
+  uint64_t at = t1.from + i;
   snprintf(res->determinism, sizeof(res->determinism),
            "runs part at delivery #%" PRIu64 " (run 1: %" PRIu64
            " deliveries, hash %016" PRIx64 "; run 2: %" PRIu64
-           ", hash %016" PRIx64 ")",
-           at, t1.seen, res->sum.hash, t2.seen, again.hash);
+           ", hash %016" PRIx64 "; found in %u passes)",
+           at, seen1, res->sum.hash, seen2, again.hash, passes);
   fprintf(report, "determinism: seed %" PRIu64 ": %s\n", sp->seed,
           res->determinism);
-  t3.at = at;
-  print_event(report, "run 1", &t3, t3.event.seq == at);
-  t2.at = at;
-  print_event(report, "run 2", &t2, t2.diverged);
-  free(t1.digests);
+  print_event(report, "run 1", &t1, at);
+  print_event(report, "run 2", &t2, at);
+  trace_free(&t1);
+  trace_free(&t2);
 }
 
 static void run_seed(const options_t *o, const seed_plan_t *sp, result_t *res,
@@ -497,12 +650,22 @@ static void print_text(FILE *out, const options_t *o, const seed_plan_t *sp,
   fprintf(out, "seed=%" PRIu64 " players=%u duration=%.3fs end=%.3fs\n",
           s->seed, s->players, (double)o->duration / RT_NS_PER_S,
           (double)s->end_time / RT_NS_PER_S);
-  fprintf(out, "faults: %s\nmix: %s\n", sp->faults_text, sp->mix_text);
+  char limits[SIMRUN_LIMITS_TEXT_MAX];
+  simrun_limits_format(&sp->limits, limits, sizeof(limits));
+  fprintf(out, "faults: %s\nmix: %s\nlimits:%s\n", sp->faults_text,
+          sp->mix_text, limits[0] != '\0' ? limits : " defaults");
+  fprintf(out,
+          "fault phase: ends at %.3fs; then %" PRIu64 " games were running, "
+          "%" PRIu64 " players had left\n",
+          (double)s->fault_end / RT_NS_PER_S, s->recovery_rooms,
+          s->recovery_players);
   fprintf(out, "games: started=%" PRIu64, s->games_started);
   for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
     fprintf(out, " %s=%" PRIu64, end_names[i], s->games_finished[i]);
-  fprintf(out, " stored=%" PRIu64 " game_overs_seen=%" PRIu64 "\n",
-          s->games_stored, s->game_overs_seen);
+  fprintf(out,
+          " rooms_lost=%" PRIu64 " stored=%" PRIu64 " game_overs_seen=%" PRIu64
+          "\n",
+          s->rooms_lost, s->games_stored, s->game_overs_seen);
   fprintf(out,
           "clicks: sent=%" PRIu64 " scored=%" PRIu64 " countdown=%" PRIu64
           " rate_limited=%" PRIu64 " cookie_clicks=%" PRIu64
@@ -560,7 +723,10 @@ static void print_text(FILE *out, const options_t *o, const seed_plan_t *sp,
   fprintf(out, " edge_actions=%" PRIu64 "\ncoverage:", s->edges);
   for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
     fprintf(out, " %s=%" PRIu64, simrun_cov_name((simrun_cov_t)i), s->cov[i]);
-  fprintf(out, "\nchecks: %" PRIu64 " invariant checks, %s\n", s->checks,
+  fprintf(out,
+          "\nchecks: %" PRIu64 " invariant checks (%" PRIu64
+          " after every %" PRIu64 " deliveries), %s\n",
+          s->checks, s->checks_by_deliveries, o->check_deliveries,
           result_passed(r) ? "all passed" : "FAILED");
   if (!s->passed)
     fprintf(out, "FAIL at t=%.6fs: %s\n", (double)s->failed_at / RT_NS_PER_S,
@@ -600,11 +766,23 @@ static void print_json(FILE *out, const options_t *o, const seed_plan_t *sp,
   json_str(out, sp->faults_text);
   fprintf(out, ",\"mix\":");
   json_str(out, sp->mix_text);
+  fprintf(out, ",\"limits\":{");
+  simrun_limits_t lim = sp->limits;
+  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++)
+    fprintf(out, "%s\"%s\":%u", i ? "," : "", simrun_limit_name(i),
+            *simrun_limit_field(&lim, i));
+  fprintf(out,
+          "},\"fault_phase\":{\"end_ms\":%" PRId64
+          ",\"games_running\":%" PRIu64 ",\"players_departed\":%" PRIu64 "}",
+          (int64_t)(s->fault_end / RT_NS_PER_MS), s->recovery_rooms,
+          s->recovery_players);
   fprintf(out, ",\"games\":{\"started\":%" PRIu64, s->games_started);
   for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
     fprintf(out, ",\"%s\":%" PRIu64, end_names[i], s->games_finished[i]);
-  fprintf(out, ",\"stored\":%" PRIu64 ",\"game_overs_seen\":%" PRIu64 "}",
-          s->games_stored, s->game_overs_seen);
+  fprintf(out,
+          ",\"rooms_lost\":%" PRIu64 ",\"stored\":%" PRIu64
+          ",\"game_overs_seen\":%" PRIu64 "}",
+          s->rooms_lost, s->games_stored, s->game_overs_seen);
   fprintf(out,
           ",\"clicks\":{\"sent\":%" PRIu64 ",\"scored\":%" PRIu64
           ",\"countdown\":%" PRIu64 ",\"rate_limited\":%" PRIu64
@@ -663,7 +841,10 @@ static void print_json(FILE *out, const options_t *o, const seed_plan_t *sp,
   for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
     fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "",
             simrun_cov_name((simrun_cov_t)i), s->cov[i]);
-  fprintf(out, "},\"checks\":%" PRIu64 ",\"passed\":%s", s->checks,
+  fprintf(out,
+          "},\"checks\":%" PRIu64 ",\"checks_by_deliveries\":%" PRIu64
+          ",\"check_every\":%" PRIu64 ",\"passed\":%s",
+          s->checks, s->checks_by_deliveries, o->check_deliveries,
           result_passed(r) ? "true" : "false");
   if (!s->passed) {
     fprintf(out, ",\"failed_at_ms\":%" PRId64 ",\"failure\":",
@@ -732,10 +913,13 @@ static void swarm_record(swarm_t *s, const seed_plan_t *sp, const result_t *r) {
   if (s->o->json)
     return;
   clear_progress(s);
+  char limits[SIMRUN_LIMITS_TEXT_MAX];
+  simrun_limits_format(&sp->limits, limits, sizeof(limits));
   printf("seed=%" PRIu64 " %s games=%" PRIu64 " hash=%016" PRIx64
-         " faults=%s mix=%s\n",
+         " faults=%s mix=%s%s%s\n",
          sp->seed, ok ? "ok" : "FAIL", r->sum.games_started, r->sum.hash,
-         sp->faults_text, sp->mix_text);
+         sp->faults_text, sp->mix_text, limits[0] != '\0' ? " limits:" : "",
+         limits);
   if (!ok) {
     char cmd[CMD_MAX];
     repro(s->o, sp, r->determinism_failed, cmd, sizeof(cmd));

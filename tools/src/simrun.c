@@ -22,7 +22,9 @@
 #include "simrun.h"
 
 #include "game_check.h"
+#include "game_int.h" /* rooms_live, game__manager_seat: recovery checks */
 #include "game_store.h"
+#include "net_ws.h"
 #include "rt_hash.h"
 #include "rt_stream.h"
 #include "sim_pipe.h"
@@ -71,7 +73,8 @@ const char *simrun_kind_name(simrun_kind_t k) {
 
 static const char cov_names[SIMRUN_COV_COUNT_][24] = {
     "drop_by_backpressure", "disconnect_for_slowness", "resume",
-    "replaced_connection",  "golden_cookie_race",      "storage_retry"};
+    "replaced_connection",  "golden_cookie_race",      "storage_retry",
+    "must_deliver_overflow"};
 
 const char *simrun_cov_name(simrun_cov_t c) {
   return c < SIMRUN_COV_COUNT_ ? cov_names[c] : "?";
@@ -100,7 +103,8 @@ static int parse_prob(const char *s, size_t len, double *out) {
   return 0;
 }
 
-static int parse_duration(const char *s, size_t len, rt_time_ns *out) {
+static int parse_duration(const char *s, size_t len, rt_time_ns max,
+                          rt_time_ns *out) {
   char buf[32];
   if (len == 0 || len >= sizeof(buf))
     return -1;
@@ -138,14 +142,15 @@ static int parse_duration(const char *s, size_t len, rt_time_ns *out) {
     return 0;
   }
   double ns = v * scale;
-  if (ns > 10.0 * 1e9)
+  if (ns > (double)max)
     return -1;
   *out = (rt_time_ns)(ns + 0.5);
   return 0;
 }
 
-static const char fault_keys[][8] = {"slow",  "stall",   "reset", "churn",
-                                         "store", "latency", "jitter"};
+static const char fault_keys[][8] = {"slow",    "stall",  "reset",
+                                     "churn",   "store",  "latency",
+                                     "jitter",  "until"};
 #define FAULT_KEYS (sizeof(fault_keys) / sizeof(fault_keys[0]))
 
 int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
@@ -176,7 +181,7 @@ int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
     if (k == FAULT_KEYS) {
       snprintf(why, cap,
                "unknown key '%.*s' (keys: slow, stall, reset, churn, store, "
-               "latency, jitter)",
+               "latency, jitter, until)",
                (int)klen, p);
       return -1;
     }
@@ -186,13 +191,18 @@ int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
     }
     seen[k] = true;
     double *probs[] = {&f.slow, &f.stall, &f.reset, &f.churn, &f.store};
+    rt_time_ns *durs[] = {&f.latency, &f.jitter, &f.until};
     int rc = k < 5 ? parse_prob(v, vlen, probs[k])
-                   : parse_duration(v, vlen, k == 5 ? &f.latency : &f.jitter);
+                   : parse_duration(v, vlen,
+                                    k == 7 ? SIMRUN_DURATION_MAX : 10 * SEC,
+                                    durs[k - 5]);
     if (rc < 0) {
       snprintf(why, cap,
-               k < 5 ? "%s=%.*s: expected a probability in [0, 1]"
-                     : "%s=%.*s: expected a duration such as 20ms (units ns, "
-                       "us, ms, s; at most 10 s)",
+               k < 5    ? "%s=%.*s: expected a probability in [0, 1]"
+               : k == 7 ? "%s=%.*s: expected a virtual time such as 30s "
+                          "(units ns, us, ms, s; at most 24 h)"
+                        : "%s=%.*s: expected a duration such as 20ms (units "
+                          "ns, us, ms, s; at most 10 s)",
                fault_keys[k], (int)vlen, v);
       return -1;
     }
@@ -207,7 +217,9 @@ int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
 }
 
 static void format_duration(rt_time_ns d, char *out, size_t cap) {
-  if (d % MS == 0)
+  if (d % SEC == 0 && d > 0)
+    snprintf(out, cap, "%" PRId64 "s", (int64_t)(d / SEC));
+  else if (d % MS == 0)
     snprintf(out, cap, "%" PRId64 "ms", (int64_t)(d / MS));
   else if (d % RT_NS_PER_US == 0)
     snprintf(out, cap, "%" PRId64 "us", (int64_t)(d / RT_NS_PER_US));
@@ -221,10 +233,15 @@ void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap) {
   format_duration(f->jitter, jit, sizeof(jit));
   /* %.17g would round-trip but reads badly; draws are rounded to 4 digits
    * (simrun_faults_draw) so %.4g round-trips them. */
-  snprintf(out, cap,
-           "slow=%.4g,stall=%.4g,reset=%.4g,churn=%.4g,store=%.4g,latency=%s,"
-           "jitter=%s",
-           f->slow, f->stall, f->reset, f->churn, f->store, lat, jit);
+  int n = snprintf(out, cap,
+                   "slow=%.4g,stall=%.4g,reset=%.4g,churn=%.4g,store=%.4g,"
+                   "latency=%s,jitter=%s",
+                   f->slow, f->stall, f->reset, f->churn, f->store, lat, jit);
+  if (f->until > 0 && n > 0 && (size_t)n < cap) {
+    char until[32];
+    format_duration(f->until, until, sizeof(until));
+    snprintf(out + n, cap - (size_t)n, ",until=%s", until);
+  }
 }
 
 static double round4(double v) { return floor(v * 10000.0 + 0.5) / 10000.0; }
@@ -237,7 +254,8 @@ static rt_time_ns uniform_ns(rt_rng_t *rng, rt_time_ns lo, rt_time_ns hi) {
   return hi <= lo ? lo : (rt_time_ns)rt_rng_range(rng, lo, hi);
 }
 
-void simrun_faults_draw(uint64_t seed, simrun_faults_t *out) {
+void simrun_faults_draw(uint64_t seed, rt_time_ns duration,
+                        simrun_faults_t *out) {
   rt_rng_t rng;
   rt_rng_init(&rng, seed, KEY_SWARM_FAULTS);
   simrun_faults_default(out);
@@ -253,6 +271,111 @@ void simrun_faults_draw(uint64_t seed, simrun_faults_t *out) {
   }
   out->latency = (rt_time_ns)rt_rng_range(&rng, 1, 40) * MS;
   out->jitter = (rt_time_ns)rt_rng_range(&rng, 0, out->latency / MS / 2) * MS;
+  /* Drawn last, so the draws above stay what they were. Whole seconds when
+   * the duration allows: the repro command reads well. */
+  if (rt_rng_double(&rng) < 0.5 && duration >= 4 * MS) {
+    rt_time_ns t = uniform_ns(&rng, duration / 4, duration - 1);
+    rt_time_ns unit = duration >= 8 * SEC ? SEC : MS;
+    out->until = t / unit * unit;
+    if (out->until < unit)
+      out->until = unit;
+  }
+}
+
+/* ---- Limits -------------------------------------------------------------- */
+
+#define KEY_LIMITS RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 3)
+
+static const char limit_names[SIMRUN_LIMITS_COUNT][20] = {
+    "players-max",     "queue-max",   "out-count-max",
+    "out-bytes-max",   "conn-high-water", "connections-max",
+    "mailbox-cap",     "ws-message-max",  "link-buffer"};
+
+void simrun_limits_default(simrun_limits_t *l) {
+  game_config_t g;
+  game_config_defaults(&g);
+  uint32_t cap;
+  rt_overflow_t policy;
+  const rt_overflow_rule_t *rules;
+  uint32_t rules_len;
+  game_client_mailbox(&cap, &policy, &rules, &rules_len);
+  *l = (simrun_limits_t){.players_max = g.players_max,
+                         .queue_max = g.queue_max,
+                         .out_count_max = g.out_count_max,
+                         .out_bytes_max = g.out_bytes_max,
+                         .conn_high_water = g.conn_high_water,
+                         .connections_max = NET_CONNECTIONS_MAX_DEFAULT,
+                         .mailbox_cap = cap,
+                         .ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT,
+                         .link_buffer = SIM_BUFFER_DEFAULT};
+}
+
+const char *simrun_limit_name(uint32_t i) {
+  return i < SIMRUN_LIMITS_COUNT ? limit_names[i] : "?";
+}
+
+uint32_t *simrun_limit_field(simrun_limits_t *l, uint32_t i) {
+  uint32_t *fields[SIMRUN_LIMITS_COUNT] = {
+      &l->players_max,     &l->queue_max,   &l->out_count_max,
+      &l->out_bytes_max,   &l->conn_high_water, &l->connections_max,
+      &l->mailbox_cap,     &l->ws_message_max,  &l->link_buffer};
+  return i < SIMRUN_LIMITS_COUNT ? fields[i] : NULL;
+}
+
+void simrun_limit_range(uint32_t i, uint32_t *min, uint32_t *max) {
+  /* game_config_check's and the server's floors; a mailbox needs room for
+   * a burst of the game's frames; a link at least one segment. */
+  static const uint32_t lo[SIMRUN_LIMITS_COUNT] = {1,  1,  4,  1024, 1,
+                                                   1,  16, 16, SIM_MSS_DEFAULT};
+  static const uint32_t hi[SIMRUN_LIMITS_COUNT] = {
+      SIMRUN_PLAYERS_MAX * 2, SIMRUN_PLAYERS_MAX * 2, 1u << 20, 1u << 30,
+      1u << 30,               SIMRUN_PLAYERS_MAX * 4, 1u << 20, 1u << 24,
+      SIM_BUFFER_MAX};
+  *min = i < SIMRUN_LIMITS_COUNT ? lo[i] : 0;
+  *max = i < SIMRUN_LIMITS_COUNT ? hi[i] : 0;
+}
+
+void simrun_limits_draw(uint64_t seed, simrun_limits_t *out) {
+  rt_rng_t rng;
+  rt_rng_init(&rng, seed, KEY_LIMITS);
+  simrun_limits_default(out);
+  if (rt_rng_double(&rng) >= 0.35)
+    return;
+  /* Tight: a reader that stalls in a game fills its link, the connection's
+   * backlog and the Client's queue within the write wait, and the next
+   * never-dropped frame (a COOKIE_SPAWN, a claim, an ERROR) cannot fit. */
+  out->out_count_max = (uint32_t)rt_rng_range(&rng, 4, 12);
+  out->out_bytes_max = (uint32_t)rt_rng_range(&rng, 1024, 8192);
+  out->conn_high_water = (uint32_t)rt_rng_range(&rng, 256, 4096);
+  out->link_buffer = (uint32_t)rt_rng_range(&rng, 2048, 16384);
+}
+
+void simrun_limits_format(const simrun_limits_t *l, char *out, size_t cap) {
+  simrun_limits_t d, copy = *l;
+  simrun_limits_default(&d);
+  size_t len = 0;
+  out[0] = '\0';
+  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT && len < cap; i++) {
+    uint32_t v = *simrun_limit_field(&copy, i);
+    if (v == *simrun_limit_field(&d, i))
+      continue;
+    int n = snprintf(out + len, cap - len, " --%s %u", limit_names[i], v);
+    if (n < 0)
+      break;
+    len += (size_t)n;
+  }
+}
+
+void simrun_limits_apply(const simrun_limits_t *l, simrun_config_t *cfg) {
+  cfg->game.players_max = l->players_max;
+  cfg->game.queue_max = l->queue_max;
+  cfg->game.out_count_max = l->out_count_max;
+  cfg->game.out_bytes_max = l->out_bytes_max;
+  cfg->game.conn_high_water = l->conn_high_water;
+  cfg->connections_max = l->connections_max;
+  cfg->mailbox_cap = l->mailbox_cap;
+  cfg->ws_message_max = l->ws_message_max;
+  cfg->link_buffer = l->link_buffer;
 }
 
 void simrun_mix_draw(uint64_t seed, simrun_mix_t *out) {
@@ -389,11 +512,27 @@ struct simrun {
   game_t *game;
   net_server_t *srv;
   rt_rng_t store_rng;
-  rt_time_ns fault_end;
-  bool winding;        /* past duration */
+  rt_time_ns fault_end; /* F (simrun.h) */
+  bool faults_over;     /* past F */
+  bool winding;         /* past duration */
+  /* Recovery checks (simrun.h, R1 and R2): rooms running at F (actor ids)
+   * and players departed by F (indices), both sorted. */
+  uint64_t *rec_rooms;
+  uint32_t rec_rooms_len;
+  uint32_t *rec_players;
+  uint32_t rec_players_len;
+  bool r1_done, r2_done;
+  uint64_t next_check_deliveries;
   rt_time_ns link_max; /* the slowest one-way link: latency + jitter */
   player_t *players;
   uint32_t players_len, players_cap;
+  /* Per player, packed so a slice's look at 1,000 players touches a few
+   * cache lines, not 1,000 players and 2,000 bots: a copy of wake_at and
+   * edge_at as of its last look, and whether a bot of it kept a record
+   * since (set by the bots' on_record). A player with wake > now and no
+   * news is skipped exactly as before; these only find it faster. */
+  rt_time_ns *wake, *edge;
+  uint8_t *news;
   /* user id -> player index + 1, open addressing (lookups only). */
   uint32_t *ids;
   uint32_t ids_mask;
@@ -480,6 +619,7 @@ static int store_fault(void *ctx, game_store_op_t op) {
   rt_time_ns now = now_of(run);
   const simrun_faults_t *f = &run->cfg.faults;
   bool down = now >= f->store_down_from && now < f->store_down_until;
+  /* run->fault_end is F from the start: no error at or after it. */
   if (!down && !(now < run->fault_end && f->store > 0 &&
                  rt_rng_double(&run->store_rng) < f->store))
     return SQLITE_OK;
@@ -505,7 +645,11 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
     run->cfg.check_every = 100 * MS;
   if (run->cfg.slice <= 0)
     run->cfg.slice = 2 * MS;
+  if (run->cfg.check_deliveries == 0)
+    run->cfg.check_deliveries = SIMRUN_CHECK_DELIVERIES;
   run->fault_end = cfg->duration;
+  if (cfg->faults.until > 0 && cfg->faults.until < cfg->duration)
+    run->fault_end = cfg->faults.until;
   sim_config_t sc = {.seed = cfg->seed,
                      .log_level = cfg->log_level,
                      .trace = cfg->trace,
@@ -532,9 +676,13 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
                  {"GET", "/api/leaderboard", game_api_leaderboard, run->game},
                  {"GET", "/api/history", game_api_history, run->game}},
       .routes_len = 3,
+      .connections_max = cfg->connections_max,
+      .ws_message_max = cfg->ws_message_max,
   };
   game_client_mailbox(&scfg.mailbox_cap, &scfg.overflow, &scfg.rules,
                       &scfg.rules_len);
+  if (cfg->mailbox_cap > 0)
+    scfg.mailbox_cap = cfg->mailbox_cap;
   rt_listener_t *l = NULL;
   err = sim_listen(run->sw, SIMRUN_PORT, 0, &l);
   if (err < 0)
@@ -548,6 +696,7 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
   rt_world_stats(run->w, &ws);
   run->baseline_actors = ws.actors_live; /* acceptor, Manager, Store */
   run->next_check = run->cfg.check_every;
+  run->next_check_deliveries = run->cfg.check_deliveries;
   err = ids_grow(run, cfg->players > 0 ? cfg->players : 16);
   if (err < 0)
     goto fail;
@@ -569,7 +718,12 @@ void simrun_destroy(simrun_t *run) {
     for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++)
       destroy_bot(run, &run->players[i].bots[k]);
   free(run->players);
+  free(run->wake);
+  free(run->edge);
+  free(run->news);
   free(run->ids);
+  free(run->rec_rooms);
+  free(run->rec_players);
   free(run);
 }
 
@@ -596,6 +750,7 @@ void simrun_player_draw(const simrun_t *run, const simrun_mix_t *mix,
   out->arrive_at = uniform_ns(&rng, 0, window);
   out->up.latency = out->down.latency = f->latency;
   out->up.jitter = out->down.jitter = f->jitter;
+  out->up.buffer = out->down.buffer = run->cfg.link_buffer;
   if (rt_rng_double(&rng) < f->slow)
     out->down.bandwidth = (uint64_t)rt_rng_range(&rng, 300, 3000);
   out->click_rate =
@@ -628,6 +783,18 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
     if (grown == NULL)
       return RT_ENOMEM;
     run->players = grown;
+    rt_time_ns *wake = realloc(run->wake, (size_t)cap * sizeof(*wake));
+    if (wake == NULL)
+      return RT_ENOMEM;
+    run->wake = wake;
+    rt_time_ns *edge = realloc(run->edge, (size_t)cap * sizeof(*edge));
+    if (edge == NULL)
+      return RT_ENOMEM;
+    run->edge = edge;
+    uint8_t *news = realloc(run->news, (size_t)cap * sizeof(*news));
+    if (news == NULL)
+      return RT_ENOMEM;
+    run->news = news;
     run->players_cap = cap;
   }
   int err = ids_grow(run, run->players_len + 1);
@@ -644,6 +811,9 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
   p->use_seq = rt_rng_double(&p->rng) < 0.5;
   schedule_clear(p);
   p->belief = B_NEW;
+  run->wake[i] = p->wake_at; /* 0: looked at in the next slice */
+  run->edge[i] = p->edge_at;
+  run->news[i] = 0;
   if (plan->down.bandwidth > 0)
     run->sum.faults_injected[0]++;
   const sim_link_config_t *links[2] = {&plan->up, &plan->down};
@@ -675,6 +845,11 @@ static bool bot_open(const player_t *p) {
   return b != NULL && sim_bot_state(b) == SIM_BOT_OPEN;
 }
 
+static void on_bot_record(void *ctx, uint64_t player) {
+  simrun_t *run = ctx;
+  run->news[player] = 1;
+}
+
 static int spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
                      const char *token, const char *user_id) {
   sim_bot_config_t bc = {.name = p->name,
@@ -684,7 +859,10 @@ static int spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
                          .down = p->plan.down,
                          .records_max = p->plan.keep_records
                                             ? p->plan.records_max
-                                            : SIM_BOT_RECORDS_MAX};
+                                            : SIM_BOT_RECORDS_MAX,
+                         .on_record = on_bot_record,
+                         .on_record_ctx = run,
+                         .on_record_tag = p->index};
   sim_bot_t *b = NULL;
   int err = sim_bot_spawn(run->sw, SIMRUN_PORT, &bc, &b);
   if (err < 0)
@@ -727,7 +905,7 @@ static rt_time_ns next_event(rt_rng_t *rng, rt_time_ns now, double per_min) {
 }
 
 static bool faulty(const simrun_t *run, const player_t *p) {
-  return !p->plan.no_faults && !p->plan.manual && !run->winding;
+  return !p->plan.no_faults && !p->plan.manual && !run->faults_over;
 }
 
 static void faults_arm(simrun_t *run, player_t *p, rt_time_ns now) {
@@ -1478,9 +1656,19 @@ static void brains(simrun_t *run) {
   rt_time_ns now = now_of(run);
   run->next_edge = NEVER;
   for (uint32_t i = 0; i < run->players_len && !run->failed; i++) {
-    player_t *p = &run->players[i];
-    if (p->belief == B_GONE && cur_bot(p) == NULL)
+    if (now < run->wake[i] && !run->news[i]) {
+      /* The test below, without touching the player: a player gone with
+       * no bot has edge NEVER (set on its last look). */
+      if (run->edge[i] < run->next_edge)
+        run->next_edge = run->edge[i];
       continue;
+    }
+    player_t *p = &run->players[i];
+    run->news[i] = 0; /* read_records below reads all of it */
+    if (p->belief == B_GONE && cur_bot(p) == NULL) {
+      run->wake[i] = run->edge[i] = NEVER; /* for good */
+      continue;
+    }
     if (now < p->wake_at && !has_records(p)) {
       if (p->edge_at < run->next_edge)
         run->next_edge = p->edge_at;
@@ -1502,40 +1690,92 @@ static void brains(simrun_t *run) {
       p->wake_at = now + READ_POLL;
     if (p->bots[0].dead || p->bots[1].dead)
       p->wake_at = now;
+    run->wake[i] = p->wake_at;
+    run->edge[i] = p->edge_at;
   }
 }
 
 /* ---- Phases -------------------------------------------------------------- */
 
-static void wind_down(simrun_t *run) {
-  run->winding = true;
-  run->fault_end = now_of(run);
+/* F: faults stop; what runs and who left is noted for R1 and R2. */
+static void end_faults(simrun_t *run) {
+  run->faults_over = true;
   for (uint32_t i = 0; i < run->players_len; i++) {
     player_t *p = &run->players[i];
-    p->wake_at = 0; /* everyone looks: time to leave or to finish */
     p->stall_at = p->reset_at = p->churn_at = NEVER;
     lift_stall(p);
     if (p->reset_armed && cur_bot(p) != NULL)
       (void)sim_bot_reset_in(cur_bot(p), 0);
     p->reset_armed = false;
+    p->wake_at = 0;
+    run->wake[i] = 0;
+  }
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&run->game->rooms_live, &n);
+  if (ids == NULL && n > 0) {
+    fail(run, "out of memory noting the rooms at the fault end");
+    return;
+  }
+  run->rec_rooms = ids;
+  run->rec_rooms_len = n;
+  run->rec_players = calloc(run->players_len + 1, sizeof(uint32_t));
+  if (run->rec_players == NULL) {
+    fail(run, "out of memory noting the players at the fault end");
+    return;
+  }
+  for (uint32_t i = 0; i < run->players_len; i++)
+    if (run->players[i].belief == B_GONE && run->players[i].registered)
+      run->rec_players[run->rec_players_len++] = i;
+  run->sum.recovery_rooms = run->rec_rooms_len;
+  run->sum.recovery_players = run->rec_players_len;
+  rt_log(run->w, RT_LOG_INFO, "simrun.faults_end", "rooms=%u departed=%u",
+         run->rec_rooms_len, run->rec_players_len);
+}
+
+static void wind_down(simrun_t *run) {
+  run->winding = true;
+  if (!run->faults_over)
+    end_faults(run);
+  for (uint32_t i = 0; i < run->players_len; i++) {
+    player_t *p = &run->players[i];
+    p->wake_at = 0; /* everyone looks: time to leave or to finish */
+    run->wake[i] = 0;
     p->next_join = NEVER;
   }
 }
 
-rt_time_ns simrun_l1(const simrun_t *run) {
+/* B1 (simrun.h): the longest a game running (or about to start) at some
+ * instant takes to end and have its result stored, faults off. */
+static rt_time_ns bound_b1(const simrun_t *run) {
   const game_config_t *g = &run->cfg.game;
   rt_time_ns retry_max = 2 * SEC; /* game_store.c's default */
   /* A JOIN sent just before the end starts a game a round trip later;
    * that game's GAME_OVER takes one more trip down. */
-  return run->cfg.duration + 3 * run->link_max + g->countdown +
+  return 3 * run->link_max + g->countdown +
          (rt_time_ns)g->game_seconds * g->tick + g->reconnect_grace +
          RECORD_RESEND + 2 * retry_max + g->write_wait + LIVENESS_SLACK;
 }
 
+/* B2: departures reach the server one trip later; a close handshake the
+ * server started waits at most its ws_close_wait (5 s). */
+static rt_time_ns bound_b2(const simrun_t *run) {
+  return bound_b1(run) + 2 * run->link_max + 5 * SEC + LIVENESS_SLACK;
+}
+
+rt_time_ns simrun_l1(const simrun_t *run) {
+  return run->cfg.duration + bound_b1(run);
+}
+
 rt_time_ns simrun_l2(const simrun_t *run) {
-  /* Departures reach the server one trip later; a close handshake the
-   * server started waits at most its ws_close_wait (5 s). */
-  return simrun_l1(run) + 2 * run->link_max + 5 * SEC + LIVENESS_SLACK;
+  return run->cfg.duration + bound_b2(run);
+}
+
+rt_time_ns simrun_fault_end(const simrun_t *run) { return run->fault_end; }
+rt_time_ns simrun_r1(const simrun_t *run) {
+  return run->fault_end + bound_b1(run);
+}
+rt_time_ns simrun_r2(const simrun_t *run) {
+  return run->fault_end + bound_b2(run);
 }
 
 /* ---- Checks -------------------------------------------------------------- */
@@ -1554,6 +1794,35 @@ int simrun_check(simrun_t *run) {
     return -1;
   }
   return 0;
+}
+
+/* R1: every room that was running at F has ended. */
+static void check_r1(simrun_t *run) {
+  run->r1_done = true;
+  for (uint32_t i = 0; i < run->rec_rooms_len && !run->failed; i++)
+    if (rt_idmap_get(&run->game->rooms_live, run->rec_rooms[i]) != NULL)
+      fail(run,
+           "liveness: room actor %" PRIu64 ", running when the faults "
+           "ended at %.3f s, still runs at R1",
+           run->rec_rooms[i], (double)run->fault_end / SEC);
+}
+
+/* R2: every player that had departed by F is forgotten by the Manager (no
+ * room seats it, no connection is attached to it). */
+static void check_r2(simrun_t *run) {
+  run->r2_done = true;
+  for (uint32_t i = 0; i < run->rec_players_len && !run->failed; i++) {
+    const player_t *p = &run->players[run->rec_players[i]];
+    rt_actor_id_t room = 0;
+    uint32_t role = 0;
+    int seat = game__manager_seat(run->game, p->user_id, &room, &role);
+    if (seat >= 0)
+      fail(run,
+           "liveness: %s (%s) departed before the faults ended at %.3f s; "
+           "at R2 the Manager still holds it (%s)",
+           p->name, p->user_id, (double)run->fault_end / SEC,
+           seat == 1 ? "playing" : "idle");
+  }
 }
 
 /* L1: every game ended, and every player still connected (on an uncapped
@@ -1590,6 +1859,7 @@ static void depart_all(simrun_t *run) {
     if (p->belief != B_GONE)
       run->sum.departures++;
     p->belief = B_GONE;
+    run->wake[i] = run->edge[i] = NEVER;
   }
 }
 
@@ -1641,28 +1911,67 @@ static void check_l2(simrun_t *run) {
 
 /* ---- Driving ------------------------------------------------------------- */
 
+/* Run the world to `until`, stopping between turns after every
+ * check_deliveries deliveries to check (a turn delivers at least one
+ * message and at most the batch, so asking for remaining / batch turns
+ * never overshoots the mark by more than a turn). */
 static int run_slice(simrun_t *run, rt_time_ns until) {
-  sim_run_result_t rr = sim_world_run(run->sw, until, TURNS_PER_SLICE_MAX);
-  if (rr == SIM_RUN_TURNS) {
-    fail(run, "no progress: %llu turns without the clock reaching %.6f s",
-         TURNS_PER_SLICE_MAX, (double)until / SEC);
-    return -1;
+  uint64_t turns = 0;
+  for (;;) {
+    uint64_t done = rt_world_deliveries(run->w);
+    uint64_t left = run->next_check_deliveries > done
+                        ? run->next_check_deliveries - done
+                        : 0;
+    uint64_t ask = left / RT_BATCH_DEFAULT;
+    if (ask == 0)
+      ask = 1;
+    sim_run_result_t rr = sim_world_run(run->sw, until, ask);
+    if (rt_world_deliveries(run->w) >= run->next_check_deliveries) {
+      run->next_check_deliveries =
+          rt_world_deliveries(run->w) + run->cfg.check_deliveries;
+      run->sum.checks_by_deliveries++;
+      if (simrun_check(run) < 0)
+        return -1;
+    }
+    if (rr != SIM_RUN_TURNS)
+      break;
+    turns += ask;
+    if (turns >= TURNS_PER_SLICE_MAX) {
+      fail(run, "no progress: %llu turns without the clock reaching %.6f s",
+           TURNS_PER_SLICE_MAX, (double)until / SEC);
+      return -1;
+    }
   }
   if (now_of(run) < until)
     rt_world_set_time(run->w, until);
   return 0;
 }
 
+/* The next instant a phase changes or a recovery check is due. */
+static rt_time_ns next_phase(const simrun_t *run) {
+  if (!run->faults_over)
+    return run->fault_end;
+  if (!run->r1_done)
+    return simrun_r1(run);
+  if (!run->r2_done)
+    return simrun_r2(run);
+  return NEVER;
+}
+
 int simrun_run_to(simrun_t *run, rt_time_ns t) {
   while (!run->failed && now_of(run) < t) {
     rt_time_ns now = now_of(run);
-    rt_time_ns next = now + run->cfg.slice;
+    rt_time_ns next = now + run->cfg.slice +
+                      (run->cfg.nudge_at > 0 && now >= run->cfg.nudge_at);
     if (next > t)
       next = t;
     if (next > run->next_check)
       next = run->next_check;
     if (!run->winding && next > run->cfg.duration && now < run->cfg.duration)
       next = run->cfg.duration;
+    rt_time_ns phase = next_phase(run);
+    if (phase > now && next > phase)
+      next = phase;
     if (run->next_edge > now && next > run->next_edge)
       next = run->next_edge;
     if (run_slice(run, next) < 0)
@@ -1672,8 +1981,17 @@ int simrun_run_to(simrun_t *run, rt_time_ns t) {
       if (simrun_check(run) < 0)
         return -1;
     }
-    if (!run->winding && now_of(run) >= run->cfg.duration)
+    now = now_of(run);
+    if (!run->faults_over && now >= run->fault_end)
+      end_faults(run);
+    if (!run->winding && now >= run->cfg.duration)
       wind_down(run);
+    if (run->faults_over && !run->r1_done && now >= simrun_r1(run))
+      check_r1(run);
+    if (run->faults_over && !run->r2_done && now >= simrun_r2(run))
+      check_r2(run);
+    if (run->failed)
+      return -1;
     brains(run);
   }
   return run->failed ? -1 : 0;
@@ -1762,6 +2080,9 @@ void simrun_summary(const simrun_t *run, simrun_summary_t *out) {
   out->cov[SIMRUN_COV_RESUME] = gs.resumed;
   out->cov[SIMRUN_COV_REPLACED] = gs.kicks[GAME_KICK_REPLACED];
   out->cov[SIMRUN_COV_STORE_RETRY] = ss.retries;
+  out->cov[SIMRUN_COV_MUST_OVERFLOW] = gs.kicks[GAME_KICK_MUST_OVERFLOW];
+  out->rooms_lost = gs.rooms_lost;
+  out->fault_end = run->fault_end;
   out->end_time = now_of(run);
   out->hash = rt_world_hash(run->w);
   out->passed = !run->failed;

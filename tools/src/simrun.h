@@ -11,20 +11,32 @@
  * connection. Faults (simrun_faults_t) come on top.
  *
  * Phases of a run (virtual time):
- *   [0, duration)   players arrive, play, leave and come back; faults
- *   duration        faults end (stalls lift, armed resets are disarmed,
- *                   the Store stops failing); nobody joins any more;
- *                   idle players leave, playing ones finish their game
- *   L1 = duration + countdown + game + grace + resend + retries + slack
+ *   [0, F)          players arrive, play, leave and come back; faults.
+ *                   F, the end of the fault phase, is faults.until
+ *                   (`until=` in the grammar), or duration when unset
+ *   F               faults end (stalls lift, armed resets are disarmed,
+ *                   the Store stops failing); play goes on to duration
+ *   R1 = F + B1     recovery: every game that was running at F ended
+ *                   (B1 = countdown + game + grace + resend + retries +
+ *                   write wait + 3 link trips + slack)
+ *   R2 = F + B2     recovery: every player that had departed by F is
+ *                   forgotten by the Manager, every room seating one ended
+ *                   (B2 = B1 + close wait + 2 link trips + slack)
+ *   duration        nobody joins any more; idle players leave, playing
+ *                   ones finish their game
+ *   L1 = duration + B1
  *                   liveness: every game ended; every player still
  *                   connected (and not on a capped link) saw the end of
  *                   its game; then every remaining player departs at once
- *   L2 = L1 + close wait + slack
+ *   L2 = duration + B2
  *                   liveness: every actor of a departed player is freed
  *                   (no player, connection, room or pending result left)
+ * With F = duration (the default), R1 = L1 and R2 = L2.
  *
- * Checks run as the run goes, every check_every of virtual time with the
- * world quiescent, and at L1 and L2: rt_world_check (mailbox bounds,
+ * Checks run as the run goes, with the world between turns: every
+ * check_every of virtual time (with the world quiescent) and after every
+ * check_deliveries deliveries (at the first turn boundary after them), and
+ * at L1 and L2: rt_world_check (mailbox bounds,
  * message accounting), game_check (game_check.h), and the run's own:
  * every GAME_OVER a player saw matches the Store's row for its room, which
  * exists (stored before it was shown), one GAME_OVER per player per room,
@@ -70,12 +82,17 @@
  *   store=P    the chance each Store operation fails (BUSY, FULL, IOERR)
  *   latency=D  one-way delay of every link (default 5ms)
  *   jitter=D   plus a uniform draw in [0, D] per segment (default 0)
+ *   until=T    the fault phase ends at virtual time T (default: at the
+ *              end of the active phase, duration); a T past duration
+ *              ends it at duration
  * P is a decimal in [0, 1]; D a decimal with a unit ns, us, ms or s (0
- * needs none), at most 10 s. Faults apply during [0, duration).
+ * needs none), at most 10 s; T likewise, at most 24 h. Faults apply during
+ * [0, until).
  */
 typedef struct simrun_faults {
   double slow, stall, reset, churn, store;
   rt_time_ns latency, jitter;
+  rt_time_ns until; /* the end of the fault phase; 0: duration */
   /* Not in the grammar (tests): every Store operation fails in
    * [store_down_from, store_down_until). */
   rt_time_ns store_down_from, store_down_until;
@@ -88,8 +105,46 @@ int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
                         size_t cap);
 /* The spec that parses back to f (the grammar's keys only). */
 void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap);
-/* Swarm mode: fault probabilities drawn from the seed itself. */
-void simrun_faults_draw(uint64_t seed, simrun_faults_t *out);
+/* Swarm mode: fault probabilities drawn from the seed itself, and the end
+ * of the fault phase: about half the seeds get one in [duration/4,
+ * duration), so play goes on fault-free before the end. */
+void simrun_faults_draw(uint64_t seed, rt_time_ns duration,
+                        simrun_faults_t *out);
+
+/* ---- Limits ---------------------------------------------------------------
+ *
+ * The player and queue limits the server runs with (overcookied-sim flags):
+ * the game's (game_config_t), the server's (net_server_config_t) and the
+ * simulated links' socket buffers. */
+typedef struct simrun_limits {
+  uint32_t players_max;     /* connected players (game): 1013 above */
+  uint32_t queue_max;       /* waiting players (game) */
+  uint32_t out_count_max;   /* a Client's outbound queue: messages */
+  uint32_t out_bytes_max;   /* and bytes */
+  uint32_t conn_high_water; /* frames go to the connection below this */
+  uint32_t connections_max; /* open connections (server): 503 above */
+  uint32_t mailbox_cap;     /* each connection actor's mailbox */
+  uint32_t ws_message_max;  /* a WebSocket message in: 1009 above */
+  uint32_t link_buffer;     /* each direction of each simulated link */
+} simrun_limits_t;
+
+#define SIMRUN_LIMITS_COUNT 9u
+#define SIMRUN_LIMITS_TEXT_MAX 320u
+
+/* The server's defaults (what tools/src/overcookied.c runs with). */
+void simrun_limits_default(simrun_limits_t *l);
+/* Swarm mode: about a third of seeds run with tight limits (small
+ * outbound queues, high-water marks and link buffers), where a stalled
+ * reader overflows its queue with never-dropped messages. */
+void simrun_limits_draw(uint64_t seed, simrun_limits_t *out);
+/* Limit i (0 .. SIMRUN_LIMITS_COUNT-1): its flag name ("players-max"),
+ * a pointer to its field, its smallest and largest values. */
+const char *simrun_limit_name(uint32_t i);
+uint32_t *simrun_limit_field(simrun_limits_t *l, uint32_t i);
+void simrun_limit_range(uint32_t i, uint32_t *min, uint32_t *max);
+/* The flags that differ from the defaults (" --out-count-max 4 ..."), or
+ * "" when none does. */
+void simrun_limits_format(const simrun_limits_t *l, char *out, size_t cap);
 
 /* ---- Players ------------------------------------------------------------- */
 
@@ -136,16 +191,29 @@ typedef struct simrun_config {
   uint32_t players;    /* players drawn by simrun_populate */
   rt_time_ns duration; /* the active phase */
   simrun_faults_t faults;
-  game_config_t game;     /* the rules (game_config_defaults, then edits) */
+  game_config_t game;     /* the rules (game_config_defaults, then edits);
+                             simrun_limits_apply sets its limits */
+  /* The server's and links' limits (simrun_limits_t); 0: defaults. */
+  uint32_t connections_max, mailbox_cap, ws_message_max, link_buffer;
   rt_time_ns check_every; /* invariant checks; 0: 100 ms */
+  /* And after every this many deliveries; 0: SIMRUN_CHECK_DELIVERIES. */
+  uint64_t check_deliveries;
   rt_time_ns slice;       /* how often brains look; 0: 2 ms */
+  /* Tests of the determinism check: from this virtual time on (0: never),
+   * brain slices are 1 ns longer, so the run parts from an unnudged one
+   * there. */
+  rt_time_ns nudge_at;
   int log_level;          /* RT_LOG_*; default 0 = debug: set OFF to quiet */
   rt_trace_fn *trace;     /* delivery trace (determinism checks); NULL: off */
   void *trace_ctx;
 } simrun_config_t;
 
+#define SIMRUN_CHECK_DELIVERIES 20000u
+
 /* Defaults: PROTOCOL.md's rules, 40 players, 120 s, no faults, quiet. */
 void simrun_config_default(simrun_config_t *cfg);
+/* Put the limits into a config (game rules and server). */
+void simrun_limits_apply(const simrun_limits_t *l, simrun_config_t *cfg);
 
 typedef enum simrun_cov {
   SIMRUN_COV_DROP_BACKPRESSURE = 0, /* a droppable frame dropped */
@@ -154,6 +222,8 @@ typedef enum simrun_cov {
   SIMRUN_COV_REPLACED,              /* a connection replaced (4000) */
   SIMRUN_COV_GOLDEN_RACE,           /* both players claimed one cookie */
   SIMRUN_COV_STORE_RETRY,           /* the Store retried after an error */
+  SIMRUN_COV_MUST_OVERFLOW,         /* a never-dropped frame did not fit:
+                                       the client cut with 1008 */
   SIMRUN_COV_COUNT_
 } simrun_cov_t;
 
@@ -201,6 +271,12 @@ typedef struct simrun_summary {
   uint64_t reads_unavailable; /* answered 503: the Store failed */
   uint64_t cov[SIMRUN_COV_COUNT_];
   uint64_t checks; /* invariant checks run */
+  uint64_t checks_by_deliveries; /* of which after check_deliveries */
+  uint64_t recovery_rooms;   /* rooms running at the fault end (R1) */
+  uint64_t recovery_players; /* players departed by then (R2) */
+  uint64_t rooms_lost;       /* rooms stopped unfinished: always 0 when
+                                the run passed (game_check fails on one) */
+  rt_time_ns fault_end;      /* F, virtual */
   uint64_t deliveries;
   uint64_t actors_spawned;
   rt_time_ns end_time; /* virtual */
@@ -248,6 +324,9 @@ net_server_t *simrun_server(simrun_t *run);
 sim_bot_t *simrun_bot(simrun_t *run, uint32_t player);
 rt_time_ns simrun_l1(const simrun_t *run); /* the liveness deadlines */
 rt_time_ns simrun_l2(const simrun_t *run);
+rt_time_ns simrun_fault_end(const simrun_t *run); /* F */
+rt_time_ns simrun_r1(const simrun_t *run); /* the recovery deadlines */
+rt_time_ns simrun_r2(const simrun_t *run);
 
 typedef struct simrun_player_view {
   uint32_t games_started; /* GAME_STARTs (not resumed) */
