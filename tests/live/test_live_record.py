@@ -322,12 +322,15 @@ class RecordBackpressure(unittest.TestCase):
                                 await ws.send(msg)
 
                         async def receive():
-                            # Nobody reads for a second: the echoes pile
-                            # up and the server's writes come back short.
-                            await asyncio.sleep(1.0)
+                            # Nobody reads for a moment: the echoes pile up
+                            # and the server's writes come back short. Kept
+                            # short: a zero receive window is reopened by the
+                            # kernel's persist probes, whose backoff doubles
+                            # while it stays shut.
+                            await asyncio.sleep(0.3)
                             n = 0
                             while n < 1500:
-                                await asyncio.wait_for(ws.recv(), STEP)
+                                await asyncio.wait_for(ws.recv(), 60)
                                 n += 1
                             return n
                         _, n = await asyncio.gather(send(), receive())
