@@ -2,6 +2,15 @@
  *
  *   overcookied-replay TRACE [--until T] [--room ID] [--log]
  *                      [--chrome-trace OUT.json] [--static DIR]
+ *   overcookied-replay [--until T] [--room ID] [--log] [--chrome-trace OUT]
+ *                      --sim OVERCOOKIED-SIM-FLAGS...
+ *
+ * Replaying a simulator seed and replaying a recorded trace share this
+ * program: a trace written by overcookied-sim --record holds the seed's
+ * flags and checkpoints, so it is replayed by running the simulator again
+ * and checking every checkpoint (sim/sim_trace.h); --sim runs a seed
+ * without a trace. The same --until, --room, --log and --chrome-trace work
+ * on both.
  *
  * TRACE is a recording directory (overcookied --record DIR) or one file of
  * it. The server's actors are built as the live server built them
@@ -24,7 +33,9 @@
 #include "net_record.h"
 #include "rt_idmap.h"
 #include "server.h"
+#include "simcli.h"
 #include "sim_replay.h"
+#include "sim_trace.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -45,6 +56,9 @@ typedef struct options {
   bool log;
   const char *chrome;
   const char *static_dir;
+  /* --sim FLAGS...: replay a simulator seed (argv for simcli_parse). */
+  int sim_argc;
+  char **sim_argv;
 } options_t;
 
 static void usage(FILE *out) {
@@ -58,7 +72,12 @@ static void usage(FILE *out) {
           "  --chrome-trace OUT    write a timeline for Perfetto or\n"
           "                        chrome://tracing (JSON)\n"
           "  --static DIR          the browser files, if not where the\n"
-          "                        recording server had them\n");
+          "                        recording server had them\n"
+          "  --sim FLAGS...        instead of a trace: run a simulator seed\n"
+          "                        (overcookied-sim's flags, last) and show\n"
+          "                        it the same way\n"
+          "A trace written by overcookied-sim --record runs the simulator\n"
+          "again with its flags and checks every checkpoint.\n");
 }
 
 static int parse_args(int argc, char **argv, options_t *o) {
@@ -92,6 +111,12 @@ static int parse_args(int argc, char **argv, options_t *o) {
     } else if (strcmp(a, "--static") == 0 && v != NULL) {
       o->static_dir = v;
       i++;
+    } else if (strcmp(a, "--sim") == 0) {
+      /* The rest are overcookied-sim's flags; argv[i] stands in for the
+       * program name. */
+      o->sim_argc = argc - i;
+      o->sim_argv = argv + i;
+      break;
     } else if (a[0] != '-' && o->trace == NULL) {
       o->trace = a;
     } else {
@@ -101,8 +126,9 @@ static int parse_args(int argc, char **argv, options_t *o) {
       return -1;
     }
   }
-  if (o->trace == NULL) {
-    fprintf(stderr, "overcookied-replay: which trace? (see --help)\n");
+  if ((o->trace == NULL) == (o->sim_argv == NULL)) {
+    fprintf(stderr, "overcookied-replay: a trace, or --sim and a seed's "
+                    "flags (see --help)\n");
     return -1;
   }
   return 0;
@@ -346,15 +372,19 @@ typedef struct run {
   chrome_t *chrome; /* NULL: none */
   rt_world_t *world;
   server_t server;
+  bool ended; /* the run is over: what teardown logs is not shown */
 } run_t;
 
 static void on_delivery(void *ctx, const rt_delivery_t *d) {
   run_t *r = ctx;
+  if (r->ended)
+    return;
   follow_t *f = r->follow;
   if (r->mode == MODE_FIND_ROOM) {
     if (f->room_actor == 0)
       return;
-    const char *from_name = rt_actor_name(r->world, d->from);
+    const char *from_name =
+        r->world != NULL ? rt_actor_name(r->world, d->from) : NULL;
     if (d->actor == f->room_actor && from_name != NULL &&
         strcmp(from_name, "conn") == 0)
       follow_add(f, d->from);
@@ -365,12 +395,14 @@ static void on_delivery(void *ctx, const rt_delivery_t *d) {
   }
   if (f != NULL && !follows(f, d->actor) && !follows(f, d->from))
     return;
-  if (r->chrome != NULL)
+  if (r->chrome != NULL && r->world != NULL)
     chrome_delivery(r->chrome, r->world, d);
 }
 
 static void on_log(void *ctx, const char *line, size_t len) {
   run_t *r = ctx;
+  if (r->ended)
+    return;
   follow_t *f = r->follow;
   rt_actor_id_t actor = line_actor(line, len);
   if (r->mode == MODE_FIND_ROOM) {
@@ -389,8 +421,9 @@ static void on_log(void *ctx, const char *line, size_t len) {
     return;
   if (r->o->log)
     fwrite(line, 1, len, stdout);
-  if (r->chrome != NULL)
-    chrome_instant(r->chrome, rt_now(r->world), actor, line, len);
+  if (r->chrome != NULL) /* the world is set once built */
+    chrome_instant(r->chrome, r->world != NULL ? rt_now(r->world) : 0, actor,
+                   line, len);
 }
 
 static void on_control(void *ctx, uint32_t code) {
@@ -423,8 +456,12 @@ static int split_config(char *buf, char **argv, int cap) {
   return argc;
 }
 
-static int replay_once(run_t *run, sim_replay_report_t *rep,
-                       const net_trace_header_t **hdr_out, char *err,
+/* What is being replayed. */
+typedef enum { KIND_LIVE, KIND_SIM_TRACE, KIND_SIM_SEED } kind_t;
+
+/* A live recording in the replay world: 0 (EXIT_*) with *rep filled, or
+ * EXIT_TRACE with err set when it cannot even start. */
+static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
                        size_t err_cap) {
   const options_t *o = run->o;
   bool want_log = run->mode == MODE_FIND_ROOM || o->log || run->chrome != NULL;
@@ -438,12 +475,9 @@ static int replay_once(run_t *run, sim_replay_report_t *rep,
       .control_ctx = run,
   };
   sim_replay_t *replay = NULL;
-  int rc = sim_replay_open(o->trace, &cfg, &replay, err, err_cap);
-  if (rc < 0)
+  if (sim_replay_open(o->trace, &cfg, &replay, err, err_cap) < 0)
     return EXIT_TRACE;
   const net_trace_header_t *hdr = sim_replay_header(replay);
-  if (hdr_out != NULL)
-    *hdr_out = NULL;
   char config[NET_TRACE_CONFIG_MAX + 1];
   snprintf(config, sizeof(config), "%s", hdr->config);
   char *argv[ARGS_MAX];
@@ -460,45 +494,170 @@ static int replay_once(run_t *run, sim_replay_report_t *rep,
   run->world = sim_replay_world(replay);
   listen_ctx_t lc = {.replay = replay};
   /* Token checks come from the recording: the key is never needed. */
-  rc = server_start(run->world, &so, "replay-holds-no-token-key", ":memory:",
-                    do_listen, &lc, &run->server, err, err_cap);
+  int rc = server_start(run->world, &so, "replay-holds-no-token-key",
+                        ":memory:", do_listen, &lc, &run->server, err,
+                        err_cap);
   if (rc < 0) {
     sim_replay_close(replay);
     server_free(&run->server);
+    run->world = NULL;
     return EXIT_TRACE;
   }
+  err[0] = '\0';
   sim_replay_status_t st = sim_replay_run(replay, o->until, rep);
+  run->ended = o->until != RT_TIME_NEVER; /* a whole recording's teardown
+                                             was recorded and is shown */
   sim_replay_close(replay);
   server_free(&run->server);
   run->world = NULL;
-  switch (st) {
-  case SIM_REPLAY_DONE:
-  case SIM_REPLAY_UNTIL: return EXIT_OK;
-  case SIM_REPLAY_DIVERGED: return EXIT_DIVERGED;
-  case SIM_REPLAY_TRACE_ERROR: return EXIT_TRACE;
-  }
-  return EXIT_TRACE;
+  return st == SIM_REPLAY_DONE || st == SIM_REPLAY_UNTIL ? EXIT_OK
+         : st == SIM_REPLAY_DIVERGED                    ? EXIT_DIVERGED
+                                                        : EXIT_TRACE;
 }
 
-static void print_report(const sim_replay_report_t *rep, int status) {
+/* ---- A simulated run: the same seed again --------------------------------- */
+
+typedef struct sim_ctx {
+  run_t *run;
+  sim_trace_t *check; /* the recording's checkpoints; NULL: none */
+} sim_ctx_t;
+
+static void on_sim_delivery(void *ctx, const rt_delivery_t *d) {
+  sim_ctx_t *c = ctx;
+  if (c->check != NULL)
+    sim_trace_delivery(c->check, d);
+  on_delivery(c->run, d);
+}
+
+/* Run the simulator with flags argv[1..argc) (a trace's, or --sim's), and
+ * with a trace to check against when given. */
+static int replay_sim(run_t *run, int argc, char **argv, sim_trace_t *check,
+                      sim_replay_report_t *rep, simrun_summary_t *sum,
+                      char *err, size_t err_cap) {
+  const options_t *o = run->o;
+  simcli_options_t so;
+  if (simcli_parse(argc, argv, &so) < 0 || so.swarm > 0) {
+    snprintf(err, err_cap, "the simulator's flags are not understood%s",
+             so.swarm > 0 ? " (one seed, not a swarm)" : "");
+    return EXIT_TRACE;
+  }
+  simcli_plan_t plan;
+  simcli_plan(&so, so.seed, &plan);
+  simrun_config_t cfg;
+  simcli_config(&so, &plan, &cfg);
+  bool want_log = run->mode == MODE_FIND_ROOM || o->log || run->chrome != NULL;
+  cfg.log_level = want_log ? RT_LOG_DEBUG : RT_LOG_OFF;
+  cfg.log_write = on_log;
+  cfg.log_ctx = run;
+  sim_ctx_t sc = {.run = run, .check = check};
+  cfg.trace = on_sim_delivery;
+  cfg.trace_ctx = &sc;
+  simrun_t *sim = NULL;
+  int rc = simrun_create(&cfg, &sim);
+  if (rc < 0) {
+    snprintf(err, err_cap, "cannot start the simulator: %s", rt_strerror(rc));
+    return EXIT_TRACE;
+  }
+  run->world = sim_world_rt(simrun_world(sim));
+  rc = simrun_populate(sim, &plan.mix);
+  bool until = o->until != RT_TIME_NEVER;
+  if (rc == 0 && until)
+    (void)simrun_run_to(sim, o->until);
+  else if (rc == 0)
+    (void)simrun_finish(sim);
+  simrun_summary(sim, sum);
+  run->ended = until; /* a finished run has already wound down */
+  simrun_destroy(sim);
+  run->world = NULL;
+  err[0] = '\0';
+  sim_replay_status_t st;
+  if (check != NULL) {
+    st = sim_trace_finish(check, sum->hash, until, rep);
+  } else {
+    memset(rep, 0, sizeof(*rep));
+    st = until ? SIM_REPLAY_UNTIL : SIM_REPLAY_DONE;
+    rep->status = st;
+    rep->deliveries = sum->deliveries;
+    rep->time = sum->end_time;
+    rep->run_hash = sum->hash;
+  }
+  return st == SIM_REPLAY_DONE || st == SIM_REPLAY_UNTIL ? EXIT_OK
+         : st == SIM_REPLAY_DIVERGED                    ? EXIT_DIVERGED
+                                                        : EXIT_TRACE;
+}
+
+/* One replay of whatever was asked, live or simulated. */
+static int replay_once(run_t *run, kind_t kind, sim_replay_report_t *rep,
+                       simrun_summary_t *sum, char *err, size_t err_cap) {
+  const options_t *o = run->o;
+  if (kind == KIND_LIVE)
+    return replay_live(run, rep, err, err_cap);
+  if (kind == KIND_SIM_SEED)
+    return replay_sim(run, o->sim_argc, o->sim_argv, NULL, rep, sum, err,
+                      err_cap);
+  sim_trace_t *check = NULL;
+  if (sim_trace_open(o->trace, &check, err, err_cap) < 0)
+    return EXIT_TRACE;
+  char config[NET_TRACE_CONFIG_MAX + 1];
+  snprintf(config, sizeof(config), "%s", sim_trace_header(check)->config);
+  char *argv[ARGS_MAX];
+  int argc = split_config(config, argv, (int)ARGS_MAX);
+  int status = EXIT_TRACE;
+  if (argc < 0)
+    snprintf(err, err_cap, "the trace's simulator flags are too many");
+  else
+    status = replay_sim(run, argc, argv, check, rep, sum, err, err_cap);
+  (void)sim_trace_close(check, NULL, 0);
+  return status;
+}
+
+/* Which kind a trace is, from its header; KIND_LIVE when unsure (the live
+ * path then says what is wrong with it). */
+static kind_t kind_of(const options_t *o) {
+  if (o->sim_argv != NULL)
+    return KIND_SIM_SEED;
+  net_trace_reader_t *r = NULL;
+  if (net_trace_reader_open(o->trace, &r, NULL, 0) < 0)
+    return KIND_LIVE;
+  bool sim = (net_trace_reader_header(r)->flags & NET_RECORD_F_SIM) != 0;
+  net_trace_reader_close(r);
+  return sim ? KIND_SIM_TRACE : KIND_LIVE;
+}
+
+static void print_report(kind_t kind, const sim_replay_report_t *rep,
+                         const simrun_summary_t *sum, int status) {
   const char *verdict = status == EXIT_OK ? "ok"
                         : status == EXIT_DIVERGED ? "DIVERGED"
                                                   : "TRACE ERROR";
-  printf("replay: %s: %s at t=%.6f s: %" PRIu64 " records, %" PRIu64
-         " passes, %" PRIu64 " checkpoints matched, %" PRIu64 " accepts, %"
-         PRIu64 " reads (%" PRIu64 " bytes), %" PRIu64 " writes (%" PRIu64
-         " bytes, %" PRIu64 " short), %" PRIu64 " externals, %" PRIu64
-         " deliveries\n",
-         verdict,
-         rep->status == SIM_REPLAY_UNTIL ? "stopped (--until)"
-         : rep->status == SIM_REPLAY_DONE ? "the whole recording"
-                                          : "stopped",
-         (double)rep->time / 1e9, rep->records, rep->passes, rep->checkpoints,
-         rep->accepts, rep->reads, rep->bytes_in, rep->writes, rep->bytes_out,
-         rep->writes_short, rep->externals, rep->deliveries);
+  const char *how = rep->status == SIM_REPLAY_UNTIL  ? "stopped (--until)"
+                    : rep->status != SIM_REPLAY_DONE ? "stopped"
+                    : kind == KIND_LIVE              ? "the whole recording"
+                                                     : "the whole run";
+  if (kind == KIND_LIVE) {
+    printf("replay: %s: %s at t=%.6f s: %" PRIu64 " records, %" PRIu64
+           " passes, %" PRIu64 " checkpoints matched, %" PRIu64 " accepts, %"
+           PRIu64 " reads (%" PRIu64 " bytes), %" PRIu64 " writes (%" PRIu64
+           " bytes, %" PRIu64 " short), %" PRIu64 " externals, %" PRIu64
+           " deliveries\n",
+           verdict, how, (double)rep->time / 1e9, rep->records, rep->passes,
+           rep->checkpoints, rep->accepts, rep->reads, rep->bytes_in,
+           rep->writes, rep->bytes_out, rep->writes_short, rep->externals,
+           rep->deliveries);
+  } else {
+    printf("replay: %s: %s (simulated seed %" PRIu64 ") at t=%.6f s: %"
+           PRIu64 " deliveries, %" PRIu64 " checkpoints matched\n",
+           verdict, how, sum->seed, (double)rep->time / 1e9, rep->deliveries,
+           rep->checkpoints);
+    if (rep->status == SIM_REPLAY_DONE && !sum->passed)
+      printf("replay: the run fails its checks, as recorded: %s\n",
+             sum->failure);
+  }
   if (status == EXIT_OK) {
-    printf("replay: output hash %016" PRIx64 ", run hash %016" PRIx64 "\n",
-           rep->output_hash, rep->run_hash);
+    if (kind == KIND_LIVE)
+      printf("replay: output hash %016" PRIx64 ", run hash %016" PRIx64 "\n",
+             rep->output_hash, rep->run_hash);
+    else
+      printf("replay: hash=%016" PRIx64 "\n", rep->run_hash);
     return;
   }
   printf("replay: at record %" PRIu64 " (t=%.6f s)", rep->record_index,
@@ -521,21 +680,25 @@ int main(int argc, char **argv) {
   options_t o;
   if (parse_args(argc, argv, &o) < 0)
     return EXIT_USAGE;
+  kind_t kind = kind_of(&o);
   char err[NET_TRACE_ERR_MAX + 256];
   sim_replay_report_t rep;
+  simrun_summary_t sum;
+  memset(&sum, 0, sizeof(sum));
   follow_t follow = {.room_id = o.room};
   if (o.room != NULL) {
     if (rt_idmap_init(&follow.actors) < 0)
       return EXIT_TRACE;
     run_t find = {.o = &o, .mode = MODE_FIND_ROOM, .follow = &follow};
-    int status = replay_once(&find, &rep, NULL, err, sizeof(err));
-    if (status == EXIT_TRACE && rep.records == 0) {
+    err[0] = '\0';
+    int status = replay_once(&find, kind, &rep, &sum, err, sizeof(err));
+    if (status == EXIT_TRACE && err[0] != '\0') {
       fprintf(stderr, "overcookied-replay: %s\n", err);
+      rt_idmap_deinit(&follow.actors);
       return EXIT_TRACE;
     }
     if (follow.room_actor == 0) {
-      fprintf(stderr,
-              "overcookied-replay: no room %s starts in this recording%s\n",
+      fprintf(stderr, "overcookied-replay: no room %s starts in this run%s\n",
               o.room, o.until != RT_TIME_NEVER ? " (before --until)" : "");
       rt_idmap_deinit(&follow.actors);
       return EXIT_USAGE;
@@ -545,6 +708,8 @@ int main(int argc, char **argv) {
   if (o.chrome != NULL && chrome_open(&chrome, o.chrome) < 0) {
     fprintf(stderr, "overcookied-replay: cannot write %s: %s\n", o.chrome,
             strerror(errno));
+    if (o.room != NULL)
+      rt_idmap_deinit(&follow.actors);
     return EXIT_USAGE;
   }
   run_t show = {.o = &o,
@@ -553,7 +718,7 @@ int main(int argc, char **argv) {
                 .chrome = o.chrome != NULL ? &chrome : NULL};
   err[0] = '\0';
   memset(&rep, 0, sizeof(rep));
-  int status = replay_once(&show, &rep, NULL, err, sizeof(err));
+  int status = replay_once(&show, kind, &rep, &sum, err, sizeof(err));
   fflush(stdout);
   if (o.chrome != NULL && chrome_close(&chrome) < 0) {
     fprintf(stderr, "overcookied-replay: writing %s failed\n", o.chrome);
@@ -561,12 +726,13 @@ int main(int argc, char **argv) {
   }
   if (o.room != NULL)
     rt_idmap_deinit(&follow.actors);
-  if (err[0] != '\0' && rep.records == 0) {
-    /* The trace could not be opened or the server not built. */
+  if (status == EXIT_TRACE && err[0] != '\0') {
+    /* It could not start: the trace cannot be opened, or the server or
+     * the simulator not built from its flags. */
     fprintf(stderr, "overcookied-replay: %s\n", err);
     return EXIT_TRACE;
   }
-  print_report(&rep, status);
+  print_report(kind, &rep, &sum, status);
   if (o.chrome != NULL)
     printf("replay: timeline %s (%" PRIu64 " events)\n", o.chrome,
            chrome.events);

@@ -20,7 +20,9 @@
  * The runs themselves never read the clock; this program reads nothing of
  * the wall clock either (the progress bar counts seeds).
  */
+#include "simcli.h"
 #include "simrun.h"
+#include "sim_trace.h"
 
 #include "rt_hash.h"
 
@@ -35,334 +37,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SWARM_MAX 1000000u
-#define JOBS_MAX 256u
-/* Hash-chain checkpoints kept per run by --check-determinism (8 bytes
- * each; the last pass keeps as many whole deliveries, 88 bytes each). */
-#define CHECKPOINTS_DEFAULT (1u << 16)
-#define CHECKPOINTS_MAX (1u << 24)
-#define CMD_MAX 1024u
+#define CMD_MAX SIMCLI_CMD_MAX
 
-typedef struct options {
-  uint64_t seed;
-  uint32_t players;
-  rt_time_ns duration;
-  const char *faults_spec; /* NULL: none (single) or drawn (swarm) */
-  uint32_t swarm;          /* 0: one run */
-  uint32_t jobs;
-  bool json;
-  bool check_determinism;
-  bool selftest_nondeterminism; /* perturb the second run: the check must
-                                   catch it (tests of the checker) */
-  uint64_t checkpoints_max;     /* --determinism-checkpoints */
-  uint64_t check_deliveries;    /* --check-every */
-  simrun_limits_t limits;       /* the flags' values */
-  bool limit_set[SIMRUN_LIMITS_COUNT];
-  bool game_length_set, countdown_set;
-  uint32_t game_length;
-  rt_time_ns countdown;
-  int log_level;
-} options_t;
-
-static void usage(FILE *out) {
-  fprintf(
-      out,
-      "usage: overcookied-sim [options]\n"
-      "  --seed N              seed of the run (default 1)\n"
-      "  --players P           simulated players (default 40)\n"
-      "  --duration T          active phase, e.g. 120s, 2m, 500ms; a bare\n"
-      "                        number is seconds (default 120s)\n"
-      "  --faults SPEC         faults during the active phase (below)\n"
-      "  --swarm K             run seeds N..N+K-1, faults and mix drawn\n"
-      "                        from each seed (unless --faults is given)\n"
-      "  --jobs J              swarm seeds in J processes at once (1)\n"
-      "  --json                the summary as JSON\n"
-      "  --check-determinism   run each seed twice; show where they part\n"
-      "  --game-length N       seconds per game (default 60)\n"
-      "  --countdown S         seconds before a game counts (default 5)\n"
-      "  --log-level L         debug, info, warn, error, off (default off)\n"
-      "  --selftest-nondeterminism  like --check-determinism, with the\n"
-      "                        second run nudged half way through (1 ns\n"
-      "                        longer brain slices): shows that the check\n"
-      "                        finds the first divergence\n"
-      "  --determinism-checkpoints N  hash-chain checkpoints kept per run\n"
-      "                        (default 65536; memory 8 B each, 88 B in the\n"
-      "                        last pass): any run length, more passes when\n"
-      "                        a divergence is found with fewer\n"
-      "  --check-every N       invariant checks also after every N\n"
-      "                        deliveries (default 20000), besides every\n"
-      "                        100 ms of virtual time\n"
-      "Limits the server runs with (defaults: the server's; a swarm draws\n"
-      "tight ones for about a third of its seeds, flags given win):\n"
-      "  --players-max N       connected players (1013 above)   100000\n"
-      "  --queue-max N         players waiting for a match      100000\n"
-      "  --out-count-max N     a Client's outbound queue, msgs  64 (>= 4)\n"
-      "  --out-bytes-max N     and bytes                        32768 (>= 1024)\n"
-      "  --conn-high-water N   frames go to the connection\n"
-      "                        while its backlog is below N     16384\n"
-      "  --connections-max N   open connections (503 above)     20000\n"
-      "  --mailbox-cap N       each connection actor's mailbox  256\n"
-      "  --ws-message-max N    WebSocket message in (1009)      512\n"
-      "  --link-buffer N       bytes in flight per link way     65536\n"
-      "SPEC: 'none', or KEY=VALUE items separated by commas:\n"
-      "  slow=P     fraction of players on a capped downlink (300-3000 "
-      "B/s)\n"
-      "  stall=P    per player-minute: stops reading for 1 s to 2x the "
-      "write wait\n"
-      "  reset=P    per player-minute: connection reset mid-frame\n"
-      "  churn=P    per player-minute: connection dropped, then resumed\n"
-      "  store=P    each Store operation fails with probability P\n"
-      "  latency=D  one-way link delay (default 5ms)\n"
-      "  jitter=D   plus uniform [0, D] per segment (default 0)\n"
-      "  until=T    the fault phase ends at virtual time T (default: the\n"
-      "             end of --duration); play goes on fault-free after it,\n"
-      "             and every game running at T must end, every player\n"
-      "             gone by T be forgotten, within a bound of T\n"
-      "  P in [0, 1]; D with a unit ns, us, ms or s, at most 10s; T the\n"
-      "  same, at most 24h. A swarm draws until= for about half its seeds.\n"
-      "  e.g. slow=0.1,stall=0.05,reset=0.02,latency=20ms,jitter=5ms,"
-      "churn=0.05,store=0.01,until=60s\n"
-      "exit: 0 every check passed, 1 a check failed, 2 bad arguments\n");
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (s == NULL || s[0] < '0' || s[0] > '9')
-    return -1;
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > max)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-/* 120s, 2m, 500ms, 1.5s; a bare number is seconds. */
-static int parse_duration(const char *s, rt_time_ns max, rt_time_ns *out) {
-  if (s == NULL || ((s[0] < '0' || s[0] > '9') && s[0] != '.'))
-    return -1;
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  double scale = 1e9;
-  if (strcmp(end, "ms") == 0)
-    scale = 1e6;
-  else if (strcmp(end, "m") == 0)
-    scale = 60e9;
-  else if (strcmp(end, "s") != 0 && *end != '\0')
-    return -1;
-  double ns = v * scale;
-  if (errno != 0 || !(ns >= 0) || ns > (double)max)
-    return -1;
-  *out = (rt_time_ns)(ns + 0.5);
-  return 0;
-}
-
-static int parse_level(const char *s) {
-  static const char names[][8] = {"debug", "info", "warn", "error", "off"};
-  for (int i = 0; s != NULL && i < 5; i++)
-    if (strcmp(s, names[i]) == 0)
-      return i;
-  return -1;
-}
-
-static int bad(const char *what, const char *value) {
-  fprintf(stderr, "overcookied-sim: bad %s '%s' (see --help)\n", what,
-          value != NULL ? value : "(missing)");
-  return -1;
-}
-
-/* --players-max N and the other limits: 1 parsed, 0 not a limit, -1 bad. */
-static int parse_limit(options_t *o, const char *name, const char *v) {
-  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++) {
-    if (strcmp(name, simrun_limit_name(i)) != 0)
-      continue;
-    uint32_t lo, hi;
-    simrun_limit_range(i, &lo, &hi);
-    uint64_t n;
-    if (parse_u64(v, hi, &n) < 0 || n < lo) {
-      fprintf(stderr,
-              "overcookied-sim: bad --%s '%s' (%u..%u; see --help)\n", name,
-              v != NULL ? v : "(missing)", lo, hi);
-      return -1;
-    }
-    *simrun_limit_field(&o->limits, i) = (uint32_t)n;
-    o->limit_set[i] = true;
-    return 1;
-  }
-  return 0;
-}
+typedef simcli_options_t options_t;
+typedef simcli_plan_t seed_plan_t;
 
 static int parse_args(int argc, char **argv, options_t *o) {
-  *o = (options_t){.seed = 1,
-                   .players = 40,
-                   .duration = 120 * RT_NS_PER_S,
-                   .jobs = 1,
-                   .log_level = RT_LOG_OFF,
-                   .checkpoints_max = CHECKPOINTS_DEFAULT,
-                   .check_deliveries = SIMRUN_CHECK_DELIVERIES};
-  simrun_limits_default(&o->limits);
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    uint64_t n;
-    int limit;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      usage(stdout);
-      exit(0);
-    } else if (strcmp(a, "--json") == 0) {
-      o->json = true;
-      continue;
-    } else if (strcmp(a, "--check-determinism") == 0) {
-      o->check_determinism = true;
-      continue;
-    } else if (strcmp(a, "--selftest-nondeterminism") == 0) {
-      o->check_determinism = true;
-      o->selftest_nondeterminism = true;
-      continue;
-    } else if (strcmp(a, "--seed") == 0) {
-      if (parse_u64(v, UINT64_MAX, &n) < 0)
-        return bad("--seed", v);
-      o->seed = n;
-    } else if (strcmp(a, "--players") == 0) {
-      if (parse_u64(v, SIMRUN_PLAYERS_MAX, &n) < 0)
-        return bad("--players (0..100000)", v);
-      o->players = (uint32_t)n;
-    } else if (strcmp(a, "--duration") == 0) {
-      if (parse_duration(v, SIMRUN_DURATION_MAX, &o->duration) < 0)
-        return bad("--duration (e.g. 120s, at most 24 h)", v);
-    } else if (strcmp(a, "--faults") == 0) {
-      if (v == NULL)
-        return bad("--faults", v);
-      o->faults_spec = v;
-    } else if (strcmp(a, "--swarm") == 0) {
-      if (parse_u64(v, SWARM_MAX, &n) < 0 || n == 0)
-        return bad("--swarm (1..1000000)", v);
-      o->swarm = (uint32_t)n;
-    } else if (strcmp(a, "--jobs") == 0) {
-      if (parse_u64(v, JOBS_MAX, &n) < 0 || n == 0)
-        return bad("--jobs (1..256)", v);
-      o->jobs = (uint32_t)n;
-    } else if (strcmp(a, "--game-length") == 0) {
-      if (parse_u64(v, 3600, &n) < 0 || n == 0)
-        return bad("--game-length (1..3600)", v);
-      o->game_length = (uint32_t)n;
-      o->game_length_set = true;
-    } else if (strcmp(a, "--countdown") == 0) {
-      if (parse_duration(v, 3600 * RT_NS_PER_S, &o->countdown) < 0)
-        return bad("--countdown", v);
-      o->countdown_set = true;
-    } else if (strcmp(a, "--log-level") == 0) {
-      if (parse_level(v) < 0)
-        return bad("--log-level", v);
-      o->log_level = parse_level(v);
-    } else if (strcmp(a, "--determinism-checkpoints") == 0) {
-      if (parse_u64(v, CHECKPOINTS_MAX, &n) < 0 || n < 2)
-        return bad("--determinism-checkpoints (2..16777216)", v);
-      o->checkpoints_max = n;
-    } else if (strcmp(a, "--check-every") == 0) {
-      if (parse_u64(v, UINT64_MAX / 2, &n) < 0 || n == 0)
-        return bad("--check-every (deliveries, at least 1)", v);
-      o->check_deliveries = n;
-    } else if (a[0] == '-' && a[1] == '-' &&
-               (limit = parse_limit(o, a + 2, v)) != 0) {
-      if (limit < 0)
-        return -1;
-    } else {
-      fprintf(stderr, "overcookied-sim: unknown option '%s' (see --help)\n", a);
-      return -1;
-    }
-    i++;
-  }
-  if (o->faults_spec != NULL) {
-    simrun_faults_t f;
-    char why[256];
-    if (simrun_faults_parse(o->faults_spec, &f, why, sizeof(why)) < 0) {
-      fprintf(stderr, "overcookied-sim: bad --faults '%s': %s\n",
-              o->faults_spec, why);
-      return -1;
-    }
-  }
-  return 0;
+  return simcli_parse(argc, argv, o);
 }
-
-/* ---- One seed ------------------------------------------------------------ */
-
-typedef struct seed_plan {
-  uint64_t seed;
-  simrun_faults_t faults;
-  simrun_limits_t limits;
-  simrun_mix_t mix;
-  char faults_text[SIMRUN_FAULTS_TEXT_MAX];
-  char mix_text[SIMRUN_MIX_TEXT_MAX];
-} seed_plan_t;
-
 static void plan_seed(const options_t *o, uint64_t seed, seed_plan_t *out) {
-  memset(out, 0, sizeof(*out));
-  out->seed = seed;
-  if (o->faults_spec != NULL) {
-    char why[256];
-    (void)simrun_faults_parse(o->faults_spec, &out->faults, why, sizeof(why));
-  } else if (o->swarm > 0) {
-    simrun_faults_draw(seed, o->duration, &out->faults);
-  } else {
-    simrun_faults_default(&out->faults);
-  }
-  if (o->swarm > 0)
-    simrun_limits_draw(seed, &out->limits);
-  else
-    simrun_limits_default(&out->limits);
-  simrun_limits_t given = o->limits;
-  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++)
-    if (o->limit_set[i])
-      *simrun_limit_field(&out->limits, i) = *simrun_limit_field(&given, i);
-  simrun_mix_draw(seed, &out->mix);
-  simrun_faults_format(&out->faults, out->faults_text,
-                       sizeof(out->faults_text));
-  simrun_mix_format(&out->mix, out->mix_text, sizeof(out->mix_text));
+  simcli_plan(o, seed, out);
 }
-
 static void config_of(const options_t *o, const seed_plan_t *sp,
                       simrun_config_t *cfg) {
-  simrun_config_default(cfg);
-  cfg->seed = sp->seed;
-  cfg->players = o->players;
-  cfg->duration = o->duration;
-  cfg->faults = sp->faults;
-  cfg->log_level = o->log_level;
-  if (o->game_length_set)
-    cfg->game.game_seconds = o->game_length;
-  if (o->countdown_set)
-    cfg->game.countdown = o->countdown;
-  simrun_limits_apply(&sp->limits, cfg);
-  cfg->check_deliveries = o->check_deliveries;
+  simcli_config(o, sp, cfg);
 }
-
-/* The one command that replays a seed exactly. */
 static void repro(const options_t *o, const seed_plan_t *sp, bool determinism,
                   char *out, size_t cap) {
-  size_t len = (size_t)snprintf(
-      out, cap,
-      "tools/overcookied-sim --seed %" PRIu64 " --players %u --duration "
-      "%" PRId64 "ms --faults '%s'",
-      sp->seed, o->players, (int64_t)(o->duration / RT_NS_PER_MS),
-      sp->faults_text);
-  if (len < cap && o->game_length_set)
-    len += (size_t)snprintf(out + len, cap - len, " --game-length %u",
-                            o->game_length);
-  if (len < cap && o->countdown_set)
-    len += (size_t)snprintf(out + len, cap - len, " --countdown %" PRId64 "ms",
-                            (int64_t)(o->countdown / RT_NS_PER_MS));
-  if (len < cap) {
-    char limits[SIMRUN_LIMITS_TEXT_MAX];
-    simrun_limits_format(&sp->limits, limits, sizeof(limits));
-    len += (size_t)snprintf(out + len, cap - len, "%s", limits);
-  }
-  if (len < cap && o->check_deliveries != SIMRUN_CHECK_DELIVERIES)
-    len += (size_t)snprintf(out + len, cap - len, " --check-every %" PRIu64,
-                            o->check_deliveries);
-  if (len < cap && determinism)
-    snprintf(out + len, cap - len, " --check-determinism");
+  simcli_repro(o, sp, determinism, out, cap);
 }
 
 /* ---- Determinism: hash-chain checkpoints, then a window in detail -------
@@ -500,9 +192,27 @@ static int run_once(const options_t *o, const seed_plan_t *sp, trace_t *trace,
     cfg.trace = on_delivery;
     cfg.trace_ctx = trace;
   }
+  /* --record: the run as a trace (its flags and checkpoints). */
+  sim_trace_t *rec = NULL;
+  char why[NET_TRACE_ERR_MAX];
+  if (o->record_dir != NULL && trace == NULL) {
+    char args[NET_TRACE_CONFIG_MAX];
+    simcli_args(o, sp, args, sizeof(args));
+    int rc = sim_trace_create(o->record_dir, sp->seed, SIM_EPOCH_DEFAULT_NS,
+                              args, &rec, why, sizeof(why));
+    if (rc < 0) {
+      memset(out, 0, sizeof(*out));
+      out->seed = sp->seed;
+      snprintf(out->failure, sizeof(out->failure), "cannot record: %.400s", why);
+      return -1;
+    }
+    cfg.trace = sim_trace_delivery;
+    cfg.trace_ctx = rec;
+  }
   simrun_t *run = NULL;
   int err = simrun_create(&cfg, &run);
   if (err < 0) {
+    (void)sim_trace_close(rec, why, sizeof(why));
     memset(out, 0, sizeof(*out));
     out->seed = sp->seed;
     snprintf(out->failure, sizeof(out->failure), "cannot start: %s",
@@ -519,6 +229,14 @@ static int run_once(const options_t *o, const seed_plan_t *sp, trace_t *trace,
              rt_strerror(err));
   }
   simrun_destroy(run);
+  if (rec != NULL) {
+    (void)sim_trace_finish(rec, out->hash, false, NULL);
+    if (sim_trace_close(rec, why, sizeof(why)) < 0 && out->passed) {
+      out->passed = false;
+      snprintf(out->failure, sizeof(out->failure), "the trace failed: %.400s",
+               why);
+    }
+  }
   return out->passed ? 0 : -1;
 }
 

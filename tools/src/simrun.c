@@ -652,6 +652,8 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
     run->fault_end = cfg->faults.until;
   sim_config_t sc = {.seed = cfg->seed,
                      .log_level = cfg->log_level,
+                     .log_write = cfg->log_write,
+                     .log_ctx = cfg->log_ctx,
                      .trace = cfg->trace,
                      .trace_ctx = cfg->trace_ctx};
   run->sw = sim_world_create(&sc);

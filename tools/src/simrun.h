@@ -206,6 +206,9 @@ typedef struct simrun_config {
   int log_level;          /* RT_LOG_*; default 0 = debug: set OFF to quiet */
   rt_trace_fn *trace;     /* delivery trace (determinism checks); NULL: off */
   void *trace_ctx;
+  /* Log sink; NULL: stderr (sim_config_t.log_write). */
+  void (*log_write)(void *ctx, const char *line, size_t len);
+  void *log_ctx;
 } simrun_config_t;
 
 #define SIMRUN_CHECK_DELIVERIES 20000u

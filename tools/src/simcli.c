@@ -1,0 +1,348 @@
+/* simcli.c: overcookied-sim's flags (simcli.h). */
+#include "simcli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+
+void simcli_usage(FILE *out) {
+  fprintf(
+      out,
+      "usage: overcookied-sim [options]\n"
+      "  --seed N              seed of the run (default 1)\n"
+      "  --players P           simulated players (default 40)\n"
+      "  --duration T          active phase, e.g. 120s, 2m, 500ms; a bare\n"
+      "                        number is seconds (default 120s)\n"
+      "  --faults SPEC         faults during the active phase (below)\n"
+      "  --swarm K             run seeds N..N+K-1, faults and mix drawn\n"
+      "                        from each seed (unless --faults is given)\n"
+      "  --jobs J              swarm seeds in J processes at once (1)\n"
+      "  --json                the summary as JSON\n"
+      "  --check-determinism   run each seed twice; show where they part\n"
+      "  --game-length N       seconds per game (default 60)\n"
+      "  --countdown S         seconds before a game counts (default 5)\n"
+      "  --log-level L         debug, info, warn, error, off (default off)\n"
+      "  --selftest-nondeterminism  like --check-determinism, with the\n"
+      "                        second run nudged half way through (1 ns\n"
+      "                        longer brain slices): shows that the check\n"
+      "                        finds the first divergence\n"
+      "  --determinism-checkpoints N  hash-chain checkpoints kept per run\n"
+      "                        (default 65536; memory 8 B each, 88 B in the\n"
+      "                        last pass): any run length, more passes when\n"
+      "                        a divergence is found with fewer\n"
+      "  --record DIR          write the run as a trace into DIR (one seed;\n"
+      "                        tools/overcookied-replay DIR runs it again\n"
+      "                        and checks every checkpoint)\n"
+      "  --check-every N       invariant checks also after every N\n"
+      "                        deliveries (default 20000), besides every\n"
+      "                        100 ms of virtual time\n"
+      "Limits the server runs with (defaults: the server's; a swarm draws\n"
+      "tight ones for about a third of its seeds, flags given win):\n"
+      "  --players-max N       connected players (1013 above)   100000\n"
+      "  --queue-max N         players waiting for a match      100000\n"
+      "  --out-count-max N     a Client's outbound queue, msgs  64 (>= 4)\n"
+      "  --out-bytes-max N     and bytes                        32768 (>= 1024)\n"
+      "  --conn-high-water N   frames go to the connection\n"
+      "                        while its backlog is below N     16384\n"
+      "  --connections-max N   open connections (503 above)     20000\n"
+      "  --mailbox-cap N       each connection actor's mailbox  256\n"
+      "  --ws-message-max N    WebSocket message in (1009)      512\n"
+      "  --link-buffer N       bytes in flight per link way     65536\n"
+      "SPEC: 'none', or KEY=VALUE items separated by commas:\n"
+      "  slow=P     fraction of players on a capped downlink (300-3000 "
+      "B/s)\n"
+      "  stall=P    per player-minute: stops reading for 1 s to 2x the "
+      "write wait\n"
+      "  reset=P    per player-minute: connection reset mid-frame\n"
+      "  churn=P    per player-minute: connection dropped, then resumed\n"
+      "  store=P    each Store operation fails with probability P\n"
+      "  latency=D  one-way link delay (default 5ms)\n"
+      "  jitter=D   plus uniform [0, D] per segment (default 0)\n"
+      "  until=T    the fault phase ends at virtual time T (default: the\n"
+      "             end of --duration); play goes on fault-free after it,\n"
+      "             and every game running at T must end, every player\n"
+      "             gone by T be forgotten, within a bound of T\n"
+      "  P in [0, 1]; D with a unit ns, us, ms or s, at most 10s; T the\n"
+      "  same, at most 24h. A swarm draws until= for about half its seeds.\n"
+      "  e.g. slow=0.1,stall=0.05,reset=0.02,latency=20ms,jitter=5ms,"
+      "churn=0.05,store=0.01,until=60s\n"
+      "exit: 0 every check passed, 1 a check failed, 2 bad arguments\n");
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  if (s == NULL || s[0] < '0' || s[0] > '9')
+    return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* 120s, 2m, 500ms, 1.5s; a bare number is seconds. */
+static int parse_duration(const char *s, rt_time_ns max, rt_time_ns *out) {
+  if (s == NULL || ((s[0] < '0' || s[0] > '9') && s[0] != '.'))
+    return -1;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  double scale = 1e9;
+  if (strcmp(end, "ms") == 0)
+    scale = 1e6;
+  else if (strcmp(end, "m") == 0)
+    scale = 60e9;
+  else if (strcmp(end, "s") != 0 && *end != '\0')
+    return -1;
+  double ns = v * scale;
+  if (errno != 0 || !(ns >= 0) || ns > (double)max)
+    return -1;
+  *out = (rt_time_ns)(ns + 0.5);
+  return 0;
+}
+
+static int parse_level(const char *s) {
+  static const char names[][8] = {"debug", "info", "warn", "error", "off"};
+  for (int i = 0; s != NULL && i < 5; i++)
+    if (strcmp(s, names[i]) == 0)
+      return i;
+  return -1;
+}
+
+static int bad(const char *what, const char *value) {
+  fprintf(stderr, "overcookied-sim: bad %s '%s' (see --help)\n", what,
+          value != NULL ? value : "(missing)");
+  return -1;
+}
+
+/* --players-max N and the other limits: 1 parsed, 0 not a limit, -1 bad. */
+static int parse_limit(simcli_options_t *o, const char *name, const char *v) {
+  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++) {
+    if (strcmp(name, simrun_limit_name(i)) != 0)
+      continue;
+    uint32_t lo, hi;
+    simrun_limit_range(i, &lo, &hi);
+    uint64_t n;
+    if (parse_u64(v, hi, &n) < 0 || n < lo) {
+      fprintf(stderr,
+              "overcookied-sim: bad --%s '%s' (%u..%u; see --help)\n", name,
+              v != NULL ? v : "(missing)", lo, hi);
+      return -1;
+    }
+    *simrun_limit_field(&o->limits, i) = (uint32_t)n;
+    o->limit_set[i] = true;
+    return 1;
+  }
+  return 0;
+}
+
+int simcli_parse(int argc, char **argv, simcli_options_t *o) {
+  *o = (simcli_options_t){.seed = 1,
+                   .players = 40,
+                   .duration = 120 * RT_NS_PER_S,
+                   .jobs = 1,
+                   .log_level = RT_LOG_OFF,
+                   .checkpoints_max = CHECKPOINTS_DEFAULT,
+                   .check_deliveries = SIMRUN_CHECK_DELIVERIES};
+  simrun_limits_default(&o->limits);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    uint64_t n;
+    int limit;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      simcli_usage(stdout);
+      exit(0);
+    } else if (strcmp(a, "--json") == 0) {
+      o->json = true;
+      continue;
+    } else if (strcmp(a, "--check-determinism") == 0) {
+      o->check_determinism = true;
+      continue;
+    } else if (strcmp(a, "--selftest-nondeterminism") == 0) {
+      o->check_determinism = true;
+      o->selftest_nondeterminism = true;
+      continue;
+    } else if (strcmp(a, "--seed") == 0) {
+      if (parse_u64(v, UINT64_MAX, &n) < 0)
+        return bad("--seed", v);
+      o->seed = n;
+    } else if (strcmp(a, "--players") == 0) {
+      if (parse_u64(v, SIMRUN_PLAYERS_MAX, &n) < 0)
+        return bad("--players (0..100000)", v);
+      o->players = (uint32_t)n;
+    } else if (strcmp(a, "--duration") == 0) {
+      if (parse_duration(v, SIMRUN_DURATION_MAX, &o->duration) < 0)
+        return bad("--duration (e.g. 120s, at most 24 h)", v);
+    } else if (strcmp(a, "--faults") == 0) {
+      if (v == NULL)
+        return bad("--faults", v);
+      o->faults_spec = v;
+    } else if (strcmp(a, "--swarm") == 0) {
+      if (parse_u64(v, SWARM_MAX, &n) < 0 || n == 0)
+        return bad("--swarm (1..1000000)", v);
+      o->swarm = (uint32_t)n;
+    } else if (strcmp(a, "--jobs") == 0) {
+      if (parse_u64(v, JOBS_MAX, &n) < 0 || n == 0)
+        return bad("--jobs (1..256)", v);
+      o->jobs = (uint32_t)n;
+    } else if (strcmp(a, "--game-length") == 0) {
+      if (parse_u64(v, 3600, &n) < 0 || n == 0)
+        return bad("--game-length (1..3600)", v);
+      o->game_length = (uint32_t)n;
+      o->game_length_set = true;
+    } else if (strcmp(a, "--countdown") == 0) {
+      if (parse_duration(v, 3600 * RT_NS_PER_S, &o->countdown) < 0)
+        return bad("--countdown", v);
+      o->countdown_set = true;
+    } else if (strcmp(a, "--log-level") == 0) {
+      if (parse_level(v) < 0)
+        return bad("--log-level", v);
+      o->log_level = parse_level(v);
+    } else if (strcmp(a, "--determinism-checkpoints") == 0) {
+      if (parse_u64(v, CHECKPOINTS_MAX, &n) < 0 || n < 2)
+        return bad("--determinism-checkpoints (2..16777216)", v);
+      o->checkpoints_max = n;
+    } else if (strcmp(a, "--record") == 0) {
+      if (v == NULL)
+        return bad("--record (a directory)", v);
+      o->record_dir = v;
+    } else if (strcmp(a, "--check-every") == 0) {
+      if (parse_u64(v, UINT64_MAX / 2, &n) < 0 || n == 0)
+        return bad("--check-every (deliveries, at least 1)", v);
+      o->check_deliveries = n;
+    } else if (a[0] == '-' && a[1] == '-' &&
+               (limit = parse_limit(o, a + 2, v)) != 0) {
+      if (limit < 0)
+        return -1;
+    } else {
+      fprintf(stderr, "overcookied-sim: unknown option '%s' (see --help)\n", a);
+      return -1;
+    }
+    i++;
+  }
+  if (o->record_dir != NULL && (o->swarm > 0 || o->check_determinism)) {
+    fprintf(stderr, "overcookied-sim: --record writes one run: not with "
+                    "--swarm or --check-determinism\n");
+    return -1;
+  }
+  if (o->faults_spec != NULL) {
+    simrun_faults_t f;
+    char why[256];
+    if (simrun_faults_parse(o->faults_spec, &f, why, sizeof(why)) < 0) {
+      fprintf(stderr, "overcookied-sim: bad --faults '%s': %s\n",
+              o->faults_spec, why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+
+
+void simcli_plan(const simcli_options_t *o, uint64_t seed,
+                 simcli_plan_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->seed = seed;
+  if (o->faults_spec != NULL) {
+    char why[256];
+    (void)simrun_faults_parse(o->faults_spec, &out->faults, why, sizeof(why));
+  } else if (o->swarm > 0) {
+    simrun_faults_draw(seed, o->duration, &out->faults);
+  } else {
+    simrun_faults_default(&out->faults);
+  }
+  if (o->swarm > 0)
+    simrun_limits_draw(seed, &out->limits);
+  else
+    simrun_limits_default(&out->limits);
+  simrun_limits_t given = o->limits;
+  for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++)
+    if (o->limit_set[i])
+      *simrun_limit_field(&out->limits, i) = *simrun_limit_field(&given, i);
+  simrun_mix_draw(seed, &out->mix);
+  simrun_faults_format(&out->faults, out->faults_text,
+                       sizeof(out->faults_text));
+  simrun_mix_format(&out->mix, out->mix_text, sizeof(out->mix_text));
+}
+
+void simcli_config(const simcli_options_t *o, const simcli_plan_t *sp,
+                   simrun_config_t *cfg) {
+  simrun_config_default(cfg);
+  cfg->seed = sp->seed;
+  cfg->players = o->players;
+  cfg->duration = o->duration;
+  cfg->faults = sp->faults;
+  cfg->log_level = o->log_level;
+  if (o->game_length_set)
+    cfg->game.game_seconds = o->game_length;
+  if (o->countdown_set)
+    cfg->game.countdown = o->countdown;
+  simrun_limits_apply(&sp->limits, cfg);
+  cfg->check_deliveries = o->check_deliveries;
+}
+
+/* The one command that replays a seed exactly. */
+void simcli_repro(const simcli_options_t *o, const simcli_plan_t *sp,
+                  bool determinism, char *out, size_t cap) {
+  size_t len = (size_t)snprintf(
+      out, cap,
+      "tools/overcookied-sim --seed %" PRIu64 " --players %u --duration "
+      "%" PRId64 "ms --faults '%s'",
+      sp->seed, o->players, (int64_t)(o->duration / RT_NS_PER_MS),
+      sp->faults_text);
+  if (len < cap && o->game_length_set)
+    len += (size_t)snprintf(out + len, cap - len, " --game-length %u",
+                            o->game_length);
+  if (len < cap && o->countdown_set)
+    len += (size_t)snprintf(out + len, cap - len, " --countdown %" PRId64 "ms",
+                            (int64_t)(o->countdown / RT_NS_PER_MS));
+  if (len < cap) {
+    char limits[SIMRUN_LIMITS_TEXT_MAX];
+    simrun_limits_format(&sp->limits, limits, sizeof(limits));
+    len += (size_t)snprintf(out + len, cap - len, "%s", limits);
+  }
+  if (len < cap && o->check_deliveries != SIMRUN_CHECK_DELIVERIES)
+    len += (size_t)snprintf(out + len, cap - len, " --check-every %" PRIu64,
+                            o->check_deliveries);
+  if (len < cap && determinism)
+    snprintf(out + len, cap - len, " --check-determinism");
+}
+
+
+void simcli_args(const simcli_options_t *o, const simcli_plan_t *sp,
+                 char *out, size_t cap) {
+  size_t len = 0;
+  int n;
+#define PUT(...)                                                               \
+  do {                                                                         \
+    n = snprintf(out + len, cap - len, __VA_ARGS__);                           \
+    if (n < 0 || (size_t)n >= cap - len)                                       \
+      return;                                                                  \
+    len += (size_t)n;                                                          \
+  } while (0)
+  out[0] = '\0';
+  PUT("--seed\n%" PRIu64 "\n--players\n%u\n--duration\n%" PRId64
+      ".%09" PRId64 "s\n--faults\n%s",
+      sp->seed, o->players, (int64_t)(o->duration / RT_NS_PER_S),
+      (int64_t)(o->duration % RT_NS_PER_S), sp->faults_text);
+  if (o->game_length_set)
+    PUT("\n--game-length\n%u", o->game_length);
+  if (o->countdown_set)
+    PUT("\n--countdown\n%" PRId64 ".%09" PRId64 "s",
+        (int64_t)(o->countdown / RT_NS_PER_S),
+        (int64_t)(o->countdown % RT_NS_PER_S));
+  char limits[SIMRUN_LIMITS_TEXT_MAX];
+  simrun_limits_format(&sp->limits, limits, sizeof(limits));
+  for (char *p = limits; *p != '\0'; p++)
+    if (*p == ' ')
+      *p = '\n';
+  PUT("%s", limits);
+  if (o->check_deliveries != SIMRUN_CHECK_DELIVERIES)
+    PUT("\n--check-every\n%" PRIu64, o->check_deliveries);
+#undef PUT
+}
