@@ -231,15 +231,23 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", type=int, default=0)
     ap.add_argument("--only", default="")
+    ap.add_argument("--scenario", default="",
+                    help="run only this scenario (idle, steady, capacity)")
     args = ap.parse_args()
     kinds = [args.only] if args.only else ["c", "go"]
     res = {k: {} for k in kinds}
     for name, fn in (("idle", run_idle), ("steady", run_steady),
                      ("capacity", run_capacity)):
+        if args.scenario and name != args.scenario:
+            continue
         for kind in kinds:  # side by side: the same scenario back to back
             res[kind][name] = fn(args, kind)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
+    name = f"results-{args.scenario}.json" if args.scenario else "results.json"
+    with open(os.path.join(args.out, name), "w") as f:
         json.dump(res, f, indent=1)
+    if args.scenario:  # a partial run: print its figures, keep the report
+        print(json.dumps({k: res[k] for k in kinds}, indent=1))
+        return 0
     svg({k: res[k]["capacity"] for k in kinds}, os.path.join(args.out, "latency.svg"))
     report(res, os.path.join(args.out, "report.md"))
 
