@@ -123,6 +123,8 @@ static void on_accept(void *ctx, uint64_t listener, int rc, uint64_t stream) {
 
 static void on_read(void *ctx, uint64_t stream, int64_t rc, const void *buf) {
   net_record_t *r = ctx;
+  if (rc == 0)
+    return; /* implied: see "Left out" in net_record.h */
   size_t n = rc > 0 ? (size_t)rc : 0;
   uint8_t *b = scratch(r, n);
   if (b == NULL) {
@@ -154,6 +156,8 @@ static void on_write(void *ctx, uint64_t stream, const void *buf, size_t len,
 
 static void on_backlog(void *ctx, uint64_t stream, size_t value) {
   net_record_t *r = ctx;
+  if (value == 0)
+    return; /* implied: see "Left out" in net_record.h */
   uint8_t b[SMALL_MAX];
   net_trace_enc_t e;
   net_trace_enc_init(&e, b, sizeof(b));

@@ -25,6 +25,17 @@
  *   CONTROL       u64 NET_RECORD_CONTROL_*
  * Hashes are rt_hash.h's; a record's fields are checked by the replay in
  * this order, so a changed byte anywhere is named where it first matters.
+ *
+ * Left out, because a replay can tell them exactly: a read that returned 0
+ * and a backlog of 0, which are most calls (an owner reads until 0; a
+ * Client asks the backlog before each frame). A replay answers 0 to a
+ * read or backlog call when the next record is not a READ or BACKLOG for
+ * that stream. That is exact because of how a live stream behaves
+ * (net_stream.c): after a read returned 0, the next one returns bytes or
+ * an end only after a READABLE notification, which is a STREAM_EVENT
+ * record between passes; and a backlog grows from 0 only by a write, a
+ * WRITE record. So an omitted 0 is never followed, for the same stream,
+ * by the record of a later call without another record in between.
  */
 #ifndef NET_RECORD_H
 #define NET_RECORD_H

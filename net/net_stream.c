@@ -95,7 +95,11 @@ static int64_t net_read(rt_stream_t *s, void *buf, size_t cap) {
     return c->error;
   if (c->connecting || cap == 0 || !c->maybe_readable)
     return 0;
-  ssize_t n = recv(c->fd, buf, cap, 0);
+  ssize_t n;
+  do /* a signal, not an empty socket: ask again (a 0 must mean "nothing
+      * until the next READABLE", which recording relies on) */
+    n = recv(c->fd, buf, cap, 0);
+  while (n < 0 && errno == EINTR);
   if (n > 0) {
     if ((size_t)n < cap && !c->peer_hung_up)
       c->maybe_readable = false; /* drained: the next bytes bring an event */
@@ -110,8 +114,6 @@ static int64_t net_read(rt_stream_t *s, void *buf, size_t cap) {
     c->maybe_readable = false;
     return 0;
   }
-  if (errno == EINTR)
-    return 0;
   c->error = errno_to_rt(errno);
   c->read_done = true;
   event_del(c->read_ev);

@@ -49,6 +49,9 @@ struct sim_replay {
   bool have_last;
   uint8_t *ext; /* a copy of the last external's bytes */
   size_t ext_cap;
+  net_trace_record_t held; /* read ahead by peek, not yet taken */
+  int held_rc;             /* its net_trace_next result; 0: none held */
+  bool holding;
 };
 
 typedef struct replay_stream {
@@ -148,7 +151,14 @@ static void remember(sim_replay_t *r, const net_trace_record_t *rec) {
 static int pull(sim_replay_t *r, net_trace_record_t *rec) {
   if (r->stopped)
     return -1;
-  int rc = net_trace_next(r->reader, rec);
+  int rc;
+  if (r->holding) {
+    r->holding = false;
+    rc = r->held_rc;
+    *rec = r->held;
+  } else {
+    rc = net_trace_next(r->reader, rec);
+  }
   if (rc == 0)
     return 0;
   if (rc < 0) {
@@ -173,6 +183,22 @@ static int pull(sim_replay_t *r, net_trace_record_t *rec) {
     return -1;
   }
   return 1;
+}
+
+/* Is the next record `type` about stream `id`? Reads it ahead (its payload
+ * stays valid: the reader is not called again until it is taken). */
+static bool next_is(sim_replay_t *r, uint8_t type, uint64_t id) {
+  if (r->stopped)
+    return false;
+  if (!r->holding) {
+    r->held_rc = net_trace_next(r->reader, &r->held);
+    r->holding = true;
+  }
+  if (r->held_rc <= 0 || r->held.type != type)
+    return false;
+  net_trace_dec_t d;
+  net_trace_dec_init(&d, r->held.payload, r->held.len);
+  return net_trace_get_u64(&d) == id;
 }
 
 static const char *what_of(uint8_t type) {
@@ -234,7 +260,11 @@ static int64_t rs_read(rt_stream_t *s, void *buf, size_t cap) {
   sim_replay_t *r = ((replay_stream_t *)s)->r;
   net_trace_dec_t d;
   net_trace_record_t rec;
-  if (r->closing || !want(r, NET_TRACE_T_READ, s->id, &d, &rec))
+  if (r->closing || r->stopped)
+    return RT_ERESET;
+  if (!next_is(r, NET_TRACE_T_READ, s->id))
+    return 0; /* a read of 0 is not recorded (net_record.h) */
+  if (!want(r, NET_TRACE_T_READ, s->id, &d, &rec))
     return RT_ERESET;
   int64_t rc = net_trace_get_i64(&d);
   size_t n = 0;
@@ -306,8 +336,9 @@ static size_t rs_backlog(const rt_stream_t *s) {
   sim_replay_t *r = ((const replay_stream_t *)s)->r;
   net_trace_dec_t d;
   net_trace_record_t rec;
-  if (r->closing || !want(r, NET_TRACE_T_BACKLOG, s->id, &d, &rec))
-    return 0;
+  if (r->closing || !next_is(r, NET_TRACE_T_BACKLOG, s->id) ||
+      !want(r, NET_TRACE_T_BACKLOG, s->id, &d, &rec))
+    return 0; /* a backlog of 0 is not recorded (net_record.h) */
   uint64_t v = net_trace_get_u64(&d);
   return fields_ok(r, &d, &rec) ? (size_t)v : 0;
 }
