@@ -193,7 +193,9 @@ typedef struct track {
 typedef struct chrome {
   FILE *out;
   bool first;
-  rt_idmap_t tracks; /* actor id -> track_t */
+  rt_idmap_t tracks; /* actor id -> track_t (ids are nonzero) */
+  track_t world;     /* tid 0: what happened outside any actor */
+  bool world_named;
   rt_time_ns at;     /* world time of the last event */
   uint32_t step;     /* events already at that time: spread by 1 ns */
   uint64_t events;
@@ -236,14 +238,19 @@ static double chrome_ts(chrome_t *c, rt_time_ns at) {
 }
 
 static track_t *chrome_track(chrome_t *c, rt_actor_id_t id, const char *name) {
-  track_t *t = rt_idmap_get(&c->tracks, id);
-  if (t != NULL)
-    return t;
-  t = calloc(1, sizeof(*t));
-  if (t == NULL || rt_idmap_put(&c->tracks, id, t) < 0) {
-    free(t);
-    c->failed = true;
-    return NULL;
+  track_t *t = id != 0 ? rt_idmap_get(&c->tracks, id) : NULL;
+  if (t != NULL || (id == 0 && c->world_named))
+    return id != 0 ? t : &c->world;
+  if (id == 0) {
+    t = &c->world;
+    c->world_named = true;
+  } else {
+    t = calloc(1, sizeof(*t));
+    if (t == NULL || rt_idmap_put(&c->tracks, id, t) < 0) {
+      free(t);
+      c->failed = true;
+      return NULL;
+    }
   }
   char label[96];
   if (id == 0)
