@@ -312,6 +312,13 @@ static int64_t rs_write(rt_stream_t *s, const void *buf, size_t len) {
   uint64_t hash = net_trace_get_fixed64(&d);
   if (!fields_ok(r, &d, &rec))
     return RT_ERESET;
+  if (rc > (int64_t)offered) { /* not a recorder's: a write takes <= len */
+    stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
+              "record %" PRIu64 ": a write took %" PRId64 " of %" PRIu64
+              " bytes",
+              rec.index, rc, offered);
+    return RT_ERESET;
+  }
   if (offered != len || hash != rt_hash_bytes(buf, len, 0)) {
     char text[256];
     preview(buf, len, text, sizeof(text));
@@ -369,7 +376,17 @@ static int rl_accept(rt_listener_t *l, rt_stream_t **out) {
     return 0;
   int64_t rc = net_trace_get_i64(&d);
   uint64_t id = net_trace_get_u64(&d);
-  if (!fields_ok(r, &d, &rec) || rc != 1)
+  if (!fields_ok(r, &d, &rec))
+    return RT_EIO;
+  if (rc > 1 || rc < INT32_MIN) {
+    /* A live accept gives 1, 0 or an RT_E* code; anything else was not
+     * written by a recorder, and an actor must never see it. */
+    stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
+              "record %" PRIu64 ": an accept result of %" PRId64, rec.index,
+              rc);
+    return RT_EIO;
+  }
+  if (rc != 1)
     return (int)rc;
   replay_stream_t *rs = calloc(1, sizeof(*rs));
   if (rs == NULL) {
@@ -674,6 +691,12 @@ sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
       uint64_t delta = net_trace_get_u64(&d);
       if (!fields_ok(r, &d, &rec))
         break;
+      if (delta > (uint64_t)(RT_TIME_NEVER - 1 - r->time)) {
+        stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
+                  "record %" PRIu64 " moves the clock past any time",
+                  rec.index);
+        break;
+      }
       rt_time_ns t = r->time + (rt_time_ns)delta;
       if (t > until) {
         r->stopped = true;

@@ -765,6 +765,95 @@ Test(sim_replay, a_checkpoint_with_other_hashes_diverges_after_the_pass) {
   cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_DONE, "%s: %s", SAID(rep));
 }
 
+/* XOR payload byte `at` of the record with mask, and reseal its CRC. */
+static void xor_record(const char *dir, const found_t *f, uint32_t at,
+                       uint8_t mask) {
+  char file[FILE_PATH_MAX];
+  snprintf(file, sizeof(file), "%s/trace-000001.oct", dir);
+  size_t size = NET_TRACE_RECORD_OVERHEAD + f->len;
+  uint8_t *b = malloc(size);
+  cr_assert_not_null(b);
+  FILE *fp = fopen(file, "r+b");
+  cr_assert_not_null(fp);
+  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
+  cr_assert_eq(fread(b, 1, size, fp), size);
+  cr_assert_lt(at, f->len);
+  b[NET_TRACE_RECORD_HEAD + at] ^= mask;
+  uint32_t crc = net_trace_crc32c(0, b, NET_TRACE_RECORD_HEAD + f->len);
+  for (int k = 0; k < 4; k++)
+    b[NET_TRACE_RECORD_HEAD + f->len + (uint32_t)k] = (uint8_t)(crc >> (8 * k));
+  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
+  cr_assert_eq(fwrite(b, 1, size, fp), size);
+  cr_assert_eq(fclose(fp), 0);
+  free(b);
+}
+
+static size_t varint_len(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+/* Values no recorder writes, with valid checksums (a crafted trace): the
+ * replay refuses them as trace errors instead of handing them to actors,
+ * which would trust them (an accept "result" of 5 with no stream). */
+Test(sim_replay, an_accept_result_no_recorder_writes_is_a_trace_error) {
+  char dir[TMP_PATH_MAX];
+  tmp_path(dir, "rec");
+  session_t s;
+  record_echo(dir, &s);
+  /* ACCEPT: u64 listener, i64 rc (1: zigzag byte 0x02), u64 stream. */
+  found_t f = find_record(dir, NET_TRACE_T_ACCEPT, 0);
+  xor_record(dir, &f, 1, 0x08); /* zigzag 0x02 -> 0x0a: rc 5 */
+  sim_replay_report_t rep;
+  cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_TRACE_ERROR, "%s: %s",
+               SAID(rep));
+  cr_assert_not_null(strstr(rep.what, "accept result of 5"), "%s", rep.what);
+}
+
+Test(sim_replay, a_write_that_took_more_than_offered_is_a_trace_error) {
+  char dir[TMP_PATH_MAX];
+  tmp_path(dir, "rec");
+  session_t s;
+  record_echo(dir, &s);
+  /* The first write that took all of an even number of bytes: WRITE is
+   * u64 stream, u64 offered, i64 rc; bit 1 of rc's first byte is its value's
+   * bit 0 (zigzag), so flipping it makes rc = offered + 1. */
+  net_trace_reader_t *rd = NULL;
+  char err[ERR_CAP] = "";
+  cr_assert_eq(net_trace_reader_open(dir, &rd, err, sizeof(err)), RT_OK, "%s",
+               err);
+  net_trace_record_t rec;
+  uint32_t nth = 0, at = 0;
+  bool found = false;
+  while (!found && net_trace_next(rd, &rec) == 1) {
+    if (rec.type != NET_TRACE_T_WRITE)
+      continue;
+    net_trace_dec_t d;
+    net_trace_dec_init(&d, rec.payload, rec.len);
+    uint64_t stream = net_trace_get_u64(&d);
+    uint64_t offered = net_trace_get_u64(&d);
+    int64_t rc = net_trace_get_i64(&d);
+    if (rc > 0 && (uint64_t)rc == offered && offered % 2 == 0) {
+      at = (uint32_t)(varint_len(stream) + varint_len(offered));
+      found = true;
+    } else {
+      nth++;
+    }
+  }
+  net_trace_reader_close(rd);
+  cr_assert(found, "no whole even write in the recording");
+  found_t f = find_record(dir, NET_TRACE_T_WRITE, nth);
+  xor_record(dir, &f, at, 0x02);
+  sim_replay_report_t rep;
+  cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_TRACE_ERROR, "%s: %s",
+               SAID(rep));
+  cr_assert_not_null(strstr(rep.what, "a write took"), "%s", rep.what);
+}
+
 /* ---- Stopping early ---------------------------------------------------- */
 
 Test(sim_replay, until_stops_at_the_requested_time_with_every_check_matched) {
