@@ -585,7 +585,7 @@ const net_trace_header_t *sim_replay_header(const sim_replay_t *r) {
 }
 
 static void notify(sim_replay_t *r, uint64_t source, uint32_t events) {
-  void *v = rt_idmap_get(&r->sources, source);
+  void *v = source != 0 ? rt_idmap_get(&r->sources, source) : NULL;
   if (v == NULL) {
     stop_with(r, SIM_REPLAY_DIVERGED, source,
               "the recording signals stream %" PRIu64

@@ -814,6 +814,37 @@ Test(sim_replay, an_accept_result_no_recorder_writes_is_a_trace_error) {
   cr_assert_not_null(strstr(rep.what, "accept result of 5"), "%s", rep.what);
 }
 
+/* Found by mutating traces: a notification for source 0 (no stream or
+ * listener has it) once reached the id map, which asserts on key 0. */
+Test(sim_replay, a_notification_for_source_0_is_an_unknown_stream) {
+  char dir[TMP_PATH_MAX];
+  tmp_path(dir, "rec");
+  session_t s;
+  record_echo(dir, &s);
+  /* STREAM_EVENT: u64 source, u64 events; the first is the listener's. */
+  found_t f = find_record(dir, NET_TRACE_T_STREAM_EVENT, 0);
+  net_trace_reader_t *rd = NULL;
+  char err[ERR_CAP] = "";
+  cr_assert_eq(net_trace_reader_open(dir, &rd, err, sizeof(err)), RT_OK, "%s",
+               err);
+  net_trace_record_t rec;
+  uint64_t source = 0;
+  while (net_trace_next(rd, &rec) == 1)
+    if (rec.index == f.index) {
+      net_trace_dec_t d;
+      net_trace_dec_init(&d, rec.payload, rec.len);
+      source = net_trace_get_u64(&d);
+      break;
+    }
+  net_trace_reader_close(rd);
+  cr_assert(source > 0 && source < 0x80, "a one-byte id: %" PRIu64, source);
+  xor_record(dir, &f, 0, (uint8_t)source); /* the id becomes 0 */
+  sim_replay_report_t rep;
+  cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_DIVERGED, "%s: %s",
+               SAID(rep));
+  cr_assert_not_null(strstr(rep.what, "signals stream 0"), "%s", rep.what);
+}
+
 Test(sim_replay, a_write_that_took_more_than_offered_is_a_trace_error) {
   char dir[TMP_PATH_MAX];
   tmp_path(dir, "rec");
