@@ -176,7 +176,10 @@ class RecordReplay(unittest.TestCase):
     def test_1_the_matches_happened(self):
         self.assertEqual(self.status, 0)
         types = [m["type"] for m in self.ada_seen]
-        self.assertIn("COOKIE_SPAWN", types)  # and Ada claimed it
+        self.assertIn("COOKIE_SPAWN", types)
+        claims = [m for m in self.ada_seen + self.sly_seen
+                  if "goldenCookieClaimedBy" in m.get("payload", {})]
+        self.assertTrue(claims, "nobody claimed a golden cookie")
         self.assertEqual(types[-1], "GAME_OVER")
         self.assertEqual(self.sly_seen[-1]["type"], "GAME_OVER")
         self.assertTrue(os.path.exists(
