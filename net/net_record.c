@@ -88,6 +88,7 @@ static void on_drive_end(void *ctx, rt_drive_t kind, uint32_t result) {
   net_trace_put_u64(&e, (uint64_t)kind);
   net_trace_put_u64(&e, result);
   net_trace_put_u64(&e, rt_world_deliveries(r->world));
+  net_trace_put_u64(&e, rt_world_timers_fired(r->world));
   net_trace_put_fixed64(&e, rt_world_hash(r->world));
   net_trace_put_fixed64(&e, rt_world_output_hash(r->world));
   append(r, NET_TRACE_T_CHECKPOINT, &e);

@@ -11,7 +11,8 @@
  *   TIME          u64 nanoseconds since the previous TIME (from 0)
  *   PASS          u64 rt_drive_t, u64 turns_max
  *   CHECKPOINT    u64 rt_drive_t, u64 result (turns, or timers fired),
- *                 u64 deliveries so far, h64 run hash, h64 output hash
+ *                 u64 deliveries so far, u64 timer firings so far,
+ *                 h64 run hash, h64 output hash
  *   STREAM_EVENT  u64 source id, u64 RT_STREAM_* bits
  *   ACCEPT        u64 listener id, i64 rc, u64 new stream id (rc 1) or 0
  *   READ          u64 stream id, i64 rc, bytes (the rc bytes when rc > 0)

@@ -143,6 +143,9 @@ int64_t rt_wall_ns(const rt_world_t *w) { return w->cfg.epoch_unix_ns + w->now; 
 uint64_t rt_world_seed(const rt_world_t *w) { return w->cfg.seed; }
 uint64_t rt_world_hash(const rt_world_t *w) { return w->hash; }
 uint64_t rt_world_deliveries(const rt_world_t *w) { return w->delivery_seq; }
+uint64_t rt_world_timers_fired(const rt_world_t *w) {
+  return w->stats.timers_fired;
+}
 
 void rt_world_stats(const rt_world_t *w, rt_world_stats_t *out) {
   *out = w->stats;

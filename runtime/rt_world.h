@@ -157,6 +157,8 @@ uint64_t rt_world_seed(const rt_world_t *w);
 uint64_t rt_world_hash(const rt_world_t *w);
 /* Messages delivered so far: the sequence number of the next delivery. */
 uint64_t rt_world_deliveries(const rt_world_t *w);
+/* Timer firings so far (rt_world_stats_t.timers_fired, without the copy). */
+uint64_t rt_world_timers_fired(const rt_world_t *w);
 
 typedef struct rt_world_stats {
   uint64_t actors_spawned;

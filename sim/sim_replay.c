@@ -626,6 +626,7 @@ static void pass(sim_replay_t *r, rt_drive_t kind, uint32_t turns_max) {
   uint64_t k = net_trace_get_u64(&d);
   uint64_t want_result = net_trace_get_u64(&d);
   uint64_t deliveries = net_trace_get_u64(&d);
+  uint64_t fired = net_trace_get_u64(&d);
   uint64_t run_hash = net_trace_get_fixed64(&d);
   uint64_t out_hash = net_trace_get_fixed64(&d);
   if (rec.type != NET_TRACE_T_CHECKPOINT) {
@@ -644,6 +645,13 @@ static void pass(sim_replay_t *r, rt_drive_t kind, uint32_t turns_max) {
               "the pass ran %u turns and %" PRIu64 " deliveries in all; the "
               "recording's ran %" PRIu64 " and %" PRIu64,
               result, got_deliveries, want_result, deliveries);
+    return;
+  }
+  if (fired != rt_world_timers_fired(r->world)) {
+    stop_with(r, SIM_REPLAY_DIVERGED, 0,
+              "after the pass %" PRIu64 " timers have fired in all; the "
+              "recording's had %" PRIu64,
+              rt_world_timers_fired(r->world), fired);
     return;
   }
   if (out_hash != rt_world_output_hash(r->world)) {

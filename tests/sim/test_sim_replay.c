@@ -739,8 +739,8 @@ Test(sim_replay, a_close_with_another_output_hash_diverges_at_the_close) {
 }
 
 Test(sim_replay, a_checkpoint_with_other_hashes_diverges_after_the_pass) {
-  /* CHECKPOINT: kind, result, deliveries, then the run hash and the output
-   * hash (8 bytes each, last). */
+  /* CHECKPOINT: kind, result, deliveries, timer firings, then the run hash
+   * and the output hash (8 bytes each, last). */
   char dir[TMP_PATH_MAX];
   tmp_path(dir, "rec");
   session_t s;
@@ -843,6 +843,34 @@ Test(sim_replay, a_notification_for_source_0_is_an_unknown_stream) {
   cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_DIVERGED, "%s: %s",
                SAID(rep));
   cr_assert_not_null(strstr(rep.what, "signals stream 0"), "%s", rep.what);
+}
+
+Test(sim_replay, a_checkpoint_with_other_timer_firings_diverges) {
+  char dir[TMP_PATH_MAX];
+  tmp_path(dir, "rec");
+  session_t s;
+  record_echo(dir, &s);
+  found_t f = find_record(dir, NET_TRACE_T_CHECKPOINT, 0);
+  net_trace_reader_t *rd = NULL;
+  char err[ERR_CAP] = "";
+  cr_assert_eq(net_trace_reader_open(dir, &rd, err, sizeof(err)), RT_OK, "%s",
+               err);
+  net_trace_record_t rec;
+  uint32_t at = 0;
+  while (net_trace_next(rd, &rec) == 1)
+    if (rec.index == f.index) {
+      net_trace_dec_t d;
+      net_trace_dec_init(&d, rec.payload, rec.len);
+      for (int i = 0; i < 3; i++) /* kind, result, deliveries */
+        at += (uint32_t)varint_len(net_trace_get_u64(&d));
+      break;
+    }
+  net_trace_reader_close(rd);
+  xor_record(dir, &f, at, 0x02); /* the firings' count, +-2 */
+  sim_replay_report_t rep;
+  cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_DIVERGED, "%s: %s",
+               SAID(rep));
+  cr_assert_not_null(strstr(rep.what, "timers have fired"), "%s", rep.what);
 }
 
 Test(sim_replay, a_write_that_took_more_than_offered_is_a_trace_error) {
