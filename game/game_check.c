@@ -101,3 +101,16 @@ void game_live_counts(const game_t *g, uint32_t *rooms, uint32_t *clients) {
   *rooms = g->rooms_live.count;
   *clients = g->clients_live.count;
 }
+
+uint64_t *game_live_rooms(const game_t *g, uint32_t *n) {
+  return rt_idmap_sorted_keys(&g->rooms_live, n);
+}
+
+bool game_room_live(const game_t *g, rt_actor_id_t room) {
+  return room != 0 && rt_idmap_get(&g->rooms_live, room) != NULL;
+}
+
+int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
+                     uint32_t *role) {
+  return game__manager_seat(g, id, room, role);
+}

@@ -32,6 +32,7 @@
 
 #include "game.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,5 +42,15 @@ int game_check(const game_t *g, char *why, size_t cap);
 
 /* How many Room and Client actors run now (liveness checks). */
 void game_live_counts(const game_t *g, uint32_t *rooms, uint32_t *clients);
+
+/* The actor ids of the running Rooms, ascending, in a malloc'd array (the
+ * caller frees it; NULL when there are none or memory ran out: see *n). */
+uint64_t *game_live_rooms(const game_t *g, uint32_t *n);
+bool game_room_live(const game_t *g, rt_actor_id_t room);
+
+/* The Manager's view of player `id` (a user id): 1 with its room and role
+ * when playing, 0 when known but not playing, -1 when unknown. */
+int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
+                     uint32_t *role);
 
 #endif

@@ -22,7 +22,6 @@
 #include "simrun.h"
 
 #include "game_check.h"
-#include "game_int.h" /* rooms_live, game__manager_seat: recovery checks */
 #include "game_store.h"
 #include "net_ws.h"
 #include "rt_hash.h"
@@ -1713,7 +1712,7 @@ static void end_faults(simrun_t *run) {
     run->wake[i] = 0;
   }
   uint32_t n = 0;
-  uint64_t *ids = rt_idmap_sorted_keys(&run->game->rooms_live, &n);
+  uint64_t *ids = game_live_rooms(run->game, &n);
   if (ids == NULL && n > 0) {
     fail(run, "out of memory noting the rooms at the fault end");
     return;
@@ -1802,7 +1801,7 @@ int simrun_check(simrun_t *run) {
 static void check_r1(simrun_t *run) {
   run->r1_done = true;
   for (uint32_t i = 0; i < run->rec_rooms_len && !run->failed; i++)
-    if (rt_idmap_get(&run->game->rooms_live, run->rec_rooms[i]) != NULL)
+    if (game_room_live(run->game, run->rec_rooms[i]))
       fail(run,
            "liveness: room actor %" PRIu64 ", running when the faults "
            "ended at %.3f s, still runs at R1",
@@ -1817,7 +1816,7 @@ static void check_r2(simrun_t *run) {
     const player_t *p = &run->players[run->rec_players[i]];
     rt_actor_id_t room = 0;
     uint32_t role = 0;
-    int seat = game__manager_seat(run->game, p->user_id, &room, &role);
+    int seat = game_player_seat(run->game, p->user_id, &room, &role);
     if (seat >= 0)
       fail(run,
            "liveness: %s (%s) departed before the faults ended at %.3f s; "
