@@ -132,6 +132,13 @@ class SimTrace(unittest.TestCase):
         self.assertGreaterEqual(
             sum(1 for n in names if n.startswith("conn ")), 2, names)
 
+    def test_bad_sim_flags_are_bad_arguments(self):
+        r = run(REPLAY, "--sim", "--seed", "x")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        r = run(REPLAY, "--sim", "--seed", "1", "--swarm", "2")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("not a swarm", r.stderr)
+
     def test_record_is_one_run(self):
         r = run(SIM, *FLAGS, "--swarm", "2", "--record",
                 os.path.join(self.tmp.name, "no"))

@@ -546,7 +546,8 @@ static int replay_sim(run_t *run, int argc, char **argv, sim_trace_t *check,
   if (simcli_parse(argc, argv, &so) < 0 || so.swarm > 0) {
     snprintf(err, err_cap, "the simulator's flags are not understood%s",
              so.swarm > 0 ? " (one seed, not a swarm)" : "");
-    return EXIT_TRACE;
+    /* --sim's flags are the user's; a trace's are the trace's fault. */
+    return check == NULL ? EXIT_USAGE : EXIT_TRACE;
   }
   simcli_plan_t plan;
   simcli_plan(&so, so.seed, &plan);
@@ -699,10 +700,10 @@ int main(int argc, char **argv) {
     run_t find = {.o = &o, .mode = MODE_FIND_ROOM, .follow = &follow};
     err[0] = '\0';
     int status = replay_once(&find, kind, &rep, &sum, err, sizeof(err));
-    if (status == EXIT_TRACE && err[0] != '\0') {
+    if ((status == EXIT_TRACE || status == EXIT_USAGE) && err[0] != '\0') {
       fprintf(stderr, "overcookied-replay: %s\n", err);
       rt_idmap_deinit(&follow.actors);
-      return EXIT_TRACE;
+      return status;
     }
     if (follow.room_actor == 0) {
       fprintf(stderr, "overcookied-replay: no room %s starts in this run%s\n",
@@ -733,11 +734,11 @@ int main(int argc, char **argv) {
   }
   if (o.room != NULL)
     rt_idmap_deinit(&follow.actors);
-  if (status == EXIT_TRACE && err[0] != '\0') {
+  if ((status == EXIT_TRACE || status == EXIT_USAGE) && err[0] != '\0') {
     /* It could not start: the trace cannot be opened, or the server or
      * the simulator not built from its flags. */
     fprintf(stderr, "overcookied-replay: %s\n", err);
-    return EXIT_TRACE;
+    return status;
   }
   print_report(kind, &rep, &sum, status);
   if (o.chrome != NULL)
