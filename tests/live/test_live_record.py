@@ -297,6 +297,22 @@ class RecordReplay(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("stopped (--until)", r.stdout)
 
+    def test_8_from_narrows_the_log_and_timeline_not_the_checks(self):
+        out = os.path.join(self.tmp.name, "late.json")
+        r = run(REPLAY, self.trace, "--from", "2", "--log", "--chrome-trace",
+                out)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("replay: ok: the whole recording", r.stdout)
+        times = [float(l.split()[0][2:]) for l in r.stdout.splitlines()
+                 if l.startswith("t=")]
+        self.assertTrue(times and min(times) >= 2.0, times[:3])
+        with open(out) as f:
+            doc = json.load(f)
+        ts = [e["ts"] for e in doc["traceEvents"] if e["ph"] in ("X", "i")]
+        self.assertTrue(ts and min(ts) >= 2e6, min(ts) if ts else None)
+        r = run(REPLAY, self.trace, "--from", "3", "--until", "2")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+
 
 class RecordBackpressure(unittest.TestCase):
     """A reader that stops reading: the server's writes come back short,

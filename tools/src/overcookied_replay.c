@@ -1,6 +1,6 @@
 /* overcookied-replay: play a recorded trace back, bit for bit, and show it.
  *
- *   overcookied-replay TRACE [--until T] [--room ID] [--log]
+ *   overcookied-replay TRACE [--until T] [--from T] [--room ID] [--log]
  *                      [--chrome-trace OUT.json] [--static DIR]
  *   overcookied-replay [--until T] [--room ID] [--log] [--chrome-trace OUT]
  *                      --sim OVERCOOKIED-SIM-FLAGS...
@@ -21,7 +21,9 @@
  * with the records before it (exit 1), or why the trace cannot be used
  * (exit 3). Bad arguments exit 2.
  *
- * --until T stops at T seconds of the recording's time. --log prints the
+ * --until T stops at T seconds of the recording's time; --from T shows the
+ * log and timeline from T on (the replay and its checks still start at 0,
+ * since the state at T is built by everything before). --log prints the
  * replayed run's key=value log (debug level). --room ID follows one match:
  * the log and the timeline keep only the room's actor and its players'
  * connections (found by a first replay, then shown by a second).
@@ -52,6 +54,7 @@ enum { EXIT_OK = 0, EXIT_DIVERGED = 1, EXIT_USAGE = 2, EXIT_TRACE = 3 };
 typedef struct options {
   const char *trace;
   rt_time_ns until;
+  rt_time_ns from; /* the log and timeline start here; checks run from 0 */
   const char *room;
   bool log;
   const char *chrome;
@@ -67,6 +70,9 @@ static void usage(FILE *out) {
           "  TRACE                 a recording directory (overcookied --record)"
           "\n                        or one of its files\n"
           "  --until T             stop at T seconds of recorded time\n"
+          "  --from T              show the log and timeline from T seconds\n"
+          "                        on (everything before is still replayed\n"
+          "                        and checked)\n"
           "  --room ID             follow one match (log and timeline)\n"
           "  --log                 print the replayed run's key=value log\n"
           "  --chrome-trace OUT    write a timeline for Perfetto or\n"
@@ -80,6 +86,18 @@ static void usage(FILE *out) {
           "again with its flags and checks every checkpoint.\n");
 }
 
+/* Seconds of recorded time ("12.5" or "12.5s"). */
+static int parse_seconds(const char *v, rt_time_ns *out) {
+  char *end;
+  errno = 0;
+  double s = strtod(v, &end);
+  if (errno != 0 || end == v || (*end != '\0' && strcmp(end, "s") != 0) ||
+      !(s >= 0) || s > 1e9)
+    return -1;
+  *out = (rt_time_ns)(s * 1e9 + 0.5);
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, options_t *o) {
   *o = (options_t){.until = RT_TIME_NEVER};
   for (int i = 1; i < argc; i++) {
@@ -90,16 +108,14 @@ static int parse_args(int argc, char **argv, options_t *o) {
       exit(EXIT_OK);
     } else if (strcmp(a, "--log") == 0) {
       o->log = true;
-    } else if (strcmp(a, "--until") == 0 && v != NULL) {
-      char *end;
-      errno = 0;
-      double s = strtod(v, &end);
-      if (errno != 0 || end == v || (*end != '\0' && strcmp(end, "s") != 0) ||
-          !(s >= 0) || s > 1e9) {
-        fprintf(stderr, "overcookied-replay: bad --until '%s' (seconds)\n", v);
+    } else if ((strcmp(a, "--until") == 0 || strcmp(a, "--from") == 0) &&
+               v != NULL) {
+      rt_time_ns t;
+      if (parse_seconds(v, &t) < 0) {
+        fprintf(stderr, "overcookied-replay: bad %s '%s' (seconds)\n", a, v);
         return -1;
       }
-      o->until = (rt_time_ns)(s * 1e9 + 0.5);
+      *(strcmp(a, "--until") == 0 ? &o->until : &o->from) = t;
       i++;
     } else if (strcmp(a, "--room") == 0 && v != NULL &&
                strlen(v) < ROOM_ID_MAX) {
@@ -125,6 +141,10 @@ static int parse_args(int argc, char **argv, options_t *o) {
       usage(stderr);
       return -1;
     }
+  }
+  if (o->from > o->until) {
+    fprintf(stderr, "overcookied-replay: --from is after --until\n");
+    return -1;
   }
   if ((o->trace == NULL) == (o->sim_argv == NULL)) {
     fprintf(stderr, "overcookied-replay: a trace, or --sim and a seed's "
@@ -402,6 +422,8 @@ static void on_delivery(void *ctx, const rt_delivery_t *d) {
   }
   if (f != NULL && !follows(f, d->actor) && !follows(f, d->from))
     return;
+  if (d->at < r->o->from)
+    return;
   if (r->chrome != NULL && r->world != NULL)
     chrome_delivery(r->chrome, r->world, d);
 }
@@ -425,6 +447,8 @@ static void on_log(void *ctx, const char *line, size_t len) {
   }
   if (f != NULL && !follows(f, actor) &&
       !line_mentions_room(line, len, f->room_id))
+    return;
+  if (r->o->from > 0 && (r->world == NULL || rt_now(r->world) < r->o->from))
     return;
   if (r->o->log)
     fwrite(line, 1, len, stdout);
