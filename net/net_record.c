@@ -122,24 +122,29 @@ static void on_accept(void *ctx, uint64_t listener, int rc, uint64_t stream) {
   append(r, NET_TRACE_T_ACCEPT, &e);
 }
 
-static void on_read(void *ctx, uint64_t stream, int64_t rc, const void *buf) {
-  net_record_t *r = ctx;
-  if (rc == 0)
-    return; /* implied: see "Left out" in net_record.h */
-  size_t n = rc > 0 ? (size_t)rc : 0;
-  uint8_t *b = scratch(r, n);
+/* A record of (u64 id, i64 rc, bytes): READ and EXTERNAL. */
+static void append_with_bytes(net_record_t *r, uint8_t type, uint64_t id,
+                              int64_t rc, const void *data, size_t len) {
+  uint8_t *b = scratch(r, len);
   if (b == NULL) {
     /* Too big for any record, or no memory for it: the writer marks the
      * gap LOST, so a replay stops there rather than go wrong. */
-    net_trace_lose(r->writer, n);
+    net_trace_lose(r->writer, len);
     return;
   }
   net_trace_enc_t e;
   net_trace_enc_init(&e, b, r->scratch_cap);
-  net_trace_put_u64(&e, stream);
+  net_trace_put_u64(&e, id);
   net_trace_put_i64(&e, rc);
-  net_trace_put_bytes(&e, buf, n);
-  append(r, NET_TRACE_T_READ, &e);
+  net_trace_put_bytes(&e, data, len);
+  append(r, type, &e);
+}
+
+static void on_read(void *ctx, uint64_t stream, int64_t rc, const void *buf) {
+  if (rc == 0)
+    return; /* implied: see "Left out" in net_record.h */
+  append_with_bytes(ctx, NET_TRACE_T_READ, stream, rc, buf,
+                    rc > 0 ? (size_t)rc : 0);
 }
 
 static void on_write(void *ctx, uint64_t stream, const void *buf, size_t len,
@@ -190,18 +195,7 @@ static void on_close(void *ctx, const rt_stream_t *s) {
 
 static void on_put(void *ctx, uint32_t kind, int64_t rc, const void *data,
                    size_t len) {
-  net_record_t *r = ctx;
-  uint8_t *b = scratch(r, len);
-  if (b == NULL) {
-    net_trace_lose(r->writer, len);
-    return;
-  }
-  net_trace_enc_t e;
-  net_trace_enc_init(&e, b, r->scratch_cap);
-  net_trace_put_u64(&e, kind);
-  net_trace_put_i64(&e, rc);
-  net_trace_put_bytes(&e, data, len);
-  append(r, NET_TRACE_T_EXTERNAL, &e);
+  append_with_bytes(ctx, NET_TRACE_T_EXTERNAL, kind, rc, data, len);
 }
 
 static const rt_tap_t record_tap = {

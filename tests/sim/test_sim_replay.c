@@ -696,9 +696,9 @@ static found_t find_record(const char *dir, uint8_t type, uint32_t nth) {
   return f;
 }
 
-/* Flip bit 0 of payload byte `at` (negative: from the end) of the record,
- * and reseal the record's CRC-32C. */
-static void edit_record(const char *dir, const found_t *f, int32_t at) {
+/* XOR payload byte `at` of the record with mask, and reseal its CRC. */
+static void xor_record(const char *dir, const found_t *f, uint32_t at,
+                       uint8_t mask) {
   char file[FILE_PATH_MAX];
   snprintf(file, sizeof(file), "%s/trace-000001.oct", dir);
   size_t size = NET_TRACE_RECORD_OVERHEAD + f->len;
@@ -708,9 +708,8 @@ static void edit_record(const char *dir, const found_t *f, int32_t at) {
   cr_assert_not_null(fp);
   cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
   cr_assert_eq(fread(b, 1, size, fp), size);
-  uint32_t pos = at >= 0 ? (uint32_t)at : f->len - (uint32_t)(-at);
-  cr_assert_lt(pos, f->len);
-  b[NET_TRACE_RECORD_HEAD + pos] ^= 1u;
+  cr_assert_lt(at, f->len);
+  b[NET_TRACE_RECORD_HEAD + at] ^= mask;
   uint32_t crc = net_trace_crc32c(0, b, NET_TRACE_RECORD_HEAD + f->len);
   for (int k = 0; k < 4; k++)
     b[NET_TRACE_RECORD_HEAD + f->len + (uint32_t)k] = (uint8_t)(crc >> (8 * k));
@@ -718,6 +717,13 @@ static void edit_record(const char *dir, const found_t *f, int32_t at) {
   cr_assert_eq(fwrite(b, 1, size, fp), size);
   cr_assert_eq(fclose(fp), 0);
   free(b);
+}
+
+/* Flip bit 0 of payload byte `at` (negative: from the end) of the record,
+ * and reseal the record's CRC-32C. */
+static void edit_record(const char *dir, const found_t *f, int32_t at) {
+  uint32_t pos = at >= 0 ? (uint32_t)at : f->len - (uint32_t)(-at);
+  xor_record(dir, f, pos, 1u);
 }
 
 Test(sim_replay, a_close_with_another_output_hash_diverges_at_the_close) {
@@ -763,29 +769,6 @@ Test(sim_replay, a_checkpoint_with_other_hashes_diverges_after_the_pass) {
 
   edit_record(dir, &f, -9); /* restored: the original replays again */
   cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_DONE, "%s: %s", SAID(rep));
-}
-
-/* XOR payload byte `at` of the record with mask, and reseal its CRC. */
-static void xor_record(const char *dir, const found_t *f, uint32_t at,
-                       uint8_t mask) {
-  char file[FILE_PATH_MAX];
-  snprintf(file, sizeof(file), "%s/trace-000001.oct", dir);
-  size_t size = NET_TRACE_RECORD_OVERHEAD + f->len;
-  uint8_t *b = malloc(size);
-  cr_assert_not_null(b);
-  FILE *fp = fopen(file, "r+b");
-  cr_assert_not_null(fp);
-  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
-  cr_assert_eq(fread(b, 1, size, fp), size);
-  cr_assert_lt(at, f->len);
-  b[NET_TRACE_RECORD_HEAD + at] ^= mask;
-  uint32_t crc = net_trace_crc32c(0, b, NET_TRACE_RECORD_HEAD + f->len);
-  for (int k = 0; k < 4; k++)
-    b[NET_TRACE_RECORD_HEAD + f->len + (uint32_t)k] = (uint8_t)(crc >> (8 * k));
-  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
-  cr_assert_eq(fwrite(b, 1, size, fp), size);
-  cr_assert_eq(fclose(fp), 0);
-  free(b);
 }
 
 static size_t varint_len(uint64_t v) {
