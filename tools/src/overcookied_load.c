@@ -115,6 +115,13 @@ typedef struct counters {
       msg_queued, msg_other;
 } counters_t;
 
+/* A process's CPU time, split into user space and the kernel (system calls
+ * and the softirq work done in their context), so a report can say where a
+ * click's cost goes. */
+typedef struct {
+  double user_s, sys_s;
+} cpu_times_t;
+
 typedef struct run {
   options_t opt;
   net_live_t *live;
@@ -128,31 +135,35 @@ typedef struct run {
   rt_time_ns window_start, window_end;
   uint32_t started;   /* players started so far */
   uint32_t connected_now;
-  double cpu_start_s, cpu_end_s;
+  cpu_times_t cpu_start, cpu_end;
   long rss_base_kb, rss_end_kb;
   bool tty;
 } run_t;
 
 /* ---- /proc ------------------------------------------------------------------------- */
 
-static double proc_cpu_seconds(long pid) {
+static cpu_times_t proc_cpu_times(long pid) {
+  cpu_times_t t = {-1, -1};
   char path[64], buf[1024];
   snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
   FILE *f = fopen(path, "r");
   if (f == NULL)
-    return -1;
+    return t;
   size_t n = fread(buf, 1, sizeof(buf) - 1, f);
   fclose(f);
   buf[n] = '\0';
   const char *p = strrchr(buf, ')'); /* the name may contain spaces */
   if (p == NULL)
-    return -1;
+    return t;
   unsigned long utime = 0, stime = 0;
   /* After ")": state(3) ... utime is field 14, stime 15. */
   if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
              &utime, &stime) != 2)
-    return -1;
-  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    return t;
+  double tick = (double)sysconf(_SC_CLK_TCK);
+  t.user_s = (double)utime / tick;
+  t.sys_s = (double)stime / tick;
+  return t;
 }
 
 static long proc_rss_kb(long pid) {
@@ -525,7 +536,7 @@ static void controller_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     r->window_start = now;
     r->at_window = r->c;
     if (r->opt.server_pid > 0)
-      r->cpu_start_s = proc_cpu_seconds(r->opt.server_pid);
+      r->cpu_start = proc_cpu_times(r->opt.server_pid);
   }
   if (r->window_open && !r->draining &&
       now - r->window_start >= (rt_time_ns)(r->opt.duration_s * 1e9)) {
@@ -535,7 +546,7 @@ static void controller_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     r->draining = true;
     r->at_window_end = r->c;
     if (r->opt.server_pid > 0) {
-      r->cpu_end_s = proc_cpu_seconds(r->opt.server_pid);
+      r->cpu_end = proc_cpu_times(r->opt.server_pid);
       r->rss_end_kb = proc_rss_kb(r->opt.server_pid);
     }
   }
@@ -553,8 +564,12 @@ static void report(const run_t *r) {
   uint64_t acks = w1->acks - w0->acks; /* acks that arrived in the window */
   uint64_t clicks = c->window_clicks;
   int64_t missing = (int64_t)c->window_clicks - (int64_t)c->window_acks;
-  double cpu = r->cpu_end_s - r->cpu_start_s;
-  double us_per_ack = acks > 0 && r->opt.server_pid > 0 ? cpu * 1e6 / (double)acks : 0;
+  double cpu_user = r->cpu_end.user_s - r->cpu_start.user_s;
+  double cpu_sys = r->cpu_end.sys_s - r->cpu_start.sys_s;
+  double cpu = cpu_user + cpu_sys;
+  bool per_ack = acks > 0 && r->opt.server_pid > 0;
+  double us_per_ack = per_ack ? cpu * 1e6 / (double)acks : 0;
+  double us_per_ack_sys = per_ack ? cpu_sys * 1e6 / (double)acks : 0;
   double bytes_per_conn =
       r->opt.server_pid > 0 && c->connections > 0
           ? (double)(r->rss_end_kb - r->rss_base_kb) * 1024.0 / (double)c->connections
@@ -571,8 +586,8 @@ static void report(const run_t *r) {
            ",\"acks_missing\":%" PRId64 ",\"errors\":%" PRIu64
            ",\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
            "\"p999\":%.3f,\"max\":%.3f},\"server_cpu_s\":%.3f,"
-           "\"cpu_us_per_ack\":%.2f,\"server_rss_kb\":%ld,"
-           "\"bytes_per_connection\":%.0f}\n",
+           "\"cpu_us_per_ack\":%.2f,\"cpu_us_per_ack_kernel\":%.2f,"
+           "\"server_rss_kb\":%ld,\"bytes_per_connection\":%.0f}\n",
            r->opt.players, r->opt.rate, window_s, c->logins, c->connections,
            c->connect_failures, c->unexpected_closes, c->matches_started / 2,
            c->matches_finished / 2, clicks, acks, missing,
@@ -580,7 +595,7 @@ static void report(const run_t *r) {
            (double)hist_quantile(r->hist, 0.9) / ms,
            (double)hist_quantile(r->hist, 0.99) / ms,
            (double)hist_quantile(r->hist, 0.999) / ms, (double)r->hist->max / ms,
-           cpu, us_per_ack, r->rss_end_kb, bytes_per_conn);
+           cpu, us_per_ack, us_per_ack_sys, r->rss_end_kb, bytes_per_conn);
     return;
   }
   printf("players %u (rate %.1f clicks/s each), window %.1f s after a %.1f s ramp\n",
@@ -606,9 +621,9 @@ static void report(const run_t *r) {
          (double)hist_quantile(r->hist, 0.99) / ms,
          (double)hist_quantile(r->hist, 0.999) / ms, (double)r->hist->max / ms);
   if (r->opt.server_pid > 0)
-    printf("server: %.2f s CPU in the window, %.1f us per acknowledged click, "
-           "RSS %ld KiB, %.0f bytes per connection\n",
-           cpu, us_per_ack, r->rss_end_kb, bytes_per_conn);
+    printf("server: %.2f s CPU in the window, %.1f us per acknowledged click "
+           "(%.1f us of it in the kernel), RSS %ld KiB, %.0f bytes per connection\n",
+           cpu, us_per_ack, us_per_ack_sys, r->rss_end_kb, bytes_per_conn);
 }
 
 /* ---- Arguments --------------------------------------------------------------------------- */
@@ -730,7 +745,7 @@ int main(int argc, char **argv) {
   if (!r->window_open || r->window_end == 0) {
     r->window_end = rt_now(r->w);
     if (r->opt.server_pid > 0) {
-      r->cpu_end_s = proc_cpu_seconds(r->opt.server_pid);
+      r->cpu_end = proc_cpu_times(r->opt.server_pid);
       r->rss_end_kb = proc_rss_kb(r->opt.server_pid);
     }
   }
