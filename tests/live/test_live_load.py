@@ -70,6 +70,8 @@ class LoadGenerator(unittest.TestCase):
         self.assertGreaterEqual(r["matches_finished"], PLAYERS // 2)
         # 40 players x 5 clicks/s over about 4 s, each click acknowledged.
         self.assertGreater(r["clicks_sent"], PLAYERS * 5 * 4 // 2)
+        # A click that crosses a game's end is answered not_in_game, never
+        # acked: the generator counts it late, not missing and not an error.
         self.assertEqual(r["acks_missing"], 0)
         self.assertGreater(r["acks"], 0)
         lat = r["latency_ms"]

@@ -110,6 +110,8 @@ typedef struct counters {
   uint64_t clicks_sent, acks, cookie_clicks;
   uint64_t window_clicks, window_acks; /* clicks sent in the window, and
                                           how many of those were acked */
+  uint64_t late_clicks, window_late; /* answered not_in_game: they crossed
+                                        the game's end (see on_late_answer) */
   uint64_t errors;
   uint64_t msg_update, msg_opponent, msg_spawn, msg_start, msg_over,
       msg_queued, msg_other;
@@ -203,6 +205,7 @@ typedef struct player {
   net_wsc_t *wsc;
   uint64_t click_timer, cookie_timer;
   int64_t next_seq;
+  int64_t last_acked; /* the highest seq acknowledged */
   rt_time_ns sent_at[SEQ_RING];
   int64_t sent_seq[SEQ_RING];
   bool sent_in_window[SEQ_RING];
@@ -251,12 +254,38 @@ static void on_ack(player_t *p, int64_t seq) {
   if (p->sent_seq[seq % SEQ_RING] != seq)
     return;
   r->c.acks++;
+  if (seq > p->last_acked)
+    p->last_acked = seq;
   rt_time_ns lat = rt_now(r->w) - p->sent_at[seq % SEQ_RING];
   p->sent_seq[seq % SEQ_RING] = 0;
   if (p->sent_in_window[seq % SEQ_RING]) {
     r->c.window_acks++;
     hist_add(r->hist, lat);
   }
+}
+
+/* A not_in_game ERROR after GAME_OVER answers a click (or golden-cookie
+ * claim) that crossed the game's end: sent before this player saw GAME_OVER,
+ * handled by the server after it. Such a click can never be acknowledged,
+ * so it is retired as late rather than counted as a missing ack. It is the
+ * oldest unanswered click above the highest acknowledged seq: the server
+ * handles one connection's messages in order, so an unanswered click below
+ * that was scored and its ack dropped, and stays missing. */
+static void on_late_answer(player_t *p) {
+  run_t *r = p->run;
+  r->c.late_clicks++;
+  int64_t first = p->next_seq - (int64_t)SEQ_RING + 1;
+  if (first <= p->last_acked)
+    first = p->last_acked + 1;
+  for (int64_t seq = first < 1 ? 1 : first; seq <= p->next_seq; seq++) {
+    if (p->sent_seq[seq % SEQ_RING] == seq) {
+      p->sent_seq[seq % SEQ_RING] = 0;
+      if (p->sent_in_window[seq % SEQ_RING])
+        r->c.window_late++;
+      return;
+    }
+  }
+  /* None outstanding: it answered a golden-cookie claim. */
 }
 
 static void start_clicking(player_t *p) {
@@ -311,7 +340,12 @@ static void on_game_message(void *ud, const uint8_t *data, size_t len) {
   } else if (strcmp(t, "QUEUED") == 0) {
     r->c.msg_queued++;
   } else if (strcmp(t, "ERROR") == 0) {
-    r->c.errors++;
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(payload, "code");
+    if (p->state != P_PLAYING && cJSON_IsString(code) &&
+        strcmp(code->valuestring, "not_in_game") == 0)
+      on_late_answer(p);
+    else
+      r->c.errors++;
   } else {
     r->c.msg_other++;
   }
@@ -563,7 +597,8 @@ static void report(const run_t *r) {
   const counters_t *w1 = r->draining ? &r->at_window_end : c;
   uint64_t acks = w1->acks - w0->acks; /* acks that arrived in the window */
   uint64_t clicks = c->window_clicks;
-  int64_t missing = (int64_t)c->window_clicks - (int64_t)c->window_acks;
+  int64_t missing = (int64_t)c->window_clicks - (int64_t)c->window_acks -
+                    (int64_t)c->window_late;
   double cpu_user = r->cpu_end.user_s - r->cpu_start.user_s;
   double cpu_sys = r->cpu_end.sys_s - r->cpu_start.sys_s;
   double cpu = cpu_user + cpu_sys;
@@ -583,14 +618,15 @@ static void report(const run_t *r) {
            ",\"connect_failures\":%" PRIu64 ",\"unexpected_closes\":%" PRIu64
            ",\"matches_started\":%" PRIu64 ",\"matches_finished\":%" PRIu64
            ",\"clicks_sent\":%" PRIu64 ",\"acks\":%" PRIu64
-           ",\"acks_missing\":%" PRId64 ",\"errors\":%" PRIu64
+           ",\"acks_missing\":%" PRId64 ",\"late_clicks\":%" PRIu64
+           ",\"errors\":%" PRIu64
            ",\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
            "\"p999\":%.3f,\"max\":%.3f},\"server_cpu_s\":%.3f,"
            "\"cpu_us_per_ack\":%.2f,\"cpu_us_per_ack_kernel\":%.2f,"
            "\"server_rss_kb\":%ld,\"bytes_per_connection\":%.0f}\n",
            r->opt.players, r->opt.rate, window_s, c->logins, c->connections,
            c->connect_failures, c->unexpected_closes, c->matches_started / 2,
-           c->matches_finished / 2, clicks, acks, missing,
+           c->matches_finished / 2, clicks, acks, missing, c->late_clicks,
            c->errors, (double)hist_quantile(r->hist, 0.5) / ms,
            (double)hist_quantile(r->hist, 0.9) / ms,
            (double)hist_quantile(r->hist, 0.99) / ms,
@@ -607,8 +643,8 @@ static void report(const run_t *r) {
   printf("matches started %" PRIu64 ", finished %" PRIu64 "\n",
          c->matches_started / 2, c->matches_finished / 2);
   printf("in the window: clicks %" PRIu64 ", acks %" PRIu64 ", missing %" PRId64
-         ", errors %" PRIu64 "\n",
-         clicks, acks, missing, c->errors);
+         "; late (crossed a game's end) %" PRIu64 ", errors %" PRIu64 "\n",
+         clicks, acks, missing, c->late_clicks, c->errors);
   printf("messages: UPDATE %" PRIu64 ", OPPONENT_CLICK %" PRIu64
          ", COOKIE_SPAWN %" PRIu64 ", GAME_START %" PRIu64 ", GAME_OVER %" PRIu64
          ", QUEUED %" PRIu64 ", other %" PRIu64 "\n",
