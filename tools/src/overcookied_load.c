@@ -264,13 +264,16 @@ static void on_ack(player_t *p, int64_t seq) {
   }
 }
 
-/* A not_in_game ERROR after GAME_OVER answers a click (or golden-cookie
- * claim) that crossed the game's end: sent before this player saw GAME_OVER,
- * handled by the server after it. Such a click can never be acknowledged,
- * so it is retired as late rather than counted as a missing ack. It is the
- * oldest unanswered click above the highest acknowledged seq: the server
- * handles one connection's messages in order, so an unanswered click below
- * that was scored and its ack dropped, and stays missing. */
+/* A not_in_game ERROR answers a click (or golden-cookie claim) that crossed
+ * the game's end: sent while this player was playing, handled by the server
+ * after the room had finished. It may arrive just before GAME_OVER (the
+ * connection's actor took the click before the room's last message). Such a
+ * click can never be acknowledged, so it is retired as late rather than
+ * counted as a missing ack. It is the oldest unanswered click above the
+ * highest acknowledged seq: the server handles one connection's messages in
+ * order, so an unanswered click below that was scored and its ack dropped,
+ * and stays missing. Late clicks are reported apart, so a server that
+ * wrongly answered not_in_game mid-game would show in the report. */
 static void on_late_answer(player_t *p) {
   run_t *r = p->run;
   r->c.late_clicks++;
@@ -341,8 +344,7 @@ static void on_game_message(void *ud, const uint8_t *data, size_t len) {
     r->c.msg_queued++;
   } else if (strcmp(t, "ERROR") == 0) {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(payload, "code");
-    if (p->state != P_PLAYING && cJSON_IsString(code) &&
-        strcmp(code->valuestring, "not_in_game") == 0)
+    if (cJSON_IsString(code) && strcmp(code->valuestring, "not_in_game") == 0)
       on_late_answer(p);
     else
       r->c.errors++;
