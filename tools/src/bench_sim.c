@@ -10,7 +10,6 @@
  * deliveries per second. A benchmark, not a test: the wall clock is read
  * here, in tools/, never inside the run.
  */
-#include "simalloc.h"
 #include "simrun.h"
 
 #include <inttypes.h>
@@ -59,7 +58,6 @@ int main(int argc, char **argv) {
   }
   simrun_mix_t mix;
   simrun_mix_draw(cfg.seed, &mix);
-  (void)simalloc_install_cjson(); /* before any cJSON block is live */
   double t0 = wall_s();
   simrun_t *run = NULL;
   if (simrun_create(&cfg, &run) < 0 || simrun_populate(run, &mix) < 0) {

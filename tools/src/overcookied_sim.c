@@ -20,7 +20,6 @@
  * The runs themselves never read the clock; this program reads nothing of
  * the wall clock either (the progress bar counts seeds).
  */
-#include "simalloc.h"
 #include "simcli.h"
 #include "simrun.h"
 #include "sim_trace.h"
@@ -809,7 +808,6 @@ int main(int argc, char **argv) {
   if (parse_args(argc, argv, &o) < 0)
     return 2;
   signal(SIGPIPE, SIG_IGN);
-  (void)simalloc_install_cjson(); /* before any cJSON block is live */
   if (o.swarm > 0)
     return run_swarm(&o);
   seed_plan_t sp;
