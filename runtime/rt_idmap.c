@@ -15,15 +15,9 @@ static uint32_t slot_of(const rt_idmap_t *m, uint64_t key) {
 }
 
 static int alloc_slots(rt_idmap_t *m, uint32_t slots) {
-  m->keys = calloc(slots, sizeof(*m->keys));
-  m->vals = calloc(slots, sizeof(*m->vals));
-  if (m->keys == NULL || m->vals == NULL) {
-    free(m->keys);
-    free(m->vals);
-    m->keys = NULL;
-    m->vals = NULL;
+  m->slots = calloc(slots, sizeof(*m->slots));
+  if (m->slots == NULL)
     return RT_ENOMEM;
-  }
   m->mask = slots - 1;
   m->count = 0;
   return RT_OK;
@@ -32,29 +26,27 @@ static int alloc_slots(rt_idmap_t *m, uint32_t slots) {
 int rt_idmap_init(rt_idmap_t *m) { return alloc_slots(m, RT_IDMAP_SLOTS_MIN); }
 
 void rt_idmap_deinit(rt_idmap_t *m) {
-  free(m->keys);
-  free(m->vals);
-  m->keys = NULL;
-  m->vals = NULL;
+  free(m->slots);
+  m->slots = NULL;
   m->count = 0;
 }
 
 void *rt_idmap_get(const rt_idmap_t *m, uint64_t key) {
   RT_ASSERT(key != 0);
   for (uint32_t i = slot_of(m, key);; i = (i + 1) & m->mask) {
-    if (m->keys[i] == key)
-      return m->vals[i];
-    if (m->keys[i] == 0)
+    const rt_idmap_slot_t *slot = &m->slots[i];
+    if (slot->key == key)
+      return slot->val;
+    if (slot->key == 0)
       return NULL;
   }
 }
 
 static void insert_fresh(rt_idmap_t *m, uint64_t key, void *val) {
   uint32_t i = slot_of(m, key);
-  while (m->keys[i] != 0)
+  while (m->slots[i].key != 0)
     i = (i + 1) & m->mask;
-  m->keys[i] = key;
-  m->vals[i] = val;
+  m->slots[i] = (rt_idmap_slot_t){.key = key, .val = val};
   m->count++;
 }
 
@@ -67,8 +59,8 @@ static int grow(rt_idmap_t *m) {
   if (err < 0)
     return err;
   for (uint32_t i = 0; i <= m->mask; i++)
-    if (m->keys[i] != 0)
-      insert_fresh(&bigger, m->keys[i], m->vals[i]);
+    if (m->slots[i].key != 0)
+      insert_fresh(&bigger, m->slots[i].key, m->slots[i].val);
   rt_idmap_deinit(m);
   *m = bigger;
   return RT_OK;
@@ -88,28 +80,27 @@ int rt_idmap_put(rt_idmap_t *m, uint64_t key, void *val) {
 
 void *rt_idmap_del(rt_idmap_t *m, uint64_t key) {
   uint32_t i = slot_of(m, key);
-  while (m->keys[i] != key) {
-    if (m->keys[i] == 0)
+  while (m->slots[i].key != key) {
+    if (m->slots[i].key == 0)
       return NULL;
     i = (i + 1) & m->mask;
   }
-  void *val = m->vals[i];
+  void *val = m->slots[i].val;
   /* Backward-shift deletion: pull later members of the probe run into the
    * hole so lookups never stop early. */
   uint32_t hole = i;
-  for (uint32_t j = (i + 1) & m->mask; m->keys[j] != 0; j = (j + 1) & m->mask) {
-    uint32_t home = slot_of(m, m->keys[j]);
+  for (uint32_t j = (i + 1) & m->mask; m->slots[j].key != 0;
+       j = (j + 1) & m->mask) {
+    uint32_t home = slot_of(m, m->slots[j].key);
     /* Move j into the hole unless its home lies cyclically in (hole, j]. */
     bool home_between = hole <= j ? (hole < home && home <= j)
                                   : (hole < home || home <= j);
     if (!home_between) {
-      m->keys[hole] = m->keys[j];
-      m->vals[hole] = m->vals[j];
+      m->slots[hole] = m->slots[j];
       hole = j;
     }
   }
-  m->keys[hole] = 0;
-  m->vals[hole] = NULL;
+  m->slots[hole] = (rt_idmap_slot_t){.key = 0, .val = NULL};
   m->count--;
   return val;
 }
@@ -127,8 +118,8 @@ uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out) {
   }
   uint32_t n = 0;
   for (uint32_t i = 0; i <= m->mask; i++)
-    if (m->keys[i] != 0)
-      keys[n++] = m->keys[i];
+    if (m->slots[i].key != 0)
+      keys[n++] = m->slots[i].key;
   RT_ASSERT(n == m->count);
   qsort(keys, n, sizeof(*keys), cmp_u64);
   *n_out = n;

@@ -10,9 +10,17 @@
 
 #include <stdint.h>
 
+/* A key and its value side by side: a lookup touches one cache line, not
+ * one in a key array and another in a value array (with thousands of
+ * connections the map is far larger than the L1, and every message sent
+ * looks its receiver up here). */
+typedef struct rt_idmap_slot {
+  uint64_t key;
+  void *val;
+} rt_idmap_slot_t;
+
 typedef struct rt_idmap {
-  uint64_t *keys;
-  void **vals;
+  rt_idmap_slot_t *slots;
   uint32_t mask; /* slots - 1; slots is a power of two */
   uint32_t count;
 } rt_idmap_t;
