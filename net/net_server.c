@@ -761,8 +761,7 @@ static void conn_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
       c->srv->cfg.session->message(c->session, self, msg);
       /* Flush once the mailbox is empty: frames queued by a run of
        * messages leave in one write (net_ws gathers them), not one each. */
-      const rt_mailbox_t *mb = rt_actor_mailbox(conn_world(c), c->id);
-      if (mb == NULL || rt_mailbox_count(mb) == 0)
+      if (rt_self_pending(self) == 0)
         ws_after_io(c);
     }
     break;

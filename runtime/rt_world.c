@@ -226,6 +226,9 @@ void rt_world_hash_input(rt_world_t *w, uint64_t kind, uint64_t id,
 rt_actor_id_t rt_self(const rt_actor_t *self) { return self->id; }
 void *rt_state(const rt_actor_t *self) { return self->state; }
 rt_world_t *rt_actor_world(const rt_actor_t *self) { return self->world; }
+uint32_t rt_self_pending(const rt_actor_t *self) {
+  return self->mailbox.count;
+}
 
 bool rt_alive(const rt_world_t *w, rt_actor_id_t id) {
   return id != 0 && rt_idmap_get(&w->actors, id) != NULL;

@@ -239,6 +239,10 @@ int rt_demonitor(rt_world_t *w, uint64_t ref);
 rt_actor_id_t rt_self(const rt_actor_t *self);
 void *rt_state(const rt_actor_t *self);
 rt_world_t *rt_actor_world(const rt_actor_t *self);
+/* Messages still queued for the running actor (not counting the one being
+ * handled): lets a behaviour batch work until its mailbox runs dry without
+ * looking itself up by id. */
+uint32_t rt_self_pending(const rt_actor_t *self);
 
 /* The mailbox of a live actor, for metrics and tests; NULL if not alive. */
 const rt_mailbox_t *rt_actor_mailbox(const rt_world_t *w, rt_actor_id_t id);
