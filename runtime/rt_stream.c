@@ -44,8 +44,11 @@ int64_t rt_stream_read(rt_stream_t *s, void *buf, size_t cap) {
     tap->read(s->world->tap_ctx, s->id, n, buf);
   if (n > 0) {
     s->bytes_in += (uint64_t)n;
-    rt_world_hash_input(s->world, HASH_READ, s->id,
-                        rt_hash_bytes(buf, (size_t)n, 0));
+    /* Hash the bytes only for a hash that is kept (the live server turns
+     * it off unless recording): they are every byte the server reads. */
+    if (!s->world->cfg.hash_disabled)
+      rt_world_hash_input(s->world, HASH_READ, s->id,
+                          rt_hash_bytes(buf, (size_t)n, 0));
   } else if (n < 0) {
     rt_world_hash_input(s->world, HASH_READ, s->id, (uint64_t)n);
   }
