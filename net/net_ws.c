@@ -33,7 +33,21 @@ struct net_ws {
    * never reads. */
   bool close_pending;
   uint8_t close_reason_len;
-  char close_reason[123];
+  /* Data messages are put together here, not by wslay (no_buffering):
+   * wslay would copy each frame into a chunk of its own and the chunks into
+   * a message, three allocations and two copies for every message. Most
+   * messages arrive as one frame read at once, and then `msg` points into
+   * wslay's input buffer, which holds until on_msg_recv in the same step
+   * of wslay_event_recv; other messages are copied into `msg_buf` (heap,
+   * grown up to message_max, freed once delivered). */
+  const uint8_t *msg;
+  uint8_t *msg_buf;
+  uint32_t msg_len, msg_buf_cap;
+  uint32_t message_max;
+  uint64_t frame_len;  /* payload length of the data frame being read */
+  bool frame_fin;
+  bool frame_ctrl;     /* the frame being read is a control frame: wslay's */
+  bool msg_too_big;    /* closed with 1009: drop the rest of this message */
   /* Frames leave in one write per flush: wslay hands them to send_cb one
    * by one, and a send() per frame was most of a busy server's CPU (the
    * opponent of a clicker gets two frames per click). During a flush they
@@ -44,6 +58,7 @@ struct net_ws {
   uint32_t gather_len, gather_cap;
   uint8_t *pending;
   uint32_t pending_len, pending_off;
+  char close_reason[123];
 };
 
 #define NET_WS_GATHER 8192u
@@ -109,6 +124,79 @@ static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
   return 0;
 }
 
+static void msg_reset(net_ws_t *ws) {
+  free(ws->msg_buf);
+  ws->msg_buf = NULL;
+  ws->msg_buf_cap = 0;
+  ws->msg = NULL;
+  ws->msg_len = 0;
+}
+
+/* A frame begins. wslay has checked the frame's own length against the
+ * limit; with no buffering it no longer adds up a fragmented message's
+ * frames, so the total is checked here, at the same point and with the
+ * same close (1009 at once, no more reading) as wslay's own check. */
+static void on_frame_start_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *arg,
+                              void *user_data) {
+  net_ws_t *ws = user_data;
+  ws->frame_ctrl = (arg->opcode & 0x8u) != 0;
+  if (ws->frame_ctrl)
+    return; /* wslay buffers control frames itself */
+  if (arg->opcode != WSLAY_CONTINUATION_FRAME) {
+    msg_reset(ws);
+    ws->msg_too_big = false;
+  }
+  ws->frame_len = arg->payload_length;
+  ws->frame_fin = arg->fin != 0;
+  if (!ws->msg_too_big && ws->msg_len + arg->payload_length > ws->message_max) {
+    ws->msg_too_big = true;
+    wslay_event_shutdown_read(ctx);
+    (void)wslay_event_queue_close(ctx, NET_WS_CLOSE_TOO_BIG, NULL, 0);
+    msg_reset(ws);
+  }
+}
+
+static void on_frame_chunk_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_chunk_arg *arg,
+                              void *user_data) {
+  (void)ctx;
+  net_ws_t *ws = user_data;
+  if (ws->frame_ctrl || ws->msg_too_big || arg->data_length == 0)
+    return;
+  RT_ASSERT(ws->msg_len + arg->data_length <= ws->message_max);
+  if (ws->msg_len == 0 && ws->frame_fin && arg->data_length == ws->frame_len) {
+    ws->msg = arg->data; /* the whole message, in wslay's input buffer */
+    ws->msg_len = (uint32_t)arg->data_length;
+    return;
+  }
+  /* A message in wslay's buffer was whole: no chunk follows it. */
+  RT_ASSERT(ws->msg == NULL || ws->msg == ws->msg_buf);
+  uint32_t need = ws->msg_len + (uint32_t)arg->data_length;
+  if (need > ws->msg_buf_cap) {
+    uint32_t cap = ws->msg_buf_cap == 0 ? 256u : ws->msg_buf_cap;
+    while (cap < need)
+      cap *= 2;
+    if (cap > ws->message_max)
+      cap = ws->message_max;
+    uint8_t *grown = realloc(ws->msg_buf, cap);
+    if (grown == NULL) {
+      /* No memory for this message: refuse it as wslay did (its chunk
+       * allocation failing ended the reading). */
+      ws->msg_too_big = true;
+      wslay_event_shutdown_read(ctx);
+      (void)wslay_event_queue_close(ctx, NET_WS_CLOSE_INTERNAL, NULL, 0);
+      msg_reset(ws);
+      return;
+    }
+    ws->msg_buf = grown;
+    ws->msg_buf_cap = cap;
+  }
+  memcpy(ws->msg_buf + ws->msg_len, arg->data, arg->data_length);
+  ws->msg = ws->msg_buf;
+  ws->msg_len = need;
+}
+
 static void on_msg_recv_cb(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_msg_recv_arg *arg,
                            void *user_data) {
@@ -118,11 +206,16 @@ static void on_msg_recv_cb(wslay_event_context_ptr ctx,
     /* Valid UTF-8 already: wslay checks every text frame as it arrives
      * (across the fragments of a message) and closes with 1007 itself, so
      * an invalid message never gets here. tests/net checks both. */
-    if (ws->cb.on_text != NULL && wslay_event_get_read_enabled(ctx))
-      ws->cb.on_text(ws->ud, arg->msg, arg->msg_length);
+    if (!ws->msg_too_big && ws->cb.on_text != NULL &&
+        wslay_event_get_read_enabled(ctx))
+      ws->cb.on_text(ws->ud, ws->msg != NULL ? ws->msg : (const uint8_t *)"",
+                     ws->msg_len);
+    msg_reset(ws);
     return;
   case WSLAY_BINARY_FRAME:
-    net_ws_close(ws, NET_WS_CLOSE_UNSUPPORTED, "text messages only");
+    if (!ws->msg_too_big)
+      net_ws_close(ws, NET_WS_CLOSE_UNSUPPORTED, "text messages only");
+    msg_reset(ws);
     return;
   case WSLAY_PONG:
     if (ws->cb.on_pong != NULL)
@@ -145,6 +238,8 @@ net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
   ws->cb = *cb;
   ws->ud = ud;
   ws->mask_rng = cfg->mask_rng;
+  ws->message_max =
+      cfg->message_max != 0 ? cfg->message_max : NET_WS_MESSAGE_MAX_DEFAULT;
   if (prefix_len > 0) {
     ws->prefix = malloc(prefix_len);
     if (ws->prefix == NULL)
@@ -156,6 +251,8 @@ net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
       .recv_callback = recv_cb,
       .send_callback = send_cb,
       .genmask_callback = cfg->client ? genmask_cb : NULL,
+      .on_frame_recv_start_callback = on_frame_start_cb,
+      .on_frame_recv_chunk_callback = on_frame_chunk_cb,
       .on_msg_recv_callback = on_msg_recv_cb,
   };
   int rc = cfg->client
@@ -164,9 +261,8 @@ net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
   if (rc != 0)
     goto fail;
   RT_ASSERT(!cfg->client || cfg->mask_rng != NULL);
-  wslay_event_config_set_max_recv_msg_length(
-      ws->ctx, cfg->message_max != 0 ? cfg->message_max
-                                     : NET_WS_MESSAGE_MAX_DEFAULT);
+  wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->message_max);
+  wslay_event_config_set_no_buffering(ws->ctx, 1); /* see net_ws.msg */
   return ws;
 fail:
   free(ws->prefix);
@@ -181,6 +277,7 @@ void net_ws_destroy(net_ws_t *ws) {
     wslay_event_context_free(ws->ctx);
   free(ws->pending);
   free(ws->prefix);
+  free(ws->msg_buf);
   free(ws);
 }
 
