@@ -125,9 +125,11 @@ static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 }
 
 static void msg_reset(net_ws_t *ws) {
-  free(ws->msg_buf);
-  ws->msg_buf = NULL;
-  ws->msg_buf_cap = 0;
+  if (ws->msg_buf_cap != 0) { /* msg_buf is on a colder line: look only then */
+    free(ws->msg_buf);
+    ws->msg_buf = NULL;
+    ws->msg_buf_cap = 0;
+  }
   ws->msg = NULL;
   ws->msg_len = 0;
 }
