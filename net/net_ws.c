@@ -138,9 +138,9 @@ static void msg_reset(net_ws_t *ws) {
  * limit; with no buffering it no longer adds up a fragmented message's
  * frames, so the total is checked here, at the same point and with the
  * same close (1009 at once, no more reading) as wslay's own check. */
-static void on_frame_start_cb(wslay_event_context_ptr ctx,
-                              const struct wslay_event_on_frame_recv_start_arg *arg,
-                              void *user_data) {
+static void on_frame_start_cb(
+    wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data) {
   net_ws_t *ws = user_data;
   ws->frame_ctrl = (arg->opcode & 0x8u) != 0;
   if (ws->frame_ctrl)
@@ -159,10 +159,9 @@ static void on_frame_start_cb(wslay_event_context_ptr ctx,
   }
 }
 
-static void on_frame_chunk_cb(wslay_event_context_ptr ctx,
-                              const struct wslay_event_on_frame_recv_chunk_arg *arg,
-                              void *user_data) {
-  (void)ctx;
+static void on_frame_chunk_cb(
+    wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user_data) {
   net_ws_t *ws = user_data;
   if (ws->frame_ctrl || ws->msg_too_big || arg->data_length == 0)
     return;

@@ -2,12 +2,13 @@
  *
  * wslay does the framing, masking, fragmentation, control frames and the
  * close handshake; this module wires its callbacks to a stream and adds the
- * protocol's rules wslay leaves to us: binary messages are refused (1003).
- * Text that is not valid UTF-8 closes with 1007 and a message larger than
- * the limit with 1009: both are wslay's own checks. No I/O of its own: it reads and
- * writes only through the stream, so it runs over sockets and simulated
- * pipes alike, and a client context serves the simulator's bots and the
- * load generator.
+ * protocol's rules wslay leaves to us: binary messages are refused (1003),
+ * and a message larger than the limit closes with 1009 (wslay checks each
+ * frame, we the total of a fragmented message: we put messages together).
+ * Text that is not valid UTF-8 closes with 1007 (wslay's own check). No
+ * I/O of its own: it reads and writes only through the stream, so it runs
+ * over sockets and simulated pipes alike, and a client context serves the
+ * simulator's bots and the load generator.
  *
  * Single writer: only the stream's owner calls these functions.
  */
