@@ -741,14 +741,25 @@ static int parse_args(int argc, char **argv, options_t *o) {
   return 0;
 }
 
+/* Every way out of main: what the run holds is freed, then `status`. */
+static int run_exit(run_t *r, int status) {
+  if (r->live != NULL)
+    net_live_destroy(r->live);
+  free(r->hist);
+  free(r);
+  return status;
+}
+
 int main(int argc, char **argv) {
   run_t *r = calloc(1, sizeof(*r));
-  r->hist = calloc(1, sizeof(*r->hist));
-  if (r == NULL || r->hist == NULL)
+  if (r == NULL)
     return 1;
+  r->hist = calloc(1, sizeof(*r->hist));
+  if (r->hist == NULL)
+    return run_exit(r, 1);
   if (parse_args(argc, argv, &r->opt) < 0) {
     usage(stderr);
-    return 2;
+    return run_exit(r, 2);
   }
   signal(SIGPIPE, SIG_IGN);
   struct rlimit rl;
@@ -763,7 +774,7 @@ int main(int argc, char **argv) {
                            .hash_disabled = true};
   r->live = net_live_create(&cfg);
   if (r->live == NULL)
-    return 1;
+    return run_exit(r, 1);
   r->w = net_live_world(r->live);
   rt_actor_spec_t spec = {.name = "controller",
                           .behaviour = controller_behaviour,
@@ -775,7 +786,7 @@ int main(int argc, char **argv) {
   if (rt_spawn(r->w, &spec, &controller) < 0 ||
       rt_timer_start(r->w, controller, 0, CONTROL_TICK_NS, TAG_TICK, 0,
                      &timer) < 0)
-    return 1;
+    return run_exit(r, 1);
   /* The whole run is bounded: ramp + window + a margin. */
   rt_time_ns limit = (rt_time_ns)((r->opt.ramp_s + r->opt.duration_s) * 1e9) +
                      30 * RT_NS_PER_S;
@@ -791,12 +802,9 @@ int main(int argc, char **argv) {
   uint64_t attempts = r->opt.players;
   /* connect_failures includes failed logins. */
   uint64_t failed = r->c.connect_failures + r->c.unexpected_closes;
-  net_live_destroy(r->live);
   bool broken = failed * 100 > attempts || !r->window_open;
   if (broken)
     fprintf(stderr, "overcookied-load: run broken: %" PRIu64 " of %" PRIu64
                     " connections failed\n", failed, attempts);
-  free(r->hist);
-  free(r);
-  return broken ? 1 : 0;
+  return run_exit(r, broken ? 1 : 0);
 }
