@@ -8,6 +8,7 @@ latency.svg. Figures come from overcookied-load's --json output.
 """
 import argparse
 import json
+import statistics
 import os
 import signal
 import socket
@@ -125,6 +126,23 @@ def run_capacity(args, kind):
     return {"best": best, "steps": results}
 
 
+def median_run(runs, key):
+    """The rounds of one scenario as one result: the run whose `key` is
+    the median (its other figures stay consistent with it), with each
+    latency percentile the median of the rounds', and every round's key
+    figure, p99 and memory kept in "rounds"."""
+    ordered = sorted(runs, key=lambda r: r[key])
+    out = dict(ordered[(len(ordered) - 1) // 2])
+    out["latency_ms"] = {
+        q: statistics.median(r["latency_ms"][q] for r in runs)
+        for q in runs[0]["latency_ms"]}
+    out["rounds"] = [{"cpu_us_per_ack": r["cpu_us_per_ack"],
+                      "p99_ms": r["latency_ms"]["p99"],
+                      "bytes_per_connection": r["bytes_per_connection"]}
+                     for r in runs]
+    return out
+
+
 def ratio(a, b):
     return a / b if b else float("nan")
 
@@ -199,14 +217,26 @@ def report(res, path):
         ("capacity: players with p99 <= 50 ms", get(c, "capacity", "best"),
          get(g, "capacity", "best"), ">= 3"),
     ]
+    rounds = len(c.get("steady", g.get("steady", {})).get("rounds", [])) or 1
     lines = ["# Overcookied benchmark report", "",
              f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             "server on core 0, load generator on core 1, one run each, "
-             "the two servers one after the other.", "",
+             "server on core 0, load generator on core 1. Idle and steady: "
+             f"the median of {rounds} rounds, C and Go alternating; "
+             "capacity: one pass of steps.", "",
              "| figure | C | Go reference | C / Go | target |",
              "|---|---|---|---|---|"]
     for name, cv, gv, target in rows:
         lines.append(f"| {name} | {cv:.2f} | {gv:.2f} | {ratio(cv, gv):.2f} | {target} |")
+    lines += ["", "## Rounds", "",
+              "| server | scenario | round | KiB per connection | "
+              "CPU us per ack | p99 ms |", "|---|---|---|---|---|---|"]
+    for kind in ("c", "go"):
+        for name in ("idle", "steady"):
+            for i, r in enumerate(res.get(kind, {}).get(name, {}).get("rounds", [])):
+                kib = f"{r['bytes_per_connection'] / 1024:.2f}"
+                play = (f"{r['cpu_us_per_ack']:.2f} | {r['p99_ms']:.2f}"
+                        if name == "steady" else "- | -")
+                lines.append(f"| {kind} | {name} | {i + 1} | {kib} | {play} |")
     lines += ["", "## Capacity steps", "",
               "| server | players | p50 ms | p99 ms | clicks | missing acks | pass |",
               "|---|---|---|---|---|---|---|"]
@@ -233,6 +263,8 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--scenario", default="",
                     help="run only this scenario (idle, steady, capacity)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of idle and steady (medians are reported)")
     args = ap.parse_args()
     kinds = [args.only] if args.only else ["c", "go"]
     res = {k: {} for k in kinds}
@@ -240,8 +272,19 @@ def main():
                      ("capacity", run_capacity)):
         if args.scenario and name != args.scenario:
             continue
-        for kind in kinds:  # side by side: the same scenario back to back
-            res[kind][name] = fn(args, kind)
+        if name == "capacity":
+            for kind in kinds:  # side by side: the same scenario back to back
+                res[kind][name] = fn(args, kind)
+            continue
+        # Rounds, alternating the servers, so that a drift in the machine
+        # falls on both; the report takes medians.
+        runs = {k: [] for k in kinds}
+        for _ in range(max(1, args.rounds)):
+            for kind in kinds:
+                runs[kind].append(fn(args, kind))
+        key = "bytes_per_connection" if name == "idle" else "cpu_us_per_ack"
+        for kind in kinds:
+            res[kind][name] = median_run(runs[kind], key)
     name = f"results-{args.scenario}.json" if args.scenario else "results.json"
     with open(os.path.join(args.out, name), "w") as f:
         json.dump(res, f, indent=1)
