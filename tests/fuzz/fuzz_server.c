@@ -129,7 +129,7 @@ static void start(scenario_t *s) {
     abort();
   s->w = sim_world_rt(s->sw);
   server_options_t o;
-  static char name[] = "fuzz-server";
+  char name[] = "fuzz-server";
   char *argv[] = {name, NULL};
   if (server_options_parse(1, argv, 1, &o) < 0)
     abort();
