@@ -78,12 +78,24 @@ test('a golden cookie is claimed by one player, whose next clicks count double',
     await t.screenshot(bob, shotDir, NAME, 'bonus', false);
     await t.until(async () => (await t.score(bob.page, 'opp')) === base + 8, 2000, 'Bob to see Ada\'s score');
 
-    // When the bar runs out, clicks are worth 1 again.
+    // When the bar runs out, clicks are worth 1 again. With Space, not the
+    // mouse: by now the next golden cookie may lie over the big one and
+    // take a mouse click. The bar starts when the claim arrives, so it ends
+    // after the server's bonus; should a loaded machine still get a +2, the
+    // click is tried again (a bonus that never ends fails all ten).
     await ada.page.locator('#bonus').waitFor({ state: 'hidden', timeout: 4000 });
-    await t.sleep(150); // the server's bonus ends with ours, give or take a tick of latency
-    const after = await t.score(ada.page, 'me');
-    await t.clickCookie(ada, 'mouse');
-    await t.until(async () => (await t.score(ada.page, 'me')) === after + 1, 2000, 'a single point after the bonus');
+    const gains = [];
+    for (let i = 0; i < 10 && gains.at(-1) !== 1; i++) {
+      await t.sleep(150);
+      const before = await t.score(ada.page, 'me');
+      await t.clickCookie(ada, 'key');
+      const now = await t.until(async () => {
+        const s = await t.score(ada.page, 'me');
+        return s > before ? s : 0;
+      }, 2000, 'the click after the bonus to score');
+      gains.push(now - before);
+    }
+    assert.equal(gains.at(-1), 1, `a single point after the bonus (gains ${gains.join(' ')})`);
 
     // Ada quits: the dialog asks first, and "Keep baking" keeps her in.
     await ada.page.click('#quit');
