@@ -28,6 +28,9 @@ typedef struct net_conn {
   net_live_t *live;
   evutil_socket_t fd;
   struct event *read_ev;
+  /* Made at the first short write (or connect): most connections never
+   * have one, and an idle connection's bytes are what 10,000 players
+   * cost. */
   struct event *write_ev;
   int error;       /* sticky error for reads and writes; 0: none */
   bool read_done;  /* EOF or error seen: stop polling for reads */
@@ -120,6 +123,18 @@ static int64_t net_read(rt_stream_t *s, void *buf, size_t cap) {
   return c->error;
 }
 
+/* Wait for the socket to take bytes again: WRITABLE follows. */
+static int want_writable(net_conn_t *c) {
+  if (c->write_ev == NULL) {
+    c->write_ev = event_new(net_live_base(c->live), c->fd, EV_WRITE,
+                            on_writable, c);
+    if (c->write_ev == NULL)
+      return RT_ENOMEM;
+  }
+  event_add(c->write_ev, NULL);
+  return RT_OK;
+}
+
 static int64_t net_write(rt_stream_t *s, const void *buf, size_t len) {
   net_conn_t *c = (net_conn_t *)s;
   if (c->error != 0)
@@ -140,7 +155,11 @@ static int64_t net_write(rt_stream_t *s, const void *buf, size_t len) {
   }
   if ((size_t)n < len) {
     c->write_blocked = true;
-    event_add(c->write_ev, NULL);
+    if (want_writable(c) < 0) {
+      /* Without the event no WRITABLE would come: the stream is broken. */
+      c->error = RT_ENOMEM;
+      return c->error;
+    }
   }
   return n;
 }
@@ -163,7 +182,8 @@ static void net_shutdown(rt_stream_t *s) {
 static void net_destroy(rt_stream_t *s) {
   net_conn_t *c = (net_conn_t *)s;
   event_free(c->read_ev);
-  event_free(c->write_ev);
+  if (c->write_ev != NULL)
+    event_free(c->write_ev);
   close(c->fd);
   free(c);
 }
@@ -200,8 +220,9 @@ int net__stream_create(net_live_t *live, evutil_socket_t fd, bool connecting,
   c->read_ev =
       event_new(base, fd, EV_READ | EV_CLOSED | EV_PERSIST | EV_ET,
                 on_readable, c);
-  c->write_ev = event_new(base, fd, EV_WRITE, on_writable, c);
-  if (c->read_ev == NULL || c->write_ev == NULL) {
+  if (connecting) /* the connect's end comes as WRITABLE */
+    c->write_ev = event_new(base, fd, EV_WRITE, on_writable, c);
+  if (c->read_ev == NULL || (connecting && c->write_ev == NULL)) {
     if (c->read_ev != NULL)
       event_free(c->read_ev);
     if (c->write_ev != NULL)
