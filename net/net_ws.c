@@ -58,10 +58,12 @@ struct net_ws {
   uint32_t gather_len, gather_cap;
   uint8_t *pending;
   uint32_t pending_len, pending_off;
-  char close_reason[123];
+  char *close_reason; /* malloc'd by net_ws_close: most connections never
+                         close with a reason while open */
 };
 
 #define NET_WS_GATHER 8192u
+#define NET_WS_CLOSE_REASON_MAX 122u /* a close payload is <= 125 bytes */
 
 /* ---- wslay callbacks ------------------------------------------------------- */
 
@@ -279,6 +281,7 @@ void net_ws_destroy(net_ws_t *ws) {
   free(ws->pending);
   free(ws->prefix);
   free(ws->msg_buf);
+  free(ws->close_reason);
   free(ws);
 }
 
@@ -439,10 +442,15 @@ void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason) {
       ws->close_sent_code != 0)
     return;
   size_t rlen = reason != NULL ? strlen(reason) : 0;
-  if (rlen > sizeof(ws->close_reason) - 1)
-    rlen = sizeof(ws->close_reason) - 1; /* control payloads <= 125 bytes */
-  if (rlen > 0)
-    memcpy(ws->close_reason, reason, rlen);
+  if (rlen > NET_WS_CLOSE_REASON_MAX)
+    rlen = NET_WS_CLOSE_REASON_MAX; /* control payloads <= 125 bytes */
+  if (rlen > 0) {
+    ws->close_reason = malloc(rlen);
+    if (ws->close_reason != NULL)
+      memcpy(ws->close_reason, reason, rlen);
+    else
+      rlen = 0; /* out of memory: the code alone still says it */
+  }
   ws->close_reason_len = (uint8_t)rlen;
   ws->close_sent_code = code;
   ws->close_pending = true; /* queued by net_ws_flush, after the data */
