@@ -73,7 +73,9 @@ typedef struct conn {
   net_http_parser_t *hp;
   uint8_t *in;
   uint32_t in_off, in_len;
-  out_piece_t out[CONN_OUT_PIECES];
+  /* CONN_OUT_PIECES slots, made by the first response and freed once a
+   * WebSocket's 101 has left: an idle WebSocket holds none. */
+  out_piece_t *out;
   uint32_t out_head, out_count;
   uint64_t out_bytes;
   bool close_after_flush;
@@ -143,7 +145,9 @@ static void set_deadline(conn_t *c, deadline_kind_t kind, rt_time_ns delay) {
 static bool out_push(conn_t *c, rt_buf_t *buf) {
   if (buf == NULL)
     return false;
-  if (c->out_count == CONN_OUT_PIECES) {
+  if (c->out == NULL)
+    c->out = malloc(CONN_OUT_PIECES * sizeof(*c->out));
+  if (c->out == NULL || c->out_count == CONN_OUT_PIECES) {
     rt_buf_unref(buf);
     return false;
   }
@@ -183,6 +187,10 @@ static bool out_flush(conn_t *c) {
       c->out_head = (c->out_head + 1) % CONN_OUT_PIECES;
       c->out_count--;
     }
+  }
+  if (c->mode == MODE_WS) { /* the 101 is out: no more HTTP output */
+    free(c->out);
+    c->out = NULL;
   }
   return true;
 }
@@ -793,6 +801,7 @@ static void conn_on_stop(rt_actor_t *self, int reason) {
   srv->stats.closes[c->reason]++;
   srv->stats.connections--;
   out_clear(c);
+  free(c->out);
   rt_stream_close(c->stream);
   free(c->hp);
   free(c->in);
