@@ -38,7 +38,8 @@ typedef struct client {
   game_t *g;
   rt_session_conn_t *conn;
   rt_actor_id_t self;
-  rt_identity_t who;
+  char subject[RT_SUBJECT_MAX]; /* the player's user id, for logs: the
+                                   Manager keeps the whole identity */
   rt_actor_id_t room;
   uint32_t role;
   out_item_t *out; /* ring of out_cap slots, grown up to out_count_max */
@@ -75,7 +76,7 @@ static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
   c->closing = true;
   c->g->stats.kicks[why]++;
   rt_log(cworld(c), RT_LOG_INFO, "client.kick", "player=%s code=%u reason=%s",
-         c->who.subject, (unsigned)code, text);
+         c->subject, (unsigned)code, text);
   c->conn->ops->close(c->conn, code, text);
 }
 
@@ -192,7 +193,7 @@ static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
       (cls == CLASS_TICK && over_hard(c, len))) {
     c->g->stats.out_dropped++;
     rt_log(cworld(c), RT_LOG_DEBUG, "client.drop",
-           "player=%s reason=backpressure queued_bytes=%u", c->who.subject,
+           "player=%s reason=backpressure queued_bytes=%u", c->subject,
            c->out_bytes);
     pump(c);
     return;
@@ -209,7 +210,7 @@ static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
     } else {
       c->g->stats.out_dropped++;
       rt_log(cworld(c), RT_LOG_DEBUG, "client.drop",
-             "player=%s reason=no_memory", c->who.subject);
+             "player=%s reason=no_memory", c->subject);
     }
     return;
   }
@@ -362,7 +363,7 @@ static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
   c->g = g;
   c->conn = conn;
   c->self = rt_self(self);
-  c->who = *who;
+  snprintf(c->subject, sizeof(c->subject), "%s", who->subject);
   c->progress_at = rt_now(g->world);
   if (rt_idmap_put(&g->clients_live, c->self, c) < 0) {
     free(c->out);
@@ -386,7 +387,7 @@ static void client_closed(void *session, rt_actor_t *self, uint16_t code) {
   (void)self;
   client_t *c = session;
   rt_log(cworld(c), RT_LOG_DEBUG, "client.closed", "player=%s code=%u",
-         c->who.subject, (unsigned)code);
+         c->subject, (unsigned)code);
   /* The Manager learns of it from its monitor (DOWN). */
   rt_idmap_del(&c->g->clients_live, c->self);
   for (uint32_t i = 0; i < c->out_count; i++)
@@ -421,7 +422,7 @@ int game__client_check(const game_t *g, const void *client, bool quiescent,
   /* The outbound queue stays within both of its bounds. */
   if (c->out_count > cfg->out_count_max || c->out_bytes > cfg->out_bytes_max)
     return FAIL("client %" PRIu64 " (%s): %u frames, %u bytes queued, over "
-                "%u/%u", c->self, c->who.subject, c->out_count, c->out_bytes,
+                "%u/%u", c->self, c->subject, c->out_count, c->out_bytes,
                 cfg->out_count_max, cfg->out_bytes_max);
   uint64_t bytes = 0;
   uint32_t ticks = 0;
@@ -439,7 +440,7 @@ int game__client_check(const game_t *g, const void *client, bool quiescent,
   rt_time_ns stuck = rt_now(g->world) - c->progress_at;
   if (quiescent && c->out_count > 0 && !c->closing && stuck > cfg->write_wait)
     return FAIL("client %" PRIu64 " (%s): output stuck %" PRId64 " ms, "
-                "past the write wait", c->self, c->who.subject,
+                "past the write wait", c->self, c->subject,
                 (int64_t)(stuck / RT_NS_PER_MS));
   return 0;
 }
