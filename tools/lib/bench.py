@@ -27,20 +27,26 @@ def free_port():
 
 
 class Server:
-    def __init__(self, kind, args, tmp):
+    """One server on core 0 and a free port; `extra` flags go to the C
+    server (bench_record adds --record). With capture_stderr, stop()
+    returns what the server wrote there (keep it short: nobody reads the
+    pipe before stop)."""
+
+    def __init__(self, kind, args, tmp, extra=(), capture_stderr=False):
         self.kind = kind
         self.port = free_port()
         if kind == "c":
             cmd = [args.c_server, "--port", str(self.port), "--static",
                    args.static, "--db", os.path.join(tmp, "bench.db"),
                    "--secret", SECRET, "--log-level", "error",
-                   "--max-connections", "100000"]
+                   "--max-connections", "100000", *extra]
         else:
             cmd = [args.go_server, "-addr", f"127.0.0.1:{self.port}",
                    "-secret", SECRET]
         self.proc = subprocess.Popen(["taskset", "-c", "0", *cmd],
                                      stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.PIPE if capture_stderr
+                                     else subprocess.DEVNULL, text=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -54,10 +60,11 @@ class Server:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=10)
+            _, err = self.proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
+            _, err = self.proc.communicate()
+        return err
 
 
 def load(args, server, players, rate, duration, ramp, mode="play"):

@@ -11,8 +11,6 @@ and how fast a replay runs. Standard library only.
 """
 import argparse
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,39 +18,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import SECRET, free_port, load  # noqa: E402
+import bench  # noqa: E402
+from bench import load  # noqa: E402
 
 
-class Server:
-    def __init__(self, args, tmp, record_dir):
-        self.port = free_port()
-        cmd = [args.c_server, "--port", str(self.port), "--static",
-               args.static, "--db", os.path.join(tmp, "bench.db"),
-               "--secret", SECRET, "--log-level", "error",
-               "--max-connections", "100000"]
-        if record_dir:
-            cmd += ["--record", record_dir]
-        self.proc = subprocess.Popen(["taskset", "-c", "0", *cmd],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("server did not start")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
+def Server(args, tmp, record_dir):
+    """The C server of tools/bench, recording into record_dir if given."""
+    return bench.Server("c", args, tmp,
+                        ["--record", record_dir] if record_dir else [],
+                        capture_stderr=True)
 
 
 def dir_bytes(d):
