@@ -11,6 +11,9 @@
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct net_ws {
+  /* wslay's context (two buffers of 4 KiB: most of an idle connection's
+   * memory) exists only while frames move: made at the first byte or
+   * message either way, freed by net_ws_park once nothing is in flight. */
   wslay_event_context_ptr ctx;
   rt_stream_t *stream;
   net_ws_callbacks_t cb;
@@ -18,6 +21,20 @@ struct net_ws {
   rt_rng_t *mask_rng;
   uint8_t *prefix;
   uint32_t prefix_len, prefix_off;
+  /* Bytes read to learn whether a parked connection has input; handed to
+   * the new context first, within the same net_ws_on_readable. */
+  const uint8_t *wake;
+  uint32_t wake_len, wake_off;
+  bool client;
+  /* Bytes handed to wslay that are not yet part of a finished frame: a
+   * frame's header and payload are counted out when wslay reports its end.
+   * Zero means wslay holds no input of its own (no partial header, no
+   * partial frame), one condition for parking. Header sizes are RFC
+   * 6455's; a header larger than that (never minimal) only keeps this
+   * above zero, so a mistake here can stop parking, never lose bytes. */
+  int64_t unframed;
+  uint64_t frame_size; /* header and payload of the frame being read */
+  bool in_message;     /* a data message began and has not ended */
   int64_t taken;     /* bytes read from the stream during one recv */
   bool more;         /* the read budget ran out with bytes maybe left */
   int stream_error;  /* the stream's error once it failed; 0 before */
@@ -77,6 +94,16 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
       n = len;
     memcpy(buf, ws->prefix + ws->prefix_off, n);
     ws->prefix_off += (uint32_t)n;
+    ws->unframed += (int64_t)n;
+    return (ssize_t)n;
+  }
+  if (ws->wake_off < ws->wake_len) {
+    size_t n = ws->wake_len - ws->wake_off;
+    if (n > len)
+      n = len;
+    memcpy(buf, ws->wake + ws->wake_off, n);
+    ws->wake_off += (uint32_t)n;
+    ws->unframed += (int64_t)n;
     return (ssize_t)n;
   }
   if (ws->taken >= NET_WS_READ_BUDGET) {
@@ -87,6 +114,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
   int64_t n = rt_stream_read(ws->stream, buf, len);
   if (n > 0) {
     ws->taken += n;
+    ws->unframed += n;
     return (ssize_t)n;
   }
   if (n == 0) {
@@ -144,9 +172,14 @@ static void on_frame_start_cb(
     wslay_event_context_ptr ctx,
     const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data) {
   net_ws_t *ws = user_data;
+  uint64_t len = arg->payload_length;
+  /* RFC 6455 5.2: 2 bytes, the extended length, the mask (client frames) */
+  ws->frame_size = 2u + (len < 126 ? 0u : len <= 0xFFFFu ? 2u : 8u) +
+                   (ws->client ? 0u : 4u) + len;
   ws->frame_ctrl = (arg->opcode & 0x8u) != 0;
   if (ws->frame_ctrl)
     return; /* wslay buffers control frames itself */
+  ws->in_message = true; /* until on_msg_recv */
   if (arg->opcode != WSLAY_CONTINUATION_FRAME) {
     msg_reset(ws);
     ws->msg_too_big = false;
@@ -200,10 +233,19 @@ static void on_frame_chunk_cb(
   ws->msg_len = need;
 }
 
+static void on_frame_end_cb(wslay_event_context_ptr ctx, void *user_data) {
+  (void)ctx;
+  net_ws_t *ws = user_data;
+  ws->unframed -= (int64_t)ws->frame_size;
+  ws->frame_size = 0;
+}
+
 static void on_msg_recv_cb(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_msg_recv_arg *arg,
                            void *user_data) {
   net_ws_t *ws = user_data;
+  if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+    ws->in_message = false;
   switch (arg->opcode) {
   case WSLAY_TEXT_FRAME:
     /* Valid UTF-8 already: wslay checks every text frame as it arrives
@@ -231,46 +273,63 @@ static void on_msg_recv_cb(wslay_event_context_ptr ctx,
 
 /* ---- Lifecycle --------------------------------------------------------------- */
 
+/* Make wslay's context (again, after a park): a fresh one is exactly the
+ * parked one, as parking waits for a frame boundary with nothing queued. */
+static int ctx_make(net_ws_t *ws) {
+  if (ws->ctx != NULL)
+    return RT_OK;
+  if (ws->failed)
+    return RT_EPIPE;
+  struct wslay_event_callbacks callbacks = {
+      .recv_callback = recv_cb,
+      .send_callback = send_cb,
+      .genmask_callback = ws->client ? genmask_cb : NULL,
+      .on_frame_recv_start_callback = on_frame_start_cb,
+      .on_frame_recv_chunk_callback = on_frame_chunk_cb,
+      .on_frame_recv_end_callback = on_frame_end_cb,
+      .on_msg_recv_callback = on_msg_recv_cb,
+  };
+  int rc = ws->client
+               ? wslay_event_context_client_init(&ws->ctx, &callbacks, ws)
+               : wslay_event_context_server_init(&ws->ctx, &callbacks, ws);
+  if (rc != 0) {
+    ws->ctx = NULL;
+    ws->failed = true;
+    ws->stream_error = RT_ENOMEM;
+    return RT_ENOMEM;
+  }
+  wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->message_max);
+  wslay_event_config_set_no_buffering(ws->ctx, 1); /* see net_ws.msg */
+  ws->unframed = 0;
+  ws->frame_size = 0;
+  ws->in_message = false;
+  return RT_OK;
+}
+
 net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
                         const net_ws_callbacks_t *cb, void *ud,
                         const uint8_t *prefix, size_t prefix_len) {
+  RT_ASSERT(!cfg->client || cfg->mask_rng != NULL);
   net_ws_t *ws = calloc(1, sizeof(*ws));
   if (ws == NULL)
     return NULL;
   ws->stream = stream;
   ws->cb = *cb;
   ws->ud = ud;
+  ws->client = cfg->client;
   ws->mask_rng = cfg->mask_rng;
   ws->message_max =
       cfg->message_max != 0 ? cfg->message_max : NET_WS_MESSAGE_MAX_DEFAULT;
   if (prefix_len > 0) {
     ws->prefix = malloc(prefix_len);
-    if (ws->prefix == NULL)
-      goto fail;
+    if (ws->prefix == NULL) {
+      free(ws);
+      return NULL;
+    }
     memcpy(ws->prefix, prefix, prefix_len);
     ws->prefix_len = (uint32_t)prefix_len;
   }
-  struct wslay_event_callbacks callbacks = {
-      .recv_callback = recv_cb,
-      .send_callback = send_cb,
-      .genmask_callback = cfg->client ? genmask_cb : NULL,
-      .on_frame_recv_start_callback = on_frame_start_cb,
-      .on_frame_recv_chunk_callback = on_frame_chunk_cb,
-      .on_msg_recv_callback = on_msg_recv_cb,
-  };
-  int rc = cfg->client
-               ? wslay_event_context_client_init(&ws->ctx, &callbacks, ws)
-               : wslay_event_context_server_init(&ws->ctx, &callbacks, ws);
-  if (rc != 0)
-    goto fail;
-  RT_ASSERT(!cfg->client || cfg->mask_rng != NULL);
-  wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->message_max);
-  wslay_event_config_set_no_buffering(ws->ctx, 1); /* see net_ws.msg */
   return ws;
-fail:
-  free(ws->prefix);
-  free(ws);
-  return NULL;
 }
 
 void net_ws_destroy(net_ws_t *ws) {
@@ -332,7 +391,7 @@ static int keep_rest(net_ws_t *ws, const uint8_t *rest, size_t len) {
  * the one being sent) sits in the context itself and is zero after most
  * reads. */
 static bool want_write(const net_ws_t *ws) {
-  return wslay_event_get_queued_msg_count(ws->ctx) > 0 &&
+  return ws->ctx != NULL && wslay_event_get_queued_msg_count(ws->ctx) > 0 &&
          wslay_event_want_write(ws->ctx);
 }
 
@@ -370,7 +429,7 @@ int net_ws_flush(net_ws_t *ws) {
   int err = send_queued(ws);
   if (err < 0 || !ws->close_pending ||
       wslay_event_get_queued_msg_count(ws->ctx) > 0 || ws->pending != NULL)
-    return err;
+    return err; /* (a pending close implies a context) */
   ws->close_pending = false; /* everything before it is out: now the close */
   if (!wslay_event_get_close_sent(ws->ctx) &&
       wslay_event_queue_close(ws->ctx, ws->close_sent_code,
@@ -380,12 +439,50 @@ int net_ws_flush(net_ws_t *ws) {
   return send_queued(ws);
 }
 
+/* Parked: a context is made only if the stream has bytes (a readable
+ * event may find none). The first bytes go to it through recv_cb. */
+static int64_t wake_and_recv(net_ws_t *ws) {
+  uint8_t first[256];
+  int64_t n = rt_stream_read(ws->stream, first, sizeof(first));
+  if (n <= 0) {
+    if (n < 0) {
+      ws->stream_error = (int)n;
+      ws->failed = true;
+    }
+    return n;
+  }
+  ws->taken = n;
+  if (ctx_make(ws) < 0)
+    return RT_ENOMEM;
+  ws->wake = first;
+  ws->wake_len = (uint32_t)n;
+  ws->wake_off = 0;
+  int rc = wslay_event_recv(ws->ctx);
+  /* wslay reads until it would block unless reading stopped (a close, an
+   * error), and what follows those is not read anyway. */
+  RT_ASSERT(rc != 0 || ws->wake_off == ws->wake_len ||
+            !wslay_event_get_read_enabled(ws->ctx));
+  ws->wake = NULL;
+  ws->wake_len = ws->wake_off = 0;
+  return rc == 0 ? n : RT_EPROTO;
+}
+
 int64_t net_ws_on_readable(net_ws_t *ws) {
   if (ws->failed)
     return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
   ws->taken = 0;
   ws->more = false;
-  if (wslay_event_want_read(ws->ctx) && wslay_event_recv(ws->ctx) != 0) {
+  if (ws->ctx == NULL && ws->prefix_off == ws->prefix_len) {
+    int64_t n = wake_and_recv(ws);
+    if (n == 0)
+      return 0;
+    if (n < 0) {
+      ws->failed = true;
+      return ws->stream_error != 0 ? ws->stream_error : (int)n;
+    }
+  } else if (ctx_make(ws) < 0) {
+    return RT_ENOMEM;
+  } else if (wslay_event_want_read(ws->ctx) && wslay_event_recv(ws->ctx) != 0) {
     ws->failed = true;
     return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
   }
@@ -421,6 +518,9 @@ int64_t net_ws_on_readable(net_ws_t *ws) {
 int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len) {
   if (ws->failed || ws->close_pending)
     return RT_EPIPE;
+  int err = ctx_make(ws);
+  if (err < 0)
+    return err;
   struct wslay_event_msg msg = {
       .opcode = WSLAY_TEXT_FRAME, .msg = data, .msg_length = len};
   int rc = wslay_event_queue_msg(ws->ctx, &msg);
@@ -430,7 +530,7 @@ int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len) {
 }
 
 int net_ws_send_ping(net_ws_t *ws) {
-  if (ws->failed)
+  if (ws->failed || ctx_make(ws) < 0)
     return RT_EPIPE;
   struct wslay_event_msg msg = {.opcode = WSLAY_PING, .msg = NULL,
                                 .msg_length = 0};
@@ -438,8 +538,8 @@ int net_ws_send_ping(net_ws_t *ws) {
 }
 
 void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason) {
-  if (ws->failed || wslay_event_get_close_sent(ws->ctx) ||
-      ws->close_sent_code != 0)
+  if (ws->failed || ctx_make(ws) < 0 ||
+      wslay_event_get_close_sent(ws->ctx) || ws->close_sent_code != 0)
     return;
   size_t rlen = reason != NULL ? strlen(reason) : 0;
   if (rlen > NET_WS_CLOSE_REASON_MAX)
@@ -458,7 +558,7 @@ void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason) {
 }
 
 size_t net_ws_backlog(const net_ws_t *ws) {
-  return wslay_event_get_queued_msg_length(ws->ctx) +
+  return (ws->ctx != NULL ? wslay_event_get_queued_msg_length(ws->ctx) : 0) +
          (ws->pending_len - ws->pending_off) +
          rt_stream_backlog(ws->stream);
 }
@@ -468,18 +568,19 @@ bool net_ws_wants_more(const net_ws_t *ws) { return ws->more; }
 bool net_ws_finished(const net_ws_t *ws) {
   if (ws->failed)
     return true;
-  return wslay_event_get_close_sent(ws->ctx) &&
+  return ws->ctx != NULL && wslay_event_get_close_sent(ws->ctx) &&
          (wslay_event_get_close_received(ws->ctx) || ws->peer_answered) &&
          !want_write(ws) && ws->pending == NULL;
 }
 
 bool net_ws_closing(const net_ws_t *ws) {
-  return ws->close_sent_code != 0 || wslay_event_get_close_sent(ws->ctx) ||
-         wslay_event_get_close_received(ws->ctx);
+  return ws->close_sent_code != 0 ||
+         (ws->ctx != NULL && (wslay_event_get_close_sent(ws->ctx) ||
+                              wslay_event_get_close_received(ws->ctx)));
 }
 
 uint16_t net_ws_close_code(const net_ws_t *ws) {
-  if (wslay_event_get_close_sent(ws->ctx)) {
+  if (ws->ctx != NULL && wslay_event_get_close_sent(ws->ctx)) {
     uint16_t c = wslay_event_get_status_code_sent(ws->ctx);
     if (c != WSLAY_CODE_NO_STATUS_RCVD && c != WSLAY_CODE_ABNORMAL_CLOSURE)
       return c;
@@ -491,11 +592,34 @@ uint16_t net_ws_close_code(const net_ws_t *ws) {
 }
 
 uint16_t net_ws_peer_close_code(const net_ws_t *ws) {
-  if (!wslay_event_get_close_received(ws->ctx))
+  if (ws->ctx == NULL || !wslay_event_get_close_received(ws->ctx))
     return 0;
   uint16_t c = wslay_event_get_status_code_received(ws->ctx);
   return c == WSLAY_CODE_NO_STATUS_RCVD ? NET_WS_CLOSE_NORMAL : c;
 }
+
+bool net_ws_park(net_ws_t *ws) {
+  if (ws->ctx == NULL)
+    return true;
+  if (ws->failed || ws->close_pending || ws->close_sent_code != 0 ||
+      ws->pending != NULL || ws->unframed != 0 || ws->in_message ||
+      ws->prefix_off != ws->prefix_len ||
+      wslay_event_get_queued_msg_count(ws->ctx) != 0 ||
+      !wslay_event_get_read_enabled(ws->ctx) ||
+      !wslay_event_get_write_enabled(ws->ctx) ||
+      wslay_event_get_close_sent(ws->ctx) ||
+      wslay_event_get_close_received(ws->ctx))
+    return false;
+  RT_ASSERT(ws->msg_buf == NULL);
+  wslay_event_context_free(ws->ctx);
+  ws->ctx = NULL;
+  free(ws->prefix);
+  ws->prefix = NULL;
+  ws->prefix_len = ws->prefix_off = 0;
+  return true;
+}
+
+bool net_ws_parked(const net_ws_t *ws) { return ws->ctx == NULL; }
 
 /* ---- Handshake helpers ----------------------------------------------------------- */
 

@@ -8,7 +8,9 @@
  * Text that is not valid UTF-8 closes with 1007 (wslay's own check). No
  * I/O of its own: it reads and writes only through the stream, so it runs
  * over sockets and simulated pipes alike, and a client context serves the
- * simulator's bots and the load generator.
+ * simulator's bots and the load generator. wslay's context is made at the
+ * first byte or message, so a WebSocket that is open but silent holds none,
+ * and net_ws_park gives it back when the connection goes quiet.
  *
  * Single writer: only the stream's owner calls these functions.
  */
@@ -97,6 +99,14 @@ bool net_ws_closing(const net_ws_t *ws); /* a close was sent or received */
 uint16_t net_ws_close_code(const net_ws_t *ws);
 /* The close code the peer sent (0 if none yet). */
 uint16_t net_ws_peer_close_code(const net_ws_t *ws);
+
+/* Free wslay's context (about 8 KiB) while the connection is quiet: only at
+ * a frame boundary with wslay holding no input, no message half-read,
+ * nothing queued or pending, and no close begun. Any later read or send
+ * makes a fresh context, which behaves as the freed one would have. Returns
+ * true when parked (or already so), false when something is in flight. */
+bool net_ws_park(net_ws_t *ws);
+bool net_ws_parked(const net_ws_t *ws);
 
 /* ---- Handshake helpers --------------------------------------------------- */
 
