@@ -90,6 +90,8 @@ typedef struct conn {
   net_ws_t *ws;
   rt_time_ns next_ping;
   rt_time_ns last_rx;
+  rt_time_ns last_io; /* a frame read or queued: ws_park_after counts from it */
+  bool park_armed;    /* the keepalive deadline includes the park check */
   rt_session_conn_t session_conn;
   void *session;
   bool session_open;
@@ -138,6 +140,20 @@ static void set_deadline(conn_t *c, deadline_kind_t kind, rt_time_ns delay) {
   if (rt_timer_start(w, c->id, delay, 0, TAG_DEADLINE, kind,
                      &c->deadline_timer) < 0)
     finish(c, NET_CLOSE_RESET); /* no timer, no bound: do not go on */
+}
+
+/* One timer per connection serves the pings, the silence check and the
+ * park: memory per idle connection is the figure that matters here. */
+static void ws_arm_keepalive(conn_t *c) {
+  const net_server_config_t *cfg = &c->srv->cfg;
+  rt_time_ns now = rt_now(conn_world(c));
+  rt_time_ns due = c->last_rx + cfg->ws_pong_wait;
+  if (c->next_ping < due)
+    due = c->next_ping;
+  c->park_armed = !net_ws_parked(c->ws);
+  if (c->park_armed && c->last_io + cfg->ws_park_after < due)
+    due = c->last_io + cfg->ws_park_after;
+  set_deadline(c, DEADLINE_WS_KEEPALIVE, due > now ? due - now : 0);
 }
 
 /* ---- HTTP output: Invariant (1) ------------------------------------------------ */
@@ -450,14 +466,9 @@ static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
   c->mode = MODE_WS;
   srv->stats.ws_upgrades++;
   srv->stats.websockets++;
-  c->last_rx = rt_now(conn_world(c));
-  /* One timer per connection serves both the pings and the silence
-   * check: memory per idle connection is the figure that matters here. */
+  c->last_rx = c->last_io = rt_now(conn_world(c));
   c->next_ping = c->last_rx + srv->cfg.ws_ping_period;
-  set_deadline(c, DEADLINE_WS_KEEPALIVE,
-               srv->cfg.ws_ping_period < srv->cfg.ws_pong_wait
-                   ? srv->cfg.ws_ping_period
-                   : srv->cfg.ws_pong_wait);
+  ws_arm_keepalive(c);
   c->session_conn.ops = &session_conn_ops;
   c->session = srv->cfg.session->open(srv->cfg.session->ctx, c->self,
                                       &c->session_conn, &who);
@@ -478,7 +489,7 @@ static void ws_readable(conn_t *c) {
     return;
   int64_t n = net_ws_on_readable(c->ws);
   if (n > 0)
-    c->last_rx = rt_now(conn_world(c));
+    c->last_rx = c->last_io = rt_now(conn_world(c));
   if (n < 0) {
     finish(c, net_ws_closing(c->ws) ? NET_CLOSE_WS_DONE : NET_CLOSE_RESET);
     return;
@@ -505,6 +516,9 @@ static void ws_after_io(conn_t *c) {
   }
   if (net_ws_closing(c->ws) && c->deadline_kind != DEADLINE_WS_CLOSE)
     set_deadline(c, DEADLINE_WS_CLOSE, c->srv->cfg.ws_close_wait);
+  else if (!c->park_armed && c->deadline_kind == DEADLINE_WS_KEEPALIVE &&
+           !net_ws_parked(c->ws))
+    ws_arm_keepalive(c); /* frames moved: park once they stop */
   size_t backlog = net_ws_backlog(c->ws) + c->out_bytes;
   if (backlog < c->backlog_seen && c->session_open && c->self != NULL)
     c->srv->cfg.session->drained(c->session, c->self);
@@ -519,6 +533,7 @@ static int session_send_text(rt_session_conn_t *sc, const rt_buf_t *frame) {
   if (err == RT_OK) {
     c->srv->stats.ws_messages_out++;
     c->backlog_seen += frame->len;
+    c->last_io = rt_now(conn_world(c));
   }
   return err;
 }
@@ -660,7 +675,8 @@ static void http_readable(conn_t *c) {
 
 /* ---- The connection actor ---------------------------------------------------------- */
 
-/* Ping on schedule; close a connection silent for ws_pong_wait; re-arm for
+/* Ping on schedule; close a connection silent for ws_pong_wait; give back
+ * wslay's context once quiet for ws_park_after (net_ws_park); re-arm for
  * whichever comes first. */
 static void ws_keepalive(conn_t *c) {
   const net_server_config_t *cfg = &c->srv->cfg;
@@ -674,14 +690,16 @@ static void ws_keepalive(conn_t *c) {
       c->next_ping += cfg->ws_ping_period;
     if (!net_ws_closing(c->ws)) {
       net_ws_send_ping(c->ws);
+      c->last_io = now;
       ws_after_io(c);
     }
     if (c->stopping || c->deadline_kind == DEADLINE_WS_CLOSE)
       return; /* the close handshake has its own deadline */
   }
-  rt_time_ns silent_at = c->last_rx + cfg->ws_pong_wait;
-  rt_time_ns due = c->next_ping < silent_at ? c->next_ping : silent_at;
-  set_deadline(c, DEADLINE_WS_KEEPALIVE, due - now);
+  if (!net_ws_parked(c->ws) && now - c->last_io >= cfg->ws_park_after &&
+      !net_ws_park(c->ws))
+    c->last_io = now; /* something in flight (a slow reader): look later */
+  ws_arm_keepalive(c);
 }
 
 static void on_deadline(conn_t *c, const rt_msg_t *msg) {
@@ -915,6 +933,8 @@ static void apply_defaults(net_server_config_t *cfg) {
     cfg->ws_pong_wait = 60 * RT_NS_PER_S;
   if (cfg->ws_close_wait == 0)
     cfg->ws_close_wait = 5 * RT_NS_PER_S;
+  if (cfg->ws_park_after == 0)
+    cfg->ws_park_after = 10 * RT_NS_PER_S;
   if (cfg->ws_message_max == 0)
     cfg->ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT;
   if (cfg->mailbox_cap == 0)
@@ -981,8 +1001,21 @@ void net_server_free(net_server_t *srv) {
   free(srv);
 }
 
+/* Counted when asked (a walk over the connections), as a park or a wake
+ * happens inside net_ws. */
+static uint32_t parked_websockets(const net_server_t *srv) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < srv->conns_len; i++) {
+    const conn_t *c = srv->conns[i];
+    if (c->mode == MODE_WS && c->ws != NULL && net_ws_parked(c->ws))
+      n++;
+  }
+  return n;
+}
+
 void net_server_get_stats(const net_server_t *srv, net_server_stats_t *out) {
   *out = srv->stats;
+  out->ws_parked = parked_websockets(srv);
 }
 
 /* 1013 is the game's "server full, try again later" (rt_service.h). */
@@ -1032,8 +1065,9 @@ size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {
   put(&t, "# HELP overcookied_connections Open connections.\n"
           "# TYPE overcookied_connections gauge\n"
           "overcookied_connections{kind=\"all\"} %u\n"
-          "overcookied_connections{kind=\"websocket\"} %u\n",
-      s->connections, s->websockets);
+          "overcookied_connections{kind=\"websocket\"} %u\n"
+          "overcookied_connections{kind=\"websocket_parked\"} %u\n",
+      s->connections, s->websockets, parked_websockets(srv));
   put(&t, "# TYPE overcookied_connections_accepted_total counter\n"
           "overcookied_connections_accepted_total %" PRIu64 "\n"
           "# TYPE overcookied_connections_rejected_total counter\n"

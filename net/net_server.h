@@ -17,6 +17,8 @@
  *   unmasked client frame -> 1002; invalid UTF-8 -> 1007; binary -> 1003
  *   ping every ws_ping_period (54 s); silent for ws_pong_wait (60 s) -> close
  *   a close we started unanswered for ws_close_wait (5 s) -> drop
+ * A WebSocket with no frame read or sent for ws_park_after (10 s) gives
+ * back wslay's context (net_ws_park), and one never heard holds none.
  */
 #ifndef NET_SERVER_H
 #define NET_SERVER_H
@@ -51,6 +53,7 @@ typedef struct net_server_config {
   rt_time_ns ws_ping_period;  /* 0: 54 s */
   rt_time_ns ws_pong_wait;    /* 0: 60 s */
   rt_time_ns ws_close_wait;   /* 0: 5 s */
+  rt_time_ns ws_park_after;   /* quiet this long: net_ws_park; 0: 10 s */
   uint32_t ws_message_max;    /* 0: 512 */
   /* Origins allowed to open a WebSocket ("http://host:port"). None: the
    * request's own Host, over http or https. */
@@ -94,6 +97,7 @@ typedef enum net_close_reason {
 typedef struct net_server_stats {
   uint32_t connections;       /* open now */
   uint32_t websockets;        /* of which upgraded */
+  uint32_t ws_parked;         /* of which hold no wslay context (net_ws_park) */
   uint64_t accepted;
   uint64_t rejected_limit;    /* 503 above connections_max */
   uint64_t http_requests;

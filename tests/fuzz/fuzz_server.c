@@ -13,6 +13,8 @@
  *      each '\n', are the first player's text frames (framed by the
  *      project's wslay client), while the other player clicks.
  * Then every connection ends and the world runs past the reconnect grace.
+ * WebSockets quiet for half a millisecond are parked (net_ws_park), so
+ * parking and waking meet every cut of the bytes.
  *
  * What must hold, whatever the bytes: no crash or sanitizer report (the
  * fuzzing build has ASan and UBSan); the runtime's and the game's
@@ -140,6 +142,9 @@ static void start(scenario_t *s) {
   o.game.golden_min_s = 1;
   o.game.golden_max_s = 1;
   o.game.reconnect_grace = 1 * SEC;
+  /* A park is tried between any two writes (one a millisecond), so frames
+   * cut anywhere meet a context freed and made again (net_ws_park). */
+  o.ws_park_after = MS / 2;
   char err[256];
   if (server_start(s->w, &o, SECRET, ":memory:", listen_sim, s->sw,
                    &s->server, err, sizeof(err)) < 0)

@@ -23,6 +23,8 @@ void server_usage(FILE *out) {
           "  --record DIR          record every input into a trace in DIR\n"
           "                        (replay it with tools/overcookied-replay)\n"
           "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
+          "  --ws-park-after S     free a quiet WebSocket's wslay context after\n"
+          "                        S seconds without a frame (default 10)\n"
           "game rules (seconds; fractions allowed where it makes sense):\n"
           "  --countdown S         default 5\n"
           "  --game-length N       whole seconds, default 60\n"
@@ -117,6 +119,9 @@ int server_options_parse(int argc, char **argv, int first,
     } else if (strcmp(a, "--max-connections") == 0 && v != NULL &&
                parse_u64(v, 10000000, &n) == 0 && n > 0) {
       o->max_connections = (uint32_t)n;
+    } else if (strcmp(a, "--ws-park-after") == 0 && v != NULL &&
+               parse_seconds(v, &o->ws_park_after) == 0 &&
+               o->ws_park_after > 0) {
     } else if (strcmp(a, "--countdown") == 0 && v != NULL &&
                parse_seconds(v, &o->game.countdown) == 0) {
     } else if (strcmp(a, "--reconnect-grace") == 0 && v != NULL &&
@@ -181,6 +186,8 @@ void server_options_format(const server_options_t *o, char *out, size_t cap) {
   for (uint32_t i = 0; i < o->origins_len; i++)
     PUT(snprintf(out + len, cap - len, "\n--allowed-origin\n%s",
                  o->origins[i]));
+  if (o->ws_park_after != 0)
+    PUT(put_seconds(out + len, cap - len, "--ws-park-after", o->ws_park_after));
   if (o->echo)
     PUT(snprintf(out + len, cap - len, "\n--echo"));
 #undef PUT
@@ -216,6 +223,7 @@ int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
   }
   net_server_config_t scfg = {
       .connections_max = o->max_connections,
+      .ws_park_after = o->ws_park_after,
       .statics = out->statics,
       .session = game_session(out->game),
       .authenticate = game_authenticate,

@@ -32,6 +32,7 @@ typedef struct server_options {
   const char *origins[NET_ORIGINS_MAX];
   uint32_t origins_len;
   uint32_t max_connections;
+  rt_time_ns ws_park_after; /* 0: net_server's default */
   game_config_t game;
   bool echo;
   const char *record_dir; /* NULL: not recording */
