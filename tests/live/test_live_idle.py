@@ -13,6 +13,10 @@ that the server saw 10,000 completed close handshakes and is back to zero.
 The clients are C rather than python3-websockets so that the client side
 stays small and fast (about 140 MiB and 0.5 s for 10,000 here); the real
 third-party client is exercised by test_live_ws.py.
+
+The server parks a WebSocket quiet for --ws-park-after (1 s here): all
+10,000 must show as parked in /metrics once their echo is a second old,
+and the close that follows wakes each of them.
 """
 import os
 import resource
@@ -30,6 +34,8 @@ CONNECTIONS = 10000
 HOLD_TIMEOUT_S = 60.0  # all 10,000 upgraded and echoed
 CLOSE_TIMEOUT_S = 40.0
 RSS_PER_CONNECTION_KIB_MAX = 64  # "memory-sane": today about 11
+PARK_AFTER_S = 1
+PARK_TIMEOUT_S = 30.0  # every connection parked, a second after its echo
 
 
 def read_line(proc, timeout):
@@ -67,7 +73,7 @@ class IdleConnectionsTest(unittest.TestCase):
         # bench-net raises its own soft limit too; the server raises its own.
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-        server = live.Server()
+        server = live.Server("--ws-park-after", str(PARK_AFTER_S))
         client = None
         try:
             m0 = server.metrics()
@@ -105,7 +111,12 @@ class IdleConnectionsTest(unittest.TestCase):
             self.assertGreater(before, 0)
             self.assertLess(per_conn, RSS_PER_CONNECTION_KIB_MAX)
 
-            # Close: every one with 1000, answered.
+            # Quiet for a second: every one gives back wslay's context.
+            parked = 'overcookied_connections{kind="websocket_parked"}'
+            self.assertEqual(server.wait_metric(parked, CONNECTIONS,
+                                                PARK_TIMEOUT_S), CONNECTIONS)
+
+            # Close: every one with 1000, answered (waking each).
             client.stdin.write(b"close\n")
             client.stdin.flush()
             line = read_line(client, CLOSE_TIMEOUT_S)
