@@ -3,11 +3,13 @@
 players driven by Debian's python3-websockets (a client we did not write)
 play several matches: one to the end with a golden-cookie claim and a slow
 reader, one ended by a quit, one where a player drops and resumes with the
-same token. The trace must replay with every checkpoint matching; a
-damaged, a cut and a wrong-version copy must fail cleanly (exit 3, a
-sentence, no crash); a changed static file must be caught as a divergence
-naming the stream; --room and --chrome-trace must give a timeline that
-parses as JSON with a track per actor of that match.
+same token; and a player sits in the lobby until its WebSocket is parked
+(--ws-park-after 0.2, net_ws_park), then queues and leaves the queue, so
+that parking and waking are in the trace. The trace must replay with every
+checkpoint matching; a damaged, a cut and a wrong-version copy must fail
+cleanly (exit 3, a sentence, no crash); a changed static file must be
+caught as a divergence naming the stream; --room and --chrome-trace must
+give a timeline that parses as JSON with a track per actor of that match.
 
 Every wait is bounded.
 
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import websockets
 
@@ -140,6 +143,30 @@ async def resume_pair(server):
         return start["payload"]["roomId"]
 
 
+def parked_websockets(server):
+    with urllib.request.urlopen(server.base + "/metrics",
+                                timeout=STEP) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith('overcookied_connections{kind="websocket_parked"}'):
+                return int(line.split()[-1])
+    raise AssertionError("no websocket_parked gauge in /metrics")
+
+
+async def lobby_sitter(server):
+    """A player in the lobby long enough to be parked, then woken by
+    JOIN_QUEUE and LEAVE_QUEUE; returns the parked gauge seen meanwhile."""
+    me = login(server, "Pat")
+    async with websockets.connect(ws_url(server, me["token"]),
+                                  open_timeout=STEP) as ws:
+        await asyncio.sleep(0.6)  # three times --ws-park-after
+        parked = parked_websockets(server)
+        await ws.send(json.dumps({"type": "JOIN_QUEUE"}))
+        await until_type(ws, "QUEUED")
+        await ws.send(json.dumps({"type": "LEAVE_QUEUE"}))
+        await asyncio.sleep(0.6)  # parked again
+        return parked
+
+
 def run(*args, timeout=120):
     return subprocess.run(list(args), capture_output=True, text=True,
                           timeout=timeout)
@@ -154,7 +181,9 @@ class RecordReplay(unittest.TestCase):
         server = live.Server(os.path.join(cls.tmp.name, "rec.db"),
                         "--record", cls.trace, "--countdown", "0.3",
                         "--game-length", "3", "--golden-min", "1",
-                        "--golden-max", "1", "--reconnect-grace", "5")
+                        "--golden-max", "1", "--reconnect-grace", "5",
+                        # Quiet WebSockets park and wake in the trace too.
+                        "--ws-park-after", "0.2")
         try:
             async def matches():
                 full = asyncio.gather(clicker(server, "Ada", True),
@@ -162,9 +191,10 @@ class RecordReplay(unittest.TestCase):
                 ada_seen, sly_seen = await full
                 quit_room = await quitter_pair(server)
                 resume_room = await resume_pair(server)
-                return ada_seen, sly_seen, quit_room, resume_room
+                parked = await lobby_sitter(server)
+                return ada_seen, sly_seen, quit_room, resume_room, parked
             (cls.ada_seen, cls.sly_seen, cls.quit_room,
-             cls.resume_room) = asyncio.run(matches())
+             cls.resume_room, cls.parked) = asyncio.run(matches())
             live.http(server, "/api/leaderboard")
         finally:
             cls.status = server.stop()
@@ -182,6 +212,7 @@ class RecordReplay(unittest.TestCase):
         self.assertTrue(claims, "nobody claimed a golden cookie")
         self.assertEqual(types[-1], "GAME_OVER")
         self.assertEqual(self.sly_seen[-1]["type"], "GAME_OVER")
+        self.assertGreaterEqual(self.parked, 1, "nobody was parked")
         self.assertTrue(os.path.exists(
             os.path.join(self.trace, "trace-000001.oct")))
 
