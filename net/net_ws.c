@@ -25,7 +25,6 @@ struct net_ws {
    * the new context first, within the same net_ws_on_readable. */
   const uint8_t *wake;
   uint32_t wake_len, wake_off;
-  bool client;
   /* Bytes handed to wslay that are not yet part of a finished frame: a
    * frame's header and payload are counted out when wslay reports its end.
    * Zero means wslay holds no input of its own (no partial header, no
@@ -34,7 +33,6 @@ struct net_ws {
    * above zero, so a mistake here can stop parking, never lose bytes. */
   int64_t unframed;
   uint64_t frame_size; /* header and payload of the frame being read */
-  bool in_message;     /* a data message began and has not ended */
   int64_t taken;     /* bytes read from the stream during one recv */
   bool more;         /* the read budget ran out with bytes maybe left */
   int stream_error;  /* the stream's error once it failed; 0 before */
@@ -65,6 +63,8 @@ struct net_ws {
   bool frame_fin;
   bool frame_ctrl;     /* the frame being read is a control frame: wslay's */
   bool msg_too_big;    /* closed with 1009: drop the rest of this message */
+  bool in_message;     /* a data message began and has not ended */
+  bool client;
   /* Frames leave in one write per flush: wslay hands them to send_cb one
    * by one, and a send() per frame was most of a busy server's CPU (the
    * opponent of a clicker gets two frames per click). During a flush they
