@@ -696,9 +696,12 @@ static void ws_keepalive(conn_t *c) {
     if (c->stopping || c->deadline_kind == DEADLINE_WS_CLOSE)
       return; /* the close handshake has its own deadline */
   }
-  if (!net_ws_parked(c->ws) && now - c->last_io >= cfg->ws_park_after &&
-      !net_ws_park(c->ws))
-    c->last_io = now; /* something in flight (a slow reader): look later */
+  if (!net_ws_parked(c->ws) && now - c->last_io >= cfg->ws_park_after) {
+    if (net_ws_park(c->ws))
+      c->srv->stats.ws_parks++;
+    else
+      c->last_io = now; /* something in flight (a slow reader): look later */
+  }
   ws_arm_keepalive(c);
 }
 
@@ -934,7 +937,7 @@ static void apply_defaults(net_server_config_t *cfg) {
   if (cfg->ws_close_wait == 0)
     cfg->ws_close_wait = 5 * RT_NS_PER_S;
   if (cfg->ws_park_after == 0)
-    cfg->ws_park_after = 10 * RT_NS_PER_S;
+    cfg->ws_park_after = NET_WS_PARK_AFTER_DEFAULT;
   if (cfg->ws_message_max == 0)
     cfg->ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT;
   if (cfg->mailbox_cap == 0)
@@ -1074,6 +1077,9 @@ size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {
           "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64
           "\n",
       s->accepted, s->rejected_limit);
+  put(&t, "# TYPE overcookied_ws_parks_total counter\n"
+          "overcookied_ws_parks_total %" PRIu64 "\n",
+      s->ws_parks);
   put(&t, "# TYPE overcookied_disconnects_total counter\n");
   for (uint32_t i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
     put(&t, "overcookied_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",

@@ -37,6 +37,7 @@
 #define NET_ORIGIN_LEN_MAX 256u
 #define NET_HTTP_OUT_MAX (256u * 1024) /* stop reading requests above this */
 #define NET_TOKEN_MAX 2048u
+#define NET_WS_PARK_AFTER_DEFAULT (10 * RT_NS_PER_S)
 
 typedef struct net_route {
   const char *method; /* "GET", "POST" */
@@ -98,6 +99,7 @@ typedef struct net_server_stats {
   uint32_t connections;       /* open now */
   uint32_t websockets;        /* of which upgraded */
   uint32_t ws_parked;         /* of which hold no wslay context (net_ws_park) */
+  uint64_t ws_parks;          /* times a quiet WebSocket was parked */
   uint64_t accepted;
   uint64_t rejected_limit;    /* 503 above connections_max */
   uint64_t http_requests;

@@ -2290,6 +2290,7 @@ Test(net_server, a_websocket_quiet_for_10_s_is_parked_and_wakes_for_a_message) {
     cr_assert_eq(parked(fx), 1, "round %d: not parked at 10 s", round);
   }
   cr_assert_eq(fx->sessions[0].texts, 3);
+  cr_assert_eq(stats(fx).ws_parks, 3);
   fx_free(fx);
 }
 

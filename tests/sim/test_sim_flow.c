@@ -268,23 +268,31 @@ Test(sim_flow, the_limits_format_as_flags_and_a_swarm_draws_tight_ones) {
   cr_assert_str_eq(text, "");
   l.out_count_max = 4;
   l.players_max = 3;
+  l.ws_park_ms = 7;
   simrun_limits_format(&l, text, sizeof(text));
-  cr_assert_str_eq(text, " --players-max 3 --out-count-max 4");
-  uint32_t tight = 0;
+  cr_assert_str_eq(text, " --players-max 3 --out-count-max 4 --ws-park-ms 7");
+  uint32_t tight = 0, parking = 0;
   for (uint64_t seed = 1; seed <= 100; seed++) {
     simrun_limits_draw(seed, &l);
+    if (l.ws_park_ms != d.ws_park_ms) {
+      parking++;
+      cr_assert(l.ws_park_ms >= 1 && l.ws_park_ms <= 50, "%u", l.ws_park_ms);
+    }
+    simrun_config_t cfg;
+    simrun_config_default(&cfg);
+    simrun_limits_apply(&l, &cfg);
+    cr_assert_eq(cfg.ws_park_after, (rt_time_ns)l.ws_park_ms * RT_NS_PER_MS);
+    l.ws_park_ms = d.ws_park_ms;
     if (memcmp(&l, &d, sizeof(l)) == 0)
       continue;
     tight++;
     cr_assert(l.out_count_max >= 4 && l.out_count_max < d.out_count_max);
     cr_assert(l.link_buffer < d.link_buffer);
-    simrun_config_t cfg;
-    simrun_config_default(&cfg);
-    simrun_limits_apply(&l, &cfg);
     const char *why = NULL;
     cr_assert_eq(game_config_check(&cfg.game, &why), 0, "%s", why);
   }
   cr_assert(tight > 15 && tight < 60, "%u of 100 seeds run tight", tight);
+  cr_assert(parking > 15 && parking < 60, "%u of 100 seeds park", parking);
 }
 
 /* ---- Flow control -------------------------------------------------------- */

@@ -73,7 +73,7 @@ const char *simrun_kind_name(simrun_kind_t k) {
 static const char cov_names[SIMRUN_COV_COUNT_][24] = {
     "drop_by_backpressure", "disconnect_for_slowness", "resume",
     "replaced_connection",  "golden_cookie_race",      "storage_retry",
-    "must_deliver_overflow"};
+    "must_deliver_overflow", "websocket_parked"};
 
 const char *simrun_cov_name(simrun_cov_t c) {
   return c < SIMRUN_COV_COUNT_ ? cov_names[c] : "?";
@@ -288,7 +288,8 @@ void simrun_faults_draw(uint64_t seed, rt_time_ns duration,
 static const char limit_names[SIMRUN_LIMITS_COUNT][20] = {
     "players-max",     "queue-max",   "out-count-max",
     "out-bytes-max",   "conn-high-water", "connections-max",
-    "mailbox-cap",     "ws-message-max",  "link-buffer"};
+    "mailbox-cap",     "ws-message-max",  "link-buffer",
+    "ws-park-ms"};
 
 void simrun_limits_default(simrun_limits_t *l) {
   game_config_t g;
@@ -306,7 +307,9 @@ void simrun_limits_default(simrun_limits_t *l) {
                          .connections_max = NET_CONNECTIONS_MAX_DEFAULT,
                          .mailbox_cap = cap,
                          .ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT,
-                         .link_buffer = SIM_BUFFER_DEFAULT};
+                         .link_buffer = SIM_BUFFER_DEFAULT,
+                         .ws_park_ms = (uint32_t)(NET_WS_PARK_AFTER_DEFAULT /
+                                                  RT_NS_PER_MS)};
 }
 
 const char *simrun_limit_name(uint32_t i) {
@@ -317,19 +320,20 @@ uint32_t *simrun_limit_field(simrun_limits_t *l, uint32_t i) {
   uint32_t *fields[SIMRUN_LIMITS_COUNT] = {
       &l->players_max,     &l->queue_max,   &l->out_count_max,
       &l->out_bytes_max,   &l->conn_high_water, &l->connections_max,
-      &l->mailbox_cap,     &l->ws_message_max,  &l->link_buffer};
+      &l->mailbox_cap,     &l->ws_message_max,  &l->link_buffer,
+      &l->ws_park_ms};
   return i < SIMRUN_LIMITS_COUNT ? fields[i] : NULL;
 }
 
 void simrun_limit_range(uint32_t i, uint32_t *min, uint32_t *max) {
   /* game_config_check's and the server's floors; a mailbox needs room for
    * a burst of the game's frames; a link at least one segment. */
-  static const uint32_t lo[SIMRUN_LIMITS_COUNT] = {1,  1,  4,  1024, 1,
-                                                   1,  16, 16, SIM_MSS_DEFAULT};
+  static const uint32_t lo[SIMRUN_LIMITS_COUNT] = {
+      1, 1, 4, 1024, 1, 1, 16, 16, SIM_MSS_DEFAULT, 1};
   static const uint32_t hi[SIMRUN_LIMITS_COUNT] = {
       SIMRUN_PLAYERS_MAX * 2, SIMRUN_PLAYERS_MAX * 2, 1u << 20, 1u << 30,
       1u << 30,               SIMRUN_PLAYERS_MAX * 4, 1u << 20, 1u << 24,
-      SIM_BUFFER_MAX};
+      SIM_BUFFER_MAX,         86400000u};
   *min = i < SIMRUN_LIMITS_COUNT ? lo[i] : 0;
   *max = i < SIMRUN_LIMITS_COUNT ? hi[i] : 0;
 }
@@ -338,15 +342,20 @@ void simrun_limits_draw(uint64_t seed, simrun_limits_t *out) {
   rt_rng_t rng;
   rt_rng_init(&rng, seed, KEY_LIMITS);
   simrun_limits_default(out);
-  if (rt_rng_double(&rng) >= 0.35)
-    return;
-  /* Tight: a reader that stalls in a game fills its link, the connection's
-   * backlog and the Client's queue within the write wait, and the next
-   * never-dropped frame (a COOKIE_SPAWN, a claim, an ERROR) cannot fit. */
-  out->out_count_max = (uint32_t)rt_rng_range(&rng, 4, 12);
-  out->out_bytes_max = (uint32_t)rt_rng_range(&rng, 1024, 8192);
-  out->conn_high_water = (uint32_t)rt_rng_range(&rng, 256, 4096);
-  out->link_buffer = (uint32_t)rt_rng_range(&rng, 2048, 16384);
+  if (rt_rng_double(&rng) < 0.35) {
+    /* Tight: a reader that stalls in a game fills its link, the
+     * connection's backlog and the Client's queue within the write wait,
+     * and the next never-dropped frame (a COOKIE_SPAWN, a claim, an ERROR)
+     * cannot fit. */
+    out->out_count_max = (uint32_t)rt_rng_range(&rng, 4, 12);
+    out->out_bytes_max = (uint32_t)rt_rng_range(&rng, 1024, 8192);
+    out->conn_high_water = (uint32_t)rt_rng_range(&rng, 256, 4096);
+    out->link_buffer = (uint32_t)rt_rng_range(&rng, 2048, 16384);
+  }
+  /* Parking between clicks, mid-frame on slow links, with output stuck
+   * behind a stalled reader: net_ws_park must refuse or wake cleanly. */
+  if (rt_rng_double(&rng) < 0.35)
+    out->ws_park_ms = (uint32_t)rt_rng_range(&rng, 1, 50);
 }
 
 void simrun_limits_format(const simrun_limits_t *l, char *out, size_t cap) {
@@ -375,6 +384,7 @@ void simrun_limits_apply(const simrun_limits_t *l, simrun_config_t *cfg) {
   cfg->mailbox_cap = l->mailbox_cap;
   cfg->ws_message_max = l->ws_message_max;
   cfg->link_buffer = l->link_buffer;
+  cfg->ws_park_after = (rt_time_ns)l->ws_park_ms * RT_NS_PER_MS;
 }
 
 void simrun_mix_draw(uint64_t seed, simrun_mix_t *out) {
@@ -679,6 +689,7 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
       .routes_len = 3,
       .connections_max = cfg->connections_max,
       .ws_message_max = cfg->ws_message_max,
+      .ws_park_after = cfg->ws_park_after,
   };
   game_client_mailbox(&scfg.mailbox_cap, &scfg.overflow, &scfg.rules,
                       &scfg.rules_len);
@@ -2082,6 +2093,7 @@ void simrun_summary(const simrun_t *run, simrun_summary_t *out) {
   out->cov[SIMRUN_COV_REPLACED] = gs.kicks[GAME_KICK_REPLACED];
   out->cov[SIMRUN_COV_STORE_RETRY] = ss.retries;
   out->cov[SIMRUN_COV_MUST_OVERFLOW] = gs.kicks[GAME_KICK_MUST_OVERFLOW];
+  out->cov[SIMRUN_COV_PARKED] = ns.ws_parks;
   out->rooms_lost = gs.rooms_lost;
   out->fault_end = run->fault_end;
   out->end_time = now_of(run);

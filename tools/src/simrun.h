@@ -126,16 +126,19 @@ typedef struct simrun_limits {
   uint32_t mailbox_cap;     /* each connection actor's mailbox */
   uint32_t ws_message_max;  /* a WebSocket message in: 1009 above */
   uint32_t link_buffer;     /* each direction of each simulated link */
+  uint32_t ws_park_ms;      /* a WebSocket quiet this long parks (server) */
 } simrun_limits_t;
 
-#define SIMRUN_LIMITS_COUNT 9u
+#define SIMRUN_LIMITS_COUNT 10u
 #define SIMRUN_LIMITS_TEXT_MAX 320u
 
 /* The server's defaults (what tools/src/overcookied.c runs with). */
 void simrun_limits_default(simrun_limits_t *l);
 /* Swarm mode: about a third of seeds run with tight limits (small
  * outbound queues, high-water marks and link buffers), where a stalled
- * reader overflows its queue with never-dropped messages. */
+ * reader overflows its queue with never-dropped messages; and about a
+ * third park WebSockets after 1 to 50 ms of quiet (net_ws_park), so that
+ * contexts are freed and made again all through play. */
 void simrun_limits_draw(uint64_t seed, simrun_limits_t *out);
 /* Limit i (0 .. SIMRUN_LIMITS_COUNT-1): its flag name ("players-max"),
  * a pointer to its field, its smallest and largest values. */
@@ -195,6 +198,7 @@ typedef struct simrun_config {
                              simrun_limits_apply sets its limits */
   /* The server's and links' limits (simrun_limits_t); 0: defaults. */
   uint32_t connections_max, mailbox_cap, ws_message_max, link_buffer;
+  rt_time_ns ws_park_after; /* 0: the server's default */
   rt_time_ns check_every; /* invariant checks; 0: 100 ms */
   /* And after every this many deliveries; 0: SIMRUN_CHECK_DELIVERIES. */
   uint64_t check_deliveries;
@@ -227,6 +231,7 @@ typedef enum simrun_cov {
   SIMRUN_COV_STORE_RETRY,           /* the Store retried after an error */
   SIMRUN_COV_MUST_OVERFLOW,         /* a never-dropped frame did not fit:
                                        the client cut with 1008 */
+  SIMRUN_COV_PARKED,                /* a quiet WebSocket was parked */
   SIMRUN_COV_COUNT_
 } simrun_cov_t;
 
