@@ -84,27 +84,30 @@ struct net_ws {
 
 /* ---- wslay callbacks ------------------------------------------------------- */
 
+/* Bytes already in hand (the upgrade's prefix, a wake's first read) go to
+ * wslay before the stream's: up to len of src[*off, src_len). */
+static size_t take_held(const uint8_t *src, uint32_t src_len, uint32_t *off,
+                        uint8_t *buf, size_t len) {
+  size_t n = src_len - *off;
+  if (n > len)
+    n = len;
+  memcpy(buf, src + *off, n);
+  *off += (uint32_t)n;
+  return n;
+}
+
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *user_data) {
   (void)flags;
   net_ws_t *ws = user_data;
-  if (ws->prefix_off < ws->prefix_len) {
-    size_t n = ws->prefix_len - ws->prefix_off;
-    if (n > len)
-      n = len;
-    memcpy(buf, ws->prefix + ws->prefix_off, n);
-    ws->prefix_off += (uint32_t)n;
-    ws->unframed += (int64_t)n;
-    return (ssize_t)n;
-  }
-  if (ws->wake_off < ws->wake_len) {
-    size_t n = ws->wake_len - ws->wake_off;
-    if (n > len)
-      n = len;
-    memcpy(buf, ws->wake + ws->wake_off, n);
-    ws->wake_off += (uint32_t)n;
-    ws->unframed += (int64_t)n;
-    return (ssize_t)n;
+  size_t held = 0;
+  if (ws->prefix_off < ws->prefix_len)
+    held = take_held(ws->prefix, ws->prefix_len, &ws->prefix_off, buf, len);
+  else if (ws->wake_off < ws->wake_len)
+    held = take_held(ws->wake, ws->wake_len, &ws->wake_off, buf, len);
+  if (held > 0) {
+    ws->unframed += (int64_t)held;
+    return (ssize_t)held;
   }
   if (ws->taken >= NET_WS_READ_BUDGET) {
     ws->more = true; /* fairness: let other connections run */
