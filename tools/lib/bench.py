@@ -20,6 +20,25 @@ import time
 SECRET = "bench-secret-0123456789abcdef"
 
 
+def common_args(ap, go=True, players=None, rate=None, duration=None,
+                rounds=None):
+    """The flags the bench scripts share: the binaries and static files,
+    with go the Go server and the report directory, and (each where a
+    default is given) the steady load's size, rate, length and rounds."""
+    ap.add_argument("--c-server", required=True)
+    ap.add_argument("--load", required=True)
+    ap.add_argument("--static", required=True)
+    if go:
+        ap.add_argument("--go-server", required=True)
+        ap.add_argument("--out", required=True)
+    for flag, kind, default in (("--players", int, players),
+                                ("--rate", float, rate),
+                                ("--duration", int, duration),
+                                ("--rounds", int, rounds)):
+        if default is not None:
+            ap.add_argument(flag, type=kind, default=default)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -261,11 +280,7 @@ def report(res, path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--c-server", required=True)
-    ap.add_argument("--go-server", required=True)
-    ap.add_argument("--load", required=True)
-    ap.add_argument("--static", required=True)
-    ap.add_argument("--out", required=True)
+    common_args(ap)
     ap.add_argument("--quick", type=int, default=0)
     ap.add_argument("--only", default="")
     ap.add_argument("--scenario", default="",

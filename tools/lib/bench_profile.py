@@ -207,15 +207,7 @@ def table(res):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--c-server", required=True)
-    ap.add_argument("--go-server", required=True)
-    ap.add_argument("--load", required=True)
-    ap.add_argument("--static", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--players", type=int, default=2000)
-    ap.add_argument("--rate", type=float, default=5)
-    ap.add_argument("--duration", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=1)
+    bench.common_args(ap, players=2000, rate=5, duration=20, rounds=1)
     args = ap.parse_args()
     if args.duration < 6:
         ap.error("--duration must be at least 6 (perf records duration - 4 s)")

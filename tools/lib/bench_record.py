@@ -35,14 +35,9 @@ def dir_bytes(d):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--c-server", required=True)
+    bench.common_args(ap, go=False, players=2000, rate=5, duration=20,
+                      rounds=3)
     ap.add_argument("--replay", required=True)
-    ap.add_argument("--load", required=True)
-    ap.add_argument("--static", required=True)
-    ap.add_argument("--players", type=int, default=2000)
-    ap.add_argument("--rate", type=float, default=5)
-    ap.add_argument("--duration", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     cpu = {"off": [], "on": []}
     p99 = {"off": [], "on": []}
