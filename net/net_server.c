@@ -91,7 +91,9 @@ typedef struct conn {
   rt_time_ns next_ping;
   rt_time_ns last_rx;
   rt_time_ns last_io; /* a frame read or queued: ws_park_after counts from it */
-  bool park_armed;    /* the keepalive deadline includes the park check */
+  bool park_armed; /* the keepalive deadline includes the park check; off
+                     * while parked, and after a refused park until bytes
+                     * move again */
   rt_session_conn_t session_conn;
   void *session;
   bool session_open;
@@ -142,15 +144,17 @@ static void set_deadline(conn_t *c, deadline_kind_t kind, rt_time_ns delay) {
     finish(c, NET_CLOSE_RESET); /* no timer, no bound: do not go on */
 }
 
-/* One timer per connection serves the pings, the silence check and the
- * park: memory per idle connection is the figure that matters here. */
-static void ws_arm_keepalive(conn_t *c) {
+/* One timer per connection serves the pings, the silence check and, with
+ * park (unless parked already), the park: memory per idle connection is
+ * the figure that matters here. Every duration is at most
+ * NET_DURATION_MAX (net_server_start), so no sum here overflows. */
+static void ws_arm_keepalive(conn_t *c, bool park) {
   const net_server_config_t *cfg = &c->srv->cfg;
   rt_time_ns now = rt_now(conn_world(c));
   rt_time_ns due = c->last_rx + cfg->ws_pong_wait;
   if (c->next_ping < due)
     due = c->next_ping;
-  c->park_armed = !net_ws_parked(c->ws);
+  c->park_armed = park && !net_ws_parked(c->ws);
   if (c->park_armed && c->last_io + cfg->ws_park_after < due)
     due = c->last_io + cfg->ws_park_after;
   set_deadline(c, DEADLINE_WS_KEEPALIVE, due > now ? due - now : 0);
@@ -468,7 +472,7 @@ static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
   srv->stats.websockets++;
   c->last_rx = c->last_io = rt_now(conn_world(c));
   c->next_ping = c->last_rx + srv->cfg.ws_ping_period;
-  ws_arm_keepalive(c);
+  ws_arm_keepalive(c, true);
   c->session_conn.ops = &session_conn_ops;
   c->session = srv->cfg.session->open(srv->cfg.session->ctx, c->self,
                                       &c->session_conn, &who);
@@ -518,7 +522,7 @@ static void ws_after_io(conn_t *c) {
     set_deadline(c, DEADLINE_WS_CLOSE, c->srv->cfg.ws_close_wait);
   else if (!c->park_armed && c->deadline_kind == DEADLINE_WS_KEEPALIVE &&
            !net_ws_parked(c->ws))
-    ws_arm_keepalive(c); /* frames moved: park once they stop */
+    ws_arm_keepalive(c, true); /* bytes moved: park once they stop */
   size_t backlog = net_ws_backlog(c->ws) + c->out_bytes;
   if (backlog < c->backlog_seen && c->session_open && c->self != NULL)
     c->srv->cfg.session->drained(c->session, c->self);
@@ -696,13 +700,16 @@ static void ws_keepalive(conn_t *c) {
     if (c->stopping || c->deadline_kind == DEADLINE_WS_CLOSE)
       return; /* the close handshake has its own deadline */
   }
+  bool park = true;
   if (!net_ws_parked(c->ws) && now - c->last_io >= cfg->ws_park_after) {
     if (net_ws_park(c->ws))
       c->srv->stats.ws_parks++;
-    else
-      c->last_io = now; /* something in flight (a slow reader): look later */
+    else /* something in flight (output a reader has not taken, half a
+          * frame): the next bytes to move re-arm the park (ws_after_io),
+          * so a stuck connection costs no tries while nothing moves. */
+      park = false;
   }
-  ws_arm_keepalive(c);
+  ws_arm_keepalive(c, park);
 }
 
 static void on_deadline(conn_t *c, const rt_msg_t *msg) {
@@ -944,18 +951,33 @@ static void apply_defaults(net_server_config_t *cfg) {
     cfg->mailbox_cap = MAILBOX_CAP_DEFAULT;
 }
 
+/* After the defaults: every duration in (0, NET_DURATION_MAX], the
+ * message limit at most NET_WS_MESSAGE_MAX_LIMIT. */
+static bool config_valid(const net_server_config_t *cfg) {
+  const rt_time_ns durations[] = {
+      cfg->header_timeout, cfg->idle_timeout,  cfg->reply_timeout,
+      cfg->ws_ping_period, cfg->ws_pong_wait,  cfg->ws_close_wait,
+      cfg->ws_park_after};
+  for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
+    if (durations[i] <= 0 || durations[i] > NET_DURATION_MAX)
+      return false;
+  return cfg->ws_message_max <= NET_WS_MESSAGE_MAX_LIMIT &&
+         cfg->routes_len <= NET_ROUTES_MAX &&
+         cfg->allowed_origins_len <= NET_ORIGINS_MAX &&
+         cfg->rules_len <= RT_MAILBOX_RULES_MAX;
+}
+
 int net_server_start(rt_world_t *w, rt_listener_t *listener,
                      const net_server_config_t *cfg, net_server_t **out) {
-  if (cfg->routes_len > NET_ROUTES_MAX ||
-      cfg->allowed_origins_len > NET_ORIGINS_MAX ||
-      cfg->rules_len > RT_MAILBOX_RULES_MAX)
+  net_server_config_t checked = *cfg;
+  apply_defaults(&checked);
+  if (!config_valid(&checked))
     return RT_EINVAL;
   net_server_t *srv = calloc(1, sizeof(*srv));
   if (srv == NULL)
     return RT_ENOMEM;
   srv->world = w;
-  srv->cfg = *cfg;
-  apply_defaults(&srv->cfg);
+  srv->cfg = checked;
   for (uint32_t i = 0; i < cfg->rules_len; i++)
     srv->rules[i] = cfg->rules[i];
   srv->cfg.rules = srv->rules;

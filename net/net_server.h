@@ -38,6 +38,10 @@
 #define NET_HTTP_OUT_MAX (256u * 1024) /* stop reading requests above this */
 #define NET_TOKEN_MAX 2048u
 #define NET_WS_PARK_AFTER_DEFAULT (10 * RT_NS_PER_S)
+/* Bounds net_server_start enforces: any timeout or period of the config
+ * (so no deadline sum overflows), and ws_message_max (a buffer it grows). */
+#define NET_DURATION_MAX ((rt_time_ns)86400 * RT_NS_PER_S)
+#define NET_WS_MESSAGE_MAX_LIMIT (16u * 1024 * 1024)
 
 typedef struct net_route {
   const char *method; /* "GET", "POST" */
@@ -116,7 +120,10 @@ typedef struct net_server_stats {
 typedef struct net_server net_server_t;
 
 /* Start serving connections from `listener` (taken: the acceptor owns and
- * closes it). cfg is copied (the pointers in it are borrowed). */
+ * closes it). cfg is copied (the pointers in it are borrowed). RT_EINVAL
+ * (the listener not taken) when, after the defaults, a duration is not in
+ * (0, NET_DURATION_MAX], ws_message_max is above NET_WS_MESSAGE_MAX_LIMIT
+ * or a table is longer than its maximum. */
 int net_server_start(rt_world_t *w, rt_listener_t *listener,
                      const net_server_config_t *cfg, net_server_t **out);
 

@@ -215,7 +215,7 @@ static void on_frame_chunk_cb(
   if (need > ws->msg_buf_cap) {
     uint32_t cap = ws->msg_buf_cap == 0 ? 256u : ws->msg_buf_cap;
     while (cap < need)
-      cap *= 2;
+      cap = cap <= UINT32_MAX / 2 ? cap * 2 : need; /* no wrap to 0 */
     if (cap > ws->message_max)
       cap = ws->message_max;
     uint8_t *grown = realloc(ws->msg_buf, cap);

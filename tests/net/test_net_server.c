@@ -2360,6 +2360,96 @@ Test(net_server, a_websocket_with_output_waiting_is_not_parked) {
   fx_free(fx);
 }
 
+/* A refused park is not polled: while the reader takes nothing, nothing
+ * moves and no timer fires (it fired every ws_park_after before: 100,000
+ * times in these 100 ms); the output draining re-arms the park. */
+Test(net_server, a_refused_park_waits_for_bytes_to_move) {
+  fx_t *fx = fx_create();
+  fx->cfg.ws_park_after = 1000; /* 1 us */
+  fx_start(fx);
+  sim_link_config_t down = {.buffer = 64};
+  client_t *cl = cl_connect_with(fx, NULL, &down);
+  upgrade_t u = {0};
+  cl_send_upgrade(cl, &u);
+  cl_expect_switching(cl);
+  cl->hold = true;
+  send_text_of(cl, 300); /* its echo fills the pipe and waits */
+  settle(fx);
+  advance(fx, 1 * MS);
+  uint64_t fired = rt_world_timers_fired(fx->w);
+  advance(fx, 100 * MS);
+  cr_assert_leq(rt_world_timers_fired(fx->w) - fired, 1);
+  cr_assert_eq(parked(fx), 0);
+  cl->hold = false;
+  expect_text_of(cl, 300);
+  advance(fx, 1 * MS);
+  cr_assert_eq(parked(fx), 1);
+  fx_free(fx);
+}
+
+/* net_server_start's answer for fx->cfg; a refused config leaves the
+ * listener with the caller, so it is closed here. */
+static int try_start(fx_t *fx) {
+  rt_listener_t *l = NULL;
+  cr_assert_eq(sim_listen(fx->sw, PORT, 0, &l), RT_OK);
+  int rc = net_server_start(fx->w, l, &fx->cfg, &fx->srv);
+  if (rc < 0)
+    rt_listener_close(l);
+  return rc;
+}
+
+/* Every duration of the config is refused below 1 ns (0 is the default)
+ * and above NET_DURATION_MAX, "never" included, so no deadline sum can
+ * overflow; at NET_DURATION_MAX a server starts. Likewise ws_message_max
+ * around NET_WS_MESSAGE_MAX_LIMIT. */
+Test(net_server, config_durations_and_message_limit_are_bounded) {
+  static const size_t fields[] = {
+      offsetof(net_server_config_t, header_timeout),
+      offsetof(net_server_config_t, idle_timeout),
+      offsetof(net_server_config_t, reply_timeout),
+      offsetof(net_server_config_t, ws_ping_period),
+      offsetof(net_server_config_t, ws_pong_wait),
+      offsetof(net_server_config_t, ws_close_wait),
+      offsetof(net_server_config_t, ws_park_after)};
+  static const rt_time_ns refused[] = {-1, NET_DURATION_MAX + 1,
+                                       RT_TIME_NEVER};
+  for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+    for (size_t v = 0; v < sizeof(refused) / sizeof(refused[0]); v++) {
+      fx_t *fx = fx_create();
+      *(rt_time_ns *)((char *)&fx->cfg + fields[f]) = refused[v];
+      cr_assert_eq(try_start(fx), RT_EINVAL, "field %zu value %zu", f, v);
+      fx_free(fx);
+    }
+    fx_t *fx = fx_create();
+    *(rt_time_ns *)((char *)&fx->cfg + fields[f]) = NET_DURATION_MAX;
+    cr_assert_eq(try_start(fx), RT_OK, "field %zu at its most", f);
+    fx_free(fx);
+  }
+  fx_t *fx = fx_create();
+  fx->cfg.ws_message_max = NET_WS_MESSAGE_MAX_LIMIT + 1;
+  cr_assert_eq(try_start(fx), RT_EINVAL);
+  fx_free(fx);
+  fx = fx_create();
+  fx->cfg.ws_message_max = NET_WS_MESSAGE_MAX_LIMIT;
+  cr_assert_eq(try_start(fx), RT_OK);
+  fx_free(fx);
+}
+
+/* ws_park_after at its most: a WebSocket is pinged on time and never
+ * parked (the keepalive's deadline sums stay in range). */
+Test(net_server, park_after_at_its_most_still_pings) {
+  fx_t *fx = fx_create();
+  fx->cfg.ws_park_after = NET_DURATION_MAX;
+  fx_start(fx);
+  client_t *cl = ws_open(fx);
+  cl_send_text(cl, "x");
+  cl_expect_text(cl, "x");
+  advance(fx, 54 * SEC);
+  cl_expect_frame(cl, OP_PING, "", 0);
+  cr_assert_eq(parked(fx), 0);
+  fx_free(fx);
+}
+
 Test(net_server, a_parked_websocket_is_pinged_and_its_pong_heard) {
   fx_t *fx = fx_new();
   client_t *cl = ws_open(fx);
