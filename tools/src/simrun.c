@@ -332,8 +332,9 @@ void simrun_limit_range(uint32_t i, uint32_t *min, uint32_t *max) {
       1, 1, 4, 1024, 1, 1, 16, 16, SIM_MSS_DEFAULT, 1};
   static const uint32_t hi[SIMRUN_LIMITS_COUNT] = {
       SIMRUN_PLAYERS_MAX * 2, SIMRUN_PLAYERS_MAX * 2, 1u << 20, 1u << 30,
-      1u << 30,               SIMRUN_PLAYERS_MAX * 4, 1u << 20, 1u << 24,
-      SIM_BUFFER_MAX,         86400000u};
+      1u << 30,               SIMRUN_PLAYERS_MAX * 4, 1u << 20,
+      NET_WS_MESSAGE_MAX_LIMIT, SIM_BUFFER_MAX,
+      (uint32_t)(NET_DURATION_MAX / RT_NS_PER_MS)};
   *min = i < SIMRUN_LIMITS_COUNT ? lo[i] : 0;
   *max = i < SIMRUN_LIMITS_COUNT ? hi[i] : 0;
 }
