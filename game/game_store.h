@@ -49,13 +49,13 @@ typedef struct game_store_config {
 typedef struct game_result {
   char room_id[32];
   int64_t finished_at_s;
-  char p1_id[64];
-  char p1_name[96];
-  char p2_id[64];
-  char p2_name[96];
+  char p1_id[RT_SUBJECT_MAX];
+  char p1_name[RT_NAME_MAX];
+  char p2_id[RT_SUBJECT_MAX];
+  char p2_name[RT_NAME_MAX];
   int32_t p1_score;
   int32_t p2_score;
-  char winner[64]; /* a player id or "draw" */
+  char winner[RT_SUBJECT_MAX]; /* a player id or "draw" */
   char reason[32]; /* time, quit, opponent_disconnected */
 } game_result_t;
 

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define RT_SUBJECT_MAX 64u
-#define RT_NAME_MAX 96u /* 24 characters of up to 4 UTF-8 bytes */
+#define RT_NAME_MAX 97u /* 24 characters of up to 4 UTF-8 bytes, and a NUL */
 
 /* Who is on the other end, as established by a verified token. */
 typedef struct rt_identity {

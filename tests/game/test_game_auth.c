@@ -457,15 +457,15 @@ Test(game_auth, claims_must_carry_sub_name_and_a_numeric_exp) {
   game_auth_t a = auth_make(SECRET);
   char token[GAME_TOKEN_MAX], claims[512];
   long long exp = NOW_S + 100;
-  char sub63[64], sub64[65], name95[96], name96[97];
+  char sub63[64], sub64[65], name96[97], name97[98];
   memset(sub63, 's', 63);
   sub63[63] = '\0';
   memset(sub64, 's', 64);
   sub64[64] = '\0';
-  memset(name95, 'n', 95);
-  name95[95] = '\0';
   memset(name96, 'n', 96);
   name96[96] = '\0';
+  memset(name97, 'n', 97);
+  name97[97] = '\0';
   struct {
     const char *claims;
     int want;
@@ -486,19 +486,20 @@ Test(game_auth, claims_must_carry_sub_name_and_a_numeric_exp) {
     jwt_build(HEADER_HS256, claims, SECRET, token, sizeof(token));
     cr_assert_eq(verify(&a, token, NOW_S), cases[i].want, "%s", claims);
   }
-  /* The identity's fixed fields: 63 subject bytes and 95 name bytes fit. */
+  /* The identity's fixed fields: 63 subject bytes and 96 name bytes (24
+   * characters of 4 bytes, the longest name login takes) fit. */
   rt_identity_t who;
-  claims_for(claims, sizeof(claims), sub63, name95, exp);
+  claims_for(claims, sizeof(claims), sub63, name96, exp);
   jwt_build(HEADER_HS256, claims, SECRET, token, sizeof(token));
   cr_assert_eq(game_auth_verify(&a, token, NOW_S, &who), RT_OK);
   cr_assert_str_eq(who.subject, sub63);
-  cr_assert_str_eq(who.name, name95);
+  cr_assert_str_eq(who.name, name96);
   claims_for(claims, sizeof(claims), sub64, "Ada", exp);
   jwt_build(HEADER_HS256, claims, SECRET, token, sizeof(token));
   cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "64-byte subject");
-  claims_for(claims, sizeof(claims), "u-1", name96, exp);
+  claims_for(claims, sizeof(claims), "u-1", name97, exp);
   jwt_build(HEADER_HS256, claims, SECRET, token, sizeof(token));
-  cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "96-byte name");
+  cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "97-byte name");
 }
 
 /* ---- Names --------------------------------------------------------------- */
@@ -665,4 +666,21 @@ Test(game_auth, names_of_only_spaces_are_refused) {
   s[24] = 'y';
   s[25] = '\0';
   cr_assert_not(name_ok(s), "25 characters");
+}
+
+/* The longest name login accepts (24 four-byte characters, 96 bytes)
+ * gives a token that verifies. */
+Test(game_auth, a_name_of_24_four_byte_characters_gives_a_token_that_verifies) {
+  game_auth_t a = auth_make(SECRET);
+  char name[4 * 24 + 1];
+  for (int i = 0; i < 24; i++)
+    memcpy(name + 4 * i, "\xf0\x9f\x8d\xaa", 4);
+  name[96] = '\0';
+  cr_assert(game_name_valid(name, strlen(name)), "login accepts the name");
+  char token[GAME_TOKEN_MAX];
+  cr_assert_eq(game_auth_sign(&a, "u-42", name, NOW_S, token, sizeof(token)),
+               RT_OK, "login signs a token for it");
+  rt_identity_t who;
+  cr_assert_eq(game_auth_verify(&a, token, NOW_S, &who), RT_OK,
+               "the token login gave is refused");
 }
