@@ -6,8 +6,9 @@
  * bounded by count and by bytes, with PROTOCOL.md's delivery classes:
  *
  *   class         when the queue is under pressure
- *   tick UPDATE   replaces a queued tick UPDATE (latest wins), else queued
- *                 up to the hard limit: at most one tick is ever queued
+ *   tick UPDATE   a queued tick UPDATE is dropped (latest wins) and the new
+ *                 one queued last, up to the hard limit: at most one tick
+ *                 is ever queued, and nothing overtakes what came before
  *   droppable     dropped when over the soft limit (half of either bound)
  *   must-deliver  queued up to the hard limit; beyond it, 1008 and gone
  *
@@ -166,28 +167,36 @@ static int grow_out(client_t *c) {
   return RT_OK;
 }
 
+/* Take the queued tick UPDATE out (at most one is queued), closing the
+ * gap so the rest keep their order; false when there is none. The newer
+ * tick then goes last: put in the older's place, it would overtake the
+ * click UPDATEs queued since, and a reader would see a score go down. */
+static bool remove_tick(client_t *c) {
+  for (uint32_t i = c->out_count; i > 0; i--) {
+    if (item(c, i - 1)->cls != CLASS_TICK)
+      continue;
+    out_item_t *it = item(c, i - 1);
+    c->out_bytes -= it->buf->len;
+    rt_buf_unref(it->buf);
+    for (uint32_t j = i; j < c->out_count; j++)
+      *item(c, j - 1) = *item(c, j);
+    c->out_count--;
+    return true;
+  }
+  return false;
+}
+
 static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
   if (c->closing)
     return;
   if (c->out_count == 0)
     c->progress_at = rt_now(cworld(c)); /* waiting starts now */
   uint32_t len = buf->len;
-  if (cls == CLASS_TICK) {
-    for (uint32_t i = c->out_count; i > 0; i--) {
-      out_item_t *it = item(c, i - 1);
-      if (it->cls == CLASS_TICK) { /* latest wins, in the older's place */
-        c->out_bytes = c->out_bytes - it->buf->len + len;
-        rt_buf_unref(it->buf);
-        it->buf = rt_buf_ref(buf);
-        c->g->stats.out_tick_replaced++;
-        pump(c);
-        return;
-      }
-    }
-  }
+  if (cls == CLASS_TICK && remove_tick(c))
+    c->g->stats.out_tick_replaced++; /* latest wins, queued last (below) */
   /* A tick is the full state: dropping it while older droppables wait
    * would freeze the client's clock for as long as the pressure lasts.
-   * Only one is ever queued (replaced above), so it may use the room
+   * Only one is ever queued (removed above), so it may use the room
    * between the soft and the hard limit. */
   if ((cls == CLASS_DROP && over_soft(c, len)) ||
       (cls == CLASS_TICK && over_hard(c, len))) {

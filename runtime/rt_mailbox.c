@@ -67,14 +67,13 @@ static int grow(rt_mailbox_t *mb) {
   return RT_OK;
 }
 
-/* The newest queued message with `tag`, or NULL. */
-static rt_msg_t *newest_with_tag(rt_mailbox_t *mb, uint16_t tag) {
-  for (uint32_t n = mb->count; n > 0; n--) {
-    rt_msg_t *m = &mb->ring[slot_index(mb, n - 1)];
-    if (m->tag == tag)
-      return m;
-  }
-  return NULL;
+/* The position (0: oldest) of the newest queued message with `tag`, or
+ * mb->count when there is none. */
+static uint32_t newest_with_tag(const rt_mailbox_t *mb, uint16_t tag) {
+  for (uint32_t n = mb->count; n > 0; n--)
+    if (mb->ring[slot_index(mb, n - 1)].tag == tag)
+      return n - 1;
+  return mb->count;
 }
 
 int rt_mailbox_push(rt_mailbox_t *mb, const rt_msg_t *msg) {
@@ -89,15 +88,19 @@ int rt_mailbox_push(rt_mailbox_t *mb, const rt_msg_t *msg) {
       rt_buf_unref(msg->buf);
       return RT_PUSH_DROPPED;
     case RT_OVERFLOW_REPLACE: {
-      rt_msg_t *old = newest_with_tag(mb, msg->tag);
-      if (old == NULL) {
+      uint32_t old = newest_with_tag(mb, msg->tag);
+      if (old == mb->count) {
         mb->counts[RT_MB_DROPPED]++;
         rt_buf_unref(msg->buf);
         return RT_PUSH_DROPPED;
       }
+      /* Out of the queue, the gap closed; the new one goes last, so it
+       * overtakes nothing that entered before it (Guarantee (2)). */
       mb->counts[RT_MB_REPLACED]++;
-      rt_buf_unref(old->buf);
-      *old = *msg;
+      rt_buf_unref(mb->ring[slot_index(mb, old)].buf);
+      for (uint32_t i = old + 1; i < mb->count; i++)
+        mb->ring[slot_index(mb, i - 1)] = mb->ring[slot_index(mb, i)];
+      mb->ring[slot_index(mb, mb->count - 1)] = *msg;
       return RT_PUSH_REPLACED;
     }
     }

@@ -2,8 +2,9 @@
  *
  * Guarantees:
  *  (1) At most `cap` messages are ever queued (cap is fixed at init).
- *  (2) Messages leave in the order they entered, except that a REPLACE
- *      overwrites the newest queued message of the same tag in place.
+ *  (2) Messages leave in the order they entered. A REPLACE takes the
+ *      newest queued message of the same tag out and queues the new one
+ *      last: the rest keep their order, and nothing is overtaken.
  *  (3) Every message that is not queued is counted under exactly one reason:
  *      rejected (the sender keeps it), dropped (the newest is discarded) or
  *      replaced (the older queued one is discarded).
@@ -27,8 +28,9 @@
 typedef enum rt_overflow {
   RT_OVERFLOW_REJECT = 0,  /* -RT_EFULL; the sender keeps the message */
   RT_OVERFLOW_DROP_NEWEST, /* discard the new message, count it */
-  RT_OVERFLOW_REPLACE,     /* latest wins: overwrite the queued one of the
-                              same tag; with none queued, drop the new one */
+  RT_OVERFLOW_REPLACE,     /* latest wins: discard the newest queued one of
+                              the same tag, queue the new one last; with
+                              none queued, drop the new one */
 } rt_overflow_t;
 
 /* What happened to a pushed message (values >= 0 mean "taken"). */

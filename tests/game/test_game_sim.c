@@ -1920,3 +1920,44 @@ Test(game_sim, the_same_seed_replays_the_same_match_bit_for_bit) {
         seed + 1);
   fx_free(fx);
 }
+
+/* Under backpressure a newer tick supersedes a queued one, and is queued
+ * last: put in the older's place it would overtake the click UPDATEs
+ * produced before it, and a slow reader would see the opponent's score go
+ * down (from 50 to 26 here, before). PROTOCOL.md: messages arrive in the
+ * order produced, except that a droppable one may be dropped or replaced. */
+Test(game_sim, a_slow_reader_never_sees_a_score_go_down) {
+  fx_t *fx = fx_create("a_slow_reader_never_sees_a_score_go_down", 2005);
+  fx->game_cfg.conn_high_water = 2048;
+  fx_start(fx);
+  sim_link_config_t slow = {.latency = LATENCY, .bandwidth = 300};
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &slow);
+  sim_bot_t *bob = bot_add(fx, "Bob", &LINK, &LINK);
+  wait_state(fx, ada, SIM_BOT_OPEN, 10 * SEC);
+  wait_state(fx, bob, SIM_BOT_OPEN, 10 * SEC);
+  CHECK(fx, sim_bot_join(ada) == RT_OK && sim_bot_join(bob) == RT_OK, "join");
+  sim_bot_record_t sb =
+      wait_kind(fx, bob, SIM_BOT_GAME_START, 1, now_of(fx) + 5 * SEC);
+  int rb = strcmp(sb.role, "p1") == 0 ? 0 : 1;
+  rt_time_ns t_run = sb.at - LATENCY + fx->game_cfg.countdown;
+  rt_time_ns t_end = t_run + (rt_time_ns)fx->game_cfg.game_seconds * SEC;
+  for (rt_time_ns t = t_run + 10 * MS; t < t_end - 50 * MS; t += 40 * MS) {
+    run_to(fx, t);
+    CHECK(fx, sim_bot_click(bob, -1) == RT_OK, "click");
+  }
+  wait_kind(fx, ada, SIM_BOT_GAME_OVER, 1, t_end + 40 * SEC);
+  uint32_t n;
+  const sim_bot_record_t *r = sim_bot_records(ada, &n);
+  int32_t seen = 0;
+  for (uint32_t k = 0; k < n; k++) {
+    if (r[k].kind != SIM_BOT_UPDATE_TICK && r[k].kind != SIM_BOT_UPDATE_CLICK &&
+        r[k].kind != SIM_BOT_GAME_OVER)
+      continue;
+    int32_t s = rb == 0 ? r[k].p1_score : r[k].p2_score;
+    CHECK(fx, s >= seen, "Ada saw Bob's score go from %d to %d at %.3f (%s)",
+          seen, s, (double)r[k].at / SEC,
+          sim_bot_kind_name((sim_bot_kind_t)r[k].kind));
+    seen = s;
+  }
+  fx_free(fx);
+}

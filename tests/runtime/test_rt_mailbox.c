@@ -103,7 +103,9 @@ Test(rt_mailbox, drop_newest_discards_and_counts_the_new_message) {
   rt_mailbox_deinit(&mb);
 }
 
-Test(rt_mailbox, replace_overwrites_the_newest_queued_message_of_the_same_tag) {
+/* The newest tick goes out and the new one is queued last: it overtakes
+ * nothing that entered before it (4 was produced before 5). */
+Test(rt_mailbox, replace_discards_the_newest_of_the_tag_and_queues_last) {
   rt_mailbox_t mb;
   cr_assert_eq(rt_mailbox_init(&mb, 4, RT_OVERFLOW_REPLACE, NULL, 0), RT_OK);
   rt_msg_t seq[4] = {msg_n(TAG_TICK, 1), msg_n(TAG_B, 2), msg_n(TAG_TICK, 3),
@@ -114,12 +116,37 @@ Test(rt_mailbox, replace_overwrites_the_newest_queued_message_of_the_same_tag) {
   cr_assert_eq(rt_mailbox_push(&mb, &tick), RT_PUSH_REPLACED);
   cr_assert_eq(mb.counts[RT_MB_REPLACED], 1);
   cr_assert_eq(rt_mailbox_count(&mb), 4);
-  uint64_t expect[4] = {1, 2, 5, 4}; /* latest tick took the newer slot */
+  uint64_t expect[4] = {1, 2, 4, 5};
   for (int i = 0; i < 4; i++) {
     rt_msg_t out;
     cr_assert(rt_mailbox_pop(&mb, &out));
     cr_assert_eq(payload_n(&out), expect[i]);
   }
+  rt_mailbox_deinit(&mb);
+}
+
+/* The same across the ring's end: the queue starts at slot 3 of 4. */
+Test(rt_mailbox, replace_keeps_the_order_across_the_rings_end) {
+  rt_mailbox_t mb;
+  cr_assert_eq(rt_mailbox_init(&mb, 4, RT_OVERFLOW_REPLACE, NULL, 0), RT_OK);
+  rt_msg_t out;
+  for (int i = 0; i < 3; i++) {
+    rt_msg_t m = msg_n(TAG_B, 0);
+    cr_assert_eq(rt_mailbox_push(&mb, &m), RT_PUSH_QUEUED);
+    cr_assert(rt_mailbox_pop(&mb, &out));
+  }
+  rt_msg_t seq[4] = {msg_n(TAG_B, 1), msg_n(TAG_TICK, 2), msg_n(TAG_B, 3),
+                     msg_n(TAG_B, 4)};
+  for (int i = 0; i < 4; i++)
+    cr_assert_eq(rt_mailbox_push(&mb, &seq[i]), RT_PUSH_QUEUED);
+  rt_msg_t tick = msg_n(TAG_TICK, 5);
+  cr_assert_eq(rt_mailbox_push(&mb, &tick), RT_PUSH_REPLACED);
+  uint64_t expect[4] = {1, 3, 4, 5};
+  for (int i = 0; i < 4; i++) {
+    cr_assert(rt_mailbox_pop(&mb, &out));
+    cr_assert_eq(payload_n(&out), expect[i]);
+  }
+  cr_assert_not(rt_mailbox_pop(&mb, &out));
   rt_mailbox_deinit(&mb);
 }
 
@@ -164,6 +191,8 @@ Test(rt_mailbox, policy_is_chosen_per_tag) {
   cr_assert_eq(mb.counts[RT_MB_DROPPED], 1);
   cr_assert_eq(mb.counts[RT_MB_REJECTED], 1);
   rt_msg_t out;
+  cr_assert(rt_mailbox_pop(&mb, &out));
+  cr_assert_eq(payload_n(&out), 2);
   cr_assert(rt_mailbox_pop(&mb, &out));
   cr_assert_eq(payload_n(&out), 3);
   rt_mailbox_deinit(&mb);
