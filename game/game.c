@@ -35,12 +35,13 @@ int game_create(rt_world_t *w, const game_config_t *cfg, const char *secret,
     err = game_auth_init(&g->auth, secret, cfg->token_lifetime_s);
   if (err < 0)
     goto fail;
-  rt_world_rng(w, RT_RNG_KEY(RT_RNG_SUB_WORLD, 1), &g->ids);
-  /* Room ids are the stored games' keys: a restart on the same database
-   * must not reuse them (seed and start time differ between runs; both
-   * are inputs of the world, so a replay gets the same ids). */
+  /* User ids and room ids are keys in the database and in tokens that
+   * outlive a run: a restart must not reuse them, even with a fixed --seed
+   * and secret. So both mix the start time into the seed (each an input
+   * of the world: a replay gets the same ids). */
   uint64_t mix = rt_world_seed(w) ^ (uint64_t)rt_wall_ns(w);
   g->room_prefix = (uint32_t)(rt_splitmix64(&mix) >> 32);
+  rt_rng_init(&g->ids, rt_splitmix64(&mix), RT_RNG_KEY(RT_RNG_SUB_WORLD, 1));
   game__client_handler(g, &g->session);
   g->opponent_click[1] = game_proto_opponent_click(1);
   g->opponent_click[2] = game_proto_opponent_click(2);

@@ -130,3 +130,42 @@ Test(game_manager, a_hello_queued_before_the_rooms_end_resumes_nothing) {
   check_game(&fx);
   fx_free(&fx);
 }
+
+/* Two runs of the server with the same --seed and the same secret
+ * (OC_JWT_SECRET keeps tokens valid across restarts), an hour apart: the
+ * second run's first guest must not get the first run's first guest's id
+ * (both tokens would be valid, their histories merged). */
+static void login_once(uint64_t seed, int64_t epoch_ns, char *user_id,
+                       size_t cap) {
+  sim_config_t sc = {.seed = seed, .log_level = RT_LOG_OFF,
+                     .epoch_unix_ns = epoch_ns};
+  sim_world_t *sw = sim_world_create(&sc);
+  rt_world_t *w = sim_world_rt(sw);
+  game_config_t cfg;
+  game_config_defaults(&cfg);
+  game_store_config_t st = {.path = ":memory:"};
+  game_t *g = NULL;
+  cr_assert_eq(game_create(w, &cfg, "the-same-secret", &st, &g), RT_OK);
+  static const char body[] = "{\"name\":\"Guest\"}";
+  rt_http_call_t call = {.method = "POST", .path = "/api/login", .query = "",
+                         .body = (const uint8_t *)body,
+                         .body_len = sizeof(body) - 1};
+  rt_http_answer_t ans = {0};
+  cr_assert_eq(game_api_login(g, w, &call, &ans), RT_HTTP_ANSWERED);
+  cr_assert_eq(ans.status, 200);
+  cJSON *j = cJSON_ParseWithLength((const char *)ans.body->data, ans.body->len);
+  snprintf(user_id, cap, "%s",
+           cJSON_GetObjectItemCaseSensitive(j, "userId")->valuestring);
+  cJSON_Delete(j);
+  rt_buf_unref(ans.body);
+  sim_world_destroy(sw);
+  game_free(g);
+}
+
+Test(game_manager, a_restart_with_the_same_seed_gives_new_user_ids) {
+  char first[RT_SUBJECT_MAX], second[RT_SUBJECT_MAX];
+  login_once(7, SIM_EPOCH_DEFAULT_NS, first, sizeof(first));
+  login_once(7, SIM_EPOCH_DEFAULT_NS + 3600 * SEC, second, sizeof(second));
+  cr_assert_str_neq(first, second,
+                    "two guests of two runs share the user id %s", first);
+}
