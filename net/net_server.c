@@ -487,6 +487,24 @@ static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
 }
 
 static void ws_after_io(conn_t *c);
+static void linger(conn_t *c);
+
+/* The WebSocket is over: the session hears of it (Invariant (4)), its
+ * close is counted and net_ws freed. The TCP connection may linger on. */
+static void ws_end(conn_t *c, rt_actor_t *self) {
+  net_server_t *srv = c->srv;
+  if (c->session_open) {
+    c->session_open = false;
+    srv->cfg.session->closed(c->session, self, net_ws_close_code(c->ws));
+  }
+  if (c->ws != NULL) {
+    srv->stats.ws_close_codes[net_server_close_code_index(
+        net_ws_close_code(c->ws))]++;
+    srv->stats.websockets--;
+    net_ws_destroy(c->ws);
+    c->ws = NULL;
+  }
+}
 
 static void ws_readable(conn_t *c) {
   if (c->stopping)
@@ -515,6 +533,20 @@ static void ws_after_io(conn_t *c) {
     return;
   }
   if (net_ws_finished(c->ws)) {
+    if (net_ws_peer_close_code(c->ws) == 0 && !net_ws_failed(c->ws) &&
+        c->self != NULL) {
+      /* Our close went out and the peer answered with bytes it sent
+       * before reading it (a flooder's, say), or its EOF. Closing now,
+       * with its input unread, would reset the connection, and a reset
+       * can discard our close frame (1008, 1009) before the peer reads
+       * it: the WebSocket ends here, and the connection closes its
+       * side and drains what still comes (for at most CONN_LINGER_NS). */
+      if (c->reason != NET_CLOSE_SHUTDOWN)
+        c->reason = NET_CLOSE_WS_DONE;
+      ws_end(c, c->self);
+      linger(c);
+      return;
+    }
     finish(c, NET_CLOSE_WS_DONE);
     return;
   }
@@ -816,16 +848,7 @@ static void conn_on_stop(rt_actor_t *self, int reason) {
   (void)reason;
   conn_t *c = rt_state(self);
   net_server_t *srv = c->srv;
-  if (c->session_open) { /* Invariant (4) */
-    c->session_open = false;
-    srv->cfg.session->closed(c->session, self, net_ws_close_code(c->ws));
-  }
-  if (c->ws != NULL) {
-    srv->stats.ws_close_codes[net_server_close_code_index(
-        net_ws_close_code(c->ws))]++;
-    srv->stats.websockets--;
-    net_ws_destroy(c->ws);
-  }
+  ws_end(c, self);
   srv->stats.closes[c->reason]++;
   srv->stats.connections--;
   out_clear(c);

@@ -576,6 +576,8 @@ bool net_ws_finished(const net_ws_t *ws) {
          !want_write(ws) && ws->pending == NULL;
 }
 
+bool net_ws_failed(const net_ws_t *ws) { return ws->failed; }
+
 bool net_ws_closing(const net_ws_t *ws) {
   return ws->close_sent_code != 0 ||
          (ws->ctx != NULL && (wslay_event_get_close_sent(ws->ctx) ||

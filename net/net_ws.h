@@ -92,8 +92,11 @@ void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason);
 /* Bytes queued in wslay plus bytes the stream has not delivered. */
 size_t net_ws_backlog(const net_ws_t *ws);
 /* True when nothing more will happen: the close handshake completed (both
- * close frames passed and all is sent) or the connection failed. */
+ * close frames passed and all is sent; or, after ours, anything from the
+ * peer or its EOF, which net_ws does not parse) or the connection failed. */
 bool net_ws_finished(const net_ws_t *ws);
+/* The stream failed or the peer broke the protocol. */
+bool net_ws_failed(const net_ws_t *ws);
 bool net_ws_closing(const net_ws_t *ws); /* a close was sent or received */
 /* The close code sent, else received, else NET_WS_CLOSE_ABNORMAL. */
 uint16_t net_ws_close_code(const net_ws_t *ws);
