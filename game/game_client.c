@@ -18,6 +18,7 @@
  */
 #include "game_int.h"
 
+#include "game_bucket.h"
 #include "game_proto.h"
 #include "rt_assert.h"
 
@@ -50,6 +51,7 @@ typedef struct client {
   rt_time_ns progress_at; /* last time a frame left, or the queue was empty */
   uint64_t wait_timer;
   uint64_t poll_timer;
+  game_bucket_t in; /* the flood guard: in_rate, in_burst */
   bool closing;
 } client_t;
 
@@ -283,6 +285,18 @@ static void client_text(void *session, rt_actor_t *self, const uint8_t *data,
                         size_t len) {
   (void)self;
   client_t *c = session;
+  if (c->closing)
+    return; /* the rest of a read that ended in a kick */
+  /* The flood guard, before any work: one read can hold thousands of
+   * messages, and passed on they would fill the Room's or the Manager's
+   * mailbox, whose refusals would then fall on the opponent's messages
+   * and the Manager's. The Room's click limit is finer and answers. */
+  const game_config_t *cfg = &c->g->cfg;
+  if (!game_bucket_take(&c->in, cfg->in_rate, cfg->in_burst,
+                        rt_now(cworld(c)))) {
+    kick(c, GAME_KICK_FLOOD, RT_CLOSE_POLICY, "flooding");
+    return;
+  }
   game_in_t in;
   switch (game_proto_decode(data, len, &in)) {
   case GAME_DECODE_OK: break;
@@ -374,6 +388,7 @@ static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
   c->self = rt_self(self);
   snprintf(c->subject, sizeof(c->subject), "%s", who->subject);
   c->progress_at = rt_now(g->world);
+  game_bucket_fill(&c->in, g->cfg.in_burst, c->progress_at);
   if (rt_idmap_put(&g->clients_live, c->self, c) < 0) {
     free(c->out);
     free(c);

@@ -13,6 +13,8 @@ void game_config_defaults(game_config_t *cfg) {
       .bonus = 3 * RT_NS_PER_S,
       .click_rate = 30,
       .click_burst = 30,
+      .in_rate = 60,
+      .in_burst = 120,
       .write_wait = 10 * RT_NS_PER_S,
       .out_count_max = 64,
       .out_bytes_max = 32 * 1024,
@@ -42,6 +44,8 @@ int game_config_check(const game_config_t *cfg, const char **why) {
     return *why = "bonus must not be negative", RT_EINVAL;
   if (cfg->click_rate > 0 && cfg->click_burst == 0)
     return *why = "click burst must be positive", RT_EINVAL;
+  if (cfg->in_rate == 0 || cfg->in_burst == 0)
+    return *why = "inbound message limits must be positive", RT_EINVAL;
   if (cfg->write_wait <= 0)
     return *why = "write wait must be positive", RT_EINVAL;
   if (cfg->drain_poll <= 0)

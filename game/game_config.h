@@ -20,6 +20,9 @@ typedef struct game_config {
   rt_time_ns bonus;           /* 3 s of double points */
   uint32_t click_rate;        /* tokens per second, 30; 0: no limit */
   uint32_t click_burst;       /* bucket size, 30 */
+  uint32_t in_rate;           /* flood guard: messages per second a
+                                 connection may send on average, 60 */
+  uint32_t in_burst;          /* and at once, 120; beyond: 1008 */
   rt_time_ns write_wait;      /* output stuck this long: 1008; 10 s */
   uint32_t out_count_max;     /* Client outbound queue: messages, 64 */
   uint32_t out_bytes_max;     /* and bytes, 32 KiB */

@@ -22,6 +22,7 @@
  */
 #include "game_int.h"
 
+#include "game_bucket.h"
 #include "game_proto.h"
 #include "rt_assert.h"
 
@@ -31,7 +32,6 @@
 #include <string.h>
 
 #define ROOM_MAILBOX_CAP 1024u
-#define MICRO 1000000LL /* token bucket fixed point: micro-tokens */
 #define RECORD_RESEND_NS (5 * RT_NS_PER_S)
 #define SEND_RETRY_NS (50 * RT_NS_PER_MS)
 #define ROOM_AUDIT_CLAIMS_MAX 64u /* claims a seat's audit remembers */
@@ -42,8 +42,7 @@ typedef struct seat {
   game_seat_info_t info;
   int32_t score;
   rt_time_ns bonus_until;
-  int64_t tokens_u;       /* micro-tokens in the click bucket */
-  rt_time_ns tokens_at;
+  game_bucket_t clicks; /* PROTOCOL.md's human rate */
   rt_time_ns rate_error_at; /* last rate_limited ERROR; -1: never */
   uint64_t grace_timer;
   /* Audit, for game__room_check: Invariant (1) recomputed from the claims
@@ -282,20 +281,13 @@ static void audit_click(room_t *r, seat_t *s, rt_time_ns now) {
   s->clicks_scored++;
 }
 
-/* Token bucket in integer micro-tokens, so a run replays exactly. */
 static bool allow_click(room_t *r, seat_t *s, int role) {
   const game_config_t *c = &r->g->cfg;
   if (c->click_rate == 0)
     return true;
   rt_time_ns now = rt_now(room_world(r));
-  int64_t cap = (int64_t)c->click_burst * MICRO;
-  int64_t refill = (now - s->tokens_at) * (int64_t)c->click_rate / 1000;
-  s->tokens_u = s->tokens_u + refill > cap ? cap : s->tokens_u + refill;
-  s->tokens_at = now;
-  if (s->tokens_u >= MICRO) {
-    s->tokens_u -= MICRO;
+  if (game_bucket_take(&s->clicks, c->click_rate, c->click_burst, now))
     return true;
-  }
   r->g->stats.clicks_rate_limited++;
   if (s->rate_error_at < 0 || now - s->rate_error_at >= RT_NS_PER_S) {
     s->rate_error_at = now;
@@ -535,8 +527,7 @@ int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
   r->started_at = -1;
   r->run_at = -1;
   for (int i = 0; i < 2; i++) {
-    r->seats[i].tokens_u = (int64_t)g->cfg.click_burst * MICRO;
-    r->seats[i].tokens_at = now;
+    game_bucket_fill(&r->seats[i].clicks, g->cfg.click_burst, now);
     r->seats[i].rate_error_at = -1;
   }
   rt_actor_spec_t spec = {.name = "room",

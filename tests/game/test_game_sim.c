@@ -1921,6 +1921,152 @@ Test(game_sim, the_same_seed_replays_the_same_match_bit_for_bit) {
   fx_free(fx);
 }
 
+/* ---- The flood guard ------------------------------------------------- */
+
+/* A burst of CLICK frames (4096: one 64 KiB read holds ~2,900) used to fill
+ * the Room's mailbox before its click limit saw any, and the opponent's
+ * QUIT_GAME in the same instant was refused and lost. The Client's flood
+ * guard passes in_burst of them and closes the flooder with 1008. */
+Test(game_sim, a_click_flood_is_cut_and_the_opponents_quit_gets_through) {
+  fx_t *fx = fx_create(
+      "a_click_flood_is_cut_and_the_opponents_quit_gets_through", 2001);
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  sim_bot_t *bob = bot_add(fx, "Bob", &LINK, &LINK);
+  match_t m;
+  match_start(fx, ada, bob, &m);
+  run_to(fx, m.t_run + 500 * MS);
+  CHECK(fx, sim_bot_clicks(ada, 4096, -1) == RT_OK, "flood");
+  CHECK(fx, sim_bot_quit(bob) == RT_OK, "quit");
+  run_to(fx, m.t_run + 1500 * MS);
+  CHECK(fx, count_of(bob, SIM_BOT_GAME_OVER) == 1,
+        "Bob quit at %.3f; no GAME_OVER by %.3f (his QUIT_GAME was lost)",
+        (double)(m.t_run + 500 * MS) / SEC, (double)now_of(fx) / SEC);
+  CHECK(fx, sim_bot_state(ada) != SIM_BOT_OPEN &&
+                sim_bot_close_code(ada) == 1008,
+        "the flooder: state %d close %u", (int)sim_bot_state(ada),
+        (unsigned)sim_bot_close_code(ada));
+  game_stats_t st;
+  game_get_stats(fx->game, &st);
+  CHECK(fx, st.kicks[GAME_KICK_FLOOD] == 1, "flood kicks %" PRIu64,
+        st.kicks[GAME_KICK_FLOOD]);
+  fx_free(fx);
+}
+
+/* Bob's one click at a human rate, in the instant of Ada's burst, is
+ * scored and answered (it used to be refused by the Room's full mailbox). */
+Test(game_sim, a_click_flood_does_not_lose_the_opponents_click) {
+  fx_t *fx = fx_create("a_click_flood_does_not_lose_the_opponents_click", 2004);
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  sim_bot_t *bob = bot_add(fx, "Bob", &LINK, &LINK);
+  match_t m;
+  match_start(fx, ada, bob, &m);
+  run_to(fx, m.t_run + 500 * MS);
+  CHECK(fx, sim_bot_clicks(ada, 4096, -1) == RT_OK, "flood");
+  CHECK(fx, sim_bot_click(bob, 1) == RT_OK, "click");
+  run_to(fx, m.t_run + 1500 * MS);
+  sim_bot_record_t ack;
+  CHECK(fx, ack_of(bob, 1, &ack), "Bob's click got no answer");
+  CHECK(fx, score_of(&ack, role_of(&m, bob)) == 1, "Bob's click scored %d",
+        score_of(&ack, role_of(&m, bob)));
+  fx_free(fx);
+}
+
+/* The same floods, every millisecond, while Bob comes back on a new
+ * connection: the Manager's BACK to the Room used to be refused, so Bob,
+ * connected, got no resumed GAME_START and lost when the grace ran out. */
+Test(game_sim, a_click_flood_does_not_lose_the_opponents_resume) {
+  fx_t *fx =
+      fx_create("a_click_flood_does_not_lose_the_opponents_resume", 2002);
+  fx->game_cfg.game_seconds = 30;
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  sim_bot_t *bob = bot_add(fx, "Bob", &LINK, &LINK);
+  match_t m;
+  match_start(fx, ada, bob, &m);
+  run_to(fx, m.t_run + 500 * MS);
+  CHECK(fx, sim_bot_disconnect(bob, SIM_BOT_CLOSE_RESET) == RT_OK, "reset");
+  run_to(fx, m.t_run + 1000 * MS);
+  CHECK(fx, sim_bot_reconnect(bob) == RT_OK, "reconnect");
+  for (int i = 0; i < 60; i++) {
+    if (sim_bot_state(ada) == SIM_BOT_OPEN)
+      CHECK(fx, sim_bot_clicks(ada, 1024, -1) == RT_OK, "flood");
+    run_for(fx, MS);
+  }
+  run_for(fx, 500 * MS);
+  CHECK(fx, sim_bot_state(bob) == SIM_BOT_OPEN, "Bob is connected");
+  CHECK(fx, count_of(bob, SIM_BOT_GAME_START) == 2,
+        "Bob, back since %.3f, got %u GAME_START",
+        (double)(m.t_run + 1000 * MS) / SEC, count_of(bob, SIM_BOT_GAME_START));
+  fx_free(fx);
+}
+
+/* The guard's bounds: in_burst messages at once pass, one more is cut;
+ * after a second at in_rate, in_rate more pass again. Small limits so the
+ * Room's click limit (off here) does not answer first. */
+Test(game_sim, the_flood_guard_passes_its_burst_and_cuts_one_more) {
+  for (int over = 0; over <= 1; over++) {
+    fx_t *fx = fx_create("the_flood_guard_passes_its_burst_and_cuts_one_more",
+                         2006 + (uint64_t)over);
+    fx->game_cfg.click_rate = 0;
+    fx->game_cfg.in_rate = 10;
+    fx->game_cfg.in_burst = 20;
+    fx_start(fx);
+    sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+    sim_bot_t *bob = bot_add(fx, "Bob", &LINK, &LINK);
+    match_t m;
+    match_start(fx, ada, bob, &m);
+    run_to(fx, m.t_run + 500 * MS);
+    /* The JOIN_QUEUE sent before the match took a token; a second's
+     * refill since has put it back (10 per second, up to 20). */
+    CHECK(fx, sim_bot_clicks(ada, 20 + (uint32_t)over, -1) == RT_OK, "burst");
+    run_for(fx, 200 * MS);
+    if (over) {
+      CHECK(fx, sim_bot_close_code(ada) == 1008, "one more than the burst: "
+            "close %u", (unsigned)sim_bot_close_code(ada));
+    } else {
+      CHECK(fx, sim_bot_state(ada) == SIM_BOT_OPEN, "the burst passes");
+      run_for(fx, SEC);
+      CHECK(fx, sim_bot_clicks(ada, 10, -1) == RT_OK, "a second's worth");
+      run_for(fx, 200 * MS);
+      CHECK(fx, sim_bot_state(ada) == SIM_BOT_OPEN, "the refill passes");
+      run_for(fx, SEC);
+      uint32_t acked = count_of(ada, SIM_BOT_UPDATE_CLICK);
+      CHECK(fx, acked == 30, "every click passed on and answered: %u", acked);
+    }
+    fx_free(fx);
+  }
+}
+
+/* POST /api/login accepts 24 four-byte characters (PROTOCOL.md: 1-24
+ * printable characters) and answers 200 with a token; that token passes
+ * the check the WebSocket upgrade and /api/history make. */
+Test(game_sim, the_longest_name_login_takes_gives_a_token_the_upgrade_takes) {
+  fx_t *fx = fx_create(
+      "the_longest_name_login_takes_gives_a_token_the_upgrade_takes", 2003);
+  fx_start(fx);
+  char body[256] = "{\"name\":\"";
+  for (int i = 0; i < 24; i++)
+    strcat(body, "\xf0\x9f\x8d\xaa");
+  strcat(body, "\"}");
+  rt_http_call_t call = {.method = "POST", .path = "/api/login", .query = "",
+                         .body = (const uint8_t *)body,
+                         .body_len = (uint32_t)strlen(body)};
+  rt_http_answer_t ans = {0};
+  CHECK(fx, game_api_login(fx->game, fx->w, &call, &ans) == RT_HTTP_ANSWERED,
+        "answered");
+  CHECK(fx, ans.status == 200, "login: %d", ans.status);
+  cJSON *j = cJSON_ParseWithLength((const char *)ans.body->data, ans.body->len);
+  const char *token = json_str(j, "token");
+  rt_identity_t who;
+  int rc = game_authenticate(fx->game, token, &who);
+  CHECK(fx, rc == 0, "login's own token refused by the upgrade check: %d", rc);
+  cJSON_Delete(j);
+  rt_buf_unref(ans.body);
+  fx_free(fx);
+}
+
 /* Under backpressure a newer tick supersedes a queued one, and is queued
  * last: put in the older's place it would overtake the click UPDATEs
  * produced before it, and a slow reader would see the opponent's score go

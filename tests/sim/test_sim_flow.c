@@ -491,6 +491,10 @@ Test(sim_flow, a_slow_reader_that_closes_mid_game_loses_and_is_not_cut) {
 Test(sim_flow, a_must_deliver_overflow_disconnects_with_1008) {
   flow_t f;
   flow_init(&f, "a_must_deliver_overflow_disconnects_with_1008", 504);
+  /* The flood guard would cut these 1,500 frames first (a test of its own
+   * in tests/game); here they must reach the Client. */
+  f.cfg.game.in_rate = 1000000;
+  f.cfg.game.in_burst = 1000000;
   flow_start(&f);
   simrun_player_t me = plan(0, 0);
   me.manual = true;

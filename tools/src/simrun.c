@@ -73,7 +73,7 @@ const char *simrun_kind_name(simrun_kind_t k) {
 static const char cov_names[SIMRUN_COV_COUNT_][24] = {
     "drop_by_backpressure", "disconnect_for_slowness", "resume",
     "replaced_connection",  "golden_cookie_race",      "storage_retry",
-    "must_deliver_overflow", "websocket_parked"};
+    "must_deliver_overflow", "websocket_parked", "flood_cut"};
 
 const char *simrun_cov_name(simrun_cov_t c) {
   return c < SIMRUN_COV_COUNT_ ? cov_names[c] : "?";
@@ -2095,6 +2095,7 @@ void simrun_summary(const simrun_t *run, simrun_summary_t *out) {
   out->cov[SIMRUN_COV_STORE_RETRY] = ss.retries;
   out->cov[SIMRUN_COV_MUST_OVERFLOW] = gs.kicks[GAME_KICK_MUST_OVERFLOW];
   out->cov[SIMRUN_COV_PARKED] = ns.ws_parks;
+  out->cov[SIMRUN_COV_FLOOD] = gs.kicks[GAME_KICK_FLOOD];
   out->rooms_lost = gs.rooms_lost;
   out->fault_end = run->fault_end;
   out->end_time = now_of(run);

@@ -232,6 +232,7 @@ typedef enum simrun_cov {
   SIMRUN_COV_MUST_OVERFLOW,         /* a never-dropped frame did not fit:
                                        the client cut with 1008 */
   SIMRUN_COV_PARKED,                /* a quiet WebSocket was parked */
+  SIMRUN_COV_FLOOD,                 /* a flooding client cut (1008) */
   SIMRUN_COV_COUNT_
 } simrun_cov_t;
 
