@@ -41,7 +41,13 @@ static int b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
   return n;
 }
 
-/* Decode; -1 on any character outside the alphabet or a bad length. */
+/* Decode; -1 on any character outside the alphabet, a bad length, or any
+ * spelling but the canonical one. The last symbol of a segment whose length
+ * is not a multiple of 4 carries 2 or 4 bits beyond the data, which RFC 4648
+ * 3.5 says are zero; EVP_DecodeBlock drops them unread, so "..._MI" and
+ * "..._MJ" would be one signature, and every token four or sixteen tokens.
+ * Encoding the bytes again and comparing refuses each spelling but the one
+ * b64url_encode writes, without a second decoder. */
 static int b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
   if (len % 4 == 1 || len + 4 > B64_MAX)
     return -1;
@@ -67,7 +73,12 @@ static int b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
   int n = EVP_DecodeBlock(out, (const unsigned char *)tmp, (int)padded);
   if (n < 0)
     return -1;
-  return n - (int)pad;
+  n -= (int)pad;
+  /* len + 4 <= B64_MAX above: the canonical spelling of n bytes fits. */
+  int m = b64url_encode(out, (size_t)n, tmp, sizeof(tmp));
+  if (m < 0 || (size_t)m != len || memcmp(tmp, in, len) != 0)
+    return -1;
+  return n;
 }
 
 static int hmac_sha256(const game_auth_t *a, const char *data, size_t len,
