@@ -67,6 +67,53 @@ done:
   return result;
 }
 
+/* ---- Client JSON --------------------------------------------------------------- */
+
+/* JSON's whitespace (RFC 8259 section 2); cJSON's is any byte <= 0x20. */
+static bool json_space(uint8_t c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+struct cJSON *game_proto_json_parse(const uint8_t *data, size_t len,
+                                    bool *nul) {
+  *nul = false;
+  /* RFC 8259 allows no control byte between tokens but these three, and
+   * none raw inside a string; cJSON takes them, and a raw NUL inside a
+   * string would end it early. (Tab, LF and CR inside a string pass: cJSON
+   * keeps them, and they cut nothing; names refuse them.) */
+  for (size_t i = 0; i < len; i++) {
+    if (data[i] < 0x20 && !json_space(data[i]))
+      return NULL;
+  }
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts((const char *)data, len, &end, false);
+  if (root == NULL)
+    return NULL;
+  /* cJSON stops after the first value; anything but JSON whitespace after
+   * it ("{...}x", a second object) means the text is not one JSON value. */
+  for (const char *p = end; p < (const char *)data + len; p++) {
+    if (!json_space((uint8_t)*p)) {
+      cJSON_Delete(root);
+      return NULL;
+    }
+  }
+  /* The only other way to a NUL is the escape \u0000 (no surrogate pair
+   * decodes to it). In a text cJSON took, a backslash occurs only inside a
+   * string and starts a two-character escape, so reading backslashes in
+   * pairs from the left finds exactly the escapes: "\\u0000" is a
+   * backslash and "u0000", no NUL. */
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (data[i] != '\\')
+      continue;
+    if (len - i >= 6 && memcmp(data + i + 1, "u0000", 5) == 0) {
+      *nul = true;
+      break;
+    }
+    i++; /* the escaped character */
+  }
+  return root;
+}
+
 /* ---- Encoding ------------------------------------------------------------------ */
 
 /* cJSON prints every message (structure, escaping, numbers); the nodes it
