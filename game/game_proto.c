@@ -26,21 +26,18 @@ game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
   memset(out, 0, sizeof(*out));
   if (len > GAME_MESSAGE_MAX)
     return GAME_DECODE_TOO_BIG;
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts((const char *)data, len, &end, false);
+  /* Trailing bytes ("{...}x", a second object, a NUL) are not JSON: one
+   * message is one value. A U+0000 in any string is bad_json too: the server
+   * cannot read that message as written ("CLICK\u0000x" would be CLICK, a
+   * key "type\u0000" would be "type"), and cannot tell which string held it,
+   * so an ignored field holding one refuses the message as well. */
+  bool nul = false;
+  cJSON *root = game_proto_json_parse(data, len, &nul);
   if (root == NULL)
     return GAME_DECODE_BAD_JSON;
-  /* cJSON stops after the first value; anything but JSON whitespace after
-   * it ("{...}x", a second object, a NUL) means the message is not JSON. */
-  for (const char *p = end; p < (const char *)data + len; p++) {
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-      cJSON_Delete(root);
-      return GAME_DECODE_BAD_JSON;
-    }
-  }
   game_decode_result_t result = GAME_DECODE_BAD_JSON;
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
-  if (!cJSON_IsObject(root) || !cJSON_IsString(type))
+  if (nul || !cJSON_IsObject(root) || !cJSON_IsString(type))
     goto done;
   result = GAME_DECODE_UNKNOWN_TYPE;
   for (size_t i = 0; i < sizeof(in_types) / sizeof(in_types[0]); i++) {

@@ -33,7 +33,8 @@ typedef struct game_in {
 
 typedef enum game_decode_result {
   GAME_DECODE_OK = 0,
-  GAME_DECODE_BAD_JSON = 1,     /* not JSON, or not {"type": string, ...} */
+  GAME_DECODE_BAD_JSON = 1,     /* not one JSON value, a string holding
+                                   U+0000, or not {"type": string, ...} */
   GAME_DECODE_UNKNOWN_TYPE = 2, /* a type this server does not know */
   GAME_DECODE_TOO_BIG = 3,
 } game_decode_result_t;

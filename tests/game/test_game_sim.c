@@ -1196,6 +1196,7 @@ Test(game_sim, bad_messages_get_errors_and_an_oversize_one_closes_with_1009) {
   } cases[] = {
       {"not json", "bad_json"},
       {"{\"type\":\"CLICK\"} trailing", "bad_json"},
+      {"{\"type\":\"CLICK\\u0000x\"}", "bad_json"},
       {"[\"CLICK\"]", "bad_json"},
       {"{\"type\":5}", "bad_json"},
       {"{\"payload\":{}}", "bad_json"},
