@@ -1,5 +1,6 @@
 #include "game_auth.h"
 
+#include "game_proto.h"
 #include "rt_err.h"
 #include "rt_utf8.h"
 
@@ -131,14 +132,21 @@ int game_auth_sign(const game_auth_t *a, const char *sub, const char *name,
 
 /* ---- Verify -------------------------------------------------------------------- */
 
+/* Header and claims are read as one JSON value each, through the reader of
+ * every client's JSON (game_proto_json_parse): text after the value would be
+ * ignored by cJSON, and a U+0000 would cut a string short ("u-1\u0000admin"
+ * read as the subject "u-1", "HS256\u0000x" as "HS256"). Only a holder of
+ * the secret can sign such parts, but a token should have one meaning. */
+
 static bool header_ok(const char *h64, size_t len) {
   uint8_t raw[256];
   int n = b64url_decode(h64, len, raw, sizeof(raw) - 1);
   if (n <= 0)
     return false;
-  cJSON *h = cJSON_ParseWithLength((const char *)raw, (size_t)n);
+  bool nul = false;
+  cJSON *h = game_proto_json_parse(raw, (size_t)n, &nul);
   const cJSON *alg = cJSON_GetObjectItemCaseSensitive(h, "alg");
-  bool ok = cJSON_IsObject(h) && cJSON_IsString(alg) &&
+  bool ok = !nul && cJSON_IsObject(h) && cJSON_IsString(alg) &&
             strcmp(alg->valuestring, "HS256") == 0;
   cJSON_Delete(h);
   return ok;
@@ -150,13 +158,15 @@ static int read_claims(const char *b64, size_t len, int64_t now_s,
   int n = b64url_decode(b64, len, raw, sizeof(raw));
   if (n <= 0)
     return RT_EINVAL;
-  cJSON *c = cJSON_ParseWithLength((const char *)raw, (size_t)n);
+  bool nul = false;
+  cJSON *c = game_proto_json_parse(raw, (size_t)n, &nul);
   const cJSON *sub = cJSON_GetObjectItemCaseSensitive(c, "sub");
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
   const cJSON *exp = cJSON_GetObjectItemCaseSensitive(c, "exp");
   int err = RT_OK;
-  if (!cJSON_IsObject(c) || !cJSON_IsString(sub) || !cJSON_IsString(name) ||
-      !cJSON_IsNumber(exp) || sub->valuestring[0] == '\0' ||
+  if (nul || !cJSON_IsObject(c) || !cJSON_IsString(sub) ||
+      !cJSON_IsString(name) || !cJSON_IsNumber(exp) ||
+      sub->valuestring[0] == '\0' ||
       strlen(sub->valuestring) >= sizeof(who->subject) ||
       strlen(name->valuestring) >= sizeof(who->name))
     err = RT_EINVAL;

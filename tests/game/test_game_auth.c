@@ -611,6 +611,63 @@ Test(game_auth, claims_must_carry_sub_name_and_a_numeric_exp) {
   cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "97-byte name");
 }
 
+/* Header and claims are each one JSON value, correctly signed here: text
+ * after the value, raw control bytes and U+0000 in a string are refused.
+ * cJSON stops after the first value and ends its strings at a NUL, so
+ * "u-1\u0000admin" would otherwise be the subject "u-1". Only a holder of
+ * the secret can sign such a token; the server still reads one meaning. */
+Test(game_auth, header_and_claims_are_one_json_value_without_u0000) {
+  game_auth_t a = auth_make(SECRET);
+  char token[GAME_TOKEN_MAX], claims[256];
+  long long exp = NOW_S + 100;
+  static const char *const bad_claims[] = {
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld} x",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld}{}",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld}\x01",
+      "{\"sub\":\"u-1\",\"name\":\x01\"Ada\",\"exp\":%lld}",
+      "{\"sub\":\"u-1\\u0000admin\",\"name\":\"Ada\",\"exp\":%lld}",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\\u0000\\u202eevil\",\"exp\":%lld}",
+      "{\"sub\\u0000\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld}",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld,\"x\":\"\\u0000\"}",
+  };
+  for (size_t i = 0; i < sizeof(bad_claims) / sizeof(bad_claims[0]); i++) {
+    snprintf(claims, sizeof(claims), bad_claims[i], exp);
+    jwt_build(HEADER_HS256, claims, SECRET, token, sizeof(token));
+    cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "%s", claims);
+  }
+  /* A raw NUL inside the subject. */
+  char h[128], c[256];
+  b64url_str(HEADER_HS256, h, sizeof(h));
+  int n =
+      snprintf(claims, sizeof(claims),
+               "{\"sub\":\"u-1_admin\",\"name\":\"Ada\",\"exp\":%lld}", exp);
+  cr_assert(n > 0 && (size_t)n < sizeof(claims));
+  claims[11] = '\0'; /* the '_' */
+  b64url((const uint8_t *)claims, (size_t)n, c, sizeof(c));
+  jwt_sign_segments(h, c, SECRET, token, sizeof(token));
+  cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "raw NUL");
+  static const char *const bad_headers[] = {
+      "{\"alg\":\"HS256\",\"typ\":\"JWT\"} x",
+      "{\"alg\":\"HS256\",\"typ\":\"JWT\"}{\"alg\":\"none\"}",
+      "{\"alg\":\"HS256\\u0000x\",\"typ\":\"JWT\"}",
+      "{\"alg\\u0000\":\"HS256\",\"typ\":\"JWT\"}",
+      "{\"alg\":\x01\"HS256\",\"typ\":\"JWT\"}",
+  };
+  claims_for(claims, sizeof(claims), "u-1", "Ada", exp);
+  for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
+    jwt_build(bad_headers[i], claims, SECRET, token, sizeof(token));
+    cr_assert_eq(verify(&a, token, NOW_S), RT_EPROTO, "%s", bad_headers[i]);
+  }
+  /* Control: JSON whitespace around both values is fine. */
+  snprintf(claims, sizeof(claims),
+           " {\"sub\":\"u-1\", \"name\":\"Ada\",\"exp\":%lld}\r\n", exp);
+  jwt_build("\t{\"alg\":\"HS256\"}\n", claims, SECRET, token, sizeof(token));
+  rt_identity_t who;
+  cr_assert_eq(game_auth_verify(&a, token, NOW_S, &who), RT_OK);
+  cr_assert_str_eq(who.subject, "u-1");
+  cr_assert_str_eq(who.name, "Ada");
+}
+
 /* ---- Names --------------------------------------------------------------- */
 
 static bool name_ok(const char *s) { return game_name_valid(s, strlen(s)); }
