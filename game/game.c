@@ -211,13 +211,18 @@ int game_api_login(void *ctx, rt_world_t *w, const rt_http_call_t *call,
                    rt_http_answer_t *answer) {
   (void)w;
   game_t *g = ctx;
-  cJSON *req = cJSON_ParseWithLength((const char *)call->body, call->body_len);
+  bool nul = false;
+  cJSON *req = game_proto_json_parse(call->body, call->body_len, &nul);
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
   if (!cJSON_IsObject(req) || !cJSON_IsString(name)) {
     cJSON_Delete(req);
     return answer_error(answer, 400, "body must be {\"name\": string}");
   }
-  if (!game_name_valid(name->valuestring, strlen(name->valuestring))) {
+  /* A U+0000 would cut the name short: "A\u0000\u202eevil" would be checked
+   * and signed as "A". cJSON cannot say which string held it, so a NUL in
+   * any string of the body refuses it as a bad name: the one string login
+   * reads, and no name holds a NUL. */
+  if (nul || !game_name_valid(name->valuestring, strlen(name->valuestring))) {
     cJSON_Delete(req);
     return answer_error(answer, 400,
                         "name must be 1-24 printable characters");

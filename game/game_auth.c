@@ -1,5 +1,6 @@
 #include "game_auth.h"
 
+#include "game_proto.h"
 #include "rt_err.h"
 #include "rt_utf8.h"
 
@@ -41,7 +42,13 @@ static int b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
   return n;
 }
 
-/* Decode; -1 on any character outside the alphabet or a bad length. */
+/* Decode; -1 on any character outside the alphabet, a bad length, or any
+ * spelling but the canonical one. The last symbol of a segment whose length
+ * is not a multiple of 4 carries 2 or 4 bits beyond the data, which RFC 4648
+ * 3.5 says are zero; EVP_DecodeBlock drops them unread, so "..._MI" and
+ * "..._MJ" would be one signature, and every token four or sixteen tokens.
+ * Encoding the bytes again and comparing refuses each spelling but the one
+ * b64url_encode writes, without a second decoder. */
 static int b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
   if (len % 4 == 1 || len + 4 > B64_MAX)
     return -1;
@@ -67,7 +74,12 @@ static int b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
   int n = EVP_DecodeBlock(out, (const unsigned char *)tmp, (int)padded);
   if (n < 0)
     return -1;
-  return n - (int)pad;
+  n -= (int)pad;
+  /* len + 4 <= B64_MAX above: the canonical spelling of n bytes fits. */
+  int m = b64url_encode(out, (size_t)n, tmp, sizeof(tmp));
+  if (m < 0 || (size_t)m != len || memcmp(tmp, in, len) != 0)
+    return -1;
+  return n;
 }
 
 static int hmac_sha256(const game_auth_t *a, const char *data, size_t len,
@@ -120,14 +132,21 @@ int game_auth_sign(const game_auth_t *a, const char *sub, const char *name,
 
 /* ---- Verify -------------------------------------------------------------------- */
 
+/* Header and claims are read as one JSON value each, through the reader of
+ * every client's JSON (game_proto_json_parse): text after the value would be
+ * ignored by cJSON, and a U+0000 would cut a string short ("u-1\u0000admin"
+ * read as the subject "u-1", "HS256\u0000x" as "HS256"). Only a holder of
+ * the secret can sign such parts, but a token should have one meaning. */
+
 static bool header_ok(const char *h64, size_t len) {
   uint8_t raw[256];
   int n = b64url_decode(h64, len, raw, sizeof(raw) - 1);
   if (n <= 0)
     return false;
-  cJSON *h = cJSON_ParseWithLength((const char *)raw, (size_t)n);
+  bool nul = false;
+  cJSON *h = game_proto_json_parse(raw, (size_t)n, &nul);
   const cJSON *alg = cJSON_GetObjectItemCaseSensitive(h, "alg");
-  bool ok = cJSON_IsObject(h) && cJSON_IsString(alg) &&
+  bool ok = !nul && cJSON_IsObject(h) && cJSON_IsString(alg) &&
             strcmp(alg->valuestring, "HS256") == 0;
   cJSON_Delete(h);
   return ok;
@@ -139,13 +158,15 @@ static int read_claims(const char *b64, size_t len, int64_t now_s,
   int n = b64url_decode(b64, len, raw, sizeof(raw));
   if (n <= 0)
     return RT_EINVAL;
-  cJSON *c = cJSON_ParseWithLength((const char *)raw, (size_t)n);
+  bool nul = false;
+  cJSON *c = game_proto_json_parse(raw, (size_t)n, &nul);
   const cJSON *sub = cJSON_GetObjectItemCaseSensitive(c, "sub");
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
   const cJSON *exp = cJSON_GetObjectItemCaseSensitive(c, "exp");
   int err = RT_OK;
-  if (!cJSON_IsObject(c) || !cJSON_IsString(sub) || !cJSON_IsString(name) ||
-      !cJSON_IsNumber(exp) || sub->valuestring[0] == '\0' ||
+  if (nul || !cJSON_IsObject(c) || !cJSON_IsString(sub) ||
+      !cJSON_IsString(name) || !cJSON_IsNumber(exp) ||
+      sub->valuestring[0] == '\0' ||
       strlen(sub->valuestring) >= sizeof(who->subject) ||
       strlen(name->valuestring) >= sizeof(who->name))
     err = RT_EINVAL;

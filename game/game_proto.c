@@ -26,21 +26,18 @@ game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
   memset(out, 0, sizeof(*out));
   if (len > GAME_MESSAGE_MAX)
     return GAME_DECODE_TOO_BIG;
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts((const char *)data, len, &end, false);
+  /* Trailing bytes ("{...}x", a second object, a NUL) are not JSON: one
+   * message is one value. A U+0000 in any string is bad_json too: the server
+   * cannot read that message as written ("CLICK\u0000x" would be CLICK, a
+   * key "type\u0000" would be "type"), and cannot tell which string held it,
+   * so an ignored field holding one refuses the message as well. */
+  bool nul = false;
+  cJSON *root = game_proto_json_parse(data, len, &nul);
   if (root == NULL)
     return GAME_DECODE_BAD_JSON;
-  /* cJSON stops after the first value; anything but JSON whitespace after
-   * it ("{...}x", a second object, a NUL) means the message is not JSON. */
-  for (const char *p = end; p < (const char *)data + len; p++) {
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-      cJSON_Delete(root);
-      return GAME_DECODE_BAD_JSON;
-    }
-  }
   game_decode_result_t result = GAME_DECODE_BAD_JSON;
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
-  if (!cJSON_IsObject(root) || !cJSON_IsString(type))
+  if (nul || !cJSON_IsObject(root) || !cJSON_IsString(type))
     goto done;
   result = GAME_DECODE_UNKNOWN_TYPE;
   for (size_t i = 0; i < sizeof(in_types) / sizeof(in_types[0]); i++) {
@@ -65,6 +62,53 @@ game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
 done:
   cJSON_Delete(root);
   return result;
+}
+
+/* ---- Client JSON --------------------------------------------------------------- */
+
+/* JSON's whitespace (RFC 8259 section 2); cJSON's is any byte <= 0x20. */
+static bool json_space(uint8_t c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+struct cJSON *game_proto_json_parse(const uint8_t *data, size_t len,
+                                    bool *nul) {
+  *nul = false;
+  /* RFC 8259 allows no control byte between tokens but these three, and
+   * none raw inside a string; cJSON takes them, and a raw NUL inside a
+   * string would end it early. (Tab, LF and CR inside a string pass: cJSON
+   * keeps them, and they cut nothing; names refuse them.) */
+  for (size_t i = 0; i < len; i++) {
+    if (data[i] < 0x20 && !json_space(data[i]))
+      return NULL;
+  }
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts((const char *)data, len, &end, false);
+  if (root == NULL)
+    return NULL;
+  /* cJSON stops after the first value; anything but JSON whitespace after
+   * it ("{...}x", a second object) means the text is not one JSON value. */
+  for (const char *p = end; p < (const char *)data + len; p++) {
+    if (!json_space((uint8_t)*p)) {
+      cJSON_Delete(root);
+      return NULL;
+    }
+  }
+  /* The only other way to a NUL is the escape \u0000 (no surrogate pair
+   * decodes to it). In a text cJSON took, a backslash occurs only inside a
+   * string and starts a two-character escape, so reading backslashes in
+   * pairs from the left finds exactly the escapes: "\\u0000" is a
+   * backslash and "u0000", no NUL. */
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (data[i] != '\\')
+      continue;
+    if (len - i >= 6 && memcmp(data + i + 1, "u0000", 5) == 0) {
+      *nul = true;
+      break;
+    }
+    i++; /* the escaped character */
+  }
+  return root;
 }
 
 /* ---- Encoding ------------------------------------------------------------------ */

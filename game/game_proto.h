@@ -33,13 +33,33 @@ typedef struct game_in {
 
 typedef enum game_decode_result {
   GAME_DECODE_OK = 0,
-  GAME_DECODE_BAD_JSON = 1,     /* not JSON, or not {"type": string, ...} */
+  GAME_DECODE_BAD_JSON = 1,     /* not one JSON value, a string holding
+                                   U+0000, or not {"type": string, ...} */
   GAME_DECODE_UNKNOWN_TYPE = 2, /* a type this server does not know */
   GAME_DECODE_TOO_BIG = 3,
 } game_decode_result_t;
 
 game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
                                        game_in_t *out);
+
+/* ---- Client JSON ------------------------------------------------------- */
+
+struct cJSON;
+
+/* Reads one JSON text that came from outside the server. cJSON alone is
+ * lenient in three ways that matter there: it stops after the first value
+ * ("{...} garbage" parses), it takes any byte below 0x20 as whitespace or as a
+ * character of a string, and its strings end at their first NUL, so "A\u0000B"
+ * reads as "A" and a key "name\u0000x" as "name".
+ *
+ * Returns the parsed value (the caller deletes it with cJSON_Delete), or
+ * NULL when data[0..len) is not one JSON text: cJSON refuses it, a control
+ * byte other than tab, LF or CR is anywhere in it, or anything but JSON
+ * whitespace follows the value. *nul is set when a string in it, key or
+ * value, holds U+0000; the value is still returned, and the caller decides
+ * what that means (cJSON keeps no string lengths, so which string held it
+ * is not known). data is borrowed; len is bounded by the caller. */
+struct cJSON *game_proto_json_parse(const uint8_t *data, size_t len, bool *nul);
 
 /* ---- Server to client (each returns a new buffer or NULL on ENOMEM) ---- */
 

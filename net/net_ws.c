@@ -631,11 +631,20 @@ bool net_ws_parked(const net_ws_t *ws) { return ws->ctx == NULL; }
 int net_ws_accept_key(const char *client_key, char out[NET_WS_ACCEPT_LEN + 1]) {
   if (client_key == NULL || strlen(client_key) != NET_WS_KEY_LEN)
     return RT_EINVAL;
-  /* The key must be base64 of exactly 16 bytes: 22 symbols and "==". */
+  /* The key must be base64 of exactly 16 bytes (RFC 6455 4.2.1): 22
+   * symbols, the last with its low 4 bits zero, and "==". EVP_DecodeBlock
+   * alone is lenient: it reads '=' anywhere as a zero digit and drops the
+   * unused bits, so "AAAAAAAAAAAAAAAAAAAAA===" would pass as 18 bytes.
+   * Encoding the 16 bytes again must give the key back, character for
+   * character: that is the one spelling of 16 bytes. */
   unsigned char raw[NET_WS_KEY_LEN];
   int n = EVP_DecodeBlock(raw, (const unsigned char *)client_key,
                           NET_WS_KEY_LEN);
-  if (n != 18 || client_key[22] != '=' || client_key[23] != '=')
+  if (n != 18)
+    return RT_EINVAL;
+  char again[NET_WS_KEY_LEN + 1];
+  if (EVP_EncodeBlock((unsigned char *)again, raw, 16) != NET_WS_KEY_LEN ||
+      memcmp(again, client_key, NET_WS_KEY_LEN) != 0)
     return RT_EINVAL;
   char joined[NET_WS_KEY_LEN + sizeof(WS_GUID)];
   memcpy(joined, client_key, NET_WS_KEY_LEN);

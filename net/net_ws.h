@@ -114,7 +114,8 @@ bool net_ws_parked(const net_ws_t *ws);
 /* ---- Handshake helpers --------------------------------------------------- */
 
 /* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key (SHA-1 and base64
- * from OpenSSL). -RT_EINVAL unless the key is base64 of 16 bytes. out gets
+ * from OpenSSL). -RT_EINVAL unless the key is the canonical base64 of 16
+ * bytes: 22 symbols, the last with its low 4 bits zero, and "==". out gets
  * NET_WS_ACCEPT_LEN chars and a NUL. */
 int net_ws_accept_key(const char *client_key, char out[NET_WS_ACCEPT_LEN + 1]);
 

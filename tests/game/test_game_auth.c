@@ -60,13 +60,10 @@ static size_t b64url_str(const char *s, char *out, size_t cap) {
   return b64url((const uint8_t *)s, strlen(s), out, cap);
 }
 
-/* header.claims.signature, the signature HMAC-SHA256 with `secret` over
- * "header.claims". Returns the length. */
-static size_t jwt_build(const char *header_json, const char *claims_json,
-                        const char *secret, char *out, size_t cap) {
-  char h[2048], c[2048];
-  b64url_str(header_json, h, sizeof(h));
-  b64url_str(claims_json, c, sizeof(c));
+/* h.c.signature from segments already in base64url (any spelling), the
+ * signature HMAC-SHA256 with `secret` over "h.c". Returns the length. */
+static size_t jwt_sign_segments(const char *h, const char *c,
+                                const char *secret, char *out, size_t cap) {
   int n = snprintf(out, cap, "%s.%s", h, c);
   cr_assert(n > 0 && (size_t)n < cap);
   uint8_t mac[EVP_MAX_MD_SIZE];
@@ -80,6 +77,15 @@ static size_t jwt_build(const char *header_json, const char *claims_json,
   int m = snprintf(out + n, cap - (size_t)n, ".%s", s);
   cr_assert(m > 0 && (size_t)m < cap - (size_t)n);
   return (size_t)n + (size_t)m;
+}
+
+/* header.claims.signature from JSON texts, as any JWT library writes it. */
+static size_t jwt_build(const char *header_json, const char *claims_json,
+                        const char *secret, char *out, size_t cap) {
+  char h[2048], c[2048];
+  b64url_str(header_json, h, sizeof(h));
+  b64url_str(claims_json, c, sizeof(c));
+  return jwt_sign_segments(h, c, secret, out, cap);
 }
 
 static void claims_for(char *out, size_t cap, const char *sub, const char *name,
@@ -339,6 +345,109 @@ Test(game_auth, a_token_signed_with_another_secret_is_refused) {
   cr_assert_eq(verify(&c, token, NOW_S), RT_EPROTO);
 }
 
+/* Every copy of a valid token with one character replaced by another
+ * base64url character is refused: 63 x 114 verifications. The last
+ * character of a segment whose length is not a multiple of 4 carries unused
+ * low bits (2 in the 43-character signature); a decoder that ignores them
+ * would take three other spellings of the same signature. */
+Test(game_auth, every_one_character_change_of_a_token_is_refused) {
+  game_auth_t a = auth_make(SECRET);
+  char token[GAME_TOKEN_MAX];
+  size_t len = signed_token(&a, token, sizeof(token));
+  for (size_t i = 0; i < len; i++) {
+    if (token[i] == '.')
+      continue;
+    char saved = token[i];
+    for (size_t v = 0; v < 64; v++) {
+      if (b64url_alphabet[v] == saved)
+        continue;
+      token[i] = b64url_alphabet[v];
+      cr_assert_neq(verify(&a, token, NOW_S), RT_OK, "'%c' at %zu: %s",
+                    b64url_alphabet[v], i, token);
+    }
+    token[i] = saved;
+  }
+  cr_assert_eq(verify(&a, token, NOW_S), RT_OK, "the original");
+}
+
+/* `seg` with the unused low bits of its last symbol set to `bits`. */
+static void set_unused_bits(char *seg, unsigned bits) {
+  size_t len = strlen(seg);
+  unsigned unused = len % 4 == 2 ? 4 : len % 4 == 3 ? 2 : 0;
+  cr_assert_gt(unused, 0u, "a segment of %zu has no unused bits", len);
+  cr_assert_lt(bits, 1u << unused);
+  int v = b64_value(seg[len - 1]);
+  cr_assert_eq(v & ((1 << unused) - 1), 0, "canonical to start with");
+  seg[len - 1] = b64url_alphabet[v | (int)bits];
+}
+
+/* Non-canonical header and claims, signed with the secret over the text as
+ * sent: the signature holds, and still the token is refused, because the
+ * server reads only the one spelling RFC 7515 allows (RFC 4648 3.5: the pad
+ * bits are zero). Lengths cover both cases: 2 and 4 unused bits. */
+Test(game_auth, signed_segments_with_nonzero_unused_bits_are_refused) {
+  game_auth_t a = auth_make(SECRET);
+  /* 28 and 29 bytes: 38 and 39 characters, 4 and 2 unused bits. */
+  static const char *const headers[] = {
+      "{\"alg\":\"HS256\",\"typ\":\"JWT\" }",
+      "{\"alg\":\"HS256\",\"typ\":\"JWT\"  }",
+  };
+  /* Claims of 50, 51 and 52 bytes: 2, 0 and 4 unused bits. */
+  char claims[3][128];
+  for (int k = 0; k < 3; k++)
+    snprintf(claims[k], sizeof(claims[k]),
+             "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld,\"p\":\"%.*s\"}",
+             NOW_S + 100, k, "xx");
+  char h[128], c[256], token[GAME_TOKEN_MAX];
+  int checked_h = 0, checked_c = 0;
+  for (size_t hi = 0; hi < 2; hi++) {
+    for (int k = 0; k < 3; k++) {
+      size_t hl = b64url_str(headers[hi], h, sizeof(h));
+      size_t cl = b64url_str(claims[k], c, sizeof(c));
+      jwt_sign_segments(h, c, SECRET, token, sizeof(token));
+      cr_assert_eq(verify(&a, token, NOW_S), RT_OK, "canonical: %s", token);
+      unsigned h_bits = hl % 4 == 2 ? 16 : 4;
+      for (unsigned b = 1; b < h_bits; b++) {
+        b64url_str(headers[hi], h, sizeof(h));
+        set_unused_bits(h, b);
+        jwt_sign_segments(h, c, SECRET, token, sizeof(token));
+        cr_assert_eq(verify(&a, token, NOW_S), RT_EPROTO, "header: %s", token);
+        checked_h++;
+      }
+      b64url_str(headers[hi], h, sizeof(h));
+      if (cl % 4 == 0)
+        continue;
+      unsigned c_bits = cl % 4 == 2 ? 16 : 4;
+      for (unsigned b = 1; b < c_bits; b++) {
+        b64url_str(claims[k], c, sizeof(c));
+        set_unused_bits(c, b);
+        jwt_sign_segments(h, c, SECRET, token, sizeof(token));
+        cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "claims: %s", token);
+        checked_c++;
+      }
+    }
+  }
+  cr_assert_eq(checked_h, 3 * (15 + 3), "both header cases ran");
+  cr_assert_eq(checked_c, 2 * (15 + 3), "both claims cases ran");
+}
+
+/* The signature's three other spellings, one per value of its 2 unused
+ * bits (the reported "..._MI" -> "_MJ"). */
+Test(game_auth, a_signature_with_nonzero_unused_bits_is_refused) {
+  game_auth_t a = auth_make(SECRET);
+  char token[GAME_TOKEN_MAX];
+  size_t len = signed_token(&a, token, sizeof(token));
+  char *sig = strrchr(token, '.') + 1;
+  cr_assert_eq(strlen(sig), 43u);
+  char saved = token[len - 1];
+  for (unsigned b = 1; b < 4; b++) {
+    set_unused_bits(sig, b);
+    cr_assert_eq(verify(&a, token, NOW_S), RT_EPROTO, "%s", token);
+    token[len - 1] = saved;
+  }
+  cr_assert_eq(verify(&a, token, NOW_S), RT_OK, "the original");
+}
+
 /* ---- Malformed ----------------------------------------------------------- */
 
 Test(game_auth, every_truncation_of_a_token_is_refused) {
@@ -500,6 +609,63 @@ Test(game_auth, claims_must_carry_sub_name_and_a_numeric_exp) {
   claims_for(claims, sizeof(claims), "u-1", name97, exp);
   jwt_build(HEADER_HS256, claims, SECRET, token, sizeof(token));
   cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "97-byte name");
+}
+
+/* Header and claims are each one JSON value, correctly signed here: text
+ * after the value, raw control bytes and U+0000 in a string are refused.
+ * cJSON stops after the first value and ends its strings at a NUL, so
+ * "u-1\u0000admin" would otherwise be the subject "u-1". Only a holder of
+ * the secret can sign such a token; the server still reads one meaning. */
+Test(game_auth, header_and_claims_are_one_json_value_without_u0000) {
+  game_auth_t a = auth_make(SECRET);
+  char token[GAME_TOKEN_MAX], claims[256];
+  long long exp = NOW_S + 100;
+  static const char *const bad_claims[] = {
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld} x",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld}{}",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld}\x01",
+      "{\"sub\":\"u-1\",\"name\":\x01\"Ada\",\"exp\":%lld}",
+      "{\"sub\":\"u-1\\u0000admin\",\"name\":\"Ada\",\"exp\":%lld}",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\\u0000\\u202eevil\",\"exp\":%lld}",
+      "{\"sub\\u0000\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld}",
+      "{\"sub\":\"u-1\",\"name\":\"Ada\",\"exp\":%lld,\"x\":\"\\u0000\"}",
+  };
+  for (size_t i = 0; i < sizeof(bad_claims) / sizeof(bad_claims[0]); i++) {
+    snprintf(claims, sizeof(claims), bad_claims[i], exp);
+    jwt_build(HEADER_HS256, claims, SECRET, token, sizeof(token));
+    cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "%s", claims);
+  }
+  /* A raw NUL inside the subject. */
+  char h[128], c[256];
+  b64url_str(HEADER_HS256, h, sizeof(h));
+  int n =
+      snprintf(claims, sizeof(claims),
+               "{\"sub\":\"u-1_admin\",\"name\":\"Ada\",\"exp\":%lld}", exp);
+  cr_assert(n > 0 && (size_t)n < sizeof(claims));
+  claims[11] = '\0'; /* the '_' */
+  b64url((const uint8_t *)claims, (size_t)n, c, sizeof(c));
+  jwt_sign_segments(h, c, SECRET, token, sizeof(token));
+  cr_assert_eq(verify(&a, token, NOW_S), RT_EINVAL, "raw NUL");
+  static const char *const bad_headers[] = {
+      "{\"alg\":\"HS256\",\"typ\":\"JWT\"} x",
+      "{\"alg\":\"HS256\",\"typ\":\"JWT\"}{\"alg\":\"none\"}",
+      "{\"alg\":\"HS256\\u0000x\",\"typ\":\"JWT\"}",
+      "{\"alg\\u0000\":\"HS256\",\"typ\":\"JWT\"}",
+      "{\"alg\":\x01\"HS256\",\"typ\":\"JWT\"}",
+  };
+  claims_for(claims, sizeof(claims), "u-1", "Ada", exp);
+  for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
+    jwt_build(bad_headers[i], claims, SECRET, token, sizeof(token));
+    cr_assert_eq(verify(&a, token, NOW_S), RT_EPROTO, "%s", bad_headers[i]);
+  }
+  /* Control: JSON whitespace around both values is fine. */
+  snprintf(claims, sizeof(claims),
+           " {\"sub\":\"u-1\", \"name\":\"Ada\",\"exp\":%lld}\r\n", exp);
+  jwt_build("\t{\"alg\":\"HS256\"}\n", claims, SECRET, token, sizeof(token));
+  rt_identity_t who;
+  cr_assert_eq(game_auth_verify(&a, token, NOW_S, &who), RT_OK);
+  cr_assert_str_eq(who.subject, "u-1");
+  cr_assert_str_eq(who.name, "Ada");
 }
 
 /* ---- Names --------------------------------------------------------------- */

@@ -263,6 +263,51 @@ Test(game_proto, an_embedded_nul_does_not_hide_bytes_from_the_decoder) {
   cr_assert_eq(in.type, GAME_IN_QUIT);
 }
 
+/* cJSON's strings end at their first NUL: "CLICK\u0000x" would be read as
+ * CLICK and a key "type\u0000" as "type". The server cannot read such a
+ * message as written, so it is bad_json, wherever the NUL is (cJSON keeps
+ * no string lengths to say which string held it). */
+Test(game_proto, a_string_holding_u0000_is_bad_json) {
+  static const char *const bad[] = {
+      "{\"type\":\"CLICK\\u0000x\"}",
+      "{\"type\":\"CLICK\\u0000\"}",
+      "{\"type\":\"QUIT_GAME\\u0000\",\"payload\":{}}",
+      "{\"type\\u0000\":\"CLICK\"}",
+      "{\"type\\u0000x\":\"CLICK\"}",
+      "{\"type\":\"CLICK\",\"payload\":{\"seq\\u0000\":5}}",
+      "{\"type\":\"JOIN_QUEUE\",\"note\":\"\\u0000\"}",
+      "{\"type\":\"CLICK\\\\\\u0000\"}", /* a backslash, then U+0000 */
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    expect_result(bad[i], GAME_DECODE_BAD_JSON);
+  /* An escaped backslash before "u0000" is six characters, not a NUL. */
+  expect_result("{\"type\":\"CLICK\\\\u0000\"}", GAME_DECODE_UNKNOWN_TYPE);
+  /* Other escapes are read: \u0043 is 'C'. */
+  decode_ok("{\"type\":\"\\u0043LICK\"}", GAME_IN_CLICK);
+}
+
+/* JSON allows no raw control byte but tab, LF and CR between tokens and
+ * none inside a string; cJSON takes them as whitespace, and keeps a raw NUL
+ * inside a string, where it cuts the string short. */
+Test(game_proto, a_raw_control_byte_is_bad_json) {
+  static const uint8_t in_string[] = "{\"type\":\"CLICK\0x\"}";
+  game_in_t in;
+  cr_assert_eq(game_proto_decode(in_string, sizeof(in_string) - 1, &in),
+               GAME_DECODE_BAD_JSON);
+  static const uint8_t between[] = "{\"type\":\0\"CLICK\"}";
+  cr_assert_eq(game_proto_decode(between, sizeof(between) - 1, &in),
+               GAME_DECODE_BAD_JSON);
+  static const char *const bad[] = {
+      "{\"type\":\x01\"CLICK\"}", "\x1f{\"type\":\"CLICK\"}",
+      "{\"type\":\"CLICK\"}\x0b", "{\"type\":\"CLICK\"\x0c}",
+      "{\"type\":\"CLI\x01\"}",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    expect_result(bad[i], GAME_DECODE_BAD_JSON);
+  /* JSON's own whitespace anywhere between tokens is fine. */
+  decode_ok("\t{\r\n\"type\" :\t\"CLICK\" }\r\n", GAME_IN_CLICK);
+}
+
 Test(game_proto, unknown_types_are_unknown_type) {
   static const char *const unknown[] = {
       "{\"type\":\"\"}",

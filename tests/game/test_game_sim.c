@@ -1196,6 +1196,7 @@ Test(game_sim, bad_messages_get_errors_and_an_oversize_one_closes_with_1009) {
   } cases[] = {
       {"not json", "bad_json"},
       {"{\"type\":\"CLICK\"} trailing", "bad_json"},
+      {"{\"type\":\"CLICK\\u0000x\"}", "bad_json"},
       {"[\"CLICK\"]", "bad_json"},
       {"{\"type\":5}", "bad_json"},
       {"{\"payload\":{}}", "bad_json"},
@@ -1351,6 +1352,140 @@ typedef struct swarm_bot {
   rt_time_ns last_join_at;
   uint32_t starts_seen, overs_seen;
 } swarm_bot_t;
+
+/* ---- Login bodies ------------------------------------------------------ */
+
+#define LOGIN_ANSWER_MAX 2048u
+
+/* POST /api/login with `body` (len bytes, NULs and all) on a fresh
+ * connection; returns the status and copies the answer's body to out. */
+static int login_raw(fx_t *fx, const char *body, size_t len, char *out,
+                     size_t cap) {
+  rt_stream_t *s = NULL;
+  CHECK(fx, sim_connect(fx->sw, PORT, 0, &LINK, &LINK, &s) == RT_OK, "connect");
+  char req[1024];
+  int h = snprintf(req, sizeof(req),
+                   "POST /api/login HTTP/1.1\r\nHost: game.test\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                   "Connection: close\r\n\r\n",
+                   len);
+  cr_assert(h > 0 && (size_t)h + len < sizeof(req));
+  memcpy(req + h, body, len);
+  CHECK(fx,
+        rt_stream_write(s, req, (size_t)h + len) == (int64_t)h + (int64_t)len,
+        "write the request");
+  char in[LOGIN_ANSWER_MAX];
+  size_t got = 0;
+  rt_time_ns deadline = now_of(fx) + 2 * SEC;
+  bool end = false;
+  while (!end && now_of(fx) < deadline) {
+    run_for(fx, STEP);
+    for (;;) {
+      int64_t n = rt_stream_read(s, in + got, sizeof(in) - 1 - got);
+      if (n <= 0) {
+        end = n < 0;
+        break;
+      }
+      got += (size_t)n;
+      cr_assert_lt(got, sizeof(in) - 1, "answer too long");
+    }
+  }
+  rt_stream_close(s);
+  in[got] = '\0';
+  int status = 0;
+  CHECK(fx, sscanf(in, "HTTP/1.1 %d ", &status) == 1, "a status line: %s", in);
+  const char *b = strstr(in, "\r\n\r\n");
+  CHECK(fx, b != NULL, "a whole head: %s", in);
+  snprintf(out, cap, "%s", b + 4);
+  return status;
+}
+
+static int login_str(fx_t *fx, const char *body, char *out, size_t cap) {
+  return login_raw(fx, body, strlen(body), out, cap);
+}
+
+#define BODY_ERROR "{\"error\":\"body must be {\\\"name\\\": string}\"}"
+#define NAME_ERROR "{\"error\":\"name must be 1-24 printable characters\"}"
+
+/* The body is one JSON value and nothing after it but JSON whitespace:
+ * cJSON stops after the first value, and "{...} trailing garbage" is not
+ * the JSON the endpoint takes. */
+Test(game_sim, a_login_body_with_anything_after_the_json_value_is_400) {
+  fx_t *fx =
+      fx_create("a_login_body_with_anything_after_the_json_value_is_400", 1012);
+  fx_start(fx);
+  char out[LOGIN_ANSWER_MAX];
+  static const struct {
+    const char *body;
+    size_t len;
+  } bad[] = {
+#define B(lit) {lit, sizeof(lit) - 1}
+      B("{\"name\":\"Ada\"} trailing garbage"),
+      B("{\"name\":\"Ada\"}\0xx"),
+      B("{\"name\":\"Ada\"}\0"),
+      B("{\"name\":\"Ada\"}x"),
+      B("{\"name\":\"Ada\"}{\"name\":\"Eve\"}"),
+      B("{\"name\":\"Ada\"} {}"),
+      B("{\"name\":\"Ada\"}\x01"),
+      B("{\"name\":\"Ada\"}\f"), /* whitespace to cJSON, not to JSON */
+      B("{\"name\":\"Ada\"}\v"),
+      B("{\"name\":\x01\"Ada\"}"), /* a control byte between tokens */
+      B("{\"name\":\0\"Ada\"}"),
+#undef B
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int status = login_raw(fx, bad[i].body, bad[i].len, out, sizeof(out));
+    CHECK(fx, status == 400, "case %zu: %d %s", i, status, out);
+    CHECK(fx, strcmp(out, BODY_ERROR) == 0, "case %zu: %s", i, out);
+  }
+  /* JSON whitespace after the value, or around it, is fine. */
+  CHECK(fx, login_str(fx, "{\"name\":\"Ada\"} \r\n\t", out, sizeof(out)) == 200,
+        "%s", out);
+  CHECK(fx,
+        login_str(fx, " \n{ \"name\" : \"Ada\" }\n", out, sizeof(out)) == 200,
+        "%s", out);
+  fx_free(fx);
+}
+
+/* cJSON's strings end at their first NUL, so a name with U+0000 in it was
+ * checked and signed as the part before it: "A\u0000\u202eevil" logged in
+ * as "A". A NUL is not printable: 400, the error for a bad name. */
+Test(game_sim, a_login_name_holding_u0000_is_400) {
+  fx_t *fx = fx_create("a_login_name_holding_u0000_is_400", 1013);
+  fx_start(fx);
+  char out[LOGIN_ANSWER_MAX];
+  static const char *const bad[] = {
+      "{\"name\":\"A\\u0000\\u202eevil\"}",
+      "{\"name\":\"Ada\\u0000\"}",
+      "{\"name\":\"\\u0000Ada\"}",
+      "{\"name\":\"\\u0000\"}",
+      "{\"name\":\"A\\\\\\u0000\"}",          /* a backslash, then U+0000 */
+      "{\"name\\u0000x\":\"Ada\"}",           /* a key read as "name" */
+      "{\"name\":\"Ada\",\"x\":\"\\u0000\"}", /* any string */
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int status = login_str(fx, bad[i], out, sizeof(out));
+    CHECK(fx, status == 400, "%s: %d %s", bad[i], status, out);
+    CHECK(fx, strcmp(out, NAME_ERROR) == 0, "%s: %s", bad[i], out);
+  }
+  /* A raw NUL byte in the string is not JSON at all. */
+  static const char raw[] = "{\"name\":\"A\0evil\"}";
+  int status = login_raw(fx, raw, sizeof(raw) - 1, out, sizeof(out));
+  CHECK(fx, status == 400 && strcmp(out, BODY_ERROR) == 0, "raw NUL: %d %s",
+        status, out);
+  /* The six characters \u0000 written out (an escaped backslash) are a
+   * printable name, not a NUL. */
+  status = login_str(fx, "{\"name\":\"A\\\\u0000\"}", out, sizeof(out));
+  CHECK(fx, status == 200, "%d %s", status, out);
+  cJSON *j = cJSON_Parse(out);
+  CHECK(fx, j != NULL, "%s", out);
+  CHECK(fx, strcmp(json_str(j, "name"), "A\\u0000") == 0, "%s", out);
+  cJSON_Delete(j);
+  /* Other escapes still decode: \u00e9 is a printable name. */
+  status = login_str(fx, "{\"name\":\"\\u00e9l\\u00e8ve\"}", out, sizeof(out));
+  CHECK(fx, status == 200, "%d %s", status, out);
+  fx_free(fx);
+}
 
 static rt_time_ns rand_between(rt_rng_t *rng, rt_time_ns lo, rt_time_ns hi) {
   return (rt_time_ns)rt_rng_range(rng, lo, hi);

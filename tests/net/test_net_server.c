@@ -1739,6 +1739,77 @@ Test(net_server, bad_websocket_key_is_400) {
   fx_free(fx);
 }
 
+/* RFC 6455 4.2.1: the key is base64 of 16 bytes, so 24 characters: 22 from
+ * the alphabet, the 22nd with its low 4 bits zero, then "==". Lenient
+ * decoders read '=' anywhere as a zero digit and drop the unused bits. */
+Test(net_server, websocket_key_not_exactly_16_bytes_in_canonical_base64_is_400) {
+  fx_t *fx = fx_new();
+  const char *keys[] = {
+      "AAAAAAAAAAAAAAAAAAAAA===",  /* 15 bytes and a half */
+      "AAAAAAAAAAAAAAAAAAAA====",  /* 15 bytes */
+      "AAAAAAAAAAAAAAAAAAA=A===",  /* '=' inside */
+      "=AAAAAAAAAAAAAAAAAAAAA==",  /* '=' first */
+      "dGhlIHNhbXBsZSBub25jZR==",  /* the sample with an unused bit set */
+      "dGhlIHNhbXBsZSBub25jZf==",  /* all four unused bits set */
+      "dGhlIHNhbXBsZSBub25jZQ=A",  /* one '=' */
+      "dGhlIHNhbXBsZSBub25j-Q==",  /* base64url, not base64 */
+      "dGhlIHNhbXBsZSBub25j_Q==",  /* base64url, not base64 */
+      "dGhlIHNhbXBsZSBu b25jZQ==", /* a space inside: 25 */
+      "dGhlIHNhbXBsZSBub25jZQ\t=", /* a tab for a '=' */
+  };
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    upgrade_t u = {.key = keys[i]};
+    expect_refused(fx, &u, "400 Bad Request", "bad Sec-WebSocket-Key", NULL);
+  }
+  cr_assert_eq(stats(fx).ws_upgrades, 0);
+  cr_assert_eq(fx->opens, 0);
+  /* Control: the sample still upgrades. */
+  ws_open(fx);
+  cr_assert_eq(stats(fx).ws_upgrades, 1);
+  fx_free(fx);
+}
+
+/* Every symbol at every position: positions 0..20 take all 64; the 22nd
+ * symbol only the four whose low 4 bits are zero (A, Q, g, w); '=' only at
+ * 22 and 23; nothing else anywhere. 64 x 24 + 24 checks. */
+Test(net_server, accept_key_takes_exactly_the_canonical_base64_of_16_bytes) {
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char out[NET_WS_ACCEPT_LEN + 1];
+  cr_assert_eq(net_ws_accept_key(SAMPLE_KEY, out), RT_OK);
+  cr_assert_str_eq(out, SAMPLE_ACCEPT);
+  char key[NET_WS_KEY_LEN + 1];
+  for (size_t pos = 0; pos < 22; pos++) {
+    for (size_t v = 0; v < 64; v++) {
+      memcpy(key, "AAAAAAAAAAAAAAAAAAAAAA==", sizeof(key));
+      key[pos] = alphabet[v];
+      bool want = pos < 21 || (v & 15) == 0;
+      cr_assert_eq(net_ws_accept_key(key, out) == RT_OK, want, "%s", key);
+    }
+    memcpy(key, "AAAAAAAAAAAAAAAAAAAAAA==", sizeof(key));
+    key[pos] = '=';
+    cr_assert_eq(net_ws_accept_key(key, out), RT_EINVAL, "%s", key);
+  }
+  for (size_t pos = 22; pos < 24; pos++) {
+    for (size_t v = 0; v < 64; v++) {
+      memcpy(key, "AAAAAAAAAAAAAAAAAAAAAA==", sizeof(key));
+      key[pos] = alphabet[v];
+      cr_assert_eq(net_ws_accept_key(key, out), RT_EINVAL, "%s", key);
+    }
+  }
+  static const char *const others[] = {
+      "AAAAAAAAAAAAAAAAAAAAA===", "AAAAAAAAAAAAAAAAAAAA====",
+      "AAAAAAAAAAAAAAAAAAA=A===", "AAAAAAAAAAAAAAAAAAAAAAAA",
+      "AAAAAAAAAAAAAAAAAAAAAA=",  "AAAAAAAAAAAAAAAAAAAAAA===",
+      " AAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAA\n=",
+      "",
+  };
+  for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+    cr_assert_eq(net_ws_accept_key(others[i], out), RT_EINVAL, "'%s'",
+                 others[i]);
+  cr_assert_eq(net_ws_accept_key(NULL, out), RT_EINVAL);
+}
+
 Test(net_server, origin_of_the_same_host_is_allowed_and_others_get_403) {
   fx_t *fx = fx_new();
   const char *allowed[] = {NULL, "http://" HOST, "https://" HOST,
