@@ -50,8 +50,26 @@ static int on_url(http_parser *p, const char *at, size_t len) {
   return arena_append(hp, at, len);
 }
 
+/* Header callbacks after the head are a chunked body's trailer fields
+ * (http_parser reports both alike). They are counted and dropped: a trailer
+ * must not pass for a header (RFC 9110 6.5.1), or a trailer Host would
+ * satisfy the Host check and a trailer Authorization would reach a route
+ * that the head did not authorize. Dropping, rather than refusing, keeps
+ * the requests of clients that send a checksum trailer working (RFC 9112
+ * 7.1.2 lets a recipient discard trailers). */
+static int trailer_bytes(net_http_parser_t *hp, size_t len) {
+  if (hp->trailer_bytes + len > NET_HTTP_TRAILER_MAX) {
+    hp->error_status = 431;
+    return -1;
+  }
+  hp->trailer_bytes += (uint32_t)len;
+  return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   net_http_parser_t *hp = hp_of(p);
+  if (!hp->in_head)
+    return trailer_bytes(hp, len);
   if (hp->last_cb != 1) {
     if (hp->req.headers_len == NET_HTTP_HEADERS_MAX) {
       hp->error_status = 431;
@@ -68,6 +86,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   net_http_parser_t *hp = hp_of(p);
+  if (!hp->in_head)
+    return trailer_bytes(hp, len);
   if (hp->last_cb != 2) {
     RT_ASSERT(hp->req.headers_len > 0);
     net_http_header_t *h = &hp->req.headers[hp->req.headers_len - 1];
@@ -126,6 +146,7 @@ static void reset_request(net_http_parser_t *hp) {
   hp->started = false;
   hp->header_done = false;
   hp->head_bytes = 0;
+  hp->trailer_bytes = 0;
   hp->arena_len = 0;
   hp->last_cb = 0;
   hp->cur_string = NULL;

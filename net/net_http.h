@@ -9,6 +9,8 @@
  *   request line + headers  <= NET_HTTP_HEAD_MAX bytes   else 431
  *   header count            <= NET_HTTP_HEADERS_MAX      else 431
  *   body                    <= NET_HTTP_BODY_MAX bytes   else 413
+ *   chunked trailer fields  <= NET_HTTP_TRAILER_MAX bytes else 431
+ *     (names and values; they are dropped, never seen as headers)
  *   anything http_parser rejects, or HTTP/1.1 without Host   400
  */
 #ifndef NET_HTTP_H
@@ -24,6 +26,7 @@
 #define NET_HTTP_HEAD_MAX 8192u
 #define NET_HTTP_HEADERS_MAX 64u
 #define NET_HTTP_BODY_MAX 4096u
+#define NET_HTTP_TRAILER_MAX 1024u
 /* The arena holds the URL and headers NUL-terminated: the head's bytes plus
  * one terminator per string. */
 #define NET_HTTP_ARENA (NET_HTTP_HEAD_MAX + 2 * NET_HTTP_HEADERS_MAX + 8)
@@ -64,6 +67,7 @@ typedef struct net_http_parser {
   bool started;          /* bytes of a request have arrived */
   bool header_done;      /* headers complete (parser paused there once) */
   uint32_t head_bytes;
+  uint32_t trailer_bytes; /* names and values of dropped trailer fields */
   uint32_t arena_len;
   int last_cb;           /* 0 none, 1 field, 2 value: joins split chunks */
   char *cur_string;      /* the string being appended to */

@@ -193,6 +193,64 @@ Test(net_http, an_announced_oversize_body_is_refused_before_it_arrives) {
   free(hp);
 }
 
+/* A chunked POST with one trailer field "X-T: <pad>" whose name and value
+ * are `bytes` long together. */
+static char *trailer_of_size(size_t bytes) {
+  const char *pre = "POST /api/echo HTTP/1.1\r\nHost: h\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: ";
+  cr_assert_gt(bytes, 3);
+  char *s = malloc(strlen(pre) + bytes + 8);
+  strcpy(s, pre);
+  memset(s + strlen(pre), 't', bytes - 3);
+  strcpy(s + strlen(pre) + bytes - 3, "\r\n\r\n");
+  return s;
+}
+
+Test(net_http, trailer_fields_are_dropped_and_held_to_their_limit) {
+  const size_t sizes[] = {NET_HTTP_TRAILER_MAX - 1, NET_HTTP_TRAILER_MAX,
+                          NET_HTTP_TRAILER_MAX + 1};
+  for (int bytewise = 0; bytewise < 2; bytewise++)
+    for (size_t i = 0; i < 3; i++) {
+      net_http_parser_t *hp = new_parser();
+      char *s = trailer_of_size(sizes[i]);
+      feed_all(hp, s, strlen(s), bytewise);
+      if (sizes[i] > NET_HTTP_TRAILER_MAX) {
+        cr_assert_eq(hp->state, NET_HTTP_ERROR, "%zu bytes", sizes[i]);
+        cr_assert_eq(hp->error_status, 431);
+      } else {
+        cr_assert_eq(hp->state, NET_HTTP_REQUEST, "%zu bytes", sizes[i]);
+        const net_http_request_t *r = net_http_request(hp);
+        cr_assert_eq(r->headers_len, 2, "the trailer is not a header");
+        cr_assert_null(net_http_header(r, "X-T"));
+        cr_assert_eq(r->body_len, 2);
+      }
+      free(s);
+      free(hp);
+    }
+}
+
+Test(net_http, a_trailer_is_never_taken_for_a_header) {
+  net_http_parser_t *hp = new_parser();
+  const char *s = "GET /api/history HTTP/1.1\r\nHost: h\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n"
+                  "0\r\nAuthorization: Bearer forged\r\nHost: other\r\n\r\n"
+                  "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+  size_t first = strlen(s) - strlen("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  cr_assert_eq(feed_all(hp, s, strlen(s), false), first);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  const net_http_request_t *r = net_http_request(hp);
+  cr_assert_null(net_http_header(r, "Authorization"));
+  cr_assert_str_eq(net_http_header(r, "Host"), "h");
+  cr_assert_eq(r->headers_len, 2);
+  /* The next request parses as usual behind it. */
+  net_http_next(hp);
+  cr_assert_eq(feed_all(hp, s + first, strlen(s) - first, false),
+               strlen(s) - first);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert_str_eq(net_http_request(hp)->path, "/next");
+  free(hp);
+}
+
 static void expect_400(const char *s) {
   net_http_parser_t *hp = new_parser();
   feed_all(hp, s, strlen(s), false);
@@ -205,6 +263,9 @@ Test(net_http, malformed_requests_get_400) {
   expect_400("GARBAGE\r\n\r\n");
   expect_400("GET / HTTP/1.1\r\nBad Header\r\n\r\n"); /* no colon */
   expect_400("GET / HTTP/1.1\r\n\r\n");               /* no Host in 1.1 */
+  /* A trailer is not a header: still no Host. */
+  expect_400("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\nHost: x\r\n\r\n");
   expect_400("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n");
   expect_400("\x01\x02\x03\r\n\r\n");
 }

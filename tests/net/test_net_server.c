@@ -1548,6 +1548,26 @@ Test(net_server, http11_without_host_is_400_and_http10_without_is_served) {
   fx_free(fx);
 }
 
+Test(net_server, a_chunked_trailer_is_not_a_header) {
+  /* A trailer Host does not make up for a missing Host header. */
+  expect_400("GET /health HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\nHost: x\r\n\r\n");
+  /* A trailer Authorization never reaches a route. */
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "GET /api/sync HTTP/1.1\r\nHost: " HOST
+              "\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "0\r\nAuthorization: Bearer forged\r\n\r\n");
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  cr_assert_eq(r.status, 200);
+  cr_assert_eq(fx->sync_calls, 1);
+  cr_assert_str_eq(fx->seen_auth, "(none)");
+  cl_send(cl, REQ("GET /health"));
+  expect_health(cl);
+  fx_free(fx);
+}
+
 /* ============================================================================ */
 /* Registered API routes                                                         */
 /* ============================================================================ */
