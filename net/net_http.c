@@ -23,17 +23,17 @@ static int arena_append(net_http_parser_t *hp, const char *at, size_t len) {
   return 0;
 }
 
-static int arena_start(net_http_parser_t *hp, const char **slot) {
+/* Start a new string in the arena; returns it, or NULL when full. */
+static char *arena_start(net_http_parser_t *hp) {
   if (hp->arena_len + 1 > sizeof(hp->arena)) {
     hp->error_status = 431;
-    return -1;
+    return NULL;
   }
   if (hp->cur_string != NULL)
     hp->arena_len++; /* keep the previous string's terminator */
   hp->cur_string = hp->arena + hp->arena_len;
   hp->arena[hp->arena_len] = '\0';
-  *slot = hp->cur_string;
-  return 0;
+  return hp->cur_string;
 }
 
 static int on_message_begin(http_parser *p) {
@@ -45,7 +45,7 @@ static int on_message_begin(http_parser *p) {
 
 static int on_url(http_parser *p, const char *at, size_t len) {
   net_http_parser_t *hp = hp_of(p);
-  if (hp->req.target == NULL && arena_start(hp, &hp->req.target) < 0)
+  if (hp->url == NULL && (hp->url = arena_start(hp)) == NULL)
     return -1;
   return arena_append(hp, at, len);
 }
@@ -77,7 +77,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
     }
     net_http_header_t *h = &hp->req.headers[hp->req.headers_len++];
     h->value = "";
-    if (arena_start(hp, &h->name) < 0)
+    if ((h->name = arena_start(hp)) == NULL)
       return -1;
     hp->last_cb = 1;
   }
@@ -91,7 +91,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
   if (hp->last_cb != 2) {
     RT_ASSERT(hp->req.headers_len > 0);
     net_http_header_t *h = &hp->req.headers[hp->req.headers_len - 1];
-    if (arena_start(hp, &h->value) < 0)
+    if ((h->value = arena_start(hp)) == NULL)
       return -1;
     hp->last_cb = 2;
   }
@@ -150,6 +150,7 @@ static void reset_request(net_http_parser_t *hp) {
   hp->arena_len = 0;
   hp->last_cb = 0;
   hp->cur_string = NULL;
+  hp->url = NULL;
 }
 
 void net_http_parser_init(net_http_parser_t *hp) {
@@ -164,6 +165,19 @@ static void fail(net_http_parser_t *hp, int status) {
   hp->error_status = status;
 }
 
+/* Split the target into path and query in place (the arena is ours): no
+ * copy, so a target of any length the head limit allows fits. */
+static void split_target(net_http_parser_t *hp) {
+  net_http_request_t *r = &hp->req;
+  r->path = hp->url != NULL ? hp->url : "";
+  r->query = "";
+  char *q = hp->url != NULL ? strchr(hp->url, '?') : NULL;
+  if (q != NULL) {
+    *q = '\0';
+    r->query = q + 1;
+  }
+}
+
 /* Fill in the request's derived fields once it is complete. */
 static void finish_request(net_http_parser_t *hp) {
   net_http_request_t *r = &hp->req;
@@ -175,27 +189,7 @@ static void finish_request(net_http_parser_t *hp) {
   r->keep_alive = http_should_keep_alive(p) != 0;
   r->upgrade = p->upgrade != 0;
   r->body = hp->body;
-  if (r->target == NULL)
-    r->target = "";
-  /* Split path and query in place: the arena is ours. */
-  char *q = strchr((char *)r->target, '?');
-  r->path = r->target;
-  r->query = "";
-  if (q != NULL) {
-    /* Copy the path so that target stays whole for logs. */
-    size_t plen = (size_t)(q - r->target);
-    if (hp->arena_len + plen + 2 <= sizeof(hp->arena)) {
-      char *path = hp->arena + hp->arena_len + 1;
-      memcpy(path, r->target, plen);
-      path[plen] = '\0';
-      hp->arena_len += (uint32_t)plen + 1;
-      r->path = path;
-      r->query = q + 1;
-    } else {
-      fail(hp, 431);
-      return;
-    }
-  }
+  split_target(hp);
   if (r->http_major != 1)
     fail(hp, 505); /* HTTP/0.9 or 2+ over this parser: not spoken here */
   else if (r->http_minor >= 1 && net_http_header(r, "Host") == NULL)

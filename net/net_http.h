@@ -39,8 +39,7 @@ typedef struct net_http_header {
 typedef struct net_http_request {
   const char *method;     /* "GET", ... */
   int method_id;          /* enum http_method */
-  const char *target;     /* raw request target: path and query */
-  const char *path;       /* target up to '?', not decoded */
+  const char *path;       /* request target up to '?', not decoded */
   const char *query;      /* after '?', or "" */
   net_http_header_t headers[NET_HTTP_HEADERS_MAX];
   uint32_t headers_len;
@@ -71,6 +70,8 @@ typedef struct net_http_parser {
   uint32_t arena_len;
   int last_cb;           /* 0 none, 1 field, 2 value: joins split chunks */
   char *cur_string;      /* the string being appended to */
+  char *url;             /* the request target in the arena, split into
+                            path and query once the request is complete */
   uint8_t body[NET_HTTP_BODY_MAX];
   char arena[NET_HTTP_ARENA];
 } net_http_parser_t;

@@ -1171,6 +1171,23 @@ Test(net_server, head_of_8192_bytes_is_served_and_8193_gets_431_and_close) {
   fx_free(fx);
 }
 
+Test(net_server, a_long_path_with_a_query_is_routed_not_refused_431) {
+  fx_t *fx = fx_new();
+  static char req[NET_HTTP_HEAD_MAX];
+  int n = snprintf(req, sizeof(req), "GET /%5000s? HTTP/1.1\r\nHost: " HOST
+                   "\r\n\r\n", "");
+  cr_assert(n > 0 && (size_t)n < sizeof(req));
+  memset(req + 5, 'a', 5000);
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, req);
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "404 Not Found", "text/html; charset=utf-8",
+             r.body_len, true, NULL);
+  cl_expect_quiet(cl);
+  fx_free(fx);
+}
+
 Test(net_server, unfinished_head_is_refused_431_as_soon_as_it_passes_8192) {
   fx_t *fx = fx_new();
   static char req[NET_HTTP_HEAD_MAX + 8];
