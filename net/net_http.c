@@ -165,17 +165,40 @@ static void fail(net_http_parser_t *hp, int status) {
   hp->error_status = status;
 }
 
-/* Split the target into path and query in place (the arena is ours): no
- * copy, so a target of any length the head limit allows fits. */
-static void split_target(net_http_parser_t *hp) {
+_Static_assert(NET_HTTP_ARENA <= UINT16_MAX,
+               "http_parser_parse_url's offsets are 16 bits");
+
+/* Point path and query into the target, terminated in place (the arena is
+ * ours): no copy, so a target of any length the head limit allows fits.
+ * The absolute form (http://host:port/path?query) routes like the origin
+ * form (RFC 9112 3.2.2): http_parser_parse_url finds the path past the
+ * authority, and an empty path is "/". Returns 0, or -1 for a target we do
+ * not serve: userinfo (RFC 9110 4.2.4 calls it an error) or the authority
+ * form, which is for proxies (CONNECT). */
+static int split_target(net_http_parser_t *hp) {
   net_http_request_t *r = &hp->req;
-  r->path = hp->url != NULL ? hp->url : "";
+  r->path = "";
   r->query = "";
-  char *q = hp->url != NULL ? strchr(hp->url, '?') : NULL;
-  if (q != NULL) {
-    *q = '\0';
-    r->query = q + 1;
-  }
+  char *url = hp->url;
+  if (url == NULL)
+    return 0;
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 ||
+      (u.field_set & (1u << UF_USERINFO)) != 0)
+    return -1;
+  /* Locate both before terminating either: the path ends on the '?'. */
+  bool has_path = (u.field_set & (1u << UF_PATH)) != 0;
+  bool has_query = (u.field_set & (1u << UF_QUERY)) != 0;
+  char *path = url + u.field_data[UF_PATH].off;
+  char *query = url + u.field_data[UF_QUERY].off;
+  if (has_path)
+    path[u.field_data[UF_PATH].len] = '\0';
+  if (has_query)
+    query[u.field_data[UF_QUERY].len] = '\0';
+  r->path = has_path ? path : "/";
+  r->query = has_query ? query : "";
+  return 0;
 }
 
 /* Fill in the request's derived fields once it is complete. */
@@ -189,9 +212,10 @@ static void finish_request(net_http_parser_t *hp) {
   r->keep_alive = http_should_keep_alive(p) != 0;
   r->upgrade = p->upgrade != 0;
   r->body = hp->body;
-  split_target(hp);
   if (r->http_major != 1)
     fail(hp, 505); /* HTTP/0.9 or 2+ over this parser: not spoken here */
+  else if (split_target(hp) < 0)
+    fail(hp, 400);
   else if (r->http_minor >= 1 && net_http_header(r, "Host") == NULL)
     fail(hp, 400);
 }

@@ -137,6 +137,37 @@ Test(net_http, a_target_with_a_query_may_fill_the_head_limit) {
   free(s);
 }
 
+static void expect_target(const char *target, const char *path,
+                          const char *query) {
+  char s[512];
+  snprintf(s, sizeof(s), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+  net_http_parser_t *hp = new_parser();
+  feed_all(hp, s, strlen(s), false);
+  if (path == NULL) {
+    cr_assert_eq(hp->state, NET_HTTP_ERROR, "%s", target);
+    cr_assert_eq(hp->error_status, 400, "%s", target);
+  } else {
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST, "%s", target);
+    cr_assert_str_eq(net_http_request(hp)->path, path, "%s", target);
+    cr_assert_str_eq(net_http_request(hp)->query, query, "%s", target);
+  }
+  free(hp);
+}
+
+Test(net_http, absolute_form_targets_split_like_origin_form) {
+  expect_target("/health", "/health", "");
+  expect_target("/a?b=1#frag", "/a", "b=1");
+  expect_target("//not-a-host/p", "//not-a-host/p", "");
+  expect_target("http://127.0.0.1/health", "/health", "");
+  expect_target("http://game.test:8080/api/x?limit=5", "/api/x", "limit=5");
+  expect_target("HTTPS://GAME.TEST/ws?token=t#f", "/ws", "token=t");
+  expect_target("http://[::1]:8080/p", "/p", "");
+  expect_target("http://h", "/", ""); /* an empty path is "/" */
+  expect_target("http://h?q=1", "/", "q=1");
+  expect_target("http://user@h/p", NULL, NULL); /* userinfo: an error */
+  expect_target("http:///p", NULL, NULL);       /* no host */
+}
+
 Test(net_http, an_endless_head_is_refused_without_waiting_for_its_end) {
   net_http_parser_t *hp = new_parser();
   char *s = head_of_size(NET_HTTP_HEAD_MAX * 2);

@@ -1004,6 +1004,28 @@ Test(net_server, path_traversal_never_serves_anything_outside_the_table) {
   fx_free(fx);
 }
 
+Test(net_server, absolute_form_targets_are_routed_like_origin_form) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, REQ("GET http://127.0.0.1/health"));
+  expect_health(cl);
+  cl_send(cl, REQ("GET http://" HOST "/api/sync?limit=5"));
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_body_str(&r, "sync limit=5");
+  cr_assert_str_eq(fx->seen_path, "/api/sync");
+  cr_assert_str_eq(fx->seen_query, "limit=5");
+  cl_send(cl, REQ("GET http://" HOST));
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML),
+             true, STATIC_HTML_HEADERS);
+  cl_expect_quiet(cl);
+  upgrade_t u = {.target = "http://" HOST "/ws"};
+  ws_open_with(fx, &u);
+  cr_assert_eq(stats(fx).ws_upgrades, 1);
+  fx_free(fx);
+}
+
 Test(net_server, head_sends_the_headers_of_get_without_a_body) {
   fx_t *fx = fx_new();
   client_t *cl = cl_connect(fx);
