@@ -220,6 +220,60 @@ static void finish_request(net_http_parser_t *hp) {
     fail(hp, 400);
 }
 
+static bool has_body(const http_parser *p) {
+  return (p->flags & F_CHUNKED) != 0 ||
+         (p->content_length > 0 && p->content_length != ULLONG_MAX);
+}
+
+/* A head that asks to switch protocols (http_parser sets `upgrade` for
+ * Upgrade with Connection: upgrade). Returns 0, or the status to refuse
+ * the request with. */
+static int check_upgrade(net_http_parser_t *hp) {
+  http_parser *p = &hp->parser;
+  if (!p->upgrade)
+    return 0;
+  if (p->http_major == 1 && p->http_minor == 0) {
+    /* RFC 9110 7.8: a server MUST ignore Upgrade in an HTTP/1.0 request
+     * (and RFC 6455 needs 1.1). http_parser decides between upgrade and
+     * HTTP when it re-reads the head's last LF, after this pause, so
+     * clearing the flag makes it read on as HTTP. */
+    p->upgrade = 0;
+    return 0;
+  }
+  /* With content, http_parser would read it as HTTP and stop after it,
+   * while we would hand those bytes to the new protocol as its first
+   * frames. The WebSocket handshake carries no content (RFC 6455 4.1) and
+   * nothing else upgrades here, so refuse rather than read it first. */
+  return has_body(p) ? 400 : 0;
+}
+
+/* The parser paused at the end of the head (on_headers_complete). Returns
+ * true to read on (the body, or the next request), false to stop: the
+ * head was refused, or the connection switches protocols. */
+static bool head_done(net_http_parser_t *hp, size_t *used) {
+  /* http_parser stops *on* the head's final LF and re-reads it when
+   * resumed, so the head is one byte longer than what it consumed. */
+  hp->header_done = true;
+  hp->head_bytes += 1;
+  if (hp->head_bytes > NET_HTTP_HEAD_MAX) {
+    fail(hp, 431);
+    return false;
+  }
+  int status = check_upgrade(hp);
+  if (status != 0) {
+    fail(hp, status);
+    return false;
+  }
+  if (!hp->parser.upgrade)
+    return true;
+  /* The bytes after the LF belong to the new protocol; this parser is not
+   * used again on this connection. */
+  *used += 1;
+  hp->state = NET_HTTP_REQUEST;
+  finish_request(hp);
+  return false;
+}
+
 size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
   if (hp->state != NET_HTTP_NEED_MORE || len == 0)
     return 0;
@@ -235,23 +289,8 @@ size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
     if (err == HPE_PAUSED) {
       http_parser_pause(&hp->parser, 0);
       if (was_in_head && !hp->in_head) {
-        /* Paused in on_headers_complete: http_parser stops *on* the head's
-         * final LF and re-reads it when resumed, so the head is one byte
-         * longer than what it consumed so far. */
-        hp->header_done = true;
-        hp->head_bytes += 1;
-        if (hp->head_bytes > NET_HTTP_HEAD_MAX) {
-          fail(hp, 431);
+        if (!head_done(hp, &used))
           break;
-        }
-        if (hp->parser.upgrade) {
-          /* The bytes after the LF belong to the new protocol; this parser
-           * is not used again on this connection. */
-          used += 1;
-          hp->state = NET_HTTP_REQUEST;
-          finish_request(hp);
-          break;
-        }
         continue;
       }
       if (hp->state == NET_HTTP_REQUEST)

@@ -12,6 +12,7 @@
  *   chunked trailer fields  <= NET_HTTP_TRAILER_MAX bytes else 431
  *     (names and values; they are dropped, never seen as headers)
  *   anything http_parser rejects, or HTTP/1.1 without Host   400
+ *   an upgrade request with content                          400
  */
 #ifndef NET_HTTP_H
 #define NET_HTTP_H
@@ -47,7 +48,9 @@ typedef struct net_http_request {
   uint32_t body_len;
   bool keep_alive;
   bool upgrade;           /* Upgrade requested: bytes after the head are
-                             the new protocol's, not HTTP's */
+                             the new protocol's, not HTTP's. Never with
+                             content (400) nor in HTTP/1.0 (Upgrade is
+                             ignored there, RFC 9110 7.8) */
   uint16_t http_major, http_minor;
 } net_http_request_t;
 

@@ -362,6 +362,45 @@ Test(net_http, an_upgrade_stops_at_the_head_and_leaves_the_rest) {
   free(hp);
 }
 
+#define UPGRADE_HEAD(version)                                                  \
+  "GET /ws HTTP/" version "\r\nHost: h\r\nUpgrade: websocket\r\n"           \
+  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"    \
+  "Sec-WebSocket-Version: 13\r\n"
+
+Test(net_http, an_upgrade_with_content_is_refused_400) {
+  /* The content would otherwise be taken for the new protocol's bytes. */
+  expect_400(UPGRADE_HEAD("1.1") "Content-Length: 5\r\n\r\nhello");
+  expect_400(UPGRADE_HEAD("1.1") "Transfer-Encoding: chunked\r\n\r\n"
+                                 "5\r\nhello\r\n0\r\n\r\n");
+  /* No content: Content-Length: 0 is fine. */
+  net_http_parser_t *hp = new_parser();
+  const char *s = UPGRADE_HEAD("1.1") "Content-Length: 0\r\n\r\n\x81";
+  cr_assert_eq(feed_all(hp, s, strlen(s), false), strlen(s) - 1);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert(net_http_request(hp)->upgrade);
+  free(hp);
+}
+
+Test(net_http, upgrade_in_http_1_0_is_ignored_and_http_goes_on) {
+  for (int bytewise = 0; bytewise < 2; bytewise++) {
+    net_http_parser_t *hp = new_parser();
+    const char *first = UPGRADE_HEAD("1.0") "Connection: keep-alive\r\n\r\n";
+    const char *second = "GET /next HTTP/1.0\r\n\r\n";
+    char s[512];
+    snprintf(s, sizeof(s), "%s%s", first, second);
+    cr_assert_eq(feed_all(hp, s, strlen(s), bytewise), strlen(first));
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+    cr_assert_not(net_http_request(hp)->upgrade);
+    cr_assert(net_http_request(hp)->keep_alive);
+    net_http_next(hp);
+    cr_assert_eq(feed_all(hp, second, strlen(second), bytewise),
+                 strlen(second));
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST, "the next request is HTTP");
+    cr_assert_str_eq(net_http_request(hp)->path, "/next");
+    free(hp);
+  }
+}
+
 Test(net_http, header_tokens_match_case_insensitively) {
   cr_assert(net_http_header_has_token("keep-alive, Upgrade", "upgrade"));
   cr_assert(net_http_header_has_token("Upgrade", "upgrade"));

@@ -1920,7 +1920,53 @@ Test(net_server, upgrade_request_elsewhere_is_answered_then_closed) {
   fx_free(fx);
 }
 
+Test(net_server, an_upgrade_with_content_is_400_and_never_switches) {
+  const char *bodies[] = {"Content-Length: 2\r\n\r\n\x81\x80",
+                          "Transfer-Encoding: chunked\r\n\r\n"
+                          "2\r\n\x81\x80\r\n0\r\n\r\n"};
+  for (size_t i = 0; i < 2; i++) {
+    fx_t *fx = fx_new();
+    client_t *cl = cl_connect(fx);
+    char req[512];
+    snprintf(req, sizeof(req),
+             "GET /ws HTTP/1.1\r\nHost: " HOST "\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+             "Sec-WebSocket-Version: 13\r\n%s",
+             bodies[i]);
+    cl_send(cl, req);
+    expect_error_and_close(cl, "400 Bad Request",
+                           "{\"error\":\"Bad Request\"}", NULL);
+    cr_assert_eq(stats(fx).ws_upgrades, 0);
+    cr_assert_eq(fx->opens, 0);
+    fx_free(fx);
+  }
+}
+
+Test(net_server, upgrade_in_http_1_0_is_answered_as_plain_http) {
+  fx_t *fx = fx_new();
+  /* /ws: what a GET /ws without an upgrade gets (426), never a 101. */
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "GET /ws HTTP/1.0\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n");
+  expect_error_and_close(cl, "426 Upgrade Required",
+                         "{\"error\":\"websocket upgrade required\"}",
+                         "Upgrade: websocket\r\n");
+  cr_assert_eq(stats(fx).ws_upgrades, 0);
+  cr_assert_eq(fx->opens, 0);
+  /* Elsewhere the Upgrade is ignored: keep-alive holds, HTTP goes on. */
+  cl = cl_connect(fx);
+  cl_send(cl, "GET /health HTTP/1.0\r\nUpgrade: websocket\r\n"
+              "Connection: keep-alive, Upgrade\r\n\r\n"
+              "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  for (int i = 0; i < 2; i++)
+    expect_health(cl);
+  cl_expect_quiet(cl);
+  fx_free(fx);
+}
+
 /* ============================================================================ */
+/* WebSocket behaviour                                                           *//* ============================================================================ */
 /* WebSocket behaviour                                                           */
 /* ============================================================================ */
 
