@@ -66,11 +66,26 @@ static int trailer_bytes(net_http_parser_t *hp, size_t len) {
   return 0;
 }
 
+/* The value being built has ended: drop its trailing whitespace in place.
+ * http_parser skips the OWS before a field value but passes on the OWS
+ * after it, which is no more part of the value (RFC 9112 5.1): without
+ * this, "Sec-WebSocket-Version: 13 " is not version 13. */
+static void end_value(net_http_parser_t *hp) {
+  if (hp->last_cb != 2)
+    return;
+  uint32_t start = (uint32_t)(hp->cur_string - hp->arena);
+  while (hp->arena_len > start && (hp->arena[hp->arena_len - 1] == ' ' ||
+                                   hp->arena[hp->arena_len - 1] == '\t'))
+    hp->arena_len--;
+  hp->arena[hp->arena_len] = '\0';
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   net_http_parser_t *hp = hp_of(p);
   if (!hp->in_head)
     return trailer_bytes(hp, len);
   if (hp->last_cb != 1) {
+    end_value(hp);
     if (hp->req.headers_len == NET_HTTP_HEADERS_MAX) {
       hp->error_status = 431;
       return -1;
@@ -100,6 +115,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 
 static int on_headers_complete(http_parser *p) {
   net_http_parser_t *hp = hp_of(p);
+  end_value(hp);
   hp->in_head = false;
   if (p->content_length != ULLONG_MAX && p->content_length > NET_HTTP_BODY_MAX) {
     hp->error_status = 413; /* refuse before reading the body */

@@ -61,6 +61,22 @@ Test(net_http, parses_one_byte_at_a_time) {
   free(hp);
 }
 
+Test(net_http, whitespace_after_a_header_value_is_not_part_of_it) {
+  const char *s = "GET / HTTP/1.1\r\nHost: h \t\r\nX-A: a b  \r\n"
+                  "X-Empty: \t \r\nX-Last:\t13\t\r\n\r\n";
+  for (int bytewise = 0; bytewise < 2; bytewise++) {
+    net_http_parser_t *hp = new_parser();
+    cr_assert_eq(feed_all(hp, s, strlen(s), bytewise), strlen(s));
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+    const net_http_request_t *r = net_http_request(hp);
+    cr_assert_str_eq(net_http_header(r, "Host"), "h");
+    cr_assert_str_eq(net_http_header(r, "X-A"), "a b");
+    cr_assert_str_eq(net_http_header(r, "X-Empty"), "");
+    cr_assert_str_eq(net_http_header(r, "X-Last"), "13");
+    free(hp);
+  }
+}
+
 Test(net_http, pipelined_requests_come_out_one_at_a_time_in_order) {
   net_http_parser_t *hp = new_parser();
   const char *reqs = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
