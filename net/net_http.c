@@ -217,6 +217,22 @@ static int split_target(net_http_parser_t *hp) {
   return 0;
 }
 
+static uint32_t field_lines(const net_http_request_t *req, const char *name) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < req->headers_len; i++)
+    if (strcasecmp(req->headers[i].name, name) == 0)
+      n++;
+  return n;
+}
+
+/* RFC 9112 3.2: 400 for an HTTP/1.1 request without Host, and for any
+ * request with more than one Host line (which Host would the same-origin
+ * check believe?). */
+static bool host_valid(const net_http_request_t *req) {
+  uint32_t hosts = field_lines(req, "Host");
+  return hosts == 1 || (hosts == 0 && req->http_minor == 0);
+}
+
 /* Fill in the request's derived fields once it is complete. */
 static void finish_request(net_http_parser_t *hp) {
   net_http_request_t *r = &hp->req;
@@ -232,7 +248,7 @@ static void finish_request(net_http_parser_t *hp) {
     fail(hp, 505); /* HTTP/0.9 or 2+ over this parser: not spoken here */
   else if (split_target(hp) < 0)
     fail(hp, 400);
-  else if (r->http_minor >= 1 && net_http_header(r, "Host") == NULL)
+  else if (!host_valid(r))
     fail(hp, 400);
 }
 

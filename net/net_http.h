@@ -11,7 +11,8 @@
  *   body                    <= NET_HTTP_BODY_MAX bytes   else 413
  *   chunked trailer fields  <= NET_HTTP_TRAILER_MAX bytes else 431
  *     (names and values; they are dropped, never seen as headers)
- *   anything http_parser rejects, or HTTP/1.1 without Host   400
+ *   anything http_parser rejects, HTTP/1.1 without Host,
+ *   or more than one Host line                                400
  *   an upgrade request with content                          400
  */
 #ifndef NET_HTTP_H

@@ -331,6 +331,8 @@ Test(net_http, malformed_requests_get_400) {
   expect_400("GARBAGE\r\n\r\n");
   expect_400("GET / HTTP/1.1\r\nBad Header\r\n\r\n"); /* no colon */
   expect_400("GET / HTTP/1.1\r\n\r\n");               /* no Host in 1.1 */
+  expect_400("GET / HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n"); /* 2 Hosts */
+  expect_400("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n");
   /* A trailer is not a header: still no Host. */
   expect_400("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
              "0\r\nHost: x\r\n\r\n");

@@ -1573,6 +1573,13 @@ Test(net_server, bad_header_is_400_and_close) {
              "\r\nContent-Length: x\r\n\r\n");
 }
 
+Test(net_server, a_repeated_host_is_400_and_close) {
+  expect_400("GET /health HTTP/1.1\r\nHost: " HOST "\r\nHost: " HOST
+             "\r\n\r\n");
+  expect_400("GET /health HTTP/1.1\r\nHost: " HOST "\r\nX: y\r\n"
+             "host: evil.test\r\n\r\n");
+}
+
 Test(net_server, http11_without_host_is_400_and_http10_without_is_served) {
   expect_400("GET /health HTTP/1.1\r\n\r\n");
   fx_t *fx = fx_new();
