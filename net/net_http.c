@@ -381,6 +381,15 @@ bool net_http_header_has_token(const char *value, const char *token) {
   return false;
 }
 
+bool net_http_field_has_token(const net_http_request_t *req, const char *name,
+                              const char *token) {
+  for (uint32_t i = 0; i < req->headers_len; i++)
+    if (strcasecmp(req->headers[i].name, name) == 0 &&
+        net_http_header_has_token(req->headers[i].value, token))
+      return true;
+  return false;
+}
+
 static int hex_value(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';

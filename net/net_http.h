@@ -105,6 +105,12 @@ const char *net_http_header(const net_http_request_t *req, const char *name);
  * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */
 bool net_http_header_has_token(const char *value, const char *token);
 
+/* True when any field line named `name` lists token. Repeated lines of a
+ * list field are one list (RFC 9110 5.3): Connection: keep-alive plus
+ * Connection: Upgrade lists upgrade, as http_parser also reads it. */
+bool net_http_field_has_token(const net_http_request_t *req, const char *name,
+                              const char *token);
+
 /* Copy the percent-decoded value of query parameter `name` into out (NUL
  * terminated). Returns its length, or -1 when absent, or -2 when it does
  * not fit or is malformed. */

@@ -409,8 +409,8 @@ static int upgrade_check(conn_t *c, const net_http_request_t *req,
   /* req->upgrade: http_parser saw Upgrade and Connection: upgrade, in a
    * request that may switch (net_http: not HTTP/1.0, no content). */
   if (!req->upgrade ||
-      !net_http_header_has_token(net_http_header(req, "Upgrade"), "websocket") ||
-      !net_http_header_has_token(net_http_header(req, "Connection"), "upgrade")) {
+      !net_http_field_has_token(req, "Upgrade", "websocket") ||
+      !net_http_field_has_token(req, "Connection", "upgrade")) {
     *extra = "Upgrade: websocket\r\n";
     return *why = "websocket upgrade required", 426;
   }

@@ -426,6 +426,23 @@ Test(net_http, header_tokens_match_case_insensitively) {
   cr_assert_not(net_http_header_has_token(NULL, "upgrade"));
 }
 
+Test(net_http, repeated_list_fields_are_one_list) {
+  net_http_parser_t *hp = new_parser();
+  const char *s = "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n"
+                  "Upgrade: h2c\r\nconnection: Upgrade\r\n"
+                  "upgrade: websocket\r\n\r\n";
+  feed_all(hp, s, strlen(s), false);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  const net_http_request_t *r = net_http_request(hp);
+  cr_assert(r->upgrade, "http_parser reads the two lines as one list");
+  cr_assert(net_http_field_has_token(r, "Connection", "upgrade"));
+  cr_assert(net_http_field_has_token(r, "connection", "keep-alive"));
+  cr_assert(net_http_field_has_token(r, "Upgrade", "websocket"));
+  cr_assert_not(net_http_field_has_token(r, "Connection", "close"));
+  cr_assert_not(net_http_field_has_token(r, "X-None", "upgrade"));
+  free(hp);
+}
+
 Test(net_http, percent_decoding_rejects_bad_escapes_and_nul) {
   char out[32];
   cr_assert_eq(net_http_percent_decode("a%20b", 5, out, sizeof(out)), 3);

@@ -1760,6 +1760,20 @@ Test(net_server, upgrade_returns_101_with_the_rfc_6455_sample_accept) {
   fx_free(fx);
 }
 
+Test(net_server, repeated_connection_lines_are_one_list_and_upgrade) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "GET /ws HTTP/1.1\r\nHost: " HOST "\r\n"
+              "Connection: keep-alive\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n");
+  cl_expect_switching(cl);
+  cl_send_text(cl, "hi");
+  cl_expect_text(cl, "hi");
+  cr_assert_eq(stats(fx).ws_upgrades, 1);
+  fx_free(fx);
+}
+
 Test(net_server, wrong_websocket_version_is_426_with_version_13) {
   fx_t *fx = fx_new();
   const char *versions[] = {"12", "14", "8", "-", "13, 8"};
