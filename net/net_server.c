@@ -245,6 +245,14 @@ static void respond_error(conn_t *c, int status, const char *message) {
   respond_text(c, status, "application/json", body, NULL);
 }
 
+/* A 405 must say what the path does allow (RFC 9110 15.5.6). */
+#define ALLOW_GET_HEAD "Allow: GET, HEAD\r\n"
+
+static void respond_405(conn_t *c, const char *allow_line) {
+  respond_text(c, 405, "application/json",
+               "{\"error\":\"method not allowed\"}", allow_line);
+}
+
 /* ---- Routing -------------------------------------------------------------------------- */
 
 static bool origin_allowed(const net_server_t *srv,
@@ -287,7 +295,7 @@ static void serve_static(conn_t *c, const net_http_request_t *req) {
     return;
   }
   if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
-    respond_error(c, 405, "method not allowed");
+    respond_405(c, ALLOW_GET_HEAD);
     return;
   }
   char headers[160];
@@ -342,6 +350,29 @@ static void call_route(conn_t *c, const net_route_t *r,
 
 static void upgrade_to_ws(conn_t *c, const net_http_request_t *req);
 
+/* "Allow: " and every route's method, ", " between them, and "\r\n": the
+ * lengths are bounded by config_valid. */
+#define ALLOW_LINE_MAX                                                         \
+  (sizeof("Allow: \r\n") + NET_ROUTES_MAX * (NET_ROUTE_METHOD_LEN_MAX + 2))
+
+/* The Allow line for a path that has routes: their methods, in the order
+ * they were registered. */
+static void route_allow_line(const net_server_t *srv, const char *path,
+                             char out[ALLOW_LINE_MAX]) {
+  size_t len = (size_t)snprintf(out, ALLOW_LINE_MAX, "Allow: ");
+  const char *sep = "";
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
+    const net_route_t *r = &srv->cfg.routes[i];
+    if (strcmp(r->path, path) != 0)
+      continue;
+    len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "%s%s", sep,
+                            r->method);
+    sep = ", ";
+  }
+  len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "\r\n");
+  RT_ASSERT(len < ALLOW_LINE_MAX);
+}
+
 static void route(conn_t *c, const net_http_request_t *req) {
   net_server_t *srv = c->srv;
   /* After a head that asks to upgrade, the parser has stopped for good
@@ -357,7 +388,7 @@ static void route(conn_t *c, const net_http_request_t *req) {
   bool builtin = strcmp(req->path, "/health") == 0 ||
                  strcmp(req->path, "/metrics") == 0;
   if (builtin && !get) {
-    respond_error(c, 405, "method not allowed");
+    respond_405(c, ALLOW_GET_HEAD);
     return;
   }
   if (strcmp(req->path, "/health") == 0 && get) {
@@ -381,7 +412,9 @@ static void route(conn_t *c, const net_http_request_t *req) {
     }
   }
   if (path_known) {
-    respond_error(c, 405, "method not allowed");
+    char allow[ALLOW_LINE_MAX];
+    route_allow_line(srv, req->path, allow);
+    respond_405(c, allow);
     return;
   }
   serve_static(c, req);
@@ -404,8 +437,10 @@ static int upgrade_check(conn_t *c, const net_http_request_t *req,
                          const char **extra) {
   net_server_t *srv = c->srv;
   *extra = NULL;
-  if (req->method_id != HTTP_GET)
+  if (req->method_id != HTTP_GET) {
+    *extra = "Allow: GET\r\n";
     return *why = "websocket upgrade needs GET", 405;
+  }
   /* req->upgrade: http_parser saw Upgrade and Connection: upgrade, in a
    * request that may switch (net_http: not HTTP/1.0, no content). */
   if (!req->upgrade ||
@@ -955,7 +990,8 @@ static void apply_defaults(net_server_config_t *cfg) {
 }
 
 /* After the defaults: every duration in (0, NET_DURATION_MAX], the
- * message limit at most NET_WS_MESSAGE_MAX_LIMIT. */
+ * message limit at most NET_WS_MESSAGE_MAX_LIMIT, route method names of 1
+ * to NET_ROUTE_METHOD_LEN_MAX characters. */
 static bool config_valid(const net_server_config_t *cfg) {
   const rt_time_ns durations[] = {
       cfg->header_timeout, cfg->idle_timeout,  cfg->reply_timeout,
@@ -964,8 +1000,14 @@ static bool config_valid(const net_server_config_t *cfg) {
   for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
     if (durations[i] <= 0 || durations[i] > NET_DURATION_MAX)
       return false;
+  if (cfg->routes_len > NET_ROUTES_MAX)
+    return false;
+  for (uint32_t i = 0; i < cfg->routes_len; i++) {
+    size_t method_len = strlen(cfg->routes[i].method);
+    if (method_len == 0 || method_len > NET_ROUTE_METHOD_LEN_MAX)
+      return false;
+  }
   return cfg->ws_message_max <= NET_WS_MESSAGE_MAX_LIMIT &&
-         cfg->routes_len <= NET_ROUTES_MAX &&
          cfg->allowed_origins_len <= NET_ORIGINS_MAX &&
          cfg->rules_len <= RT_MAILBOX_RULES_MAX;
 }

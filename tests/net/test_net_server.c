@@ -664,6 +664,7 @@ static void check_body_str(const resp_t *r, const char *want) {
 #define STATIC_ASSET_HEADERS                                                   \
   "Cache-Control: public, max-age=300\r\nX-Content-Type-Options: nosniff\r\n"
 #define NO_STORE "Cache-Control: no-store\r\n"
+#define ALLOW_GET_HEAD "Allow: GET, HEAD\r\n"
 
 static void expect_health(client_t *cl) {
   resp_t r;
@@ -1048,13 +1049,14 @@ Test(net_server, health_answers_healthy) {
   client_t *cl = cl_connect(fx);
   cl_send(cl, REQ("GET /health"));
   expect_health(cl);
-  /* /health answers GET and HEAD only. */
+  /* /health answers GET and HEAD only, and its 405 says so. */
   cl_send(cl, "POST /health HTTP/1.1\r\nHost: " HOST
               "\r\nContent-Length: 0\r\n\r\n");
   resp_t r;
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json",
-             strlen("{\"error\":\"method not allowed\"}"), true, NULL);
+             strlen("{\"error\":\"method not allowed\"}"), true,
+             ALLOW_GET_HEAD);
   fx_free(fx);
 }
 
@@ -1148,7 +1150,7 @@ Test(net_server, post_to_a_static_path_is_405) {
     resp_t r;
     cl_expect_response(cl, &r, true);
     check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
-               true, NULL);
+               true, ALLOW_GET_HEAD);
     check_body_str(&r, body);
   }
   cl_expect_quiet(cl);
@@ -1734,12 +1736,36 @@ Test(net_server, wrong_method_on_a_route_path_is_405) {
   resp_t r;
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
-             true, NULL);
+             true, "Allow: GET\r\n");
   check_body_str(&r, body);
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
-             true, NULL);
+             true, "Allow: POST\r\n");
   cr_assert_eq(fx->sync_calls, 0);
+  fx_free(fx);
+}
+
+Test(net_server, a_405_allows_every_method_of_the_path) {
+  fx_t *fx = fx_create();
+  net_server_config_t *c = &fx->cfg;
+  c->routes[c->routes_len++] = (net_route_t){
+      .method = "DELETE", .path = "/api/sync", .fn = api_echo, .ctx = fx};
+  fx_start(fx);
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "PUT /api/sync HTTP/1.1\r\nHost: " HOST
+              "\r\nContent-Length: 0\r\n\r\n");
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "405 Method Not Allowed", "application/json",
+             strlen("{\"error\":\"method not allowed\"}"), true,
+             "Allow: GET, DELETE\r\n");
+  /* The WebSocket path takes GET only. */
+  cl = cl_connect(fx);
+  cl_send(cl, "POST /ws HTTP/1.1\r\nHost: " HOST
+              "\r\nContent-Length: 0\r\n\r\n");
+  expect_error_and_close(cl, "405 Method Not Allowed",
+                         "{\"error\":\"websocket upgrade needs GET\"}",
+                         "Allow: GET\r\n");
   fx_free(fx);
 }
 
@@ -2562,6 +2588,23 @@ Test(net_server, config_durations_and_message_limit_are_bounded) {
   fx->cfg.ws_message_max = NET_WS_MESSAGE_MAX_LIMIT;
   cr_assert_eq(try_start(fx), RT_OK);
   fx_free(fx);
+}
+
+/* A route's method goes into the Allow line of a 405: 1 to
+ * NET_ROUTE_METHOD_LEN_MAX characters. */
+Test(net_server, route_method_names_are_bounded) {
+  const size_t lens[] = {0, NET_ROUTE_METHOD_LEN_MAX - 1,
+                         NET_ROUTE_METHOD_LEN_MAX, NET_ROUTE_METHOD_LEN_MAX + 1};
+  for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+    fx_t *fx = fx_create();
+    char method[NET_ROUTE_METHOD_LEN_MAX + 2];
+    memset(method, 'M', lens[i]);
+    method[lens[i]] = '\0';
+    fx->cfg.routes[0].method = method;
+    bool ok = lens[i] > 0 && lens[i] <= NET_ROUTE_METHOD_LEN_MAX;
+    cr_assert_eq(try_start(fx), ok ? RT_OK : RT_EINVAL, "length %zu", lens[i]);
+    fx_free(fx);
+  }
 }
 
 /* ws_park_after at its most: a WebSocket is pinged on time and never
