@@ -318,10 +318,12 @@ static void serve_metrics(conn_t *c) {
           "Cache-Control: no-store\r\n");
 }
 
+/* A HEAD that runs a GET route calls it as a GET: the route answers what it
+ * was registered for, and respond() drops the body (c->head_only). */
 static void call_route(conn_t *c, const net_route_t *r,
                        const net_http_request_t *req) {
   rt_http_call_t call = {
-      .method = req->method,
+      .method = r->method,
       .path = req->path,
       .query = req->query,
       .authorization = net_http_header(req, "Authorization"),
@@ -350,23 +352,54 @@ static void call_route(conn_t *c, const net_route_t *r,
 
 static void upgrade_to_ws(conn_t *c, const net_http_request_t *req);
 
-/* "Allow: " and every route's method, ", " between them, and "\r\n": the
- * lengths are bounded by config_valid. */
+/* The route for the request's method on its path, or NULL; *path_known
+ * tells whether any route has that path. A HEAD without a HEAD route runs
+ * the path's GET route: HEAD is GET without the content (RFC 9110 9.3.2),
+ * and every general-purpose server must support it. */
+static const net_route_t *find_route(const net_server_t *srv,
+                                     const net_http_request_t *req,
+                                     bool *path_known) {
+  const net_route_t *get = NULL;
+  *path_known = false;
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
+    const net_route_t *r = &srv->cfg.routes[i];
+    if (strcmp(r->path, req->path) != 0)
+      continue;
+    *path_known = true;
+    if (strcmp(r->method, req->method) == 0)
+      return r;
+    if (get == NULL && strcmp(r->method, "GET") == 0)
+      get = r;
+  }
+  return req->method_id == HTTP_HEAD ? get : NULL;
+}
+
+/* "Allow: ", every route's method and HEAD, ", " between them, "\r\n":
+ * the lengths are bounded by config_valid. */
 #define ALLOW_LINE_MAX                                                         \
-  (sizeof("Allow: \r\n") + NET_ROUTES_MAX * (NET_ROUTE_METHOD_LEN_MAX + 2))
+  (sizeof("Allow: \r\n") +                                                    \
+   (NET_ROUTES_MAX + 1) * (NET_ROUTE_METHOD_LEN_MAX + 2))
 
 /* The Allow line for a path that has routes: their methods, in the order
- * they were registered. */
+ * they were registered, with HEAD after GET when find_route lends HEAD the
+ * GET route. */
 static void route_allow_line(const net_server_t *srv, const char *path,
                              char out[ALLOW_LINE_MAX]) {
+  bool head_route = false;
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++)
+    if (strcmp(srv->cfg.routes[i].path, path) == 0 &&
+        strcmp(srv->cfg.routes[i].method, "HEAD") == 0)
+      head_route = true;
   size_t len = (size_t)snprintf(out, ALLOW_LINE_MAX, "Allow: ");
   const char *sep = "";
   for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
     const net_route_t *r = &srv->cfg.routes[i];
     if (strcmp(r->path, path) != 0)
       continue;
-    len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "%s%s", sep,
-                            r->method);
+    bool lend_head = !head_route && strcmp(r->method, "GET") == 0;
+    len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "%s%s%s", sep,
+                            r->method, lend_head ? ", HEAD" : "");
+    head_route = head_route || lend_head; /* HEAD once */
     sep = ", ";
   }
   len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "\r\n");
@@ -400,16 +433,11 @@ static void route(conn_t *c, const net_http_request_t *req) {
     serve_metrics(c);
     return;
   }
-  bool path_known = false;
-  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
-    const net_route_t *r = &srv->cfg.routes[i];
-    if (strcmp(r->path, req->path) != 0)
-      continue;
-    path_known = true;
-    if (strcmp(r->method, req->method) == 0) {
-      call_route(c, r, req);
-      return;
-    }
+  bool path_known;
+  const net_route_t *r = find_route(srv, req, &path_known);
+  if (r != NULL) {
+    call_route(c, r, req);
+    return;
   }
   if (path_known) {
     char allow[ALLOW_LINE_MAX];

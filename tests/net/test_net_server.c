@@ -1727,6 +1727,29 @@ Test(net_server, configured_reply_timeout_applies) {
   fx_free(fx);
 }
 
+Test(net_server, head_on_a_get_route_answers_like_get_without_a_body) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  /* The GET behind each must start where the HEAD answer's head ends. */
+  cl_send(cl, REQ("HEAD /api/sync?limit=5") REQ("GET /health")
+                  REQ("HEAD /api/later") REQ("GET /health"));
+  resp_t r;
+  cl_expect_response(cl, &r, false);
+  check_head(&r, "200 OK", "text/plain; charset=utf-8",
+             strlen("sync limit=5"), true, NO_STORE);
+  cr_assert_eq(fx->sync_calls, 1);
+  cr_assert_str_eq(fx->seen_method, "GET", "the route runs as registered");
+  expect_health(cl);
+  /* A deferred answer loses its body too. */
+  advance(fx, 2 * SEC);
+  cl_expect_response(cl, &r, false);
+  check_head(&r, "202 Accepted", "application/json",
+             strlen("{\"deferred\":1}"), true, NO_STORE);
+  expect_health(cl);
+  cl_expect_quiet(cl);
+  fx_free(fx);
+}
+
 Test(net_server, wrong_method_on_a_route_path_is_405) {
   fx_t *fx = fx_new();
   client_t *cl = cl_connect(fx);
@@ -1736,7 +1759,7 @@ Test(net_server, wrong_method_on_a_route_path_is_405) {
   resp_t r;
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
-             true, "Allow: GET\r\n");
+             true, "Allow: GET, HEAD\r\n");
   check_body_str(&r, body);
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
@@ -1758,7 +1781,7 @@ Test(net_server, a_405_allows_every_method_of_the_path) {
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json",
              strlen("{\"error\":\"method not allowed\"}"), true,
-             "Allow: GET, DELETE\r\n");
+             "Allow: GET, HEAD, DELETE\r\n");
   /* The WebSocket path takes GET only. */
   cl = cl_connect(fx);
   cl_send(cl, "POST /ws HTTP/1.1\r\nHost: " HOST
