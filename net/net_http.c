@@ -161,6 +161,7 @@ static void reset_request(net_http_parser_t *hp) {
   hp->in_head = false;
   hp->started = false;
   hp->header_done = false;
+  hp->continue_due = false;
   hp->head_bytes = 0;
   hp->trailer_bytes = 0;
   hp->arena_len = 0;
@@ -233,25 +234,6 @@ static bool host_valid(const net_http_request_t *req) {
   return hosts == 1 || (hosts == 0 && req->http_minor == 0);
 }
 
-/* Fill in the request's derived fields once it is complete. */
-static void finish_request(net_http_parser_t *hp) {
-  net_http_request_t *r = &hp->req;
-  http_parser *p = &hp->parser;
-  r->method_id = p->method;
-  r->method = http_method_str((enum http_method)p->method);
-  r->http_major = p->http_major;
-  r->http_minor = p->http_minor;
-  r->keep_alive = http_should_keep_alive(p) != 0;
-  r->upgrade = p->upgrade != 0;
-  r->body = hp->body;
-  if (r->http_major != 1)
-    fail(hp, 505); /* HTTP/0.9 or 2+ over this parser: not spoken here */
-  else if (split_target(hp) < 0)
-    fail(hp, 400);
-  else if (!host_valid(r))
-    fail(hp, 400);
-}
-
 static bool has_body(const http_parser *p) {
   return (p->flags & F_CHUNKED) != 0 ||
          (p->content_length > 0 && p->content_length != ULLONG_MAX);
@@ -279,6 +261,37 @@ static int check_upgrade(net_http_parser_t *hp) {
   return has_body(p) ? 400 : 0;
 }
 
+/* Fill in the request's fields from its head, and check them now, before
+ * any content is read: a request refused here is refused at once, and is
+ * never told to send its content (net_http_take_continue). Returns 0, or
+ * the status to refuse it with. */
+static int finish_head(net_http_parser_t *hp) {
+  net_http_request_t *r = &hp->req;
+  http_parser *p = &hp->parser;
+  r->method_id = p->method;
+  r->method = http_method_str((enum http_method)p->method);
+  r->http_major = p->http_major;
+  r->http_minor = p->http_minor;
+  r->keep_alive = http_should_keep_alive(p) != 0;
+  r->body = hp->body;
+  if (r->http_major != 1)
+    return 505; /* HTTP/0.9 or 2+ over this parser: not spoken here */
+  if (split_target(hp) < 0 || !host_valid(r))
+    return 400;
+  int status = check_upgrade(hp);
+  r->upgrade = p->upgrade != 0;
+  return status;
+}
+
+/* RFC 9110 10.1.1: a client that sends Expect: 100-continue waits for an
+ * interim 100 before it sends the content (curl: for a second). An
+ * HTTP/1.0 request's expectation MUST be ignored, and without content
+ * there is nothing to wait for. */
+static bool expects_continue(const net_http_parser_t *hp) {
+  return hp->req.http_minor >= 1 && has_body(&hp->parser) &&
+         net_http_field_has_token(&hp->req, "Expect", "100-continue");
+}
+
 /* The parser paused at the end of the head (on_headers_complete). Returns
  * true to read on (the body, or the next request), false to stop: the
  * head was refused, or the connection switches protocols. */
@@ -291,18 +304,18 @@ static bool head_done(net_http_parser_t *hp, size_t *used) {
     fail(hp, 431);
     return false;
   }
-  int status = check_upgrade(hp);
+  int status = finish_head(hp);
   if (status != 0) {
     fail(hp, status);
     return false;
   }
+  hp->continue_due = expects_continue(hp);
   if (!hp->parser.upgrade)
     return true;
   /* The bytes after the LF belong to the new protocol; this parser is not
    * used again on this connection. */
   *used += 1;
   hp->state = NET_HTTP_REQUEST;
-  finish_request(hp);
   return false;
 }
 
@@ -320,13 +333,10 @@ size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
       hp->head_bytes += (uint32_t)n;
     if (err == HPE_PAUSED) {
       http_parser_pause(&hp->parser, 0);
-      if (was_in_head && !hp->in_head) {
-        if (!head_done(hp, &used))
-          break;
-        continue;
-      }
-      if (hp->state == NET_HTTP_REQUEST)
-        finish_request(hp);
+      /* Paused at the end of the head, or of the request (the loop ends
+       * on NET_HTTP_REQUEST). */
+      if (was_in_head && !hp->in_head && !head_done(hp, &used))
+        break;
       continue;
     }
     if (err != HPE_OK) {
@@ -349,6 +359,13 @@ const net_http_request_t *net_http_request(const net_http_parser_t *hp) {
 }
 
 void net_http_next(net_http_parser_t *hp) { reset_request(hp); }
+
+bool net_http_take_continue(net_http_parser_t *hp) {
+  if (!hp->continue_due || hp->state != NET_HTTP_NEED_MORE)
+    return false;
+  hp->continue_due = false;
+  return true;
+}
 
 bool net_http_in_request(const net_http_parser_t *hp) {
   return hp->started || hp->state != NET_HTTP_NEED_MORE;

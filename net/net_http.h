@@ -69,13 +69,14 @@ typedef struct net_http_parser {
   bool in_head;          /* between message begin and headers complete */
   bool started;          /* bytes of a request have arrived */
   bool header_done;      /* headers complete (parser paused there once) */
+  bool continue_due;     /* the head expects 100-continue: not yet sent */
   uint32_t head_bytes;
   uint32_t trailer_bytes; /* names and values of dropped trailer fields */
   uint32_t arena_len;
   int last_cb;           /* 0 none, 1 field, 2 value: joins split chunks */
   char *cur_string;      /* the string being appended to */
   char *url;             /* the request target in the arena, split into
-                            path and query once the request is complete */
+                            path and query at the end of the head */
   uint8_t body[NET_HTTP_BODY_MAX];
   char arena[NET_HTTP_ARENA];
 } net_http_parser_t;
@@ -93,6 +94,13 @@ const net_http_request_t *net_http_request(const net_http_parser_t *hp);
 
 /* Forget the handled request and get ready for the next one. */
 void net_http_next(net_http_parser_t *hp);
+
+/* True once per request whose head asked for 100-continue (RFC 9110
+ * 10.1.1) while its content has not all arrived: send "HTTP/1.1 100
+ * Continue" now, or the client waits before sending it. A head that is
+ * refused (413, 400, ...) is refused before this: its final status is the
+ * answer, at once. */
+bool net_http_take_continue(net_http_parser_t *hp);
 
 /* True once any byte of an unfinished request has arrived (the header
  * timeout runs then). */

@@ -660,6 +660,16 @@ static bool http_paused(const conn_t *c) {
          c->out_count + 2 > CONN_OUT_PIECES;
 }
 
+/* The interim answer to Expect: 100-continue: the client sends the content
+ * once it has this. Not counted in the status metrics: it is not the
+ * request's answer. Invariant (2) left room for it: no request is parsed
+ * unless two pieces are free. */
+static void send_continue(conn_t *c) {
+  static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  if (!out_push(c, rt_buf_copy(cont, sizeof(cont) - 1)))
+    c->close_after_flush = true; /* out of memory: give up on this one */
+}
+
 /* Parse and answer buffered requests until input runs out or Invariant (2)
  * pauses us. */
 static void http_process(conn_t *c) {
@@ -675,6 +685,8 @@ static void http_process(conn_t *c) {
       return;
     }
     if (c->hp->state == NET_HTTP_NEED_MORE) {
+      if (net_http_take_continue(c->hp))
+        send_continue(c);
       if (net_http_in_request(c->hp) && c->deadline_kind == DEADLINE_IDLE)
         set_deadline(c, DEADLINE_HEADER, c->srv->cfg.header_timeout);
       continue;

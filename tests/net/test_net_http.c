@@ -419,6 +419,41 @@ Test(net_http, upgrade_in_http_1_0_is_ignored_and_http_goes_on) {
   }
 }
 
+Test(net_http, a_100_continue_is_due_once_while_the_content_is_awaited) {
+  const char *head = "POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                     "Expect: 100-Continue\r\nContent-Length: 2\r\n\r\n";
+  net_http_parser_t *hp = new_parser();
+  cr_assert_eq(feed_all(hp, head, strlen(head), false), strlen(head));
+  cr_assert_eq(hp->state, NET_HTTP_NEED_MORE);
+  cr_assert(net_http_take_continue(hp));
+  cr_assert_not(net_http_take_continue(hp), "once");
+  cr_assert_eq(feed_all(hp, "{}", 2, false), 2);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  net_http_next(hp);
+  /* Content with the head: nothing to wait for. */
+  char s[256];
+  snprintf(s, sizeof(s), "%s{}", head);
+  feed_all(hp, s, strlen(s), false);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert_not(net_http_take_continue(hp));
+  free(hp);
+}
+
+Test(net_http, a_head_is_refused_before_its_content_arrives) {
+  const char *heads[] = {
+      "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n",            /* no Host */
+      "POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 2\r\n\r\n",
+      "POST http://u@h/ HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n",
+  };
+  for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+    net_http_parser_t *hp = new_parser();
+    feed_all(hp, heads[i], strlen(heads[i]), false);
+    cr_assert_eq(hp->state, NET_HTTP_ERROR, "%s", heads[i]);
+    cr_assert_eq(hp->error_status, 400);
+    free(hp);
+  }
+}
+
 Test(net_http, header_tokens_match_case_insensitively) {
   cr_assert(net_http_header_has_token("keep-alive, Upgrade", "upgrade"));
   cr_assert(net_http_header_has_token("Upgrade", "upgrade"));

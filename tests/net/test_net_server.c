@@ -1651,6 +1651,56 @@ Test(net_server, sync_route_answers_with_its_status_body_and_type) {
   fx_free(fx);
 }
 
+#define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+#define ECHO_HEAD(version, extra)                                              \
+  "POST /api/echo HTTP/" version "\r\nHost: " HOST "\r\n"                     \
+  "Content-Length: 2\r\n" extra "Expect: 100-continue\r\n\r\n"
+
+static void expect_echo(client_t *cl, bool keep_alive) {
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "application/json", 2, keep_alive, NO_STORE);
+  check_body_str(&r, "{}");
+}
+
+Test(net_server, expect_100_continue_gets_100_before_the_body_is_sent) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, ECHO_HEAD("1.1", ""));
+  settle(fx);
+  cl_expect_bytes(cl, CONTINUE, strlen(CONTINUE));
+  cl_expect_quiet(cl);
+  cl_send(cl, "{}");
+  expect_echo(cl, true);
+  /* The content sent with the head anyway: no need to ask for it. */
+  cl_send(cl, ECHO_HEAD("1.1", "") "{}");
+  expect_echo(cl, true);
+  cl_expect_quiet(cl);
+  /* HTTP/1.0: the expectation is ignored (RFC 9110 10.1.1). */
+  client_t *old = cl_connect(fx);
+  cl_send(old, ECHO_HEAD("1.0", ""));
+  cl_expect_quiet(old);
+  cl_send(old, "{}");
+  expect_echo(old, false);
+  cr_assert_eq(stats(fx).http_status[1], 0, "100 is not a request's answer");
+  fx_free(fx);
+}
+
+Test(net_server, expect_100_continue_that_is_refused_gets_its_status_at_once) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "POST /api/echo HTTP/1.1\r\nHost: " HOST "\r\n"
+              "Content-Length: 4097\r\nExpect: 100-continue\r\n\r\n");
+  expect_error_and_close(cl, "413 Payload Too Large",
+                         "{\"error\":\"Payload Too Large\"}", NULL);
+  cl = cl_connect(fx);
+  cl_send(cl, "POST /api/echo HTTP/1.1\r\nContent-Length: 2\r\n"
+              "Expect: 100-continue\r\n\r\n"); /* no Host */
+  expect_error_and_close(cl, "400 Bad Request", "{\"error\":\"Bad Request\"}",
+                         NULL);
+  fx_free(fx);
+}
+
 Test(net_server, deferred_route_answers_on_reply_and_holds_pipelined_requests) {
   fx_t *fx = fx_new();
   client_t *cl = cl_connect(fx);
