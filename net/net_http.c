@@ -23,17 +23,17 @@ static int arena_append(net_http_parser_t *hp, const char *at, size_t len) {
   return 0;
 }
 
-static int arena_start(net_http_parser_t *hp, const char **slot) {
+/* Start a new string in the arena; returns it, or NULL when full. */
+static char *arena_start(net_http_parser_t *hp) {
   if (hp->arena_len + 1 > sizeof(hp->arena)) {
     hp->error_status = 431;
-    return -1;
+    return NULL;
   }
   if (hp->cur_string != NULL)
     hp->arena_len++; /* keep the previous string's terminator */
   hp->cur_string = hp->arena + hp->arena_len;
   hp->arena[hp->arena_len] = '\0';
-  *slot = hp->cur_string;
-  return 0;
+  return hp->cur_string;
 }
 
 static int on_message_begin(http_parser *p) {
@@ -45,21 +45,54 @@ static int on_message_begin(http_parser *p) {
 
 static int on_url(http_parser *p, const char *at, size_t len) {
   net_http_parser_t *hp = hp_of(p);
-  if (hp->req.target == NULL && arena_start(hp, &hp->req.target) < 0)
+  if (hp->url == NULL && (hp->url = arena_start(hp)) == NULL)
     return -1;
   return arena_append(hp, at, len);
 }
 
+/* Header callbacks after the head are a chunked body's trailer fields
+ * (http_parser reports both alike). They are counted and dropped: a trailer
+ * must not pass for a header (RFC 9110 6.5.1), or a trailer Host would
+ * satisfy the Host check and a trailer Authorization would reach a route
+ * that the head did not authorize. Dropping, rather than refusing, keeps
+ * the requests of clients that send a checksum trailer working (RFC 9112
+ * 7.1.2 lets a recipient discard trailers). */
+static int trailer_bytes(net_http_parser_t *hp, size_t len) {
+  if (hp->trailer_bytes + len > NET_HTTP_TRAILER_MAX) {
+    hp->error_status = 431;
+    return -1;
+  }
+  hp->trailer_bytes += (uint32_t)len;
+  return 0;
+}
+
+/* The value being built has ended: drop its trailing whitespace in place.
+ * http_parser skips the OWS before a field value but passes on the OWS
+ * after it, which is no more part of the value (RFC 9112 5.1): without
+ * this, "Sec-WebSocket-Version: 13 " is not version 13. */
+static void end_value(net_http_parser_t *hp) {
+  if (hp->last_cb != 2)
+    return;
+  uint32_t start = (uint32_t)(hp->cur_string - hp->arena);
+  while (hp->arena_len > start && (hp->arena[hp->arena_len - 1] == ' ' ||
+                                   hp->arena[hp->arena_len - 1] == '\t'))
+    hp->arena_len--;
+  hp->arena[hp->arena_len] = '\0';
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   net_http_parser_t *hp = hp_of(p);
+  if (!hp->in_head)
+    return trailer_bytes(hp, len);
   if (hp->last_cb != 1) {
+    end_value(hp);
     if (hp->req.headers_len == NET_HTTP_HEADERS_MAX) {
       hp->error_status = 431;
       return -1;
     }
     net_http_header_t *h = &hp->req.headers[hp->req.headers_len++];
     h->value = "";
-    if (arena_start(hp, &h->name) < 0)
+    if ((h->name = arena_start(hp)) == NULL)
       return -1;
     hp->last_cb = 1;
   }
@@ -68,10 +101,12 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   net_http_parser_t *hp = hp_of(p);
+  if (!hp->in_head)
+    return trailer_bytes(hp, len);
   if (hp->last_cb != 2) {
     RT_ASSERT(hp->req.headers_len > 0);
     net_http_header_t *h = &hp->req.headers[hp->req.headers_len - 1];
-    if (arena_start(hp, &h->value) < 0)
+    if ((h->value = arena_start(hp)) == NULL)
       return -1;
     hp->last_cb = 2;
   }
@@ -80,6 +115,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 
 static int on_headers_complete(http_parser *p) {
   net_http_parser_t *hp = hp_of(p);
+  end_value(hp);
   hp->in_head = false;
   if (p->content_length != ULLONG_MAX && p->content_length > NET_HTTP_BODY_MAX) {
     hp->error_status = 413; /* refuse before reading the body */
@@ -125,10 +161,13 @@ static void reset_request(net_http_parser_t *hp) {
   hp->in_head = false;
   hp->started = false;
   hp->header_done = false;
+  hp->continue_due = false;
   hp->head_bytes = 0;
+  hp->trailer_bytes = 0;
   hp->arena_len = 0;
   hp->last_cb = 0;
   hp->cur_string = NULL;
+  hp->url = NULL;
 }
 
 void net_http_parser_init(net_http_parser_t *hp) {
@@ -143,8 +182,90 @@ static void fail(net_http_parser_t *hp, int status) {
   hp->error_status = status;
 }
 
-/* Fill in the request's derived fields once it is complete. */
-static void finish_request(net_http_parser_t *hp) {
+_Static_assert(NET_HTTP_ARENA <= UINT16_MAX,
+               "http_parser_parse_url's offsets are 16 bits");
+
+/* Point path and query into the target, terminated in place (the arena is
+ * ours): no copy, so a target of any length the head limit allows fits.
+ * The absolute form (http://host:port/path?query) routes like the origin
+ * form (RFC 9112 3.2.2): http_parser_parse_url finds the path past the
+ * authority, and an empty path is "/". Returns 0, or -1 for a target we do
+ * not serve: userinfo (RFC 9110 4.2.4 calls it an error) or the authority
+ * form, which is for proxies (CONNECT). */
+static int split_target(net_http_parser_t *hp) {
+  net_http_request_t *r = &hp->req;
+  r->path = "";
+  r->query = "";
+  char *url = hp->url;
+  if (url == NULL)
+    return 0;
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  if (http_parser_parse_url(url, strlen(url), 0, &u) != 0 ||
+      (u.field_set & (1u << UF_USERINFO)) != 0)
+    return -1;
+  /* Locate both before terminating either: the path ends on the '?'. */
+  bool has_path = (u.field_set & (1u << UF_PATH)) != 0;
+  bool has_query = (u.field_set & (1u << UF_QUERY)) != 0;
+  char *path = url + u.field_data[UF_PATH].off;
+  char *query = url + u.field_data[UF_QUERY].off;
+  if (has_path)
+    path[u.field_data[UF_PATH].len] = '\0';
+  if (has_query)
+    query[u.field_data[UF_QUERY].len] = '\0';
+  r->path = has_path ? path : "/";
+  r->query = has_query ? query : "";
+  return 0;
+}
+
+static uint32_t field_lines(const net_http_request_t *req, const char *name) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < req->headers_len; i++)
+    if (strcasecmp(req->headers[i].name, name) == 0)
+      n++;
+  return n;
+}
+
+/* RFC 9112 3.2: 400 for an HTTP/1.1 request without Host, and for any
+ * request with more than one Host line (which Host would the same-origin
+ * check believe?). */
+static bool host_valid(const net_http_request_t *req) {
+  uint32_t hosts = field_lines(req, "Host");
+  return hosts == 1 || (hosts == 0 && req->http_minor == 0);
+}
+
+static bool has_body(const http_parser *p) {
+  return (p->flags & F_CHUNKED) != 0 ||
+         (p->content_length > 0 && p->content_length != ULLONG_MAX);
+}
+
+/* A head that asks to switch protocols (http_parser sets `upgrade` for
+ * Upgrade with Connection: upgrade). Returns 0, or the status to refuse
+ * the request with. */
+static int check_upgrade(net_http_parser_t *hp) {
+  http_parser *p = &hp->parser;
+  if (!p->upgrade)
+    return 0;
+  if (p->http_major == 1 && p->http_minor == 0) {
+    /* RFC 9110 7.8: a server MUST ignore Upgrade in an HTTP/1.0 request
+     * (and RFC 6455 needs 1.1). http_parser decides between upgrade and
+     * HTTP when it re-reads the head's last LF, after this pause, so
+     * clearing the flag makes it read on as HTTP. */
+    p->upgrade = 0;
+    return 0;
+  }
+  /* With content, http_parser would read it as HTTP and stop after it,
+   * while we would hand those bytes to the new protocol as its first
+   * frames. The WebSocket handshake carries no content (RFC 6455 4.1) and
+   * nothing else upgrades here, so refuse rather than read it first. */
+  return has_body(p) ? 400 : 0;
+}
+
+/* Fill in the request's fields from its head, and check them now, before
+ * any content is read: a request refused here is refused at once, and is
+ * never told to send its content (net_http_take_continue). Returns 0, or
+ * the status to refuse it with. */
+static int finish_head(net_http_parser_t *hp) {
   net_http_request_t *r = &hp->req;
   http_parser *p = &hp->parser;
   r->method_id = p->method;
@@ -152,33 +273,50 @@ static void finish_request(net_http_parser_t *hp) {
   r->http_major = p->http_major;
   r->http_minor = p->http_minor;
   r->keep_alive = http_should_keep_alive(p) != 0;
-  r->upgrade = p->upgrade != 0;
   r->body = hp->body;
-  if (r->target == NULL)
-    r->target = "";
-  /* Split path and query in place: the arena is ours. */
-  char *q = strchr((char *)r->target, '?');
-  r->path = r->target;
-  r->query = "";
-  if (q != NULL) {
-    /* Copy the path so that target stays whole for logs. */
-    size_t plen = (size_t)(q - r->target);
-    if (hp->arena_len + plen + 2 <= sizeof(hp->arena)) {
-      char *path = hp->arena + hp->arena_len + 1;
-      memcpy(path, r->target, plen);
-      path[plen] = '\0';
-      hp->arena_len += (uint32_t)plen + 1;
-      r->path = path;
-      r->query = q + 1;
-    } else {
-      fail(hp, 431);
-      return;
-    }
-  }
   if (r->http_major != 1)
-    fail(hp, 505); /* HTTP/0.9 or 2+ over this parser: not spoken here */
-  else if (r->http_minor >= 1 && net_http_header(r, "Host") == NULL)
-    fail(hp, 400);
+    return 505; /* HTTP/0.9 or 2+ over this parser: not spoken here */
+  if (split_target(hp) < 0 || !host_valid(r))
+    return 400;
+  int status = check_upgrade(hp);
+  r->upgrade = p->upgrade != 0;
+  return status;
+}
+
+/* RFC 9110 10.1.1: a client that sends Expect: 100-continue waits for an
+ * interim 100 before it sends the content (curl: for a second). An
+ * HTTP/1.0 request's expectation MUST be ignored, and without content
+ * there is nothing to wait for. */
+static bool expects_continue(const net_http_parser_t *hp) {
+  return hp->req.http_minor >= 1 && has_body(&hp->parser) &&
+         net_http_field_has_token(&hp->req, "Expect", "100-continue");
+}
+
+/* The parser paused at the end of the head (on_headers_complete). Returns
+ * true to read on (the body, or the next request), false to stop: the
+ * head was refused, or the connection switches protocols. */
+static bool head_done(net_http_parser_t *hp, size_t *used) {
+  /* http_parser stops *on* the head's final LF and re-reads it when
+   * resumed, so the head is one byte longer than what it consumed. */
+  hp->header_done = true;
+  hp->head_bytes += 1;
+  if (hp->head_bytes > NET_HTTP_HEAD_MAX) {
+    fail(hp, 431);
+    return false;
+  }
+  int status = finish_head(hp);
+  if (status != 0) {
+    fail(hp, status);
+    return false;
+  }
+  hp->continue_due = expects_continue(hp);
+  if (!hp->parser.upgrade)
+    return true;
+  /* The bytes after the LF belong to the new protocol; this parser is not
+   * used again on this connection. */
+  *used += 1;
+  hp->state = NET_HTTP_REQUEST;
+  return false;
 }
 
 size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
@@ -195,28 +333,10 @@ size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
       hp->head_bytes += (uint32_t)n;
     if (err == HPE_PAUSED) {
       http_parser_pause(&hp->parser, 0);
-      if (was_in_head && !hp->in_head) {
-        /* Paused in on_headers_complete: http_parser stops *on* the head's
-         * final LF and re-reads it when resumed, so the head is one byte
-         * longer than what it consumed so far. */
-        hp->header_done = true;
-        hp->head_bytes += 1;
-        if (hp->head_bytes > NET_HTTP_HEAD_MAX) {
-          fail(hp, 431);
-          break;
-        }
-        if (hp->parser.upgrade) {
-          /* The bytes after the LF belong to the new protocol; this parser
-           * is not used again on this connection. */
-          used += 1;
-          hp->state = NET_HTTP_REQUEST;
-          finish_request(hp);
-          break;
-        }
-        continue;
-      }
-      if (hp->state == NET_HTTP_REQUEST)
-        finish_request(hp);
+      /* Paused at the end of the head, or of the request (the loop ends
+       * on NET_HTTP_REQUEST). */
+      if (was_in_head && !hp->in_head && !head_done(hp, &used))
+        break;
       continue;
     }
     if (err != HPE_OK) {
@@ -239,6 +359,13 @@ const net_http_request_t *net_http_request(const net_http_parser_t *hp) {
 }
 
 void net_http_next(net_http_parser_t *hp) { reset_request(hp); }
+
+bool net_http_take_continue(net_http_parser_t *hp) {
+  if (!hp->continue_due || hp->state != NET_HTTP_NEED_MORE)
+    return false;
+  hp->continue_due = false;
+  return true;
+}
 
 bool net_http_in_request(const net_http_parser_t *hp) {
   return hp->started || hp->state != NET_HTTP_NEED_MORE;
@@ -268,6 +395,15 @@ bool net_http_header_has_token(const char *value, const char *token) {
     if ((size_t)(end - start) == tlen && strncasecmp(start, token, tlen) == 0)
       return true;
   }
+  return false;
+}
+
+bool net_http_field_has_token(const net_http_request_t *req, const char *name,
+                              const char *token) {
+  for (uint32_t i = 0; i < req->headers_len; i++)
+    if (strcasecmp(req->headers[i].name, name) == 0 &&
+        net_http_header_has_token(req->headers[i].value, token))
+      return true;
   return false;
 }
 

@@ -9,7 +9,11 @@
  *   request line + headers  <= NET_HTTP_HEAD_MAX bytes   else 431
  *   header count            <= NET_HTTP_HEADERS_MAX      else 431
  *   body                    <= NET_HTTP_BODY_MAX bytes   else 413
- *   anything http_parser rejects, or HTTP/1.1 without Host   400
+ *   chunked trailer fields  <= NET_HTTP_TRAILER_MAX bytes else 431
+ *     (names and values; they are dropped, never seen as headers)
+ *   anything http_parser rejects, HTTP/1.1 without Host,
+ *   or more than one Host line                                400
+ *   an upgrade request with content                          400
  */
 #ifndef NET_HTTP_H
 #define NET_HTTP_H
@@ -24,6 +28,7 @@
 #define NET_HTTP_HEAD_MAX 8192u
 #define NET_HTTP_HEADERS_MAX 64u
 #define NET_HTTP_BODY_MAX 4096u
+#define NET_HTTP_TRAILER_MAX 1024u
 /* The arena holds the URL and headers NUL-terminated: the head's bytes plus
  * one terminator per string. */
 #define NET_HTTP_ARENA (NET_HTTP_HEAD_MAX + 2 * NET_HTTP_HEADERS_MAX + 8)
@@ -36,8 +41,7 @@ typedef struct net_http_header {
 typedef struct net_http_request {
   const char *method;     /* "GET", ... */
   int method_id;          /* enum http_method */
-  const char *target;     /* raw request target: path and query */
-  const char *path;       /* target up to '?', not decoded */
+  const char *path;       /* request target up to '?', not decoded */
   const char *query;      /* after '?', or "" */
   net_http_header_t headers[NET_HTTP_HEADERS_MAX];
   uint32_t headers_len;
@@ -45,7 +49,9 @@ typedef struct net_http_request {
   uint32_t body_len;
   bool keep_alive;
   bool upgrade;           /* Upgrade requested: bytes after the head are
-                             the new protocol's, not HTTP's */
+                             the new protocol's, not HTTP's. Never with
+                             content (400) nor in HTTP/1.0 (Upgrade is
+                             ignored there, RFC 9110 7.8) */
   uint16_t http_major, http_minor;
 } net_http_request_t;
 
@@ -63,10 +69,14 @@ typedef struct net_http_parser {
   bool in_head;          /* between message begin and headers complete */
   bool started;          /* bytes of a request have arrived */
   bool header_done;      /* headers complete (parser paused there once) */
+  bool continue_due;     /* the head expects 100-continue: not yet sent */
   uint32_t head_bytes;
+  uint32_t trailer_bytes; /* names and values of dropped trailer fields */
   uint32_t arena_len;
   int last_cb;           /* 0 none, 1 field, 2 value: joins split chunks */
   char *cur_string;      /* the string being appended to */
+  char *url;             /* the request target in the arena, split into
+                            path and query at the end of the head */
   uint8_t body[NET_HTTP_BODY_MAX];
   char arena[NET_HTTP_ARENA];
 } net_http_parser_t;
@@ -85,6 +95,13 @@ const net_http_request_t *net_http_request(const net_http_parser_t *hp);
 /* Forget the handled request and get ready for the next one. */
 void net_http_next(net_http_parser_t *hp);
 
+/* True once per request whose head asked for 100-continue (RFC 9110
+ * 10.1.1) while its content has not all arrived: send "HTTP/1.1 100
+ * Continue" now, or the client waits before sending it. A head that is
+ * refused (413, 400, ...) is refused before this: its final status is the
+ * answer, at once. */
+bool net_http_take_continue(net_http_parser_t *hp);
+
 /* True once any byte of an unfinished request has arrived (the header
  * timeout runs then). */
 bool net_http_in_request(const net_http_parser_t *hp);
@@ -95,6 +112,12 @@ const char *net_http_header(const net_http_request_t *req, const char *name);
 /* True when the comma-separated header value list contains token
  * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */
 bool net_http_header_has_token(const char *value, const char *token);
+
+/* True when any field line named `name` lists token. Repeated lines of a
+ * list field are one list (RFC 9110 5.3): Connection: keep-alive plus
+ * Connection: Upgrade lists upgrade, as http_parser also reads it. */
+bool net_http_field_has_token(const net_http_request_t *req, const char *name,
+                              const char *token);
 
 /* Copy the percent-decoded value of query parameter `name` into out (NUL
  * terminated). Returns its length, or -1 when absent, or -2 when it does

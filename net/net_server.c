@@ -245,6 +245,14 @@ static void respond_error(conn_t *c, int status, const char *message) {
   respond_text(c, status, "application/json", body, NULL);
 }
 
+/* A 405 must say what the path does allow (RFC 9110 15.5.6). */
+#define ALLOW_GET_HEAD "Allow: GET, HEAD\r\n"
+
+static void respond_405(conn_t *c, const char *allow_line) {
+  respond_text(c, 405, "application/json",
+               "{\"error\":\"method not allowed\"}", allow_line);
+}
+
 /* ---- Routing -------------------------------------------------------------------------- */
 
 static bool origin_allowed(const net_server_t *srv,
@@ -287,7 +295,7 @@ static void serve_static(conn_t *c, const net_http_request_t *req) {
     return;
   }
   if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
-    respond_error(c, 405, "method not allowed");
+    respond_405(c, ALLOW_GET_HEAD);
     return;
   }
   char headers[160];
@@ -297,23 +305,34 @@ static void serve_static(conn_t *c, const net_http_request_t *req) {
   respond(c, 200, f->content_type, rt_buf_ref(f->body), headers);
 }
 
+#define METRICS_TEXT_MAX (64u * 1024)
+
+/* Rendered into scratch space of the largest size, then copied into a
+ * buffer of its exact length: an answer that waits in `out` for a slow
+ * reader must hold the bytes it counts against NET_HTTP_OUT_MAX, not 64
+ * KiB (1000 pipelining readers that read nothing held 70 MB, against 18
+ * MB for /health). */
 static void serve_metrics(conn_t *c) {
-  size_t cap = 64 * 1024;
-  rt_buf_t *buf = rt_buf_create(cap);
+  char *text = malloc(METRICS_TEXT_MAX);
+  rt_buf_t *buf = NULL;
+  if (text != NULL) {
+    buf = rt_buf_copy(text, net_server_metrics(c->srv, text, METRICS_TEXT_MAX));
+    free(text);
+  }
   if (buf == NULL) {
     respond_error(c, 503, "out of memory");
     return;
   }
-  size_t n = net_server_metrics(c->srv, (char *)buf->data, cap);
-  rt_buf_truncate(buf, n);
   respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf,
           "Cache-Control: no-store\r\n");
 }
 
+/* A HEAD that runs a GET route calls it as a GET: the route answers what it
+ * was registered for, and respond() drops the body (c->head_only). */
 static void call_route(conn_t *c, const net_route_t *r,
                        const net_http_request_t *req) {
   rt_http_call_t call = {
-      .method = req->method,
+      .method = r->method,
       .path = req->path,
       .query = req->query,
       .authorization = net_http_header(req, "Authorization"),
@@ -342,6 +361,60 @@ static void call_route(conn_t *c, const net_route_t *r,
 
 static void upgrade_to_ws(conn_t *c, const net_http_request_t *req);
 
+/* The route for the request's method on its path, or NULL; *path_known
+ * tells whether any route has that path. A HEAD without a HEAD route runs
+ * the path's GET route: HEAD is GET without the content (RFC 9110 9.3.2),
+ * and every general-purpose server must support it. */
+static const net_route_t *find_route(const net_server_t *srv,
+                                     const net_http_request_t *req,
+                                     bool *path_known) {
+  const net_route_t *get = NULL;
+  *path_known = false;
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
+    const net_route_t *r = &srv->cfg.routes[i];
+    if (strcmp(r->path, req->path) != 0)
+      continue;
+    *path_known = true;
+    if (strcmp(r->method, req->method) == 0)
+      return r;
+    if (get == NULL && strcmp(r->method, "GET") == 0)
+      get = r;
+  }
+  return req->method_id == HTTP_HEAD ? get : NULL;
+}
+
+/* "Allow: ", every route's method and HEAD, ", " between them, "\r\n":
+ * the lengths are bounded by config_valid. */
+#define ALLOW_LINE_MAX                                                         \
+  (sizeof("Allow: \r\n") +                                                    \
+   (NET_ROUTES_MAX + 1) * (NET_ROUTE_METHOD_LEN_MAX + 2))
+
+/* The Allow line for a path that has routes: their methods, in the order
+ * they were registered, with HEAD after GET when find_route lends HEAD the
+ * GET route. */
+static void route_allow_line(const net_server_t *srv, const char *path,
+                             char out[ALLOW_LINE_MAX]) {
+  bool head_route = false;
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++)
+    if (strcmp(srv->cfg.routes[i].path, path) == 0 &&
+        strcmp(srv->cfg.routes[i].method, "HEAD") == 0)
+      head_route = true;
+  size_t len = (size_t)snprintf(out, ALLOW_LINE_MAX, "Allow: ");
+  const char *sep = "";
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
+    const net_route_t *r = &srv->cfg.routes[i];
+    if (strcmp(r->path, path) != 0)
+      continue;
+    bool lend_head = !head_route && strcmp(r->method, "GET") == 0;
+    len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "%s%s%s", sep,
+                            r->method, lend_head ? ", HEAD" : "");
+    head_route = head_route || lend_head; /* HEAD once */
+    sep = ", ";
+  }
+  len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "\r\n");
+  RT_ASSERT(len < ALLOW_LINE_MAX);
+}
+
 static void route(conn_t *c, const net_http_request_t *req) {
   net_server_t *srv = c->srv;
   /* After a head that asks to upgrade, the parser has stopped for good
@@ -357,7 +430,7 @@ static void route(conn_t *c, const net_http_request_t *req) {
   bool builtin = strcmp(req->path, "/health") == 0 ||
                  strcmp(req->path, "/metrics") == 0;
   if (builtin && !get) {
-    respond_error(c, 405, "method not allowed");
+    respond_405(c, ALLOW_GET_HEAD);
     return;
   }
   if (strcmp(req->path, "/health") == 0 && get) {
@@ -369,19 +442,16 @@ static void route(conn_t *c, const net_http_request_t *req) {
     serve_metrics(c);
     return;
   }
-  bool path_known = false;
-  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
-    const net_route_t *r = &srv->cfg.routes[i];
-    if (strcmp(r->path, req->path) != 0)
-      continue;
-    path_known = true;
-    if (strcmp(r->method, req->method) == 0) {
-      call_route(c, r, req);
-      return;
-    }
+  bool path_known;
+  const net_route_t *r = find_route(srv, req, &path_known);
+  if (r != NULL) {
+    call_route(c, r, req);
+    return;
   }
   if (path_known) {
-    respond_error(c, 405, "method not allowed");
+    char allow[ALLOW_LINE_MAX];
+    route_allow_line(srv, req->path, allow);
+    respond_405(c, allow);
     return;
   }
   serve_static(c, req);
@@ -404,10 +474,15 @@ static int upgrade_check(conn_t *c, const net_http_request_t *req,
                          const char **extra) {
   net_server_t *srv = c->srv;
   *extra = NULL;
-  if (req->method_id != HTTP_GET)
+  if (req->method_id != HTTP_GET) {
+    *extra = "Allow: GET\r\n";
     return *why = "websocket upgrade needs GET", 405;
-  if (!net_http_header_has_token(net_http_header(req, "Upgrade"), "websocket") ||
-      !net_http_header_has_token(net_http_header(req, "Connection"), "upgrade")) {
+  }
+  /* req->upgrade: http_parser saw Upgrade and Connection: upgrade, in a
+   * request that may switch (net_http: not HTTP/1.0, no content). */
+  if (!req->upgrade ||
+      !net_http_field_has_token(req, "Upgrade", "websocket") ||
+      !net_http_field_has_token(req, "Connection", "upgrade")) {
     *extra = "Upgrade: websocket\r\n";
     return *why = "websocket upgrade required", 426;
   }
@@ -626,6 +701,16 @@ static bool http_paused(const conn_t *c) {
          c->out_count + 2 > CONN_OUT_PIECES;
 }
 
+/* The interim answer to Expect: 100-continue: the client sends the content
+ * once it has this. Not counted in the status metrics: it is not the
+ * request's answer. Invariant (2) left room for it: no request is parsed
+ * unless two pieces are free. */
+static void send_continue(conn_t *c) {
+  static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  if (!out_push(c, rt_buf_copy(cont, sizeof(cont) - 1)))
+    c->close_after_flush = true; /* out of memory: give up on this one */
+}
+
 /* Parse and answer buffered requests until input runs out or Invariant (2)
  * pauses us. */
 static void http_process(conn_t *c) {
@@ -641,6 +726,8 @@ static void http_process(conn_t *c) {
       return;
     }
     if (c->hp->state == NET_HTTP_NEED_MORE) {
+      if (net_http_take_continue(c->hp))
+        send_continue(c);
       if (net_http_in_request(c->hp) && c->deadline_kind == DEADLINE_IDLE)
         set_deadline(c, DEADLINE_HEADER, c->srv->cfg.header_timeout);
       continue;
@@ -975,7 +1062,8 @@ static void apply_defaults(net_server_config_t *cfg) {
 }
 
 /* After the defaults: every duration in (0, NET_DURATION_MAX], the
- * message limit at most NET_WS_MESSAGE_MAX_LIMIT. */
+ * message limit at most NET_WS_MESSAGE_MAX_LIMIT, route method names of 1
+ * to NET_ROUTE_METHOD_LEN_MAX characters. */
 static bool config_valid(const net_server_config_t *cfg) {
   const rt_time_ns durations[] = {
       cfg->header_timeout, cfg->idle_timeout,  cfg->reply_timeout,
@@ -984,8 +1072,14 @@ static bool config_valid(const net_server_config_t *cfg) {
   for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
     if (durations[i] <= 0 || durations[i] > NET_DURATION_MAX)
       return false;
+  if (cfg->routes_len > NET_ROUTES_MAX)
+    return false;
+  for (uint32_t i = 0; i < cfg->routes_len; i++) {
+    size_t method_len = strlen(cfg->routes[i].method);
+    if (method_len == 0 || method_len > NET_ROUTE_METHOD_LEN_MAX)
+      return false;
+  }
   return cfg->ws_message_max <= NET_WS_MESSAGE_MAX_LIMIT &&
-         cfg->routes_len <= NET_ROUTES_MAX &&
          cfg->allowed_origins_len <= NET_ORIGINS_MAX &&
          cfg->rules_len <= RT_MAILBOX_RULES_MAX;
 }

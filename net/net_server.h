@@ -33,6 +33,9 @@
 
 #define NET_CONNECTIONS_MAX_DEFAULT 20000u
 #define NET_ROUTES_MAX 16u
+/* A route's method name ("GET") has 1 to this many characters: the names
+ * of a path's routes make up the Allow line of its 405. */
+#define NET_ROUTE_METHOD_LEN_MAX 16u
 #define NET_ORIGINS_MAX 8u
 #define NET_ORIGIN_LEN_MAX 256u
 #define NET_HTTP_OUT_MAX (256u * 1024) /* stop reading requests above this */

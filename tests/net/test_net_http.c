@@ -35,7 +35,6 @@ Test(net_http, parses_a_simple_get) {
   cr_assert_str_eq(r->method, "GET");
   cr_assert_str_eq(r->path, "/api/leaderboard");
   cr_assert_str_eq(r->query, "limit=5");
-  cr_assert_str_eq(r->target, "/api/leaderboard?limit=5");
   cr_assert_str_eq(net_http_header(r, "host"), "x");
   cr_assert_str_eq(net_http_header(r, "ACCEPT"), "*/*");
   cr_assert(r->keep_alive);
@@ -60,6 +59,22 @@ Test(net_http, parses_one_byte_at_a_time) {
   cr_assert_eq(r->body_len, 14);
   cr_assert_eq(memcmp(r->body, "{\"name\":\"Ada\"}", 14), 0);
   free(hp);
+}
+
+Test(net_http, whitespace_after_a_header_value_is_not_part_of_it) {
+  const char *s = "GET / HTTP/1.1\r\nHost: h \t\r\nX-A: a b  \r\n"
+                  "X-Empty: \t \r\nX-Last:\t13\t\r\n\r\n";
+  for (int bytewise = 0; bytewise < 2; bytewise++) {
+    net_http_parser_t *hp = new_parser();
+    cr_assert_eq(feed_all(hp, s, strlen(s), bytewise), strlen(s));
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+    const net_http_request_t *r = net_http_request(hp);
+    cr_assert_str_eq(net_http_header(r, "Host"), "h");
+    cr_assert_str_eq(net_http_header(r, "X-A"), "a b");
+    cr_assert_str_eq(net_http_header(r, "X-Empty"), "");
+    cr_assert_str_eq(net_http_header(r, "X-Last"), "13");
+    free(hp);
+  }
 }
 
 Test(net_http, pipelined_requests_come_out_one_at_a_time_in_order) {
@@ -114,6 +129,59 @@ Test(net_http, head_limit_below_at_and_above) {
   expect_head(NET_HTTP_HEAD_MAX, NET_HTTP_REQUEST, 0);
   expect_head(NET_HTTP_HEAD_MAX + 1, NET_HTTP_ERROR, 431);
   expect_head(NET_HTTP_HEAD_MAX * 4, NET_HTTP_ERROR, 431);
+}
+
+/* The whole head may be one long target: splitting off its query must not
+ * need room beyond the head's own bytes. */
+Test(net_http, a_target_with_a_query_may_fill_the_head_limit) {
+  const char *pre = "GET /", *post = "?q=1 HTTP/1.1\r\nHost: h\r\n\r\n";
+  size_t len = NET_HTTP_HEAD_MAX, pad = len - strlen(pre) - strlen(post);
+  char *s = malloc(len + 1);
+  strcpy(s, pre);
+  memset(s + strlen(pre), 'a', pad);
+  strcpy(s + strlen(pre) + pad, post);
+  for (int bytewise = 0; bytewise < 2; bytewise++) {
+    net_http_parser_t *hp = new_parser();
+    feed_all(hp, s, len, bytewise);
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST, "bytewise %d", bytewise);
+    const net_http_request_t *r = net_http_request(hp);
+    cr_assert_eq(strlen(r->path), 1 + pad);
+    cr_assert_eq(strspn(r->path + 1, "a"), pad);
+    cr_assert_str_eq(r->query, "q=1");
+    free(hp);
+  }
+  free(s);
+}
+
+static void expect_target(const char *target, const char *path,
+                          const char *query) {
+  char s[512];
+  snprintf(s, sizeof(s), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+  net_http_parser_t *hp = new_parser();
+  feed_all(hp, s, strlen(s), false);
+  if (path == NULL) {
+    cr_assert_eq(hp->state, NET_HTTP_ERROR, "%s", target);
+    cr_assert_eq(hp->error_status, 400, "%s", target);
+  } else {
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST, "%s", target);
+    cr_assert_str_eq(net_http_request(hp)->path, path, "%s", target);
+    cr_assert_str_eq(net_http_request(hp)->query, query, "%s", target);
+  }
+  free(hp);
+}
+
+Test(net_http, absolute_form_targets_split_like_origin_form) {
+  expect_target("/health", "/health", "");
+  expect_target("/a?b=1#frag", "/a", "b=1");
+  expect_target("//not-a-host/p", "//not-a-host/p", "");
+  expect_target("http://127.0.0.1/health", "/health", "");
+  expect_target("http://game.test:8080/api/x?limit=5", "/api/x", "limit=5");
+  expect_target("HTTPS://GAME.TEST/ws?token=t#f", "/ws", "token=t");
+  expect_target("http://[::1]:8080/p", "/p", "");
+  expect_target("http://h", "/", ""); /* an empty path is "/" */
+  expect_target("http://h?q=1", "/", "q=1");
+  expect_target("http://user@h/p", NULL, NULL); /* userinfo: an error */
+  expect_target("http:///p", NULL, NULL);       /* no host */
 }
 
 Test(net_http, an_endless_head_is_refused_without_waiting_for_its_end) {
@@ -193,6 +261,64 @@ Test(net_http, an_announced_oversize_body_is_refused_before_it_arrives) {
   free(hp);
 }
 
+/* A chunked POST with one trailer field "X-T: <pad>" whose name and value
+ * are `bytes` long together. */
+static char *trailer_of_size(size_t bytes) {
+  const char *pre = "POST /api/echo HTTP/1.1\r\nHost: h\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: ";
+  cr_assert_gt(bytes, 3);
+  char *s = malloc(strlen(pre) + bytes + 8);
+  strcpy(s, pre);
+  memset(s + strlen(pre), 't', bytes - 3);
+  strcpy(s + strlen(pre) + bytes - 3, "\r\n\r\n");
+  return s;
+}
+
+Test(net_http, trailer_fields_are_dropped_and_held_to_their_limit) {
+  const size_t sizes[] = {NET_HTTP_TRAILER_MAX - 1, NET_HTTP_TRAILER_MAX,
+                          NET_HTTP_TRAILER_MAX + 1};
+  for (int bytewise = 0; bytewise < 2; bytewise++)
+    for (size_t i = 0; i < 3; i++) {
+      net_http_parser_t *hp = new_parser();
+      char *s = trailer_of_size(sizes[i]);
+      feed_all(hp, s, strlen(s), bytewise);
+      if (sizes[i] > NET_HTTP_TRAILER_MAX) {
+        cr_assert_eq(hp->state, NET_HTTP_ERROR, "%zu bytes", sizes[i]);
+        cr_assert_eq(hp->error_status, 431);
+      } else {
+        cr_assert_eq(hp->state, NET_HTTP_REQUEST, "%zu bytes", sizes[i]);
+        const net_http_request_t *r = net_http_request(hp);
+        cr_assert_eq(r->headers_len, 2, "the trailer is not a header");
+        cr_assert_null(net_http_header(r, "X-T"));
+        cr_assert_eq(r->body_len, 2);
+      }
+      free(s);
+      free(hp);
+    }
+}
+
+Test(net_http, a_trailer_is_never_taken_for_a_header) {
+  net_http_parser_t *hp = new_parser();
+  const char *s = "GET /api/history HTTP/1.1\r\nHost: h\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n"
+                  "0\r\nAuthorization: Bearer forged\r\nHost: other\r\n\r\n"
+                  "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+  size_t first = strlen(s) - strlen("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  cr_assert_eq(feed_all(hp, s, strlen(s), false), first);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  const net_http_request_t *r = net_http_request(hp);
+  cr_assert_null(net_http_header(r, "Authorization"));
+  cr_assert_str_eq(net_http_header(r, "Host"), "h");
+  cr_assert_eq(r->headers_len, 2);
+  /* The next request parses as usual behind it. */
+  net_http_next(hp);
+  cr_assert_eq(feed_all(hp, s + first, strlen(s) - first, false),
+               strlen(s) - first);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert_str_eq(net_http_request(hp)->path, "/next");
+  free(hp);
+}
+
 static void expect_400(const char *s) {
   net_http_parser_t *hp = new_parser();
   feed_all(hp, s, strlen(s), false);
@@ -205,6 +331,11 @@ Test(net_http, malformed_requests_get_400) {
   expect_400("GARBAGE\r\n\r\n");
   expect_400("GET / HTTP/1.1\r\nBad Header\r\n\r\n"); /* no colon */
   expect_400("GET / HTTP/1.1\r\n\r\n");               /* no Host in 1.1 */
+  expect_400("GET / HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n"); /* 2 Hosts */
+  expect_400("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n");
+  /* A trailer is not a header: still no Host. */
+  expect_400("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\nHost: x\r\n\r\n");
   expect_400("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n");
   expect_400("\x01\x02\x03\r\n\r\n");
 }
@@ -249,11 +380,102 @@ Test(net_http, an_upgrade_stops_at_the_head_and_leaves_the_rest) {
   free(hp);
 }
 
+#define UPGRADE_HEAD(version)                                                  \
+  "GET /ws HTTP/" version "\r\nHost: h\r\nUpgrade: websocket\r\n"           \
+  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"    \
+  "Sec-WebSocket-Version: 13\r\n"
+
+Test(net_http, an_upgrade_with_content_is_refused_400) {
+  /* The content would otherwise be taken for the new protocol's bytes. */
+  expect_400(UPGRADE_HEAD("1.1") "Content-Length: 5\r\n\r\nhello");
+  expect_400(UPGRADE_HEAD("1.1") "Transfer-Encoding: chunked\r\n\r\n"
+                                 "5\r\nhello\r\n0\r\n\r\n");
+  /* No content: Content-Length: 0 is fine. */
+  net_http_parser_t *hp = new_parser();
+  const char *s = UPGRADE_HEAD("1.1") "Content-Length: 0\r\n\r\n\x81";
+  cr_assert_eq(feed_all(hp, s, strlen(s), false), strlen(s) - 1);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert(net_http_request(hp)->upgrade);
+  free(hp);
+}
+
+Test(net_http, upgrade_in_http_1_0_is_ignored_and_http_goes_on) {
+  for (int bytewise = 0; bytewise < 2; bytewise++) {
+    net_http_parser_t *hp = new_parser();
+    const char *first = UPGRADE_HEAD("1.0") "Connection: keep-alive\r\n\r\n";
+    const char *second = "GET /next HTTP/1.0\r\n\r\n";
+    char s[512];
+    snprintf(s, sizeof(s), "%s%s", first, second);
+    cr_assert_eq(feed_all(hp, s, strlen(s), bytewise), strlen(first));
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+    cr_assert_not(net_http_request(hp)->upgrade);
+    cr_assert(net_http_request(hp)->keep_alive);
+    net_http_next(hp);
+    cr_assert_eq(feed_all(hp, second, strlen(second), bytewise),
+                 strlen(second));
+    cr_assert_eq(hp->state, NET_HTTP_REQUEST, "the next request is HTTP");
+    cr_assert_str_eq(net_http_request(hp)->path, "/next");
+    free(hp);
+  }
+}
+
+Test(net_http, a_100_continue_is_due_once_while_the_content_is_awaited) {
+  const char *head = "POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                     "Expect: 100-Continue\r\nContent-Length: 2\r\n\r\n";
+  net_http_parser_t *hp = new_parser();
+  cr_assert_eq(feed_all(hp, head, strlen(head), false), strlen(head));
+  cr_assert_eq(hp->state, NET_HTTP_NEED_MORE);
+  cr_assert(net_http_take_continue(hp));
+  cr_assert_not(net_http_take_continue(hp), "once");
+  cr_assert_eq(feed_all(hp, "{}", 2, false), 2);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  net_http_next(hp);
+  /* Content with the head: nothing to wait for. */
+  char s[256];
+  snprintf(s, sizeof(s), "%s{}", head);
+  feed_all(hp, s, strlen(s), false);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert_not(net_http_take_continue(hp));
+  free(hp);
+}
+
+Test(net_http, a_head_is_refused_before_its_content_arrives) {
+  const char *heads[] = {
+      "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n",            /* no Host */
+      "POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 2\r\n\r\n",
+      "POST http://u@h/ HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n",
+  };
+  for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+    net_http_parser_t *hp = new_parser();
+    feed_all(hp, heads[i], strlen(heads[i]), false);
+    cr_assert_eq(hp->state, NET_HTTP_ERROR, "%s", heads[i]);
+    cr_assert_eq(hp->error_status, 400);
+    free(hp);
+  }
+}
+
 Test(net_http, header_tokens_match_case_insensitively) {
   cr_assert(net_http_header_has_token("keep-alive, Upgrade", "upgrade"));
   cr_assert(net_http_header_has_token("Upgrade", "upgrade"));
   cr_assert_not(net_http_header_has_token("upgraded", "upgrade"));
   cr_assert_not(net_http_header_has_token(NULL, "upgrade"));
+}
+
+Test(net_http, repeated_list_fields_are_one_list) {
+  net_http_parser_t *hp = new_parser();
+  const char *s = "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n"
+                  "Upgrade: h2c\r\nconnection: Upgrade\r\n"
+                  "upgrade: websocket\r\n\r\n";
+  feed_all(hp, s, strlen(s), false);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  const net_http_request_t *r = net_http_request(hp);
+  cr_assert(r->upgrade, "http_parser reads the two lines as one list");
+  cr_assert(net_http_field_has_token(r, "Connection", "upgrade"));
+  cr_assert(net_http_field_has_token(r, "connection", "keep-alive"));
+  cr_assert(net_http_field_has_token(r, "Upgrade", "websocket"));
+  cr_assert_not(net_http_field_has_token(r, "Connection", "close"));
+  cr_assert_not(net_http_field_has_token(r, "X-None", "upgrade"));
+  free(hp);
 }
 
 Test(net_http, percent_decoding_rejects_bad_escapes_and_nul) {

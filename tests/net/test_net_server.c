@@ -32,6 +32,7 @@
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -664,6 +665,7 @@ static void check_body_str(const resp_t *r, const char *want) {
 #define STATIC_ASSET_HEADERS                                                   \
   "Cache-Control: public, max-age=300\r\nX-Content-Type-Options: nosniff\r\n"
 #define NO_STORE "Cache-Control: no-store\r\n"
+#define ALLOW_GET_HEAD "Allow: GET, HEAD\r\n"
 
 static void expect_health(client_t *cl) {
   resp_t r;
@@ -1004,6 +1006,28 @@ Test(net_server, path_traversal_never_serves_anything_outside_the_table) {
   fx_free(fx);
 }
 
+Test(net_server, absolute_form_targets_are_routed_like_origin_form) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, REQ("GET http://127.0.0.1/health"));
+  expect_health(cl);
+  cl_send(cl, REQ("GET http://" HOST "/api/sync?limit=5"));
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_body_str(&r, "sync limit=5");
+  cr_assert_str_eq(fx->seen_path, "/api/sync");
+  cr_assert_str_eq(fx->seen_query, "limit=5");
+  cl_send(cl, REQ("GET http://" HOST));
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML),
+             true, STATIC_HTML_HEADERS);
+  cl_expect_quiet(cl);
+  upgrade_t u = {.target = "http://" HOST "/ws"};
+  ws_open_with(fx, &u);
+  cr_assert_eq(stats(fx).ws_upgrades, 1);
+  fx_free(fx);
+}
+
 Test(net_server, head_sends_the_headers_of_get_without_a_body) {
   fx_t *fx = fx_new();
   client_t *cl = cl_connect(fx);
@@ -1026,13 +1050,14 @@ Test(net_server, health_answers_healthy) {
   client_t *cl = cl_connect(fx);
   cl_send(cl, REQ("GET /health"));
   expect_health(cl);
-  /* /health answers GET and HEAD only. */
+  /* /health answers GET and HEAD only, and its 405 says so. */
   cl_send(cl, "POST /health HTTP/1.1\r\nHost: " HOST
               "\r\nContent-Length: 0\r\n\r\n");
   resp_t r;
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json",
-             strlen("{\"error\":\"method not allowed\"}"), true, NULL);
+             strlen("{\"error\":\"method not allowed\"}"), true,
+             ALLOW_GET_HEAD);
   fx_free(fx);
 }
 
@@ -1111,6 +1136,55 @@ Test(net_server, metrics_export_connections_and_disconnect_counters) {
   fx_free(fx);
 }
 
+/* Bytes the process has allocated and not yet freed. ASan replaces malloc,
+ * so ask it when built with it (glibc's count then stays still). */
+#if defined(__SANITIZE_ADDRESS__)
+#define OC_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OC_TEST_ASAN 1
+#endif
+#endif
+#ifdef OC_TEST_ASAN
+size_t __sanitizer_get_current_allocated_bytes(void);
+static size_t heap_in_use(void) {
+  return __sanitizer_get_current_allocated_bytes();
+}
+#else
+static size_t heap_in_use(void) {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+#endif
+
+/* A response waiting for a reader holds the memory it counts against
+ * NET_HTTP_OUT_MAX: its length, not the 64 KiB /metrics renders into. */
+Test(net_server, a_metrics_answer_waiting_for_its_reader_holds_its_length) {
+  fx_t *fx = fx_new();
+  client_t *probe = cl_connect(fx);
+  cl_send(probe, REQ("GET /metrics"));
+  resp_t r;
+  cl_expect_response(probe, &r, true);
+  size_t answer = strlen(r.head) + r.body_len;
+  /* A reader that takes nothing, through a pipe that holds 64 bytes: the
+   * answers wait in the connection's output. */
+  sim_link_config_t down = {.buffer = 64};
+  client_t *cl = cl_connect_with(fx, NULL, &down);
+  cl_send(cl, REQ("GET /health"));
+  expect_health(cl);
+  cl->hold = true;
+  size_t before = heap_in_use();
+  enum { PIPELINED = 8 };
+  for (int i = 0; i < PIPELINED; i++)
+    cl_send(cl, REQ("GET /metrics"));
+  settle(fx);
+  size_t held = heap_in_use() - before;
+  cr_assert_lt(held, PIPELINED * (answer + 1024),
+               "%zu bytes held for %d answers of about %zu bytes", held,
+               PIPELINED, answer);
+  fx_free(fx);
+}
+
 Test(net_server, post_to_a_static_path_is_405) {
   fx_t *fx = fx_new();
   const char *body = "{\"error\":\"method not allowed\"}";
@@ -1126,7 +1200,7 @@ Test(net_server, post_to_a_static_path_is_405) {
     resp_t r;
     cl_expect_response(cl, &r, true);
     check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
-               true, NULL);
+               true, ALLOW_GET_HEAD);
     check_body_str(&r, body);
   }
   cl_expect_quiet(cl);
@@ -1168,6 +1242,23 @@ Test(net_server, head_of_8192_bytes_is_served_and_8193_gets_431_and_close) {
   expect_error_and_close(cl, "431 Request Header Fields Too Large",
                          "{\"error\":\"Request Header Fields Too Large\"}",
                          NULL);
+  fx_free(fx);
+}
+
+Test(net_server, a_long_path_with_a_query_is_routed_not_refused_431) {
+  fx_t *fx = fx_new();
+  static char req[NET_HTTP_HEAD_MAX];
+  int n = snprintf(req, sizeof(req), "GET /%5000s? HTTP/1.1\r\nHost: " HOST
+                   "\r\n\r\n", "");
+  cr_assert(n > 0 && (size_t)n < sizeof(req));
+  memset(req + 5, 'a', 5000);
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, req);
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "404 Not Found", "text/html; charset=utf-8",
+             r.body_len, true, NULL);
+  cl_expect_quiet(cl);
   fx_free(fx);
 }
 
@@ -1534,6 +1625,13 @@ Test(net_server, bad_header_is_400_and_close) {
              "\r\nContent-Length: x\r\n\r\n");
 }
 
+Test(net_server, a_repeated_host_is_400_and_close) {
+  expect_400("GET /health HTTP/1.1\r\nHost: " HOST "\r\nHost: " HOST
+             "\r\n\r\n");
+  expect_400("GET /health HTTP/1.1\r\nHost: " HOST "\r\nX: y\r\n"
+             "host: evil.test\r\n\r\n");
+}
+
 Test(net_server, http11_without_host_is_400_and_http10_without_is_served) {
   expect_400("GET /health HTTP/1.1\r\n\r\n");
   fx_t *fx = fx_new();
@@ -1545,6 +1643,26 @@ Test(net_server, http11_without_host_is_400_and_http10_without_is_served) {
              NO_STORE); /* 1.0 without keep-alive: closes */
   check_body_str(&r, HEALTH_BODY);
   cl_expect_eof(cl);
+  fx_free(fx);
+}
+
+Test(net_server, a_chunked_trailer_is_not_a_header) {
+  /* A trailer Host does not make up for a missing Host header. */
+  expect_400("GET /health HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\nHost: x\r\n\r\n");
+  /* A trailer Authorization never reaches a route. */
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "GET /api/sync HTTP/1.1\r\nHost: " HOST
+              "\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "0\r\nAuthorization: Bearer forged\r\n\r\n");
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  cr_assert_eq(r.status, 200);
+  cr_assert_eq(fx->sync_calls, 1);
+  cr_assert_str_eq(fx->seen_auth, "(none)");
+  cl_send(cl, REQ("GET /health"));
+  expect_health(cl);
   fx_free(fx);
 }
 
@@ -1580,6 +1698,56 @@ Test(net_server, sync_route_answers_with_its_status_body_and_type) {
              strlen("{\"error\":\"internal error\"}"), true, NULL);
   cl_send(cl, REQ("GET /health"));
   expect_health(cl);
+  fx_free(fx);
+}
+
+#define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+#define ECHO_HEAD(version, extra)                                              \
+  "POST /api/echo HTTP/" version "\r\nHost: " HOST "\r\n"                     \
+  "Content-Length: 2\r\n" extra "Expect: 100-continue\r\n\r\n"
+
+static void expect_echo(client_t *cl, bool keep_alive) {
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "application/json", 2, keep_alive, NO_STORE);
+  check_body_str(&r, "{}");
+}
+
+Test(net_server, expect_100_continue_gets_100_before_the_body_is_sent) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, ECHO_HEAD("1.1", ""));
+  settle(fx);
+  cl_expect_bytes(cl, CONTINUE, strlen(CONTINUE));
+  cl_expect_quiet(cl);
+  cl_send(cl, "{}");
+  expect_echo(cl, true);
+  /* The content sent with the head anyway: no need to ask for it. */
+  cl_send(cl, ECHO_HEAD("1.1", "") "{}");
+  expect_echo(cl, true);
+  cl_expect_quiet(cl);
+  /* HTTP/1.0: the expectation is ignored (RFC 9110 10.1.1). */
+  client_t *old = cl_connect(fx);
+  cl_send(old, ECHO_HEAD("1.0", ""));
+  cl_expect_quiet(old);
+  cl_send(old, "{}");
+  expect_echo(old, false);
+  cr_assert_eq(stats(fx).http_status[1], 0, "100 is not a request's answer");
+  fx_free(fx);
+}
+
+Test(net_server, expect_100_continue_that_is_refused_gets_its_status_at_once) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "POST /api/echo HTTP/1.1\r\nHost: " HOST "\r\n"
+              "Content-Length: 4097\r\nExpect: 100-continue\r\n\r\n");
+  expect_error_and_close(cl, "413 Payload Too Large",
+                         "{\"error\":\"Payload Too Large\"}", NULL);
+  cl = cl_connect(fx);
+  cl_send(cl, "POST /api/echo HTTP/1.1\r\nContent-Length: 2\r\n"
+              "Expect: 100-continue\r\n\r\n"); /* no Host */
+  expect_error_and_close(cl, "400 Bad Request", "{\"error\":\"Bad Request\"}",
+                         NULL);
   fx_free(fx);
 }
 
@@ -1659,6 +1827,29 @@ Test(net_server, configured_reply_timeout_applies) {
   fx_free(fx);
 }
 
+Test(net_server, head_on_a_get_route_answers_like_get_without_a_body) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  /* The GET behind each must start where the HEAD answer's head ends. */
+  cl_send(cl, REQ("HEAD /api/sync?limit=5") REQ("GET /health")
+                  REQ("HEAD /api/later") REQ("GET /health"));
+  resp_t r;
+  cl_expect_response(cl, &r, false);
+  check_head(&r, "200 OK", "text/plain; charset=utf-8",
+             strlen("sync limit=5"), true, NO_STORE);
+  cr_assert_eq(fx->sync_calls, 1);
+  cr_assert_str_eq(fx->seen_method, "GET", "the route runs as registered");
+  expect_health(cl);
+  /* A deferred answer loses its body too. */
+  advance(fx, 2 * SEC);
+  cl_expect_response(cl, &r, false);
+  check_head(&r, "202 Accepted", "application/json",
+             strlen("{\"deferred\":1}"), true, NO_STORE);
+  expect_health(cl);
+  cl_expect_quiet(cl);
+  fx_free(fx);
+}
+
 Test(net_server, wrong_method_on_a_route_path_is_405) {
   fx_t *fx = fx_new();
   client_t *cl = cl_connect(fx);
@@ -1668,12 +1859,36 @@ Test(net_server, wrong_method_on_a_route_path_is_405) {
   resp_t r;
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
-             true, NULL);
+             true, "Allow: GET, HEAD\r\n");
   check_body_str(&r, body);
   cl_expect_response(cl, &r, true);
   check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
-             true, NULL);
+             true, "Allow: POST\r\n");
   cr_assert_eq(fx->sync_calls, 0);
+  fx_free(fx);
+}
+
+Test(net_server, a_405_allows_every_method_of_the_path) {
+  fx_t *fx = fx_create();
+  net_server_config_t *c = &fx->cfg;
+  c->routes[c->routes_len++] = (net_route_t){
+      .method = "DELETE", .path = "/api/sync", .fn = api_echo, .ctx = fx};
+  fx_start(fx);
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "PUT /api/sync HTTP/1.1\r\nHost: " HOST
+              "\r\nContent-Length: 0\r\n\r\n");
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "405 Method Not Allowed", "application/json",
+             strlen("{\"error\":\"method not allowed\"}"), true,
+             "Allow: GET, HEAD, DELETE\r\n");
+  /* The WebSocket path takes GET only. */
+  cl = cl_connect(fx);
+  cl_send(cl, "POST /ws HTTP/1.1\r\nHost: " HOST
+              "\r\nContent-Length: 0\r\n\r\n");
+  expect_error_and_close(cl, "405 Method Not Allowed",
+                         "{\"error\":\"websocket upgrade needs GET\"}",
+                         "Allow: GET\r\n");
   fx_free(fx);
 }
 
@@ -1694,6 +1909,20 @@ Test(net_server, upgrade_returns_101_with_the_rfc_6455_sample_accept) {
   fx_free(fx);
 }
 
+Test(net_server, repeated_connection_lines_are_one_list_and_upgrade) {
+  fx_t *fx = fx_new();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "GET /ws HTTP/1.1\r\nHost: " HOST "\r\n"
+              "Connection: keep-alive\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n");
+  cl_expect_switching(cl);
+  cl_send_text(cl, "hi");
+  cl_expect_text(cl, "hi");
+  cr_assert_eq(stats(fx).ws_upgrades, 1);
+  fx_free(fx);
+}
+
 Test(net_server, wrong_websocket_version_is_426_with_version_13) {
   fx_t *fx = fx_new();
   const char *versions[] = {"12", "14", "8", "-", "13, 8"};
@@ -1705,7 +1934,10 @@ Test(net_server, wrong_websocket_version_is_426_with_version_13) {
   }
   upgrade_t ok = {.version = "13"};
   ws_open_with(fx, &ok);
-  cr_assert_eq(stats(fx).ws_upgrades, 1);
+  /* Whitespace around a value is not part of it (RFC 9112 5.1). */
+  upgrade_t padded = {.version = "13 \t", .key = SAMPLE_KEY " "};
+  ws_open_with(fx, &padded);
+  cr_assert_eq(stats(fx).ws_upgrades, 2);
   fx_free(fx);
 }
 
@@ -1932,7 +2164,53 @@ Test(net_server, upgrade_request_elsewhere_is_answered_then_closed) {
   fx_free(fx);
 }
 
+Test(net_server, an_upgrade_with_content_is_400_and_never_switches) {
+  const char *bodies[] = {"Content-Length: 2\r\n\r\n\x81\x80",
+                          "Transfer-Encoding: chunked\r\n\r\n"
+                          "2\r\n\x81\x80\r\n0\r\n\r\n"};
+  for (size_t i = 0; i < 2; i++) {
+    fx_t *fx = fx_new();
+    client_t *cl = cl_connect(fx);
+    char req[512];
+    snprintf(req, sizeof(req),
+             "GET /ws HTTP/1.1\r\nHost: " HOST "\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+             "Sec-WebSocket-Version: 13\r\n%s",
+             bodies[i]);
+    cl_send(cl, req);
+    expect_error_and_close(cl, "400 Bad Request",
+                           "{\"error\":\"Bad Request\"}", NULL);
+    cr_assert_eq(stats(fx).ws_upgrades, 0);
+    cr_assert_eq(fx->opens, 0);
+    fx_free(fx);
+  }
+}
+
+Test(net_server, upgrade_in_http_1_0_is_answered_as_plain_http) {
+  fx_t *fx = fx_new();
+  /* /ws: what a GET /ws without an upgrade gets (426), never a 101. */
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, "GET /ws HTTP/1.0\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n");
+  expect_error_and_close(cl, "426 Upgrade Required",
+                         "{\"error\":\"websocket upgrade required\"}",
+                         "Upgrade: websocket\r\n");
+  cr_assert_eq(stats(fx).ws_upgrades, 0);
+  cr_assert_eq(fx->opens, 0);
+  /* Elsewhere the Upgrade is ignored: keep-alive holds, HTTP goes on. */
+  cl = cl_connect(fx);
+  cl_send(cl, "GET /health HTTP/1.0\r\nUpgrade: websocket\r\n"
+              "Connection: keep-alive, Upgrade\r\n\r\n"
+              "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  for (int i = 0; i < 2; i++)
+    expect_health(cl);
+  cl_expect_quiet(cl);
+  fx_free(fx);
+}
+
 /* ============================================================================ */
+/* WebSocket behaviour                                                           *//* ============================================================================ */
 /* WebSocket behaviour                                                           */
 /* ============================================================================ */
 
@@ -2508,6 +2786,23 @@ Test(net_server, config_durations_and_message_limit_are_bounded) {
   fx->cfg.ws_message_max = NET_WS_MESSAGE_MAX_LIMIT;
   cr_assert_eq(try_start(fx), RT_OK);
   fx_free(fx);
+}
+
+/* A route's method goes into the Allow line of a 405: 1 to
+ * NET_ROUTE_METHOD_LEN_MAX characters. */
+Test(net_server, route_method_names_are_bounded) {
+  const size_t lens[] = {0, NET_ROUTE_METHOD_LEN_MAX - 1,
+                         NET_ROUTE_METHOD_LEN_MAX, NET_ROUTE_METHOD_LEN_MAX + 1};
+  for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+    fx_t *fx = fx_create();
+    char method[NET_ROUTE_METHOD_LEN_MAX + 2];
+    memset(method, 'M', lens[i]);
+    method[lens[i]] = '\0';
+    fx->cfg.routes[0].method = method;
+    bool ok = lens[i] > 0 && lens[i] <= NET_ROUTE_METHOD_LEN_MAX;
+    cr_assert_eq(try_start(fx), ok ? RT_OK : RT_EINVAL, "length %zu", lens[i]);
+    fx_free(fx);
+  }
 }
 
 /* ws_park_after at its most: a WebSocket is pinged on time and never
