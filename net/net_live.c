@@ -73,8 +73,13 @@ static void pass(net_live_t *live) {
   update_time(live);
   rt_world_pump(live->world, live->turns_per_pass);
   live->in_pass = false;
-  if (rt_world_has_ready(live->world))
-    event_active(live->run_ev, EV_TIMEOUT, 0); /* yield to I/O, then go on */
+  if (rt_world_has_ready(live->world)) {
+    /* Yield to I/O, then go on: a zero timeout, not event_active, which
+     * libevent would run again in this same iteration, before it polls,
+     * so a busy actor would keep sockets and signals waiting for good. */
+    static const struct timeval now = {0, 0};
+    event_add(live->run_ev, &now);
+  }
   arm_timer(live);
 }
 

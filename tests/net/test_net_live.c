@@ -18,6 +18,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #define MS RT_NS_PER_MS
 #define RUN_LIMIT (20 * RT_NS_PER_S) /* no test should get near this */
 #define SLOW_LIMIT (2 * RT_NS_PER_S) /* "about the right time", generously */
@@ -273,6 +278,55 @@ Test(net_live, run_for_returns_at_its_limit_when_nobody_stops_it) {
   cr_assert_geq(ran, 100 * MS - CLOCK_SLACK);
   cr_assert_lt(ran, SLOW_LIMIT);
   net_live_destroy(live);
+}
+
+/* A busy actor (always a message for itself) must not keep the loop from
+ * its sockets: the pass used to re-activate itself, which libevent runs
+ * again before it polls, so run_for never returned and nothing was
+ * accepted. Now a connection waiting at the listener is accepted during
+ * the spin, and run_for returns (a hang is bounded by .timeout). */
+typedef struct spinner {
+  uint64_t turns;
+  rt_listener_t *listener;
+  int accepted;
+} spinner_t;
+
+enum { TAG_SPIN = RT_TAG_USER + 40 };
+
+static void spin_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
+  spinner_t *s = rt_state(self);
+  if (msg->tag == RT_TAG_ACCEPT) {
+    rt_stream_t *st = NULL;
+    while (rt_listener_accept(s->listener, &st) == 1) {
+      s->accepted++;
+      rt_stream_close(st);
+    }
+    return;
+  }
+  s->turns++;
+  send_tag(rt_actor_world(self), rt_self(self), TAG_SPIN);
+}
+
+Test(net_live, a_busy_actor_does_not_keep_the_loop_from_its_sockets,
+     .timeout = 30) {
+  net_live_t *live = live_new();
+  rt_world_t *w = net_live_world(live);
+  spinner_t *s = calloc(1, sizeof(*s));
+  rt_actor_id_t id = spawn(live, "spinner", spin_behaviour, NULL, s);
+  cr_assert_eq(net_live_listen(live, "127.0.0.1", 0, id, &s->listener), RT_OK);
+  int peer = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons(net_live_listener_port(s->listener))};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  cr_assert_eq(connect(peer, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  send_tag(w, id, TAG_SPIN);
+  cr_assert_eq(net_live_run_for(live, 200 * MS), RT_OK);
+  cr_assert_gt(s->turns, 0);
+  cr_assert_eq(s->accepted, 1, "accepted %d while spinning", s->accepted);
+  close(peer);
+  rt_listener_close(s->listener);
+  net_live_destroy(live);
+  free(s);
 }
 
 /* ---- Loopback streams ---------------------------------------------------- */
