@@ -244,7 +244,7 @@ static bool has_work(const rt_actor_t *a) {
 }
 
 static void schedule(rt_world_t *w, rt_actor_t *a) {
-  if (a->in_run_queue || a == w->current)
+  if (a->in_run_queue || a == w->current || a == w->running)
     return; /* Invariant (1): the turn's end re-queues a running actor */
   a->in_run_queue = true;
   a->run_next = NULL;
@@ -411,7 +411,8 @@ static int timer_arm(rt_world_t *w, rt_timer_t *t, rt_time_ns delay,
   if (w->timers.count >= w->cfg.timers_max)
     return RT_ELIMIT;
   t->id = w->next_timer_id + 1;
-  t->deadline = w->now + delay;
+  /* Saturating: a delay past the end of time is "never" (it never fires). */
+  t->deadline = delay > RT_TIME_NEVER - w->now ? RT_TIME_NEVER : w->now + delay;
   t->seq = ++w->next_timer_seq;
   t->heap_index = UINT32_MAX;
   t->sig.kind = RT_SIGNAL_TIMER;
@@ -498,7 +499,12 @@ uint32_t rt_world_fire_timers(rt_world_t *w) {
     w->stats.timers_fired++;
     fired++;
     uint32_t behind = 0;
-    if (t->period > 0) {
+    if (t->period > 0 && t->period > RT_TIME_NEVER - t->deadline) {
+      t->deadline = RT_TIME_NEVER; /* the next firing is past the end of time */
+      t->seq = ++w->next_timer_seq;
+      int err = rt_timer_heap_push(&w->heap, t);
+      RT_WASSERT(w, err == RT_OK);
+    } else if (t->period > 0) {
       t->deadline += t->period;
       if (t->deadline <= w->now) {
         /* The driver fell behind (a live world under load): coalesce the
@@ -539,7 +545,7 @@ uint32_t rt_world_fire_timers(rt_world_t *w) {
 
 static void teardown(rt_world_t *w, rt_actor_t *a, int reason) {
   RT_WASSERT(w, a->status == RT_ACTOR_ALIVE);
-  RT_WASSERT(w, w->current != a);
+  RT_WASSERT(w, w->running != a);
   rt_idmap_del(&w->actors, a->id);
   a->status = RT_ACTOR_DEAD; /* Invariant (2): sends to it now fail */
   w->stats.actors_stopped++;
@@ -577,7 +583,7 @@ int rt_stop(rt_world_t *w, rt_actor_id_t id, int reason) {
   rt_actor_t *a = id != 0 ? rt_idmap_get(&w->actors, id) : NULL;
   if (a == NULL)
     return RT_ENOACTOR;
-  if (a == w->current) {
+  if (a == w->running) { /* deferred to the end of its turn */
     if (!a->stop_requested) {
       a->stop_requested = true;
       a->stop_reason = reason;
@@ -658,6 +664,7 @@ static void deliver(rt_world_t *w, rt_actor_t *a, const rt_msg_t *msg) {
 static void run_turn(rt_world_t *w, rt_actor_t *a) {
   RT_WASSERT(w, w->current == NULL); /* turns never nest */
   w->current = a;
+  w->running = a;
   for (uint32_t i = 0; i < w->cfg.batch_max; i++) {
     rt_msg_t msg;
     if (take_signal(w, a, &msg))
@@ -670,6 +677,7 @@ static void run_turn(rt_world_t *w, rt_actor_t *a) {
       break;
   }
   w->current = NULL;
+  w->running = NULL;
   if (a->stop_requested)
     teardown(w, a, a->stop_reason);
   else if (has_work(a))

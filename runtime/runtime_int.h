@@ -93,6 +93,9 @@ struct rt_world {
   rt_actor_t *run_head;
   rt_actor_t *run_tail;
   rt_actor_t *current;  /* the actor whose behaviour is running */
+  rt_actor_t *running;  /* the actor in run_turn: current may be an on_stop
+                           of an actor it stopped, and this one must not be
+                           freed under its own behaviour */
   bool in_pump;         /* no wake calls while the driver is pumping */
   rt_world_stats_t stats;
   const struct rt_tap *tap; /* rt_tap.h; NULL: none */

@@ -413,6 +413,62 @@ Test(rt_actor, world_destroy_stops_everyone_in_id_order) {
   cr_assert_eq(j.last_stop_reason, RT_REASON_SHUTDOWN);
 }
 
+/* B, in its turn, stops A; A's on_stop stops B (a room stopping its
+ * clients). B is still running: its stop waits for the end of its turn
+ * (it was freed under its own behaviour, as A's on_stop made A the
+ * current actor), and B's second message is not delivered. */
+typedef struct pair {
+  rt_actor_id_t a, b;
+  int b_turns, b_stops;
+} pair_t;
+
+static void pair_b(rt_actor_t *self, const rt_msg_t *msg) {
+  (void)msg;
+  pair_t *p = rt_state(self);
+  p->b_turns++;
+  rt_stop(rt_actor_world(self), p->a, RT_REASON_NORMAL);
+  cr_assert_eq(rt_self(self), p->b); /* still alive and ours */
+}
+
+static void pair_b_on_stop(rt_actor_t *self, int reason) {
+  (void)reason;
+  pair_t *p = rt_state(self);
+  p->b_stops++;
+}
+
+static void pair_a(rt_actor_t *self, const rt_msg_t *msg) {
+  (void)self;
+  (void)msg;
+}
+
+static void pair_a_on_stop(rt_actor_t *self, int reason) {
+  (void)reason;
+  pair_t *p = rt_state(self);
+  rt_stop(rt_actor_world(self), p->b, RT_REASON_NORMAL);
+}
+
+Test(rt_actor, an_on_stop_that_stops_the_running_actor_waits_for_its_turn) {
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 16);
+  pair_t p = {0};
+  rt_actor_spec_t sa = {.name = "a", .behaviour = pair_a,
+                        .on_stop = pair_a_on_stop, .state = &p,
+                        .mailbox_cap = 4};
+  rt_actor_spec_t sb = {.name = "b", .behaviour = pair_b,
+                        .on_stop = pair_b_on_stop, .state = &p,
+                        .mailbox_cap = 4};
+  cr_assert_eq(rt_spawn(w, &sa, &p.a), RT_OK);
+  cr_assert_eq(rt_spawn(w, &sb, &p.b), RT_OK);
+  cr_assert_geq(send_u64(w, p.b, TAG_WORK, 1), 0);
+  cr_assert_geq(send_u64(w, p.b, TAG_WORK, 2), 0);
+  test_drain(w);
+  cr_assert_eq(p.b_turns, 1);
+  cr_assert_eq(p.b_stops, 1);
+  char why[128];
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  rt_world_destroy(w);
+}
+
 Test(rt_actor, stopping_a_queued_actor_frees_it_safely) {
   test_backend_t tb = {0};
   rt_world_t *w = test_world(&tb, 0);

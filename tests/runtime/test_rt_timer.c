@@ -275,3 +275,38 @@ Test(rt_timer, heap_order_holds_under_random_starts_and_cancels) {
   cr_assert_eq(fired, 400 - 134);
   rt_world_destroy(w);
 }
+
+/* Time saturates at RT_TIME_NEVER: a delay past the end of time (a caller's
+ * "never") is a timer that never fires, not a wrapped, negative deadline
+ * that fires at once; likewise a period whose next firing would wrap. */
+Test(rt_timer, a_delay_past_the_end_of_time_never_fires) {
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 16);
+  fires_t f = {0};
+  rt_actor_id_t id = spawn_timer_owner(w, &f);
+  rt_world_set_time(w, RT_NS_PER_S);
+  uint64_t t;
+  cr_assert_eq(rt_timer_start(w, id, RT_TIME_NEVER, 0, TAG_T1, 1, &t), RT_OK);
+  cr_assert_eq(rt_world_next_deadline(w), RT_TIME_NEVER);
+  rt_world_set_time(w, 2 * RT_NS_PER_S);
+  rt_world_fire_timers(w);
+  test_drain(w);
+  cr_assert_eq(f.n, 0);
+  rt_world_destroy(w);
+}
+
+Test(rt_timer, a_period_past_the_end_of_time_fires_once) {
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 16);
+  fires_t f = {0};
+  rt_actor_id_t id = spawn_timer_owner(w, &f);
+  uint64_t t;
+  cr_assert_eq(rt_timer_start(w, id, 1, RT_TIME_NEVER, TAG_T1, 1, &t),
+               RT_OK);
+  rt_world_set_time(w, 1);
+  rt_world_fire_timers(w);
+  test_drain(w);
+  cr_assert_eq(f.n, 1);
+  cr_assert_eq(rt_world_next_deadline(w), RT_TIME_NEVER);
+  rt_world_destroy(w);
+}
