@@ -162,14 +162,16 @@ static int put_seconds(char *out, size_t cap, const char *flag,
 }
 
 /* One argument per line: a path may hold spaces, never a newline. */
-void server_options_format(const server_options_t *o, char *out, size_t cap) {
+int server_options_format(const server_options_t *o, char *out, size_t cap) {
   size_t len = 0;
   int n;
 #define PUT(expr)                                                              \
   do {                                                                         \
     n = (expr);                                                                \
-    if (n < 0 || (size_t)n >= cap - len)                                       \
-      return;                                                                  \
+    if (n < 0 || (size_t)n >= cap - len) {                                     \
+      out[0] = '\0';                                                           \
+      return RT_ELIMIT;                                                        \
+    }                                                                          \
     len += (size_t)n;                                                          \
   } while (0)
   out[0] = '\0';
@@ -191,6 +193,7 @@ void server_options_format(const server_options_t *o, char *out, size_t cap) {
   if (o->echo)
     PUT(snprintf(out + len, cap - len, "\n--echo"));
 #undef PUT
+  return 0;
 }
 
 int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
