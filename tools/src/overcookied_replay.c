@@ -473,16 +473,22 @@ static int do_listen(void *ctx, rt_listener_t **out) {
 }
 
 /* The recorded flags, one per line, as argv for server_options_parse. The
- * strings point into buf. */
+ * strings point into buf. Every '\n' ends a field, so an empty line is an
+ * empty argument, as the live server saw it (strtok would drop it and
+ * shift the flags after it). */
 static int split_config(char *buf, char **argv, int cap) {
   int argc = 1;
   argv[0] = "overcookied";
-  char *save = NULL;
-  for (char *t = strtok_r(buf, "\n", &save); t != NULL;
-       t = strtok_r(NULL, "\n", &save)) {
+  if (buf[0] == '\0')
+    return argc; /* no flags at all */
+  for (char *t = buf; t != NULL;) {
     if (argc == cap)
       return -1;
     argv[argc++] = t;
+    char *nl = strchr(t, '\n');
+    if (nl != NULL)
+      *nl++ = '\0';
+    t = nl;
   }
   return argc;
 }

@@ -85,6 +85,9 @@ int server_options_parse(int argc, char **argv, int first,
   for (int i = first; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    /* An empty address, path, key or origin means nothing, and an empty
+     * value would be a line of its own in a trace's flags: refused. */
+    const char *text = v != NULL && v[0] != '\0' ? v : NULL;
     uint64_t n;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       server_usage(stdout);
@@ -92,7 +95,7 @@ int server_options_parse(int argc, char **argv, int first,
     } else if (strcmp(a, "--echo") == 0) {
       o->echo = true;
       continue;
-    } else if (strcmp(a, "--bind") == 0 && v != NULL) {
+    } else if (strcmp(a, "--bind") == 0 && text != NULL) {
       o->bind = v;
     } else if (strcmp(a, "--port") == 0 && v != NULL &&
                parse_u64(v, 65535, &n) == 0) {
@@ -101,18 +104,18 @@ int server_options_parse(int argc, char **argv, int first,
                parse_u64(v, UINT64_MAX, &n) == 0) {
       o->seed = n;
       o->seed_set = true;
-    } else if (strcmp(a, "--db") == 0 && v != NULL) {
+    } else if (strcmp(a, "--db") == 0 && text != NULL) {
       o->db = v;
-    } else if (strcmp(a, "--secret") == 0 && v != NULL) {
+    } else if (strcmp(a, "--secret") == 0 && text != NULL) {
       o->secret = v;
-    } else if (strcmp(a, "--static") == 0 && v != NULL) {
+    } else if (strcmp(a, "--static") == 0 && text != NULL) {
       o->static_dir = v;
-    } else if (strcmp(a, "--record") == 0 && v != NULL) {
+    } else if (strcmp(a, "--record") == 0 && text != NULL) {
       o->record_dir = v;
     } else if (strcmp(a, "--record-max-mb") == 0 && v != NULL &&
                parse_u64(v, 1u << 20, &n) == 0 && n > 0) {
       o->record_max_mb = n;
-    } else if (strcmp(a, "--allowed-origin") == 0 && v != NULL &&
+    } else if (strcmp(a, "--allowed-origin") == 0 && text != NULL &&
                o->origins_len < NET_ORIGINS_MAX &&
                strlen(v) < NET_ORIGIN_LEN_MAX) {
       o->origins[o->origins_len++] = v;
