@@ -88,6 +88,15 @@ class TraceFlags(unittest.TestCase):
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         self.assertIn("server flags are not understood", r.stderr)
 
+    def test_help_in_the_recorded_flags_is_a_trace_error(self):
+        # The parser used to print the usage and exit 0: no replay at all.
+        d = self.copy("help")
+        rewrite_header(os.path.join(d, "trace-000001.oct"),
+                       config=lambda c: c + "\n--help")
+        r = run(REPLAY, d)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("server flags are not understood", r.stderr)
+
 
 if __name__ == "__main__":
     BINARY, REPLAY, STATIC = sys.argv[1:4]

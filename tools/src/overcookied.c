@@ -172,7 +172,12 @@ static int stop_recording(live_server_t *s) {
 
 int main(int argc, char **argv) {
   server_options_t o;
-  if (server_options_parse(argc, argv, 1, &o) < 0)
+  int parsed = server_options_parse(argc, argv, 1, &o);
+  if (parsed == SERVER_OPTIONS_HELP) {
+    server_usage(stdout);
+    return 0;
+  }
+  if (parsed < 0)
     return 2;
   const char *why = NULL;
   if (game_config_check(&o.game, &why) < 0) {

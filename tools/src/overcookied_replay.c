@@ -520,7 +520,8 @@ static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
   char *argv[ARGS_MAX];
   int argc = split_config(config, argv, (int)ARGS_MAX);
   server_options_t so;
-  if (argc < 0 || server_options_parse(argc, argv, 1, &so) < 0) {
+  /* --help in a trace is not a server: a trace error, not a usage text. */
+  if (argc < 0 || server_options_parse(argc, argv, 1, &so) != 0) {
     snprintf(err, err_cap, "the trace's server flags are not understood: %s",
              hdr->config);
     sim_replay_close(replay);
@@ -573,7 +574,12 @@ static int replay_sim(run_t *run, int argc, char **argv, sim_trace_t *check,
                       char *err, size_t err_cap) {
   const options_t *o = run->o;
   simcli_options_t so;
-  if (simcli_parse(argc, argv, &so) < 0 || so.swarm > 0) {
+  int parsed = simcli_parse(argc, argv, &so);
+  if (parsed == SIMCLI_HELP && check == NULL) { /* --sim --help: the user's */
+    simcli_usage(stdout);
+    exit(EXIT_OK);
+  }
+  if (parsed != 0 || so.swarm > 0) {
     snprintf(err, err_cap, "the simulator's flags are not understood%s",
              so.swarm > 0 ? " (one seed, not a swarm)" : "");
     /* --sim's flags are the user's; a trace's are the trace's fault. */

@@ -90,8 +90,7 @@ int server_options_parse(int argc, char **argv, int first,
     const char *text = v != NULL && v[0] != '\0' ? v : NULL;
     uint64_t n;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      server_usage(stdout);
-      exit(0);
+      return SERVER_OPTIONS_HELP;
     } else if (strcmp(a, "--echo") == 0) {
       o->echo = true;
       continue;

@@ -43,8 +43,12 @@ typedef struct server_options {
 } server_options_t;
 
 void server_usage(FILE *out);
-/* Parse argv[first..argc) into o (defaults first). 0, or -1 after a message
- * on stderr naming the bad option. */
+/* What server_options_parse returns for --help (or -h): the caller prints
+ * server_usage and exits 0, or, reading a trace's flags, calls the trace
+ * bad. The parser never exits: a replay must not stop in the middle. */
+#define SERVER_OPTIONS_HELP 1
+/* Parse argv[first..argc) into o (defaults first). 0, SERVER_OPTIONS_HELP,
+ * or -1 after a message on stderr naming the bad option. */
 int server_options_parse(int argc, char **argv, int first,
                          server_options_t *o);
 /* The options that shape what the server does (rules, limits, origins,

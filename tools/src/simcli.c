@@ -155,8 +155,7 @@ int simcli_parse(int argc, char **argv, simcli_options_t *o) {
     uint64_t n;
     int limit;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      simcli_usage(stdout);
-      exit(0);
+      return SIMCLI_HELP;
     } else if (strcmp(a, "--json") == 0) {
       o->json = true;
       continue;
