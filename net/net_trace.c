@@ -44,6 +44,7 @@
 #include "rt_assert.h"
 #include "rt_utf8.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -917,6 +918,33 @@ static int writer_check_args(const char *dir, const char *config,
   return 0;
 }
 
+/* Whether the directory holds any trace-*.oct file (its name into found).
+ * Checked before file 1 is created: an old trace's later files would make
+ * a rotation fail (O_EXCL) long after the start, and mix two recordings.
+ * Borrows dir_fd. 1, 0, or a negative RT_E* when it cannot be read. */
+static int dir_holds_trace(int dir_fd, char *found, size_t found_cap) {
+  int fd = dup(dir_fd);
+  if (fd < 0)
+    return RT_EIO;
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return RT_EIO;
+  }
+  int rc = 0;
+  for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+    size_t n = strlen(e->d_name);
+    if (n >= 10 && strncmp(e->d_name, "trace-", 6) == 0 &&
+        strcmp(e->d_name + n - 4, ".oct") == 0) {
+      snprintf(found, found_cap, "%s", e->d_name);
+      rc = 1;
+      break;
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
 /* Create dir if missing, and file 1 in it; the writer keeps the fds. */
 static int writer_create_first(net_trace_writer_t *w, char *err,
                                size_t err_cap) {
@@ -931,6 +959,19 @@ static int writer_create_first(net_trace_writer_t *w, char *err,
       say(err, err_cap, "%s: cannot open the trace directory: %s", w->dir,
           strerror(errno));
       return RT_EIO;
+    }
+    char found[256];
+    int held = dir_holds_trace(w->dir_fd, found, sizeof(found));
+    if (held < 0) {
+      say(err, err_cap, "%s: cannot read the trace directory: %s", w->dir,
+          strerror(errno));
+      return RT_EIO;
+    }
+    if (held > 0) {
+      say(err, err_cap,
+          "%s/%s: the directory already holds a trace; record into a new one",
+          w->dir, found);
+      return RT_EINVAL;
     }
   }
   char path[NET_TRACE_PATH_MAX];

@@ -1141,6 +1141,24 @@ Test(net_trace, a_directory_that_holds_a_trace_is_refused) {
   remove_dir(dir);
 }
 
+/* An old trace's later file alone (its first was deleted) would make the
+ * first rotation fail (O_EXCL) long after the start: refused up front. */
+Test(net_trace, a_directory_with_a_later_trace_file_is_refused) {
+  char *dir = make_dir();
+  char f[NET_TRACE_PATH_MAX];
+  snprintf(f, sizeof(f), "%s/trace-000002.oct", dir);
+  spit(f, (const uint8_t *)"x", 1);
+  net_trace_header_t h = test_header();
+  net_trace_writer_t *w;
+  char err[ERR_CAP];
+  cr_assert_eq(net_trace_writer_open(dir, &h, 0, &w, err, sizeof(err)),
+               RT_EINVAL);
+  cr_assert(strstr(err, "trace-000002.oct: the directory already holds a "
+                        "trace") != NULL,
+            "%s", err);
+  remove_dir(dir);
+}
+
 Test(net_trace, bad_arguments_are_refused_with_a_reason) {
   char *dir = make_dir();
   net_trace_header_t h = test_header();

@@ -139,6 +139,22 @@ class SimTrace(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("not a swarm", r.stderr)
 
+    def test_user_probabilities_replay_with_all_their_digits(self):
+        # Printed at %.4g, slow=0.33333 was recorded as 0.3333: another run.
+        d = os.path.join(self.tmp.name, "digits")
+        flags = ["--seed", "11", "--players", "12", "--duration", "15s",
+                 "--game-length", "5", "--countdown", "1",
+                 "--faults", "slow=0.33333,stall=0.123456"]
+        r = run(SIM, *flags, "--record", d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A draw rarely falls between 0.3333 and 0.33333, so a short run
+        # can replay ok either way: the header must hold the exact text.
+        with open(os.path.join(d, "trace-000001.oct"), "rb") as f:
+            self.assertIn(b"slow=0.33333,stall=0.123456,", f.read(4096))
+        r = run(REPLAY, d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("replay: ok", r.stdout)
+
     def test_record_is_one_run(self):
         r = run(SIM, *FLAGS, "--swarm", "2", "--record",
                 os.path.join(self.tmp.name, "no"))

@@ -130,7 +130,13 @@ static int start_recording(live_server_t *s, char *err, size_t cap) {
   if (realpath(o.static_dir, static_abs) != NULL)
     o.static_dir = static_abs;
   char config[SERVER_CONFIG_MAX];
-  server_options_format(&o, config, sizeof(config));
+  if (server_options_format(&o, config, sizeof(config)) < 0) {
+    snprintf(err, cap,
+             "the server's flags (origins, --static path) do not fit in a "
+             "trace's %u bytes: shorten them",
+             (unsigned)NET_TRACE_CONFIG_MAX);
+    return RT_ELIMIT;
+  }
   net_record_config_t rc = {
       .dir = s->opts->record_dir,
       .max_bytes_per_file = s->opts->record_max_mb << 20,
@@ -166,7 +172,12 @@ static int stop_recording(live_server_t *s) {
 
 int main(int argc, char **argv) {
   server_options_t o;
-  if (server_options_parse(argc, argv, 1, &o) < 0)
+  int parsed = server_options_parse(argc, argv, 1, &o);
+  if (parsed == SERVER_OPTIONS_HELP) {
+    server_usage(stdout);
+    return 0;
+  }
+  if (parsed < 0)
     return 2;
   const char *why = NULL;
   if (game_config_check(&o.game, &why) < 0) {

@@ -473,16 +473,22 @@ static int do_listen(void *ctx, rt_listener_t **out) {
 }
 
 /* The recorded flags, one per line, as argv for server_options_parse. The
- * strings point into buf. */
+ * strings point into buf. Every '\n' ends a field, so an empty line is an
+ * empty argument, as the live server saw it (strtok would drop it and
+ * shift the flags after it). */
 static int split_config(char *buf, char **argv, int cap) {
   int argc = 1;
   argv[0] = "overcookied";
-  char *save = NULL;
-  for (char *t = strtok_r(buf, "\n", &save); t != NULL;
-       t = strtok_r(NULL, "\n", &save)) {
+  if (buf[0] == '\0')
+    return argc; /* no flags at all */
+  for (char *t = buf; t != NULL;) {
     if (argc == cap)
       return -1;
     argv[argc++] = t;
+    char *nl = strchr(t, '\n');
+    if (nl != NULL)
+      *nl++ = '\0';
+    t = nl;
   }
   return argc;
 }
@@ -514,7 +520,8 @@ static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
   char *argv[ARGS_MAX];
   int argc = split_config(config, argv, (int)ARGS_MAX);
   server_options_t so;
-  if (argc < 0 || server_options_parse(argc, argv, 1, &so) < 0) {
+  /* --help in a trace is not a server: a trace error, not a usage text. */
+  if (argc < 0 || server_options_parse(argc, argv, 1, &so) != 0) {
     snprintf(err, err_cap, "the trace's server flags are not understood: %s",
              hdr->config);
     sim_replay_close(replay);
@@ -567,7 +574,12 @@ static int replay_sim(run_t *run, int argc, char **argv, sim_trace_t *check,
                       char *err, size_t err_cap) {
   const options_t *o = run->o;
   simcli_options_t so;
-  if (simcli_parse(argc, argv, &so) < 0 || so.swarm > 0) {
+  int parsed = simcli_parse(argc, argv, &so);
+  if (parsed == SIMCLI_HELP && check == NULL) { /* --sim --help: the user's */
+    simcli_usage(stdout);
+    exit(EXIT_OK);
+  }
+  if (parsed != 0 || so.swarm > 0) {
     snprintf(err, err_cap, "the simulator's flags are not understood%s",
              so.swarm > 0 ? " (one seed, not a swarm)" : "");
     /* --sim's flags are the user's; a trace's are the trace's fault. */

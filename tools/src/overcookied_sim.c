@@ -806,7 +806,12 @@ static int run_swarm(const options_t *o) {
 
 int main(int argc, char **argv) {
   options_t o;
-  if (parse_args(argc, argv, &o) < 0)
+  int parsed = parse_args(argc, argv, &o);
+  if (parsed == SIMCLI_HELP) {
+    simcli_usage(stdout);
+    return 0;
+  }
+  if (parsed < 0)
     return 2;
   signal(SIGPIPE, SIG_IGN);
   if (o.swarm > 0)

@@ -85,14 +85,16 @@ int server_options_parse(int argc, char **argv, int first,
   for (int i = first; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    /* An empty address, path, key or origin means nothing, and an empty
+     * value would be a line of its own in a trace's flags: refused. */
+    const char *text = v != NULL && v[0] != '\0' ? v : NULL;
     uint64_t n;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      server_usage(stdout);
-      exit(0);
+      return SERVER_OPTIONS_HELP;
     } else if (strcmp(a, "--echo") == 0) {
       o->echo = true;
       continue;
-    } else if (strcmp(a, "--bind") == 0 && v != NULL) {
+    } else if (strcmp(a, "--bind") == 0 && text != NULL) {
       o->bind = v;
     } else if (strcmp(a, "--port") == 0 && v != NULL &&
                parse_u64(v, 65535, &n) == 0) {
@@ -101,18 +103,18 @@ int server_options_parse(int argc, char **argv, int first,
                parse_u64(v, UINT64_MAX, &n) == 0) {
       o->seed = n;
       o->seed_set = true;
-    } else if (strcmp(a, "--db") == 0 && v != NULL) {
+    } else if (strcmp(a, "--db") == 0 && text != NULL) {
       o->db = v;
-    } else if (strcmp(a, "--secret") == 0 && v != NULL) {
+    } else if (strcmp(a, "--secret") == 0 && text != NULL) {
       o->secret = v;
-    } else if (strcmp(a, "--static") == 0 && v != NULL) {
+    } else if (strcmp(a, "--static") == 0 && text != NULL) {
       o->static_dir = v;
-    } else if (strcmp(a, "--record") == 0 && v != NULL) {
+    } else if (strcmp(a, "--record") == 0 && text != NULL) {
       o->record_dir = v;
     } else if (strcmp(a, "--record-max-mb") == 0 && v != NULL &&
                parse_u64(v, 1u << 20, &n) == 0 && n > 0) {
       o->record_max_mb = n;
-    } else if (strcmp(a, "--allowed-origin") == 0 && v != NULL &&
+    } else if (strcmp(a, "--allowed-origin") == 0 && text != NULL &&
                o->origins_len < NET_ORIGINS_MAX &&
                strlen(v) < NET_ORIGIN_LEN_MAX) {
       o->origins[o->origins_len++] = v;
@@ -162,14 +164,16 @@ static int put_seconds(char *out, size_t cap, const char *flag,
 }
 
 /* One argument per line: a path may hold spaces, never a newline. */
-void server_options_format(const server_options_t *o, char *out, size_t cap) {
+int server_options_format(const server_options_t *o, char *out, size_t cap) {
   size_t len = 0;
   int n;
 #define PUT(expr)                                                              \
   do {                                                                         \
     n = (expr);                                                                \
-    if (n < 0 || (size_t)n >= cap - len)                                       \
-      return;                                                                  \
+    if (n < 0 || (size_t)n >= cap - len) {                                     \
+      out[0] = '\0';                                                           \
+      return RT_ELIMIT;                                                        \
+    }                                                                          \
     len += (size_t)n;                                                          \
   } while (0)
   out[0] = '\0';
@@ -191,6 +195,7 @@ void server_options_format(const server_options_t *o, char *out, size_t cap) {
   if (o->echo)
     PUT(snprintf(out + len, cap - len, "\n--echo"));
 #undef PUT
+  return 0;
 }
 
 int server_start(rt_world_t *w, const server_options_t *o, const char *secret,

@@ -13,12 +13,15 @@
 #include "game.h"
 #include "net_server.h"
 #include "net_static.h"
+#include "net_trace.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define SERVER_CONFIG_MAX 2048u
+/* The formatted flags go into a trace header, which holds at most
+ * NET_TRACE_CONFIG_MAX bytes; the + 1 is the terminating NUL. */
+#define SERVER_CONFIG_MAX (NET_TRACE_CONFIG_MAX + 1u)
 
 typedef struct server_options {
   const char *bind;
@@ -40,14 +43,20 @@ typedef struct server_options {
 } server_options_t;
 
 void server_usage(FILE *out);
-/* Parse argv[first..argc) into o (defaults first). 0, or -1 after a message
- * on stderr naming the bad option. */
+/* What server_options_parse returns for --help (or -h): the caller prints
+ * server_usage and exits 0, or, reading a trace's flags, calls the trace
+ * bad. The parser never exits: a replay must not stop in the middle. */
+#define SERVER_OPTIONS_HELP 1
+/* Parse argv[first..argc) into o (defaults first). 0, SERVER_OPTIONS_HELP,
+ * or -1 after a message on stderr naming the bad option. */
 int server_options_parse(int argc, char **argv, int first,
                          server_options_t *o);
 /* The options that shape what the server does (rules, limits, origins,
  * static files, echo), as flags server_options_parse reads back, one per
- * line; not the address, database, key or seed. */
-void server_options_format(const server_options_t *o, char *out, size_t cap);
+ * line; not the address, database, key or seed. 0, or RT_ELIMIT when they
+ * do not fit in cap (out then holds no flags: a cut list would replay as
+ * a different server). */
+int server_options_format(const server_options_t *o, char *out, size_t cap);
 
 /* The assembled server. */
 typedef struct server {

@@ -155,8 +155,7 @@ int simcli_parse(int argc, char **argv, simcli_options_t *o) {
     uint64_t n;
     int limit;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      simcli_usage(stdout);
-      exit(0);
+      return SIMCLI_HELP;
     } else if (strcmp(a, "--json") == 0) {
       o->json = true;
       continue;
@@ -286,21 +285,34 @@ void simcli_config(const simcli_options_t *o, const simcli_plan_t *sp,
   cfg->check_deliveries = o->check_deliveries;
 }
 
+/* A duration as parse_duration reads it back to the same nanosecond:
+ * whole milliseconds as "Nms" (the common case, short), else exact
+ * seconds (--duration 1.0000005s must not replay as 1000ms). */
+static void format_exact(rt_time_ns d, char *out, size_t cap) {
+  if (d % RT_NS_PER_MS == 0)
+    snprintf(out, cap, "%" PRId64 "ms", (int64_t)(d / RT_NS_PER_MS));
+  else
+    snprintf(out, cap, "%" PRId64 ".%09" PRId64 "s", (int64_t)(d / RT_NS_PER_S),
+             (int64_t)(d % RT_NS_PER_S));
+}
+
 /* The one command that replays a seed exactly. */
 void simcli_repro(const simcli_options_t *o, const simcli_plan_t *sp,
                   bool determinism, char *out, size_t cap) {
+  char duration[32], countdown[32];
+  format_exact(o->duration, duration, sizeof(duration));
+  format_exact(o->countdown, countdown, sizeof(countdown));
   size_t len = (size_t)snprintf(
       out, cap,
       "tools/overcookied-sim --seed %" PRIu64 " --players %u --duration "
-      "%" PRId64 "ms --faults '%s'",
-      sp->seed, o->players, (int64_t)(o->duration / RT_NS_PER_MS),
-      sp->faults_text);
+      "%s --faults '%s'",
+      sp->seed, o->players, duration, sp->faults_text);
   if (len < cap && o->game_length_set)
     len += (size_t)snprintf(out + len, cap - len, " --game-length %u",
                             o->game_length);
   if (len < cap && o->countdown_set)
-    len += (size_t)snprintf(out + len, cap - len, " --countdown %" PRId64 "ms",
-                            (int64_t)(o->countdown / RT_NS_PER_MS));
+    len += (size_t)snprintf(out + len, cap - len, " --countdown %s",
+                            countdown);
   if (len < cap) {
     char limits[SIMRUN_LIMITS_TEXT_MAX];
     simrun_limits_format(&sp->limits, limits, sizeof(limits));

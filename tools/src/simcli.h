@@ -55,8 +55,11 @@ typedef struct simcli_plan {
 } simcli_plan_t;
 
 void simcli_usage(FILE *out);
-/* Parse argv[1..argc) into o (defaults first). 0, or -1 after a message on
- * stderr. */
+/* What simcli_parse returns for --help (or -h): overcookied-sim prints
+ * simcli_usage and exits 0; the replay calls a trace holding it bad. */
+#define SIMCLI_HELP 1
+/* Parse argv[1..argc) into o (defaults first). 0, SIMCLI_HELP, or -1
+ * after a message on stderr. */
 int simcli_parse(int argc, char **argv, simcli_options_t *o);
 /* The faults, limits and mix of one seed: from the flags, or drawn from the
  * seed in a swarm. */

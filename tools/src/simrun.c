@@ -226,16 +226,30 @@ static void format_duration(rt_time_ns d, char *out, size_t cap) {
     snprintf(out, cap, "%" PRId64 "ns", (int64_t)d);
 }
 
+/* The shortest %g text that strtod reads back as v: %.17g always does but
+ * reads badly, and a swarm's draws are rounded to 4 digits
+ * (simrun_faults_draw), so they stay short; a user's 0.33333 keeps all its
+ * digits (at %.4g it would replay as another run). */
+static void format_probability(double v, char *out, size_t cap) {
+  for (int digits = 4; digits <= 17; digits++) {
+    snprintf(out, cap, "%.*g", digits, v);
+    if (strtod(out, NULL) == v)
+      return;
+  }
+}
+
 void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap) {
   char lat[32], jit[32];
   format_duration(f->latency, lat, sizeof(lat));
   format_duration(f->jitter, jit, sizeof(jit));
-  /* %.17g would round-trip but reads badly; draws are rounded to 4 digits
-   * (simrun_faults_draw) so %.4g round-trips them. */
+  char p[5][32];
+  const double v[5] = {f->slow, f->stall, f->reset, f->churn, f->store};
+  for (int i = 0; i < 5; i++)
+    format_probability(v[i], p[i], sizeof(p[i]));
   int n = snprintf(out, cap,
-                   "slow=%.4g,stall=%.4g,reset=%.4g,churn=%.4g,store=%.4g,"
+                   "slow=%s,stall=%s,reset=%s,churn=%s,store=%s,"
                    "latency=%s,jitter=%s",
-                   f->slow, f->stall, f->reset, f->churn, f->store, lat, jit);
+                   p[0], p[1], p[2], p[3], p[4], lat, jit);
   if (f->until > 0 && n > 0 && (size_t)n < cap) {
     char until[32];
     format_duration(f->until, until, sizeof(until));
