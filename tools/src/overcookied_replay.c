@@ -91,7 +91,8 @@ static int parse_seconds(const char *v, rt_time_ns *out) {
   char *end;
   errno = 0;
   double s = strtod(v, &end);
-  if (errno != 0 || end == v || (*end != '\0' && strcmp(end, "s") != 0) ||
+  /* Digits and a point only (strtod also reads hex, exponents, "inf"). */
+  if (errno != 0 || end == v || end != v + strspn(v, "0123456789.") || (*end != '\0' && strcmp(end, "s") != 0) ||
       !(s >= 0) || s > 1e9)
     return -1;
   *out = (rt_time_ns)(s * 1e9 + 0.5);

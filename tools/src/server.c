@@ -51,18 +51,26 @@ static int parse_level(const char *s) {
   return -1;
 }
 
+/* Decimal digits only: strtoull alone takes leading spaces and a sign
+ * (" -1" would wrap to 2^64 - 1). */
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  if (s[0] < '0' || s[0] > '9')
+    return -1;
   char *end;
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v > max || s[0] == '-')
+  if (errno != 0 || *end != '\0' || v > max)
     return -1;
   *out = v;
   return 0;
 }
 
-/* Seconds, possibly fractional, into nanoseconds; at most a day. */
+/* Seconds, possibly fractional, into nanoseconds; at most a day. Digits
+ * and a point only: strtod alone also reads hex ("0x10"), exponents,
+ * "inf" and leading spaces. */
 static int parse_seconds(const char *s, rt_time_ns *out) {
+  if (s[0] == '\0' || strspn(s, "0123456789.") != strlen(s))
+    return -1;
   char *end;
   errno = 0;
   double v = strtod(s, &end);

@@ -84,13 +84,16 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
   return 0;
 }
 
-/* 120s, 2m, 500ms, 1.5s; a bare number is seconds. */
+/* 120s, 2m, 500ms, 1.5s; a bare number is seconds. Digits and a point,
+ * then the unit: strtod alone also reads hex ("0x10s") and exponents. */
 static int parse_duration(const char *s, rt_time_ns max, rt_time_ns *out) {
-  if (s == NULL || ((s[0] < '0' || s[0] > '9') && s[0] != '.'))
+  if (s == NULL || strspn(s, "0123456789.") == 0)
     return -1;
   char *end;
   errno = 0;
   double v = strtod(s, &end);
+  if (end != s + strspn(s, "0123456789."))
+    return -1;
   double scale = 1e9;
   if (strcmp(end, "ms") == 0)
     scale = 1e6;
