@@ -10,6 +10,7 @@
 #include "rt_assert.h"
 #include "rt_hash.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct net_record {
   size_t scratch_cap;
   rt_time_ns last_time;  /* of the last TIME record */
   rt_time_ns last_flush; /* world time of the last hand-off */
+  bool warned;           /* the recording's first trouble was logged */
 };
 
 static void append(net_record_t *r, uint8_t type, const net_trace_enc_t *e) {
@@ -59,6 +61,23 @@ static uint8_t *scratch(net_record_t *r, size_t n) {
 }
 
 /* ---- Hooks -------------------------------------------------------------------- */
+
+/* An operator must hear at once, not at shutdown, that the trace stopped
+ * (a full disk, a failed rotation) or has gaps (the disk fell behind):
+ * one warning, the first time either is seen. */
+static void warn_once(net_record_t *r, int failed) {
+  net_trace_writer_stats_t st;
+  net_trace_writer_stats(r->writer, &st);
+  if (failed == 0 && st.records_lost == 0)
+    return;
+  r->warned = true;
+  char why[256];
+  net_trace_writer_error(r->writer, why, sizeof(why));
+  rt_log(r->world, RT_LOG_WARN, "record.trouble",
+         "records_lost=%" PRIu64 " error=\"%s\" (the replay stops at the "
+         "first gap)",
+         st.records_lost, why[0] != '\0' ? why : "none: the disk is behind");
+}
 
 static void on_time(void *ctx, rt_time_ns now) {
   net_record_t *r = ctx;
@@ -97,7 +116,9 @@ static void on_drive_end(void *ctx, rt_drive_t kind, uint32_t result) {
   rt_time_ns now = rt_now(r->world);
   if (now - r->last_flush >= NET_RECORD_FLUSH_NS) {
     r->last_flush = now;
-    (void)net_trace_flush(r->writer);
+    int failed = net_trace_flush(r->writer);
+    if (!r->warned)
+      warn_once(r, failed);
   }
 }
 
@@ -237,6 +258,8 @@ int net_record_start(rt_world_t *w, const net_record_config_t *cfg,
   net_trace_writer_config_t wc = {
       .max_bytes_per_file = cfg->max_bytes_per_file,
       .buffer_bytes = cfg->buffer_bytes,
+      .open_file = cfg->open_file,
+      .open_ctx = cfg->open_ctx,
   };
   int rc = net_trace_writer_open_ex(cfg->dir, &hdr, &wc, &r->writer, err,
                                     err_cap);

@@ -37,6 +37,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -46,6 +47,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEED 0x5eedu
@@ -1408,5 +1410,73 @@ Test(sim_replay, the_output_hash_folds_accepted_bytes_only_while_tapped) {
 
   rt_stream_close(a);
   rt_stream_close(b);
+  sim_world_destroy(sw);
+}
+
+/* ---- A recording that fails is heard of at once ------------------------ */
+
+typedef struct log_lines {
+  uint32_t trouble; /* "record.trouble" warnings */
+} log_lines_t;
+
+static void count_trouble(void *ctx, const char *line, size_t len) {
+  log_lines_t *l = ctx;
+  (void)len;
+  if (strstr(line, "level=warn event=record.trouble") != NULL)
+    l->trouble++;
+}
+
+static void tick_nop(rt_actor_t *self, const rt_msg_t *msg) {
+  (void)self;
+  (void)msg;
+}
+
+static int open_full(void *ctx, const char *path, uint32_t seq) {
+  (void)ctx;
+  (void)path;
+  (void)seq;
+  int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+  return fd >= 0 ? fd : -errno;
+}
+
+/* A disk that is full from the start: the recorder says so in one warning
+ * while the world runs (it used to be silent until the trace was closed),
+ * and only once however long the run goes on. */
+Test(sim_replay, a_failing_recording_is_warned_of_once_while_it_runs) {
+  log_lines_t lines = {0};
+  sim_config_t sc = {.seed = SEED, .log_level = RT_LOG_WARN,
+                     .log_write = count_trouble, .log_ctx = &lines};
+  sim_world_t *sw = sim_world_create(&sc);
+  cr_assert_not_null(sw);
+  rt_world_t *w = sim_world_rt(sw);
+  char dir[TMP_PATH_MAX];
+  tmp_path(dir, "full");
+  net_record_config_t rc = {.dir = dir, .config = "full disk",
+                            .flags = NET_RECORD_F_SIM,
+                            .open_file = open_full};
+  char err[ERR_CAP] = "";
+  net_record_t *rec = NULL;
+  cr_assert_eq(net_record_start(w, &rc, &rec, err, sizeof(err)), RT_OK, "%s",
+               err);
+  /* An actor ticking every 5 ms makes passes, and so records and
+   * hand-offs to the writer, well past the first failed write. */
+  rt_actor_spec_t spec = {.name = "tick", .behaviour = tick_nop,
+                          .mailbox_cap = 4};
+  rt_actor_id_t id;
+  cr_assert_eq(rt_spawn(w, &spec, &id), RT_OK);
+  uint64_t t;
+  cr_assert_eq(rt_timer_start(w, id, 5 * RT_NS_PER_MS, 5 * RT_NS_PER_MS,
+                              RT_TAG_USER, 0, &t),
+               RT_OK);
+  for (int i = 1; i <= 2000 && lines.trouble == 0; i++) {
+    sim_world_run(sw, (rt_time_ns)i * NET_RECORD_FLUSH_NS, 0);
+    struct timespec ts = {0, 200000}; /* the writer thread's turn */
+    nanosleep(&ts, NULL);
+  }
+  cr_assert_eq(lines.trouble, 1, "no warning while the recording failed");
+  sim_world_run(sw, 3000 * NET_RECORD_FLUSH_NS, 0);
+  cr_assert_eq(lines.trouble, 1, "warned %u times", lines.trouble);
+  net_record_stats_t st;
+  cr_assert_neq(net_record_stop(rec, &st, err, sizeof(err)), RT_OK);
   sim_world_destroy(sw);
 }
