@@ -7,7 +7,7 @@
  * net_live_run_for(RUN_LIMIT); a test that finishes calls net_live_stop, and
  * checks it finished rather than timed out.
  */
-#include "game_echo.h"
+#include "net_echo.h"
 #include "net_live.h"
 #include "rt_stream.h"
 #include "rt_world.h"
@@ -637,7 +637,7 @@ Test(net_live, the_echo_server_echoes_bytes_over_loopback) {
   cr_assert_eq(net_live_listen(live, "127.0.0.1", 0, 0, &l), RT_OK);
   uint16_t port = net_live_listener_port(l);
   rt_actor_id_t acceptor;
-  cr_assert_eq(game_echo_spawn_acceptor(w, l, &acceptor), RT_OK);
+  cr_assert_eq(net_echo_spawn_acceptor(w, l, &acceptor), RT_OK);
 
   echo_client_t *c = calloc(1, sizeof(*c));
   c->live = live;

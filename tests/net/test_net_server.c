@@ -18,7 +18,7 @@
  * SETTLE_ROUNDS_MAX read-and-run rounds per settle; client reads and writes
  * are bounded too.
  */
-#include "game_echo.h"
+#include "net_echo.h"
 #include "net_http.h"
 #include "net_server.h"
 #include "net_static.h"
@@ -2894,7 +2894,7 @@ Test(net_server, parking_between_any_two_bytes_loses_nothing) {
   fx_free(fx);
 }
 
-/* A real client: net_ws_client in an actor, against game_echo_session. */
+/* A real client: net_ws_client in an actor, against net_echo_session. */
 typedef struct wsc_probe {
   net_wsc_t *wsc;
   rt_rng_t rng;
@@ -2926,9 +2926,9 @@ static void wsc_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   }
 }
 
-Test(net_server, net_ws_client_talks_to_game_echo_session) {
+Test(net_server, net_ws_client_talks_to_net_echo_session) {
   fx_t *fx = fx_create();
-  fx->cfg.session = &game_echo_session;
+  fx->cfg.session = &net_echo_session;
   fx_start(fx);
   wsc_probe_t *p = calloc(1, sizeof(*p));
   cr_assert_not_null(p);

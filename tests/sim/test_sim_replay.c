@@ -2,7 +2,7 @@
  * net_record.h, sim/sim_replay.h), and the tap underneath (runtime/rt_tap.h).
  *
  * The end-to-end tests record a real session: a net_live world on loopback
- * running the echo server (game/game_echo.h) while this test, as a plain
+ * running the echo server (net/net_echo.h) while this test, as a plain
  * blocking socket client, sends bytes, reads the echoes back and hangs up;
  * the operator's teardown is recorded the way tools/src/overcookied.c does
  * it (stop_recording). Then the trace is replayed into a fresh replay world
@@ -21,7 +21,7 @@
  * Each test records into its own mkdtemp directory under /tmp, removed by
  * the suite's fini (also after a failed assertion).
  */
-#include "game_echo.h"
+#include "net_echo.h"
 #include "net_live.h"
 #include "net_record.h"
 #include "net_trace.h"
@@ -124,22 +124,22 @@ static void fill(uint8_t *buf, uint64_t from, size_t n) {
 
 /* ---- Echo servers of the test's own ------------------------------------ */
 
-/* A copy of game_echo's acceptor and connection (game/game_echo.c) making
+/* A copy of net_echo's acceptor and connection (net/net_echo.c) making
  * the same stream calls in the same order, with a twist per mode: the
- * faithful copy must replay a game_echo recording as game_echo does (so a
+ * faithful copy must replay a net_echo recording as net_echo does (so a
  * divergence seen with the others is the twist's, not the copy's). */
 
-#define MIRROR_CHUNK 4096u /* game_echo's ECHO_CHUNK: the replay checks it */
+#define MIRROR_CHUNK 4096u /* net_echo's ECHO_CHUNK: the replay checks it */
 #define MIRROR_ROUNDS 64
 #define MIRROR_ACCEPTS 256
 #define EXT_KIND_KEY 901u  /* the keyed mirror's external */
 #define EXT_KEY_TAG "KEY!" /* the external's bytes */
 
 typedef enum mirror_mode {
-  MIRROR_ECHO,   /* as game_echo */
+  MIRROR_ECHO,   /* as net_echo */
   MIRROR_SHOUT,  /* writes the bytes upper-cased */
   MIRROR_KEYED,  /* writes them XORed with a key that is an external result */
-  MIRROR_CHATTY, /* as game_echo, plus a message to itself per signal */
+  MIRROR_CHATTY, /* as net_echo, plus a message to itself per signal */
 } mirror_mode_t;
 
 typedef struct mirror_cfg {
@@ -271,7 +271,7 @@ static void mirror_acceptor_on_stop(rt_actor_t *self, int reason) {
   free(a);
 }
 
-/* As game_echo_spawn_acceptor. ctx: a mirror_cfg_t, borrowed. */
+/* As net_echo_spawn_acceptor. ctx: a mirror_cfg_t, borrowed. */
 static int mirror_spawn(rt_world_t *w, rt_listener_t *l, void *ctx) {
   mirror_acceptor_t *a = calloc(1, sizeof(*a));
   cr_assert_not_null(a);
@@ -295,7 +295,7 @@ typedef int spawn_fn(rt_world_t *w, rt_listener_t *l, void *ctx);
 static int echo_spawn(rt_world_t *w, rt_listener_t *l, void *ctx) {
   (void)ctx;
   rt_actor_id_t id;
-  return game_echo_spawn_acceptor(w, l, &id);
+  return net_echo_spawn_acceptor(w, l, &id);
 }
 
 /* ---- Recording a live session ------------------------------------------ */
@@ -305,7 +305,7 @@ typedef struct plan {
   size_t first_len;      /* sent at once before the loop first runs */
   size_t second_len;     /* sent after the first came back; 0: none */
   uint8_t xor_key;       /* what the server does to each byte (0: echo) */
-  spawn_fn *spawn;       /* NULL: game_echo */
+  spawn_fn *spawn;       /* NULL: net_echo */
   void *spawn_ctx;
 } plan_t;
 
@@ -443,7 +443,7 @@ typedef enum extra {
 
 typedef struct setup {
   extra_t extra;
-  spawn_fn *spawn; /* NULL: game_echo */
+  spawn_fn *spawn; /* NULL: net_echo */
   void *spawn_ctx;
 } setup_t;
 
@@ -533,7 +533,7 @@ Test(sim_replay, a_recorded_echo_session_replays_with_every_check_matching) {
 
 Test(sim_replay, a_faithful_copy_of_the_program_replays_as_well) {
   /* The control for the divergence tests below: the test's own copy of the
-   * echo server, unchanged, passes every check of game_echo's recording. */
+   * echo server, unchanged, passes every check of net_echo's recording. */
   char dir[TMP_PATH_MAX];
   tmp_path(dir, "rec");
   session_t s;
@@ -972,7 +972,7 @@ Test(sim_replay, a_record_the_writer_refused_is_a_trace_error_at_the_gap) {
   /* The smallest writer buffer (NET_TRACE_BUFFER_BYTES_MIN, 4 KiB) limits a
    * record's payload to the buffer less a record's overhead and room for a
    * LOST record (net_trace.c: payload_max = 4096 - 9 - 29 = 4058 bytes).
-   * The echo reads up to 4096 bytes at a time (game_echo.c ECHO_CHUNK), so
+   * The echo reads up to 4096 bytes at a time (net_echo.c ECHO_CHUNK), so
    * when 16 KiB wait on the socket its first read returns 4096 bytes, and
    * that READ record (4096 bytes and its fields) is refused with
    * -RT_ELIMIT: counted, and a LOST record marks the gap. */

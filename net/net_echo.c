@@ -1,4 +1,6 @@
-#include "game_echo.h"
+/* net_echo.c: the raw-byte echo actor and the WebSocket echo session
+ * (net_echo.h). */
+#include "net_echo.h"
 
 #include "rt_assert.h"
 
@@ -109,7 +111,7 @@ static void acceptor_on_stop(rt_actor_t *self, int reason) {
   free(st);
 }
 
-int game_echo_spawn_acceptor(rt_world_t *w, rt_listener_t *listener,
+int net_echo_spawn_acceptor(rt_world_t *w, rt_listener_t *listener,
                              rt_actor_id_t *id_out) {
   acceptor_state_t *st = calloc(1, sizeof(*st));
   if (st == NULL)
@@ -180,7 +182,7 @@ static void echo_session_closed(void *session, rt_actor_t *self,
   free(session);
 }
 
-const rt_session_handler_t game_echo_session = {
+const rt_session_handler_t net_echo_session = {
     .ctx = NULL,
     .open = echo_session_open,
     .text = echo_session_text,
