@@ -2,14 +2,21 @@
 #ifndef GAME_INT_H
 #define GAME_INT_H
 
+#include "game.h"
+#include "game_auth.h"
+#include "rt_idmap.h"
 #include "rt_msg.h"
+#include "rt_service.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 /* Results from outside the world (rt_tap.h externals): recorded on a live
  * server, fed back by a replay, so a replay needs neither the token key nor
  * the database. */
 enum {
-  GAME_EXT_AUTH_VERIFY = 1, /* rc: 0 or -RT_E*; data: subject NUL name */
-  GAME_EXT_AUTH_SIGN = 2,   /* rc: 0 or -RT_E*; data: the token */
+  GAME_EXT_AUTH_VERIFY = 1, /* rc: 0 or RT_E*; data: subject NUL name */
+  GAME_EXT_AUTH_SIGN = 2,   /* rc: 0 or RT_E*; data: the token */
   GAME_EXT_STORE_RECORD = 3,      /* rc: SQLite code; data: 1 new, 2 dup */
   GAME_EXT_STORE_LEADERBOARD = 4, /* rc: SQLite code; data: JSON body */
   GAME_EXT_STORE_HISTORY = 5,     /* rc: SQLite code; data: JSON body */
@@ -95,20 +102,11 @@ typedef struct game_query {
   uint32_t pad_;
 } game_query_t;
 
-#include "rt_service.h"
-
 typedef struct game_hello {
   rt_identity_t who;
 } game_hello_t;
 
 /* ---- The game's shared context (one per world) ----------------------------- */
-
-#include "game.h"
-#include "game_auth.h"
-#include "rt_idmap.h"
-
-#include <stdbool.h>
-#include <stddef.h>
 
 struct game {
   rt_world_t *world;
