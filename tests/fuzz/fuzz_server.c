@@ -146,8 +146,9 @@ static void start(scenario_t *s) {
    * cut anywhere meet a context freed and made again (net_ws_park). */
   o.ws_park_after = MS / 2;
   char err[256];
-  if (server_start(s->w, &o, SECRET, ":memory:", listen_sim, s->sw,
-                   &s->server, err, sizeof(err)) < 0)
+  game_store_config_t store = {.path = ":memory:"};
+  if (server_start(s->w, &o, SECRET, &store, listen_sim, s->sw, &s->server,
+                   err, sizeof(err)) < 0)
     fail(s, "server_start", err);
   rt_actor_spec_t spec = {.name = "fuzz.sink",
                           .behaviour = sink_behaviour,

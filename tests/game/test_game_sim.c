@@ -1,10 +1,10 @@
 /* test_game_sim.c: the whole game in the simulated world.
  *
- * Each test builds a seeded simulated world holding the game (game_create
- * with an in-memory Store and short timings), a sim_listen port and the
- * HTTP/WebSocket server wired exactly as tools/src/overcookied.c wires it:
- * the three API routes, the game's session, token check, metrics and the
- * Client's mailbox rules. Players are sim_bots (sim/sim_bot.h): they log in
+ * Each test builds a seeded simulated world holding the server as every
+ * program assembles it (server_start, tools/src/server.h: the game with an
+ * in-memory Store and short timings, the three API routes, the game's
+ * session, token check, metrics and the Client's mailbox rules) on a
+ * sim_listen port. Players are sim_bots (sim/sim_bot.h): they log in
  * over HTTP, upgrade to a WebSocket and play through the production code
  * over simulated links, so every rule is checked on the wire, with virtual
  * time that makes each instant exact and each run repeatable.
@@ -25,6 +25,7 @@
 #include "game_store.h"
 #include "net_server.h"
 #include "rt_stream.h"
+#include "server.h"
 #include "rt_world.h"
 #include "sim_bot.h"
 #include "sim_pipe.h"
@@ -73,6 +74,7 @@ typedef struct fx {
   fault_plan_t fault;
   game_t *game;
   net_server_t *srv;
+  server_t server; /* game and srv are its */
   sim_bot_t *bots[BOTS_MAX];
   uint32_t bots_len;
 } fx_t;
@@ -121,7 +123,12 @@ static fx_t *fx_create(const char *name, uint64_t seed) {
   return fx;
 }
 
-/* The server as tools/src/overcookied.c builds it (no static files). */
+static int fx_listen(void *ctx, rt_listener_t **out) {
+  return sim_listen(ctx, PORT, 0, out);
+}
+
+/* The server as every program builds it (server_start), with no static
+ * files. */
 static void fx_start(fx_t *fx) {
   const char *log = getenv("OC_SIM_LOG");
   sim_config_t sc = {.seed = fx->seed,
@@ -130,33 +137,22 @@ static void fx_start(fx_t *fx) {
   cr_assert_not_null(fx->sw);
   fx->w = sim_world_rt(fx->sw);
   fx->fault.w = fx->w;
+  server_options_t o;
+  server_options_default(&o);
+  o.static_dir = NULL;
+  o.game = fx->game_cfg;
+  char err[256];
   CHECK(fx,
-        game_create(fx->w, &fx->game_cfg, SECRET, &fx->store_cfg, &fx->game) ==
-            RT_OK,
-        "game_create");
-  net_server_config_t scfg = {
-      .session = game_session(fx->game),
-      .authenticate = game_authenticate,
-      .auth_ctx = fx->game,
-      .metrics = game_metrics,
-      .metrics_ctx = fx->game,
-      .routes = {{"POST", "/api/login", game_api_login, fx->game},
-                 {"GET", "/api/leaderboard", game_api_leaderboard, fx->game},
-                 {"GET", "/api/history", game_api_history, fx->game}},
-      .routes_len = 3,
-  };
-  game_client_mailbox(&scfg.mailbox_cap, &scfg.overflow, &scfg.rules,
-                      &scfg.rules_len);
-  rt_listener_t *l = NULL;
-  CHECK(fx, sim_listen(fx->sw, PORT, 0, &l) == RT_OK, "sim_listen");
-  CHECK(fx, net_server_start(fx->w, l, &scfg, &fx->srv) == RT_OK,
-        "net_server_start");
+        server_start(fx->w, &o, SECRET, &fx->store_cfg, fx_listen, fx->sw,
+                     &fx->server, err, sizeof(err)) == RT_OK,
+        "server_start");
+  fx->game = fx->server.game;
+  fx->srv = fx->server.srv;
 }
 
 static void fx_free(fx_t *fx) {
   sim_world_destroy(fx->sw);
-  net_server_free(fx->srv);
-  game_free(fx->game);
+  server_free(&fx->server);
   for (uint32_t i = 0; i < fx->bots_len; i++)
     sim_bot_destroy(fx->bots[i]);
   free(fx);

@@ -533,9 +533,9 @@ static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
   run->world = sim_replay_world(replay);
   listen_ctx_t lc = {.replay = replay};
   /* Token checks come from the recording: the key is never needed. */
+  game_store_config_t store = {.path = ":memory:"};
   int rc = server_start(run->world, &so, "replay-holds-no-token-key",
-                        ":memory:", do_listen, &lc, &run->server, err,
-                        err_cap);
+                        &store, do_listen, &lc, &run->server, err, err_cap);
   if (rc < 0) {
     sim_replay_close(replay);
     server_free(&run->server);

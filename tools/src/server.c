@@ -1,11 +1,12 @@
 /* server.c: options and assembly of the server (server.h). */
 #include "server.h"
 
-#include "game_echo.h"
+#include "net_echo.h"
+#include "rt_assert.h"
+#include "rt_parse.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 void server_usage(FILE *out) {
@@ -51,37 +52,93 @@ static int parse_level(const char *s) {
   return -1;
 }
 
-/* Decimal digits only: strtoull alone takes leading spaces and a sign
- * (" -1" would wrap to 2^64 - 1). */
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (s[0] < '0' || s[0] > '9')
-    return -1;
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > max)
-    return -1;
-  *out = v;
-  return 0;
+/* Seconds, possibly fractional ("0.25"), at most a day. */
+static bool seconds_ok(const char *v, rt_time_ns *out) {
+  return rt_parse_seconds(v, NULL, 86400 * RT_NS_PER_S, out) == RT_OK;
 }
 
-/* Seconds, possibly fractional, into nanoseconds; at most a day. Digits
- * and a point only: strtod alone also reads hex ("0x10"), exponents,
- * "inf" and leading spaces. */
-static int parse_seconds(const char *s, rt_time_ns *out) {
-  if (s[0] == '\0' || strspn(s, "0123456789.") != strlen(s))
-    return -1;
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !(v >= 0) || v > 86400)
-    return -1;
-  *out = (rt_time_ns)(v * 1e9 + 0.5);
-  return 0;
+/* One of the game's rules with its value v: true when a is a rule flag
+ * and v is valid for it. */
+static bool parse_rule(const char *a, const char *v, game_config_t *g) {
+  uint64_t n;
+  if (strcmp(a, "--countdown") == 0)
+    return seconds_ok(v, &g->countdown);
+  if (strcmp(a, "--reconnect-grace") == 0)
+    return seconds_ok(v, &g->reconnect_grace);
+  if (strcmp(a, "--bonus") == 0)
+    return seconds_ok(v, &g->bonus);
+  if (strcmp(a, "--game-length") == 0 && rt_parse_u64(v, 3600, &n) == 0) {
+    g->game_seconds = (uint32_t)n;
+    return true;
+  }
+  if (strcmp(a, "--golden-min") == 0 && rt_parse_u64(v, 3600, &n) == 0) {
+    g->golden_min_s = (uint32_t)n;
+    return true;
+  }
+  if (strcmp(a, "--golden-max") == 0 && rt_parse_u64(v, 3600, &n) == 0) {
+    g->golden_max_s = (uint32_t)n;
+    return true;
+  }
+  if (strcmp(a, "--click-rate") == 0 && rt_parse_u64(v, 100000, &n) == 0) {
+    g->click_rate = (uint32_t)n;
+    g->click_burst = n > 0 ? (uint32_t)n : 1;
+    return true;
+  }
+  return false;
 }
 
-int server_options_parse(int argc, char **argv, int first,
-                         server_options_t *o) {
+/* One of the server's flags with its value v: true when a is one and v is
+ * valid for it. An empty address, path, key or origin means nothing, and
+ * an empty value would be a line of its own in a trace's flags: text
+ * flags refuse "". */
+static bool parse_flag(const char *a, const char *v, server_options_t *o) {
+  const char *text = v != NULL && v[0] != '\0' ? v : NULL;
+  const char **text_field = strcmp(a, "--bind") == 0     ? &o->bind
+                            : strcmp(a, "--db") == 0     ? &o->db
+                            : strcmp(a, "--secret") == 0 ? &o->secret
+                            : strcmp(a, "--static") == 0 ? &o->static_dir
+                            : strcmp(a, "--record") == 0 ? &o->record_dir
+                                                         : NULL;
+  uint64_t n;
+  if (text_field != NULL) {
+    if (text != NULL)
+      *text_field = text;
+    return text != NULL;
+  }
+  if (strcmp(a, "--port") == 0 && rt_parse_u64(v, 65535, &n) == 0) {
+    o->port = (uint16_t)n;
+    return true;
+  }
+  if (strcmp(a, "--seed") == 0 && rt_parse_u64(v, UINT64_MAX, &n) == 0) {
+    o->seed = n;
+    o->seed_set = true;
+    return true;
+  }
+  if (strcmp(a, "--record-max-mb") == 0 &&
+      rt_parse_u64(v, 1u << 20, &n) == 0 && n > 0) {
+    o->record_max_mb = n;
+    return true;
+  }
+  if (strcmp(a, "--allowed-origin") == 0 && text != NULL &&
+      o->origins_len < NET_ORIGINS_MAX && strlen(v) < NET_ORIGIN_LEN_MAX) {
+    o->origins[o->origins_len++] = v;
+    return true;
+  }
+  if (strcmp(a, "--max-connections") == 0 &&
+      rt_parse_u64(v, 10000000, &n) == 0 && n > 0) {
+    o->max_connections = (uint32_t)n;
+    return true;
+  }
+  if (strcmp(a, "--ws-park-after") == 0)
+    return seconds_ok(v, &o->ws_park_after) && o->ws_park_after > 0;
+  if (strcmp(a, "--log-level") == 0 && v != NULL && parse_level(v) >= 0) {
+    o->log_level = parse_level(v);
+    return true;
+  }
+  return parse_rule(a, v, &o->game);
+}
+
+void server_options_default(server_options_t *o) {
   *o = (server_options_t){.bind = "127.0.0.1",
                           .port = 8080,
                           .log_level = RT_LOG_INFO,
@@ -90,71 +147,20 @@ int server_options_parse(int argc, char **argv, int first,
                           .max_connections = NET_CONNECTIONS_MAX_DEFAULT,
                           .record_max_mb = 256};
   game_config_defaults(&o->game);
+}
+
+int server_options_parse(int argc, char **argv, int first,
+                         server_options_t *o) {
+  server_options_default(o);
   for (int i = first; i < argc; i++) {
     const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    /* An empty address, path, key or origin means nothing, and an empty
-     * value would be a line of its own in a trace's flags: refused. */
-    const char *text = v != NULL && v[0] != '\0' ? v : NULL;
-    uint64_t n;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
       return SERVER_OPTIONS_HELP;
-    } else if (strcmp(a, "--echo") == 0) {
+    if (strcmp(a, "--echo") == 0) {
       o->echo = true;
       continue;
-    } else if (strcmp(a, "--bind") == 0 && text != NULL) {
-      o->bind = v;
-    } else if (strcmp(a, "--port") == 0 && v != NULL &&
-               parse_u64(v, 65535, &n) == 0) {
-      o->port = (uint16_t)n;
-    } else if (strcmp(a, "--seed") == 0 && v != NULL &&
-               parse_u64(v, UINT64_MAX, &n) == 0) {
-      o->seed = n;
-      o->seed_set = true;
-    } else if (strcmp(a, "--db") == 0 && text != NULL) {
-      o->db = v;
-    } else if (strcmp(a, "--secret") == 0 && text != NULL) {
-      o->secret = v;
-    } else if (strcmp(a, "--static") == 0 && text != NULL) {
-      o->static_dir = v;
-    } else if (strcmp(a, "--record") == 0 && text != NULL) {
-      o->record_dir = v;
-    } else if (strcmp(a, "--record-max-mb") == 0 && v != NULL &&
-               parse_u64(v, 1u << 20, &n) == 0 && n > 0) {
-      o->record_max_mb = n;
-    } else if (strcmp(a, "--allowed-origin") == 0 && text != NULL &&
-               o->origins_len < NET_ORIGINS_MAX &&
-               strlen(v) < NET_ORIGIN_LEN_MAX) {
-      o->origins[o->origins_len++] = v;
-    } else if (strcmp(a, "--max-connections") == 0 && v != NULL &&
-               parse_u64(v, 10000000, &n) == 0 && n > 0) {
-      o->max_connections = (uint32_t)n;
-    } else if (strcmp(a, "--ws-park-after") == 0 && v != NULL &&
-               parse_seconds(v, &o->ws_park_after) == 0 &&
-               o->ws_park_after > 0) {
-    } else if (strcmp(a, "--countdown") == 0 && v != NULL &&
-               parse_seconds(v, &o->game.countdown) == 0) {
-    } else if (strcmp(a, "--reconnect-grace") == 0 && v != NULL &&
-               parse_seconds(v, &o->game.reconnect_grace) == 0) {
-    } else if (strcmp(a, "--bonus") == 0 && v != NULL &&
-               parse_seconds(v, &o->game.bonus) == 0) {
-    } else if (strcmp(a, "--game-length") == 0 && v != NULL &&
-               parse_u64(v, 3600, &n) == 0) {
-      o->game.game_seconds = (uint32_t)n;
-    } else if (strcmp(a, "--golden-min") == 0 && v != NULL &&
-               parse_u64(v, 3600, &n) == 0) {
-      o->game.golden_min_s = (uint32_t)n;
-    } else if (strcmp(a, "--golden-max") == 0 && v != NULL &&
-               parse_u64(v, 3600, &n) == 0) {
-      o->game.golden_max_s = (uint32_t)n;
-    } else if (strcmp(a, "--click-rate") == 0 && v != NULL &&
-               parse_u64(v, 100000, &n) == 0) {
-      o->game.click_rate = (uint32_t)n;
-      o->game.click_burst = n > 0 ? (uint32_t)n : 1;
-    } else if (strcmp(a, "--log-level") == 0 && v != NULL &&
-               parse_level(v) >= 0) {
-      o->log_level = parse_level(v);
-    } else {
+    }
+    if (!parse_flag(a, i + 1 < argc ? argv[i + 1] : NULL, o)) {
       fprintf(stderr, "overcookied: bad or incomplete option '%s'\n", a);
       server_usage(stderr);
       return -1;
@@ -185,6 +191,7 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
     len += (size_t)n;                                                          \
   } while (0)
   out[0] = '\0';
+  RT_ASSERT(o->static_dir != NULL); /* a live server serves its files */
   const game_config_t *g = &o->game;
   PUT(snprintf(out + len, cap - len,
                "--game-length\n%u\n--golden-min\n%u\n--golden-max\n%u\n"
@@ -206,27 +213,66 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
   return 0;
 }
 
+/* The server's connection layer: the game's session, token check, API
+ * routes, metrics and the Client's mailbox rules, with the options'
+ * limits. The one place these are written: every program and test that
+ * runs the server gets them from here. */
+static void net_config(const server_options_t *o, server_t *s,
+                       net_server_config_t *out) {
+  *out = (net_server_config_t){
+      .connections_max = o->max_connections,
+      .ws_message_max = o->ws_message_max,
+      .ws_park_after = o->ws_park_after,
+      .statics = s->statics,
+      .session = game_session(s->game),
+      .authenticate = game_authenticate,
+      .auth_ctx = s->game,
+      .metrics = game_metrics,
+      .metrics_ctx = s->game,
+      .routes = {{"POST", "/api/login", game_api_login, s->game},
+                 {"GET", "/api/leaderboard", game_api_leaderboard, s->game},
+                 {"GET", "/api/history", game_api_history, s->game}},
+      .routes_len = 3,
+  };
+  game_client_mailbox(&out->mailbox_cap, &out->overflow, &out->rules,
+                      &out->rules_len);
+  if (o->mailbox_cap > 0)
+    out->mailbox_cap = o->mailbox_cap;
+  if (o->echo) {
+    out->session = &net_echo_session;
+    out->authenticate = NULL;
+  }
+  for (uint32_t i = 0; i < o->origins_len; i++)
+    out->allowed_origins[i] = o->origins[i];
+  out->allowed_origins_len = o->origins_len;
+}
+
 int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
-                 const char *store_path, server_listen_fn *listen,
+                 const game_store_config_t *store, server_listen_fn *listen,
                  void *listen_ctx, server_t *out, char *err, size_t err_cap) {
   *out = (server_t){0};
   game_config_t gc = o->game;
   gc.seed = rt_world_seed(w);
-  game_store_config_t store = {.path = store_path != NULL ? store_path : o->db};
-  int rc = game_create(w, &gc, secret, &store, &out->game);
+  game_store_config_t sqlite = {.path = o->db};
+  if (store == NULL)
+    store = &sqlite;
+  int rc = game_create(w, &gc, secret, store, &out->game);
   if (rc < 0) {
     snprintf(err, err_cap, "cannot start the game (database %s): %s",
-             store.path, rt_strerror(rc));
+             store->path, rt_strerror(rc));
     return rc;
   }
-  rc = net_static_load(o->static_dir, &out->statics);
-  if (rc < 0) {
-    snprintf(err, err_cap, "cannot load %s: %s", o->static_dir,
-             rt_strerror(rc));
-    return rc;
+  if (o->static_dir != NULL) {
+    rc = net_static_load(o->static_dir, &out->statics);
+    if (rc < 0) {
+      snprintf(err, err_cap, "cannot load %s: %s", o->static_dir,
+               rt_strerror(rc));
+      return rc;
+    }
+    if (net_static_count(out->statics) == 0)
+      rt_log(w, RT_LOG_WARN, "server.static", "dir=%s files=0",
+             o->static_dir);
   }
-  if (net_static_count(out->statics) == 0)
-    rt_log(w, RT_LOG_WARN, "server.static", "dir=%s files=0", o->static_dir);
   rt_listener_t *listener = NULL;
   rc = listen(listen_ctx, &listener);
   if (rc < 0) {
@@ -234,29 +280,8 @@ int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
              (unsigned)o->port, rt_strerror(rc));
     return rc;
   }
-  net_server_config_t scfg = {
-      .connections_max = o->max_connections,
-      .ws_park_after = o->ws_park_after,
-      .statics = out->statics,
-      .session = game_session(out->game),
-      .authenticate = game_authenticate,
-      .auth_ctx = out->game,
-      .metrics = game_metrics,
-      .metrics_ctx = out->game,
-      .routes = {{"POST", "/api/login", game_api_login, out->game},
-                 {"GET", "/api/leaderboard", game_api_leaderboard, out->game},
-                 {"GET", "/api/history", game_api_history, out->game}},
-      .routes_len = 3,
-  };
-  game_client_mailbox(&scfg.mailbox_cap, &scfg.overflow, &scfg.rules,
-                      &scfg.rules_len);
-  if (o->echo) {
-    scfg.session = &game_echo_session;
-    scfg.authenticate = NULL;
-  }
-  for (uint32_t i = 0; i < o->origins_len; i++)
-    scfg.allowed_origins[i] = o->origins[i];
-  scfg.allowed_origins_len = o->origins_len;
+  net_server_config_t scfg;
+  net_config(o, out, &scfg);
   rc = net_server_start(w, listener, &scfg, &out->srv);
   if (rc < 0) {
     rt_listener_close(listener);

@@ -1,11 +1,14 @@
-/* server.h: the server's options and its assembly, shared by the live
- * server (overcookied) and the replay tool (overcookied-replay).
+/* server.h: the server's options and its assembly: the one function that
+ * builds the server's actors, routes and mailbox rules.
  *
- * A replay must build exactly the actors the live server built, in the
- * same order, with the same rules: both go through server_start, and the
- * live server writes the options that shape behaviour into its trace
- * (server_options_format), which the replay parses back with the same
- * parser.
+ * Everything that runs the server goes through server_start: the live
+ * server (overcookied), the replay tool (overcookied-replay), the
+ * simulator's runner (sim/simrun.h) and the test fixtures. So a route or a
+ * mailbox rule added for the live server is in the simulator too, and a
+ * replay builds exactly the actors the live server built, in the same
+ * order, with the same rules. The live server writes the options that
+ * shape behaviour into its trace (server_options_format), which the replay
+ * parses back with the same parser.
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -31,11 +34,14 @@ typedef struct server_options {
   int log_level;
   const char *db;
   const char *secret;
-  const char *static_dir;
+  const char *static_dir; /* NULL: no static files (the simulator) */
   const char *origins[NET_ORIGINS_MAX];
   uint32_t origins_len;
   uint32_t max_connections;
   rt_time_ns ws_park_after; /* 0: net_server's default */
+  /* Not flags (the simulator's limits): 0 takes the default. */
+  uint32_t ws_message_max; /* a WebSocket message in: net_server's */
+  uint32_t mailbox_cap;    /* each connection actor's: the Client's */
   game_config_t game;
   bool echo;
   const char *record_dir; /* NULL: not recording */
@@ -43,6 +49,8 @@ typedef struct server_options {
 } server_options_t;
 
 void server_usage(FILE *out);
+/* The defaults, as the live server runs with no flags. */
+void server_options_default(server_options_t *o);
 /* What server_options_parse returns for --help (or -h): the caller prints
  * server_usage and exits 0, or, reading a trace's flags, calls the trace
  * bad. The parser never exits: a replay must not stop in the middle. */
@@ -69,10 +77,11 @@ typedef struct server {
 typedef int server_listen_fn(void *ctx, rt_listener_t **out);
 
 /* Build the game, load the static files, listen, start the HTTP and
- * WebSocket server, in this order. store_path overrides o->db (the replay
- * passes ":memory:"). 0, or a negative RT_E* with a sentence in err. */
+ * WebSocket server, in this order. store: how to open the Store (borrowed;
+ * NULL: SQLite at o->db; the replay and the simulator pass ":memory:", the
+ * simulator with its fault hook). 0, or an RT_E* with a sentence in err. */
 int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
-                 const char *store_path, server_listen_fn *listen,
+                 const game_store_config_t *store, server_listen_fn *listen,
                  void *listen_ctx, server_t *out, char *err, size_t err_cap);
 /* After the world's actors have stopped. */
 void server_free(server_t *s);
