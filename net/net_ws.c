@@ -1,7 +1,6 @@
 #include "net_ws.h"
 
 #include "rt_assert.h"
-#include "rt_utf8.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -669,8 +668,4 @@ void net_ws_client_key(rt_rng_t *rng, char out[NET_WS_KEY_LEN + 1]) {
   int m = EVP_EncodeBlock((unsigned char *)out, raw, 16);
   RT_ASSERT(m == NET_WS_KEY_LEN);
   out[NET_WS_KEY_LEN] = '\0';
-}
-
-bool net_utf8_valid(const uint8_t *s, size_t len) {
-  return rt_utf8_valid(s, len);
 }

@@ -122,8 +122,4 @@ int net_ws_accept_key(const char *client_key, char out[NET_WS_ACCEPT_LEN + 1]);
 /* A fresh client key from rng: base64 of 16 random bytes. */
 void net_ws_client_key(rt_rng_t *rng, char out[NET_WS_KEY_LEN + 1]);
 
-/* True when data[0, len) is valid UTF-8 (no overlongs, surrogates or code
- * points above U+10FFFF). */
-bool net_utf8_valid(const uint8_t *data, size_t len);
-
 #endif

@@ -38,9 +38,3 @@ void rt_buf_unref(rt_buf_t *buf) {
   if (--buf->refs == 0)
     free(buf);
 }
-
-void rt_buf_truncate(rt_buf_t *buf, size_t len) {
-  RT_ASSERT(buf->refs == 1);
-  RT_ASSERT(len <= buf->len);
-  buf->len = (uint32_t)len;
-}

@@ -34,8 +34,4 @@ rt_buf_t *rt_buf_ref(rt_buf_t *buf);
 /* Drop one reference (NULL is a no-op); frees on the last. */
 void rt_buf_unref(rt_buf_t *buf);
 
-/* Shrink the visible length (e.g. after encoding into a larger buffer).
- * Only while unshared. */
-void rt_buf_truncate(rt_buf_t *buf, size_t len);
-
 #endif

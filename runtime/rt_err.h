@@ -1,7 +1,8 @@
 /* rt_err.h: error codes of the whole project.
  *
  * Functions return int: 0 on success, a negative RT_E* on an operating error
- * (queue full, peer gone, out of memory, bad input). One X-macro yields the
+ * (queue full, peer gone, out of memory, bad input). The codes are already
+ * negative: return and compare RT_EFULL as it is, never -RT_EFULL. One X-macro yields the
  * value, the name and the message, as libuv does. Programmer errors are not
  * returned: they are asserted (rt_assert.h).
  */

@@ -6,7 +6,8 @@
  *   - net/net_live.h: libevent, the monotonic clock, real sockets;
  *   - sim/sim_world.h: a virtual clock that jumps to the next event and
  *     in-memory pipes with faults;
- *   - (later) a replay world fed from a recorded trace.
+ *   - sim/sim_replay.h: a world fed from a recorded trace, which checks
+ *     that the actors do what they did when it was recorded.
  * Every nondeterministic input enters through the backend, so a simulated run
  * is a pure function of its seed, and a live run can be recorded and replayed.
  * There are no globals: a process may hold any number of worlds.
