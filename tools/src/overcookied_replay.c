@@ -34,6 +34,7 @@
  */
 #include "net_record.h"
 #include "rt_idmap.h"
+#include "rt_parse.h"
 #include "server.h"
 #include "simcli.h"
 #include "sim_replay.h"
@@ -88,15 +89,7 @@ static void usage(FILE *out) {
 
 /* Seconds of recorded time ("12.5" or "12.5s"). */
 static int parse_seconds(const char *v, rt_time_ns *out) {
-  char *end;
-  errno = 0;
-  double s = strtod(v, &end);
-  /* Digits and a point only (strtod also reads hex, exponents, "inf"). */
-  if (errno != 0 || end == v || end != v + strspn(v, "0123456789.") || (*end != '\0' && strcmp(end, "s") != 0) ||
-      !(s >= 0) || s > 1e9)
-    return -1;
-  *out = (rt_time_ns)(s * 1e9 + 0.5);
-  return 0;
+  return rt_parse_seconds(v, "s", (rt_time_ns)1000000000 * RT_NS_PER_S, out);
 }
 
 static int parse_args(int argc, char **argv, options_t *o) {
