@@ -1201,48 +1201,52 @@ const char *net_server_close_reason_name(net_close_reason_t reason) {
   return reason < NET_CLOSE_REASON_COUNT_ ? close_reason_names[reason] : "?";
 }
 
-size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {
+/* Connections, closes and HTTP/WebSocket traffic. */
+static void metrics_connections(const net_server_t *srv, text_t *t) {
   const net_server_stats_t *s = &srv->stats;
-  text_t t = {.p = out, .len = 0, .cap = cap};
-  put(&t, "# HELP overcookied_connections Open connections.\n"
-          "# TYPE overcookied_connections gauge\n"
-          "overcookied_connections{kind=\"all\"} %u\n"
-          "overcookied_connections{kind=\"websocket\"} %u\n"
-          "overcookied_connections{kind=\"websocket_parked\"} %u\n",
+  put(t, "# HELP overcookied_connections Open connections.\n"
+         "# TYPE overcookied_connections gauge\n"
+         "overcookied_connections{kind=\"all\"} %u\n"
+         "overcookied_connections{kind=\"websocket\"} %u\n"
+         "overcookied_connections{kind=\"websocket_parked\"} %u\n",
       s->connections, s->websockets, parked_websockets(srv));
-  put(&t, "# TYPE overcookied_connections_accepted_total counter\n"
-          "overcookied_connections_accepted_total %" PRIu64 "\n"
-          "# TYPE overcookied_connections_rejected_total counter\n"
-          "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64
-          "\n",
+  put(t, "# TYPE overcookied_connections_accepted_total counter\n"
+         "overcookied_connections_accepted_total %" PRIu64 "\n"
+         "# TYPE overcookied_connections_rejected_total counter\n"
+         "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64
+         "\n",
       s->accepted, s->rejected_limit);
-  put(&t, "# TYPE overcookied_ws_parks_total counter\n"
-          "overcookied_ws_parks_total %" PRIu64 "\n",
+  put(t, "# TYPE overcookied_ws_parks_total counter\n"
+         "overcookied_ws_parks_total %" PRIu64 "\n",
       s->ws_parks);
-  put(&t, "# TYPE overcookied_disconnects_total counter\n");
+  put(t, "# TYPE overcookied_disconnects_total counter\n");
   for (uint32_t i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
-    put(&t, "overcookied_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
+    put(t, "overcookied_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
         close_reason_names[i], s->closes[i]);
-  put(&t, "# TYPE overcookied_ws_close_codes_total counter\n");
+  put(t, "# TYPE overcookied_ws_close_codes_total counter\n");
   for (uint32_t i = 0; i <= CLOSE_CODES_LEN; i++) {
     if (i < CLOSE_CODES_LEN)
-      put(&t, "overcookied_ws_close_codes_total{code=\"%u\"} %" PRIu64 "\n",
+      put(t, "overcookied_ws_close_codes_total{code=\"%u\"} %" PRIu64 "\n",
           (unsigned)close_codes[i], s->ws_close_codes[i]);
     else
-      put(&t, "overcookied_ws_close_codes_total{code=\"other\"} %" PRIu64 "\n",
+      put(t, "overcookied_ws_close_codes_total{code=\"other\"} %" PRIu64 "\n",
           s->ws_close_codes[i]);
   }
-  put(&t, "# TYPE overcookied_http_requests_total counter\n");
+  put(t, "# TYPE overcookied_http_requests_total counter\n");
   for (int k = 1; k <= 5; k++)
-    put(&t, "overcookied_http_requests_total{status=\"%dxx\"} %" PRIu64 "\n",
+    put(t, "overcookied_http_requests_total{status=\"%dxx\"} %" PRIu64 "\n",
         k, s->http_status[k]);
-  put(&t, "# TYPE overcookied_ws_messages_total counter\n"
-          "overcookied_ws_messages_total{direction=\"in\"} %" PRIu64 "\n"
-          "overcookied_ws_messages_total{direction=\"out\"} %" PRIu64 "\n"
-          "# TYPE overcookied_bytes_total counter\n"
-          "overcookied_bytes_total{direction=\"in\"} %" PRIu64 "\n"
-          "overcookied_bytes_total{direction=\"out\"} %" PRIu64 "\n",
+  put(t, "# TYPE overcookied_ws_messages_total counter\n"
+         "overcookied_ws_messages_total{direction=\"in\"} %" PRIu64 "\n"
+         "overcookied_ws_messages_total{direction=\"out\"} %" PRIu64 "\n"
+         "# TYPE overcookied_bytes_total counter\n"
+         "overcookied_bytes_total{direction=\"in\"} %" PRIu64 "\n"
+         "overcookied_bytes_total{direction=\"out\"} %" PRIu64 "\n",
       s->ws_messages_in, s->ws_messages_out, s->bytes_in, s->bytes_out);
+}
+
+/* The connection actors' mailboxes and the runtime's overflow counts. */
+static void metrics_mailboxes(const net_server_t *srv, text_t *t) {
   uint64_t depth_sum = 0;
   uint32_t depth_max = 0;
   for (uint32_t i = 0; i < srv->conns_len; i++) {
@@ -1255,24 +1259,30 @@ size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {
   }
   rt_world_stats_t ws;
   rt_world_stats(srv->world, &ws);
-  put(&t, "# TYPE overcookied_mailbox_depth gauge\n"
-          "overcookied_mailbox_depth{actors=\"connections\",stat=\"sum\"} %"
-          PRIu64 "\n"
-          "overcookied_mailbox_depth{actors=\"connections\",stat=\"max\"} %u\n"
-          "# TYPE overcookied_mailbox_overflow_total counter\n"
-          "overcookied_mailbox_overflow_total{outcome=\"rejected\"} %" PRIu64
-          "\n"
-          "overcookied_mailbox_overflow_total{outcome=\"dropped\"} %" PRIu64
-          "\n"
-          "overcookied_mailbox_overflow_total{outcome=\"replaced\"} %" PRIu64
-          "\n"
-          "# TYPE overcookied_dead_letters_total counter\n"
-          "overcookied_dead_letters_total %" PRIu64 "\n"
-          "# TYPE overcookied_actors gauge\n"
-          "overcookied_actors %u\n",
+  put(t, "# TYPE overcookied_mailbox_depth gauge\n"
+         "overcookied_mailbox_depth{actors=\"connections\",stat=\"sum\"} %"
+         PRIu64 "\n"
+         "overcookied_mailbox_depth{actors=\"connections\",stat=\"max\"} %u\n"
+         "# TYPE overcookied_mailbox_overflow_total counter\n"
+         "overcookied_mailbox_overflow_total{outcome=\"rejected\"} %" PRIu64
+         "\n"
+         "overcookied_mailbox_overflow_total{outcome=\"dropped\"} %" PRIu64
+         "\n"
+         "overcookied_mailbox_overflow_total{outcome=\"replaced\"} %" PRIu64
+         "\n"
+         "# TYPE overcookied_dead_letters_total counter\n"
+         "overcookied_dead_letters_total %" PRIu64 "\n"
+         "# TYPE overcookied_actors gauge\n"
+         "overcookied_actors %u\n",
       depth_sum, depth_max, ws.mailbox[RT_MB_REJECTED],
       ws.mailbox[RT_MB_DROPPED], ws.mailbox[RT_MB_REPLACED], ws.dead_letters,
       ws.actors_live);
+}
+
+size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {
+  text_t t = {.p = out, .len = 0, .cap = cap};
+  metrics_connections(srv, &t);
+  metrics_mailboxes(srv, &t);
   if (srv->cfg.metrics != NULL && t.len < t.cap)
     t.len += srv->cfg.metrics(srv->cfg.metrics_ctx, srv->world, t.p + t.len,
                               t.cap - t.len);

@@ -170,6 +170,35 @@ static int stop_recording(live_server_t *s) {
   return 0;
 }
 
+/* Run until a signal drains the server, or the loop ends. */
+static void serve(live_server_t *s, uint64_t seed) {
+  const server_options_t *o = s->opts;
+  rt_world_t *w = net_live_world(s->live);
+  struct event_base *base = net_live_base(s->live);
+  struct event *sigint = evsignal_new(base, SIGINT, on_signal, s);
+  struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, s);
+  s->drain_check = evtimer_new(base, on_drain_check, s);
+  event_add(sigint, NULL);
+  event_add(sigterm, NULL);
+  rt_log(w, RT_LOG_INFO, "server.start",
+         "url=http://%s:%u/ static_files=%u max_connections=%u db=%s "
+         "seed=%" PRIu64 " countdown_ms=%" PRId64 " game_s=%u record=%s",
+         o->bind, (unsigned)s->port, net_static_count(s->server.statics),
+         o->max_connections, o->db, seed,
+         (int64_t)(o->game.countdown / RT_NS_PER_MS), o->game.game_seconds,
+         o->record_dir != NULL ? o->record_dir : "off");
+  printf("overcookied: listening on http://%s:%u/\n", o->bind,
+         (unsigned)s->port);
+  fflush(stdout);
+  net_live_run(s->live);
+  rt_log(w, RT_LOG_INFO, "server.stop", "reason=%s",
+         s->stopping ? "signal" : "loop_ended");
+  event_free(sigint);
+  event_free(sigterm);
+  event_free(s->drain_check);
+  s->drain_check = NULL;
+}
+
 int main(int argc, char **argv) {
   server_options_t o;
   int parsed = server_options_parse(argc, argv, 1, &o);
@@ -215,28 +244,8 @@ int main(int argc, char **argv) {
     server_free(&s.server);
     return 1;
   }
-  struct event_base *base = net_live_base(s.live);
-  struct event *sigint = evsignal_new(base, SIGINT, on_signal, &s);
-  struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &s);
-  s.drain_check = evtimer_new(base, on_drain_check, &s);
-  event_add(sigint, NULL);
-  event_add(sigterm, NULL);
-  rt_log(w, RT_LOG_INFO, "server.start",
-         "url=http://%s:%u/ static_files=%u max_connections=%u db=%s "
-         "seed=%" PRIu64 " countdown_ms=%" PRId64 " game_s=%u record=%s",
-         o.bind, (unsigned)s.port, net_static_count(s.server.statics),
-         o.max_connections, o.db, cfg.seed,
-         (int64_t)(o.game.countdown / RT_NS_PER_MS), o.game.game_seconds,
-         o.record_dir != NULL ? o.record_dir : "off");
-  printf("overcookied: listening on http://%s:%u/\n", o.bind, (unsigned)s.port);
-  fflush(stdout);
-  net_live_run(s.live);
-  rt_log(w, RT_LOG_INFO, "server.stop", "reason=%s",
-         s.stopping ? "signal" : "loop_ended");
+  serve(&s, cfg.seed);
   int status = stop_recording(&s) < 0 ? 1 : 0;
-  event_free(sigint);
-  event_free(sigterm);
-  event_free(s.drain_check);
   net_live_destroy(s.live); /* stops every actor, then frees the world */
   server_free(&s.server);
   return status;
