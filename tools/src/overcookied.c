@@ -103,23 +103,83 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
   on_drain_check(-1, 0, s);
 }
 
-/* The token key: flag, else environment, else random (tokens then die with
- * the process, which a warning says). A recording never holds it: token
- * checks are recorded as results (game_int.h, GAME_EXT_AUTH_*). */
-static const char *choose_secret(const server_options_t *o, rt_world_t *w,
-                                 char *buf, size_t cap) {
+/* The token key given by --secret, else OC_JWT_SECRET; NULL when neither
+ * is set. A key shorter than SECRET_MIN_LEN is refused (-1 after a
+ * message): replacing it by a random one would end every player's token,
+ * and with it their history, at the next restart. */
+static int given_secret(const server_options_t *o, const char **out) {
+  const char *from = o->secret != NULL ? "--secret" : "OC_JWT_SECRET";
   const char *secret = o->secret != NULL ? o->secret : getenv("OC_JWT_SECRET");
-  if (secret != NULL && strlen(secret) >= SECRET_MIN_LEN)
-    return secret;
-  if (secret != NULL)
-    rt_log(w, RT_LOG_WARN, "server.secret",
-           "reason=too_short min_len=%d action=random", SECRET_MIN_LEN);
-  else
-    rt_log(w, RT_LOG_WARN, "server.secret",
-           "reason=unset action=random note=tokens_end_with_this_process");
+  if (secret != NULL && strlen(secret) < SECRET_MIN_LEN) {
+    fprintf(stderr,
+            "overcookied: %s is %zu characters; it must be at least %d (it "
+            "signs every player's token)\n",
+            from, strlen(secret), SECRET_MIN_LEN);
+    return -1;
+  }
+  *out = secret;
+  return 0;
+}
+
+/* The token key: the given one, else random (tokens then die with the
+ * process, which a warning says). A recording never holds it: token checks
+ * are recorded as results (game_int.h, GAME_EXT_AUTH_*). */
+static const char *choose_secret(const char *given, rt_world_t *w, char *buf,
+                                 size_t cap) {
+  if (given != NULL)
+    return given;
+  rt_log(w, RT_LOG_WARN, "server.secret",
+         "reason=unset action=random note=tokens_end_with_this_process");
   for (size_t i = 0; i + 17 < cap && i < 64; i += 16)
     snprintf(buf + i, cap - i, "%016" PRIx64, random_seed());
   return buf;
+}
+
+/* An Origin check against the request's own Host trusts a header that a
+ * DNS-rebinding page controls: on a public address the allowed origin
+ * should be explicit. */
+static void warn_open_origin(const server_options_t *o) {
+  if (o->origins_len > 0 || o->echo)
+    return;
+  bool loopback = strcmp(o->bind, "localhost") == 0 ||
+                  strncmp(o->bind, "127.", 4) == 0 ||
+                  strcmp(o->bind, "::1") == 0;
+  if (!loopback)
+    fprintf(stderr,
+            "overcookied: WARNING: listening on %s without --allowed-origin: "
+            "WebSocket origins are checked against the request's own Host, "
+            "which a DNS-rebinding page controls; name your site's origin "
+            "with --allowed-origin https://your.site\n",
+            o->bind);
+}
+
+/* The browser files when --static is not given: beside the executable,
+ * in the install prefix (PREFIX/bin/overcookied ->
+ * PREFIX/share/overcookied/web) or the build tree (BUILD/bin/overcookied
+ * -> BUILD/share/overcookied/web, a link to game/web made by CMake), from
+ * any working directory. 0, or -1 with the place looked at in buf. */
+static int find_static_dir(char *buf, size_t cap) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) {
+    snprintf(buf, cap, "(the executable's path is unknown)");
+    return -1;
+  }
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash != NULL)
+    *slash = '\0';
+  int len = snprintf(buf, cap, "%.*s/../share/overcookied/web",
+                     (int)(cap > 64 ? cap - 64 : 0), exe);
+  if (len < 0 || (size_t)len >= cap)
+    return -1;
+  char index[PATH_MAX + 16];
+  snprintf(index, sizeof(index), "%s/index.html", buf);
+  char real[PATH_MAX];
+  if (access(index, R_OK) != 0 || realpath(buf, real) == NULL)
+    return -1;
+  snprintf(buf, cap, "%s", real);
+  return 0;
 }
 
 static int start_recording(live_server_t *s, char *err, size_t cap) {
@@ -213,6 +273,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "overcookied: %s\n", why);
     return 2;
   }
+  const char *given = NULL;
+  if (given_secret(&o, &given) < 0)
+    return 2;
+  char static_buf[PATH_MAX];
+  if (o.static_dir == NULL) {
+    if (find_static_dir(static_buf, sizeof(static_buf)) < 0)
+      fprintf(stderr,
+              "overcookied: WARNING: no browser files at %s: every page "
+              "will be 404 (the API and WebSockets still work); pass "
+              "--static DIR\n",
+              static_buf);
+    o.static_dir = static_buf;
+  }
+  warn_open_origin(&o);
   raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
   net_live_config_t cfg = {.seed = o.seed_set ? o.seed : random_seed(),
@@ -234,7 +308,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   char secret_buf[80];
-  const char *secret = choose_secret(&o, w, secret_buf, sizeof(secret_buf));
+  const char *secret = choose_secret(given, w, secret_buf, sizeof(secret_buf));
   int rc = server_start(w, &o, secret, NULL, do_listen, &s, &s.server, err,
                         sizeof(err));
   if (rc < 0) {

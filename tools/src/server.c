@@ -15,11 +15,13 @@ void server_usage(FILE *out) {
           "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
           "  --port N              TCP port (default 8080; 0 picks a free one)\n"
           "  --db PATH             SQLite database (default overcookied.db)\n"
-          "  --secret S            token signing key (default: $OC_JWT_SECRET,"
-          " else random)\n"
+          "  --secret S            token signing key, at least 16 characters\n"
+          "                        (default: $OC_JWT_SECRET, else random:\n"
+          "                        tokens then end with the process)\n"
           "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
           "                        (default: the request's own host)\n"
-          "  --static DIR          browser client files (default game/web)\n"
+          "  --static DIR          browser client files (default: beside the\n"
+          "                        program, PREFIX/share/overcookied/web)\n"
           "  --max-connections N   default 20000; above it: 503\n"
           "  --record DIR          record every input into a trace in DIR\n"
           "                        (replay it with tools/overcookied-replay)\n"
@@ -143,7 +145,6 @@ void server_options_default(server_options_t *o) {
                           .port = 8080,
                           .log_level = RT_LOG_INFO,
                           .db = "overcookied.db",
-                          .static_dir = "game/web",
                           .max_connections = NET_CONNECTIONS_MAX_DEFAULT,
                           .record_max_mb = 256};
   game_config_defaults(&o->game);

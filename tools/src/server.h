@@ -34,7 +34,9 @@ typedef struct server_options {
   int log_level;
   const char *db;
   const char *secret;
-  const char *static_dir; /* NULL: no static files (the simulator) */
+  /* NULL: no static files (the simulator); overcookied, given no
+   * --static, puts the files beside the program here first. */
+  const char *static_dir;
   const char *origins[NET_ORIGINS_MAX];
   uint32_t origins_len;
   uint32_t max_connections;

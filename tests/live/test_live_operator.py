@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""What an operator meets when starting the server: the token key's
+minimum, the warning for an open Origin check on a public address, and
+the browser files found beside the program from any working directory
+(or a loud warning when there are none).
+
+Each server here binds 127.0.0.1 on port 0, except the one that names a
+TEST-NET address (192.0.2.1, RFC 5737) that no interface holds: its bind
+fails at once, no packet is sent, and its warning is printed before that.
+Every wait is bounded.
+
+usage: test_live_operator.py OVERCOOKIED_BINARY
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.request
+
+BINARY = None
+STEP_TIMEOUT = 10  # seconds for any single wait
+KEY_16 = "0123456789abcdef"
+
+
+def run_to_exit(*args, env=None):
+    """Run the server until it exits by itself; (code, stdout + stderr)."""
+    p = subprocess.run([BINARY, "--port", "0", "--db", ":memory:", *args],
+                       capture_output=True, text=True, timeout=STEP_TIMEOUT,
+                       env=env, cwd="/")
+    return p.returncode, p.stdout + p.stderr
+
+
+class Running:
+    """A server started from `cwd` until its "listening" line."""
+
+    def __init__(self, *args, binary=None, env=None, cwd="/"):
+        self.proc = subprocess.Popen(
+            [binary or BINARY, "--port", "0", "--db", ":memory:",
+             "--log-level", "warn", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, cwd=cwd)
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError("no listening line: " + line +
+                               self.proc.stderr.read())
+        self.base = line.split("listening on ")[1].strip().rstrip("/")
+
+    def stop(self):
+        """SIGTERM; returns what it wrote on stderr."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STEP_TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return err
+
+
+def env_without_key(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "OC_JWT_SECRET"}
+    env.update(extra)
+    return env
+
+
+def get(base, path):
+    with urllib.request.urlopen(base + path, timeout=STEP_TIMEOUT) as r:
+        return r.status, r.read().decode("utf-8", "replace")
+
+
+class TokenKey(unittest.TestCase):
+    def test_secret_below_the_minimum_is_refused_with_exit_2(self):
+        code, out = run_to_exit("--secret", KEY_16[:15], env=env_without_key())
+        self.assertEqual(code, 2, out)
+        self.assertIn("--secret is 15 characters", out)
+        self.assertIn("at least 16", out)
+
+    def test_environment_key_below_the_minimum_is_refused_with_exit_2(self):
+        code, out = run_to_exit(env=env_without_key(OC_JWT_SECRET="short"))
+        self.assertEqual(code, 2, out)
+        self.assertIn("OC_JWT_SECRET is 5 characters", out)
+        self.assertIn("at least 16", out)
+
+    def test_a_key_at_the_minimum_serves(self):
+        for args, env in (((("--secret", KEY_16)), env_without_key()),
+                          ((), env_without_key(OC_JWT_SECRET=KEY_16))):
+            s = Running(*args, env=env)
+            try:
+                status, body = get(s.base, "/health")
+                self.assertEqual(status, 200)
+            finally:
+                err = s.stop()
+            self.assertNotIn("random", err)
+
+    def test_help_states_the_minimum(self):
+        p = subprocess.run([BINARY, "--help"], capture_output=True,
+                           text=True, timeout=STEP_TIMEOUT)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("at least 16 characters", p.stdout)
+
+
+class OriginWarning(unittest.TestCase):
+    def test_public_address_without_allowed_origin_warns(self):
+        code, out = run_to_exit("--bind", "192.0.2.1", "--secret", KEY_16)
+        self.assertEqual(code, 1, out)  # nobody holds that address
+        self.assertIn("WARNING: listening on 192.0.2.1 without "
+                      "--allowed-origin", out)
+
+    def test_no_warning_with_an_allowed_origin_or_on_loopback(self):
+        code, out = run_to_exit("--bind", "192.0.2.1", "--secret", KEY_16,
+                                "--allowed-origin", "https://example.org")
+        self.assertEqual(code, 1, out)
+        self.assertNotIn("--allowed-origin", out.split("usage")[0])
+        s = Running("--secret", KEY_16)
+        self.assertNotIn("WARNING", s.stop())
+
+
+class BrowserFiles(unittest.TestCase):
+    def test_found_beside_the_program_from_any_directory(self):
+        for cwd in ("/", tempfile.gettempdir()):
+            s = Running("--secret", KEY_16, cwd=cwd)
+            try:
+                status, body = get(s.base, "/")
+                self.assertEqual(status, 200)
+                self.assertIn("<html", body.lower())
+            finally:
+                err = s.stop()
+            self.assertNotIn("WARNING", err)
+
+    def test_none_found_is_said_loudly_at_start(self):
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "bin"))
+            lone = os.path.join(d, "bin", "overcookied")
+            shutil.copy(BINARY, lone)
+            s = Running("--secret", KEY_16, binary=lone)
+            err = s.stop()
+        self.assertIn("WARNING: no browser files", err)
+        self.assertIn("pass --static DIR", err)
+
+
+if __name__ == "__main__":
+    BINARY = os.path.abspath(sys.argv[1])
+    unittest.main(argv=[sys.argv[0], "-v"])
