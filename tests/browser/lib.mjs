@@ -56,19 +56,22 @@ export function withTimeout(promise, ms, what) {
 // ---- The server -----------------------------------------------------------------------
 
 /**
- * Starts overcookied on port 0 with a temporary database and short timings.
- * Returns {base, stop(), log()}.
+ * Starts overcookied on port 0 with a temporary database and short timings,
+ * from the root directory (a server must not depend on where it is
+ * started). webDir '-': no --static, the server finds its own files (an
+ * installed server). Returns {base, stop(), log()}.
  */
 export async function startServer(binary, webDir, extra = []) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-browser-'));
   const argv = [
-    '--port', '0', '--db', path.join(tmp, 'test.db'), '--static', webDir,
+    '--port', '0', '--db', path.join(tmp, 'test.db'),
+    ...(webDir === '-' ? [] : ['--static', webDir]),
     '--secret', 'browser-test-secret-0123456789',
     '--countdown', '1', '--game-length', '8', '--golden-min', '2', '--golden-max', '3',
     '--reconnect-grace', '5', '--log-level', 'warn',
     ...extra,
   ];
-  const proc = spawn(binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(binary, argv, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
   // If this script dies without stopping it, the server goes too.
   const orphan = () => { if (proc.exitCode === null) proc.kill('SIGKILL'); };
   process.on('exit', orphan);
