@@ -113,10 +113,35 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
   return arena_append(hp, at, len);
 }
 
+/* RFC 9110 5.6.2: a field name is a token. http_parser, built lenient,
+ * takes a space in a name, and then reads "Content-Length : 14" as the
+ * length; a proxy that ignores that line frames the body differently: a
+ * request-smuggling shape, which RFC 9112 5.1 answers with 400. */
+static bool is_tchar(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+         (c >= 'A' && c <= 'Z') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool field_names_valid(const net_http_request_t *req) {
+  for (uint32_t i = 0; i < req->headers_len; i++) {
+    const char *name = req->headers[i].name;
+    if (name[0] == '\0')
+      return false;
+    for (const char *c = name; *c != '\0'; c++)
+      if (!is_tchar((unsigned char)*c))
+        return false;
+  }
+  return true;
+}
+
 static int on_headers_complete(http_parser *p) {
   net_http_parser_t *hp = hp_of(p);
   end_value(hp);
   hp->in_head = false;
+  if (!field_names_valid(&hp->req)) {
+    hp->error_status = 400; /* refuse before reading the body */
+    return -1;
+  }
   if (p->content_length != ULLONG_MAX && p->content_length > NET_HTTP_BODY_MAX) {
     hp->error_status = 413; /* refuse before reading the body */
     return -1;
@@ -135,6 +160,30 @@ static int on_body(http_parser *p, const char *at, size_t len) {
   memcpy(hp->body + hp->req.body_len, at, len);
   hp->req.body_len += (uint32_t)len;
   return 0;
+}
+
+/* Line endings in the head are CRLF, and no line starts with whitespace
+ * (RFC 9112 2.2, 5.2): a bare LF or CR, and obsolete line folding, are
+ * refused with 400. http_parser, built lenient, takes all three, while a
+ * proxy in front may split the same bytes into other lines. Checks the head
+ * bytes [at, at + n), carrying the last byte across calls. */
+static bool head_lines_valid(net_http_parser_t *hp, const char *at, size_t n) {
+  unsigned char prev = hp->head_prev;
+  bool ok = true;
+  for (size_t i = 0; i < n && ok; i++) {
+    unsigned char c = (unsigned char)at[i];
+    if (c == '\n')
+      ok = prev == '\r';
+    else if (prev == '\r')
+      ok = false; /* a CR not followed by LF */
+    else if ((c == ' ' || c == '\t') && prev == '\n' && hp->head_lines > 0)
+      ok = false; /* a field line folded, or whitespace before a name */
+    if (c == '\n')
+      hp->head_lines++;
+    prev = c;
+  }
+  hp->head_prev = prev;
+  return ok;
 }
 
 static int on_message_complete(http_parser *p) {
@@ -163,6 +212,8 @@ static void reset_request(net_http_parser_t *hp) {
   hp->header_done = false;
   hp->continue_due = false;
   hp->head_bytes = 0;
+  hp->head_prev = 0;
+  hp->head_lines = 0;
   hp->trailer_bytes = 0;
   hp->arena_len = 0;
   hp->last_cb = 0;
@@ -328,6 +379,13 @@ size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
     size_t n = http_parser_execute(&hp->parser, &settings, at, len - used);
     enum http_errno err = HTTP_PARSER_ERRNO(&hp->parser);
     bool was_in_head = !hp->header_done;
+    /* Paused on the head's final LF, which it re-reads: one byte more. */
+    size_t head_n = was_in_head && !hp->in_head && err == HPE_PAUSED ? n + 1
+                                                                      : n;
+    if (was_in_head && !head_lines_valid(hp, at, head_n)) {
+      fail(hp, 400);
+      break;
+    }
     used += n;
     if (was_in_head)
       hp->head_bytes += (uint32_t)n;

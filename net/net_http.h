@@ -71,6 +71,8 @@ typedef struct net_http_parser {
   bool header_done;      /* headers complete (parser paused there once) */
   bool continue_due;     /* the head expects 100-continue: not yet sent */
   uint32_t head_bytes;
+  uint32_t head_lines;   /* line ends seen in the head */
+  uint8_t head_prev;     /* the head's last byte seen (line-end checks) */
   uint32_t trailer_bytes; /* names and values of dropped trailer fields */
   uint32_t arena_len;
   int last_cb;           /* 0 none, 1 field, 2 value: joins split chunks */

@@ -500,3 +500,68 @@ Test(net_http, responses_have_status_length_and_connection) {
                          "Content-Length: 4\r\nConnection: close\r\n\r\nnope");
   rt_buf_unref(b);
 }
+
+/* The request's final status after feeding it whole, then byte by byte. */
+static void expect_status(const char *req, int status) {
+  for (int bytewise = 0; bytewise < 2; bytewise++) {
+    net_http_parser_t *hp = new_parser();
+    feed_all(hp, req, strlen(req), bytewise == 1);
+    if (status == 0) {
+      cr_assert_eq(hp->state, NET_HTTP_REQUEST, "%s (bytewise %d)", req,
+                   bytewise);
+    } else {
+      cr_assert_eq(hp->state, NET_HTTP_ERROR, "%s (bytewise %d)", req,
+                   bytewise);
+      cr_assert_eq(hp->error_status, status, "%s: %d", req, hp->error_status);
+    }
+    free(hp);
+  }
+}
+
+Test(net_http, a_field_name_with_whitespace_before_the_colon_is_400) {
+  expect_status("POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                "Content-Length : 14\r\n\r\n{\"name\":\"Ada\"}",
+                400);
+  expect_status("GET / HTTP/1.1\r\nHost\t: h\r\n\r\n", 400);
+  expect_status("GET / HTTP/1.1\r\nHost: h\r\nX Y: 1\r\n\r\n", 400);
+  expect_status("GET / HTTP/1.1\r\nHost: h\r\nX\"Y: 1\r\n\r\n", 400);
+  /* Every tchar is allowed in a name. */
+  expect_status("GET / HTTP/1.1\r\nHost: h\r\n"
+                "!#$%&'*+-.^_`|~09azAZ: 1\r\n\r\n",
+                0);
+}
+
+Test(net_http, bare_lf_and_bare_cr_line_endings_are_400) {
+  expect_status("GET / HTTP/1.1\nHost: h\r\n\r\n", 400);
+  expect_status("GET / HTTP/1.1\r\nHost: h\n\r\n", 400);
+  expect_status("GET / HTTP/1.1\r\nHost: h\r\n\n", 400);
+  expect_status("GET / HTTP/1.1\rHost: h\r\n\r\n", 400);
+  expect_status("GET / HTTP/1.1\r\nHost: h\rX: 1\r\n\r\n", 400);
+  /* The content is not the head: a LF there is data. */
+  expect_status("POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                "Content-Length: 3\r\n\r\na\nb",
+                0);
+}
+
+Test(net_http, obsolete_line_folding_is_400) {
+  expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400);
+  expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n\tb\r\n\r\n", 400);
+  /* Whitespace before the first field name, too (RFC 9112 2.2). */
+  expect_status("GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400);
+  /* Whitespace inside a value stays fine. */
+  expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A: a \t b\r\n\r\n", 0);
+}
+
+Test(net_http, line_end_checks_start_again_with_each_pipelined_request) {
+  net_http_parser_t *hp = new_parser();
+  const char *two = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+                    "GET /b HTTP/1.1\nHost: h\r\n\r\n";
+  size_t used = feed_all(hp, two, strlen(two), false);
+  cr_assert_eq(hp->state, NET_HTTP_REQUEST);
+  cr_assert_str_eq(net_http_request(hp)->path, "/a");
+  net_http_next(hp);
+  feed_all(hp, two + used, strlen(two) - used, false);
+  cr_assert_eq(hp->state, NET_HTTP_ERROR);
+  cr_assert_eq(hp->error_status, 400);
+  free(hp);
+}
