@@ -39,6 +39,12 @@ struct net_ws {
   /* Reading stopped (our close, or wslay's 1009) and the peer then sent
    * bytes or EOF: its close reply, which wslay no longer parses. */
   bool peer_answered;
+  /* The last wslay_event_send filled the gather buffer: a frame of ours
+   * may be cut there, so nothing but its rest may follow it. */
+  bool out_cut;
+  /* The peer broke the protocol in a way wslay answers without 1002 (a
+   * close whose payload is one byte): close_protocol_error's to do. */
+  bool proto_error;
   uint16_t close_sent_code; /* the close we asked for (maybe still pending) */
   /* wslay sends control frames ahead of queued data and stops writing once
    * its close is out, so a close queued at once would drop the messages
@@ -268,8 +274,15 @@ static void on_msg_recv_cb(wslay_event_context_ptr ctx,
     if (ws->cb.on_pong != NULL)
       ws->cb.on_pong(ws->ud);
     return;
+  case WSLAY_CONNECTION_CLOSE:
+    /* A one-byte payload is no status code: RFC 6455 5.5.1 allows 0 or at
+     * least 2 bytes. wslay takes it as none and replies with an empty
+     * close; it is a protocol error (1002). */
+    if (arg->msg_length == 1)
+      ws->proto_error = true;
+    return;
   default:
-    return; /* ping: wslay queued the pong; close: wslay queued the reply */
+    return; /* ping: wslay queued the pong */
   }
 }
 
@@ -410,6 +423,7 @@ static int send_queued(net_ws_t *ws) {
     int rc = wslay_event_send(ws->ctx);
     uint32_t len = ws->gather_len;
     ws->gather = NULL;
+    ws->out_cut = len == sizeof(buf);
     if (rc != 0)
       return fail_with(ws, RT_EPROTO);
     if (len == 0)
@@ -441,6 +455,47 @@ int net_ws_flush(net_ws_t *ws) {
   return send_queued(ws);
 }
 
+/* RFC 6455 7.4.1: a peer that breaks the protocol gets 1002. wslay sends
+ * an empty close instead after the errors its frame parser finds (a 64-bit
+ * length with its top bit set, a control frame over 125 bytes or cut into
+ * fragments) and replies to a one-byte close payload with an empty close.
+ * So its context, with that close queued and not yet sent, is dropped, and
+ * a fresh one sends 1002 the way every close of ours goes out: after the
+ * frames already made (in `pending`), with reading over. What the old
+ * context still held unsent is not sent: the peer broke the protocol.
+ * When a frame of ours may be cut in the gather buffer (out_cut), no other
+ * frame may follow it, and the connection fails as before; so does a
+ * stream error. Returns 0, or the error that ends the connection. */
+static int close_protocol_error(net_ws_t *ws, int recv_rc) {
+  ws->proto_error = false;
+  if (recv_rc == WSLAY_ERR_NOMEM)
+    return fail_with(ws, RT_ENOMEM);
+  if (ws->stream_error != 0 || ws->out_cut ||
+      wslay_event_get_close_sent(ws->ctx))
+    return fail_with(ws, RT_EPROTO);
+  wslay_event_context_free(ws->ctx);
+  ws->ctx = NULL;
+  msg_reset(ws);
+  ws->msg_too_big = false;
+  int err = ctx_make(ws);
+  if (err < 0)
+    return err;
+  if (ws->close_sent_code == 0)
+    net_ws_close(ws, NET_WS_CLOSE_PROTOCOL, NULL);
+  else
+    ws->close_pending = true; /* ours, asked before: sent on the new one */
+  wslay_event_shutdown_read(ws->ctx);
+  return RT_OK;
+}
+
+/* wslay_event_recv, then what a protocol error asks for. */
+static int recv_frames(net_ws_t *ws) {
+  int rc = wslay_event_recv(ws->ctx);
+  if (rc != 0 || ws->proto_error)
+    return close_protocol_error(ws, rc);
+  return RT_OK;
+}
+
 /* Parked: a context is made only if the stream has bytes (a readable
  * event may find none). The first bytes go to it through recv_cb. */
 static int64_t wake_and_recv(net_ws_t *ws) {
@@ -459,14 +514,14 @@ static int64_t wake_and_recv(net_ws_t *ws) {
   ws->wake = first;
   ws->wake_len = (uint32_t)n;
   ws->wake_off = 0;
-  int rc = wslay_event_recv(ws->ctx);
+  int rc = recv_frames(ws);
   /* wslay reads until it would block unless reading stopped (a close, an
    * error), and what follows those is not read anyway. */
   RT_ASSERT(rc != 0 || ws->wake_off == ws->wake_len ||
             !wslay_event_get_read_enabled(ws->ctx));
   ws->wake = NULL;
   ws->wake_len = ws->wake_off = 0;
-  return rc == 0 ? n : RT_EPROTO;
+  return rc == 0 ? n : rc;
 }
 
 int64_t net_ws_on_readable(net_ws_t *ws) {
@@ -484,9 +539,10 @@ int64_t net_ws_on_readable(net_ws_t *ws) {
     }
   } else if (ctx_make(ws) < 0) {
     return RT_ENOMEM;
-  } else if (wslay_event_want_read(ws->ctx) && wslay_event_recv(ws->ctx) != 0) {
-    ws->failed = true;
-    return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
+  } else if (wslay_event_want_read(ws->ctx)) {
+    int err = recv_frames(ws);
+    if (err < 0)
+      return err;
   }
   if (!wslay_event_get_read_enabled(ws->ctx)) {
     /* Reading is over (a close was received, or we closed): drain and drop

@@ -2361,6 +2361,67 @@ Test(net_server, unmasked_client_frame_closes_1002) {
   fx_free(fx);
 }
 
+/* RFC 6455 7.4.1: each protocol error wslay's frame parser finds, and a
+ * close payload of one byte, is answered with a 1002 close frame before
+ * the connection ends, not with a dropped connection or an empty close. */
+Test(net_server, frame_protocol_errors_close_1002_first) {
+  uint8_t top_bit[14] = {0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0x10};
+  memcpy(top_bit + 10, MASK_KEY, 4);
+  static uint8_t ping126[200];
+  size_t ping126_len =
+      ws_frame(ping126, sizeof(ping126), true, OP_PING, true, ping126 + 150, 0);
+  ping126[1] = 0x80 | 126; /* a control frame with a 126-byte length */
+  ping126[2] = 0;
+  ping126[3] = 126;
+  memcpy(ping126 + 4, MASK_KEY, 4);
+  memset(ping126 + 8, 'p', 126);
+  ping126_len = 8 + 126;
+  uint8_t frag_ping[16];
+  size_t frag_ping_len =
+      ws_frame(frag_ping, sizeof(frag_ping), false, OP_PING, true, "p", 1);
+  uint8_t close1[16];
+  size_t close1_len =
+      ws_frame(close1, sizeof(close1), true, OP_CLOSE, true, "\x03", 1);
+  struct {
+    const uint8_t *bytes;
+    size_t len;
+  } bad[] = {{top_bit, sizeof(top_bit)},
+             {ping126, ping126_len},
+             {frag_ping, frag_ping_len},
+             {close1, close1_len}};
+  fx_t *fx = fx_new();
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    client_t *cl = ws_open(fx);
+    cl_send_text(cl, "before");
+    cl_expect_text(cl, "before"); /* the echo, then the bad frame */
+    cl_write(cl, bad[i].bytes, bad[i].len);
+    expect_server_close(cl, NET_WS_CLOSE_PROTOCOL, "");
+    cr_assert_eq(fx->sessions[i].close_code, NET_WS_CLOSE_PROTOCOL,
+                 "case %zu: %u", i, fx->sessions[i].close_code);
+  }
+  net_server_stats_t s = stats(fx);
+  cr_assert_eq(s.ws_close_codes[net_server_close_code_index(1002)], 4);
+  fx_free(fx);
+}
+
+/* The same, for a WebSocket that is parked when the bad frame comes: the
+ * frame wakes it, and it still says 1002. */
+Test(net_server, a_parked_websocket_closes_1002_on_a_bad_frame) {
+  fx_t *fx = fx_create();
+  fx->cfg.ws_park_after = 1 * SEC;
+  fx_start(fx);
+  client_t *cl = ws_open(fx);
+  cl_send_text(cl, "hi");
+  cl_expect_text(cl, "hi");
+  advance(fx, 3 * SEC);
+  cr_assert_eq(stats(fx).ws_parks, 1, "parked before the bad frame");
+  uint8_t frag_ping[16];
+  size_t n = ws_frame(frag_ping, sizeof(frag_ping), false, OP_PING, true, "p", 1);
+  cl_write(cl, frag_ping, n);
+  expect_server_close(cl, NET_WS_CLOSE_PROTOCOL, "");
+  fx_free(fx);
+}
+
 Test(net_server, invalid_utf8_text_closes_1007) {
   const char *bad[] = {
       "\xc3\x28",         /* bad continuation */
