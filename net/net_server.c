@@ -23,8 +23,10 @@
 #include "net_http.h"
 #include "net_ws.h"
 #include "rt_assert.h"
+#include "rt_tap.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +329,34 @@ static void serve_metrics(conn_t *c) {
           "Cache-Control: no-store\r\n");
 }
 
+/* With a metrics token configured, /metrics answers only a request whose
+ * Authorization is "Bearer <token>", compared in constant time. The
+ * answer is an external (rt_tap.h): a trace holds whether each request
+ * passed, never the configured token, so a replay rebuilds the same
+ * answers without it. (A request that carries the token is input, and its
+ * bytes are recorded as they came, like a player's token.) */
+static bool metrics_allowed(conn_t *c, const net_http_request_t *req) {
+  const char *token = c->srv->cfg.metrics_token;
+  if (token == NULL)
+    return true;
+  rt_world_t *w = c->srv->world;
+  int64_t rc;
+  const uint8_t *data;
+  size_t len;
+  int got = rt_external_take(w, NET_EXT_METRICS_AUTH, &rc, &data, &len);
+  if (got < 0)
+    return false;
+  if (got == 0) {
+    const char *auth = net_http_header(req, "Authorization");
+    size_t tlen = strlen(token);
+    rc = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
+         strlen(auth + 7) == tlen &&
+         CRYPTO_memcmp(auth + 7, token, tlen) == 0;
+    rt_external_put(w, NET_EXT_METRICS_AUTH, rc, NULL, 0);
+  }
+  return rc == 1;
+}
+
 /* A HEAD that runs a GET route calls it as a GET: the route answers what it
  * was registered for, and respond() drops the body (c->head_only). */
 static void call_route(conn_t *c, const net_route_t *r,
@@ -439,7 +469,12 @@ static void route(conn_t *c, const net_http_request_t *req) {
     return;
   }
   if (strcmp(req->path, "/metrics") == 0 && get) {
-    serve_metrics(c);
+    if (metrics_allowed(c, req))
+      serve_metrics(c);
+    else
+      respond_text(c, 401, "application/json",
+                   "{\"error\":\"missing or invalid bearer token\"}",
+                   "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
     return;
   }
   bool path_known;

@@ -84,7 +84,14 @@ typedef struct net_server_config {
   /* More metrics (the game's) appended to /metrics. */
   rt_metrics_fn *metrics;
   void *metrics_ctx;
+  /* Borrowed. Non-NULL: /metrics answers only "Authorization: Bearer
+   * <token>" (else 401), to keep it off a public port. */
+  const char *metrics_token;
 } net_server_config_t;
+
+/* External results of the connection layer (rt_tap.h): kinds from 64 on,
+ * apart from the game's. */
+enum { NET_EXT_METRICS_AUTH = 64 /* rc: 1 allowed, 0 refused */ };
 
 /* Why connections ended: counted and exported. */
 typedef enum net_close_reason {

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """What an operator meets when starting the server: the token key's
-minimum, the warning for an open Origin check on a public address, and
-the browser files found beside the program from any working directory
-(or a loud warning when there are none).
+minimum, the warnings for an open Origin check and an open /metrics on a
+public address, the /metrics token (also through a recording and its
+replay, which never holds the token), and the browser files found beside
+the program from any working directory (or a loud warning when there are
+none).
 
 Each server here binds 127.0.0.1 on port 0, except the one that names a
 TEST-NET address (192.0.2.1, RFC 5737) that no interface holds: its bind
 fails at once, no packet is sent, and its warning is printed before that.
 Every wait is bounded.
 
-usage: test_live_operator.py OVERCOOKIED_BINARY
+usage: test_live_operator.py OVERCOOKIED_BINARY REPLAY_BINARY
 """
 import os
 import shutil
@@ -18,9 +20,10 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.error
 import urllib.request
 
-BINARY = None
+BINARY = REPLAY = None
 STEP_TIMEOUT = 10  # seconds for any single wait
 KEY_16 = "0123456789abcdef"
 
@@ -69,9 +72,13 @@ def env_without_key(**extra):
     return env
 
 
-def get(base, path):
-    with urllib.request.urlopen(base + path, timeout=STEP_TIMEOUT) as r:
-        return r.status, r.read().decode("utf-8", "replace")
+def get(base, path, headers=None):
+    req = urllib.request.Request(base + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=STEP_TIMEOUT) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
 
 
 class TokenKey(unittest.TestCase):
@@ -121,6 +128,53 @@ class OriginWarning(unittest.TestCase):
         self.assertNotIn("WARNING", s.stop())
 
 
+class MetricsToken(unittest.TestCase):
+    def test_a_short_metrics_token_is_refused_with_exit_2(self):
+        code, out = run_to_exit("--metrics-token", KEY_16[:15])
+        self.assertEqual(code, 2, out)
+        self.assertIn("--metrics-token is 15 characters", out)
+        code, out = run_to_exit(env=env_without_key(OC_METRICS_TOKEN="x"))
+        self.assertEqual(code, 2, out)
+        self.assertIn("OC_METRICS_TOKEN is 1 characters", out)
+
+    def test_public_address_with_open_metrics_warns(self):
+        code, out = run_to_exit("--bind", "192.0.2.1", "--secret", KEY_16)
+        self.assertIn("WARNING: /metrics is open", out)
+        code, out = run_to_exit("--bind", "192.0.2.1", "--secret", KEY_16,
+                                "--metrics-token", KEY_16)
+        self.assertNotIn("/metrics is open", out)
+
+    def test_the_token_guards_metrics_and_a_recording_replays_without_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            rec = os.path.join(d, "rec")
+            s = Running("--secret", KEY_16, "--seed", "3",
+                        "--record", rec, env=env_without_key(
+                            OC_METRICS_TOKEN="metrics-token-0123456789"))
+            try:
+                self.assertEqual(get(s.base, "/metrics")[0], 401)
+                bad = {"Authorization": "Bearer metrics-token-012345678"}
+                self.assertEqual(get(s.base, "/metrics", bad)[0], 401)
+                good = {"Authorization": "Bearer metrics-token-0123456789"}
+                status, body = get(s.base, "/metrics", good)
+                self.assertEqual(status, 200)
+                self.assertIn("overcookied_connections", body)
+            finally:
+                s.stop()
+            traces = sorted(os.listdir(rec))
+            self.assertTrue(traces, "a trace was written")
+            raw = b"".join(open(os.path.join(rec, t), "rb").read()
+                           for t in traces)
+            # The flags say a token was set, not which; the bytes of a
+            # request that carried it are input, recorded like any other.
+            self.assertIn(b"--metrics-token\n(redacted", raw)
+            self.assertNotIn(b"--metrics-token\nmetrics-token-0123", raw)
+            p = subprocess.run([REPLAY, os.path.join(rec, traces[0])],
+                               capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("replay: ok", p.stdout + p.stderr)
+
+
 class BrowserFiles(unittest.TestCase):
     def test_found_beside_the_program_from_any_directory(self):
         for cwd in ("/", tempfile.gettempdir()):
@@ -146,4 +200,5 @@ class BrowserFiles(unittest.TestCase):
 
 if __name__ == "__main__":
     BINARY = os.path.abspath(sys.argv[1])
+    REPLAY = os.path.abspath(sys.argv[2])
     unittest.main(argv=[sys.argv[0], "-v"])

@@ -879,6 +879,7 @@ static void expect_refused(fx_t *fx, const upgrade_t *u,
 
 /* ============================================================================ */
 /* HTTP: static files, 404, traversal, HEAD, /health, /metrics, 405            */
+/* (the metrics token's tests follow the /metrics ones)                        */
 /* ============================================================================ */
 
 Test(net_server, get_root_serves_index_html_with_page_headers) {
@@ -1865,6 +1866,53 @@ Test(net_server, wrong_method_on_a_route_path_is_405) {
   check_head(&r, "405 Method Not Allowed", "application/json", strlen(body),
              true, "Allow: POST\r\n");
   cr_assert_eq(fx->sync_calls, 0);
+  fx_free(fx);
+}
+
+/* With a metrics token, /metrics answers only its bearer: no header, the
+ * wrong token, one character short or long, and another scheme get 401;
+ * the token gets 200, for GET and HEAD. */
+Test(net_server, metrics_token_guards_metrics_and_nothing_else) {
+  fx_t *fx = fx_create();
+  fx->cfg.metrics_token = "0123456789abcdef";
+  fx_start(fx);
+  static const char *const refused[] = {
+      "",
+      "Authorization: Bearer 0123456789abcdeX\r\n",
+      "Authorization: Bearer 0123456789abcde\r\n",
+      "Authorization: Bearer 0123456789abcdef0\r\n",
+      "Authorization: Basic 0123456789abcdef\r\n",
+  };
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    client_t *cl = cl_connect(fx);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nHost: " HOST
+             "\r\n%s\r\n", refused[i]);
+    cl_send(cl, req);
+    resp_t r;
+    cl_expect_response(cl, &r, true);
+    cr_assert_eq(r.status, 401, "case %zu: %d", i, r.status);
+    cr_assert(strstr(r.head, "WWW-Authenticate: Bearer") != NULL);
+  }
+  for (int head = 0; head < 2; head++) {
+    client_t *cl = cl_connect(fx);
+    char req[256];
+    snprintf(req, sizeof(req), "%s /metrics HTTP/1.1\r\nHost: " HOST
+             "\r\nAuthorization: bearer 0123456789abcdef\r\n\r\n",
+             head ? "HEAD" : "GET");
+    cl_send(cl, req);
+    resp_t r;
+    cl_expect_response(cl, &r, head == 0);
+    cr_assert_eq(r.status, 200);
+    if (head == 0)
+      cr_assert(strstr((const char *)r.body, "overcookied_connections") !=
+                NULL);
+  }
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, REQ("GET /health"));
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  cr_assert_eq(r.status, 200, "the rest of the server needs no token");
   fx_free(fx);
 }
 

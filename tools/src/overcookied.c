@@ -135,16 +135,41 @@ static const char *choose_secret(const char *given, rt_world_t *w, char *buf,
   return buf;
 }
 
-/* An Origin check against the request's own Host trusts a header that a
- * DNS-rebinding page controls: on a public address the allowed origin
- * should be explicit. */
-static void warn_open_origin(const server_options_t *o) {
-  if (o->origins_len > 0 || o->echo)
-    return;
+/* The /metrics token: --metrics-token, else OC_METRICS_TOKEN; a short one
+ * is refused like the token key (-1 after a message). */
+static int metrics_token(server_options_t *o) {
+  const char *from = o->metrics_token != NULL ? "--metrics-token"
+                                              : "OC_METRICS_TOKEN";
+  const char *token = o->metrics_token != NULL ? o->metrics_token
+                                               : getenv("OC_METRICS_TOKEN");
+  if (token != NULL && token[0] == '\0')
+    token = NULL;
+  if (token != NULL && strlen(token) < SECRET_MIN_LEN) {
+    fprintf(stderr, "overcookied: %s is %zu characters; it must be at least "
+                    "%d\n",
+            from, strlen(token), SECRET_MIN_LEN);
+    return -1;
+  }
+  o->metrics_token = token;
+  return 0;
+}
+
+/* On a public address: an Origin check against the request's own Host
+ * trusts a header that a DNS-rebinding page controls, so the allowed
+ * origin should be explicit; and /metrics should not be open. */
+static void warn_public(const server_options_t *o) {
   bool loopback = strcmp(o->bind, "localhost") == 0 ||
                   strncmp(o->bind, "127.", 4) == 0 ||
                   strcmp(o->bind, "::1") == 0;
-  if (!loopback)
+  if (loopback)
+    return;
+  if (o->metrics_token == NULL)
+    fprintf(stderr,
+            "overcookied: WARNING: /metrics is open to anyone who reaches "
+            "%s; set --metrics-token (or OC_METRICS_TOKEN) and give it to "
+            "Prometheus as a bearer token\n",
+            o->bind);
+  if (o->origins_len == 0 && !o->echo)
     fprintf(stderr,
             "overcookied: WARNING: listening on %s without --allowed-origin: "
             "WebSocket origins are checked against the request's own Host, "
@@ -286,7 +311,9 @@ int main(int argc, char **argv) {
               static_buf);
     o.static_dir = static_buf;
   }
-  warn_open_origin(&o);
+  if (metrics_token(&o) < 0)
+    return 2;
+  warn_public(&o);
   raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
   net_live_config_t cfg = {.seed = o.seed_set ? o.seed : random_seed(),

@@ -23,6 +23,9 @@ void server_usage(FILE *out) {
           "  --static DIR          browser client files (default: beside the\n"
           "                        program, PREFIX/share/overcookied/web)\n"
           "  --max-connections N   default 20000; above it: 503\n"
+          "  --metrics-token T     /metrics only with Authorization: Bearer T\n"
+          "                        (at least 16 characters; default:\n"
+          "                        $OC_METRICS_TOKEN, else /metrics is open)\n"
           "  --record DIR          record every input into a trace in DIR\n"
           "                        (replay it with tools/overcookied-replay)\n"
           "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
@@ -100,6 +103,8 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
                             : strcmp(a, "--secret") == 0 ? &o->secret
                             : strcmp(a, "--static") == 0 ? &o->static_dir
                             : strcmp(a, "--record") == 0 ? &o->record_dir
+                            : strcmp(a, "--metrics-token") == 0
+                                ? &o->metrics_token
                                                          : NULL;
   uint64_t n;
   if (text_field != NULL) {
@@ -210,6 +215,11 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
     PUT(put_seconds(out + len, cap - len, "--ws-park-after", o->ws_park_after));
   if (o->echo)
     PUT(snprintf(out + len, cap - len, "\n--echo"));
+  /* Whether /metrics wanted a token shapes the answers; the token itself
+   * stays out of the trace, which holds each check's result instead. */
+  if (o->metrics_token != NULL)
+    PUT(snprintf(out + len, cap - len, "\n--metrics-token\n%s",
+                 SERVER_METRICS_TOKEN_REDACTED));
 #undef PUT
   return 0;
 }
@@ -243,6 +253,7 @@ static void net_config(const server_options_t *o, server_t *s,
     out->session = &net_echo_session;
     out->authenticate = NULL;
   }
+  out->metrics_token = o->metrics_token;
   for (uint32_t i = 0; i < o->origins_len; i++)
     out->allowed_origins[i] = o->origins[i];
   out->allowed_origins_len = o->origins_len;

@@ -34,6 +34,7 @@ typedef struct server_options {
   int log_level;
   const char *db;
   const char *secret;
+  const char *metrics_token; /* NULL: /metrics is open */
   /* NULL: no static files (the simulator); overcookied, given no
    * --static, puts the files beside the program here first. */
   const char *static_dir;
@@ -49,6 +50,9 @@ typedef struct server_options {
   const char *record_dir; /* NULL: not recording */
   uint64_t record_max_mb;
 } server_options_t;
+
+/* What a trace holds for --metrics-token: that one was set, not which. */
+#define SERVER_METRICS_TOKEN_REDACTED "(redacted; the trace holds each check)"
 
 void server_usage(FILE *out);
 /* The defaults, as the live server runs with no flags. */
