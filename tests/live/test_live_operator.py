@@ -175,6 +175,39 @@ class MetricsToken(unittest.TestCase):
             self.assertIn("replay: ok", p.stdout + p.stderr)
 
 
+class DeployFiles(unittest.TestCase):
+    """tools/deploy/overcookied.service runs flags this server takes."""
+
+    def exec_start(self):
+        unit = os.path.join(os.path.dirname(__file__), "..", "..", "tools",
+                            "deploy", "overcookied.service")
+        text = open(unit).read().replace("\\\n", " ")
+        line = next(l for l in text.splitlines()
+                    if l.startswith("ExecStart="))
+        argv = line[len("ExecStart="):].split()
+        self.assertEqual(argv[0], "/usr/local/bin/overcookied")
+        return argv[1:]
+
+    def test_the_unit_starts_the_server_it_describes(self):
+        args = self.exec_start()
+        self.assertIn("--allowed-origin", args)
+        p = subprocess.run([BINARY, *args, "--help"], capture_output=True,
+                           text=True, timeout=STEP_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            db = os.path.join(d, "unit.db")
+            s = Running(*args, "--port", "0", "--db", db,
+                        env=env_without_key(OC_JWT_SECRET=KEY_16,
+                                            OC_METRICS_TOKEN=KEY_16))
+            try:
+                self.assertTrue(s.base.startswith("http://127.0.0.1:"))
+                self.assertEqual(get(s.base, "/health")[0], 200)
+                self.assertEqual(get(s.base, "/metrics")[0], 401)
+            finally:
+                err = s.stop()
+            self.assertNotIn("WARNING", err)
+
+
 class BrowserFiles(unittest.TestCase):
     def test_found_beside_the_program_from_any_directory(self):
         for cwd in ("/", tempfile.gettempdir()):
