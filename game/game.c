@@ -102,6 +102,7 @@ const char *game_tag_name(uint16_t tag) {
   case GAME_TAG_TIMER_WRITE_WAIT: return "timer_write_wait";
   case GAME_TAG_TIMER_DRAIN_POLL: return "timer_drain_poll";
   case GAME_TAG_TIMER_SEND_RETRY: return "timer_send_retry";
+  case GAME_TAG_TIMER_LOBBY_IDLE: return "timer_lobby_idle";
   default: return NULL;
   }
 }

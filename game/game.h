@@ -25,6 +25,7 @@ typedef enum game_kick_reason {
   GAME_KICK_REPLACED,          /* a newer connection for the player: 4000 */
   GAME_KICK_SERVER_FULL,       /* players_max reached: 1013 */
   GAME_KICK_FLOOD,             /* over in_rate/in_burst messages: 1008 */
+  GAME_KICK_IDLE,              /* quiet in the lobby for lobby_idle: 4002 */
   GAME_KICK_REASON_COUNT_
 } game_kick_reason_t;
 

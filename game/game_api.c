@@ -224,6 +224,7 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       "overcookied_kicks_total{reason=\"replaced\"} %" PRIu64 "\n"
       "overcookied_kicks_total{reason=\"server_full\"} %" PRIu64 "\n"
       "overcookied_kicks_total{reason=\"flood\"} %" PRIu64 "\n"
+      "overcookied_kicks_total{reason=\"idle\"} %" PRIu64 "\n"
       "# TYPE overcookied_store_total counter\n"
       "overcookied_store_total{event=\"recorded\"} %" PRIu64 "\n"
       "overcookied_store_total{event=\"retry\"} %" PRIu64 "\n"
@@ -242,6 +243,7 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       s->kicks[GAME_KICK_MUST_OVERFLOW], s->kicks[GAME_KICK_WRITE_WAIT],
       s->kicks[GAME_KICK_MAILBOX_FULL], s->kicks[GAME_KICK_REPLACED],
       s->kicks[GAME_KICK_SERVER_FULL], s->kicks[GAME_KICK_FLOOD],
+      s->kicks[GAME_KICK_IDLE],
       st.recorded, st.retries, st.errors_busy, st.errors_full, st.errors_io,
       st.reads_failed, st.pending);
   if (n < 0)

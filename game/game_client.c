@@ -15,6 +15,12 @@
  * Frames leave the queue only while the connection's backlog is under its
  * high-water mark. If frames wait and none can leave for write_wait, the
  * client is too slow: 1008. Every drop and disconnect is counted.
+ *
+ * A connection in the lobby (not queued, not in a game) that sends nothing
+ * for lobby_idle is closed with 4002 "idle": a slot held by a client that
+ * only answers pings is a slot taken from players. One timer per client,
+ * armed while it is in the lobby, fires at the earliest the idle time
+ * could have run out and looks again then.
  */
 #include "game_int.h"
 
@@ -52,6 +58,9 @@ typedef struct client {
   uint64_t wait_timer;
   uint64_t poll_timer;
   game_bucket_t in; /* the flood guard: in_rate, in_burst */
+  rt_time_ns heard_at; /* the last message from the player */
+  uint64_t idle_timer;
+  bool queued; /* asked to join the queue, not matched nor left since */
   bool closing;
 } client_t;
 
@@ -69,6 +78,19 @@ void game_client_mailbox(uint32_t *cap, rt_overflow_t *policy,
 }
 
 static rt_world_t *cworld(const client_t *c) { return c->g->world; }
+
+static bool in_lobby(const client_t *c) { return c->room == 0 && !c->queued; }
+
+/* Look again when the lobby idle time could first run out. */
+static void arm_idle(client_t *c) {
+  rt_time_ns idle = c->g->cfg.lobby_idle;
+  if (idle == 0 || c->idle_timer != 0 || c->closing || !in_lobby(c))
+    return;
+  rt_time_ns due = c->heard_at + idle - rt_now(cworld(c));
+  if (rt_timer_start(cworld(c), c->self, due > 0 ? due : 0, 0,
+                     GAME_TAG_TIMER_LOBBY_IDLE, 0, &c->idle_timer) < 0)
+    c->idle_timer = 0;
+}
 
 /* ---- Leaving ------------------------------------------------------------------------- */
 
@@ -297,6 +319,7 @@ static void client_text(void *session, rt_actor_t *self, const uint8_t *data,
     kick(c, GAME_KICK_FLOOD, RT_CLOSE_POLICY, "flooding");
     return;
   }
+  c->heard_at = rt_now(cworld(c));
   game_in_t in;
   switch (game_proto_decode(data, len, &in)) {
   case GAME_DECODE_OK: break;
@@ -311,8 +334,15 @@ static void client_text(void *session, rt_actor_t *self, const uint8_t *data,
     return;
   }
   switch (in.type) {
-  case GAME_IN_JOIN_QUEUE: to_manager(c, GAME_TAG_JOIN); return;
-  case GAME_IN_LEAVE_QUEUE: to_manager(c, GAME_TAG_LEAVE); return;
+  case GAME_IN_JOIN_QUEUE:
+    c->queued = c->room == 0;
+    to_manager(c, GAME_TAG_JOIN);
+    return;
+  case GAME_IN_LEAVE_QUEUE:
+    c->queued = false;
+    arm_idle(c); /* heard just now: the idle time starts here */
+    to_manager(c, GAME_TAG_LEAVE);
+    return;
   case GAME_IN_CLICK: {
     game_click_t k = {.role = c->role, .has_seq = in.has_seq, .seq = in.seq};
     to_room(c, GAME_TAG_CLICK, &k, sizeof(k));
@@ -349,11 +379,23 @@ static void client_message(void *session, rt_actor_t *self,
     RT_MSG_GET(msg, game_assign_t, &a);
     c->room = a.room;
     c->role = a.role;
+    c->queued = false;
     return;
   }
   case GAME_TAG_ROOM_DONE:
-    if (msg->from == c->room)
+    if (msg->from == c->room) {
       c->room = 0;
+      c->heard_at = rt_now(cworld(c)); /* back in the lobby: from now */
+      arm_idle(c);
+    }
+    return;
+  case GAME_TAG_TIMER_LOBBY_IDLE:
+    c->idle_timer = 0;
+    if (in_lobby(c) &&
+        rt_now(cworld(c)) - c->heard_at >= c->g->cfg.lobby_idle)
+      kick(c, GAME_KICK_IDLE, RT_CLOSE_IDLE, "idle");
+    else
+      arm_idle(c);
     return;
   case GAME_TAG_REPLACED:
     kick(c, GAME_KICK_REPLACED, RT_CLOSE_REPLACED, "replaced");
@@ -388,6 +430,7 @@ static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
   c->self = rt_self(self);
   snprintf(c->subject, sizeof(c->subject), "%s", who->subject);
   c->progress_at = rt_now(g->world);
+  c->heard_at = c->progress_at;
   game_bucket_fill(&c->in, g->cfg.in_burst, c->progress_at);
   if (rt_idmap_put(&g->clients_live, c->self, c) < 0) {
     free(c->out);
@@ -404,6 +447,7 @@ static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
     free(c);
     return NULL; /* refused: the connection closes with 1011 */
   }
+  arm_idle(c);
   return c;
 }
 

@@ -22,6 +22,7 @@ void game_config_defaults(game_config_t *cfg) {
       .drain_poll = 50 * RT_NS_PER_MS,
       .seed = 0,
       .token_lifetime_s = 24 * 3600,
+      .lobby_idle = 600 * RT_NS_PER_S,
       .players_max = 100000,
       .queue_max = 100000,
   };
@@ -52,6 +53,8 @@ int game_config_check(const game_config_t *cfg, const char **why) {
     return *why = "drain poll must be positive", RT_EINVAL;
   if (cfg->out_count_max < 4 || cfg->out_bytes_max < 1024)
     return *why = "outbound queue limits too small", RT_EINVAL;
+  if (cfg->lobby_idle < 0)
+    return *why = "lobby idle time must not be negative", RT_EINVAL;
   if (cfg->token_lifetime_s <= 0)
     return *why = "token lifetime must be positive", RT_EINVAL;
   if (cfg->players_max == 0 || cfg->queue_max == 0)

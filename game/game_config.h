@@ -33,6 +33,10 @@ typedef struct game_config {
                                  event to tell us, 50 ms */
   uint64_t seed;              /* rooms' random streams (0: the world seed) */
   int64_t token_lifetime_s;   /* 24 h */
+  rt_time_ns lobby_idle;      /* a connection in the lobby (not queued,
+                                 not in a game) that sends nothing this
+                                 long is closed, 4002 "idle": 10 min;
+                                 0: never */
   uint32_t players_max;       /* connected players, 100,000 */
   uint32_t queue_max;         /* waiting players, 100,000 */
 } game_config_t;
@@ -40,7 +44,7 @@ typedef struct game_config {
 /* PROTOCOL.md's defaults. */
 void game_config_defaults(game_config_t *cfg);
 
-/* 0, or -RT_EINVAL with a static explanation in *why. */
+/* 0, or RT_EINVAL with a static explanation in *why. */
 int game_config_check(const game_config_t *cfg, const char **why);
 
 #endif

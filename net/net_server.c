@@ -1197,7 +1197,7 @@ void net_server_get_stats(const net_server_t *srv, net_server_stats_t *out) {
 
 /* 1013 is the game's "server full, try again later" (rt_service.h). */
 static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
-                                       1008, 1009, 1011, 1013, 4000};
+                                       1008, 1009, 1011, 1013, 4000, 4002};
 #define CLOSE_CODES_LEN (sizeof(close_codes) / sizeof(close_codes[0]))
 
 uint32_t net_server_close_code_index(uint16_t code) {

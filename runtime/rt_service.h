@@ -40,6 +40,7 @@ enum {
   RT_CLOSE_INTERNAL = 1011,
   RT_CLOSE_TRY_LATER = 1013,
   RT_CLOSE_REPLACED = 4000, /* a newer connection for the same player */
+  RT_CLOSE_IDLE = 4002,     /* quiet in the lobby for too long */
 };
 
 typedef struct rt_session_conn rt_session_conn_t;

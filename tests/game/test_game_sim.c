@@ -930,6 +930,68 @@ Test(game_sim, a_player_back_within_the_grace_resumes_with_the_current_state) {
   fx_free(fx);
 }
 
+/* A lobby connection (not queued, not playing) silent for lobby_idle is
+ * closed with 4002 "idle", not a moment before; a message starts the idle
+ * time again; a queued player and players in a game (silent or not) are
+ * never closed for it, and a player back in the lobby after a game gets
+ * the whole idle time from there. */
+Test(game_sim, a_silent_lobby_connection_closes_4002_and_no_one_else_does) {
+  fx_t *fx = fx_create(
+      "a_silent_lobby_connection_closes_4002_and_no_one_else_does", 1044);
+  const rt_time_ns idle_s = 5 * SEC;
+  fx->game_cfg.lobby_idle = idle_s;
+  fx_start(fx);
+  sim_bot_t *idle = bot_add(fx, "Idle", &LINK, &LINK);
+  sim_bot_t *chatty = bot_add(fx, "Chatty", &LINK, &LINK);
+  sim_bot_t *queued = bot_add(fx, "Queued", &LINK, &LINK);
+  wait_state(fx, idle, SIM_BOT_OPEN, 5 * SEC);
+  wait_state(fx, chatty, SIM_BOT_OPEN, 5 * SEC);
+  wait_state(fx, queued, SIM_BOT_OPEN, 5 * SEC);
+  rt_time_ns opened = now_of(fx);
+  CHECK(fx, sim_bot_join(queued) == RT_OK, "join");
+  run_to(fx, opened + 3 * SEC);
+  rt_time_ns chatted = now_of(fx);
+  CHECK(fx, sim_bot_leave(chatty) == RT_OK, "a message");
+  /* Just under the idle time after its open, Idle is still there. */
+  run_to(fx, opened + idle_s - 10 * MS - LATENCY);
+  CHECK(fx, count_of(idle, SIM_BOT_CLOSED) == 0, "not closed early");
+  sim_bot_record_t c = wait_kind(fx, idle, SIM_BOT_CLOSED, 1, opened + 6 * SEC);
+  CHECK(fx, c.code == 4002, "idle closes with %u", c.code);
+  CHECK(fx, count_of(chatty, SIM_BOT_CLOSED) == 0, "its message counted");
+  run_to(fx, chatted + idle_s - 10 * MS);
+  CHECK(fx, count_of(chatty, SIM_BOT_CLOSED) == 0, "not before its time");
+  c = wait_kind(fx, chatty, SIM_BOT_CLOSED, 1, chatted + 6 * SEC);
+  CHECK(fx, c.code == 4002, "chatty closes with %u", c.code);
+  CHECK(fx, count_of(queued, SIM_BOT_CLOSED) == 0, "a queued player stays");
+  /* Two silent players in a game longer than the idle time. */
+  CHECK(fx, sim_bot_leave(queued) == RT_OK, "leave");
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  sim_bot_t *bea = bot_add(fx, "Bea", &LINK, &LINK);
+  match_t m;
+  match_start(fx, ada, bea, &m);
+  CHECK(fx, m.t_end - m.t0 > 2 * idle_s, "games longer than the idle time");
+  sim_bot_record_t over =
+      wait_kind(fx, ada, SIM_BOT_GAME_OVER, 1, m.t_end + SEC);
+  CHECK(fx, count_of(ada, SIM_BOT_CLOSED) == 0, "nobody is idle in a game");
+  CHECK(fx, count_of(bea, SIM_BOT_CLOSED) == 0, "nobody is idle in a game");
+  /* Back in the lobby: the idle time runs from the end of the game. */
+  run_to(fx, over.at + idle_s - 100 * MS);
+  CHECK(fx, count_of(ada, SIM_BOT_CLOSED) == 0, "a whole idle time after");
+  c = wait_kind(fx, ada, SIM_BOT_CLOSED, 1, over.at + idle_s + SEC);
+  CHECK(fx, c.code == 4002, "then idle: %u", c.code);
+  game_stats_t st;
+  game_get_stats(fx->game, &st);
+  CHECK(fx, st.kicks[GAME_KICK_IDLE] == 5, "counted: %" PRIu64,
+        st.kicks[GAME_KICK_IDLE]);
+  run_for(fx, 2 * SEC); /* the close handshakes end */
+  net_server_stats_t ns;
+  net_server_get_stats(fx->srv, &ns);
+  CHECK(fx, ns.ws_close_codes[net_server_close_code_index(4002)] == 5,
+        "4002 counted: %" PRIu64,
+        ns.ws_close_codes[net_server_close_code_index(4002)]);
+  fx_free(fx);
+}
+
 Test(game_sim, a_second_connection_replaces_the_first_which_closes_with_4000) {
   fx_t *fx = fx_create(
       "a_second_connection_replaces_the_first_which_closes_with_4000", 1006);

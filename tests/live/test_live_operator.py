@@ -175,6 +175,41 @@ class MetricsToken(unittest.TestCase):
             self.assertIn("replay: ok", p.stdout + p.stderr)
 
 
+class LobbyIdle(unittest.TestCase):
+    def test_a_silent_lobby_websocket_is_closed_4002_after_lobby_idle(self):
+        import asyncio
+        import json
+        import time
+        import websockets
+        s = Running("--secret", KEY_16, "--lobby-idle", "1")
+        try:
+            req = urllib.request.Request(
+                s.base + "/api/login", data=b'{"name":"Ida"}',
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=STEP_TIMEOUT) as r:
+                token = json.loads(r.read())["token"]
+            url = s.base.replace("http://", "ws://") + "/ws?token=" + token
+
+            async def wait_close():
+                async with websockets.connect(
+                        url, origin=s.base, open_timeout=STEP_TIMEOUT) as ws:
+                    t0 = time.monotonic()
+                    try:
+                        await asyncio.wait_for(ws.recv(), STEP_TIMEOUT)
+                    except websockets.ConnectionClosed as e:
+                        return e.rcvd.code if e.rcvd else None, \
+                            time.monotonic() - t0
+                    return "message", 0
+
+            code, after = asyncio.run(wait_close())
+            self.assertEqual(code, 4002)
+            self.assertGreater(after, 0.5)
+            status, body = get(s.base, "/metrics")
+            self.assertIn('overcookied_kicks_total{reason="idle"} 1', body)
+        finally:
+            s.stop()
+
+
 class DeployFiles(unittest.TestCase):
     """tools/deploy/overcookied.service runs flags this server takes."""
 

@@ -41,6 +41,9 @@ void server_usage(FILE *out) {
           "default 3\n"
           "  --click-rate N        clicks per second per player, default 30"
           " (0: no limit)\n"
+          "  --lobby-idle S        close a lobby connection (not queued, not\n"
+          "                        playing) silent this long, 4002 \"idle\";\n"
+          "                        default 600 (0: never)\n"
           "  --seed N              seed of the world's random streams"
           " (default: random, logged)\n"
           "  --log-level L         debug, info, warn, error (default info)\n"
@@ -72,6 +75,8 @@ static bool parse_rule(const char *a, const char *v, game_config_t *g) {
     return seconds_ok(v, &g->reconnect_grace);
   if (strcmp(a, "--bonus") == 0)
     return seconds_ok(v, &g->bonus);
+  if (strcmp(a, "--lobby-idle") == 0)
+    return seconds_ok(v, &g->lobby_idle);
   if (strcmp(a, "--game-length") == 0 && rt_parse_u64(v, 3600, &n) == 0) {
     g->game_seconds = (uint32_t)n;
     return true;
@@ -208,6 +213,7 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
   PUT(put_seconds(out + len, cap - len, "--reconnect-grace",
                   g->reconnect_grace));
   PUT(put_seconds(out + len, cap - len, "--bonus", g->bonus));
+  PUT(put_seconds(out + len, cap - len, "--lobby-idle", g->lobby_idle));
   for (uint32_t i = 0; i < o->origins_len; i++)
     PUT(snprintf(out + len, cap - len, "\n--allowed-origin\n%s",
                  o->origins[i]));

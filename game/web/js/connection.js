@@ -2,6 +2,7 @@
 // class only opens, sends JSON messages and reports what happened.
 
 export const CLOSE_REPLACED = 4000;
+export const CLOSE_IDLE = 4002; // quiet in the lobby too long
 
 export class Connection {
   /**

@@ -2,7 +2,7 @@
 // reconnection, and the dispatch of every server message (PROTOCOL.md).
 
 import * as api from './api.js';
-import { Connection, CLOSE_REPLACED } from './connection.js';
+import { Connection, CLOSE_REPLACED, CLOSE_IDLE } from './connection.js';
 import { $, h, setText, show, clock, announce, alertSr, toast, dismissToast } from './dom.js';
 import { Game, loadSavedGame, forgetSavedGame } from './game.js';
 import * as lobby from './lobby.js';
@@ -121,6 +121,13 @@ function onClose({ code, opened }) {
     showScreen('away');
     return;
   }
+  if (code === CLOSE_IDLE) {
+    // The server closes a lobby connection nobody uses: come back when the
+    // player does something, not in a loop (Play connects by itself).
+    setPill('offline');
+    reconnectOnActivity();
+    return;
+  }
   if (!opened) app.retry.failed += 1;
   if (app.retry.failed >= 2 && app.retry.failed % 2 === 0) checkToken();
   setPill('offline');
@@ -144,6 +151,18 @@ function onClose({ code, opened }) {
     const delay = Math.min(10000, 500 * 2 ** Math.min(app.retry.attempts, 5));
     scheduleReconnect(delay);
   }
+}
+
+function reconnectOnActivity() {
+  const events = ['pointerdown', 'keydown', 'focus'];
+  const again = () => {
+    if (document.visibilityState !== 'visible') return;
+    for (const e of events) window.removeEventListener(e, again, true);
+    document.removeEventListener('visibilitychange', again);
+    connect();
+  };
+  for (const e of events) window.addEventListener(e, again, true);
+  document.addEventListener('visibilitychange', again);
 }
 
 function scheduleReconnect(delay) {
