@@ -100,6 +100,8 @@ typedef struct conn {
   void *session;
   bool session_open;
   size_t backlog_seen;
+  uint64_t peer_key;   /* net_peers key counted for this connection; 0: none */
+  bool via_proxy;      /* from cfg.trusted_proxy: X-Forwarded-For counts */
 } conn_t;
 
 struct net_server {
@@ -112,6 +114,8 @@ struct net_server {
   conn_t **conns;
   uint32_t conns_len, conns_cap;
   net_server_stats_t stats;
+  net_peers_t peers;
+  bool peers_on; /* some per-address limit is set */
 };
 
 static const rt_session_conn_ops_t session_conn_ops;
@@ -359,8 +363,52 @@ static bool metrics_allowed(conn_t *c, const net_http_request_t *req) {
 
 /* A HEAD that runs a GET route calls it as a GET: the route answers what it
  * was registered for, and respond() drops the body (c->head_only). */
+/* The key a request counts for: the connection's address, or through the
+ * trusted proxy the last X-Forwarded-For entry, which the proxy appended
+ * (entries before it are the client's word). 0: unknown. */
+static uint64_t request_key(const conn_t *c, const net_http_request_t *req) {
+  if (!c->via_proxy)
+    return c->peer_key;
+  const char *xff = net_http_header(req, "X-Forwarded-For");
+  if (xff == NULL)
+    return 0;
+  const char *last = strrchr(xff, ',');
+  last = last != NULL ? last + 1 : xff;
+  while (*last == ' ' || *last == '\t')
+    last++;
+  char addr[RT_PEER_MAX];
+  size_t n = strspn(last, "0123456789abcdefABCDEF.:");
+  if (n == 0 || n >= sizeof(addr) || last[n] != '\0')
+    return 0;
+  memcpy(addr, last, n);
+  addr[n] = '\0';
+  return net_peers_key(&c->srv->peers, addr);
+}
+
+/* A metered route over its rate for this address: 429 with Retry-After. */
+static bool throttled(conn_t *c, const net_route_t *r,
+                      const net_http_request_t *req) {
+  if (!r->per_address_limited || !c->srv->peers_on)
+    return false;
+  uint32_t retry_s;
+  int rc = net_peers_request(&c->srv->peers, request_key(c, req),
+                             rt_now(conn_world(c)), &retry_s);
+  if (rc == RT_OK)
+    return false;
+  c->srv->stats.throttled++;
+  char headers[64];
+  snprintf(headers, sizeof(headers), "Retry-After: %u\r\n",
+           (unsigned)retry_s);
+  respond_text(c, 429, "application/json",
+               "{\"error\":\"too many requests from your address\"}",
+               headers);
+  return true;
+}
+
 static void call_route(conn_t *c, const net_route_t *r,
                        const net_http_request_t *req) {
+  if (throttled(c, r, req))
+    return;
   rt_http_call_t call = {
       .method = r->method,
       .path = req->path,
@@ -973,6 +1021,7 @@ static void conn_on_stop(rt_actor_t *self, int reason) {
   ws_end(c, self);
   srv->stats.closes[c->reason]++;
   srv->stats.connections--;
+  net_peers_disconnect(&srv->peers, c->peer_key, rt_now(srv->world));
   out_clear(c);
   free(c->out);
   rt_stream_close(c->stream);
@@ -1003,12 +1052,15 @@ static int conns_add(net_server_t *srv, conn_t *c) {
   return RT_OK;
 }
 
-static int conn_spawn(net_server_t *srv, rt_stream_t *s) {
+static int conn_spawn(net_server_t *srv, rt_stream_t *s, uint64_t peer_key,
+                      bool via_proxy) {
   conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return RT_ENOMEM;
   c->srv = srv;
   c->stream = s;
+  c->peer_key = peer_key;
+  c->via_proxy = via_proxy;
   c->hp = malloc(sizeof(*c->hp));
   c->in = malloc(CONN_IN_CHUNK);
   int err = c->hp == NULL || c->in == NULL ? RT_ENOMEM : conns_add(srv, c);
@@ -1042,6 +1094,62 @@ static int conn_spawn(net_server_t *srv, rt_stream_t *s) {
   return RT_OK;
 }
 
+static const char address_busy_response[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "Content-Length: 50\r\nConnection: close\r\nRetry-After: 5\r\n\r\n"
+    "{\"error\":\"too many connections from your address\"}";
+
+/* Best effort: one write into an empty send buffer, then close. */
+static void refuse(rt_stream_t *s, const char *response, size_t len) {
+  (void)rt_stream_write(s, response, len);
+  rt_stream_close(s);
+}
+
+/* The peer's address is an input from the world, recorded as an external
+ * (rt_tap.h) so a replay gets the address the live server saw. */
+static void peer_address(net_server_t *srv, rt_stream_t *s, char *out) {
+  int64_t rc;
+  const uint8_t *data;
+  size_t len;
+  int got = rt_external_take(srv->world, NET_EXT_PEER, &rc, &data, &len);
+  if (got == 0) {
+    rc = rt_stream_peer(s, out, RT_PEER_MAX);
+    rt_external_put(srv->world, NET_EXT_PEER, rc, out, strlen(out));
+    return;
+  }
+  out[0] = '\0';
+  if (got > 0 && rc == 0 && len < RT_PEER_MAX) {
+    memcpy(out, data, len);
+    out[len] = '\0';
+  }
+}
+
+/* Admit one accepted stream against the per-address limits: its key (0:
+ * not counted) and whether it is the trusted proxy; false when refused
+ * (the stream is closed). */
+static bool admit_address(net_server_t *srv, rt_stream_t *s, uint64_t *key,
+                          bool *via_proxy) {
+  *key = 0;
+  *via_proxy = false;
+  if (!srv->peers_on)
+    return true;
+  char addr[RT_PEER_MAX];
+  peer_address(srv, s, addr);
+  if (srv->cfg.trusted_proxy != NULL &&
+      strcmp(addr, srv->cfg.trusted_proxy) == 0) {
+    *via_proxy = true; /* the proxy caps its clients; we meter requests */
+    return true;
+  }
+  uint64_t k = net_peers_key(&srv->peers, addr);
+  if (net_peers_connect(&srv->peers, k, rt_now(srv->world)) < 0) {
+    refuse(s, address_busy_response, sizeof(address_busy_response) - 1);
+    srv->stats.rejected_address++;
+    return false;
+  }
+  *key = k;
+  return true;
+}
+
 static void acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   net_server_t *srv = rt_state(self);
   if (msg->tag != RT_TAG_ACCEPT || srv->listener == NULL)
@@ -1052,14 +1160,18 @@ static void acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
       return;
     if (srv->stats.connections >= srv->cfg.connections_max ||
         srv->shutting_down) {
-      /* Best effort: one write into an empty send buffer, then close. */
-      (void)rt_stream_write(s, busy_response, sizeof(busy_response) - 1);
-      rt_stream_close(s);
+      refuse(s, busy_response, sizeof(busy_response) - 1);
       srv->stats.rejected_limit++;
       continue;
     }
-    if (conn_spawn(srv, s) < 0)
+    uint64_t key;
+    bool via_proxy;
+    if (!admit_address(srv, s, &key, &via_proxy))
+      continue;
+    if (conn_spawn(srv, s, key, via_proxy) < 0) {
+      net_peers_disconnect(&srv->peers, key, rt_now(srv->world));
       rt_stream_close(s);
+    }
   }
 }
 
@@ -1114,6 +1226,8 @@ static bool config_valid(const net_server_config_t *cfg) {
     if (method_len == 0 || method_len > NET_ROUTE_METHOD_LEN_MAX)
       return false;
   }
+  if (cfg->peers.requests_per_minute > NET_PEER_REQUESTS_PER_MINUTE_MAX)
+    return false;
   return cfg->ws_message_max <= NET_WS_MESSAGE_MAX_LIMIT &&
          cfg->allowed_origins_len <= NET_ORIGINS_MAX &&
          cfg->rules_len <= RT_MAILBOX_RULES_MAX;
@@ -1133,6 +1247,12 @@ int net_server_start(rt_world_t *w, rt_listener_t *listener,
   for (uint32_t i = 0; i < cfg->rules_len; i++)
     srv->rules[i] = cfg->rules[i];
   srv->cfg.rules = srv->rules;
+  srv->peers_on = checked.peers.connections_max > 0 ||
+                  checked.peers.requests_per_minute > 0;
+  if (net_peers_init(&srv->peers, &checked.peers, rt_world_seed(w)) < 0) {
+    free(srv);
+    return RT_ENOMEM;
+  }
   srv->listener = listener;
   rt_actor_spec_t spec = {.name = "acceptor",
                           .behaviour = acceptor_behaviour,
@@ -1142,6 +1262,7 @@ int net_server_start(rt_world_t *w, rt_listener_t *listener,
                           .overflow = RT_OVERFLOW_REJECT};
   int err = rt_spawn(w, &spec, &srv->acceptor);
   if (err < 0) {
+    net_peers_deinit(&srv->peers);
     free(srv);
     return err;
   }
@@ -1174,6 +1295,7 @@ void net_server_free(net_server_t *srv) {
   if (srv == NULL)
     return;
   RT_ASSERT(srv->conns_len == 0); /* the world's actors stopped first */
+  net_peers_deinit(&srv->peers);
   free(srv->conns);
   free(srv);
 }
@@ -1249,8 +1371,16 @@ static void metrics_connections(const net_server_t *srv, text_t *t) {
          "overcookied_connections_accepted_total %" PRIu64 "\n"
          "# TYPE overcookied_connections_rejected_total counter\n"
          "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64
-         "\n",
-      s->accepted, s->rejected_limit);
+         "\n"
+         "overcookied_connections_rejected_total{reason=\"per_address\"} %"
+         PRIu64 "\n"
+         "# TYPE overcookied_requests_throttled_total counter\n"
+         "overcookied_requests_throttled_total{reason=\"per_address\"} %"
+         PRIu64 "\n"
+         "# TYPE overcookied_addresses gauge\n"
+         "overcookied_addresses %u\n",
+      s->accepted, s->rejected_limit, s->rejected_address, s->throttled,
+      net_peers_count(&srv->peers));
   put(t, "# TYPE overcookied_ws_parks_total counter\n"
          "overcookied_ws_parks_total %" PRIu64 "\n",
       s->ws_parks);

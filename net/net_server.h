@@ -23,6 +23,7 @@
 #ifndef NET_SERVER_H
 #define NET_SERVER_H
 
+#include "net_peers.h"
 #include "net_static.h"
 #include "rt_service.h"
 #include "rt_stream.h"
@@ -51,6 +52,8 @@ typedef struct net_route {
   const char *path;   /* exact match */
   rt_http_fn *fn;
   void *ctx;
+  /* Metered per client address (peers.requests_per_minute): login. */
+  bool per_address_limited;
 } net_route_t;
 
 typedef struct net_server_config {
@@ -87,11 +90,22 @@ typedef struct net_server_config {
   /* Borrowed. Non-NULL: /metrics answers only "Authorization: Bearer
    * <token>" (else 401), to keep it off a public port. */
   const char *metrics_token;
+  /* Limits per client address (net_peers.h); all 0: none, and no address
+   * is asked for. */
+  net_peers_config_t peers;
+  /* Borrowed. The address of a reverse proxy whose X-Forwarded-For is
+   * believed: a request through it counts for the last address that
+   * header names (the one the proxy added), and its own connections are
+   * not capped per address. NULL: X-Forwarded-For is ignored. */
+  const char *trusted_proxy;
 } net_server_config_t;
 
 /* External results of the connection layer (rt_tap.h): kinds from 64 on,
  * apart from the game's. */
-enum { NET_EXT_METRICS_AUTH = 64 /* rc: 1 allowed, 0 refused */ };
+enum {
+  NET_EXT_METRICS_AUTH = 64, /* rc: 1 allowed, 0 refused */
+  NET_EXT_PEER = 65,         /* rc: 0 or RT_ENOTFOUND; data: the address */
+};
 
 /* Why connections ended: counted and exported. */
 typedef enum net_close_reason {
@@ -116,6 +130,8 @@ typedef struct net_server_stats {
   uint64_t ws_parks;          /* times a quiet WebSocket was parked */
   uint64_t accepted;
   uint64_t rejected_limit;    /* 503 above connections_max */
+  uint64_t rejected_address;  /* 503 above peers.connections_max */
+  uint64_t throttled;         /* 429 above peers.requests_per_minute */
   uint64_t http_requests;
   uint64_t http_status[6];    /* by class: [2] = 2xx ... [5] = 5xx */
   uint64_t ws_upgrades;

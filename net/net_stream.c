@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <linux/sockios.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -179,6 +180,31 @@ static void net_shutdown(rt_stream_t *s) {
   shutdown(c->fd, SHUT_WR);
 }
 
+/* Asked once per accepted connection (net_server's per-address limits),
+ * so it is not kept. An IPv4-mapped IPv6 address reads as IPv4. */
+static int net_peer(const rt_stream_t *s, char *out, size_t cap) {
+  const net_conn_t *c = (const net_conn_t *)s;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0)
+    return RT_ENOTFOUND;
+  const void *addr = NULL;
+  int family = ss.ss_family;
+  if (family == AF_INET) {
+    addr = &((const struct sockaddr_in *)&ss)->sin_addr;
+  } else if (family == AF_INET6) {
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    addr = a6;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      family = AF_INET;
+      addr = a6->s6_addr + 12;
+    }
+  }
+  if (addr == NULL || inet_ntop(family, addr, out, (socklen_t)cap) == NULL)
+    return RT_ENOTFOUND;
+  return RT_OK;
+}
+
 static void net_destroy(rt_stream_t *s) {
   net_conn_t *c = (net_conn_t *)s;
   event_free(c->read_ev);
@@ -194,6 +220,7 @@ static const rt_stream_ops_t net_stream_ops = {
     .backlog = net_backlog,
     .shutdown = net_shutdown,
     .destroy = net_destroy,
+    .peer = net_peer,
 };
 
 int net__stream_create(net_live_t *live, evutil_socket_t fd, bool connecting,

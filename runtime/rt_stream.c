@@ -83,6 +83,16 @@ size_t rt_stream_backlog(const rt_stream_t *s) {
   return v;
 }
 
+int rt_stream_peer(const rt_stream_t *s, char *out, size_t cap) {
+  RT_WASSERT(s->world, cap >= RT_PEER_MAX);
+  out[0] = '\0';
+  if (s->ops->peer == NULL || s->ops->peer(s, out, cap) < 0) {
+    out[0] = '\0';
+    return RT_ENOTFOUND;
+  }
+  return RT_OK;
+}
+
 void rt_stream_shutdown(rt_stream_t *s) {
   RT_WASSERT(s->world, !s->closed);
   const rt_tap_t *tap = tap_of(s->world);

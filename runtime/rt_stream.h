@@ -54,7 +54,14 @@ typedef struct rt_stream_ops {
   void (*shutdown)(rt_stream_t *s);
   /* Release the backend's resources, including the struct embedding s. */
   void (*destroy)(rt_stream_t *s);
+  /* The peer's address as text ("192.0.2.7", "2001:db8::1"), NUL-ended in
+   * out (cap >= RT_PEER_MAX): 0, or RT_ENOTFOUND. NULL: never known. */
+  int (*peer)(const rt_stream_t *s, char *out, size_t cap);
 } rt_stream_ops_t;
+
+/* Room for an address as rt_stream_peer writes it (INET6_ADDRSTRLEN is
+ * 46). */
+#define RT_PEER_MAX 64u
 
 /* Embedded as the first member of a backend's connection struct. */
 struct rt_stream {
@@ -81,6 +88,10 @@ void rt_stream_set_owner(rt_stream_t *s, rt_actor_id_t owner);
 int64_t rt_stream_read(rt_stream_t *s, void *buf, size_t cap);
 int64_t rt_stream_write(rt_stream_t *s, const void *buf, size_t len);
 size_t rt_stream_backlog(const rt_stream_t *s);
+/* The peer's address (rt_stream_ops_t.peer): 0, or RT_ENOTFOUND with ""
+ * in out. An input from the world like a read: a caller above the seam
+ * that acts on it records it (an rt_tap external), as net_server does. */
+int rt_stream_peer(const rt_stream_t *s, char *out, size_t cap);
 void rt_stream_shutdown(rt_stream_t *s);
 /* Takes s: it is freed. */
 void rt_stream_close(rt_stream_t *s);

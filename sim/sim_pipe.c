@@ -10,6 +10,7 @@
 
 #include "rt_assert.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,9 @@ struct sim_pipe {
   sim_end_t ends[2];
   sim_dir_t dirs[2]; /* dirs[i]: from ends[i] to ends[1 - i] */
   rt_rng_t rng;      /* jitter */
+  /* sim_connect's caller: its address, as the server end's peer, is made
+   * from it (one address per connecting actor); 0: unknown. */
+  rt_actor_id_t client_owner;
   bool reset;
 };
 
@@ -380,12 +384,26 @@ static void sim_destroy(rt_stream_t *s) {
     pipe_free(p);
 }
 
+/* The server end of a sim_connect sees the connecting actor as
+ * 10.a.b.c (its id's low 24 bits): each simulated player has an address
+ * of its own, which all its connections share. */
+static int sim_peer(const rt_stream_t *s, char *out, size_t cap) {
+  const sim_end_t *e = end_of(s);
+  rt_actor_id_t id = e->pipe->client_owner;
+  if (id == 0 || e->index != 1)
+    return RT_ENOTFOUND;
+  snprintf(out, cap, "10.%u.%u.%u", (unsigned)(id >> 16) & 255u,
+           (unsigned)(id >> 8) & 255u, (unsigned)id & 255u);
+  return RT_OK;
+}
+
 static const rt_stream_ops_t sim_stream_ops = {
     .read = sim_read,
     .write = sim_write,
     .backlog = sim_backlog,
     .shutdown = sim_shutdown,
     .destroy = sim_destroy,
+    .peer = sim_peer,
 };
 
 int sim_pipe_create(sim_world_t *sw, const sim_link_config_t *a_to_b,
@@ -542,6 +560,7 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
   int err = sim_pipe_create(sw, up, down, &client, &server);
   if (err < 0)
     return err;
+  end_of(server)->pipe->client_owner = owner;
   err = sim__listener_enqueue(sl, server);
   RT_WASSERT(sw->world, err == RT_OK);
   rt_stream_set_owner(client, owner);

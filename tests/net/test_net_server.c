@@ -1916,6 +1916,159 @@ Test(net_server, metrics_token_guards_metrics_and_nothing_else) {
   fx_free(fx);
 }
 
+/* ---- Per-address limits (net_peers.h) ---------------------------------------- */
+
+static void peer_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
+  (void)self;
+  (void)msg;
+}
+
+/* An actor for clients to connect from, and the address the server sees
+ * for them: sim_connect gives the server end the connecting actor's
+ * address, 10.a.b.c from its id (sim/sim_pipe.c). */
+static void peer_spawn(fx_t *fx, rt_actor_id_t *who, char *addr) {
+  rt_actor_spec_t spec = {.name = "peer",
+                          .behaviour = peer_behaviour,
+                          .mailbox_cap = 4,
+                          .overflow = RT_OVERFLOW_REJECT};
+  cr_assert_eq(rt_spawn(fx->w, &spec, who), RT_OK);
+  if (addr != NULL)
+    snprintf(addr, RT_PEER_MAX, "10.%u.%u.%u", (unsigned)(*who >> 16) & 255u,
+             (unsigned)(*who >> 8) & 255u, (unsigned)*who & 255u);
+}
+
+/* POST /api/echo, metered per address. */
+static void limit_echo_route(fx_t *fx) {
+  for (uint32_t i = 0; i < fx->cfg.routes_len; i++)
+    if (strcmp(fx->cfg.routes[i].path, "/api/echo") == 0)
+      fx->cfg.routes[i].per_address_limited = true;
+}
+
+/* A client seen at who's address (an actor made at the first call). */
+static client_t *cl_connect_from(fx_t *fx, rt_actor_id_t *who, char *addr) {
+  if (*who == 0)
+    peer_spawn(fx, who, addr);
+  cr_assert_lt(fx->clients_len, CLIENTS_MAX);
+  client_t *cl = calloc(1, sizeof(*cl));
+  cr_assert_not_null(cl);
+  cl->fx = fx;
+  cr_assert_eq(sim_connect(fx->sw, PORT, *who, NULL, NULL, &cl->s), RT_OK);
+  fx->clients[fx->clients_len++] = cl;
+  return cl;
+}
+
+static int get_status(client_t *cl, const char *req) {
+  cl_send(cl, req);
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  return r.status;
+}
+
+Test(net_server, connections_per_address_below_at_and_above_the_cap) {
+  fx_t *fx = fx_create();
+  fx->cfg.peers.connections_max = 2;
+  fx_start(fx);
+  rt_actor_id_t a = 0, b = 0;
+  client_t *a1 = cl_connect_from(fx, &a, NULL);
+  client_t *a2 = cl_connect_from(fx, &a, NULL);
+  cr_assert_eq(get_status(a1, REQ("GET /health")), 200);
+  cr_assert_eq(get_status(a2, REQ("GET /health")), 200);
+  client_t *a3 = cl_connect_from(fx, &a, NULL);
+  settle(fx);
+  resp_t r;
+  cr_assert(cl_take_response(a3, &r, true), "a 503 was sent");
+  cr_assert_eq(r.status, 503);
+  static const char want[] =
+      "{\"error\":\"too many connections from your address\"}";
+  cr_assert_eq(r.body_len, sizeof(want) - 1, "Content-Length is its length");
+  cr_assert(memcmp(r.body, want, sizeof(want) - 1) == 0);
+  cl_expect_eof(a3);
+  client_t *b1 = cl_connect_from(fx, &b, NULL);
+  cr_assert_eq(get_status(b1, REQ("GET /health")), 200, "another address");
+  /* One of a's closes: a has room again. */
+  rt_stream_close(a1->s);
+  a1->s = NULL;
+  settle(fx);
+  client_t *a4 = cl_connect_from(fx, &a, NULL);
+  cr_assert_eq(get_status(a4, REQ("GET /health")), 200);
+  net_server_stats_t s = stats(fx);
+  cr_assert_eq(s.rejected_address, 1);
+  cr_assert_eq(s.rejected_limit, 0);
+  /* Connections of unknown address (the other tests' clients) are never
+   * counted. */
+  for (int i = 0; i < 4; i++)
+    cr_assert_eq(get_status(cl_connect(fx), REQ("GET /health")), 200);
+  fx_free(fx);
+}
+
+static const char *post_echo(char *buf, size_t cap, const char *xff) {
+  snprintf(buf, cap,
+           "POST /api/echo HTTP/1.1\r\nHost: " HOST "\r\n%s%s%s"
+           "Content-Length: 2\r\n\r\nhi",
+           xff != NULL ? "X-Forwarded-For: " : "", xff != NULL ? xff : "",
+           xff != NULL ? "\r\n" : "");
+  return buf;
+}
+
+Test(net_server, a_rate_limited_route_answers_429_per_address) {
+  fx_t *fx = fx_create();
+  fx->cfg.peers.requests_per_minute = 2; /* one per 30 s, 2 at once */
+  limit_echo_route(fx);
+  fx_start(fx);
+  rt_actor_id_t a = 0, b = 0;
+  client_t *ca = cl_connect_from(fx, &a, NULL);
+  char req[256];
+  cr_assert_eq(get_status(ca, post_echo(req, sizeof(req), NULL)), 200);
+  cr_assert_eq(get_status(ca, post_echo(req, sizeof(req), NULL)), 200);
+  cl_send(ca, post_echo(req, sizeof(req), NULL));
+  resp_t r;
+  cl_expect_response(ca, &r, true);
+  cr_assert_eq(r.status, 429);
+  cr_assert(strstr(r.head, "Retry-After: 30\r\n") != NULL, "%s", r.head);
+  /* Other routes and other addresses are not metered with it. */
+  cr_assert_eq(get_status(ca, REQ("GET /health")), 200);
+  client_t *cb = cl_connect_from(fx, &b, NULL);
+  cr_assert_eq(get_status(cb, post_echo(req, sizeof(req), NULL)), 200);
+  /* Without a trusted proxy, X-Forwarded-For changes nothing. */
+  cr_assert_eq(get_status(ca, post_echo(req, sizeof(req), "192.0.2.9")), 429);
+  advance(fx, 30 * SEC); /* one token back (and ca closed as idle) */
+  ca = cl_connect_from(fx, &a, NULL);
+  cr_assert_eq(get_status(ca, post_echo(req, sizeof(req), NULL)), 200);
+  cr_assert_eq(get_status(ca, post_echo(req, sizeof(req), NULL)), 429);
+  cr_assert_eq(stats(fx).throttled, 3);
+  fx_free(fx);
+}
+
+Test(net_server, through_the_trusted_proxy_requests_count_for_the_address_it_adds) {
+  fx_t *fx = fx_create();
+  fx->cfg.peers.connections_max = 1;
+  fx->cfg.peers.requests_per_minute = 1;
+  limit_echo_route(fx);
+  rt_actor_id_t proxy = 0;
+  char proxy_addr[RT_PEER_MAX];
+  peer_spawn(fx, &proxy, proxy_addr);
+  fx->cfg.trusted_proxy = proxy_addr;
+  fx_start(fx);
+  client_t *p1 = cl_connect_from(fx, &proxy, NULL);
+  /* The proxy's own connections are not capped per address. */
+  client_t *p2 = cl_connect_from(fx, &proxy, NULL);
+  client_t *p3 = cl_connect_from(fx, &proxy, NULL);
+  char req[256];
+  cr_assert_eq(get_status(p1, post_echo(req, sizeof(req), "192.0.2.1")), 200);
+  cr_assert_eq(get_status(p2, post_echo(req, sizeof(req), "192.0.2.1")), 429,
+               "the same client through another proxy connection");
+  cr_assert_eq(get_status(p3, post_echo(req, sizeof(req), "192.0.2.2")), 200);
+  /* Only the last entry is the proxy's word; the ones before are the
+   * client's, who may write anything there. */
+  cr_assert_eq(
+      get_status(p3, post_echo(req, sizeof(req), "203.0.113.5, 192.0.2.1")),
+      429);
+  cr_assert_eq(
+      get_status(p3, post_echo(req, sizeof(req), "192.0.2.1, 192.0.2.3")),
+      200);
+  fx_free(fx);
+}
+
 Test(net_server, a_405_allows_every_method_of_the_path) {
   fx_t *fx = fx_create();
   net_server_config_t *c = &fx->cfg;

@@ -521,6 +521,12 @@ static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
     sim_replay_close(replay);
     return EXIT_TRACE;
   }
+  /* A trace from before a limit existed names none: its server ran
+   * without it, and so does the replay (their defaults are on now). */
+  if (strstr(hdr->config, "\n--max-connections-per-address\n") == NULL)
+    so.peers = (net_peers_config_t){0};
+  if (strstr(hdr->config, "\n--lobby-idle\n") == NULL)
+    so.game.lobby_idle = 0;
   if (o->static_dir != NULL)
     so.static_dir = o->static_dir;
   run->world = sim_replay_world(replay);

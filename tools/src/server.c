@@ -23,6 +23,14 @@ void server_usage(FILE *out) {
           "  --static DIR          browser client files (default: beside the\n"
           "                        program, PREFIX/share/overcookied/web)\n"
           "  --max-connections N   default 20000; above it: 503\n"
+          "  --max-connections-per-address N\n"
+          "                        open at once from one address, default 256\n"
+          "                        (0: no limit); above it: 503\n"
+          "  --logins-per-minute N POST /api/login per address, default 60\n"
+          "                        (0: no limit); above it: 429\n"
+          "  --trusted-proxy ADDR  the reverse proxy's address: its requests\n"
+          "                        count for the last X-Forwarded-For entry,\n"
+          "                        its connections are not capped per address\n"
           "  --metrics-token T     /metrics only with Authorization: Bearer T\n"
           "                        (at least 16 characters; default:\n"
           "                        $OC_METRICS_TOKEN, else /metrics is open)\n"
@@ -110,6 +118,8 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
                             : strcmp(a, "--record") == 0 ? &o->record_dir
                             : strcmp(a, "--metrics-token") == 0
                                 ? &o->metrics_token
+                            : strcmp(a, "--trusted-proxy") == 0
+                                ? &o->trusted_proxy
                                                          : NULL;
   uint64_t n;
   if (text_field != NULL) {
@@ -136,6 +146,16 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
     o->origins[o->origins_len++] = v;
     return true;
   }
+  if (strcmp(a, "--max-connections-per-address") == 0 &&
+      rt_parse_u64(v, 10000000, &n) == 0) {
+    o->peers.connections_max = (uint32_t)n;
+    return true;
+  }
+  if (strcmp(a, "--logins-per-minute") == 0 &&
+      rt_parse_u64(v, NET_PEER_REQUESTS_PER_MINUTE_MAX, &n) == 0) {
+    o->peers.requests_per_minute = (uint32_t)n;
+    return true;
+  }
   if (strcmp(a, "--max-connections") == 0 &&
       rt_parse_u64(v, 10000000, &n) == 0 && n > 0) {
     o->max_connections = (uint32_t)n;
@@ -156,6 +176,10 @@ void server_options_default(server_options_t *o) {
                           .log_level = RT_LOG_INFO,
                           .db = "overcookied.db",
                           .max_connections = NET_CONNECTIONS_MAX_DEFAULT,
+                          .peers = {.connections_max =
+                                        NET_PEER_CONNECTIONS_DEFAULT,
+                                    .requests_per_minute =
+                                        NET_PEER_REQUESTS_PER_MINUTE_DEFAULT},
                           .record_max_mb = 256};
   game_config_defaults(&o->game);
 }
@@ -219,6 +243,12 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
                  o->origins[i]));
   if (o->ws_park_after != 0)
     PUT(put_seconds(out + len, cap - len, "--ws-park-after", o->ws_park_after));
+  PUT(snprintf(out + len, cap - len,
+               "\n--max-connections-per-address\n%u\n--logins-per-minute\n%u",
+               o->peers.connections_max, o->peers.requests_per_minute));
+  if (o->trusted_proxy != NULL)
+    PUT(snprintf(out + len, cap - len, "\n--trusted-proxy\n%s",
+                 o->trusted_proxy));
   if (o->echo)
     PUT(snprintf(out + len, cap - len, "\n--echo"));
   /* Whether /metrics wanted a token shapes the answers; the token itself
@@ -246,7 +276,7 @@ static void net_config(const server_options_t *o, server_t *s,
       .auth_ctx = s->game,
       .metrics = game_metrics,
       .metrics_ctx = s->game,
-      .routes = {{"POST", "/api/login", game_api_login, s->game},
+      .routes = {{"POST", "/api/login", game_api_login, s->game, true},
                  {"GET", "/api/leaderboard", game_api_leaderboard, s->game},
                  {"GET", "/api/history", game_api_history, s->game}},
       .routes_len = 3,
@@ -260,6 +290,8 @@ static void net_config(const server_options_t *o, server_t *s,
     out->authenticate = NULL;
   }
   out->metrics_token = o->metrics_token;
+  out->peers = o->peers;
+  out->trusted_proxy = o->trusted_proxy;
   for (uint32_t i = 0; i < o->origins_len; i++)
     out->allowed_origins[i] = o->origins[i];
   out->allowed_origins_len = o->origins_len;

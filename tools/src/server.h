@@ -35,6 +35,8 @@ typedef struct server_options {
   const char *db;
   const char *secret;
   const char *metrics_token; /* NULL: /metrics is open */
+  const char *trusted_proxy;  /* NULL: X-Forwarded-For is ignored */
+  net_peers_config_t peers;   /* per-address limits (net_peers.h) */
   /* NULL: no static files (the simulator); overcookied, given no
    * --static, puts the files beside the program here first. */
   const char *static_dir;
