@@ -66,10 +66,6 @@
 static const char kind_names[SIMRUN_KIND_COUNT_][8] = {
     "clicker", "hunter", "quitter", "resumer", "leaver", "abuser", "twin"};
 
-const char *simrun_kind_name(simrun_kind_t k) {
-  return k < SIMRUN_KIND_COUNT_ ? kind_names[k] : "?";
-}
-
 static const char cov_names[SIMRUN_COV_COUNT_][24] = {
     "drop_by_backpressure", "disconnect_for_slowness", "resume",
     "replaced_connection",  "golden_cookie_race",      "storage_retry",

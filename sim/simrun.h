@@ -162,8 +162,6 @@ typedef enum simrun_kind {
   SIMRUN_KIND_COUNT_
 } simrun_kind_t;
 
-const char *simrun_kind_name(simrun_kind_t k);
-
 /* The workload mix: the share of each kind, drawn from the seed. */
 typedef struct simrun_mix {
   double share[SIMRUN_KIND_COUNT_]; /* sums to 1 */
