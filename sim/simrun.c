@@ -447,7 +447,7 @@ typedef enum {
   B_AWAY,     /* disconnected; reconnect_at */
   B_LEAVING,  /* departing: waiting for the connection to end */
   B_GONE,
-} belief_t;
+} brain_state_t;
 
 /* Edge cases at exact instants (FoundationDB's "buggify" in spirit): an
  * action timed so that its effect reaches the Room exactly at, or 1 ns
@@ -477,44 +477,24 @@ typedef struct pbot {
   uint32_t seen;      /* records read (kept ones: plan.keep_records) */
 } pbot_t;
 
-typedef struct player {
-  simrun_player_t plan;
-  uint32_t index;
-  char name[16];
-  rt_rng_t rng;                        /* behaviour */
-  rt_rng_t frng;                       /* faults */
-  pbot_t bots[SIMRUN_BOTS_PER_PLAYER]; /* Invariant (1) */
-  uint32_t cur;                        /* the current bot's slot */
-  belief_t belief;
-  bool registered; /* in the user id map */
+/* What a player believes it saw: its games and their scores, room ids and
+ * GAME_OVERs as its bots received them, and what it did in them. */
+typedef struct player_belief {
   char user_id[RT_SUBJECT_MAX];
   char opponent[RT_SUBJECT_MAX];
   /* The game the player believes it is in. */
   bool in_game;
   char room[32];
   char last_over_room[32];
+  rt_time_ns t_run, t_end;
   uint64_t clicks_game;
   bool clicks_tracked; /* clicks_game covers the whole of this game */
-  int64_t seq_next;
-  bool use_seq;
-  rt_time_ns t_run, t_end;
-  /* Schedule (NEVER: nothing planned). */
-  rt_time_ns next_join, leave_at, next_click, click_end, cookie_at, quit_at,
-      away_at, twin_at, abuse_at, reconnect_at, resume_deadline;
-  rt_time_ns stall_at, stall_end, reset_at, churn_at;
-  rt_time_ns away_for; /* how long a resumer stays away */
-  rt_time_ns edge_at;  /* an edge_t action, exactly then */
-  uint8_t edge_kind;
-  rt_time_ns wake_at; /* the earliest of the above: nothing to do before,
-                         unless a record arrives */
-  bool stalled, reset_armed, departing;
   /* The golden cookie seen last, and the one this player clicked last. */
   bool spawn_open;
   double spawn_x, spawn_y;
   char target_room[32];
   double target_x, target_y;
   bool target_set;
-  uint32_t refusals;
   /* A history read after a game: it must show that game as it ended. */
   bool read_pending;
   char read_room[32];
@@ -523,6 +503,39 @@ typedef struct player {
   uint32_t games_started, games_over, connections;
   uint64_t clicks_sent;
   sim_bot_record_t last_over;
+} player_belief_t;
+
+/* When a player acts next (NEVER: nothing planned). */
+typedef struct player_schedule {
+  rt_time_ns next_join, leave_at, next_click, click_end, cookie_at, quit_at,
+      away_at, twin_at, abuse_at, reconnect_at, resume_deadline;
+  rt_time_ns stall_at, stall_end, reset_at, churn_at;
+  rt_time_ns away_for; /* how long a resumer stays away */
+  rt_time_ns edge_at;  /* an edge_t action, exactly then */
+  uint8_t edge_kind;
+  rt_time_ns wake_at; /* the earliest of the above: nothing to do before,
+                         unless a record arrives */
+} player_schedule_t;
+
+/* A player: what it plans (simrun_player_t: its kind, rates, arrival and
+ * links), what it believes it saw, when it acts next, and the state of its
+ * brain and connections. */
+typedef struct player {
+  simrun_player_t plan;
+  player_belief_t belief;
+  player_schedule_t sched;
+  uint32_t index;
+  char name[16];
+  rt_rng_t rng;                        /* behaviour */
+  rt_rng_t frng;                       /* faults */
+  pbot_t bots[SIMRUN_BOTS_PER_PLAYER]; /* Invariant (1) */
+  uint32_t cur;                        /* the current bot's slot */
+  brain_state_t state;
+  bool registered; /* in the user id map */
+  bool use_seq;    /* numbers its clicks (drawn once) */
+  int64_t seq_next;
+  bool stalled, reset_armed, departing;
+  uint32_t refusals;
 } player_t;
 
 struct simrun {
@@ -600,7 +613,8 @@ static int ids_grow(simrun_t *run, uint32_t players) {
     uint32_t v = run->ids[i];
     if (v == 0)
       continue;
-    uint32_t s = (uint32_t)(id_hash(run->players[v - 1].user_id) & (slots - 1));
+    uint32_t s =
+        (uint32_t)(id_hash(run->players[v - 1].belief.user_id) & (slots - 1));
     while (ids[s] != 0)
       s = (s + 1) & (slots - 1);
     ids[s] = v;
@@ -612,7 +626,7 @@ static int ids_grow(simrun_t *run, uint32_t players) {
 }
 
 static void ids_put(simrun_t *run, player_t *p) {
-  uint32_t s = (uint32_t)(id_hash(p->user_id) & run->ids_mask);
+  uint32_t s = (uint32_t)(id_hash(p->belief.user_id) & run->ids_mask);
   for (uint32_t n = 0; n <= run->ids_mask && run->ids[s] != 0; n++)
     s = (s + 1) & run->ids_mask;
   run->ids[s] = p->index + 1;
@@ -623,7 +637,7 @@ static player_t *ids_find(const simrun_t *run, const char *id) {
   uint32_t s = (uint32_t)(id_hash(id) & run->ids_mask);
   for (uint32_t n = 0; n <= run->ids_mask && run->ids[s] != 0; n++) {
     player_t *p = &run->players[run->ids[s] - 1];
-    if (strcmp(p->user_id, id) == 0)
+    if (strcmp(p->belief.user_id, id) == 0)
       return p;
     s = (s + 1) & run->ids_mask;
   }
@@ -788,11 +802,11 @@ void simrun_player_draw(const simrun_t *run, const simrun_mix_t *mix,
       rt_rng_double(&rng) < 0.2 ? (uint32_t)rt_rng_range(&rng, 1, 3) : 0;
 }
 
-static void schedule_clear(player_t *p) {
-  p->next_join = p->leave_at = p->next_click = p->click_end = NEVER;
-  p->cookie_at = p->quit_at = p->away_at = p->twin_at = p->abuse_at = NEVER;
-  p->reconnect_at = p->resume_deadline = p->edge_at = NEVER;
-  p->stall_at = p->stall_end = p->reset_at = p->churn_at = NEVER;
+static void schedule_clear(player_schedule_t *s) {
+  s->next_join = s->leave_at = s->next_click = s->click_end = NEVER;
+  s->cookie_at = s->quit_at = s->away_at = s->twin_at = s->abuse_at = NEVER;
+  s->reconnect_at = s->resume_deadline = s->edge_at = NEVER;
+  s->stall_at = s->stall_end = s->reset_at = s->churn_at = NEVER;
 }
 
 int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
@@ -832,10 +846,10 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
   rt_world_rng(run->w, KEY_BRAIN(i), &p->rng);
   rt_world_rng(run->w, KEY_FAULTS(i), &p->frng);
   p->use_seq = rt_rng_double(&p->rng) < 0.5;
-  schedule_clear(p);
-  p->belief = B_NEW;
-  run->wake[i] = p->wake_at; /* 0: looked at in the next slice */
-  run->edge[i] = p->edge_at;
+  schedule_clear(&p->sched);
+  p->state = B_NEW;
+  run->wake[i] = p->sched.wake_at; /* 0: looked at in the next slice */
+  run->edge[i] = p->sched.edge_at;
   run->news[i] = 0;
   if (plan->down.bandwidth > 0)
     run->sum.faults_injected[0]++;
@@ -904,9 +918,9 @@ static void destroy_bot(simrun_t *run, pbot_t *pb) {
 
 /* The player is done: its bot goes when its records are read. */
 static void gone(simrun_t *run, player_t *p) {
-  if (p->belief != B_GONE)
+  if (p->state != B_GONE)
     run->sum.departures++;
-  p->belief = B_GONE;
+  p->state = B_GONE;
   if (p->bots[p->cur].bot != NULL)
     p->bots[p->cur].dead = true;
 }
@@ -935,16 +949,16 @@ static void faults_arm(simrun_t *run, player_t *p, rt_time_ns now) {
   if (!faulty(run, p))
     return;
   const simrun_faults_t *f = &run->cfg.faults;
-  p->stall_at = next_event(&p->frng, now, f->stall);
-  p->reset_at = next_event(&p->frng, now, f->reset);
-  p->churn_at = next_event(&p->frng, now, f->churn);
+  p->sched.stall_at = next_event(&p->frng, now, f->stall);
+  p->sched.reset_at = next_event(&p->frng, now, f->reset);
+  p->sched.churn_at = next_event(&p->frng, now, f->churn);
 }
 
 static void lift_stall(player_t *p) {
   if (!p->stalled)
     return;
   p->stalled = false;
-  p->stall_end = NEVER;
+  p->sched.stall_end = NEVER;
   if (cur_bot(p) != NULL)
     (void)sim_bot_set_reading(cur_bot(p), true);
 }
@@ -953,14 +967,14 @@ static void lift_stall(player_t *p) {
 
 static void go_away(simrun_t *run, player_t *p, rt_time_ns back_in) {
   (void)run;
-  p->belief = B_AWAY;
-  p->reconnect_at = now_of(run) + back_in;
-  p->stall_at = p->reset_at = p->churn_at = NEVER;
+  p->state = B_AWAY;
+  p->sched.reconnect_at = now_of(run) + back_in;
+  p->sched.stall_at = p->sched.reset_at = p->sched.churn_at = NEVER;
   p->reset_armed = false;
 }
 
 static void depart(simrun_t *run, player_t *p) {
-  if (p->belief == B_LEAVING || p->belief == B_GONE)
+  if (p->state == B_LEAVING || p->state == B_GONE)
     return;
   p->departing = true;
   sim_bot_t *b = cur_bot(p);
@@ -974,10 +988,10 @@ static void depart(simrun_t *run, player_t *p) {
   sim_bot_close_how_t how = u < 0.6    ? SIM_BOT_CLOSE_HANDSHAKE
                             : u < 0.85 ? SIM_BOT_CLOSE_STREAM
                                        : SIM_BOT_CLOSE_RESET;
-  if (p->belief == B_QUEUED && rt_rng_double(&p->rng) < 0.5)
+  if (p->state == B_QUEUED && rt_rng_double(&p->rng) < 0.5)
     (void)sim_bot_leave(b);
   (void)sim_bot_disconnect(b, how);
-  p->belief = B_LEAVING; /* counted in gone() once it closed */
+  p->state = B_LEAVING; /* counted in gone() once it closed */
 }
 
 /* ---- Reading what the bots saw ------------------------------------------- */
@@ -997,11 +1011,11 @@ static void check_game_over(simrun_t *run, player_t *p, pbot_t *pb,
                             const sim_bot_record_t *r) {
   if (!pb->awaiting_over || r->conn != pb->room_conn) {
     fail(run, "%s (%s): GAME_OVER on connection %u with no GAME_START on it",
-         p->name, p->user_id, r->conn);
+         p->name, p->belief.user_id, r->conn);
     return;
   }
-  if (strcmp(pb->room, p->last_over_room) == 0) {
-    fail(run, "%s (%s): a second GAME_OVER for %s", p->name, p->user_id,
+  if (strcmp(pb->room, p->belief.last_over_room) == 0) {
+    fail(run, "%s (%s): a second GAME_OVER for %s", p->name, p->belief.user_id,
          pb->room);
     return;
   }
@@ -1009,7 +1023,7 @@ static void check_game_over(simrun_t *run, player_t *p, pbot_t *pb,
   int found = game_store_find_game(game_store(run->game), pb->room, &row);
   if (found != 1) {
     fail(run, "%s (%s): GAME_OVER for %s, which the Store does not hold",
-         p->name, p->user_id, pb->room);
+         p->name, p->belief.user_id, pb->room);
     return;
   }
   if (row.p1_score != r->p1_score || row.p2_score != r->p2_score ||
@@ -1022,39 +1036,40 @@ static void check_game_over(simrun_t *run, player_t *p, pbot_t *pb,
          row.p1_score, row.p2_score, row.winner, row.reason);
     return;
   }
-  bool p1 = strcmp(row.p1_id, p->user_id) == 0;
-  if (!p1 && strcmp(row.p2_id, p->user_id) != 0) {
+  bool p1 = strcmp(row.p1_id, p->belief.user_id) == 0;
+  if (!p1 && strcmp(row.p2_id, p->belief.user_id) != 0) {
     fail(run, "%s (%s): GAME_OVER for %s, which seats %s and %s", p->name,
-         p->user_id, pb->room, row.p1_id, row.p2_id);
+         p->belief.user_id, pb->room, row.p1_id, row.p2_id);
     return;
   }
   int32_t mine = p1 ? row.p1_score : row.p2_score;
-  if (strcmp(p->room, pb->room) == 0 && p->clicks_tracked &&
-      (uint64_t)mine > 2 * p->clicks_game)
+  if (strcmp(p->belief.room, pb->room) == 0 && p->belief.clicks_tracked &&
+      (uint64_t)mine > 2 * p->belief.clicks_game)
     fail(run, "%s: scored %d in %s with %" PRIu64 " clicks sent", p->name, mine,
-         pb->room, p->clicks_game);
+         pb->room, p->belief.clicks_game);
 }
 
 static void on_opened(simrun_t *run, player_t *p, pbot_t *pb) {
   rt_time_ns now = now_of(run);
-  p->connections++;
+  p->belief.connections++;
   if (!p->registered && sim_bot_user_id(pb->bot)[0] != '\0') {
-    snprintf(p->user_id, sizeof(p->user_id), "%s", sim_bot_user_id(pb->bot));
+    snprintf(p->belief.user_id, sizeof(p->belief.user_id), "%s",
+             sim_bot_user_id(pb->bot));
     ids_put(run, p);
   }
-  if (pb->retired || p->belief == B_LEAVING)
+  if (pb->retired || p->state == B_LEAVING)
     return;
   if (p->departing) {
-    p->belief = B_IDLE; /* open at last: now it can leave */
+    p->state = B_IDLE; /* open at last: now it can leave */
     depart(run, p);
     return;
   }
-  if (p->in_game) {
-    p->belief = B_RESUMING;
-    p->resume_deadline = now + RESUME_WAIT;
+  if (p->belief.in_game) {
+    p->state = B_RESUMING;
+    p->sched.resume_deadline = now + RESUME_WAIT;
   } else {
-    p->belief = B_IDLE;
-    p->next_join = now + uniform_ns(&p->rng, 100 * MS, 1500 * MS);
+    p->state = B_IDLE;
+    p->sched.next_join = now + uniform_ns(&p->rng, 100 * MS, 1500 * MS);
   }
   faults_arm(run, p, now);
 }
@@ -1067,8 +1082,8 @@ static void plan_edge(player_t *p, edge_t kind, rt_time_ns target,
     at -= p->plan.up.latency; /* a frame takes the up link */
   if (at <= now)
     return;
-  p->edge_at = at;
-  p->edge_kind = (uint8_t)kind;
+  p->sched.edge_at = at;
+  p->sched.edge_kind = (uint8_t)kind;
 }
 
 /* Plan a game seen from its start, or joined late (resumed, with
@@ -1079,22 +1094,26 @@ static void new_game_plan(simrun_t *run, player_t *p,
   rt_time_ns now = now_of(run);
   rt_time_ns length = (rt_time_ns)g->game_seconds * g->tick;
   if (start->resumed && start->time_remaining >= 0) {
-    p->t_end = now + (rt_time_ns)start->time_remaining * g->tick;
-    p->t_run = p->t_end - length;
+    p->belief.t_end = now + (rt_time_ns)start->time_remaining * g->tick;
+    p->belief.t_run = p->belief.t_end - length;
   } else {
-    p->t_run = now + g->countdown;
-    p->t_end = p->t_run + length;
+    p->belief.t_run = now + g->countdown;
+    p->belief.t_end = p->belief.t_run + length;
   }
-  p->clicks_game = 0;
-  p->clicks_tracked = !start->resumed && !p->plan.manual; /* a test clicks */
-  p->next_click = p->plan.click_rate > 0
-                      ? p->t_run + uniform_ns(&p->rng, -500 * MS, 500 * MS)
-                      : NEVER;
-  p->click_end = p->t_end + uniform_ns(&p->rng, -300 * MS, 300 * MS);
-  p->quit_at = p->away_at = p->twin_at = p->abuse_at = p->cookie_at = NEVER;
-  p->spawn_open = false;
-  rt_time_ns mid_lo = p->t_run + SEC, mid_hi = p->t_end - 2 * SEC;
-  p->edge_at = NEVER;
+  p->belief.clicks_game = 0;
+  p->belief.clicks_tracked =
+      !start->resumed && !p->plan.manual; /* a test clicks */
+  p->sched.next_click =
+      p->plan.click_rate > 0
+          ? p->belief.t_run + uniform_ns(&p->rng, -500 * MS, 500 * MS)
+          : NEVER;
+  p->sched.click_end =
+      p->belief.t_end + uniform_ns(&p->rng, -300 * MS, 300 * MS);
+  p->sched.quit_at = p->sched.away_at = p->sched.twin_at = p->sched.abuse_at =
+      p->sched.cookie_at = NEVER;
+  p->belief.spawn_open = false;
+  rt_time_ns mid_lo = p->belief.t_run + SEC, mid_hi = p->belief.t_end - 2 * SEC;
+  p->sched.edge_at = NEVER;
   if (!start->resumed && !p->plan.manual && !p->plan.no_faults &&
       rt_rng_double(&p->rng) < EDGE_P) {
     /* The Room started the game one down-link latency ago. */
@@ -1108,23 +1127,25 @@ static void new_game_plan(simrun_t *run, player_t *p,
   switch (p->plan.kind) {
   case SIMRUN_QUITTER:
     if (rt_rng_double(&p->rng) < 0.6)
-      p->quit_at = uniform_ns(&p->rng, p->t_run - 2 * SEC, p->t_end);
+      p->sched.quit_at =
+          uniform_ns(&p->rng, p->belief.t_run - 2 * SEC, p->belief.t_end);
     break;
   case SIMRUN_RESUMER:
     if (rt_rng_double(&p->rng) < 0.7) {
-      p->away_at = uniform_ns(&p->rng, mid_lo, mid_hi);
+      p->sched.away_at = uniform_ns(&p->rng, mid_lo, mid_hi);
       rt_time_ns grace = g->reconnect_grace;
-      p->away_for = rt_rng_double(&p->rng) < 0.8
+      p->sched.away_for = rt_rng_double(&p->rng) < 0.8
                         ? uniform_ns(&p->rng, 200 * MS, grace * 8 / 10)
                         : uniform_ns(&p->rng, grace * 11 / 10, grace * 16 / 10);
     }
     break;
   case SIMRUN_TWIN:
     if (rt_rng_double(&p->rng) < 0.6)
-      p->twin_at = uniform_ns(&p->rng, mid_lo, mid_hi);
+      p->sched.twin_at = uniform_ns(&p->rng, mid_lo, mid_hi);
     break;
   case SIMRUN_ABUSER:
-    p->abuse_at = uniform_ns(&p->rng, p->t_run - 2 * SEC, p->t_end);
+    p->sched.abuse_at =
+        uniform_ns(&p->rng, p->belief.t_run - 2 * SEC, p->belief.t_end);
     break;
   default:
     break;
@@ -1139,30 +1160,30 @@ static void on_game_start(simrun_t *run, player_t *p, pbot_t *pb,
   if (pb->retired)
     return;
   /* Resuming the game we were in (even if we had given up waiting). */
-  bool known = strcmp(p->room, r->room_id) == 0 &&
-               strcmp(r->room_id, p->last_over_room) != 0;
+  bool known = strcmp(p->belief.room, r->room_id) == 0 &&
+               strcmp(r->room_id, p->belief.last_over_room) != 0;
   if (!r->resumed || !known) {
-    if (strcmp(r->room_id, p->last_over_room) == 0 ||
-        (!r->resumed && strcmp(r->room_id, p->room) == 0)) {
-      fail(run, "%s (%s): put in %s a second time", p->name, p->user_id,
+    if (strcmp(r->room_id, p->belief.last_over_room) == 0 ||
+        (!r->resumed && strcmp(r->room_id, p->belief.room) == 0)) {
+      fail(run, "%s (%s): put in %s a second time", p->name, p->belief.user_id,
            r->room_id);
       return;
     }
-    p->games_started += !r->resumed;
-    snprintf(p->room, sizeof(p->room), "%s", r->room_id);
-    snprintf(p->opponent, sizeof(p->opponent), "%s", r->opponent);
+    p->belief.games_started += !r->resumed;
+    snprintf(p->belief.room, sizeof(p->belief.room), "%s", r->room_id);
+    snprintf(p->belief.opponent, sizeof(p->belief.opponent), "%s", r->opponent);
     new_game_plan(run, p, r);
   }
-  p->in_game = true;
-  if (p->belief != B_LEAVING)
-    p->belief = B_PLAYING;
+  p->belief.in_game = true;
+  if (p->state != B_LEAVING)
+    p->state = B_PLAYING;
 }
 
 /* Some players look at their history (GET /api/history, through the HTTP
  * API and the Store's read path) or the leaderboard after a game. */
 static void maybe_read(simrun_t *run, player_t *p, pbot_t *pb,
                        const sim_bot_record_t *over) {
-  if (p->plan.manual || pb->retired || p->read_pending ||
+  if (p->plan.manual || pb->retired || p->belief.read_pending ||
       rt_rng_double(&p->rng) >= READ_P)
     return;
   bool history = rt_rng_double(&p->rng) < 0.8;
@@ -1172,9 +1193,10 @@ static void maybe_read(simrun_t *run, player_t *p, pbot_t *pb,
                        history) != RT_OK)
     return;
   run->sum.reads++;
-  p->read_pending = true;
-  snprintf(p->read_room, sizeof(p->read_room), "%s", history ? pb->room : "");
-  p->read_over = *over;
+  p->belief.read_pending = true;
+  snprintf(p->belief.read_room, sizeof(p->belief.read_room), "%s",
+           history ? pb->room : "");
+  p->belief.read_over = *over;
 }
 
 static double json_num(const cJSON *o, const char *name) {
@@ -1194,13 +1216,13 @@ static void check_history(simrun_t *run, player_t *p, const char *body,
   const cJSON *games = cJSON_GetObjectItemCaseSensitive(root, "games");
   const cJSON *found = NULL, *g = NULL;
   cJSON_ArrayForEach(g, games) {
-    if (strcmp(json_str(g, "gameId"), p->read_room) == 0)
+    if (strcmp(json_str(g, "gameId"), p->belief.read_room) == 0)
       found = g;
   }
-  const sim_bot_record_t *o = &p->read_over;
+  const sim_bot_record_t *o = &p->belief.read_over;
   if (found == NULL) {
     fail(run, "%s (%s): its history lacks %s, whose GAME_OVER it saw", p->name,
-         p->user_id, p->read_room);
+         p->belief.user_id, p->belief.read_room);
   } else {
     double mine = json_num(found, "score"),
            theirs = json_num(found, "opponentScore");
@@ -1211,9 +1233,9 @@ static void check_history(simrun_t *run, player_t *p, const char *body,
       fail(run,
            "%s: history has %s at %.0f:%.0f winner=%s reason=%s; its "
            "GAME_OVER said %d:%d winner=%s reason=%s",
-           p->name, p->read_room, mine, theirs, json_str(found, "winner"),
-           json_str(found, "reason"), o->p1_score, o->p2_score, o->winner,
-           o->reason);
+           p->name, p->belief.read_room, mine, theirs,
+           json_str(found, "winner"), json_str(found, "reason"), o->p1_score,
+           o->p2_score, o->winner, o->reason);
   }
   cJSON_Delete(root);
 }
@@ -1223,10 +1245,10 @@ static void poll_read(simrun_t *run, player_t *p) {
   int status = 0;
   const char *body = NULL;
   size_t len = 0;
-  if (!p->read_pending || b == NULL ||
+  if (!p->belief.read_pending || b == NULL ||
       !sim_bot_http_result(b, &status, &body, &len))
     return;
-  p->read_pending = false;
+  p->belief.read_pending = false;
   if (status == 503) {
     run->sum.reads_unavailable++; /* the Store failed: said so, fast */
     return;
@@ -1237,7 +1259,7 @@ static void poll_read(simrun_t *run, player_t *p) {
       fail(run, "%s: GET answered %d", p->name, status);
     return;
   }
-  if (p->read_room[0] != '\0')
+  if (p->belief.read_room[0] != '\0')
     check_history(run, p, body, len);
 }
 
@@ -1247,23 +1269,25 @@ static void on_game_over(simrun_t *run, player_t *p, pbot_t *pb,
   check_game_over(run, p, pb, r);
   if (!run->failed)
     maybe_read(run, p, pb, r);
-  snprintf(p->last_over_room, sizeof(p->last_over_room), "%s", pb->room);
+  snprintf(p->belief.last_over_room, sizeof(p->belief.last_over_room), "%s",
+           pb->room);
   pb->awaiting_over = false;
-  p->games_over++;
-  p->last_over = *r;
-  if (pb->retired || strcmp(pb->room, p->room) != 0)
+  p->belief.games_over++;
+  p->belief.last_over = *r;
+  if (pb->retired || strcmp(pb->room, p->belief.room) != 0)
     return;
-  p->in_game = false;
-  p->next_click = p->cookie_at = p->quit_at = p->away_at = NEVER;
-  p->twin_at = p->abuse_at = NEVER;
-  if (p->belief == B_LEAVING)
+  p->belief.in_game = false;
+  p->sched.next_click = p->sched.cookie_at = p->sched.quit_at =
+      p->sched.away_at = NEVER;
+  p->sched.twin_at = p->sched.abuse_at = NEVER;
+  if (p->state == B_LEAVING)
     return;
-  if (p->plan.games_max > 0 && p->games_over >= p->plan.games_max) {
+  if (p->plan.games_max > 0 && p->belief.games_over >= p->plan.games_max) {
     depart(run, p);
     return;
   }
-  p->belief = B_IDLE;
-  p->next_join = now_of(run) + uniform_ns(&p->rng, 300 * MS, 3 * SEC);
+  p->state = B_IDLE;
+  p->sched.next_join = now_of(run) + uniform_ns(&p->rng, 300 * MS, 3 * SEC);
 }
 
 static void on_closed(simrun_t *run, player_t *p, pbot_t *pb) {
@@ -1274,11 +1298,11 @@ static void on_closed(simrun_t *run, player_t *p, pbot_t *pb) {
   }
   lift_stall(p);
   p->reset_armed = false;
-  if (p->departing || p->belief == B_LEAVING) {
+  if (p->departing || p->state == B_LEAVING) {
     gone(run, p);
     return;
   }
-  if (p->belief == B_AWAY)
+  if (p->state == B_AWAY)
     return; /* we dropped it ourselves: the comeback is planned */
   /* The server or the network ended it: come back soon. */
   go_away(run, p, uniform_ns(&p->rng, 100 * MS, 3 * SEC));
@@ -1306,8 +1330,8 @@ static void on_record(simrun_t *run, player_t *p, pbot_t *pb,
     on_opened(run, p, pb);
     return;
   case SIM_BOT_QUEUED:
-    if (p->belief == B_IDLE)
-      p->belief = B_QUEUED;
+    if (p->state == B_IDLE)
+      p->state = B_QUEUED;
     return;
   case SIM_BOT_GAME_START:
     on_game_start(run, p, pb, r);
@@ -1316,21 +1340,22 @@ static void on_record(simrun_t *run, player_t *p, pbot_t *pb,
     on_game_over(run, p, pb, r);
     return;
   case SIM_BOT_COOKIE_SPAWN:
-    if (pb->retired || !p->in_game)
+    if (pb->retired || !p->belief.in_game)
       return;
-    p->spawn_open = true;
-    p->spawn_x = r->x;
-    p->spawn_y = r->y;
+    p->belief.spawn_open = true;
+    p->belief.spawn_x = r->x;
+    p->belief.spawn_y = r->y;
     if (p->plan.reaction > 0 && !p->plan.manual)
-      p->cookie_at = now_of(run) + p->plan.reaction * 8 / 10 +
+      p->sched.cookie_at = now_of(run) + p->plan.reaction * 8 / 10 +
                      uniform_ns(&p->rng, 0, p->plan.reaction * 4 / 10);
     return;
   case SIM_BOT_UPDATE_CLAIM:
-    p->spawn_open = false;
-    p->cookie_at = NEVER;
+    p->belief.spawn_open = false;
+    p->sched.cookie_at = NEVER;
     /* My claim: a click exactly at the end of my bonus. */
     if (!pb->retired && !p->plan.manual && !p->plan.no_faults &&
-        p->edge_at == NEVER && strcmp(r->claimed_by, p->user_id) == 0 &&
+        p->sched.edge_at == NEVER &&
+        strcmp(r->claimed_by, p->belief.user_id) == 0 &&
         rt_rng_double(&p->rng) < EDGE_P)
       plan_edge(p, EDGE_CLICK,
                 r->at - p->plan.down.latency + run->cfg.game.bonus,
@@ -1376,25 +1401,28 @@ static void send_clicks(simrun_t *run, player_t *p, uint32_t n) {
   if (sim_bot_clicks(cur_bot(p), n, seq) < 0)
     return;
   p->seq_next += n;
-  p->clicks_game += n;
-  p->clicks_sent += n;
+  p->belief.clicks_game += n;
+  p->belief.clicks_sent += n;
   run->sum.clicks_sent += n;
 }
 
 static void cookie_click(simrun_t *run, player_t *p) {
-  if (!p->spawn_open || sim_bot_cookie_click(cur_bot(p)) < 0)
+  if (!p->belief.spawn_open || sim_bot_cookie_click(cur_bot(p)) < 0)
     return;
   run->sum.cookie_clicks++;
   /* A race: the opponent clicked this very cookie too. */
-  player_t *o = ids_find(run, p->opponent);
-  if (o != NULL && o->target_set && strcmp(o->target_room, p->room) == 0 &&
-      o->target_x == p->spawn_x && o->target_y == p->spawn_y)
+  player_t *o = ids_find(run, p->belief.opponent);
+  if (o != NULL && o->belief.target_set &&
+      strcmp(o->belief.target_room, p->belief.room) == 0 &&
+      o->belief.target_x == p->belief.spawn_x &&
+      o->belief.target_y == p->belief.spawn_y)
     run->sum.cov[SIMRUN_COV_GOLDEN_RACE]++;
-  snprintf(p->target_room, sizeof(p->target_room), "%s", p->room);
-  p->target_x = p->spawn_x;
-  p->target_y = p->spawn_y;
-  p->target_set = true;
-  p->spawn_open = false;
+  snprintf(p->belief.target_room, sizeof(p->belief.target_room), "%s",
+           p->belief.room);
+  p->belief.target_x = p->belief.spawn_x;
+  p->belief.target_y = p->belief.spawn_y;
+  p->belief.target_set = true;
+  p->belief.spawn_open = false;
 }
 
 static void twin(simrun_t *run, player_t *p) {
@@ -1404,13 +1432,13 @@ static void twin(simrun_t *run, player_t *p) {
   sim_bot_t *old = cur_bot(p);
   char token[SIM_BOT_TOKEN_MAX];
   snprintf(token, sizeof(token), "%s", sim_bot_token(old));
-  if (spawn_bot(run, p, other, token, p->user_id) < 0)
+  if (spawn_bot(run, p, other, token, p->belief.user_id) < 0)
     return;
   p->bots[p->cur].retired = true;
   p->cur = other;
   lift_stall(p);
   p->reset_armed = false;
-  p->belief = B_CONNECTING;
+  p->state = B_CONNECTING;
 }
 
 static void abuse(simrun_t *run, player_t *p) {
@@ -1449,16 +1477,17 @@ static void abuse(simrun_t *run, player_t *p) {
 
 static void edge(simrun_t *run, player_t *p) {
   sim_bot_t *b = cur_bot(p);
-  edge_t kind = (edge_t)p->edge_kind;
-  p->edge_at = NEVER;
-  p->edge_kind = EDGE_NONE;
+  edge_t kind = (edge_t)p->sched.edge_kind;
+  p->sched.edge_at = NEVER;
+  p->sched.edge_kind = EDGE_NONE;
   run->sum.edges++;
   switch (kind) {
   case EDGE_CLICK:
     send_clicks(run, p, 1);
     return;
   case EDGE_COOKIE:
-    p->spawn_open = true; /* whether or not one is up: the Room decides */
+    /* Whether or not one is up: the Room decides. */
+    p->belief.spawn_open = true;
     cookie_click(run, p);
     return;
   case EDGE_QUIT:
@@ -1479,52 +1508,52 @@ static void edge(simrun_t *run, player_t *p) {
 }
 
 static void act_playing(simrun_t *run, player_t *p, rt_time_ns now) {
-  if (p->edge_at <= now) {
+  if (p->sched.edge_at <= now) {
     edge(run, p);
-    if (p->belief != B_PLAYING || !bot_open(p))
+    if (p->state != B_PLAYING || !bot_open(p))
       return;
   }
-  for (uint32_t i = 0; i < CLICK_EVENTS_PER_SLICE && p->next_click <= now;
+  for (uint32_t i = 0; i < CLICK_EVENTS_PER_SLICE && p->sched.next_click <= now;
        i++) {
-    if (p->next_click < p->click_end) {
+    if (p->sched.next_click < p->sched.click_end) {
       uint32_t n = 1;
       if (rt_rng_double(&p->rng) < p->plan.burst_p)
         n = (uint32_t)rt_rng_range(&p->rng, 2, p->plan.burst_max);
       send_clicks(run, p, n);
       double gap = -log(1.0 - rt_rng_double(&p->rng)) / p->plan.click_rate;
-      p->next_click += (rt_time_ns)(gap * 1e9) + 1;
+      p->sched.next_click += (rt_time_ns)(gap * 1e9) + 1;
     } else {
-      p->next_click = NEVER;
+      p->sched.next_click = NEVER;
     }
   }
-  if (p->cookie_at <= now) {
-    p->cookie_at = NEVER;
+  if (p->sched.cookie_at <= now) {
+    p->sched.cookie_at = NEVER;
     cookie_click(run, p);
   }
-  if (p->quit_at <= now) {
-    p->quit_at = NEVER;
+  if (p->sched.quit_at <= now) {
+    p->sched.quit_at = NEVER;
     (void)sim_bot_quit(cur_bot(p));
   }
-  if (p->abuse_at <= now) {
+  if (p->sched.abuse_at <= now) {
     abuse(run, p);
-    p->abuse_at = now + uniform_ns(&p->rng, 2 * SEC, 10 * SEC);
-    if (p->abuse_at > p->t_end + 2 * SEC)
-      p->abuse_at = NEVER;
+    p->sched.abuse_at = now + uniform_ns(&p->rng, 2 * SEC, 10 * SEC);
+    if (p->sched.abuse_at > p->belief.t_end + 2 * SEC)
+      p->sched.abuse_at = NEVER;
     if (!bot_open(p))
       return;
   }
-  if (p->twin_at <= now) {
-    p->twin_at = NEVER;
+  if (p->sched.twin_at <= now) {
+    p->sched.twin_at = NEVER;
     twin(run, p);
     return;
   }
-  if (p->away_at <= now) {
-    p->away_at = NEVER;
+  if (p->sched.away_at <= now) {
+    p->sched.away_at = NEVER;
     sim_bot_close_how_t how = rt_rng_double(&p->rng) < 0.5
                                   ? SIM_BOT_CLOSE_STREAM
                                   : SIM_BOT_CLOSE_RESET;
     (void)sim_bot_disconnect(cur_bot(p), how);
-    go_away(run, p, p->away_for);
+    go_away(run, p, p->sched.away_for);
   }
 }
 
@@ -1532,27 +1561,27 @@ static void act_playing(simrun_t *run, player_t *p, rt_time_ns now) {
 static void act_faults(simrun_t *run, player_t *p, rt_time_ns now) {
   const game_config_t *g = &run->cfg.game;
   sim_bot_t *b = cur_bot(p);
-  if (p->stall_end <= now)
+  if (p->sched.stall_end <= now)
     lift_stall(p);
-  if (p->stall_at <= now) {
-    p->stall_at = next_event(&p->frng, now, run->cfg.faults.stall);
+  if (p->sched.stall_at <= now) {
+    p->sched.stall_at = next_event(&p->frng, now, run->cfg.faults.stall);
     if (!p->stalled && sim_bot_set_reading(b, false) == RT_OK) {
       p->stalled = true;
-      p->stall_end = now + uniform_ns(&p->frng, SEC, 2 * g->write_wait);
-      if (p->stall_end > run->fault_end)
-        p->stall_end = run->fault_end;
+      p->sched.stall_end = now + uniform_ns(&p->frng, SEC, 2 * g->write_wait);
+      if (p->sched.stall_end > run->fault_end)
+        p->sched.stall_end = run->fault_end;
       run->sum.faults_injected[1]++;
     }
   }
-  if (p->reset_at <= now) {
-    p->reset_at = next_event(&p->frng, now, run->cfg.faults.reset);
+  if (p->sched.reset_at <= now) {
+    p->sched.reset_at = next_event(&p->frng, now, run->cfg.faults.reset);
     if (sim_bot_reset_in(b, (uint64_t)rt_rng_range(&p->frng, 1, 3000)) == 0) {
       p->reset_armed = true;
       run->sum.faults_injected[2]++;
     }
   }
-  if (p->churn_at <= now) {
-    p->churn_at = NEVER;
+  if (p->sched.churn_at <= now) {
+    p->sched.churn_at = NEVER;
     sim_bot_close_how_t how = rt_rng_double(&p->frng) < 0.5
                                   ? SIM_BOT_CLOSE_STREAM
                                   : SIM_BOT_CLOSE_RESET;
@@ -1564,27 +1593,27 @@ static void act_faults(simrun_t *run, player_t *p, rt_time_ns now) {
 }
 
 static void act(simrun_t *run, player_t *p, rt_time_ns now) {
-  switch (p->belief) {
+  switch (p->state) {
   case B_NEW:
     if (now >= p->plan.arrive_at) {
       if (spawn_bot(run, p, 0, NULL, NULL) < 0) {
         gone(run, p);
         return;
       }
-      p->belief = B_CONNECTING;
+      p->state = B_CONNECTING;
     }
     return;
   case B_AWAY:
-    if (now < p->reconnect_at)
+    if (now < p->sched.reconnect_at)
       return;
-    p->reconnect_at = NEVER;
-    if (p->departing || (run->winding && !p->in_game)) {
+    p->sched.reconnect_at = NEVER;
+    if (p->departing || (run->winding && !p->belief.in_game)) {
       gone(run, p);
       return;
     }
     if (sim_bot_reconnect(cur_bot(p)) == RT_OK) {
       run->sum.reconnects++;
-      p->belief = B_CONNECTING;
+      p->state = B_CONNECTING;
     }
     return;
   case B_CONNECTING:
@@ -1598,15 +1627,15 @@ static void act(simrun_t *run, player_t *p, rt_time_ns now) {
     return;
   if (faulty(run, p))
     act_faults(run, p, now);
-  if (p->belief == B_AWAY || !bot_open(p))
+  if (p->state == B_AWAY || !bot_open(p))
     return;
   sim_bot_t *b = cur_bot(p);
-  switch (p->belief) {
+  switch (p->state) {
   case B_RESUMING:
-    if (now >= p->resume_deadline) {
-      p->in_game = false; /* the game ended while we were away */
-      p->belief = B_IDLE;
-      p->next_join = now;
+    if (now >= p->sched.resume_deadline) {
+      p->belief.in_game = false; /* the game ended while we were away */
+      p->state = B_IDLE;
+      p->sched.next_join = now;
     }
     return;
   case B_IDLE:
@@ -1614,26 +1643,26 @@ static void act(simrun_t *run, player_t *p, rt_time_ns now) {
       depart(run, p);
       return;
     }
-    if (now < p->next_join)
+    if (now < p->sched.next_join)
       return;
-    p->next_join = NEVER;
+    p->sched.next_join = NEVER;
     if (p->plan.kind == SIMRUN_ABUSER && rt_rng_double(&p->rng) < 0.3)
       (void)sim_bot_click(b, -1); /* not in a game: an ERROR */
     (void)sim_bot_join(b);
-    p->belief = B_QUEUED;
+    p->state = B_QUEUED;
     if (p->plan.kind == SIMRUN_LEAVER && rt_rng_double(&p->rng) < 0.7)
-      p->leave_at = now + uniform_ns(&p->rng, 50 * MS, 3 * SEC);
+      p->sched.leave_at = now + uniform_ns(&p->rng, 50 * MS, 3 * SEC);
     return;
   case B_QUEUED:
     if (run->winding) {
       depart(run, p);
       return;
     }
-    if (p->leave_at <= now) {
-      p->leave_at = NEVER;
+    if (p->sched.leave_at <= now) {
+      p->sched.leave_at = NEVER;
       (void)sim_bot_leave(b);
-      p->belief = B_IDLE;
-      p->next_join = now + uniform_ns(&p->rng, 200 * MS, 3 * SEC);
+      p->state = B_IDLE;
+      p->sched.next_join = now + uniform_ns(&p->rng, 200 * MS, 3 * SEC);
     }
     return;
   case B_PLAYING:
@@ -1647,22 +1676,22 @@ static void act(simrun_t *run, player_t *p, rt_time_ns now) {
 static void reap(simrun_t *run, player_t *p) {
   for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++)
     if (p->bots[k].bot != NULL && p->bots[k].dead &&
-        (k != p->cur || p->belief == B_GONE))
+        (k != p->cur || p->state == B_GONE))
       destroy_bot(run, &p->bots[k]);
 }
 
 static rt_time_ns min_ns(rt_time_ns a, rt_time_ns b) { return a < b ? a : b; }
 
 static rt_time_ns wake_of(const player_t *p) {
-  rt_time_ns t = p->belief == B_NEW ? p->plan.arrive_at : NEVER;
-  t = min_ns(t, min_ns(p->next_join, p->leave_at));
-  t = min_ns(t, min_ns(p->next_click, p->cookie_at));
-  t = min_ns(t, min_ns(p->quit_at, p->away_at));
-  t = min_ns(t, min_ns(p->twin_at, p->abuse_at));
-  t = min_ns(t, min_ns(p->reconnect_at, p->resume_deadline));
-  t = min_ns(t, min_ns(p->stall_at, p->stall_end));
-  t = min_ns(t, min_ns(p->reset_at, p->churn_at));
-  return min_ns(t, p->edge_at);
+  rt_time_ns t = p->state == B_NEW ? p->plan.arrive_at : NEVER;
+  t = min_ns(t, min_ns(p->sched.next_join, p->sched.leave_at));
+  t = min_ns(t, min_ns(p->sched.next_click, p->sched.cookie_at));
+  t = min_ns(t, min_ns(p->sched.quit_at, p->sched.away_at));
+  t = min_ns(t, min_ns(p->sched.twin_at, p->sched.abuse_at));
+  t = min_ns(t, min_ns(p->sched.reconnect_at, p->sched.resume_deadline));
+  t = min_ns(t, min_ns(p->sched.stall_at, p->sched.stall_end));
+  t = min_ns(t, min_ns(p->sched.reset_at, p->sched.churn_at));
+  return min_ns(t, p->sched.edge_at);
 }
 
 static bool has_records(const player_t *p) {
@@ -1688,33 +1717,34 @@ static void brains(simrun_t *run) {
     }
     player_t *p = &run->players[i];
     run->news[i] = 0; /* read_records below reads all of it */
-    if (p->belief == B_GONE && cur_bot(p) == NULL) {
+    if (p->state == B_GONE && cur_bot(p) == NULL) {
       run->wake[i] = run->edge[i] = NEVER; /* for good */
       continue;
     }
-    if (now < p->wake_at && !has_records(p)) {
-      if (p->edge_at < run->next_edge)
-        run->next_edge = p->edge_at;
+    if (now < p->sched.wake_at && !has_records(p)) {
+      if (p->sched.edge_at < run->next_edge)
+        run->next_edge = p->sched.edge_at;
       continue; /* nothing new, nothing due */
     }
     read_records(run, p);
     poll_read(run, p);
-    if (!p->plan.manual || p->belief == B_NEW)
+    if (!p->plan.manual || p->state == B_NEW)
       act(run, p, now); /* a manual player's bot arrives; the test drives */
     reap(run, p);
-    if (p->belief != B_PLAYING)
-      p->edge_at = NEVER; /* an edge belongs to the game it was timed for */
-    if (p->edge_at < run->next_edge)
-      run->next_edge = p->edge_at;
+    if (p->state != B_PLAYING)
+      p->sched.edge_at =
+          NEVER; /* an edge belongs to the game it was timed for */
+    if (p->sched.edge_at < run->next_edge)
+      run->next_edge = p->sched.edge_at;
     /* A bot that is not open yet (or still closing) is waited for through
      * its records; a dead one is reaped on the next look. */
-    p->wake_at = wake_of(p);
-    if (p->read_pending && p->wake_at > now + READ_POLL)
-      p->wake_at = now + READ_POLL;
+    p->sched.wake_at = wake_of(p);
+    if (p->belief.read_pending && p->sched.wake_at > now + READ_POLL)
+      p->sched.wake_at = now + READ_POLL;
     if (p->bots[0].dead || p->bots[1].dead)
-      p->wake_at = now;
-    run->wake[i] = p->wake_at;
-    run->edge[i] = p->edge_at;
+      p->sched.wake_at = now;
+    run->wake[i] = p->sched.wake_at;
+    run->edge[i] = p->sched.edge_at;
   }
 }
 
@@ -1725,12 +1755,12 @@ static void end_faults(simrun_t *run) {
   run->faults_over = true;
   for (uint32_t i = 0; i < run->players_len; i++) {
     player_t *p = &run->players[i];
-    p->stall_at = p->reset_at = p->churn_at = NEVER;
+    p->sched.stall_at = p->sched.reset_at = p->sched.churn_at = NEVER;
     lift_stall(p);
     if (p->reset_armed && cur_bot(p) != NULL)
       (void)sim_bot_reset_in(cur_bot(p), 0);
     p->reset_armed = false;
-    p->wake_at = 0;
+    p->sched.wake_at = 0;
     run->wake[i] = 0;
   }
   uint32_t n = 0;
@@ -1747,7 +1777,7 @@ static void end_faults(simrun_t *run) {
     return;
   }
   for (uint32_t i = 0; i < run->players_len; i++)
-    if (run->players[i].belief == B_GONE && run->players[i].registered)
+    if (run->players[i].state == B_GONE && run->players[i].registered)
       run->rec_players[run->rec_players_len++] = i;
   run->sum.recovery_rooms = run->rec_rooms_len;
   run->sum.recovery_players = run->rec_players_len;
@@ -1761,9 +1791,9 @@ static void wind_down(simrun_t *run) {
     end_faults(run);
   for (uint32_t i = 0; i < run->players_len; i++) {
     player_t *p = &run->players[i];
-    p->wake_at = 0; /* everyone looks: time to leave or to finish */
+    p->sched.wake_at = 0; /* everyone looks: time to leave or to finish */
     run->wake[i] = 0;
-    p->next_join = NEVER;
+    p->sched.next_join = NEVER;
   }
 }
 
@@ -1838,12 +1868,12 @@ static void check_r2(simrun_t *run) {
     const player_t *p = &run->players[run->rec_players[i]];
     rt_actor_id_t room = 0;
     uint32_t role = 0;
-    int seat = game_player_seat(run->game, p->user_id, &room, &role);
+    int seat = game_player_seat(run->game, p->belief.user_id, &room, &role);
     if (seat >= 0)
       fail(run,
            "liveness: %s (%s) departed before the faults ended at %.3f s; "
            "at R2 the Manager still holds it (%s)",
-           p->name, p->user_id, (double)run->fault_end / SEC,
+           p->name, p->belief.user_id, (double)run->fault_end / SEC,
            seat == 1 ? "playing" : "idle");
   }
 }
@@ -1869,7 +1899,7 @@ static void check_l1(simrun_t *run) {
         sim_bot_state(pb->bot) != SIM_BOT_OPEN)
       continue;
     fail(run, "liveness: %s (%s) saw %s start on connection %u and no end",
-         p->name, p->user_id, pb->room, pb->room_conn);
+         p->name, p->belief.user_id, pb->room, pb->room_conn);
   }
 }
 
@@ -1879,9 +1909,9 @@ static void depart_all(simrun_t *run) {
     read_records(run, p); /* the last of what it saw */
     for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++)
       destroy_bot(run, &p->bots[k]);
-    if (p->belief != B_GONE)
+    if (p->state != B_GONE)
       run->sum.departures++;
-    p->belief = B_GONE;
+    p->state = B_GONE;
     run->wake[i] = run->edge[i] = NEVER;
   }
 }
@@ -2133,12 +2163,12 @@ void simrun_player_view(const simrun_t *run, uint32_t player,
   if (player >= run->players_len)
     return;
   const player_t *p = &run->players[player];
-  out->games_started = p->games_started;
-  out->games_over = p->games_over;
-  out->connections = p->connections;
-  out->clicks_sent = p->clicks_sent;
-  out->departed = p->belief == B_GONE;
-  snprintf(out->user_id, sizeof(out->user_id), "%s", p->user_id);
-  snprintf(out->room_id, sizeof(out->room_id), "%s", p->room);
-  out->last_over = p->last_over;
+  out->games_started = p->belief.games_started;
+  out->games_over = p->belief.games_over;
+  out->connections = p->belief.connections;
+  out->clicks_sent = p->belief.clicks_sent;
+  out->departed = p->state == B_GONE;
+  snprintf(out->user_id, sizeof(out->user_id), "%s", p->belief.user_id);
+  snprintf(out->room_id, sizeof(out->room_id), "%s", p->belief.room);
+  out->last_over = p->belief.last_over;
 }
