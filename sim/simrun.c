@@ -8,6 +8,8 @@
 
 #include "game_check.h"
 #include "game_store.h"
+#include "rt_assert.h"
+#include "sim_trace.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -361,6 +363,64 @@ int simrun_finish(simrun_t *run) {
     return -1;
   simrun__check_l2(run);
   return run->failed ? -1 : 0;
+}
+
+/* ---- A whole run --------------------------------------------------------- */
+
+/* A run that did not start: its seed, what it could not do and why. */
+static int not_started(const simrun_config_t *cfg, simrun_summary_t *out,
+                       const char *what, const char *why) {
+  memset(out, 0, sizeof(*out));
+  out->seed = cfg->seed;
+  snprintf(out->failure, sizeof(out->failure), "%s: %.400s", what, why);
+  return -1;
+}
+
+int simrun_run_once(const simrun_config_t *cfg, const simrun_mix_t *mix,
+                    const char *record_dir, const char *record_args,
+                    simrun_summary_t *out) {
+  RT_ASSERT(cfg != NULL);
+  RT_ASSERT(mix != NULL);
+  RT_ASSERT(out != NULL);
+  if (record_dir != NULL) {
+    RT_ASSERT(record_args != NULL);
+    RT_ASSERT(cfg->trace == NULL);
+  }
+  simrun_config_t run_cfg = *cfg;
+  sim_trace_t *rec = NULL;
+  char why[NET_TRACE_ERR_MAX];
+  if (record_dir != NULL) {
+    if (sim_trace_create(record_dir, cfg->seed, SIM_EPOCH_DEFAULT_NS,
+                         record_args, &rec, why, sizeof(why)) < 0)
+      return not_started(cfg, out, "cannot record", why);
+    run_cfg.trace = sim_trace_delivery;
+    run_cfg.trace_ctx = rec;
+  }
+  simrun_t *run = NULL;
+  int err = simrun_create(&run_cfg, &run);
+  if (err < 0) {
+    (void)sim_trace_close(rec, why, sizeof(why));
+    return not_started(cfg, out, "cannot start", rt_strerror(err));
+  }
+  err = simrun_populate(run, mix);
+  if (err == 0)
+    (void)simrun_finish(run);
+  simrun_summary(run, out);
+  if (err < 0) {
+    out->passed = false;
+    snprintf(out->failure, sizeof(out->failure), "cannot add players: %s",
+             rt_strerror(err));
+  }
+  simrun_destroy(run);
+  if (rec != NULL) {
+    (void)sim_trace_finish(rec, out->hash, false, NULL);
+    if (sim_trace_close(rec, why, sizeof(why)) < 0 && out->passed) {
+      out->passed = false;
+      snprintf(out->failure, sizeof(out->failure), "the trace failed: %.400s",
+               why);
+    }
+  }
+  return out->passed ? 0 : -1;
 }
 
 /* ---- Accessors ----------------------------------------------------------- */

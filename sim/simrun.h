@@ -319,6 +319,16 @@ int simrun_finish(simrun_t *run);
 int simrun_check(simrun_t *run);
 
 void simrun_summary(const simrun_t *run, simrun_summary_t *out);
+
+/* A whole run: create it, add cfg.players players drawn from mix, finish,
+ * summarize into out and destroy it. With record_dir, the run is also
+ * written there as a trace (sim_trace.h) whose header holds record_args,
+ * the program's flags one per line (cfg->trace must then be NULL). 0 when
+ * every check passed; else -1 with out->failure saying why: a check, or
+ * that the run could not start, add its players or record. */
+int simrun_run_once(const simrun_config_t *cfg, const simrun_mix_t *mix,
+                    const char *record_dir, const char *record_args,
+                    simrun_summary_t *out);
 /* The first violation, or NULL. */
 const char *simrun_failure(const simrun_t *run);
 

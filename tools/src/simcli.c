@@ -247,7 +247,7 @@ int simcli_parse(int argc, char **argv, simcli_options_t *o) {
 
 
 void simcli_plan(const simcli_options_t *o, uint64_t seed,
-                 simcli_plan_t *out) {
+                 simrun_plan_t *out) {
   memset(out, 0, sizeof(*out));
   out->seed = seed;
   if (o->faults_spec != NULL) {
@@ -272,7 +272,7 @@ void simcli_plan(const simcli_options_t *o, uint64_t seed,
   simrun_mix_format(&out->mix, out->mix_text, sizeof(out->mix_text));
 }
 
-void simcli_config(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_config(const simcli_options_t *o, const simrun_plan_t *sp,
                    simrun_config_t *cfg) {
   simrun_config_default(cfg);
   cfg->seed = sp->seed;
@@ -300,7 +300,7 @@ static void format_exact(rt_time_ns d, char *out, size_t cap) {
 }
 
 /* The one command that replays a seed exactly. */
-void simcli_repro(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_repro(const simcli_options_t *o, const simrun_plan_t *sp,
                   bool determinism, char *out, size_t cap) {
   char duration[32], countdown[32];
   format_exact(o->duration, duration, sizeof(duration));
@@ -329,7 +329,7 @@ void simcli_repro(const simcli_options_t *o, const simcli_plan_t *sp,
 }
 
 
-void simcli_args(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp,
                  char *out, size_t cap) {
   size_t len = 0;
   int n;
