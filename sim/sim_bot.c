@@ -925,23 +925,15 @@ const sim_bot_record_t *sim_bot_last(const sim_bot_t *bot,
   return NULL;
 }
 
-uint64_t sim_bot_records_dropped(const sim_bot_t *bot) {
-  return bot->records_dropped;
-}
-
 void sim_bot_records_clear(sim_bot_t *bot) { bot->records_len = 0; }
 
 sim_bot_state_t sim_bot_state(const sim_bot_t *bot) { return bot->state; }
-rt_actor_id_t sim_bot_actor(const sim_bot_t *bot) { return bot->id; }
 const char *sim_bot_user_id(const sim_bot_t *bot) { return bot->user_id; }
 const char *sim_bot_token(const sim_bot_t *bot) { return bot->token; }
 const char *sim_bot_name(const sim_bot_t *bot) { return bot->name; }
 uint16_t sim_bot_close_code(const sim_bot_t *bot) { return bot->close_code; }
 int sim_bot_ws_status(const sim_bot_t *bot) { return bot->ws_status; }
 uint64_t sim_bot_frames_sent(const sim_bot_t *bot) { return bot->frames_sent; }
-uint64_t sim_bot_frames_unsent(const sim_bot_t *bot) {
-  return bot->frames_unsent;
-}
 
 bool sim_bot_http_result(const sim_bot_t *bot, int *status, const char **body,
                          size_t *len) {

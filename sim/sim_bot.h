@@ -185,14 +185,11 @@ const sim_bot_record_t *sim_bot_records(const sim_bot_t *bot, uint32_t *len);
 uint32_t sim_bot_count(const sim_bot_t *bot, sim_bot_kind_t kind);
 /* The latest record of `kind`, or NULL. */
 const sim_bot_record_t *sim_bot_last(const sim_bot_t *bot, sim_bot_kind_t kind);
-/* Records that did not fit under records_max. */
-uint64_t sim_bot_records_dropped(const sim_bot_t *bot);
 /* Forget the records kept so far (a driver that consumed them), so a long
  * run keeps only what it has not read yet. Counts start over too. */
 void sim_bot_records_clear(sim_bot_t *bot);
 
 sim_bot_state_t sim_bot_state(const sim_bot_t *bot);
-rt_actor_id_t sim_bot_actor(const sim_bot_t *bot);
 /* After login (or from the config): "" before. */
 const char *sim_bot_user_id(const sim_bot_t *bot);
 const char *sim_bot_token(const sim_bot_t *bot);
@@ -203,10 +200,8 @@ uint16_t sim_bot_close_code(const sim_bot_t *bot);
 /* The HTTP status of the latest upgrade (101 when it succeeded), or of a
  * refused login; 0 before any answer. */
 int sim_bot_ws_status(const sim_bot_t *bot);
-/* Frames handed to the WebSocket, and frames a command could not send
- * (no connection, or the pending queue was full). */
+/* Frames handed to the WebSocket. */
 uint64_t sim_bot_frames_sent(const sim_bot_t *bot);
-uint64_t sim_bot_frames_unsent(const sim_bot_t *bot);
 
 /* The latest sim_bot_http_get: true once answered (or failed). *status is
  * the HTTP status (0: no valid response); *body is borrowed until the next

@@ -1,6 +1,6 @@
 /* test_sim_flow.c: flow control, faults and liveness, end to end.
  *
- * Each test is a named scenario run by simrun (tools/src/simrun.h): the
+ * Each test is a named scenario run by simrun (sim/simrun.h): the
  * whole server in the simulated world, players that are sim_bots speaking
  * the real protocol, the run's invariant checks on every 100 ms of virtual
  * time and its liveness checks at the end. A scenario sets up its players

@@ -585,7 +585,7 @@ static int replay_sim(run_t *run, int argc, char **argv, sim_trace_t *check,
     /* --sim's flags are the user's; a trace's are the trace's fault. */
     return check == NULL ? EXIT_USAGE : EXIT_TRACE;
   }
-  simcli_plan_t plan;
+  simrun_plan_t plan;
   simcli_plan(&so, so.seed, &plan);
   simrun_config_t cfg;
   simcli_config(&so, &plan, &cfg);

@@ -143,90 +143,90 @@ static int parse_limit(simcli_options_t *o, const char *name, const char *v) {
   return 0;
 }
 
-int simcli_parse(int argc, char **argv, simcli_options_t *o) {
-  *o = (simcli_options_t){.seed = 1,
-                   .players = 40,
-                   .duration = 120 * RT_NS_PER_S,
-                   .jobs = 1,
-                   .log_level = RT_LOG_OFF,
-                   .checkpoints_max = CHECKPOINTS_DEFAULT,
-                   .check_deliveries = SIMRUN_CHECK_DELIVERIES};
-  simrun_limits_default(&o->limits);
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    uint64_t n;
-    int limit;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      return SIMCLI_HELP;
-    } else if (strcmp(a, "--json") == 0) {
-      o->json = true;
-      continue;
-    } else if (strcmp(a, "--check-determinism") == 0) {
-      o->check_determinism = true;
-      continue;
-    } else if (strcmp(a, "--selftest-nondeterminism") == 0) {
-      o->check_determinism = true;
-      o->selftest_nondeterminism = true;
-      continue;
-    } else if (strcmp(a, "--seed") == 0) {
-      if (parse_u64(v, UINT64_MAX, &n) < 0)
-        return bad("--seed", v);
-      o->seed = n;
-    } else if (strcmp(a, "--players") == 0) {
-      if (parse_u64(v, SIMRUN_PLAYERS_MAX, &n) < 0)
-        return bad("--players (0..100000)", v);
-      o->players = (uint32_t)n;
-    } else if (strcmp(a, "--duration") == 0) {
-      if (parse_duration(v, SIMRUN_DURATION_MAX, &o->duration) < 0)
-        return bad("--duration (e.g. 120s, at most 24 h)", v);
-    } else if (strcmp(a, "--faults") == 0) {
-      if (v == NULL)
-        return bad("--faults", v);
-      o->faults_spec = v;
-    } else if (strcmp(a, "--swarm") == 0) {
-      if (parse_u64(v, SWARM_MAX, &n) < 0 || n == 0)
-        return bad("--swarm (1..1000000)", v);
-      o->swarm = (uint32_t)n;
-    } else if (strcmp(a, "--jobs") == 0) {
-      if (parse_u64(v, JOBS_MAX, &n) < 0 || n == 0)
-        return bad("--jobs (1..256)", v);
-      o->jobs = (uint32_t)n;
-    } else if (strcmp(a, "--game-length") == 0) {
-      if (parse_u64(v, 3600, &n) < 0 || n == 0)
-        return bad("--game-length (1..3600)", v);
-      o->game_length = (uint32_t)n;
-      o->game_length_set = true;
-    } else if (strcmp(a, "--countdown") == 0) {
-      if (parse_duration(v, 3600 * RT_NS_PER_S, &o->countdown) < 0)
-        return bad("--countdown", v);
-      o->countdown_set = true;
-    } else if (strcmp(a, "--log-level") == 0) {
-      if (parse_level(v) < 0)
-        return bad("--log-level", v);
-      o->log_level = parse_level(v);
-    } else if (strcmp(a, "--determinism-checkpoints") == 0) {
-      if (parse_u64(v, CHECKPOINTS_MAX, &n) < 0 || n < 2)
-        return bad("--determinism-checkpoints (2..16777216)", v);
-      o->checkpoints_max = n;
-    } else if (strcmp(a, "--record") == 0) {
-      if (v == NULL)
-        return bad("--record (a directory)", v);
-      o->record_dir = v;
-    } else if (strcmp(a, "--check-every") == 0) {
-      if (parse_u64(v, UINT64_MAX / 2, &n) < 0 || n == 0)
-        return bad("--check-every (deliveries, at least 1)", v);
-      o->check_deliveries = n;
-    } else if (a[0] == '-' && a[1] == '-' &&
-               (limit = parse_limit(o, a + 2, v)) != 0) {
-      if (limit < 0)
-        return -1;
-    } else {
-      fprintf(stderr, "overcookied-sim: unknown option '%s' (see --help)\n", a);
-      return -1;
-    }
-    i++;
+/* A flag without a value (--help aside): true when a is one. */
+static bool parse_switch(const char *a, simcli_options_t *o) {
+  if (strcmp(a, "--json") == 0) {
+    o->json = true;
+    return true;
   }
+  if (strcmp(a, "--check-determinism") == 0) {
+    o->check_determinism = true;
+    return true;
+  }
+  if (strcmp(a, "--selftest-nondeterminism") == 0) {
+    o->check_determinism = true;
+    o->selftest_nondeterminism = true;
+    return true;
+  }
+  return false;
+}
+
+/* Flag a with its value v (NULL: missing). 0, or -1 after a message on
+ * stderr, also for a flag that is not one. */
+static int parse_valued(const char *a, const char *v, simcli_options_t *o) {
+  uint64_t n;
+  int limit;
+  if (strcmp(a, "--seed") == 0) {
+    if (parse_u64(v, UINT64_MAX, &n) < 0)
+      return bad("--seed", v);
+    o->seed = n;
+  } else if (strcmp(a, "--players") == 0) {
+    if (parse_u64(v, SIMRUN_PLAYERS_MAX, &n) < 0)
+      return bad("--players (0..100000)", v);
+    o->players = (uint32_t)n;
+  } else if (strcmp(a, "--duration") == 0) {
+    if (parse_duration(v, SIMRUN_DURATION_MAX, &o->duration) < 0)
+      return bad("--duration (e.g. 120s, at most 24 h)", v);
+  } else if (strcmp(a, "--faults") == 0) {
+    if (v == NULL)
+      return bad("--faults", v);
+    o->faults_spec = v;
+  } else if (strcmp(a, "--swarm") == 0) {
+    if (parse_u64(v, SWARM_MAX, &n) < 0 || n == 0)
+      return bad("--swarm (1..1000000)", v);
+    o->swarm = (uint32_t)n;
+  } else if (strcmp(a, "--jobs") == 0) {
+    if (parse_u64(v, JOBS_MAX, &n) < 0 || n == 0)
+      return bad("--jobs (1..256)", v);
+    o->jobs = (uint32_t)n;
+  } else if (strcmp(a, "--game-length") == 0) {
+    if (parse_u64(v, 3600, &n) < 0 || n == 0)
+      return bad("--game-length (1..3600)", v);
+    o->game_length = (uint32_t)n;
+    o->game_length_set = true;
+  } else if (strcmp(a, "--countdown") == 0) {
+    if (parse_duration(v, 3600 * RT_NS_PER_S, &o->countdown) < 0)
+      return bad("--countdown", v);
+    o->countdown_set = true;
+  } else if (strcmp(a, "--log-level") == 0) {
+    if (parse_level(v) < 0)
+      return bad("--log-level", v);
+    o->log_level = parse_level(v);
+  } else if (strcmp(a, "--determinism-checkpoints") == 0) {
+    if (parse_u64(v, CHECKPOINTS_MAX, &n) < 0 || n < 2)
+      return bad("--determinism-checkpoints (2..16777216)", v);
+    o->checkpoints_max = n;
+  } else if (strcmp(a, "--record") == 0) {
+    if (v == NULL)
+      return bad("--record (a directory)", v);
+    o->record_dir = v;
+  } else if (strcmp(a, "--check-every") == 0) {
+    if (parse_u64(v, UINT64_MAX / 2, &n) < 0 || n == 0)
+      return bad("--check-every (deliveries, at least 1)", v);
+    o->check_deliveries = n;
+  } else if (a[0] == '-' && a[1] == '-' &&
+             (limit = parse_limit(o, a + 2, v)) != 0) {
+    if (limit < 0)
+      return -1;
+  } else {
+    fprintf(stderr, "overcookied-sim: unknown option '%s' (see --help)\n", a);
+    return -1;
+  }
+  return 0;
+}
+
+/* What holds only of the flags together. 0, or -1 after a message. */
+static int parse_check(const simcli_options_t *o) {
   if (o->record_dir != NULL && (o->swarm > 0 || o->check_determinism)) {
     fprintf(stderr, "overcookied-sim: --record writes one run: not with "
                     "--swarm or --check-determinism\n");
@@ -244,10 +244,31 @@ int simcli_parse(int argc, char **argv, simcli_options_t *o) {
   return 0;
 }
 
+int simcli_parse(int argc, char **argv, simcli_options_t *o) {
+  *o = (simcli_options_t){.seed = 1,
+                   .players = 40,
+                   .duration = 120 * RT_NS_PER_S,
+                   .jobs = 1,
+                   .log_level = RT_LOG_OFF,
+                   .checkpoints_max = CHECKPOINTS_DEFAULT,
+                   .check_deliveries = SIMRUN_CHECK_DELIVERIES};
+  simrun_limits_default(&o->limits);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return SIMCLI_HELP;
+    if (parse_switch(argv[i], o))
+      continue;
+    if (parse_valued(argv[i], i + 1 < argc ? argv[i + 1] : NULL, o) < 0)
+      return -1;
+    i++; /* its value */
+  }
+  return parse_check(o);
+}
+
 
 
 void simcli_plan(const simcli_options_t *o, uint64_t seed,
-                 simcli_plan_t *out) {
+                 simrun_plan_t *out) {
   memset(out, 0, sizeof(*out));
   out->seed = seed;
   if (o->faults_spec != NULL) {
@@ -272,7 +293,7 @@ void simcli_plan(const simcli_options_t *o, uint64_t seed,
   simrun_mix_format(&out->mix, out->mix_text, sizeof(out->mix_text));
 }
 
-void simcli_config(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_config(const simcli_options_t *o, const simrun_plan_t *sp,
                    simrun_config_t *cfg) {
   simrun_config_default(cfg);
   cfg->seed = sp->seed;
@@ -300,7 +321,7 @@ static void format_exact(rt_time_ns d, char *out, size_t cap) {
 }
 
 /* The one command that replays a seed exactly. */
-void simcli_repro(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_repro(const simcli_options_t *o, const simrun_plan_t *sp,
                   bool determinism, char *out, size_t cap) {
   char duration[32], countdown[32];
   format_exact(o->duration, duration, sizeof(duration));
@@ -329,7 +350,7 @@ void simcli_repro(const simcli_options_t *o, const simcli_plan_t *sp,
 }
 
 
-void simcli_args(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp,
                  char *out, size_t cap) {
   size_t len = 0;
   int n;

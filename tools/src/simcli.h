@@ -8,7 +8,7 @@
 #ifndef SIMCLI_H
 #define SIMCLI_H
 
-#include "simrun.h"
+#include "simrun_report.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,7 +20,6 @@
  * each; the last pass keeps as many whole deliveries, 88 bytes each). */
 #define CHECKPOINTS_DEFAULT (1u << 16)
 #define CHECKPOINTS_MAX (1u << 24)
-#define SIMCLI_CMD_MAX 1024u
 
 
 typedef struct simcli_options {
@@ -45,15 +44,6 @@ typedef struct simcli_options {
   const char *record_dir; /* --record: write the run as a trace */
 } simcli_options_t;
 
-typedef struct simcli_plan {
-  uint64_t seed;
-  simrun_faults_t faults;
-  simrun_limits_t limits;
-  simrun_mix_t mix;
-  char faults_text[SIMRUN_FAULTS_TEXT_MAX];
-  char mix_text[SIMRUN_MIX_TEXT_MAX];
-} simcli_plan_t;
-
 void simcli_usage(FILE *out);
 /* What simcli_parse returns for --help (or -h): overcookied-sim prints
  * simcli_usage and exits 0; the replay calls a trace holding it bad. */
@@ -63,15 +53,15 @@ void simcli_usage(FILE *out);
 int simcli_parse(int argc, char **argv, simcli_options_t *o);
 /* The faults, limits and mix of one seed: from the flags, or drawn from the
  * seed in a swarm. */
-void simcli_plan(const simcli_options_t *o, uint64_t seed, simcli_plan_t *out);
-void simcli_config(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_plan(const simcli_options_t *o, uint64_t seed, simrun_plan_t *out);
+void simcli_config(const simcli_options_t *o, const simrun_plan_t *sp,
                    simrun_config_t *cfg);
 /* The one command that reproduces a seed exactly (a shell line). */
-void simcli_repro(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_repro(const simcli_options_t *o, const simrun_plan_t *sp,
                   bool determinism, char *out, size_t cap);
 /* The same run's flags, one per line, for a trace header: simcli_parse
  * reads them back to the same plan. */
-void simcli_args(const simcli_options_t *o, const simcli_plan_t *sp,
+void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp,
                  char *out, size_t cap);
 
 #endif

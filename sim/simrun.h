@@ -1,10 +1,10 @@
 /* simrun.h: one simulated run of the whole server, with players and checks.
  *
- * A run wires the layers exactly as tools/src/overcookied.c does, but over
- * the simulated world: the game (Manager, Rooms, Clients, a ":memory:" Store
- * whose fault hook injects errors) behind net_server on a sim_listen port,
- * and players that are sim_bots speaking the real HTTP/WebSocket protocol
- * over sim_pipes. A "brain" per player (this file's driver, not an actor)
+ * A run wires the layers as the live server does (tools/src/server.c), but
+ * over the simulated world: the game (Manager, Rooms, Clients, a ":memory:"
+ * Store whose fault hook injects errors) behind net_server on a sim_listen
+ * port, and players that are sim_bots speaking the real HTTP/WebSocket
+ * protocol over sim_pipes. A "brain" per player (the runner's, not an actor)
  * reads what its bots received and decides what they do next, drawn from
  * the run's seed: clickers, golden-cookie hunters, quitters, players who
  * drop and resume, queue leavers, abusers, players who open a second
@@ -47,6 +47,9 @@
  *
  * Determinism: everything derives from the seed; no wall clock, no rand(),
  * no threads. Same config, same hash (simrun_summary_t.hash).
+ *
+ * What programs do with runs (reports, swarms of seeds, the determinism
+ * check) is in simrun_report.h.
  */
 #ifndef SIMRUN_H
 #define SIMRUN_H
@@ -162,8 +165,6 @@ typedef enum simrun_kind {
   SIMRUN_KIND_COUNT_
 } simrun_kind_t;
 
-const char *simrun_kind_name(simrun_kind_t k);
-
 /* The workload mix: the share of each kind, drawn from the seed. */
 typedef struct simrun_mix {
   double share[SIMRUN_KIND_COUNT_]; /* sums to 1 */
@@ -183,7 +184,8 @@ typedef struct simrun_player {
   uint32_t games_max;   /* games before leaving; 0: until the end */
   bool manual;          /* a test drives its bot: the brain only watches */
   bool keep_records;    /* leave the bot's records for the test to read */
-  bool no_faults;       /* no random fault nor edge action (simrun.c) */
+  bool no_faults;       /* no random fault (stall, reset, churn) nor edge
+                           action */
   uint32_t records_max; /* with keep_records; 0: SIM_BOT_RECORDS_DEFAULT */
 } simrun_player_t;
 
@@ -321,6 +323,16 @@ int simrun_finish(simrun_t *run);
 int simrun_check(simrun_t *run);
 
 void simrun_summary(const simrun_t *run, simrun_summary_t *out);
+
+/* A whole run: create it, add cfg.players players drawn from mix, finish,
+ * summarize into out and destroy it. With record_dir, the run is also
+ * written there as a trace (sim_trace.h) whose header holds record_args,
+ * the program's flags one per line (cfg->trace must then be NULL). 0 when
+ * every check passed; else -1 with out->failure saying why: a check, or
+ * that the run could not start, add its players or record. */
+int simrun_run_once(const simrun_config_t *cfg, const simrun_mix_t *mix,
+                    const char *record_dir, const char *record_args,
+                    simrun_summary_t *out);
 /* The first violation, or NULL. */
 const char *simrun_failure(const simrun_t *run);
 

@@ -1,0 +1,277 @@
+/* simrun_int.h: internals shared by the runner's files (sim/simrun*.c).
+ *
+ * The run (simrun.c) owns the world, the game and the server and drives
+ * time in slices. Between slices every player due to act (simrun_players.c)
+ * reads what its bots received (simrun_records.c) and acts
+ * (simrun_actions.c), with faults on top (simrun_faults.c); the checks
+ * (simrun_checks.c) and the summary (simrun_report.c) read the same state.
+ *
+ * A player's brain is a small state machine over what its bots received:
+ *
+ *   NEW --arrive--> CONNECTING --OPENED--> IDLE --JOIN--> QUEUED
+ *                      ^   |                 ^  <--LEAVE--   |
+ *                      |   +-REFUSED-> AWAY  |               GAME_START
+ *             reconnect|                     |               v
+ *                     AWAY <----CLOSED------ PLAYING <--(resumed)
+ *                                             |  GAME_OVER: back to IDLE
+ *   any --depart--> LEAVING --CLOSED--> GONE
+ *
+ * Invariants of this driver:
+ *  (1) A player has at most SIMRUN_BOTS_PER_PLAYER bots: its current one
+ *      and one it replaced, kept until that one's connection closed.
+ *  (2) Every loop is bounded: players by count, records by what a slice
+ *      brought, clicks per slice by CLICK_EVENTS_PER_SLICE
+ *      (simrun_actions.c), the world by TURNS_PER_SLICE_MAX turns per
+ *      slice (simrun.c), time by the phases.
+ *  (3) Random draws come from per-player streams of the seed, in player
+ *      order, so adding a player never shifts another's draws.
+ */
+#ifndef SIMRUN_INT_H
+#define SIMRUN_INT_H
+
+#include "simrun.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Short names, for the runner's files only. */
+#define MS RT_NS_PER_MS
+#define SEC RT_NS_PER_S
+#define NEVER RT_TIME_NEVER
+
+#define SIMRUN_BOTS_PER_PLAYER 2u
+
+/* RNG stream keys, each in the band of its subsystem (rt_rng.h). */
+#define KEY_MIX RT_RNG_KEY(RT_RNG_SUB_TEST, 1)
+#define KEY_SWARM_FAULTS RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 1)
+#define KEY_STORE_FAULTS RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 2)
+#define KEY_LIMITS RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 3)
+#define KEY_PLAN(i) RT_RNG_KEY(RT_RNG_SUB_TEST, 0x100000ull + (i))
+#define KEY_BRAIN(i) RT_RNG_KEY(RT_RNG_SUB_TEST, 0x200000000ull + (i))
+#define KEY_FAULTS(i) RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 0x100000ull + (i))
+
+/* ---- State --------------------------------------------------------------- */
+
+/* The brain's state (the diagram above). */
+typedef enum {
+  B_NEW = 0,
+  B_CONNECTING,
+  B_IDLE,
+  B_QUEUED,
+  B_PLAYING,
+  B_RESUMING, /* back after a drop mid-game: a resumed GAME_START or not */
+  B_AWAY,     /* disconnected; reconnect_at */
+  B_LEAVING,  /* departing: waiting for the connection to end */
+  B_GONE,
+} brain_state_t;
+
+/* Edge cases at exact instants (FoundationDB's "buggify" in spirit): an
+ * action timed so that its effect reaches the Room exactly at, or 1 ns
+ * around, the end of the countdown, the end of the game or the end of a
+ * bonus, where orderings are easiest to get wrong. Exact with no jitter
+ * and no bandwidth cap; near misses otherwise, which are edges too. */
+typedef enum {
+  EDGE_NONE = 0,
+  EDGE_CLICK,  /* a CLICK arrives then */
+  EDGE_COOKIE, /* a COOKIE_CLICK arrives then */
+  EDGE_QUIT,   /* a QUIT_GAME arrives then */
+  EDGE_CLOSE,  /* the close handshake starts then; the player comes back */
+  EDGE_RESET,  /* the connection resets then; the player comes back */
+  EDGE_TWIN,   /* a second connection starts then */
+  EDGE_KIND_COUNT_
+} edge_t;
+
+#define EDGE_P 0.3 /* the chance a game gets an edge (and a claim, too) */
+
+/* One of a player's bots: its connection (and its reconnects), with what
+ * the player read of its records. */
+typedef struct pbot {
+  sim_bot_t *bot;
+  bool retired;  /* replaced by a newer connection: its end is expected */
+  bool dead;     /* to destroy after this slice's records */
+  char room[32]; /* the latest GAME_START on connection room_conn */
+  uint32_t room_conn;
+  bool awaiting_over; /* that GAME_START, and no GAME_OVER or close since */
+  uint32_t seen;      /* records read (kept ones: plan.keep_records) */
+} pbot_t;
+
+/* What a player believes it saw: its games and their scores, room ids and
+ * GAME_OVERs as its bots received them, and what it did in them. */
+typedef struct player_belief {
+  char user_id[RT_SUBJECT_MAX];
+  char opponent[RT_SUBJECT_MAX];
+  /* The game the player believes it is in. */
+  bool in_game;
+  char room[32];
+  char last_over_room[32];
+  rt_time_ns t_run, t_end;
+  uint64_t clicks_game;
+  bool clicks_tracked; /* clicks_game covers the whole of this game */
+  /* The golden cookie seen last, and the one this player clicked last. */
+  bool spawn_open;
+  double spawn_x, spawn_y;
+  char target_room[32];
+  double target_x, target_y;
+  bool target_set;
+  /* A history read after a game: it must show that game as it ended. */
+  bool read_pending;
+  char read_room[32];
+  sim_bot_record_t read_over;
+  /* What the player saw, for views and summaries. */
+  uint32_t games_started, games_over, connections;
+  uint64_t clicks_sent;
+  sim_bot_record_t last_over;
+} player_belief_t;
+
+/* When a player acts next (NEVER: nothing planned). */
+typedef struct player_schedule {
+  rt_time_ns next_join, leave_at, next_click, click_end, cookie_at, quit_at,
+      away_at, twin_at, abuse_at, reconnect_at, resume_deadline;
+  rt_time_ns stall_at, stall_end, reset_at, churn_at;
+  rt_time_ns away_for; /* how long a resumer stays away */
+  rt_time_ns edge_at;  /* an edge_t action, exactly then */
+  uint8_t edge_kind;
+  rt_time_ns wake_at; /* the earliest of the above: nothing to do before,
+                         unless a record arrives */
+} player_schedule_t;
+
+/* A player: what it plans (simrun_player_t: its kind, rates, arrival and
+ * links), what it believes it saw, when it acts next, and the state of its
+ * brain and connections. */
+typedef struct player {
+  simrun_player_t plan;
+  player_belief_t belief;
+  player_schedule_t sched;
+  uint32_t index;
+  char name[16];
+  rt_rng_t rng;                        /* behaviour */
+  rt_rng_t frng;                       /* faults */
+  pbot_t bots[SIMRUN_BOTS_PER_PLAYER]; /* Invariant (1) */
+  uint32_t cur;                        /* the current bot's slot */
+  brain_state_t state;
+  bool registered; /* in the user id map */
+  bool use_seq;    /* numbers its clicks (drawn once) */
+  int64_t seq_next;
+  bool stalled, reset_armed, departing;
+  uint32_t refusals;
+} player_t;
+
+struct simrun {
+  simrun_config_t cfg;
+  sim_world_t *sw;
+  rt_world_t *w;
+  game_t *game;
+  net_server_t *srv;
+  rt_rng_t store_rng;
+  rt_time_ns fault_end; /* F (simrun.h) */
+  bool faults_over;     /* past F */
+  bool winding;         /* past duration */
+  /* Recovery checks (simrun.h, R1 and R2): rooms running at F (actor ids)
+   * and players departed by F (indices), both sorted. */
+  uint64_t *rec_rooms;
+  uint32_t rec_rooms_len;
+  uint32_t *rec_players;
+  uint32_t rec_players_len;
+  bool r1_done, r2_done;
+  uint64_t next_check_deliveries;
+  rt_time_ns link_max; /* the slowest one-way link: latency + jitter */
+  player_t *players;
+  uint32_t players_len, players_cap;
+  /* Per player, packed so a slice's look at 1,000 players touches a few
+   * cache lines, not 1,000 players and 2,000 bots: a copy of wake_at and
+   * edge_at as of its last look, and whether a bot of it kept a record
+   * since (set by the bots' on_record). A player with wake > now and no
+   * news has nothing to do; these find such a player without touching
+   * it. */
+  rt_time_ns *wake, *edge;
+  uint8_t *news;
+  /* user id -> player index + 1, open addressing (lookups only). */
+  uint32_t *ids;
+  uint32_t ids_mask;
+  uint32_t baseline_actors;
+  rt_time_ns next_check;
+  bool failed;
+  rt_time_ns failed_at;
+  char failure[SIMRUN_FAILURE_MAX];
+  rt_time_ns next_edge; /* the earliest edge_at: a slice ends there */
+  simrun_summary_t sum; /* counters kept as the run goes */
+};
+
+/* ---- Shared steps (simrun__*: internal to the runner) -------------------- */
+
+static inline rt_time_ns simrun__now(const simrun_t *run) {
+  return rt_now(run->w);
+}
+
+/* The player's current bot, or NULL. */
+static inline sim_bot_t *simrun__cur_bot(const player_t *p) {
+  return p->bots[p->cur].bot;
+}
+
+static inline bool simrun__bot_open(const player_t *p) {
+  sim_bot_t *b = simrun__cur_bot(p);
+  return b != NULL && sim_bot_state(b) == SIM_BOT_OPEN;
+}
+
+static inline double simrun__uniform(rt_rng_t *rng, double lo, double hi) {
+  return lo + (hi - lo) * rt_rng_double(rng);
+}
+
+static inline rt_time_ns simrun__uniform_ns(rt_rng_t *rng, rt_time_ns lo,
+                                            rt_time_ns hi) {
+  return hi <= lo ? lo : (rt_time_ns)rt_rng_range(rng, lo, hi);
+}
+
+/* simrun.c: the run's first violation (later ones are ignored). */
+void simrun__fail(simrun_t *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* simrun_faults.c */
+/* The Store's fault hook (game_store_config_t.fault, ctx the run):
+ * SQLITE_OK, or an error while the Store is held down or, before F, with
+ * the probability store=. */
+int simrun__store_fault(void *ctx, game_store_op_t op);
+/* Random faults may hit p now (not manual, not no_faults, before F). */
+bool simrun__faulty(const simrun_t *run, const player_t *p);
+/* Schedule p's next stall, reset and churn from now. */
+void simrun__faults_arm(simrun_t *run, player_t *p, rt_time_ns now);
+void simrun__lift_stall(player_t *p);
+/* The faults due on a connected player (the fault phase only). */
+void simrun__act_faults(simrun_t *run, player_t *p, rt_time_ns now);
+
+/* simrun_players.c */
+/* Room in the user id map for this many players. 0 or RT_ENOMEM. */
+int simrun__ids_grow(simrun_t *run, uint32_t players);
+void simrun__ids_put(simrun_t *run, player_t *p);
+player_t *simrun__ids_find(const simrun_t *run, const char *id);
+/* A new bot in p's slot; token and user_id NULL: it logs in first. */
+int simrun__spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
+                      const char *token, const char *user_id);
+void simrun__destroy_bot(simrun_t *run, pbot_t *pb);
+void simrun__gone(simrun_t *run, player_t *p);
+/* Away, back in back_in (a reconnect). */
+void simrun__go_away(simrun_t *run, player_t *p, rt_time_ns back_in);
+void simrun__depart(simrun_t *run, player_t *p);
+/* Every player due to act, or with news from its bots, looks and acts. */
+void simrun__brains(simrun_t *run);
+
+/* simrun_records.c */
+void simrun__read_records(simrun_t *run, player_t *p);
+/* The answer to a history or leaderboard read, once it came. */
+void simrun__poll_read(simrun_t *run, player_t *p);
+
+/* simrun_actions.c */
+void simrun__act(simrun_t *run, player_t *p, rt_time_ns now);
+
+/* simrun_checks.c */
+void simrun__check_game_over(simrun_t *run, player_t *p, pbot_t *pb,
+                             const sim_bot_record_t *r);
+void simrun__check_history(simrun_t *run, player_t *p, const char *body,
+                           size_t len);
+void simrun__check_r1(simrun_t *run);
+void simrun__check_r2(simrun_t *run);
+void simrun__check_l1(simrun_t *run);
+void simrun__check_l2(simrun_t *run);
+
+#endif
