@@ -15,6 +15,13 @@ const char *rt_log_level_name(int level) {
   }
 }
 
+int rt_log_level_parse(const char *name) {
+  for (int level = RT_LOG_DEBUG; name != NULL && level <= RT_LOG_OFF; level++)
+    if (strcmp(name, rt_log_level_name(level)) == 0)
+      return level;
+  return RT_EINVAL;
+}
+
 bool rt_log_enabled(const rt_world_t *w, int level) {
   return level >= w->cfg.log_level && level < RT_LOG_OFF;
 }

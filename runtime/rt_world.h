@@ -281,5 +281,7 @@ void rt_vlog(rt_world_t *w, int level, const char *event, const char *fmt,
 bool rt_log_enabled(const rt_world_t *w, int level);
 void rt_world_set_log_level(rt_world_t *w, int level);
 const char *rt_log_level_name(int level);
+/* "debug" .. "off" (a flag's value): the level, or RT_EINVAL. */
+int rt_log_level_parse(const char *name);
 
 #endif

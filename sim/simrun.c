@@ -51,41 +51,31 @@ void simrun__fail(simrun_t *run, const char *fmt, ...) {
  * live server's assembly without static files. One block, which a shared
  * server assembly is to replace. 0, or a negative RT_E* (what is built by
  * then, simrun_destroy frees). */
+static int simrun_listen(void *ctx, rt_listener_t **out) {
+  simrun_t *run = ctx;
+  return sim_listen(run->sw, SIMRUN_PORT, 0, out);
+}
+
+/* The server as every program builds it (server_start, tools/src/server.h),
+ * with the run's rules and limits, no static files, and an in-memory Store
+ * whose fault hook injects the run's Store errors. */
 static int simrun_start_server(simrun_t *run, const simrun_config_t *cfg) {
+  server_options_t o;
+  server_options_default(&o);
+  o.static_dir = NULL;
+  o.game = run->cfg.game;
+  o.max_connections = cfg->connections_max;
+  o.ws_message_max = cfg->ws_message_max;
+  o.ws_park_after = cfg->ws_park_after;
+  o.mailbox_cap = cfg->mailbox_cap;
   game_store_config_t store = {
       .path = ":memory:", .fault = simrun__store_fault, .fault_ctx = run};
-  int err = game_create(run->w, &run->cfg.game, SECRET, &store, &run->game);
-  if (err < 0)
-    return err;
-  /* The server as tools/src/overcookied.c wires it (no static files). */
-  net_server_config_t scfg = {
-      .session = game_session(run->game),
-      .authenticate = game_authenticate,
-      .auth_ctx = run->game,
-      .metrics = game_metrics,
-      .metrics_ctx = run->game,
-      .routes = {{"POST", "/api/login", game_api_login, run->game},
-                 {"GET", "/api/leaderboard", game_api_leaderboard, run->game},
-                 {"GET", "/api/history", game_api_history, run->game}},
-      .routes_len = 3,
-      .connections_max = cfg->connections_max,
-      .ws_message_max = cfg->ws_message_max,
-      .ws_park_after = cfg->ws_park_after,
-  };
-  game_client_mailbox(&scfg.mailbox_cap, &scfg.overflow, &scfg.rules,
-                      &scfg.rules_len);
-  if (cfg->mailbox_cap > 0)
-    scfg.mailbox_cap = cfg->mailbox_cap;
-  rt_listener_t *l = NULL;
-  err = sim_listen(run->sw, SIMRUN_PORT, 0, &l);
-  if (err < 0)
-    return err;
-  err = net_server_start(run->w, l, &scfg, &run->srv);
-  if (err < 0) {
-    rt_listener_close(l);
-    return err;
-  }
-  return RT_OK;
+  char err[256];
+  int rc = server_start(run->w, &o, SECRET, &store, simrun_listen, run,
+                        &run->server, err, sizeof(err));
+  run->game = run->server.game;
+  run->srv = run->server.srv;
+  return rc;
 }
 
 int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
@@ -142,8 +132,7 @@ void simrun_destroy(simrun_t *run) {
     return;
   if (run->sw != NULL)
     sim_world_destroy(run->sw); /* stops every actor, bots included */
-  net_server_free(run->srv);
-  game_free(run->game);
+  server_free(&run->server);
   for (uint32_t i = 0; i < run->players_len; i++)
     for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++)
       simrun__destroy_bot(run, &run->players[i].bots[k]);

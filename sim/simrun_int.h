@@ -29,6 +29,7 @@
 #ifndef SIMRUN_INT_H
 #define SIMRUN_INT_H
 
+#include "server.h"
 #include "simrun.h"
 
 #include <stdbool.h>
@@ -161,8 +162,9 @@ struct simrun {
   simrun_config_t cfg;
   sim_world_t *sw;
   rt_world_t *w;
-  game_t *game;
-  net_server_t *srv;
+  server_t server; /* as server_start built it */
+  game_t *game;    /* server.game */
+  net_server_t *srv; /* server.srv */
   rt_rng_t store_rng;
   rt_time_ns fault_end; /* F (simrun.h) */
   bool faults_over;     /* past F */

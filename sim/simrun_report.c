@@ -27,7 +27,7 @@ static const char end_names[GAME_END_REASON_COUNT_][24] = {
     "time", "quit", "opponent_disconnected"};
 static const char kick_names[GAME_KICK_REASON_COUNT_][16] = {
     "must_overflow", "write_wait", "mailbox_full", "replaced", "server_full",
-    "flood"};
+    "flood", "idle"};
 /* The codes worth a name; net_server counts the rest as "other". */
 static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
                                        1008, 1009, 1011, 1013, 4000};

@@ -60,14 +60,6 @@ void server_usage(FILE *out) {
           "                        and benchmarking the network layer\n");
 }
 
-static int parse_level(const char *s) {
-  const char *names[] = {"debug", "info", "warn", "error", "off"};
-  for (int i = 0; i < 5; i++)
-    if (strcmp(s, names[i]) == 0)
-      return i;
-  return -1;
-}
-
 /* Seconds, possibly fractional ("0.25"), at most a day. */
 static bool seconds_ok(const char *v, rt_time_ns *out) {
   return rt_parse_seconds(v, NULL, 86400 * RT_NS_PER_S, out) == RT_OK;
@@ -163,8 +155,8 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
   }
   if (strcmp(a, "--ws-park-after") == 0)
     return seconds_ok(v, &o->ws_park_after) && o->ws_park_after > 0;
-  if (strcmp(a, "--log-level") == 0 && v != NULL && parse_level(v) >= 0) {
-    o->log_level = parse_level(v);
+  if (strcmp(a, "--log-level") == 0 && rt_log_level_parse(v) >= 0) {
+    o->log_level = rt_log_level_parse(v);
     return true;
   }
   return parse_rule(a, v, &o->game);

@@ -1,6 +1,8 @@
 /* simcli.c: overcookied-sim's flags (simcli.h). */
 #include "simcli.h"
 
+#include "rt_parse.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -72,18 +74,6 @@ void simcli_usage(FILE *out) {
       "exit: 0 every check passed, 1 a check failed, 2 bad arguments\n");
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (s == NULL || s[0] < '0' || s[0] > '9')
-    return -1;
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > max)
-    return -1;
-  *out = v;
-  return 0;
-}
-
 /* 120s, 2m, 500ms, 1.5s; a bare number is seconds. Digits and a point,
  * then the unit: strtod alone also reads hex ("0x10s") and exponents. */
 static int parse_duration(const char *s, rt_time_ns max, rt_time_ns *out) {
@@ -108,14 +98,6 @@ static int parse_duration(const char *s, rt_time_ns max, rt_time_ns *out) {
   return 0;
 }
 
-static int parse_level(const char *s) {
-  static const char names[][8] = {"debug", "info", "warn", "error", "off"};
-  for (int i = 0; s != NULL && i < 5; i++)
-    if (strcmp(s, names[i]) == 0)
-      return i;
-  return -1;
-}
-
 static int bad(const char *what, const char *value) {
   fprintf(stderr, "overcookied-sim: bad %s '%s' (see --help)\n", what,
           value != NULL ? value : "(missing)");
@@ -130,7 +112,7 @@ static int parse_limit(simcli_options_t *o, const char *name, const char *v) {
     uint32_t lo, hi;
     simrun_limit_range(i, &lo, &hi);
     uint64_t n;
-    if (parse_u64(v, hi, &n) < 0 || n < lo) {
+    if (rt_parse_u64(v, hi, &n) < 0 || n < lo) {
       fprintf(stderr,
               "overcookied-sim: bad --%s '%s' (%u..%u; see --help)\n", name,
               v != NULL ? v : "(missing)", lo, hi);
@@ -167,11 +149,11 @@ static int parse_valued(const char *a, const char *v, simcli_options_t *o) {
   uint64_t n;
   int limit;
   if (strcmp(a, "--seed") == 0) {
-    if (parse_u64(v, UINT64_MAX, &n) < 0)
+    if (rt_parse_u64(v, UINT64_MAX, &n) < 0)
       return bad("--seed", v);
     o->seed = n;
   } else if (strcmp(a, "--players") == 0) {
-    if (parse_u64(v, SIMRUN_PLAYERS_MAX, &n) < 0)
+    if (rt_parse_u64(v, SIMRUN_PLAYERS_MAX, &n) < 0)
       return bad("--players (0..100000)", v);
     o->players = (uint32_t)n;
   } else if (strcmp(a, "--duration") == 0) {
@@ -182,15 +164,15 @@ static int parse_valued(const char *a, const char *v, simcli_options_t *o) {
       return bad("--faults", v);
     o->faults_spec = v;
   } else if (strcmp(a, "--swarm") == 0) {
-    if (parse_u64(v, SWARM_MAX, &n) < 0 || n == 0)
+    if (rt_parse_u64(v, SWARM_MAX, &n) < 0 || n == 0)
       return bad("--swarm (1..1000000)", v);
     o->swarm = (uint32_t)n;
   } else if (strcmp(a, "--jobs") == 0) {
-    if (parse_u64(v, JOBS_MAX, &n) < 0 || n == 0)
+    if (rt_parse_u64(v, JOBS_MAX, &n) < 0 || n == 0)
       return bad("--jobs (1..256)", v);
     o->jobs = (uint32_t)n;
   } else if (strcmp(a, "--game-length") == 0) {
-    if (parse_u64(v, 3600, &n) < 0 || n == 0)
+    if (rt_parse_u64(v, 3600, &n) < 0 || n == 0)
       return bad("--game-length (1..3600)", v);
     o->game_length = (uint32_t)n;
     o->game_length_set = true;
@@ -199,11 +181,11 @@ static int parse_valued(const char *a, const char *v, simcli_options_t *o) {
       return bad("--countdown", v);
     o->countdown_set = true;
   } else if (strcmp(a, "--log-level") == 0) {
-    if (parse_level(v) < 0)
+    if (rt_log_level_parse(v) < 0)
       return bad("--log-level", v);
-    o->log_level = parse_level(v);
+    o->log_level = rt_log_level_parse(v);
   } else if (strcmp(a, "--determinism-checkpoints") == 0) {
-    if (parse_u64(v, CHECKPOINTS_MAX, &n) < 0 || n < 2)
+    if (rt_parse_u64(v, CHECKPOINTS_MAX, &n) < 0 || n < 2)
       return bad("--determinism-checkpoints (2..16777216)", v);
     o->checkpoints_max = n;
   } else if (strcmp(a, "--record") == 0) {
@@ -211,7 +193,7 @@ static int parse_valued(const char *a, const char *v, simcli_options_t *o) {
       return bad("--record (a directory)", v);
     o->record_dir = v;
   } else if (strcmp(a, "--check-every") == 0) {
-    if (parse_u64(v, UINT64_MAX / 2, &n) < 0 || n == 0)
+    if (rt_parse_u64(v, UINT64_MAX / 2, &n) < 0 || n == 0)
       return bad("--check-every (deliveries, at least 1)", v);
     o->check_deliveries = n;
   } else if (a[0] == '-' && a[1] == '-' &&
