@@ -89,7 +89,6 @@ int net_record_start(rt_world_t *w, const net_record_config_t *cfg,
                      net_record_t **out, char *err, size_t err_cap);
 /* Record an operator action, just before the program performs it. */
 void net_record_control(net_record_t *r, uint32_t code);
-void net_record_get_stats(net_record_t *r, net_record_stats_t *out);
 /* Clear the tap, write END, wait for the disk, free r. 0, or the first I/O
  * error with its sentence in err. stats (may be NULL): the final counts. */
 int net_record_stop(net_record_t *r, net_record_stats_t *stats, char *err,
