@@ -34,12 +34,8 @@
  *        net_trace_writer_close ──> w_finish: END, fsync ──> joined
  *   any I/O error ──w_fail──> [failed: buffers returned unwritten]
  *
- * Reader. Plain blocking reads into one buffer that holds the largest
- * record; every check named in the spec, in the order that lets it name
- * the fault: a damaged length is reported as damage (the head check), a
- * cut-short file as truncation, a newer format by its number.
  */
-#include "net_trace.h"
+#include "net_trace_int.h"
 
 #include "rt_assert.h"
 #include "rt_utf8.h"
@@ -57,17 +53,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-#define NET_TRACE_NAME_FMT "trace-%06" PRIu32 ".oct"
-/* A LOST record: two varints. */
-#define NET_TRACE_LOST_RECORD_MAX                                              \
-  (NET_TRACE_RECORD_OVERHEAD + 2 * NET_TRACE_VARINT_MAX)
-/* A directory name leaves room for "/trace-NNNNNN.oct" in a path. */
-#define NET_TRACE_DIR_MAX (NET_TRACE_PATH_MAX - 32u)
-/* What the reader asks of read() beyond one record: amortises the calls. */
-#define NET_TRACE_READ_CHUNK (64u << 10)
-#define NET_TRACE_READ_BUF                                                     \
-  (NET_TRACE_RECORD_OVERHEAD + NET_TRACE_PAYLOAD_MAX + NET_TRACE_READ_CHUNK)
 
 /* ---- Checks ---------------------------------------------------------------- */
 
@@ -158,7 +143,7 @@ uint32_t net_trace_crc32c(uint32_t crc, const void *p, size_t n) {
  * generator of degree 8 with a constant term catches every burst of at most
  * 8 bits, so any one damaged head byte (the check included) is caught. The
  * initial 0xff makes an all-zero head fail. Bitwise: 32 steps per record. */
-static uint8_t head_check(const uint8_t *head) {
+uint8_t net_trace__head_check(const uint8_t *head) {
   uint8_t crc = 0xffu;
   for (size_t i = 0; i < 4; i++) {
     crc ^= head[i];
@@ -167,20 +152,6 @@ static uint8_t head_check(const uint8_t *head) {
                                     : (unsigned)crc << 1);
   }
   return crc;
-}
-
-/* ---- Little-endian fields -------------------------------------------------- */
-
-static void put_le(uint8_t *p, uint64_t v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  return v;
 }
 
 /* ---- Names --------------------------------------------------------------- */
@@ -204,10 +175,6 @@ const char *net_trace_type_name(uint8_t type) {
   case NET_TRACE_T_SHUTDOWN: return "SHUTDOWN";
   default: return "?";
   }
-}
-
-static bool type_is_user(unsigned type) {
-  return type >= NET_TRACE_T_USER_MIN && type <= NET_TRACE_T_USER_MAX;
 }
 
 /* ---- Payload fields --------------------------------------------------------- */
@@ -259,7 +226,7 @@ void net_trace_put_i64(net_trace_enc_t *e, int64_t v) {
 void net_trace_put_fixed64(net_trace_enc_t *e, uint64_t v) {
   RT_ASSERT(e != NULL);
   if (enc_room(e, 8)) {
-    put_le(e->buf + e->len, v, 8);
+    net_trace__put_le(e->buf + e->len, v, 8);
     e->len += 8;
   }
 }
@@ -335,7 +302,7 @@ uint64_t net_trace_get_fixed64(net_trace_dec_t *d) {
     d->err = RT_EPROTO;
     return 0;
   }
-  uint64_t v = get_le(d->p + d->pos, 8);
+  uint64_t v = net_trace__get_le(d->p + d->pos, 8);
   d->pos += 8;
   return v;
 }
@@ -365,10 +332,7 @@ int net_trace_dec_finish(const net_trace_dec_t *d) {
 
 /* ---- Messages -------------------------------------------------------------- */
 
-static void say(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t cap, const char *fmt, ...) {
+void net_trace__say(char *err, size_t cap, const char *fmt, ...) {
   if (err == NULL || cap == 0)
     return;
   va_list ap;
@@ -378,7 +342,7 @@ static void say(char *err, size_t cap, const char *fmt, ...) {
 }
 
 /* dir/trace-NNNNNN.oct into out (NET_TRACE_PATH_MAX); false if too long. */
-static bool file_path(char *out, const char *dir, uint32_t seq) {
+bool net_trace__file_path(char *out, const char *dir, uint32_t seq) {
   int n = snprintf(out, NET_TRACE_PATH_MAX, "%s/" NET_TRACE_NAME_FMT, dir, seq);
   return n > 0 && (size_t)n < NET_TRACE_PATH_MAX;
 }
@@ -386,25 +350,29 @@ static bool file_path(char *out, const char *dir, uint32_t seq) {
 /* ---- Header ---------------------------------------------------------------- */
 
 /* Encode a header into out (NET_TRACE_HEADER_MAX bytes): its length. */
-static size_t header_encode(uint8_t *out, const net_trace_header_t *h,
-                            uint32_t seq, uint64_t first_record) {
+size_t net_trace__header_encode(uint8_t *out, const net_trace_header_t *h,
+                                uint32_t seq, uint64_t first_record) {
   RT_ASSERT(h->config_len <= NET_TRACE_CONFIG_MAX);
   size_t len = NET_TRACE_HEADER_FIXED + h->config_len;
   memcpy(out, NET_TRACE_MAGIC, NET_TRACE_MAGIC_LEN);
-  put_le(out + 8, NET_TRACE_VERSION, 4);
-  put_le(out + 12, len, 4);
-  put_le(out + 16, net_trace_crc32c(0, out, 16), 4);
-  put_le(out + 20, h->flags, 4);
-  put_le(out + 24, seq, 4);
-  put_le(out + 28, h->seed, 8);
-  put_le(out + 36, (uint64_t)h->epoch_unix_ns, 8);
-  put_le(out + 44, first_record, 8);
-  put_le(out + 52, h->config_len, 4);
+  net_trace__put_le(out + 8, NET_TRACE_VERSION, 4);
+  net_trace__put_le(out + 12, len, 4);
+  net_trace__put_le(out + 16, net_trace_crc32c(0, out, 16), 4);
+  net_trace__put_le(out + 20, h->flags, 4);
+  net_trace__put_le(out + 24, seq, 4);
+  net_trace__put_le(out + 28, h->seed, 8);
+  net_trace__put_le(out + 36, (uint64_t)h->epoch_unix_ns, 8);
+  net_trace__put_le(out + 44, first_record, 8);
+  net_trace__put_le(out + 52, h->config_len, 4);
   if (h->config_len > 0)
     memcpy(out + 56, h->config, h->config_len);
-  put_le(out + len - 4, net_trace_crc32c(0, out, len - 4), 4);
+  net_trace__put_le(out + len - 4, net_trace_crc32c(0, out, len - 4), 4);
   return len;
 }
+
+/* A LOST record: two varints. */
+#define NET_TRACE_LOST_RECORD_MAX                                              \
+  (NET_TRACE_RECORD_OVERHEAD + 2 * NET_TRACE_VARINT_MAX)
 
 /* ---- Writer ---------------------------------------------------------------- */
 
@@ -478,10 +446,10 @@ static int w_open(net_trace_writer_t *w, const char *path, uint32_t seq) {
 
 /* Fill in a record's head check and CRC-32C (Invariant (4)). */
 static void seal(uint8_t *rec) {
-  size_t len = (size_t)get_le(rec + 1, 3);
-  rec[4] = head_check(rec);
-  put_le(rec + NET_TRACE_RECORD_HEAD + len,
-         net_trace_crc32c(0, rec, NET_TRACE_RECORD_HEAD + len), 4);
+  size_t len = (size_t)net_trace__get_le(rec + 1, 3);
+  rec[4] = net_trace__head_check(rec);
+  net_trace__put_le(rec + NET_TRACE_RECORD_HEAD + len,
+                    net_trace_crc32c(0, rec, NET_TRACE_RECORD_HEAD + len), 4);
 }
 
 /* Writer thread: the first I/O error ends the recording (Invariant (6)). */
@@ -519,7 +487,7 @@ static bool w_write_all(net_trace_writer_t *w, const uint8_t *p, size_t n) {
     if (k <= 0) {
       int e = k < 0 ? errno : EIO;
       char path[NET_TRACE_PATH_MAX];
-      file_path(path, w->dir, w->seq);
+      net_trace__file_path(path, w->dir, w->seq);
       w_fail(w, e, "%s: write failed at byte %" PRIu64 ": %s", path,
              w->file_written, strerror(e));
       return false;
@@ -538,7 +506,7 @@ static bool w_sync(net_trace_writer_t *w, int fd, const char *what) {
     return true;
   int e = errno;
   char path[NET_TRACE_PATH_MAX];
-  file_path(path, w->dir, w->seq);
+  net_trace__file_path(path, w->dir, w->seq);
   w_fail(w, e, "%s: fsync of %s failed: %s", path, what, strerror(e));
   return false;
 }
@@ -546,7 +514,7 @@ static bool w_sync(net_trace_writer_t *w, int fd, const char *what) {
 /* The current file's descriptor is open: write its header. */
 static bool w_begin_file(net_trace_writer_t *w) {
   uint8_t h[NET_TRACE_HEADER_MAX];
-  size_t n = header_encode(h, &w->hdr, w->seq, w->records_total);
+  size_t n = net_trace__header_encode(h, &w->hdr, w->seq, w->records_total);
   w->files++;
   w->file_bytes = n;
   w->file_written = 0;
@@ -565,7 +533,7 @@ static bool w_close_file(net_trace_writer_t *w) {
   if (rc != 0) {
     int e = errno;
     char path[NET_TRACE_PATH_MAX];
-    file_path(path, w->dir, w->seq);
+    net_trace__file_path(path, w->dir, w->seq);
     w_fail(w, e, "%s: close failed: %s", path, strerror(e));
     return false;
   }
@@ -583,7 +551,7 @@ static bool w_put_framing(net_trace_writer_t *w, uint8_t type, uint64_t a,
     net_trace_put_u64(&e, b);
   RT_ASSERT(!e.overflow);
   rec[0] = type;
-  put_le(rec + 1, e.len, 3);
+  net_trace__put_le(rec + 1, e.len, 3);
   seal(rec);
   size_t size = NET_TRACE_RECORD_OVERHEAD + e.len;
   w->records_total++;
@@ -605,7 +573,7 @@ static bool w_rotate(net_trace_writer_t *w) {
     return false;
   }
   w->seq++;
-  file_path(path, w->dir, w->seq); /* fits: checked at open */
+  net_trace__file_path(path, w->dir, w->seq); /* fits: checked at open */
   int fd = w_open(w, path, w->seq);
   if (fd < 0) {
     w_fail(w, -fd, "%s: cannot create: %s", path, strerror(-fd));
@@ -622,7 +590,8 @@ static void w_write_buffer(net_trace_writer_t *w, uint8_t *buf, size_t len) {
   size_t run = 0; /* first byte not yet written */
   while (pos < len && !w->failed) { /* pos grows by >= 9 bytes a pass */
     uint8_t *rec = buf + pos;
-    size_t size = NET_TRACE_RECORD_OVERHEAD + (size_t)get_le(rec + 1, 3);
+    size_t size =
+        NET_TRACE_RECORD_OVERHEAD + (size_t)net_trace__get_le(rec + 1, 3);
     RT_ASSERT(size <= len - pos);
     seal(rec);
     if (w->file_records > 0 &&
@@ -697,11 +666,11 @@ static void a_put(net_trace_writer_t *w, uint8_t type, const void *payload,
   RT_ASSERT(w->fill_len + NET_TRACE_RECORD_OVERHEAD + len <= w->buf_cap);
   uint8_t *rec = w->fill + w->fill_len;
   rec[0] = type;
-  put_le(rec + 1, len, 3);
+  net_trace__put_le(rec + 1, len, 3);
   rec[4] = 0; /* both checks are sealed by the writer thread */
   if (len > 0)
     memcpy(rec + NET_TRACE_RECORD_HEAD, payload, len);
-  put_le(rec + NET_TRACE_RECORD_HEAD + len, 0, 4);
+  net_trace__put_le(rec + NET_TRACE_RECORD_HEAD + len, 0, 4);
   w->fill_len += NET_TRACE_RECORD_OVERHEAD + len;
 }
 
@@ -768,7 +737,7 @@ void net_trace_lose(net_trace_writer_t *w, size_t len) {
 int net_trace_append(net_trace_writer_t *w, uint8_t type, const void *payload,
                      size_t len) {
   RT_ASSERT(w != NULL);
-  RT_ASSERT(type_is_user(type));
+  RT_ASSERT(net_trace__type_is_user(type));
   RT_ASSERT(payload != NULL || len == 0);
   RT_ASSERT(pthread_equal(pthread_self(), w->owner));
   if (w->seen_err != 0)
@@ -824,7 +793,7 @@ void net_trace_writer_stats(net_trace_writer_t *w,
 void net_trace_writer_error(net_trace_writer_t *w, char *buf, size_t cap) {
   RT_ASSERT(w != NULL);
   pthread_mutex_lock(&w->mu);
-  say(buf, cap, "%s", w->err_msg);
+  net_trace__say(buf, cap, "%s", w->err_msg);
   pthread_mutex_unlock(&w->mu);
 }
 
@@ -867,7 +836,7 @@ int net_trace_writer_close(net_trace_writer_t *w,
   stats_locked(w, &st);
   if (stats != NULL)
     *stats = st;
-  say(err, err_cap, "%s", w->err_msg);
+  net_trace__say(err, err_cap, "%s", w->err_msg);
   writer_free(w, true);
   return st.err;
 }
@@ -886,33 +855,35 @@ static int writer_check_args(const char *dir, const char *config,
                              size_t err_cap) {
   size_t dir_len = strlen(dir);
   if (dir_len == 0 || dir_len >= NET_TRACE_DIR_MAX) {
-    say(err, err_cap, "trace directory name is empty or too long (%zu bytes)",
-        dir_len);
+    net_trace__say(err, err_cap,
+                   "trace directory name is empty or too long (%zu bytes)",
+                   dir_len);
     return RT_EINVAL;
   }
   size_t config_len = strnlen(config, NET_TRACE_CONFIG_MAX + 1);
   if (config_len > NET_TRACE_CONFIG_MAX) {
-    say(err, err_cap, "trace config is longer than %u bytes",
-        NET_TRACE_CONFIG_MAX);
+    net_trace__say(err, err_cap, "trace config is longer than %u bytes",
+                   NET_TRACE_CONFIG_MAX);
     return RT_EINVAL;
   }
   if (!rt_utf8_valid((const uint8_t *)config, config_len)) {
-    say(err, err_cap, "trace config is not valid UTF-8");
+    net_trace__say(err, err_cap, "trace config is not valid UTF-8");
     return RT_EINVAL;
   }
   if (cfg->max_bytes_per_file < NET_TRACE_FILE_BYTES_MIN ||
       cfg->max_bytes_per_file > NET_TRACE_FILE_BYTES_MAX) {
-    say(err, err_cap,
-        "trace file size %" PRIu64 " is not within [%u, %llu] bytes",
-        cfg->max_bytes_per_file, NET_TRACE_FILE_BYTES_MIN,
-        NET_TRACE_FILE_BYTES_MAX);
+    net_trace__say(err, err_cap,
+                   "trace file size %" PRIu64 " is not within [%u, %llu] bytes",
+                   cfg->max_bytes_per_file, NET_TRACE_FILE_BYTES_MIN,
+                   NET_TRACE_FILE_BYTES_MAX);
     return RT_EINVAL;
   }
   if (cfg->buffer_bytes < NET_TRACE_BUFFER_BYTES_MIN ||
       cfg->buffer_bytes > NET_TRACE_BUFFER_BYTES_MAX) {
-    say(err, err_cap, "trace buffer size %" PRIu32 " is not within [%u, %u]",
-        cfg->buffer_bytes, NET_TRACE_BUFFER_BYTES_MIN,
-        NET_TRACE_BUFFER_BYTES_MAX);
+    net_trace__say(err, err_cap,
+                   "trace buffer size %" PRIu32 " is not within [%u, %u]",
+                   cfg->buffer_bytes, NET_TRACE_BUFFER_BYTES_MIN,
+                   NET_TRACE_BUFFER_BYTES_MAX);
     return RT_EINVAL;
   }
   return 0;
@@ -949,42 +920,43 @@ static int dir_holds_trace(int dir_fd, char *found, size_t found_cap) {
 static int writer_create_first(net_trace_writer_t *w, char *err,
                                size_t err_cap) {
   if (mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
-    say(err, err_cap, "%s: cannot create the trace directory: %s", w->dir,
-        strerror(errno));
+    net_trace__say(err, err_cap, "%s: cannot create the trace directory: %s",
+                   w->dir, strerror(errno));
     return RT_EIO;
   }
   if (w->open_file == NULL) {
     w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (w->dir_fd < 0) {
-      say(err, err_cap, "%s: cannot open the trace directory: %s", w->dir,
-          strerror(errno));
+      net_trace__say(err, err_cap, "%s: cannot open the trace directory: %s",
+                     w->dir, strerror(errno));
       return RT_EIO;
     }
     char found[256];
     int held = dir_holds_trace(w->dir_fd, found, sizeof(found));
     if (held < 0) {
-      say(err, err_cap, "%s: cannot read the trace directory: %s", w->dir,
-          strerror(errno));
+      net_trace__say(err, err_cap, "%s: cannot read the trace directory: %s",
+                     w->dir, strerror(errno));
       return RT_EIO;
     }
     if (held > 0) {
-      say(err, err_cap,
+      net_trace__say(
+          err, err_cap,
           "%s/%s: the directory already holds a trace; record into a new one",
           w->dir, found);
       return RT_EINVAL;
     }
   }
   char path[NET_TRACE_PATH_MAX];
-  file_path(path, w->dir, 1);
+  net_trace__file_path(path, w->dir, 1);
   int fd = w_open(w, path, 1);
   if (fd == -EEXIST) {
-    say(err, err_cap,
-        "%s: the directory already holds a trace; record into a new one",
-        path);
+    net_trace__say(
+        err, err_cap,
+        "%s: the directory already holds a trace; record into a new one", path);
     return RT_EINVAL;
   }
   if (fd < 0) {
-    say(err, err_cap, "%s: cannot create: %s", path, strerror(-fd));
+    net_trace__say(err, err_cap, "%s: cannot create: %s", path, strerror(-fd));
     return RT_EIO;
   }
   w->fd = fd;
@@ -1000,7 +972,7 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
   RT_ASSERT(hdr != NULL);
   RT_ASSERT(out != NULL);
   *out = NULL;
-  say(err, err_cap, "%s", "");
+  net_trace__say(err, err_cap, "%s", "");
   net_trace_writer_config_t cfg = {0};
   if (cfg_in != NULL)
     cfg = *cfg_in;
@@ -1066,11 +1038,11 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
   int trc = pthread_create(&w->thread, NULL, w_main, w);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (trc != 0) {
-    say(err, err_cap, "cannot start the trace writer thread: %s",
-        strerror(trc));
+    net_trace__say(err, err_cap, "cannot start the trace writer thread: %s",
+                   strerror(trc));
     if (w->open_file == NULL) {
       char path[NET_TRACE_PATH_MAX];
-      file_path(path, w->dir, 1);
+      net_trace__file_path(path, w->dir, 1);
       unlink(path); /* so that a retry in the same directory works */
     }
     rc = RT_ENOMEM;
@@ -1082,520 +1054,9 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
 nomem_free:
   writer_free(w, false);
 nomem:
-  say(err, err_cap, "out of memory for the trace writer");
+  net_trace__say(err, err_cap, "out of memory for the trace writer");
   return RT_ENOMEM;
 fail:
   writer_free(w, sync_ready);
   return rc;
-}
-
-/* ---- Reader ------------------------------------------------------------------ */
-
-struct net_trace_reader {
-  char dir[NET_TRACE_DIR_MAX];
-  char path[NET_TRACE_PATH_MAX]; /* the file being read */
-  int fd;
-  uint32_t seq;    /* its number; 0 while unknown (a file not named so) */
-  bool from_start; /* began at file 1: LOST totals can be checked */
-  net_trace_header_t hdr;
-  char config[NET_TRACE_CONFIG_MAX + 1];
-  char config_next[NET_TRACE_CONFIG_MAX + 1];
-  uint8_t *buf; /* NET_TRACE_READ_BUF: the largest record and a chunk */
-  size_t start, end;
-  bool eof;
-  uint64_t off;   /* file offset of buf[start] */
-  uint64_t index; /* the next record's */
-  uint64_t lost;
-  bool done;
-  int err;
-  net_trace_fault_t fault;
-  char msg[NET_TRACE_ERR_MAX];
-};
-
-static int fault_code(net_trace_fault_t f) {
-  switch (f) {
-  case NET_TRACE_FAULT_NONE: return 0;
-  case NET_TRACE_FAULT_TRUNCATED: return RT_EOF;
-  case NET_TRACE_FAULT_MISSING_FILE: return RT_ENOTFOUND;
-  case NET_TRACE_FAULT_IO: return RT_EIO;
-  default: return RT_EPROTO;
-  }
-}
-
-static int r_fail(net_trace_reader_t *r, net_trace_fault_t fault,
-                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int r_fail(net_trace_reader_t *r, net_trace_fault_t fault,
-                  const char *fmt, ...) {
-  if (r->err != 0)
-    return r->err; /* sticky: the first fault is the one to report */
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
-  va_end(ap);
-  r->fault = fault;
-  r->err = fault_code(fault);
-  return r->err;
-}
-
-/* The file ends too early. The last file of a crashed recording does; a
- * file with a successor cannot (the writer syncs a file before it creates
- * the next), so then it is damage. */
-static int r_truncated(net_trace_reader_t *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int r_truncated(net_trace_reader_t *r, const char *fmt, ...) {
-  char what[NET_TRACE_ERR_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(what, sizeof(what), fmt, ap);
-  va_end(ap);
-  char next[NET_TRACE_PATH_MAX];
-  struct stat st;
-  if (r->seq > 0 && r->seq < NET_TRACE_FILES_MAX &&
-      file_path(next, r->dir, r->seq + 1) && stat(next, &st) == 0)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s; yet %s follows, so this file was damaged, not cut "
-                  "short by a crash",
-                  what, next);
-  return r_fail(r, NET_TRACE_FAULT_TRUNCATED, "%s", what);
-}
-
-/* Make `want` bytes available at buf[start] if the file has them. Returns
- * the bytes available (fewer than want only at the end of the file), or a
- * negative error. Bounded: each read adds bytes or reaches the end. */
-static int64_t r_fill(net_trace_reader_t *r, size_t want) {
-  RT_ASSERT(want <= NET_TRACE_READ_BUF);
-  if (r->end - r->start < want && !r->eof) {
-    if (r->start > 0) {
-      memmove(r->buf, r->buf + r->start, r->end - r->start);
-      r->end -= r->start;
-      r->start = 0;
-    }
-    while (r->end < want && !r->eof) {
-      ssize_t n = read(r->fd, r->buf + r->end, NET_TRACE_READ_BUF - r->end);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return r_fail(r, NET_TRACE_FAULT_IO,
-                      "%s: read failed at byte %" PRIu64 ": %s", r->path,
-                      r->off + (r->end - r->start), strerror(errno));
-      if (n == 0)
-        r->eof = true;
-      r->end += (size_t)n;
-    }
-  }
-  return (int64_t)(r->end - r->start);
-}
-
-static void r_consume(net_trace_reader_t *r, size_t n) {
-  RT_ASSERT(n <= r->end - r->start);
-  r->start += n;
-  r->off += n;
-}
-
-/* Open r->path as the current file. */
-static int r_open_file(net_trace_reader_t *r, const char *why) {
-  if (r->fd >= 0)
-    close(r->fd);
-  r->start = r->end = 0;
-  r->eof = false;
-  r->off = 0;
-  r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
-  if (r->fd >= 0)
-    return 0;
-  if (errno == ENOENT)
-    return r_fail(r, NET_TRACE_FAULT_MISSING_FILE, "missing file %s%s",
-                  r->path, why);
-  return r_fail(r, NET_TRACE_FAULT_IO, "%s: cannot open: %s", r->path,
-                strerror(errno));
-}
-
-/* Read and check the current file's header (at its start). */
-static int r_read_header(net_trace_reader_t *r, net_trace_header_t *h,
-                         char *config, uint32_t *seq, uint64_t *first_record) {
-  int64_t got = r_fill(r, 20);
-  if (got < 0)
-    return (int)got;
-  size_t avail = (size_t)got;
-  const uint8_t *b = r->buf + r->start;
-  if (memcmp(b, NET_TRACE_MAGIC, avail < 8 ? avail : 8) != 0)
-    return r_fail(r, NET_TRACE_FAULT_BAD_MAGIC,
-                  "%s: not a trace file (bad magic: it does not begin with "
-                  "\"OCTRACE\")",
-                  r->path);
-  if (avail == 0)
-    return r_truncated(r, "%s: truncated: the file is empty (the recording "
-                          "stopped before its header)",
-                       r->path);
-  if (avail < 20)
-    return r_truncated(r,
-                       "%s: truncated in the header (%zu bytes; a header "
-                       "has at least %u)",
-                       r->path, avail, NET_TRACE_HEADER_FIXED);
-  if (get_le(b + 16, 4) != net_trace_crc32c(0, b, 16))
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: the check of its first 16 bytes does "
-                  "not match",
-                  r->path);
-  uint32_t version = (uint32_t)get_le(b + 8, 4);
-  if (version != NET_TRACE_VERSION)
-    return r_fail(r, NET_TRACE_FAULT_BAD_VERSION,
-                  "%s: trace version %" PRIu32
-                  ", this build reads version %u",
-                  r->path, version, NET_TRACE_VERSION);
-  uint32_t hlen = (uint32_t)get_le(b + 12, 4);
-  if (hlen < NET_TRACE_HEADER_FIXED || hlen > NET_TRACE_HEADER_MAX)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header length %" PRIu32 " is not within [%u, %u]",
-                  r->path, hlen, NET_TRACE_HEADER_FIXED, NET_TRACE_HEADER_MAX);
-  got = r_fill(r, hlen);
-  if (got < 0)
-    return (int)got;
-  if ((size_t)got < hlen)
-    return r_truncated(r,
-                       "%s: truncated in the header (expected %" PRIu32
-                       " bytes, %zu left)",
-                       r->path, hlen, (size_t)got);
-  b = r->buf + r->start; /* r_fill may have moved it */
-  if (get_le(b + hlen - 4, 4) != net_trace_crc32c(0, b, hlen - 4))
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: its checksum does not match", r->path);
-  uint32_t config_len = (uint32_t)get_le(b + 52, 4);
-  if (config_len != hlen - NET_TRACE_HEADER_FIXED)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: config length %" PRIu32
-                  " disagrees with header length %" PRIu32,
-                  r->path, config_len, hlen);
-  if (!rt_utf8_valid(b + 56, config_len))
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: its config is not UTF-8", r->path);
-  memset(h, 0, sizeof(*h));
-  h->version = version;
-  h->flags = (uint32_t)get_le(b + 20, 4);
-  *seq = (uint32_t)get_le(b + 24, 4);
-  h->seed = get_le(b + 28, 8);
-  h->epoch_unix_ns = (int64_t)get_le(b + 36, 8);
-  *first_record = get_le(b + 44, 8);
-  memcpy(config, b + 56, config_len);
-  config[config_len] = '\0';
-  h->config = config;
-  h->config_len = config_len;
-  r_consume(r, hlen);
-  return 0;
-}
-
-/* NEXT_FILE was read: move to the next file and check that it continues
- * this recording where the last one stopped. */
-static int r_next_file(net_trace_reader_t *r) {
-  if (r->seq == 0 || r->seq >= NET_TRACE_FILES_MAX)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: continues in a file that cannot exist (file %" PRIu32
-                  " of at most %u)",
-                  r->path, r->seq, NET_TRACE_FILES_MAX);
-  char why[NET_TRACE_PATH_MAX + 32];
-  snprintf(why, sizeof(why), " (%s continues there)", r->path);
-  r->seq++;
-  if (!file_path(r->path, r->dir, r->seq))
-    return r_fail(r, NET_TRACE_FAULT_IO, "%s: path too long", r->dir);
-  int rc = r_open_file(r, why);
-  if (rc != 0)
-    return rc;
-  net_trace_header_t h;
-  uint32_t seq;
-  uint64_t first;
-  rc = r_read_header(r, &h, r->config_next, &seq, &first);
-  if (rc != 0)
-    return rc;
-  if (seq != r->seq)
-    return r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                  "%s: holds file %" PRIu32 " of its recording, not file %" PRIu32,
-                  r->path, seq, r->seq);
-  if (first != r->index)
-    return r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                  "%s: begins at record %" PRIu64
-                  ", but the file before it ended before record %" PRIu64,
-                  r->path, first, r->index);
-  if (h.flags != r->hdr.flags || h.seed != r->hdr.seed ||
-      h.epoch_unix_ns != r->hdr.epoch_unix_ns ||
-      h.config_len != r->hdr.config_len ||
-      memcmp(h.config, r->hdr.config, h.config_len) != 0)
-    return r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                  "%s: belongs to another recording (its seed, flags, clock "
-                  "or config differ from the first file's)",
-                  r->path);
-  return 0;
-}
-
-/* After a closing record nothing may follow in its file. */
-static int r_expect_file_end(net_trace_reader_t *r, const char *what,
-                             uint64_t at) {
-  int64_t got = r_fill(r, 1);
-  if (got < 0)
-    return (int)got;
-  if (got > 0)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: bytes follow the %s record at byte %" PRIu64, r->path,
-                  what, at);
-  return 0;
-}
-
-/* One framing record's u64 fields. */
-static bool decode_fields(const uint8_t *p, size_t len, uint64_t *a,
-                          uint64_t *b, bool two) {
-  net_trace_dec_t d;
-  net_trace_dec_init(&d, p, len);
-  *a = net_trace_get_u64(&d);
-  *b = two ? net_trace_get_u64(&d) : 0;
-  return net_trace_dec_finish(&d) == 0;
-}
-
-/* Read one record: 1 (a record for the caller), 0 (END), 2 (moved to the
- * next file), or a negative error. */
-static int r_record(net_trace_reader_t *r, net_trace_record_t *rec) {
-  uint64_t at = r->off;
-  uint64_t idx = r->index;
-  int64_t got = r_fill(r, NET_TRACE_RECORD_HEAD);
-  if (got < 0)
-    return (int)got;
-  if (got == 0)
-    return r_truncated(r,
-                       "%s: truncated at byte %" PRIu64 ", before record %" PRIu64
-                       ": no END record (the recording stopped without "
-                       "closing: it crashed, or is still being written)",
-                       r->path, at, idx);
-  if (got < NET_TRACE_RECORD_HEAD)
-    return r_truncated(r,
-                       "%s: truncated in the middle of record %" PRIu64
-                       " at byte %" PRIu64
-                       " (expected at least %u bytes, %zu left)",
-                       r->path, idx, at, NET_TRACE_RECORD_OVERHEAD,
-                       (size_t)got);
-  const uint8_t *b = r->buf + r->start;
-  if (head_check(b) != b[4])
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": head check mismatch (its type or length is damaged)",
-                  r->path, idx, at);
-  uint8_t type = b[0];
-  size_t len = (size_t)get_le(b + 1, 3);
-  if (!type_is_user(type) && type != NET_TRACE_T_END &&
-      type != NET_TRACE_T_NEXT_FILE && type != NET_TRACE_T_LOST)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": type %u is not defined in trace version %u",
-                  r->path, idx, at, type, NET_TRACE_VERSION);
-  if (len > NET_TRACE_PAYLOAD_MAX)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": length %zu exceeds the limit %u",
-                  r->path, idx, at, len, NET_TRACE_PAYLOAD_MAX);
-  size_t size = NET_TRACE_RECORD_OVERHEAD + len;
-  got = r_fill(r, size);
-  if (got < 0)
-    return (int)got;
-  if ((size_t)got < size)
-    return r_truncated(r,
-                       "%s: truncated in the middle of record %" PRIu64
-                       " at byte %" PRIu64 " (expected %zu bytes, %zu left)",
-                       r->path, idx, at, size, (size_t)got);
-  b = r->buf + r->start;
-  uint32_t stored = (uint32_t)get_le(b + NET_TRACE_RECORD_HEAD + len, 4);
-  uint32_t computed = net_trace_crc32c(0, b, NET_TRACE_RECORD_HEAD + len);
-  if (stored != computed)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": checksum mismatch (stored %08" PRIx32
-                  ", computed %08" PRIx32 ")",
-                  r->path, idx, at, stored, computed);
-  const uint8_t *payload = b + NET_TRACE_RECORD_HEAD;
-  r_consume(r, size); /* payload stays valid until the next r_fill */
-  r->index++;
-
-  uint64_t f1 = 0, f2 = 0;
-  int rc = 0;
-  switch (type) {
-  case NET_TRACE_T_NEXT_FILE:
-    if (!decode_fields(payload, len, &f1, &f2, false) || f1 != r->index)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: record %" PRIu64 " at byte %" PRIu64
-                    ": NEXT_FILE does not name record %" PRIu64 " as the next",
-                    r->path, idx, at, r->index);
-    rc = r_expect_file_end(r, "NEXT_FILE", at);
-    if (rc == 0)
-      rc = r_next_file(r);
-    return rc != 0 ? rc : 2;
-  case NET_TRACE_T_END:
-    if (!decode_fields(payload, len, &f1, &f2, true) || f1 != idx)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: record %" PRIu64 " at byte %" PRIu64
-                    ": END does not count %" PRIu64 " records before it",
-                    r->path, idx, at, idx);
-    if (r->from_start && f2 != r->lost)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: END says %" PRIu64
-                    " records were lost, the LOST records say %" PRIu64,
-                    r->path, f2, r->lost);
-    rc = r_expect_file_end(r, "END", at);
-    if (rc != 0)
-      return rc;
-    r->done = true;
-    return 0;
-  case NET_TRACE_T_LOST:
-    if (!decode_fields(payload, len, &f1, &f2, true) || f1 == 0)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: record %" PRIu64 " at byte %" PRIu64
-                    ": a LOST record that counts nothing",
-                    r->path, idx, at);
-    r->lost += f1;
-    break;
-  default:
-    break;
-  }
-  rec->type = type;
-  rec->len = (uint32_t)len;
-  rec->payload = payload;
-  rec->index = idx;
-  rec->file_seq = r->seq;
-  rec->offset = at;
-  return 1;
-}
-
-int net_trace_next(net_trace_reader_t *r, net_trace_record_t *rec) {
-  RT_ASSERT(r != NULL);
-  RT_ASSERT(rec != NULL);
-  if (r->err != 0)
-    return r->err;
-  if (r->done)
-    return 0;
-  /* Bounded: each pass returns, or moves to a later file (at most
-   * NET_TRACE_FILES_MAX of them). */
-  for (uint32_t pass = 0; pass <= NET_TRACE_FILES_MAX; pass++) {
-    int rc = r_record(r, rec);
-    if (rc != 2)
-      return rc;
-  }
-  return r_fail(r, NET_TRACE_FAULT_CORRUPT, "%s: too many files", r->dir);
-}
-
-/* "trace-NNNNNN.oct" as a file's last path component: N, else 0. */
-static uint32_t name_seq(const char *base) {
-  const char *pre = "trace-";
-  if (strlen(base) != 16 || strncmp(base, pre, 6) != 0 ||
-      strcmp(base + 12, ".oct") != 0)
-    return 0;
-  uint32_t n = 0;
-  for (size_t i = 6; i < 12; i++) {
-    if (base[i] < '0' || base[i] > '9')
-      return 0;
-    n = n * 10 + (uint32_t)(base[i] - '0');
-  }
-  return n;
-}
-
-/* Where to start: a directory's file 1, or the file named. */
-static int r_locate(net_trace_reader_t *r, const char *path,
-                    uint32_t *expect_seq) {
-  struct stat st;
-  if (strlen(path) >= NET_TRACE_DIR_MAX)
-    return r_fail(r, NET_TRACE_FAULT_IO, "trace path too long");
-  if (stat(path, &st) != 0) {
-    if (errno == ENOENT)
-      return r_fail(r, NET_TRACE_FAULT_MISSING_FILE, "%s: no such file or "
-                    "directory", path);
-    return r_fail(r, NET_TRACE_FAULT_IO, "%s: %s", path, strerror(errno));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    snprintf(r->dir, sizeof(r->dir), "%s", path);
-    *expect_seq = 1;
-    file_path(r->path, r->dir, 1);
-    return 0;
-  }
-  snprintf(r->path, sizeof(r->path), "%s", path);
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL) {
-    snprintf(r->dir, sizeof(r->dir), ".");
-  } else if (slash == path) {
-    snprintf(r->dir, sizeof(r->dir), "/");
-  } else {
-    snprintf(r->dir, sizeof(r->dir), "%.*s", (int)(slash - path), path);
-  }
-  *expect_seq = name_seq(slash == NULL ? path : slash + 1);
-  return 0;
-}
-
-int net_trace_reader_open(const char *path, net_trace_reader_t **out,
-                          char *err, size_t err_cap) {
-  RT_ASSERT(path != NULL);
-  RT_ASSERT(out != NULL);
-  *out = NULL;
-  say(err, err_cap, "%s", "");
-  net_trace_reader_t *r = calloc(1, sizeof(*r));
-  if (r == NULL) {
-    say(err, err_cap, "out of memory for the trace reader");
-    return RT_ENOMEM;
-  }
-  r->fd = -1;
-  r->buf = malloc(NET_TRACE_READ_BUF);
-  if (r->buf == NULL) {
-    free(r);
-    say(err, err_cap, "out of memory for the trace reader");
-    return RT_ENOMEM;
-  }
-  uint32_t expect_seq = 0;
-  uint32_t seq = 0;
-  uint64_t first = 0;
-  int rc = r_locate(r, path, &expect_seq);
-  r->seq = expect_seq;
-  if (rc == 0)
-    rc = r_open_file(r, expect_seq == 1 ? " (no trace here)" : "");
-  if (rc == 0)
-    rc = r_read_header(r, &r->hdr, r->config, &seq, &first);
-  if (rc == 0 && expect_seq != 0 && seq != expect_seq)
-    rc = r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                "%s: holds file %" PRIu32 " of its recording, not file %" PRIu32,
-                r->path, seq, expect_seq);
-  if (rc == 0 && (seq == 1) != (first == 0))
-    rc = r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                "%s: file %" PRIu32 " of its recording begins at record %" PRIu64,
-                r->path, seq, first);
-  if (rc != 0) {
-    say(err, err_cap, "%s", r->msg);
-    net_trace_reader_close(r);
-    return rc;
-  }
-  r->seq = seq;
-  r->index = first;
-  r->from_start = seq == 1;
-  *out = r;
-  return 0;
-}
-
-const net_trace_header_t *net_trace_reader_header(const net_trace_reader_t *r) {
-  RT_ASSERT(r != NULL);
-  return &r->hdr;
-}
-
-const char *net_trace_reader_error(const net_trace_reader_t *r) {
-  RT_ASSERT(r != NULL);
-  return r->msg;
-}
-
-net_trace_fault_t net_trace_reader_fault(const net_trace_reader_t *r) {
-  RT_ASSERT(r != NULL);
-  return r->fault;
-}
-
-uint64_t net_trace_reader_lost(const net_trace_reader_t *r) {
-  RT_ASSERT(r != NULL);
-  return r->lost;
-}
-
-void net_trace_reader_close(net_trace_reader_t *r) {
-  if (r == NULL)
-    return;
-  if (r->fd >= 0)
-    close(r->fd);
-  free(r->buf);
-  free(r);
 }

@@ -14,6 +14,7 @@
 #include "sim_replay.h"
 
 #include "net_record.h"
+#include "net_trace_reader.h"
 #include "rt_assert.h"
 #include "rt_hash.h"
 #include "rt_idmap.h"

@@ -2,6 +2,7 @@
 #include "sim_trace.h"
 
 #include "net_record.h"
+#include "net_trace_reader.h"
 #include "rt_hash.h"
 
 #include <inttypes.h>

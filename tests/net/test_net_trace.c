@@ -1,4 +1,5 @@
 #include "net_trace.h"
+#include "net_trace_reader.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
