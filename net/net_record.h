@@ -41,7 +41,7 @@
 #ifndef NET_RECORD_H
 #define NET_RECORD_H
 
-#include "net_trace.h"
+#include "net_trace_writer.h"
 #include "rt_tap.h"
 
 #include <stdint.h>
@@ -71,7 +71,8 @@ typedef struct net_record_config {
   uint32_t buffer_bytes;       /* 0: the writer's default */
   const char *config;          /* the program's flags, for the header */
   uint32_t flags;              /* NET_RECORD_F_* */
-  /* Tests: how the writer opens its files (net_trace.h); NULL: open(2). */
+  /* Tests: how the writer opens its files (net_trace_writer.h); NULL:
+   * open(2). */
   net_trace_open_fn *open_file;
   void *open_ctx;
 } net_record_config_t;

@@ -3,6 +3,7 @@
 
 #include "net_record.h"
 #include "net_trace_reader.h"
+#include "net_trace_writer.h"
 #include "rt_hash.h"
 
 #include <inttypes.h>
