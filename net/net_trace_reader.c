@@ -60,11 +60,12 @@ static int fault_code(net_trace_fault_t f) {
   }
 }
 
-static int r_fail(net_trace_reader_t *r, net_trace_fault_t fault,
-                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int reader_fail(net_trace_reader_t *r, net_trace_fault_t fault,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int r_fail(net_trace_reader_t *r, net_trace_fault_t fault,
-                  const char *fmt, ...) {
+static int reader_fail(net_trace_reader_t *r, net_trace_fault_t fault,
+                       const char *fmt, ...) {
   if (r->err != 0)
     return r->err; /* sticky: the first fault is the one to report */
   va_list ap;
@@ -79,10 +80,10 @@ static int r_fail(net_trace_reader_t *r, net_trace_fault_t fault,
 /* The file ends too early. The last file of a crashed recording does; a
  * file with a successor cannot (the writer syncs a file before it creates
  * the next), so then it is damage. */
-static int r_truncated(net_trace_reader_t *r, const char *fmt, ...)
+static int reader_truncated(net_trace_reader_t *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static int r_truncated(net_trace_reader_t *r, const char *fmt, ...) {
+static int reader_truncated(net_trace_reader_t *r, const char *fmt, ...) {
   char what[NET_TRACE_ERR_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -92,17 +93,17 @@ static int r_truncated(net_trace_reader_t *r, const char *fmt, ...) {
   struct stat st;
   if (r->seq > 0 && r->seq < NET_TRACE_FILES_MAX &&
       net_trace__file_path(next, r->dir, r->seq + 1) && stat(next, &st) == 0)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s; yet %s follows, so this file was damaged, not cut "
-                  "short by a crash",
-                  what, next);
-  return r_fail(r, NET_TRACE_FAULT_TRUNCATED, "%s", what);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s; yet %s follows, so this file was damaged, not cut "
+                       "short by a crash",
+                       what, next);
+  return reader_fail(r, NET_TRACE_FAULT_TRUNCATED, "%s", what);
 }
 
 /* Make `want` bytes available at buf[start] if the file has them. Returns
  * the bytes available (fewer than want only at the end of the file), or a
  * negative error. Bounded: each read adds bytes or reaches the end. */
-static int64_t r_fill(net_trace_reader_t *r, size_t want) {
+static int64_t reader_fill(net_trace_reader_t *r, size_t want) {
   RT_ASSERT(want <= NET_TRACE_READ_BUF);
   if (r->end - r->start < want && !r->eof) {
     if (r->start > 0) {
@@ -115,9 +116,9 @@ static int64_t r_fill(net_trace_reader_t *r, size_t want) {
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        return r_fail(r, NET_TRACE_FAULT_IO,
-                      "%s: read failed at byte %" PRIu64 ": %s", r->path,
-                      r->off + (r->end - r->start), strerror(errno));
+        return reader_fail(r, NET_TRACE_FAULT_IO,
+                           "%s: read failed at byte %" PRIu64 ": %s", r->path,
+                           r->off + (r->end - r->start), strerror(errno));
       if (n == 0)
         r->eof = true;
       r->end += (size_t)n;
@@ -126,14 +127,14 @@ static int64_t r_fill(net_trace_reader_t *r, size_t want) {
   return (int64_t)(r->end - r->start);
 }
 
-static void r_consume(net_trace_reader_t *r, size_t n) {
+static void reader_consume(net_trace_reader_t *r, size_t n) {
   RT_ASSERT(n <= r->end - r->start);
   r->start += n;
   r->off += n;
 }
 
 /* Open r->path as the current file. */
-static int r_open_file(net_trace_reader_t *r, const char *why) {
+static int reader_open_file(net_trace_reader_t *r, const char *why) {
   if (r->fd >= 0)
     close(r->fd);
   r->start = r->end = 0;
@@ -143,71 +144,76 @@ static int r_open_file(net_trace_reader_t *r, const char *why) {
   if (r->fd >= 0)
     return 0;
   if (errno == ENOENT)
-    return r_fail(r, NET_TRACE_FAULT_MISSING_FILE, "missing file %s%s",
-                  r->path, why);
-  return r_fail(r, NET_TRACE_FAULT_IO, "%s: cannot open: %s", r->path,
-                strerror(errno));
+    return reader_fail(r, NET_TRACE_FAULT_MISSING_FILE, "missing file %s%s",
+                       r->path, why);
+  return reader_fail(r, NET_TRACE_FAULT_IO, "%s: cannot open: %s", r->path,
+                     strerror(errno));
 }
 
 /* Read and check the current file's header (at its start). */
-static int r_read_header(net_trace_reader_t *r, net_trace_header_t *h,
-                         char *config, uint32_t *seq, uint64_t *first_record) {
-  int64_t got = r_fill(r, 20);
+static int reader_read_header(net_trace_reader_t *r, net_trace_header_t *h,
+                              char *config, uint32_t *seq,
+                              uint64_t *first_record) {
+  int64_t got = reader_fill(r, 20);
   if (got < 0)
     return (int)got;
   size_t avail = (size_t)got;
   const uint8_t *b = r->buf + r->start;
   if (memcmp(b, NET_TRACE_MAGIC, avail < 8 ? avail : 8) != 0)
-    return r_fail(r, NET_TRACE_FAULT_BAD_MAGIC,
-                  "%s: not a trace file (bad magic: it does not begin with "
-                  "\"OCTRACE\")",
-                  r->path);
+    return reader_fail(
+        r, NET_TRACE_FAULT_BAD_MAGIC,
+        "%s: not a trace file (bad magic: it does not begin with "
+        "\"OCTRACE\")",
+        r->path);
   if (avail == 0)
-    return r_truncated(r, "%s: truncated: the file is empty (the recording "
-                          "stopped before its header)",
-                       r->path);
+    return reader_truncated(r,
+                            "%s: truncated: the file is empty (the recording "
+                            "stopped before its header)",
+                            r->path);
   if (avail < 20)
-    return r_truncated(r,
-                       "%s: truncated in the header (%zu bytes; a header "
-                       "has at least %u)",
-                       r->path, avail, NET_TRACE_HEADER_FIXED);
+    return reader_truncated(r,
+                            "%s: truncated in the header (%zu bytes; a header "
+                            "has at least %u)",
+                            r->path, avail, NET_TRACE_HEADER_FIXED);
   if (net_trace__get_le(b + 16, 4) != net_trace_crc32c(0, b, 16))
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: the check of its first 16 bytes does "
-                  "not match",
-                  r->path);
+    return reader_fail(
+        r, NET_TRACE_FAULT_CORRUPT,
+        "%s: header damaged: the check of its first 16 bytes does "
+        "not match",
+        r->path);
   uint32_t version = (uint32_t)net_trace__get_le(b + 8, 4);
   if (version != NET_TRACE_VERSION)
-    return r_fail(r, NET_TRACE_FAULT_BAD_VERSION,
-                  "%s: trace version %" PRIu32
-                  ", this build reads version %u",
-                  r->path, version, NET_TRACE_VERSION);
+    return reader_fail(r, NET_TRACE_FAULT_BAD_VERSION,
+                       "%s: trace version %" PRIu32
+                       ", this build reads version %u",
+                       r->path, version, NET_TRACE_VERSION);
   uint32_t hlen = (uint32_t)net_trace__get_le(b + 12, 4);
   if (hlen < NET_TRACE_HEADER_FIXED || hlen > NET_TRACE_HEADER_MAX)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header length %" PRIu32 " is not within [%u, %u]",
-                  r->path, hlen, NET_TRACE_HEADER_FIXED, NET_TRACE_HEADER_MAX);
-  got = r_fill(r, hlen);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: header length %" PRIu32 " is not within [%u, %u]",
+                       r->path, hlen, NET_TRACE_HEADER_FIXED,
+                       NET_TRACE_HEADER_MAX);
+  got = reader_fill(r, hlen);
   if (got < 0)
     return (int)got;
   if ((size_t)got < hlen)
-    return r_truncated(r,
-                       "%s: truncated in the header (expected %" PRIu32
-                       " bytes, %zu left)",
-                       r->path, hlen, (size_t)got);
-  b = r->buf + r->start; /* r_fill may have moved it */
+    return reader_truncated(
+        r, "%s: truncated in the header (expected %" PRIu32 " bytes, %zu left)",
+        r->path, hlen, (size_t)got);
+  b = r->buf + r->start; /* reader_fill may have moved it */
   if (net_trace__get_le(b + hlen - 4, 4) != net_trace_crc32c(0, b, hlen - 4))
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: its checksum does not match", r->path);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: header damaged: its checksum does not match",
+                       r->path);
   uint32_t config_len = (uint32_t)net_trace__get_le(b + 52, 4);
   if (config_len != hlen - NET_TRACE_HEADER_FIXED)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: config length %" PRIu32
-                  " disagrees with header length %" PRIu32,
-                  r->path, config_len, hlen);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: header damaged: config length %" PRIu32
+                       " disagrees with header length %" PRIu32,
+                       r->path, config_len, hlen);
   if (!rt_utf8_valid(b + 56, config_len))
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: header damaged: its config is not UTF-8", r->path);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: header damaged: its config is not UTF-8", r->path);
   memset(h, 0, sizeof(*h));
   h->version = version;
   h->flags = (uint32_t)net_trace__get_le(b + 20, 4);
@@ -219,62 +225,65 @@ static int r_read_header(net_trace_reader_t *r, net_trace_header_t *h,
   config[config_len] = '\0';
   h->config = config;
   h->config_len = config_len;
-  r_consume(r, hlen);
+  reader_consume(r, hlen);
   return 0;
 }
 
 /* NEXT_FILE was read: move to the next file and check that it continues
  * this recording where the last one stopped. */
-static int r_next_file(net_trace_reader_t *r) {
+static int reader_next_file(net_trace_reader_t *r) {
   if (r->seq == 0 || r->seq >= NET_TRACE_FILES_MAX)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: continues in a file that cannot exist (file %" PRIu32
-                  " of at most %u)",
-                  r->path, r->seq, NET_TRACE_FILES_MAX);
+    return reader_fail(
+        r, NET_TRACE_FAULT_CORRUPT,
+        "%s: continues in a file that cannot exist (file %" PRIu32
+        " of at most %u)",
+        r->path, r->seq, NET_TRACE_FILES_MAX);
   char why[NET_TRACE_PATH_MAX + 32];
   snprintf(why, sizeof(why), " (%s continues there)", r->path);
   r->seq++;
   if (!net_trace__file_path(r->path, r->dir, r->seq))
-    return r_fail(r, NET_TRACE_FAULT_IO, "%s: path too long", r->dir);
-  int rc = r_open_file(r, why);
+    return reader_fail(r, NET_TRACE_FAULT_IO, "%s: path too long", r->dir);
+  int rc = reader_open_file(r, why);
   if (rc != 0)
     return rc;
   net_trace_header_t h;
   uint32_t seq;
   uint64_t first;
-  rc = r_read_header(r, &h, r->config_next, &seq, &first);
+  rc = reader_read_header(r, &h, r->config_next, &seq, &first);
   if (rc != 0)
     return rc;
   if (seq != r->seq)
-    return r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                  "%s: holds file %" PRIu32 " of its recording, not file %" PRIu32,
-                  r->path, seq, r->seq);
+    return reader_fail(r, NET_TRACE_FAULT_SEQUENCE,
+                       "%s: holds file %" PRIu32
+                       " of its recording, not file %" PRIu32,
+                       r->path, seq, r->seq);
   if (first != r->index)
-    return r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                  "%s: begins at record %" PRIu64
-                  ", but the file before it ended before record %" PRIu64,
-                  r->path, first, r->index);
+    return reader_fail(r, NET_TRACE_FAULT_SEQUENCE,
+                       "%s: begins at record %" PRIu64
+                       ", but the file before it ended before record %" PRIu64,
+                       r->path, first, r->index);
   if (h.flags != r->hdr.flags || h.seed != r->hdr.seed ||
       h.epoch_unix_ns != r->hdr.epoch_unix_ns ||
       h.config_len != r->hdr.config_len ||
       memcmp(h.config, r->hdr.config, h.config_len) != 0)
-    return r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                  "%s: belongs to another recording (its seed, flags, clock "
-                  "or config differ from the first file's)",
-                  r->path);
+    return reader_fail(
+        r, NET_TRACE_FAULT_SEQUENCE,
+        "%s: belongs to another recording (its seed, flags, clock "
+        "or config differ from the first file's)",
+        r->path);
   return 0;
 }
 
 /* After a closing record nothing may follow in its file. */
-static int r_expect_file_end(net_trace_reader_t *r, const char *what,
-                             uint64_t at) {
-  int64_t got = r_fill(r, 1);
+static int reader_expect_file_end(net_trace_reader_t *r, const char *what,
+                                  uint64_t at) {
+  int64_t got = reader_fill(r, 1);
   if (got < 0)
     return (int)got;
   if (got > 0)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: bytes follow the %s record at byte %" PRIu64, r->path,
-                  what, at);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: bytes follow the %s record at byte %" PRIu64,
+                       r->path, what, at);
   return 0;
 }
 
@@ -290,65 +299,66 @@ static bool decode_fields(const uint8_t *p, size_t len, uint64_t *a,
 
 /* Read one record: 1 (a record for the caller), 0 (END), 2 (moved to the
  * next file), or a negative error. */
-static int r_record(net_trace_reader_t *r, net_trace_record_t *rec) {
+static int reader_record(net_trace_reader_t *r, net_trace_record_t *rec) {
   uint64_t at = r->off;
   uint64_t idx = r->index;
-  int64_t got = r_fill(r, NET_TRACE_RECORD_HEAD);
+  int64_t got = reader_fill(r, NET_TRACE_RECORD_HEAD);
   if (got < 0)
     return (int)got;
   if (got == 0)
-    return r_truncated(r,
-                       "%s: truncated at byte %" PRIu64 ", before record %" PRIu64
-                       ": no END record (the recording stopped without "
-                       "closing: it crashed, or is still being written)",
-                       r->path, at, idx);
+    return reader_truncated(r,
+                            "%s: truncated at byte %" PRIu64
+                            ", before record %" PRIu64
+                            ": no END record (the recording stopped without "
+                            "closing: it crashed, or is still being written)",
+                            r->path, at, idx);
   if (got < NET_TRACE_RECORD_HEAD)
-    return r_truncated(r,
-                       "%s: truncated in the middle of record %" PRIu64
-                       " at byte %" PRIu64
-                       " (expected at least %u bytes, %zu left)",
-                       r->path, idx, at, NET_TRACE_RECORD_OVERHEAD,
-                       (size_t)got);
+    return reader_truncated(
+        r,
+        "%s: truncated in the middle of record %" PRIu64 " at byte %" PRIu64
+        " (expected at least %u bytes, %zu left)",
+        r->path, idx, at, NET_TRACE_RECORD_OVERHEAD, (size_t)got);
   const uint8_t *b = r->buf + r->start;
   if (net_trace__head_check(b) != b[4])
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": head check mismatch (its type or length is damaged)",
-                  r->path, idx, at);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: record %" PRIu64 " at byte %" PRIu64
+                       ": head check mismatch (its type or length is damaged)",
+                       r->path, idx, at);
   uint8_t type = b[0];
   size_t len = (size_t)net_trace__get_le(b + 1, 3);
   if (!net_trace__type_is_user(type) && type != NET_TRACE_T_END &&
       type != NET_TRACE_T_NEXT_FILE && type != NET_TRACE_T_LOST)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": type %u is not defined in trace version %u",
-                  r->path, idx, at, type, NET_TRACE_VERSION);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: record %" PRIu64 " at byte %" PRIu64
+                       ": type %u is not defined in trace version %u",
+                       r->path, idx, at, type, NET_TRACE_VERSION);
   if (len > NET_TRACE_PAYLOAD_MAX)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": length %zu exceeds the limit %u",
-                  r->path, idx, at, len, NET_TRACE_PAYLOAD_MAX);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: record %" PRIu64 " at byte %" PRIu64
+                       ": length %zu exceeds the limit %u",
+                       r->path, idx, at, len, NET_TRACE_PAYLOAD_MAX);
   size_t size = NET_TRACE_RECORD_OVERHEAD + len;
-  got = r_fill(r, size);
+  got = reader_fill(r, size);
   if (got < 0)
     return (int)got;
   if ((size_t)got < size)
-    return r_truncated(r,
-                       "%s: truncated in the middle of record %" PRIu64
-                       " at byte %" PRIu64 " (expected %zu bytes, %zu left)",
-                       r->path, idx, at, size, (size_t)got);
+    return reader_truncated(r,
+                            "%s: truncated in the middle of record %" PRIu64
+                            " at byte %" PRIu64
+                            " (expected %zu bytes, %zu left)",
+                            r->path, idx, at, size, (size_t)got);
   b = r->buf + r->start;
   uint32_t stored =
       (uint32_t)net_trace__get_le(b + NET_TRACE_RECORD_HEAD + len, 4);
   uint32_t computed = net_trace_crc32c(0, b, NET_TRACE_RECORD_HEAD + len);
   if (stored != computed)
-    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                  "%s: record %" PRIu64 " at byte %" PRIu64
-                  ": checksum mismatch (stored %08" PRIx32
-                  ", computed %08" PRIx32 ")",
-                  r->path, idx, at, stored, computed);
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: record %" PRIu64 " at byte %" PRIu64
+                       ": checksum mismatch (stored %08" PRIx32
+                       ", computed %08" PRIx32 ")",
+                       r->path, idx, at, stored, computed);
   const uint8_t *payload = b + NET_TRACE_RECORD_HEAD;
-  r_consume(r, size); /* payload stays valid until the next r_fill */
+  reader_consume(r, size); /* payload stays valid until the next reader_fill */
   r->index++;
 
   uint64_t f1 = 0, f2 = 0;
@@ -356,36 +366,37 @@ static int r_record(net_trace_reader_t *r, net_trace_record_t *rec) {
   switch (type) {
   case NET_TRACE_T_NEXT_FILE:
     if (!decode_fields(payload, len, &f1, &f2, false) || f1 != r->index)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: record %" PRIu64 " at byte %" PRIu64
-                    ": NEXT_FILE does not name record %" PRIu64 " as the next",
-                    r->path, idx, at, r->index);
-    rc = r_expect_file_end(r, "NEXT_FILE", at);
+      return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                         "%s: record %" PRIu64 " at byte %" PRIu64
+                         ": NEXT_FILE does not name record %" PRIu64
+                         " as the next",
+                         r->path, idx, at, r->index);
+    rc = reader_expect_file_end(r, "NEXT_FILE", at);
     if (rc == 0)
-      rc = r_next_file(r);
+      rc = reader_next_file(r);
     return rc != 0 ? rc : 2;
   case NET_TRACE_T_END:
     if (!decode_fields(payload, len, &f1, &f2, true) || f1 != idx)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: record %" PRIu64 " at byte %" PRIu64
-                    ": END does not count %" PRIu64 " records before it",
-                    r->path, idx, at, idx);
+      return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                         "%s: record %" PRIu64 " at byte %" PRIu64
+                         ": END does not count %" PRIu64 " records before it",
+                         r->path, idx, at, idx);
     if (r->from_start && f2 != r->lost)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: END says %" PRIu64
-                    " records were lost, the LOST records say %" PRIu64,
-                    r->path, f2, r->lost);
-    rc = r_expect_file_end(r, "END", at);
+      return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                         "%s: END says %" PRIu64
+                         " records were lost, the LOST records say %" PRIu64,
+                         r->path, f2, r->lost);
+    rc = reader_expect_file_end(r, "END", at);
     if (rc != 0)
       return rc;
     r->done = true;
     return 0;
   case NET_TRACE_T_LOST:
     if (!decode_fields(payload, len, &f1, &f2, true) || f1 == 0)
-      return r_fail(r, NET_TRACE_FAULT_CORRUPT,
-                    "%s: record %" PRIu64 " at byte %" PRIu64
-                    ": a LOST record that counts nothing",
-                    r->path, idx, at);
+      return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                         "%s: record %" PRIu64 " at byte %" PRIu64
+                         ": a LOST record that counts nothing",
+                         r->path, idx, at);
     r->lost += f1;
     break;
   default:
@@ -410,11 +421,11 @@ int net_trace_next(net_trace_reader_t *r, net_trace_record_t *rec) {
   /* Bounded: each pass returns, or moves to a later file (at most
    * NET_TRACE_FILES_MAX of them). */
   for (uint32_t pass = 0; pass <= NET_TRACE_FILES_MAX; pass++) {
-    int rc = r_record(r, rec);
+    int rc = reader_record(r, rec);
     if (rc != 2)
       return rc;
   }
-  return r_fail(r, NET_TRACE_FAULT_CORRUPT, "%s: too many files", r->dir);
+  return reader_fail(r, NET_TRACE_FAULT_CORRUPT, "%s: too many files", r->dir);
 }
 
 /* "trace-NNNNNN.oct" as a file's last path component: N, else 0. */
@@ -433,16 +444,18 @@ static uint32_t name_seq(const char *base) {
 }
 
 /* Where to start: a directory's file 1, or the file named. */
-static int r_locate(net_trace_reader_t *r, const char *path,
-                    uint32_t *expect_seq) {
+static int reader_locate(net_trace_reader_t *r, const char *path,
+                         uint32_t *expect_seq) {
   struct stat st;
   if (strlen(path) >= NET_TRACE_DIR_MAX)
-    return r_fail(r, NET_TRACE_FAULT_IO, "trace path too long");
+    return reader_fail(r, NET_TRACE_FAULT_IO, "trace path too long");
   if (stat(path, &st) != 0) {
     if (errno == ENOENT)
-      return r_fail(r, NET_TRACE_FAULT_MISSING_FILE, "%s: no such file or "
-                    "directory", path);
-    return r_fail(r, NET_TRACE_FAULT_IO, "%s: %s", path, strerror(errno));
+      return reader_fail(r, NET_TRACE_FAULT_MISSING_FILE,
+                         "%s: no such file or "
+                         "directory",
+                         path);
+    return reader_fail(r, NET_TRACE_FAULT_IO, "%s: %s", path, strerror(errno));
   }
   if (S_ISDIR(st.st_mode)) {
     snprintf(r->dir, sizeof(r->dir), "%s", path);
@@ -484,20 +497,22 @@ int net_trace_reader_open(const char *path, net_trace_reader_t **out,
   uint32_t expect_seq = 0;
   uint32_t seq = 0;
   uint64_t first = 0;
-  int rc = r_locate(r, path, &expect_seq);
+  int rc = reader_locate(r, path, &expect_seq);
   r->seq = expect_seq;
   if (rc == 0)
-    rc = r_open_file(r, expect_seq == 1 ? " (no trace here)" : "");
+    rc = reader_open_file(r, expect_seq == 1 ? " (no trace here)" : "");
   if (rc == 0)
-    rc = r_read_header(r, &r->hdr, r->config, &seq, &first);
+    rc = reader_read_header(r, &r->hdr, r->config, &seq, &first);
   if (rc == 0 && expect_seq != 0 && seq != expect_seq)
-    rc = r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                "%s: holds file %" PRIu32 " of its recording, not file %" PRIu32,
-                r->path, seq, expect_seq);
+    rc = reader_fail(r, NET_TRACE_FAULT_SEQUENCE,
+                     "%s: holds file %" PRIu32
+                     " of its recording, not file %" PRIu32,
+                     r->path, seq, expect_seq);
   if (rc == 0 && (seq == 1) != (first == 0))
-    rc = r_fail(r, NET_TRACE_FAULT_SEQUENCE,
-                "%s: file %" PRIu32 " of its recording begins at record %" PRIu64,
-                r->path, seq, first);
+    rc = reader_fail(r, NET_TRACE_FAULT_SEQUENCE,
+                     "%s: file %" PRIu32
+                     " of its recording begins at record %" PRIu64,
+                     r->path, seq, first);
   if (rc != 0) {
     net_trace__say(err, err_cap, "%s", r->msg);
     net_trace_reader_close(r);

@@ -30,10 +30,14 @@
  *      No atomics: everything shared is under mu, which is simple to check
  *      (and what helgrind and ThreadSanitizer understand).
  *
- *   net_trace_writer_open ──> [writing file 1] ──w_rotate──> [file 2] ...
- *        (w_write_buffer per buffer)   │                       │
- *        net_trace_writer_close ──> w_finish: END, fsync ──> joined
- *   any I/O error ──w_fail──> [failed: buffers returned unwritten]
+ *   net_trace_writer_open ──> [writing file 1] ──writer_rotate──> [file 2] ...
+ *     (writer_write_buffer per buffer) │                            │
+ *        net_trace_writer_close ──> writer_finish: END, fsync ──> joined
+ *   any I/O error ──writer_fail──> [failed: buffers returned unwritten]
+ *
+ * Names say which thread runs a function: writer_* the writer thread,
+ * appender_* the appending thread, open_* net_trace_writer_open (on the
+ * appending thread, before the writer thread exists).
  */
 #include "net_trace_writer.h"
 
@@ -115,7 +119,7 @@ struct net_trace_writer {
   bool failed;
 };
 
-static int open_default(void *ctx, const char *path, uint32_t seq) {
+static int create_exclusive(void *ctx, const char *path, uint32_t seq) {
   (void)ctx;
   (void)seq;
   /* O_EXCL: never overwrite a trace, ours or an earlier recording's. */
@@ -123,10 +127,10 @@ static int open_default(void *ctx, const char *path, uint32_t seq) {
   return fd >= 0 ? fd : -errno;
 }
 
-static int w_open(net_trace_writer_t *w, const char *path, uint32_t seq) {
+static int create_file(net_trace_writer_t *w, const char *path, uint32_t seq) {
   if (w->open_file != NULL)
     return w->open_file(w->open_ctx, path, seq);
-  return open_default(NULL, path, seq);
+  return create_exclusive(NULL, path, seq);
 }
 
 /* Fill in a record's head check and CRC-32C (Invariant (4)). */
@@ -137,11 +141,14 @@ static void seal(uint8_t *rec) {
                     net_trace_crc32c(0, rec, NET_TRACE_RECORD_HEAD + len), 4);
 }
 
-/* Writer thread: the first I/O error ends the recording (Invariant (6)). */
-static void w_fail(net_trace_writer_t *w, int os_errno, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* ---- The writer thread ----------------------------------------------------- */
 
-static void w_fail(net_trace_writer_t *w, int os_errno, const char *fmt, ...) {
+/* Writer thread: the first I/O error ends the recording (Invariant (6)). */
+static void writer_fail(net_trace_writer_t *w, int os_errno, const char *fmt,
+                        ...) __attribute__((format(printf, 3, 4)));
+
+static void writer_fail(net_trace_writer_t *w, int os_errno, const char *fmt,
+                        ...) {
   if (w->failed)
     return;
   w->failed = true;
@@ -163,7 +170,8 @@ static void w_fail(net_trace_writer_t *w, int os_errno, const char *fmt, ...) {
 
 /* Write n bytes to the current file, or fail. Bounded: each pass writes at
  * least one byte or ends (EINTR aside). */
-static bool w_write_all(net_trace_writer_t *w, const uint8_t *p, size_t n) {
+static bool writer_write_all(net_trace_writer_t *w, const uint8_t *p,
+                             size_t n) {
   size_t done = 0;
   while (done < n && !w->failed) {
     ssize_t k = write(w->fd, p + done, n - done);
@@ -173,8 +181,8 @@ static bool w_write_all(net_trace_writer_t *w, const uint8_t *p, size_t n) {
       int e = k < 0 ? errno : EIO;
       char path[NET_TRACE_PATH_MAX];
       net_trace__file_path(path, w->dir, w->seq);
-      w_fail(w, e, "%s: write failed at byte %" PRIu64 ": %s", path,
-             w->file_written, strerror(e));
+      writer_fail(w, e, "%s: write failed at byte %" PRIu64 ": %s", path,
+                  w->file_written, strerror(e));
       return false;
     }
     done += (size_t)k;
@@ -186,32 +194,32 @@ static bool w_write_all(net_trace_writer_t *w, const uint8_t *p, size_t n) {
 
 /* fsync, where the descriptor supports it: a pipe or a device (EINVAL)
  * has nothing to make durable. */
-static bool w_sync(net_trace_writer_t *w, int fd, const char *what) {
+static bool writer_sync(net_trace_writer_t *w, int fd, const char *what) {
   if (fsync(fd) == 0 || errno == EINVAL)
     return true;
   int e = errno;
   char path[NET_TRACE_PATH_MAX];
   net_trace__file_path(path, w->dir, w->seq);
-  w_fail(w, e, "%s: fsync of %s failed: %s", path, what, strerror(e));
+  writer_fail(w, e, "%s: fsync of %s failed: %s", path, what, strerror(e));
   return false;
 }
 
 /* The current file's descriptor is open: write its header. */
-static bool w_begin_file(net_trace_writer_t *w) {
+static bool writer_begin_file(net_trace_writer_t *w) {
   uint8_t h[NET_TRACE_HEADER_MAX];
   size_t n = net_trace__header_encode(h, &w->hdr, w->seq, w->records_total);
   w->files++;
   w->file_bytes = n;
   w->file_written = 0;
   w->file_records = 0;
-  if (!w_write_all(w, h, n))
+  if (!writer_write_all(w, h, n))
     return false;
   /* The new name is durable only once its directory is synced. */
-  return w->dir_fd < 0 || w_sync(w, w->dir_fd, "the directory");
+  return w->dir_fd < 0 || writer_sync(w, w->dir_fd, "the directory");
 }
 
-static bool w_close_file(net_trace_writer_t *w) {
-  if (!w_sync(w, w->fd, "the file"))
+static bool writer_close_file(net_trace_writer_t *w) {
+  if (!writer_sync(w, w->fd, "the file"))
     return false;
   int rc = close(w->fd);
   w->fd = -1;
@@ -219,15 +227,15 @@ static bool w_close_file(net_trace_writer_t *w) {
     int e = errno;
     char path[NET_TRACE_PATH_MAX];
     net_trace__file_path(path, w->dir, w->seq);
-    w_fail(w, e, "%s: close failed: %s", path, strerror(e));
+    writer_fail(w, e, "%s: close failed: %s", path, strerror(e));
     return false;
   }
   return true;
 }
 
 /* Write a framing record with one or two u64 fields. */
-static bool w_put_framing(net_trace_writer_t *w, uint8_t type, uint64_t a,
-                          uint64_t b, bool two) {
+static bool writer_put_framing(net_trace_writer_t *w, uint8_t type, uint64_t a,
+                               uint64_t b, bool two) {
   uint8_t rec[NET_TRACE_TAIL_MAX];
   net_trace_enc_t e;
   net_trace_enc_init(&e, rec + NET_TRACE_RECORD_HEAD, 2 * NET_TRACE_VARINT_MAX);
@@ -242,35 +250,37 @@ static bool w_put_framing(net_trace_writer_t *w, uint8_t type, uint64_t a,
   w->records_total++;
   w->file_records++;
   w->file_bytes += size;
-  return w_write_all(w, rec, size);
+  return writer_write_all(w, rec, size);
 }
 
 /* Close this file with NEXT_FILE and begin the next one. */
-static bool w_rotate(net_trace_writer_t *w) {
-  if (!w_put_framing(w, NET_TRACE_T_NEXT_FILE, w->records_total + 1, 0, false))
+static bool writer_rotate(net_trace_writer_t *w) {
+  if (!writer_put_framing(w, NET_TRACE_T_NEXT_FILE, w->records_total + 1, 0,
+                          false))
     return false;
-  if (!w_close_file(w))
+  if (!writer_close_file(w))
     return false;
   char path[NET_TRACE_PATH_MAX];
   if (w->seq >= NET_TRACE_FILES_MAX) {
-    w_fail(w, 0, "%s: the recording needs more than %u files", w->dir,
-           NET_TRACE_FILES_MAX);
+    writer_fail(w, 0, "%s: the recording needs more than %u files", w->dir,
+                NET_TRACE_FILES_MAX);
     return false;
   }
   w->seq++;
   net_trace__file_path(path, w->dir, w->seq); /* fits: checked at open */
-  int fd = w_open(w, path, w->seq);
+  int fd = create_file(w, path, w->seq);
   if (fd < 0) {
-    w_fail(w, -fd, "%s: cannot create: %s", path, strerror(-fd));
+    writer_fail(w, -fd, "%s: cannot create: %s", path, strerror(-fd));
     return false;
   }
   w->fd = fd;
-  return w_begin_file(w);
+  return writer_begin_file(w);
 }
 
 /* Seal the records of one buffer and write them, cutting files by size
  * (Invariant (5)). Consecutive records go out in one write. */
-static void w_write_buffer(net_trace_writer_t *w, uint8_t *buf, size_t len) {
+static void writer_write_buffer(net_trace_writer_t *w, uint8_t *buf,
+                                size_t len) {
   size_t pos = 0;
   size_t run = 0; /* first byte not yet written */
   while (pos < len && !w->failed) { /* pos grows by >= 9 bytes a pass */
@@ -281,7 +291,7 @@ static void w_write_buffer(net_trace_writer_t *w, uint8_t *buf, size_t len) {
     seal(rec);
     if (w->file_records > 0 &&
         w->file_bytes + size + NET_TRACE_TAIL_MAX > w->max_file_bytes) {
-      if (!w_write_all(w, buf + run, pos - run) || !w_rotate(w))
+      if (!writer_write_all(w, buf + run, pos - run) || !writer_rotate(w))
         return;
       run = pos;
     }
@@ -291,14 +301,14 @@ static void w_write_buffer(net_trace_writer_t *w, uint8_t *buf, size_t len) {
     pos += size;
   }
   if (!w->failed)
-    w_write_all(w, buf + run, pos - run);
+    writer_write_all(w, buf + run, pos - run);
 }
 
 /* Close: END, fsync, close. */
-static void w_finish(net_trace_writer_t *w, uint64_t lost_total) {
-  if (!w->failed &&
-      w_put_framing(w, NET_TRACE_T_END, w->records_total, lost_total, true))
-    w_close_file(w);
+static void writer_finish(net_trace_writer_t *w, uint64_t lost_total) {
+  if (!w->failed && writer_put_framing(w, NET_TRACE_T_END, w->records_total,
+                                       lost_total, true))
+    writer_close_file(w);
   if (w->fd >= 0) {
     close(w->fd);
     w->fd = -1;
@@ -306,19 +316,19 @@ static void w_finish(net_trace_writer_t *w, uint64_t lost_total) {
 }
 
 /* Under mu: what the writer thread did, for stats. */
-static void w_publish_locked(net_trace_writer_t *w) {
+static void writer_publish_locked(net_trace_writer_t *w) {
   if (!w->failed)
     w->pub_records_written = w->records_total;
   w->pub_bytes_written = w->bytes_written;
   w->pub_files = w->files;
 }
 
-static void *w_main(void *arg) {
+static void *writer_main(void *arg) {
   net_trace_writer_t *w = arg;
-  w_begin_file(w);
+  writer_begin_file(w);
   for (;;) { /* one buffer a pass, until close */
     pthread_mutex_lock(&w->mu);
-    w_publish_locked(w);
+    writer_publish_locked(w);
     while (w->pending == NULL && !w->closing)
       pthread_cond_wait(&w->work_cv, &w->mu);
     uint8_t *buf = w->pending;
@@ -329,13 +339,13 @@ static void *w_main(void *arg) {
     pthread_mutex_unlock(&w->mu);
 
     if (buf == NULL) { /* closing, and everything is written */
-      w_finish(w, final_lost);
+      writer_finish(w, final_lost);
       pthread_mutex_lock(&w->mu);
-      w_publish_locked(w);
+      writer_publish_locked(w);
       pthread_mutex_unlock(&w->mu);
       return NULL;
     }
-    w_write_buffer(w, buf, len); /* a no-op once failed (Invariant (6)) */
+    writer_write_buffer(w, buf, len); /* a no-op once failed (Invariant (6)) */
     pthread_mutex_lock(&w->mu);
     RT_ASSERT(w->spare == NULL);
     w->spare = buf;
@@ -344,10 +354,10 @@ static void *w_main(void *arg) {
   }
 }
 
-/* ---- Writer: the appending thread ------------------------------------------ */
+/* ---- The appending thread -------------------------------------------------- */
 
-static void a_put(net_trace_writer_t *w, uint8_t type, const void *payload,
-                  size_t len) {
+static void appender_put(net_trace_writer_t *w, uint8_t type,
+                         const void *payload, size_t len) {
   RT_ASSERT(w->fill_len + NET_TRACE_RECORD_OVERHEAD + len <= w->buf_cap);
   uint8_t *rec = w->fill + w->fill_len;
   rec[0] = type;
@@ -359,20 +369,20 @@ static void a_put(net_trace_writer_t *w, uint8_t type, const void *payload,
   w->fill_len += NET_TRACE_RECORD_OVERHEAD + len;
 }
 
-static void a_put_lost(net_trace_writer_t *w) {
+static void appender_put_lost(net_trace_writer_t *w) {
   uint8_t p[2 * NET_TRACE_VARINT_MAX];
   net_trace_enc_t e;
   net_trace_enc_init(&e, p, sizeof(p));
   net_trace_put_u64(&e, w->lost_pending);
   net_trace_put_u64(&e, w->lost_pending_bytes);
-  a_put(w, NET_TRACE_T_LOST, p, e.len);
+  appender_put(w, NET_TRACE_T_LOST, p, e.len);
   w->lost_marked += w->lost_pending;
   w->lost_pending = 0;
   w->lost_pending_bytes = 0;
 }
 
 /* Under mu, the spare in hand: queue the filled buffer, take the spare. */
-static void a_swap_locked(net_trace_writer_t *w) {
+static void appender_swap_locked(net_trace_writer_t *w) {
   w->seen_err = w->io_err;
   RT_ASSERT(w->pending == NULL); /* Invariant (1) */
   w->pending = w->fill;
@@ -385,25 +395,26 @@ static void a_swap_locked(net_trace_writer_t *w) {
 
 /* Hand the filled buffer over if the writer thread is free. Never waits
  * beyond the writer's pointer swaps (Invariant (2)). */
-static bool a_try_handoff(net_trace_writer_t *w) {
+static bool appender_try_handoff(net_trace_writer_t *w) {
   pthread_mutex_lock(&w->mu);
   w->seen_err = w->io_err;
   bool ok = w->spare != NULL || w->fill_len == 0;
   if (w->spare != NULL && w->fill_len > 0)
-    a_swap_locked(w);
+    appender_swap_locked(w);
   pthread_mutex_unlock(&w->mu);
   return ok;
 }
 
 /* Close only: wait for the spare. The writer thread returns every buffer
  * it takes, failed or not (Invariants (1), (6)), so this ends. */
-static void a_handoff_wait_locked(net_trace_writer_t *w) {
+static void appender_handoff_wait_locked(net_trace_writer_t *w) {
   while (w->spare == NULL)
     pthread_cond_wait(&w->spare_cv, &w->mu);
-  a_swap_locked(w);
+  appender_swap_locked(w);
 }
 
-static int a_lose(net_trace_writer_t *w, size_t len, int err, bool mark) {
+static int appender_count_lost(net_trace_writer_t *w, size_t len, int err,
+                               bool mark) {
   w->records_lost++;
   w->bytes_lost += len;
   if (mark) {
@@ -416,7 +427,7 @@ static int a_lose(net_trace_writer_t *w, size_t len, int err, bool mark) {
 void net_trace_lose(net_trace_writer_t *w, size_t len) {
   RT_ASSERT(w != NULL);
   RT_ASSERT(pthread_equal(pthread_self(), w->owner));
-  (void)a_lose(w, len, 0, w->seen_err == 0);
+  (void)appender_count_lost(w, len, 0, w->seen_err == 0);
 }
 
 int net_trace_append(net_trace_writer_t *w, uint8_t type, const void *payload,
@@ -425,31 +436,31 @@ int net_trace_append(net_trace_writer_t *w, uint8_t type, const void *payload,
   RT_ASSERT(net_trace__type_is_user(type));
   RT_ASSERT(payload != NULL || len == 0);
   RT_ASSERT(pthread_equal(pthread_self(), w->owner));
-  if (w->seen_err != 0)
-    return a_lose(w, len, w->seen_err, false); /* nothing reaches disk */
+  if (w->seen_err != 0) /* nothing reaches disk */
+    return appender_count_lost(w, len, w->seen_err, false);
   if (len > w->payload_max)
-    return a_lose(w, len, RT_ELIMIT, true);
+    return appender_count_lost(w, len, RT_ELIMIT, true);
   size_t need = NET_TRACE_RECORD_OVERHEAD + len +
                 (w->lost_pending > 0 ? NET_TRACE_LOST_RECORD_MAX : 0);
-  if (w->fill_len + need > w->buf_cap && !a_try_handoff(w))
-    return a_lose(w, len, RT_EFULL, true);
+  if (w->fill_len + need > w->buf_cap && !appender_try_handoff(w))
+    return appender_count_lost(w, len, RT_EFULL, true);
   if (w->seen_err != 0) /* learnt at that hand-off */
-    return a_lose(w, len, w->seen_err, false);
+    return appender_count_lost(w, len, w->seen_err, false);
   if (w->lost_pending > 0)
-    a_put_lost(w); /* the gap, just before the first record after it */
-  a_put(w, type, payload, len);
+    appender_put_lost(w); /* the gap, just before the first record after it */
+  appender_put(w, type, payload, len);
   w->records_appended++;
   /* Half full: start the disk early if it is idle, so a burst finds the
    * other buffer free. Not on every append: a wakeup costs a syscall. */
   if (w->fill_len >= w->buf_cap / 2)
-    a_try_handoff(w);
+    appender_try_handoff(w);
   return 0;
 }
 
 int net_trace_flush(net_trace_writer_t *w) {
   RT_ASSERT(w != NULL);
   RT_ASSERT(pthread_equal(pthread_self(), w->owner));
-  a_try_handoff(w); /* also refreshes seen_err */
+  appender_try_handoff(w); /* also refreshes seen_err */
   return w->seen_err;
 }
 
@@ -482,7 +493,9 @@ void net_trace_writer_error(net_trace_writer_t *w, char *buf, size_t cap) {
   pthread_mutex_unlock(&w->mu);
 }
 
-static void writer_free(net_trace_writer_t *w, bool sync_ready) {
+/* ---- Open and close ---------------------------------------------------------- */
+
+static void free_writer(net_trace_writer_t *w, bool sync_ready) {
   if (w->fd >= 0)
     close(w->fd);
   if (w->dir_fd >= 0)
@@ -506,10 +519,10 @@ int net_trace_writer_close(net_trace_writer_t *w,
   if (w->io_err == 0 && w->lost_pending > 0) {
     /* The last gap gets its marker too: make room, waiting if need be. */
     if (w->fill_len + NET_TRACE_LOST_RECORD_MAX > w->buf_cap)
-      a_handoff_wait_locked(w);
-    a_put_lost(w);
+      appender_handoff_wait_locked(w);
+    appender_put_lost(w);
   }
-  a_handoff_wait_locked(w); /* the last buffer, possibly empty */
+  appender_handoff_wait_locked(w); /* the last buffer, possibly empty */
   w->closing = true;
   w->final_lost = w->lost_marked;
   pthread_cond_signal(&w->work_cv);
@@ -522,7 +535,7 @@ int net_trace_writer_close(net_trace_writer_t *w,
   if (stats != NULL)
     *stats = st;
   net_trace__say(err, err_cap, "%s", w->err_msg);
-  writer_free(w, true);
+  free_writer(w, true);
   return st.err;
 }
 
@@ -535,9 +548,9 @@ int net_trace_writer_open(const char *dir, const net_trace_header_t *hdr,
 }
 
 /* Check the arguments of open; 0 or -RT_EINVAL with a sentence. */
-static int writer_check_args(const char *dir, const char *config,
-                             const net_trace_writer_config_t *cfg, char *err,
-                             size_t err_cap) {
+static int open_check_args(const char *dir, const char *config,
+                           const net_trace_writer_config_t *cfg, char *err,
+                           size_t err_cap) {
   size_t dir_len = strlen(dir);
   if (dir_len == 0 || dir_len >= NET_TRACE_DIR_MAX) {
     net_trace__say(err, err_cap,
@@ -602,8 +615,7 @@ static int dir_holds_trace(int dir_fd, char *found, size_t found_cap) {
 }
 
 /* Create dir if missing, and file 1 in it; the writer keeps the fds. */
-static int writer_create_first(net_trace_writer_t *w, char *err,
-                               size_t err_cap) {
+static int open_first_file(net_trace_writer_t *w, char *err, size_t err_cap) {
   if (mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
     net_trace__say(err, err_cap, "%s: cannot create the trace directory: %s",
                    w->dir, strerror(errno));
@@ -633,7 +645,7 @@ static int writer_create_first(net_trace_writer_t *w, char *err,
   }
   char path[NET_TRACE_PATH_MAX];
   net_trace__file_path(path, w->dir, 1);
-  int fd = w_open(w, path, 1);
+  int fd = create_file(w, path, 1);
   if (fd == -EEXIST) {
     net_trace__say(
         err, err_cap,
@@ -666,7 +678,7 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
   if (cfg.buffer_bytes == 0)
     cfg.buffer_bytes = NET_TRACE_BUFFER_BYTES_DEFAULT;
   const char *config = hdr->config != NULL ? hdr->config : "";
-  int rc = writer_check_args(dir, config, &cfg, err, err_cap);
+  int rc = open_check_args(dir, config, &cfg, err, err_cap);
   if (rc != 0)
     return rc;
 
@@ -709,7 +721,7 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
     goto nomem_free;
   }
   sync_ready = true;
-  rc = writer_create_first(w, err, err_cap);
+  rc = open_first_file(w, err, err_cap);
   if (rc != 0)
     goto fail;
 
@@ -720,7 +732,7 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int trc = pthread_create(&w->thread, NULL, w_main, w);
+  int trc = pthread_create(&w->thread, NULL, writer_main, w);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (trc != 0) {
     net_trace__say(err, err_cap, "cannot start the trace writer thread: %s",
@@ -737,11 +749,11 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
   return 0;
 
 nomem_free:
-  writer_free(w, false);
+  free_writer(w, false);
 nomem:
   net_trace__say(err, err_cap, "out of memory for the trace writer");
   return RT_ENOMEM;
 fail:
-  writer_free(w, sync_ready);
+  free_writer(w, sync_ready);
   return rc;
 }
