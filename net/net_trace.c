@@ -325,3 +325,23 @@ size_t net_trace__header_encode(uint8_t *out, const net_trace_header_t *h,
   net_trace__put_le(out + len - 4, net_trace_crc32c(0, out, len - 4), 4);
   return len;
 }
+
+/* The inverse of net_trace__header_encode, for a header whose checks all
+ * passed (its length, both CRC-32Cs, its config's length and UTF-8). */
+void net_trace__header_decode(const uint8_t *b, net_trace_header_t *h,
+                              char *config, uint32_t *seq,
+                              uint64_t *first_record) {
+  uint32_t config_len = (uint32_t)net_trace__get_le(b + 52, 4);
+  RT_ASSERT(config_len <= NET_TRACE_CONFIG_MAX);
+  memset(h, 0, sizeof(*h));
+  h->version = (uint32_t)net_trace__get_le(b + 8, 4);
+  h->flags = (uint32_t)net_trace__get_le(b + 20, 4);
+  *seq = (uint32_t)net_trace__get_le(b + 24, 4);
+  h->seed = net_trace__get_le(b + 28, 8);
+  h->epoch_unix_ns = (int64_t)net_trace__get_le(b + 36, 8);
+  *first_record = net_trace__get_le(b + 44, 8);
+  memcpy(config, b + 56, config_len);
+  config[config_len] = '\0';
+  h->config = config;
+  h->config_len = config_len;
+}

@@ -44,6 +44,13 @@ uint8_t net_trace__head_check(const uint8_t *head);
 size_t net_trace__header_encode(uint8_t *out, const net_trace_header_t *h,
                                 uint32_t seq, uint64_t first_record);
 
+/* The fields of a header whose checks passed, read back from its bytes b:
+ * into h, its config copied into config (NET_TRACE_CONFIG_MAX + 1 bytes)
+ * and NUL-terminated. */
+void net_trace__header_decode(const uint8_t *b, net_trace_header_t *h,
+                              char *config, uint32_t *seq,
+                              uint64_t *first_record);
+
 /* printf into err (cap bytes); nothing when err is NULL or cap 0. */
 void net_trace__say(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

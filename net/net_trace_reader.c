@@ -150,10 +150,11 @@ static int reader_open_file(net_trace_reader_t *r, const char *why) {
                      strerror(errno));
 }
 
-/* Read and check the current file's header (at its start). */
-static int reader_read_header(net_trace_reader_t *r, net_trace_header_t *h,
-                              char *config, uint32_t *seq,
-                              uint64_t *first_record) {
+/* The header's first 20 bytes, which keep their shape in every version
+ * (net_trace.h): magic, version, length and their check, in the order that
+ * names the fault. 0 with the header's whole length in *hlen, or a
+ * negative error. */
+static int reader_read_header_prefix(net_trace_reader_t *r, uint32_t *hlen) {
   int64_t got = reader_fill(r, 20);
   if (got < 0)
     return (int)got;
@@ -187,20 +188,32 @@ static int reader_read_header(net_trace_reader_t *r, net_trace_header_t *h,
                        "%s: trace version %" PRIu32
                        ", this build reads version %u",
                        r->path, version, NET_TRACE_VERSION);
-  uint32_t hlen = (uint32_t)net_trace__get_le(b + 12, 4);
-  if (hlen < NET_TRACE_HEADER_FIXED || hlen > NET_TRACE_HEADER_MAX)
+  uint32_t len = (uint32_t)net_trace__get_le(b + 12, 4);
+  if (len < NET_TRACE_HEADER_FIXED || len > NET_TRACE_HEADER_MAX)
     return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
                        "%s: header length %" PRIu32 " is not within [%u, %u]",
-                       r->path, hlen, NET_TRACE_HEADER_FIXED,
+                       r->path, len, NET_TRACE_HEADER_FIXED,
                        NET_TRACE_HEADER_MAX);
-  got = reader_fill(r, hlen);
+  *hlen = len;
+  return 0;
+}
+
+/* Read and check the current file's header (at its start). */
+static int reader_read_header(net_trace_reader_t *r, net_trace_header_t *h,
+                              char *config, uint32_t *seq,
+                              uint64_t *first_record) {
+  uint32_t hlen = 0;
+  int rc = reader_read_header_prefix(r, &hlen);
+  if (rc != 0)
+    return rc;
+  int64_t got = reader_fill(r, hlen);
   if (got < 0)
     return (int)got;
   if ((size_t)got < hlen)
     return reader_truncated(
         r, "%s: truncated in the header (expected %" PRIu32 " bytes, %zu left)",
         r->path, hlen, (size_t)got);
-  b = r->buf + r->start; /* reader_fill may have moved it */
+  const uint8_t *b = r->buf + r->start; /* reader_fill may have moved it */
   if (net_trace__get_le(b + hlen - 4, 4) != net_trace_crc32c(0, b, hlen - 4))
     return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
                        "%s: header damaged: its checksum does not match",
@@ -214,17 +227,7 @@ static int reader_read_header(net_trace_reader_t *r, net_trace_header_t *h,
   if (!rt_utf8_valid(b + 56, config_len))
     return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
                        "%s: header damaged: its config is not UTF-8", r->path);
-  memset(h, 0, sizeof(*h));
-  h->version = version;
-  h->flags = (uint32_t)net_trace__get_le(b + 20, 4);
-  *seq = (uint32_t)net_trace__get_le(b + 24, 4);
-  h->seed = net_trace__get_le(b + 28, 8);
-  h->epoch_unix_ns = (int64_t)net_trace__get_le(b + 36, 8);
-  *first_record = net_trace__get_le(b + 44, 8);
-  memcpy(config, b + 56, config_len);
-  config[config_len] = '\0';
-  h->config = config;
-  h->config_len = config_len;
+  net_trace__header_decode(b, h, config, seq, first_record);
   reader_consume(r, hlen);
   return 0;
 }
@@ -297,9 +300,12 @@ static bool decode_fields(const uint8_t *p, size_t len, uint64_t *a,
   return net_trace_dec_finish(&d) == 0;
 }
 
-/* Read one record: 1 (a record for the caller), 0 (END), 2 (moved to the
- * next file), or a negative error. */
-static int reader_record(net_trace_reader_t *r, net_trace_record_t *rec) {
+/* Read the next record's bytes and check its framing: the head check, a
+ * type this version defines, the length limit and the CRC-32C, in the order
+ * that names the fault (a damaged length is damage, not a truncation). 0
+ * with *rec (its payload valid until the next reader_fill), or a negative
+ * error. */
+static int reader_read_checked(net_trace_reader_t *r, net_trace_record_t *rec) {
   uint64_t at = r->off;
   uint64_t idx = r->index;
   int64_t got = reader_fill(r, NET_TRACE_RECORD_HEAD);
@@ -360,12 +366,29 @@ static int reader_record(net_trace_reader_t *r, net_trace_record_t *rec) {
   const uint8_t *payload = b + NET_TRACE_RECORD_HEAD;
   reader_consume(r, size); /* payload stays valid until the next reader_fill */
   r->index++;
+  rec->type = type;
+  rec->len = (uint32_t)len;
+  rec->payload = payload;
+  rec->index = idx;
+  rec->file_seq = r->seq;
+  rec->offset = at;
+  return 0;
+}
 
+/* Act on a record just read if it is a framing one: NEXT_FILE moves to the
+ * next file, END ends the recording, LOST adds to the count of lost
+ * records. 1 (a record for the caller: an input, an output or LOST), 0
+ * (END), 2 (moved to the next file), or a negative error. */
+static int reader_follow_framing(net_trace_reader_t *r,
+                                 const net_trace_record_t *rec) {
+  uint64_t idx = rec->index;
+  uint64_t at = rec->offset;
   uint64_t f1 = 0, f2 = 0;
   int rc = 0;
-  switch (type) {
+  switch (rec->type) {
   case NET_TRACE_T_NEXT_FILE:
-    if (!decode_fields(payload, len, &f1, &f2, false) || f1 != r->index)
+    if (!decode_fields(rec->payload, rec->len, &f1, &f2, false) ||
+        f1 != r->index)
       return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
                          "%s: record %" PRIu64 " at byte %" PRIu64
                          ": NEXT_FILE does not name record %" PRIu64
@@ -376,7 +399,7 @@ static int reader_record(net_trace_reader_t *r, net_trace_record_t *rec) {
       rc = reader_next_file(r);
     return rc != 0 ? rc : 2;
   case NET_TRACE_T_END:
-    if (!decode_fields(payload, len, &f1, &f2, true) || f1 != idx)
+    if (!decode_fields(rec->payload, rec->len, &f1, &f2, true) || f1 != idx)
       return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
                          "%s: record %" PRIu64 " at byte %" PRIu64
                          ": END does not count %" PRIu64 " records before it",
@@ -392,7 +415,7 @@ static int reader_record(net_trace_reader_t *r, net_trace_record_t *rec) {
     r->done = true;
     return 0;
   case NET_TRACE_T_LOST:
-    if (!decode_fields(payload, len, &f1, &f2, true) || f1 == 0)
+    if (!decode_fields(rec->payload, rec->len, &f1, &f2, true) || f1 == 0)
       return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
                          "%s: record %" PRIu64 " at byte %" PRIu64
                          ": a LOST record that counts nothing",
@@ -402,13 +425,20 @@ static int reader_record(net_trace_reader_t *r, net_trace_record_t *rec) {
   default:
     break;
   }
-  rec->type = type;
-  rec->len = (uint32_t)len;
-  rec->payload = payload;
-  rec->index = idx;
-  rec->file_seq = r->seq;
-  rec->offset = at;
   return 1;
+}
+
+/* Read one record: 1 (a record for the caller), 0 (END), 2 (moved to the
+ * next file), or a negative error. rec is set only with 1. */
+static int reader_record(net_trace_reader_t *r, net_trace_record_t *rec) {
+  net_trace_record_t got;
+  int rc = reader_read_checked(r, &got);
+  if (rc != 0)
+    return rc;
+  rc = reader_follow_framing(r, &got);
+  if (rc == 1)
+    *rec = got;
+  return rc;
 }
 
 int net_trace_next(net_trace_reader_t *r, net_trace_record_t *rec) {
