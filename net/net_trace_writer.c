@@ -661,6 +661,82 @@ static int open_first_file(net_trace_writer_t *w, char *err, size_t err_cap) {
   return 0;
 }
 
+/* A writer with its buffers and locks, set from checked arguments; no
+ * file yet. NULL when out of memory. */
+static net_trace_writer_t *open_alloc(const char *dir,
+                                      const net_trace_header_t *hdr,
+                                      const char *config,
+                                      const net_trace_writer_config_t *cfg) {
+  net_trace_writer_t *w = calloc(1, sizeof(*w));
+  if (w == NULL)
+    return NULL;
+  w->fd = -1;
+  w->dir_fd = -1;
+  snprintf(w->dir, sizeof(w->dir), "%s", dir);
+  w->hdr = *hdr;
+  w->hdr.version = NET_TRACE_VERSION;
+  w->hdr.config_len = (uint32_t)strlen(config);
+  memcpy(w->config, config, w->hdr.config_len);
+  w->hdr.config = w->config;
+  w->max_file_bytes = cfg->max_bytes_per_file;
+  w->buf_cap = cfg->buffer_bytes;
+  /* Room for a record and the LOST record that may precede it. */
+  w->payload_max = w->buf_cap - NET_TRACE_RECORD_OVERHEAD -
+                   NET_TRACE_LOST_RECORD_MAX;
+  if (w->payload_max > NET_TRACE_PAYLOAD_MAX)
+    w->payload_max = NET_TRACE_PAYLOAD_MAX;
+  w->open_file = cfg->open_file;
+  w->open_ctx = cfg->open_ctx;
+  w->bufs[0] = malloc(w->buf_cap);
+  w->bufs[1] = malloc(w->buf_cap);
+  if (w->bufs[0] == NULL || w->bufs[1] == NULL)
+    goto fail;
+  w->fill = w->bufs[0];
+  w->spare = w->bufs[1];
+  if (pthread_mutex_init(&w->mu, NULL) != 0)
+    goto fail;
+  if (pthread_cond_init(&w->work_cv, NULL) != 0) {
+    pthread_mutex_destroy(&w->mu);
+    goto fail;
+  }
+  if (pthread_cond_init(&w->spare_cv, NULL) != 0) {
+    pthread_cond_destroy(&w->work_cv);
+    pthread_mutex_destroy(&w->mu);
+    goto fail;
+  }
+  return w;
+
+fail:
+  free_writer(w, false);
+  return NULL;
+}
+
+/* Start the writer thread on file 1 (open_first_file made it). 0, or
+ * RT_ENOMEM with a sentence in err. */
+static int open_start_thread(net_trace_writer_t *w, char *err,
+                             size_t err_cap) {
+  w->owner = pthread_self();
+  /* The writer thread takes no signals: they stay with the event loop, and
+   * a write to a closed pipe returns EPIPE instead of killing the process
+   * (SIGPIPE is thread-directed, and stays pending on a blocked thread). */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int trc = pthread_create(&w->thread, NULL, writer_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (trc != 0) {
+    net_trace__say(err, err_cap, "cannot start the trace writer thread: %s",
+                   strerror(trc));
+    if (w->open_file == NULL) {
+      char path[NET_TRACE_PATH_MAX];
+      net_trace__file_path(path, w->dir, 1);
+      unlink(path); /* so that a retry in the same directory works */
+    }
+    return RT_ENOMEM;
+  }
+  return 0;
+}
+
 int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
                              const net_trace_writer_config_t *cfg_in,
                              net_trace_writer_t **out, char *err,
@@ -681,79 +757,18 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
   int rc = open_check_args(dir, config, &cfg, err, err_cap);
   if (rc != 0)
     return rc;
-
-  bool sync_ready = false;
-  net_trace_writer_t *w = calloc(1, sizeof(*w));
-  if (w == NULL)
-    goto nomem;
-  w->fd = -1;
-  w->dir_fd = -1;
-  snprintf(w->dir, sizeof(w->dir), "%s", dir);
-  w->hdr = *hdr;
-  w->hdr.version = NET_TRACE_VERSION;
-  w->hdr.config_len = (uint32_t)strlen(config);
-  memcpy(w->config, config, w->hdr.config_len);
-  w->hdr.config = w->config;
-  w->max_file_bytes = cfg.max_bytes_per_file;
-  w->buf_cap = cfg.buffer_bytes;
-  /* Room for a record and the LOST record that may precede it. */
-  w->payload_max = w->buf_cap - NET_TRACE_RECORD_OVERHEAD -
-                   NET_TRACE_LOST_RECORD_MAX;
-  if (w->payload_max > NET_TRACE_PAYLOAD_MAX)
-    w->payload_max = NET_TRACE_PAYLOAD_MAX;
-  w->open_file = cfg.open_file;
-  w->open_ctx = cfg.open_ctx;
-  w->bufs[0] = malloc(w->buf_cap);
-  w->bufs[1] = malloc(w->buf_cap);
-  if (w->bufs[0] == NULL || w->bufs[1] == NULL)
-    goto nomem_free;
-  w->fill = w->bufs[0];
-  w->spare = w->bufs[1];
-  if (pthread_mutex_init(&w->mu, NULL) != 0)
-    goto nomem_free;
-  if (pthread_cond_init(&w->work_cv, NULL) != 0) {
-    pthread_mutex_destroy(&w->mu);
-    goto nomem_free;
+  net_trace_writer_t *w = open_alloc(dir, hdr, config, &cfg);
+  if (w == NULL) {
+    net_trace__say(err, err_cap, "out of memory for the trace writer");
+    return RT_ENOMEM;
   }
-  if (pthread_cond_init(&w->spare_cv, NULL) != 0) {
-    pthread_cond_destroy(&w->work_cv);
-    pthread_mutex_destroy(&w->mu);
-    goto nomem_free;
-  }
-  sync_ready = true;
   rc = open_first_file(w, err, err_cap);
-  if (rc != 0)
-    goto fail;
-
-  w->owner = pthread_self();
-  /* The writer thread takes no signals: they stay with the event loop, and
-   * a write to a closed pipe returns EPIPE instead of killing the process
-   * (SIGPIPE is thread-directed, and stays pending on a blocked thread). */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int trc = pthread_create(&w->thread, NULL, writer_main, w);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (trc != 0) {
-    net_trace__say(err, err_cap, "cannot start the trace writer thread: %s",
-                   strerror(trc));
-    if (w->open_file == NULL) {
-      char path[NET_TRACE_PATH_MAX];
-      net_trace__file_path(path, w->dir, 1);
-      unlink(path); /* so that a retry in the same directory works */
-    }
-    rc = RT_ENOMEM;
-    goto fail;
+  if (rc == 0)
+    rc = open_start_thread(w, err, err_cap);
+  if (rc != 0) {
+    free_writer(w, true);
+    return rc;
   }
   *out = w;
   return 0;
-
-nomem_free:
-  free_writer(w, false);
-nomem:
-  net_trace__say(err, err_cap, "out of memory for the trace writer");
-  return RT_ENOMEM;
-fail:
-  free_writer(w, sync_ready);
-  return rc;
 }
