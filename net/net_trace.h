@@ -176,14 +176,14 @@ void net_trace_put_i64(net_trace_enc_t *e, int64_t v);
 void net_trace_put_fixed64(net_trace_enc_t *e, uint64_t v);
 /* Copies n bytes from p (borrowed). */
 void net_trace_put_bytes(net_trace_enc_t *e, const void *p, size_t n);
-/* 0, or -RT_ELIMIT when a put did not fit. */
+/* 0, or RT_ELIMIT when a put did not fit. */
 int net_trace_enc_finish(const net_trace_enc_t *e);
 
 typedef struct net_trace_dec {
   const uint8_t *p; /* borrowed */
   size_t len;
   size_t pos;
-  int err; /* 0, or -RT_EPROTO from the first bad get on */
+  int err; /* 0, or RT_EPROTO from the first bad get on */
 } net_trace_dec_t;
 
 void net_trace_dec_init(net_trace_dec_t *d, const void *p, size_t len);
@@ -193,7 +193,7 @@ int64_t net_trace_get_i64(net_trace_dec_t *d);
 uint64_t net_trace_get_fixed64(net_trace_dec_t *d);
 /* *n bytes, borrowed from the payload. */
 const uint8_t *net_trace_get_bytes(net_trace_dec_t *d, size_t *n);
-/* 0 when every get succeeded and the payload is used up; else -RT_EPROTO. */
+/* 0 when every get succeeded and the payload is used up; else RT_EPROTO. */
 int net_trace_dec_finish(const net_trace_dec_t *d);
 
 #endif

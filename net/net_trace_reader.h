@@ -17,13 +17,13 @@ typedef struct net_trace_reader net_trace_reader_t;
 /* What stopped a reader; the return codes are coarser. */
 typedef enum net_trace_fault {
   NET_TRACE_FAULT_NONE = 0,
-  NET_TRACE_FAULT_TRUNCATED,    /* -RT_EOF: the recording just stops */
-  NET_TRACE_FAULT_CORRUPT,      /* -RT_EPROTO: a check failed */
-  NET_TRACE_FAULT_BAD_MAGIC,    /* -RT_EPROTO: not a trace file */
-  NET_TRACE_FAULT_BAD_VERSION,  /* -RT_EPROTO: another format version */
-  NET_TRACE_FAULT_SEQUENCE,     /* -RT_EPROTO: files out of order or mixed */
-  NET_TRACE_FAULT_MISSING_FILE, /* -RT_ENOTFOUND */
-  NET_TRACE_FAULT_IO,           /* -RT_EIO: the file system said no */
+  NET_TRACE_FAULT_TRUNCATED,    /* RT_EOF: the recording just stops */
+  NET_TRACE_FAULT_CORRUPT,      /* RT_EPROTO: a check failed */
+  NET_TRACE_FAULT_BAD_MAGIC,    /* RT_EPROTO: not a trace file */
+  NET_TRACE_FAULT_BAD_VERSION,  /* RT_EPROTO: another format version */
+  NET_TRACE_FAULT_SEQUENCE,     /* RT_EPROTO: files out of order or mixed */
+  NET_TRACE_FAULT_MISSING_FILE, /* RT_ENOTFOUND */
+  NET_TRACE_FAULT_IO,           /* RT_EIO: the file system said no */
 } net_trace_fault_t;
 
 typedef struct net_trace_record {
@@ -45,7 +45,7 @@ int net_trace_reader_open(const char *path, net_trace_reader_t **out,
  * at a clean END; or a negative RT_E* (see net_trace_fault_t), with the
  * sentence in net_trace_reader_error. LOST records are returned (the
  * replay must know where inputs are missing); NEXT_FILE and END are not.
- * Errors are sticky: every later call returns the same. After -RT_EOF
+ * Errors are sticky: every later call returns the same. After RT_EOF
  * (TRUNCATED) the records already returned are all whole and checked: a
  * crashed recording is usable up to there. */
 int net_trace_next(net_trace_reader_t *r, net_trace_record_t *rec);

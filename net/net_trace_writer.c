@@ -547,7 +547,7 @@ int net_trace_writer_open(const char *dir, const net_trace_header_t *hdr,
   return net_trace_writer_open_ex(dir, hdr, &cfg, out, err, err_cap);
 }
 
-/* Check the arguments of open; 0 or -RT_EINVAL with a sentence. */
+/* Check the arguments of open; 0 or RT_EINVAL with a sentence. */
 static int open_check_args(const char *dir, const char *config,
                            const net_trace_writer_config_t *cfg, char *err,
                            size_t err_cap) {

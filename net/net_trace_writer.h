@@ -3,7 +3,7 @@
  * A writer has one appending thread (the event loop: the one that opened it)
  * and one background thread of its own that does all file I/O. Appending
  * copies the record into an in-memory buffer and never calls into the file
- * system; when the buffer is full the record is refused with -RT_EFULL and
+ * system; when the buffer is full the record is refused with RT_EFULL and
  * counted, and a LOST record marks the gap in the trace.
  */
 #ifndef NET_TRACE_WRITER_H
@@ -61,9 +61,9 @@ typedef struct net_trace_writer_stats {
 /* Start a recording in dir (created if missing; it must not already hold
  * trace-000001.oct): creates the first file, so a bad directory fails here
  * rather than later, and starts the writer thread. hdr is copied; cfg is
- * copied (NULL: defaults). On failure returns -RT_EINVAL (a bad argument, or
- * dir already holds a trace), -RT_EIO (the file system said no) or
- * -RT_ENOMEM, with a sentence in err (err_cap bytes; err may be NULL). */
+ * copied (NULL: defaults). On failure returns RT_EINVAL (a bad argument, or
+ * dir already holds a trace), RT_EIO (the file system said no) or
+ * RT_ENOMEM, with a sentence in err (err_cap bytes; err may be NULL). */
 int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
                              const net_trace_writer_config_t *cfg,
                              net_trace_writer_t **out, char *err,
@@ -75,13 +75,13 @@ int net_trace_writer_open(const char *dir, const net_trace_header_t *hdr,
 
 /* Append one record: copies len bytes of payload (borrowed) into memory and
  * returns; never does file I/O. type: 16..239 (asserted). Returns 0, or:
- *   -RT_EFULL   both buffers are full (the disk is behind): the record is
- *               dropped, counted, and a LOST record marks the gap;
- *   -RT_ELIMIT  len > the record limit (NET_TRACE_PAYLOAD_MAX, less for
- *               tiny buffers): dropped, counted and marked the same way;
- *   -RT_EIO     the writer failed (net_trace_writer_error says why), as
- *               learnt at the last hand-off or flush; nothing more
- *               reaches the disk; counted.
+ *   RT_EFULL   both buffers are full (the disk is behind): the record is
+ *              dropped, counted, and a LOST record marks the gap;
+ *   RT_ELIMIT  len > the record limit (NET_TRACE_PAYLOAD_MAX, less for
+ *              tiny buffers): dropped, counted and marked the same way;
+ *   RT_EIO     the writer failed (net_trace_writer_error says why), as
+ *              learnt at the last hand-off or flush; nothing more
+ *              reaches the disk; counted.
  * The appending thread waits at most for the writer to swap two pointers
  * (Invariant (2) in net_trace_writer.c), never for the disk. */
 int net_trace_append(net_trace_writer_t *w, uint8_t type, const void *payload,
@@ -91,7 +91,7 @@ int net_trace_append(net_trace_writer_t *w, uint8_t type, const void *payload,
  * marks the gap, as for a refused append. */
 void net_trace_lose(net_trace_writer_t *w, size_t len);
 /* Hint: hand what is buffered to the writer thread now if it is idle (say
- * once per event-loop pass). Never waits for the disk. Returns 0, or -RT_EIO
+ * once per event-loop pass). Never waits for the disk. Returns 0, or RT_EIO
  * once the writer has failed (the recording is over). */
 int net_trace_flush(net_trace_writer_t *w);
 void net_trace_writer_stats(net_trace_writer_t *w,
