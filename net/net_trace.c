@@ -2,8 +2,9 @@
  * the payload fields, the type names and the header's bytes, which the
  * writer (net_trace_writer.c) and the reader (net_trace_reader.c) share.
  */
-#include "net_trace_int.h"
+#include "net_trace.h"
 
+#include "net_trace_int.h"
 #include "rt_assert.h"
 
 #include <stdarg.h>
