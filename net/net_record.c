@@ -286,15 +286,6 @@ void net_record_control(net_record_t *r, uint32_t code) {
   append(r, NET_TRACE_T_CONTROL, &e);
 }
 
-void net_record_get_stats(net_record_t *r, net_record_stats_t *out) {
-  net_trace_writer_stats_t ws;
-  net_trace_writer_stats(r->writer, &ws);
-  *out = (net_record_stats_t){.records = ws.records_appended,
-                              .records_lost = ws.records_lost,
-                              .bytes_written = ws.bytes_written,
-                              .files = ws.files};
-}
-
 int net_record_stop(net_record_t *r, net_record_stats_t *stats, char *err,
                     size_t err_cap) {
   if (r == NULL)

@@ -41,7 +41,7 @@
 #ifndef NET_RECORD_H
 #define NET_RECORD_H
 
-#include "net_trace.h"
+#include "net_trace_writer.h"
 #include "rt_tap.h"
 
 #include <stdint.h>
@@ -71,7 +71,8 @@ typedef struct net_record_config {
   uint32_t buffer_bytes;       /* 0: the writer's default */
   const char *config;          /* the program's flags, for the header */
   uint32_t flags;              /* NET_RECORD_F_* */
-  /* Tests: how the writer opens its files (net_trace.h); NULL: open(2). */
+  /* Tests: how the writer opens its files (net_trace_writer.h); NULL:
+   * open(2). */
   net_trace_open_fn *open_file;
   void *open_ctx;
 } net_record_config_t;
@@ -89,7 +90,6 @@ int net_record_start(rt_world_t *w, const net_record_config_t *cfg,
                      net_record_t **out, char *err, size_t err_cap);
 /* Record an operator action, just before the program performs it. */
 void net_record_control(net_record_t *r, uint32_t code);
-void net_record_get_stats(net_record_t *r, net_record_stats_t *out);
 /* Clear the tap, write END, wait for the disk, free r. 0, or the first I/O
  * error with its sentence in err. stats (may be NULL): the final counts. */
 int net_record_stop(net_record_t *r, net_record_stats_t *stats, char *err,

@@ -5,6 +5,8 @@
 # seam guard in tests/ forbids pthread_create there).
 find_package(Threads REQUIRED)
 add_library(oc_trace STATIC ${CMAKE_CURRENT_LIST_DIR}/net_trace.c
+            ${CMAKE_CURRENT_LIST_DIR}/net_trace_writer.c
+            ${CMAKE_CURRENT_LIST_DIR}/net_trace_reader.c
             ${CMAKE_CURRENT_LIST_DIR}/net_record.c)
 target_include_directories(oc_trace PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(oc_trace PUBLIC oc_runtime Threads::Threads)

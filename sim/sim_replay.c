@@ -14,6 +14,7 @@
 #include "sim_replay.h"
 
 #include "net_record.h"
+#include "net_trace_reader.h"
 #include "rt_assert.h"
 #include "rt_hash.h"
 #include "rt_idmap.h"
@@ -672,6 +673,72 @@ static void pass(sim_replay_t *r, rt_drive_t kind, uint32_t turns_max) {
   r->rep->checkpoints++;
 }
 
+/* A TIME record: move the recorded clock, or stop once it passes until. */
+static void step_time(sim_replay_t *r, const net_trace_record_t *rec,
+                      net_trace_dec_t *d, rt_time_ns until) {
+  uint64_t delta = net_trace_get_u64(d);
+  if (!fields_ok(r, d, rec))
+    return;
+  if (delta > (uint64_t)(RT_TIME_NEVER - 1 - r->time)) {
+    stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
+              "record %" PRIu64 " moves the clock past any time",
+              rec->index);
+    return;
+  }
+  rt_time_ns t = r->time + (rt_time_ns)delta;
+  if (t > until) {
+    r->stopped = true;
+    r->rep->status = SIM_REPLAY_UNTIL;
+    return;
+  }
+  r->time = t;
+  rt_world_set_time(r->world, t);
+}
+
+/* A record that happens between passes, for the driver loop to act on:
+ * time, a notification, a pass or an operator action. */
+static void between_passes(sim_replay_t *r, const net_trace_record_t *rec,
+                           rt_time_ns until) {
+  net_trace_dec_t d;
+  net_trace_dec_init(&d, rec->payload, rec->len);
+  switch (rec->type) {
+  case NET_TRACE_T_TIME:
+    step_time(r, rec, &d, until);
+    break;
+  case NET_TRACE_T_STREAM_EVENT: {
+    uint64_t source = net_trace_get_u64(&d);
+    uint64_t events = net_trace_get_u64(&d);
+    if (fields_ok(r, &d, rec))
+      notify(r, source, (uint32_t)events);
+    break;
+  }
+  case NET_TRACE_T_PASS: {
+    uint64_t kind = net_trace_get_u64(&d);
+    uint64_t turns_max = net_trace_get_u64(&d);
+    if (fields_ok(r, &d, rec))
+      pass(r, (rt_drive_t)kind,
+           (uint32_t)(turns_max > UINT32_MAX ? UINT32_MAX : turns_max));
+    break;
+  }
+  case NET_TRACE_T_CONTROL: {
+    uint64_t code = net_trace_get_u64(&d);
+    if (!fields_ok(r, &d, rec))
+      break;
+    if (code == NET_RECORD_CONTROL_TEARDOWN)
+      rt_world_stop_all(r->world, RT_REASON_SHUTDOWN);
+    else if (r->cfg.control != NULL)
+      r->cfg.control(r->cfg.control_ctx, (uint32_t)code);
+    break;
+  }
+  default:
+    stop_with(r, SIM_REPLAY_DIVERGED, 0,
+              "the recording has %s here, between passes; the replay did "
+              "not do it",
+              net_trace_type_name(rec->type));
+    break;
+  }
+}
+
 sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
                                    sim_replay_report_t *rep) {
   memset(rep, 0, sizeof(*rep));
@@ -692,61 +759,7 @@ sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
       break; /* END: every check matched */
     if (rc < 0)
       break;
-    net_trace_dec_t d;
-    net_trace_dec_init(&d, rec.payload, rec.len);
-    switch (rec.type) {
-    case NET_TRACE_T_TIME: {
-      uint64_t delta = net_trace_get_u64(&d);
-      if (!fields_ok(r, &d, &rec))
-        break;
-      if (delta > (uint64_t)(RT_TIME_NEVER - 1 - r->time)) {
-        stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
-                  "record %" PRIu64 " moves the clock past any time",
-                  rec.index);
-        break;
-      }
-      rt_time_ns t = r->time + (rt_time_ns)delta;
-      if (t > until) {
-        r->stopped = true;
-        rep->status = SIM_REPLAY_UNTIL;
-        break;
-      }
-      r->time = t;
-      rt_world_set_time(r->world, t);
-      break;
-    }
-    case NET_TRACE_T_STREAM_EVENT: {
-      uint64_t source = net_trace_get_u64(&d);
-      uint64_t events = net_trace_get_u64(&d);
-      if (fields_ok(r, &d, &rec))
-        notify(r, source, (uint32_t)events);
-      break;
-    }
-    case NET_TRACE_T_PASS: {
-      uint64_t kind = net_trace_get_u64(&d);
-      uint64_t turns_max = net_trace_get_u64(&d);
-      if (fields_ok(r, &d, &rec))
-        pass(r, (rt_drive_t)kind,
-             (uint32_t)(turns_max > UINT32_MAX ? UINT32_MAX : turns_max));
-      break;
-    }
-    case NET_TRACE_T_CONTROL: {
-      uint64_t code = net_trace_get_u64(&d);
-      if (!fields_ok(r, &d, &rec))
-        break;
-      if (code == NET_RECORD_CONTROL_TEARDOWN)
-        rt_world_stop_all(r->world, RT_REASON_SHUTDOWN);
-      else if (r->cfg.control != NULL)
-        r->cfg.control(r->cfg.control_ctx, (uint32_t)code);
-      break;
-    }
-    default:
-      stop_with(r, SIM_REPLAY_DIVERGED, 0,
-                "the recording has %s here, between passes; the replay did "
-                "not do it",
-                net_trace_type_name(rec.type));
-      break;
-    }
+    between_passes(r, &rec, until);
   }
   rep->time = rt_now(r->world);
   rep->deliveries = rt_world_deliveries(r->world);

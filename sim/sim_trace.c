@@ -2,6 +2,8 @@
 #include "sim_trace.h"
 
 #include "net_record.h"
+#include "net_trace_reader.h"
+#include "net_trace_writer.h"
 #include "rt_hash.h"
 
 #include <inttypes.h>
@@ -110,10 +112,22 @@ static void write_checkpoint(sim_trace_t *t, uint64_t kind, uint64_t run_hash) {
     (void)net_trace_append(t->writer, NET_TRACE_T_CHECKPOINT, b, e.len);
 }
 
-/* Checking: the next checkpoint must be this one. */
-static void check_checkpoint(sim_trace_t *t, uint64_t kind, uint64_t run_hash) {
-  if (t->stopped)
-    return;
+/* A checkpoint as the recording holds it (write_checkpoint's fields). */
+typedef struct recorded_checkpoint {
+  uint64_t kind;
+  uint64_t deliveries;
+  uint64_t at;
+  uint64_t chain;
+  uint64_t actor;
+  uint64_t tag;
+  uint64_t from;
+  uint64_t hash;
+} recorded_checkpoint_t;
+
+/* Checking: the recording's next checkpoint into *cp. false, with t
+ * stopped, when the recording ends, fails, lost records or holds something
+ * else there. */
+static bool read_checkpoint(sim_trace_t *t, recorded_checkpoint_t *cp) {
   net_trace_record_t rec;
   int rc = net_trace_next(t->reader, &rec);
   if (rc == 0) {
@@ -121,12 +135,12 @@ static void check_checkpoint(sim_trace_t *t, uint64_t kind, uint64_t run_hash) {
               "the run goes on past the recording's end (delivery %" PRIu64
               ", t=%.6f)",
               t->deliveries, (double)t->last.at / 1e9);
-    return;
+    return false;
   }
   if (rc < 0) {
     stop_with(t, SIM_REPLAY_TRACE_ERROR, "%s",
               net_trace_reader_error(t->reader));
-    return;
+    return false;
   }
   t->records++;
   t->record_index = rec.index;
@@ -135,54 +149,65 @@ static void check_checkpoint(sim_trace_t *t, uint64_t kind, uint64_t run_hash) {
               "the recording lost records at record %" PRIu64
               " (its writer fell behind the disk)",
               rec.index);
-    return;
+    return false;
   }
   net_trace_dec_t d;
   net_trace_dec_init(&d, rec.payload, rec.len);
-  uint64_t k = net_trace_get_u64(&d);
-  uint64_t deliveries = net_trace_get_u64(&d);
-  uint64_t at = net_trace_get_u64(&d);
-  uint64_t chain = net_trace_get_fixed64(&d);
-  uint64_t actor = net_trace_get_u64(&d);
-  uint64_t tag = net_trace_get_u64(&d);
-  uint64_t from = net_trace_get_u64(&d);
-  uint64_t hash = net_trace_get_fixed64(&d);
+  cp->kind = net_trace_get_u64(&d);
+  cp->deliveries = net_trace_get_u64(&d);
+  cp->at = net_trace_get_u64(&d);
+  cp->chain = net_trace_get_fixed64(&d);
+  cp->actor = net_trace_get_u64(&d);
+  cp->tag = net_trace_get_u64(&d);
+  cp->from = net_trace_get_u64(&d);
+  cp->hash = net_trace_get_fixed64(&d);
   if (rec.type != NET_TRACE_T_CHECKPOINT || net_trace_dec_finish(&d) < 0) {
     stop_with(t, SIM_REPLAY_TRACE_ERROR,
               "record %" PRIu64 " (%s) is not a simulated run's checkpoint",
               rec.index, net_trace_type_name(rec.type));
-    return;
+    return false;
   }
-  if (k != kind || deliveries != t->deliveries) {
+  return true;
+}
+
+/* Checking: the next checkpoint must be this one. */
+static void check_checkpoint(sim_trace_t *t, uint64_t kind, uint64_t run_hash) {
+  if (t->stopped)
+    return;
+  recorded_checkpoint_t cp;
+  if (!read_checkpoint(t, &cp))
+    return;
+  if (cp.kind != kind || cp.deliveries != t->deliveries) {
     stop_with(t, SIM_REPLAY_DIVERGED,
               "the run %s at delivery %" PRIu64 " (t=%.6f); the recording "
               "%s at delivery %" PRIu64 " (t=%.6f)",
               kind == SIM_TRACE_CP_END ? "ended" : "goes on", t->deliveries,
               (double)t->last.at / 1e9,
-              k == SIM_TRACE_CP_END ? "ended" : "went on", deliveries,
-              (double)at / 1e9);
+              cp.kind == SIM_TRACE_CP_END ? "ended" : "went on",
+              cp.deliveries, (double)cp.at / 1e9);
     return;
   }
-  if (chain != t->chain || at != (uint64_t)t->last.at) {
+  if (cp.chain != t->chain || cp.at != (uint64_t)t->last.at) {
     stop_with(t, SIM_REPLAY_DIVERGED,
               "deliveries %" PRIu64 "..%" PRIu64 " differ: the last one is "
               "at t=%.6f, actor %" PRIu64 " (%s), tag %u, from %" PRIu64
               "; the recording's was at t=%.6f, actor %" PRIu64 ", tag %"
               PRIu64 ", from %" PRIu64
               " (tools/overcookied-sim --check-determinism names the first)",
-              deliveries > SIM_TRACE_EVERY ? deliveries - SIM_TRACE_EVERY + 1
-                                           : 1,
-              deliveries, (double)t->last.at / 1e9, t->last.actor,
+              cp.deliveries > SIM_TRACE_EVERY
+                  ? cp.deliveries - SIM_TRACE_EVERY + 1
+                  : 1,
+              cp.deliveries, (double)t->last.at / 1e9, t->last.actor,
               t->last.actor_name != NULL ? t->last.actor_name : "?",
-              (unsigned)t->last.tag, t->last.from, (double)at / 1e9, actor,
-              tag, from);
+              (unsigned)t->last.tag, t->last.from, (double)cp.at / 1e9,
+              cp.actor, cp.tag, cp.from);
     return;
   }
-  if (kind == SIM_TRACE_CP_END && hash != run_hash) {
+  if (kind == SIM_TRACE_CP_END && cp.hash != run_hash) {
     stop_with(t, SIM_REPLAY_DIVERGED,
               "the run ends with hash %016" PRIx64 "; the recording's was %016"
               PRIx64 " (same deliveries, different bytes read or written)",
-              run_hash, hash);
+              run_hash, cp.hash);
     return;
   }
   t->checkpoints++;

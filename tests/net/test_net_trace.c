@@ -1,4 +1,6 @@
 #include "net_trace.h"
+#include "net_trace_reader.h"
+#include "net_trace_writer.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>

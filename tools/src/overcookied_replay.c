@@ -33,6 +33,7 @@
  * starts and ends) as instant events.
  */
 #include "net_record.h"
+#include "net_trace_reader.h"
 #include "rt_idmap.h"
 #include "rt_parse.h"
 #include "server.h"
