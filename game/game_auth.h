@@ -28,12 +28,12 @@ typedef struct game_auth {
 int game_auth_init(game_auth_t *a, const char *secret, int64_t lifetime_s);
 
 /* A token for (sub, name), valid from now_s for the lifetime. Writes a NUL
- * terminated token into out; -RT_ELIMIT when cap is too small. */
+ * terminated token into out; RT_ELIMIT when cap is too small. */
 int game_auth_sign(const game_auth_t *a, const char *sub, const char *name,
                    int64_t now_s, char *out, size_t cap);
 
-/* 0 and *who for a valid, unexpired token; -RT_EINVAL when malformed,
- * -RT_EPROTO for a wrong algorithm or signature, -RT_ETIMEDOUT when
+/* 0 and *who for a valid, unexpired token; RT_EINVAL when malformed,
+ * RT_EPROTO for a wrong algorithm or signature, RT_ETIMEDOUT when
  * expired. */
 int game_auth_verify(const game_auth_t *a, const char *token, int64_t now_s,
                      rt_identity_t *who);

@@ -141,7 +141,7 @@ static void pump(client_t *c) {
     out_item_t *it = item(c, 0);
     int err = c->conn->ops->send_text(c->conn, it->buf);
     if (err < 0) {
-      /* -RT_EPIPE: the connection is closing (either side began the close
+      /* RT_EPIPE: the connection is closing (either side began the close
        * handshake) and will go within its close wait; nothing more goes
        * out, so nothing is stuck for the write wait to cut. */
       if (err == RT_EPIPE)

@@ -51,7 +51,7 @@ uint16_t net_live_listener_port(const rt_listener_t *l);
 
 /* Connect to host:port without blocking. The owner gets
  * RT_STREAM_CONNECTED|RT_STREAM_WRITABLE when it completes, or
- * RT_STREAM_CLOSED (reads then fail with -RT_ECONNREFUSED). */
+ * RT_STREAM_CLOSED (reads then fail with RT_ECONNREFUSED). */
 int net_live_connect(net_live_t *live, const char *host, uint16_t port,
                      rt_actor_id_t owner, rt_stream_t **out);
 

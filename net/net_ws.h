@@ -83,7 +83,7 @@ bool net_ws_wants_more(const net_ws_t *ws);
 /* Send queued frames as far as the stream takes them. 0 or negative. */
 int net_ws_flush(net_ws_t *ws);
 
-/* Queue one text message (copied). -RT_EPIPE after a close was queued. */
+/* Queue one text message (copied). RT_EPIPE after a close was queued. */
 int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len);
 int net_ws_send_ping(net_ws_t *ws);
 /* Queue a close frame (once) and stop reading further data messages. */
@@ -114,7 +114,7 @@ bool net_ws_parked(const net_ws_t *ws);
 /* ---- Handshake helpers --------------------------------------------------- */
 
 /* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key (SHA-1 and base64
- * from OpenSSL). -RT_EINVAL unless the key is the canonical base64 of 16
+ * from OpenSSL). RT_EINVAL unless the key is the canonical base64 of 16
  * bytes: 22 symbols, the last with its low 4 bits zero, and "==". out gets
  * NET_WS_ACCEPT_LEN chars and a NUL. */
 int net_ws_accept_key(const char *client_key, char out[NET_WS_ACCEPT_LEN + 1]);

@@ -28,7 +28,7 @@ typedef struct rt_idmap {
 int rt_idmap_init(rt_idmap_t *m);
 void rt_idmap_deinit(rt_idmap_t *m);
 void *rt_idmap_get(const rt_idmap_t *m, uint64_t key);
-/* key must not be present: -RT_ENOMEM or -RT_ELIMIT when it cannot grow. */
+/* key must not be present: RT_ENOMEM or RT_ELIMIT when it cannot grow. */
 int rt_idmap_put(rt_idmap_t *m, uint64_t key, void *val);
 /* Removes and returns the value, or NULL when absent. */
 void *rt_idmap_del(rt_idmap_t *m, uint64_t key);

@@ -26,7 +26,7 @@
 #define RT_MAILBOX_RULES_MAX 8u
 
 typedef enum rt_overflow {
-  RT_OVERFLOW_REJECT = 0,  /* -RT_EFULL; the sender keeps the message */
+  RT_OVERFLOW_REJECT = 0,  /* RT_EFULL; the sender keeps the message */
   RT_OVERFLOW_DROP_NEWEST, /* discard the new message, count it */
   RT_OVERFLOW_REPLACE,     /* latest wins: discard the newest queued one of
                               the same tag, queue the new one last; with
@@ -67,7 +67,7 @@ typedef struct rt_mailbox {
 } rt_mailbox_t;
 
 /* cap in [1, RT_MAILBOX_CAP_MAX]; rules (borrowed, copied) may be NULL when
- * rules_len is 0; rules_len <= RT_MAILBOX_RULES_MAX. -RT_EINVAL otherwise. */
+ * rules_len is 0; rules_len <= RT_MAILBOX_RULES_MAX. RT_EINVAL otherwise. */
 int rt_mailbox_init(rt_mailbox_t *mb, uint32_t cap, rt_overflow_t policy,
                     const rt_overflow_rule_t *rules, uint32_t rules_len);
 
@@ -78,8 +78,8 @@ void rt_mailbox_deinit(rt_mailbox_t *mb);
 rt_overflow_t rt_mailbox_policy(const rt_mailbox_t *mb, uint16_t tag);
 
 /* Push a copy of *msg. Returns RT_PUSH_QUEUED, RT_PUSH_DROPPED or
- * RT_PUSH_REPLACED (the mailbox took the buffer reference), or -RT_EFULL /
- * -RT_ENOMEM (the caller still owns it). */
+ * RT_PUSH_REPLACED (the mailbox took the buffer reference), or RT_EFULL /
+ * RT_ENOMEM (the caller still owns it). */
 int rt_mailbox_push(rt_mailbox_t *mb, const rt_msg_t *msg);
 
 /* Pop the oldest message into *out (the caller takes its buffer). */

@@ -47,7 +47,7 @@ typedef struct rt_session_conn rt_session_conn_t;
 
 typedef struct rt_session_conn_ops {
   /* Queue one text message; frame is borrowed (its bytes are copied or
-   * referenced). 0, or -RT_EPIPE once closing, -RT_ENOMEM. */
+   * referenced). 0, or RT_EPIPE once closing, RT_ENOMEM. */
   int (*send_text)(rt_session_conn_t *c, const rt_buf_t *frame);
   /* Bytes queued towards the peer and not yet taken by it. */
   size_t (*backlog)(const rt_session_conn_t *c);

@@ -16,10 +16,10 @@
  *
  * Contracts:
  *  - read returns bytes read (> 0), 0 when nothing is available now, or
- *    -RT_EOF (peer finished writing, all bytes read) / -RT_ERESET.
+ *    RT_EOF (peer finished writing, all bytes read) / RT_ERESET.
  *  - write returns bytes accepted, possibly fewer than asked and possibly 0
  *    when the send buffer is full; WRITABLE follows once room frees up. Or
- *    -RT_EPIPE / -RT_ERESET.
+ *    RT_EPIPE / RT_ERESET.
  *  - backlog is the bytes accepted by write that the peer has not yet taken.
  *  - close detaches the stream from its owner and frees it; no signal for it
  *    is delivered afterwards.

@@ -214,14 +214,14 @@ typedef struct rt_actor_spec {
 int rt_spawn(rt_world_t *w, const rt_actor_spec_t *spec, rt_actor_id_t *id_out);
 
 /* Send *msg to actor `to`. Returns RT_PUSH_QUEUED/DROPPED/REPLACED (the
- * runtime took the message's buffer) or a negative error: -RT_ENOACTOR (also
- * counted as a dead letter), -RT_EFULL (REJECT policy), -RT_ENOMEM; then the
+ * runtime took the message's buffer) or a negative error: RT_ENOACTOR (also
+ * counted as a dead letter), RT_EFULL (REJECT policy), RT_ENOMEM; then the
  * caller still owns the buffer. msg is borrowed. */
 int rt_send(rt_world_t *w, rt_actor_id_t to, const rt_msg_t *msg);
 
 /* Stop an actor: if it is running, after its current message; otherwise now.
  * Queued messages are released and counted; its timers are cancelled; its
- * monitors receive DOWN with `reason`. -RT_ENOACTOR if it is not alive. */
+ * monitors receive DOWN with `reason`. RT_ENOACTOR if it is not alive. */
 int rt_stop(rt_world_t *w, rt_actor_id_t id, int reason);
 
 bool rt_alive(const rt_world_t *w, rt_actor_id_t id);
@@ -233,7 +233,7 @@ int rt_monitor(rt_world_t *w, rt_actor_id_t watcher, rt_actor_id_t target,
                uint64_t *ref_out);
 
 /* Remove a monitor; no DOWN for it is delivered afterwards (one already
- * pending is withdrawn). -RT_ENOTFOUND when it is gone already. */
+ * pending is withdrawn). RT_ENOTFOUND when it is gone already. */
 int rt_demonitor(rt_world_t *w, uint64_t ref);
 
 /* Inside a behaviour. */
@@ -266,7 +266,7 @@ int rt_timer_start_fn(rt_world_t *w, rt_time_ns delay, rt_time_ns period,
                       rt_timer_fn *fn, void *arg, uint64_t *timer_out);
 
 /* Cancel: no delivery happens after this returns, even one already due.
- * -RT_ENOTFOUND for a finished or unknown timer. */
+ * RT_ENOTFOUND for a finished or unknown timer. */
 int rt_timer_cancel(rt_world_t *w, uint64_t timer);
 
 /* ---- Logging ------------------------------------------------------------ */

@@ -147,8 +147,8 @@ int sim_bot_spawn(sim_world_t *sw, uint16_t port, const sim_bot_config_t *cfg,
 void sim_bot_destroy(sim_bot_t *bot);
 
 /* ---- Commands: queued to the bot, run in its next turn ------------------- */
-/* Each returns 0, or -RT_EFULL when SIM_BOT_MAILBOX_CAP commands wait, or
- * -RT_ENOACTOR once the bot stopped, or -RT_EINVAL. */
+/* Each returns 0, or RT_EFULL when SIM_BOT_MAILBOX_CAP commands wait, or
+ * RT_ENOACTOR once the bot stopped, or RT_EINVAL. */
 
 /* One text frame, as is (len <= SIM_BOT_TEXT_MAX; may be invalid JSON). */
 int sim_bot_send(sim_bot_t *bot, const char *text, size_t len);
@@ -175,7 +175,7 @@ int sim_bot_set_reading(sim_bot_t *bot, bool reading);
 int sim_bot_reset_in(sim_bot_t *bot, uint64_t bytes);
 /* An HTTP GET on a new connection, with "Authorization: Bearer <token>"
  * when `bearer`; the answer is read with sim_bot_http_result. One request
- * at a time: a GET while one is in flight is refused (-RT_EFULL). */
+ * at a time: a GET while one is in flight is refused (RT_EFULL). */
 int sim_bot_http_get(sim_bot_t *bot, const char *path, bool bearer);
 
 /* ---- What the bot saw ---------------------------------------------------- */

@@ -10,10 +10,10 @@
  * it, and the writer sees short writes (backpressure), exactly the condition
  * the Client actor's flow control exists for. Segments never overtake each
  * other. A stall holds back arrivals in one direction for a window; a reset
- * discards everything and fails both ends with -RT_ERESET.
+ * discards everything and fails both ends with RT_ERESET.
  *
  * Closing one end (rt_stream_close) sends EOF to the peer after the bytes
- * already written; the peer's writes then fail with -RT_EPIPE.
+ * already written; the peer's writes then fail with RT_EPIPE.
  */
 #ifndef SIM_PIPE_H
 #define SIM_PIPE_H
@@ -46,7 +46,7 @@ int sim_pipe_create(sim_world_t *sw, const sim_link_config_t *a_to_b,
 /* Connect to a sim_listen port: the server end is queued at the listener
  * (its owner gets RT_TAG_ACCEPT), the client end is returned, owned by
  * `owner`. up: client to server, down: server to client.
- * -RT_ECONNREFUSED when nobody listens or the accept backlog is full. */
+ * RT_ECONNREFUSED when nobody listens or the accept backlog is full. */
 int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                 const sim_link_config_t *up, const sim_link_config_t *down,
                 rt_stream_t **out);
@@ -54,7 +54,7 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
 /* Hold back arrivals *towards* `end` until world time `until`. */
 void sim_stream_stall(rt_stream_t *end, rt_time_ns until);
 
-/* Reset the whole connection now: both ends see -RT_ERESET. */
+/* Reset the whole connection now: both ends see RT_ERESET. */
 void sim_stream_reset(rt_stream_t *end);
 
 /* Reset the whole connection once `bytes` more bytes have been written

@@ -976,7 +976,7 @@ Test(sim_replay, a_record_the_writer_refused_is_a_trace_error_at_the_gap) {
    * The echo reads up to 4096 bytes at a time (net_echo.c ECHO_CHUNK), so
    * when 16 KiB wait on the socket its first read returns 4096 bytes, and
    * that READ record (4096 bytes and its fields) is refused with
-   * -RT_ELIMIT: counted, and a LOST record marks the gap. */
+   * RT_ELIMIT: counted, and a LOST record marks the gap. */
   char dir[TMP_PATH_MAX];
   tmp_path(dir, "rec");
   session_t s;
