@@ -313,6 +313,8 @@ static void serve_static(conn_t *c, const net_http_request_t *req) {
 
 #define METRICS_TEXT_MAX (64u * 1024)
 
+static size_t server_metrics(const net_server_t *srv, char *out, size_t cap);
+
 /* Rendered into scratch space of the largest size, then copied into a
  * buffer of its exact length: an answer that waits in `out` for a slow
  * reader must hold the bytes it counts against NET_HTTP_OUT_MAX, not 64
@@ -322,7 +324,7 @@ static void serve_metrics(conn_t *c) {
   char *text = malloc(METRICS_TEXT_MAX);
   rt_buf_t *buf = NULL;
   if (text != NULL) {
-    buf = rt_buf_copy(text, net_server_metrics(c->srv, text, METRICS_TEXT_MAX));
+    buf = rt_buf_copy(text, server_metrics(c->srv, text, METRICS_TEXT_MAX));
     free(text);
   }
   if (buf == NULL) {
@@ -1444,7 +1446,8 @@ static void metrics_mailboxes(const net_server_t *srv, text_t *t) {
       ws.actors_live);
 }
 
-size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap) {
+/* The /metrics text (Prometheus 0.0.4) into out; returns its length. */
+static size_t server_metrics(const net_server_t *srv, char *out, size_t cap) {
   text_t t = {.p = out, .len = 0, .cap = cap};
   metrics_connections(srv, &t);
   metrics_mailboxes(srv, &t);

@@ -168,7 +168,4 @@ const char *net_server_close_reason_name(net_close_reason_t reason);
 /* The slot of ws_close_codes for a close code. */
 uint32_t net_server_close_code_index(uint16_t code);
 
-/* The /metrics text (Prometheus 0.0.4) into out; returns its length. */
-size_t net_server_metrics(const net_server_t *srv, char *out, size_t cap);
-
 #endif

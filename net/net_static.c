@@ -18,7 +18,8 @@ struct net_static {
   uint64_t total;
 };
 
-const char *net_static_content_type(const char *name) {
+/* The MIME type for a file name, by extension. */
+static const char *content_type(const char *name) {
   static const struct {
     char ext[14];
     char type[32];
@@ -78,7 +79,7 @@ static int load_file(net_static_t *st, const char *fs_path, const char *url,
   }
   net_static_file_t *f = &st->files[st->count++];
   snprintf(f->path, sizeof(f->path), "%s", url);
-  f->content_type = net_static_content_type(url);
+  f->content_type = content_type(url);
   /* No content hashes in the names: pages, scripts and styles must match
    * each other after a deploy, so they revalidate; images may be cached
    * briefly. */

@@ -37,7 +37,4 @@ const net_static_file_t *net_static_find(const net_static_t *st,
                                          const char *path);
 uint32_t net_static_count(const net_static_t *st);
 
-/* The MIME type for a file name, by extension. */
-const char *net_static_content_type(const char *name);
-
 #endif

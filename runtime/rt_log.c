@@ -22,17 +22,13 @@ int rt_log_level_parse(const char *name) {
   return RT_EINVAL;
 }
 
-bool rt_log_enabled(const rt_world_t *w, int level) {
+static bool log_enabled(const rt_world_t *w, int level) {
   return level >= w->cfg.log_level && level < RT_LOG_OFF;
 }
 
-void rt_world_set_log_level(rt_world_t *w, int level) {
-  w->cfg.log_level = level;
-}
-
-void rt_vlog(rt_world_t *w, int level, const char *event, const char *fmt,
+static void vlog(rt_world_t *w, int level, const char *event, const char *fmt,
              va_list ap) {
-  if (!rt_log_enabled(w, level))
+  if (!log_enabled(w, level))
     return;
   char line[RT_LOG_LINE_MAX];
   const size_t cap = sizeof(line) - 4; /* room for "...\n" */
@@ -66,6 +62,6 @@ void rt_vlog(rt_world_t *w, int level, const char *event, const char *fmt,
 void rt_log(rt_world_t *w, int level, const char *event, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  rt_vlog(w, level, event, fmt, ap);
+  vlog(w, level, event, fmt, ap);
   va_end(ap);
 }

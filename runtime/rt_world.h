@@ -276,10 +276,6 @@ int rt_timer_cancel(rt_world_t *w, uint64_t timer);
  * RT_LOG_LINE_MAX are cut and end in "...". */
 void rt_log(rt_world_t *w, int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void rt_vlog(rt_world_t *w, int level, const char *event, const char *fmt,
-             va_list ap) __attribute__((format(printf, 4, 0)));
-bool rt_log_enabled(const rt_world_t *w, int level);
-void rt_world_set_log_level(rt_world_t *w, int level);
 const char *rt_log_level_name(int level);
 /* "debug" .. "off" (a flag's value): the level, or RT_EINVAL. */
 int rt_log_level_parse(const char *name);

@@ -17,8 +17,5 @@ struct sim_world {
 
 void sim__pipes_destroy_all(sim_world_t *sw);
 void sim__listeners_destroy_all(sim_world_t *sw);
-sim_listener_t *sim__listener_find(sim_world_t *sw, uint16_t port);
-/* Queue a server end; RT_ECONNREFUSED when the backlog is full. */
-int sim__listener_enqueue(sim_listener_t *l, rt_stream_t *server_end);
 
 #endif

@@ -499,9 +499,11 @@ static const rt_listener_ops_t sim_listener_ops = {
     .destroy = sim_listener_destroy,
 };
 
+static sim_listener_t *listener_find(sim_world_t *sw, uint16_t port);
+
 int sim_listen(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                rt_listener_t **out) {
-  if (sim__listener_find(sw, port) != NULL)
+  if (listener_find(sw, port) != NULL)
     return RT_EADDR;
   uint32_t slot = 0;
   while (slot < SIM_LISTENERS_MAX && sw->listeners[slot] != NULL)
@@ -525,14 +527,15 @@ int sim_listen(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
   return RT_OK;
 }
 
-sim_listener_t *sim__listener_find(sim_world_t *sw, uint16_t port) {
+static sim_listener_t *listener_find(sim_world_t *sw, uint16_t port) {
   for (uint32_t i = 0; i < SIM_LISTENERS_MAX; i++)
     if (sw->listeners[i] != NULL && sw->listeners[i]->port == port)
       return sw->listeners[i];
   return NULL;
 }
 
-int sim__listener_enqueue(sim_listener_t *sl, rt_stream_t *server_end) {
+/* Queue a server end; RT_ECONNREFUSED when the backlog is full. */
+static int listener_enqueue(sim_listener_t *sl, rt_stream_t *server_end) {
   if (sl->pending_count == sl->pending_cap)
     return RT_ECONNREFUSED;
   sl->pending[(sl->pending_head + sl->pending_count) % sl->pending_cap] =
@@ -551,7 +554,7 @@ void sim__listeners_destroy_all(sim_world_t *sw) {
 int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                 const sim_link_config_t *up, const sim_link_config_t *down,
                 rt_stream_t **out) {
-  sim_listener_t *sl = sim__listener_find(sw, port);
+  sim_listener_t *sl = listener_find(sw, port);
   if (sl == NULL || sl->listener.closed)
     return RT_ECONNREFUSED;
   if (sl->pending_count == sl->pending_cap)
@@ -561,7 +564,7 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
   if (err < 0)
     return err;
   end_of(server)->pipe->client_owner = owner;
-  err = sim__listener_enqueue(sl, server);
+  err = listener_enqueue(sl, server);
   RT_WASSERT(sw->world, err == RT_OK);
   rt_stream_set_owner(client, owner);
   *out = client;

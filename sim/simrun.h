@@ -309,9 +309,6 @@ int simrun_populate(simrun_t *run, const simrun_mix_t *mix);
 /* Add one player; *index_out is its number (0, 1, ...). */
 int simrun_add_player(simrun_t *run, const simrun_player_t *p,
                       uint32_t *index_out);
-/* The plan a drawn player i would get (for tests that tweak one). */
-void simrun_player_draw(const simrun_t *run, const simrun_mix_t *mix,
-                        uint32_t i, simrun_player_t *out);
 
 /* Run until virtual time t, checking as it goes. 0, or -1 after the first
  * violation (then the run is over: see simrun_summary). */

@@ -97,7 +97,7 @@ player_t *simrun__ids_find(const simrun_t *run, const char *id) {
 
 /* ---- Players ------------------------------------------------------------- */
 
-void simrun_player_draw(const simrun_t *run, const simrun_mix_t *mix,
+static void player_draw(const simrun_t *run, const simrun_mix_t *mix,
                         uint32_t i, simrun_player_t *out) {
   rt_rng_t rng;
   rt_rng_init(&rng, run->cfg.seed, KEY_PLAN(i));
@@ -197,7 +197,7 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
 int simrun_populate(simrun_t *run, const simrun_mix_t *mix) {
   for (uint32_t i = 0; i < run->cfg.players; i++) {
     simrun_player_t plan;
-    simrun_player_draw(run, mix, run->players_len, &plan);
+    player_draw(run, mix, run->players_len, &plan);
     uint32_t index;
     int err = simrun_add_player(run, &plan, &index);
     if (err < 0)
