@@ -214,6 +214,24 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
   return 0;
 }
 
+void server_routes(game_t *g, net_server_config_t *cfg) {
+  const net_route_t routes[] = {
+      {"POST", "/api/login", game_api_login, g},
+      {"GET", "/api/leaderboard", game_api_leaderboard, g},
+      {"GET", "/api/history", game_api_history, g},
+      /* The original frontend's session check and logout (PROTOCOL.md,
+       * "The original frontend"). */
+      {"GET", "/auth/verify", game_api_verify, g},
+      {"POST", "/auth/logout", game_api_logout, g},
+  };
+  uint32_t n = (uint32_t)(sizeof(routes) / sizeof(routes[0]));
+  _Static_assert(sizeof(routes) / sizeof(routes[0]) <= NET_ROUTES_MAX,
+                 "the route table fits net_server's");
+  for (uint32_t i = 0; i < n; i++)
+    cfg->routes[i] = routes[i];
+  cfg->routes_len = n;
+}
+
 /* The server's connection layer: the game's session, token check, API
  * routes, metrics and the Client's mailbox rules, with the options'
  * limits. The one place these are written: every program and test that
@@ -230,11 +248,8 @@ static void net_config(const server_options_t *o, server_t *s,
       .auth_ctx = s->game,
       .metrics = game_metrics,
       .metrics_ctx = s->game,
-      .routes = {{"POST", "/api/login", game_api_login, s->game},
-                 {"GET", "/api/leaderboard", game_api_leaderboard, s->game},
-                 {"GET", "/api/history", game_api_history, s->game}},
-      .routes_len = 3,
   };
+  server_routes(s->game, out);
   game_client_mailbox(&out->mailbox_cap, &out->overflow, &out->rules,
                       &out->rules_len);
   if (o->mailbox_cap > 0)

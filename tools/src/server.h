@@ -68,6 +68,12 @@ int server_options_parse(int argc, char **argv, int first,
  * a different server). */
 int server_options_format(const server_options_t *o, char *out, size_t cap);
 
+/* The game's HTTP API routes (ctx: g) into cfg->routes and routes_len:
+ * the one route table, which server_start and the simulator's runner
+ * (simrun.c, which builds its server with a fault-injecting Store) both
+ * serve. */
+void server_routes(game_t *g, net_server_config_t *cfg);
+
 /* The assembled server. */
 typedef struct server {
   game_t *game;

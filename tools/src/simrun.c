@@ -26,6 +26,7 @@
 #include "net_ws.h"
 #include "rt_hash.h"
 #include "rt_stream.h"
+#include "server.h"
 #include "sim_pipe.h"
 
 #include <cjson/cJSON.h>
@@ -691,21 +692,19 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
   err = game_create(run->w, &run->cfg.game, SECRET, &store, &run->game);
   if (err < 0)
     goto fail;
-  /* The server as tools/src/overcookied.c wires it (no static files). */
+  /* The server as tools/src/overcookied.c wires it (no static files),
+   * with its route table (server_routes). */
   net_server_config_t scfg = {
       .session = game_session(run->game),
       .authenticate = game_authenticate,
       .auth_ctx = run->game,
       .metrics = game_metrics,
       .metrics_ctx = run->game,
-      .routes = {{"POST", "/api/login", game_api_login, run->game},
-                 {"GET", "/api/leaderboard", game_api_leaderboard, run->game},
-                 {"GET", "/api/history", game_api_history, run->game}},
-      .routes_len = 3,
       .connections_max = cfg->connections_max,
       .ws_message_max = cfg->ws_message_max,
       .ws_park_after = cfg->ws_park_after,
   };
+  server_routes(run->game, &scfg);
   game_client_mailbox(&scfg.mailbox_cap, &scfg.overflow, &scfg.rules,
                       &scfg.rules_len);
   if (cfg->mailbox_cap > 0)
