@@ -77,6 +77,7 @@ typedef struct fx {
   server_t server; /* game and srv are its */
   sim_bot_t *bots[BOTS_MAX];
   uint32_t bots_len;
+  const char *cors_origin; /* --cors-origin, or NULL */
 } fx_t;
 
 static void fx_report(const fx_t *fx, const char *what, const char *file,
@@ -141,6 +142,8 @@ static void fx_start(fx_t *fx) {
   server_options_default(&o);
   o.static_dir = NULL;
   o.game = fx->game_cfg;
+  if (fx->cors_origin != NULL)
+    o.cors_origins[o.cors_origins_len++] = fx->cors_origin;
   char err[256];
   CHECK(fx,
         server_start(fx->w, &o, SECRET, &fx->store_cfg, fx_listen, fx->sw,
@@ -2384,5 +2387,88 @@ Test(game_sim, auth_logout_is_204_without_content_and_revokes_nothing) {
   CHECK(fx, status == 200, "the token still verifies: %d", status);
   cJSON_Delete(v);
   CHECK(fx, sim_bot_state(ada) == SIM_BOT_OPEN, "the WebSocket is untouched");
+  fx_free(fx);
+}
+
+#define FRONTEND "http://localhost:3000"
+#define CORS_LINES                                                             \
+  "Access-Control-Allow-Origin: " FRONTEND "\r\n"                              \
+  "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+
+/* A request from the frontend's origin: method, target, more lines. */
+static void from_frontend(fx_t *fx, const char *method_target, const char *more,
+                          raw_answer_t *out) {
+  char req[2 * RAW_ANSWER_MAX];
+  snprintf(req, sizeof(req),
+           "%s HTTP/1.1\r\nHost: game.test\r\nOrigin: " FRONTEND "\r\n%s"
+           "Connection: close\r\n\r\n",
+           method_target, more);
+  http_raw(fx, req, out);
+}
+
+/* The server every program assembles (server_start) takes its CORS
+ * origins from the options: the frontend's preflights and calls on the
+ * game's routes get them, errors and deferred answers included. */
+Test(game_sim, a_cors_origin_in_the_options_reaches_every_api_route) {
+  fx_t *fx =
+      fx_create("a_cors_origin_in_the_options_reaches_every_api_route", 3003);
+  fx->cors_origin = FRONTEND;
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  wait_state(fx, ada, SIM_BOT_OPEN, 5 * SEC);
+  static const struct {
+    const char *path, *asks, *methods;
+  } preflights[] = {
+      {"/auth/verify", "GET", "GET, HEAD"},
+      {"/auth/logout", "POST", "POST"},
+      {"/api/history", "GET", "GET, HEAD"},
+      {"/api/leaderboard", "GET", "GET, HEAD"},
+      {"/api/login", "POST", "POST"},
+  };
+  for (size_t i = 0; i < sizeof(preflights) / sizeof(preflights[0]); i++) {
+    char target[128], asks[256], want[1024];
+    snprintf(target, sizeof(target), "OPTIONS %s", preflights[i].path);
+    snprintf(asks, sizeof(asks),
+             "Access-Control-Request-Method: %s\r\n"
+             "Access-Control-Request-Headers: authorization,content-type\r\n",
+             preflights[i].asks);
+    raw_answer_t a;
+    from_frontend(fx, target, asks, &a);
+    snprintf(want, sizeof(want),
+             "HTTP/1.1 204 No Content\r\nConnection: close\r\n"
+             "Access-Control-Allow-Methods: %s\r\n"
+             "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+             "Access-Control-Max-Age: 600\r\n" CORS_LINES "\r\n",
+             preflights[i].methods);
+    CHECK(fx, strcmp(a.head, want) == 0, "%s: %s", preflights[i].path, a.head);
+  }
+  char auth[RAW_ANSWER_MAX];
+  snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n",
+           sim_bot_token(ada));
+  raw_answer_t a;
+  from_frontend(fx, "GET /auth/verify", auth, &a);
+  CHECK(fx, a.status == 200 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  from_frontend(fx, "GET /auth/verify", "", &a);
+  CHECK(fx, a.status == 401 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  CHECK(fx, strcmp(a.body, TOKEN_ERROR) == 0, "%s", a.body);
+  from_frontend(fx, "GET /api/history", auth, &a); /* deferred: the Store */
+  CHECK(fx, a.status == 200 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  from_frontend(fx, "POST /auth/logout", auth, &a);
+  CHECK(fx, a.status == 204 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  /* Not the API: no CORS. Not the origin: no CORS, and OPTIONS is 405. */
+  from_frontend(fx, "GET /health", "", &a);
+  CHECK(fx, a.status == 200 && strstr(a.head, "Access-Control") == NULL, "%s",
+        a.head);
+  http_raw(fx,
+           "OPTIONS /auth/verify HTTP/1.1\r\nHost: game.test\r\n"
+           "Origin: http://localhost:3001\r\n"
+           "Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+           &a);
+  CHECK(fx, a.status == 405 && strstr(a.head, "Access-Control") == NULL, "%s",
+        a.head);
   fx_free(fx);
 }

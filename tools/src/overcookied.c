@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -151,6 +152,24 @@ static void warn_open_origin(const server_options_t *o) {
             "which a DNS-rebinding page controls; name your site's origin "
             "with --allowed-origin https://your.site\n",
             o->bind);
+}
+
+/* A frontend allowed to call the API cross-origin (--cors-origin) also
+ * opens the game's WebSocket, which checks Origin against another list
+ * (--allowed-origin, or the request's own Host): say so when that check
+ * would refuse it, rather than let the game fail with a 403 later. */
+static void warn_cors_without_websocket(const server_options_t *o) {
+  for (uint32_t i = 0; i < o->cors_origins_len; i++) {
+    bool allowed = false;
+    for (uint32_t k = 0; k < o->origins_len; k++)
+      allowed = allowed || strcasecmp(o->cors_origins[i], o->origins[k]) == 0;
+    if (!allowed)
+      fprintf(stderr,
+              "overcookied: WARNING: --cors-origin %s is not an "
+              "--allowed-origin: its pages may call the API but not open "
+              "the game's WebSocket; add --allowed-origin %s\n",
+              o->cors_origins[i], o->cors_origins[i]);
+  }
 }
 
 /* The browser files when --static is not given: beside the executable,
@@ -287,6 +306,7 @@ int main(int argc, char **argv) {
     o.static_dir = static_buf;
   }
   warn_open_origin(&o);
+  warn_cors_without_websocket(&o);
   raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
   net_live_config_t cfg = {.seed = o.seed_set ? o.seed : random_seed(),

@@ -20,6 +20,11 @@ void server_usage(FILE *out) {
           "                        tokens then end with the process)\n"
           "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
           "                        (default: the request's own host)\n"
+          "  --cors-origin O       let pages from origin O call the HTTP API\n"
+          "                        cross-origin with credentials (CORS),\n"
+          "                        written as a browser sends it\n"
+          "                        (http[s]://host[:port]), repeatable, at\n"
+          "                        most 8 (default: none)\n"
           "  --static DIR          browser client files (default: beside the\n"
           "                        program, PREFIX/share/overcookied/web)\n"
           "  --max-connections N   default 20000; above it: 503\n"
@@ -126,6 +131,14 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
     o->origins[o->origins_len++] = v;
     return true;
   }
+  /* Refused unless a browser's Origin could equal it (a trailing '/' or
+   * upper case never would): better at start than silently never. */
+  if (strcmp(a, "--cors-origin") == 0 && text != NULL &&
+      o->cors_origins_len < NET_CORS_ORIGINS_MAX &&
+      net_server_origin_valid(v)) {
+    o->cors_origins[o->cors_origins_len++] = v;
+    return true;
+  }
   if (strcmp(a, "--max-connections") == 0 &&
       rt_parse_u64(v, 10000000, &n) == 0 && n > 0) {
     o->max_connections = (uint32_t)n;
@@ -206,6 +219,9 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
   for (uint32_t i = 0; i < o->origins_len; i++)
     PUT(snprintf(out + len, cap - len, "\n--allowed-origin\n%s",
                  o->origins[i]));
+  for (uint32_t i = 0; i < o->cors_origins_len; i++)
+    PUT(snprintf(out + len, cap - len, "\n--cors-origin\n%s",
+                 o->cors_origins[i]));
   if (o->ws_park_after != 0)
     PUT(put_seconds(out + len, cap - len, "--ws-park-after", o->ws_park_after));
   if (o->echo)
@@ -261,6 +277,9 @@ static void net_config(const server_options_t *o, server_t *s,
   for (uint32_t i = 0; i < o->origins_len; i++)
     out->allowed_origins[i] = o->origins[i];
   out->allowed_origins_len = o->origins_len;
+  for (uint32_t i = 0; i < o->cors_origins_len; i++)
+    out->cors_origins[i] = o->cors_origins[i];
+  out->cors_origins_len = o->cors_origins_len;
 }
 
 int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
