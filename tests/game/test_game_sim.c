@@ -643,12 +643,23 @@ Test(game_sim,
         json_num(g, "timestamp") ==
             (double)((SIM_EPOCH_DEFAULT_NS + m.t_end) / SEC),
         "timestamp %.0f", json_num(g, "timestamp"));
+  /* The original server's names, for its frontend. */
+  CHECK(fx, strcmp(json_str(g, "winnerId"), sim_bot_user_id(ada)) == 0,
+        "winnerId");
+  CHECK(fx, strcmp(json_str(g, "playerName"), "Ada") == 0, "playerName");
+  CHECK(fx,
+        strcmp(json_str(g, "playerPicture"), "") == 0 &&
+            strcmp(json_str(g, "opponentPicture"), "") == 0,
+        "no pictures");
   cJSON_Delete(h);
   h = http_get_json(fx, bob, "/api/history", true, &status);
   g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(h, "games"), 0);
   CHECK(fx, status == 200 && json_num(h, "totalCount") == 1, "Bob's history");
   CHECK(fx, json_bool(g, "won") == 0 && json_num(g, "score") == want_bob,
         "Bob lost with his score");
+  CHECK(fx, strcmp(json_str(g, "playerName"), "Bob") == 0, "Bob's own name");
+  CHECK(fx, strcmp(json_str(g, "winnerId"), sim_bot_user_id(ada)) == 0,
+        "Bob's winnerId");
   cJSON_Delete(h);
   cJSON *lb = http_get_json(fx, bob, "/api/leaderboard", false, &status);
   CHECK(fx, status == 200 && cJSON_GetArraySize(lb) == 2, "leaderboard");
@@ -717,6 +728,7 @@ Test(game_sim, equal_clicks_end_in_a_draw_that_is_a_win_for_nobody) {
     CHECK(fx, status == 200 && json_num(h, "totalCount") == 1, "history");
     CHECK(fx, json_bool(g, "won") == 0, "a draw is won by nobody");
     CHECK(fx, strcmp(json_str(g, "winner"), "draw") == 0, "winner draw");
+    CHECK(fx, strcmp(json_str(g, "winnerId"), "draw") == 0, "winnerId draw");
     cJSON_Delete(h);
   }
   cJSON *lb =
