@@ -82,6 +82,13 @@ int game_api_leaderboard(void *ctx, rt_world_t *w, const rt_http_call_t *call,
                          rt_http_answer_t *answer);
 int game_api_history(void *ctx, rt_world_t *w, const rt_http_call_t *call,
                      rt_http_answer_t *answer);
+/* For the original frontend (PROTOCOL.md, "The original frontend"):
+ * GET /auth/verify with a Bearer token answers {"id","name","email":"",
+ * "picture":"","token"} or 401; POST /auth/logout answers 204. */
+int game_api_verify(void *ctx, rt_world_t *w, const rt_http_call_t *call,
+                    rt_http_answer_t *answer);
+int game_api_logout(void *ctx, rt_world_t *w, const rt_http_call_t *call,
+                    rt_http_answer_t *answer);
 
 /* Game metrics in Prometheus text (ctx: the game_t). */
 size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap);

@@ -1,5 +1,6 @@
 /* game_api.c: the game's edges toward the connection layer (rt_service.h):
- * token checks, the HTTP API (login, leaderboard, history) and metrics. */
+ * token checks, the HTTP API (login, leaderboard, history, and the
+ * original frontend's /auth/verify and /auth/logout) and metrics. */
 #include "game_int.h"
 
 #include "game_proto.h"
@@ -169,18 +170,71 @@ int game_api_leaderboard(void *ctx, rt_world_t *w, const rt_http_call_t *call,
   return RT_HTTP_DEFERRED;
 }
 
+/* The token of an "Authorization: Bearer T" header, or NULL. */
+static const char *bearer_token(const rt_http_call_t *call) {
+  const char *auth = call->authorization;
+  if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+    return NULL;
+  return auth + 7;
+}
+
+/* Who the call's bearer token says it is: 0, or negative (no token, or
+ * one verify refuses; a replay gets the recorded answer). */
+static int bearer_identity(game_t *g, const rt_http_call_t *call,
+                           rt_identity_t *who) {
+  const char *token = bearer_token(call);
+  if (token == NULL)
+    return RT_EINVAL;
+  return verify(g, token, who);
+}
+
 int game_api_history(void *ctx, rt_world_t *w, const rt_http_call_t *call,
                      rt_http_answer_t *answer) {
   game_t *g = ctx;
-  const char *auth = call->authorization;
   rt_identity_t who;
-  if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
-      verify(g, auth + 7, &who) < 0)
+  if (bearer_identity(g, call, &who) < 0)
     return answer_error(answer, 401, "missing or invalid bearer token");
   uint32_t limit = query_limit(call->query, HISTORY_DEFAULT);
   if (game_store_query_history(w, g->store, call, who.subject, limit) < 0)
     return answer_error(answer, 503, "storage busy, try again");
   return RT_HTTP_DEFERRED;
+}
+
+/* GET /auth/verify: the session the original frontend keeps, in its
+ * UserSession shape. A guest has no email or picture (the original's came
+ * from Google); "token" is the token it sent, which is still good. */
+int game_api_verify(void *ctx, rt_world_t *w, const rt_http_call_t *call,
+                    rt_http_answer_t *answer) {
+  (void)w;
+  game_t *g = ctx;
+  rt_identity_t who;
+  if (bearer_identity(g, call, &who) < 0)
+    return answer_error(answer, 401, "missing or invalid bearer token");
+  cJSON *body = cJSON_CreateObject();
+  cJSON_AddStringToObject(body, "id", who.subject);
+  cJSON_AddStringToObject(body, "name", who.name);
+  cJSON_AddStringToObject(body, "email", "");
+  cJSON_AddStringToObject(body, "picture", "");
+  cJSON_AddStringToObject(body, "token", bearer_token(call));
+  answer_json(answer, 200, body);
+  cJSON_Delete(body);
+  return RT_HTTP_ANSWERED;
+}
+
+/* POST /auth/logout: 204 whatever the token. Tokens are stateless HS256
+ * JWTs that the server keeps no record of: there is nothing to revoke
+ * server-side; the client forgets its token, which stays valid until its
+ * exp like any copy of it. Not checked, so a logout with an expired
+ * token succeeds too (the frontend forgets it either way). */
+int game_api_logout(void *ctx, rt_world_t *w, const rt_http_call_t *call,
+                    rt_http_answer_t *answer) {
+  (void)ctx;
+  (void)w;
+  (void)call;
+  answer->status = 204;
+  answer->content_type = NULL;
+  answer->body = NULL;
+  return RT_HTTP_ANSWERED;
 }
 
 /* ---- Metrics ------------------------------------------------------------------------- */

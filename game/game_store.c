@@ -377,6 +377,11 @@ static int leaderboard_json(game_store_t *st, const game_query_t *q,
   return print_json(arr, out);
 }
 
+/* One game as `me` saw it. After our fields come the original server's
+ * names for what its frontend reads (PROTOCOL.md, HTTP endpoints):
+ * winnerId (our winner), playerName (me), and playerPicture and
+ * opponentPicture, "" since guests have none (the original's came from
+ * Google). */
 static cJSON *history_row(sqlite3_stmt *s, const char *me) {
   const char *p1 = (const char *)sqlite3_column_text(s, 2);
   bool i_am_p1 = strcmp(p1, me) == 0;
@@ -394,6 +399,11 @@ static cJSON *history_row(sqlite3_stmt *s, const char *me) {
   cJSON_AddBoolToObject(g, "won", strcmp(winner, me) == 0);
   cJSON_AddStringToObject(g, "winner", winner);
   cJSON_AddStringToObject(g, "reason", (const char *)sqlite3_column_text(s, 9));
+  cJSON_AddStringToObject(g, "winnerId", winner);
+  cJSON_AddStringToObject(g, "playerName",
+                          (const char *)sqlite3_column_text(s, mine - 1));
+  cJSON_AddStringToObject(g, "playerPicture", "");
+  cJSON_AddStringToObject(g, "opponentPicture", "");
   return g;
 }
 

@@ -532,21 +532,37 @@ const char *net_http_reason(int status) {
 
 #define NET_HTTP_RESPONSE_HEAD_MAX 2048u
 
+/* A 1xx or 204 has no content by definition, and a server must not send
+ * Content-Length with one (RFC 9110 8.6); nor a type for content that
+ * cannot exist. */
+static bool status_has_no_content(int status) {
+  return (status >= 100 && status < 200) || status == 204;
+}
+
 rt_buf_t *net_http_response_head(int status, const char *content_type,
                                  size_t content_length, bool keep_alive,
                                  const char *extra_headers) {
   char head[NET_HTTP_RESPONSE_HEAD_MAX];
+  char length[48] = "";
+  if (status_has_no_content(status)) {
+    if (content_length != 0)
+      return NULL; /* a body it must not have: refuse, never cut it */
+    content_type = NULL;
+  } else {
+    snprintf(length, sizeof(length), "Content-Length: %zu\r\n",
+             content_length);
+  }
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 %d %s\r\n"
                    "%s%s%s"
-                   "Content-Length: %zu\r\n"
+                   "%s"
                    "Connection: %s\r\n"
                    "%s"
                    "\r\n",
                    status, net_http_reason(status),
                    content_type != NULL ? "Content-Type: " : "",
                    content_type != NULL ? content_type : "",
-                   content_type != NULL ? "\r\n" : "", content_length,
+                   content_type != NULL ? "\r\n" : "", length,
                    keep_alive ? "keep-alive" : "close",
                    extra_headers != NULL ? extra_headers : "");
   if (n < 0 || (size_t)n >= sizeof(head))

@@ -137,8 +137,9 @@ const char *net_http_reason(int status);
 
 /* A response head: status line, Content-Type (if not NULL), Content-Length,
  * Connection, the extra header lines (each "Name: value\r\n"; may be NULL),
- * blank line. A new buffer owned by the caller, or NULL (out of memory or
- * too long). */
+ * blank line. A 1xx or 204 gets neither Content-Type nor Content-Length
+ * (RFC 9110 8.6) and must have content_length 0. A new buffer owned by the
+ * caller, or NULL (out of memory, too long, or content for a 1xx/204). */
 rt_buf_t *net_http_response_head(int status, const char *content_type,
                                  size_t content_length, bool keep_alive,
                                  const char *extra_headers);

@@ -85,6 +85,10 @@ typedef struct conn {
   uint64_t call_id;
   bool keep_alive;
   bool head_only;
+  /* The configured CORS origin (srv->cfg's string) that the request being
+   * answered came from, or NULL: set for each request by route(), kept
+   * while its answer is deferred. */
+  const char *cors_origin;
   /* Deadline: Invariant (3) */
   uint64_t deadline_timer;
   uint8_t deadline_kind;
@@ -221,12 +225,39 @@ static bool out_flush(conn_t *c) {
   return true;
 }
 
-/* Queue a response. body is taken (may be NULL). */
+/* A methods line (Allow, or a preflight's Access-Control-Allow-Methods):
+ * the name, every route's method and HEAD, ", " between them, "\r\n"; the
+ * lengths are bounded by config_valid. */
+#define METHODS_LINE_MAX                                                       \
+  (sizeof("Access-Control-Allow-Methods: \r\n") +                              \
+   (NET_ROUTES_MAX + 1) * (NET_ROUTE_METHOD_LEN_MAX + 2))
+#define PREFLIGHT_LINES                                                        \
+  "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"              \
+  "Access-Control-Max-Age: %u\r\n"
+/* The longest extra lines respond() is given for an API path: a methods
+ * line and a preflight's lines after it (16: room for the Max-Age). */
+#define EXTRA_HEADERS_MAX (METHODS_LINE_MAX + sizeof(PREFLIGHT_LINES) + 16)
+/* What CORS adds to an answer (net_server.h, top). */
+#define CORS_LINES                                                             \
+  "Access-Control-Allow-Origin: %s\r\n"                                        \
+  "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+#define CORS_LINES_MAX (sizeof(CORS_LINES) + NET_ORIGIN_LEN_MAX)
+
+/* Queue a response. body is taken (may be NULL). An answer to a request
+ * from a configured CORS origin says that origin may read it. */
 static void respond(conn_t *c, int status, const char *content_type,
                     rt_buf_t *body, const char *extra_headers) {
   net_server_stats_t *st = &c->srv->stats;
   if (status >= 100 && status < 600)
     st->http_status[status / 100]++;
+  char headers[EXTRA_HEADERS_MAX + CORS_LINES_MAX];
+  if (c->cors_origin != NULL) {
+    int n =
+        snprintf(headers, sizeof(headers), "%s" CORS_LINES,
+                 extra_headers != NULL ? extra_headers : "", c->cors_origin);
+    RT_ASSERT(n > 0 && (size_t)n < sizeof(headers)); /* the bounds above */
+    extra_headers = headers;
+  }
   size_t len = body != NULL ? body->len : 0;
   rt_buf_t *head = net_http_response_head(status, content_type, len,
                                           c->keep_alive, extra_headers);
@@ -463,36 +494,61 @@ static const net_route_t *find_route(const net_server_t *srv,
   return req->method_id == HTTP_HEAD ? get : NULL;
 }
 
-/* "Allow: ", every route's method and HEAD, ", " between them, "\r\n":
- * the lengths are bounded by config_valid. */
-#define ALLOW_LINE_MAX                                                         \
-  (sizeof("Allow: \r\n") +                                                    \
-   (NET_ROUTES_MAX + 1) * (NET_ROUTE_METHOD_LEN_MAX + 2))
-
-/* The Allow line for a path that has routes: their methods, in the order
+/* The header line `name` ("Allow", or "Access-Control-Allow-Methods" for
+ * a preflight) for a path that has routes: their methods, in the order
  * they were registered, with HEAD after GET when find_route lends HEAD the
- * GET route. */
-static void route_allow_line(const net_server_t *srv, const char *path,
-                             char out[ALLOW_LINE_MAX]) {
+ * GET route, ", " between them, then "\r\n". The lengths are bounded by
+ * config_valid. Returns the line's length. */
+static size_t route_methods_line(const net_server_t *srv, const char *path,
+                                 const char *name, char out[METHODS_LINE_MAX]) {
+  RT_ASSERT(strlen(name) <= strlen("Access-Control-Allow-Methods"));
   bool head_route = false;
   for (uint32_t i = 0; i < srv->cfg.routes_len; i++)
     if (strcmp(srv->cfg.routes[i].path, path) == 0 &&
         strcmp(srv->cfg.routes[i].method, "HEAD") == 0)
       head_route = true;
-  size_t len = (size_t)snprintf(out, ALLOW_LINE_MAX, "Allow: ");
+  size_t len = (size_t)snprintf(out, METHODS_LINE_MAX, "%s: ", name);
   const char *sep = "";
   for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
     const net_route_t *r = &srv->cfg.routes[i];
     if (strcmp(r->path, path) != 0)
       continue;
     bool lend_head = !head_route && strcmp(r->method, "GET") == 0;
-    len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "%s%s%s", sep,
+    len += (size_t)snprintf(out + len, METHODS_LINE_MAX - len, "%s%s%s", sep,
                             r->method, lend_head ? ", HEAD" : "");
     head_route = head_route || lend_head; /* HEAD once */
     sep = ", ";
   }
-  len += (size_t)snprintf(out + len, ALLOW_LINE_MAX - len, "\r\n");
-  RT_ASSERT(len < ALLOW_LINE_MAX);
+  len += (size_t)snprintf(out + len, METHODS_LINE_MAX - len, "\r\n");
+  RT_ASSERT(len < METHODS_LINE_MAX);
+  return len;
+}
+
+/* The configured CORS origin that is the request's Origin byte for byte,
+ * or NULL. Exact: a browser writes its origin one way only
+ * (net_server_origin_valid), and the answer names it back. */
+static const char *cors_origin_of(const net_server_t *srv,
+                                  const net_http_request_t *req) {
+  const char *origin = net_http_header(req, "Origin");
+  if (origin == NULL)
+    return NULL;
+  for (uint32_t i = 0; i < srv->cfg.cors_origins_len; i++)
+    if (strcmp(origin, srv->cfg.cors_origins[i]) == 0)
+      return srv->cfg.cors_origins[i];
+  return NULL;
+}
+
+/* A preflight from a configured origin on a route's path: 204 with what
+ * the path allows; respond() adds the origin's lines. */
+static void respond_preflight(conn_t *c, const char *path) {
+  RT_ASSERT(c->cors_origin != NULL);
+  char lines[EXTRA_HEADERS_MAX];
+  size_t len =
+      route_methods_line(c->srv, path, "Access-Control-Allow-Methods", lines);
+  int n = snprintf(lines + len, sizeof(lines) - len, PREFLIGHT_LINES,
+                   NET_CORS_MAX_AGE_S);
+  RT_ASSERT(n > 0 && (size_t)n < sizeof(lines) - len);
+  respond(c, 204, NULL, NULL, lines);
 }
 
 static void route(conn_t *c, const net_http_request_t *req) {
@@ -502,6 +558,7 @@ static void route(conn_t *c, const net_http_request_t *req) {
    * without switching, the connection must close after the answer. */
   c->keep_alive = req->keep_alive && !req->upgrade && !srv->shutting_down;
   c->head_only = req->method_id == HTTP_HEAD;
+  c->cors_origin = NULL; /* the API's paths only, below */
   if (strcmp(req->path, "/ws") == 0 && srv->cfg.session != NULL) {
     upgrade_to_ws(c, req);
     return;
@@ -529,13 +586,19 @@ static void route(conn_t *c, const net_http_request_t *req) {
   }
   bool path_known;
   const net_route_t *r = find_route(srv, req, &path_known);
+  if (path_known)
+    c->cors_origin = cors_origin_of(srv, req);
   if (r != NULL) {
     call_route(c, r, req);
     return;
   }
+  if (path_known && req->method_id == HTTP_OPTIONS && c->cors_origin != NULL) {
+    respond_preflight(c, req->path);
+    return;
+  }
   if (path_known) {
-    char allow[ALLOW_LINE_MAX];
-    route_allow_line(srv, req->path, allow);
+    char allow[METHODS_LINE_MAX];
+    route_methods_line(srv, req->path, "Allow", allow);
     respond_405(c, allow);
     return;
   }
@@ -805,6 +868,7 @@ static void http_process(conn_t *c) {
     if (c->hp->state == NET_HTTP_ERROR) {
       c->keep_alive = false;
       c->head_only = false;
+      c->cors_origin = NULL; /* no request, no path: not the API's */
       respond_error(c, c->hp->error_status,
                     net_http_reason(c->hp->error_status));
       c->reason = NET_CLOSE_HTTP_ERROR;
@@ -1230,9 +1294,61 @@ static bool config_valid(const net_server_config_t *cfg) {
   }
   if (cfg->peers.requests_per_minute > NET_PEER_REQUESTS_PER_MINUTE_MAX)
     return false;
+  if (cfg->cors_origins_len > NET_CORS_ORIGINS_MAX)
+    return false;
+  for (uint32_t i = 0; i < cfg->cors_origins_len; i++)
+    if (cfg->cors_origins[i] == NULL ||
+        !net_server_origin_valid(cfg->cors_origins[i]))
+      return false; /* it goes into a header: no line breaks, bounded */
   return cfg->ws_message_max <= NET_WS_MESSAGE_MAX_LIMIT &&
          cfg->allowed_origins_len <= NET_ORIGINS_MAX &&
          cfg->rules_len <= RT_MAILBOX_RULES_MAX;
+}
+
+static bool host_char(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+         ch == '.';
+}
+
+static bool ipv6_char(char ch) {
+  return (ch >= 'a' && ch <= 'f') || (ch >= '0' && ch <= '9') || ch == ':' ||
+         ch == '.';
+}
+
+bool net_server_origin_valid(const char *origin) {
+  RT_ASSERT(origin != NULL);
+  if (strnlen(origin, NET_ORIGIN_LEN_MAX) >= NET_ORIGIN_LEN_MAX)
+    return false;
+  bool https = strncmp(origin, "https://", 8) == 0;
+  if (!https && strncmp(origin, "http://", 7) != 0)
+    return false;
+  const char *p = origin + (https ? 8 : 7);
+  const char *host = p;
+  if (*p == '[') { /* an IPv6 literal */
+    for (p++; ipv6_char(*p); p++)
+      ;
+    if (*p != ']' || p == host + 1)
+      return false;
+    p++;
+  } else {
+    while (host_char(*p))
+      p++;
+    if (p == host)
+      return false;
+  }
+  if (*p == '\0')
+    return true;
+  if (*p != ':')
+    return false; /* a path, a '/', upper case, user info: never an Origin */
+  const char *port = ++p;
+  if (*port == '0')
+    return false; /* a browser writes no leading zero, and no port 0 */
+  unsigned value = 0;
+  for (; *p >= '0' && *p <= '9' && p - port < 5; p++)
+    value = value * 10 + (unsigned)(*p - '0');
+  /* A browser leaves out the scheme's own port. */
+  return *p == '\0' && p > port && value <= 65535 &&
+         value != (https ? 443u : 80u);
 }
 
 int net_server_start(rt_world_t *w, rt_listener_t *listener,

@@ -19,6 +19,26 @@
  *   a close we started unanswered for ws_close_wait (5 s) -> drop
  * A WebSocket with no frame read or sent for ws_park_after (10 s) gives
  * back wslay's context (net_ws_park), and one never heard holds none.
+ *
+ * Cross-origin API calls (CORS, the Fetch standard), for a frontend served
+ * from another site: only for the configured cors_origins, none by default.
+ * A request on a route's path whose Origin is one of them, byte for byte,
+ * gets in its answer, whatever the status (a 401 too: the page must be
+ * allowed to read it to react to it):
+ *   Access-Control-Allow-Origin: <that origin>
+ *   Access-Control-Allow-Credentials: true
+ *   Vary: Origin
+ * and an OPTIONS from it on a route's path is a preflight, answered 204
+ * with those and Access-Control-Allow-Methods (the path's methods, as a 405
+ * lists them), Access-Control-Allow-Headers: Authorization, Content-Type,
+ * Access-Control-Max-Age: NET_CORS_MAX_AGE_S. Any other request is
+ * answered as without CORS: no such header, and an OPTIONS stays a 405
+ * with the path's Allow line (a browser's preflight fails on either; the
+ * 405 keeps what every client but the configured frontend sees as it
+ * was). Static files, /health, /metrics and /ws never carry CORS headers
+ * (the WebSocket's Origin check is allowed_origins, a separate list), nor
+ * do answers given before there is a whole request to route (400, 413,
+ * 431 from the parser, the acceptor's 503 above the connection limit).
  */
 #ifndef NET_SERVER_H
 #define NET_SERVER_H
@@ -38,7 +58,12 @@
  * of a path's routes make up the Allow line of its 405. */
 #define NET_ROUTE_METHOD_LEN_MAX 16u
 #define NET_ORIGINS_MAX 8u
-#define NET_ORIGIN_LEN_MAX 256u
+#define NET_ORIGIN_LEN_MAX 256u /* an origin's characters, and its NUL */
+/* Origins allowed cross-origin API calls: a frontend or two, a staging
+ * copy; each goes into a header, so each is bounded by NET_ORIGIN_LEN_MAX. */
+#define NET_CORS_ORIGINS_MAX 8u
+/* How long a browser may reuse a preflight's answer (seconds). */
+#define NET_CORS_MAX_AGE_S 600u
 #define NET_HTTP_OUT_MAX (256u * 1024) /* stop reading requests above this */
 #define NET_TOKEN_MAX 2048u
 #define NET_WS_PARK_AFTER_DEFAULT (10 * RT_NS_PER_S)
@@ -70,6 +95,11 @@ typedef struct net_server_config {
    * request's own Host, over http or https. */
   const char *allowed_origins[NET_ORIGINS_MAX];
   uint32_t allowed_origins_len;
+  /* Origins whose pages may call the API routes with credentials (CORS,
+   * top of this file), each valid for net_server_origin_valid. None: no
+   * CORS header is ever sent. Not the WebSocket's allowed_origins. */
+  const char *cors_origins[NET_CORS_ORIGINS_MAX];
+  uint32_t cors_origins_len;
   const net_static_t *statics; /* borrowed; may be NULL */
   net_route_t routes[NET_ROUTES_MAX];
   uint32_t routes_len;
@@ -145,11 +175,22 @@ typedef struct net_server_stats {
 
 typedef struct net_server net_server_t;
 
+/* True when `origin` is written as a browser writes an Origin header
+ * (RFC 6454 6.2), so that a request's Origin can equal it byte for byte:
+ * "http://" or "https://", a host of lowercase letters, digits, '-' and
+ * '.' (or a bracketed IPv6 address of lowercase hex digits, ':' and '.'),
+ * then maybe ':' and a port in 1..65535 without leading zeros that is not
+ * the scheme's default; nothing after it, not even '/'; fewer than
+ * NET_ORIGIN_LEN_MAX characters. "null" and "*" are not origins one can
+ * allow. */
+bool net_server_origin_valid(const char *origin);
+
 /* Start serving connections from `listener` (taken: the acceptor owns and
  * closes it). cfg is copied (the pointers in it are borrowed). RT_EINVAL
  * (the listener not taken) when, after the defaults, a duration is not in
- * (0, NET_DURATION_MAX], ws_message_max is above NET_WS_MESSAGE_MAX_LIMIT
- * or a table is longer than its maximum. */
+ * (0, NET_DURATION_MAX], ws_message_max is above NET_WS_MESSAGE_MAX_LIMIT,
+ * a table is longer than its maximum or a CORS origin is not valid for
+ * net_server_origin_valid. */
 int net_server_start(rt_world_t *w, rt_listener_t *listener,
                      const net_server_config_t *cfg, net_server_t **out);
 

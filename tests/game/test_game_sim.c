@@ -2,7 +2,7 @@
  *
  * Each test builds a seeded simulated world holding the server as every
  * program assembles it (server_start, tools/src/server.h: the game with an
- * in-memory Store and short timings, the three API routes, the game's
+ * in-memory Store and short timings, the API routes, the game's
  * session, token check, metrics and the Client's mailbox rules) on a
  * sim_listen port. Players are sim_bots (sim/sim_bot.h): they log in
  * over HTTP, upgrade to a WebSocket and play through the production code
@@ -77,6 +77,7 @@ typedef struct fx {
   server_t server; /* game and srv are its */
   sim_bot_t *bots[BOTS_MAX];
   uint32_t bots_len;
+  const char *cors_origin; /* --cors-origin, or NULL */
 } fx_t;
 
 static void fx_report(const fx_t *fx, const char *what, const char *file,
@@ -141,6 +142,8 @@ static void fx_start(fx_t *fx) {
   server_options_default(&o);
   o.static_dir = NULL;
   o.game = fx->game_cfg;
+  if (fx->cors_origin != NULL)
+    o.cors_origins[o.cors_origins_len++] = fx->cors_origin;
   char err[256];
   CHECK(fx,
         server_start(fx->w, &o, SECRET, &fx->store_cfg, fx_listen, fx->sw,
@@ -640,12 +643,23 @@ Test(game_sim,
         json_num(g, "timestamp") ==
             (double)((SIM_EPOCH_DEFAULT_NS + m.t_end) / SEC),
         "timestamp %.0f", json_num(g, "timestamp"));
+  /* The original server's names, for its frontend. */
+  CHECK(fx, strcmp(json_str(g, "winnerId"), sim_bot_user_id(ada)) == 0,
+        "winnerId");
+  CHECK(fx, strcmp(json_str(g, "playerName"), "Ada") == 0, "playerName");
+  CHECK(fx,
+        strcmp(json_str(g, "playerPicture"), "") == 0 &&
+            strcmp(json_str(g, "opponentPicture"), "") == 0,
+        "no pictures");
   cJSON_Delete(h);
   h = http_get_json(fx, bob, "/api/history", true, &status);
   g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(h, "games"), 0);
   CHECK(fx, status == 200 && json_num(h, "totalCount") == 1, "Bob's history");
   CHECK(fx, json_bool(g, "won") == 0 && json_num(g, "score") == want_bob,
         "Bob lost with his score");
+  CHECK(fx, strcmp(json_str(g, "playerName"), "Bob") == 0, "Bob's own name");
+  CHECK(fx, strcmp(json_str(g, "winnerId"), sim_bot_user_id(ada)) == 0,
+        "Bob's winnerId");
   cJSON_Delete(h);
   cJSON *lb = http_get_json(fx, bob, "/api/leaderboard", false, &status);
   CHECK(fx, status == 200 && cJSON_GetArraySize(lb) == 2, "leaderboard");
@@ -714,6 +728,7 @@ Test(game_sim, equal_clicks_end_in_a_draw_that_is_a_win_for_nobody) {
     CHECK(fx, status == 200 && json_num(h, "totalCount") == 1, "history");
     CHECK(fx, json_bool(g, "won") == 0, "a draw is won by nobody");
     CHECK(fx, strcmp(json_str(g, "winner"), "draw") == 0, "winner draw");
+    CHECK(fx, strcmp(json_str(g, "winnerId"), "draw") == 0, "winnerId draw");
     cJSON_Delete(h);
   }
   cJSON *lb =
@@ -2298,5 +2313,236 @@ Test(game_sim, a_slow_reader_never_sees_a_score_go_down) {
           sim_bot_kind_name((sim_bot_kind_t)r[k].kind));
     seen = s;
   }
+  fx_free(fx);
+}
+
+/* ---- Tests: the original frontend's HTTP (PROTOCOL.md) ------------------- */
+
+#define RAW_ANSWER_MAX 4096u
+
+typedef struct raw_answer {
+  int status;
+  char head[RAW_ANSWER_MAX]; /* status line to the blank line */
+  char body[RAW_ANSWER_MAX];
+} raw_answer_t;
+
+/* One request (sent whole; it asks for Connection: close) on a new
+ * connection, as a browser sends what the bots do not: OPTIONS, Origin,
+ * POST /auth/logout. The answer is read until the server closes. */
+static void http_raw(fx_t *fx, const char *request, raw_answer_t *out) {
+  rt_stream_t *s = NULL;
+  CHECK(fx, sim_connect(fx->sw, PORT, 0, &LINK, &LINK, &s) == RT_OK, "connect");
+  size_t len = strlen(request);
+  CHECK(fx, rt_stream_write(s, request, len) == (int64_t)len, "write");
+  char in[2 * RAW_ANSWER_MAX];
+  size_t got = 0;
+  rt_time_ns deadline = now_of(fx) + 2 * SEC;
+  bool end = false;
+  while (!end && now_of(fx) < deadline) {
+    run_for(fx, STEP);
+    for (;;) {
+      int64_t n = rt_stream_read(s, in + got, sizeof(in) - 1 - got);
+      if (n <= 0) {
+        end = n < 0;
+        break;
+      }
+      got += (size_t)n;
+      cr_assert_lt(got, sizeof(in) - 1, "answer too long");
+    }
+  }
+  rt_stream_close(s);
+  CHECK(fx, end, "the server closed the connection: %.*s", (int)got, in);
+  in[got] = '\0';
+  memset(out, 0, sizeof(*out));
+  CHECK(fx, sscanf(in, "HTTP/1.1 %d ", &out->status) == 1, "status: %s", in);
+  const char *b = strstr(in, "\r\n\r\n");
+  CHECK(fx, b != NULL, "a whole head: %s", in);
+  snprintf(out->head, sizeof(out->head), "%.*s", (int)(b + 4 - in), in);
+  snprintf(out->body, sizeof(out->body), "%s", b + 4);
+}
+
+/* GET /auth/verify with this Authorization value ("" for none). */
+static void verify_raw(fx_t *fx, const char *authorization, raw_answer_t *out) {
+  char req[2 * RAW_ANSWER_MAX];
+  snprintf(req, sizeof(req),
+           "GET /auth/verify HTTP/1.1\r\nHost: game.test\r\n%s%s%s"
+           "Content-Type: application/json\r\nConnection: close\r\n\r\n",
+           authorization[0] != '\0' ? "Authorization: " : "", authorization,
+           authorization[0] != '\0' ? "\r\n" : "");
+  http_raw(fx, req, out);
+}
+
+#define TOKEN_ERROR "{\"error\":\"missing or invalid bearer token\"}"
+
+/* The frontend keeps {id, name, email, picture, token} from /auth/verify
+ * and deletes its session on anything but a 2xx. */
+Test(game_sim, auth_verify_answers_the_session_of_a_good_token_and_401_else) {
+  fx_t *fx = fx_create(
+      "auth_verify_answers_the_session_of_a_good_token_and_401_else", 3001);
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  wait_state(fx, ada, SIM_BOT_OPEN, 5 * SEC);
+  int status;
+  cJSON *v = http_get_json(fx, ada, "/auth/verify", true, &status);
+  CHECK(fx, status == 200, "verify: %d", status);
+  CHECK(fx, cJSON_GetArraySize(v) == 5, "five fields");
+  CHECK(fx, strcmp(json_str(v, "id"), sim_bot_user_id(ada)) == 0, "id %s",
+        json_str(v, "id"));
+  CHECK(fx, strcmp(json_str(v, "name"), "Ada") == 0, "name");
+  CHECK(fx, strcmp(json_str(v, "email"), "") == 0, "email");
+  CHECK(fx, strcmp(json_str(v, "picture"), "") == 0, "picture");
+  CHECK(fx, strcmp(json_str(v, "token"), sim_bot_token(ada)) == 0, "token");
+  cJSON_Delete(v);
+  /* No token, another scheme, an empty token, one that is not a JWT, ours
+   * cut short, a well-formed one whose signature is not ours: 401 with the
+   * history's error. */
+  char bad[RAW_ANSWER_MAX];
+  const char *token = sim_bot_token(ada);
+  const char *refused[] = {
+      "",       "Basic YWRhOmFkYQ==", "Bearer ", "Bearer not.a.token", bad,
+      bad + 256};
+  snprintf(bad, 256, "Bearer %.*s", (int)strlen(token) - 1, token);
+  snprintf(bad + 256, sizeof(bad) - 256,
+           "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1LTEiLCJu"
+           "YW1lIjoiRXZlIiwiZXhwIjo0MTAyNDQ0ODAwfQ.ws1Z6lZx9BFdBqvAJ0kYJ3JbV"
+           "yUuO4qeVh0ZTzjO0H0");
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    raw_answer_t a;
+    verify_raw(fx, refused[i], &a);
+    CHECK(fx, a.status == 401, "case %zu: %d", i, a.status);
+    CHECK(fx, strcmp(a.body, TOKEN_ERROR) == 0, "case %zu: %s", i, a.body);
+    CHECK(fx, strstr(a.head, "Access-Control") == NULL, "no CORS configured");
+  }
+  /* "bearer" in any case, as the history takes it. */
+  char lower[RAW_ANSWER_MAX];
+  snprintf(lower, sizeof(lower), "bearer %s", token);
+  raw_answer_t a;
+  verify_raw(fx, lower, &a);
+  CHECK(fx, a.status == 200, "bearer: %d %s", a.status, a.body);
+  fx_free(fx);
+}
+
+/* Tokens are stateless: a logout revokes nothing, answers 204 with no
+ * content, and the token goes on working until it expires. */
+Test(game_sim, auth_logout_is_204_without_content_and_revokes_nothing) {
+  fx_t *fx =
+      fx_create("auth_logout_is_204_without_content_and_revokes_nothing", 3002);
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  wait_state(fx, ada, SIM_BOT_OPEN, 5 * SEC);
+  char req[RAW_ANSWER_MAX];
+  const char *auths[] = {sim_bot_token(ada), "garbage", NULL};
+  for (size_t i = 0; i < sizeof(auths) / sizeof(auths[0]); i++) {
+    snprintf(req, sizeof(req),
+             "POST /auth/logout HTTP/1.1\r\nHost: game.test\r\n%s%s%s"
+             "Content-Type: application/json\r\nContent-Length: 0\r\n"
+             "Connection: close\r\n\r\n",
+             auths[i] != NULL ? "Authorization: Bearer " : "",
+             auths[i] != NULL ? auths[i] : "", auths[i] != NULL ? "\r\n" : "");
+    raw_answer_t a;
+    http_raw(fx, req, &a);
+    CHECK(fx, a.status == 204, "case %zu: %d", i, a.status);
+    CHECK(fx,
+          strcmp(a.head, "HTTP/1.1 204 No Content\r\nConnection: close\r\n"
+                         "Cache-Control: no-store\r\n\r\n") == 0,
+          "case %zu: %s", i, a.head);
+    CHECK(fx, a.body[0] == '\0', "no content: %s", a.body);
+  }
+  /* Only POST: a GET is told so. */
+  raw_answer_t a;
+  http_raw(fx,
+           "GET /auth/logout HTTP/1.1\r\nHost: game.test\r\n"
+           "Connection: close\r\n\r\n",
+           &a);
+  CHECK(fx, a.status == 405 && strstr(a.head, "\r\nAllow: POST\r\n") != NULL,
+        "%s", a.head);
+  int status;
+  cJSON *v = http_get_json(fx, ada, "/auth/verify", true, &status);
+  CHECK(fx, status == 200, "the token still verifies: %d", status);
+  cJSON_Delete(v);
+  CHECK(fx, sim_bot_state(ada) == SIM_BOT_OPEN, "the WebSocket is untouched");
+  fx_free(fx);
+}
+
+#define FRONTEND "http://localhost:3000"
+#define CORS_LINES                                                             \
+  "Access-Control-Allow-Origin: " FRONTEND "\r\n"                              \
+  "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+
+/* A request from the frontend's origin: method, target, more lines. */
+static void from_frontend(fx_t *fx, const char *method_target, const char *more,
+                          raw_answer_t *out) {
+  char req[2 * RAW_ANSWER_MAX];
+  snprintf(req, sizeof(req),
+           "%s HTTP/1.1\r\nHost: game.test\r\nOrigin: " FRONTEND "\r\n%s"
+           "Connection: close\r\n\r\n",
+           method_target, more);
+  http_raw(fx, req, out);
+}
+
+/* The server every program assembles (server_start) takes its CORS
+ * origins from the options: the frontend's preflights and calls on the
+ * game's routes get them, errors and deferred answers included. */
+Test(game_sim, a_cors_origin_in_the_options_reaches_every_api_route) {
+  fx_t *fx =
+      fx_create("a_cors_origin_in_the_options_reaches_every_api_route", 3003);
+  fx->cors_origin = FRONTEND;
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  wait_state(fx, ada, SIM_BOT_OPEN, 5 * SEC);
+  static const struct {
+    const char *path, *asks, *methods;
+  } preflights[] = {
+      {"/auth/verify", "GET", "GET, HEAD"},
+      {"/auth/logout", "POST", "POST"},
+      {"/api/history", "GET", "GET, HEAD"},
+      {"/api/leaderboard", "GET", "GET, HEAD"},
+      {"/api/login", "POST", "POST"},
+  };
+  for (size_t i = 0; i < sizeof(preflights) / sizeof(preflights[0]); i++) {
+    char target[128], asks[256], want[1024];
+    snprintf(target, sizeof(target), "OPTIONS %s", preflights[i].path);
+    snprintf(asks, sizeof(asks),
+             "Access-Control-Request-Method: %s\r\n"
+             "Access-Control-Request-Headers: authorization,content-type\r\n",
+             preflights[i].asks);
+    raw_answer_t a;
+    from_frontend(fx, target, asks, &a);
+    snprintf(want, sizeof(want),
+             "HTTP/1.1 204 No Content\r\nConnection: close\r\n"
+             "Access-Control-Allow-Methods: %s\r\n"
+             "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+             "Access-Control-Max-Age: 600\r\n" CORS_LINES "\r\n",
+             preflights[i].methods);
+    CHECK(fx, strcmp(a.head, want) == 0, "%s: %s", preflights[i].path, a.head);
+  }
+  char auth[RAW_ANSWER_MAX];
+  snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n",
+           sim_bot_token(ada));
+  raw_answer_t a;
+  from_frontend(fx, "GET /auth/verify", auth, &a);
+  CHECK(fx, a.status == 200 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  from_frontend(fx, "GET /auth/verify", "", &a);
+  CHECK(fx, a.status == 401 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  CHECK(fx, strcmp(a.body, TOKEN_ERROR) == 0, "%s", a.body);
+  from_frontend(fx, "GET /api/history", auth, &a); /* deferred: the Store */
+  CHECK(fx, a.status == 200 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  from_frontend(fx, "POST /auth/logout", auth, &a);
+  CHECK(fx, a.status == 204 && strstr(a.head, CORS_LINES) != NULL, "%s",
+        a.head);
+  /* Not the API: no CORS. Not the origin: no CORS, and OPTIONS is 405. */
+  from_frontend(fx, "GET /health", "", &a);
+  CHECK(fx, a.status == 200 && strstr(a.head, "Access-Control") == NULL, "%s",
+        a.head);
+  http_raw(fx,
+           "OPTIONS /auth/verify HTTP/1.1\r\nHost: game.test\r\n"
+           "Origin: http://localhost:3001\r\n"
+           "Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+           &a);
+  CHECK(fx, a.status == 405 && strstr(a.head, "Access-Control") == NULL, "%s",
+        a.head);
   fx_free(fx);
 }

@@ -374,11 +374,14 @@ typedef struct seen {
   const char *opponent, *opponent_name;
   bool won;
   const char *winner, *reason;
+  const char *player_name; /* the asking player's own */
 } seen_t;
 
+/* Our 9 fields, then the original server's 4 names beside them (its
+ * frontend reads winnerId, playerName and the pictures). */
 static void expect_game(const cJSON *h, int i, seen_t want) {
   const cJSON *g = history_game(h, i);
-  cr_assert_eq(cJSON_GetArraySize(g), 9, "game %d has the 9 fields", i);
+  cr_assert_eq(cJSON_GetArraySize(g), 13, "game %d has the 13 fields", i);
   expect_str(g, "gameId", want.game_id);
   expect_num(g, "timestamp", (double)want.timestamp);
   expect_num(g, "score", want.score);
@@ -388,6 +391,10 @@ static void expect_game(const cJSON *h, int i, seen_t want) {
   expect_bool(g, "won", want.won);
   expect_str(g, "winner", want.winner);
   expect_str(g, "reason", want.reason);
+  expect_str(g, "winnerId", want.winner);
+  expect_str(g, "playerName", want.player_name);
+  expect_str(g, "playerPicture", "");
+  expect_str(g, "opponentPicture", "");
 }
 
 /* ---- Recording: Guarantee (3) -------------------------------------------- */
@@ -433,14 +440,14 @@ Test(game_store, a_draw_is_a_win_for_neither_player) {
   expect_row(board, 1, "Bob", 50, 1, 0);
   cJSON_Delete(board);
   cJSON *h = fx_history(&fx, "u-ada", 10);
-  expect_game(
-      h, 0,
-      (seen_t){"room-d", 1000, 50, 50, "u-bob", "Bob", false, "draw", "time"});
+  expect_game(h, 0,
+              (seen_t){"room-d", 1000, 50, 50, "u-bob", "Bob", false, "draw",
+                       "time", "Ada"});
   cJSON_Delete(h);
   h = fx_history(&fx, "u-bob", 10);
-  expect_game(
-      h, 0,
-      (seen_t){"room-d", 1000, 50, 50, "u-ada", "Ada", false, "draw", "time"});
+  expect_game(h, 0,
+              (seen_t){"room-d", 1000, 50, 50, "u-ada", "Ada", false, "draw",
+                       "time", "Bob"});
   cJSON_Delete(h);
   fx_close(&fx);
 }
@@ -461,10 +468,10 @@ Test(game_store, quit_and_disconnect_games_are_history_only) {
   cr_assert_eq(history_len(h), 2);
   expect_game(h, 0,
               (seen_t){"room-x", 2000, 5, 60, "u-bob", "Bob", false, "u-bob",
-                       "opponent_disconnected"});
-  expect_game(
-      h, 1,
-      (seen_t){"room-q", 1000, 40, 10, "u-bob", "Bob", true, "u-ada", "quit"});
+                       "opponent_disconnected", "Ada"});
+  expect_game(h, 1,
+              (seen_t){"room-q", 1000, 40, 10, "u-bob", "Bob", true, "u-ada",
+                       "quit", "Ada"});
   cJSON_Delete(h);
   /* A later time game adds only its own points. */
   fx_record(&fx, fx_result(&fx, "room-t", 3000, "u-ada", "Ada", 7, "u-bob",
@@ -504,9 +511,9 @@ Test(game_store, the_same_room_recorded_twice_is_stored_once_and_acked_twice) {
   cJSON_Delete(board);
   cJSON *h = fx_history(&fx, "u-ada", 10);
   cr_assert_eq(history_total(h), 1);
-  expect_game(
-      h, 0,
-      (seen_t){"room-1", 1000, 10, 5, "u-bob", "Bob", true, "u-ada", "time"});
+  expect_game(h, 0,
+              (seen_t){"room-1", 1000, 10, 5, "u-bob", "Bob", true, "u-ada",
+                       "time", "Ada"});
   cJSON_Delete(h);
   /* Once more, later, on its own. */
   fx_record(&fx, a);
@@ -580,28 +587,28 @@ Test(game_store, history_is_newest_first_from_each_players_perspective) {
   cJSON *h = fx_history(&fx, "u-ada", 10);
   cr_assert_eq(history_total(h), 3);
   cr_assert_eq(history_len(h), 3);
-  expect_game(
-      h, 0,
-      (seen_t){"room-c", 3000, 8, 2, "u-cy", "Cy", false, "u-cy", "quit"});
-  expect_game(
-      h, 1,
-      (seen_t){"room-b", 2000, 45, 30, "u-bob", "Bob", true, "u-ada", "time"});
-  expect_game(
-      h, 2,
-      (seen_t){"room-a", 1000, 12, 20, "u-bob", "Bob", false, "u-bob", "time"});
+  expect_game(h, 0,
+              (seen_t){"room-c", 3000, 8, 2, "u-cy", "Cy", false, "u-cy",
+                       "quit", "Ada"});
+  expect_game(h, 1,
+              (seen_t){"room-b", 2000, 45, 30, "u-bob", "Bob", true, "u-ada",
+                       "time", "Ada"});
+  expect_game(h, 2,
+              (seen_t){"room-a", 1000, 12, 20, "u-bob", "Bob", false, "u-bob",
+                       "time", "Ada"});
   cJSON_Delete(h);
 
   h = fx_history(&fx, "u-bob", 10);
   cr_assert_eq(history_total(h), 3);
-  expect_game(
-      h, 0,
-      (seen_t){"room-z", 4000, 1, 2, "u-cy", "Cy", false, "u-cy", "time"});
-  expect_game(
-      h, 1,
-      (seen_t){"room-b", 2000, 30, 45, "u-ada", "Ada", false, "u-ada", "time"});
-  expect_game(
-      h, 2,
-      (seen_t){"room-a", 1000, 20, 12, "u-ada", "Ada", true, "u-bob", "time"});
+  expect_game(h, 0,
+              (seen_t){"room-z", 4000, 1, 2, "u-cy", "Cy", false, "u-cy",
+                       "time", "Bob"});
+  expect_game(h, 1,
+              (seen_t){"room-b", 2000, 30, 45, "u-ada", "Ada", false, "u-ada",
+                       "time", "Bob"});
+  expect_game(h, 2,
+              (seen_t){"room-a", 1000, 20, 12, "u-ada", "Ada", true, "u-bob",
+                       "time", "Bob"});
   cJSON_Delete(h);
 
   /* The limit cuts the list, not the count. */
@@ -645,6 +652,13 @@ Test(game_store, names_are_stored_and_returned_byte_for_byte) {
   cJSON_Delete(board);
   cJSON *h = fx_history(&fx, "u-bob", 10);
   expect_str(history_game(h, 0), "opponentName", odd);
+  expect_str(history_game(h, 0), "playerName",
+             "Robert'); DROP TABLE players;--");
+  cJSON_Delete(h);
+  h = fx_history(&fx, "u-ada", 10);
+  expect_str(history_game(h, 0), "playerName", odd);
+  expect_str(history_game(h, 0), "opponentName",
+             "Robert'); DROP TABLE players;--");
   cJSON_Delete(h);
   fx_close(&fx);
 }

@@ -501,6 +501,28 @@ Test(net_http, responses_have_status_length_and_connection) {
   rt_buf_unref(b);
 }
 
+/* RFC 9110 8.6: no Content-Length (nor a type) in a 1xx or 204; a 204
+ * with content is refused rather than sent with a body it cannot have. */
+Test(net_http, a_204_has_no_content_length_and_no_type) {
+  rt_buf_t *b = net_http_response_head(204, "application/json", 0, true,
+                                       "Vary: Origin\r\n");
+  cr_assert_not_null(b);
+  char text[256];
+  memcpy(text, b->data, b->len);
+  text[b->len] = '\0';
+  cr_assert_str_eq(text, "HTTP/1.1 204 No Content\r\nConnection: keep-alive"
+                         "\r\nVary: Origin\r\n\r\n");
+  rt_buf_unref(b);
+  cr_assert_null(net_http_response_head(204, NULL, 1, true, NULL));
+  b = net_http_response_head(200, NULL, 0, true, NULL);
+  cr_assert_not_null(b);
+  memcpy(text, b->data, b->len);
+  text[b->len] = '\0';
+  cr_assert_not_null(strstr(text, "\r\nContent-Length: 0\r\n"),
+                     "a 200 says its empty content's length");
+  rt_buf_unref(b);
+}
+
 /* The request's final status after feeding it whole, then byte by byte. */
 static void expect_status(const char *req, int status) {
   for (int bytewise = 0; bytewise < 2; bytewise++) {

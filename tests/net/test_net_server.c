@@ -2094,6 +2094,200 @@ Test(net_server, a_405_allows_every_method_of_the_path) {
 }
 
 /* ============================================================================ */
+/* Cross-origin API calls (CORS)                                                 */
+/* ============================================================================ */
+
+#define FRONTEND "http://localhost:3000"
+#define PLAY "https://play.example"
+/* A request with an Origin (and more header lines, each ending "\r\n"). */
+#define REQ_FROM(method_target, origin, more)                                  \
+  method_target " HTTP/1.1\r\nHost: " HOST "\r\nOrigin: " origin "\r\n" more   \
+                "\r\n"
+/* What an answer to a configured origin adds, after the route's lines. */
+#define CORS(origin)                                                           \
+  "Access-Control-Allow-Origin: " origin "\r\n"                                \
+  "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+#define PREFLIGHT_HEAD(methods, origin)                                        \
+  "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n"                      \
+  "Access-Control-Allow-Methods: " methods "\r\n"                              \
+  "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"              \
+  "Access-Control-Max-Age: 600\r\n" CORS(origin) "\r\n"
+/* What a browser sends before a GET with Authorization, or a JSON POST. */
+#define ASKS(method)                                                           \
+  "Access-Control-Request-Method: " method "\r\n"                              \
+  "Access-Control-Request-Headers: authorization,content-type\r\n"
+
+static fx_t *fx_new_cors(void) {
+  fx_t *fx = fx_create();
+  fx->cfg.cors_origins[0] = PLAY;
+  fx->cfg.cors_origins[1] = FRONTEND;
+  fx->cfg.cors_origins_len = 2;
+  fx_start(fx);
+  return fx;
+}
+
+Test(net_server,
+     an_api_answer_to_a_configured_origin_allows_it_with_credentials) {
+  fx_t *fx = fx_new_cors();
+  client_t *cl = cl_connect(fx);
+  cl_send(cl, REQ_FROM("GET /api/sync?limit=5", FRONTEND,
+                       "Authorization: Bearer abc.def\r\n"));
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "text/plain; charset=utf-8", strlen("sync limit=5"),
+             true, NO_STORE CORS(FRONTEND));
+  check_body_str(&r, "sync limit=5");
+  cr_assert_str_eq(fx->seen_auth, "Bearer abc.def");
+  /* The other origin, a POST. */
+  cl_send(cl, "POST /api/echo HTTP/1.1\r\nHost: " HOST "\r\nOrigin: " PLAY
+              "\r\nContent-Type: application/json\r\n"
+              "Content-Length: 2\r\n\r\n{}");
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "application/json", 2, true, NO_STORE CORS(PLAY));
+  /* A deferred answer names the origin of the request it answers. */
+  cl_send(cl, REQ_FROM("GET /api/later", FRONTEND, ""));
+  advance(fx, 2 * SEC);
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "202 Accepted", "application/json", strlen("{\"deferred\":1}"),
+             true, NO_STORE CORS(FRONTEND));
+  /* The next request, without an Origin, gets none of it. */
+  cl_send(cl, REQ("GET /api/sync"));
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "text/plain; charset=utf-8", strlen("sync "), true,
+             NO_STORE);
+  cl_expect_quiet(cl);
+  fx_free(fx);
+}
+
+Test(net_server,
+     a_preflight_from_a_configured_origin_is_204_with_the_paths_methods) {
+  fx_t *fx = fx_new_cors();
+  client_t *cl = cl_connect(fx);
+  /* Preflight, then the real request, then another path's preflight, then
+   * a request elsewhere: answered in order on one connection. */
+  cl_send(cl, REQ_FROM("OPTIONS /api/sync", FRONTEND, ASKS("GET"))
+                  REQ_FROM("GET /api/sync", FRONTEND,
+                           "Authorization: Bearer abc.def\r\n")
+                      REQ_FROM("OPTIONS /api/echo", PLAY, ASKS("POST"))
+                          REQ("GET /health"));
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  cr_assert_str_eq(r.head, PREFLIGHT_HEAD("GET, HEAD", FRONTEND));
+  cr_assert_eq(r.body_len, 0);
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "200 OK", "text/plain; charset=utf-8", strlen("sync "), true,
+             NO_STORE CORS(FRONTEND));
+  cr_assert_eq(fx->sync_calls, 1, "the preflight never reaches the route");
+  cl_expect_response(cl, &r, true);
+  cr_assert_str_eq(r.head, PREFLIGHT_HEAD("POST", PLAY));
+  expect_health(cl);
+  cl_expect_quiet(cl);
+  /* A path with several methods lists them all, as its 405 does. */
+  fx_free(fx);
+  fx = fx_create();
+  fx->cfg.cors_origins[0] = FRONTEND;
+  fx->cfg.cors_origins_len = 1;
+  fx->cfg.routes[fx->cfg.routes_len++] = (net_route_t){
+      .method = "DELETE", .path = "/api/sync", .fn = api_echo, .ctx = fx};
+  fx_start(fx);
+  cl = cl_connect(fx);
+  cl_send(cl, REQ_FROM("OPTIONS /api/sync", FRONTEND, ASKS("DELETE")));
+  cl_expect_response(cl, &r, true);
+  cr_assert_str_eq(r.head, PREFLIGHT_HEAD("GET, HEAD, DELETE", FRONTEND));
+  cr_assert_eq(stats(fx).http_status[2], 1);
+  fx_free(fx);
+}
+
+Test(net_server, errors_of_the_api_carry_cors_to_a_configured_origin) {
+  fx_t *fx = fx_new_cors();
+  fx->reply_mute = true;
+  client_t *cl = cl_connect(fx);
+  resp_t r;
+  cl_send(cl, REQ_FROM("GET /api/fail", PLAY, ""));
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "500 Internal Server Error", "application/json",
+             strlen("{\"error\":\"internal error\"}"), true, CORS(PLAY));
+  /* A method the path does not take. */
+  cl_send(cl, "PUT /api/sync HTTP/1.1\r\nHost: " HOST "\r\nOrigin: " PLAY
+              "\r\nContent-Length: 0\r\n\r\n");
+  cl_expect_response(cl, &r, true);
+  check_head(&r, "405 Method Not Allowed", "application/json",
+             strlen("{\"error\":\"method not allowed\"}"), true,
+             ALLOW_GET_HEAD CORS(PLAY));
+  /* A deferred call nobody answers: its 504. */
+  cl_send(cl, REQ_FROM("GET /api/later", FRONTEND, ""));
+  advance(fx, 10 * SEC);
+  expect_error_and_close(cl, "504 Gateway Timeout",
+                         "{\"error\":\"the game did not answer in time\"}",
+                         CORS(FRONTEND));
+  /* Before there is a request to route, there is no path: none. */
+  cl = cl_connect(fx);
+  cl_send(cl, "POST /api/echo HTTP/1.1\r\nHost: " HOST "\r\nOrigin: " PLAY
+              "\r\nContent-Length: 4097\r\n\r\n");
+  expect_error_and_close(cl, "413 Payload Too Large",
+                         "{\"error\":\"Payload Too Large\"}", NULL);
+  fx_free(fx);
+}
+
+/* Nothing changes for anyone but the configured origins: no CORS line,
+ * and an OPTIONS is the 405 it always was. */
+Test(net_server, an_origin_not_configured_gets_no_cors_and_options_stays_405) {
+  const char *method_body = "{\"error\":\"method not allowed\"}";
+  for (int configured = 0; configured < 2; configured++) {
+    fx_t *fx = configured ? fx_new_cors() : fx_new();
+    client_t *cl = cl_connect(fx);
+    /* Not byte for byte one of them: each is another origin to a browser,
+     * or one no browser writes. */
+    const char *others[] = {"https://evil.example",
+                            "HTTP://LOCALHOST:3000",
+                            FRONTEND "/",
+                            "http://localhost:3001",
+                            "https://localhost:3000",
+                            "null",
+                            configured ? "https://play.example.evil"
+                                       : FRONTEND};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+      char req[512];
+      snprintf(req, sizeof(req),
+               "GET /api/sync HTTP/1.1\r\nHost: " HOST "\r\nOrigin: %s\r\n\r\n"
+               "OPTIONS /api/sync HTTP/1.1\r\nHost: " HOST
+               "\r\nOrigin: %s\r\n" ASKS("GET") "\r\n",
+               others[i], others[i]);
+      cl_send(cl, req);
+      resp_t r;
+      cl_expect_response(cl, &r, true);
+      check_head(&r, "200 OK", "text/plain; charset=utf-8", strlen("sync "),
+                 true, NO_STORE);
+      cl_expect_response(cl, &r, true);
+      check_head(&r, "405 Method Not Allowed", "application/json",
+                 strlen(method_body), true, ALLOW_GET_HEAD);
+      check_body_str(&r, method_body);
+    }
+    /* Without an Origin: the same. */
+    cl_send(cl, REQ("OPTIONS /api/sync"));
+    resp_t r;
+    cl_expect_response(cl, &r, true);
+    check_head(&r, "405 Method Not Allowed", "application/json",
+               strlen(method_body), true, ALLOW_GET_HEAD);
+    /* A configured origin off the API's paths: the page, /health and the
+     * 404 page are not the API. */
+    cl_send(cl, REQ_FROM("GET /", FRONTEND, "")
+                    REQ_FROM("GET /health", FRONTEND, "")
+                        REQ_FROM("OPTIONS /nothing", FRONTEND, ASKS("GET")));
+    cl_expect_response(cl, &r, true);
+    check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML),
+               true, STATIC_HTML_HEADERS);
+    expect_health(cl);
+    cl_expect_response(cl, &r, true);
+    cr_assert_eq(r.status, 404);
+    cr_assert_null(strstr(r.head, "Access-Control"));
+    cl_expect_quiet(cl);
+    cr_assert_eq(fx->sync_calls, sizeof(others) / sizeof(others[0]));
+    fx_free(fx);
+  }
+}
+
+/* ============================================================================ */
 /* WebSocket upgrade                                                             */
 /* ============================================================================ */
 
@@ -3065,6 +3259,106 @@ Test(net_server, route_method_names_are_bounded) {
     cr_assert_eq(try_start(fx), ok ? RT_OK : RT_EINVAL, "length %zu", lens[i]);
     fx_free(fx);
   }
+}
+
+/* Origins as a browser writes them are the only ones that could match,
+ * and each goes into a header line: anything else is refused. */
+Test(net_server, an_origin_is_valid_only_as_a_browser_writes_it) {
+  const char *valid[] = {
+      "http://localhost:3000", "https://play.example",
+      "http://127.0.0.1:8080", "https://a-b.c-d.example:65535",
+      "http://[::1]:3000",     "http://x:1",
+      "https://[2001:db8::1]", "http://localhost"};
+  for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+    cr_assert(net_server_origin_valid(valid[i]), "'%s'", valid[i]);
+  const char *invalid[] = {"",
+                           "null",
+                           "*",
+                           "localhost:3000",
+                           "ftp://play.example",
+                           "http://",
+                           "https://",
+                           "http://localhost:3000/",
+                           "https://play.example/x",
+                           "https://Play.example",
+                           "HTTPS://play.example",
+                           "http://a b",
+                           "http://a\r\nSet-Cookie: x=1",
+                           "http://user@host",
+                           "http://host:",
+                           "http://host:0",
+                           "http://host:03000",
+                           "http://host:65536",
+                           "http://host:123456",
+                           "http://host:80",
+                           "https://host:443",
+                           "http://[]:80",
+                           "http://[::1",
+                           "http://[::G]",
+                           "http://host?x"};
+  for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+    cr_assert(!net_server_origin_valid(invalid[i]), "'%s'", invalid[i]);
+  /* Length: at most NET_ORIGIN_LEN_MAX - 1 characters. */
+  char origin[NET_ORIGIN_LEN_MAX + 2];
+  const size_t lens[] = {NET_ORIGIN_LEN_MAX - 2, NET_ORIGIN_LEN_MAX - 1,
+                         NET_ORIGIN_LEN_MAX, NET_ORIGIN_LEN_MAX + 1};
+  for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+    memcpy(origin, "http://", 7);
+    memset(origin + 7, 'a', lens[i] - 7);
+    origin[lens[i]] = '\0';
+    cr_assert_eq(net_server_origin_valid(origin), lens[i] < NET_ORIGIN_LEN_MAX,
+                 "length %zu", lens[i]);
+  }
+}
+
+/* Up to NET_CORS_ORIGINS_MAX origins, each valid; the longest one allowed
+ * is named back whole in an answer. */
+Test(net_server, cors_origins_are_bounded_in_number_and_form) {
+  char names[NET_CORS_ORIGINS_MAX][32];
+  const uint32_t counts[] = {NET_CORS_ORIGINS_MAX - 1, NET_CORS_ORIGINS_MAX,
+                             NET_CORS_ORIGINS_MAX + 1};
+  for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+    fx_t *fx = fx_create();
+    for (uint32_t i = 0; i < counts[k] && i < NET_CORS_ORIGINS_MAX; i++) {
+      snprintf(names[i], sizeof(names[i]), "http://site%u.example", i);
+      fx->cfg.cors_origins[i] = names[i];
+    }
+    fx->cfg.cors_origins_len = counts[k];
+    bool ok = counts[k] <= NET_CORS_ORIGINS_MAX;
+    cr_assert_eq(try_start(fx), ok ? RT_OK : RT_EINVAL, "%u origins",
+                 counts[k]);
+    fx_free(fx);
+  }
+  const char *refused[] = {NULL, "http://localhost:3000/", "null"};
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    fx_t *fx = fx_create();
+    fx->cfg.cors_origins[0] = refused[i];
+    fx->cfg.cors_origins_len = 1;
+    cr_assert_eq(try_start(fx), RT_EINVAL, "origin %zu", i);
+    fx_free(fx);
+  }
+  char longest[NET_ORIGIN_LEN_MAX];
+  memcpy(longest, "http://", 7);
+  memset(longest + 7, 'a', NET_ORIGIN_LEN_MAX - 8);
+  longest[NET_ORIGIN_LEN_MAX - 1] = '\0';
+  fx_t *fx = fx_create();
+  fx->cfg.cors_origins[0] = longest;
+  fx->cfg.cors_origins_len = 1;
+  cr_assert_eq(try_start(fx), RT_OK);
+  client_t *cl = cl_connect(fx);
+  char req[1024];
+  snprintf(req, sizeof(req),
+           "OPTIONS /api/echo HTTP/1.1\r\nHost: " HOST
+           "\r\nOrigin: %s\r\n" ASKS("POST") "\r\n",
+           longest);
+  cl_send(cl, req);
+  resp_t r;
+  cl_expect_response(cl, &r, true);
+  char got[NET_ORIGIN_LEN_MAX + 1];
+  cr_assert_eq(r.status, 204);
+  cr_assert(resp_header(&r, "Access-Control-Allow-Origin", got, sizeof(got)));
+  cr_assert_str_eq(got, longest);
+  fx_free(fx);
 }
 
 /* ws_park_after at its most: a WebSocket is pinged on time and never

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -178,6 +179,24 @@ static void warn_public(const server_options_t *o) {
             o->bind);
 }
 
+/* A frontend allowed to call the API cross-origin (--cors-origin) also
+ * opens the game's WebSocket, which checks Origin against another list
+ * (--allowed-origin, or the request's own Host): say so when that check
+ * would refuse it, rather than let the game fail with a 403 later. */
+static void warn_cors_without_websocket(const server_options_t *o) {
+  for (uint32_t i = 0; i < o->cors_origins_len; i++) {
+    bool allowed = false;
+    for (uint32_t k = 0; k < o->origins_len; k++)
+      allowed = allowed || strcasecmp(o->cors_origins[i], o->origins[k]) == 0;
+    if (!allowed)
+      fprintf(stderr,
+              "overcookied: WARNING: --cors-origin %s is not an "
+              "--allowed-origin: its pages may call the API but not open "
+              "the game's WebSocket; add --allowed-origin %s\n",
+              o->cors_origins[i], o->cors_origins[i]);
+  }
+}
+
 /* The browser files when --static is not given: beside the executable,
  * in the install prefix (PREFIX/bin/overcookied ->
  * PREFIX/share/overcookied/web) or the build tree (BUILD/bin/overcookied
@@ -314,6 +333,7 @@ int main(int argc, char **argv) {
   if (metrics_token(&o) < 0)
     return 2;
   warn_public(&o);
+  warn_cors_without_websocket(&o);
   raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
   net_live_config_t cfg = {.seed = o.seed_set ? o.seed : random_seed(),

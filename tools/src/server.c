@@ -20,6 +20,11 @@ void server_usage(FILE *out) {
           "                        tokens then end with the process)\n"
           "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
           "                        (default: the request's own host)\n"
+          "  --cors-origin O       let pages from origin O call the HTTP API\n"
+          "                        cross-origin with credentials (CORS),\n"
+          "                        written as a browser sends it\n"
+          "                        (http[s]://host[:port]), repeatable, at\n"
+          "                        most 8 (default: none)\n"
           "  --static DIR          browser client files (default: beside the\n"
           "                        program, PREFIX/share/overcookied/web)\n"
           "  --max-connections N   default 20000; above it: 503\n"
@@ -148,6 +153,14 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
     o->peers.requests_per_minute = (uint32_t)n;
     return true;
   }
+  /* Refused unless a browser's Origin could equal it (a trailing '/' or
+   * upper case never would): better at start than silently never. */
+  if (strcmp(a, "--cors-origin") == 0 && text != NULL &&
+      o->cors_origins_len < NET_CORS_ORIGINS_MAX &&
+      net_server_origin_valid(v)) {
+    o->cors_origins[o->cors_origins_len++] = v;
+    return true;
+  }
   if (strcmp(a, "--max-connections") == 0 &&
       rt_parse_u64(v, 10000000, &n) == 0 && n > 0) {
     o->max_connections = (uint32_t)n;
@@ -233,6 +246,9 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
   for (uint32_t i = 0; i < o->origins_len; i++)
     PUT(snprintf(out + len, cap - len, "\n--allowed-origin\n%s",
                  o->origins[i]));
+  for (uint32_t i = 0; i < o->cors_origins_len; i++)
+    PUT(snprintf(out + len, cap - len, "\n--cors-origin\n%s",
+                 o->cors_origins[i]));
   if (o->ws_park_after != 0)
     PUT(put_seconds(out + len, cap - len, "--ws-park-after", o->ws_park_after));
   PUT(snprintf(out + len, cap - len,
@@ -252,6 +268,26 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
   return 0;
 }
 
+/* The server's HTTP API: the one route table. Logins are metered per
+ * client address (net_peers.h). */
+static void server_routes(game_t *g, net_server_config_t *cfg) {
+  const net_route_t routes[] = {
+      {"POST", "/api/login", game_api_login, g, true},
+      {"GET", "/api/leaderboard", game_api_leaderboard, g, false},
+      {"GET", "/api/history", game_api_history, g, false},
+      /* The original frontend's session check and logout (PROTOCOL.md,
+       * "The original frontend"). */
+      {"GET", "/auth/verify", game_api_verify, g, false},
+      {"POST", "/auth/logout", game_api_logout, g, false},
+  };
+  uint32_t n = (uint32_t)(sizeof(routes) / sizeof(routes[0]));
+  _Static_assert(sizeof(routes) / sizeof(routes[0]) <= NET_ROUTES_MAX,
+                 "the route table fits net_server's");
+  for (uint32_t i = 0; i < n; i++)
+    cfg->routes[i] = routes[i];
+  cfg->routes_len = n;
+}
+
 /* The server's connection layer: the game's session, token check, API
  * routes, metrics and the Client's mailbox rules, with the options'
  * limits. The one place these are written: every program and test that
@@ -268,11 +304,8 @@ static void net_config(const server_options_t *o, server_t *s,
       .auth_ctx = s->game,
       .metrics = game_metrics,
       .metrics_ctx = s->game,
-      .routes = {{"POST", "/api/login", game_api_login, s->game, true},
-                 {"GET", "/api/leaderboard", game_api_leaderboard, s->game},
-                 {"GET", "/api/history", game_api_history, s->game}},
-      .routes_len = 3,
   };
+  server_routes(s->game, out);
   game_client_mailbox(&out->mailbox_cap, &out->overflow, &out->rules,
                       &out->rules_len);
   if (o->mailbox_cap > 0)
@@ -287,6 +320,9 @@ static void net_config(const server_options_t *o, server_t *s,
   for (uint32_t i = 0; i < o->origins_len; i++)
     out->allowed_origins[i] = o->origins[i];
   out->allowed_origins_len = o->origins_len;
+  for (uint32_t i = 0; i < o->cors_origins_len; i++)
+    out->cors_origins[i] = o->cors_origins[i];
+  out->cors_origins_len = o->cors_origins_len;
 }
 
 int server_start(rt_world_t *w, const server_options_t *o, const char *secret,

@@ -40,8 +40,11 @@ typedef struct server_options {
   /* NULL: no static files (the simulator); overcookied, given no
    * --static, puts the files beside the program here first. */
   const char *static_dir;
-  const char *origins[NET_ORIGINS_MAX];
+  const char *origins[NET_ORIGINS_MAX]; /* --allowed-origin: WebSocket */
   uint32_t origins_len;
+  /* --cors-origin: pages that may call the API cross-origin (CORS). */
+  const char *cors_origins[NET_CORS_ORIGINS_MAX];
+  uint32_t cors_origins_len;
   uint32_t max_connections;
   rt_time_ns ws_park_after; /* 0: net_server's default */
   /* Not flags (the simulator's limits): 0 takes the default. */
