@@ -1270,6 +1270,12 @@ static int r_read_header(net_trace_reader_t *r, net_trace_header_t *h,
   if (!rt_utf8_valid(b + 56, config_len))
     return r_fail(r, NET_TRACE_FAULT_CORRUPT,
                   "%s: header damaged: its config is not UTF-8", r->path);
+  /* The format has no NUL in a config (the writer takes a C string), and
+   * the reader hands it on as one: a NUL would cut the flags a replay runs
+   * with short of the config_len bytes the checks covered. */
+  if (memchr(b + 56, '\0', config_len) != NULL)
+    return r_fail(r, NET_TRACE_FAULT_CORRUPT,
+                  "%s: header damaged: its config holds a NUL byte", r->path);
   memset(h, 0, sizeof(*h));
   h->version = version;
   h->flags = (uint32_t)get_le(b + 20, 4);

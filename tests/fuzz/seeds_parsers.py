@@ -342,7 +342,7 @@ def trace_seeds(path, name, rng):
     out[name + "-cut-in-header"] = first[:hlen - 3]
     out[name + "-two-files"] = two_files(first, len(recs) // 2)
     # Changed and resealed: a payload byte, a record's type, the END's count,
-    # the version.
+    # the config, the version.
     b = bytearray(first)
     off, n = max(recs, key=lambda r: r[1])
     b[off + 5 + rng.randrange(n)] ^= 0xFF
@@ -355,6 +355,10 @@ def trace_seeds(path, name, rng):
     if b[off] == 1:  # END: u64 records before it, u64 lost
         b[off + 5] ^= 1
         out[name + "-end-miscounts"] = reseal(b)
+    b = bytearray(first)
+    if hlen > 60:  # a NUL in the config: the reader once took it
+        b[56] = 0
+        out[name + "-config-nul"] = reseal(b)
     b = bytearray(first)
     b[8] = 2
     out[name + "-version-2"] = reseal(b)

@@ -755,6 +755,31 @@ Test(net_trace, wrong_version_names_both_versions) {
   remove_dir(dir);
 }
 
+/* A NUL in the config, under valid checks: the format has none (the writer
+ * takes a C string) and the replay reads the config as one, so it would run
+ * with the flags before the NUL. fuzz_trace found the reader taking it. */
+Test(net_trace, a_config_holding_a_nul_is_damage) {
+  char *dir = make_dir();
+  net_trace_writer_config_t cfg = cfg_of(NET_TRACE_FILE_BYTES_MIN, 0);
+  cr_assert_eq(write_trace(dir, 10, size_small, &cfg, NULL), 0);
+  char p[NET_TRACE_PATH_MAX];
+  path_of(p, dir, 1);
+  size_t len;
+  uint8_t *b = slurp(p, &len);
+  b[56 + 6] = 0; /* "--port\0..." */
+  size_t hl = header_len();
+  uint32_t c = net_trace_crc32c(0, b, hl - 4);
+  for (int i = 0; i < 4; i++)
+    b[hl - 4 + i] = (uint8_t)(c >> (8 * i));
+  spit(p, b, len);
+  free(b);
+  net_trace_reader_t *r;
+  char err[ERR_CAP];
+  cr_assert_eq(net_trace_reader_open(dir, &r, err, sizeof(err)), RT_EPROTO);
+  cr_assert(strstr(err, "config holds a NUL") != NULL, "%s", err);
+  remove_dir(dir);
+}
+
 Test(net_trace, a_missing_middle_file_is_named) {
   char *dir = make_dir();
   net_trace_writer_config_t cfg = cfg_of(NET_TRACE_FILE_BYTES_MIN, 0);
