@@ -114,6 +114,12 @@ def ws_seeds():
                   frame(struct.pack("!H", 1000) + b"bye", opcode=8) +
                   frame(b"after")),
         "close-bad-code": (0, 255, frame(struct.pack("!H", 1005), opcode=8)),
+        # A close frame read a byte at a time: wslay once let its reason
+        # through unchecked and echoed it (net_ws checks it now).
+        "close-reason-split": (0, 0, frame(struct.pack("!H", 4000) +
+                                           b"ok \xff\xfe", opcode=8)),
+        "close-reason-utf8-split": (4, 0, frame(struct.pack("!H", 4000) +
+                                                "é🍪".encode(), opcode=8)),
         "close-one-byte": (0, 255, frame(b"\x03", opcode=8)),
         "server-closes": (close | echo, 1, b"".join(
             frame(msg("CLICK", seq=i)) for i in range(6))),
