@@ -490,6 +490,27 @@ Test(net_trace, a_record_larger_than_a_file_gets_a_file_of_its_own) {
   remove_dir(dir);
 }
 
+/* Records around the reader's first buffer (one read chunk, 64 KiB, which
+ * grows only as a record needs) and of the largest size, between small
+ * ones: each reads back whole. */
+static size_t size_around_a_chunk(uint32_t i) {
+  static const size_t sizes[] = {
+      10,  (64u << 10) - 40, (64u << 10) - 9, 64u << 10, (64u << 10) + 1,
+      10,  NET_TRACE_PAYLOAD_MAX - 8,          300000,    3};
+  return sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+}
+
+Test(net_trace, records_larger_than_a_read_chunk_read_back_whole) {
+  char *dir = make_dir();
+  net_trace_writer_config_t cfg = cfg_of(0, 0);
+  cr_assert_eq(write_trace(dir, 9, size_around_a_chunk, &cfg, NULL), 0);
+  static seen_t s;
+  read_trace(dir, size_around_a_chunk, &s);
+  cr_assert_eq(s.rc, 0, "%s", s.err);
+  cr_assert_eq(s.n, 9);
+  remove_dir(dir);
+}
+
 Test(net_trace, a_directory_reads_in_order_and_a_middle_file_reads_on) {
   char *dir = make_dir();
   net_trace_writer_config_t cfg = cfg_of(NET_TRACE_FILE_BYTES_MIN, 0);
