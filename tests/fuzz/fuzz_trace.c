@@ -137,9 +137,15 @@ typedef struct files {
 } files_t;
 
 static const uint8_t *find_magic(const uint8_t *p, size_t len) {
-  for (size_t i = 0; i + MAGIC_LEN <= len; i++)
-    if (p[i] == 'O' && memcmp(p + i, MAGIC, MAGIC_LEN) == 0)
-      return p + i;
+  const uint8_t *end = p + len;
+  while (end - p >= (ptrdiff_t)MAGIC_LEN) {
+    const uint8_t *o = memchr(p, 'O', (size_t)(end - p) - MAGIC_LEN + 1);
+    if (o == NULL)
+      return NULL;
+    if (memcmp(o, MAGIC, MAGIC_LEN) == 0)
+      return o;
+    p = o + 1;
+  }
   return NULL;
 }
 
@@ -162,7 +168,7 @@ static void split(const uint8_t *data, size_t size, files_t *f) {
 
 typedef struct context {
   char dir[PATH_MAX_];
-  uint32_t files_written; /* by the last input */
+  int fd[FILES_MAX]; /* trace-00000N.oct, open for writing, or -1 */
 } context_t;
 
 static void file_name(char *out, const char *dir, uint32_t seq) {
@@ -174,8 +180,10 @@ static context_t *ctx_made;
 
 static void remove_dir(void) {
   char path[PATH_MAX_];
-  for (uint32_t i = 1; i <= ctx_made->files_written; i++) {
-    file_name(path, ctx_made->dir, i);
+  for (uint32_t i = 0; i < FILES_MAX; i++) {
+    if (ctx_made->fd[i] >= 0)
+      close(ctx_made->fd[i]);
+    file_name(path, ctx_made->dir, i + 1);
     unlink(path);
   }
   rmdir(ctx_made->dir);
@@ -195,30 +203,41 @@ static context_t *context(void) {
     perror("fuzz_trace: mkdtemp");
     abort();
   }
+  for (uint32_t i = 0; i < FILES_MAX; i++)
+    ctx.fd[i] = -1;
   ctx_made = &ctx;
   atexit(remove_dir);
   return &ctx;
 }
 
+/* The files stay open between inputs (rewritten in place, then cut to
+ * length): a file created, written and closed per input cost more than the
+ * reading. A file the input does not have is removed. */
 static void write_files(context_t *ctx, const files_t *f) {
   char path[PATH_MAX_];
   for (uint32_t i = 0; i < f->count; i++) {
-    file_name(path, ctx->dir, i + 1);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FUZZ_CHECK(fd >= 0, "cannot write %s: %s", path, strerror(errno));
+    if (ctx->fd[i] < 0) {
+      file_name(path, ctx->dir, i + 1);
+      ctx->fd[i] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      FUZZ_CHECK(ctx->fd[i] >= 0, "cannot write %s: %s", path,
+                 strerror(errno));
+    }
     size_t off = 0;
     while (off < f->len[i]) {
-      ssize_t n = write(fd, f->start[i] + off, f->len[i] - off);
-      FUZZ_CHECK(n > 0, "cannot write %s: %s", path, strerror(errno));
+      ssize_t n = pwrite(ctx->fd[i], f->start[i] + off, f->len[i] - off,
+                         (off_t)off);
+      FUZZ_CHECK(n > 0, "cannot write file %u: %s", i + 1, strerror(errno));
       off += (size_t)n;
     }
-    close(fd);
+    FUZZ_CHECK(ftruncate(ctx->fd[i], (off_t)f->len[i]) == 0,
+               "cannot cut file %u: %s", i + 1, strerror(errno));
   }
-  for (uint32_t i = f->count; i < ctx->files_written; i++) {
+  for (uint32_t i = f->count; i < FILES_MAX && ctx->fd[i] >= 0; i++) {
+    close(ctx->fd[i]);
+    ctx->fd[i] = -1;
     file_name(path, ctx->dir, i + 1);
     unlink(path);
   }
-  ctx->files_written = f->count;
 }
 
 /* ---- Reading, and the rules ---------------------------------------------------- */
