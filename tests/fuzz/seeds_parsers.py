@@ -87,6 +87,10 @@ def http_seeds():
                                     ["Host: a", "X: " + "a" * 8300])),
         "many-headers": (255, 0, req("GET / HTTP/1.1", ["Host: a"] +
                                      [f"X{i}: {i}" for i in range(70)])),
+        # The arena full but for one byte when a header begins, all in one
+        # feed (the whole-input parse): a NUL was once written past it.
+        "arena-full-one-feed": (255, 0, req("GET / HTTP/1.1", [
+            "Host: h", "X: " + "v" * (8342 - 28), "Y: w"])),
         "body-too-big": (255, 0, req("POST /api/login HTTP/1.1",
                                      ["Host: a", "Content-Length: 5000"])),
         "http2": (255, 0, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
