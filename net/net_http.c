@@ -9,9 +9,9 @@
 
 static net_http_parser_t *hp_of(http_parser *p) { return p->data; }
 
-/* Append to the string being built in the arena. The arena cannot overflow
- * while the head limit holds, but check anyway: limits are enforced, not
- * assumed. */
+/* Append to the string being built in the arena. The head limit is checked
+ * after each feed (net_http_feed), so within one feed the head may grow past
+ * it: these checks are what bound the arena. */
 static int arena_append(net_http_parser_t *hp, const char *at, size_t len) {
   if (hp->arena_len + len + 1 > sizeof(hp->arena)) {
     hp->error_status = 431;
@@ -23,16 +23,18 @@ static int arena_append(net_http_parser_t *hp, const char *at, size_t len) {
   return 0;
 }
 
-/* Start a new string in the arena; returns it, or NULL when full. */
+/* Start a new string in the arena; returns it, or NULL when full. It
+ * begins after the previous string's terminator, and needs a byte for its
+ * own: both count against the arena. */
 static char *arena_start(net_http_parser_t *hp) {
-  if (hp->arena_len + 1 > sizeof(hp->arena)) {
+  uint32_t at = hp->arena_len + (hp->cur_string != NULL ? 1u : 0u);
+  if (at + 1 > sizeof(hp->arena)) {
     hp->error_status = 431;
     return NULL;
   }
-  if (hp->cur_string != NULL)
-    hp->arena_len++; /* keep the previous string's terminator */
-  hp->cur_string = hp->arena + hp->arena_len;
-  hp->arena[hp->arena_len] = '\0';
+  hp->arena_len = at;
+  hp->cur_string = hp->arena + at;
+  hp->arena[at] = '\0';
   return hp->cur_string;
 }
 

@@ -290,16 +290,16 @@ static void respond_405(conn_t *c, const char *allow_line) {
                "{\"error\":\"method not allowed\"}", allow_line);
 }
 
-/* ---- Routing -------------------------------------------------------------------------- */
+/* ---- Routing: the decision (net_server_route) ------------------------------------ */
 
-static bool origin_allowed(const net_server_t *srv,
+static bool origin_allowed(const net_server_config_t *cfg,
                            const net_http_request_t *req) {
   const char *origin = net_http_header(req, "Origin");
   if (origin == NULL)
     return true; /* not a browser: no cross-site request to forge */
-  if (srv->cfg.allowed_origins_len > 0) {
-    for (uint32_t i = 0; i < srv->cfg.allowed_origins_len; i++)
-      if (strcasecmp(origin, srv->cfg.allowed_origins[i]) == 0)
+  if (cfg->allowed_origins_len > 0) {
+    for (uint32_t i = 0; i < cfg->allowed_origins_len; i++)
+      if (strcasecmp(origin, cfg->allowed_origins[i]) == 0)
         return true;
     return false;
   }
@@ -316,25 +316,184 @@ static bool origin_allowed(const net_server_t *srv,
   return false;
 }
 
+static void refuse(net_route_decision_t *out, int status, const char *why,
+                   const char *extra) {
+  out->kind = NET_ROUTE_REFUSED;
+  out->status = status;
+  out->why = why;
+  out->extra = extra;
+}
+
+static void not_allowed(net_route_decision_t *out, const char *allow_line) {
+  out->kind = NET_ROUTE_NOT_ALLOWED;
+  out->status = 405;
+  snprintf(out->allow, sizeof(out->allow), "%s", allow_line);
+}
+
+/* GET /ws: the checks of an upgrade, in order; the token last, so that
+ * authenticate sees only requests that are upgrades in every other way. */
+static void route_upgrade(const net_server_config_t *cfg,
+                          const net_http_request_t *req,
+                          net_route_decision_t *out) {
+  if (req->method_id != HTTP_GET) {
+    refuse(out, 405, "websocket upgrade needs GET", "Allow: GET\r\n");
+    return;
+  }
+  /* req->upgrade: http_parser saw Upgrade and Connection: upgrade, in a
+   * request that may switch (net_http: not HTTP/1.0, no content). */
+  if (!req->upgrade ||
+      !net_http_field_has_token(req, "Upgrade", "websocket") ||
+      !net_http_field_has_token(req, "Connection", "upgrade")) {
+    refuse(out, 426, "websocket upgrade required", "Upgrade: websocket\r\n");
+    return;
+  }
+  const char *version = net_http_header(req, "Sec-WebSocket-Version");
+  if (version == NULL || strcmp(version, "13") != 0) {
+    refuse(out, 426, "unsupported websocket version",
+           "Sec-WebSocket-Version: 13\r\n");
+    return;
+  }
+  if (net_ws_accept_key(net_http_header(req, "Sec-WebSocket-Key"),
+                        out->accept) < 0) {
+    refuse(out, 400, "bad Sec-WebSocket-Key", NULL);
+    return;
+  }
+  if (!origin_allowed(cfg, req)) {
+    refuse(out, 403, "origin not allowed", NULL);
+    return;
+  }
+  memset(&out->who, 0, sizeof(out->who));
+  if (cfg->authenticate != NULL) {
+    char token[NET_TOKEN_MAX];
+    if (net_http_query_param(req, "token", token, sizeof(token)) <= 0 ||
+        cfg->authenticate(cfg->auth_ctx, token, &out->who) < 0) {
+      refuse(out, 401, "missing or invalid token", NULL);
+      return;
+    }
+  }
+  out->kind = NET_ROUTE_UPGRADE;
+  out->status = 101;
+}
+
+/* The route for the request's method on its path, or NULL; *path_known
+ * tells whether any route has that path. A HEAD without a HEAD route runs
+ * the path's GET route: HEAD is GET without the content (RFC 9110 9.3.2),
+ * and every general-purpose server must support it. */
+static const net_route_t *find_route(const net_server_config_t *cfg,
+                                     const net_http_request_t *req,
+                                     bool *path_known) {
+  const net_route_t *get = NULL;
+  *path_known = false;
+  for (uint32_t i = 0; i < cfg->routes_len; i++) {
+    const net_route_t *r = &cfg->routes[i];
+    if (strcmp(r->path, req->path) != 0)
+      continue;
+    *path_known = true;
+    if (strcmp(r->method, req->method) == 0)
+      return r;
+    if (get == NULL && strcmp(r->method, "GET") == 0)
+      get = r;
+  }
+  return req->method_id == HTTP_HEAD ? get : NULL;
+}
+
+/* The Allow line for a path that has routes: their methods, in the order
+ * they were registered, with HEAD after GET when find_route lends HEAD the
+ * GET route. "Allow: ", every route's method and HEAD, ", " between them,
+ * "\r\n": the lengths are bounded by config_valid (NET_ROUTE_ALLOW_MAX). */
+static void route_allow_line(const net_server_config_t *cfg, const char *path,
+                             char out[NET_ROUTE_ALLOW_MAX]) {
+  bool head_route = false;
+  for (uint32_t i = 0; i < cfg->routes_len; i++)
+    if (strcmp(cfg->routes[i].path, path) == 0 &&
+        strcmp(cfg->routes[i].method, "HEAD") == 0)
+      head_route = true;
+  size_t len = (size_t)snprintf(out, NET_ROUTE_ALLOW_MAX, "Allow: ");
+  const char *sep = "";
+  for (uint32_t i = 0; i < cfg->routes_len; i++) {
+    const net_route_t *r = &cfg->routes[i];
+    if (strcmp(r->path, path) != 0)
+      continue;
+    bool lend_head = !head_route && strcmp(r->method, "GET") == 0;
+    len += (size_t)snprintf(out + len, NET_ROUTE_ALLOW_MAX - len, "%s%s%s",
+                            sep, r->method, lend_head ? ", HEAD" : "");
+    head_route = head_route || lend_head; /* HEAD once */
+    sep = ", ";
+  }
+  len += (size_t)snprintf(out + len, NET_ROUTE_ALLOW_MAX - len, "\r\n");
+  RT_ASSERT(len < NET_ROUTE_ALLOW_MAX);
+}
+
+/* A file of the browser client, by its percent-decoded path. */
+static void route_static(const net_server_config_t *cfg,
+                         const net_http_request_t *req,
+                         net_route_decision_t *out) {
+  char path[NET_STATIC_PATH_MAX];
+  const net_static_file_t *f = NULL;
+  if (net_http_percent_decode(req->path, strlen(req->path), path,
+                              sizeof(path)) >= 0)
+    f = net_static_find(cfg->statics, path);
+  if (f == NULL) {
+    out->kind = NET_ROUTE_NOT_FOUND;
+    out->status = 404;
+    return;
+  }
+  if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
+    not_allowed(out, ALLOW_GET_HEAD);
+    return;
+  }
+  out->kind = NET_ROUTE_STATIC;
+  out->status = 200;
+  out->file = f;
+}
+
+void net_server_route(const net_server_config_t *cfg,
+                      const net_http_request_t *req,
+                      net_route_decision_t *out) {
+  RT_ASSERT(cfg != NULL);
+  RT_ASSERT(req != NULL && req->path != NULL && req->method != NULL);
+  memset(out, 0, sizeof(*out));
+  if (strcmp(req->path, "/ws") == 0 && cfg->session != NULL) {
+    route_upgrade(cfg, req, out);
+    return;
+  }
+  bool get = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
+  bool builtin = strcmp(req->path, "/health") == 0 ||
+                 strcmp(req->path, "/metrics") == 0;
+  if (builtin && !get) {
+    not_allowed(out, ALLOW_GET_HEAD);
+    return;
+  }
+  if (builtin) {
+    out->kind = strcmp(req->path, "/health") == 0 ? NET_ROUTE_HEALTH
+                                                   : NET_ROUTE_METRICS;
+    out->status = 200;
+    return;
+  }
+  bool path_known;
+  const net_route_t *r = find_route(cfg, req, &path_known);
+  if (r != NULL) {
+    out->kind = NET_ROUTE_API;
+    out->route = r;
+    return;
+  }
+  if (path_known) {
+    out->kind = NET_ROUTE_NOT_ALLOWED;
+    out->status = 405;
+    route_allow_line(cfg, req->path, out->allow);
+    return;
+  }
+  route_static(cfg, req, out);
+}
+
+/* ---- Routing: the answers ------------------------------------------------------ */
+
 static const char not_found_page[] =
     "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not found"
     "</title></head><body><h1>Not found</h1><p>There is no cookie here. "
     "<a href=\"/\">Back to the game</a>.</p></body></html>\n";
 
-static void serve_static(conn_t *c, const net_http_request_t *req) {
-  char path[NET_STATIC_PATH_MAX];
-  const net_static_file_t *f = NULL;
-  if (net_http_percent_decode(req->path, strlen(req->path), path,
-                              sizeof(path)) >= 0)
-    f = net_static_find(c->srv->cfg.statics, path);
-  if (f == NULL) {
-    respond_text(c, 404, "text/html; charset=utf-8", not_found_page, NULL);
-    return;
-  }
-  if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
-    respond_405(c, ALLOW_GET_HEAD);
-    return;
-  }
+static void serve_static(conn_t *c, const net_static_file_t *f) {
   char headers[160];
   snprintf(headers, sizeof(headers),
            "Cache-Control: %s\r\nX-Content-Type-Options: nosniff\r\n",
@@ -470,29 +629,16 @@ static void call_route(conn_t *c, const net_route_t *r,
           answer.body, "Cache-Control: no-store\r\n");
 }
 
-static void upgrade_to_ws(conn_t *c, const net_http_request_t *req);
-
-/* The route for the request's method on its path, or NULL; *path_known
- * tells whether any route has that path. A HEAD without a HEAD route runs
- * the path's GET route: HEAD is GET without the content (RFC 9110 9.3.2),
- * and every general-purpose server must support it. */
-static const net_route_t *find_route(const net_server_t *srv,
-                                     const net_http_request_t *req,
-                                     bool *path_known) {
-  const net_route_t *get = NULL;
-  *path_known = false;
-  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
-    const net_route_t *r = &srv->cfg.routes[i];
-    if (strcmp(r->path, req->path) != 0)
-      continue;
-    *path_known = true;
-    if (strcmp(r->method, req->method) == 0)
-      return r;
-    if (get == NULL && strcmp(r->method, "GET") == 0)
-      get = r;
-  }
-  return req->method_id == HTTP_HEAD ? get : NULL;
+/* A refused upgrade: the connection closes after the answer. */
+static void refuse_upgrade(conn_t *c, const net_route_decision_t *d) {
+  c->keep_alive = false;
+  char body[160];
+  snprintf(body, sizeof(body), "{\"error\":\"%s\"}", d->why);
+  respond(c, d->status, "application/json", rt_buf_copy(body, strlen(body)),
+          d->extra);
 }
+
+static void upgrade_to_ws(conn_t *c, const net_route_decision_t *d);
 
 /* The header line `name` ("Allow", or "Access-Control-Allow-Methods" for
  * a preflight) for a path that has routes: their methods, in the order
@@ -522,6 +668,14 @@ static size_t route_methods_line(const net_server_t *srv, const char *path,
   len += (size_t)snprintf(out + len, METHODS_LINE_MAX - len, "\r\n");
   RT_ASSERT(len < METHODS_LINE_MAX);
   return len;
+}
+
+/* Whether some route has this path (the API's paths get CORS). */
+static bool path_has_routes(const net_server_t *srv, const char *path) {
+  for (uint32_t i = 0; i < srv->cfg.routes_len; i++)
+    if (strcmp(srv->cfg.routes[i].path, path) == 0)
+      return true;
+  return false;
 }
 
 /* The configured CORS origin that is the request's Origin byte for byte,
@@ -559,23 +713,20 @@ static void route(conn_t *c, const net_http_request_t *req) {
   c->keep_alive = req->keep_alive && !req->upgrade && !srv->shutting_down;
   c->head_only = req->method_id == HTTP_HEAD;
   c->cors_origin = NULL; /* the API's paths only, below */
-  if (strcmp(req->path, "/ws") == 0 && srv->cfg.session != NULL) {
-    upgrade_to_ws(c, req);
-    return;
-  }
-  bool get = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
-  bool builtin = strcmp(req->path, "/health") == 0 ||
-                 strcmp(req->path, "/metrics") == 0;
-  if (builtin && !get) {
-    respond_405(c, ALLOW_GET_HEAD);
-    return;
-  }
-  if (strcmp(req->path, "/health") == 0 && get) {
+  net_route_decision_t d;
+  net_server_route(&srv->cfg, req, &d);
+  bool route_path = path_has_routes(srv, req->path);
+  if (route_path &&
+      (d.kind == NET_ROUTE_API || d.kind == NET_ROUTE_NOT_ALLOWED))
+    c->cors_origin = cors_origin_of(srv, req);
+  switch (d.kind) {
+  case NET_ROUTE_UPGRADE: upgrade_to_ws(c, &d); return;
+  case NET_ROUTE_REFUSED: refuse_upgrade(c, &d); return;
+  case NET_ROUTE_HEALTH:
     respond_text(c, 200, "application/json", "{\"status\":\"healthy\"}",
                  "Cache-Control: no-store\r\n");
     return;
-  }
-  if (strcmp(req->path, "/metrics") == 0 && get) {
+  case NET_ROUTE_METRICS:
     if (metrics_allowed(c, req))
       serve_metrics(c);
     else
@@ -583,26 +734,18 @@ static void route(conn_t *c, const net_http_request_t *req) {
                    "{\"error\":\"missing or invalid bearer token\"}",
                    "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
     return;
-  }
-  bool path_known;
-  const net_route_t *r = find_route(srv, req, &path_known);
-  if (path_known)
-    c->cors_origin = cors_origin_of(srv, req);
-  if (r != NULL) {
-    call_route(c, r, req);
+  case NET_ROUTE_API: call_route(c, d.route, req); return;
+  case NET_ROUTE_STATIC: serve_static(c, d.file); return;
+  case NET_ROUTE_NOT_ALLOWED:
+    if (route_path && req->method_id == HTTP_OPTIONS && c->cors_origin != NULL)
+      respond_preflight(c, req->path);
+    else
+      respond_405(c, d.allow);
+    return;
+  case NET_ROUTE_NOT_FOUND:
+    respond_text(c, 404, "text/html; charset=utf-8", not_found_page, NULL);
     return;
   }
-  if (path_known && req->method_id == HTTP_OPTIONS && c->cors_origin != NULL) {
-    respond_preflight(c, req->path);
-    return;
-  }
-  if (path_known) {
-    char allow[METHODS_LINE_MAX];
-    route_methods_line(srv, req->path, "Allow", allow);
-    respond_405(c, allow);
-    return;
-  }
-  serve_static(c, req);
 }
 
 /* ---- WebSocket ------------------------------------------------------------------- */
@@ -616,64 +759,14 @@ static void ws_on_text(void *ud, const uint8_t *data, size_t len) {
 
 static const net_ws_callbacks_t ws_callbacks = {.on_text = ws_on_text};
 
-/* Validate an upgrade request; 0, or the status to refuse it with. */
-static int upgrade_check(conn_t *c, const net_http_request_t *req,
-                         rt_identity_t *who, const char **why,
-                         const char **extra) {
+/* The request passed every check of net_server_route (d->accept, d->who). */
+static void upgrade_to_ws(conn_t *c, const net_route_decision_t *d) {
   net_server_t *srv = c->srv;
-  *extra = NULL;
-  if (req->method_id != HTTP_GET) {
-    *extra = "Allow: GET\r\n";
-    return *why = "websocket upgrade needs GET", 405;
-  }
-  /* req->upgrade: http_parser saw Upgrade and Connection: upgrade, in a
-   * request that may switch (net_http: not HTTP/1.0, no content). */
-  if (!req->upgrade ||
-      !net_http_field_has_token(req, "Upgrade", "websocket") ||
-      !net_http_field_has_token(req, "Connection", "upgrade")) {
-    *extra = "Upgrade: websocket\r\n";
-    return *why = "websocket upgrade required", 426;
-  }
-  const char *version = net_http_header(req, "Sec-WebSocket-Version");
-  if (version == NULL || strcmp(version, "13") != 0) {
-    *extra = "Sec-WebSocket-Version: 13\r\n";
-    return *why = "unsupported websocket version", 426;
-  }
-  char accept[NET_WS_ACCEPT_LEN + 1];
-  if (net_ws_accept_key(net_http_header(req, "Sec-WebSocket-Key"), accept) < 0)
-    return *why = "bad Sec-WebSocket-Key", 400;
-  if (!origin_allowed(srv, req))
-    return *why = "origin not allowed", 403;
-  memset(who, 0, sizeof(*who));
-  if (srv->cfg.authenticate != NULL) {
-    char token[NET_TOKEN_MAX];
-    if (net_http_query_param(req, "token", token, sizeof(token)) <= 0 ||
-        srv->cfg.authenticate(srv->cfg.auth_ctx, token, who) < 0)
-      return *why = "missing or invalid token", 401;
-  }
-  return 0;
-}
-
-static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
-  net_server_t *srv = c->srv;
-  rt_identity_t who;
-  const char *why, *extra;
-  int status = upgrade_check(c, req, &who, &why, &extra);
-  if (status != 0) {
-    c->keep_alive = false;
-    char body[160];
-    snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
-    respond(c, status, "application/json", rt_buf_copy(body, strlen(body)),
-            extra);
-    return;
-  }
-  char accept[NET_WS_ACCEPT_LEN + 1];
-  net_ws_accept_key(net_http_header(req, "Sec-WebSocket-Key"), accept);
   char head[256];
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                   accept);
+                   d->accept);
   srv->stats.http_status[1]++;
   net_ws_config_t wcfg = {.client = false,
                           .message_max = srv->cfg.ws_message_max};
@@ -698,7 +791,7 @@ static void upgrade_to_ws(conn_t *c, const net_http_request_t *req) {
   ws_arm_keepalive(c, true);
   c->session_conn.ops = &session_conn_ops;
   c->session = srv->cfg.session->open(srv->cfg.session->ctx, c->self,
-                                      &c->session_conn, &who);
+                                      &c->session_conn, &d->who);
   if (c->session == NULL) {
     net_ws_close(c->ws, NET_WS_CLOSE_INTERNAL, "session refused");
     set_deadline(c, DEADLINE_WS_CLOSE, srv->cfg.ws_close_wait);
@@ -1166,7 +1259,7 @@ static const char address_busy_response[] =
     "{\"error\":\"too many connections from your address\"}";
 
 /* Best effort: one write into an empty send buffer, then close. */
-static void refuse(rt_stream_t *s, const char *response, size_t len) {
+static void refuse_stream(rt_stream_t *s, const char *response, size_t len) {
   (void)rt_stream_write(s, response, len);
   rt_stream_close(s);
 }
@@ -1208,7 +1301,7 @@ static bool admit_address(net_server_t *srv, rt_stream_t *s, uint64_t *key,
   }
   uint64_t k = net_peers_key(&srv->peers, addr);
   if (net_peers_connect(&srv->peers, k, rt_now(srv->world)) < 0) {
-    refuse(s, address_busy_response, sizeof(address_busy_response) - 1);
+    refuse_stream(s, address_busy_response, sizeof(address_busy_response) - 1);
     srv->stats.rejected_address++;
     return false;
   }
@@ -1226,7 +1319,7 @@ static void acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
       return;
     if (srv->stats.connections >= srv->cfg.connections_max ||
         srv->shutting_down) {
-      refuse(s, busy_response, sizeof(busy_response) - 1);
+      refuse_stream(s, busy_response, sizeof(busy_response) - 1);
       srv->stats.rejected_limit++;
       continue;
     }

@@ -43,8 +43,10 @@
 #ifndef NET_SERVER_H
 #define NET_SERVER_H
 
+#include "net_http.h"
 #include "net_peers.h"
 #include "net_static.h"
+#include "net_ws.h"
 #include "rt_service.h"
 #include "rt_stream.h"
 #include "rt_world.h"
@@ -136,6 +138,55 @@ enum {
   NET_EXT_METRICS_AUTH = 64, /* rc: 1 allowed, 0 refused */
   NET_EXT_PEER = 65,         /* rc: 0 or RT_ENOTFOUND; data: the address */
 };
+
+/* ---- Routing ----------------------------------------------------------------
+ * How the server answers a parsed request follows from the request and the
+ * config alone (the token check is the config's authenticate), so it is
+ * decided apart from any connection, with no I/O, as wslay frames apart
+ * from any socket; the connection actor carries the decision out. Tests and
+ * tests/fuzz/fuzz_http.c route requests with it directly. In order:
+ *   /ws, when there is a session  upgrade, or refused: 405 not GET, 426 not
+ *                                  an upgrade or not version 13, 400 bad
+ *                                  key, 403 origin, 401 token
+ *   /health, /metrics              their answer to GET and HEAD, else 405
+ *   a route's path                 the route (HEAD borrows GET), else 405
+ *   a file of statics              the file to GET and HEAD, else 405
+ *   anything else                  404 */
+
+/* "Allow: ", every route's method and HEAD, ", " between them, "\r\n". */
+#define NET_ROUTE_ALLOW_MAX                                                    \
+  (sizeof("Allow: \r\n") +                                                    \
+   (NET_ROUTES_MAX + 1) * (NET_ROUTE_METHOD_LEN_MAX + 2))
+
+typedef enum net_route_kind {
+  NET_ROUTE_UPGRADE = 0, /* switch to a WebSocket: 101 with accept, for who */
+  NET_ROUTE_REFUSED,     /* the upgrade refused: status, why, extra */
+  NET_ROUTE_HEALTH,      /* 200 */
+  NET_ROUTE_METRICS,     /* 200 */
+  NET_ROUTE_API,         /* call route (status 0: the route answers) */
+  NET_ROUTE_STATIC,      /* 200 with file */
+  NET_ROUTE_NOT_ALLOWED, /* 405 with the Allow line in allow */
+  NET_ROUTE_NOT_FOUND,   /* 404 */
+} net_route_kind_t;
+
+typedef struct net_route_decision {
+  net_route_kind_t kind;
+  int status;
+  const net_route_t *route;      /* NET_ROUTE_API: one of cfg's routes */
+  const net_static_file_t *file; /* NET_ROUTE_STATIC: in cfg's statics */
+  const char *why;               /* NET_ROUTE_REFUSED: a static sentence */
+  const char *extra;  /* NET_ROUTE_REFUSED: static header lines, or NULL */
+  char allow[NET_ROUTE_ALLOW_MAX];     /* NET_ROUTE_NOT_ALLOWED: the line */
+  char accept[NET_WS_ACCEPT_LEN + 1];  /* NET_ROUTE_UPGRADE */
+  rt_identity_t who; /* NET_ROUTE_UPGRADE: the token's; zero if anonymous */
+} net_route_decision_t;
+
+/* Decide how to answer req under cfg (both borrowed; the pointers in out
+ * point into cfg or at static strings). Nothing outside is called but
+ * cfg->authenticate, for a request that passes every other upgrade check. */
+void net_server_route(const net_server_config_t *cfg,
+                      const net_http_request_t *req,
+                      net_route_decision_t *out);
 
 /* Why connections ended: counted and exported. */
 typedef enum net_close_reason {

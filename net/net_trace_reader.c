@@ -38,7 +38,8 @@ struct net_trace_reader {
   net_trace_header_t hdr;
   char config[NET_TRACE_CONFIG_MAX + 1];
   char config_next[NET_TRACE_CONFIG_MAX + 1];
-  uint8_t *buf; /* NET_TRACE_READ_BUF: the largest record and a chunk */
+  uint8_t *buf; /* cap bytes: grows to the largest record and a chunk */
+  size_t cap;
   size_t start, end;
   bool eof;
   uint64_t off;   /* file offset of buf[start] */
@@ -100,6 +101,24 @@ static int reader_truncated(net_trace_reader_t *r, const char *fmt, ...) {
   return reader_fail(r, NET_TRACE_FAULT_TRUNCATED, "%s", what);
 }
 
+/* Room for `want` bytes and a chunk after them, at most NET_TRACE_READ_BUF.
+ * The buffer starts at one chunk, which holds any header and most records:
+ * a small trace is read with 64 KiB, not with the megabyte its largest
+ * possible record would need (a fuzzer opens thousands a second). */
+static int reader_grow(net_trace_reader_t *r, size_t want) {
+  size_t cap = want + NET_TRACE_READ_CHUNK;
+  if (cap > NET_TRACE_READ_BUF)
+    cap = NET_TRACE_READ_BUF;
+  uint8_t *grown = realloc(r->buf, cap);
+  if (grown == NULL)
+    return reader_fail(r, NET_TRACE_FAULT_IO,
+                       "%s: out of memory for a record of %zu bytes", r->path,
+                       want);
+  r->buf = grown;
+  r->cap = cap;
+  return 0;
+}
+
 /* Make `want` bytes available at buf[start] if the file has them. Returns
  * the bytes available (fewer than want only at the end of the file), or a
  * negative error. Bounded: each read adds bytes or reaches the end. */
@@ -111,8 +130,10 @@ static int64_t reader_fill(net_trace_reader_t *r, size_t want) {
       r->end -= r->start;
       r->start = 0;
     }
+    if (want > r->cap && reader_grow(r, want) < 0)
+      return r->err;
     while (r->end < want && !r->eof) {
-      ssize_t n = read(r->fd, r->buf + r->end, NET_TRACE_READ_BUF - r->end);
+      ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -227,6 +248,13 @@ static int reader_read_header(net_trace_reader_t *r, net_trace_header_t *h,
   if (!rt_utf8_valid(b + 56, config_len))
     return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
                        "%s: header damaged: its config is not UTF-8", r->path);
+  /* The format has no NUL in a config (the writer takes a C string), and
+   * the reader hands it on as one: a NUL would cut the flags a replay runs
+   * with short of the config_len bytes the checks covered. */
+  if (memchr(b + 56, '\0', config_len) != NULL)
+    return reader_fail(r, NET_TRACE_FAULT_CORRUPT,
+                       "%s: header damaged: its config holds a NUL byte",
+                       r->path);
   net_trace__header_decode(b, h, config, seq, first_record);
   reader_consume(r, hlen);
   return 0;
@@ -518,7 +546,8 @@ int net_trace_reader_open(const char *path, net_trace_reader_t **out,
     return RT_ENOMEM;
   }
   r->fd = -1;
-  r->buf = malloc(NET_TRACE_READ_BUF);
+  r->cap = NET_TRACE_READ_CHUNK; /* grown by reader_fill as records need */
+  r->buf = malloc(r->cap);
   if (r->buf == NULL) {
     free(r);
     net_trace__say(err, err_cap, "out of memory for the trace reader");

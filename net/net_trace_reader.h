@@ -23,7 +23,8 @@ typedef enum net_trace_fault {
   NET_TRACE_FAULT_BAD_VERSION,  /* RT_EPROTO: another format version */
   NET_TRACE_FAULT_SEQUENCE,     /* RT_EPROTO: files out of order or mixed */
   NET_TRACE_FAULT_MISSING_FILE, /* RT_ENOTFOUND */
-  NET_TRACE_FAULT_IO,           /* RT_EIO: the file system said no */
+  NET_TRACE_FAULT_IO,           /* RT_EIO: the file system said no, or
+                                   there was no memory for a record */
 } net_trace_fault_t;
 
 typedef struct net_trace_record {

@@ -1,6 +1,7 @@
 #include "net_ws.h"
 
 #include "rt_assert.h"
+#include "rt_utf8.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -67,6 +68,18 @@ struct net_ws {
   uint64_t frame_len;  /* payload length of the data frame being read */
   bool frame_fin;
   bool frame_ctrl;     /* the frame being read is a control frame: wslay's */
+  /* A close frame's reason, checked here as it arrives (close_reason_*):
+   * wslay checks it from byte 2 of every chunk rather than of the payload,
+   * so a close frame that comes in pieces passed unchecked, and wslay sent
+   * its reason back in the closing handshake: invalid UTF-8 from the
+   * server (RFC 6455 5.5.1, 8.1). (wslay's check still runs first, and may
+   * refuse a valid reason with 1007 when a code point spans two chunks:
+   * a close the peer was making anyway.) Payload bytes seen (<= 125), and
+   * the bytes of a code point begun. */
+  bool frame_close;
+  uint8_t close_seen;
+  uint8_t close_cp_len;
+  uint8_t close_cp[4];
   bool msg_too_big;    /* closed with 1009: drop the rest of this message */
   bool in_message;     /* a data message began and has not ended */
   bool client;
@@ -172,6 +185,47 @@ static void msg_reset(net_ws_t *ws) {
   ws->msg_len = 0;
 }
 
+/* The bytes a UTF-8 sequence has, by its first: 0 for a byte no sequence
+ * begins with (rt_utf8_decode then judges the whole sequence). */
+static size_t utf8_len(uint8_t lead) {
+  return lead < 0x80                  ? 1
+         : lead >= 0xc2 && lead <= 0xdf ? 2
+         : lead >= 0xe0 && lead <= 0xef ? 3
+         : lead >= 0xf0 && lead <= 0xf4 ? 4
+                                        : 0;
+}
+
+/* A close frame whose reason is not UTF-8 is refused as wslay refuses
+ * invalid text: 1007, and no more reading. This is queued before the end
+ * of the frame, where wslay would queue its echo of the reason, so the
+ * echo is never sent (wslay queues one close only). */
+static void close_reason_bad(wslay_event_context_ptr ctx, net_ws_t *ws) {
+  ws->frame_close = false; /* judged */
+  wslay_event_shutdown_read(ctx);
+  (void)wslay_event_queue_close(ctx, NET_WS_CLOSE_INVALID_DATA, NULL, 0);
+}
+
+static void close_reason_chunk(wslay_event_context_ptr ctx, net_ws_t *ws,
+                               const uint8_t *data, size_t len) {
+  for (size_t i = 0; i < len && ws->frame_close; i++) {
+    if (ws->close_seen < 125)
+      ws->close_seen++; /* control payloads are <= 125 bytes (wslay) */
+    if (ws->close_seen <= 2)
+      continue; /* the status code */
+    ws->close_cp[ws->close_cp_len++] = data[i];
+    size_t need = utf8_len(ws->close_cp[0]);
+    uint32_t cp;
+    if (need == 0 ||
+        (ws->close_cp_len == need &&
+         rt_utf8_decode(ws->close_cp, need, &cp) != (int)need)) {
+      close_reason_bad(ctx, ws);
+      return;
+    }
+    if (ws->close_cp_len == need)
+      ws->close_cp_len = 0;
+  }
+}
+
 /* A frame begins. wslay has checked the frame's own length against the
  * limit; with no buffering it no longer adds up a fragmented message's
  * frames, so the total is checked here, at the same point and with the
@@ -185,6 +239,8 @@ static void on_frame_start_cb(
   ws->frame_size = 2u + (len < 126 ? 0u : len <= 0xFFFFu ? 2u : 8u) +
                    (ws->client ? 0u : 4u) + len;
   ws->frame_ctrl = (arg->opcode & 0x8u) != 0;
+  ws->frame_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
+  ws->close_seen = ws->close_cp_len = 0;
   if (ws->frame_ctrl)
     return; /* wslay buffers control frames itself */
   ws->in_message = true; /* until on_msg_recv */
@@ -206,6 +262,8 @@ static void on_frame_chunk_cb(
     wslay_event_context_ptr ctx,
     const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user_data) {
   net_ws_t *ws = user_data;
+  if (ws->frame_close)
+    close_reason_chunk(ctx, ws, arg->data, arg->data_length);
   if (ws->frame_ctrl || ws->msg_too_big || arg->data_length == 0)
     return;
   RT_ASSERT(ws->msg_len + arg->data_length <= ws->message_max);
@@ -242,8 +300,10 @@ static void on_frame_chunk_cb(
 }
 
 static void on_frame_end_cb(wslay_event_context_ptr ctx, void *user_data) {
-  (void)ctx;
   net_ws_t *ws = user_data;
+  if (ws->frame_close && ws->close_cp_len != 0)
+    close_reason_bad(ctx, ws); /* the reason ends inside a code point */
+  ws->frame_close = false;
   ws->unframed -= (int64_t)ws->frame_size;
   ws->frame_size = 0;
 }

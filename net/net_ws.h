@@ -5,7 +5,9 @@
  * protocol's rules wslay leaves to us: binary messages are refused (1003),
  * and a message larger than the limit closes with 1009 (wslay checks each
  * frame, we the total of a fragmented message: we put messages together).
- * Text that is not valid UTF-8 closes with 1007 (wslay's own check). No
+ * Text that is not valid UTF-8 closes with 1007 (wslay's own check), and
+ * so does a close frame whose reason is not (ours: wslay's misses a close
+ * frame that arrives in pieces, and would echo its reason). No
  * I/O of its own: it reads and writes only through the stream, so it runs
  * over sockets and simulated pipes alike, and a client context serves the
  * simulator's bots and the load generator. wslay's context is made at the

@@ -21,9 +21,10 @@
  * invariants (rt_world_check, game_check) after every millisecond; and at
  * the end no Room or Client left running. A broken rule aborts.
  *
- * Built two ways: with clang's -fsanitize=fuzzer by tools/fuzz-server, and
- * as a plain program (OC_FUZZ_MAIN) that runs the files it is given, which
- * is how ctest replays the seed corpus (tests/fuzz/corpus) on every build.
+ * Built two ways: with clang's -fsanitize=fuzzer by tools/fuzz server, and
+ * as a plain program (with tests/fuzz/fuzz_main.c) that runs the files it
+ * is given, which is how ctest replays the seed corpus (tests/fuzz/corpus)
+ * on every build.
  */
 #include "game_check.h"
 #include "rt_stream.h"
@@ -309,60 +310,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   finish(&s);
   return 0;
 }
-
-#ifdef OC_FUZZ_MAIN
-#include <dirent.h>
-
-static int run_file(const char *path) {
-  static uint8_t buf[INPUT_MAX + 2];
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    perror(path);
-    return -1;
-  }
-  size_t n = fread(buf, 1, sizeof(buf), f);
-  fclose(f);
-  LLVMFuzzerTestOneInput(buf, n);
-  printf("ok %s (%zu bytes)\n", path, n);
-  fflush(stdout);
-  return 0;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b) {
-  return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-/* The corpus runner: each argument is an input file or a directory of
- * them (run in name order). Exit 2 when one cannot be read; a broken
- * rule aborts. */
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: fuzz_server_corpus FILE|DIR...\n");
-    return 2;
-  }
-  uint32_t runs = 0;
-  for (int i = 1; i < argc; i++) {
-    struct dirent **names = NULL;
-    int n = scandir(argv[i], &names, NULL, by_name);
-    if (n < 0) { /* not a directory: a file */
-      if (run_file(argv[i]) < 0)
-        return 2;
-      runs++;
-      continue;
-    }
-    for (int j = 0; j < n; j++) {
-      char path[4096];
-      if (names[j]->d_name[0] != '.') {
-        snprintf(path, sizeof(path), "%s/%s", argv[i], names[j]->d_name);
-        if (run_file(path) < 0)
-          return 2;
-        runs++;
-      }
-      free(names[j]);
-    }
-    free(names);
-  }
-  printf("%u inputs, every check held\n", runs);
-  return runs > 0 ? 0 : 2;
-}
-#endif

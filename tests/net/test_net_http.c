@@ -1,6 +1,7 @@
 #include "net_http.h"
 
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,43 @@ Test(net_http, an_endless_head_is_refused_without_waiting_for_its_end) {
   cr_assert_eq(hp->error_status, 431);
   free(s);
   free(hp);
+}
+
+/* A head longer than the arena, all in one feed: the head limit is checked
+ * after each feed, so within one the arena's own checks bound it, and the
+ * byte after the arena is never written. A parser with a canary after it;
+ * every filler length around the arena's size, so that one of them has the
+ * arena full but for one byte when the next header begins (a NUL was once
+ * written one past the arena there, past the end of the parser: found by
+ * tests/fuzz/fuzz_http.c). */
+typedef struct guarded_parser {
+  net_http_parser_t hp;
+  char canary[8];
+} guarded_parser_t;
+
+Test(net_http, a_head_filling_the_arena_in_one_feed_writes_nothing_past_it) {
+  _Static_assert(offsetof(net_http_parser_t, arena) + NET_HTTP_ARENA ==
+                     sizeof(net_http_parser_t),
+                 "the arena ends the parser: the canary is right after it");
+  guarded_parser_t *g = malloc(sizeof(*g));
+  char *s = malloc(NET_HTTP_ARENA + 64);
+  for (size_t fill = NET_HTTP_ARENA - 32; fill < NET_HTTP_ARENA + 32;
+       fill++) {
+    net_http_parser_init(&g->hp);
+    memset(g->canary, 'c', sizeof(g->canary));
+    size_t len = (size_t)sprintf(s, "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+    memset(s + len, 'v', fill - len);
+    len = fill;
+    len += (size_t)sprintf(s + len, "\r\nY: w\r\n\r\n");
+    feed_all(&g->hp, s, len, false);
+    cr_assert_eq(g->hp.state, NET_HTTP_ERROR, "fill %zu", fill);
+    cr_assert_eq(g->hp.error_status, 431, "fill %zu", fill);
+    for (size_t i = 0; i < sizeof(g->canary); i++)
+      cr_assert_eq(g->canary[i], 'c', "fill %zu: byte %zu after the arena",
+                   fill, i);
+  }
+  free(s);
+  free(g);
 }
 
 static void expect_headers(uint32_t count, net_http_state_t state) {

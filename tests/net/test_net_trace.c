@@ -492,6 +492,27 @@ Test(net_trace, a_record_larger_than_a_file_gets_a_file_of_its_own) {
   remove_dir(dir);
 }
 
+/* Records around the reader's first buffer (one read chunk, 64 KiB, which
+ * grows only as a record needs) and of the largest size, between small
+ * ones: each reads back whole. */
+static size_t size_around_a_chunk(uint32_t i) {
+  static const size_t sizes[] = {
+      10,  (64u << 10) - 40, (64u << 10) - 9, 64u << 10, (64u << 10) + 1,
+      10,  NET_TRACE_PAYLOAD_MAX - 8,          300000,    3};
+  return sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+}
+
+Test(net_trace, records_larger_than_a_read_chunk_read_back_whole) {
+  char *dir = make_dir();
+  net_trace_writer_config_t cfg = cfg_of(0, 0);
+  cr_assert_eq(write_trace(dir, 9, size_around_a_chunk, &cfg, NULL), 0);
+  static seen_t s;
+  read_trace(dir, size_around_a_chunk, &s);
+  cr_assert_eq(s.rc, 0, "%s", s.err);
+  cr_assert_eq(s.n, 9);
+  remove_dir(dir);
+}
+
 Test(net_trace, a_directory_reads_in_order_and_a_middle_file_reads_on) {
   char *dir = make_dir();
   net_trace_writer_config_t cfg = cfg_of(NET_TRACE_FILE_BYTES_MIN, 0);
@@ -754,6 +775,31 @@ Test(net_trace, wrong_version_names_both_versions) {
   cr_assert_eq(s.open_rc, RT_EPROTO);
   cr_assert(strstr(s.err, "trace version 2, this build reads version 1"),
             "%s", s.err);
+  remove_dir(dir);
+}
+
+/* A NUL in the config, under valid checks: the format has none (the writer
+ * takes a C string) and the replay reads the config as one, so it would run
+ * with the flags before the NUL. fuzz_trace found the reader taking it. */
+Test(net_trace, a_config_holding_a_nul_is_damage) {
+  char *dir = make_dir();
+  net_trace_writer_config_t cfg = cfg_of(NET_TRACE_FILE_BYTES_MIN, 0);
+  cr_assert_eq(write_trace(dir, 10, size_small, &cfg, NULL), 0);
+  char p[NET_TRACE_PATH_MAX];
+  path_of(p, dir, 1);
+  size_t len;
+  uint8_t *b = slurp(p, &len);
+  b[56 + 6] = 0; /* "--port\0..." */
+  size_t hl = header_len();
+  uint32_t c = net_trace_crc32c(0, b, hl - 4);
+  for (int i = 0; i < 4; i++)
+    b[hl - 4 + i] = (uint8_t)(c >> (8 * i));
+  spit(p, b, len);
+  free(b);
+  net_trace_reader_t *r;
+  char err[ERR_CAP];
+  cr_assert_eq(net_trace_reader_open(dir, &r, err, sizeof(err)), RT_EPROTO);
+  cr_assert(strstr(err, "config holds a NUL") != NULL, "%s", err);
   remove_dir(dir);
 }
 
