@@ -24,6 +24,7 @@
 #include "net_echo.h"
 #include "net_live.h"
 #include "net_record.h"
+#include "net_trace.h"
 #include "net_trace_reader.h"
 #include "net_trace_writer.h"
 #include "rt_hash.h"
