@@ -33,94 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum {
-  TAG_SHUTDOWN = RT_TAG_NET_FIRST,
-  TAG_DEADLINE = RT_TAG_NET_FIRST + 1,
-};
-
-typedef enum { MODE_HTTP = 0, MODE_WS, MODE_LINGER } conn_mode_t;
-
-typedef enum {
-  DEADLINE_NONE = 0,
-  DEADLINE_HEADER,
-  DEADLINE_IDLE,
-  DEADLINE_REPLY,
-  DEADLINE_WS_KEEPALIVE, /* the next ping, or silence for ws_pong_wait */
-  DEADLINE_WS_CLOSE,
-  DEADLINE_LINGER,
-} deadline_kind_t;
-
-#define CONN_IN_CHUNK 4096u
-#define CONN_OUT_PIECES 16u /* 8 pipelined responses (head and body) */
-#define CONN_LINGER_NS (2 * RT_NS_PER_S)
-#define ACCEPTS_PER_TURN 256
-#define READS_PER_TURN 16
-#define MAILBOX_CAP_DEFAULT 64u
-
-typedef struct out_piece {
-  rt_buf_t *buf;
-  uint32_t off;
-} out_piece_t;
-
-typedef struct conn {
-  net_server_t *srv;
-  rt_actor_t *self; /* valid only during this actor's turns */
-  rt_actor_id_t id;
-  rt_stream_t *stream;
-  uint32_t slot; /* index in srv->conns */
-  uint8_t mode;
-  bool stopping; /* finish() was called: the actor stops after this turn */
-  net_close_reason_t reason;
-  /* HTTP */
-  net_http_parser_t *hp;
-  uint8_t *in;
-  uint32_t in_off, in_len;
-  /* CONN_OUT_PIECES slots, made by the first response and freed once a
-   * WebSocket's 101 has left: an idle WebSocket holds none. */
-  out_piece_t *out;
-  uint32_t out_head, out_count;
-  uint64_t out_bytes;
-  bool close_after_flush;
-  bool awaiting;
-  uint64_t call_id;
-  bool keep_alive;
-  bool head_only;
-  /* The configured CORS origin (srv->cfg's string) that the request being
-   * answered came from, or NULL: set for each request by route(), kept
-   * while its answer is deferred. */
-  const char *cors_origin;
-  /* Deadline: Invariant (3) */
-  uint64_t deadline_timer;
-  uint8_t deadline_kind;
-  /* WebSocket */
-  net_ws_t *ws;
-  rt_time_ns next_ping;
-  rt_time_ns last_rx;
-  rt_time_ns last_io; /* a frame read or queued: ws_park_after counts from it */
-  bool park_armed; /* the keepalive deadline includes the park check; off
-                     * while parked, and after a refused park until bytes
-                     * move again */
-  rt_session_conn_t session_conn;
-  void *session;
-  bool session_open;
-  size_t backlog_seen;
-  uint64_t peer_key;   /* net_peers key counted for this connection; 0: none */
-  bool via_proxy;      /* from cfg.trusted_proxy: X-Forwarded-For counts */
-} conn_t;
-
-struct net_server {
-  rt_world_t *world;
-  net_server_config_t cfg;
-  rt_overflow_rule_t rules[RT_MAILBOX_RULES_MAX];
-  rt_listener_t *listener;
-  rt_actor_id_t acceptor;
-  bool shutting_down;
-  conn_t **conns;
-  uint32_t conns_len, conns_cap;
-  net_server_stats_t stats;
-  net_peers_t peers;
-  bool peers_on; /* some per-address limit is set */
-};
+#include "net_server_int.h"
 
 static const rt_session_conn_ops_t session_conn_ops;
 
@@ -283,207 +196,10 @@ static void respond_error(conn_t *c, int status, const char *message) {
 }
 
 /* A 405 must say what the path does allow (RFC 9110 15.5.6). */
-#define ALLOW_GET_HEAD "Allow: GET, HEAD\r\n"
 
 static void respond_405(conn_t *c, const char *allow_line) {
   respond_text(c, 405, "application/json",
                "{\"error\":\"method not allowed\"}", allow_line);
-}
-
-/* ---- Routing: the decision (net_server_route) ------------------------------------ */
-
-static bool origin_allowed(const net_server_config_t *cfg,
-                           const net_http_request_t *req) {
-  const char *origin = net_http_header(req, "Origin");
-  if (origin == NULL)
-    return true; /* not a browser: no cross-site request to forge */
-  if (cfg->allowed_origins_len > 0) {
-    for (uint32_t i = 0; i < cfg->allowed_origins_len; i++)
-      if (strcasecmp(origin, cfg->allowed_origins[i]) == 0)
-        return true;
-    return false;
-  }
-  const char *host = net_http_header(req, "Host");
-  if (host == NULL)
-    return false;
-  char same[NET_ORIGIN_LEN_MAX];
-  const char *schemes[] = {"http://", "https://"};
-  for (int i = 0; i < 2; i++) {
-    int n = snprintf(same, sizeof(same), "%s%s", schemes[i], host);
-    if (n > 0 && (size_t)n < sizeof(same) && strcasecmp(origin, same) == 0)
-      return true;
-  }
-  return false;
-}
-
-static void refuse(net_route_decision_t *out, int status, const char *why,
-                   const char *extra) {
-  out->kind = NET_ROUTE_REFUSED;
-  out->status = status;
-  out->why = why;
-  out->extra = extra;
-}
-
-static void not_allowed(net_route_decision_t *out, const char *allow_line) {
-  out->kind = NET_ROUTE_NOT_ALLOWED;
-  out->status = 405;
-  snprintf(out->allow, sizeof(out->allow), "%s", allow_line);
-}
-
-/* GET /ws: the checks of an upgrade, in order; the token last, so that
- * authenticate sees only requests that are upgrades in every other way. */
-static void route_upgrade(const net_server_config_t *cfg,
-                          const net_http_request_t *req,
-                          net_route_decision_t *out) {
-  if (req->method_id != HTTP_GET) {
-    refuse(out, 405, "websocket upgrade needs GET", "Allow: GET\r\n");
-    return;
-  }
-  /* req->upgrade: http_parser saw Upgrade and Connection: upgrade, in a
-   * request that may switch (net_http: not HTTP/1.0, no content). */
-  if (!req->upgrade ||
-      !net_http_field_has_token(req, "Upgrade", "websocket") ||
-      !net_http_field_has_token(req, "Connection", "upgrade")) {
-    refuse(out, 426, "websocket upgrade required", "Upgrade: websocket\r\n");
-    return;
-  }
-  const char *version = net_http_header(req, "Sec-WebSocket-Version");
-  if (version == NULL || strcmp(version, "13") != 0) {
-    refuse(out, 426, "unsupported websocket version",
-           "Sec-WebSocket-Version: 13\r\n");
-    return;
-  }
-  if (net_ws_accept_key(net_http_header(req, "Sec-WebSocket-Key"),
-                        out->accept) < 0) {
-    refuse(out, 400, "bad Sec-WebSocket-Key", NULL);
-    return;
-  }
-  if (!origin_allowed(cfg, req)) {
-    refuse(out, 403, "origin not allowed", NULL);
-    return;
-  }
-  memset(&out->who, 0, sizeof(out->who));
-  if (cfg->authenticate != NULL) {
-    char token[NET_TOKEN_MAX];
-    if (net_http_query_param(req, "token", token, sizeof(token)) <= 0 ||
-        cfg->authenticate(cfg->auth_ctx, token, &out->who) < 0) {
-      refuse(out, 401, "missing or invalid token", NULL);
-      return;
-    }
-  }
-  out->kind = NET_ROUTE_UPGRADE;
-  out->status = 101;
-}
-
-/* The route for the request's method on its path, or NULL; *path_known
- * tells whether any route has that path. A HEAD without a HEAD route runs
- * the path's GET route: HEAD is GET without the content (RFC 9110 9.3.2),
- * and every general-purpose server must support it. */
-static const net_route_t *find_route(const net_server_config_t *cfg,
-                                     const net_http_request_t *req,
-                                     bool *path_known) {
-  const net_route_t *get = NULL;
-  *path_known = false;
-  for (uint32_t i = 0; i < cfg->routes_len; i++) {
-    const net_route_t *r = &cfg->routes[i];
-    if (strcmp(r->path, req->path) != 0)
-      continue;
-    *path_known = true;
-    if (strcmp(r->method, req->method) == 0)
-      return r;
-    if (get == NULL && strcmp(r->method, "GET") == 0)
-      get = r;
-  }
-  return req->method_id == HTTP_HEAD ? get : NULL;
-}
-
-/* The Allow line for a path that has routes: their methods, in the order
- * they were registered, with HEAD after GET when find_route lends HEAD the
- * GET route. "Allow: ", every route's method and HEAD, ", " between them,
- * "\r\n": the lengths are bounded by config_valid (NET_ROUTE_ALLOW_MAX). */
-static void route_allow_line(const net_server_config_t *cfg, const char *path,
-                             char out[NET_ROUTE_ALLOW_MAX]) {
-  bool head_route = false;
-  for (uint32_t i = 0; i < cfg->routes_len; i++)
-    if (strcmp(cfg->routes[i].path, path) == 0 &&
-        strcmp(cfg->routes[i].method, "HEAD") == 0)
-      head_route = true;
-  size_t len = (size_t)snprintf(out, NET_ROUTE_ALLOW_MAX, "Allow: ");
-  const char *sep = "";
-  for (uint32_t i = 0; i < cfg->routes_len; i++) {
-    const net_route_t *r = &cfg->routes[i];
-    if (strcmp(r->path, path) != 0)
-      continue;
-    bool lend_head = !head_route && strcmp(r->method, "GET") == 0;
-    len += (size_t)snprintf(out + len, NET_ROUTE_ALLOW_MAX - len, "%s%s%s",
-                            sep, r->method, lend_head ? ", HEAD" : "");
-    head_route = head_route || lend_head; /* HEAD once */
-    sep = ", ";
-  }
-  len += (size_t)snprintf(out + len, NET_ROUTE_ALLOW_MAX - len, "\r\n");
-  RT_ASSERT(len < NET_ROUTE_ALLOW_MAX);
-}
-
-/* A file of the browser client, by its percent-decoded path. */
-static void route_static(const net_server_config_t *cfg,
-                         const net_http_request_t *req,
-                         net_route_decision_t *out) {
-  char path[NET_STATIC_PATH_MAX];
-  const net_static_file_t *f = NULL;
-  if (net_http_percent_decode(req->path, strlen(req->path), path,
-                              sizeof(path)) >= 0)
-    f = net_static_find(cfg->statics, path);
-  if (f == NULL) {
-    out->kind = NET_ROUTE_NOT_FOUND;
-    out->status = 404;
-    return;
-  }
-  if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
-    not_allowed(out, ALLOW_GET_HEAD);
-    return;
-  }
-  out->kind = NET_ROUTE_STATIC;
-  out->status = 200;
-  out->file = f;
-}
-
-void net_server_route(const net_server_config_t *cfg,
-                      const net_http_request_t *req,
-                      net_route_decision_t *out) {
-  RT_ASSERT(cfg != NULL);
-  RT_ASSERT(req != NULL && req->path != NULL && req->method != NULL);
-  memset(out, 0, sizeof(*out));
-  if (strcmp(req->path, "/ws") == 0 && cfg->session != NULL) {
-    route_upgrade(cfg, req, out);
-    return;
-  }
-  bool get = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
-  bool builtin = strcmp(req->path, "/health") == 0 ||
-                 strcmp(req->path, "/metrics") == 0;
-  if (builtin && !get) {
-    not_allowed(out, ALLOW_GET_HEAD);
-    return;
-  }
-  if (builtin) {
-    out->kind = strcmp(req->path, "/health") == 0 ? NET_ROUTE_HEALTH
-                                                   : NET_ROUTE_METRICS;
-    out->status = 200;
-    return;
-  }
-  bool path_known;
-  const net_route_t *r = find_route(cfg, req, &path_known);
-  if (r != NULL) {
-    out->kind = NET_ROUTE_API;
-    out->route = r;
-    return;
-  }
-  if (path_known) {
-    out->kind = NET_ROUTE_NOT_ALLOWED;
-    out->status = 405;
-    route_allow_line(cfg, req->path, out->allow);
-    return;
-  }
-  route_static(cfg, req, out);
 }
 
 /* ---- Routing: the answers ------------------------------------------------------ */
@@ -503,7 +219,6 @@ static void serve_static(conn_t *c, const net_static_file_t *f) {
 
 #define METRICS_TEXT_MAX (64u * 1024)
 
-static size_t server_metrics(const net_server_t *srv, char *out, size_t cap);
 
 /* Rendered into scratch space of the largest size, then copied into a
  * buffer of its exact length: an answer that waits in `out` for a slow
@@ -514,7 +229,7 @@ static void serve_metrics(conn_t *c) {
   char *text = malloc(METRICS_TEXT_MAX);
   rt_buf_t *buf = NULL;
   if (text != NULL) {
-    buf = rt_buf_copy(text, server_metrics(c->srv, text, METRICS_TEXT_MAX));
+    buf = rt_buf_copy(text, net_server__metrics(c->srv, text, METRICS_TEXT_MAX));
     free(text);
   }
   if (buf == NULL) {
@@ -1192,7 +907,7 @@ static void conn_on_stop(rt_actor_t *self, int reason) {
 
 /* ---- The acceptor ---------------------------------------------------------------- */
 
-static const char busy_response[] =
+const char net_server__busy_response[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     "Content-Length: 39\r\nConnection: close\r\nRetry-After: 5\r\n\r\n"
     "{\"error\":\"too many connections, later\"}";
@@ -1211,8 +926,8 @@ static int conns_add(net_server_t *srv, conn_t *c) {
   return RT_OK;
 }
 
-static int conn_spawn(net_server_t *srv, rt_stream_t *s, uint64_t peer_key,
-                      bool via_proxy) {
+int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s,
+                           uint64_t peer_key, bool via_proxy) {
   conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return RT_ENOMEM;
@@ -1251,95 +966,6 @@ static int conn_spawn(net_server_t *srv, rt_stream_t *s, uint64_t peer_key,
   set_deadline(c, DEADLINE_HEADER, srv->cfg.header_timeout);
   rt_stream_set_owner(s, c->id);
   return RT_OK;
-}
-
-static const char address_busy_response[] =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    "Content-Length: 50\r\nConnection: close\r\nRetry-After: 5\r\n\r\n"
-    "{\"error\":\"too many connections from your address\"}";
-
-/* Best effort: one write into an empty send buffer, then close. */
-static void refuse_stream(rt_stream_t *s, const char *response, size_t len) {
-  (void)rt_stream_write(s, response, len);
-  rt_stream_close(s);
-}
-
-/* The peer's address is an input from the world, recorded as an external
- * (rt_tap.h) so a replay gets the address the live server saw. */
-static void peer_address(net_server_t *srv, rt_stream_t *s, char *out) {
-  int64_t rc;
-  const uint8_t *data;
-  size_t len;
-  int got = rt_external_take(srv->world, NET_EXT_PEER, &rc, &data, &len);
-  if (got == 0) {
-    rc = rt_stream_peer(s, out, RT_PEER_MAX);
-    rt_external_put(srv->world, NET_EXT_PEER, rc, out, strlen(out));
-    return;
-  }
-  out[0] = '\0';
-  if (got > 0 && rc == 0 && len < RT_PEER_MAX) {
-    memcpy(out, data, len);
-    out[len] = '\0';
-  }
-}
-
-/* Admit one accepted stream against the per-address limits: its key (0:
- * not counted) and whether it is the trusted proxy; false when refused
- * (the stream is closed). */
-static bool admit_address(net_server_t *srv, rt_stream_t *s, uint64_t *key,
-                          bool *via_proxy) {
-  *key = 0;
-  *via_proxy = false;
-  if (!srv->peers_on)
-    return true;
-  char addr[RT_PEER_MAX];
-  peer_address(srv, s, addr);
-  if (srv->cfg.trusted_proxy != NULL &&
-      strcmp(addr, srv->cfg.trusted_proxy) == 0) {
-    *via_proxy = true; /* the proxy caps its clients; we meter requests */
-    return true;
-  }
-  uint64_t k = net_peers_key(&srv->peers, addr);
-  if (net_peers_connect(&srv->peers, k, rt_now(srv->world)) < 0) {
-    refuse_stream(s, address_busy_response, sizeof(address_busy_response) - 1);
-    srv->stats.rejected_address++;
-    return false;
-  }
-  *key = k;
-  return true;
-}
-
-static void acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
-  net_server_t *srv = rt_state(self);
-  if (msg->tag != RT_TAG_ACCEPT || srv->listener == NULL)
-    return;
-  for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
-    rt_stream_t *s = NULL;
-    if (rt_listener_accept(srv->listener, &s) <= 0)
-      return;
-    if (srv->stats.connections >= srv->cfg.connections_max ||
-        srv->shutting_down) {
-      refuse_stream(s, busy_response, sizeof(busy_response) - 1);
-      srv->stats.rejected_limit++;
-      continue;
-    }
-    uint64_t key;
-    bool via_proxy;
-    if (!admit_address(srv, s, &key, &via_proxy))
-      continue;
-    if (conn_spawn(srv, s, key, via_proxy) < 0) {
-      net_peers_disconnect(&srv->peers, key, rt_now(srv->world));
-      rt_stream_close(s);
-    }
-  }
-}
-
-static void acceptor_on_stop(rt_actor_t *self, int reason) {
-  (void)reason;
-  net_server_t *srv = rt_state(self);
-  rt_listener_close(srv->listener);
-  srv->listener = NULL;
-  srv->acceptor = 0;
 }
 
 /* ---- The server ---------------------------------------------------------------------- */
@@ -1466,8 +1092,8 @@ int net_server_start(rt_world_t *w, rt_listener_t *listener,
   }
   srv->listener = listener;
   rt_actor_spec_t spec = {.name = "acceptor",
-                          .behaviour = acceptor_behaviour,
-                          .on_stop = acceptor_on_stop,
+                          .behaviour = net_server__acceptor_behaviour,
+                          .on_stop = net_server__acceptor_on_stop,
                           .state = srv,
                           .mailbox_cap = 4,
                           .overflow = RT_OVERFLOW_REJECT};
@@ -1509,159 +1135,4 @@ void net_server_free(net_server_t *srv) {
   net_peers_deinit(&srv->peers);
   free(srv->conns);
   free(srv);
-}
-
-/* Counted when asked (a walk over the connections), as a park or a wake
- * happens inside net_ws. */
-static uint32_t parked_websockets(const net_server_t *srv) {
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < srv->conns_len; i++) {
-    const conn_t *c = srv->conns[i];
-    if (c->mode == MODE_WS && c->ws != NULL && net_ws_parked(c->ws))
-      n++;
-  }
-  return n;
-}
-
-void net_server_get_stats(const net_server_t *srv, net_server_stats_t *out) {
-  *out = srv->stats;
-  out->ws_parked = parked_websockets(srv);
-}
-
-/* 1013 is the game's "server full, try again later" (rt_service.h). */
-static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
-                                       1008, 1009, 1011, 1013, 4000, 4002};
-#define CLOSE_CODES_LEN (sizeof(close_codes) / sizeof(close_codes[0]))
-
-uint32_t net_server_close_code_index(uint16_t code) {
-  for (uint32_t i = 0; i < CLOSE_CODES_LEN; i++)
-    if (close_codes[i] == code)
-      return i;
-  return CLOSE_CODES_LEN; /* "other" */
-}
-
-static const char close_reason_names[NET_CLOSE_REASON_COUNT_][16] = {
-    "peer",          "reset",         "http_done",    "http_error",
-    "header_timeout", "idle_timeout", "reply_timeout", "ws_done",
-    "ws_silent",     "ws_close_wait", "shutdown",
-};
-
-/* A bounded appender: never writes past cap, always NUL-free output. */
-typedef struct text {
-  char *p;
-  size_t len, cap;
-} text_t;
-
-static void put(text_t *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void put(text_t *t, const char *fmt, ...) {
-  if (t->len >= t->cap)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    t->len = t->len + (size_t)n < t->cap ? t->len + (size_t)n : t->cap;
-}
-
-const char *net_server_close_reason_name(net_close_reason_t reason) {
-  return reason < NET_CLOSE_REASON_COUNT_ ? close_reason_names[reason] : "?";
-}
-
-/* Connections, closes and HTTP/WebSocket traffic. */
-static void metrics_connections(const net_server_t *srv, text_t *t) {
-  const net_server_stats_t *s = &srv->stats;
-  put(t, "# HELP overcookied_connections Open connections.\n"
-         "# TYPE overcookied_connections gauge\n"
-         "overcookied_connections{kind=\"all\"} %u\n"
-         "overcookied_connections{kind=\"websocket\"} %u\n"
-         "overcookied_connections{kind=\"websocket_parked\"} %u\n",
-      s->connections, s->websockets, parked_websockets(srv));
-  put(t, "# TYPE overcookied_connections_accepted_total counter\n"
-         "overcookied_connections_accepted_total %" PRIu64 "\n"
-         "# TYPE overcookied_connections_rejected_total counter\n"
-         "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64
-         "\n"
-         "overcookied_connections_rejected_total{reason=\"per_address\"} %"
-         PRIu64 "\n"
-         "# TYPE overcookied_requests_throttled_total counter\n"
-         "overcookied_requests_throttled_total{reason=\"per_address\"} %"
-         PRIu64 "\n"
-         "# TYPE overcookied_addresses gauge\n"
-         "overcookied_addresses %u\n",
-      s->accepted, s->rejected_limit, s->rejected_address, s->throttled,
-      net_peers_count(&srv->peers));
-  put(t, "# TYPE overcookied_ws_parks_total counter\n"
-         "overcookied_ws_parks_total %" PRIu64 "\n",
-      s->ws_parks);
-  put(t, "# TYPE overcookied_disconnects_total counter\n");
-  for (uint32_t i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
-    put(t, "overcookied_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
-        close_reason_names[i], s->closes[i]);
-  put(t, "# TYPE overcookied_ws_close_codes_total counter\n");
-  for (uint32_t i = 0; i <= CLOSE_CODES_LEN; i++) {
-    if (i < CLOSE_CODES_LEN)
-      put(t, "overcookied_ws_close_codes_total{code=\"%u\"} %" PRIu64 "\n",
-          (unsigned)close_codes[i], s->ws_close_codes[i]);
-    else
-      put(t, "overcookied_ws_close_codes_total{code=\"other\"} %" PRIu64 "\n",
-          s->ws_close_codes[i]);
-  }
-  put(t, "# TYPE overcookied_http_requests_total counter\n");
-  for (int k = 1; k <= 5; k++)
-    put(t, "overcookied_http_requests_total{status=\"%dxx\"} %" PRIu64 "\n",
-        k, s->http_status[k]);
-  put(t, "# TYPE overcookied_ws_messages_total counter\n"
-         "overcookied_ws_messages_total{direction=\"in\"} %" PRIu64 "\n"
-         "overcookied_ws_messages_total{direction=\"out\"} %" PRIu64 "\n"
-         "# TYPE overcookied_bytes_total counter\n"
-         "overcookied_bytes_total{direction=\"in\"} %" PRIu64 "\n"
-         "overcookied_bytes_total{direction=\"out\"} %" PRIu64 "\n",
-      s->ws_messages_in, s->ws_messages_out, s->bytes_in, s->bytes_out);
-}
-
-/* The connection actors' mailboxes and the runtime's overflow counts. */
-static void metrics_mailboxes(const net_server_t *srv, text_t *t) {
-  uint64_t depth_sum = 0;
-  uint32_t depth_max = 0;
-  for (uint32_t i = 0; i < srv->conns_len; i++) {
-    const rt_mailbox_t *mb = rt_actor_mailbox(srv->world, srv->conns[i]->id);
-    if (mb == NULL)
-      continue;
-    depth_sum += mb->count;
-    if (mb->count > depth_max)
-      depth_max = mb->count;
-  }
-  rt_world_stats_t ws;
-  rt_world_stats(srv->world, &ws);
-  put(t, "# TYPE overcookied_mailbox_depth gauge\n"
-         "overcookied_mailbox_depth{actors=\"connections\",stat=\"sum\"} %"
-         PRIu64 "\n"
-         "overcookied_mailbox_depth{actors=\"connections\",stat=\"max\"} %u\n"
-         "# TYPE overcookied_mailbox_overflow_total counter\n"
-         "overcookied_mailbox_overflow_total{outcome=\"rejected\"} %" PRIu64
-         "\n"
-         "overcookied_mailbox_overflow_total{outcome=\"dropped\"} %" PRIu64
-         "\n"
-         "overcookied_mailbox_overflow_total{outcome=\"replaced\"} %" PRIu64
-         "\n"
-         "# TYPE overcookied_dead_letters_total counter\n"
-         "overcookied_dead_letters_total %" PRIu64 "\n"
-         "# TYPE overcookied_actors gauge\n"
-         "overcookied_actors %u\n",
-      depth_sum, depth_max, ws.mailbox[RT_MB_REJECTED],
-      ws.mailbox[RT_MB_DROPPED], ws.mailbox[RT_MB_REPLACED], ws.dead_letters,
-      ws.actors_live);
-}
-
-/* The /metrics text (Prometheus 0.0.4) into out; returns its length. */
-static size_t server_metrics(const net_server_t *srv, char *out, size_t cap) {
-  text_t t = {.p = out, .len = 0, .cap = cap};
-  metrics_connections(srv, &t);
-  metrics_mailboxes(srv, &t);
-  if (srv->cfg.metrics != NULL && t.len < t.cap)
-    t.len += srv->cfg.metrics(srv->cfg.metrics_ctx, srv->world, t.p + t.len,
-                              t.cap - t.len);
-  return t.len < t.cap ? t.len : t.cap;
 }
