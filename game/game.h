@@ -37,25 +37,25 @@ typedef enum game_end_reason {
 } game_end_reason_t;
 
 typedef struct game_stats {
-  uint32_t players;        /* known to the Manager now */
-  uint32_t connected;      /* with a live connection */
+  uint32_t players;   /* known to the Manager now */
+  uint32_t connected; /* with a live connection */
   uint32_t queued;
-  uint32_t rooms;          /* running now */
+  uint32_t rooms; /* running now */
   uint64_t rooms_started;
   uint64_t rooms_finished[GAME_END_REASON_COUNT_];
-  uint64_t rooms_lost;     /* stopped unfinished, not at shutdown: a bug */
-  uint64_t resumed;        /* reconnections within the grace */
+  uint64_t rooms_lost; /* stopped unfinished, not at shutdown: a bug */
+  uint64_t resumed;    /* reconnections within the grace */
   uint64_t clicks_scored;
   uint64_t clicks_countdown; /* acknowledged, scored nothing */
   uint64_t clicks_rate_limited;
   uint64_t golden_spawns;
   uint64_t golden_claims;
-  uint64_t golden_contested; /* claims that lost a race */
-  uint64_t out_sent;       /* frames handed to connections */
+  uint64_t golden_contested;  /* claims that lost a race */
+  uint64_t out_sent;          /* frames handed to connections */
   uint64_t out_tick_replaced; /* a newer tick took a queued tick's place */
-  uint64_t out_dropped;    /* droppable frames dropped under backpressure */
+  uint64_t out_dropped;       /* droppable frames dropped under backpressure */
   uint64_t kicks[GAME_KICK_REASON_COUNT_];
-  uint64_t errors_sent;    /* ERROR messages */
+  uint64_t errors_sent; /* ERROR messages */
 } game_stats_t;
 
 /* secret: token key (copied). store: how to open the Store. */

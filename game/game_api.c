@@ -85,7 +85,7 @@ int game_authenticate(void *ctx, const char *token, rt_identity_t *who) {
   return verify(ctx, token, who);
 }
 
-/* ---- The HTTP API ------------------------------------------------------------------ */
+/* ---- The HTTP API -------------------------------------------------------- */
 
 static void answer_json(rt_http_answer_t *a, int status, cJSON *body) {
   char *text = cJSON_PrintUnformatted(body);
@@ -122,8 +122,7 @@ int game_api_login(void *ctx, rt_world_t *w, const rt_http_call_t *call,
    * reads, and no name holds a NUL. */
   if (nul || !game_name_valid(name->valuestring, strlen(name->valuestring))) {
     cJSON_Delete(req);
-    return answer_error(answer, 400,
-                        "name must be 1-24 printable characters");
+    return answer_error(answer, 400, "name must be 1-24 printable characters");
   }
   char id[RT_SUBJECT_MAX];
   snprintf(id, sizeof(id), "g_%016" PRIx64, rt_rng_next(&g->ids));
@@ -237,7 +236,7 @@ int game_api_logout(void *ctx, rt_world_t *w, const rt_http_call_t *call,
   return RT_HTTP_ANSWERED;
 }
 
-/* ---- Metrics ------------------------------------------------------------------------- */
+/* ---- Metrics ------------------------------------------------------------- */
 
 size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
   (void)w;
@@ -255,9 +254,12 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       "overcookied_rooms %u\n"
       "# TYPE overcookied_games_total counter\n"
       "overcookied_games_total{event=\"started\"} %" PRIu64 "\n"
-      "overcookied_games_total{event=\"finished\",reason=\"time\"} %" PRIu64 "\n"
-      "overcookied_games_total{event=\"finished\",reason=\"quit\"} %" PRIu64 "\n"
-      "overcookied_games_total{event=\"finished\",reason=\"opponent_disconnected\"} %" PRIu64 "\n"
+      "overcookied_games_total{event=\"finished\",reason=\"time\"} %" PRIu64
+      "\n"
+      "overcookied_games_total{event=\"finished\",reason=\"quit\"} %" PRIu64
+      "\n"
+      "overcookied_games_total{event=\"finished\",reason=\"opponent_disconnected\"} %" PRIu64
+      "\n"
       "overcookied_games_total{event=\"resumed\"} %" PRIu64 "\n"
       "# TYPE overcookied_clicks_total counter\n"
       "overcookied_clicks_total{outcome=\"scored\"} %" PRIu64 "\n"
@@ -292,14 +294,13 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       s->rooms_finished[GAME_END_TIME], s->rooms_finished[GAME_END_QUIT],
       s->rooms_finished[GAME_END_DISCONNECTED], s->resumed, s->clicks_scored,
       s->clicks_countdown, s->clicks_rate_limited, s->golden_spawns,
-      s->golden_claims, s->golden_contested, s->out_sent,
-      s->out_tick_replaced, s->out_dropped,
-      s->kicks[GAME_KICK_MUST_OVERFLOW], s->kicks[GAME_KICK_WRITE_WAIT],
-      s->kicks[GAME_KICK_MAILBOX_FULL], s->kicks[GAME_KICK_REPLACED],
-      s->kicks[GAME_KICK_SERVER_FULL], s->kicks[GAME_KICK_FLOOD],
-      s->kicks[GAME_KICK_IDLE],
-      st.recorded, st.retries, st.errors_busy, st.errors_full, st.errors_io,
-      st.reads_failed, st.pending);
+      s->golden_claims, s->golden_contested, s->out_sent, s->out_tick_replaced,
+      s->out_dropped, s->kicks[GAME_KICK_MUST_OVERFLOW],
+      s->kicks[GAME_KICK_WRITE_WAIT], s->kicks[GAME_KICK_MAILBOX_FULL],
+      s->kicks[GAME_KICK_REPLACED], s->kicks[GAME_KICK_SERVER_FULL],
+      s->kicks[GAME_KICK_FLOOD], s->kicks[GAME_KICK_IDLE], st.recorded,
+      st.retries, st.errors_busy, st.errors_full, st.errors_io, st.reads_failed,
+      st.pending);
   if (n < 0)
     return 0;
   return (size_t)n < cap ? (size_t)n : cap;

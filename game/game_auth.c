@@ -24,7 +24,7 @@ int game_auth_init(game_auth_t *a, const char *secret, int64_t lifetime_s) {
   return RT_OK;
 }
 
-/* ---- base64url without padding (RFC 7515) ------------------------------------- */
+/* ---- base64url without padding (RFC 7515) -------------------------------- */
 
 static int b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
   if (((len + 2) / 3) * 4 + 1 > cap)
@@ -92,7 +92,7 @@ static int hmac_sha256(const game_auth_t *a, const char *data, size_t len,
   return RT_OK;
 }
 
-/* ---- Sign ----------------------------------------------------------------------- */
+/* ---- Sign ---------------------------------------------------------------- */
 
 static const char jwt_header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
@@ -130,7 +130,7 @@ int game_auth_sign(const game_auth_t *a, const char *sub, const char *name,
   return RT_OK;
 }
 
-/* ---- Verify -------------------------------------------------------------------- */
+/* ---- Verify -------------------------------------------------------------- */
 
 /* Header and claims are read as one JSON value each, through the reader of
  * every client's JSON (game_proto_json_parse): text after the value would be
@@ -209,7 +209,7 @@ int game_auth_verify(const game_auth_t *a, const char *token, int64_t now_s,
   return read_claims(dot1 + 1, (size_t)(dot2 - dot1 - 1), now_s, who);
 }
 
-/* ---- Names ------------------------------------------------------------------- */
+/* ---- Names --------------------------------------------------------------- */
 
 /* Code points that print nothing or change how text around them reads. */
 static bool invisible(uint32_t cp) {

@@ -57,7 +57,7 @@ typedef struct client {
   rt_time_ns progress_at; /* last time a frame left, or the queue was empty */
   uint64_t wait_timer;
   uint64_t poll_timer;
-  game_bucket_t in; /* the flood guard: in_rate, in_burst */
+  game_bucket_t in;    /* the flood guard: in_rate, in_burst */
   rt_time_ns heard_at; /* the last message from the player */
   uint64_t idle_timer;
   bool queued; /* asked to join the queue, not matched nor left since */
@@ -92,7 +92,7 @@ static void arm_idle(client_t *c) {
     c->idle_timer = 0;
 }
 
-/* ---- Leaving ------------------------------------------------------------------------- */
+/* ---- Leaving ------------------------------------------------------------- */
 
 static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
                  const char *text) {
@@ -105,7 +105,7 @@ static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
   c->conn->ops->close(c->conn, code, text);
 }
 
-/* ---- The outbound queue ----------------------------------------------------------------- */
+/* ---- The outbound queue -------------------------------------------------- */
 
 static out_item_t *item(client_t *c, uint32_t i) {
   return &c->out[(c->out_head + i) % c->out_cap];
@@ -279,7 +279,7 @@ static void send_error(client_t *c, const char *code, const char *message) {
   rt_buf_unref(frame);
 }
 
-/* ---- Inbound ------------------------------------------------------------------------------ */
+/* ---- Inbound ------------------------------------------------------------- */
 
 static void to_manager(client_t *c, uint16_t tag) {
   rt_msg_t m = rt_msg_make(tag, NULL, 0);
@@ -358,7 +358,7 @@ static void client_text(void *session, rt_actor_t *self, const uint8_t *data,
   }
 }
 
-/* ---- Messages from the game's actors ------------------------------------------------------- */
+/* ---- Messages from the game's actors ------------------------------------- */
 
 static void client_message(void *session, rt_actor_t *self,
                            const rt_msg_t *msg) {
@@ -391,8 +391,7 @@ static void client_message(void *session, rt_actor_t *self,
     return;
   case GAME_TAG_TIMER_LOBBY_IDLE:
     c->idle_timer = 0;
-    if (in_lobby(c) &&
-        rt_now(cworld(c)) - c->heard_at >= c->g->cfg.lobby_idle)
+    if (in_lobby(c) && rt_now(cworld(c)) - c->heard_at >= c->g->cfg.lobby_idle)
       kick(c, GAME_KICK_IDLE, RT_CLOSE_IDLE, "idle");
     else
       arm_idle(c);
@@ -417,7 +416,7 @@ static void client_drained(void *session, rt_actor_t *self) {
   pump(session);
 }
 
-/* ---- Lifecycle ------------------------------------------------------------------------------ */
+/* ---- Lifecycle ----------------------------------------------------------- */
 
 static void *client_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
                          const rt_identity_t *who) {
@@ -479,7 +478,7 @@ void game__client_handler(game_t *g, rt_session_handler_t *out) {
   };
 }
 
-/* ---- Checks (game_check.h) ------------------------------------------------------------ */
+/* ---- Checks (game_check.h) ----------------------------------------------- */
 
 #define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
 
@@ -490,7 +489,8 @@ int game__client_check(const game_t *g, const void *client, bool quiescent,
   /* The outbound queue stays within both of its bounds. */
   if (c->out_count > cfg->out_count_max || c->out_bytes > cfg->out_bytes_max)
     return FAIL("client %" PRIu64 " (%s): %u frames, %u bytes queued, over "
-                "%u/%u", c->self, c->subject, c->out_count, c->out_bytes,
+                "%u/%u",
+                c->self, c->subject, c->out_count, c->out_bytes,
                 cfg->out_count_max, cfg->out_bytes_max);
   uint64_t bytes = 0;
   uint32_t ticks = 0;
@@ -501,14 +501,14 @@ int game__client_check(const game_t *g, const void *client, bool quiescent,
   }
   if (bytes != c->out_bytes || ticks > 1)
     return FAIL("client %" PRIu64 ": %" PRIu64 " bytes in %u frames (%u "
-                "ticks), counted %u", c->self, bytes, c->out_count, ticks,
-                c->out_bytes);
+                "ticks), counted %u",
+                c->self, bytes, c->out_count, ticks, c->out_bytes);
   /* Output that cannot drain is cut after write_wait, not later: with
    * nothing ready, the write-wait timer would have fired by now. */
   rt_time_ns stuck = rt_now(g->world) - c->progress_at;
   if (quiescent && c->out_count > 0 && !c->closing && stuck > cfg->write_wait)
     return FAIL("client %" PRIu64 " (%s): output stuck %" PRId64 " ms, "
-                "past the write wait", c->self, c->subject,
-                (int64_t)(stuck / RT_NS_PER_MS));
+                "past the write wait",
+                c->self, c->subject, (int64_t)(stuck / RT_NS_PER_MS));
   return 0;
 }

@@ -15,8 +15,8 @@
  * server, fed back by a replay, so a replay needs neither the token key nor
  * the database. */
 enum {
-  GAME_EXT_AUTH_VERIFY = 1, /* rc: 0 or RT_E*; data: subject NUL name */
-  GAME_EXT_AUTH_SIGN = 2,   /* rc: 0 or RT_E*; data: the token */
+  GAME_EXT_AUTH_VERIFY = 1,       /* rc: 0 or RT_E*; data: subject NUL name */
+  GAME_EXT_AUTH_SIGN = 2,         /* rc: 0 or RT_E*; data: the token */
   GAME_EXT_STORE_RECORD = 3,      /* rc: SQLite code; data: 1 new, 2 dup */
   GAME_EXT_STORE_LEADERBOARD = 4, /* rc: SQLite code; data: JSON body */
   GAME_EXT_STORE_HISTORY = 5,     /* rc: SQLite code; data: JSON body */
@@ -38,11 +38,11 @@ enum {
   GAME_TAG_COOKIE_CLICK, /* game_role_t */
   GAME_TAG_QUIT,         /* game_role_t */
   /* Room/Manager -> Client: a frame to send, in buf, by delivery class */
-  GAME_TAG_OUT_MUST, /* never dropped: QUEUED, GAME_START, COOKIE_SPAWN,
-                        golden UPDATE, GAME_OVER, ERROR */
-  GAME_TAG_OUT_DROP, /* droppable: click UPDATE, OPPONENT_CLICK */
-  GAME_TAG_OUT_TICK, /* latest wins: tick UPDATE */
-  GAME_TAG_ROOM_DONE, /* Room -> Client: the room is over (game_role_t) */
+  GAME_TAG_OUT_MUST,   /* never dropped: QUEUED, GAME_START, COOKIE_SPAWN,
+                          golden UPDATE, GAME_OVER, ERROR */
+  GAME_TAG_OUT_DROP,   /* droppable: click UPDATE, OPPONENT_CLICK */
+  GAME_TAG_OUT_TICK,   /* latest wins: tick UPDATE */
+  GAME_TAG_ROOM_DONE,  /* Room -> Client: the room is over (game_role_t) */
   GAME_TAG_ROOM_START, /* Manager -> Room: players are told; start */
   /* Manager -> Room */
   GAME_TAG_LEFT, /* game_seat_t: a player's connection is gone */
@@ -50,8 +50,8 @@ enum {
   /* Room -> Manager */
   GAME_TAG_ENDED, /* game_ended_t */
   /* Store */
-  GAME_TAG_STORE_RECORD,   /* buf: game_result_t; payload: u64 key */
-  GAME_TAG_STORE_RECORDED, /* u64 key */
+  GAME_TAG_STORE_RECORD,      /* buf: game_result_t; payload: u64 key */
+  GAME_TAG_STORE_RECORDED,    /* u64 key */
   GAME_TAG_STORE_LEADERBOARD, /* game_query_t */
   GAME_TAG_STORE_HISTORY,     /* game_query_t; buf: subject */
   /* Timers */
@@ -107,14 +107,14 @@ typedef struct game_hello {
   rt_identity_t who;
 } game_hello_t;
 
-/* ---- The game's shared context (one per world) ----------------------------- */
+/* ---- The game's shared context (one per world) --------------------------- */
 
 struct game {
   rt_world_t *world;
   game_config_t cfg;
   game_auth_t auth;
-  rt_rng_t ids;            /* user ids for logins */
-  uint32_t room_prefix;    /* makes room ids unique across restarts */
+  rt_rng_t ids;         /* user ids for logins */
+  uint32_t room_prefix; /* makes room ids unique across restarts */
   /* OPPONENT_CLICK has two possible payloads ({"count":1} and 2): encoded
    * once, shared by every room (index: the points). */
   rt_buf_t *opponent_click[3];
@@ -133,8 +133,7 @@ struct game {
  * the first violation in why. `quiescent`: no actor is ready, so every
  * message sent has been delivered (the checks that compare actors' views of
  * each other need it). */
-int game__manager_check(const game_t *g, bool quiescent, char *why,
-                        size_t cap);
+int game__manager_check(const game_t *g, bool quiescent, char *why, size_t cap);
 /* The Manager's view of player `id`: 1 with its room and role when it is
  * PLAYING, 0 when it is known but not playing, -1 when unknown. */
 int game__manager_seat(const game_t *g, const char *id, rt_actor_id_t *room,

@@ -67,7 +67,7 @@ typedef struct manager {
 
 static rt_world_t *mworld(const manager_t *m) { return m->g->world; }
 
-/* ---- The player table ----------------------------------------------------------- */
+/* ---- The player table ---------------------------------------------------- */
 
 static uint64_t hash_id(const char *id) {
   return rt_hash_bytes(id, strlen(id), 0x706c61796572ULL);
@@ -130,7 +130,7 @@ static void forget_player(manager_t *m, player_t *p) {
   free(p);
 }
 
-/* ---- The queue: Invariant (1) ------------------------------------------------------ */
+/* ---- The queue: Invariant (1) -------------------------------------------- */
 
 static void queue_push(manager_t *m, player_t *p) {
   p->state = P_QUEUED;
@@ -159,7 +159,7 @@ static void queue_remove(manager_t *m, player_t *p) {
   m->queued--;
 }
 
-/* ---- Messages to clients ------------------------------------------------------------- */
+/* ---- Messages to clients ------------------------------------------------- */
 
 static void send_frame(manager_t *m, player_t *p, rt_buf_t *frame) {
   game_send_frame(m->g, p->client, GAME_TAG_OUT_MUST, frame);
@@ -203,7 +203,7 @@ static bool tell_room(manager_t *m, player_t *p, uint16_t tag) {
   return true;
 }
 
-/* ---- Matchmaking: Invariant (2) ------------------------------------------------------- */
+/* ---- Matchmaking: Invariant (2) ------------------------------------------ */
 
 static void start_match(manager_t *m) {
   player_t *p1 = m->q_head, *p2 = p1->q_next;
@@ -252,7 +252,7 @@ static void start_match(manager_t *m) {
   (void)rt_send(mworld(m), room, &start);
 }
 
-/* ---- Handlers ---------------------------------------------------------------------- */
+/* ---- Handlers ------------------------------------------------------------ */
 
 static player_t *by_client(const manager_t *m, rt_actor_id_t client) {
   return client != 0 ? rt_idmap_get(&m->by_client, client) : NULL;
@@ -373,9 +373,7 @@ static void on_down(manager_t *m, const rt_msg_t *msg) {
      * which forgets the player (Invariant (4)). */
     (void)tell_room(m, p, GAME_TAG_LEFT);
     return;
-  case P_IDLE:
-    forget_player(m, p);
-    return;
+  case P_IDLE: forget_player(m, p); return;
   }
 }
 
@@ -469,7 +467,8 @@ fail:
 }
 
 /* ---- Checks (game_check.h): Invariants (1) to (5), and the tables against
- * the live actors ----------------------------------------------------------------- */
+ * the live actors
+ * ----------------------------------------------------------------- */
 
 #define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
 
@@ -533,7 +532,8 @@ static int check_rooms(const manager_t *m, bool quiescent, char *why,
       const player_t *p = e->seats[k];
       if (p->state != P_PLAYING || p->room != ids[i] || p->role != (uint32_t)k)
         rc = FAIL("room %" PRIu64 ": seat p%d (%s) is elsewhere (room %" PRIu64
-                  ")", ids[i], k + 1, p->id, p->room);
+                  ")",
+                  ids[i], k + 1, p->id, p->room);
     }
     /* Invariant (3): a room in the table is a live room actor. */
     if (rc == 0 && quiescent && rt_idmap_get(&m->g->rooms_live, ids[i]) == NULL)
@@ -581,8 +581,8 @@ int game__manager_check(const game_t *g, bool quiescent, char *why,
   for (uint32_t i = 0; i < n && rc == 0; i++)
     if (!rt_alive(g->world, ids[i]))
       rc = FAIL("client %" PRIu64 " of player %s is gone, still attached",
-                ids[i], ((const player_t *)rt_idmap_get(&m->by_client,
-                                                        ids[i]))->id);
+                ids[i],
+                ((const player_t *)rt_idmap_get(&m->by_client, ids[i]))->id);
   free(ids);
   return rc;
 }

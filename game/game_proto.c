@@ -64,7 +64,7 @@ done:
   return result;
 }
 
-/* ---- Client JSON --------------------------------------------------------------- */
+/* ---- Client JSON --------------------------------------------------------- */
 
 /* JSON's whitespace (RFC 8259 section 2); cJSON's is any byte <= 0x20. */
 static bool json_space(uint8_t c) {
@@ -111,7 +111,7 @@ struct cJSON *game_proto_json_parse(const uint8_t *data, size_t len,
   return root;
 }
 
-/* ---- Encoding ------------------------------------------------------------------ */
+/* ---- Encoding ------------------------------------------------------------ */
 
 /* cJSON prints every message (structure, escaping, numbers); the nodes it
  * prints are ours, on the encoder's stack. A message is a handful of nodes

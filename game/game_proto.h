@@ -42,7 +42,7 @@ typedef enum game_decode_result {
 game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
                                        game_in_t *out);
 
-/* ---- Client JSON ------------------------------------------------------- */
+/* ---- Client JSON --------------------------------------------------------- */
 
 struct cJSON;
 
@@ -61,7 +61,7 @@ struct cJSON;
  * is not known). data is borrowed; len is bounded by the caller. */
 struct cJSON *game_proto_json_parse(const uint8_t *data, size_t len, bool *nul);
 
-/* ---- Server to client (each returns a new buffer or NULL on ENOMEM) ---- */
+/* ---- Server to client (each returns a new buffer or NULL on ENOMEM) ------ */
 
 typedef struct game_scores {
   int32_t p1;

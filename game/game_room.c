@@ -42,14 +42,14 @@ typedef struct seat {
   game_seat_info_t info;
   int32_t score;
   rt_time_ns bonus_until;
-  game_bucket_t clicks; /* PROTOCOL.md's human rate */
+  game_bucket_t clicks;     /* PROTOCOL.md's human rate */
   rt_time_ns rate_error_at; /* last rate_limited ERROR; -1: never */
   uint64_t grace_timer;
   /* Audit, for game__room_check: Invariant (1) recomputed from the claims
    * this seat won, not from bonus_until. */
   rt_time_ns audit_claims[ROOM_AUDIT_CLAIMS_MAX];
   uint32_t audit_claims_len;
-  bool audit_overflow;    /* more claims than remembered: audit skipped */
+  bool audit_overflow; /* more claims than remembered: audit skipped */
   int32_t audit_score;
   uint32_t clicks_scored;
 } seat_t;
@@ -67,10 +67,10 @@ typedef struct room {
   double golden_x, golden_y;
   rt_time_ns golden_at;
   rt_time_ns countdown_end;
-  rt_time_ns ends_at; /* RUNNING: when the last tick ends the game */
-  rt_time_ns started_at; /* ROOM_START: the countdown began; -1 before */
-  rt_time_ns run_at;     /* the countdown ended; -1 before */
-  uint32_t ticks_counted; /* ticks since run_at, missed ones included */
+  rt_time_ns ends_at;       /* RUNNING: when the last tick ends the game */
+  rt_time_ns started_at;    /* ROOM_START: the countdown began; -1 before */
+  rt_time_ns run_at;        /* the countdown ended; -1 before */
+  uint32_t ticks_counted;   /* ticks since run_at, missed ones included */
   rt_time_ns tick_late_max; /* Invariant (5) */
   uint64_t countdown_timer, tick_timer, golden_timer, resend_timer;
   game_end_reason_t end_reason;
@@ -88,7 +88,7 @@ static game_scores_t scores(const room_t *r) {
   return (game_scores_t){r->seats[0].score, r->seats[1].score};
 }
 
-/* ---- Sending ---------------------------------------------------------------------- */
+/* ---- Sending ------------------------------------------------------------- */
 
 void game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
                      rt_buf_t *frame) {
@@ -103,8 +103,8 @@ void game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
   if (rc == RT_EFULL && tag == GAME_TAG_OUT_MUST) {
     /* Invariant (4): never wait. A client this far behind is gone. */
     g->stats.kicks[GAME_KICK_MAILBOX_FULL]++;
-    rt_log(g->world, RT_LOG_WARN, "client.kick", "client=%" PRIu64
-           " reason=mailbox_full", client);
+    rt_log(g->world, RT_LOG_WARN, "client.kick",
+           "client=%" PRIu64 " reason=mailbox_full", client);
     rt_stop(g->world, client, RT_REASON_USER);
   }
 }
@@ -143,11 +143,11 @@ static void send_start(room_t *r, int role, bool resumed) {
 
 static void send_state(room_t *r) {
   send_both(r, GAME_TAG_OUT_TICK,
-            game_proto_tick(r->time_remaining, scores(r),
-                            r->seats[0].info.name, r->seats[1].info.name));
+            game_proto_tick(r->time_remaining, scores(r), r->seats[0].info.name,
+                            r->seats[1].info.name));
 }
 
-/* ---- Timers ------------------------------------------------------------------------ */
+/* ---- Timers -------------------------------------------------------------- */
 
 static void cancel(room_t *r, uint64_t *timer) {
   if (*timer != 0)
@@ -158,8 +158,8 @@ static void cancel(room_t *r, uint64_t *timer) {
 static void start_timer(room_t *r, uint64_t *timer, rt_time_ns delay,
                         rt_time_ns period, uint16_t tag, uint64_t data) {
   cancel(r, timer);
-  int err = rt_timer_start(room_world(r), r->id, delay, period, tag, data,
-                           timer);
+  int err =
+      rt_timer_start(room_world(r), r->id, delay, period, tag, data, timer);
   RT_WASSERT(room_world(r), err == RT_OK); /* a room without timers hangs */
 }
 
@@ -170,7 +170,7 @@ static void arm_golden(room_t *r) {
               0);
 }
 
-/* ---- Ending: Invariant (3) ------------------------------------------------------------ */
+/* ---- Ending: Invariant (3) ----------------------------------------------- */
 
 static void send_record(room_t *r) {
   if (game_store_record(room_world(r), r->g->store, &r->result, r->seq) < 0)
@@ -236,8 +236,8 @@ static void complete(room_t *r) {
   if (!r->ended_sent)
     return; /* the retry timer calls again */
   r->g->stats.rooms_finished[r->end_reason]++;
-  rt_buf_t *over = game_proto_game_over(r->result.winner, r->result.reason,
-                                        scores(r));
+  rt_buf_t *over =
+      game_proto_game_over(r->result.winner, r->result.reason, scores(r));
   for (int role = 0; role < 2; role++) {
     rt_actor_id_t client = r->seats[role].info.client;
     game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
@@ -268,7 +268,7 @@ static void on_send_retry(room_t *r) {
     complete(r);
 }
 
-/* ---- Play ------------------------------------------------------------------------------- */
+/* ---- Play ---------------------------------------------------------------- */
 
 /* The audit's own rule: 2 points inside any [claim, claim + bonus) of this
  * seat, else 1. */
@@ -313,7 +313,8 @@ static void on_click(room_t *r, const rt_msg_t *msg) {
   if (r->phase == PHASE_COUNTDOWN) {
     /* Invariant (1): acknowledged, not scored. */
     r->g->stats.clicks_countdown++;
-    send_to(r, role, GAME_TAG_OUT_DROP, game_proto_click_update(scores(r), seq));
+    send_to(r, role, GAME_TAG_OUT_DROP,
+            game_proto_click_update(scores(r), seq));
     return;
   }
   rt_time_ns now = rt_now(room_world(r));
@@ -435,7 +436,7 @@ static void on_golden(room_t *r) {
   arm_golden(r);
 }
 
-/* ---- Seats: disconnect and resume --------------------------------------------------------- */
+/* ---- Seats: disconnect and resume ---------------------------------------- */
 
 static void on_left(room_t *r, const rt_msg_t *msg) {
   game_seat_t s;
@@ -477,7 +478,7 @@ static void on_grace(room_t *r, const rt_msg_t *msg) {
     finish(r, GAME_END_DISCONNECTED, role);
 }
 
-/* ---- The actor ---------------------------------------------------------------------------- */
+/* ---- The actor ----------------------------------------------------------- */
 
 static void room_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   room_t *r = rt_state(self);
@@ -552,7 +553,7 @@ int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
   return RT_OK;
 }
 
-/* ---- Checks (game_check.h) ------------------------------------------------------------ */
+/* ---- Checks (game_check.h) ----------------------------------------------- */
 
 #define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
 
@@ -587,8 +588,7 @@ static int check_seat(const room_t *r, int role, bool quiescent, char *why,
   return 0;
 }
 
-static int check_clock(const room_t *r, bool quiescent, char *why,
-                       size_t cap) {
+static int check_clock(const room_t *r, bool quiescent, char *why, size_t cap) {
   const game_config_t *c = &r->g->cfg;
   rt_time_ns now = rt_now(room_world(r));
   if (r->time_remaining < 0 || r->time_remaining > (int32_t)c->game_seconds)
@@ -605,8 +605,7 @@ static int check_clock(const room_t *r, bool quiescent, char *why,
       now >= r->started_at + c->countdown)
     return FAIL("%s: the countdown is overdue", r->room_id);
   if (r->phase == PHASE_RUNNING) {
-    rt_time_ns next =
-        r->run_at + (rt_time_ns)(r->ticks_counted + 1) * c->tick;
+    rt_time_ns next = r->run_at + (rt_time_ns)(r->ticks_counted + 1) * c->tick;
     if (now >= next)
       return FAIL("%s: tick %u is overdue", r->room_id, r->ticks_counted + 1);
     if (now >= r->ends_at)

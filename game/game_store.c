@@ -31,17 +31,17 @@ struct game_store {
   sqlite3_stmt *leaderboard;
   sqlite3_stmt *history;
   sqlite3_stmt *history_count;
-  sqlite3_stmt *find_game;  /* checkers only */
+  sqlite3_stmt *find_game; /* checkers only */
   sqlite3_stmt *count_games;
   rt_actor_id_t actor;
   pending_t *pending; /* ring of GAME_STORE_PENDING_MAX */
   uint32_t pending_head, pending_count;
-  uint32_t attempt;   /* failures in a row of the head record */
+  uint32_t attempt; /* failures in a row of the head record */
   uint64_t retry_timer;
   game_store_stats_t stats;
 };
 
-/* ---- Schema ---------------------------------------------------------------------- */
+/* ---- Schema -------------------------------------------------------------- */
 
 static const char schema_v1[] =
     "CREATE TABLE games ("
@@ -117,9 +117,8 @@ static int prepare_all(game_store_t *st) {
        " ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
        " score = score + excluded.score, games = games + 1,"
        " wins = wins + excluded.wins"},
-      {&st->leaderboard,
-       "SELECT name, score, games, wins FROM players"
-       " ORDER BY score DESC, name ASC, id ASC LIMIT ?1"},
+      {&st->leaderboard, "SELECT name, score, games, wins FROM players"
+                         " ORDER BY score DESC, name ASC, id ASC LIMIT ?1"},
       {&st->history,
        "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
        " p2_score, winner, reason FROM games WHERE p1_id = ?1 OR p2_id = ?1"
@@ -140,7 +139,7 @@ static int prepare_all(game_store_t *st) {
   return SQLITE_OK;
 }
 
-/* ---- Errors ----------------------------------------------------------------------- */
+/* ---- Errors -------------------------------------------------------------- */
 
 static void count_error(game_store_t *st, int rc) {
   switch (rc & 0xff) {
@@ -159,7 +158,7 @@ static int fault(game_store_t *st, game_store_op_t op) {
                                : SQLITE_OK;
 }
 
-/* ---- Recording: Guarantees (1) to (4) ------------------------------------------------ */
+/* ---- Recording: Guarantees (1) to (4) ------------------------------------ */
 
 static int step_done(sqlite3_stmt *s) {
   int rc = sqlite3_step(s);
@@ -225,8 +224,8 @@ static int record_one(game_store_t *st, const game_result_t *r) {
   int64_t rc;
   const uint8_t *data;
   size_t len;
-  int got = rt_external_take(st->world, GAME_EXT_STORE_RECORD, &rc, &data,
-                             &len);
+  int got =
+      rt_external_take(st->world, GAME_EXT_STORE_RECORD, &rc, &data, &len);
   if (got < 0)
     return SQLITE_IOERR; /* a replay that diverged: it stops anyway */
   if (got == 0) {
@@ -259,8 +258,8 @@ static void arm_retry(game_store_t *st) {
   if (delay > st->cfg.retry_max)
     delay = st->cfg.retry_max;
   st->stats.retries++;
-  if (rt_timer_start(st->world, st->actor, delay, 0,
-                     GAME_TAG_TIMER_STORE_RETRY, 0, &st->retry_timer) < 0)
+  if (rt_timer_start(st->world, st->actor, delay, 0, GAME_TAG_TIMER_STORE_RETRY,
+                     0, &st->retry_timer) < 0)
     st->retry_timer = 0;
 }
 
@@ -297,8 +296,8 @@ static void on_record(game_store_t *st, const rt_msg_t *msg) {
            st->pending_count);
     return;
   }
-  pending_t *p =
-      &st->pending[(st->pending_head + st->pending_count) % GAME_STORE_PENDING_MAX];
+  pending_t *p = &st->pending[(st->pending_head + st->pending_count) %
+                              GAME_STORE_PENDING_MAX];
   memcpy(&p->result, msg->buf->data, sizeof(p->result));
   /* Every string ends inside its field, whoever filled it in. */
   game_result_t *r = &p->result;
@@ -315,7 +314,7 @@ static void on_record(game_store_t *st, const rt_msg_t *msg) {
   drain_pending(st);
 }
 
-/* ---- Reads ------------------------------------------------------------------------------ */
+/* ---- Reads --------------------------------------------------------------- */
 
 static void reply_text(game_store_t *st, const game_query_t *q, int status,
                        const char *text, size_t len) {
@@ -407,8 +406,8 @@ static cJSON *history_row(sqlite3_stmt *s, const char *me) {
   return g;
 }
 
-static int history_json(game_store_t *st, const game_query_t *q,
-                        const char *me, char **out) {
+static int history_json(game_store_t *st, const game_query_t *q, const char *me,
+                        char **out) {
   int rc = fault(st, GAME_STORE_OP_HISTORY);
   if (rc != SQLITE_OK)
     return rc;
@@ -478,7 +477,7 @@ static void on_history(game_store_t *st, const rt_msg_t *msg) {
   answer_read(st, &q, GAME_EXT_STORE_HISTORY, history_json, me);
 }
 
-/* ---- The actor ------------------------------------------------------------------------ */
+/* ---- The actor ----------------------------------------------------------- */
 
 static void store_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   game_store_t *st = rt_state(self);
@@ -521,10 +520,9 @@ int game_store_start(rt_world_t *w, const game_store_config_t *cfg,
     err = RT_ENOMEM;
     goto fail;
   }
-  int rc = sqlite3_open_v2(cfg->path, &st->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                               SQLITE_OPEN_NOMUTEX,
-                           NULL);
+  int rc = sqlite3_open_v2(
+      cfg->path, &st->db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK)
     rc = migrate(st->db); /* first: a newer schema's file stays untouched */
   if (rc == SQLITE_OK)
@@ -590,8 +588,8 @@ int game_store_record(rt_world_t *w, const game_store_t *st,
 
 int game_store_query_leaderboard(rt_world_t *w, const game_store_t *st,
                                  const rt_http_call_t *call, uint32_t limit) {
-  game_query_t q = {.reply_to = call->reply_to, .call_id = call->call_id,
-                    .limit = limit};
+  game_query_t q = {
+      .reply_to = call->reply_to, .call_id = call->call_id, .limit = limit};
   rt_msg_t m = RT_MSG_OF(GAME_TAG_STORE_LEADERBOARD, &q);
   return rt_send(w, st->actor, &m);
 }
@@ -599,8 +597,8 @@ int game_store_query_leaderboard(rt_world_t *w, const game_store_t *st,
 int game_store_query_history(rt_world_t *w, const game_store_t *st,
                              const rt_http_call_t *call, const char *subject,
                              uint32_t limit) {
-  game_query_t q = {.reply_to = call->reply_to, .call_id = call->call_id,
-                    .limit = limit};
+  game_query_t q = {
+      .reply_to = call->reply_to, .call_id = call->call_id, .limit = limit};
   rt_msg_t m = RT_MSG_OF(GAME_TAG_STORE_HISTORY, &q);
   m.buf = rt_buf_copy(subject, strlen(subject));
   if (m.buf == NULL)
@@ -611,7 +609,7 @@ int game_store_query_history(rt_world_t *w, const game_store_t *st,
   return rc;
 }
 
-/* ---- Checkers' reads --------------------------------------------------------------- */
+/* ---- Checkers' reads ----------------------------------------------------- */
 
 static void column_copy(sqlite3_stmt *s, int col, char *dst, size_t cap) {
   const unsigned char *v = sqlite3_column_text(s, col);

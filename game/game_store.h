@@ -37,11 +37,11 @@ typedef enum game_store_op {
 typedef int game_store_fault_fn(void *ctx, game_store_op_t op);
 
 typedef struct game_store_config {
-  const char *path;             /* file, or ":memory:" */
-  game_store_fault_fn *fault;   /* NULL: none */
+  const char *path;           /* file, or ":memory:" */
+  game_store_fault_fn *fault; /* NULL: none */
   void *fault_ctx;
-  rt_time_ns retry_min;         /* 0: 10 ms */
-  rt_time_ns retry_max;         /* 0: 2 s */
+  rt_time_ns retry_min; /* 0: 10 ms */
+  rt_time_ns retry_max; /* 0: 2 s */
 } game_store_config_t;
 
 /* One finished game, as the Room saw it. Fixed-size strings, zero-filled,
@@ -56,19 +56,19 @@ typedef struct game_result {
   int32_t p1_score;
   int32_t p2_score;
   char winner[RT_SUBJECT_MAX]; /* a player id or "draw" */
-  char reason[32]; /* time, quit, opponent_disconnected */
+  char reason[32];             /* time, quit, opponent_disconnected */
 } game_result_t;
 
 typedef struct game_store_stats {
-  uint64_t recorded;      /* games committed */
-  uint64_t duplicates;    /* records of an already stored game */
+  uint64_t recorded;   /* games committed */
+  uint64_t duplicates; /* records of an already stored game */
   uint64_t errors_busy;
   uint64_t errors_full;
   uint64_t errors_io;
   uint64_t errors_other;
   uint64_t retries;
-  uint64_t reads_failed;  /* leaderboard/history answered 503 */
-  uint32_t pending;       /* results waiting to be committed */
+  uint64_t reads_failed; /* leaderboard/history answered 503 */
+  uint32_t pending;      /* results waiting to be committed */
 } game_store_stats_t;
 
 typedef struct game_store game_store_t;

@@ -112,7 +112,7 @@ static void acceptor_on_stop(rt_actor_t *self, int reason) {
 }
 
 int net_echo_spawn_acceptor(rt_world_t *w, rt_listener_t *listener,
-                             rt_actor_id_t *id_out) {
+                            rt_actor_id_t *id_out) {
   acceptor_state_t *st = calloc(1, sizeof(*st));
   if (st == NULL)
     return RT_ENOMEM;
@@ -133,7 +133,7 @@ int net_echo_spawn_acceptor(rt_world_t *w, rt_listener_t *listener,
   return RT_OK;
 }
 
-/* ---- WebSocket echo session ------------------------------------------------ */
+/* ---- WebSocket echo session ---------------------------------------------- */
 
 typedef struct echo_session {
   rt_session_conn_t *conn;

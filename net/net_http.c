@@ -144,7 +144,8 @@ static int on_headers_complete(http_parser *p) {
     hp->error_status = 400; /* refuse before reading the body */
     return -1;
   }
-  if (p->content_length != ULLONG_MAX && p->content_length > NET_HTTP_BODY_MAX) {
+  if (p->content_length != ULLONG_MAX &&
+      p->content_length > NET_HTTP_BODY_MAX) {
     hp->error_status = 413; /* refuse before reading the body */
     return -1;
   }
@@ -382,8 +383,8 @@ size_t net_http_feed(net_http_parser_t *hp, const uint8_t *data, size_t len) {
     enum http_errno err = HTTP_PARSER_ERRNO(&hp->parser);
     bool was_in_head = !hp->header_done;
     /* Paused on the head's final LF, which it re-reads: one byte more. */
-    size_t head_n = was_in_head && !hp->in_head && err == HPE_PAUSED ? n + 1
-                                                                      : n;
+    size_t head_n =
+        was_in_head && !hp->in_head && err == HPE_PAUSED ? n + 1 : n;
     if (was_in_head && !head_lines_valid(hp, at, head_n)) {
       fail(hp, 400);
       break;
@@ -551,8 +552,7 @@ rt_buf_t *net_http_response_head(int status, const char *content_type,
       return NULL; /* a body it must not have: refuse, never cut it */
     content_type = NULL;
   } else {
-    snprintf(length, sizeof(length), "Content-Length: %zu\r\n",
-             content_length);
+    snprintf(length, sizeof(length), "Content-Length: %zu\r\n", content_length);
   }
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 %d %s\r\n"
@@ -573,8 +573,8 @@ rt_buf_t *net_http_response_head(int status, const char *content_type,
 }
 
 rt_buf_t *net_http_response(int status, const char *content_type,
-                            const void *body, size_t body_len,
-                            bool keep_alive, const char *extra_headers) {
+                            const void *body, size_t body_len, bool keep_alive,
+                            const char *extra_headers) {
   rt_buf_t *head = net_http_response_head(status, content_type, body_len,
                                           keep_alive, extra_headers);
   if (head == NULL)

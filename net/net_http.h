@@ -39,19 +39,19 @@ typedef struct net_http_header {
 } net_http_header_t;
 
 typedef struct net_http_request {
-  const char *method;     /* "GET", ... */
-  int method_id;          /* enum http_method */
-  const char *path;       /* request target up to '?', not decoded */
-  const char *query;      /* after '?', or "" */
+  const char *method; /* "GET", ... */
+  int method_id;      /* enum http_method */
+  const char *path;   /* request target up to '?', not decoded */
+  const char *query;  /* after '?', or "" */
   net_http_header_t headers[NET_HTTP_HEADERS_MAX];
   uint32_t headers_len;
   const uint8_t *body;
   uint32_t body_len;
   bool keep_alive;
-  bool upgrade;           /* Upgrade requested: bytes after the head are
-                             the new protocol's, not HTTP's. Never with
-                             content (400) nor in HTTP/1.0 (Upgrade is
-                             ignored there, RFC 9110 7.8) */
+  bool upgrade; /* Upgrade requested: bytes after the head are
+                   the new protocol's, not HTTP's. Never with
+                   content (400) nor in HTTP/1.0 (Upgrade is
+                   ignored there, RFC 9110 7.8) */
   uint16_t http_major, http_minor;
 } net_http_request_t;
 
@@ -65,20 +65,20 @@ typedef struct net_http_parser {
   http_parser parser;
   net_http_request_t req;
   net_http_state_t state;
-  int error_status;      /* 400, 413 or 431 */
-  bool in_head;          /* between message begin and headers complete */
-  bool started;          /* bytes of a request have arrived */
-  bool header_done;      /* headers complete (parser paused there once) */
-  bool continue_due;     /* the head expects 100-continue: not yet sent */
+  int error_status;  /* 400, 413 or 431 */
+  bool in_head;      /* between message begin and headers complete */
+  bool started;      /* bytes of a request have arrived */
+  bool header_done;  /* headers complete (parser paused there once) */
+  bool continue_due; /* the head expects 100-continue: not yet sent */
   uint32_t head_bytes;
-  uint32_t head_lines;   /* line ends seen in the head */
-  uint8_t head_prev;     /* the head's last byte seen (line-end checks) */
+  uint32_t head_lines;    /* line ends seen in the head */
+  uint8_t head_prev;      /* the head's last byte seen (line-end checks) */
   uint32_t trailer_bytes; /* names and values of dropped trailer fields */
   uint32_t arena_len;
-  int last_cb;           /* 0 none, 1 field, 2 value: joins split chunks */
-  char *cur_string;      /* the string being appended to */
-  char *url;             /* the request target in the arena, split into
-                            path and query at the end of the head */
+  int last_cb;      /* 0 none, 1 field, 2 value: joins split chunks */
+  char *cur_string; /* the string being appended to */
+  char *url;        /* the request target in the arena, split into
+                       path and query at the end of the head */
   uint8_t body[NET_HTTP_BODY_MAX];
   char arena[NET_HTTP_ARENA];
 } net_http_parser_t;
@@ -146,7 +146,7 @@ rt_buf_t *net_http_response_head(int status, const char *content_type,
 
 /* A whole small response: head plus body (copied). */
 rt_buf_t *net_http_response(int status, const char *content_type,
-                            const void *body, size_t body_len,
-                            bool keep_alive, const char *extra_headers);
+                            const void *body, size_t body_len, bool keep_alive,
+                            const char *extra_headers);
 
 #endif

@@ -33,13 +33,13 @@ static const http_parser_settings httpc_settings = {
 };
 
 int net_httpc_request(char *out, size_t cap, const char *method,
-                      const char *host, const char *target,
-                      const char *bearer, const char *json_body,
-                      bool keep_alive) {
+                      const char *host, const char *target, const char *bearer,
+                      const char *json_body, bool keep_alive) {
   size_t body_len = json_body != NULL ? strlen(json_body) : 0;
   char auth[1200] = "";
   if (bearer != NULL) {
-    int a = snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", bearer);
+    int a =
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", bearer);
     if (a < 0 || (size_t)a >= sizeof(auth))
       return -1;
   }
@@ -48,7 +48,8 @@ int net_httpc_request(char *out, size_t cap, const char *method,
     snprintf(content, sizeof(content),
              "Content-Type: application/json\r\nContent-Length: %zu\r\n",
              body_len);
-  int n = snprintf(out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: %s"
+  int n = snprintf(out, cap,
+                   "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: %s"
                    "\r\n\r\n%s",
                    method, target, host, auth, content,
                    keep_alive ? "keep-alive" : "close",
@@ -68,8 +69,8 @@ net_httpc_state_t net_httpc_feed(net_httpc_t *c, const uint8_t *data,
                                  size_t len) {
   if (c->state != NET_HTTPC_WAITING || len == 0)
     return c->state;
-  size_t n = http_parser_execute(&c->parser, &httpc_settings,
-                                 (const char *)data, len);
+  size_t n =
+      http_parser_execute(&c->parser, &httpc_settings, (const char *)data, len);
   if (!c->head_done)
     c->head_bytes += (uint32_t)n;
   enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);

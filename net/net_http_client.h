@@ -35,9 +35,8 @@ typedef struct net_httpc {
 /* Format a request: method, target, Host, optional bearer token, optional
  * JSON body. Returns its length, or -1 when it does not fit in cap. */
 int net_httpc_request(char *out, size_t cap, const char *method,
-                      const char *host, const char *target,
-                      const char *bearer, const char *json_body,
-                      bool keep_alive);
+                      const char *host, const char *target, const char *bearer,
+                      const char *json_body, bool keep_alive);
 
 void net_httpc_init(net_httpc_t *c);
 

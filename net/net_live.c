@@ -115,8 +115,8 @@ net_live_t *net_live_create(const net_live_config_t *cfg) {
   if (live == NULL)
     return NULL;
   live->armed_deadline = RT_TIME_NEVER;
-  live->turns_per_pass =
-      cfg->turns_per_pass != 0 ? cfg->turns_per_pass : NET_TURNS_PER_PASS_DEFAULT;
+  live->turns_per_pass = cfg->turns_per_pass != 0 ? cfg->turns_per_pass
+                                                  : NET_TURNS_PER_PASS_DEFAULT;
   /* The world's clock is precise (CLOCK_MONOTONIC). libevent's own is
    * left coarse: its precise mode re-arms a timerfd before every
    * epoll_wait, a syscall per pass. A coarse wakeup can come a few ms
@@ -174,7 +174,9 @@ void net_live_destroy(net_live_t *live) {
 }
 
 rt_world_t *net_live_world(net_live_t *live) { return live->world; }
-struct event_base *net_live_base(net_live_t *live) { return live->base; }
+struct event_base *net_live_base(net_live_t *live) {
+  return live->base;
+}
 
 int net_live_run(net_live_t *live) {
   live->stop_requested = false;
@@ -204,7 +206,7 @@ void net_live_stop(net_live_t *live) {
   event_base_loopbreak(live->base);
 }
 
-/* ---- Listeners ---------------------------------------------------------------- */
+/* ---- Listeners ----------------------------------------------------------- */
 
 typedef struct net_listener {
   rt_listener_t listener; /* first */
@@ -314,8 +316,8 @@ int net_live_listen(net_live_t *live, const char *host, uint16_t port,
   nl->live = live;
   nl->fd = fd;
   nl->port = ntohs(sa.sin_port);
-  nl->ev = event_new(live->base, fd, EV_READ | EV_PERSIST, on_listener_readable,
-                     nl);
+  nl->ev =
+      event_new(live->base, fd, EV_READ | EV_PERSIST, on_listener_readable, nl);
   nl->pause_ev = evtimer_new(live->base, on_accept_resume, nl);
   if (nl->ev == NULL || nl->pause_ev == NULL) {
     err = RT_ENOMEM;

@@ -37,8 +37,8 @@ static void refill(const net_peers_t *p, net_peer_t *e, rt_time_ns now) {
     /* rpm tokens a minute: rpm request-ns per ns of dt; a minute or more
      * refills it all (and keeps dt * rpm far from overflowing). */
     int64_t dt = now - e->refilled_at;
-    int64_t add = dt >= MINUTE_NS ? max
-                                  : dt * (int64_t)p->cfg.requests_per_minute;
+    int64_t add =
+        dt >= MINUTE_NS ? max : dt * (int64_t)p->cfg.requests_per_minute;
     e->tokens = e->tokens > max - add ? max : e->tokens + add;
   }
   e->refilled_at = now;
@@ -118,8 +118,7 @@ int net_peers_connect(net_peers_t *p, uint64_t key, rt_time_ns now) {
     p->refused_full++;
     return RT_EFULL;
   }
-  if (p->cfg.connections_max > 0 &&
-      e->connections >= p->cfg.connections_max) {
+  if (p->cfg.connections_max > 0 && e->connections >= p->cfg.connections_max) {
     p->refused_connections++;
     return RT_ELIMIT;
   }

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define NET_PEER_CONNECTIONS_DEFAULT 256u /* open at once, per address */
+#define NET_PEER_CONNECTIONS_DEFAULT 256u        /* open at once, per address */
 #define NET_PEER_REQUESTS_PER_MINUTE_DEFAULT 60u /* rate-limited routes */
 #define NET_PEER_ADDRESSES_MAX_DEFAULT 65536u
 #define NET_PEER_REQUESTS_PER_MINUTE_MAX 1000000u
@@ -40,7 +40,7 @@ typedef struct net_peers_config {
 typedef struct net_peers {
   net_peers_config_t cfg;
   uint64_t seed;
-  rt_idmap_t map; /* key -> net_peer_t */
+  rt_idmap_t map;               /* key -> net_peer_t */
   uint64_t refused_connections; /* over connections_max */
   uint64_t refused_requests;    /* over requests_per_minute */
   uint64_t refused_full;        /* the table was full */

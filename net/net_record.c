@@ -60,7 +60,7 @@ static uint8_t *scratch(net_record_t *r, size_t n) {
   return r->scratch;
 }
 
-/* ---- Hooks -------------------------------------------------------------------- */
+/* ---- Hooks --------------------------------------------------------------- */
 
 /* An operator must hear at once, not at shutdown, that the trace stopped
  * (a full disk, a failed rotation) or has gaps (the disk fell behind):
@@ -234,7 +234,7 @@ static const rt_tap_t record_tap = {
     .put = on_put,
 };
 
-/* ---- Lifecycle ------------------------------------------------------------------ */
+/* ---- Lifecycle ----------------------------------------------------------- */
 
 int net_record_start(rt_world_t *w, const net_record_config_t *cfg,
                      net_record_t **out, char *err, size_t err_cap) {
@@ -261,8 +261,8 @@ int net_record_start(rt_world_t *w, const net_record_config_t *cfg,
       .open_file = cfg->open_file,
       .open_ctx = cfg->open_ctx,
   };
-  int rc = net_trace_writer_open_ex(cfg->dir, &hdr, &wc, &r->writer, err,
-                                    err_cap);
+  int rc =
+      net_trace_writer_open_ex(cfg->dir, &hdr, &wc, &r->writer, err, err_cap);
   if (rc < 0) {
     free(r);
     return rc;

@@ -41,7 +41,7 @@ static conn_t *conn_of_session(rt_session_conn_t *sc) {
   return (conn_t *)((char *)sc - offsetof(conn_t, session_conn));
 }
 
-/* ---- Small helpers ------------------------------------------------------------- */
+/* ---- Small helpers ------------------------------------------------------- */
 
 static rt_world_t *conn_world(const conn_t *c) { return c->srv->world; }
 
@@ -83,7 +83,7 @@ static void ws_arm_keepalive(conn_t *c, bool park) {
   set_deadline(c, DEADLINE_WS_KEEPALIVE, due > now ? due - now : 0);
 }
 
-/* ---- HTTP output: Invariant (1) ------------------------------------------------ */
+/* ---- HTTP output: Invariant (1) ------------------------------------------ */
 
 static bool out_push(conn_t *c, rt_buf_t *buf) {
   if (buf == NULL)
@@ -114,8 +114,8 @@ static void out_clear(conn_t *c) {
 static bool out_flush(conn_t *c) {
   while (c->out_count > 0) {
     out_piece_t *p = &c->out[c->out_head];
-    int64_t n = rt_stream_write(c->stream, p->buf->data + p->off,
-                                p->buf->len - p->off);
+    int64_t n =
+        rt_stream_write(c->stream, p->buf->data + p->off, p->buf->len - p->off);
     if (n < 0) {
       finish(c, NET_CLOSE_RESET);
       return false;
@@ -198,11 +198,11 @@ static void respond_error(conn_t *c, int status, const char *message) {
 /* A 405 must say what the path does allow (RFC 9110 15.5.6). */
 
 static void respond_405(conn_t *c, const char *allow_line) {
-  respond_text(c, 405, "application/json",
-               "{\"error\":\"method not allowed\"}", allow_line);
+  respond_text(c, 405, "application/json", "{\"error\":\"method not allowed\"}",
+               allow_line);
 }
 
-/* ---- Routing: the answers ------------------------------------------------------ */
+/* ---- Routing: the answers ------------------------------------------------ */
 
 static const char not_found_page[] =
     "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not found"
@@ -219,7 +219,6 @@ static void serve_static(conn_t *c, const net_static_file_t *f) {
 
 #define METRICS_TEXT_MAX (64u * 1024)
 
-
 /* Rendered into scratch space of the largest size, then copied into a
  * buffer of its exact length: an answer that waits in `out` for a slow
  * reader must hold the bytes it counts against NET_HTTP_OUT_MAX, not 64
@@ -229,7 +228,8 @@ static void serve_metrics(conn_t *c) {
   char *text = malloc(METRICS_TEXT_MAX);
   rt_buf_t *buf = NULL;
   if (text != NULL) {
-    buf = rt_buf_copy(text, net_server__metrics(c->srv, text, METRICS_TEXT_MAX));
+    buf =
+        rt_buf_copy(text, net_server__metrics(c->srv, text, METRICS_TEXT_MAX));
     free(text);
   }
   if (buf == NULL) {
@@ -261,8 +261,7 @@ static bool metrics_allowed(conn_t *c, const net_http_request_t *req) {
     const char *auth = net_http_header(req, "Authorization");
     size_t tlen = strlen(token);
     rc = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
-         strlen(auth + 7) == tlen &&
-         CRYPTO_memcmp(auth + 7, token, tlen) == 0;
+         strlen(auth + 7) == tlen && CRYPTO_memcmp(auth + 7, token, tlen) == 0;
     rt_external_put(w, NET_EXT_METRICS_AUTH, rc, NULL, 0);
   }
   return rc == 1;
@@ -304,11 +303,9 @@ static bool throttled(conn_t *c, const net_route_t *r,
     return false;
   c->srv->stats.throttled++;
   char headers[64];
-  snprintf(headers, sizeof(headers), "Retry-After: %u\r\n",
-           (unsigned)retry_s);
+  snprintf(headers, sizeof(headers), "Retry-After: %u\r\n", (unsigned)retry_s);
   respond_text(c, 429, "application/json",
-               "{\"error\":\"too many requests from your address\"}",
-               headers);
+               "{\"error\":\"too many requests from your address\"}", headers);
   return true;
 }
 
@@ -463,7 +460,7 @@ static void route(conn_t *c, const net_http_request_t *req) {
   }
 }
 
-/* ---- WebSocket ------------------------------------------------------------------- */
+/* ---- WebSocket ----------------------------------------------------------- */
 
 static void ws_on_text(void *ud, const uint8_t *data, size_t len) {
   conn_t *c = ud;
@@ -606,8 +603,8 @@ static int session_send_text(rt_session_conn_t *sc, const rt_buf_t *frame) {
 }
 
 static size_t session_backlog(const rt_session_conn_t *sc) {
-  const conn_t *c = (const conn_t *)((const char *)sc -
-                                     offsetof(conn_t, session_conn));
+  const conn_t *c =
+      (const conn_t *)((const char *)sc - offsetof(conn_t, session_conn));
   return c->ws != NULL ? net_ws_backlog(c->ws) + c->out_bytes : 0;
 }
 
@@ -626,7 +623,7 @@ static const rt_session_conn_ops_t session_conn_ops = {
     .close = session_close,
 };
 
-/* ---- HTTP input ------------------------------------------------------------------ */
+/* ---- HTTP input ---------------------------------------------------------- */
 
 /* Shut our side after the last response and drain the peer's input until
  * it closes: closing with unread input would reset the connection and could
@@ -653,8 +650,8 @@ static void linger_readable(conn_t *c) {
 }
 
 static bool http_paused(const conn_t *c) {
-  return c->awaiting || c->close_after_flush || c->out_bytes > NET_HTTP_OUT_MAX ||
-         c->out_count + 2 > CONN_OUT_PIECES;
+  return c->awaiting || c->close_after_flush ||
+         c->out_bytes > NET_HTTP_OUT_MAX || c->out_count + 2 > CONN_OUT_PIECES;
 }
 
 /* The interim answer to Expect: 100-continue: the client sends the content
@@ -671,7 +668,8 @@ static void send_continue(conn_t *c) {
  * pauses us. */
 static void http_process(conn_t *c) {
   while (c->mode == MODE_HTTP && !http_paused(c) && c->in_off < c->in_len) {
-    size_t used = net_http_feed(c->hp, c->in + c->in_off, c->in_len - c->in_off);
+    size_t used =
+        net_http_feed(c->hp, c->in + c->in_off, c->in_len - c->in_off);
     c->in_off += (uint32_t)used;
     if (c->hp->state == NET_HTTP_ERROR) {
       c->keep_alive = false;
@@ -753,7 +751,7 @@ static void http_readable(conn_t *c) {
     rt_stream_notify(c->stream, RT_STREAM_READABLE);
 }
 
-/* ---- The connection actor ---------------------------------------------------------- */
+/* ---- The connection actor ------------------------------------------------ */
 
 /* Ping on schedule; close a connection silent for ws_pong_wait; give back
  * wslay's context once quiet for ws_park_after (net_ws_park); re-arm for
@@ -843,18 +841,14 @@ static void on_stream(conn_t *c, const rt_msg_t *msg) {
   rt_stream_event_t ev;
   RT_MSG_GET(msg, rt_stream_event_t, &ev);
   switch ((conn_mode_t)c->mode) {
-  case MODE_HTTP:
-    http_readable(c);
-    return;
+  case MODE_HTTP: http_readable(c); return;
   case MODE_WS:
     if (ev.events & (RT_STREAM_READABLE | RT_STREAM_CLOSED))
       ws_readable(c);
     else
       ws_after_io(c);
     return;
-  case MODE_LINGER:
-    linger_readable(c);
-    return;
+  case MODE_LINGER: linger_readable(c); return;
   }
 }
 
@@ -905,7 +899,7 @@ static void conn_on_stop(rt_actor_t *self, int reason) {
   free(c);
 }
 
-/* ---- The acceptor ---------------------------------------------------------------- */
+/* ---- The acceptor -------------------------------------------------------- */
 
 const char net_server__busy_response[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -926,8 +920,8 @@ static int conns_add(net_server_t *srv, conn_t *c) {
   return RT_OK;
 }
 
-int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s,
-                           uint64_t peer_key, bool via_proxy) {
+int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s, uint64_t peer_key,
+                           bool via_proxy) {
   conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return RT_ENOMEM;
@@ -968,7 +962,7 @@ int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s,
   return RT_OK;
 }
 
-/* ---- The server ---------------------------------------------------------------------- */
+/* ---- The server ---------------------------------------------------------- */
 
 static void apply_defaults(net_server_config_t *cfg) {
   if (cfg->connections_max == 0)
@@ -997,10 +991,10 @@ static void apply_defaults(net_server_config_t *cfg) {
  * message limit at most NET_WS_MESSAGE_MAX_LIMIT, route method names of 1
  * to NET_ROUTE_METHOD_LEN_MAX characters. */
 static bool config_valid(const net_server_config_t *cfg) {
-  const rt_time_ns durations[] = {
-      cfg->header_timeout, cfg->idle_timeout,  cfg->reply_timeout,
-      cfg->ws_ping_period, cfg->ws_pong_wait,  cfg->ws_close_wait,
-      cfg->ws_park_after};
+  const rt_time_ns durations[] = {cfg->header_timeout, cfg->idle_timeout,
+                                  cfg->reply_timeout,  cfg->ws_ping_period,
+                                  cfg->ws_pong_wait,   cfg->ws_close_wait,
+                                  cfg->ws_park_after};
   for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
     if (durations[i] <= 0 || durations[i] > NET_DURATION_MAX)
       return false;

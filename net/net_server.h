@@ -84,15 +84,15 @@ typedef struct net_route {
 } net_route_t;
 
 typedef struct net_server_config {
-  uint32_t connections_max;   /* 0: NET_CONNECTIONS_MAX_DEFAULT */
-  rt_time_ns header_timeout;  /* 0: 10 s */
-  rt_time_ns idle_timeout;    /* 0: 30 s */
-  rt_time_ns reply_timeout;   /* a deferred API reply; 0: 10 s */
-  rt_time_ns ws_ping_period;  /* 0: 54 s */
-  rt_time_ns ws_pong_wait;    /* 0: 60 s */
-  rt_time_ns ws_close_wait;   /* 0: 5 s */
-  rt_time_ns ws_park_after;   /* quiet this long: net_ws_park; 0: 10 s */
-  uint32_t ws_message_max;    /* 0: 512 */
+  uint32_t connections_max;  /* 0: NET_CONNECTIONS_MAX_DEFAULT */
+  rt_time_ns header_timeout; /* 0: 10 s */
+  rt_time_ns idle_timeout;   /* 0: 30 s */
+  rt_time_ns reply_timeout;  /* a deferred API reply; 0: 10 s */
+  rt_time_ns ws_ping_period; /* 0: 54 s */
+  rt_time_ns ws_pong_wait;   /* 0: 60 s */
+  rt_time_ns ws_close_wait;  /* 0: 5 s */
+  rt_time_ns ws_park_after;  /* quiet this long: net_ws_park; 0: 10 s */
+  uint32_t ws_message_max;   /* 0: 512 */
   /* Origins allowed to open a WebSocket ("http://host:port"). None: the
    * request's own Host, over http or https. */
   const char *allowed_origins[NET_ORIGINS_MAX];
@@ -112,7 +112,7 @@ typedef struct net_server_config {
   /* The WebSocket session; NULL: /ws answers 404. Borrowed. Its mailbox
    * settings apply to every connection actor. */
   const rt_session_handler_t *session;
-  uint32_t mailbox_cap;        /* 0: 64 */
+  uint32_t mailbox_cap; /* 0: 64 */
   rt_overflow_t overflow;
   const rt_overflow_rule_t *rules; /* borrowed for the server's lifetime */
   uint32_t rules_len;
@@ -155,7 +155,7 @@ enum {
 
 /* "Allow: ", every route's method and HEAD, ", " between them, "\r\n". */
 #define NET_ROUTE_ALLOW_MAX                                                    \
-  (sizeof("Allow: \r\n") +                                                    \
+  (sizeof("Allow: \r\n") +                                                     \
    (NET_ROUTES_MAX + 1) * (NET_ROUTE_METHOD_LEN_MAX + 2))
 
 typedef enum net_route_kind {
@@ -175,9 +175,9 @@ typedef struct net_route_decision {
   const net_route_t *route;      /* NET_ROUTE_API: one of cfg's routes */
   const net_static_file_t *file; /* NET_ROUTE_STATIC: in cfg's statics */
   const char *why;               /* NET_ROUTE_REFUSED: a static sentence */
-  const char *extra;  /* NET_ROUTE_REFUSED: static header lines, or NULL */
-  char allow[NET_ROUTE_ALLOW_MAX];     /* NET_ROUTE_NOT_ALLOWED: the line */
-  char accept[NET_WS_ACCEPT_LEN + 1];  /* NET_ROUTE_UPGRADE */
+  const char *extra; /* NET_ROUTE_REFUSED: static header lines, or NULL */
+  char allow[NET_ROUTE_ALLOW_MAX];    /* NET_ROUTE_NOT_ALLOWED: the line */
+  char accept[NET_WS_ACCEPT_LEN + 1]; /* NET_ROUTE_UPGRADE */
   rt_identity_t who; /* NET_ROUTE_UPGRADE: the token's; zero if anonymous */
 } net_route_decision_t;
 
@@ -185,36 +185,35 @@ typedef struct net_route_decision {
  * point into cfg or at static strings). Nothing outside is called but
  * cfg->authenticate, for a request that passes every other upgrade check. */
 void net_server_route(const net_server_config_t *cfg,
-                      const net_http_request_t *req,
-                      net_route_decision_t *out);
+                      const net_http_request_t *req, net_route_decision_t *out);
 
 /* Why connections ended: counted and exported. */
 typedef enum net_close_reason {
-  NET_CLOSE_PEER = 0,        /* the client closed or finished */
-  NET_CLOSE_RESET,           /* reset or I/O error */
-  NET_CLOSE_HTTP_DONE,       /* Connection: close answered */
-  NET_CLOSE_HTTP_ERROR,      /* 4xx/5xx that ends the connection */
+  NET_CLOSE_PEER = 0,   /* the client closed or finished */
+  NET_CLOSE_RESET,      /* reset or I/O error */
+  NET_CLOSE_HTTP_DONE,  /* Connection: close answered */
+  NET_CLOSE_HTTP_ERROR, /* 4xx/5xx that ends the connection */
   NET_CLOSE_HEADER_TIMEOUT,
   NET_CLOSE_IDLE_TIMEOUT,
   NET_CLOSE_REPLY_TIMEOUT,
-  NET_CLOSE_WS_DONE,         /* close handshake completed */
-  NET_CLOSE_WS_SILENT,       /* no frame for ws_pong_wait */
-  NET_CLOSE_WS_CLOSE_WAIT,   /* our close was not answered */
+  NET_CLOSE_WS_DONE,       /* close handshake completed */
+  NET_CLOSE_WS_SILENT,     /* no frame for ws_pong_wait */
+  NET_CLOSE_WS_CLOSE_WAIT, /* our close was not answered */
   NET_CLOSE_SHUTDOWN,
   NET_CLOSE_REASON_COUNT_
 } net_close_reason_t;
 
 typedef struct net_server_stats {
-  uint32_t connections;       /* open now */
-  uint32_t websockets;        /* of which upgraded */
-  uint32_t ws_parked;         /* of which hold no wslay context (net_ws_park) */
-  uint64_t ws_parks;          /* times a quiet WebSocket was parked */
+  uint32_t connections; /* open now */
+  uint32_t websockets;  /* of which upgraded */
+  uint32_t ws_parked;   /* of which hold no wslay context (net_ws_park) */
+  uint64_t ws_parks;    /* times a quiet WebSocket was parked */
   uint64_t accepted;
-  uint64_t rejected_limit;    /* 503 above connections_max */
-  uint64_t rejected_address;  /* 503 above peers.connections_max */
-  uint64_t throttled;         /* 429 above peers.requests_per_minute */
+  uint64_t rejected_limit;   /* 503 above connections_max */
+  uint64_t rejected_address; /* 503 above peers.connections_max */
+  uint64_t throttled;        /* 429 above peers.requests_per_minute */
   uint64_t http_requests;
-  uint64_t http_status[6];    /* by class: [2] = 2xx ... [5] = 5xx */
+  uint64_t http_status[6]; /* by class: [2] = 2xx ... [5] = 5xx */
   uint64_t ws_upgrades;
   uint64_t ws_messages_in;
   uint64_t ws_messages_out;

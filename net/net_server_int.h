@@ -79,15 +79,15 @@ typedef struct conn {
   rt_time_ns next_ping;
   rt_time_ns last_rx;
   rt_time_ns last_io; /* a frame read or queued: ws_park_after counts from it */
-  bool park_armed; /* the keepalive deadline includes the park check; off
-                     * while parked, and after a refused park until bytes
-                     * move again */
+  bool park_armed;    /* the keepalive deadline includes the park check; off
+                       * while parked, and after a refused park until bytes
+                       * move again */
   rt_session_conn_t session_conn;
   void *session;
   bool session_open;
   size_t backlog_seen;
-  uint64_t peer_key;   /* net_peers key counted for this connection; 0: none */
-  bool via_proxy;      /* from cfg.trusted_proxy: X-Forwarded-For counts */
+  uint64_t peer_key; /* net_peers key counted for this connection; 0: none */
+  bool via_proxy;    /* from cfg.trusted_proxy: X-Forwarded-For counts */
 } conn_t;
 
 struct net_server {
@@ -110,8 +110,8 @@ struct net_server {
 /* net_server.c */
 extern const char net_server__busy_response[]; /* 503 at connections_max */
 /* A connection actor for an accepted stream (taken on success). */
-int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s,
-                           uint64_t peer_key, bool via_proxy);
+int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s, uint64_t peer_key,
+                           bool via_proxy);
 /* net_server_accept.c */
 void net_server__acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg);
 void net_server__acceptor_on_stop(rt_actor_t *self, int reason);

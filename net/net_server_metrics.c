@@ -41,9 +41,9 @@ uint32_t net_server_close_code_index(uint16_t code) {
 }
 
 static const char close_reason_names[NET_CLOSE_REASON_COUNT_][16] = {
-    "peer",          "reset",         "http_done",    "http_error",
-    "header_timeout", "idle_timeout", "reply_timeout", "ws_done",
-    "ws_silent",     "ws_close_wait", "shutdown",
+    "peer",           "reset",         "http_done",     "http_error",
+    "header_timeout", "idle_timeout",  "reply_timeout", "ws_done",
+    "ws_silent",      "ws_close_wait", "shutdown",
 };
 
 /* A bounded appender: never writes past cap, always NUL-free output. */
@@ -72,28 +72,30 @@ const char *net_server_close_reason_name(net_close_reason_t reason) {
 /* Connections, closes and HTTP/WebSocket traffic. */
 static void metrics_connections(const net_server_t *srv, text_t *t) {
   const net_server_stats_t *s = &srv->stats;
-  put(t, "# HELP overcookied_connections Open connections.\n"
-         "# TYPE overcookied_connections gauge\n"
-         "overcookied_connections{kind=\"all\"} %u\n"
-         "overcookied_connections{kind=\"websocket\"} %u\n"
-         "overcookied_connections{kind=\"websocket_parked\"} %u\n",
+  put(t,
+      "# HELP overcookied_connections Open connections.\n"
+      "# TYPE overcookied_connections gauge\n"
+      "overcookied_connections{kind=\"all\"} %u\n"
+      "overcookied_connections{kind=\"websocket\"} %u\n"
+      "overcookied_connections{kind=\"websocket_parked\"} %u\n",
       s->connections, s->websockets, parked_websockets(srv));
-  put(t, "# TYPE overcookied_connections_accepted_total counter\n"
-         "overcookied_connections_accepted_total %" PRIu64 "\n"
-         "# TYPE overcookied_connections_rejected_total counter\n"
-         "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64
-         "\n"
-         "overcookied_connections_rejected_total{reason=\"per_address\"} %"
-         PRIu64 "\n"
-         "# TYPE overcookied_requests_throttled_total counter\n"
-         "overcookied_requests_throttled_total{reason=\"per_address\"} %"
-         PRIu64 "\n"
-         "# TYPE overcookied_addresses gauge\n"
-         "overcookied_addresses %u\n",
+  put(t,
+      "# TYPE overcookied_connections_accepted_total counter\n"
+      "overcookied_connections_accepted_total %" PRIu64 "\n"
+      "# TYPE overcookied_connections_rejected_total counter\n"
+      "overcookied_connections_rejected_total{reason=\"limit\"} %" PRIu64 "\n"
+      "overcookied_connections_rejected_total{reason=\"per_address\"} %" PRIu64
+      "\n"
+      "# TYPE overcookied_requests_throttled_total counter\n"
+      "overcookied_requests_throttled_total{reason=\"per_address\"} %" PRIu64
+      "\n"
+      "# TYPE overcookied_addresses gauge\n"
+      "overcookied_addresses %u\n",
       s->accepted, s->rejected_limit, s->rejected_address, s->throttled,
       net_peers_count(&srv->peers));
-  put(t, "# TYPE overcookied_ws_parks_total counter\n"
-         "overcookied_ws_parks_total %" PRIu64 "\n",
+  put(t,
+      "# TYPE overcookied_ws_parks_total counter\n"
+      "overcookied_ws_parks_total %" PRIu64 "\n",
       s->ws_parks);
   put(t, "# TYPE overcookied_disconnects_total counter\n");
   for (uint32_t i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
@@ -110,14 +112,15 @@ static void metrics_connections(const net_server_t *srv, text_t *t) {
   }
   put(t, "# TYPE overcookied_http_requests_total counter\n");
   for (int k = 1; k <= 5; k++)
-    put(t, "overcookied_http_requests_total{status=\"%dxx\"} %" PRIu64 "\n",
-        k, s->http_status[k]);
-  put(t, "# TYPE overcookied_ws_messages_total counter\n"
-         "overcookied_ws_messages_total{direction=\"in\"} %" PRIu64 "\n"
-         "overcookied_ws_messages_total{direction=\"out\"} %" PRIu64 "\n"
-         "# TYPE overcookied_bytes_total counter\n"
-         "overcookied_bytes_total{direction=\"in\"} %" PRIu64 "\n"
-         "overcookied_bytes_total{direction=\"out\"} %" PRIu64 "\n",
+    put(t, "overcookied_http_requests_total{status=\"%dxx\"} %" PRIu64 "\n", k,
+        s->http_status[k]);
+  put(t,
+      "# TYPE overcookied_ws_messages_total counter\n"
+      "overcookied_ws_messages_total{direction=\"in\"} %" PRIu64 "\n"
+      "overcookied_ws_messages_total{direction=\"out\"} %" PRIu64 "\n"
+      "# TYPE overcookied_bytes_total counter\n"
+      "overcookied_bytes_total{direction=\"in\"} %" PRIu64 "\n"
+      "overcookied_bytes_total{direction=\"out\"} %" PRIu64 "\n",
       s->ws_messages_in, s->ws_messages_out, s->bytes_in, s->bytes_out);
 }
 
@@ -135,21 +138,19 @@ static void metrics_mailboxes(const net_server_t *srv, text_t *t) {
   }
   rt_world_stats_t ws;
   rt_world_stats(srv->world, &ws);
-  put(t, "# TYPE overcookied_mailbox_depth gauge\n"
-         "overcookied_mailbox_depth{actors=\"connections\",stat=\"sum\"} %"
-         PRIu64 "\n"
-         "overcookied_mailbox_depth{actors=\"connections\",stat=\"max\"} %u\n"
-         "# TYPE overcookied_mailbox_overflow_total counter\n"
-         "overcookied_mailbox_overflow_total{outcome=\"rejected\"} %" PRIu64
-         "\n"
-         "overcookied_mailbox_overflow_total{outcome=\"dropped\"} %" PRIu64
-         "\n"
-         "overcookied_mailbox_overflow_total{outcome=\"replaced\"} %" PRIu64
-         "\n"
-         "# TYPE overcookied_dead_letters_total counter\n"
-         "overcookied_dead_letters_total %" PRIu64 "\n"
-         "# TYPE overcookied_actors gauge\n"
-         "overcookied_actors %u\n",
+  put(t,
+      "# TYPE overcookied_mailbox_depth gauge\n"
+      "overcookied_mailbox_depth{actors=\"connections\",stat=\"sum\"} %" PRIu64
+      "\n"
+      "overcookied_mailbox_depth{actors=\"connections\",stat=\"max\"} %u\n"
+      "# TYPE overcookied_mailbox_overflow_total counter\n"
+      "overcookied_mailbox_overflow_total{outcome=\"rejected\"} %" PRIu64 "\n"
+      "overcookied_mailbox_overflow_total{outcome=\"dropped\"} %" PRIu64 "\n"
+      "overcookied_mailbox_overflow_total{outcome=\"replaced\"} %" PRIu64 "\n"
+      "# TYPE overcookied_dead_letters_total counter\n"
+      "overcookied_dead_letters_total %" PRIu64 "\n"
+      "# TYPE overcookied_actors gauge\n"
+      "overcookied_actors %u\n",
       depth_sum, depth_max, ws.mailbox[RT_MB_REJECTED],
       ws.mailbox[RT_MB_DROPPED], ws.mailbox[RT_MB_REPLACED], ws.dead_letters,
       ws.actors_live);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- Routing: the decision (net_server_route) ------------------------------------ */
+/* ---- Routing: the decision (net_server_route) ---------------------------- */
 
 static bool origin_allowed(const net_server_config_t *cfg,
                            const net_http_request_t *req) {
@@ -63,8 +63,7 @@ static void route_upgrade(const net_server_config_t *cfg,
   }
   /* req->upgrade: http_parser saw Upgrade and Connection: upgrade, in a
    * request that may switch (net_http: not HTTP/1.0, no content). */
-  if (!req->upgrade ||
-      !net_http_field_has_token(req, "Upgrade", "websocket") ||
+  if (!req->upgrade || !net_http_field_has_token(req, "Upgrade", "websocket") ||
       !net_http_field_has_token(req, "Connection", "upgrade")) {
     refuse(out, 426, "websocket upgrade required", "Upgrade: websocket\r\n");
     return;
@@ -137,8 +136,8 @@ static void route_allow_line(const net_server_config_t *cfg, const char *path,
     if (strcmp(r->path, path) != 0)
       continue;
     bool lend_head = !head_route && strcmp(r->method, "GET") == 0;
-    len += (size_t)snprintf(out + len, NET_ROUTE_ALLOW_MAX - len, "%s%s%s",
-                            sep, r->method, lend_head ? ", HEAD" : "");
+    len += (size_t)snprintf(out + len, NET_ROUTE_ALLOW_MAX - len, "%s%s%s", sep,
+                            r->method, lend_head ? ", HEAD" : "");
     head_route = head_route || lend_head; /* HEAD once */
     sep = ", ";
   }
@@ -180,15 +179,15 @@ void net_server_route(const net_server_config_t *cfg,
     return;
   }
   bool get = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
-  bool builtin = strcmp(req->path, "/health") == 0 ||
-                 strcmp(req->path, "/metrics") == 0;
+  bool builtin =
+      strcmp(req->path, "/health") == 0 || strcmp(req->path, "/metrics") == 0;
   if (builtin && !get) {
     not_allowed(out, ALLOW_GET_HEAD);
     return;
   }
   if (builtin) {
     out->kind = strcmp(req->path, "/health") == 0 ? NET_ROUTE_HEALTH
-                                                   : NET_ROUTE_METRICS;
+                                                  : NET_ROUTE_METRICS;
     out->status = 200;
     return;
   }

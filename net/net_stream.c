@@ -12,9 +12,9 @@
 
 #include "rt_assert.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/sockios.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -127,8 +127,8 @@ static int64_t net_read(rt_stream_t *s, void *buf, size_t cap) {
 /* Wait for the socket to take bytes again: WRITABLE follows. */
 static int want_writable(net_conn_t *c) {
   if (c->write_ev == NULL) {
-    c->write_ev = event_new(net_live_base(c->live), c->fd, EV_WRITE,
-                            on_writable, c);
+    c->write_ev =
+        event_new(net_live_base(c->live), c->fd, EV_WRITE, on_writable, c);
     if (c->write_ev == NULL)
       return RT_ENOMEM;
   }
@@ -244,9 +244,8 @@ int net__stream_create(net_live_t *live, evutil_socket_t fd, bool connecting,
   c->fd = fd;
   c->maybe_readable = true; /* bytes may be waiting already */
   c->connecting = connecting;
-  c->read_ev =
-      event_new(base, fd, EV_READ | EV_CLOSED | EV_PERSIST | EV_ET,
-                on_readable, c);
+  c->read_ev = event_new(base, fd, EV_READ | EV_CLOSED | EV_PERSIST | EV_ET,
+                         on_readable, c);
   if (connecting) /* the connect's end comes as WRITABLE */
     c->write_ev = event_new(base, fd, EV_WRITE, on_writable, c);
   if (c->read_ev == NULL || (connecting && c->write_ev == NULL)) {

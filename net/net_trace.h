@@ -85,8 +85,8 @@
 #define NET_TRACE_HEADER_FIXED 60u /* header bytes besides the config */
 #define NET_TRACE_CONFIG_MAX 4096u
 #define NET_TRACE_HEADER_MAX (NET_TRACE_HEADER_FIXED + NET_TRACE_CONFIG_MAX)
-#define NET_TRACE_RECORD_HEAD 5u      /* type, len, head check */
-#define NET_TRACE_RECORD_OVERHEAD 9u  /* head + CRC-32C */
+#define NET_TRACE_RECORD_HEAD 5u         /* type, len, head check */
+#define NET_TRACE_RECORD_OVERHEAD 9u     /* head + CRC-32C */
 #define NET_TRACE_PAYLOAD_MAX (1u << 20) /* fits the 3-byte length */
 #define NET_TRACE_VARINT_MAX 10u         /* bytes of one encoded u64 */
 /* The largest closing record (END: two varints): a file reserves room for
@@ -140,7 +140,7 @@ const char *net_trace_type_name(uint8_t type);
  * Borrows p. net_trace_crc32c(0, "123456789", 9) == 0xe3069283. */
 uint32_t net_trace_crc32c(uint32_t crc, const void *p, size_t n);
 
-/* ---- The header ----------------------------------------------------------- */
+/* ---- The header ---------------------------------------------------------- */
 
 typedef struct net_trace_header {
   uint32_t version;      /* the reader fills it; the writer ignores it */

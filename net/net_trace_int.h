@@ -16,7 +16,7 @@
 /* A directory name leaves room for "/trace-NNNNNN.oct" in a path. */
 #define NET_TRACE_DIR_MAX (NET_TRACE_PATH_MAX - 32u)
 
-/* ---- Little-endian fields -------------------------------------------------- */
+/* ---- Little-endian fields ------------------------------------------------ */
 
 static inline void net_trace__put_le(uint8_t *p, uint64_t v, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -35,7 +35,7 @@ static inline bool net_trace__type_is_user(unsigned type) {
   return type >= NET_TRACE_T_USER_MIN && type <= NET_TRACE_T_USER_MAX;
 }
 
-/* ---- net_trace.c ------------------------------------------------------------ */
+/* ---- net_trace.c --------------------------------------------------------- */
 
 /* The CRC-8 head check of a record's 4 head bytes (type, len). */
 uint8_t net_trace__head_check(const uint8_t *head);

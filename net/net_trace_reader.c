@@ -27,7 +27,7 @@
 #define NET_TRACE_READ_BUF                                                     \
   (NET_TRACE_RECORD_OVERHEAD + NET_TRACE_PAYLOAD_MAX + NET_TRACE_READ_CHUNK)
 
-/* ---- Reader ------------------------------------------------------------------ */
+/* ---- Reader -------------------------------------------------------------- */
 
 struct net_trace_reader {
   char dir[NET_TRACE_DIR_MAX];
@@ -450,8 +450,7 @@ static int reader_follow_framing(net_trace_reader_t *r,
                          r->path, idx, at);
     r->lost += f1;
     break;
-  default:
-    break;
+  default: break;
   }
   return 1;
 }
@@ -534,8 +533,8 @@ static int reader_locate(net_trace_reader_t *r, const char *path,
   return 0;
 }
 
-int net_trace_reader_open(const char *path, net_trace_reader_t **out,
-                          char *err, size_t err_cap) {
+int net_trace_reader_open(const char *path, net_trace_reader_t **out, char *err,
+                          size_t err_cap) {
   RT_ASSERT(path != NULL);
   RT_ASSERT(out != NULL);
   *out = NULL;

@@ -39,8 +39,8 @@ typedef struct net_trace_record {
 /* Open a recording: a directory (reads trace-000001.oct on), or one file
  * (reads it and the files after it in its directory). Validates the first
  * header. 0, or a negative RT_E* with a sentence in err (err may be NULL). */
-int net_trace_reader_open(const char *path, net_trace_reader_t **out,
-                          char *err, size_t err_cap);
+int net_trace_reader_open(const char *path, net_trace_reader_t **out, char *err,
+                          size_t err_cap);
 
 /* The next input or output record, crossing files in order: 1 and *rec; 0
  * at a clean END; or a negative RT_E* (see net_trace_fault_t), with the

@@ -63,7 +63,7 @@
 #define NET_TRACE_LOST_RECORD_MAX                                              \
   (NET_TRACE_RECORD_OVERHEAD + 2 * NET_TRACE_VARINT_MAX)
 
-/* ---- Writer ---------------------------------------------------------------- */
+/* ---- Writer -------------------------------------------------------------- */
 
 struct net_trace_writer {
   /* Set at open, then read-only for both threads. */
@@ -141,7 +141,7 @@ static void seal(uint8_t *rec) {
                     net_trace_crc32c(0, rec, NET_TRACE_RECORD_HEAD + len), 4);
 }
 
-/* ---- The writer thread ----------------------------------------------------- */
+/* ---- The writer thread --------------------------------------------------- */
 
 /* Writer thread: the first I/O error ends the recording (Invariant (6)). */
 static void writer_fail(net_trace_writer_t *w, int os_errno, const char *fmt,
@@ -282,7 +282,7 @@ static bool writer_rotate(net_trace_writer_t *w) {
 static void writer_write_buffer(net_trace_writer_t *w, uint8_t *buf,
                                 size_t len) {
   size_t pos = 0;
-  size_t run = 0; /* first byte not yet written */
+  size_t run = 0;                   /* first byte not yet written */
   while (pos < len && !w->failed) { /* pos grows by >= 9 bytes a pass */
     uint8_t *rec = buf + pos;
     size_t size =
@@ -354,7 +354,7 @@ static void *writer_main(void *arg) {
   }
 }
 
-/* ---- The appending thread -------------------------------------------------- */
+/* ---- The appending thread ------------------------------------------------ */
 
 static void appender_put(net_trace_writer_t *w, uint8_t type,
                          const void *payload, size_t len) {
@@ -493,7 +493,7 @@ void net_trace_writer_error(net_trace_writer_t *w, char *buf, size_t cap) {
   pthread_mutex_unlock(&w->mu);
 }
 
-/* ---- Open and close ---------------------------------------------------------- */
+/* ---- Open and close ------------------------------------------------------ */
 
 static void free_writer(net_trace_writer_t *w, bool sync_ready) {
   if (w->fd >= 0)
@@ -540,9 +540,8 @@ int net_trace_writer_close(net_trace_writer_t *w,
 }
 
 int net_trace_writer_open(const char *dir, const net_trace_header_t *hdr,
-                          uint64_t max_bytes_per_file,
-                          net_trace_writer_t **out, char *err,
-                          size_t err_cap) {
+                          uint64_t max_bytes_per_file, net_trace_writer_t **out,
+                          char *err, size_t err_cap) {
   net_trace_writer_config_t cfg = {.max_bytes_per_file = max_bytes_per_file};
   return net_trace_writer_open_ex(dir, hdr, &cfg, out, err, err_cap);
 }
@@ -681,8 +680,8 @@ static net_trace_writer_t *open_alloc(const char *dir,
   w->max_file_bytes = cfg->max_bytes_per_file;
   w->buf_cap = cfg->buffer_bytes;
   /* Room for a record and the LOST record that may precede it. */
-  w->payload_max = w->buf_cap - NET_TRACE_RECORD_OVERHEAD -
-                   NET_TRACE_LOST_RECORD_MAX;
+  w->payload_max =
+      w->buf_cap - NET_TRACE_RECORD_OVERHEAD - NET_TRACE_LOST_RECORD_MAX;
   if (w->payload_max > NET_TRACE_PAYLOAD_MAX)
     w->payload_max = NET_TRACE_PAYLOAD_MAX;
   w->open_file = cfg->open_file;
@@ -713,8 +712,7 @@ fail:
 
 /* Start the writer thread on file 1 (open_first_file made it). 0, or
  * RT_ENOMEM with a sentence in err. */
-static int open_start_thread(net_trace_writer_t *w, char *err,
-                             size_t err_cap) {
+static int open_start_thread(net_trace_writer_t *w, char *err, size_t err_cap) {
   w->owner = pthread_self();
   /* The writer thread takes no signals: they stay with the event loop, and
    * a write to a closed pipe returns EPIPE instead of killing the process

@@ -17,7 +17,7 @@
 /* Rotation: each file holds at most max_bytes, except a file whose single
  * record does not fit an empty file (a record is never split). */
 #define NET_TRACE_FILE_BYTES_DEFAULT (256ull << 20) /* --record-max-mb */
-#define NET_TRACE_FILE_BYTES_MIN (16u << 10) /* a full header and more */
+#define NET_TRACE_FILE_BYTES_MIN (16u << 10)        /* a full header and more */
 #define NET_TRACE_FILE_BYTES_MAX (1ull << 40)
 
 /* The writer's two buffers, each this size: one filling, one being written.
@@ -70,8 +70,8 @@ int net_trace_writer_open_ex(const char *dir, const net_trace_header_t *hdr,
                              size_t err_cap);
 /* The same with default buffers; max_bytes_per_file 0: the default. */
 int net_trace_writer_open(const char *dir, const net_trace_header_t *hdr,
-                          uint64_t max_bytes_per_file,
-                          net_trace_writer_t **out, char *err, size_t err_cap);
+                          uint64_t max_bytes_per_file, net_trace_writer_t **out,
+                          char *err, size_t err_cap);
 
 /* Append one record: copies len bytes of payload (borrowed) into memory and
  * returns; never does file I/O. type: 16..239 (asserted). Returns 0, or:

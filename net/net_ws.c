@@ -33,10 +33,10 @@ struct net_ws {
    * above zero, so a mistake here can stop parking, never lose bytes. */
   int64_t unframed;
   uint64_t frame_size; /* header and payload of the frame being read */
-  int64_t taken;     /* bytes read from the stream during one recv */
-  bool more;         /* the read budget ran out with bytes maybe left */
-  int stream_error;  /* the stream's error once it failed; 0 before */
-  bool failed;       /* wslay or the stream failed: nothing more to do */
+  int64_t taken;       /* bytes read from the stream during one recv */
+  bool more;           /* the read budget ran out with bytes maybe left */
+  int stream_error;    /* the stream's error once it failed; 0 before */
+  bool failed;         /* wslay or the stream failed: nothing more to do */
   /* Reading stopped (our close, or wslay's 1009) and the peer then sent
    * bytes or EOF: its close reply, which wslay no longer parses. */
   bool peer_answered;
@@ -65,9 +65,9 @@ struct net_ws {
   uint8_t *msg_buf;
   uint32_t msg_len, msg_buf_cap;
   uint32_t message_max;
-  uint64_t frame_len;  /* payload length of the data frame being read */
+  uint64_t frame_len; /* payload length of the data frame being read */
   bool frame_fin;
-  bool frame_ctrl;     /* the frame being read is a control frame: wslay's */
+  bool frame_ctrl; /* the frame being read is a control frame: wslay's */
   /* A close frame's reason, checked here as it arrives (close_reason_*):
    * wslay checks it from byte 2 of every chunk rather than of the payload,
    * so a close frame that comes in pieces passed unchecked, and wslay sent
@@ -80,8 +80,8 @@ struct net_ws {
   uint8_t close_seen;
   uint8_t close_cp_len;
   uint8_t close_cp[4];
-  bool msg_too_big;    /* closed with 1009: drop the rest of this message */
-  bool in_message;     /* a data message began and has not ended */
+  bool msg_too_big; /* closed with 1009: drop the rest of this message */
+  bool in_message;  /* a data message began and has not ended */
   bool client;
   /* Frames leave in one write per flush: wslay hands them to send_cb one
    * by one, and a send() per frame was most of a busy server's CPU (the
@@ -100,7 +100,7 @@ struct net_ws {
 #define NET_WS_GATHER 8192u
 #define NET_WS_CLOSE_REASON_MAX 122u /* a close payload is <= 125 bytes */
 
-/* ---- wslay callbacks ------------------------------------------------------- */
+/* ---- wslay callbacks ----------------------------------------------------- */
 
 /* Bytes already in hand (the upgrade's prefix, a wake's first read) go to
  * wslay before the stream's: up to len of src[*off, src_len). */
@@ -188,7 +188,7 @@ static void msg_reset(net_ws_t *ws) {
 /* The bytes a UTF-8 sequence has, by its first: 0 for a byte no sequence
  * begins with (rt_utf8_decode then judges the whole sequence). */
 static size_t utf8_len(uint8_t lead) {
-  return lead < 0x80                  ? 1
+  return lead < 0x80                    ? 1
          : lead >= 0xc2 && lead <= 0xdf ? 2
          : lead >= 0xe0 && lead <= 0xef ? 3
          : lead >= 0xf0 && lead <= 0xf4 ? 4
@@ -215,9 +215,8 @@ static void close_reason_chunk(wslay_event_context_ptr ctx, net_ws_t *ws,
     ws->close_cp[ws->close_cp_len++] = data[i];
     size_t need = utf8_len(ws->close_cp[0]);
     uint32_t cp;
-    if (need == 0 ||
-        (ws->close_cp_len == need &&
-         rt_utf8_decode(ws->close_cp, need, &cp) != (int)need)) {
+    if (need == 0 || (ws->close_cp_len == need &&
+                      rt_utf8_decode(ws->close_cp, need, &cp) != (int)need)) {
       close_reason_bad(ctx, ws);
       return;
     }
@@ -230,19 +229,23 @@ static void close_reason_chunk(wslay_event_context_ptr ctx, net_ws_t *ws,
  * limit; with no buffering it no longer adds up a fragmented message's
  * frames, so the total is checked here, at the same point and with the
  * same close (1009 at once, no more reading) as wslay's own check. */
-static void on_frame_start_cb(
-    wslay_event_context_ptr ctx,
-    const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data) {
+static void
+on_frame_start_cb(wslay_event_context_ptr ctx,
+                  const struct wslay_event_on_frame_recv_start_arg *arg,
+                  void *user_data) {
   net_ws_t *ws = user_data;
   uint64_t len = arg->payload_length;
   /* RFC 6455 5.2: 2 bytes, the extended length, the mask (client frames) */
-  ws->frame_size = 2u + (len < 126 ? 0u : len <= 0xFFFFu ? 2u : 8u) +
+  ws->frame_size = 2u +
+                   (len < 126        ? 0u
+                    : len <= 0xFFFFu ? 2u
+                                     : 8u) +
                    (ws->client ? 0u : 4u) + len;
   ws->frame_ctrl = (arg->opcode & 0x8u) != 0;
   ws->frame_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
   ws->close_seen = ws->close_cp_len = 0;
   if (ws->frame_ctrl)
-    return; /* wslay buffers control frames itself */
+    return;              /* wslay buffers control frames itself */
   ws->in_message = true; /* until on_msg_recv */
   if (arg->opcode != WSLAY_CONTINUATION_FRAME) {
     msg_reset(ws);
@@ -258,9 +261,10 @@ static void on_frame_start_cb(
   }
 }
 
-static void on_frame_chunk_cb(
-    wslay_event_context_ptr ctx,
-    const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user_data) {
+static void
+on_frame_chunk_cb(wslay_event_context_ptr ctx,
+                  const struct wslay_event_on_frame_recv_chunk_arg *arg,
+                  void *user_data) {
   net_ws_t *ws = user_data;
   if (ws->frame_close)
     close_reason_chunk(ctx, ws, arg->data, arg->data_length);
@@ -341,12 +345,11 @@ static void on_msg_recv_cb(wslay_event_context_ptr ctx,
     if (arg->msg_length == 1)
       ws->proto_error = true;
     return;
-  default:
-    return; /* ping: wslay queued the pong */
+  default: return; /* ping: wslay queued the pong */
   }
 }
 
-/* ---- Lifecycle --------------------------------------------------------------- */
+/* ---- Lifecycle ----------------------------------------------------------- */
 
 /* Make wslay's context (again, after a park): a fresh one is exactly the
  * parked one, as parking waits for a frame boundary with nothing queued. */
@@ -419,7 +422,7 @@ void net_ws_destroy(net_ws_t *ws) {
   free(ws);
 }
 
-/* ---- I/O ------------------------------------------------------------------------ */
+/* ---- I/O ----------------------------------------------------------------- */
 
 static int fail_with(net_ws_t *ws, int err) {
   ws->failed = true;
@@ -505,7 +508,7 @@ int net_ws_flush(net_ws_t *ws) {
   int err = send_queued(ws);
   if (err < 0 || !ws->close_pending ||
       wslay_event_get_queued_msg_count(ws->ctx) > 0 || ws->pending != NULL)
-    return err; /* (a pending close implies a context) */
+    return err;              /* (a pending close implies a context) */
   ws->close_pending = false; /* everything before it is out: now the close */
   if (!wslay_event_get_close_sent(ws->ctx) &&
       wslay_event_queue_close(ws->ctx, ws->close_sent_code,
@@ -650,14 +653,14 @@ int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len) {
 int net_ws_send_ping(net_ws_t *ws) {
   if (ws->failed || ctx_make(ws) < 0)
     return RT_EPIPE;
-  struct wslay_event_msg msg = {.opcode = WSLAY_PING, .msg = NULL,
-                                .msg_length = 0};
+  struct wslay_event_msg msg = {
+      .opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
   return wslay_event_queue_msg(ws->ctx, &msg) == 0 ? RT_OK : RT_EPIPE;
 }
 
 void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason) {
-  if (ws->failed || ctx_make(ws) < 0 ||
-      wslay_event_get_close_sent(ws->ctx) || ws->close_sent_code != 0)
+  if (ws->failed || ctx_make(ws) < 0 || wslay_event_get_close_sent(ws->ctx) ||
+      ws->close_sent_code != 0)
     return;
   size_t rlen = reason != NULL ? strlen(reason) : 0;
   if (rlen > NET_WS_CLOSE_REASON_MAX)
@@ -677,8 +680,7 @@ void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason) {
 
 size_t net_ws_backlog(const net_ws_t *ws) {
   return (ws->ctx != NULL ? wslay_event_get_queued_msg_length(ws->ctx) : 0) +
-         (ws->pending_len - ws->pending_off) +
-         rt_stream_backlog(ws->stream);
+         (ws->pending_len - ws->pending_off) + rt_stream_backlog(ws->stream);
 }
 
 bool net_ws_wants_more(const net_ws_t *ws) { return ws->more; }
@@ -741,7 +743,7 @@ bool net_ws_park(net_ws_t *ws) {
 
 bool net_ws_parked(const net_ws_t *ws) { return ws->ctx == NULL; }
 
-/* ---- Handshake helpers ----------------------------------------------------------- */
+/* ---- Handshake helpers --------------------------------------------------- */
 
 int net_ws_accept_key(const char *client_key, char out[NET_WS_ACCEPT_LEN + 1]) {
   if (client_key == NULL || strlen(client_key) != NET_WS_KEY_LEN)
@@ -753,8 +755,8 @@ int net_ws_accept_key(const char *client_key, char out[NET_WS_ACCEPT_LEN + 1]) {
    * Encoding the 16 bytes again must give the key back, character for
    * character: that is the one spelling of 16 bytes. */
   unsigned char raw[NET_WS_KEY_LEN];
-  int n = EVP_DecodeBlock(raw, (const unsigned char *)client_key,
-                          NET_WS_KEY_LEN);
+  int n =
+      EVP_DecodeBlock(raw, (const unsigned char *)client_key, NET_WS_KEY_LEN);
   if (n != 18)
     return RT_EINVAL;
   char again[NET_WS_KEY_LEN + 1];

@@ -57,10 +57,10 @@ typedef struct net_ws_callbacks {
 } net_ws_callbacks_t;
 
 typedef struct net_ws_config {
-  bool client;              /* client context: masks its frames */
-  uint32_t message_max;     /* 0: NET_WS_MESSAGE_MAX_DEFAULT */
-  rt_rng_t *mask_rng;       /* client only: where masks come from (borrowed);
-                               a seeded stream keeps simulations repeatable */
+  bool client;          /* client context: masks its frames */
+  uint32_t message_max; /* 0: NET_WS_MESSAGE_MAX_DEFAULT */
+  rt_rng_t *mask_rng;   /* client only: where masks come from (borrowed);
+                           a seeded stream keeps simulations repeatable */
 } net_ws_config_t;
 
 /* A context over `stream` (borrowed: the caller closes it after

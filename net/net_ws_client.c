@@ -36,7 +36,7 @@ struct net_wsc {
   net_ws_t *ws;
 };
 
-/* ---- Response head parsing ---------------------------------------------------- */
+/* ---- Response head parsing ----------------------------------------------- */
 
 static void header_done(net_wsc_t *c) {
   c->field[c->field_len < sizeof(c->field) ? c->field_len : 0] = '\0';
@@ -90,7 +90,7 @@ static const http_parser_settings wsc_settings = {
     .on_headers_complete = on_headers_complete,
 };
 
-/* ---- Lifecycle ------------------------------------------------------------------ */
+/* ---- Lifecycle ----------------------------------------------------------- */
 
 int net_wsc_create(rt_stream_t *stream, const net_wsc_config_t *cfg,
                    const net_ws_callbacks_t *cb, void *ud, net_wsc_t **out) {
@@ -103,8 +103,8 @@ int net_wsc_create(rt_stream_t *stream, const net_wsc_config_t *cfg,
   c->cb = *cb;
   c->ud = ud;
   c->rng = cfg->rng;
-  c->message_max = cfg->message_max != 0 ? cfg->message_max
-                                         : WSC_MESSAGE_MAX_DEFAULT;
+  c->message_max =
+      cfg->message_max != 0 ? cfg->message_max : WSC_MESSAGE_MAX_DEFAULT;
   char key[NET_WS_KEY_LEN + 1];
   net_ws_client_key(cfg->rng, key);
   int err = net_ws_accept_key(key, c->expect_accept);
@@ -141,7 +141,7 @@ net_ws_t *net_wsc_ws(net_wsc_t *c) {
   return c->state == NET_WSC_OPEN ? c->ws : NULL;
 }
 
-/* ---- Driving ---------------------------------------------------------------------- */
+/* ---- Driving ------------------------------------------------------------- */
 
 static int fail(net_wsc_t *c, net_wsc_state_t state) {
   c->state = state;
@@ -153,8 +153,8 @@ static int open_ws(net_wsc_t *c, const uint8_t *rest, size_t rest_len) {
     return fail(c, NET_WSC_REFUSED);
   if (!c->saw_upgrade || !c->saw_connection || !c->accept_ok)
     return fail(c, NET_WSC_FAILED);
-  net_ws_config_t wcfg = {.client = true, .message_max = c->message_max,
-                          .mask_rng = c->rng};
+  net_ws_config_t wcfg = {
+      .client = true, .message_max = c->message_max, .mask_rng = c->rng};
   c->ws = net_ws_create(c->stream, &wcfg, &c->cb, c->ud, rest, rest_len);
   if (c->ws == NULL)
     return fail(c, NET_WSC_FAILED);
@@ -210,8 +210,7 @@ int net_wsc_on_event(net_wsc_t *c) {
     return err < 0 ? err : (int)c->state;
   }
   case NET_WSC_REFUSED:
-  case NET_WSC_FAILED:
-    return (int)c->state;
+  case NET_WSC_FAILED: return (int)c->state;
   }
   return (int)c->state;
 }

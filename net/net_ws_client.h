@@ -20,10 +20,10 @@ typedef enum net_wsc_state {
 typedef struct net_wsc net_wsc_t;
 
 typedef struct net_wsc_config {
-  const char *host;   /* Host header, e.g. "127.0.0.1:8080" */
-  const char *target; /* "/ws?token=..." */
-  const char *origin; /* NULL: no Origin header */
-  rt_rng_t *rng;      /* key and masks (borrowed) */
+  const char *host;     /* Host header, e.g. "127.0.0.1:8080" */
+  const char *target;   /* "/ws?token=..." */
+  const char *origin;   /* NULL: no Origin header */
+  rt_rng_t *rng;        /* key and masks (borrowed) */
   uint32_t message_max; /* 0: 64 KiB: a client may receive bigger messages */
 } net_wsc_config_t;
 

@@ -3,7 +3,8 @@
 const char *rt_err_name(int err) {
   switch (err) {
   case RT_OK: return "RT_OK";
-#define RT_ERR_NAME_(name, num, msg) case -(num): return "RT_" #name;
+#define RT_ERR_NAME_(name, num, msg)                                           \
+  case -(num): return "RT_" #name;
     RT_ERRNO_MAP(RT_ERR_NAME_)
 #undef RT_ERR_NAME_
   default: return "RT_E?";
@@ -13,7 +14,8 @@ const char *rt_err_name(int err) {
 const char *rt_strerror(int err) {
   switch (err) {
   case RT_OK: return "success";
-#define RT_ERR_MSG_(name, num, msg) case -(num): return msg;
+#define RT_ERR_MSG_(name, num, msg)                                            \
+  case -(num): return msg;
     RT_ERRNO_MAP(RT_ERR_MSG_)
 #undef RT_ERR_MSG_
   default: return "unknown error";

@@ -2,9 +2,9 @@
  *
  * Functions return int: 0 on success, a negative RT_E* on an operating error
  * (queue full, peer gone, out of memory, bad input). The codes are already
- * negative: return and compare RT_EFULL as it is, never -RT_EFULL. One X-macro yields the
- * value, the name and the message, as libuv does. Programmer errors are not
- * returned: they are asserted (rt_assert.h).
+ * negative: return and compare RT_EFULL as it is, never -RT_EFULL. One X-macro
+ * yields the value, the name and the message, as libuv does. Programmer errors
+ * are not returned: they are asserted (rt_assert.h).
  */
 #ifndef RT_ERR_H
 #define RT_ERR_H

@@ -93,8 +93,8 @@ void *rt_idmap_del(rt_idmap_t *m, uint64_t key) {
        j = (j + 1) & m->mask) {
     uint32_t home = slot_of(m, m->slots[j].key);
     /* Move j into the hole unless its home lies cyclically in (hole, j]. */
-    bool home_between = hole <= j ? (hole < home && home <= j)
-                                  : (hole < home || home <= j);
+    bool home_between =
+        hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
     if (!home_between) {
       m->slots[hole] = m->slots[j];
       hole = j;
@@ -111,7 +111,8 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out) {
-  uint64_t *keys = malloc((size_t)(m->count > 0 ? m->count : 1) * sizeof(*keys));
+  uint64_t *keys =
+      malloc((size_t)(m->count > 0 ? m->count : 1) * sizeof(*keys));
   if (keys == NULL) {
     *n_out = 0;
     return NULL;

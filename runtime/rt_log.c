@@ -27,7 +27,7 @@ static bool log_enabled(const rt_world_t *w, int level) {
 }
 
 static void vlog(rt_world_t *w, int level, const char *event, const char *fmt,
-             va_list ap) {
+                 va_list ap) {
   if (!log_enabled(w, level))
     return;
   char line[RT_LOG_LINE_MAX];

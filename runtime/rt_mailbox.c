@@ -80,9 +80,7 @@ int rt_mailbox_push(rt_mailbox_t *mb, const rt_msg_t *msg) {
   RT_ASSERT(mb->count <= mb->cap); /* Guarantee (1) */
   if (mb->count == mb->cap) {
     switch (rt_mailbox_policy(mb, msg->tag)) {
-    case RT_OVERFLOW_REJECT:
-      mb->counts[RT_MB_REJECTED]++;
-      return RT_EFULL;
+    case RT_OVERFLOW_REJECT: mb->counts[RT_MB_REJECTED]++; return RT_EFULL;
     case RT_OVERFLOW_DROP_NEWEST:
       mb->counts[RT_MB_DROPPED]++;
       rt_buf_unref(msg->buf);

@@ -35,10 +35,10 @@ typedef int64_t rt_time_ns;     /* world time, nanoseconds */
 /* Tags below RT_TAG_USER are the runtime's own. */
 enum {
   RT_TAG_NONE = 0,
-  RT_TAG_DOWN = 1,   /* payload rt_down_t: a monitored actor stopped */
-  RT_TAG_STREAM = 2, /* payload rt_stream_event_t; ref: the rt_stream_t */
-  RT_TAG_ACCEPT = 3, /* payload rt_stream_event_t; ref: the rt_listener_t */
-  RT_TAG_TIMER = 4,  /* default tag of a timer; payload rt_timer_event_t */
+  RT_TAG_DOWN = 1,       /* payload rt_down_t: a monitored actor stopped */
+  RT_TAG_STREAM = 2,     /* payload rt_stream_event_t; ref: the rt_stream_t */
+  RT_TAG_ACCEPT = 3,     /* payload rt_stream_event_t; ref: the rt_listener_t */
+  RT_TAG_TIMER = 4,      /* default tag of a timer; payload rt_timer_event_t */
   RT_TAG_HTTP_REPLY = 8, /* payload rt_http_reply_t (rt_service.h); buf: body */
   RT_TAG_NET_FIRST = 10, /* 10..15: the connection layer's own (net/) */
   RT_TAG_NET_LAST = 15,
@@ -47,11 +47,11 @@ enum {
 
 typedef struct rt_msg {
   uint16_t tag;
-  uint16_t len;        /* bytes of `inline_data` in use */
-  uint32_t flags;      /* reserved, zero */
-  rt_actor_id_t from;  /* set by rt_send: the running actor, or 0 */
-  rt_buf_t *buf;       /* owned reference or NULL */
-  void *ref;           /* runtime signals only: the source object; not hashed */
+  uint16_t len;       /* bytes of `inline_data` in use */
+  uint32_t flags;     /* reserved, zero */
+  rt_actor_id_t from; /* set by rt_send: the running actor, or 0 */
+  rt_buf_t *buf;      /* owned reference or NULL */
+  void *ref;          /* runtime signals only: the source object; not hashed */
   union {
     uint8_t bytes[RT_MSG_INLINE_MAX];
     uint64_t words[RT_MSG_INLINE_MAX / 8];
@@ -87,9 +87,9 @@ static inline rt_msg_t rt_msg_make(uint16_t tag, const void *payload,
 
 /* Runtime payloads. */
 typedef struct rt_down {
-  uint64_t monitor;      /* the reference rt_monitor() returned */
-  rt_actor_id_t target;  /* the actor that stopped */
-  int32_t reason;        /* its stop reason (RT_REASON_*) */
+  uint64_t monitor;     /* the reference rt_monitor() returned */
+  rt_actor_id_t target; /* the actor that stopped */
+  int32_t reason;       /* its stop reason (RT_REASON_*) */
   uint32_t pad_;
 } rt_down_t;
 
@@ -100,9 +100,9 @@ typedef struct rt_stream_event {
 } rt_stream_event_t;
 
 typedef struct rt_timer_event {
-  uint64_t timer;   /* timer id */
-  uint64_t data;    /* the value given at start */
-  uint32_t missed;  /* periodic firings coalesced into this delivery */
+  uint64_t timer;  /* timer id */
+  uint64_t data;   /* the value given at start */
+  uint32_t missed; /* periodic firings coalesced into this delivery */
   uint32_t pad_;
 } rt_timer_event_t;
 

@@ -16,17 +16,17 @@ typedef struct rt_rng {
 } rt_rng_t;
 
 /* Stream keys: one band per subsystem, an index inside it. */
-#define RT_RNG_KEY(subsystem, index)                                          \
+#define RT_RNG_KEY(subsystem, index)                                           \
   (((uint64_t)(subsystem) << 48) ^ (uint64_t)(index))
 
 enum {
-  RT_RNG_SUB_WORLD = 1, /* the world's own draws */
-  RT_RNG_SUB_SIM_NET = 2, /* simulated links: jitter */
+  RT_RNG_SUB_WORLD = 1,     /* the world's own draws */
+  RT_RNG_SUB_SIM_NET = 2,   /* simulated links: jitter */
   RT_RNG_SUB_SIM_FAULT = 3, /* fault schedules */
-  RT_RNG_SUB_ROOM = 4, /* one stream per game room */
-  RT_RNG_SUB_BOT = 5, /* simulated players */
-  RT_RNG_SUB_TEST = 6, /* tests and benchmarks */
-  RT_RNG_SUB_NET = 7, /* live-world needs (e.g. WebSocket masks) */
+  RT_RNG_SUB_ROOM = 4,      /* one stream per game room */
+  RT_RNG_SUB_BOT = 5,       /* simulated players */
+  RT_RNG_SUB_TEST = 6,      /* tests and benchmarks */
+  RT_RNG_SUB_NET = 7,       /* live-world needs (e.g. WebSocket masks) */
 };
 
 /* A stream of seed `seed` and key `key`. Distinct keys give independent

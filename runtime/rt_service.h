@@ -31,12 +31,12 @@ typedef struct rt_identity {
 typedef int rt_authenticate_fn(void *ctx, const char *token,
                                rt_identity_t *out);
 
-/* ---- Sessions: a message connection (WebSocket) as the game sees it ----- */
+/* ---- Sessions: a message connection (WebSocket) as the game sees it ------ */
 
 /* Close codes a session may ask for (RFC 6455 and PROTOCOL.md). */
 enum {
   RT_CLOSE_NORMAL = 1000,
-  RT_CLOSE_POLICY = 1008,   /* too slow: output did not drain */
+  RT_CLOSE_POLICY = 1008, /* too slow: output did not drain */
   RT_CLOSE_INTERNAL = 1011,
   RT_CLOSE_TRY_LATER = 1013,
   RT_CLOSE_REPLACED = 4000, /* a newer connection for the same player */
@@ -79,17 +79,17 @@ typedef struct rt_session_handler {
   void (*closed)(void *session, rt_actor_t *self, uint16_t code);
 } rt_session_handler_t;
 
-/* ---- HTTP API calls ---------------------------------------------------- */
+/* ---- HTTP API calls ------------------------------------------------------ */
 
 typedef struct rt_http_call {
   const char *method;
   const char *path;
-  const char *query;          /* after '?', "" when none */
-  const char *authorization;  /* the Authorization header, or NULL */
+  const char *query;         /* after '?', "" when none */
+  const char *authorization; /* the Authorization header, or NULL */
   const uint8_t *body;
   uint32_t body_len;
-  rt_actor_id_t reply_to;     /* the connection's actor, for deferred replies */
-  uint64_t call_id;           /* echo it in the reply */
+  rt_actor_id_t reply_to; /* the connection's actor, for deferred replies */
+  uint64_t call_id;       /* echo it in the reply */
 } rt_http_call_t;
 
 typedef struct rt_http_answer {

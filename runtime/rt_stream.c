@@ -113,7 +113,7 @@ void rt_stream_close(rt_stream_t *s) {
   s->ops->destroy(s);
 }
 
-/* ---- Listeners ----------------------------------------------------------------- */
+/* ---- Listeners ----------------------------------------------------------- */
 
 void rt_listener_init(rt_listener_t *l, rt_world_t *w,
                       const rt_listener_ops_t *ops, rt_actor_id_t owner) {

@@ -39,7 +39,7 @@
 enum {
   RT_STREAM_READABLE = 1u << 0,
   RT_STREAM_WRITABLE = 1u << 1,
-  RT_STREAM_CLOSED = 1u << 2, /* EOF or reset: a read says which */
+  RT_STREAM_CLOSED = 1u << 2,    /* EOF or reset: a read says which */
   RT_STREAM_CONNECTED = 1u << 3, /* an outgoing connect completed */
 };
 
@@ -74,7 +74,7 @@ struct rt_stream {
   uint32_t closed;     /* rt_stream_close was called */
   uint64_t bytes_in;   /* totals, for metrics */
   uint64_t bytes_out;
-  uint64_t out_hash;   /* of the bytes written, while tapped (rt_tap.h) */
+  uint64_t out_hash; /* of the bytes written, while tapped (rt_tap.h) */
 };
 
 /* Backends: initialise the embedded stream and give it an id. */

@@ -105,7 +105,7 @@ const char *rt_actor_name(const rt_world_t *w, rt_actor_id_t id);
 int rt_external_take(rt_world_t *w, uint32_t kind, int64_t *rc,
                      const uint8_t **data, size_t *len);
 /* The computed result, for a recorder; borrowed for the call. */
-void rt_external_put(rt_world_t *w, uint32_t kind, int64_t rc,
-                     const void *data, size_t len);
+void rt_external_put(rt_world_t *w, uint32_t kind, int64_t rc, const void *data,
+                     size_t len);
 
 #endif

@@ -29,8 +29,8 @@ int rt_utf8_decode(const uint8_t *s, size_t len, uint32_t *cp) {
       return -1;
     v = (v << 6) | (s[k] & 0x3f);
   }
-  if ((need == 2 && v < 0x800) || (need == 3 && v < 0x10000) ||
-      v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+  if ((need == 2 && v < 0x800) || (need == 3 && v < 0x10000) || v > 0x10ffff ||
+      (v >= 0xd800 && v <= 0xdfff))
     return -1;
   *cp = v;
   return (int)need + 1;

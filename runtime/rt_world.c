@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- Signals ----------------------------------------------------------------- */
+/* ---- Signals ------------------------------------------------------------- */
 
 static void ring_init(rt_signal_t *sentinel) {
   sentinel->prev = sentinel;
@@ -65,7 +65,7 @@ void rt__signal_post(rt_world_t *w, rt_actor_id_t owner, rt_signal_t *sig) {
 
 uint64_t rt__next_stream_id(rt_world_t *w) { return ++w->next_stream_id; }
 
-/* ---- World lifecycle ------------------------------------------------------------ */
+/* ---- World lifecycle ----------------------------------------------------- */
 
 rt_world_t *rt_world_create(const rt_world_config_t *cfg,
                             const rt_backend_t *backend, void *backend_ctx) {
@@ -136,10 +136,12 @@ void rt_world_stop_all(rt_world_t *w, int reason) {
   RT_WASSERT(w, w->actors.count == 0);
 }
 
-/* ---- Facts ---------------------------------------------------------------------- */
+/* ---- Facts --------------------------------------------------------------- */
 
 rt_time_ns rt_now(const rt_world_t *w) { return w->now; }
-int64_t rt_wall_ns(const rt_world_t *w) { return w->cfg.epoch_unix_ns + w->now; }
+int64_t rt_wall_ns(const rt_world_t *w) {
+  return w->cfg.epoch_unix_ns + w->now;
+}
 uint64_t rt_world_seed(const rt_world_t *w) { return w->cfg.seed; }
 uint64_t rt_world_hash(const rt_world_t *w) { return w->hash; }
 uint64_t rt_world_deliveries(const rt_world_t *w) { return w->delivery_seq; }
@@ -164,7 +166,7 @@ void rt_world_set_time(rt_world_t *w, rt_time_ns now) {
   w->now = now;
 }
 
-/* ---- The tap (rt_tap.h) ------------------------------------------------------- */
+/* ---- The tap (rt_tap.h) -------------------------------------------------- */
 
 void rt_world_set_tap(rt_world_t *w, const rt_tap_t *tap, void *ctx) {
   RT_WASSERT(w, w->current == NULL);
@@ -193,8 +195,8 @@ int rt_external_take(rt_world_t *w, uint32_t kind, int64_t *rc,
   return w->tap->take(w->tap_ctx, kind, rc, data, len);
 }
 
-void rt_external_put(rt_world_t *w, uint32_t kind, int64_t rc,
-                     const void *data, size_t len) {
+void rt_external_put(rt_world_t *w, uint32_t kind, int64_t rc, const void *data,
+                     size_t len) {
   if (w->tap != NULL && w->tap->put != NULL)
     w->tap->put(w->tap_ctx, kind, rc, data, len);
 }
@@ -221,14 +223,12 @@ void rt_world_hash_input(rt_world_t *w, uint64_t kind, uint64_t id,
   w->hash = rt_hash_step(h, (uint64_t)w->now);
 }
 
-/* ---- Actors ---------------------------------------------------------------------- */
+/* ---- Actors -------------------------------------------------------------- */
 
 rt_actor_id_t rt_self(const rt_actor_t *self) { return self->id; }
 void *rt_state(const rt_actor_t *self) { return self->state; }
 rt_world_t *rt_actor_world(const rt_actor_t *self) { return self->world; }
-uint32_t rt_self_pending(const rt_actor_t *self) {
-  return self->mailbox.count;
-}
+uint32_t rt_self_pending(const rt_actor_t *self) { return self->mailbox.count; }
 
 bool rt_alive(const rt_world_t *w, rt_actor_id_t id) {
   return id != 0 && rt_idmap_get(&w->actors, id) != NULL;
@@ -315,7 +315,7 @@ int rt_send(rt_world_t *w, rt_actor_id_t to, const rt_msg_t *msg) {
   return r;
 }
 
-/* ---- Monitors ---------------------------------------------------------------------- */
+/* ---- Monitors ------------------------------------------------------------ */
 
 static void free_monitor(rt_world_t *w, rt_monitor_rec_t *rec) {
   if (rec->target != NULL) {
@@ -383,7 +383,7 @@ int rt_demonitor(rt_world_t *w, uint64_t ref) {
   return RT_OK;
 }
 
-/* ---- Timers ------------------------------------------------------------------------- */
+/* ---- Timers -------------------------------------------------------------- */
 
 static void owner_list_remove(rt_timer_t *t) {
   if (t->owner == NULL)
@@ -541,7 +541,7 @@ uint32_t rt_world_fire_timers(rt_world_t *w) {
   return fired;
 }
 
-/* ---- Stopping ------------------------------------------------------------------------------ */
+/* ---- Stopping ------------------------------------------------------------ */
 
 static void teardown(rt_world_t *w, rt_actor_t *a, int reason) {
   RT_WASSERT(w, a->status == RT_ACTOR_ALIVE);
@@ -594,7 +594,7 @@ int rt_stop(rt_world_t *w, rt_actor_id_t id, int reason) {
   return RT_OK;
 }
 
-/* ---- Running ----------------------------------------------------------------------------------- */
+/* ---- Running ------------------------------------------------------------- */
 
 /* Turn the first pending signal into a message. Frees what is spent. */
 static bool take_signal(rt_world_t *w, rt_actor_t *a, rt_msg_t *msg) {
@@ -606,7 +606,8 @@ static bool take_signal(rt_world_t *w, rt_actor_t *a, rt_msg_t *msg) {
   switch ((rt_signal_kind_t)sig->kind) {
   case RT_SIGNAL_TIMER: {
     rt_timer_t *t = (rt_timer_t *)sig;
-    rt_timer_event_t ev = {.timer = t->id, .data = t->data, .missed = t->missed};
+    rt_timer_event_t ev = {
+        .timer = t->id, .data = t->data, .missed = t->missed};
     *msg = RT_MSG_OF(t->tag, &ev);
     t->missed = 0;
     if (t->period == 0)
@@ -615,8 +616,8 @@ static bool take_signal(rt_world_t *w, rt_actor_t *a, rt_msg_t *msg) {
   }
   case RT_SIGNAL_DOWN: {
     rt_monitor_rec_t *rec = (rt_monitor_rec_t *)sig;
-    rt_down_t down = {.monitor = rec->ref, .target = rec->target_id,
-                      .reason = rec->reason};
+    rt_down_t down = {
+        .monitor = rec->ref, .target = rec->target_id, .reason = rec->reason};
     *msg = RT_MSG_OF(RT_TAG_DOWN, &down);
     free_monitor(w, rec);
     return true;
@@ -625,7 +626,8 @@ static bool take_signal(rt_world_t *w, rt_actor_t *a, rt_msg_t *msg) {
   case RT_SIGNAL_LISTENER: {
     /* rt_stream_t and rt_listener_t both begin with sig, id and events at
      * the offsets read by rt__source_take (rt_stream.c). */
-    uint16_t tag = sig->kind == RT_SIGNAL_STREAM ? RT_TAG_STREAM : RT_TAG_ACCEPT;
+    uint16_t tag =
+        sig->kind == RT_SIGNAL_STREAM ? RT_TAG_STREAM : RT_TAG_ACCEPT;
     rt_stream_event_t ev;
     void *source = rt__source_take(sig, &ev);
     *msg = RT_MSG_OF(tag, &ev);
@@ -643,9 +645,13 @@ static void deliver(rt_world_t *w, rt_actor_t *a, const rt_msg_t *msg) {
     if (msg->buf != NULL)
       ph = rt_hash_bytes(msg->buf->data, msg->buf->len, ph);
     if (w->cfg.trace != NULL) {
-      rt_delivery_t d = {.seq = w->delivery_seq, .at = w->now, .actor = a->id,
-                         .from = msg->from, .payload_hash = ph,
-                         .actor_name = a->name, .tag = msg->tag};
+      rt_delivery_t d = {.seq = w->delivery_seq,
+                         .at = w->now,
+                         .actor = a->id,
+                         .from = msg->from,
+                         .payload_hash = ph,
+                         .actor_name = a->name,
+                         .tag = msg->tag};
       w->cfg.trace(w->cfg.trace_ctx, &d);
     }
     if (!w->cfg.hash_disabled) {
@@ -723,7 +729,7 @@ uint32_t rt_world_pump(rt_world_t *w, uint32_t turns_max) {
   return turns;
 }
 
-/* ---- Checking ------------------------------------------------------------------------------------ */
+/* ---- Checking ------------------------------------------------------------ */
 
 static int check_fail(char *why, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -747,8 +753,8 @@ int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
     if (++queued > bound)
       return check_fail(why, cap, "run queue longer than the actors: a cycle");
     if (!a->in_run_queue)
-      return check_fail(why, cap, "actor %" PRIu64 " in the run queue unflagged",
-                        a->id);
+      return check_fail(why, cap,
+                        "actor %" PRIu64 " in the run queue unflagged", a->id);
   }
   uint32_t n = 0;
   uint64_t *ids = rt_idmap_sorted_keys(&w->actors, &n);
@@ -768,8 +774,10 @@ int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
                       "limit %u",
                       a->id, a->name, mb->count, mb->depth_max, mb->cap);
     else if (has_work(a) && !a->in_run_queue) /* Invariant (1) */
-      rc = check_fail(why, cap, "actor %" PRIu64 " (%s) has work but is not "
-                      "queued", a->id, a->name);
+      rc = check_fail(why, cap,
+                      "actor %" PRIu64 " (%s) has work but is not "
+                      "queued",
+                      a->id, a->name);
     in_mailboxes += mb->count;
   }
   free(ids);
@@ -782,11 +790,10 @@ int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
   /* Every queued message is delivered, released at a stop, or queued now. */
   uint64_t delivered_msgs = w->stats.delivered - w->stats.delivered_signals;
   if (w->stats.sent != delivered_msgs + w->stats.dropped_at_stop + in_mailboxes)
-    return check_fail(why, cap,
-                      "messages unaccounted: queued %" PRIu64
-                      " != delivered %" PRIu64 " + released at stop %" PRIu64
-                      " + queued now %" PRIu64,
-                      w->stats.sent, delivered_msgs, w->stats.dropped_at_stop,
-                      in_mailboxes);
+    return check_fail(
+        why, cap,
+        "messages unaccounted: queued %" PRIu64 " != delivered %" PRIu64
+        " + released at stop %" PRIu64 " + queued now %" PRIu64,
+        w->stats.sent, delivered_msgs, w->stats.dropped_at_stop, in_mailboxes);
   return 0;
 }

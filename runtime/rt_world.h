@@ -48,7 +48,7 @@
 typedef struct rt_world rt_world_t;
 typedef struct rt_actor rt_actor_t;
 
-/* ---- Limits and defaults ------------------------------------------------ */
+/* ---- Limits and defaults ------------------------------------------------- */
 
 #define RT_BATCH_DEFAULT 16u
 #define RT_ACTORS_MAX_DEFAULT (1u << 20)
@@ -66,7 +66,7 @@ enum {
 
 enum { RT_LOG_DEBUG = 0, RT_LOG_INFO, RT_LOG_WARN, RT_LOG_ERROR, RT_LOG_OFF };
 
-/* ---- The backend: what drives a world ---------------------------------- */
+/* ---- The backend: what drives a world ------------------------------------ */
 
 typedef struct rt_backend {
   /* The world has new work (a ready actor, or a timer earlier than any
@@ -77,7 +77,7 @@ typedef struct rt_backend {
   void (*log_write)(void *ctx, const char *line, size_t len);
 } rt_backend_t;
 
-/* ---- Tracing deliveries (optional) -------------------------------------- */
+/* ---- Tracing deliveries (optional) --------------------------------------- */
 
 /* One delivery, with what the run hash folds in (rt_world_set_trace). */
 typedef struct rt_delivery {
@@ -95,12 +95,12 @@ typedef struct rt_delivery {
 typedef void rt_trace_fn(void *ctx, const rt_delivery_t *d);
 
 typedef struct rt_world_config {
-  uint64_t seed;        /* root of every random stream */
-  uint32_t batch_max;   /* messages per turn; 0: RT_BATCH_DEFAULT */
-  uint32_t actors_max;  /* 0: RT_ACTORS_MAX_DEFAULT */
-  uint32_t timers_max;  /* 0: RT_TIMERS_MAX_DEFAULT */
-  int log_level;        /* RT_LOG_*; lines below it are not formatted */
-  bool hash_disabled;   /* skip the run hash (a live server may) */
+  uint64_t seed;       /* root of every random stream */
+  uint32_t batch_max;  /* messages per turn; 0: RT_BATCH_DEFAULT */
+  uint32_t actors_max; /* 0: RT_ACTORS_MAX_DEFAULT */
+  uint32_t timers_max; /* 0: RT_TIMERS_MAX_DEFAULT */
+  int log_level;       /* RT_LOG_*; lines below it are not formatted */
+  bool hash_disabled;  /* skip the run hash (a live server may) */
   /* Wall-clock time (Unix epoch, ns) at world time 0: the live world reads
    * the real clock once at start; a simulation picks one. Only rt_wall_ns
    * derives from it, so token expiry and timestamps replay exactly. */
@@ -124,7 +124,7 @@ void rt_world_destroy(rt_world_t *w);
 /* Stop every live actor in id order with `reason`; the world stays usable. */
 void rt_world_stop_all(rt_world_t *w, int reason);
 
-/* ---- Driving a world (backends only) ------------------------------------ */
+/* ---- Driving a world (backends only) ------------------------------------- */
 
 /* Move the clock to `now` (never backwards). */
 void rt_world_set_time(rt_world_t *w, rt_time_ns now);
@@ -149,7 +149,7 @@ uint32_t rt_world_pump(rt_world_t *w, uint32_t turns_max);
 void rt_world_hash_input(rt_world_t *w, uint64_t kind, uint64_t id,
                          uint64_t value);
 
-/* ---- Facts about a world ------------------------------------------------ */
+/* ---- Facts about a world ------------------------------------------------- */
 
 rt_time_ns rt_now(const rt_world_t *w);
 /* Wall-clock time now, Unix epoch nanoseconds: epoch_unix_ns + rt_now. */
@@ -166,11 +166,11 @@ typedef struct rt_world_stats {
   uint64_t actors_stopped;
   uint32_t actors_live;
   uint32_t timers_live;
-  uint64_t sent;          /* rt_send calls that reached a mailbox */
-  uint64_t delivered;     /* messages and signals handed to behaviours */
+  uint64_t sent;              /* rt_send calls that reached a mailbox */
+  uint64_t delivered;         /* messages and signals handed to behaviours */
   uint64_t delivered_signals; /* of which signals (timers, DOWN, streams) */
-  uint64_t dead_letters;  /* sends to actors that do not exist */
-  uint64_t dropped_at_stop; /* queued messages released by a stop */
+  uint64_t dead_letters;      /* sends to actors that do not exist */
+  uint64_t dropped_at_stop;   /* queued messages released by a stop */
   uint64_t mailbox[RT_MB_REASON_COUNT_]; /* overflow outcomes, all actors */
   uint64_t timers_fired;
   uint64_t timers_missed; /* periodic firings coalesced while pending */
@@ -189,7 +189,7 @@ int rt_world_check(const rt_world_t *w, char *why, size_t cap);
 /* A random stream for `key` (RT_RNG_KEY) derived from the world's seed. */
 void rt_world_rng(const rt_world_t *w, uint64_t key, rt_rng_t *out);
 
-/* ---- Actors ------------------------------------------------------------- */
+/* ---- Actors -------------------------------------------------------------- */
 
 /* Handle one message. `msg` is borrowed for the call (see rt_msg.h). */
 typedef void rt_behaviour_fn(rt_actor_t *self, const rt_msg_t *msg);
@@ -198,12 +198,12 @@ typedef void rt_behaviour_fn(rt_actor_t *self, const rt_msg_t *msg);
 typedef void rt_on_stop_fn(rt_actor_t *self, int reason);
 
 typedef struct rt_actor_spec {
-  const char *name;          /* static string, for logs */
+  const char *name; /* static string, for logs */
   rt_behaviour_fn *behaviour;
-  rt_on_stop_fn *on_stop;    /* may be NULL */
-  void *state;               /* owned by the actor from spawn on */
-  uint32_t mailbox_cap;      /* the bound; see rt_mailbox.h */
-  rt_overflow_t overflow;    /* default policy */
+  rt_on_stop_fn *on_stop;          /* may be NULL */
+  void *state;                     /* owned by the actor from spawn on */
+  uint32_t mailbox_cap;            /* the bound; see rt_mailbox.h */
+  rt_overflow_t overflow;          /* default policy */
   const rt_overflow_rule_t *rules; /* per-tag policies (copied) */
   uint32_t rules_len;
 } rt_actor_spec_t;
@@ -269,7 +269,7 @@ int rt_timer_start_fn(rt_world_t *w, rt_time_ns delay, rt_time_ns period,
  * RT_ENOTFOUND for a finished or unknown timer. */
 int rt_timer_cancel(rt_world_t *w, uint64_t timer);
 
-/* ---- Logging ------------------------------------------------------------ */
+/* ---- Logging ------------------------------------------------------------- */
 
 /* One key=value line: "t=<world seconds> level=<l> event=<event> [actor=<id>]
  * <fmt...>". fmt should itself be key=value pairs. Lines over

@@ -11,16 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- Timer heap ------------------------------------------------------------ */
+/* ---- Timer heap ---------------------------------------------------------- */
 typedef struct rt_timer {
-  rt_signal_t sig;        /* linked into the owner's pending list once fired */
+  rt_signal_t sig; /* linked into the owner's pending list once fired */
   uint64_t id;
   rt_time_ns deadline;
-  uint64_t seq;           /* tie-breaker: start order */
-  rt_time_ns period;      /* 0: one-shot */
-  uint32_t heap_index;    /* UINT32_MAX while not in the heap */
-  uint32_t missed;        /* firings coalesced while pending */
-  rt_actor_t *owner;      /* NULL for function timers */
+  uint64_t seq;        /* tie-breaker: start order */
+  rt_time_ns period;   /* 0: one-shot */
+  uint32_t heap_index; /* UINT32_MAX while not in the heap */
+  uint32_t missed;     /* firings coalesced while pending */
+  rt_actor_t *owner;   /* NULL for function timers */
   struct rt_timer *owner_prev, *owner_next; /* owner's timer list */
   uint16_t tag;
   uint64_t data;
@@ -39,19 +39,19 @@ int rt_timer_heap_push(rt_timer_heap_t *h, rt_timer_t *t);
 rt_timer_t *rt_timer_heap_peek(const rt_timer_heap_t *h);
 void rt_timer_heap_remove(rt_timer_heap_t *h, rt_timer_t *t);
 
-/* ---- Monitors ------------------------------------------------------------- */
+/* ---- Monitors ------------------------------------------------------------ */
 typedef struct rt_monitor_rec {
-  rt_signal_t sig;      /* linked into the watcher's list once fired */
+  rt_signal_t sig; /* linked into the watcher's list once fired */
   uint64_t ref;
   rt_actor_t *watcher;
-  rt_actor_t *target;   /* NULL once fired */
+  rt_actor_t *target; /* NULL once fired */
   rt_actor_id_t target_id;
   int32_t reason;
   struct rt_monitor_rec *t_prev, *t_next; /* target's list of watchers */
   struct rt_monitor_rec *w_prev, *w_next; /* watcher's list of monitors */
 } rt_monitor_rec_t;
 
-/* ---- Actors --------------------------------------------------------------- */
+/* ---- Actors -------------------------------------------------------------- */
 typedef enum { RT_ACTOR_ALIVE = 1, RT_ACTOR_DEAD } rt_actor_status_t;
 
 struct rt_actor {
@@ -62,18 +62,18 @@ struct rt_actor {
   rt_on_stop_fn *on_stop;
   void *state;
   rt_actor_t *run_next;
-  uint8_t status;       /* rt_actor_status_t */
+  uint8_t status; /* rt_actor_status_t */
   bool in_run_queue;
   bool stop_requested;
   int32_t stop_reason;
-  rt_signal_t signals;  /* sentinel of the pending-signal ring */
-  rt_timer_t *timers;   /* owned timers (for cancel at stop) */
+  rt_signal_t signals;          /* sentinel of the pending-signal ring */
+  rt_timer_t *timers;           /* owned timers (for cancel at stop) */
   rt_monitor_rec_t *watched_by; /* monitors whose target is this actor */
   rt_monitor_rec_t *watching;   /* monitors this actor holds */
   rt_mailbox_t mailbox;
 };
 
-/* ---- The world ------------------------------------------------------------ */
+/* ---- The world ----------------------------------------------------------- */
 struct rt_world {
   rt_world_config_t cfg;
   rt_backend_t backend;
@@ -92,11 +92,11 @@ struct rt_world {
   rt_timer_heap_t heap;
   rt_actor_t *run_head;
   rt_actor_t *run_tail;
-  rt_actor_t *current;  /* the actor whose behaviour is running */
-  rt_actor_t *running;  /* the actor in run_turn: current may be an on_stop
-                           of an actor it stopped, and this one must not be
-                           freed under its own behaviour */
-  bool in_pump;         /* no wake calls while the driver is pumping */
+  rt_actor_t *current; /* the actor whose behaviour is running */
+  rt_actor_t *running; /* the actor in run_turn: current may be an on_stop
+                          of an actor it stopped, and this one must not be
+                          freed under its own behaviour */
+  bool in_pump;        /* no wake calls while the driver is pumping */
   rt_world_stats_t stats;
   const struct rt_tap *tap; /* rt_tap.h; NULL: none */
   void *tap_ctx;

@@ -197,7 +197,7 @@ static int field_of(const char *k) {
                                        : -1;
   case 't': return strcmp(k, "timeRemaining") == 0 ? F_TIME_REMAINING : -1;
   case 'c':
-    return strcmp(k, "count") == 0 ? F_COUNT
+    return strcmp(k, "count") == 0  ? F_COUNT
            : strcmp(k, "code") == 0 ? F_CODE
                                     : -1;
   case 's': return strcmp(k, "seq") == 0 ? F_SEQ : -1;
@@ -211,8 +211,7 @@ static int field_of(const char *k) {
                                       : -1;
   case 'o': return strcmp(k, "opponent") == 0 ? F_OPPONENT : -1;
   case 'w': return strcmp(k, "winner") == 0 ? F_WINNER : -1;
-  case 'g':
-    return strcmp(k, "goldenCookieClaimedBy") == 0 ? F_CLAIMED_BY : -1;
+  case 'g': return strcmp(k, "goldenCookieClaimedBy") == 0 ? F_CLAIMED_BY : -1;
   default: return -1;
   }
 }
@@ -487,9 +486,9 @@ static void http_close(sim_bot_t *b) {
 
 /* The login answered: keep the token and open the WebSocket. */
 static void login_done(sim_bot_t *b, int status) {
-  cJSON *root = status == 200 ? cJSON_ParseWithLength(b->httpc->body,
-                                                      b->httpc->body_len)
-                              : NULL;
+  cJSON *root = status == 200
+                    ? cJSON_ParseWithLength(b->httpc->body, b->httpc->body_len)
+                    : NULL;
   const cJSON *token = cJSON_GetObjectItemCaseSensitive(root, "token");
   const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "userId");
   bool ok = cJSON_IsString(token) && cJSON_IsString(user) &&
@@ -551,8 +550,8 @@ static void http_drive(sim_bot_t *b) {
       http_finish(b, st == NET_HTTPC_DONE);
       return;
     }
-    net_httpc_state_t st = net_httpc_feed(b->httpc, (const uint8_t *)buf,
-                                          (size_t)n);
+    net_httpc_state_t st =
+        net_httpc_feed(b->httpc, (const uint8_t *)buf, (size_t)n);
     if (st != NET_HTTPC_WAITING) {
       http_finish(b, st == NET_HTTPC_DONE);
       return;

@@ -85,7 +85,7 @@ bool sim_stream_is_sim(const rt_stream_t *s) {
 
 static rt_world_t *pipe_world(const sim_pipe_t *p) { return p->sw->world; }
 
-/* ---- Direction bookkeeping ------------------------------------------------------ */
+/* ---- Direction bookkeeping ----------------------------------------------- */
 
 static uint32_t dir_buffer(const sim_dir_t *d) { return d->cfg.buffer; }
 
@@ -230,9 +230,8 @@ static void on_arrival(rt_world_t *w, void *arg, uint64_t timer) {
   }
   sim_end_t *reader = &p->ends[1 - index];
   if (!reader->destroyed && (arrived || eof))
-    rt_stream_notify(&reader->stream,
-                     (arrived ? RT_STREAM_READABLE : 0) |
-                         (eof ? RT_STREAM_CLOSED : 0));
+    rt_stream_notify(&reader->stream, (arrived ? RT_STREAM_READABLE : 0) |
+                                          (eof ? RT_STREAM_CLOSED : 0));
   dir_arm(p, index);
 }
 
@@ -248,7 +247,8 @@ static int dir_transmit(sim_pipe_t *p, int index, uint64_t len, bool eof) {
     rt_time_ns start = d->link_free_at > now ? d->link_free_at : now;
     rt_time_ns tx = 0;
     if (d->cfg.bandwidth > 0 && seg_len > 0)
-      tx = (rt_time_ns)((seg_len * (uint64_t)RT_NS_PER_S + d->cfg.bandwidth - 1) /
+      tx = (rt_time_ns)((seg_len * (uint64_t)RT_NS_PER_S + d->cfg.bandwidth -
+                         1) /
                         d->cfg.bandwidth);
     d->link_free_at = start + tx;
     rt_time_ns at = d->link_free_at + d->cfg.latency;
@@ -268,7 +268,7 @@ static int dir_transmit(sim_pipe_t *p, int index, uint64_t len, bool eof) {
   return RT_OK;
 }
 
-/* ---- Stream operations ---------------------------------------------------------- */
+/* ---- Stream operations --------------------------------------------------- */
 
 static void pipe_reset(sim_pipe_t *p) {
   if (p->reset)
@@ -468,7 +468,7 @@ void sim__pipes_destroy_all(sim_world_t *sw) {
     pipe_free(sw->pipes);
 }
 
-/* ---- Listeners ---------------------------------------------------------------- */
+/* ---- Listeners ----------------------------------------------------------- */
 
 static int sim_accept(rt_listener_t *l, rt_stream_t **out) {
   sim_listener_t *sl = (sim_listener_t *)l;

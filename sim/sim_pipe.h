@@ -25,11 +25,11 @@
 #define SIM_MSS_DEFAULT 1460u
 
 typedef struct sim_link_config {
-  rt_time_ns latency;  /* one-way delay */
-  rt_time_ns jitter;   /* plus a uniform draw in [0, jitter] */
-  uint64_t bandwidth;  /* bytes per virtual second; 0: unlimited */
-  uint32_t buffer;     /* bytes written and not yet read; 0: default */
-  uint32_t mss;        /* segment size; 0: default */
+  rt_time_ns latency;   /* one-way delay */
+  rt_time_ns jitter;    /* plus a uniform draw in [0, jitter] */
+  uint64_t bandwidth;   /* bytes per virtual second; 0: unlimited */
+  uint32_t buffer;      /* bytes written and not yet read; 0: default */
+  uint32_t mss;         /* segment size; 0: default */
   uint64_t reset_after; /* reset the pipe once this many bytes were
                            written this way (a reset mid-frame); 0: never */
   rt_time_ns stall_at;  /* one stall window of arrivals this way, from */

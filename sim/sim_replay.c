@@ -41,7 +41,7 @@ struct sim_replay {
   bool run_hash;
   bool stopped;
   bool closing;
-  bool ran; /* sim_replay_run was called: it runs once */
+  bool ran;        /* sim_replay_run was called: it runs once */
   rt_time_ns time; /* the recorded clock */
   sim_replay_report_t *rep;
   seen_t ring[SIM_REPLAY_CONTEXT];
@@ -78,14 +78,14 @@ const char *sim_replay_status_name(sim_replay_status_t s) {
   return "?";
 }
 
-/* ---- Reports ------------------------------------------------------------------ */
+/* ---- Reports ------------------------------------------------------------- */
 
 static void format_context(sim_replay_t *r) {
   char *out = r->rep->context;
   size_t cap = sizeof(r->rep->context), len = 0;
   out[0] = '\0';
-  uint64_t n = r->seen_count < SIM_REPLAY_CONTEXT ? r->seen_count
-                                                  : SIM_REPLAY_CONTEXT;
+  uint64_t n =
+      r->seen_count < SIM_REPLAY_CONTEXT ? r->seen_count : SIM_REPLAY_CONTEXT;
   for (uint64_t i = r->seen_count - n; i < r->seen_count && len < cap; i++) {
     const seen_t *s = &r->ring[i % SIM_REPLAY_CONTEXT];
     int k = snprintf(out + len, cap - len,
@@ -111,9 +111,10 @@ static void stop_with(sim_replay_t *r, sim_replay_status_t status,
     return;
   rep->status = status;
   rep->stream = stream;
-  rep->record_index = r->seen_count > 0
-                          ? r->ring[(r->seen_count - 1) % SIM_REPLAY_CONTEXT].index
-                          : 0;
+  rep->record_index =
+      r->seen_count > 0
+          ? r->ring[(r->seen_count - 1) % SIM_REPLAY_CONTEXT].index
+          : 0;
   rep->actor = rt_world_current(r->world, &rep->actor_name);
   if (r->have_last && rep->actor != 0) {
     rep->delivery = r->last.seq;
@@ -127,7 +128,7 @@ static void stop_with(sim_replay_t *r, sim_replay_status_t status,
   format_context(r);
 }
 
-/* ---- Reading records ------------------------------------------------------------ */
+/* ---- Reading records ----------------------------------------------------- */
 
 static void remember(sim_replay_t *r, const net_trace_record_t *rec) {
   seen_t *s = &r->ring[r->seen_count++ % SIM_REPLAY_CONTEXT];
@@ -217,8 +218,8 @@ static const char *what_of(uint8_t type) {
 
 /* Inside a turn: the next record must be `type` about `id` (a stream, a
  * listener, or an external's kind). true with d positioned after the id. */
-static bool want(sim_replay_t *r, uint8_t type, uint64_t id,
-                 net_trace_dec_t *d, net_trace_record_t *rec) {
+static bool want(sim_replay_t *r, uint8_t type, uint64_t id, net_trace_dec_t *d,
+                 net_trace_record_t *rec) {
   if (r->stopped)
     return false;
   int rc = pull(r, rec);
@@ -255,7 +256,7 @@ static bool fields_ok(sim_replay_t *r, const net_trace_dec_t *d,
   return false;
 }
 
-/* ---- Streams ------------------------------------------------------------------- */
+/* ---- Streams ------------------------------------------------------------- */
 
 static int64_t rs_read(rt_stream_t *s, void *buf, size_t cap) {
   sim_replay_t *r = ((replay_stream_t *)s)->r;
@@ -294,11 +295,9 @@ static void preview(const void *buf, size_t len, char *out, size_t cap) {
   const unsigned char *p = buf;
   size_t o = 0;
   for (size_t i = 0; i < len && i < 48 && o + 5 < cap; i++)
-    o += (size_t)snprintf(out + o, cap - o,
-                          p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\'
-                              ? "%c"
-                              : "\\x%02x",
-                          p[i]);
+    o += (size_t)snprintf(
+        out + o, cap - o,
+        p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' ? "%c" : "\\x%02x", p[i]);
   out[o] = '\0';
 }
 
@@ -367,7 +366,7 @@ static const rt_stream_ops_t replay_stream_ops = {
     .destroy = rs_destroy,
 };
 
-/* ---- The listener ----------------------------------------------------------------- */
+/* ---- The listener -------------------------------------------------------- */
 
 static int rl_accept(rt_listener_t *l, rt_stream_t **out) {
   sim_replay_t *r = ((replay_listener_t *)l)->r;
@@ -396,8 +395,7 @@ static int rl_accept(rt_listener_t *l, rt_stream_t **out) {
   }
   rs->r = r;
   rt_stream_init(&rs->stream, r->world, &replay_stream_ops);
-  if (rs->stream.id != id ||
-      rt_idmap_put(&r->sources, id, rs) < 0) {
+  if (rs->stream.id != id || rt_idmap_put(&r->sources, id, rs) < 0) {
     stop_with(r, SIM_REPLAY_DIVERGED, id,
               "an accepted connection got stream id %" PRIu64
               "; the recording's was %" PRIu64
@@ -439,7 +437,7 @@ int sim_replay_listen(sim_replay_t *r, rt_actor_id_t owner,
   return RT_OK;
 }
 
-/* ---- The tap: closes, shutdowns and externals, checked ---------------------------- */
+/* ---- The tap: closes, shutdowns and externals, checked ------------------- */
 
 static void tap_shutdown(void *ctx, uint64_t stream) {
   sim_replay_t *r = ctx;
@@ -462,8 +460,9 @@ static void tap_close(void *ctx, const rt_stream_t *s) {
     return;
   if (in != s->bytes_in || out != s->bytes_out || hash != s->out_hash) {
     stop_with(r, SIM_REPLAY_DIVERGED, s->id,
-              "stream %" PRIu64 " closed after %" PRIu64 " bytes in and %"
-              PRIu64 " out (output hash %016" PRIx64 "); the recording's "
+              "stream %" PRIu64 " closed after %" PRIu64
+              " bytes in and %" PRIu64 " out (output hash %016" PRIx64
+              "); the recording's "
               "had %" PRIu64 " in and %" PRIu64 " out (%016" PRIx64 ")",
               s->id, s->bytes_in, s->bytes_out, s->out_hash, in, out, hash);
     return;
@@ -472,8 +471,8 @@ static void tap_close(void *ctx, const rt_stream_t *s) {
     r->rep->checkpoints++;
 }
 
-static int tap_take(void *ctx, uint32_t kind, int64_t *rc,
-                    const uint8_t **data, size_t *len) {
+static int tap_take(void *ctx, uint32_t kind, int64_t *rc, const uint8_t **data,
+                    size_t *len) {
   sim_replay_t *r = ctx;
   net_trace_dec_t d;
   net_trace_record_t rec;
@@ -524,7 +523,7 @@ static void on_log(void *ctx, const char *line, size_t len) {
     fwrite(line, 1, len, stderr);
 }
 
-/* ---- Open, run, close ----------------------------------------------------------- */
+/* ---- Open, run, close ---------------------------------------------------- */
 
 int sim_replay_open(const char *path, const sim_replay_config_t *cfg,
                     sim_replay_t **out, char *err, size_t err_cap) {
@@ -541,9 +540,8 @@ int sim_replay_open(const char *path, const sim_replay_config_t *cfg,
   const net_trace_header_t *h = net_trace_reader_header(r->reader);
   if ((h->flags & NET_RECORD_F_LIVE) == 0) {
     if (err != NULL && err_cap > 0)
-      snprintf(err, err_cap,
-               "%s holds no live server's inputs (flags %#x): %s", path,
-               h->flags,
+      snprintf(err, err_cap, "%s holds no live server's inputs (flags %#x): %s",
+               path, h->flags,
                (h->flags & NET_RECORD_F_SIM) != 0
                    ? "a simulated run is replayed from its seed"
                    : "not a recording of this server");
@@ -681,8 +679,7 @@ static void step_time(sim_replay_t *r, const net_trace_record_t *rec,
     return;
   if (delta > (uint64_t)(RT_TIME_NEVER - 1 - r->time)) {
     stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
-              "record %" PRIu64 " moves the clock past any time",
-              rec->index);
+              "record %" PRIu64 " moves the clock past any time", rec->index);
     return;
   }
   rt_time_ns t = r->time + (rt_time_ns)delta;
@@ -702,9 +699,7 @@ static void between_passes(sim_replay_t *r, const net_trace_record_t *rec,
   net_trace_dec_t d;
   net_trace_dec_init(&d, rec->payload, rec->len);
   switch (rec->type) {
-  case NET_TRACE_T_TIME:
-    step_time(r, rec, &d, until);
-    break;
+  case NET_TRACE_T_TIME: step_time(r, rec, &d, until); break;
   case NET_TRACE_T_STREAM_EVENT: {
     uint64_t source = net_trace_get_u64(&d);
     uint64_t events = net_trace_get_u64(&d);

@@ -44,10 +44,10 @@ typedef struct sim_replay_config {
 } sim_replay_config_t;
 
 typedef enum sim_replay_status {
-  SIM_REPLAY_DONE = 0,     /* the whole recording, every check matched */
-  SIM_REPLAY_UNTIL,        /* stopped at the requested time; all matched */
-  SIM_REPLAY_DIVERGED,     /* the replay did something else: see the report */
-  SIM_REPLAY_TRACE_ERROR,  /* the trace is damaged, cut short or has a gap */
+  SIM_REPLAY_DONE = 0,    /* the whole recording, every check matched */
+  SIM_REPLAY_UNTIL,       /* stopped at the requested time; all matched */
+  SIM_REPLAY_DIVERGED,    /* the replay did something else: see the report */
+  SIM_REPLAY_TRACE_ERROR, /* the trace is damaged, cut short or has a gap */
 } sim_replay_status_t;
 
 #define SIM_REPLAY_CONTEXT 8u /* records shown before a divergence */

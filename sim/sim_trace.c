@@ -37,7 +37,8 @@ static uint64_t digest(const rt_delivery_t *d) {
 }
 
 static void stop_with(sim_trace_t *t, sim_replay_status_t status,
-                      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+                      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void stop_with(sim_trace_t *t, sim_replay_status_t status,
                       const char *fmt, ...) {
   if (t->stopped)
@@ -183,16 +184,16 @@ static void check_checkpoint(sim_trace_t *t, uint64_t kind, uint64_t run_hash) {
               "%s at delivery %" PRIu64 " (t=%.6f)",
               kind == SIM_TRACE_CP_END ? "ended" : "goes on", t->deliveries,
               (double)t->last.at / 1e9,
-              cp.kind == SIM_TRACE_CP_END ? "ended" : "went on",
-              cp.deliveries, (double)cp.at / 1e9);
+              cp.kind == SIM_TRACE_CP_END ? "ended" : "went on", cp.deliveries,
+              (double)cp.at / 1e9);
     return;
   }
   if (cp.chain != t->chain || cp.at != (uint64_t)t->last.at) {
     stop_with(t, SIM_REPLAY_DIVERGED,
               "deliveries %" PRIu64 "..%" PRIu64 " differ: the last one is "
               "at t=%.6f, actor %" PRIu64 " (%s), tag %u, from %" PRIu64
-              "; the recording's was at t=%.6f, actor %" PRIu64 ", tag %"
-              PRIu64 ", from %" PRIu64
+              "; the recording's was at t=%.6f, actor %" PRIu64 ", tag %" PRIu64
+              ", from %" PRIu64
               " (tools/overcookied-sim --check-determinism names the first)",
               cp.deliveries > SIM_TRACE_EVERY
                   ? cp.deliveries - SIM_TRACE_EVERY + 1
@@ -205,8 +206,9 @@ static void check_checkpoint(sim_trace_t *t, uint64_t kind, uint64_t run_hash) {
   }
   if (kind == SIM_TRACE_CP_END && cp.hash != run_hash) {
     stop_with(t, SIM_REPLAY_DIVERGED,
-              "the run ends with hash %016" PRIx64 "; the recording's was %016"
-              PRIx64 " (same deliveries, different bytes read or written)",
+              "the run ends with hash %016" PRIx64
+              "; the recording's was %016" PRIx64
+              " (same deliveries, different bytes read or written)",
               run_hash, cp.hash);
     return;
   }
@@ -240,10 +242,10 @@ sim_replay_status_t sim_trace_finish(sim_trace_t *t, uint64_t run_hash,
                 net_trace_reader_error(t->reader));
     else if (rc > 0)
       stop_with(t, SIM_REPLAY_TRACE_ERROR,
-                "record %" PRIu64 " (%s) follows the run's end",
-                rec.index, net_trace_type_name(rec.type));
+                "record %" PRIu64 " (%s) follows the run's end", rec.index,
+                net_trace_type_name(rec.type));
   }
-  sim_replay_status_t status = t->stopped ? t->status
+  sim_replay_status_t status = t->stopped      ? t->status
                                : until_reached ? SIM_REPLAY_UNTIL
                                                : SIM_REPLAY_DONE;
   if (rep != NULL) {

@@ -23,8 +23,8 @@ sim_world_t *sim_world_create(const sim_config_t *cfg) {
       .batch_max = cfg->batch_max,
       .actors_max = cfg->actors_max,
       .log_level = cfg->log_level,
-      .epoch_unix_ns = cfg->epoch_unix_ns != 0 ? cfg->epoch_unix_ns
-                                               : SIM_EPOCH_DEFAULT_NS,
+      .epoch_unix_ns =
+          cfg->epoch_unix_ns != 0 ? cfg->epoch_unix_ns : SIM_EPOCH_DEFAULT_NS,
       .trace = cfg->trace,
       .trace_ctx = cfg->trace_ctx,
   };

@@ -25,12 +25,12 @@ typedef struct sim_world sim_world_t;
 
 typedef struct sim_config {
   uint64_t seed;
-  uint32_t batch_max;   /* 0: runtime default */
-  int log_level;        /* default RT_LOG_DEBUG (0); set RT_LOG_OFF for quiet */
+  uint32_t batch_max; /* 0: runtime default */
+  int log_level;      /* default RT_LOG_DEBUG (0); set RT_LOG_OFF for quiet */
   /* Log sink; NULL with a level below OFF: stderr. */
   void (*log_write)(void *ctx, const char *line, size_t len);
   void *log_ctx;
-  uint32_t actors_max;  /* 0: runtime default */
+  uint32_t actors_max;   /* 0: runtime default */
   int64_t epoch_unix_ns; /* wall clock at time 0; 0: SIM_EPOCH_DEFAULT_NS */
   rt_trace_fn *trace;    /* delivery trace (rt_world.h); NULL: off */
   void *trace_ctx;       /* borrowed for the world's lifetime */

@@ -196,21 +196,21 @@ typedef struct simrun_config {
   uint32_t players;    /* players drawn by simrun_populate */
   rt_time_ns duration; /* the active phase */
   simrun_faults_t faults;
-  game_config_t game;     /* the rules (game_config_defaults, then edits);
-                             simrun_limits_apply sets its limits */
+  game_config_t game; /* the rules (game_config_defaults, then edits);
+                         simrun_limits_apply sets its limits */
   /* The server's and links' limits (simrun_limits_t); 0: defaults. */
   uint32_t connections_max, mailbox_cap, ws_message_max, link_buffer;
   rt_time_ns ws_park_after; /* 0: the server's default */
-  rt_time_ns check_every; /* invariant checks; 0: 100 ms */
+  rt_time_ns check_every;   /* invariant checks; 0: 100 ms */
   /* And after every this many deliveries; 0: SIMRUN_CHECK_DELIVERIES. */
   uint64_t check_deliveries;
-  rt_time_ns slice;       /* how often brains look; 0: 2 ms */
+  rt_time_ns slice; /* how often brains look; 0: 2 ms */
   /* Tests of the determinism check: from this virtual time on (0: never),
    * brain slices are 1 ns longer, so the run parts from an unnudged one
    * there. */
   rt_time_ns nudge_at;
-  int log_level;          /* RT_LOG_*; default 0 = debug: set OFF to quiet */
-  rt_trace_fn *trace;     /* delivery trace (determinism checks); NULL: off */
+  int log_level;      /* RT_LOG_*; default 0 = debug: set OFF to quiet */
+  rt_trace_fn *trace; /* delivery trace (determinism checks); NULL: off */
   void *trace_ctx;
   /* Log sink; NULL: stderr (sim_config_t.log_write). */
   void (*log_write)(void *ctx, const char *line, size_t len);
@@ -281,13 +281,13 @@ typedef struct simrun_summary {
   uint64_t reads;             /* GET /api/history or /api/leaderboard */
   uint64_t reads_unavailable; /* answered 503: the Store failed */
   uint64_t cov[SIMRUN_COV_COUNT_];
-  uint64_t checks; /* invariant checks run */
+  uint64_t checks;               /* invariant checks run */
   uint64_t checks_by_deliveries; /* of which after check_deliveries */
-  uint64_t recovery_rooms;   /* rooms running at the fault end (R1) */
-  uint64_t recovery_players; /* players departed by then (R2) */
-  uint64_t rooms_lost;       /* rooms stopped unfinished: always 0 when
-                                the run passed (game_check fails on one) */
-  rt_time_ns fault_end;      /* F, virtual */
+  uint64_t recovery_rooms;       /* rooms running at the fault end (R1) */
+  uint64_t recovery_players;     /* players departed by then (R2) */
+  uint64_t rooms_lost;           /* rooms stopped unfinished: always 0 when
+                                    the run passed (game_check fails on one) */
+  rt_time_ns fault_end;          /* F, virtual */
   uint64_t deliveries;
   uint64_t actors_spawned;
   rt_time_ns end_time; /* virtual */
@@ -343,7 +343,7 @@ sim_bot_t *simrun_bot(simrun_t *run, uint32_t player);
 rt_time_ns simrun_l1(const simrun_t *run); /* the liveness deadlines */
 rt_time_ns simrun_l2(const simrun_t *run);
 rt_time_ns simrun_fault_end(const simrun_t *run); /* F */
-rt_time_ns simrun_r1(const simrun_t *run); /* the recovery deadlines */
+rt_time_ns simrun_r1(const simrun_t *run);        /* the recovery deadlines */
 rt_time_ns simrun_r2(const simrun_t *run);
 
 typedef struct simrun_player_view {

@@ -64,9 +64,7 @@ static void abuse(simrun_t *run, player_t *p) {
   case 0: /* a flood, far above the rate limit */
     send_clicks(run, p, (uint32_t)rt_rng_range(&p->rng, 60, 400));
     return;
-  case 1:
-    (void)sim_bot_send(b, "{\"type\":\"CLICK\"", 15);
-    return;
+  case 1: (void)sim_bot_send(b, "{\"type\":\"CLICK\"", 15); return;
   case 2:
     (void)sim_bot_send(b, "{\"type\":\"DANCE\",\"payload\":{}}", 29);
     return;
@@ -79,15 +77,9 @@ static void abuse(simrun_t *run, player_t *p) {
     (void)sim_bot_send(b, big, len);
     return;
   }
-  case 4:
-    (void)sim_bot_send(b, "\xff\xfe\xfd", 3);
-    return; /* bad UTF-8 */
-  case 5:
-    (void)sim_bot_join(b);
-    return; /* ignored while playing */
-  default:
-    (void)sim_bot_send(b, "[1,2,3]", 7);
-    return;
+  case 4: (void)sim_bot_send(b, "\xff\xfe\xfd", 3); return; /* bad UTF-8 */
+  case 5: (void)sim_bot_join(b); return; /* ignored while playing */
+  default: (void)sim_bot_send(b, "[1,2,3]", 7); return;
   }
 }
 
@@ -98,17 +90,13 @@ static void edge(simrun_t *run, player_t *p) {
   p->sched.edge_kind = EDGE_NONE;
   run->sum.edges++;
   switch (kind) {
-  case EDGE_CLICK:
-    send_clicks(run, p, 1);
-    return;
+  case EDGE_CLICK: send_clicks(run, p, 1); return;
   case EDGE_COOKIE:
     /* Whether or not one is up: the Room decides. */
     p->belief.spawn_open = true;
     cookie_click(run, p);
     return;
-  case EDGE_QUIT:
-    (void)sim_bot_quit(b);
-    return;
+  case EDGE_QUIT: (void)sim_bot_quit(b); return;
   case EDGE_CLOSE:
   case EDGE_RESET:
     (void)sim_bot_disconnect(b, kind == EDGE_CLOSE ? SIM_BOT_CLOSE_HANDSHAKE
@@ -116,11 +104,8 @@ static void edge(simrun_t *run, player_t *p) {
     simrun__go_away(
         run, p, simrun__uniform_ns(&p->rng, 0, run->cfg.game.reconnect_grace));
     return;
-  case EDGE_TWIN:
-    twin(run, p);
-    return;
-  default:
-    return;
+  case EDGE_TWIN: twin(run, p); return;
+  default: return;
   }
 }
 
@@ -244,18 +229,12 @@ static void act_queued(simrun_t *run, player_t *p, rt_time_ns now) {
 
 void simrun__act(simrun_t *run, player_t *p, rt_time_ns now) {
   switch (p->state) {
-  case B_NEW:
-    arrive(run, p, now);
-    return;
-  case B_AWAY:
-    come_back(run, p, now);
-    return;
+  case B_NEW: arrive(run, p, now); return;
+  case B_AWAY: come_back(run, p, now); return;
   case B_CONNECTING:
   case B_LEAVING:
-  case B_GONE:
-    return; /* its connection is to open or to end first */
-  default:
-    break;
+  case B_GONE: return; /* its connection is to open or to end first */
+  default: break;
   }
   if (!simrun__bot_open(p))
     return;
@@ -264,19 +243,10 @@ void simrun__act(simrun_t *run, player_t *p, rt_time_ns now) {
   if (p->state == B_AWAY || !simrun__bot_open(p))
     return;
   switch (p->state) {
-  case B_RESUMING:
-    act_resuming(p, now);
-    return;
-  case B_IDLE:
-    act_idle(run, p, now);
-    return;
-  case B_QUEUED:
-    act_queued(run, p, now);
-    return;
-  case B_PLAYING:
-    act_playing(run, p, now);
-    return;
-  default:
-    return;
+  case B_RESUMING: act_resuming(p, now); return;
+  case B_IDLE: act_idle(run, p, now); return;
+  case B_QUEUED: act_queued(run, p, now); return;
+  case B_PLAYING: act_playing(run, p, now); return;
+  default: return;
   }
 }

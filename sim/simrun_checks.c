@@ -119,7 +119,7 @@ void simrun__check_history(simrun_t *run, player_t *p, const char *body,
   cJSON_Delete(root);
 }
 
-/* ---- Recovery and liveness ---------------------------------------------- */
+/* ---- Recovery and liveness ----------------------------------------------- */
 
 /* R1: every room that was running at F has ended. */
 void simrun__check_r1(simrun_t *run) {

@@ -128,8 +128,8 @@ static void print_event(FILE *out, const char *label, const trace_t *t,
           "  %s: seq=%" PRIu64 " t=%.9f actor=%" PRIu64 " (%s) from=%" PRIu64
           " tag=%u%s payload=%016" PRIx64 "\n",
           label, d->seq, (double)d->at / RT_NS_PER_S, d->actor,
-          t->names[seq - t->from], d->from, (unsigned)d->tag,
-          tag_name(d->tag), d->payload_hash);
+          t->names[seq - t->from], d->from, (unsigned)d->tag, tag_name(d->tag),
+          d->payload_hash);
 }
 
 /* The first index where two checkpoint lists differ, or where one ends. */
@@ -158,9 +158,8 @@ static void run_traced(const simrun_config_t *cfg, const simrun_mix_t *mix,
  * adapts the same way while the runs agree; fixed, its checkpoints line
  * up with run 1's). 0, or RT_ENOMEM with both traces freed. */
 static int first_pass(const simrun_config_t *cfg, const simrun_mix_t *mix,
-                      uint64_t cap, bool nudge_second, trace_t *t1,
-                      trace_t *t2, simrun_summary_t *sum1,
-                      simrun_summary_t *sum2) {
+                      uint64_t cap, bool nudge_second, trace_t *t1, trace_t *t2,
+                      simrun_summary_t *sum1, simrun_summary_t *sum2) {
   int err = trace_init(t1, 0, UINT64_MAX, 1, true, cap);
   if (err == RT_OK)
     err = trace_init(t2, 0, UINT64_MAX, 1, true, cap + 1);
@@ -223,8 +222,8 @@ int simrun_check_determinism(const simrun_config_t *cfg,
     return err;
   uint64_t seen1 = t1.seen, seen2 = t2.seen;
   uint64_t i = first_difference(&t1, &t2);
-  bool same = i == t1.len && i == t2.len && seen1 == seen2 &&
-              t1.chain == t2.chain;
+  bool same =
+      i == t1.len && i == t2.len && seen1 == seen2 && t1.chain == t2.chain;
   if (same && again.hash == res->sum.hash) {
     fprintf(report,
             "determinism: seed %" PRIu64 ": two runs agree (%" PRIu64
@@ -244,8 +243,8 @@ int simrun_check_determinism(const simrun_config_t *cfg,
              "bytes read or written)",
              seen1, res->sum.hash, again.hash);
   } else {
-    err = narrow(cfg, mix, checkpoints_max, nudge_second, &t1, &t2, &i,
-                 &passes);
+    err =
+        narrow(cfg, mix, checkpoints_max, nudge_second, &t1, &t2, &i, &passes);
     if (err < 0)
       return err;
     snprintf(res->determinism, sizeof(res->determinism),

@@ -84,9 +84,8 @@ static int parse_duration(const char *s, size_t len, rt_time_ns max,
   return 0;
 }
 
-static const char fault_keys[][8] = {"slow",    "stall",  "reset",
-                                     "churn",   "store",  "latency",
-                                     "jitter",  "until"};
+static const char fault_keys[][8] = {"slow",  "stall",   "reset",  "churn",
+                                     "store", "latency", "jitter", "until"};
 
 #define FAULT_KEYS (sizeof(fault_keys) / sizeof(fault_keys[0]))
 
@@ -129,10 +128,10 @@ int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
     seen[k] = true;
     double *probs[] = {&f.slow, &f.stall, &f.reset, &f.churn, &f.store};
     rt_time_ns *durs[] = {&f.latency, &f.jitter, &f.until};
-    int rc = k < 5 ? parse_prob(v, vlen, probs[k])
-                   : parse_duration(v, vlen,
-                                    k == 7 ? SIMRUN_DURATION_MAX : 10 * SEC,
-                                    durs[k - 5]);
+    int rc =
+        k < 5 ? parse_prob(v, vlen, probs[k])
+              : parse_duration(v, vlen, k == 7 ? SIMRUN_DURATION_MAX : 10 * SEC,
+                               durs[k - 5]);
     if (rc < 0) {
       snprintf(why, cap,
                k < 5    ? "%s=%.*s: expected a probability in [0, 1]"
@@ -228,10 +227,9 @@ void simrun_faults_draw(uint64_t seed, rt_time_ns duration,
 /* ---- Limits -------------------------------------------------------------- */
 
 static const char limit_names[SIMRUN_LIMITS_COUNT][20] = {
-    "players-max",     "queue-max",   "out-count-max",
-    "out-bytes-max",   "conn-high-water", "connections-max",
-    "mailbox-cap",     "ws-message-max",  "link-buffer",
-    "ws-park-ms"};
+    "players-max",     "queue-max",       "out-count-max", "out-bytes-max",
+    "conn-high-water", "connections-max", "mailbox-cap",   "ws-message-max",
+    "link-buffer",     "ws-park-ms"};
 
 void simrun_limits_default(simrun_limits_t *l) {
   game_config_t g;
@@ -241,17 +239,17 @@ void simrun_limits_default(simrun_limits_t *l) {
   const rt_overflow_rule_t *rules;
   uint32_t rules_len;
   game_client_mailbox(&cap, &policy, &rules, &rules_len);
-  *l = (simrun_limits_t){.players_max = g.players_max,
-                         .queue_max = g.queue_max,
-                         .out_count_max = g.out_count_max,
-                         .out_bytes_max = g.out_bytes_max,
-                         .conn_high_water = g.conn_high_water,
-                         .connections_max = NET_CONNECTIONS_MAX_DEFAULT,
-                         .mailbox_cap = cap,
-                         .ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT,
-                         .link_buffer = SIM_BUFFER_DEFAULT,
-                         .ws_park_ms = (uint32_t)(NET_WS_PARK_AFTER_DEFAULT /
-                                                  RT_NS_PER_MS)};
+  *l = (simrun_limits_t){
+      .players_max = g.players_max,
+      .queue_max = g.queue_max,
+      .out_count_max = g.out_count_max,
+      .out_bytes_max = g.out_bytes_max,
+      .conn_high_water = g.conn_high_water,
+      .connections_max = NET_CONNECTIONS_MAX_DEFAULT,
+      .mailbox_cap = cap,
+      .ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT,
+      .link_buffer = SIM_BUFFER_DEFAULT,
+      .ws_park_ms = (uint32_t)(NET_WS_PARK_AFTER_DEFAULT / RT_NS_PER_MS)};
 }
 
 const char *simrun_limit_name(uint32_t i) {
@@ -260,9 +258,9 @@ const char *simrun_limit_name(uint32_t i) {
 
 uint32_t *simrun_limit_field(simrun_limits_t *l, uint32_t i) {
   uint32_t *fields[SIMRUN_LIMITS_COUNT] = {
-      &l->players_max,     &l->queue_max,   &l->out_count_max,
-      &l->out_bytes_max,   &l->conn_high_water, &l->connections_max,
-      &l->mailbox_cap,     &l->ws_message_max,  &l->link_buffer,
+      &l->players_max,   &l->queue_max,       &l->out_count_max,
+      &l->out_bytes_max, &l->conn_high_water, &l->connections_max,
+      &l->mailbox_cap,   &l->ws_message_max,  &l->link_buffer,
       &l->ws_park_ms};
   return i < SIMRUN_LIMITS_COUNT ? fields[i] : NULL;
 }
@@ -273,9 +271,15 @@ void simrun_limit_range(uint32_t i, uint32_t *min, uint32_t *max) {
   static const uint32_t lo[SIMRUN_LIMITS_COUNT] = {
       1, 1, 4, 1024, 1, 1, 16, 16, SIM_MSS_DEFAULT, 1};
   static const uint32_t hi[SIMRUN_LIMITS_COUNT] = {
-      SIMRUN_PLAYERS_MAX * 2, SIMRUN_PLAYERS_MAX * 2, 1u << 20, 1u << 30,
-      1u << 30,               SIMRUN_PLAYERS_MAX * 4, 1u << 20,
-      NET_WS_MESSAGE_MAX_LIMIT, SIM_BUFFER_MAX,
+      SIMRUN_PLAYERS_MAX * 2,
+      SIMRUN_PLAYERS_MAX * 2,
+      1u << 20,
+      1u << 30,
+      1u << 30,
+      SIMRUN_PLAYERS_MAX * 4,
+      1u << 20,
+      NET_WS_MESSAGE_MAX_LIMIT,
+      SIM_BUFFER_MAX,
       (uint32_t)(NET_DURATION_MAX / RT_NS_PER_MS)};
   *min = i < SIMRUN_LIMITS_COUNT ? lo[i] : 0;
   *max = i < SIMRUN_LIMITS_COUNT ? hi[i] : 0;

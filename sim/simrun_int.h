@@ -162,8 +162,8 @@ struct simrun {
   simrun_config_t cfg;
   sim_world_t *sw;
   rt_world_t *w;
-  server_t server; /* as server_start built it */
-  game_t *game;    /* server.game */
+  server_t server;   /* as server_start built it */
+  game_t *game;      /* server.game */
   net_server_t *srv; /* server.srv */
   rt_rng_t store_rng;
   rt_time_ns fault_end; /* F (simrun.h) */

@@ -13,7 +13,7 @@
 
 #define READ_POLL (50 * MS)
 
-/* ---- The workload mix --------------------------------------------------- */
+/* ---- The workload mix ---------------------------------------------------- */
 
 static const char kind_names[SIMRUN_KIND_COUNT_][8] = {
     "clicker", "hunter", "quitter", "resumer", "leaver", "abuser", "twin"};

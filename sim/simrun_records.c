@@ -100,8 +100,7 @@ static void plan_kind_actions(const simrun_t *run, player_t *p) {
     s->abuse_at =
         simrun__uniform_ns(&p->rng, seen->t_run - 2 * SEC, seen->t_end);
     break;
-  default:
-    break;
+  default: break;
   }
 }
 
@@ -124,10 +123,10 @@ static void new_game_plan(simrun_t *run, player_t *p,
   }
   seen->clicks_game = 0;
   seen->clicks_tracked = !start->resumed && !p->plan.manual; /* a test clicks */
-  s->next_click = p->plan.click_rate > 0
-                      ? seen->t_run +
-                            simrun__uniform_ns(&p->rng, -500 * MS, 500 * MS)
-                      : NEVER;
+  s->next_click =
+      p->plan.click_rate > 0
+          ? seen->t_run + simrun__uniform_ns(&p->rng, -500 * MS, 500 * MS)
+          : NEVER;
   s->click_end = seen->t_end + simrun__uniform_ns(&p->rng, -300 * MS, 300 * MS);
   s->quit_at = s->away_at = s->twin_at = s->abuse_at = s->cookie_at = NEVER;
   seen->spawn_open = false;
@@ -272,19 +271,13 @@ static void on_record(simrun_t *run, player_t *p, pbot_t *pb,
                       const sim_bot_record_t *r) {
   run->sum.frames_received++;
   switch ((sim_bot_kind_t)r->kind) {
-  case SIM_BOT_OPENED:
-    on_opened(run, p, pb);
-    return;
+  case SIM_BOT_OPENED: on_opened(run, p, pb); return;
   case SIM_BOT_QUEUED:
     if (p->state == B_IDLE)
       p->state = B_QUEUED;
     return;
-  case SIM_BOT_GAME_START:
-    on_game_start(run, p, pb, r);
-    return;
-  case SIM_BOT_GAME_OVER:
-    on_game_over(run, p, pb, r);
-    return;
+  case SIM_BOT_GAME_START: on_game_start(run, p, pb, r); return;
+  case SIM_BOT_GAME_OVER: on_game_over(run, p, pb, r); return;
   case SIM_BOT_COOKIE_SPAWN:
     if (pb->retired || !p->belief.in_game)
       return;
@@ -308,17 +301,10 @@ static void on_record(simrun_t *run, player_t *p, pbot_t *pb,
                 r->at - p->plan.down.latency + run->cfg.game.bonus,
                 simrun__now(run));
     return;
-  case SIM_BOT_ERROR:
-    run->sum.errors_seen[err_index(r->error_code)]++;
-    return;
-  case SIM_BOT_CLOSED:
-    on_closed(run, p, pb);
-    return;
-  case SIM_BOT_REFUSED:
-    on_refused(run, p, pb);
-    return;
-  default:
-    return;
+  case SIM_BOT_ERROR: run->sum.errors_seen[err_index(r->error_code)]++; return;
+  case SIM_BOT_CLOSED: on_closed(run, p, pb); return;
+  case SIM_BOT_REFUSED: on_refused(run, p, pb); return;
+  default: return;
   }
 }
 

@@ -2,8 +2,8 @@
  * counters the run kept, with the game's, the server's, the Store's and
  * the world's), and a seed's result as text or JSON (simrun_report.h).
  */
-#include "simrun_int.h"
 #include "simrun_report.h"
+#include "simrun_int.h"
 
 #include "game_store.h"
 #include "rt_assert.h"
@@ -15,9 +15,9 @@
 /* ---- Names --------------------------------------------------------------- */
 
 static const char cov_names[SIMRUN_COV_COUNT_][24] = {
-    "drop_by_backpressure", "disconnect_for_slowness", "resume",
-    "replaced_connection",  "golden_cookie_race",      "storage_retry",
-    "must_deliver_overflow", "websocket_parked", "flood_cut"};
+    "drop_by_backpressure",  "disconnect_for_slowness", "resume",
+    "replaced_connection",   "golden_cookie_race",      "storage_retry",
+    "must_deliver_overflow", "websocket_parked",        "flood_cut"};
 
 const char *simrun_cov_name(simrun_cov_t c) {
   return c < SIMRUN_COV_COUNT_ ? cov_names[c] : "?";
@@ -26,8 +26,8 @@ const char *simrun_cov_name(simrun_cov_t c) {
 static const char end_names[GAME_END_REASON_COUNT_][24] = {
     "time", "quit", "opponent_disconnected"};
 static const char kick_names[GAME_KICK_REASON_COUNT_][16] = {
-    "must_overflow", "write_wait", "mailbox_full", "replaced", "server_full",
-    "flood", "idle"};
+    "must_overflow", "write_wait", "mailbox_full", "replaced",
+    "server_full",   "flood",      "idle"};
 /* The codes worth a name; net_server counts the rest as "other". */
 static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
                                        1008, 1009, 1011, 1013, 4000};
@@ -35,8 +35,8 @@ static const uint16_t close_codes[] = {1000, 1001, 1002, 1003, 1006, 1007,
 #define CLOSE_OTHER net_server_close_code_index(0)
 static const char err_names[SIMRUN_ERR_COUNT_][16] = {
     "bad_json", "unknown_type", "not_in_game", "rate_limited", "other"};
-static const char fault_names[5][16] = {
-    "slow_links", "stalls", "resets_armed", "churn_drops", "store_errors"};
+static const char fault_names[5][16] = {"slow_links", "stalls", "resets_armed",
+                                        "churn_drops", "store_errors"};
 
 /* ---- The summary --------------------------------------------------------- */
 
@@ -69,8 +69,7 @@ static void summary_server(const net_server_stats_t *ns,
     out->close_codes[i] = ns->ws_close_codes[i];
 }
 
-static void summary_store(const game_store_stats_t *ss,
-                          simrun_summary_t *out) {
+static void summary_store(const game_store_stats_t *ss, simrun_summary_t *out) {
   out->store_recorded = ss->recorded;
   out->store_duplicates = ss->duplicates;
   out->store_retries = ss->retries;
@@ -309,8 +308,8 @@ static void json_setup(FILE *out, const simrun_config_t *cfg,
     fprintf(out, "%s\"%s\":%u", i ? "," : "", simrun_limit_name(i),
             *simrun_limit_field(&lim, i));
   fprintf(out,
-          "},\"fault_phase\":{\"end_ms\":%" PRId64
-          ",\"games_running\":%" PRIu64 ",\"players_departed\":%" PRIu64 "}",
+          "},\"fault_phase\":{\"end_ms\":%" PRId64 ",\"games_running\":%" PRIu64
+          ",\"players_departed\":%" PRIu64 "}",
           (int64_t)(s->fault_end / RT_NS_PER_MS), s->recovery_rooms,
           s->recovery_players);
 }

@@ -83,8 +83,7 @@ int simrun_check_determinism(const simrun_config_t *cfg,
  * fails or when some coverage point (simrun_cov_t) was reached by none. */
 
 /* The program's side of a swarm; ctx is simrun_swarm_config_t.ctx. */
-typedef void simrun_plan_fn(const void *ctx, uint64_t seed,
-                            simrun_plan_t *out);
+typedef void simrun_plan_fn(const void *ctx, uint64_t seed, simrun_plan_t *out);
 typedef void simrun_config_fn(const void *ctx, const simrun_plan_t *plan,
                               simrun_config_t *out);
 /* The command that reproduces plan's run, with determinism: that checks

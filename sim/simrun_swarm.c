@@ -95,8 +95,8 @@ static void swarm_record(swarm_t *s, const simrun_plan_t *plan,
 }
 
 /* In the child: run one seed and write its result to fd. */
-static _Noreturn void child_main(const simrun_swarm_config_t *sc,
-                                 uint64_t seed, int fd) {
+static _Noreturn void child_main(const simrun_swarm_config_t *sc, uint64_t seed,
+                                 int fd) {
   simrun_plan_t plan;
   sc->plan(sc->ctx, seed, &plan);
   simrun_config_t cfg;

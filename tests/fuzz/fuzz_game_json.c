@@ -53,8 +53,8 @@ static void check_decoded(game_decode_result_t rc, const game_in_t *in,
 }
 
 /* Rule (3). */
-static void check_json(const uint8_t *data, size_t len,
-                       game_decode_result_t rc, const game_in_t *in) {
+static void check_json(const uint8_t *data, size_t len, game_decode_result_t rc,
+                       const game_in_t *in) {
   bool nul = false;
   cJSON *root = game_proto_json_parse(data, len, &nul);
   if (root == NULL)

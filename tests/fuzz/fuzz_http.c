@@ -45,7 +45,7 @@
 #define GOOD_TOKEN "good-token"
 #define SMALL_CAP 16u
 
-/* ---- The router's configs, built once -------------------------------------- */
+/* ---- The router's configs, built once ------------------------------------ */
 
 enum { VARIANT_ORIGINS = 1, VARIANT_ANONYMOUS = 2, VARIANTS = 4 };
 
@@ -97,10 +97,10 @@ static const context_t *context(void) {
   static const struct {
     const char *method, *path;
   } routes[] = {
-      {"POST", "/api/login"},       {"GET", "/api/leaderboard"},
-      {"GET", "/api/history"},      {"DELETE", "/api/history"},
-      {"PUT", "/api/login"},        {"HEAD", "/api/head"},
-      {"GET", "/api/head"},         {"OPTIONS", "/api/head"},
+      {"POST", "/api/login"},  {"GET", "/api/leaderboard"},
+      {"GET", "/api/history"}, {"DELETE", "/api/history"},
+      {"PUT", "/api/login"},   {"HEAD", "/api/head"},
+      {"GET", "/api/head"},    {"OPTIONS", "/api/head"},
   };
   for (int v = 0; v < VARIANTS; v++) {
     net_server_config_t *cfg = &ctx.cfg[v];
@@ -125,7 +125,7 @@ static const context_t *context(void) {
   return &ctx;
 }
 
-/* ---- What a parse produced, to compare two cuts ------------------------------ */
+/* ---- What a parse produced, to compare two cuts -------------------------- */
 
 typedef struct outcome {
   uint8_t *log; /* the requests, field by field */
@@ -154,8 +154,8 @@ static void log_str(outcome_t *o, const char *s) {
 }
 
 static void log_request(outcome_t *o, const net_http_request_t *req) {
-  int fields[] = {req->method_id, req->http_major, req->http_minor,
-                  req->keep_alive, req->upgrade, (int)req->headers_len,
+  int fields[] = {req->method_id,    req->http_major, req->http_minor,
+                  req->keep_alive,   req->upgrade,    (int)req->headers_len,
                   (int)req->body_len};
   log_put(o, fields, sizeof(fields));
   log_str(o, req->method);
@@ -170,7 +170,7 @@ static void log_request(outcome_t *o, const net_http_request_t *req) {
   o->requests++;
 }
 
-/* ---- Rule (2): one request on its own ------------------------------------------ */
+/* ---- Rule (2): one request on its own ------------------------------------ */
 
 /* s is "", "/" (the parser's literals) or NUL-terminated inside the arena. */
 static void check_string(const net_http_parser_t *hp, const char *s,
@@ -260,7 +260,7 @@ static void check_request(const net_http_parser_t *hp,
                "Content-Length %s but %u bytes of body", cl, req->body_len);
 }
 
-/* ---- Rule (5): decoders within small buffers ----------------------------------- */
+/* ---- Rule (5): decoders within small buffers ----------------------------- */
 
 static void check_small_decodes(const net_http_request_t *req) {
   static const char *params[] = {"token", "limit", ""};
@@ -274,15 +274,14 @@ static void check_small_decodes(const net_http_request_t *req) {
       FUZZ_CHECK(strlen(out) == (size_t)n, "query_param's length %d", n);
   }
   out[SMALL_CAP] = 0x5a;
-  int n = net_http_percent_decode(req->path, strlen(req->path), out,
-                                  SMALL_CAP);
+  int n = net_http_percent_decode(req->path, strlen(req->path), out, SMALL_CAP);
   FUZZ_CHECK(out[SMALL_CAP] == 0x5a, "percent_decode wrote past its buffer");
   FUZZ_CHECK(n >= -1 && n < (int)SMALL_CAP, "percent_decode returned %d", n);
   if (n >= 0)
     FUZZ_CHECK(strlen(out) == (size_t)n, "percent_decode's length %d", n);
 }
 
-/* ---- Rule (4): the route ------------------------------------------------------- */
+/* ---- Rule (4): the route ------------------------------------------------- */
 
 static bool is_get(const net_http_request_t *req) {
   return req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
@@ -325,9 +324,10 @@ static void check_decision(const net_server_config_t *cfg,
                "a route outside the config");
     FUZZ_CHECK(strcmp(r->path, req->path) == 0, "route %s for %s", r->path,
                req->path);
-    FUZZ_CHECK(strcmp(r->method, req->method) == 0 ||
-                   (req->method_id == HTTP_HEAD && strcmp(r->method, "GET") == 0),
-               "route %s for method %s", r->method, req->method);
+    FUZZ_CHECK(
+        strcmp(r->method, req->method) == 0 ||
+            (req->method_id == HTTP_HEAD && strcmp(r->method, "GET") == 0),
+        "route %s for method %s", r->method, req->method);
     return;
   }
   case NET_ROUTE_STATIC:
@@ -338,8 +338,7 @@ static void check_decision(const net_server_config_t *cfg,
     size_t n = strnlen(d->allow, sizeof(d->allow));
     FUZZ_CHECK(n < sizeof(d->allow), "an Allow line without its end");
     FUZZ_CHECK(strncmp(d->allow, "Allow: ", 7) == 0 && n > 9 &&
-                   strcmp(d->allow + n - 2, "\r\n") == 0 &&
-                   d->status == 405,
+                   strcmp(d->allow + n - 2, "\r\n") == 0 && d->status == 405,
                "405 with \"%s\"", d->allow);
     return;
   }
@@ -377,20 +376,20 @@ static void route(const net_server_config_t *cfg,
   }
   /* A 1xx or 204 head has no content (net_http refuses one that would). */
   bool bodiless = (status >= 100 && status < 200) || status == 204;
-  rt_buf_t *head = net_http_response_head(status, "application/json",
-                                          bodiless ? 0 : 64, req->keep_alive,
-                                          extra);
+  rt_buf_t *head = net_http_response_head(
+      status, "application/json", bodiless ? 0 : 64, req->keep_alive, extra);
   FUZZ_CHECK(head != NULL, "no head for a %d answer", status);
   char line[16];
   int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
-  FUZZ_CHECK(head->len > (uint32_t)n && memcmp(head->data, line, (size_t)n) == 0 &&
+  FUZZ_CHECK(head->len > (uint32_t)n &&
+                 memcmp(head->data, line, (size_t)n) == 0 &&
                  memcmp(head->data + head->len - 4, "\r\n\r\n", 4) == 0,
              "a malformed head for %d", status);
   rt_buf_unref(head);
   check_small_decodes(req);
 }
 
-/* ---- Feeding, as net_server's http_process does --------------------------------- */
+/* ---- Feeding, as net_server's http_process does -------------------------- */
 
 static void parse(const uint8_t *data, size_t len, size_t cut,
                   const net_server_config_t *cfg, outcome_t *o) {
@@ -462,12 +461,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   parse(data, size, size > 0 ? size : 1, NULL, &whole); /* Rule (3) */
   FUZZ_CHECK(cut_up.state == whole.state, "state %d cut every %zu, %d whole",
              (int)cut_up.state, cut, (int)whole.state);
-  FUZZ_CHECK(cut_up.requests == whole.requests &&
-                 cut_up.len == whole.len &&
-                 (cut_up.len == 0 ||
-                  memcmp(cut_up.log, whole.log, cut_up.len) == 0),
-             "%u requests cut every %zu bytes, %u whole, or they differ",
-             cut_up.requests, cut, whole.requests);
+  FUZZ_CHECK(
+      cut_up.requests == whole.requests && cut_up.len == whole.len &&
+          (cut_up.len == 0 || memcmp(cut_up.log, whole.log, cut_up.len) == 0),
+      "%u requests cut every %zu bytes, %u whole, or they differ",
+      cut_up.requests, cut, whole.requests);
   FUZZ_CHECK(cut_up.error_status == whole.error_status ||
                  cut_up.error_status == 431 || whole.error_status == 431,
              "refused with %d cut every %zu bytes, %d whole",

@@ -36,7 +36,8 @@ static const context_t *context(void) {
   static context_t ctx;
   if (ctx.game != NULL)
     return &ctx;
-  rt_world_config_t wc = {.seed = 1, .log_level = RT_LOG_OFF,
+  rt_world_config_t wc = {.seed = 1,
+                          .log_level = RT_LOG_OFF,
                           .hash_disabled = true,
                           .epoch_unix_ns = 1700000000LL * RT_NS_PER_S};
   rt_backend_t be = {0};
@@ -117,9 +118,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > BODY_MAX)
     size = BODY_MAX;
   const context_t *ctx = context();
-  rt_http_call_t call = {.method = "POST", .path = "/api/login", .query = "",
-                         .body = data, .body_len = (uint32_t)size,
-                         .reply_to = 1, .call_id = 1};
+  rt_http_call_t call = {.method = "POST",
+                         .path = "/api/login",
+                         .query = "",
+                         .body = data,
+                         .body_len = (uint32_t)size,
+                         .reply_to = 1,
+                         .call_id = 1};
   rt_http_answer_t answer = {0};
   int rc = game_api_login(ctx->game, ctx->w, &call, &answer);
   /* Rule (1). */
@@ -129,8 +134,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(answer.body != NULL && answer.content_type != NULL &&
                  strcmp(answer.content_type, "application/json") == 0,
              "an answer without a JSON body");
-  cJSON *reply = cJSON_ParseWithLength((const char *)answer.body->data,
-                                       answer.body->len);
+  cJSON *reply =
+      cJSON_ParseWithLength((const char *)answer.body->data, answer.body->len);
   FUZZ_CHECK(cJSON_IsObject(reply), "the answer is not a JSON object");
   /* Rule (2): what the body asks, read with plain cJSON. */
   cJSON *body = cJSON_ParseWithLength((const char *)data, size);

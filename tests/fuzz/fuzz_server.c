@@ -46,7 +46,7 @@
 #define SECRET "fuzz-secret-0123456789abcdef"
 #define INPUT_MAX (64u * 1024) /* longer inputs are cut: time, not depth */
 #define MESSAGES_MAX 256u
-#define WRITE_STEPS_MAX 4096u  /* milliseconds of writing, at most */
+#define WRITE_STEPS_MAX 4096u /* milliseconds of writing, at most */
 #define DRAIN_CHUNK 4096u
 
 enum { MODE_HTTP = 0, MODE_WS, MODE_MESSAGES, MODE_COUNT_ };
@@ -117,9 +117,7 @@ static void run_steps(scenario_t *s, rt_time_ns until, rt_time_ns step) {
 }
 
 /* While bytes go in: a check every millisecond. */
-static void run_to(scenario_t *s, rt_time_ns until) {
-  run_steps(s, until, MS);
-}
+static void run_to(scenario_t *s, rt_time_ns until) { run_steps(s, until, MS); }
 
 /* Setting up and winding down: coarser, so fuzzing spends its time on the
  * inputs. */
@@ -148,8 +146,8 @@ static void start(scenario_t *s) {
   o.ws_park_after = MS / 2;
   char err[256];
   game_store_config_t store = {.path = ":memory:"};
-  if (server_start(s->w, &o, SECRET, &store, listen_sim, s->sw, &s->server,
-                   err, sizeof(err)) < 0)
+  if (server_start(s->w, &o, SECRET, &store, listen_sim, s->sw, &s->server, err,
+                   sizeof(err)) < 0)
     fail(s, "server_start", err);
   rt_actor_spec_t spec = {.name = "fuzz.sink",
                           .behaviour = sink_behaviour,
@@ -271,8 +269,8 @@ static void finish(scenario_t *s) {
   game_live_counts(s->server.game, &rooms, &clients);
   if (rooms != 0 || clients != 0) {
     char why[96];
-    snprintf(why, sizeof(why), "%u rooms and %u clients still running",
-             rooms, clients);
+    snprintf(why, sizeof(why), "%u rooms and %u clients still running", rooms,
+             clients);
     fail(s, "liveness", why);
   }
   sim_world_destroy(s->sw);
@@ -300,12 +298,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     connect_raw(&s);
     write_raw(&s, data, size, cut);
     break;
-  case MODE_WS:
-    scenario_ws(&s, data, size, cut);
-    break;
-  default:
-    scenario_messages(&s, data, size);
-    break;
+  case MODE_WS: scenario_ws(&s, data, size, cut); break;
+  default: scenario_messages(&s, data, size); break;
   }
   finish(&s);
   return 0;

@@ -37,7 +37,8 @@
 #define LIFETIME_S 3600
 #define NOW 1700000000LL
 #define HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define TOKEN_CAP (2 * INPUT_MAX + 64) /* base64 of the input, two dots, a MAC */
+#define TOKEN_CAP                                                              \
+  (2 * INPUT_MAX + 64) /* base64 of the input, two dots, a MAC */
 
 enum { MODE_RAW = 0, MODE_SIGNED, MODE_CLAIMS, MODE_ROUNDTRIP, MODE_COUNT_ };
 
@@ -97,8 +98,7 @@ static void check_claims(const uint8_t *c, size_t clen,
   const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(claims, "name");
   const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
-  FUZZ_CHECK(cJSON_IsString(sub) && cJSON_IsString(name) &&
-                 cJSON_IsNumber(exp),
+  FUZZ_CHECK(cJSON_IsString(sub) && cJSON_IsString(name) && cJSON_IsNumber(exp),
              "accepted claims without sub, name and exp");
   FUZZ_CHECK(strcmp(sub->valuestring, who->subject) == 0 &&
                  strcmp(name->valuestring, who->name) == 0,
@@ -132,8 +132,8 @@ static void check_roundtrip(const char *sub, const char *name) {
     return; /* too long to sign: refused, fine */
   rt_identity_t who;
   int rc = verify(token, &who);
-  FUZZ_CHECK(rc == 0, "a token signed for \"%s\" \"%s\" refused: %d", sub,
-             name, rc);
+  FUZZ_CHECK(rc == 0, "a token signed for \"%s\" \"%s\" refused: %d", sub, name,
+             rc);
   FUZZ_CHECK(strcmp(who.subject, sub) == 0 && strcmp(who.name, name) == 0,
              "signed for \"%s\" \"%s\", verified as \"%s\" \"%s\"", sub, name,
              who.subject, who.name);

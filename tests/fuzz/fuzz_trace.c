@@ -45,7 +45,7 @@
 #define MAGIC_LEN 8u
 #define PATH_MAX_ 512u
 
-/* ---- Checks, written here apart from net_trace.c ------------------------------ */
+/* ---- Checks, written here apart from net_trace.c ------------------------- */
 
 static uint32_t crc32c_table[256];
 
@@ -70,7 +70,8 @@ static uint8_t crc8(const uint8_t *p) { /* poly 0x07, init 0xff, 4 bytes */
   for (int i = 0; i < 4; i++) {
     c ^= p[i];
     for (int k = 0; k < 8; k++)
-      c = (uint8_t)((c & 0x80u) ? ((unsigned)c << 1) ^ 0x07u : (unsigned)c << 1);
+      c = (uint8_t)((c & 0x80u) ? ((unsigned)c << 1) ^ 0x07u
+                                : (unsigned)c << 1);
   }
   return c;
 }
@@ -128,7 +129,7 @@ static bool utf8_valid(const uint8_t *s, size_t n) {
   return true;
 }
 
-/* ---- The input as files -------------------------------------------------------- */
+/* ---- The input as files -------------------------------------------------- */
 
 typedef struct files {
   const uint8_t *start[FILES_MAX];
@@ -153,10 +154,9 @@ static void split(const uint8_t *data, size_t size, files_t *f) {
   f->count = 0;
   const uint8_t *at = data, *end = data + size;
   while (f->count < FILES_MAX) {
-    const uint8_t *next =
-        f->count + 1 < FILES_MAX && end - at > 1
-            ? find_magic(at + 1, (size_t)(end - at - 1))
-            : NULL;
+    const uint8_t *next = f->count + 1 < FILES_MAX && end - at > 1
+                              ? find_magic(at + 1, (size_t)(end - at - 1))
+                              : NULL;
     f->start[f->count] = at;
     f->len[f->count] = (size_t)((next != NULL ? next : end) - at);
     f->count++;
@@ -195,9 +195,10 @@ static context_t *context(void) {
     return ctx_made;
   crc32c_init();
   struct stat st;
-  const char *base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
-                         ? "/dev/shm"
-                         : (getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+  const char *base =
+      stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
+          ? "/dev/shm"
+          : (getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
   snprintf(ctx.dir, sizeof(ctx.dir), "%s/fuzz-trace-XXXXXX", base);
   if (mkdtemp(ctx.dir) == NULL) {
     perror("fuzz_trace: mkdtemp");
@@ -219,13 +220,12 @@ static void write_files(context_t *ctx, const files_t *f) {
     if (ctx->fd[i] < 0) {
       file_name(path, ctx->dir, i + 1);
       ctx->fd[i] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      FUZZ_CHECK(ctx->fd[i] >= 0, "cannot write %s: %s", path,
-                 strerror(errno));
+      FUZZ_CHECK(ctx->fd[i] >= 0, "cannot write %s: %s", path, strerror(errno));
     }
     size_t off = 0;
     while (off < f->len[i]) {
-      ssize_t n = pwrite(ctx->fd[i], f->start[i] + off, f->len[i] - off,
-                         (off_t)off);
+      ssize_t n =
+          pwrite(ctx->fd[i], f->start[i] + off, f->len[i] - off, (off_t)off);
       FUZZ_CHECK(n > 0, "cannot write file %u: %s", i + 1, strerror(errno));
       off += (size_t)n;
     }
@@ -240,10 +240,10 @@ static void write_files(context_t *ctx, const files_t *f) {
   }
 }
 
-/* ---- Reading, and the rules ---------------------------------------------------- */
+/* ---- Reading, and the rules ---------------------------------------------- */
 
 static void check_failure(int rc, net_trace_fault_t fault, const char *msg) {
-  static const int codes[] = {0,         RT_EOF,    RT_EPROTO,   RT_EPROTO,
+  static const int codes[] = {0,         RT_EOF,    RT_EPROTO,    RT_EPROTO,
                               RT_EPROTO, RT_EPROTO, RT_ENOTFOUND, RT_EIO};
   FUZZ_CHECK(fault > NET_TRACE_FAULT_NONE && fault <= NET_TRACE_FAULT_IO,
              "fault %d for %d", (int)fault, rc);
@@ -278,8 +278,7 @@ static void check_record(const files_t *f, uint32_t first_seq,
                  (rec->type >= NET_TRACE_T_USER_MIN &&
                   rec->type <= NET_TRACE_T_USER_MAX),
              "record of type %u", rec->type);
-  FUZZ_CHECK(rec->len <= NET_TRACE_PAYLOAD_MAX, "record of %u bytes",
-             rec->len);
+  FUZZ_CHECK(rec->len <= NET_TRACE_PAYLOAD_MAX, "record of %u bytes", rec->len);
   FUZZ_CHECK(rec->file_seq >= first_seq && rec->file_seq <= f->count,
              "record in file %u of %u", rec->file_seq, f->count);
   const uint8_t *b = f->start[rec->file_seq - 1];
@@ -328,8 +327,7 @@ static void read_all(const files_t *f, const char *path, uint32_t first_seq,
     check_record(f, first_seq, &rec);
     FUZZ_CHECK(records == 1 || rec.index > index, "record %llu after %llu",
                (unsigned long long)rec.index, (unsigned long long)index);
-    FUZZ_CHECK(rec.file_seq >= seq, "file %u after file %u", rec.file_seq,
-               seq);
+    FUZZ_CHECK(rec.file_seq >= seq, "file %u after file %u", rec.file_seq, seq);
     index = rec.index;
     seq = rec.file_seq;
     if (rec.type == NET_TRACE_T_LOST) {
@@ -344,8 +342,8 @@ static void read_all(const files_t *f, const char *path, uint32_t first_seq,
                (unsigned long long)lost);
   }
   /* Rules (1) and (4): an end, and it stays. */
-  FUZZ_CHECK(rc == 0 || rc == RT_EOF || rc == RT_EPROTO ||
-                 rc == RT_ENOTFOUND || rc == RT_EIO,
+  FUZZ_CHECK(rc == 0 || rc == RT_EOF || rc == RT_EPROTO || rc == RT_ENOTFOUND ||
+                 rc == RT_EIO,
              "next returned %d", rc);
   if (rc == 0)
     FUZZ_CHECK(net_trace_reader_fault(r) == NET_TRACE_FAULT_NONE &&
@@ -373,7 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return 0;
 }
 
-/* ---- Resealing (libFuzzer only) ----------------------------------------------- */
+/* ---- Resealing (libFuzzer only) ------------------------------------------ */
 
 #ifndef OC_FUZZ_MAIN
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);

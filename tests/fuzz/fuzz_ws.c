@@ -47,7 +47,7 @@
 #define MESSAGES_FOR(n) ((n) / 6 + 1)
 #define OUTPUT_FOR(n, reads) (2 * (n) + 8 * (reads) + 256)
 
-/* ---- UTF-8, decoded here apart from the code under test ------------------------ */
+/* ---- UTF-8, decoded here apart from the code under test ------------------ */
 
 static bool utf8_valid(const uint8_t *s, size_t n) {
   size_t i = 0;
@@ -81,7 +81,7 @@ static bool utf8_valid(const uint8_t *s, size_t n) {
   return true;
 }
 
-/* ---- The stream: the client's bytes in, the server's out ----------------------- */
+/* ---- The stream: the client's bytes in, the server's out ----------------- */
 
 typedef struct mem_stream {
   rt_stream_t s; /* first: rt_stream_t's backends embed it */
@@ -136,8 +136,8 @@ static const rt_stream_ops_t mem_ops = {
 static rt_world_t *world(void) {
   static rt_world_t *w;
   if (w == NULL) {
-    rt_world_config_t wc = {.seed = 1, .log_level = RT_LOG_OFF,
-                            .hash_disabled = true};
+    rt_world_config_t wc = {
+        .seed = 1, .log_level = RT_LOG_OFF, .hash_disabled = true};
     rt_backend_t be = {0};
     w = rt_world_create(&wc, &be, NULL);
     if (w == NULL)
@@ -146,7 +146,7 @@ static rt_world_t *world(void) {
   return w;
 }
 
-/* ---- One run ------------------------------------------------------------------ */
+/* ---- One run ------------------------------------------------------------- */
 
 enum {
   OPT_LIMIT = 3,
@@ -279,7 +279,7 @@ static void run_free(run_t *r) {
   free(r);
 }
 
-/* ---- Rule (2): the server's frames, decoded here -------------------------------- */
+/* ---- Rule (2): the server's frames, decoded here ------------------------- */
 
 static bool close_code_sendable(uint16_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
@@ -309,7 +309,8 @@ static void check_output(const run_t *r) {
       if (len - at < 2)
         return;
       n = (uint64_t)p[at] << 8 | p[at + 1];
-      FUZZ_CHECK(n >= 126, "a length of %llu in 2 bytes", (unsigned long long)n);
+      FUZZ_CHECK(n >= 126, "a length of %llu in 2 bytes",
+                 (unsigned long long)n);
       at += 2;
     } else if (n == 127) {
       if (len - at < 8)
@@ -343,7 +344,8 @@ static void check_output(const run_t *r) {
       FUZZ_CHECK(texts < r->sent, "text message %u, the session sent %u",
                  texts + 1, r->sent);
       FUZZ_CHECK(n == r->sent_len[texts] &&
-                     memcmp(payload, r->log + r->sent_at[texts], (size_t)n) == 0,
+                     memcmp(payload, r->log + r->sent_at[texts], (size_t)n) ==
+                         0,
                  "text message %u is not what the session sent", texts + 1);
       texts++;
     }
@@ -388,10 +390,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(plain->close_code == parked->close_code &&
                  plain->failed == parked->failed &&
                  plain->finished == parked->finished,
-             "ended with %u%s%s never parked, %u%s%s parked",
-             plain->close_code, plain->failed ? " failed" : "",
-             plain->finished ? " finished" : "", parked->close_code,
-             parked->failed ? " failed" : "",
+             "ended with %u%s%s never parked, %u%s%s parked", plain->close_code,
+             plain->failed ? " failed" : "", plain->finished ? " finished" : "",
+             parked->close_code, parked->failed ? " failed" : "",
              parked->finished ? " finished" : "");
   run_free(plain);
   run_free(parked);

@@ -94,17 +94,14 @@ static inline void fake_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     f->role = a.role;
     return;
   }
-  case GAME_TAG_REPLACED:
-    f->replaced = true;
-    return;
+  case GAME_TAG_REPLACED: f->replaced = true; return;
   case GAME_TAG_OUT_MUST:
   case GAME_TAG_OUT_DROP:
   case GAME_TAG_OUT_TICK:
     if (msg->buf != NULL)
       fake_note(f, msg->buf);
     return;
-  default:
-    return;
+  default: return;
   }
 }
 

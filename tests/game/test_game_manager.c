@@ -137,8 +137,8 @@ Test(game_manager, a_hello_queued_before_the_rooms_end_resumes_nothing) {
  * (both tokens would be valid, their histories merged). */
 static void login_once(uint64_t seed, int64_t epoch_ns, char *user_id,
                        size_t cap) {
-  sim_config_t sc = {.seed = seed, .log_level = RT_LOG_OFF,
-                     .epoch_unix_ns = epoch_ns};
+  sim_config_t sc = {
+      .seed = seed, .log_level = RT_LOG_OFF, .epoch_unix_ns = epoch_ns};
   sim_world_t *sw = sim_world_create(&sc);
   rt_world_t *w = sim_world_rt(sw);
   game_config_t cfg;
@@ -147,7 +147,9 @@ static void login_once(uint64_t seed, int64_t epoch_ns, char *user_id,
   game_t *g = NULL;
   cr_assert_eq(game_create(w, &cfg, "the-same-secret", &st, &g), RT_OK);
   static const char body[] = "{\"name\":\"Guest\"}";
-  rt_http_call_t call = {.method = "POST", .path = "/api/login", .query = "",
+  rt_http_call_t call = {.method = "POST",
+                         .path = "/api/login",
+                         .query = "",
                          .body = (const uint8_t *)body,
                          .body_len = sizeof(body) - 1};
   rt_http_answer_t ans = {0};

@@ -378,8 +378,8 @@ Test(game_proto, queued_has_an_empty_payload) {
 
 /* PROTOCOL.md's fields plus this server's v1 addition "countdown". */
 static const char *const game_start_keys[] = {
-    "opponent", "role",   "roomId",    "timeRemaining", "p1Score", "p2Score",
-    "p1Name",   "p2Name", "countdown", NULL};
+    "opponent", "role",   "roomId", "timeRemaining", "p1Score",
+    "p2Score",  "p1Name", "p2Name", "countdown",     NULL};
 
 Test(game_proto, game_start_has_the_protocol_fields_and_no_resumed) {
   game_scores_t s = {0, 0};
@@ -406,14 +406,13 @@ Test(game_proto, game_start_has_the_protocol_fields_and_no_resumed) {
 
 Test(game_proto, resumed_game_start_carries_current_values_and_resumed_true) {
   game_scores_t s = {123, 45};
-  rt_buf_t *b =
-      game_proto_game_start("u-ada", "p2", "room-9", 17, s, "Ada", "Bob", true,
-                            0);
+  rt_buf_t *b = game_proto_game_start("u-ada", "p2", "room-9", 17, s, "Ada",
+                                      "Bob", true, 0);
   cJSON *p;
   cJSON *root = parse_frame(b, "GAME_START", &p);
   static const char *const keys[] = {
-      "opponent", "role",   "roomId", "timeRemaining", "p1Score",
-      "p2Score",  "p1Name", "p2Name", "resumed",       "countdown", NULL};
+      "opponent", "role",   "roomId",  "timeRemaining", "p1Score", "p2Score",
+      "p1Name",   "p2Name", "resumed", "countdown",     NULL};
   expect_keys(p, keys);
   cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "resumed")));
   expect_str(p, "opponent", "u-ada");

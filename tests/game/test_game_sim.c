@@ -25,8 +25,8 @@
 #include "game_store.h"
 #include "net_server.h"
 #include "rt_stream.h"
-#include "server.h"
 #include "rt_world.h"
+#include "server.h"
 #include "sim_bot.h"
 #include "sim_pipe.h"
 #include "sim_world.h"
@@ -1426,7 +1426,7 @@ typedef struct swarm_bot {
   uint32_t starts_seen, overs_seen;
 } swarm_bot_t;
 
-/* ---- Login bodies ------------------------------------------------------ */
+/* ---- Login bodies -------------------------------------------------------- */
 
 #define LOGIN_ANSWER_MAX 2048u
 
@@ -2129,7 +2129,7 @@ Test(game_sim, the_same_seed_replays_the_same_match_bit_for_bit) {
   fx_free(fx);
 }
 
-/* ---- The flood guard ------------------------------------------------- */
+/* ---- The flood guard ----------------------------------------------------- */
 
 /* A burst of CLICK frames (4096: one 64 KiB read holds ~2,900) used to fill
  * the Room's mailbox before its click limit saw any, and the opponent's
@@ -2150,8 +2150,8 @@ Test(game_sim, a_click_flood_is_cut_and_the_opponents_quit_gets_through) {
   CHECK(fx, count_of(bob, SIM_BOT_GAME_OVER) == 1,
         "Bob quit at %.3f; no GAME_OVER by %.3f (his QUIT_GAME was lost)",
         (double)(m.t_run + 500 * MS) / SEC, (double)now_of(fx) / SEC);
-  CHECK(fx, sim_bot_state(ada) != SIM_BOT_OPEN &&
-                sim_bot_close_code(ada) == 1008,
+  CHECK(fx,
+        sim_bot_state(ada) != SIM_BOT_OPEN && sim_bot_close_code(ada) == 1008,
         "the flooder: state %d close %u", (int)sim_bot_state(ada),
         (unsigned)sim_bot_close_code(ada));
   game_stats_t st;
@@ -2231,8 +2231,10 @@ Test(game_sim, the_flood_guard_passes_its_burst_and_cuts_one_more) {
     CHECK(fx, sim_bot_clicks(ada, 20 + (uint32_t)over, -1) == RT_OK, "burst");
     run_for(fx, 200 * MS);
     if (over) {
-      CHECK(fx, sim_bot_close_code(ada) == 1008, "one more than the burst: "
-            "close %u", (unsigned)sim_bot_close_code(ada));
+      CHECK(fx, sim_bot_close_code(ada) == 1008,
+            "one more than the burst: "
+            "close %u",
+            (unsigned)sim_bot_close_code(ada));
     } else {
       CHECK(fx, sim_bot_state(ada) == SIM_BOT_OPEN, "the burst passes");
       run_for(fx, SEC);
@@ -2258,7 +2260,9 @@ Test(game_sim, the_longest_name_login_takes_gives_a_token_the_upgrade_takes) {
   for (int i = 0; i < 24; i++)
     strcat(body, "\xf0\x9f\x8d\xaa");
   strcat(body, "\"}");
-  rt_http_call_t call = {.method = "POST", .path = "/api/login", .query = "",
+  rt_http_call_t call = {.method = "POST",
+                         .path = "/api/login",
+                         .query = "",
                          .body = (const uint8_t *)body,
                          .body_len = (uint32_t)strlen(body)};
   rt_http_answer_t ans = {0};

@@ -140,9 +140,7 @@ static void probe_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     out->body[out->len] = '\0';
     break;
   }
-  default:
-    p->unexpected++;
-    break;
+  default: p->unexpected++; break;
   }
 }
 

@@ -214,8 +214,7 @@ Test(net_http, a_head_filling_the_arena_in_one_feed_writes_nothing_past_it) {
                  "the arena ends the parser: the canary is right after it");
   guarded_parser_t *g = malloc(sizeof(*g));
   char *s = malloc(NET_HTTP_ARENA + 64);
-  for (size_t fill = NET_HTTP_ARENA - 32; fill < NET_HTTP_ARENA + 32;
-       fill++) {
+  for (size_t fill = NET_HTTP_ARENA - 32; fill < NET_HTTP_ARENA + 32; fill++) {
     net_http_parser_init(&g->hp);
     memset(g->canary, 'c', sizeof(g->canary));
     size_t len = (size_t)sprintf(s, "GET / HTTP/1.1\r\nHost: h\r\nX: ");
@@ -259,15 +258,17 @@ static void expect_body(size_t body_len, bool chunked, net_http_state_t state) {
   char *s = malloc(body_len + 256);
   size_t len;
   if (chunked) {
-    len = (size_t)sprintf(s, "POST /api/login HTTP/1.1\r\nHost: h\r\n"
-                             "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
+    len = (size_t)sprintf(s,
+                          "POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
                           body_len);
     memset(s + len, 'b', body_len);
     len += body_len;
     len += (size_t)sprintf(s + len, "\r\n0\r\n\r\n");
   } else {
-    len = (size_t)sprintf(s, "POST /api/login HTTP/1.1\r\nHost: h\r\n"
-                             "Content-Length: %zu\r\n\r\n",
+    len = (size_t)sprintf(s,
+                          "POST /api/login HTTP/1.1\r\nHost: h\r\n"
+                          "Content-Length: %zu\r\n\r\n",
                           body_len);
     memset(s + len, 'b', body_len);
     len += body_len;
@@ -292,7 +293,8 @@ Test(net_http, body_limit_below_at_and_above) {
 
 Test(net_http, an_announced_oversize_body_is_refused_before_it_arrives) {
   net_http_parser_t *hp = new_parser();
-  const char *s = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 999999\r\n\r\n";
+  const char *s =
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 999999\r\n\r\n";
   feed_all(hp, s, strlen(s), false);
   cr_assert_eq(hp->state, NET_HTTP_ERROR);
   cr_assert_eq(hp->error_status, 413);
@@ -412,15 +414,15 @@ Test(net_http, an_upgrade_stops_at_the_head_and_leaves_the_rest) {
   cr_assert(net_http_request(hp)->upgrade);
   cr_assert_eq(used, strlen(head), "frame bytes are left for WebSocket");
   char token[16];
-  cr_assert_eq(net_http_query_param(net_http_request(hp), "token", token,
-                                    sizeof(token)),
-               3);
+  cr_assert_eq(
+      net_http_query_param(net_http_request(hp), "token", token, sizeof(token)),
+      3);
   free(hp);
 }
 
 #define UPGRADE_HEAD(version)                                                  \
-  "GET /ws HTTP/" version "\r\nHost: h\r\nUpgrade: websocket\r\n"           \
-  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"    \
+  "GET /ws HTTP/" version "\r\nHost: h\r\nUpgrade: websocket\r\n"              \
+  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"     \
   "Sec-WebSocket-Version: 13\r\n"
 
 Test(net_http, an_upgrade_with_content_is_refused_400) {
@@ -479,7 +481,7 @@ Test(net_http, a_100_continue_is_due_once_while_the_content_is_awaited) {
 
 Test(net_http, a_head_is_refused_before_its_content_arrives) {
   const char *heads[] = {
-      "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n",            /* no Host */
+      "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n", /* no Host */
       "POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 2\r\n\r\n",
       "POST http://u@h/ HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n",
   };
@@ -534,8 +536,9 @@ Test(net_http, responses_have_status_length_and_connection) {
   char text[256];
   memcpy(text, b->data, b->len);
   text[b->len] = '\0';
-  cr_assert_str_eq(text, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-                         "Content-Length: 4\r\nConnection: close\r\n\r\nnope");
+  cr_assert_str_eq(text,
+                   "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                   "Content-Length: 4\r\nConnection: close\r\n\r\nnope");
   rt_buf_unref(b);
 }
 

@@ -150,8 +150,7 @@ static void timer_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     p->done = true;
     net_live_stop(p->live);
     break;
-  default:
-    cr_assert_fail("unexpected tag %u", msg->tag);
+  default: cr_assert_fail("unexpected tag %u", msg->tag);
   }
 }
 
@@ -316,7 +315,8 @@ Test(net_live, a_busy_actor_does_not_keep_the_loop_from_its_sockets,
   cr_assert_eq(net_live_listen(live, "127.0.0.1", 0, id, &s->listener), RT_OK);
   int peer = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons(net_live_listener_port(s->listener))};
+                           .sin_port =
+                               htons(net_live_listener_port(s->listener))};
   inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
   cr_assert_eq(connect(peer, (struct sockaddr *)&sa, sizeof(sa)), 0);
   send_tag(w, id, TAG_SPIN);
@@ -420,14 +420,9 @@ static void bulk_server_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     rt_stream_notify(st, RT_STREAM_READABLE); /* bytes may be waiting */
     return;
   }
-  case TAG_GO:
-    s->go = true;
-    break;
-  case RT_TAG_STREAM:
-    cr_assert_eq(msg->ref, s->stream);
-    break;
-  default:
-    cr_assert_fail("unexpected tag %u", msg->tag);
+  case TAG_GO: s->go = true; break;
+  case RT_TAG_STREAM: cr_assert_eq(msg->ref, s->stream); break;
+  default: cr_assert_fail("unexpected tag %u", msg->tag);
   }
   bulk_server_pump(self, s);
 }

@@ -61,9 +61,9 @@ Test(net_peers, requests_at_below_and_above_the_rate_then_refilled) {
   cr_assert_eq(retry, 1);
   cr_assert_eq(net_peers_request(p, a, 10 * SEC, &retry), RT_OK);
   cr_assert_eq(net_peers_request(p, a, 10 * SEC, &retry), RT_ELIMIT);
-  cr_assert_eq(net_peers_request(p, net_peers_key(p, "192.0.2.1"), 10 * SEC,
-                                 &retry),
-               RT_OK, "another address has its own bucket");
+  cr_assert_eq(
+      net_peers_request(p, net_peers_key(p, "192.0.2.1"), 10 * SEC, &retry),
+      RT_OK, "another address has its own bucket");
   /* A minute later the bucket is full again, never fuller. */
   for (int i = 0; i < 6; i++)
     cr_assert_eq(net_peers_request(p, a, 200 * SEC, &retry), RT_OK);

@@ -44,12 +44,12 @@
 
 #define PORT 8080
 #define HOST "game.test:8080"
-#define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="           /* RFC 6455 1.3 */
-#define SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="    /* RFC 6455 1.3 */
+#define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="        /* RFC 6455 1.3 */
+#define SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" /* RFC 6455 1.3 */
 
-#define TURNS_MAX 1000000u          /* per sim_world_run: far above any need */
-#define SETTLE_ROUNDS_MAX 200000u   /* read-and-run rounds in one settle */
-#define CLIENT_READS_MAX 4096u      /* reads in one pump of one client */
+#define TURNS_MAX 1000000u        /* per sim_world_run: far above any need */
+#define SETTLE_ROUNDS_MAX 200000u /* read-and-run rounds in one settle */
+#define CLIENT_READS_MAX 4096u    /* reads in one pump of one client */
 #define CLIENT_WRITE_ROUNDS_MAX 100000u
 #define CLIENT_DATA_MAX (256u * 1024)
 #define CLIENTS_MAX 16u
@@ -77,7 +77,7 @@ static const uint8_t LOGO_PNG[] = {0x89, 'P',  'N',  'G',  '\r', '\n', 0x1a,
 #define HEALTH_BODY "{\"status\":\"healthy\"}"
 #define REQ(method_target) method_target " HTTP/1.1\r\nHost: " HOST "\r\n\r\n"
 
-/* ---- The fixture ----------------------------------------------------------- */
+/* ---- The fixture --------------------------------------------------------- */
 
 typedef struct fx fx_t;
 
@@ -133,7 +133,7 @@ struct fx {
   rt_time_ns reply_delay;
 };
 
-/* ---- Session handler ------------------------------------------------------- */
+/* ---- Session handler ----------------------------------------------------- */
 
 static void *sess_open(void *ctx, rt_actor_t *self, rt_session_conn_t *conn,
                        const rt_identity_t *who) {
@@ -193,7 +193,7 @@ static void sess_closed(void *session, rt_actor_t *self, uint16_t code) {
   s->fx->closed_total++;
 }
 
-/* ---- Authentication -------------------------------------------------------- */
+/* ---- Authentication ------------------------------------------------------ */
 
 static int auth_check(void *ctx, const char *token, rt_identity_t *out) {
   fx_t *fx = ctx;
@@ -206,7 +206,7 @@ static int auth_check(void *ctx, const char *token, rt_identity_t *out) {
   return RT_OK;
 }
 
-/* ---- API routes ------------------------------------------------------------ */
+/* ---- API routes ---------------------------------------------------------- */
 
 static int api_sync(void *ctx, rt_world_t *w, const rt_http_call_t *call,
                     rt_http_answer_t *answer) {
@@ -289,13 +289,13 @@ static void replier_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     RT_MSG_GET(msg, rt_timer_event_t, &ev);
     cr_assert_lt(ev.data, fx->deferred_len);
     const defer_req_t *req = &fx->deferred[ev.data];
-    cr_assert_eq(send_reply(w, req->reply_to, req->call_id, 202,
-                            "{\"deferred\":1}"),
-                 RT_PUSH_QUEUED);
+    cr_assert_eq(
+        send_reply(w, req->reply_to, req->call_id, 202, "{\"deferred\":1}"),
+        RT_PUSH_QUEUED);
   }
 }
 
-/* ---- Static files ---------------------------------------------------------- */
+/* ---- Static files -------------------------------------------------------- */
 
 static void write_file(const char *dir, const char *name, const void *data,
                        size_t len) {
@@ -340,7 +340,7 @@ static net_static_t *load_statics(void) {
   return st;
 }
 
-/* ---- Fixture lifecycle ----------------------------------------------------- */
+/* ---- Fixture lifecycle --------------------------------------------------- */
 
 static fx_t *fx_create(void) {
   fx_t *fx = calloc(1, sizeof(*fx));
@@ -366,18 +366,14 @@ static fx_t *fx_create(void) {
   net_server_config_t *c = &fx->cfg;
   c->statics = fx->statics;
   c->session = &fx->handler;
-  c->routes[c->routes_len++] =
-      (net_route_t){.method = "GET", .path = "/api/sync", .fn = api_sync,
-                    .ctx = fx};
-  c->routes[c->routes_len++] =
-      (net_route_t){.method = "POST", .path = "/api/echo", .fn = api_echo,
-                    .ctx = fx};
-  c->routes[c->routes_len++] =
-      (net_route_t){.method = "GET", .path = "/api/later", .fn = api_later,
-                    .ctx = fx};
-  c->routes[c->routes_len++] =
-      (net_route_t){.method = "GET", .path = "/api/fail", .fn = api_fail,
-                    .ctx = fx};
+  c->routes[c->routes_len++] = (net_route_t){
+      .method = "GET", .path = "/api/sync", .fn = api_sync, .ctx = fx};
+  c->routes[c->routes_len++] = (net_route_t){
+      .method = "POST", .path = "/api/echo", .fn = api_echo, .ctx = fx};
+  c->routes[c->routes_len++] = (net_route_t){
+      .method = "GET", .path = "/api/later", .fn = api_later, .ctx = fx};
+  c->routes[c->routes_len++] = (net_route_t){
+      .method = "GET", .path = "/api/fail", .fn = api_fail, .ctx = fx};
   return fx;
 }
 
@@ -420,7 +416,7 @@ static net_server_stats_t stats(const fx_t *fx) {
   return s;
 }
 
-/* ---- Clients and time ------------------------------------------------------- */
+/* ---- Clients and time ---------------------------------------------------- */
 
 static client_t *cl_connect_with(fx_t *fx, const sim_link_config_t *up,
                                  const sim_link_config_t *down) {
@@ -486,8 +482,8 @@ static void cl_write(client_t *cl, const void *data, size_t len) {
   size_t done = 0;
   for (uint32_t i = 0; done < len; i++) {
     cr_assert_lt(i, CLIENT_WRITE_ROUNDS_MAX, "the server stopped reading");
-    int64_t n = rt_stream_write(cl->s, (const uint8_t *)data + done,
-                                len - done);
+    int64_t n =
+        rt_stream_write(cl->s, (const uint8_t *)data + done, len - done);
     cr_assert_geq(n, 0, "client write failed: %s", rt_err_name((int)n));
     done += (size_t)n;
     if (done < len)
@@ -548,18 +544,16 @@ static void cl_expect_eof(client_t *cl) {
 /* The next unread bytes are exactly want. */
 static void cl_expect_bytes(client_t *cl, const void *want, size_t len) {
   char got_text[1024], want_text[1024];
-  cr_assert_geq(cl_unread(cl), len, "only %zu bytes arrived, want %zu: %s",
-                cl_unread(cl),
-                len, esc(cl->data + cl->off, cl_unread(cl), got_text,
-                         sizeof(got_text)));
-  cr_assert(memcmp(cl->data + cl->off, want, len) == 0,
-            "got  %s\nwant %s",
+  cr_assert_geq(
+      cl_unread(cl), len, "only %zu bytes arrived, want %zu: %s", cl_unread(cl),
+      len, esc(cl->data + cl->off, cl_unread(cl), got_text, sizeof(got_text)));
+  cr_assert(memcmp(cl->data + cl->off, want, len) == 0, "got  %s\nwant %s",
             esc(cl->data + cl->off, len, got_text, sizeof(got_text)),
             esc(want, len, want_text, sizeof(want_text)));
   cl->off += len;
 }
 
-/* ---- HTTP responses ---------------------------------------------------------- */
+/* ---- HTTP responses ------------------------------------------------------ */
 
 typedef struct resp {
   int status;
@@ -645,9 +639,8 @@ static void check_head(const resp_t *r, const char *status_line,
 
 static void check_body(const resp_t *r, const void *want, size_t len) {
   char got_text[1024], want_text[1024];
-  cr_assert_eq(r->body_len, len, "body of %zu bytes, want %zu: %s",
-               r->body_len, len,
-               esc(r->body, r->body_len, got_text, sizeof(got_text)));
+  cr_assert_eq(r->body_len, len, "body of %zu bytes, want %zu: %s", r->body_len,
+               len, esc(r->body, r->body_len, got_text, sizeof(got_text)));
   cr_assert(memcmp(r->body, want, len) == 0, "body %s\nwant %s",
             esc(r->body, len, got_text, sizeof(got_text)),
             esc(want, len, want_text, sizeof(want_text)));
@@ -685,7 +678,7 @@ static void expect_error_and_close(client_t *cl, const char *status_line,
   cl_expect_eof(cl);
 }
 
-/* ---- WebSocket frames (RFC 6455 5.2) ----------------------------------------- */
+/* ---- WebSocket frames (RFC 6455 5.2) ------------------------------------- */
 
 enum {
   OP_CONT = 0x0,
@@ -818,7 +811,7 @@ static void cl_expect_close(client_t *cl, uint16_t code, const char *reason) {
   cl_expect_frame(cl, OP_CLOSE, payload, rlen + 2);
 }
 
-/* ---- The upgrade ------------------------------------------------------------ */
+/* ---- The upgrade --------------------------------------------------------- */
 
 typedef struct upgrade {
   const char *target;  /* NULL: "/ws" */
@@ -877,10 +870,10 @@ static void expect_refused(fx_t *fx, const upgrade_t *u,
   expect_error_and_close(cl, status_line, body, extra);
 }
 
-/* ============================================================================ */
-/* HTTP: static files, 404, traversal, HEAD, /health, /metrics, 405            */
-/* (the metrics token's tests follow the /metrics ones)                        */
-/* ============================================================================ */
+/* ========================================================================== */
+/* HTTP: static files, 404, traversal, HEAD, /health, /metrics, 405 */
+/* (the metrics token's tests follow the /metrics ones) */
+/* ========================================================================== */
 
 Test(net_server, get_root_serves_index_html_with_page_headers) {
   fx_t *fx = fx_new();
@@ -888,14 +881,14 @@ Test(net_server, get_root_serves_index_html_with_page_headers) {
   cl_send(cl, REQ("GET /"));
   resp_t r;
   cl_expect_response(cl, &r, true);
-  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML),
-             true, STATIC_HTML_HEADERS);
+  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML), true,
+             STATIC_HTML_HEADERS);
   check_body_str(&r, INDEX_HTML);
   /* The same file by its own name. */
   cl_send(cl, REQ("GET /index.html"));
   cl_expect_response(cl, &r, true);
-  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML),
-             true, STATIC_HTML_HEADERS);
+  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML), true,
+             STATIC_HTML_HEADERS);
   check_body_str(&r, INDEX_HTML);
   cl_expect_quiet(cl); /* keep-alive: still open */
   fx_free(fx);
@@ -1020,8 +1013,8 @@ Test(net_server, absolute_form_targets_are_routed_like_origin_form) {
   cr_assert_str_eq(fx->seen_query, "limit=5");
   cl_send(cl, REQ("GET http://" HOST));
   cl_expect_response(cl, &r, true);
-  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML),
-             true, STATIC_HTML_HEADERS);
+  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML), true,
+             STATIC_HTML_HEADERS);
   cl_expect_quiet(cl);
   upgrade_t u = {.target = "http://" HOST "/ws"};
   ws_open_with(fx, &u);
@@ -1036,8 +1029,8 @@ Test(net_server, head_sends_the_headers_of_get_without_a_body) {
   cl_send(cl, REQ("HEAD /") REQ("GET /health") REQ("HEAD /health"));
   resp_t r;
   cl_expect_response(cl, &r, false);
-  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML),
-             true, STATIC_HTML_HEADERS);
+  check_head(&r, "200 OK", "text/html; charset=utf-8", strlen(INDEX_HTML), true,
+             STATIC_HTML_HEADERS);
   expect_health(cl);
   cl_expect_response(cl, &r, false);
   check_head(&r, "200 OK", "application/json", strlen(HEALTH_BODY), true,
@@ -1208,9 +1201,9 @@ Test(net_server, post_to_a_static_path_is_405) {
   fx_free(fx);
 }
 
-/* ============================================================================ */
-/* Limits                                                                       */
-/* ============================================================================ */
+/* ========================================================================== */
+/* Limits */
+/* ========================================================================== */
 
 /* A GET /health whose head (request line to blank line) is exactly len. */
 static void build_head_of(char *out, size_t len) {
@@ -1249,16 +1242,16 @@ Test(net_server, head_of_8192_bytes_is_served_and_8193_gets_431_and_close) {
 Test(net_server, a_long_path_with_a_query_is_routed_not_refused_431) {
   fx_t *fx = fx_new();
   static char req[NET_HTTP_HEAD_MAX];
-  int n = snprintf(req, sizeof(req), "GET /%5000s? HTTP/1.1\r\nHost: " HOST
-                   "\r\n\r\n", "");
+  int n = snprintf(req, sizeof(req),
+                   "GET /%5000s? HTTP/1.1\r\nHost: " HOST "\r\n\r\n", "");
   cr_assert(n > 0 && (size_t)n < sizeof(req));
   memset(req + 5, 'a', 5000);
   client_t *cl = cl_connect(fx);
   cl_send(cl, req);
   resp_t r;
   cl_expect_response(cl, &r, true);
-  check_head(&r, "404 Not Found", "text/html; charset=utf-8",
-             r.body_len, true, NULL);
+  check_head(&r, "404 Not Found", "text/html; charset=utf-8", r.body_len, true,
+             NULL);
   cl_expect_quiet(cl);
   fx_free(fx);
 }
@@ -1481,9 +1474,9 @@ Test(net_server, connections_above_the_limit_get_503_until_one_closes) {
   fx_free(fx);
 }
 
-/* ============================================================================ */
-/* Pipelining, partial reads and writes                                        */
-/* ============================================================================ */
+/* ========================================================================== */
+/* Pipelining, partial reads and writes */
+/* ========================================================================== */
 
 Test(net_server, pipelined_requests_are_answered_in_order) {
   fx_t *fx = fx_new();
@@ -1512,17 +1505,18 @@ Test(net_server, many_pipelined_requests_are_all_answered_in_order) {
   static char reqs[PIPELINED_MANY * 64];
   size_t len = 0;
   for (uint32_t i = 0; i < PIPELINED_MANY; i++)
-    len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
-                            "GET /api/sync?n=%u HTTP/1.1\r\nHost: " HOST
-                            "\r\n\r\n",
-                            i);
+    len += (size_t)snprintf(
+        reqs + len, sizeof(reqs) - len,
+        "GET /api/sync?n=%u HTTP/1.1\r\nHost: " HOST "\r\n\r\n", i);
   cl_write(cl, reqs, len);
   settle(fx);
   for (uint32_t i = 0; i < PIPELINED_MANY; i++) {
     resp_t r;
     char text[256];
-    cr_assert(cl_take_response(cl, &r, true), "response %u of %u missing; "
-              "unread: %s", i, PIPELINED_MANY,
+    cr_assert(cl_take_response(cl, &r, true),
+              "response %u of %u missing; "
+              "unread: %s",
+              i, PIPELINED_MANY,
               esc(cl->data + cl->off, cl_unread(cl), text, sizeof(text)));
     char want[32];
     snprintf(want, sizeof(want), "sync n=%u", i);
@@ -1596,9 +1590,9 @@ Test(net_server, one_byte_writes_over_tiny_pipes_deliver_exact_responses) {
   }
 }
 
-/* ============================================================================ */
-/* Malformed requests                                                            */
-/* ============================================================================ */
+/* ========================================================================== */
+/* Malformed requests */
+/* ========================================================================== */
 
 static void expect_400(const char *req) {
   fx_t *fx = fx_new();
@@ -1667,9 +1661,9 @@ Test(net_server, a_chunked_trailer_is_not_a_header) {
   fx_free(fx);
 }
 
-/* ============================================================================ */
-/* Registered API routes                                                         */
-/* ============================================================================ */
+/* ========================================================================== */
+/* Registered API routes */
+/* ========================================================================== */
 
 Test(net_server, sync_route_answers_with_its_status_body_and_type) {
   fx_t *fx = fx_new();
@@ -1704,7 +1698,7 @@ Test(net_server, sync_route_answers_with_its_status_body_and_type) {
 
 #define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 #define ECHO_HEAD(version, extra)                                              \
-  "POST /api/echo HTTP/" version "\r\nHost: " HOST "\r\n"                     \
+  "POST /api/echo HTTP/" version "\r\nHost: " HOST "\r\n"                      \
   "Content-Length: 2\r\n" extra "Expect: 100-continue\r\n\r\n"
 
 static void expect_echo(client_t *cl, bool keep_alive) {
@@ -1771,8 +1765,8 @@ Test(net_server, deferred_route_answers_on_reply_and_holds_pipelined_requests) {
   run_to(fx, 2 * SEC); /* the replier answers now */
   resp_t r;
   cl_expect_response(cl, &r, true);
-  check_head(&r, "202 Accepted", "application/json",
-             strlen("{\"deferred\":1}"), true, NO_STORE);
+  check_head(&r, "202 Accepted", "application/json", strlen("{\"deferred\":1}"),
+             true, NO_STORE);
   check_body_str(&r, "{\"deferred\":1}");
   expect_health(cl);
   cl_expect_quiet(cl);
@@ -1836,16 +1830,16 @@ Test(net_server, head_on_a_get_route_answers_like_get_without_a_body) {
                   REQ("HEAD /api/later") REQ("GET /health"));
   resp_t r;
   cl_expect_response(cl, &r, false);
-  check_head(&r, "200 OK", "text/plain; charset=utf-8",
-             strlen("sync limit=5"), true, NO_STORE);
+  check_head(&r, "200 OK", "text/plain; charset=utf-8", strlen("sync limit=5"),
+             true, NO_STORE);
   cr_assert_eq(fx->sync_calls, 1);
   cr_assert_str_eq(fx->seen_method, "GET", "the route runs as registered");
   expect_health(cl);
   /* A deferred answer loses its body too. */
   advance(fx, 2 * SEC);
   cl_expect_response(cl, &r, false);
-  check_head(&r, "202 Accepted", "application/json",
-             strlen("{\"deferred\":1}"), true, NO_STORE);
+  check_head(&r, "202 Accepted", "application/json", strlen("{\"deferred\":1}"),
+             true, NO_STORE);
   expect_health(cl);
   cl_expect_quiet(cl);
   fx_free(fx);
@@ -1886,8 +1880,8 @@ Test(net_server, metrics_token_guards_metrics_and_nothing_else) {
   for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
     client_t *cl = cl_connect(fx);
     char req[256];
-    snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nHost: " HOST
-             "\r\n%s\r\n", refused[i]);
+    snprintf(req, sizeof(req),
+             "GET /metrics HTTP/1.1\r\nHost: " HOST "\r\n%s\r\n", refused[i]);
     cl_send(cl, req);
     resp_t r;
     cl_expect_response(cl, &r, true);
@@ -1897,7 +1891,8 @@ Test(net_server, metrics_token_guards_metrics_and_nothing_else) {
   for (int head = 0; head < 2; head++) {
     client_t *cl = cl_connect(fx);
     char req[256];
-    snprintf(req, sizeof(req), "%s /metrics HTTP/1.1\r\nHost: " HOST
+    snprintf(req, sizeof(req),
+             "%s /metrics HTTP/1.1\r\nHost: " HOST
              "\r\nAuthorization: bearer 0123456789abcdef\r\n\r\n",
              head ? "HEAD" : "GET");
     cl_send(cl, req);
@@ -1916,7 +1911,7 @@ Test(net_server, metrics_token_guards_metrics_and_nothing_else) {
   fx_free(fx);
 }
 
-/* ---- Per-address limits (net_peers.h) ---------------------------------------- */
+/* ---- Per-address limits (net_peers.h) ------------------------------------ */
 
 static void peer_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   (void)self;
@@ -2039,7 +2034,8 @@ Test(net_server, a_rate_limited_route_answers_429_per_address) {
   fx_free(fx);
 }
 
-Test(net_server, through_the_trusted_proxy_requests_count_for_the_address_it_adds) {
+Test(net_server,
+     through_the_trusted_proxy_requests_count_for_the_address_it_adds) {
   fx_t *fx = fx_create();
   fx->cfg.peers.connections_max = 1;
   fx->cfg.peers.requests_per_minute = 1;
@@ -2064,8 +2060,7 @@ Test(net_server, through_the_trusted_proxy_requests_count_for_the_address_it_add
       get_status(p3, post_echo(req, sizeof(req), "203.0.113.5, 192.0.2.1")),
       429);
   cr_assert_eq(
-      get_status(p3, post_echo(req, sizeof(req), "192.0.2.1, 192.0.2.3")),
-      200);
+      get_status(p3, post_echo(req, sizeof(req), "192.0.2.1, 192.0.2.3")), 200);
   fx_free(fx);
 }
 
@@ -2085,17 +2080,17 @@ Test(net_server, a_405_allows_every_method_of_the_path) {
              "Allow: GET, HEAD, DELETE\r\n");
   /* The WebSocket path takes GET only. */
   cl = cl_connect(fx);
-  cl_send(cl, "POST /ws HTTP/1.1\r\nHost: " HOST
-              "\r\nContent-Length: 0\r\n\r\n");
+  cl_send(cl,
+          "POST /ws HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: 0\r\n\r\n");
   expect_error_and_close(cl, "405 Method Not Allowed",
                          "{\"error\":\"websocket upgrade needs GET\"}",
                          "Allow: GET\r\n");
   fx_free(fx);
 }
 
-/* ============================================================================ */
-/* Cross-origin API calls (CORS)                                                 */
-/* ============================================================================ */
+/* ========================================================================== */
+/* Cross-origin API calls (CORS) */
+/* ========================================================================== */
 
 #define FRONTEND "http://localhost:3000"
 #define PLAY "https://play.example"
@@ -2287,9 +2282,9 @@ Test(net_server, an_origin_not_configured_gets_no_cors_and_options_stays_405) {
   }
 }
 
-/* ============================================================================ */
-/* WebSocket upgrade                                                             */
-/* ============================================================================ */
+/* ========================================================================== */
+/* WebSocket upgrade */
+/* ========================================================================== */
 
 Test(net_server, upgrade_returns_101_with_the_rfc_6455_sample_accept) {
   fx_t *fx = fx_new();
@@ -2349,13 +2344,13 @@ Test(net_server, plain_get_of_the_websocket_path_is_426) {
 Test(net_server, bad_websocket_key_is_400) {
   fx_t *fx = fx_new();
   const char *keys[] = {
-      "-",                          /* missing */
-      "short",                      /* not 24 characters */
-      "dGhlIHNhbXBsZSBub25jZQ",     /* 22: padding cut */
-      "dGhlIHNhbXBsZSBub25jZQ=!",   /* not base64 */
-      "AAAAAAAAAAAAAAAAAAAAAAAA",   /* 24 characters but 18 bytes */
-      "dGhlIHNhbXBsZSBub25jZTE=",   /* 17 bytes */
-      "dGhlIHNhbXBsZSBub25jZQ==x",  /* 25 */
+      "-",                         /* missing */
+      "short",                     /* not 24 characters */
+      "dGhlIHNhbXBsZSBub25jZQ",    /* 22: padding cut */
+      "dGhlIHNhbXBsZSBub25jZQ=!",  /* not base64 */
+      "AAAAAAAAAAAAAAAAAAAAAAAA",  /* 24 characters but 18 bytes */
+      "dGhlIHNhbXBsZSBub25jZTE=",  /* 17 bytes */
+      "dGhlIHNhbXBsZSBub25jZQ==x", /* 25 */
   };
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
     upgrade_t u = {.key = keys[i]};
@@ -2369,7 +2364,8 @@ Test(net_server, bad_websocket_key_is_400) {
 /* RFC 6455 4.2.1: the key is base64 of 16 bytes, so 24 characters: 22 from
  * the alphabet, the 22nd with its low 4 bits zero, then "==". Lenient
  * decoders read '=' anywhere as a zero digit and drop the unused bits. */
-Test(net_server, websocket_key_not_exactly_16_bytes_in_canonical_base64_is_400) {
+Test(net_server,
+     websocket_key_not_exactly_16_bytes_in_canonical_base64_is_400) {
   fx_t *fx = fx_new();
   const char *keys[] = {
       "AAAAAAAAAAAAAAAAAAAAA===",  /* 15 bytes and a half */
@@ -2425,10 +2421,14 @@ Test(net_server, accept_key_takes_exactly_the_canonical_base64_of_16_bytes) {
     }
   }
   static const char *const others[] = {
-      "AAAAAAAAAAAAAAAAAAAAA===", "AAAAAAAAAAAAAAAAAAAA====",
-      "AAAAAAAAAAAAAAAAAAA=A===", "AAAAAAAAAAAAAAAAAAAAAAAA",
-      "AAAAAAAAAAAAAAAAAAAAAA=",  "AAAAAAAAAAAAAAAAAAAAAA===",
-      " AAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAA\n=",
+      "AAAAAAAAAAAAAAAAAAAAA===",
+      "AAAAAAAAAAAAAAAAAAAA====",
+      "AAAAAAAAAAAAAAAAAAA=A===",
+      "AAAAAAAAAAAAAAAAAAAAAAAA",
+      "AAAAAAAAAAAAAAAAAAAAAA=",
+      "AAAAAAAAAAAAAAAAAAAAAA===",
+      " AAAAAAAAAAAAAAAAAAAAA==",
+      "AAAAAAAAAAAAAAAAAAAAAA\n=",
       "",
   };
   for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
@@ -2445,9 +2445,12 @@ Test(net_server, origin_of_the_same_host_is_allowed_and_others_get_403) {
     upgrade_t u = {.origin = allowed[i]};
     ws_open_with(fx, &u);
   }
-  const char *refused[] = {"http://evil.test", "http://game.test:8081",
-                           "http://game.test", "http://" HOST ".evil.test",
-                           "null", ""};
+  const char *refused[] = {"http://evil.test",
+                           "http://game.test:8081",
+                           "http://game.test",
+                           "http://" HOST ".evil.test",
+                           "null",
+                           ""};
   for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
     upgrade_t u = {.origin = refused[i]};
     expect_refused(fx, &u, "403 Forbidden", "origin not allowed", NULL);
@@ -2573,8 +2576,8 @@ Test(net_server, an_upgrade_with_content_is_400_and_never_switches) {
              "Sec-WebSocket-Version: 13\r\n%s",
              bodies[i]);
     cl_send(cl, req);
-    expect_error_and_close(cl, "400 Bad Request",
-                           "{\"error\":\"Bad Request\"}", NULL);
+    expect_error_and_close(cl, "400 Bad Request", "{\"error\":\"Bad Request\"}",
+                           NULL);
     cr_assert_eq(stats(fx).ws_upgrades, 0);
     cr_assert_eq(fx->opens, 0);
     fx_free(fx);
@@ -2604,10 +2607,9 @@ Test(net_server, upgrade_in_http_1_0_is_answered_as_plain_http) {
   fx_free(fx);
 }
 
-/* ============================================================================ */
-/* WebSocket behaviour                                                           *//* ============================================================================ */
-/* WebSocket behaviour                                                           */
-/* ============================================================================ */
+/* ========================================================================== */
+/* WebSocket behaviour */
+/* ========================================================================== */
 
 Test(net_server, text_message_is_echoed) {
   fx_t *fx = fx_new();
@@ -2811,7 +2813,8 @@ Test(net_server, a_parked_websocket_closes_1002_on_a_bad_frame) {
   advance(fx, 3 * SEC);
   cr_assert_eq(stats(fx).ws_parks, 1, "parked before the bad frame");
   uint8_t frag_ping[16];
-  size_t n = ws_frame(frag_ping, sizeof(frag_ping), false, OP_PING, true, "p", 1);
+  size_t n =
+      ws_frame(frag_ping, sizeof(frag_ping), false, OP_PING, true, "p", 1);
   cl_write(cl, frag_ping, n);
   expect_server_close(cl, NET_WS_CLOSE_PROTOCOL, "");
   fx_free(fx);
@@ -2844,7 +2847,8 @@ Test(net_server, binary_message_closes_1003) {
   fx_free(fx);
 }
 
-Test(net_server, fragments_with_an_interleaved_ping_are_reassembled_and_ponged) {
+Test(net_server,
+     fragments_with_an_interleaved_ping_are_reassembled_and_ponged) {
   fx_t *fx = fx_new();
   client_t *cl = ws_open(fx);
   cl_send_frame(cl, false, OP_TEXT, "Hel", 3);
@@ -3005,11 +3009,11 @@ Test(net_server, shutdown_sends_1001_to_websockets_and_stops_accepting) {
 
 Test(net_server, session_closed_is_called_exactly_once_per_session) {
   fx_t *fx = fx_new();
-  client_t *by_close = ws_open(fx); /* session 0 */
-  client_t *by_reset = ws_open(fx); /* session 1 */
-  client_t *by_limit = ws_open(fx); /* session 2 */
-  client_t *by_reset_mid = ws_open(fx);  /* session 3: reset mid-message */
-  ws_open(fx);                      /* session 4: open until the end */
+  client_t *by_close = ws_open(fx);     /* session 0 */
+  client_t *by_reset = ws_open(fx);     /* session 1 */
+  client_t *by_limit = ws_open(fx);     /* session 2 */
+  client_t *by_reset_mid = ws_open(fx); /* session 3: reset mid-message */
+  ws_open(fx);                          /* session 4: open until the end */
   cl_send_close(by_close, NET_WS_CLOSE_NORMAL, "");
   settle(fx);
   sim_stream_reset(by_reset->s);
@@ -3066,7 +3070,7 @@ Test(net_server, websocket_over_one_byte_pipes_echoes_exactly) {
   fx_free(fx);
 }
 
-/* ---- Parking: wslay's context only while frames move ------------------------ */
+/* ---- Parking: wslay's context only while frames move --------------------- */
 
 static uint32_t parked(const fx_t *fx) { return stats(fx).ws_parked; }
 
@@ -3129,8 +3133,8 @@ Test(net_server, parking_waits_for_whole_frames_and_whole_messages) {
   client_t *body = ws_open(fx);
   client_t *frag = ws_open(fx);
   uint8_t frame[64];
-  size_t n = ws_frame(frame, sizeof(frame), true, OP_TEXT, true,
-                      "split here", 10);
+  size_t n =
+      ws_frame(frame, sizeof(frame), true, OP_TEXT, true, "split here", 10);
   cl_write(head, frame, 1);
   cl_write(body, frame, 8); /* 6 bytes of header, 2 of payload */
   cl_send_frame(frag, false, OP_TEXT, "Hel", 3);
@@ -3212,16 +3216,14 @@ static int try_start(fx_t *fx) {
  * overflow; at NET_DURATION_MAX a server starts. Likewise ws_message_max
  * around NET_WS_MESSAGE_MAX_LIMIT. */
 Test(net_server, config_durations_and_message_limit_are_bounded) {
-  static const size_t fields[] = {
-      offsetof(net_server_config_t, header_timeout),
-      offsetof(net_server_config_t, idle_timeout),
-      offsetof(net_server_config_t, reply_timeout),
-      offsetof(net_server_config_t, ws_ping_period),
-      offsetof(net_server_config_t, ws_pong_wait),
-      offsetof(net_server_config_t, ws_close_wait),
-      offsetof(net_server_config_t, ws_park_after)};
-  static const rt_time_ns refused[] = {-1, NET_DURATION_MAX + 1,
-                                       RT_TIME_NEVER};
+  static const size_t fields[] = {offsetof(net_server_config_t, header_timeout),
+                                  offsetof(net_server_config_t, idle_timeout),
+                                  offsetof(net_server_config_t, reply_timeout),
+                                  offsetof(net_server_config_t, ws_ping_period),
+                                  offsetof(net_server_config_t, ws_pong_wait),
+                                  offsetof(net_server_config_t, ws_close_wait),
+                                  offsetof(net_server_config_t, ws_park_after)};
+  static const rt_time_ns refused[] = {-1, NET_DURATION_MAX + 1, RT_TIME_NEVER};
   for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
     for (size_t v = 0; v < sizeof(refused) / sizeof(refused[0]); v++) {
       fx_t *fx = fx_create();
@@ -3248,7 +3250,8 @@ Test(net_server, config_durations_and_message_limit_are_bounded) {
  * NET_ROUTE_METHOD_LEN_MAX characters. */
 Test(net_server, route_method_names_are_bounded) {
   const size_t lens[] = {0, NET_ROUTE_METHOD_LEN_MAX - 1,
-                         NET_ROUTE_METHOD_LEN_MAX, NET_ROUTE_METHOD_LEN_MAX + 1};
+                         NET_ROUTE_METHOD_LEN_MAX,
+                         NET_ROUTE_METHOD_LEN_MAX + 1};
   for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
     fx_t *fx = fx_create();
     char method[NET_ROUTE_METHOD_LEN_MAX + 2];
@@ -3393,7 +3396,8 @@ Test(net_server, a_parked_websocket_is_pinged_and_its_pong_heard) {
   fx_free(fx);
 }
 
-Test(net_server, a_parked_websocket_answers_a_close_and_gets_the_shutdown_1001) {
+Test(net_server,
+     a_parked_websocket_answers_a_close_and_gets_the_shutdown_1001) {
   fx_t *fx = fx_new();
   client_t *closer = ws_open(fx);
   client_t *stayer = ws_open(fx);
@@ -3430,8 +3434,8 @@ Test(net_server, parking_between_any_two_bytes_loses_nothing) {
   len += ws_frame(all + len, sizeof(all) - len, true, OP_PING, true, "p", 1);
   len += ws_frame(all + len, sizeof(all) - len, true, OP_CONT, true, "o", 1);
   len += ws_frame(all + len, sizeof(all) - len, true, OP_TEXT, true, "", 0);
-  len += ws_frame(all + len, sizeof(all) - len, true, OP_TEXT, true,
-                  long_text, sizeof(long_text));
+  len += ws_frame(all + len, sizeof(all) - len, true, OP_TEXT, true, long_text,
+                  sizeof(long_text));
   uint32_t parks = 0;
   for (size_t i = 0; i < len; i++) {
     cl_write(cl, all + i, 1);
@@ -3498,8 +3502,8 @@ Test(net_server, net_ws_client_talks_to_net_echo_session) {
   cr_assert_eq(rt_spawn(fx->w, &spec, &id), RT_OK);
   rt_stream_t *s = NULL;
   cr_assert_eq(sim_connect(fx->sw, PORT, id, NULL, NULL, &s), RT_OK);
-  net_wsc_config_t wc = {.host = HOST, .target = "/ws",
-                         .origin = "http://" HOST, .rng = &p->rng};
+  net_wsc_config_t wc = {
+      .host = HOST, .target = "/ws", .origin = "http://" HOST, .rng = &p->rng};
   net_ws_callbacks_t cb = {.on_text = wsc_on_text};
   cr_assert_eq(net_wsc_create(s, &wc, &cb, p, &p->wsc), RT_OK);
   rt_msg_t go = rt_msg_make(TAG_GO, NULL, 0);

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- Helpers --------------------------------------------------------------- */
+/* ---- Helpers ------------------------------------------------------------- */
 
 #define ERR_CAP NET_TRACE_ERR_MAX
 #define MAX_RECORDS 20000u
@@ -24,10 +24,12 @@
 /* Every input and output type the header names, and two it does not (the
  * format passes unnamed user types through). */
 static const uint8_t kTypes[] = {
-    NET_TRACE_T_TIME,  NET_TRACE_T_PASS,         NET_TRACE_T_ACCEPT,
-    NET_TRACE_T_READ,  NET_TRACE_T_WRITE,        NET_TRACE_T_CLOSE,
+    NET_TRACE_T_TIME,         NET_TRACE_T_PASS,
+    NET_TRACE_T_ACCEPT,       NET_TRACE_T_READ,
+    NET_TRACE_T_WRITE,        NET_TRACE_T_CLOSE,
     NET_TRACE_T_STREAM_EVENT, NET_TRACE_T_EXTERNAL,
-    NET_TRACE_T_CHECKPOINT, 99, NET_TRACE_T_USER_MAX,
+    NET_TRACE_T_CHECKPOINT,   99,
+    NET_TRACE_T_USER_MAX,
 };
 #define TYPES_N (sizeof(kTypes) / sizeof(kTypes[0]))
 
@@ -228,7 +230,7 @@ static size_t header_len(void) {
   return NET_TRACE_HEADER_FIXED + strlen(test_header().config);
 }
 
-/* ---- Checks and fields ----------------------------------------------------- */
+/* ---- Checks and fields --------------------------------------------------- */
 
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n) {
   uint32_t c = 0xffffffffu;
@@ -259,8 +261,8 @@ Test(net_trace, crc32c_matches_known_vectors_and_the_definition) {
   for (size_t off = 0; off < 8; off++)
     for (size_t n = 0; n <= 64; n++)
       cr_assert_eq(net_trace_crc32c(0, buf + off, n),
-                   crc32c_bitwise(buf + off, n), "offset %zu length %zu",
-                   off, n);
+                   crc32c_bitwise(buf + off, n), "offset %zu length %zu", off,
+                   n);
   /* Continuing a CRC over a split gives the same as one pass. */
   uint32_t a = net_trace_crc32c(0, buf, 100);
   cr_assert_eq(net_trace_crc32c(a, buf + 100, 900),
@@ -268,8 +270,8 @@ Test(net_trace, crc32c_matches_known_vectors_and_the_definition) {
 }
 
 Test(net_trace, fields_round_trip_at_their_edges) {
-  const uint64_t us[] = {0, 1, 127, 128, 16383, 16384, UINT32_MAX,
-                         1ull << 63, UINT64_MAX};
+  const uint64_t us[] = {0,     1,          127,        128,       16383,
+                         16384, UINT32_MAX, 1ull << 63, UINT64_MAX};
   const int64_t is[] = {0, 1, -1, 63, -64, 64, INT64_MAX, INT64_MIN};
   uint8_t buf[512];
   net_trace_enc_t e;
@@ -316,8 +318,8 @@ Test(net_trace, encoder_overflow_is_sticky_and_reported) {
 
 Test(net_trace, decoder_rejects_bad_fields) {
   net_trace_dec_t d;
-  const uint8_t cut[] = {0x80};             /* varint runs off the end */
-  const uint8_t overlong[] = {0x80, 0x00};  /* 0, not in its shortest form */
+  const uint8_t cut[] = {0x80};            /* varint runs off the end */
+  const uint8_t overlong[] = {0x80, 0x00}; /* 0, not in its shortest form */
   const uint8_t too_big[] = {0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0xff, 0x02}; /* > 64 bits */
   const uint8_t long_bytes[] = {0x05, 'a', 'b'}; /* claims 5, has 2 */
@@ -355,7 +357,7 @@ Test(net_trace, type_names_cover_the_enum) {
   cr_assert_str_eq(net_trace_type_name(99), "?");
 }
 
-/* ---- Round trip -------------------------------------------------------------- */
+/* ---- Round trip ---------------------------------------------------------- */
 
 Test(net_trace, many_records_of_every_type_round_trip) {
   char *dir = make_dir();
@@ -419,7 +421,7 @@ Test(net_trace, an_empty_recording_and_an_empty_config_round_trip) {
   remove_dir(dir);
 }
 
-/* ---- Rotation ------------------------------------------------------------------ */
+/* ---- Rotation ------------------------------------------------------------ */
 
 /* Fixed-size records: payload_of(i, 1000 - varint(i) - 2) is 1000 bytes for
  * i < 128 (one-byte varints). */
@@ -496,9 +498,15 @@ Test(net_trace, a_record_larger_than_a_file_gets_a_file_of_its_own) {
  * grows only as a record needs) and of the largest size, between small
  * ones: each reads back whole. */
 static size_t size_around_a_chunk(uint32_t i) {
-  static const size_t sizes[] = {
-      10,  (64u << 10) - 40, (64u << 10) - 9, 64u << 10, (64u << 10) + 1,
-      10,  NET_TRACE_PAYLOAD_MAX - 8,          300000,    3};
+  static const size_t sizes[] = {10,
+                                 (64u << 10) - 40,
+                                 (64u << 10) - 9,
+                                 64u << 10,
+                                 (64u << 10) + 1,
+                                 10,
+                                 NET_TRACE_PAYLOAD_MAX - 8,
+                                 300000,
+                                 3};
   return sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
 }
 
@@ -554,7 +562,7 @@ Test(net_trace, a_directory_reads_in_order_and_a_middle_file_reads_on) {
   remove_dir(dir);
 }
 
-/* ---- Damage ---------------------------------------------------------------------- */
+/* ---- Damage -------------------------------------------------------------- */
 
 /* The number of user records wholly before byte off of file seq. */
 static uint32_t whole_before(const seen_t *clean, uint32_t seq, uint64_t off) {
@@ -596,8 +604,8 @@ static void flip_each_byte(const char *dir, uint32_t seq, size_t from,
                                                : NET_TRACE_FAULT_CORRUPT,
                      "file %u byte %zu: %s", seq, off, s.err);
       cr_assert_eq(s.n, whole_before(clean, seq, off),
-                   "file %u byte %zu ^%02x: %u records, want %u (%s)", seq,
-                   off, masks[m], s.n, whole_before(clean, seq, off), s.err);
+                   "file %u byte %zu ^%02x: %u records, want %u (%s)", seq, off,
+                   masks[m], s.n, whole_before(clean, seq, off), s.err);
     }
   }
   spit(p, orig, len);
@@ -768,13 +776,13 @@ Test(net_trace, wrong_version_names_both_versions) {
   read_trace(dir, size_small, &s);
   cr_assert_eq(s.rc, RT_EPROTO);
   cr_assert_eq(s.fault, NET_TRACE_FAULT_BAD_VERSION);
-  cr_assert(strstr(s.err, "trace version 7, this build reads version 1"),
-            "%s", s.err);
+  cr_assert(strstr(s.err, "trace version 7, this build reads version 1"), "%s",
+            s.err);
   set_version(dir, 1, 2); /* the first: found by open */
   read_trace(dir, size_small, &s);
   cr_assert_eq(s.open_rc, RT_EPROTO);
-  cr_assert(strstr(s.err, "trace version 2, this build reads version 1"),
-            "%s", s.err);
+  cr_assert(strstr(s.err, "trace version 2, this build reads version 1"), "%s",
+            s.err);
   remove_dir(dir);
 }
 
@@ -884,7 +892,7 @@ Test(net_trace, a_missing_trace_is_not_found) {
   remove_dir(dir);
 }
 
-/* ---- The writer: full buffers, lost records, errors ------------------------ */
+/* ---- The writer: full buffers, lost records, errors ---------------------- */
 
 typedef struct pipe_ctx {
   int fds[2];
@@ -931,8 +939,8 @@ Test(net_trace, a_full_buffer_refuses_counts_and_marks_the_gap) {
   cfg.open_ctx = &pc;
   net_trace_writer_t *w;
   char err[ERR_CAP];
-  cr_assert_eq(net_trace_writer_open_ex(dir, &h, &cfg, &w, err, sizeof(err)),
-               0, "%s", err);
+  cr_assert_eq(net_trace_writer_open_ex(dir, &h, &cfg, &w, err, sizeof(err)), 0,
+               "%s", err);
   enum { N = 4000 };
   static uint8_t outcome[N];
   uint8_t p[2048];
@@ -1093,16 +1101,15 @@ Test(net_trace, a_full_disk_is_an_error_never_a_crash) {
   cfg.open_ctx = &full_from;
   net_trace_writer_t *w;
   char err[ERR_CAP];
-  cr_assert_eq(net_trace_writer_open_ex(dir, &h, &cfg, &w, err, sizeof(err)),
-               0, "%s", err);
+  cr_assert_eq(net_trace_writer_open_ex(dir, &h, &cfg, &w, err, sizeof(err)), 0,
+               "%s", err);
   /* The failure is found by the writer thread; append reports it once it
    * is known, and never blocks meanwhile. */
   uint8_t p[512] = {0};
   int rc = 0;
   for (int tries = 0; tries < 200000 && rc != RT_EIO; tries++) {
     rc = net_trace_append(w, NET_TRACE_T_READ, p, sizeof(p));
-    cr_assert(rc == 0 || rc == RT_EFULL || rc == RT_EIO, "%s",
-              rt_err_name(rc));
+    cr_assert(rc == 0 || rc == RT_EFULL || rc == RT_EIO, "%s", rt_err_name(rc));
     net_trace_flush(w);
     if (tries % 64 == 63) {
       struct timespec ts = {0, 100000};
@@ -1219,8 +1226,8 @@ Test(net_trace, bad_arguments_are_refused_with_a_reason) {
                RT_EINVAL);
   cr_assert(strstr(err, "config") != NULL, "%s", err);
   long_config[NET_TRACE_CONFIG_MAX] = '\0'; /* exactly at the limit: fine */
-  cr_assert_eq(net_trace_writer_open(dir, &h, 0, &w, err, sizeof(err)), 0,
-               "%s", err);
+  cr_assert_eq(net_trace_writer_open(dir, &h, 0, &w, err, sizeof(err)), 0, "%s",
+               err);
   cr_assert_eq(net_trace_writer_close(w, NULL, err, sizeof(err)), 0);
   net_trace_reader_t *r;
   cr_assert_eq(net_trace_reader_open(dir, &r, err, sizeof(err)), 0, "%s", err);

@@ -20,8 +20,8 @@ static void test_log_discard(void *ctx, const char *line, size_t len) {
 }
 
 static inline rt_world_t *test_world(test_backend_t *tb, uint32_t batch) {
-  rt_world_config_t cfg = {.seed = 7, .batch_max = batch,
-                           .log_level = RT_LOG_OFF};
+  rt_world_config_t cfg = {
+      .seed = 7, .batch_max = batch, .log_level = RT_LOG_OFF};
   rt_backend_t be = {.wake = test_wake, .log_write = test_log_discard};
   rt_world_t *w = rt_world_create(&cfg, &be, tb);
   cr_assert_not_null(w);

@@ -48,9 +48,12 @@ static void on_stop_record(rt_actor_t *self, int reason) {
 
 static rt_actor_id_t spawn(rt_world_t *w, journal_t *j, uint32_t cap,
                            rt_overflow_t policy) {
-  rt_actor_spec_t spec = {.name = "rec", .behaviour = record,
-                          .on_stop = on_stop_record, .state = j,
-                          .mailbox_cap = cap, .overflow = policy};
+  rt_actor_spec_t spec = {.name = "rec",
+                          .behaviour = record,
+                          .on_stop = on_stop_record,
+                          .state = j,
+                          .mailbox_cap = cap,
+                          .overflow = policy};
   rt_actor_id_t id = 0;
   cr_assert_eq(rt_spawn(w, &spec, &id), RT_OK);
   return id;
@@ -94,7 +97,7 @@ Test(rt_actor, actors_limit_at_below_and_above) {
   rt_world_t *w = rt_world_create(&cfg, &be, NULL);
   journal_t j = {0};
   spawn(w, &j, 1, RT_OVERFLOW_REJECT);
-  spawn(w, &j, 1, RT_OVERFLOW_REJECT);          /* below */
+  spawn(w, &j, 1, RT_OVERFLOW_REJECT);                       /* below */
   rt_actor_id_t third = spawn(w, &j, 1, RT_OVERFLOW_REJECT); /* at */
   rt_actor_spec_t spec = {.behaviour = record, .state = &j, .mailbox_cap = 1};
   rt_actor_id_t id;
@@ -132,8 +135,8 @@ Test(rt_actor, from_names_the_sending_actor) {
   rt_world_t *w = test_world(&tb, 0);
   journal_t j = {0};
   rt_actor_id_t sink = spawn(w, &j, 8, RT_OVERFLOW_REJECT);
-  rt_actor_spec_t spec = {.behaviour = forwarder, .state = &sink,
-                          .mailbox_cap = 8};
+  rt_actor_spec_t spec = {
+      .behaviour = forwarder, .state = &sink, .mailbox_cap = 8};
   rt_actor_id_t fwd;
   cr_assert_eq(rt_spawn(w, &spec, &fwd), RT_OK);
   send_u64(w, fwd, TAG_PING, 5);
@@ -201,7 +204,8 @@ Test(rt_actor, full_mailbox_rejects_and_the_world_counts_it) {
   rt_world_destroy(w);
 }
 
-Test(rt_actor, stop_runs_on_stop_releases_mail_and_later_sends_are_dead_letters) {
+Test(rt_actor,
+     stop_runs_on_stop_releases_mail_and_later_sends_are_dead_letters) {
   test_backend_t tb = {0};
   rt_world_t *w = test_world(&tb, 0);
   journal_t j = {0};
@@ -260,7 +264,8 @@ Test(rt_actor, monitor_delivers_down_with_the_reason) {
   cr_assert_eq(j.tag[0], RT_TAG_DOWN);
   cr_assert_eq(j.value[0], target);
   cr_assert_eq(j.reason[0], RT_REASON_USER + 5);
-  cr_assert_eq(rt_demonitor(w, ref), RT_ENOTFOUND, "a delivered monitor is gone");
+  cr_assert_eq(rt_demonitor(w, ref), RT_ENOTFOUND,
+               "a delivered monitor is gone");
   rt_world_destroy(w);
 }
 
@@ -380,12 +385,12 @@ Test(rt_actor, a_broadcast_buffer_is_shared_and_released_by_its_holders) {
   keeper_t keepers[3] = {{0}};
   rt_actor_id_t ids[3];
   for (int i = 0; i < 3; i++) {
-    rt_actor_spec_t spec = {.behaviour = keep_buf, .state = &keepers[i],
-                            .mailbox_cap = 4};
+    rt_actor_spec_t spec = {
+        .behaviour = keep_buf, .state = &keepers[i], .mailbox_cap = 4};
     cr_assert_eq(rt_spawn(w, &spec, &ids[i]), RT_OK);
   }
-  rt_actor_spec_t spec = {.behaviour = broadcaster, .state = ids,
-                          .mailbox_cap = 4};
+  rt_actor_spec_t spec = {
+      .behaviour = broadcaster, .state = ids, .mailbox_cap = 4};
   rt_actor_id_t b;
   cr_assert_eq(rt_spawn(w, &spec, &b), RT_OK);
   send_u64(w, b, TAG_PING, 0);
@@ -451,11 +456,15 @@ Test(rt_actor, an_on_stop_that_stops_the_running_actor_waits_for_its_turn) {
   test_backend_t tb = {0};
   rt_world_t *w = test_world(&tb, 16);
   pair_t p = {0};
-  rt_actor_spec_t sa = {.name = "a", .behaviour = pair_a,
-                        .on_stop = pair_a_on_stop, .state = &p,
+  rt_actor_spec_t sa = {.name = "a",
+                        .behaviour = pair_a,
+                        .on_stop = pair_a_on_stop,
+                        .state = &p,
                         .mailbox_cap = 4};
-  rt_actor_spec_t sb = {.name = "b", .behaviour = pair_b,
-                        .on_stop = pair_b_on_stop, .state = &p,
+  rt_actor_spec_t sb = {.name = "b",
+                        .behaviour = pair_b,
+                        .on_stop = pair_b_on_stop,
+                        .state = &p,
                         .mailbox_cap = 4};
   cr_assert_eq(rt_spawn(w, &sa, &p.a), RT_OK);
   cr_assert_eq(rt_spawn(w, &sb, &p.b), RT_OK);
@@ -503,8 +512,8 @@ Test(rt_log, lines_are_key_value_and_stamped_with_world_time) {
   rt_world_set_time(w, 12 * RT_NS_PER_S + 345678 * RT_NS_PER_US);
   rt_log(w, RT_LOG_DEBUG, "hidden", "x=%d", 1);
   rt_log(w, RT_LOG_INFO, "room.start", "room=%d players=%d", 3, 2);
-  cr_assert_str_eq(cap.text,
-                   "t=12.345678 level=info event=room.start room=3 players=2\n");
+  cr_assert_str_eq(
+      cap.text, "t=12.345678 level=info event=room.start room=3 players=2\n");
   cap.len = 0;
   char big[3000];
   memset(big, 'a', sizeof(big) - 1);

@@ -5,9 +5,7 @@
 
 enum { TAG_A = 20, TAG_B = 21, TAG_TICK = 22 };
 
-static rt_msg_t msg_n(uint16_t tag, uint64_t n) {
-  return RT_MSG_OF(tag, &n);
-}
+static rt_msg_t msg_n(uint16_t tag, uint64_t n) { return RT_MSG_OF(tag, &n); }
 
 static uint64_t payload_n(const rt_msg_t *m) {
   uint64_t n;
@@ -26,9 +24,9 @@ static void fill(rt_mailbox_t *mb, uint32_t cap) {
 Test(rt_mailbox, init_rejects_zero_and_oversized_capacity) {
   rt_mailbox_t mb;
   cr_assert_eq(rt_mailbox_init(&mb, 0, RT_OVERFLOW_REJECT, NULL, 0), RT_EINVAL);
-  cr_assert_eq(rt_mailbox_init(&mb, RT_MAILBOX_CAP_MAX + 1, RT_OVERFLOW_REJECT,
-                               NULL, 0),
-               RT_EINVAL);
+  cr_assert_eq(
+      rt_mailbox_init(&mb, RT_MAILBOX_CAP_MAX + 1, RT_OVERFLOW_REJECT, NULL, 0),
+      RT_EINVAL);
   cr_assert_eq(
       rt_mailbox_init(&mb, RT_MAILBOX_CAP_MAX, RT_OVERFLOW_REJECT, NULL, 0),
       RT_OK);

@@ -26,7 +26,7 @@ Test(rt_parse, u64_takes_digits_at_and_below_max_refuses_above) {
 
 Test(rt_parse, u64_refuses_what_strtoull_would_bend) {
   uint64_t v = 3;
-  const char *bad[] = {NULL, "",   " 1", "-1", "+1",  "0x10", "1e3",
+  const char *bad[] = {NULL, "",   " 1",  "-1",  "+1", "0x10", "1e3",
                        "1 ", "1.", "inf", "nan", "1a", "\t2"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     cr_assert_eq(u64(bad[i], UINT64_MAX, &v), RT_EINVAL, "'%s'",
@@ -65,7 +65,7 @@ Test(rt_parse, seconds_take_their_unit_only_when_asked) {
 
 Test(rt_parse, seconds_refuse_what_strtod_would_bend) {
   rt_time_ns t = 5;
-  const char *bad[] = {NULL,  "",    ".",    "1.2.3", " 1", "-1", "+1",
+  const char *bad[] = {NULL,   "",    ".",   "1.2.3", " 1", "-1", "+1",
                        "0x10", "1e3", "inf", "nan",   "1 ", "1,5"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     cr_assert_eq(rt_parse_seconds(bad[i], NULL, RT_NS_PER_S * 100, &t),

@@ -205,7 +205,8 @@ static void count_fn(rt_world_t *w, void *arg, uint64_t timer) {
   fn_calls_t *c = arg;
   c->at[c->n++] = rt_now(w);
   if (c->n == 3)
-    cr_assert_eq(rt_timer_cancel(w, timer), RT_OK, "a function may cancel itself");
+    cr_assert_eq(rt_timer_cancel(w, timer), RT_OK,
+                 "a function may cancel itself");
 }
 
 Test(rt_timer, function_timers_run_in_order_and_may_cancel_themselves) {
@@ -228,8 +229,8 @@ Test(rt_timer, timers_limit_at_below_and_above) {
   fires_t f = {0};
   rt_actor_id_t a = spawn_timer_owner(w, &f);
   uint64_t t1, t2, t3;
-  cr_assert_eq(rt_timer_start(w, a, 5, 0, 0, 0, &t1), RT_OK); /* below */
-  cr_assert_eq(rt_timer_start(w, a, 5, 0, 0, 0, &t2), RT_OK); /* at */
+  cr_assert_eq(rt_timer_start(w, a, 5, 0, 0, 0, &t1), RT_OK);     /* below */
+  cr_assert_eq(rt_timer_start(w, a, 5, 0, 0, 0, &t2), RT_OK);     /* at */
   cr_assert_eq(rt_timer_start(w, a, 5, 0, 0, 0, &t3), RT_ELIMIT); /* above */
   cr_assert_eq(rt_timer_cancel(w, t1), RT_OK);
   cr_assert_eq(rt_timer_start(w, a, 5, 0, 0, 0, &t3), RT_OK);
@@ -301,8 +302,7 @@ Test(rt_timer, a_period_past_the_end_of_time_fires_once) {
   fires_t f = {0};
   rt_actor_id_t id = spawn_timer_owner(w, &f);
   uint64_t t;
-  cr_assert_eq(rt_timer_start(w, id, 1, RT_TIME_NEVER, TAG_T1, 1, &t),
-               RT_OK);
+  cr_assert_eq(rt_timer_start(w, id, 1, RT_TIME_NEVER, TAG_T1, 1, &t), RT_OK);
   rt_world_set_time(w, 1);
   rt_world_fire_timers(w);
   test_drain(w);

@@ -210,8 +210,7 @@ Test(sim_flow,
   /* until=T: the end of the fault phase, a virtual time up to 24 h. */
   cr_assert_eq(simrun_faults_parse("none", &f, why, sizeof(why)), 0);
   cr_assert(f.until == 0, "no end given: the end of the active phase");
-  cr_assert_eq(simrun_faults_parse("stall=0.5,until=30s", &f, why,
-                                   sizeof(why)),
+  cr_assert_eq(simrun_faults_parse("stall=0.5,until=30s", &f, why, sizeof(why)),
                0, "%s", why);
   cr_assert(f.until == 30 * SEC && f.stall == 0.5);
   cr_assert_eq(simrun_faults_parse("until=86400s", &f, why, sizeof(why)), 0);
@@ -251,8 +250,7 @@ Test(sim_flow,
     if (drawn.until > 0) {
       ends++;
       cr_assert(drawn.until >= duration / 4 - SEC && drawn.until < duration,
-                "seed %" PRIu64 ": until=%" PRId64, seed,
-                (int64_t)drawn.until);
+                "seed %" PRIu64 ": until=%" PRId64, seed, (int64_t)drawn.until);
       cr_assert(strstr(text, ",until=") != NULL, "%s", text);
     }
   }
@@ -706,8 +704,7 @@ Test(sim_flow, the_checks_also_run_after_every_n_deliveries) {
 
 Test(sim_flow, faults_stop_at_until_and_play_recovers_within_the_bound) {
   flow_t f;
-  flow_init(&f, "faults_stop_at_until_and_play_recovers_within_the_bound",
-            510);
+  flow_init(&f, "faults_stop_at_until_and_play_recovers_within_the_bound", 510);
   f.cfg.players = 16;
   f.cfg.duration = 40 * SEC;
   char why[256];
@@ -720,15 +717,17 @@ Test(sim_flow, faults_stop_at_until_and_play_recovers_within_the_bound) {
   flow_start(&f);
   CHECK(&f, simrun_populate(f.run, &mix) == RT_OK, "populate");
   CHECK(&f, simrun_fault_end(f.run) == 12 * SEC, "F");
-  CHECK(&f, simrun_r1(f.run) < simrun_l1(f.run) &&
-                simrun_r2(f.run) < simrun_l2(f.run),
+  CHECK(&f,
+        simrun_r1(f.run) < simrun_l1(f.run) &&
+            simrun_r2(f.run) < simrun_l2(f.run),
         "recovery deadlines before the final ones");
   run_to(&f, 12 * SEC);
   simrun_summary_t at_f, later;
   simrun_summary(f.run, &at_f);
-  CHECK(&f, at_f.faults_injected[1] + at_f.faults_injected[2] +
-                    at_f.faults_injected[3] >
-                0,
+  CHECK(&f,
+        at_f.faults_injected[1] + at_f.faults_injected[2] +
+                at_f.faults_injected[3] >
+            0,
         "faults before F");
   CHECK(&f, at_f.recovery_rooms > 0, "games running at F");
   run_to(&f, 40 * SEC);
@@ -737,8 +736,7 @@ Test(sim_flow, faults_stop_at_until_and_play_recovers_within_the_bound) {
     CHECK(&f, later.faults_injected[i] == at_f.faults_injected[i],
           "fault %d injected after F: %" PRIu64 " then %" PRIu64, i,
           at_f.faults_injected[i], later.faults_injected[i]);
-  CHECK(&f, later.games_started > at_f.games_started,
-        "play went on after F");
+  CHECK(&f, later.games_started > at_f.games_started, "play went on after F");
   finish(&f);
   simrun_summary(f.run, &later);
   CHECK(&f, later.fault_end == 12 * SEC && later.rooms_lost == 0, "summary");

@@ -67,7 +67,7 @@
 #define SECOND_LEN 1000u     /* and its second */
 #define BIG_LEN (16u * 1024) /* one send bigger than a record can hold */
 
-/* ---- A temporary directory per test ------------------------------------ */
+/* ---- A temporary directory per test -------------------------------------- */
 
 /* Criterion's init and fini take no argument, so the test's directory lives
  * here. Each test runs in its own worker process: one directory per test. */
@@ -111,7 +111,7 @@ static void tmp_fini(void) {
 
 TestSuite(sim_replay, .init = tmp_init, .fini = tmp_fini);
 
-/* ---- The client's bytes ------------------------------------------------ */
+/* ---- The client's bytes -------------------------------------------------- */
 
 /* Byte i of what the client sends: lower-case letters (so that upper-casing
  * changes every byte), not periodic in a chunk size. */
@@ -124,7 +124,7 @@ static void fill(uint8_t *buf, uint64_t from, size_t n) {
     buf[k] = pattern(from + k);
 }
 
-/* ---- Echo servers of the test's own ------------------------------------ */
+/* ---- Echo servers of the test's own -------------------------------------- */
 
 /* A copy of net_echo's acceptor and connection (net/net_echo.c) making
  * the same stream calls in the same order, with a twist per mode: the
@@ -300,7 +300,7 @@ static int echo_spawn(rt_world_t *w, rt_listener_t *l, void *ctx) {
   return net_echo_spawn_acceptor(w, l, &id);
 }
 
-/* ---- Recording a live session ------------------------------------------ */
+/* ---- Recording a live session -------------------------------------------- */
 
 typedef struct plan {
   uint32_t buffer_bytes; /* the trace writer's; 0: its default */
@@ -434,7 +434,7 @@ static void record_echo(const char *dir, session_t *out) {
   record_session(dir, &plan, out);
 }
 
-/* ---- Replaying --------------------------------------------------------- */
+/* ---- Replaying ----------------------------------------------------------- */
 
 typedef enum extra {
   EXTRA_NONE,
@@ -485,7 +485,7 @@ static sim_replay_status_t replay_echo(const char *path,
 /* A report's status and sentence, for an assertion's "%s: %s". */
 #define SAID(rep) sim_replay_status_name((rep).status), (rep).what
 
-/* ---- Round trip -------------------------------------------------------- */
+/* ---- Round trip ---------------------------------------------------------- */
 
 Test(sim_replay, a_recorded_echo_session_replays_with_every_check_matching) {
   char dir[TMP_PATH_MAX];
@@ -549,7 +549,7 @@ Test(sim_replay, a_faithful_copy_of_the_program_replays_as_well) {
   cr_assert_eq(rep.output_hash, s.output_hash);
 }
 
-/* ---- Divergence -------------------------------------------------------- */
+/* ---- Divergence ---------------------------------------------------------- */
 
 Test(sim_replay, a_program_that_writes_other_bytes_diverges_at_the_write) {
   char dir[TMP_PATH_MAX];
@@ -661,7 +661,7 @@ Test(sim_replay, a_program_with_more_messages_inside_diverges_at_the_pass) {
   cr_assert_not_null(strstr(rep.context, "CHECKPOINT"), "%s", rep.context);
 }
 
-/* ---- Edited traces ----------------------------------------------------- */
+/* ---- Edited traces ------------------------------------------------------- */
 
 /* A record's payload changed in place and its CRC-32C resealed, as a
  * different program's recording would differ: the trace reads cleanly, and
@@ -900,7 +900,7 @@ Test(sim_replay, a_write_that_took_more_than_offered_is_a_trace_error) {
   cr_assert_not_null(strstr(rep.what, "a write took"), "%s", rep.what);
 }
 
-/* ---- Stopping early ---------------------------------------------------- */
+/* ---- Stopping early ------------------------------------------------------ */
 
 Test(sim_replay, until_stops_at_the_requested_time_with_every_check_matched) {
   char dir[TMP_PATH_MAX];
@@ -968,7 +968,7 @@ Test(sim_replay, a_second_run_of_one_replay_is_refused_not_done) {
   sim_replay_close(r);
 }
 
-/* ---- Lost records ------------------------------------------------------ */
+/* ---- Lost records -------------------------------------------------------- */
 
 Test(sim_replay, a_record_the_writer_refused_is_a_trace_error_at_the_gap) {
   /* The smallest writer buffer (NET_TRACE_BUFFER_BYTES_MIN, 4 KiB) limits a
@@ -997,7 +997,7 @@ Test(sim_replay, a_record_the_writer_refused_is_a_trace_error_at_the_gap) {
   cr_assert_not_null(strstr(rep.context, "LOST"), "%s", rep.context);
 }
 
-/* ---- Damaged traces ---------------------------------------------------- */
+/* ---- Damaged traces ------------------------------------------------------ */
 
 typedef struct located {
   uint64_t offset; /* in trace-000001.oct */
@@ -1137,7 +1137,7 @@ Test(sim_replay, opening_what_is_not_a_live_recording_fails_with_a_sentence) {
   cr_assert_not_null(strstr(err, "simulated"), "%s", err);
 }
 
-/* ---- Externals through a recording ------------------------------------- */
+/* ---- Externals through a recording --------------------------------------- */
 
 Test(sim_replay, externals_recorded_live_are_taken_back_not_recomputed) {
   /* The keyed mirror XORs each chunk with a key it gets as an external.
@@ -1174,7 +1174,7 @@ Test(sim_replay, externals_recorded_live_are_taken_back_not_recomputed) {
   cr_assert_not_null(strstr(plain.what, "EXTERNAL"), "%s", plain.what);
 }
 
-/* ---- The tap, unit by unit --------------------------------------------- */
+/* ---- The tap, unit by unit ----------------------------------------------- */
 
 #define PROBE_DATA_MAX 64u
 
@@ -1343,7 +1343,7 @@ Test(sim_replay, a_replaying_tap_answers_take_and_its_errors_propagate) {
   sim_world_destroy(sw);
 }
 
-/* ---- The output hash --------------------------------------------------- */
+/* ---- The output hash ----------------------------------------------------- */
 
 Test(sim_replay, the_output_hash_folds_accepted_bytes_only_while_tapped) {
   sim_world_t *sw = quiet_sim();
@@ -1415,7 +1415,7 @@ Test(sim_replay, the_output_hash_folds_accepted_bytes_only_while_tapped) {
   sim_world_destroy(sw);
 }
 
-/* ---- A recording that fails is heard of at once ------------------------ */
+/* ---- A recording that fails is heard of at once -------------------------- */
 
 typedef struct log_lines {
   uint32_t trouble; /* "record.trouble" warnings */
@@ -1446,14 +1446,17 @@ static int open_full(void *ctx, const char *path, uint32_t seq) {
  * and only once however long the run goes on. */
 Test(sim_replay, a_failing_recording_is_warned_of_once_while_it_runs) {
   log_lines_t lines = {0};
-  sim_config_t sc = {.seed = SEED, .log_level = RT_LOG_WARN,
-                     .log_write = count_trouble, .log_ctx = &lines};
+  sim_config_t sc = {.seed = SEED,
+                     .log_level = RT_LOG_WARN,
+                     .log_write = count_trouble,
+                     .log_ctx = &lines};
   sim_world_t *sw = sim_world_create(&sc);
   cr_assert_not_null(sw);
   rt_world_t *w = sim_world_rt(sw);
   char dir[TMP_PATH_MAX];
   tmp_path(dir, "full");
-  net_record_config_t rc = {.dir = dir, .config = "full disk",
+  net_record_config_t rc = {.dir = dir,
+                            .config = "full disk",
                             .flags = NET_RECORD_F_SIM,
                             .open_file = open_full};
   char err[ERR_CAP] = "";
@@ -1462,8 +1465,8 @@ Test(sim_replay, a_failing_recording_is_warned_of_once_while_it_runs) {
                err);
   /* An actor ticking every 5 ms makes passes, and so records and
    * hand-offs to the writer, well past the first failed write. */
-  rt_actor_spec_t spec = {.name = "tick", .behaviour = tick_nop,
-                          .mailbox_cap = 4};
+  rt_actor_spec_t spec = {
+      .name = "tick", .behaviour = tick_nop, .mailbox_cap = 4};
   rt_actor_id_t id;
   cr_assert_eq(rt_spawn(w, &spec, &id), RT_OK);
   uint64_t t;

@@ -51,9 +51,9 @@ static void member_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     /* Park the token on a random timer instead of sending it now. */
     uint64_t t;
     rt_time_ns delay = (rt_time_ns)rt_rng_below(&m->rng, 10 * RT_NS_PER_MS);
-    cr_assert_eq(rt_timer_start(w, rt_self(self), delay, 0, TAG_WAKE,
-                                tok.hops_left, &t),
-                 RT_OK);
+    cr_assert_eq(
+        rt_timer_start(w, rt_self(self), delay, 0, TAG_WAKE, tok.hops_left, &t),
+        RT_OK);
     m->wl->timers++;
     return;
   }
@@ -67,7 +67,8 @@ static void workload_setup(sim_world_t *sw, workload_t *wl) {
   for (uint32_t i = 0; i < WORKLOAD_ACTORS; i++) {
     wl->members[i].wl = wl;
     rt_world_rng(w, RT_RNG_KEY(RT_RNG_SUB_TEST, i), &wl->members[i].rng);
-    rt_actor_spec_t spec = {.name = "member", .behaviour = member_behaviour,
+    rt_actor_spec_t spec = {.name = "member",
+                            .behaviour = member_behaviour,
                             .state = &wl->members[i],
                             .mailbox_cap = WORKLOAD_TOKENS,
                             .overflow = RT_OVERFLOW_REJECT};
@@ -154,8 +155,8 @@ Test(sim_world, the_clock_jumps_to_the_next_event_and_stops_at_the_deadline) {
   sim_world_t *sw = sim_world_create(&cfg);
   rt_world_t *w = sim_world_rt(sw);
   int fired = 0;
-  rt_actor_spec_t spec = {.behaviour = count_timer, .state = &fired,
-                          .mailbox_cap = 1};
+  rt_actor_spec_t spec = {
+      .behaviour = count_timer, .state = &fired, .mailbox_cap = 1};
   rt_actor_id_t a;
   cr_assert_eq(rt_spawn(w, &spec, &a), RT_OK);
   uint64_t t;
@@ -208,8 +209,10 @@ static void logger(rt_actor_t *self, const rt_msg_t *msg) {
 }
 
 static void run_logged(logbuf_t *out) {
-  sim_config_t cfg = {.seed = 9, .log_level = RT_LOG_INFO,
-                      .log_write = log_to_buf, .log_ctx = out};
+  sim_config_t cfg = {.seed = 9,
+                      .log_level = RT_LOG_INFO,
+                      .log_write = log_to_buf,
+                      .log_ctx = out};
   sim_world_t *sw = sim_world_create(&cfg);
   rt_world_t *w = sim_world_rt(sw);
   rt_actor_spec_t spec = {.behaviour = logger, .mailbox_cap = 1};
@@ -230,5 +233,6 @@ Test(sim_world, a_simulated_run_logs_identically_twice) {
   cr_assert_gt(a.len, 0);
   cr_assert_str_eq(a.text, b.text);
   cr_assert(strstr(a.text, "t=4.500000 level=info event=tick actor=1 n=3\n") !=
-            NULL, "%s", a.text);
+                NULL,
+            "%s", a.text);
 }

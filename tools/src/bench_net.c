@@ -42,8 +42,8 @@
 #define TAG_CLOSE (RT_TAG_USER + 1)
 
 #define CONNECTIONS_MAX 100000u
-#define CONNECTING_MAX 256u /* handshakes in flight */
-#define MESSAGE_BYTES_MAX 512u /* the server's limit */
+#define CONNECTING_MAX 256u     /* handshakes in flight */
+#define MESSAGE_BYTES_MAX 512u  /* the server's limit */
 #define LATENCY_BUCKETS 100000u /* 1 us each: up to 100 ms, then "over" */
 #define CONNECT_LIMIT_NS (60 * RT_NS_PER_S)
 #define CLOSE_LIMIT_NS (30 * RT_NS_PER_S)
@@ -67,8 +67,8 @@ typedef struct client {
   net_wsc_t *wsc;
   rt_actor_id_t id;
   uint8_t state;
-  bool echoed_once; /* counted in b->held */
-  bool awaiting;    /* a message of ours is not echoed yet */
+  bool echoed_once;     /* counted in b->held */
+  bool awaiting;        /* a message of ours is not echoed yet */
   bool close_requested; /* counted in b->closing until it ends */
   uint64_t sent_ns;
 } client_t;
@@ -148,11 +148,13 @@ static void raise_fd_limit(uint32_t need) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   if (rl.rlim_cur < (rlim_t)need + 64)
-    fprintf(stderr, "bench-net: RLIMIT_NOFILE is %llu, %u connections need "
-            "more\n", (unsigned long long)rl.rlim_cur, need);
+    fprintf(stderr,
+            "bench-net: RLIMIT_NOFILE is %llu, %u connections need "
+            "more\n",
+            (unsigned long long)rl.rlim_cur, need);
 }
 
-/* ---- Phase bookkeeping ----------------------------------------------------- */
+/* ---- Phase bookkeeping --------------------------------------------------- */
 
 static void check_phase(bench_t *b) {
   if (b->phase == PHASE_CONNECT && b->held + b->failed_open == b->n)
@@ -193,7 +195,7 @@ static void client_end(client_t *c, bool clean, fail_t why) {
   check_phase(b);
 }
 
-/* ---- Messages ------------------------------------------------------------------- */
+/* ---- Messages ------------------------------------------------------------ */
 
 static void send_message(client_t *c) {
   net_ws_t *ws = net_wsc_ws(c->wsc);
@@ -239,7 +241,7 @@ static void on_text(void *ud, const uint8_t *data, size_t len) {
 
 static const net_ws_callbacks_t client_callbacks = {.on_text = on_text};
 
-/* ---- The client actor ----------------------------------------------------------- */
+/* ---- The client actor ---------------------------------------------------- */
 
 static void client_on_event(client_t *c) {
   bench_t *b = c->b;
@@ -354,7 +356,7 @@ static void start_more(bench_t *b) {
   b->starting = false;
 }
 
-/* ---- Phases ------------------------------------------------------------------------ */
+/* ---- Phases -------------------------------------------------------------- */
 
 /* Open every client; returns seconds taken. */
 static double phase_connect(bench_t *b) {
@@ -409,7 +411,7 @@ static uint64_t percentile_us(const bench_t *b, double p) {
   return b->latency_max_ns / 1000;
 }
 
-/* ---- Main -------------------------------------------------------------------------- */
+/* ---- Main ---------------------------------------------------------------- */
 
 typedef struct options {
   mode_t_ mode;
@@ -463,9 +465,8 @@ static int parse(int argc, char **argv, options_t *o) {
     else
       return -1;
   }
-  if (o->port == 0 || o->n == 0 || o->n > CONNECTIONS_MAX ||
-      o->bytes == 0 || o->bytes > MESSAGE_BYTES_MAX || !(o->seconds > 0) ||
-      o->seconds > 3600)
+  if (o->port == 0 || o->n == 0 || o->n > CONNECTIONS_MAX || o->bytes == 0 ||
+      o->bytes > MESSAGE_BYTES_MAX || !(o->seconds > 0) || o->seconds > 3600)
     return -1;
   return 0;
 }
@@ -474,8 +475,8 @@ static bench_t *bench_create(const options_t *o) {
   bench_t *b = calloc(1, sizeof(*b));
   if (b == NULL)
     return NULL;
-  net_live_config_t cfg = {.seed = 1, .log_level = RT_LOG_WARN,
-                           .hash_disabled = true};
+  net_live_config_t cfg = {
+      .seed = 1, .log_level = RT_LOG_WARN, .hash_disabled = true};
   b->live = net_live_create(&cfg);
   b->clients = calloc(o->n, sizeof(*b->clients));
   b->latency_us = calloc(LATENCY_BUCKETS, sizeof(*b->latency_us));
@@ -535,8 +536,8 @@ static int run_idle(bench_t *b, const options_t *o) {
   double connect_s = phase_connect(b);
   net_live_run_for(b->live, SETTLE_NS); /* let the server finish its work */
   long held = o->server_pid != NULL ? rss_kib(o->server_pid) : -1;
-  printf("held connections=%u held=%u failed=%u connect_s=%.2f", b->n,
-         b->held, b->failed_open, connect_s);
+  printf("held connections=%u held=%u failed=%u connect_s=%.2f", b->n, b->held,
+         b->failed_open, connect_s);
   print_fails(b);
   if (o->server_pid != NULL)
     printf(" server_rss_before_kib=%ld server_rss_held_kib=%ld", before, held);

@@ -103,7 +103,8 @@ static double run_sim(uint32_t actors, uint32_t tokens, uint64_t messages,
   sim_config_t cfg = {.seed = 1, .log_level = RT_LOG_OFF};
   sim_world_t *sw = sim_world_create(&cfg);
   ring_t r = {0};
-  member_t *members = ring_setup(sim_world_rt(sw), &r, actors, tokens, messages);
+  member_t *members =
+      ring_setup(sim_world_rt(sw), &r, actors, tokens, messages);
   double t0 = now_s();
   sim_world_run(sw, RT_TIME_NEVER, 0);
   double dt = now_s() - t0;
@@ -119,18 +120,17 @@ static double run_sim(uint32_t actors, uint32_t tokens, uint64_t messages,
 }
 
 static double run_live(uint32_t actors, uint32_t tokens, uint64_t messages) {
-  net_live_config_t cfg = {.seed = 1, .log_level = RT_LOG_WARN,
-                           .hash_disabled = true};
+  net_live_config_t cfg = {
+      .seed = 1, .log_level = RT_LOG_WARN, .hash_disabled = true};
   net_live_t *live = net_live_create(&cfg);
   ring_t r = {.live = live};
-  member_t *members = ring_setup(net_live_world(live), &r, actors, tokens,
-                                 messages);
+  member_t *members =
+      ring_setup(net_live_world(live), &r, actors, tokens, messages);
   double t0 = now_s();
   net_live_run(live);
   double dt = now_s() - t0;
   if (r.remaining != 0) {
-    fprintf(stderr, "live ring: %" PRIu64 " deliveries missing\n",
-            r.remaining);
+    fprintf(stderr, "live ring: %" PRIu64 " deliveries missing\n", r.remaining);
     exit(1);
   }
   net_live_destroy(live);
@@ -182,7 +182,8 @@ int main(int argc, char **argv) {
   qsort(sim, runs, sizeof(double), cmp_double);
   qsort(live, runs, sizeof(double), cmp_double);
   printf("ring of %u actors, %u tokens, %" PRIu64 " messages, median of %u "
-         "runs, one core\n", actors, tokens, total, runs);
+         "runs, one core\n",
+         actors, tokens, total, runs);
   report("sim", total, sim[runs / 2], hash);
   report("live", total, live[runs / 2], 0);
   return 0;

@@ -139,15 +139,16 @@ static const char *choose_secret(const char *given, rt_world_t *w, char *buf,
 /* The /metrics token: --metrics-token, else OC_METRICS_TOKEN; a short one
  * is refused like the token key (-1 after a message). */
 static int metrics_token(server_options_t *o) {
-  const char *from = o->metrics_token != NULL ? "--metrics-token"
-                                              : "OC_METRICS_TOKEN";
-  const char *token = o->metrics_token != NULL ? o->metrics_token
-                                               : getenv("OC_METRICS_TOKEN");
+  const char *from =
+      o->metrics_token != NULL ? "--metrics-token" : "OC_METRICS_TOKEN";
+  const char *token =
+      o->metrics_token != NULL ? o->metrics_token : getenv("OC_METRICS_TOKEN");
   if (token != NULL && token[0] == '\0')
     token = NULL;
   if (token != NULL && strlen(token) < SECRET_MIN_LEN) {
-    fprintf(stderr, "overcookied: %s is %zu characters; it must be at least "
-                    "%d\n",
+    fprintf(stderr,
+            "overcookied: %s is %zu characters; it must be at least "
+            "%d\n",
             from, strlen(token), SECRET_MIN_LEN);
     return -1;
   }

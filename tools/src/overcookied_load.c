@@ -26,9 +26,9 @@
 #include <unistd.h>
 
 #define PLAYERS_MAX 200000u
-#define SEQ_RING 512u      /* outstanding clicks remembered per player */
-#define HIST_SUB 64u       /* sub-buckets per power of two */
-#define HIST_POW 40u       /* up to 2^40 ns (18 minutes) */
+#define SEQ_RING 512u /* outstanding clicks remembered per player */
+#define HIST_SUB 64u  /* sub-buckets per power of two */
+#define HIST_POW 40u  /* up to 2^40 ns (18 minutes) */
 #define REACTION_MIN_MS 180
 #define REACTION_MAX_MS 450
 #define LOGIN_BUF 4096u
@@ -55,7 +55,7 @@ typedef struct options {
   uint64_t seed;
 } options_t;
 
-/* ---- Latency histogram (log-linear, ~1.5 % resolution) ------------------------ */
+/* ---- Latency histogram (log-linear, ~1.5 % resolution) ------------------- */
 
 typedef struct hist {
   uint64_t counts[HIST_POW * HIST_SUB];
@@ -68,7 +68,8 @@ static uint32_t hist_index(rt_time_ns v) {
     return (uint32_t)(v < 0 ? 0 : v);
   uint32_t p = 63u - (uint32_t)__builtin_clzll((unsigned long long)v);
   uint32_t shift = p - 6u; /* HIST_SUB = 2^6 */
-  uint32_t idx = (p - 5u) * HIST_SUB + (uint32_t)((v >> shift) & (HIST_SUB - 1));
+  uint32_t idx =
+      (p - 5u) * HIST_SUB + (uint32_t)((v >> shift) & (HIST_SUB - 1));
   return idx < HIST_POW * HIST_SUB ? idx : HIST_POW * HIST_SUB - 1;
 }
 
@@ -100,7 +101,7 @@ static rt_time_ns hist_quantile(const hist_t *h, double q) {
   return h->max;
 }
 
-/* ---- Shared run state -------------------------------------------------------------- */
+/* ---- Shared run state ---------------------------------------------------- */
 
 typedef struct counters {
   uint64_t logins, login_failures;
@@ -110,11 +111,11 @@ typedef struct counters {
   uint64_t clicks_sent, acks, cookie_clicks;
   uint64_t window_clicks, window_acks; /* clicks sent in the window, and
                                           how many of those were acked */
-  uint64_t late_clicks, window_late; /* answered not_in_game: they crossed
-                                        the game's end (see on_late_answer) */
+  uint64_t late_clicks, window_late;   /* answered not_in_game: they crossed
+                                          the game's end (see on_late_answer) */
   uint64_t errors;
-  uint64_t msg_update, msg_opponent, msg_spawn, msg_start, msg_over,
-      msg_queued, msg_other;
+  uint64_t msg_update, msg_opponent, msg_spawn, msg_start, msg_over, msg_queued,
+      msg_other;
 } counters_t;
 
 /* A process's CPU time from /proc: user and system. With this kernel's
@@ -130,21 +131,21 @@ typedef struct run {
   options_t opt;
   net_live_t *live;
   rt_world_t *w;
-  counters_t c;       /* whole run */
+  counters_t c;         /* whole run */
   counters_t at_window; /* snapshot when the window opened */
   counters_t at_window_end;
   hist_t *hist;
   bool window_open;
   bool draining; /* the window closed: no more clicks, acks still count */
   rt_time_ns window_start, window_end;
-  uint32_t started;   /* players started so far */
+  uint32_t started; /* players started so far */
   uint32_t connected_now;
   cpu_times_t cpu_start, cpu_end;
   long rss_base_kb, rss_end_kb;
   bool tty;
 } run_t;
 
-/* ---- /proc ------------------------------------------------------------------------- */
+/* ---- /proc --------------------------------------------------------------- */
 
 static cpu_times_t proc_cpu_times(long pid) {
   cpu_times_t t = {-1, -1};
@@ -184,10 +185,15 @@ static long proc_rss_kb(long pid) {
   return kb;
 }
 
-/* ---- A virtual player ---------------------------------------------------------------- */
+/* ---- A virtual player ---------------------------------------------------- */
 
 typedef enum {
-  P_LOGIN = 0, P_WS, P_LOBBY, P_QUEUED, P_PLAYING, P_DONE
+  P_LOGIN = 0,
+  P_WS,
+  P_LOBBY,
+  P_QUEUED,
+  P_PLAYING,
+  P_DONE
 } pstate_t;
 
 typedef struct player {
@@ -326,7 +332,8 @@ static void on_game_message(void *ud, const uint8_t *data, size_t len) {
     r->c.msg_spawn++;
     if (p->cookie_timer == 0 && r->opt.mode == MODE_PLAY) {
       rt_time_ns react =
-          rt_rng_range(&p->rng, REACTION_MIN_MS, REACTION_MAX_MS) * RT_NS_PER_MS;
+          rt_rng_range(&p->rng, REACTION_MIN_MS, REACTION_MAX_MS) *
+          RT_NS_PER_MS;
       rt_timer_start(r->w, p->id, react, 0, TAG_COOKIE, 0, &p->cookie_timer);
     }
   } else if (strcmp(t, "GAME_START") == 0) {
@@ -360,8 +367,8 @@ static const net_ws_callbacks_t ws_callbacks = {.on_text = on_game_message};
 
 static int open_connection(player_t *p) {
   run_t *r = p->run;
-  int err = net_live_connect(r->live, r->opt.host, r->opt.port, p->id,
-                             &p->stream);
+  int err =
+      net_live_connect(r->live, r->opt.host, r->opt.port, p->id, &p->stream);
   if (err < 0)
     return err;
   return RT_OK;
@@ -414,8 +421,8 @@ static void login_readable(player_t *p) {
                       ? cJSON_Parse(p->httpc->body)
                       : NULL;
     const cJSON *token = cJSON_GetObjectItemCaseSensitive(body, "token");
-    bool ok = cJSON_IsString(token) &&
-              strlen(token->valuestring) < sizeof(p->token);
+    bool ok =
+        cJSON_IsString(token) && strlen(token->valuestring) < sizeof(p->token);
     if (ok)
       snprintf(p->token, sizeof(p->token), "%s", token->valuestring);
     cJSON_Delete(body);
@@ -515,7 +522,7 @@ static void player_on_stop(rt_actor_t *self, int reason) {
   free(p);
 }
 
-/* ---- The controller: ramp, window, report ---------------------------------------------- */
+/* ---- The controller: ramp, window, report -------------------------------- */
 
 #define CONTROL_TICK_NS (100 * RT_NS_PER_MS)
 #define DRAIN_NS (1 * RT_NS_PER_S)
@@ -549,8 +556,8 @@ static void progress(run_t *r) {
   fprintf(stderr,
           "\r%6.1fs players %u/%u connected %u matches %" PRIu64
           " clicks %" PRIu64 " acks %" PRIu64 " p99 %.1f ms   ",
-          t, r->started, r->opt.players, r->connected_now,
-          r->c.matches_started, r->c.clicks_sent, r->c.acks,
+          t, r->started, r->opt.players, r->connected_now, r->c.matches_started,
+          r->c.clicks_sent, r->c.acks,
           (double)hist_quantile(r->hist, 0.99) / 1e6);
   fflush(stderr);
 }
@@ -562,9 +569,10 @@ static void controller_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     return;
   rt_time_ns now = rt_now(r->w);
   rt_time_ns ramp = (rt_time_ns)(r->opt.ramp_s * 1e9);
-  uint32_t due = ramp <= 0 ? r->opt.players
-                           : (uint32_t)((double)r->opt.players *
-                                        (double)now / (double)ramp);
+  uint32_t due =
+      ramp <= 0
+          ? r->opt.players
+          : (uint32_t)((double)r->opt.players * (double)now / (double)ramp);
   if (due > r->opt.players)
     due = r->opt.players;
   while (r->started < due)
@@ -593,7 +601,7 @@ static void controller_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   progress(r);
 }
 
-/* ---- Report -------------------------------------------------------------------------------- */
+/* ---- Report -------------------------------------------------------------- */
 
 static void report(const run_t *r) {
   const counters_t *c = &r->c, *w0 = &r->at_window;
@@ -607,10 +615,10 @@ static void report(const run_t *r) {
                (r->cpu_start.user_s + r->cpu_start.sys_s);
   double us_per_ack =
       acks > 0 && r->opt.server_pid > 0 ? cpu * 1e6 / (double)acks : 0;
-  double bytes_per_conn =
-      r->opt.server_pid > 0 && c->connections > 0
-          ? (double)(r->rss_end_kb - r->rss_base_kb) * 1024.0 / (double)c->connections
-          : 0;
+  double bytes_per_conn = r->opt.server_pid > 0 && c->connections > 0
+                              ? (double)(r->rss_end_kb - r->rss_base_kb) *
+                                    1024.0 / (double)c->connections
+                              : 0;
   double ms = 1e6;
   if (r->tty)
     fprintf(stderr, "\n");
@@ -632,12 +640,14 @@ static void report(const run_t *r) {
            c->errors, (double)hist_quantile(r->hist, 0.5) / ms,
            (double)hist_quantile(r->hist, 0.9) / ms,
            (double)hist_quantile(r->hist, 0.99) / ms,
-           (double)hist_quantile(r->hist, 0.999) / ms, (double)r->hist->max / ms,
-           cpu, us_per_ack, r->rss_end_kb, bytes_per_conn);
+           (double)hist_quantile(r->hist, 0.999) / ms,
+           (double)r->hist->max / ms, cpu, us_per_ack, r->rss_end_kb,
+           bytes_per_conn);
     return;
   }
-  printf("players %u (rate %.1f clicks/s each), window %.1f s after a %.1f s ramp\n",
-         r->opt.players, r->opt.rate, window_s, r->opt.ramp_s);
+  printf(
+      "players %u (rate %.1f clicks/s each), window %.1f s after a %.1f s ramp\n",
+      r->opt.players, r->opt.rate, window_s, r->opt.ramp_s);
   printf("logins %" PRIu64 ", connections %" PRIu64 ", failed %" PRIu64
          ", unexpected closes %" PRIu64 "\n",
          c->logins, c->connections, c->connect_failures, c->unexpected_closes);
@@ -648,8 +658,8 @@ static void report(const run_t *r) {
          "; late (crossed a game's end) %" PRIu64 ", errors %" PRIu64 "\n",
          clicks, acks, missing, c->late_clicks, c->errors);
   printf("messages: UPDATE %" PRIu64 ", OPPONENT_CLICK %" PRIu64
-         ", COOKIE_SPAWN %" PRIu64 ", GAME_START %" PRIu64 ", GAME_OVER %" PRIu64
-         ", QUEUED %" PRIu64 ", other %" PRIu64 "\n",
+         ", COOKIE_SPAWN %" PRIu64 ", GAME_START %" PRIu64
+         ", GAME_OVER %" PRIu64 ", QUEUED %" PRIu64 ", other %" PRIu64 "\n",
          c->msg_update, c->msg_opponent, c->msg_spawn, c->msg_start,
          c->msg_over, c->msg_queued, c->msg_other);
   printf("click-to-ack latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, "
@@ -664,7 +674,7 @@ static void report(const run_t *r) {
            cpu, us_per_ack, r->rss_end_kb, bytes_per_conn);
 }
 
-/* ---- Arguments --------------------------------------------------------------------------- */
+/* ---- Arguments ----------------------------------------------------------- */
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -693,8 +703,13 @@ static int parse_url(const char *url, options_t *o) {
 }
 
 static int parse_args(int argc, char **argv, options_t *o) {
-  *o = (options_t){.port = 8080, .players = 100, .rate = 5, .duration_s = 10,
-                   .ramp_s = 2, .mode = MODE_PLAY, .seed = 1};
+  *o = (options_t){.port = 8080,
+                   .players = 100,
+                   .rate = 5,
+                   .duration_s = 10,
+                   .ramp_s = 2,
+                   .mode = MODE_PLAY,
+                   .seed = 1};
   snprintf(o->host, sizeof(o->host), "127.0.0.1");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -770,8 +785,8 @@ int main(int argc, char **argv) {
   r->tty = isatty(STDERR_FILENO) && !r->opt.json;
   if (r->opt.server_pid > 0)
     r->rss_base_kb = proc_rss_kb(r->opt.server_pid);
-  net_live_config_t cfg = {.seed = r->opt.seed, .log_level = RT_LOG_ERROR,
-                           .hash_disabled = true};
+  net_live_config_t cfg = {
+      .seed = r->opt.seed, .log_level = RT_LOG_ERROR, .hash_disabled = true};
   r->live = net_live_create(&cfg);
   if (r->live == NULL)
     return run_exit(r, 1);
@@ -804,7 +819,9 @@ int main(int argc, char **argv) {
   uint64_t failed = r->c.connect_failures + r->c.unexpected_closes;
   bool broken = failed * 100 > attempts || !r->window_open;
   if (broken)
-    fprintf(stderr, "overcookied-load: run broken: %" PRIu64 " of %" PRIu64
-                    " connections failed\n", failed, attempts);
+    fprintf(stderr,
+            "overcookied-load: run broken: %" PRIu64 " of %" PRIu64
+            " connections failed\n",
+            failed, attempts);
   return run_exit(r, broken ? 1 : 0);
 }

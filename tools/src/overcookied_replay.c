@@ -37,9 +37,9 @@
 #include "rt_idmap.h"
 #include "rt_parse.h"
 #include "server.h"
-#include "simcli.h"
 #include "sim_replay.h"
 #include "sim_trace.h"
+#include "simcli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -131,8 +131,7 @@ static int parse_args(int argc, char **argv, options_t *o) {
     } else if (a[0] != '-' && o->trace == NULL) {
       o->trace = a;
     } else {
-      fprintf(stderr, "overcookied-replay: bad or incomplete option '%s'\n",
-              a);
+      fprintf(stderr, "overcookied-replay: bad or incomplete option '%s'\n", a);
       usage(stderr);
       return -1;
     }
@@ -149,7 +148,7 @@ static int parse_args(int argc, char **argv, options_t *o) {
   return 0;
 }
 
-/* ---- Following one room ------------------------------------------------------- */
+/* ---- Following one room -------------------------------------------------- */
 
 /* The actors of one match: its Room, and the connections that exchanged
  * messages with it. A set of ids (values unused). */
@@ -199,7 +198,7 @@ static bool line_mentions_room(const char *line, size_t len, const char *id) {
   return v != NULL && n == strlen(id) && memcmp(v, id, n) == 0;
 }
 
-/* ---- The timeline (Chrome Trace Event Format) ---------------------------------- */
+/* ---- The timeline (Chrome Trace Event Format) ---------------------------- */
 
 typedef struct track {
   double last_ts; /* µs: the actor's latest slice, where its sends start */
@@ -211,8 +210,8 @@ typedef struct chrome {
   rt_idmap_t tracks; /* actor id -> track_t (ids are nonzero) */
   track_t world;     /* tid 0: what happened outside any actor */
   bool world_named;
-  rt_time_ns at;     /* world time of the last event */
-  uint32_t step;     /* events already at that time: spread by 1 ns */
+  rt_time_ns at; /* world time of the last event */
+  uint32_t step; /* events already at that time: spread by 1 ns */
   uint64_t events;
   bool failed;
 } chrome_t;
@@ -298,17 +297,17 @@ static const char *tag_name(uint16_t tag, char *buf, size_t cap) {
   return buf;
 }
 
-static void chrome_delivery(chrome_t *c, rt_world_t *w, const rt_delivery_t *d) {
+static void chrome_delivery(chrome_t *c, rt_world_t *w,
+                            const rt_delivery_t *d) {
   track_t *to = chrome_track(c, d->actor, d->actor_name);
-  track_t *from = d->from != 0
-                      ? chrome_track(c, d->from, rt_actor_name(w, d->from))
-                      : NULL;
+  track_t *from =
+      d->from != 0 ? chrome_track(c, d->from, rt_actor_name(w, d->from)) : NULL;
   if (to == NULL)
     return;
   double ts = chrome_ts(c, d->at);
   char buf[24];
-  cJSON *ev = chrome_event("X", tag_name(d->tag, buf, sizeof(buf)), d->actor,
-                           ts);
+  cJSON *ev =
+      chrome_event("X", tag_name(d->tag, buf, sizeof(buf)), d->actor, ts);
   cJSON_AddStringToObject(ev, "cat", "message");
   cJSON_AddNumberToObject(ev, "dur", 0.001);
   cJSON *args = cJSON_AddObjectToObject(ev, "args");
@@ -383,7 +382,7 @@ static int chrome_close(chrome_t *c) {
   return rc;
 }
 
-/* ---- One replay ------------------------------------------------------------------- */
+/* ---- One replay ---------------------------------------------------------- */
 
 typedef enum { MODE_FIND_ROOM, MODE_SHOW } mode_t_;
 
@@ -534,8 +533,8 @@ static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
   listen_ctx_t lc = {.replay = replay};
   /* Token checks come from the recording: the key is never needed. */
   game_store_config_t store = {.path = ":memory:"};
-  int rc = server_start(run->world, &so, "replay-holds-no-token-key",
-                        &store, do_listen, &lc, &run->server, err, err_cap);
+  int rc = server_start(run->world, &so, "replay-holds-no-token-key", &store,
+                        do_listen, &lc, &run->server, err, err_cap);
   if (rc < 0) {
     sim_replay_close(replay);
     server_free(&run->server);
@@ -550,11 +549,11 @@ static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
   server_free(&run->server);
   run->world = NULL;
   return st == SIM_REPLAY_DONE || st == SIM_REPLAY_UNTIL ? EXIT_OK
-         : st == SIM_REPLAY_DIVERGED                    ? EXIT_DIVERGED
-                                                        : EXIT_TRACE;
+         : st == SIM_REPLAY_DIVERGED                     ? EXIT_DIVERGED
+                                                         : EXIT_TRACE;
 }
 
-/* ---- A simulated run: the same seed again --------------------------------- */
+/* ---- A simulated run: the same seed again -------------------------------- */
 
 typedef struct sim_ctx {
   run_t *run;
@@ -627,8 +626,8 @@ static int replay_sim(run_t *run, int argc, char **argv, sim_trace_t *check,
     rep->run_hash = sum->hash;
   }
   return st == SIM_REPLAY_DONE || st == SIM_REPLAY_UNTIL ? EXIT_OK
-         : st == SIM_REPLAY_DIVERGED                    ? EXIT_DIVERGED
-                                                        : EXIT_TRACE;
+         : st == SIM_REPLAY_DIVERGED                     ? EXIT_DIVERGED
+                                                         : EXIT_TRACE;
 }
 
 /* One replay of whatever was asked, live or simulated. */
@@ -671,7 +670,7 @@ static kind_t kind_of(const options_t *o) {
 
 static void print_report(kind_t kind, const sim_replay_report_t *rep,
                          const simrun_summary_t *sum, int status) {
-  const char *verdict = status == EXIT_OK ? "ok"
+  const char *verdict = status == EXIT_OK         ? "ok"
                         : status == EXIT_DIVERGED ? "DIVERGED"
                                                   : "TRACE ERROR";
   const char *how = rep->status == SIM_REPLAY_UNTIL  ? "stopped (--until)"
@@ -680,17 +679,17 @@ static void print_report(kind_t kind, const sim_replay_report_t *rep,
                                                      : "the whole run";
   if (kind == KIND_LIVE) {
     printf("replay: %s: %s at t=%.6f s: %" PRIu64 " records, %" PRIu64
-           " passes, %" PRIu64 " checkpoints matched, %" PRIu64 " accepts, %"
-           PRIu64 " reads (%" PRIu64 " bytes), %" PRIu64 " writes (%" PRIu64
-           " bytes, %" PRIu64 " short), %" PRIu64 " externals, %" PRIu64
-           " deliveries\n",
+           " passes, %" PRIu64 " checkpoints matched, %" PRIu64
+           " accepts, %" PRIu64 " reads (%" PRIu64 " bytes), %" PRIu64
+           " writes (%" PRIu64 " bytes, %" PRIu64 " short), %" PRIu64
+           " externals, %" PRIu64 " deliveries\n",
            verdict, how, (double)rep->time / 1e9, rep->records, rep->passes,
            rep->checkpoints, rep->accepts, rep->reads, rep->bytes_in,
            rep->writes, rep->bytes_out, rep->writes_short, rep->externals,
            rep->deliveries);
   } else {
-    printf("replay: %s: %s (simulated seed %" PRIu64 ") at t=%.6f s: %"
-           PRIu64 " deliveries, %" PRIu64 " checkpoints matched\n",
+    printf("replay: %s: %s (simulated seed %" PRIu64 ") at t=%.6f s: %" PRIu64
+           " deliveries, %" PRIu64 " checkpoints matched\n",
            verdict, how, sum->seed, (double)rep->time / 1e9, rep->deliveries,
            rep->checkpoints);
     if (rep->status == SIM_REPLAY_DONE && !sum->passed)

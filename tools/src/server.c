@@ -10,59 +10,60 @@
 #include <string.h>
 
 void server_usage(FILE *out) {
-  fprintf(out,
-          "usage: overcookied [options]\n"
-          "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
-          "  --port N              TCP port (default 8080; 0 picks a free one)\n"
-          "  --db PATH             SQLite database (default overcookied.db)\n"
-          "  --secret S            token signing key, at least 16 characters\n"
-          "                        (default: $OC_JWT_SECRET, else random:\n"
-          "                        tokens then end with the process)\n"
-          "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
-          "                        (default: the request's own host)\n"
-          "  --cors-origin O       let pages from origin O call the HTTP API\n"
-          "                        cross-origin with credentials (CORS),\n"
-          "                        written as a browser sends it\n"
-          "                        (http[s]://host[:port]), repeatable, at\n"
-          "                        most 8 (default: none)\n"
-          "  --static DIR          browser client files (default: beside the\n"
-          "                        program, PREFIX/share/overcookied/web)\n"
-          "  --max-connections N   default 20000; above it: 503\n"
-          "  --max-connections-per-address N\n"
-          "                        open at once from one address, default 256\n"
-          "                        (0: no limit); above it: 503\n"
-          "  --logins-per-minute N POST /api/login per address, default 60\n"
-          "                        (0: no limit); above it: 429\n"
-          "  --trusted-proxy ADDR  the reverse proxy's address: its requests\n"
-          "                        count for the last X-Forwarded-For entry,\n"
-          "                        its connections are not capped per address\n"
-          "  --metrics-token T     /metrics only with Authorization: Bearer T\n"
-          "                        (at least 16 characters; default:\n"
-          "                        $OC_METRICS_TOKEN, else /metrics is open)\n"
-          "  --record DIR          record every input into a trace in DIR\n"
-          "                        (replay it with tools/overcookied-replay)\n"
-          "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
-          "  --ws-park-after S     free a quiet WebSocket's wslay context after\n"
-          "                        S seconds without a frame (default 10)\n"
-          "game rules (seconds; fractions allowed where it makes sense):\n"
-          "  --countdown S         default 5\n"
-          "  --game-length N       whole seconds, default 60\n"
-          "  --reconnect-grace S   default 10\n"
-          "  --golden-min N        whole seconds, default 5\n"
-          "  --golden-max N        whole seconds, default 10\n"
-          "  --bonus S             double points after a golden cookie, "
-          "default 3\n"
-          "  --click-rate N        clicks per second per player, default 30"
-          " (0: no limit)\n"
-          "  --lobby-idle S        close a lobby connection (not queued, not\n"
-          "                        playing) silent this long, 4002 \"idle\";\n"
-          "                        default 600 (0: never)\n"
-          "  --seed N              seed of the world's random streams"
-          " (default: random, logged)\n"
-          "  --log-level L         debug, info, warn, error (default info)\n"
-          "  --echo                WebSocket sessions echo text, no token:"
-          " for testing\n"
-          "                        and benchmarking the network layer\n");
+  fprintf(
+      out,
+      "usage: overcookied [options]\n"
+      "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
+      "  --port N              TCP port (default 8080; 0 picks a free one)\n"
+      "  --db PATH             SQLite database (default overcookied.db)\n"
+      "  --secret S            token signing key, at least 16 characters\n"
+      "                        (default: $OC_JWT_SECRET, else random:\n"
+      "                        tokens then end with the process)\n"
+      "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
+      "                        (default: the request's own host)\n"
+      "  --cors-origin O       let pages from origin O call the HTTP API\n"
+      "                        cross-origin with credentials (CORS),\n"
+      "                        written as a browser sends it\n"
+      "                        (http[s]://host[:port]), repeatable, at\n"
+      "                        most 8 (default: none)\n"
+      "  --static DIR          browser client files (default: beside the\n"
+      "                        program, PREFIX/share/overcookied/web)\n"
+      "  --max-connections N   default 20000; above it: 503\n"
+      "  --max-connections-per-address N\n"
+      "                        open at once from one address, default 256\n"
+      "                        (0: no limit); above it: 503\n"
+      "  --logins-per-minute N POST /api/login per address, default 60\n"
+      "                        (0: no limit); above it: 429\n"
+      "  --trusted-proxy ADDR  the reverse proxy's address: its requests\n"
+      "                        count for the last X-Forwarded-For entry,\n"
+      "                        its connections are not capped per address\n"
+      "  --metrics-token T     /metrics only with Authorization: Bearer T\n"
+      "                        (at least 16 characters; default:\n"
+      "                        $OC_METRICS_TOKEN, else /metrics is open)\n"
+      "  --record DIR          record every input into a trace in DIR\n"
+      "                        (replay it with tools/overcookied-replay)\n"
+      "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
+      "  --ws-park-after S     free a quiet WebSocket's wslay context after\n"
+      "                        S seconds without a frame (default 10)\n"
+      "game rules (seconds; fractions allowed where it makes sense):\n"
+      "  --countdown S         default 5\n"
+      "  --game-length N       whole seconds, default 60\n"
+      "  --reconnect-grace S   default 10\n"
+      "  --golden-min N        whole seconds, default 5\n"
+      "  --golden-max N        whole seconds, default 10\n"
+      "  --bonus S             double points after a golden cookie, "
+      "default 3\n"
+      "  --click-rate N        clicks per second per player, default 30"
+      " (0: no limit)\n"
+      "  --lobby-idle S        close a lobby connection (not queued, not\n"
+      "                        playing) silent this long, 4002 \"idle\";\n"
+      "                        default 600 (0: never)\n"
+      "  --seed N              seed of the world's random streams"
+      " (default: random, logged)\n"
+      "  --log-level L         debug, info, warn, error (default info)\n"
+      "  --echo                WebSocket sessions echo text, no token:"
+      " for testing\n"
+      "                        and benchmarking the network layer\n");
 }
 
 /* Seconds, possibly fractional ("0.25"), at most a day. */
@@ -108,16 +109,15 @@ static bool parse_rule(const char *a, const char *v, game_config_t *g) {
  * flags refuse "". */
 static bool parse_flag(const char *a, const char *v, server_options_t *o) {
   const char *text = v != NULL && v[0] != '\0' ? v : NULL;
-  const char **text_field = strcmp(a, "--bind") == 0     ? &o->bind
-                            : strcmp(a, "--db") == 0     ? &o->db
-                            : strcmp(a, "--secret") == 0 ? &o->secret
-                            : strcmp(a, "--static") == 0 ? &o->static_dir
-                            : strcmp(a, "--record") == 0 ? &o->record_dir
-                            : strcmp(a, "--metrics-token") == 0
-                                ? &o->metrics_token
-                            : strcmp(a, "--trusted-proxy") == 0
-                                ? &o->trusted_proxy
-                                                         : NULL;
+  const char **text_field =
+      strcmp(a, "--bind") == 0            ? &o->bind
+      : strcmp(a, "--db") == 0            ? &o->db
+      : strcmp(a, "--secret") == 0        ? &o->secret
+      : strcmp(a, "--static") == 0        ? &o->static_dir
+      : strcmp(a, "--record") == 0        ? &o->record_dir
+      : strcmp(a, "--metrics-token") == 0 ? &o->metrics_token
+      : strcmp(a, "--trusted-proxy") == 0 ? &o->trusted_proxy
+                                          : NULL;
   uint64_t n;
   if (text_field != NULL) {
     if (text != NULL)
@@ -133,8 +133,8 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
     o->seed_set = true;
     return true;
   }
-  if (strcmp(a, "--record-max-mb") == 0 &&
-      rt_parse_u64(v, 1u << 20, &n) == 0 && n > 0) {
+  if (strcmp(a, "--record-max-mb") == 0 && rt_parse_u64(v, 1u << 20, &n) == 0 &&
+      n > 0) {
     o->record_max_mb = n;
     return true;
   }
@@ -176,16 +176,15 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
 }
 
 void server_options_default(server_options_t *o) {
-  *o = (server_options_t){.bind = "127.0.0.1",
-                          .port = 8080,
-                          .log_level = RT_LOG_INFO,
-                          .db = "overcookied.db",
-                          .max_connections = NET_CONNECTIONS_MAX_DEFAULT,
-                          .peers = {.connections_max =
-                                        NET_PEER_CONNECTIONS_DEFAULT,
-                                    .requests_per_minute =
-                                        NET_PEER_REQUESTS_PER_MINUTE_DEFAULT},
-                          .record_max_mb = 256};
+  *o = (server_options_t){
+      .bind = "127.0.0.1",
+      .port = 8080,
+      .log_level = RT_LOG_INFO,
+      .db = "overcookied.db",
+      .max_connections = NET_CONNECTIONS_MAX_DEFAULT,
+      .peers = {.connections_max = NET_PEER_CONNECTIONS_DEFAULT,
+                .requests_per_minute = NET_PEER_REQUESTS_PER_MINUTE_DEFAULT},
+      .record_max_mb = 256};
   game_config_defaults(&o->game);
 }
 
@@ -211,8 +210,7 @@ int server_options_parse(int argc, char **argv, int first,
 }
 
 /* Nanoseconds as exact decimal seconds. */
-static int put_seconds(char *out, size_t cap, const char *flag,
-                       rt_time_ns ns) {
+static int put_seconds(char *out, size_t cap, const char *flag, rt_time_ns ns) {
   return snprintf(out, cap, "\n%s\n%" PRId64 ".%09" PRId64, flag,
                   (int64_t)(ns / RT_NS_PER_S), (int64_t)(ns % RT_NS_PER_S));
 }
@@ -236,8 +234,8 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
   PUT(snprintf(out + len, cap - len,
                "--game-length\n%u\n--golden-min\n%u\n--golden-max\n%u\n"
                "--click-rate\n%u\n--max-connections\n%u\n--static\n%s",
-               g->game_seconds, g->golden_min_s, g->golden_max_s,
-               g->click_rate, o->max_connections, o->static_dir));
+               g->game_seconds, g->golden_min_s, g->golden_max_s, g->click_rate,
+               o->max_connections, o->static_dir));
   PUT(put_seconds(out + len, cap - len, "--countdown", g->countdown));
   PUT(put_seconds(out + len, cap - len, "--reconnect-grace",
                   g->reconnect_grace));
@@ -348,8 +346,7 @@ int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
       return rc;
     }
     if (net_static_count(out->statics) == 0)
-      rt_log(w, RT_LOG_WARN, "server.static", "dir=%s files=0",
-             o->static_dir);
+      rt_log(w, RT_LOG_WARN, "server.static", "dir=%s files=0", o->static_dir);
   }
   rt_listener_t *listener = NULL;
   rc = listen(listen_ctx, &listener);

@@ -35,8 +35,8 @@ typedef struct server_options {
   const char *db;
   const char *secret;
   const char *metrics_token; /* NULL: /metrics is open */
-  const char *trusted_proxy;  /* NULL: X-Forwarded-For is ignored */
-  net_peers_config_t peers;   /* per-address limits (net_peers.h) */
+  const char *trusted_proxy; /* NULL: X-Forwarded-For is ignored */
+  net_peers_config_t peers;  /* per-address limits (net_peers.h) */
   /* NULL: no static files (the simulator); overcookied, given no
    * --static, puts the files beside the program here first. */
   const char *static_dir;
@@ -68,8 +68,7 @@ void server_options_default(server_options_t *o);
 #define SERVER_OPTIONS_HELP 1
 /* Parse argv[first..argc) into o (defaults first). 0, SERVER_OPTIONS_HELP,
  * or -1 after a message on stderr naming the bad option. */
-int server_options_parse(int argc, char **argv, int first,
-                         server_options_t *o);
+int server_options_parse(int argc, char **argv, int first, server_options_t *o);
 /* The options that shape what the server does (rules, limits, origins,
  * static files, echo), as flags server_options_parse reads back, one per
  * line; not the address, database, key or seed. 0, or RT_ELIMIT when they

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 void simcli_usage(FILE *out) {
   fprintf(
       out,
@@ -113,9 +111,8 @@ static int parse_limit(simcli_options_t *o, const char *name, const char *v) {
     simrun_limit_range(i, &lo, &hi);
     uint64_t n;
     if (rt_parse_u64(v, hi, &n) < 0 || n < lo) {
-      fprintf(stderr,
-              "overcookied-sim: bad --%s '%s' (%u..%u; see --help)\n", name,
-              v != NULL ? v : "(missing)", lo, hi);
+      fprintf(stderr, "overcookied-sim: bad --%s '%s' (%u..%u; see --help)\n",
+              name, v != NULL ? v : "(missing)", lo, hi);
       return -1;
     }
     *simrun_limit_field(&o->limits, i) = (uint32_t)n;
@@ -228,12 +225,12 @@ static int parse_check(const simcli_options_t *o) {
 
 int simcli_parse(int argc, char **argv, simcli_options_t *o) {
   *o = (simcli_options_t){.seed = 1,
-                   .players = 40,
-                   .duration = 120 * RT_NS_PER_S,
-                   .jobs = 1,
-                   .log_level = RT_LOG_OFF,
-                   .checkpoints_max = CHECKPOINTS_DEFAULT,
-                   .check_deliveries = SIMRUN_CHECK_DELIVERIES};
+                          .players = 40,
+                          .duration = 120 * RT_NS_PER_S,
+                          .jobs = 1,
+                          .log_level = RT_LOG_OFF,
+                          .checkpoints_max = CHECKPOINTS_DEFAULT,
+                          .check_deliveries = SIMRUN_CHECK_DELIVERIES};
   simrun_limits_default(&o->limits);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -247,10 +244,7 @@ int simcli_parse(int argc, char **argv, simcli_options_t *o) {
   return parse_check(o);
 }
 
-
-
-void simcli_plan(const simcli_options_t *o, uint64_t seed,
-                 simrun_plan_t *out) {
+void simcli_plan(const simcli_options_t *o, uint64_t seed, simrun_plan_t *out) {
   memset(out, 0, sizeof(*out));
   out->seed = seed;
   if (o->faults_spec != NULL) {
@@ -317,8 +311,7 @@ void simcli_repro(const simcli_options_t *o, const simrun_plan_t *sp,
     len += (size_t)snprintf(out + len, cap - len, " --game-length %u",
                             o->game_length);
   if (len < cap && o->countdown_set)
-    len += (size_t)snprintf(out + len, cap - len, " --countdown %s",
-                            countdown);
+    len += (size_t)snprintf(out + len, cap - len, " --countdown %s", countdown);
   if (len < cap) {
     char limits[SIMRUN_LIMITS_TEXT_MAX];
     simrun_limits_format(&sp->limits, limits, sizeof(limits));
@@ -331,9 +324,8 @@ void simcli_repro(const simcli_options_t *o, const simrun_plan_t *sp,
     snprintf(out + len, cap - len, " --check-determinism");
 }
 
-
-void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp,
-                 char *out, size_t cap) {
+void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp, char *out,
+                 size_t cap) {
   size_t len = 0;
   int n;
 #define PUT(...)                                                               \
@@ -344,8 +336,8 @@ void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp,
     len += (size_t)n;                                                          \
   } while (0)
   out[0] = '\0';
-  PUT("--seed\n%" PRIu64 "\n--players\n%u\n--duration\n%" PRId64
-      ".%09" PRId64 "s\n--faults\n%s",
+  PUT("--seed\n%" PRIu64 "\n--players\n%u\n--duration\n%" PRId64 ".%09" PRId64
+      "s\n--faults\n%s",
       sp->seed, o->players, (int64_t)(o->duration / RT_NS_PER_S),
       (int64_t)(o->duration % RT_NS_PER_S), sp->faults_text);
   if (o->game_length_set)

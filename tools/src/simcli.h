@@ -21,7 +21,6 @@
 #define CHECKPOINTS_DEFAULT (1u << 16)
 #define CHECKPOINTS_MAX (1u << 24)
 
-
 typedef struct simcli_options {
   uint64_t seed;
   uint32_t players;
@@ -61,7 +60,7 @@ void simcli_repro(const simcli_options_t *o, const simrun_plan_t *sp,
                   bool determinism, char *out, size_t cap);
 /* The same run's flags, one per line, for a trace header: simcli_parse
  * reads them back to the same plan. */
-void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp,
-                 char *out, size_t cap);
+void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp, char *out,
+                 size_t cap);
 
 #endif
