@@ -68,6 +68,10 @@ void net_peers_deinit(net_peers_t *p) {
   rt_idmap_deinit(&p->map);
 }
 
+bool net_peers_is_loopback(const char *addr) {
+  return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
 uint64_t net_peers_key(const net_peers_t *p, const char *addr) {
   size_t len = strlen(addr);
   if (len == 0)

@@ -50,6 +50,9 @@ int net_peers_init(net_peers_t *p, const net_peers_config_t *cfg,
                    uint64_t seed);
 void net_peers_deinit(net_peers_t *p);
 
+/* 127.0.0.0/8 or ::1, as rt_stream_peer writes them. */
+bool net_peers_is_loopback(const char *addr);
+
 /* The key of an address's text; 0 for "" (unknown: no limit applies). */
 uint64_t net_peers_key(const net_peers_t *p, const char *addr);
 

@@ -58,6 +58,11 @@ static bool admit_address(net_server_t *srv, rt_stream_t *s, uint64_t *key,
     *via_proxy = true; /* the proxy caps its clients; we meter requests */
     return true;
   }
+  /* A loopback peer is a process on this machine: a reverse proxy not
+   * named by --trusted-proxy (capping it would cap the whole site at one
+   * address's share), a load generator, a test. Not limited per address. */
+  if (net_peers_is_loopback(addr))
+    return true;
   uint64_t k = net_peers_key(&srv->peers, addr);
   if (net_peers_connect(&srv->peers, k, rt_now(srv->world)) < 0) {
     refuse_stream(s, address_busy_response, sizeof(address_busy_response) - 1);

@@ -175,6 +175,33 @@ class MetricsToken(unittest.TestCase):
             self.assertIn("replay: ok", p.stdout + p.stderr)
 
 
+class PerAddress(unittest.TestCase):
+    def test_loopback_peers_are_not_capped_per_address(self):
+        import socket
+        s = Running("--secret", KEY_16, "--max-connections-per-address", "1",
+                    "--logins-per-minute", "1")
+        socks = []
+        try:
+            port = int(s.base.rsplit(":", 1)[1])
+            for _ in range(3):
+                c = socket.create_connection(("127.0.0.1", port),
+                                             timeout=STEP_TIMEOUT)
+                socks.append(c)
+            for c in socks:
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertIn(b" 200 ", c.recv(4096))
+            for _ in range(3):
+                req = urllib.request.Request(
+                    s.base + "/api/login", data=b'{"name":"Lou"}',
+                    headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=STEP_TIMEOUT) as r:
+                    self.assertEqual(r.status, 200)
+        finally:
+            for c in socks:
+                c.close()
+            s.stop()
+
+
 class LobbyIdle(unittest.TestCase):
     def test_a_silent_lobby_websocket_is_closed_4002_after_lobby_idle(self):
         import asyncio

@@ -93,3 +93,13 @@ Test(net_peers, a_full_table_drops_stale_entries_then_refuses) {
   net_peers_disconnect(p, c, SEC);
   net_peers_deinit(p);
 }
+
+Test(net_peers, loopback_addresses_are_known_as_such) {
+  cr_assert(net_peers_is_loopback("127.0.0.1"));
+  cr_assert(net_peers_is_loopback("127.255.0.9"));
+  cr_assert(net_peers_is_loopback("::1"));
+  cr_assert_not(net_peers_is_loopback("10.0.0.1"));
+  cr_assert_not(net_peers_is_loopback("128.0.0.1"));
+  cr_assert_not(net_peers_is_loopback("::2"));
+  cr_assert_not(net_peers_is_loopback(""));
+}
