@@ -17,8 +17,11 @@ const NAME = 'game';
 
 test('two players: match, countdown, clicks, game over, then leaderboard and history', { timeout: 90_000 }, async () => {
   // A 4 s countdown: the checks and screenshots below must see it, and on a
-  // busy machine they take longer than the default 1 s.
-  const server = await t.startServer(binary, webDir, ['--countdown', '4']);
+  // busy machine they take longer than the default 1 s. A 15 s game: the
+  // scores are announced at 10 s left and from 5 s left, and the checks
+  // before the announcement's wait must not outlast the game.
+  const server = await t.startServer(binary, webDir,
+    ['--countdown', '4', '--game-length', '15']);
   const browser = await t.launchBrowser();
   try {
     const ada = await t.newPlayer(browser, server.base, 'Ada', t.SIZES[0]);
@@ -46,7 +49,7 @@ test('two players: match, countdown, clicks, game over, then leaderboard and his
 
     // The full game length shows until the countdown ends.
     const timer0 = await t.text(ada.page, '#timer');
-    assert.equal(timer0, '0:08');
+    assert.equal(timer0, '0:15');
     // Names on both sides, and the countdown overlay.
     assert.equal(await t.text(ada.page, '#me-name'), 'Ada');
     assert.equal(await t.text(ada.page, '#opp-name'), 'Bob');
