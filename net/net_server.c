@@ -352,36 +352,6 @@ static void refuse_upgrade(conn_t *c, const net_route_decision_t *d) {
 
 static void upgrade_to_ws(conn_t *c, const net_route_decision_t *d);
 
-/* The header line `name` ("Allow", or "Access-Control-Allow-Methods" for
- * a preflight) for a path that has routes: their methods, in the order
- * they were registered, with HEAD after GET when find_route lends HEAD the
- * GET route, ", " between them, then "\r\n". The lengths are bounded by
- * config_valid. Returns the line's length. */
-static size_t route_methods_line(const net_server_t *srv, const char *path,
-                                 const char *name, char out[METHODS_LINE_MAX]) {
-  RT_ASSERT(strlen(name) <= strlen("Access-Control-Allow-Methods"));
-  bool head_route = false;
-  for (uint32_t i = 0; i < srv->cfg.routes_len; i++)
-    if (strcmp(srv->cfg.routes[i].path, path) == 0 &&
-        strcmp(srv->cfg.routes[i].method, "HEAD") == 0)
-      head_route = true;
-  size_t len = (size_t)snprintf(out, METHODS_LINE_MAX, "%s: ", name);
-  const char *sep = "";
-  for (uint32_t i = 0; i < srv->cfg.routes_len; i++) {
-    const net_route_t *r = &srv->cfg.routes[i];
-    if (strcmp(r->path, path) != 0)
-      continue;
-    bool lend_head = !head_route && strcmp(r->method, "GET") == 0;
-    len += (size_t)snprintf(out + len, METHODS_LINE_MAX - len, "%s%s%s", sep,
-                            r->method, lend_head ? ", HEAD" : "");
-    head_route = head_route || lend_head; /* HEAD once */
-    sep = ", ";
-  }
-  len += (size_t)snprintf(out + len, METHODS_LINE_MAX - len, "\r\n");
-  RT_ASSERT(len < METHODS_LINE_MAX);
-  return len;
-}
-
 /* Whether some route has this path (the API's paths get CORS). */
 static bool path_has_routes(const net_server_t *srv, const char *path) {
   for (uint32_t i = 0; i < srv->cfg.routes_len; i++)
@@ -405,12 +375,15 @@ static const char *cors_origin_of(const net_server_t *srv,
 }
 
 /* A preflight from a configured origin on a route's path: 204 with what
- * the path allows; respond() adds the origin's lines. */
-static void respond_preflight(conn_t *c, const char *path) {
+ * the path allows, the methods of the 405's Allow line (allow, from
+ * net_server_route); respond() adds the origin's lines. */
+static void respond_preflight(conn_t *c, const char *allow) {
   RT_ASSERT(c->cors_origin != NULL);
+  RT_ASSERT(strncmp(allow, "Allow: ", 7) == 0);
   char lines[EXTRA_HEADERS_MAX];
-  size_t len =
-      route_methods_line(c->srv, path, "Access-Control-Allow-Methods", lines);
+  size_t len = (size_t)snprintf(lines, sizeof(lines),
+                                "Access-Control-Allow-Methods: %s", allow + 7);
+  RT_ASSERT(len < sizeof(lines));
   int n = snprintf(lines + len, sizeof(lines) - len, PREFLIGHT_LINES,
                    NET_CORS_MAX_AGE_S);
   RT_ASSERT(n > 0 && (size_t)n < sizeof(lines) - len);
@@ -450,7 +423,7 @@ static void route(conn_t *c, const net_http_request_t *req) {
   case NET_ROUTE_STATIC: serve_static(c, d.file); return;
   case NET_ROUTE_NOT_ALLOWED:
     if (route_path && req->method_id == HTTP_OPTIONS && c->cors_origin != NULL)
-      respond_preflight(c, req->path);
+      respond_preflight(c, d.allow);
     else
       respond_405(c, d.allow);
     return;
