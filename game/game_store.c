@@ -522,13 +522,16 @@ int game_store_start(rt_world_t *w, const game_store_config_t *cfg,
   }
   int rc = sqlite3_open_v2(
       cfg->path, &st->db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      cfg->vfs);
   if (rc == SQLITE_OK)
     rc = migrate(st->db); /* first: a newer schema's file stays untouched */
   if (rc == SQLITE_OK)
     rc = exec(st->db, "PRAGMA journal_mode = WAL");
   if (rc == SQLITE_OK)
-    rc = exec(st->db, "PRAGMA synchronous = NORMAL");
+    rc = exec(st->db, cfg->sync == GAME_STORE_SYNC_NORMAL
+                          ? "PRAGMA synchronous = NORMAL"
+                          : "PRAGMA synchronous = FULL");
   if (rc == SQLITE_OK)
     rc = prepare_all(st);
   if (rc != SQLITE_OK) {

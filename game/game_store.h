@@ -36,8 +36,20 @@ typedef enum game_store_op {
  * (SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR) to fail it as if SQLite had. */
 typedef int game_store_fault_fn(void *ctx, game_store_op_t op);
 
+/* SQLite's durability (PRAGMA synchronous in WAL mode):
+ *  FULL   (the default) the WAL is synced before a commit returns, so every
+ *         acknowledged result survives a power cut;
+ *  NORMAL the WAL is synced only at checkpoints: a process crash loses
+ *         nothing, a power cut may lose the last acknowledged results. */
+typedef enum game_store_sync {
+  GAME_STORE_SYNC_FULL = 0,
+  GAME_STORE_SYNC_NORMAL = 1,
+} game_store_sync_t;
+
 typedef struct game_store_config {
   const char *path;           /* file, or ":memory:" */
+  game_store_sync_t sync;     /* SQLite only */
+  const char *vfs;            /* SQLite VFS name (tests); NULL: the default */
   game_store_fault_fn *fault; /* NULL: none */
   void *fault_ctx;
   rt_time_ns retry_min; /* 0: 10 ms */
