@@ -10,6 +10,7 @@ OC_PACKAGES=(
   build-essential cmake pkg-config
   libevent-dev libwslay-dev libcjson-dev libcriterion-dev
   libsqlite3-dev libssl-dev libhttp-parser-dev
+  libpq-dev postgresql
   python3 python3-websockets util-linux
 )
 # What tools/test adds for the browser tests (tests/browser): Debian's
