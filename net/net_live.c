@@ -1,6 +1,7 @@
 #include "net_int.h"
 
 #include "rt_assert.h"
+#include "rt_port.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +41,39 @@ static int64_t wall_clock_ns(void) {
   struct timeval tv;
   evutil_gettimeofday(&tv, NULL);
   return (int64_t)tv.tv_sec * RT_NS_PER_S + (int64_t)tv.tv_usec * RT_NS_PER_US;
+}
+
+/* ---- Ports (rt_port.h): descriptors owned by a client library ---------- */
+
+static void on_port(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  uint32_t events = ((what & EV_READ) ? RT_PORT_READ : 0) |
+                    ((what & EV_WRITE) ? RT_PORT_WRITE : 0);
+  rt_port_notify(arg, events);
+}
+
+/* One persistent event per port, made again when the descriptor or the
+ * bits change (rarely: a connect's phases, a write that did not finish). */
+static int live_watch(void *ctx, rt_port_t *p, int fd, uint32_t events) {
+  net_live_t *live = ctx;
+  struct event *ev = p->backend_data;
+  if (ev != NULL) {
+    event_free(ev);
+    p->backend_data = NULL;
+  }
+  if (fd < 0 || events == 0)
+    return RT_OK;
+  short what = EV_PERSIST | ((events & RT_PORT_READ) ? EV_READ : 0) |
+               ((events & RT_PORT_WRITE) ? EV_WRITE : 0);
+  ev = event_new(live->base, fd, what, on_port, p);
+  if (ev == NULL)
+    return RT_ENOMEM;
+  if (event_add(ev, NULL) != 0) {
+    event_free(ev);
+    return RT_EIO;
+  }
+  p->backend_data = ev;
+  return RT_OK;
 }
 
 static void update_time(net_live_t *live) {
@@ -143,7 +177,8 @@ net_live_t *net_live_create(const net_live_config_t *cfg) {
       .hash_disabled = cfg->hash_disabled,
       .epoch_unix_ns = wall_clock_ns(),
   };
-  rt_backend_t backend = {.wake = live_wake, .log_write = NULL};
+  rt_backend_t backend = {
+      .wake = live_wake, .log_write = NULL, .watch = live_watch};
   live->world = rt_world_create(&wc, &backend, live);
   if (live->world == NULL)
     goto fail;

@@ -23,7 +23,8 @@
   X(EADDR, 11, "address unavailable or in use")                                \
   X(ECONNREFUSED, 12, "connection refused")                                    \
   X(EPROTO, 13, "protocol error")                                              \
-  X(ETIMEDOUT, 14, "timed out")
+  X(ETIMEDOUT, 14, "timed out")                                                \
+  X(ENOTSUP, 15, "not supported by this world")
 
 enum {
   RT_OK = 0,

@@ -39,6 +39,7 @@ enum {
   RT_TAG_STREAM = 2,     /* payload rt_stream_event_t; ref: the rt_stream_t */
   RT_TAG_ACCEPT = 3,     /* payload rt_stream_event_t; ref: the rt_listener_t */
   RT_TAG_TIMER = 4,      /* default tag of a timer; payload rt_timer_event_t */
+  RT_TAG_PORT = 5,       /* payload rt_stream_event_t; ref: the rt_port_t */
   RT_TAG_HTTP_REPLY = 8, /* payload rt_http_reply_t (rt_service.h); buf: body */
   RT_TAG_NET_FIRST = 10, /* 10..15: the connection layer's own (net/) */
   RT_TAG_NET_LAST = 15,
@@ -94,8 +95,8 @@ typedef struct rt_down {
 } rt_down_t;
 
 typedef struct rt_stream_event {
-  uint64_t id;     /* stream or listener id */
-  uint32_t events; /* RT_STREAM_* bits */
+  uint64_t id;     /* stream, listener or port id */
+  uint32_t events; /* RT_STREAM_* bits (RT_PORT_* for a port) */
   uint32_t pad_;
 } rt_stream_event_t;
 

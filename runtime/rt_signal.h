@@ -3,7 +3,7 @@
  * A timer firing, a monitored actor's DOWN, and a stream or listener event
  * must never be dropped because a mailbox is full, or a connection would hang
  * or a room would leak. So they do not go through mailboxes: each source
- * object (timer, monitor, stream, listener) embeds one rt_signal_t and links
+ * object (timer, monitor, stream, listener, port) embeds one rt_signal_t and links
  * it into its owner actor's pending list at most once. Repeated events on a
  * linked source are coalesced into it (stream event bits are OR-ed, periodic
  * timer firings counted as missed). The pending list is therefore bounded by
@@ -22,6 +22,7 @@ typedef enum rt_signal_kind {
   RT_SIGNAL_DOWN,
   RT_SIGNAL_STREAM,
   RT_SIGNAL_LISTENER,
+  RT_SIGNAL_PORT,
 } rt_signal_kind_t;
 
 typedef struct rt_signal {

@@ -11,6 +11,7 @@
  *      only until its delivery (or cancel).
  *  (5) Time never goes backwards.
  */
+#include "rt_port.h"
 #include "runtime_int.h"
 
 #include "rt_assert.h"
@@ -109,6 +110,9 @@ void rt_world_destroy(rt_world_t *w) {
     free_timer(w, rt_idmap_get(&w->timers, ids[i]));
   free(ids);
   RT_WASSERT(w, w->monitors.count == 0);
+  /* Ports their owners left open. */
+  while (w->ports != NULL)
+    rt_port_close(w->ports);
   /* Dead actors still queued. */
   while (w->run_head != NULL) {
     rt_actor_t *a = w->run_head;
@@ -632,6 +636,14 @@ static bool take_signal(rt_world_t *w, rt_actor_t *a, rt_msg_t *msg) {
     void *source = rt__source_take(sig, &ev);
     *msg = RT_MSG_OF(tag, &ev);
     msg->ref = source;
+    return true;
+  }
+  case RT_SIGNAL_PORT: {
+    rt_port_t *p = (rt_port_t *)sig;
+    rt_stream_event_t ev = {.id = p->id, .events = p->events};
+    p->events = 0;
+    *msg = RT_MSG_OF(RT_TAG_PORT, &ev);
+    msg->ref = p;
     return true;
   }
   }

@@ -47,6 +47,7 @@
 
 typedef struct rt_world rt_world_t;
 typedef struct rt_actor rt_actor_t;
+struct rt_port; /* rt_port.h */
 
 /* ---- Limits and defaults ------------------------------------------------- */
 
@@ -75,6 +76,11 @@ typedef struct rt_backend {
   void (*wake)(void *ctx);
   /* Write one finished log line (ends in '\n'). NULL: stderr. */
   void (*log_write)(void *ctx, const char *line, size_t len);
+  /* Watch fd for a port (rt_port.h): raise it with rt_port_notify when fd
+   * is ready for the RT_PORT_* bits in events; events 0 stops watching.
+   * NULL: this world cannot watch descriptors (rt_port_watch answers
+   * RT_ENOTSUP). */
+  int (*watch)(void *ctx, struct rt_port *port, int fd, uint32_t events);
 } rt_backend_t;
 
 /* ---- Tracing deliveries (optional) --------------------------------------- */

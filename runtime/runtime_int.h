@@ -101,6 +101,7 @@ struct rt_world {
   const struct rt_tap *tap; /* rt_tap.h; NULL: none */
   void *tap_ctx;
   uint64_t output_hash;
+  struct rt_port *ports; /* open ports (rt_port.h), newest first */
 };
 
 /* Link a source's signal into the pending list of actor `owner` (no-op if

@@ -18,6 +18,7 @@
 #include "rt_assert.h"
 #include "rt_hash.h"
 #include "rt_idmap.h"
+#include "rt_port.h"
 #include "rt_tap.h"
 
 #include <inttypes.h>
@@ -585,6 +586,11 @@ const net_trace_header_t *sim_replay_header(const sim_replay_t *r) {
 
 static void notify(sim_replay_t *r, uint64_t source, uint32_t events) {
   void *v = source != 0 ? rt_idmap_get(&r->sources, source) : NULL;
+  rt_port_t *port = v == NULL ? rt_world_port(r->world, source) : NULL;
+  if (port != NULL) { /* a database client's descriptor (rt_port.h) */
+    rt_port_notify(port, events);
+    return;
+  }
   if (v == NULL) {
     stop_with(r, SIM_REPLAY_DIVERGED, source,
               "the recording signals stream %" PRIu64
