@@ -238,6 +238,61 @@ int game_api_logout(void *ctx, rt_world_t *w, const rt_http_call_t *call,
 
 /* ---- Metrics ------------------------------------------------------------- */
 
+/* The Store's part of /metrics: which backend, what it did, what waits,
+ * how long commits take. */
+static size_t store_metrics(const game_store_stats_t *st, char *out,
+                            size_t cap) {
+  size_t len = 0;
+#define PUT(...)                                                               \
+  do {                                                                         \
+    int n_ = snprintf(out + len, cap - len, __VA_ARGS__);                      \
+    if (n_ < 0 || (size_t)n_ >= cap - len)                                     \
+      return cap;                                                              \
+    len += (size_t)n_;                                                         \
+  } while (0)
+  if (cap == 0)
+    return 0;
+  PUT("# TYPE overcookied_store_backend gauge\n"
+      "overcookied_store_backend{backend=\"%s\"} 1\n"
+      "# TYPE overcookied_store_total counter\n"
+      "overcookied_store_total{event=\"recorded\"} %" PRIu64 "\n"
+      "overcookied_store_total{event=\"duplicate\"} %" PRIu64 "\n"
+      "overcookied_store_total{event=\"commit\"} %" PRIu64 "\n"
+      "overcookied_store_total{event=\"retry\"} %" PRIu64 "\n"
+      "overcookied_store_total{event=\"reconnect\"} %" PRIu64 "\n"
+      "overcookied_store_total{event=\"read_failed\"} %" PRIu64 "\n"
+      "# TYPE overcookied_store_errors_total counter\n"
+      "overcookied_store_errors_total{kind=\"busy\"} %" PRIu64 "\n"
+      "overcookied_store_errors_total{kind=\"full\"} %" PRIu64 "\n"
+      "overcookied_store_errors_total{kind=\"io\"} %" PRIu64 "\n"
+      "overcookied_store_errors_total{kind=\"unavailable\"} %" PRIu64 "\n"
+      "overcookied_store_errors_total{kind=\"timeout\"} %" PRIu64 "\n"
+      "overcookied_store_errors_total{kind=\"other\"} %" PRIu64 "\n"
+      "# TYPE overcookied_store_pending gauge\n"
+      "overcookied_store_pending %u\n"
+      "# TYPE overcookied_store_commit_seconds histogram\n",
+      st->backend, st->recorded, st->duplicates, st->commits, st->retries,
+      st->reconnects, st->reads_failed, st->errors_busy, st->errors_full,
+      st->errors_io, st->errors_unavailable, st->errors_timeout,
+      st->errors_other, st->pending);
+  uint64_t cumulative = 0;
+  for (int i = 0; i < GAME_STORE_LATENCY_BUCKETS; i++) {
+    cumulative += st->latency_count[i];
+    double bound = game_store_latency_bound_ms(i);
+    if (i < GAME_STORE_LATENCY_BUCKETS - 1)
+      PUT("overcookied_store_commit_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+          bound / 1000.0, cumulative);
+    else
+      PUT("overcookied_store_commit_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+          cumulative);
+  }
+  PUT("overcookied_store_commit_seconds_sum %.6f\n"
+      "overcookied_store_commit_seconds_count %" PRIu64 "\n",
+      (double)st->latency_sum_ns / 1e9, cumulative);
+#undef PUT
+  return len;
+}
+
 size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
   (void)w;
   const game_t *g = ctx;
@@ -280,16 +335,7 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       "overcookied_kicks_total{reason=\"replaced\"} %" PRIu64 "\n"
       "overcookied_kicks_total{reason=\"server_full\"} %" PRIu64 "\n"
       "overcookied_kicks_total{reason=\"flood\"} %" PRIu64 "\n"
-      "overcookied_kicks_total{reason=\"idle\"} %" PRIu64 "\n"
-      "# TYPE overcookied_store_total counter\n"
-      "overcookied_store_total{event=\"recorded\"} %" PRIu64 "\n"
-      "overcookied_store_total{event=\"retry\"} %" PRIu64 "\n"
-      "overcookied_store_total{event=\"error_busy\"} %" PRIu64 "\n"
-      "overcookied_store_total{event=\"error_full\"} %" PRIu64 "\n"
-      "overcookied_store_total{event=\"error_io\"} %" PRIu64 "\n"
-      "overcookied_store_total{event=\"read_failed\"} %" PRIu64 "\n"
-      "# TYPE overcookied_store_pending gauge\n"
-      "overcookied_store_pending %u\n",
+      "overcookied_kicks_total{reason=\"idle\"} %" PRIu64 "\n",
       s->players, s->connected, s->queued, s->rooms, s->rooms_started,
       s->rooms_finished[GAME_END_TIME], s->rooms_finished[GAME_END_QUIT],
       s->rooms_finished[GAME_END_DISCONNECTED], s->resumed, s->clicks_scored,
@@ -298,10 +344,9 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       s->out_dropped, s->kicks[GAME_KICK_MUST_OVERFLOW],
       s->kicks[GAME_KICK_WRITE_WAIT], s->kicks[GAME_KICK_MAILBOX_FULL],
       s->kicks[GAME_KICK_REPLACED], s->kicks[GAME_KICK_SERVER_FULL],
-      s->kicks[GAME_KICK_FLOOD], s->kicks[GAME_KICK_IDLE], st.recorded,
-      st.retries, st.errors_busy, st.errors_full, st.errors_io, st.reads_failed,
-      st.pending);
+      s->kicks[GAME_KICK_FLOOD], s->kicks[GAME_KICK_IDLE]);
   if (n < 0)
     return 0;
-  return (size_t)n < cap ? (size_t)n : cap;
+  size_t len = (size_t)n < cap ? (size_t)n : cap;
+  return len + store_metrics(&st, out + len, cap - len);
 }

@@ -17,9 +17,15 @@
 enum {
   GAME_EXT_AUTH_VERIFY = 1,       /* rc: 0 or RT_E*; data: subject NUL name */
   GAME_EXT_AUTH_SIGN = 2,         /* rc: 0 or RT_E*; data: the token */
-  GAME_EXT_STORE_RECORD = 3,      /* rc: SQLite code; data: 1 new, 2 dup */
-  GAME_EXT_STORE_LEADERBOARD = 4, /* rc: SQLite code; data: JSON body */
-  GAME_EXT_STORE_HISTORY = 5,     /* rc: SQLite code; data: JSON body */
+  /* 3 to 5 were the Store's calls while it ran one transaction per game
+   * in its own turn: retired, so an older recording stops as diverged. */
+  /* The Store's backend (game_store_int.h). rc: STORE_DONE, STORE_QUEUED
+   * or a STORE_E_* error; data: a flags byte (STORE_FLAG_*), then for
+   * STORE_DONE the answer: one outcome byte per game recorded (1 stored,
+   * 2 already stored) or the JSON body of a read. */
+  GAME_EXT_STORE_BEGIN = 6,
+  GAME_EXT_STORE_POLL = 7,
+  GAME_EXT_STORE_ABANDON = 8, /* rc: 0 */
 };
 
 /* Tags: one band of user tags for the whole game, so the Client's mailbox
@@ -64,6 +70,8 @@ enum {
   GAME_TAG_TIMER_DRAIN_POLL,
   GAME_TAG_TIMER_SEND_RETRY,
   GAME_TAG_TIMER_LOBBY_IDLE,
+  GAME_TAG_TIMER_STORE_KICK,
+  GAME_TAG_TIMER_STORE_TIMEOUT,
 };
 
 typedef enum { GAME_ROLE_P1 = 0, GAME_ROLE_P2 = 1 } game_role_id_t;

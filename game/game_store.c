@@ -1,20 +1,23 @@
+/* game_store.c: the Store actor (game_store.h) over a backend
+ * (game_store_int.h): results in order, groups, retries, acknowledgements,
+ * reads' JSON, and the externals that let a replay run without a database.
+ */
 #include "game_store.h"
 
-#include "rt_tap.h"
-
 #include "game_int.h"
+#include "game_store_int.h"
 #include "rt_assert.h"
+#include "rt_tap.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STORE_MAILBOX_CAP 4096u
-#define RECORDS_PER_TURN 32
 #define JSON_REPLY_MAX (256u * 1024)
+#define ANSWER_MAX (JSON_REPLY_MAX + 1)
 
 typedef struct pending {
   game_result_t result;
@@ -22,228 +25,170 @@ typedef struct pending {
   uint64_t key;
 } pending_t;
 
+typedef struct read_req {
+  game_query_t q;
+  game_store_op_t op;
+  char subject[RT_SUBJECT_MAX];
+} read_req_t;
+
+typedef enum busy { IDLE = 0, RECORDING, READING } busy_t;
+
 struct game_store {
   rt_world_t *world;
   game_store_config_t cfg;
-  sqlite3 *db;
-  sqlite3_stmt *insert_game;
-  sqlite3_stmt *upsert_player;
-  sqlite3_stmt *leaderboard;
-  sqlite3_stmt *history;
-  sqlite3_stmt *history_count;
-  sqlite3_stmt *find_game; /* checkers only */
-  sqlite3_stmt *count_games;
+  store_backend_t *be;
+  rt_port_t *port;
   rt_actor_id_t actor;
-  pending_t *pending; /* ring of GAME_STORE_PENDING_MAX */
+  pending_t *pending; /* ring of GAME_STORE_PENDING_MAX, oldest first */
   uint32_t pending_head, pending_count;
-  uint32_t attempt; /* failures in a row of the head record */
-  uint64_t retry_timer;
+  read_req_t *reads; /* ring of GAME_STORE_READS_MAX */
+  uint32_t reads_head, reads_count;
+  game_result_t *group; /* the group in flight, in order */
+  busy_t busy;
+  uint32_t group_n;   /* RECORDING: the first group_n pending results */
+  read_req_t reading; /* READING */
+  rt_time_ns began_at;
+  bool reads_turn;  /* alternate reads and groups when both wait */
+  bool away;        /* the last failure said the database is away */
+  uint32_t attempt; /* failures in a row */
+  uint64_t retry_timer, kick_timer, timeout_timer;
+  uint8_t *scratch; /* an answer's bytes for the recorder */
   game_store_stats_t stats;
 };
 
-/* ---- Schema -------------------------------------------------------------- */
-
-static const char schema_v1[] =
-    "CREATE TABLE games ("
-    "  id INTEGER PRIMARY KEY,"
-    "  room_id TEXT NOT NULL UNIQUE,"
-    "  finished_at INTEGER NOT NULL,"
-    "  p1_id TEXT NOT NULL, p1_name TEXT NOT NULL, p1_score INTEGER NOT NULL,"
-    "  p2_id TEXT NOT NULL, p2_name TEXT NOT NULL, p2_score INTEGER NOT NULL,"
-    "  winner TEXT NOT NULL,"
-    "  reason TEXT NOT NULL);"
-    "CREATE INDEX games_p1 ON games(p1_id, finished_at);"
-    "CREATE INDEX games_p2 ON games(p2_id, finished_at);"
-    "CREATE TABLE players ("
-    "  id TEXT PRIMARY KEY,"
-    "  name TEXT NOT NULL,"
-    "  score INTEGER NOT NULL,"
-    "  games INTEGER NOT NULL,"
-    "  wins INTEGER NOT NULL);"
-    "CREATE INDEX players_rank ON players(score DESC, name);";
-
-static int exec(sqlite3 *db, const char *sql) {
-  return sqlite3_exec(db, sql, NULL, NULL, NULL);
+bool game_store_is_postgres(const char *path) {
+  return path != NULL && (strncmp(path, "postgres://", 11) == 0 ||
+                          strncmp(path, "postgresql://", 13) == 0);
 }
 
-static int user_version(sqlite3 *db, int *out) {
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return rc;
-  rc = sqlite3_step(st);
-  *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-  sqlite3_finalize(st);
-  return rc == SQLITE_ROW ? SQLITE_OK : rc;
+static const double latency_bounds_ms[GAME_STORE_LATENCY_BUCKETS] = {
+    0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000, 0};
+
+double game_store_latency_bound_ms(int i) {
+  return i >= 0 && i < GAME_STORE_LATENCY_BUCKETS ? latency_bounds_ms[i] : 0;
 }
 
-/* Create or upgrade the schema. Each step is one transaction that also sets
- * user_version, so a crash mid-migration leaves the previous version. */
-static int migrate(sqlite3 *db) {
-  int version = 0;
-  int rc = user_version(db, &version);
-  if (rc != SQLITE_OK)
-    return rc;
-  if (version > GAME_STORE_SCHEMA_VERSION)
-    return SQLITE_MISMATCH; /* written by a newer server: do not touch it */
-  if (version < 1) {
-    rc = exec(db, "BEGIN IMMEDIATE");
-    if (rc == SQLITE_OK)
-      rc = exec(db, schema_v1);
-    if (rc == SQLITE_OK)
-      rc = exec(db, "PRAGMA user_version = 1");
-    if (rc == SQLITE_OK)
-      rc = exec(db, "COMMIT");
-    if (rc != SQLITE_OK) {
-      exec(db, "ROLLBACK");
-      return rc;
-    }
+void store_answer_clear(store_answer_t *ans) {
+  free(ans->outcome);
+  free(ans->games);
+  free(ans->leaders);
+  memset(ans, 0, sizeof(*ans));
+}
+
+/* ---- Reads' JSON --------------------------------------------------------- */
+
+static char *leaderboard_json(const store_answer_t *ans) {
+  cJSON *arr = cJSON_CreateArray();
+  for (uint32_t i = 0; i < ans->nleaders; i++) {
+    const store_leader_t *l = &ans->leaders[i];
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", l->name);
+    cJSON_AddNumberToObject(e, "score", (double)l->score);
+    cJSON_AddNumberToObject(e, "games", (double)l->games);
+    cJSON_AddNumberToObject(e, "wins", (double)l->wins);
+    cJSON_AddItemToArray(arr, e);
   }
-  return SQLITE_OK;
+  char *text = cJSON_PrintUnformatted(arr);
+  cJSON_Delete(arr);
+  return text;
 }
 
-static int prepare_all(game_store_t *st) {
-  struct {
-    sqlite3_stmt **stmt;
-    const char *sql;
-  } all[] = {
-      {&st->insert_game,
-       "INSERT OR IGNORE INTO games (room_id, finished_at, p1_id, p1_name,"
-       " p1_score, p2_id, p2_name, p2_score, winner, reason)"
-       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
-      {&st->upsert_player,
-       "INSERT INTO players (id, name, score, games, wins)"
-       " VALUES (?1, ?2, ?3, 1, ?4)"
-       " ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
-       " score = score + excluded.score, games = games + 1,"
-       " wins = wins + excluded.wins"},
-      {&st->leaderboard, "SELECT name, score, games, wins FROM players"
-                         " ORDER BY score DESC, name ASC, id ASC LIMIT ?1"},
-      {&st->history,
-       "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
-       " p2_score, winner, reason FROM games WHERE p1_id = ?1 OR p2_id = ?1"
-       " ORDER BY finished_at DESC, id DESC LIMIT ?2"},
-      {&st->history_count,
-       "SELECT COUNT(*) FROM games WHERE p1_id = ?1 OR p2_id = ?1"},
-      {&st->find_game,
-       "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
-       " p2_score, winner, reason FROM games WHERE room_id = ?1"},
-      {&st->count_games, "SELECT COUNT(*) FROM games"},
-  };
-  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-    int rc = sqlite3_prepare_v3(st->db, all[i].sql, -1,
-                                SQLITE_PREPARE_PERSISTENT, all[i].stmt, NULL);
-    if (rc != SQLITE_OK)
-      return rc;
+/* One game as `me` saw it. After our fields come the original server's
+ * names for what its frontend reads (PROTOCOL.md, HTTP endpoints):
+ * winnerId (our winner), playerName (me), and playerPicture and
+ * opponentPicture, "" since guests have none (the original's came from
+ * Google). */
+static cJSON *history_row(const game_result_t *r, const char *me) {
+  bool i_am_p1 = strcmp(r->p1_id, me) == 0;
+  cJSON *g = cJSON_CreateObject();
+  cJSON_AddStringToObject(g, "gameId", r->room_id);
+  cJSON_AddNumberToObject(g, "timestamp", (double)r->finished_at_s);
+  cJSON_AddNumberToObject(g, "score", i_am_p1 ? r->p1_score : r->p2_score);
+  cJSON_AddNumberToObject(g, "opponentScore",
+                          i_am_p1 ? r->p2_score : r->p1_score);
+  cJSON_AddStringToObject(g, "opponent", i_am_p1 ? r->p2_id : r->p1_id);
+  cJSON_AddStringToObject(g, "opponentName", i_am_p1 ? r->p2_name : r->p1_name);
+  cJSON_AddBoolToObject(g, "won", strcmp(r->winner, me) == 0);
+  cJSON_AddStringToObject(g, "winner", r->winner);
+  cJSON_AddStringToObject(g, "reason", r->reason);
+  cJSON_AddStringToObject(g, "winnerId", r->winner);
+  cJSON_AddStringToObject(g, "playerName", i_am_p1 ? r->p1_name : r->p2_name);
+  cJSON_AddStringToObject(g, "playerPicture", "");
+  cJSON_AddStringToObject(g, "opponentPicture", "");
+  return g;
+}
+
+static char *history_json(const store_answer_t *ans, const char *me) {
+  cJSON *games = cJSON_CreateArray();
+  for (uint32_t i = 0; i < ans->ngames; i++)
+    cJSON_AddItemToArray(games, history_row(&ans->games[i], me));
+  cJSON *body = cJSON_CreateObject();
+  cJSON_AddItemToObject(body, "games", games);
+  cJSON_AddNumberToObject(body, "totalCount", (double)ans->total);
+  char *text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(body);
+  return text;
+}
+
+/* ---- Calls into the backend, as externals -------------------------------- */
+
+/* An answer as the recorder keeps it: the flags byte, then the outcomes of
+ * a group or a read's JSON. Returns the length, or 0 when it does not fit
+ * (then the call counts as failed). */
+static size_t encode_answer(game_store_t *st, int rc,
+                            const store_answer_t *ans) {
+  st->scratch[0] = ans->flags;
+  if (rc != STORE_DONE)
+    return 1;
+  if (st->busy == RECORDING) {
+    memcpy(st->scratch + 1, ans->outcome, st->group_n);
+    return 1 + st->group_n;
   }
-  return SQLITE_OK;
-}
-
-/* ---- Errors -------------------------------------------------------------- */
-
-static void count_error(game_store_t *st, int rc) {
-  switch (rc & 0xff) {
-  case SQLITE_BUSY:
-  case SQLITE_LOCKED: st->stats.errors_busy++; break;
-  case SQLITE_FULL: st->stats.errors_full++; break;
-  case SQLITE_IOERR: st->stats.errors_io++; break;
-  default: st->stats.errors_other++; break;
+  char *text = st->reading.op == GAME_STORE_OP_LEADERBOARD
+                   ? leaderboard_json(ans)
+                   : history_json(ans, st->reading.subject);
+  size_t len = text != NULL ? strlen(text) : 0;
+  if (text == NULL || 1 + len > ANSWER_MAX) {
+    cJSON_free(text);
+    return 0;
   }
-  rt_log(st->world, RT_LOG_WARN, "store.error", "code=%d text=\"%s\"", rc,
-         sqlite3_errstr(rc));
+  memcpy(st->scratch + 1, text, len);
+  cJSON_free(text);
+  return 1 + len;
 }
 
-static int fault(game_store_t *st, game_store_op_t op) {
-  return st->cfg.fault != NULL ? st->cfg.fault(st->cfg.fault_ctx, op)
-                               : SQLITE_OK;
-}
-
-/* ---- Recording: Guarantees (1) to (4) ------------------------------------ */
-
-static int step_done(sqlite3_stmt *s) {
-  int rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int add_player(game_store_t *st, const char *id, const char *name,
-                      int32_t score, bool won) {
-  sqlite3_stmt *s = st->upsert_player;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 3, score);
-  sqlite3_bind_int(s, 4, won ? 1 : 0);
-  return step_done(s);
-}
-
-/* One transaction for one game. Returns an SQLite code. */
-static int record_sql(game_store_t *st, const game_result_t *r) {
-  int rc = fault(st, GAME_STORE_OP_RECORD);
-  if (rc != SQLITE_OK)
-    return rc;
-  rc = exec(st->db, "BEGIN IMMEDIATE");
-  if (rc != SQLITE_OK)
-    return rc;
-  sqlite3_stmt *s = st->insert_game;
-  sqlite3_bind_text(s, 1, r->room_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, r->finished_at_s);
-  sqlite3_bind_text(s, 3, r->p1_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, r->p1_name, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 5, r->p1_score);
-  sqlite3_bind_text(s, 6, r->p2_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 7, r->p2_name, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 8, r->p2_score);
-  sqlite3_bind_text(s, 9, r->winner, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 10, r->reason, -1, SQLITE_STATIC);
-  rc = step_done(s);
-  bool inserted = rc == SQLITE_OK && sqlite3_changes(st->db) == 1;
-  bool duplicate = rc == SQLITE_OK && !inserted; /* Guarantee (2) */
-  if (rc == SQLITE_OK && inserted && strcmp(r->reason, "time") == 0) {
-    rc = add_player(st, r->p1_id, r->p1_name, r->p1_score,
-                    strcmp(r->winner, r->p1_id) == 0);
-    if (rc == SQLITE_OK)
-      rc = add_player(st, r->p2_id, r->p2_name, r->p2_score,
-                      strcmp(r->winner, r->p2_id) == 0);
-  }
-  if (rc == SQLITE_OK)
-    rc = exec(st->db, "COMMIT");
-  if (rc != SQLITE_OK) {
-    exec(st->db, "ROLLBACK");
-    return rc;
-  }
-  if (inserted)
-    st->stats.recorded++;
-  if (duplicate)
-    st->stats.duplicates++;
-  return SQLITE_OK;
-}
-
-/* The transaction's outcome is an external (rt_tap.h): a live server
- * records it, a replay takes it from the recording instead of a database. */
-static int record_one(game_store_t *st, const game_result_t *r) {
+/* Call the backend (begin when req is set, else poll) unless a replay has
+ * its answer: rc, and in *data and *len the answer's bytes (flags
+ * first). */
+static int64_t call_backend(game_store_t *st, uint32_t kind,
+                            const store_request_t *req, uint32_t events,
+                            const uint8_t **data, size_t *len) {
   int64_t rc;
-  const uint8_t *data;
-  size_t len;
-  int got =
-      rt_external_take(st->world, GAME_EXT_STORE_RECORD, &rc, &data, &len);
+  int got = rt_external_take(st->world, kind, &rc, data, len);
   if (got < 0)
-    return SQLITE_IOERR; /* a replay that diverged: it stops anyway */
-  if (got == 0) {
-    uint64_t recorded = st->stats.recorded, dups = st->stats.duplicates;
-    rc = record_sql(st, r);
-    uint8_t what = st->stats.recorded != recorded ? 1
-                   : st->stats.duplicates != dups ? 2
-                                                  : 0;
-    rt_external_put(st->world, GAME_EXT_STORE_RECORD, rc, &what,
-                    rc == SQLITE_OK ? 1 : 0);
-    return (int)rc;
+    return STORE_E_OTHER; /* a replay that diverged: it stops anyway */
+  if (got == 1) {
+    if (*len < 1 ||
+        (rc == STORE_DONE && st->busy == RECORDING && *len != 1 + st->group_n))
+      return STORE_E_OTHER;
+    return rc;
   }
-  if (rc == SQLITE_OK && len == 1 && data[0] == 1)
-    st->stats.recorded++;
-  if (rc == SQLITE_OK && len == 1 && data[0] == 2)
-    st->stats.duplicates++;
-  return (int)rc;
+  store_answer_t ans = {0};
+  rc = req != NULL ? st->be->ops->begin(st->be, req, &ans)
+                   : st->be->ops->poll(st->be, events, &ans);
+  size_t n = encode_answer(st, (int)rc, &ans);
+  if (n == 0) {
+    rc = STORE_E_OTHER;
+    n = 1;
+  }
+  store_answer_clear(&ans);
+  rt_external_put(st->world, kind, rc, st->scratch, n);
+  *data = st->scratch;
+  *len = n;
+  return rc;
 }
+
+/* ---- Replies ------------------------------------------------------------- */
 
 static void reply_recorded(game_store_t *st, rt_actor_id_t to, uint64_t key) {
   rt_msg_t m = RT_MSG_OF(GAME_TAG_STORE_RECORDED, &key);
@@ -251,7 +196,73 @@ static void reply_recorded(game_store_t *st, rt_actor_id_t to, uint64_t key) {
   (void)rt_send(st->world, to, &m);
 }
 
-static void arm_retry(game_store_t *st) {
+static void reply_text(game_store_t *st, const game_query_t *q, int status,
+                       const char *text, size_t len) {
+  rt_buf_t *buf = rt_buf_copy(text, len);
+  rt_http_reply_t r = {.call_id = q->call_id, .status = status};
+  rt_msg_t m = RT_MSG_OF(RT_TAG_HTTP_REPLY, &r);
+  m.buf = buf;
+  if (rt_send(st->world, q->reply_to, &m) < 0)
+    rt_buf_unref(buf);
+}
+
+static void reply_unavailable(game_store_t *st, const game_query_t *q) {
+  st->stats.reads_failed++;
+  static const char body[] = "{\"error\":\"storage unavailable, try again\"}";
+  reply_text(st, q, 503, body, sizeof(body) - 1);
+}
+
+/* ---- Errors and news ----------------------------------------------------- */
+
+static void count_error(game_store_t *st, int64_t rc) {
+  switch (rc) {
+  case STORE_E_BUSY: st->stats.errors_busy++; break;
+  case STORE_E_FULL: st->stats.errors_full++; break;
+  case STORE_E_IO: st->stats.errors_io++; break;
+  case STORE_E_UNAVAILABLE: st->stats.errors_unavailable++; break;
+  case STORE_E_TIMEOUT: st->stats.errors_timeout++; break;
+  default: st->stats.errors_other++; break;
+  }
+}
+
+static void note_flags(game_store_t *st, uint8_t flags) {
+  if (flags & STORE_FLAG_CONNECTED) {
+    st->stats.reconnects++;
+    rt_log(st->world, RT_LOG_INFO, "store.connected", "backend=%s",
+           st->be->name);
+  }
+  if (flags & STORE_FLAG_LOST)
+    rt_log(st->world, RT_LOG_WARN, "store.connection_lost", "backend=%s",
+           st->be->name);
+}
+
+/* ---- Running requests ---------------------------------------------------- */
+
+static void kick_soon(game_store_t *st) {
+  if (st->kick_timer == 0 &&
+      rt_timer_start(st->world, st->actor, 0, 0, GAME_TAG_TIMER_STORE_KICK, 0,
+                     &st->kick_timer) < 0)
+    st->kick_timer = 0;
+}
+
+static void cancel(game_store_t *st, uint64_t *timer) {
+  if (*timer != 0)
+    rt_timer_cancel(st->world, *timer);
+  *timer = 0;
+}
+
+/* While the database is away, reads answer 503 at once. */
+static void fail_waiting_reads(game_store_t *st) {
+  while (st->reads_count > 0) {
+    reply_unavailable(st, &st->reads[st->reads_head].q);
+    st->reads_head = (st->reads_head + 1) % GAME_STORE_READS_MAX;
+    st->reads_count--;
+  }
+}
+
+static void back_off(game_store_t *st, int64_t rc) {
+  st->away = rc == STORE_E_UNAVAILABLE || rc == STORE_E_TIMEOUT;
+  st->attempt++;
   rt_time_ns delay = st->cfg.retry_min;
   for (uint32_t i = 1; i < st->attempt && delay < st->cfg.retry_max; i++)
     delay *= 2;
@@ -261,30 +272,166 @@ static void arm_retry(game_store_t *st) {
   if (rt_timer_start(st->world, st->actor, delay, 0, GAME_TAG_TIMER_STORE_RETRY,
                      0, &st->retry_timer) < 0)
     st->retry_timer = 0;
+  if (st->away)
+    fail_waiting_reads(st);
 }
 
-/* Commit pending results in order, a bounded number per turn. */
-static void drain_pending(game_store_t *st) {
-  if (st->retry_timer != 0)
-    return; /* backing off */
-  for (int i = 0; i < RECORDS_PER_TURN && st->pending_count > 0; i++) {
+static void record_latency(game_store_t *st) {
+  rt_time_ns took = rt_now(st->world) - st->began_at;
+  int i = 0;
+  while (i < GAME_STORE_LATENCY_BUCKETS - 1 &&
+         (double)took > latency_bounds_ms[i] * (double)RT_NS_PER_MS)
+    i++;
+  st->stats.latency_count[i]++;
+  st->stats.latency_sum_ns += (uint64_t)took;
+}
+
+/* The group in flight committed: acknowledge each game (Guarantee (1)). */
+static void group_done(game_store_t *st, const uint8_t *outcome) {
+  for (uint32_t i = 0; i < st->group_n; i++) {
     pending_t *p = &st->pending[st->pending_head];
-    int rc = record_one(st, &p->result);
-    if (rc != SQLITE_OK) {
-      count_error(st, rc);
-      st->attempt++;
-      arm_retry(st);
-      return;
-    }
-    st->attempt = 0;
+    if (outcome[i] == 1)
+      st->stats.recorded++;
+    else
+      st->stats.duplicates++;
     reply_recorded(st, p->requester, p->key);
     st->pending_head = (st->pending_head + 1) % GAME_STORE_PENDING_MAX;
     st->pending_count--;
   }
-  if (st->pending_count > 0) /* more: continue after the others' turns */
-    rt_timer_start(st->world, st->actor, 0, 0, GAME_TAG_TIMER_STORE_RETRY, 0,
-                   &st->retry_timer);
+  st->stats.commits++;
+  record_latency(st);
 }
+
+/* A request's end: its answer (rc STORE_DONE) or its error. */
+static void finish(game_store_t *st, int64_t rc, const uint8_t *data,
+                   size_t len) {
+  busy_t was = st->busy;
+  st->busy = IDLE;
+  cancel(st, &st->timeout_timer);
+  if (rc == STORE_DONE) {
+    st->attempt = 0;
+    st->away = false;
+    if (was == RECORDING)
+      group_done(st, data + 1);
+    else
+      reply_text(st, &st->reading.q, 200, (const char *)data + 1, len - 1);
+    kick_soon(st); /* the next request after the others' turns */
+    return;
+  }
+  count_error(st, rc);
+  rt_log(st->world, RT_LOG_WARN, "store.error",
+         "backend=%s request=%s kind=%" PRId64 " pending=%u", st->be->name,
+         was == RECORDING ? "record" : "read", -rc, st->pending_count);
+  if (was == READING) {
+    reply_unavailable(st, &st->reading.q);
+    /* A read that failed is answered, not retried; only a database that
+     * is away makes the Store back off (and answer reads 503 at once). */
+    if (rc == STORE_E_UNAVAILABLE || rc == STORE_E_TIMEOUT)
+      back_off(st, rc);
+    else
+      kick_soon(st);
+    return;
+  }
+  back_off(st, rc); /* the group stays first, to be sent again */
+}
+
+static void start(game_store_t *st, const store_request_t *req) {
+  st->began_at = rt_now(st->world);
+  const uint8_t *data;
+  size_t len;
+  int64_t rc = call_backend(st, GAME_EXT_STORE_BEGIN, req, 0, &data, &len);
+  note_flags(st, data[0]);
+  if (rc == STORE_QUEUED) {
+    if (rt_timer_start(st->world, st->actor, st->cfg.op_timeout, 0,
+                       GAME_TAG_TIMER_STORE_TIMEOUT, 0, &st->timeout_timer) < 0)
+      st->timeout_timer = 0;
+    return;
+  }
+  finish(st, rc, data, len);
+}
+
+static void start_group(game_store_t *st) {
+  uint32_t n = st->pending_count < GAME_STORE_GROUP_MAX ? st->pending_count
+                                                        : GAME_STORE_GROUP_MAX;
+  for (uint32_t i = 0; i < n; i++)
+    st->group[i] =
+        st->pending[(st->pending_head + i) % GAME_STORE_PENDING_MAX].result;
+  st->busy = RECORDING;
+  st->group_n = n;
+  store_request_t req = {
+      .op = GAME_STORE_OP_RECORD, .games = st->group, .n = n};
+  start(st, &req);
+}
+
+static void start_read(game_store_t *st) {
+  st->reading = st->reads[st->reads_head];
+  st->reads_head = (st->reads_head + 1) % GAME_STORE_READS_MAX;
+  st->reads_count--;
+  st->busy = READING;
+  store_request_t req = {.op = st->reading.op,
+                         .limit = st->reading.q.limit,
+                         .subject = st->reading.subject};
+  start(st, &req);
+}
+
+/* Start the next request when none is in flight: a group of every result
+ * waiting (up to GROUP_MAX), or a read, in turn. While a group backs off
+ * after an error, reads still run (a busy or full database may still
+ * answer them), unless the database is away. */
+static void kick(game_store_t *st) {
+  if (st->busy != IDLE)
+    return;
+  bool groups = st->pending_count > 0 && st->retry_timer == 0;
+  bool reads = st->reads_count > 0 && !(st->away && st->retry_timer != 0);
+  bool read = reads && (!groups || st->reads_turn);
+  if (reads && groups)
+    st->reads_turn = !st->reads_turn;
+  if (read)
+    start_read(st);
+  else if (groups)
+    start_group(st);
+}
+
+/* The port was raised: the backend has news for the request in flight or
+ * for its connection. */
+static void on_port(game_store_t *st, const rt_msg_t *msg) {
+  rt_stream_event_t ev;
+  RT_MSG_GET(msg, rt_stream_event_t, &ev);
+  const uint8_t *data;
+  size_t len;
+  int64_t rc =
+      call_backend(st, GAME_EXT_STORE_POLL, NULL, ev.events, &data, &len);
+  note_flags(st, data[0]);
+  if (rc == STORE_QUEUED)
+    return;
+  if (st->busy == IDLE) {
+    if (rc < 0) /* lost while idle: the next request reconnects */
+      count_error(st, rc);
+    return;
+  }
+  finish(st, rc, data, len);
+}
+
+/* The request in flight took too long: drop the connection (the backend
+ * makes a new one on the next request) and retry. */
+static void on_timeout(game_store_t *st) {
+  st->timeout_timer = 0;
+  if (st->busy == IDLE)
+    return;
+  int64_t rc;
+  const uint8_t *data;
+  size_t len;
+  int got =
+      rt_external_take(st->world, GAME_EXT_STORE_ABANDON, &rc, &data, &len);
+  if (got == 0) {
+    st->be->ops->abandon(st->be);
+    rt_external_put(st->world, GAME_EXT_STORE_ABANDON, 0, NULL, 0);
+  }
+  uint8_t flags = STORE_FLAG_LOST;
+  finish(st, STORE_E_TIMEOUT, &flags, 1);
+}
+
+/* ---- Messages ------------------------------------------------------------ */
 
 static void on_record(game_store_t *st, const rt_msg_t *msg) {
   if (msg->buf == NULL || msg->buf->len != sizeof(game_result_t))
@@ -311,170 +458,25 @@ static void on_record(game_store_t *st, const rt_msg_t *msg) {
   p->requester = msg->from;
   RT_MSG_GET(msg, uint64_t, &p->key);
   st->pending_count++;
-  drain_pending(st);
 }
 
-/* ---- Reads --------------------------------------------------------------- */
-
-static void reply_text(game_store_t *st, const game_query_t *q, int status,
-                       const char *text, size_t len) {
-  rt_buf_t *buf = NULL;
-  if (text != NULL && len <= JSON_REPLY_MAX) {
-    buf = rt_buf_copy(text, len);
-  } else {
-    status = 503;
-    buf = rt_buf_copy("{\"error\":\"storage unavailable\"}", 31);
+static void on_read(game_store_t *st, const rt_msg_t *msg, game_store_op_t op) {
+  read_req_t rq = {.op = op};
+  RT_MSG_GET(msg, game_query_t, &rq.q);
+  if (op == GAME_STORE_OP_HISTORY) {
+    size_t len = msg->buf != NULL ? msg->buf->len : 0;
+    if (len == 0 || len >= sizeof(rq.subject))
+      return;
+    memcpy(rq.subject, msg->buf->data, len);
   }
-  rt_http_reply_t r = {.call_id = q->call_id, .status = status};
-  rt_msg_t m = RT_MSG_OF(RT_TAG_HTTP_REPLY, &r);
-  m.buf = buf;
-  if (rt_send(st->world, q->reply_to, &m) < 0)
-    rt_buf_unref(buf);
-}
-
-static void reply_unavailable(game_store_t *st, const game_query_t *q, int rc) {
-  count_error(st, rc);
-  st->stats.reads_failed++;
-  static const char body[] = "{\"error\":\"storage unavailable, try again\"}";
-  reply_text(st, q, 503, body, sizeof(body) - 1);
-}
-
-/* A read's answer: SQLITE_OK and the JSON text in *out (cJSON_free it), or
- * an SQLite error code. */
-typedef int read_fn(game_store_t *st, const game_query_t *q, const char *me,
-                    char **out);
-
-/* Print body into *out; takes body. */
-static int print_json(cJSON *body, char **out) {
-  *out = cJSON_PrintUnformatted(body);
-  cJSON_Delete(body);
-  return *out != NULL ? SQLITE_OK : SQLITE_NOMEM;
-}
-
-static int leaderboard_json(game_store_t *st, const game_query_t *q,
-                            const char *me, char **out) {
-  (void)me;
-  int rc = fault(st, GAME_STORE_OP_LEADERBOARD);
-  if (rc != SQLITE_OK)
-    return rc;
-  cJSON *arr = cJSON_CreateArray();
-  sqlite3_stmt *s = st->leaderboard;
-  sqlite3_bind_int(s, 1, (int)q->limit);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "name", (const char *)sqlite3_column_text(s, 0));
-    cJSON_AddNumberToObject(e, "score", sqlite3_column_int(s, 1));
-    cJSON_AddNumberToObject(e, "games", sqlite3_column_int(s, 2));
-    cJSON_AddNumberToObject(e, "wins", sqlite3_column_int(s, 3));
-    cJSON_AddItemToArray(arr, e);
-  }
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) {
-    cJSON_Delete(arr);
-    return rc;
-  }
-  return print_json(arr, out);
-}
-
-/* One game as `me` saw it. After our fields come the original server's
- * names for what its frontend reads (PROTOCOL.md, HTTP endpoints):
- * winnerId (our winner), playerName (me), and playerPicture and
- * opponentPicture, "" since guests have none (the original's came from
- * Google). */
-static cJSON *history_row(sqlite3_stmt *s, const char *me) {
-  const char *p1 = (const char *)sqlite3_column_text(s, 2);
-  bool i_am_p1 = strcmp(p1, me) == 0;
-  int mine = i_am_p1 ? 4 : 7, theirs = i_am_p1 ? 7 : 4;
-  const char *winner = (const char *)sqlite3_column_text(s, 8);
-  cJSON *g = cJSON_CreateObject();
-  cJSON_AddStringToObject(g, "gameId", (const char *)sqlite3_column_text(s, 0));
-  cJSON_AddNumberToObject(g, "timestamp", (double)sqlite3_column_int64(s, 1));
-  cJSON_AddNumberToObject(g, "score", sqlite3_column_int(s, mine));
-  cJSON_AddNumberToObject(g, "opponentScore", sqlite3_column_int(s, theirs));
-  cJSON_AddStringToObject(g, "opponent",
-                          (const char *)sqlite3_column_text(s, theirs - 2));
-  cJSON_AddStringToObject(g, "opponentName",
-                          (const char *)sqlite3_column_text(s, theirs - 1));
-  cJSON_AddBoolToObject(g, "won", strcmp(winner, me) == 0);
-  cJSON_AddStringToObject(g, "winner", winner);
-  cJSON_AddStringToObject(g, "reason", (const char *)sqlite3_column_text(s, 9));
-  cJSON_AddStringToObject(g, "winnerId", winner);
-  cJSON_AddStringToObject(g, "playerName",
-                          (const char *)sqlite3_column_text(s, mine - 1));
-  cJSON_AddStringToObject(g, "playerPicture", "");
-  cJSON_AddStringToObject(g, "opponentPicture", "");
-  return g;
-}
-
-static int history_json(game_store_t *st, const game_query_t *q, const char *me,
-                        char **out) {
-  int rc = fault(st, GAME_STORE_OP_HISTORY);
-  if (rc != SQLITE_OK)
-    return rc;
-  sqlite3_stmt *c = st->history_count;
-  sqlite3_bind_text(c, 1, me, -1, SQLITE_TRANSIENT);
-  rc = sqlite3_step(c);
-  int64_t total = rc == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
-  sqlite3_reset(c);
-  if (rc != SQLITE_ROW)
-    return rc;
-  cJSON *games = cJSON_CreateArray();
-  sqlite3_stmt *s = st->history;
-  sqlite3_bind_text(s, 1, me, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(s, 2, (int)q->limit);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-    cJSON_AddItemToArray(games, history_row(s, me));
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) {
-    cJSON_Delete(games);
-    return rc;
-  }
-  cJSON *body = cJSON_CreateObject();
-  cJSON_AddItemToObject(body, "games", games);
-  cJSON_AddNumberToObject(body, "totalCount", (double)total);
-  return print_json(body, out);
-}
-
-/* Answer a read: from the database, or in a replay from the recording
- * (the answer is an external, rt_tap.h). */
-static void answer_read(game_store_t *st, const game_query_t *q, uint32_t kind,
-                        read_fn *fn, const char *me) {
-  int64_t rc;
-  const uint8_t *data;
-  size_t len;
-  int got = rt_external_take(st->world, kind, &rc, &data, &len);
-  if (got < 0)
-    return; /* a replay that diverged: it stops anyway */
-  char *text = NULL;
-  if (got == 0) {
-    rc = fn(st, q, me, &text);
-    len = text != NULL ? strlen(text) : 0;
-    data = (const uint8_t *)text;
-    rt_external_put(st->world, kind, rc, text, len);
-  }
-  if (rc != SQLITE_OK)
-    reply_unavailable(st, q, (int)rc);
-  else
-    reply_text(st, q, 200, (const char *)data, len);
-  cJSON_free(text);
-}
-
-static void on_leaderboard(game_store_t *st, const rt_msg_t *msg) {
-  game_query_t q;
-  RT_MSG_GET(msg, game_query_t, &q);
-  answer_read(st, &q, GAME_EXT_STORE_LEADERBOARD, leaderboard_json, NULL);
-}
-
-static void on_history(game_store_t *st, const rt_msg_t *msg) {
-  game_query_t q;
-  RT_MSG_GET(msg, game_query_t, &q);
-  char me[RT_SUBJECT_MAX];
-  size_t len = msg->buf != NULL ? msg->buf->len : 0;
-  if (len == 0 || len >= sizeof(me))
+  if ((st->away && st->retry_timer != 0) ||
+      st->reads_count == GAME_STORE_READS_MAX) {
+    reply_unavailable(st, &rq.q); /* away, or too many waiting: fail fast */
     return;
-  memcpy(me, msg->buf->data, len);
-  me[len] = '\0';
-  answer_read(st, &q, GAME_EXT_STORE_HISTORY, history_json, me);
+  }
+  st->reads[(st->reads_head + st->reads_count) % GAME_STORE_READS_MAX] = rq;
+  st->reads_count++;
+  kick(st); /* after any results before it: they are pending already */
 }
 
 /* ---- The actor ----------------------------------------------------------- */
@@ -482,13 +484,27 @@ static void on_history(game_store_t *st, const rt_msg_t *msg) {
 static void store_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   game_store_t *st = rt_state(self);
   switch (msg->tag) {
-  case GAME_TAG_STORE_RECORD: on_record(st, msg); break;
-  case GAME_TAG_STORE_LEADERBOARD: on_leaderboard(st, msg); break;
-  case GAME_TAG_STORE_HISTORY: on_history(st, msg); break;
+  case GAME_TAG_STORE_RECORD:
+    on_record(st, msg);
+    /* Results still in the mailbox join this one's group: the last of
+     * them starts it (rooms that end in one instant commit together). */
+    if (rt_self_pending(self) == 0)
+      kick(st);
+    break;
+  case GAME_TAG_STORE_LEADERBOARD:
+    on_read(st, msg, GAME_STORE_OP_LEADERBOARD);
+    break;
+  case GAME_TAG_STORE_HISTORY: on_read(st, msg, GAME_STORE_OP_HISTORY); break;
+  case RT_TAG_PORT: on_port(st, msg); break;
+  case GAME_TAG_TIMER_STORE_KICK:
+    st->kick_timer = 0;
+    kick(st);
+    break;
   case GAME_TAG_TIMER_STORE_RETRY:
     st->retry_timer = 0;
-    drain_pending(st);
+    kick(st);
     break;
+  case GAME_TAG_TIMER_STORE_TIMEOUT: on_timeout(st); break;
   default: break;
   }
 }
@@ -500,6 +516,10 @@ static void store_on_stop(rt_actor_t *self, int reason) {
     rt_log(st->world, RT_LOG_ERROR, "store.stop_with_pending",
            "pending=%u note=not_acknowledged_so_not_shown_to_players",
            st->pending_count);
+  rt_port_close(st->port); /* before the backend closes its socket */
+  st->port = NULL;
+  if (st->be != NULL)
+    st->be->port = NULL;
   st->actor = 0;
 }
 
@@ -514,31 +534,23 @@ int game_store_start(rt_world_t *w, const game_store_config_t *cfg,
     st->cfg.retry_min = 10 * RT_NS_PER_MS;
   if (st->cfg.retry_max < st->cfg.retry_min)
     st->cfg.retry_max = 2 * RT_NS_PER_S;
+  if (st->cfg.op_timeout <= 0)
+    st->cfg.op_timeout = 10 * RT_NS_PER_S;
   st->pending = calloc(GAME_STORE_PENDING_MAX, sizeof(*st->pending));
-  int err = RT_EIO;
-  if (st->pending == NULL) {
-    err = RT_ENOMEM;
+  st->reads = calloc(GAME_STORE_READS_MAX, sizeof(*st->reads));
+  st->group = calloc(GAME_STORE_GROUP_MAX, sizeof(*st->group));
+  st->scratch =
+      malloc(ANSWER_MAX > 1 + GAME_STORE_GROUP_MAX ? ANSWER_MAX
+                                                   : 1 + GAME_STORE_GROUP_MAX);
+  int err = RT_ENOMEM;
+  if (st->pending == NULL || st->reads == NULL || st->group == NULL ||
+      st->scratch == NULL)
     goto fail;
-  }
-  int rc = sqlite3_open_v2(
-      cfg->path, &st->db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      cfg->vfs);
-  if (rc == SQLITE_OK)
-    rc = migrate(st->db); /* first: a newer schema's file stays untouched */
-  if (rc == SQLITE_OK)
-    rc = exec(st->db, "PRAGMA journal_mode = WAL");
-  if (rc == SQLITE_OK)
-    rc = exec(st->db, cfg->sync == GAME_STORE_SYNC_NORMAL
-                          ? "PRAGMA synchronous = NORMAL"
-                          : "PRAGMA synchronous = FULL");
-  if (rc == SQLITE_OK)
-    rc = prepare_all(st);
-  if (rc != SQLITE_OK) {
-    rt_log(w, RT_LOG_ERROR, "store.open", "path=%s code=%d text=\"%s\"",
-           cfg->path, rc, st->db != NULL ? sqlite3_errmsg(st->db) : "?");
+  err = game_store_is_postgres(cfg->path) ? store_pg_open(w, cfg, &st->be)
+                                          : store_sqlite_open(w, cfg, &st->be);
+  if (err < 0)
     goto fail;
-  }
+  st->stats.backend = cfg->label != NULL ? cfg->label : st->be->name;
   rt_actor_spec_t spec = {.name = "store",
                           .behaviour = store_behaviour,
                           .on_stop = store_on_stop,
@@ -548,6 +560,12 @@ int game_store_start(rt_world_t *w, const game_store_config_t *cfg,
   err = rt_spawn(w, &spec, &st->actor);
   if (err < 0)
     goto fail;
+  err = rt_port_open(w, st->actor, &st->port);
+  if (err < 0) {
+    rt_stop(w, st->actor, RT_REASON_NORMAL);
+    goto fail;
+  }
+  st->be->port = st->port;
   *out = st;
   return RT_OK;
 fail:
@@ -565,15 +583,12 @@ void game_store_get_stats(const game_store_t *st, game_store_stats_t *out) {
 void game_store_free(game_store_t *st) {
   if (st == NULL)
     return;
-  sqlite3_finalize(st->insert_game);
-  sqlite3_finalize(st->upsert_player);
-  sqlite3_finalize(st->leaderboard);
-  sqlite3_finalize(st->history);
-  sqlite3_finalize(st->history_count);
-  sqlite3_finalize(st->find_game);
-  sqlite3_finalize(st->count_games);
-  sqlite3_close(st->db);
+  if (st->be != NULL)
+    st->be->ops->free(st->be);
   free(st->pending);
+  free(st->reads);
+  free(st->group);
+  free(st->scratch);
   free(st);
 }
 
@@ -614,37 +629,12 @@ int game_store_query_history(rt_world_t *w, const game_store_t *st,
 
 /* ---- Checkers' reads ----------------------------------------------------- */
 
-static void column_copy(sqlite3_stmt *s, int col, char *dst, size_t cap) {
-  const unsigned char *v = sqlite3_column_text(s, col);
-  snprintf(dst, cap, "%s", v != NULL ? (const char *)v : "");
-}
-
 int game_store_find_game(const game_store_t *st, const char *room_id,
                          game_result_t *out) {
-  sqlite3_stmt *s = st->find_game;
-  sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    memset(out, 0, sizeof(*out));
-    column_copy(s, 0, out->room_id, sizeof(out->room_id));
-    out->finished_at_s = sqlite3_column_int64(s, 1);
-    column_copy(s, 2, out->p1_id, sizeof(out->p1_id));
-    column_copy(s, 3, out->p1_name, sizeof(out->p1_name));
-    out->p1_score = sqlite3_column_int(s, 4);
-    column_copy(s, 5, out->p2_id, sizeof(out->p2_id));
-    column_copy(s, 6, out->p2_name, sizeof(out->p2_name));
-    out->p2_score = sqlite3_column_int(s, 7);
-    column_copy(s, 8, out->winner, sizeof(out->winner));
-    column_copy(s, 9, out->reason, sizeof(out->reason));
-  }
-  sqlite3_reset(s);
-  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : RT_EIO;
+  memset(out, 0, sizeof(*out));
+  return st->be->ops->find_game(st->be, room_id, out);
 }
 
 int64_t game_store_count_games(const game_store_t *st) {
-  sqlite3_stmt *s = st->count_games;
-  int rc = sqlite3_step(s);
-  int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : RT_EIO;
-  sqlite3_reset(s);
-  return n;
+  return st->be->ops->count_games(st->be);
 }

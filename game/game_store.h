@@ -1,19 +1,32 @@
-/* game_store.h: leaderboard and history in SQLite, as an actor.
+/* game_store.h: leaderboard and history, in SQLite or PostgreSQL, as an
+ * actor.
  *
  * Guarantees:
  *  (1) A result is acknowledged (GAME_TAG_STORE_RECORDED) only after its
  *      transaction committed, so the Room sends GAME_OVER only for results
- *      that are on disk: a result a player saw is never lost.
+ *      that are stored: a result a player saw is never lost (with SQLite's
+ *      GAME_STORE_SYNC_FULL, not even in a power cut).
  *  (2) Each game is stored exactly once: its room id is unique, a retried
  *      insert is ignored, and totals change only with the insert.
  *  (3) Only `time` games add to leaderboard totals; quit and disconnect
  *      games are history only. A draw is a win for neither player.
- *  (4) Storage errors (busy, full, I/O) are retried with exponential backoff
- *      from a timer, in order, without blocking anyone: Rooms wait for their
- *      acknowledgement as a message, and reads fail fast with 503.
- * The schema is created and migrated at start (PRAGMA user_version). The live
- * server uses a WAL file; the simulator an in-memory database whose results
- * a fault hook can replace with errors.
+ *  (4) Storage errors (busy, full, I/O, the database away) are retried with
+ *      exponential backoff from a timer, in order, without blocking anyone:
+ *      Rooms wait for their acknowledgement as a message, and reads fail
+ *      fast with 503 while the database is away.
+ * Results that wait together commit together: one transaction (and one
+ * round trip to PostgreSQL) for up to GAME_STORE_GROUP_MAX games.
+ *
+ * The event loop never waits for PostgreSQL: libpq's connection is
+ * non-blocking and its socket is watched through a port (rt_port.h). SQLite
+ * is embedded and runs inside the Store's turn. Either way the Store calls
+ * its database only inside externals (rt_tap.h): a live trace replays
+ * without a database, and the simulator uses SQLite in memory, whose
+ * results a fault hook can replace with errors.
+ *
+ * The schema is created and migrated at start: SQLite's PRAGMA user_version,
+ * PostgreSQL's table overcookied_schema, under an advisory lock so that
+ * instances starting together migrate once.
  */
 #ifndef GAME_STORE_H
 #define GAME_STORE_H
@@ -21,10 +34,15 @@
 #include "rt_service.h"
 #include "rt_world.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define GAME_STORE_PENDING_MAX 4096u
+#define GAME_STORE_READS_MAX 256u /* reads waiting; more answer 503 */
+#define GAME_STORE_GROUP_MAX 256u /* games in one transaction */
 #define GAME_STORE_SCHEMA_VERSION 1
+/* Commit latency buckets of /metrics, upper bounds in ms (and +Inf). */
+#define GAME_STORE_LATENCY_BUCKETS 12
 
 typedef enum game_store_op {
   GAME_STORE_OP_RECORD = 1, /* the transaction recording one game */
@@ -47,14 +65,32 @@ typedef enum game_store_sync {
 } game_store_sync_t;
 
 typedef struct game_store_config {
-  const char *path;           /* file, or ":memory:" */
+  /* A SQLite file, ":memory:", or a PostgreSQL URI (postgres:// or
+   * postgresql://, libpq's rules; a password may come from PGPASSWORD or
+   * ~/.pgpass and is never logged). */
+  const char *path;
   game_store_sync_t sync;     /* SQLite only */
   const char *vfs;            /* SQLite VFS name (tests); NULL: the default */
   game_store_fault_fn *fault; /* NULL: none */
   void *fault_ctx;
   rt_time_ns retry_min; /* 0: 10 ms */
   rt_time_ns retry_max; /* 0: 2 s */
+  /* A request in flight longer than this drops the connection and is
+   * retried (PostgreSQL). 0: 10 s */
+  rt_time_ns op_timeout;
+  /* The backend's name in stats and /metrics; NULL: its own. A replay,
+   * whose store answers from the recording, names the recorded one. */
+  const char *label;
 } game_store_config_t;
+
+/* What logs and errors may say of path: a SQLite path as it is, a
+ * PostgreSQL URI as its host, port, database and user (never its
+ * password). Always NUL-ended. */
+#define GAME_STORE_DESCRIBE_MAX 256u
+void game_store_describe(const char *path, char *out, size_t cap);
+
+/* Whether path names a PostgreSQL database. */
+bool game_store_is_postgres(const char *path);
 
 /* One finished game, as the Room saw it. Fixed-size strings, zero-filled,
  * so it travels as the bytes of a buffer and hashes the same every run. */
@@ -72,16 +108,28 @@ typedef struct game_result {
 } game_result_t;
 
 typedef struct game_store_stats {
+  const char *backend; /* "sqlite" or "postgres" */
   uint64_t recorded;   /* games committed */
   uint64_t duplicates; /* records of an already stored game */
+  uint64_t commits;    /* transactions that recorded games */
   uint64_t errors_busy;
   uint64_t errors_full;
   uint64_t errors_io;
+  uint64_t errors_unavailable; /* no connection to the database */
+  uint64_t errors_timeout;     /* a request in flight too long */
   uint64_t errors_other;
   uint64_t retries;
+  uint64_t reconnects;   /* connections made again after a loss */
   uint64_t reads_failed; /* leaderboard/history answered 503 */
   uint32_t pending;      /* results waiting to be committed */
+  /* Commit latency, from a group's request to its commit, world time:
+   * counts per bucket (not cumulative; the last is +Inf), their sum. */
+  uint64_t latency_count[GAME_STORE_LATENCY_BUCKETS];
+  uint64_t latency_sum_ns;
 } game_store_stats_t;
+
+/* The upper bound of latency bucket i in ms; the last is +Inf (0). */
+double game_store_latency_bound_ms(int i);
 
 typedef struct game_store game_store_t;
 

@@ -285,11 +285,15 @@ static void serve(live_server_t *s, uint64_t seed) {
   s->drain_check = evtimer_new(base, on_drain_check, s);
   event_add(sigint, NULL);
   event_add(sigterm, NULL);
+  char db[GAME_STORE_DESCRIBE_MAX];
+  game_store_describe(o->db, db, sizeof(db));
   rt_log(w, RT_LOG_INFO, "server.start",
-         "url=http://%s:%u/ static_files=%u max_connections=%u db=%s "
-         "seed=%" PRIu64 " countdown_ms=%" PRId64 " game_s=%u record=%s",
+         "url=http://%s:%u/ static_files=%u max_connections=%u db=\"%s\" "
+         "db_sync=%s seed=%" PRIu64 " countdown_ms=%" PRId64
+         " game_s=%u record=%s",
          o->bind, (unsigned)s->port, net_static_count(s->server.statics),
-         o->max_connections, o->db, seed,
+         o->max_connections, db,
+         o->db_sync == GAME_STORE_SYNC_NORMAL ? "normal" : "full", seed,
          (int64_t)(o->game.countdown / RT_NS_PER_MS), o->game.game_seconds,
          o->record_dir != NULL ? o->record_dir : "off");
   printf("overcookied: listening on http://%s:%u/\n", o->bind,

@@ -532,7 +532,9 @@ static int replay_live(run_t *run, sim_replay_report_t *rep, char *err,
   run->world = sim_replay_world(replay);
   listen_ctx_t lc = {.replay = replay};
   /* Token checks come from the recording: the key is never needed. */
-  game_store_config_t store = {.path = ":memory:"};
+  game_store_config_t store = {
+      .path = ":memory:",
+      .label = game_store_is_postgres(so.db) ? "postgres" : NULL};
   int rc = server_start(run->world, &so, "replay-holds-no-token-key", &store,
                         do_listen, &lc, &run->server, err, err_cap);
   if (rc < 0) {

@@ -15,7 +15,15 @@ void server_usage(FILE *out) {
       "usage: overcookied [options]\n"
       "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
       "  --port N              TCP port (default 8080; 0 picks a free one)\n"
-      "  --db PATH             SQLite database (default overcookied.db)\n"
+      "  --db PATH|URI         where results are kept: a SQLite file\n"
+      "                        (default overcookied.db) or PostgreSQL,\n"
+      "                        postgres://user@host:port/dbname (the\n"
+      "                        password from the URI, PGPASSWORD or\n"
+      "                        ~/.pgpass; never logged)\n"
+      "  --db-sync full|normal SQLite: full (default) syncs each commit,\n"
+      "                        so a power cut loses no result a player\n"
+      "                        saw; normal syncs at checkpoints only:\n"
+      "                        faster, safe from crashes, not power cuts\n"
       "  --secret S            token signing key, at least 16 characters\n"
       "                        (default: $OC_JWT_SECRET, else random:\n"
       "                        tokens then end with the process)\n"
@@ -168,6 +176,12 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
   }
   if (strcmp(a, "--ws-park-after") == 0)
     return seconds_ok(v, &o->ws_park_after) && o->ws_park_after > 0;
+  if (strcmp(a, "--db-sync") == 0 && v != NULL &&
+      (strcmp(v, "full") == 0 || strcmp(v, "normal") == 0)) {
+    o->db_sync =
+        strcmp(v, "full") == 0 ? GAME_STORE_SYNC_FULL : GAME_STORE_SYNC_NORMAL;
+    return true;
+  }
   if (strcmp(a, "--log-level") == 0 && rt_log_level_parse(v) >= 0) {
     o->log_level = rt_log_level_parse(v);
     return true;
@@ -257,6 +271,10 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
                  o->trusted_proxy));
   if (o->echo)
     PUT(snprintf(out + len, cap - len, "\n--echo"));
+  /* Which backend, never its URI: /metrics names it, and a replay (whose
+   * store answers from the recording) must name the same. */
+  if (game_store_is_postgres(o->db))
+    PUT(snprintf(out + len, cap - len, "\n--db\npostgres://"));
   /* Whether /metrics wanted a token shapes the answers; the token itself
    * stays out of the trace, which holds each check's result instead. */
   if (o->metrics_token != NULL)
@@ -329,13 +347,15 @@ int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
   *out = (server_t){0};
   game_config_t gc = o->game;
   gc.seed = rt_world_seed(w);
-  game_store_config_t sqlite = {.path = o->db};
+  game_store_config_t own = {.path = o->db, .sync = o->db_sync};
   if (store == NULL)
-    store = &sqlite;
+    store = &own;
   int rc = game_create(w, &gc, secret, store, &out->game);
   if (rc < 0) {
-    snprintf(err, err_cap, "cannot start the game (database %s): %s",
-             store->path, rt_strerror(rc));
+    char db[GAME_STORE_DESCRIBE_MAX];
+    game_store_describe(store->path, db, sizeof(db));
+    snprintf(err, err_cap, "cannot start the game (database %s): %s", db,
+             rt_strerror(rc));
     return rc;
   }
   if (o->static_dir != NULL) {

@@ -32,7 +32,8 @@ typedef struct server_options {
   uint64_t seed;
   bool seed_set;
   int log_level;
-  const char *db;
+  const char *db;            /* SQLite path or PostgreSQL URI */
+  game_store_sync_t db_sync; /* SQLite's durability */
   const char *secret;
   const char *metrics_token; /* NULL: /metrics is open */
   const char *trusted_proxy; /* NULL: X-Forwarded-For is ignored */
