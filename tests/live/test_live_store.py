@@ -155,6 +155,7 @@ class Player:
         self.over = None            # GAME_OVER payload
         self.over_at = None         # time.monotonic() it arrived
         self.time_remaining = []    # every tick's timeRemaining
+        self.last_tick_at = None    # time.monotonic() of the last tick
         self.closed = None          # why the connection ended early
 
 
@@ -197,6 +198,7 @@ class Burst:
                     p.room_id, p.role = payload["roomId"], payload["role"]
                 elif m["type"] == "UPDATE" and "timeRemaining" in payload:
                     p.time_remaining.append(payload["timeRemaining"])
+                    p.last_tick_at = time.monotonic()
                     for _ in range(p.clicks_per_tick):
                         seq += 1
                         await p.ws.send(json.dumps(
@@ -494,8 +496,10 @@ class PostgresStore(StoreChecks):
                               lb[0], hi[0]))
                 await asyncio.sleep(min(3, max(0, OUTAGE_S - (
                     time.monotonic() - down_at))))
-            await asyncio.to_thread(self.pg.up)
+            # Before the call: the server may commit (and a GAME_OVER
+            # arrive) while pgtmp still checks that it is up.
             up_at.append(time.monotonic())
+            await asyncio.to_thread(self.pg.up)
 
         async def go():
             burst = Burst(players, [0.0])
@@ -511,6 +515,8 @@ class PostgresStore(StoreChecks):
             self.assertIn(1, p.time_remaining,
                           f"{p.name}: the game ran to its last second "
                           f"({p.time_remaining}, {p.closed})")
+            self.assertLess(p.last_tick_at, up_at[0] - OUTAGE_S / 2,
+                            f"{p.name}: played while the database was down")
             self.assertIsNotNone(p.over, f"{p.name}: no GAME_OVER ({p.closed})")
             self.assertGreaterEqual(
                 p.over_at, up_at[0],
