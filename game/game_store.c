@@ -578,6 +578,8 @@ rt_actor_id_t game_store_actor(const game_store_t *st) { return st->actor; }
 void game_store_get_stats(const game_store_t *st, game_store_stats_t *out) {
   *out = st->stats;
   out->pending = st->pending_count;
+  out->reads_waiting = st->reads_count;
+  out->in_flight = st->busy != IDLE;
 }
 
 void game_store_free(game_store_t *st) {

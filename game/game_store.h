@@ -122,6 +122,8 @@ typedef struct game_store_stats {
   uint64_t reconnects;   /* connections made again after a loss */
   uint64_t reads_failed; /* leaderboard/history answered 503 */
   uint32_t pending;      /* results waiting to be committed */
+  uint32_t reads_waiting; /* reads queued behind the request in flight */
+  bool in_flight;         /* a request is with the backend */
   /* Commit latency, from a group's request to its commit, world time:
    * counts per bucket (not cumulative; the last is +Inf), their sum. */
   uint64_t latency_count[GAME_STORE_LATENCY_BUCKETS];

@@ -1,5 +1,12 @@
-/* test_game_store.c: leaderboard and history in SQLite (game/game_store.h),
- * in the simulated world.
+/* test_game_store.c: leaderboard and history (game/game_store.h) in
+ * SQLite, in the simulated world, and in PostgreSQL, in the live world.
+ *
+ * The suite game_store runs every test on SQLite in memory; game_store_pg
+ * runs the tests of what is stored and read (BOTH_BACKENDS) again on a
+ * throwaway PostgreSQL server (tests/lib/pg_tmp.h), started once for the
+ * binary, one database per test, with the Store in a live world (its
+ * socket watched by libevent), plus PostgreSQL's own: groups in one
+ * commit, a restart in the middle, reads while it is down.
  *
  * Each test builds a simulated world with a fixed seed, starts the Store on
  * ":memory:" (or a temporary file for the migration tests) and spawns one
@@ -22,6 +29,8 @@
  */
 #include "game_int.h"
 #include "game_store.h"
+#include "net_live.h"
+#include "pg_tmp.h"
 #include "rt_service.h"
 #include "rt_world.h"
 #include "sim_world.h"
@@ -166,7 +175,8 @@ static int fault_fn(void *ctx, game_store_op_t op) {
 /* ---- The fixture --------------------------------------------------------- */
 
 typedef struct fx {
-  sim_world_t *sw;
+  sim_world_t *sw;  /* SQLite */
+  net_live_t *live; /* PostgreSQL */
   rt_world_t *w;
   game_store_t *st;
   probe_t *probe;
@@ -176,12 +186,51 @@ typedef struct fx {
   uint32_t next_result;
 } fx_t;
 
+/* ---- PostgreSQL: one server for the binary, one database per test ------- */
+
+/* Set by the BOTH_BACKENDS wrapper that runs the test body. */
+static bool use_pg;
+static pg_tmp_t pg_server; /* the runner's; tests read OC_TEST_PG_URI */
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set) {
+  (void)set;
+  if (pg_tmp_start(&pg_server) == 0)
+    setenv("OC_TEST_PG_URI", pg_server.uri, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats) {
+  (void)stats;
+  pg_tmp_stop(&pg_server);
+}
+
+/* A fresh database on the binary's server: its URI in uri. */
+static void pg_fresh_database(char *uri, size_t cap) {
+  const char *base = getenv("OC_TEST_PG_URI");
+  cr_assert_not_null(base, "the PostgreSQL server for the tests started");
+  static unsigned made;
+  char name[64], sql[128], out[256];
+  snprintf(name, sizeof(name), "store_%ld_%u", (long)getpid(), made++);
+  snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+  int rc = pg_tmp_query(base, sql, out, sizeof(out));
+  cr_assert_geq(rc, 0, "%s: %s", sql, out);
+  const char *slash = strrchr(base, '/');
+  cr_assert_not_null(slash);
+  snprintf(uri, cap, "%.*s/%s", (int)(slash - base), base, name);
+}
+
 static void fx_open_cfg(fx_t *fx, const game_store_config_t *cfg) {
   memset(fx, 0, sizeof(*fx));
-  sim_config_t sc = {.seed = SEED, .log_level = RT_LOG_OFF};
-  fx->sw = sim_world_create(&sc);
-  cr_assert_not_null(fx->sw);
-  fx->w = sim_world_rt(fx->sw);
+  if (game_store_is_postgres(cfg->path)) {
+    net_live_config_t lc = {.seed = SEED, .log_level = RT_LOG_OFF};
+    fx->live = net_live_create(&lc);
+    cr_assert_not_null(fx->live);
+    fx->w = net_live_world(fx->live);
+  } else {
+    sim_config_t sc = {.seed = SEED, .log_level = RT_LOG_OFF};
+    fx->sw = sim_world_create(&sc);
+    cr_assert_not_null(fx->sw);
+    fx->w = sim_world_rt(fx->sw);
+  }
   game_store_config_t c = *cfg;
   if (c.fault != NULL)
     c.fault_ctx = &fx->faults;
@@ -197,17 +246,30 @@ static void fx_open_cfg(fx_t *fx, const game_store_config_t *cfg) {
   cr_assert_eq(rt_spawn(fx->w, &spec, &fx->probe_id), RT_OK);
 }
 
-/* In memory, with the fault hook and a 10 ms .. 2 s backoff. */
+/* In memory, with the fault hook and a 10 ms .. 2 s backoff; or, for
+ * game_store_pg, a fresh PostgreSQL database. */
 static void fx_open(fx_t *fx) {
+  char uri[PG_TMP_URI_MAX + 64];
   game_store_config_t cfg = {.path = ":memory:",
                              .fault = fault_fn,
                              .retry_min = 10 * MS,
                              .retry_max = 2000 * MS};
+  if (use_pg) {
+    pg_fresh_database(uri, sizeof(uri));
+    cfg = (game_store_config_t){
+        .path = uri, .retry_min = 10 * MS, .retry_max = 200 * MS};
+  }
   fx_open_cfg(fx, &cfg);
+  game_store_stats_t st;
+  game_store_get_stats(fx->st, &st);
+  cr_assert_str_eq(st.backend, use_pg ? "postgres" : "sqlite");
 }
 
 static void fx_close(fx_t *fx) {
-  sim_world_destroy(fx->sw); /* stops the Store and the probe */
+  if (fx->live != NULL)
+    net_live_destroy(fx->live); /* stops the Store and the probe */
+  else
+    sim_world_destroy(fx->sw);
   game_store_free(fx->st);
   for (uint32_t i = 0; i < fx->probe->replies_len; i++)
     free(fx->probe->replies[i].body);
@@ -215,10 +277,41 @@ static void fx_close(fx_t *fx) {
   free(fx->probe);
 }
 
+/* The live world never goes idle by itself: run it until the Store has
+ * nothing waiting or in flight and no actor has work (at most 20 s). */
+static void fx_run_live(fx_t *fx) {
+  for (int i = 0; i < 20000; i++) {
+    net_live_run_for(fx->live, 1 * MS);
+    game_store_stats_t s;
+    game_store_get_stats(fx->st, &s);
+    if (!rt_world_has_ready(fx->w) && s.pending == 0 && !s.in_flight &&
+        s.reads_waiting == 0 && rt_world_next_deadline(fx->w) == RT_TIME_NEVER)
+      return;
+  }
+  cr_assert_fail("the Store did not settle in 20 s");
+}
+
 static void fx_run(fx_t *fx) {
+  if (fx->live != NULL) {
+    fx_run_live(fx);
+    return;
+  }
   cr_assert_eq(sim_world_run(fx->sw, RT_TIME_NEVER, TURNS_MAX), SIM_RUN_IDLE,
                "the world goes idle (seed %u)", SEED);
 }
+
+/* A test of what is stored and read, run on both backends. */
+#define BOTH_BACKENDS(name)                                                    \
+  static void name(void);                                                      \
+  Test(game_store, name) {                                                     \
+    use_pg = false;                                                            \
+    name();                                                                    \
+  }                                                                            \
+  Test(game_store_pg, name, .timeout = 60) {                                   \
+    use_pg = true;                                                             \
+    name();                                                                    \
+  }                                                                            \
+  static void name(void)
 
 static void fx_run_until(fx_t *fx, rt_time_ns t) {
   sim_run_result_t r = sim_world_run(fx->sw, t, TURNS_MAX);
@@ -397,7 +490,7 @@ static void expect_game(const cJSON *h, int i, seen_t want) {
 
 /* ---- Recording: Guarantee (3) -------------------------------------------- */
 
-Test(game_store, a_time_game_adds_score_games_and_wins_to_both_players) {
+BOTH_BACKENDS(a_time_game_adds_score_games_and_wins_to_both_players) {
   fx_t fx;
   fx_open(&fx);
   uint32_t a = fx_result(&fx, "room-1", 1000, "u-ada", "Ada", 120, "u-bob",
@@ -427,7 +520,7 @@ Test(game_store, a_time_game_adds_score_games_and_wins_to_both_players) {
   fx_close(&fx);
 }
 
-Test(game_store, a_draw_is_a_win_for_neither_player) {
+BOTH_BACKENDS(a_draw_is_a_win_for_neither_player) {
   fx_t fx;
   fx_open(&fx);
   fx_record(&fx, fx_result(&fx, "room-d", 1000, "u-ada", "Ada", 50, "u-bob",
@@ -450,7 +543,7 @@ Test(game_store, a_draw_is_a_win_for_neither_player) {
   fx_close(&fx);
 }
 
-Test(game_store, quit_and_disconnect_games_are_history_only) {
+BOTH_BACKENDS(quit_and_disconnect_games_are_history_only) {
   fx_t fx;
   fx_open(&fx);
   fx_record(&fx, fx_result(&fx, "room-q", 1000, "u-ada", "Ada", 40, "u-bob",
@@ -485,7 +578,7 @@ Test(game_store, quit_and_disconnect_games_are_history_only) {
 
 /* ---- Recording: Guarantee (2) -------------------------------------------- */
 
-Test(game_store, the_same_room_recorded_twice_is_stored_once_and_acked_twice) {
+BOTH_BACKENDS(the_same_room_recorded_twice_is_stored_once_and_acked_twice) {
   fx_t fx;
   fx_open(&fx);
   uint32_t a = fx_result(&fx, "room-1", 1000, "u-ada", "Ada", 10, "u-bob",
@@ -524,7 +617,7 @@ Test(game_store, the_same_room_recorded_twice_is_stored_once_and_acked_twice) {
 
 /* ---- Reads --------------------------------------------------------------- */
 
-Test(game_store, leaderboard_orders_by_score_then_name_and_honours_limit) {
+BOTH_BACKENDS(leaderboard_orders_by_score_then_name_and_honours_limit) {
   fx_t fx;
   fx_open(&fx);
   /* Ids sort opposite to names, so a tie broken by id would show. */
@@ -556,7 +649,7 @@ Test(game_store, leaderboard_orders_by_score_then_name_and_honours_limit) {
   fx_close(&fx);
 }
 
-Test(game_store, leaderboard_of_an_empty_store_is_an_empty_array) {
+BOTH_BACKENDS(leaderboard_of_an_empty_store_is_an_empty_array) {
   fx_t fx;
   fx_open(&fx);
   cJSON *board = fx_leaderboard(&fx, 10);
@@ -569,7 +662,7 @@ Test(game_store, leaderboard_of_an_empty_store_is_an_empty_array) {
   fx_close(&fx);
 }
 
-Test(game_store, history_is_newest_first_from_each_players_perspective) {
+BOTH_BACKENDS(history_is_newest_first_from_each_players_perspective) {
   fx_t fx;
   fx_open(&fx);
   /* Recorded out of time order; Ada is p1, then p2, then p1. */
@@ -623,7 +716,7 @@ Test(game_store, history_is_newest_first_from_each_players_perspective) {
   fx_close(&fx);
 }
 
-Test(game_store, history_breaks_timestamp_ties_by_recording_order) {
+BOTH_BACKENDS(history_breaks_timestamp_ties_by_recording_order) {
   fx_t fx;
   fx_open(&fx);
   fx_record(&fx, fx_result(&fx, "first", 500, "u-ada", "Ada", 1, "u-bob", "Bob",
@@ -637,7 +730,7 @@ Test(game_store, history_breaks_timestamp_ties_by_recording_order) {
   fx_close(&fx);
 }
 
-Test(game_store, names_are_stored_and_returned_byte_for_byte) {
+BOTH_BACKENDS(names_are_stored_and_returned_byte_for_byte) {
   fx_t fx;
   fx_open(&fx);
   const char *odd = "<script>\"'\\ \xc3\xa9\xf0\x9f\x8d\xaa";
@@ -1056,4 +1149,93 @@ Test(game_store, a_database_at_the_current_version_is_opened_as_is) {
   fx_close(&fx);
   cr_assert_eq(db_user_version(t.path), 1);
   tmpdb_remove(&t);
+}
+
+/* ---- Groups: results waiting together commit together ------------------- */
+
+BOTH_BACKENDS(results_sent_in_one_turn_commit_in_one_transaction) {
+  fx_t fx;
+  fx_open(&fx);
+  char room[32], id[16];
+  for (int i = 0; i < 40; i++) {
+    snprintf(room, sizeof(room), "room-g%02d", i);
+    snprintf(id, sizeof(id), "u-%02d", i % 7);
+    fx_result(&fx, room, 1000 + i, id, "P", i, "u-z", "Z", 1, id, "time");
+  }
+  fx_send(&fx, 0, 40, 100);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->acks_len, 40u);
+  for (uint32_t i = 0; i < 40; i++)
+    cr_assert_eq(fx.probe->acks[i], 100u + i, "acknowledged in order");
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert_eq(s.recorded, 40u);
+  cr_assert_eq(s.commits, 1u, "one transaction for the group");
+  uint64_t latencies = 0;
+  for (int i = 0; i < GAME_STORE_LATENCY_BUCKETS; i++)
+    latencies += s.latency_count[i];
+  cr_assert_eq(latencies, 1u, "one commit latency observed");
+  cr_assert_eq(game_store_count_games(fx.st), 40);
+  cJSON *board = fx_leaderboard(&fx, 10);
+  /* u-04 played rooms 4, 11, ..., 39 and won each: 129 points. */
+  expect_row(board, 0, "P", 129, 6, 6);
+  cJSON_Delete(board);
+  fx_close(&fx);
+}
+
+/* ---- PostgreSQL away: a server of the test's own ------------------------ */
+
+static void fx_run_for(fx_t *fx, rt_time_ns d) {
+  cr_assert_not_null(fx->live);
+  net_live_run_for(fx->live, d);
+}
+
+Test(game_store_pg, down_then_up_loses_nothing_and_stores_each_game_once,
+     .timeout = 120) {
+  pg_tmp_t own = {0};
+  cr_assert_eq(pg_tmp_start(&own), 0, "a PostgreSQL of this test's own");
+  fx_t fx;
+  game_store_config_t cfg = {
+      .path = own.uri, .retry_min = 10 * MS, .retry_max = 200 * MS};
+  fx_open_cfg(&fx, &cfg);
+  char room[32];
+  for (int i = 0; i < 200; i++) {
+    snprintf(room, sizeof(room), "room-d%03d", i);
+    fx_result(&fx, room, 2000 + i, "u-ada", "Ada", 3, "u-bob", "Bob", 1,
+              "u-ada", "time");
+  }
+  fx_send(&fx, 0, 100, 0);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->acks_len, 100u);
+
+  /* Down: results wait, reads fail fast with 503. */
+  cr_assert_eq(pg_tmp_down(&own), 0);
+  fx_send(&fx, 100, 60, 0);
+  fx_run_for(&fx, 500 * MS);
+  uint64_t id = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  const reply_t *r = fx_reply(&fx, id);
+  cr_assert_eq(r->status, 503, "a read while the database is down: %s",
+               r->body);
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert_eq(fx.probe->acks_len, 100u, "nothing acknowledged while down");
+  cr_assert_eq(s.pending, 60u);
+  cr_assert_geq(s.errors_unavailable, 1u);
+
+  /* Up again: the 60 commit, then 40 more, each game once. */
+  cr_assert_eq(pg_tmp_up(&own), 0);
+  fx_send(&fx, 160, 40, 0);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->acks_len, 200u, "every result acknowledged");
+  for (uint32_t i = 0; i < 200; i++)
+    cr_assert_eq(fx.probe->acks[i], i, "in order");
+  s = fx_stats(&fx);
+  cr_assert_eq(s.recorded + s.duplicates, 200u);
+  cr_assert_geq(s.reconnects, 1u);
+  cr_assert_eq(game_store_count_games(fx.st), 200, "each game once");
+  cJSON *board = fx_leaderboard(&fx, 10);
+  expect_row(board, 0, "Ada", 600, 200, 200);
+  expect_row(board, 1, "Bob", 200, 200, 0);
+  cJSON_Delete(board);
+  fx_close(&fx);
+  pg_tmp_stop(&own);
 }
