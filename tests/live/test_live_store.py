@@ -121,6 +121,16 @@ class Server:
                 self.kill()
 
 
+def store_metrics(server):
+    """overcookied_store_* samples from /metrics, name{labels} -> value."""
+    with urllib.request.urlopen(server.base + "/metrics",
+                                timeout=STEP_TIMEOUT) as r:
+        text = r.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("overcookied_store_") and " " in line}
+
+
 def http(server, path, body=None, token=None):
     headers = {"Content-Type": "application/json"}
     if token:
@@ -485,6 +495,7 @@ class PostgresStore(StoreChecks):
         down_at = time.monotonic()
         reads = []  # (seconds into the outage, leaderboard, history status)
         up_at = []
+        metrics_down = {}
 
         async def watch_reads():
             token = players[0].token
@@ -496,6 +507,7 @@ class PostgresStore(StoreChecks):
                               lb[0], hi[0]))
                 await asyncio.sleep(min(3, max(0, OUTAGE_S - (
                     time.monotonic() - down_at))))
+            metrics_down.update(await asyncio.to_thread(store_metrics, server))
             # Before the call: the server may commit (and a GAME_OVER
             # arrive) while pgtmp still checks that it is up.
             up_at.append(time.monotonic())
@@ -526,9 +538,14 @@ class PostgresStore(StoreChecks):
         self.check_stored(players, games, totals, require_all=True)
         self.assertEqual(len(games), 1)
         self.check_http_agrees(server, players, games, totals)
+        after = store_metrics(server)
+        recorded = after.get('overcookied_store_total{event="recorded"}')
+        duplicates = after.get('overcookied_store_total{event="duplicate"}')
+        pending = metrics_down.get("overcookied_store_pending")
         print(f"\n  reads while down: {reads}; GAME_OVER "
-              f"{players[0].over_at - up_at[0]:.1f} s after up",
-              file=sys.stderr)
+              f"{players[0].over_at - up_at[0]:.1f} s after up; store pending "
+              f"at the outage's end {pending} for 1 game; after it: recorded "
+              f"{recorded}, duplicates {duplicates}", file=sys.stderr)
         self.assertEqual(server.stop(), 0)
 
 
