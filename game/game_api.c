@@ -257,6 +257,7 @@ static size_t store_metrics(const game_store_stats_t *st, char *out,
       "# TYPE overcookied_store_total counter\n"
       "overcookied_store_total{event=\"recorded\"} %" PRIu64 "\n"
       "overcookied_store_total{event=\"duplicate\"} %" PRIu64 "\n"
+      "overcookied_store_total{event=\"resend_merged\"} %" PRIu64 "\n"
       "overcookied_store_total{event=\"commit\"} %" PRIu64 "\n"
       "overcookied_store_total{event=\"retry\"} %" PRIu64 "\n"
       "overcookied_store_total{event=\"reconnect\"} %" PRIu64 "\n"
@@ -271,10 +272,10 @@ static size_t store_metrics(const game_store_stats_t *st, char *out,
       "# TYPE overcookied_store_pending gauge\n"
       "overcookied_store_pending %u\n"
       "# TYPE overcookied_store_commit_seconds histogram\n",
-      st->backend, st->recorded, st->duplicates, st->commits, st->retries,
-      st->reconnects, st->reads_failed, st->errors_busy, st->errors_full,
-      st->errors_io, st->errors_unavailable, st->errors_timeout,
-      st->errors_other, st->pending);
+      st->backend, st->recorded, st->duplicates, st->resends_merged,
+      st->commits, st->retries, st->reconnects, st->reads_failed,
+      st->errors_busy, st->errors_full, st->errors_io, st->errors_unavailable,
+      st->errors_timeout, st->errors_other, st->pending);
   uint64_t cumulative = 0;
   for (int i = 0; i < GAME_STORE_LATENCY_BUCKETS; i++) {
     cumulative += st->latency_count[i];

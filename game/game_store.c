@@ -433,9 +433,32 @@ static void on_timeout(game_store_t *st) {
 
 /* ---- Messages ------------------------------------------------------------ */
 
+/* Whether the same requester already waits for this room under this key:
+ * a Room resends its result every few seconds until acknowledged, and
+ * through a long outage every resend would otherwise queue (and later
+ * commit as a duplicate) again. */
+static bool already_pending(const game_store_t *st, const game_result_t *r,
+                            rt_actor_id_t from, uint64_t key) {
+  for (uint32_t i = 0; i < st->pending_count; i++) {
+    const pending_t *p =
+        &st->pending[(st->pending_head + i) % GAME_STORE_PENDING_MAX];
+    if (p->requester == from && p->key == key &&
+        strncmp(p->result.room_id, r->room_id, sizeof(r->room_id)) == 0)
+      return true;
+  }
+  return false;
+}
+
 static void on_record(game_store_t *st, const rt_msg_t *msg) {
   if (msg->buf == NULL || msg->buf->len != sizeof(game_result_t))
     return;
+  uint64_t key;
+  RT_MSG_GET(msg, uint64_t, &key);
+  if (already_pending(st, (const game_result_t *)msg->buf->data, msg->from,
+                      key)) {
+    st->stats.resends_merged++;
+    return;
+  }
   if (st->pending_count == GAME_STORE_PENDING_MAX) {
     /* Full: the Room keeps its result and asks again (it never got an
      * acknowledgement). Said loudly: this only happens in a long outage. */
@@ -456,7 +479,7 @@ static void on_record(game_store_t *st, const rt_msg_t *msg) {
   r->winner[sizeof(r->winner) - 1] = '\0';
   r->reason[sizeof(r->reason) - 1] = '\0';
   p->requester = msg->from;
-  RT_MSG_GET(msg, uint64_t, &p->key);
+  p->key = key;
   st->pending_count++;
 }
 

@@ -111,6 +111,7 @@ typedef struct game_store_stats {
   const char *backend; /* "sqlite" or "postgres" */
   uint64_t recorded;   /* games committed */
   uint64_t duplicates; /* records of an already stored game */
+  uint64_t resends_merged; /* a record already waiting, asked again */
   uint64_t commits;    /* transactions that recorded games */
   uint64_t errors_busy;
   uint64_t errors_full;

@@ -162,6 +162,12 @@ static void log_pq(pg_backend_t *b, int level, const char *event,
   rt_log(b->base.world, level, event, "%s text=\"%s\"", b->desc, line);
 }
 
+/* PostgreSQL's notices (a migration's "already exists, skipping") go to
+ * our log, not to libpq's default, stderr. */
+static void on_notice(void *arg, const char *message) {
+  log_pq(arg, RT_LOG_DEBUG, "store.pg_notice", message);
+}
+
 /* ---- The connection ------------------------------------------------------ */
 
 static void watch(pg_backend_t *b, uint32_t events) {
@@ -206,6 +212,7 @@ static void start_connect(pg_backend_t *b) {
     return;
   }
   b->state = PG_CONNECTING;
+  PQsetNoticeProcessor(b->conn, on_notice, b);
   watch(b, RT_PORT_WRITE); /* libpq: start as if PGRES_POLLING_WRITING */
 }
 
@@ -472,8 +479,11 @@ static PGconn *checker(pg_backend_t *b) {
     PQfinish(b->check);
     b->check = NULL;
   }
-  if (b->check == NULL)
+  if (b->check == NULL) {
     b->check = PQconnectdbParams(b->keywords, b->values, 1);
+    if (b->check != NULL)
+      PQsetNoticeProcessor(b->check, on_notice, b);
+  }
   return b->check != NULL && PQstatus(b->check) == CONNECTION_OK ? b->check
                                                                  : NULL;
 }
@@ -647,6 +657,7 @@ int store_pg_open(rt_world_t *w, const game_store_config_t *cfg,
     pg_free(&b->base);
     return RT_ECONNREFUSED;
   }
+  PQsetNoticeProcessor(b->conn, on_notice, b);
   int err = migrate(b);
   if (err == RT_OK && PQsetnonblocking(b->conn, 1) != 0)
     err = RT_EIO;

@@ -1239,3 +1239,33 @@ Test(game_store_pg, down_then_up_loses_nothing_and_stores_each_game_once,
   fx_close(&fx);
   pg_tmp_stop(&own);
 }
+
+/* A Room resends its result every few seconds until acknowledged. Through
+ * an outage those resends join the one already waiting instead of queueing
+ * (and later committing) again. */
+Test(game_store, resends_of_a_waiting_result_are_merged_into_it) {
+  fx_t fx;
+  fx_open(&fx);
+  fx.faults.code = SQLITE_BUSY;
+  fx.faults.fail_next[GAME_STORE_OP_RECORD] = 6; /* 10+20+...+320 ms */
+  uint32_t a = fx_result(&fx, "room-m", 1000, "u-ada", "Ada", 3, "u-bob", "Bob",
+                         2, "u-ada", "time");
+  fx_send(&fx, a, 1, 50);
+  fx_run_until(&fx, 100 * MS);
+  fx_send(&fx, a, 1, 50); /* the same key: a resend */
+  fx_run_until(&fx, 200 * MS);
+  fx_send(&fx, a, 1, 50);
+  fx_send(&fx, a, 1, 51); /* another key: a new request, kept */
+  fx_run_until(&fx, 300 * MS);
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert_eq(s.pending, 2u, "the resends joined the waiting result");
+  cr_assert_eq(s.resends_merged, 2u);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->acks_len, 2u);
+  cr_assert_eq(fx.probe->acks[0], 50u + a);
+  cr_assert_eq(fx.probe->acks[1], 51u + a);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.recorded, 1u);
+  cr_assert_eq(s.duplicates, 1u);
+  fx_close(&fx);
+}

@@ -104,8 +104,9 @@ Test(rt_port, ids_follow_the_streams_numbering_and_are_found_by_replays) {
   cr_assert_eq(p2->id, p1->id + 1);
   cr_assert_eq(rt_world_port(w, p1->id), p1);
   cr_assert_eq(rt_world_port(w, p2->id), p2);
+  uint64_t id1 = p1->id;
   rt_port_close(p1);
-  cr_assert_null(rt_world_port(w, p1->id));
+  cr_assert_null(rt_world_port(w, id1));
   cr_assert_eq(rt_world_port(w, p2->id), p2);
   rt_port_close(p2);
   rt_world_destroy(w);
