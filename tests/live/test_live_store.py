@@ -53,7 +53,8 @@ GAME_LENGTH = 2          # whole seconds of play per game
 COUNTDOWN = 0.3
 BURST_PAIRS = 30         # games in a burst: CLUSTER_PAIRS end together,
 CLUSTER_PAIRS = 24       # the rest one by one over the next TAIL_S, so
-TAIL_S = 1.0             # that some are surely still running at the kill
+TAIL_S = 2.0             # that some are surely still running at the kill
+HOLD_S = 1.2             # test a on PostgreSQL: commits held back this long
 KILL_AFTER = 1           # GAME_OVER messages: at the first one
 OUTAGE_S = 30            # test d: PostgreSQL down this long
 RECOVERY_MAX_S = 30      # after the database is back, results commit within
@@ -181,6 +182,11 @@ class Burst:
         self.on_over = on_over
         self.overs = 0
 
+    @staticmethod
+    async def later(at, fn):
+        await asyncio.sleep(max(0, at - time.monotonic()))
+        await asyncio.to_thread(fn)
+
     async def connect(self, p):
         p.ws = await websockets.connect(p.url, open_timeout=STEP_TIMEOUT,
                                         close_timeout=1)
@@ -223,15 +229,24 @@ class Burst:
         except websockets.exceptions.ConnectionClosed as e:
             p.closed = f"closed: {e}"
 
-    async def run(self, deadline_s):
+    async def run(self, deadline_s, timed=()):
+        """timed: (offset_s, fn) pairs; each fn runs in a thread at t0 +
+        offset_s (t0: when the first pair joins), awaited before the end."""
+        jobs = []
         try:
             await asyncio.gather(*(self.connect(p) for p in self.players))
             t0 = time.monotonic() + 0.2
             deadline = time.monotonic() + deadline_s
+            for offset_s, fn in timed:
+                jobs.append(asyncio.ensure_future(
+                    self.later(t0 + offset_s, fn)))
             await asyncio.gather(*(
                 self.play(p, t0 + self.join_offsets_s[i // 2], deadline)
                 for i, p in enumerate(self.players)))
+            await asyncio.gather(*jobs)
         finally:
+            for j in jobs:
+                j.cancel()
             await asyncio.gather(*(p.ws.close() for p in self.players if p.ws),
                                  return_exceptions=True)
 
@@ -355,7 +370,7 @@ class StoreChecks(unittest.TestCase):
                     f"{p.name}: history row {h['gameId']}")
                 self.assertEqual(h["won"], g[7] == p.id, h["gameId"])
 
-    def kill_mid_burst(self, db, read_games, read_totals):
+    def kill_mid_burst(self, db, read_games, read_totals, timed=()):
         """Test a's body: SIGKILL at the first GAME_OVER message of a burst;
         then a new server on the same database answers from it."""
         server = Server(db, self.tmp.name)
@@ -371,7 +386,7 @@ class StoreChecks(unittest.TestCase):
 
         burst = Burst(players, burst_offsets(), on_over)
         t = time.monotonic()
-        asyncio.run(burst.run(GAME_LENGTH + COUNTDOWN + TAIL_S + 20))
+        asyncio.run(burst.run(GAME_LENGTH + COUNTDOWN + TAIL_S + 20, timed))
         self.assertTrue(killed_at, f"only {burst.overs} GAME_OVERs: no kill")
         server.proc.wait(timeout=STEP_TIMEOUT)
         self.assertEqual(server.proc.returncode, -signal.SIGKILL)
@@ -431,8 +446,18 @@ class PostgresStore(StoreChecks):
         return self.pg.query(sql, self.uri)
 
     def test_a_kill_9_mid_burst_loses_no_announced_game(self):
+        # The cluster's commits are held back by a lock on games for
+        # HOLD_S from just before its games end (a busy database): a
+        # server that announced before committing is caught every time,
+        # not only when the kill outruns the commit.
+        def hold_commits():
+            self.rows(f"BEGIN; LOCK TABLE games IN EXCLUSIVE MODE;"
+                      f" SELECT pg_sleep({HOLD_S}); COMMIT")
+
         self.kill_mid_burst(self.uri, lambda: self.rows(GAMES_SQL),
-                            lambda: self.rows(PLAYERS_SQL))
+                            lambda: self.rows(PLAYERS_SQL),
+                            timed=[(COUNTDOWN + GAME_LENGTH - 0.8,
+                                    hold_commits)])
 
     def test_b_games_stored_once_and_http_agrees(self):
         server = Server(self.uri, self.tmp.name)
