@@ -79,7 +79,7 @@ test('names containing <script> and <img onerror> are shown as text everywhere',
         document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
       }
     });
-    await eve.page.locator('#toasts .toast', { hasText: 'Easy, speedy' }).waitFor({ timeout: 3000 });
+    await eve.page.locator('#toasts .toast', { hasText: 'Easy, speedy' }).waitFor({ timeout: t.STEP_MS });
     const loops = Promise.all([clicker(eve, 'mouse', 90), clicker(mal, 'tap', 110)]);
     try {
       await t.until(async () => (await t.score(eve.page, 'opp')) > 0, 4000, 'Mal to score');

@@ -307,7 +307,7 @@ static void fx_run(fx_t *fx) {
     use_pg = false;                                                            \
     name();                                                                    \
   }                                                                            \
-  Test(game_store_pg, name, .timeout = 60) {                                   \
+  Test(game_store_pg, name) {                                                  \
     use_pg = true;                                                             \
     name();                                                                    \
   }                                                                            \
@@ -1189,8 +1189,7 @@ static void fx_run_for(fx_t *fx, rt_time_ns d) {
   net_live_run_for(fx->live, d);
 }
 
-Test(game_store_pg, down_then_up_loses_nothing_and_stores_each_game_once,
-     .timeout = 120) {
+Test(game_store_pg, down_then_up_loses_nothing_and_stores_each_game_once) {
   pg_tmp_t own = {0};
   cr_assert_eq(pg_tmp_start(&own), 0, "a PostgreSQL of this test's own");
   fx_t fx;

@@ -592,7 +592,7 @@ static void sweep(harness_t *hx, game_store_sync_t sync, uint32_t cuts,
 }
 
 Test(game_store_powercut,
-     with_sync_full_no_acknowledged_result_is_lost_at_any_cut, .timeout = 240) {
+     with_sync_full_no_acknowledged_result_is_lost_at_any_cut) {
   harness_t hx;
   harness_open(&hx, "with_sync_full_no_acknowledged_result_is_lost_at_any_cut");
   sweep_t sw;
@@ -610,7 +610,7 @@ Test(game_store_powercut,
  * nothing lost, the model (or the cut points) stopped seeing what FULL is
  * there to prevent. */
 Test(game_store_powercut,
-     with_sync_normal_some_cut_loses_an_acknowledged_result, .timeout = 240) {
+     with_sync_normal_some_cut_loses_an_acknowledged_result) {
   harness_t hx;
   harness_open(&hx, "with_sync_normal_some_cut_loses_an_acknowledged_result");
   sweep_t sw;

@@ -21,8 +21,7 @@ static void query_is(const char *sql, const char *want) {
   cr_assert_str_eq(out, want, "%s", sql);
 }
 
-Test(pg_tmp, starts_answers_restarts_and_stops, .fini = stop_server,
-     .timeout = 120) {
+Test(pg_tmp, starts_answers_restarts_and_stops, .fini = stop_server) {
   cr_assert_eq(pg_tmp_start(&pg), 0);
   cr_assert(strncmp(pg.uri, "postgresql://overcookied:", 25) == 0, "%s",
             pg.uri);
@@ -55,24 +54,22 @@ Test(pg_tmp, starts_answers_restarts_and_stops, .fini = stop_server,
                "stopped: no connection");
 }
 
-Test(pg_tmp, query_reports_no_row_null_and_errors, .fini = stop_server,
-     .timeout = 120) {
+Test(pg_tmp, query_reports_no_row_null_and_errors, .fini = stop_server) {
   cr_assert_eq(pg_tmp_start(&pg), 0);
   char out[OUT_MAX];
   cr_assert_eq(pg_tmp_query(pg.uri, "select 1 where false", out, sizeof(out)),
                1);
   cr_assert_str_eq(out, "");
   cr_assert_eq(pg_tmp_query(pg.uri, "select null", out, sizeof(out)), 1);
-  cr_assert_eq(pg_tmp_query(pg.uri, "create table u (v int)", out,
-                            sizeof(out)), 1);
+  cr_assert_eq(pg_tmp_query(pg.uri, "create table u (v int)", out, sizeof(out)),
+               1);
   cr_assert_lt(pg_tmp_query(pg.uri, "select nope", out, sizeof(out)), 0);
   cr_assert(strstr(out, "nope") != NULL, "%s", out);
   /* At the limit: 3 bytes and the NUL fit in 4; 4 bytes do not. */
   char small[4];
   cr_assert_eq(pg_tmp_query(pg.uri, "select 'abc'", small, sizeof(small)), 0);
   cr_assert_str_eq(small, "abc");
-  cr_assert_lt(pg_tmp_query(pg.uri, "select 'abcd'", small, sizeof(small)),
-               0);
+  cr_assert_lt(pg_tmp_query(pg.uri, "select 'abcd'", small, sizeof(small)), 0);
 }
 
 Test(pg_tmp, stop_is_safe_twice_and_unstarted) {
