@@ -82,7 +82,7 @@ test('names containing <script> and <img onerror> are shown as text everywhere',
     await eve.page.locator('#toasts .toast', { hasText: 'Easy, speedy' }).waitFor({ timeout: t.STEP_MS });
     const loops = Promise.all([clicker(eve, 'mouse', 90), clicker(mal, 'tap', 110)]);
     try {
-      await t.until(async () => (await t.score(eve.page, 'opp')) > 0, 4000, 'Mal to score');
+      await t.until(async () => (await t.score(eve.page, 'opp')) > 0, t.STEP_MS, 'Mal to score');
       await t.screenshot(eve, shotDir, NAME, 'game', false);
       await t.screenshot(mal, shotDir, NAME, 'game', false);
       const [e, m] = await Promise.all([t.overScreen(eve.page), t.overScreen(mal.page)]);
