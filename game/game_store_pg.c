@@ -288,6 +288,13 @@ static int take_record(pg_backend_t *b, const PGresult *r) {
 
 static int take_rows(pg_backend_t *b, const PGresult *r) {
   int rows = PQntuples(r);
+  /* Columns as our statements name them; anything else (a schema some
+   * other program changed) is an error, never a read past the row. */
+  int want = b->op == GAME_STORE_OP_RECORD        ? 1
+             : b->op == GAME_STORE_OP_LEADERBOARD ? 4
+                                                  : 11;
+  if (PQnfields(r) < want)
+    return STORE_E_OTHER;
   switch (b->op) {
   case GAME_STORE_OP_RECORD: return take_record(b, r);
   case GAME_STORE_OP_LEADERBOARD:
