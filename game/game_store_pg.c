@@ -598,6 +598,17 @@ static bool exec_ok(PGconn *c, const char *sql, ExecStatusType want,
  * so that instances starting together migrate once. */
 static int migrate(pg_backend_t *b) {
   PGconn *c = b->conn;
+  /* Names are UTF-8, sent as they are: a database in another encoding
+   * would refuse some of them for ever, and a refused result blocks every
+   * result behind it (they commit in order). Say so at start instead. */
+  const char *enc = PQparameterStatus(c, "server_encoding");
+  if (enc == NULL ||
+      (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {
+    rt_log(b->base.world, RT_LOG_ERROR, "store.open",
+           "%s server_encoding=%s note=create_the_database_with_ENCODING_UTF8",
+           b->desc, enc != NULL ? enc : "?");
+    return RT_EPROTO;
+  }
   char lock[96];
   snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%lld)",
            (long long)MIGRATION_LOCK);
