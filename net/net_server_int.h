@@ -115,6 +115,9 @@ int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s, uint64_t peer_key,
 /* net_server_accept.c */
 void net_server__acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg);
 void net_server__acceptor_on_stop(rt_actor_t *self, int reason);
+/* net_server_config.c: fill the zero options, then check every bound. */
+void net_server__apply_defaults(net_server_config_t *cfg);
+bool net_server__config_valid(const net_server_config_t *cfg);
 /* net_server_metrics.c */
 size_t net_server__metrics(const net_server_t *srv, char *out, size_t cap);
 
