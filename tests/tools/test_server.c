@@ -4,7 +4,7 @@
  * --cors-origin is tested at, below and above its limits: the number of
  * origins (NET_CORS_ORIGINS_MAX), the length of one (NET_ORIGIN_LEN_MAX),
  * and its form (net_server_origin_valid). What the flag makes the server
- * answer is tested in tests/net/test_net_server.c (CORS) and
+ * answer is tested in tests/net/test_net_server_routes.c (CORS) and
  * tests/game/test_game_sim.c (through server_start).
  *
  * Every loop runs over a fixed table or at most ARGS_MAX arguments.
