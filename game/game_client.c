@@ -210,8 +210,19 @@ static bool remove_tick(client_t *c) {
   return false;
 }
 
+/* A peer that has not answered a probe for write_wait has stopped
+ * reading, even while its kernel buffers still take bytes (so nothing
+ * queues here): 1008, as for output that cannot drain. Looked at as each
+ * frame comes, and in a game one comes every tick. */
+static bool not_reading(client_t *c) {
+  if (c->conn->ops->unread_for(c->conn) < c->g->cfg.write_wait)
+    return false;
+  kick(c, GAME_KICK_WRITE_WAIT, RT_CLOSE_POLICY, "not reading");
+  return true;
+}
+
 static void enqueue(client_t *c, rt_buf_t *buf, out_class_t cls) {
-  if (c->closing)
+  if (c->closing || not_reading(c))
     return;
   if (c->out_count == 0)
     c->progress_at = rt_now(cworld(c)); /* waiting starts now */

@@ -442,7 +442,8 @@ static void ws_on_text(void *ud, const uint8_t *data, size_t len) {
     c->srv->cfg.session->text(c->session, c->self, data, len);
 }
 
-static const net_ws_callbacks_t ws_callbacks = {.on_text = ws_on_text};
+static const net_ws_callbacks_t ws_callbacks = {.on_text = ws_on_text,
+                                                .on_pong = net_server__on_pong};
 
 /* The request passed every check of net_server_route (d->accept, d->who). */
 static void upgrade_to_ws(conn_t *c, const net_route_decision_t *d) {
@@ -473,6 +474,7 @@ static void upgrade_to_ws(conn_t *c, const net_route_decision_t *d) {
   srv->stats.websockets++;
   c->last_rx = c->last_io = rt_now(conn_world(c));
   c->next_ping = c->last_rx + srv->cfg.ws_ping_period;
+  c->ping_at = c->last_rx; /* the first probe comes a period after this */
   ws_arm_keepalive(c, true);
   c->session_conn.ops = &session_conn_ops;
   c->session = srv->cfg.session->open(srv->cfg.session->ctx, c->self,
@@ -568,9 +570,11 @@ static int session_send_text(rt_session_conn_t *sc, const rt_buf_t *frame) {
     return RT_EPIPE;
   int err = net_ws_send_text(c->ws, frame->data, frame->len);
   if (err == RT_OK) {
+    rt_time_ns now = rt_now(conn_world(c));
     c->srv->stats.ws_messages_out++;
     c->backlog_seen += frame->len;
-    c->last_io = rt_now(conn_world(c));
+    c->last_io = now;
+    net_server__probe(c, frame->len, now);
   }
   return err;
 }
@@ -593,6 +597,7 @@ static void session_close(rt_session_conn_t *sc, uint16_t code,
 static const rt_session_conn_ops_t session_conn_ops = {
     .send_text = session_send_text,
     .backlog = session_backlog,
+    .unread_for = net_server__unread_for,
     .close = session_close,
 };
 
@@ -740,7 +745,8 @@ static void ws_keepalive(conn_t *c) {
     while (c->next_ping <= now)
       c->next_ping += cfg->ws_ping_period;
     if (!net_ws_closing(c->ws)) {
-      net_ws_send_ping(c->ws);
+      if (c->ping_seq == c->pong_seq)
+        net_server__ping(c, now); /* else the pings out ask already */
       c->last_io = now;
       ws_after_io(c);
     }

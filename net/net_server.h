@@ -16,6 +16,8 @@
  *   WebSocket message over ws_message_max (512 B)   -> close 1009
  *   unmasked client frame -> 1002; invalid UTF-8 -> 1007; binary -> 1003
  *   ping every ws_ping_period (54 s); silent for ws_pong_wait (60 s) -> close
+ *   while frames go out, a ping with them at most every ws_probe_period
+ *   (1 s): the session sees how long it has gone unanswered (unread_for)
  *   a close we started unanswered for ws_close_wait (5 s) -> drop
  * A WebSocket with no frame read or sent for ws_park_after (10 s) gives
  * back wslay's context (net_ws_park), and one never heard holds none.
@@ -90,9 +92,14 @@ typedef struct net_server_config {
   rt_time_ns reply_timeout;  /* a deferred API reply; 0: 10 s */
   rt_time_ns ws_ping_period; /* 0: 54 s */
   rt_time_ns ws_pong_wait;   /* 0: 60 s */
-  rt_time_ns ws_close_wait;  /* 0: 5 s */
-  rt_time_ns ws_park_after;  /* quiet this long: net_ws_park; 0: 10 s */
-  uint32_t ws_message_max;   /* 0: 512 */
+  /* While frames go out, a ping goes with them this often (a probe), and
+   * after every 512 bytes of them: a pong proves the peer read everything
+   * before its ping, and unread_for (rt_service.h) is the time since the
+   * peer was last seen reading, while some are out. 0: 1 s. */
+  rt_time_ns ws_probe_period;
+  rt_time_ns ws_close_wait; /* 0: 5 s */
+  rt_time_ns ws_park_after; /* quiet this long: net_ws_park; 0: 10 s */
+  uint32_t ws_message_max;  /* 0: 512 */
   /* Origins allowed to open a WebSocket ("http://host:port"). None: the
    * request's own Host, over http or https. */
   const char *allowed_origins[NET_ORIGINS_MAX];
@@ -208,6 +215,8 @@ typedef struct net_server_stats {
   uint32_t websockets;  /* of which upgraded */
   uint32_t ws_parked;   /* of which hold no wslay context (net_ws_park) */
   uint64_t ws_parks;    /* times a quiet WebSocket was parked */
+  uint64_t ws_pings;    /* pings sent: keepalives and probes */
+  uint64_t ws_pongs;    /* pongs that answered the ping waiting */
   uint64_t accepted;
   uint64_t rejected_limit;   /* 503 above connections_max */
   uint64_t rejected_address; /* 503 above peers.connections_max */

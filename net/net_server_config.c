@@ -20,6 +20,8 @@ void net_server__apply_defaults(net_server_config_t *cfg) {
     cfg->ws_ping_period = 54 * RT_NS_PER_S;
   if (cfg->ws_pong_wait == 0)
     cfg->ws_pong_wait = 60 * RT_NS_PER_S;
+  if (cfg->ws_probe_period == 0)
+    cfg->ws_probe_period = RT_NS_PER_S;
   if (cfg->ws_close_wait == 0)
     cfg->ws_close_wait = 5 * RT_NS_PER_S;
   if (cfg->ws_park_after == 0)
@@ -37,7 +39,7 @@ bool net_server__config_valid(const net_server_config_t *cfg) {
   const rt_time_ns durations[] = {cfg->header_timeout, cfg->idle_timeout,
                                   cfg->reply_timeout,  cfg->ws_ping_period,
                                   cfg->ws_pong_wait,   cfg->ws_close_wait,
-                                  cfg->ws_park_after};
+                                  cfg->ws_park_after,  cfg->ws_probe_period};
   for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
     if (durations[i] <= 0 || durations[i] > NET_DURATION_MAX)
       return false;

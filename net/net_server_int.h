@@ -39,6 +39,15 @@ typedef enum {
 #define READS_PER_TURN 16
 #define MAILBOX_CAP_DEFAULT 64u
 
+/* Probes (net_server_probe.c): at most PROBES_OUT_MAX pings out, one
+ * after every PROBE_BYTES of frames (no sooner than PROBE_GAP_MIN after the
+ * last) or each ws_probe_period. Only a reader slower than PROBE_BYTES a
+ * write wait (about 50 B/s by default, less than a game's ticks) looks
+ * stopped. */
+#define PROBES_OUT_MAX 16u
+#define PROBE_BYTES 512u
+#define PROBE_GAP_MIN (100 * RT_NS_PER_MS)
+
 typedef struct out_piece {
   rt_buf_t *buf;
   uint32_t off;
@@ -77,6 +86,15 @@ typedef struct conn {
   /* WebSocket */
   net_ws_t *ws;
   rt_time_ns next_ping;
+  /* Pings carry their number (8 bytes, big endian); those after pong_seq
+   * are out, at most PROBES_OUT_MAX. A pong answers its ping and every
+   * one before it: the peer read up to there. */
+  uint64_t ping_seq, pong_seq;
+  rt_time_ns ping_at;  /* when the last ping went out */
+  uint32_t ping_bytes; /* frame bytes sent since */
+  /* While pings are out: the last pong, or the oldest ping out if it is
+   * younger. The peer has not been seen reading since (unread_for). */
+  rt_time_ns heard_at;
   rt_time_ns last_rx;
   rt_time_ns last_io; /* a frame read or queued: ws_park_after counts from it */
   bool park_armed;    /* the keepalive deadline includes the park check; off
@@ -115,6 +133,11 @@ int net_server__conn_spawn(net_server_t *srv, rt_stream_t *s, uint64_t peer_key,
 /* net_server_accept.c */
 void net_server__acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg);
 void net_server__acceptor_on_stop(rt_actor_t *self, int reason);
+/* net_server_probe.c: pings, and what their pongs say of the reader. */
+void net_server__ping(conn_t *c, rt_time_ns now); /* unless 16 are out */
+void net_server__probe(conn_t *c, size_t len, rt_time_ns now); /* a frame */
+void net_server__on_pong(void *ud, const uint8_t *data, size_t len);
+rt_time_ns net_server__unread_for(const rt_session_conn_t *sc);
 /* net_server_config.c: fill the zero options, then check every bound. */
 void net_server__apply_defaults(net_server_config_t *cfg);
 bool net_server__config_valid(const net_server_config_t *cfg);

@@ -95,8 +95,12 @@ static void metrics_connections(const net_server_t *srv, text_t *t) {
       net_peers_count(&srv->peers));
   put(t,
       "# TYPE overcookied_ws_parks_total counter\n"
-      "overcookied_ws_parks_total %" PRIu64 "\n",
-      s->ws_parks);
+      "overcookied_ws_parks_total %" PRIu64 "\n"
+      "# TYPE overcookied_ws_pings_total counter\n"
+      "overcookied_ws_pings_total %" PRIu64 "\n"
+      "# TYPE overcookied_ws_pongs_total counter\n"
+      "overcookied_ws_pongs_total %" PRIu64 "\n",
+      s->ws_parks, s->ws_pings, s->ws_pongs);
   put(t, "# TYPE overcookied_disconnects_total counter\n");
   for (uint32_t i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
     put(t, "overcookied_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",

@@ -336,7 +336,7 @@ static void on_msg_recv_cb(wslay_event_context_ptr ctx,
     return;
   case WSLAY_PONG:
     if (ws->cb.on_pong != NULL)
-      ws->cb.on_pong(ws->ud);
+      ws->cb.on_pong(ws->ud, arg->msg, arg->msg_length);
     return;
   case WSLAY_CONNECTION_CLOSE:
     /* A one-byte payload is no status code: RFC 6455 5.5.1 allows 0 or at
@@ -650,11 +650,13 @@ int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len) {
   return rc == 0 ? RT_OK : RT_EPIPE;
 }
 
-int net_ws_send_ping(net_ws_t *ws) {
+int net_ws_send_ping(net_ws_t *ws, const uint8_t *data, size_t len) {
+  if (len > NET_WS_PING_MAX)
+    return RT_EINVAL;
   if (ws->failed || ctx_make(ws) < 0)
     return RT_EPIPE;
   struct wslay_event_msg msg = {
-      .opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
+      .opcode = WSLAY_PING, .msg = data, .msg_length = len};
   return wslay_event_queue_msg(ws->ctx, &msg) == 0 ? RT_OK : RT_EPIPE;
 }
 

@@ -29,6 +29,7 @@
 #define NET_WS_MESSAGE_MAX_DEFAULT 512u
 #define NET_WS_KEY_LEN 24u    /* base64 of 16 bytes */
 #define NET_WS_ACCEPT_LEN 28u /* base64 of a SHA-1 digest */
+#define NET_WS_PING_MAX 125u  /* a control frame's payload (RFC 6455 5.5) */
 /* Bytes one net_ws_on_readable call takes from the stream at most: a client
  * that floods cannot keep its actor reading while others wait. */
 #define NET_WS_READ_BUDGET (64u * 1024)
@@ -52,8 +53,9 @@ typedef struct net_ws_callbacks {
   /* A complete text message (valid UTF-8, within the limit). data is
    * borrowed for the call. */
   void (*on_text)(void *ud, const uint8_t *data, size_t len);
-  /* A pong arrived (the payload is not checked). May be NULL. */
-  void (*on_pong)(void *ud);
+  /* A pong arrived with `len` bytes of payload (borrowed for the call; an
+   * unsolicited pong is allowed, so the caller matches it). May be NULL. */
+  void (*on_pong)(void *ud, const uint8_t *data, size_t len);
 } net_ws_callbacks_t;
 
 typedef struct net_ws_config {
@@ -87,7 +89,9 @@ int net_ws_flush(net_ws_t *ws);
 
 /* Queue one text message (copied). RT_EPIPE after a close was queued. */
 int net_ws_send_text(net_ws_t *ws, const uint8_t *data, size_t len);
-int net_ws_send_ping(net_ws_t *ws);
+/* Queue a ping carrying `len` bytes (at most NET_WS_PING_MAX; copied). 0,
+ * RT_EPIPE once failed or closed, RT_EINVAL when too long. */
+int net_ws_send_ping(net_ws_t *ws, const uint8_t *data, size_t len);
 /* Queue a close frame (once) and stop reading further data messages. */
 void net_ws_close(net_ws_t *ws, uint16_t code, const char *reason);
 

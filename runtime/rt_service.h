@@ -51,6 +51,11 @@ typedef struct rt_session_conn_ops {
   int (*send_text)(rt_session_conn_t *c, const rt_buf_t *frame);
   /* Bytes queued towards the peer and not yet taken by it. */
   size_t (*backlog)(const rt_session_conn_t *c);
+  /* How long the peer has not shown that it reads: the age of the probe
+   * (a WebSocket ping sent with output) whose answer has not come back;
+   * 0 when none is waiting. A peer whose kernel buffers still take bytes
+   * has a backlog of 0 and may yet have stopped reading. */
+  rt_time_ns (*unread_for)(const rt_session_conn_t *c);
   /* Start the close handshake with `code` (and a short reason). */
   void (*close)(rt_session_conn_t *c, uint16_t code, const char *reason);
 } rt_session_conn_ops_t;

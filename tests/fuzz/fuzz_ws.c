@@ -255,7 +255,7 @@ static void run(const uint8_t *data, size_t len, uint8_t opts, size_t cut,
       r->parks++;
     }
     if ((opts & OPT_PING) && step % 3 == 2)
-      (void)net_ws_send_ping(r->ws);
+      (void)net_ws_send_ping(r->ws, (const uint8_t *)"probe", 5);
     if ((opts & OPT_CLOSE) && step == 2)
       net_ws_close(r->ws, NET_WS_CLOSE_NORMAL, "bye");
     open = handle_readable(r);

@@ -187,6 +187,79 @@ class LiveGame(unittest.TestCase):
         asyncio.run(errors())
 
 
+class StoppedReader(unittest.TestCase):
+    """PROTOCOL.md's write wait (10 s), counted from when a player stops
+    reading, not from when the kernel's buffers (ours and the player's,
+    megabytes on loopback) have filled. The cut is a disconnect: its
+    opponent wins once the close wait (5 s) and the reconnect grace (10 s)
+    have passed too."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.server = Server(os.path.join(self.tmp.name, "live.db"),
+                             "--countdown", "0.3", "--game-length", "60")
+
+    def tearDown(self):
+        self.assertEqual(self.server.stop(), 0)
+        self.tmp.cleanup()
+
+    def kicks_for_write_wait(self):
+        req = urllib.request.Request(self.server.base + "/metrics")
+        with urllib.request.urlopen(req, timeout=STEP_TIMEOUT) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(
+                        'overcookied_kicks_total{reason="write_wait"} '):
+                    return int(line.split()[1])
+        raise AssertionError("no write_wait kicks in /metrics")
+
+    def test_a_player_who_stops_reading_is_cut_after_the_write_wait(self):
+        def login(name):
+            status, body = http(self.server, "/api/login", {"name": name})
+            self.assertEqual(status, 200, body)
+            return body
+
+        sleeper, player = login("Sleeper"), login("Player")
+
+        async def match():
+            base = f"ws://127.0.0.1:{self.server.port}/ws?token="
+            # max_queue=1 and no pings of its own: once its app stops
+            # reading, the library stops too (and answers no ping).
+            async with websockets.connect(
+                    base + sleeper["token"], open_timeout=STEP_TIMEOUT,
+                    max_queue=1, ping_interval=None) as zs, \
+                    websockets.connect(base + player["token"],
+                                       open_timeout=STEP_TIMEOUT) as ws:
+                await zs.send(json.dumps({"type": "JOIN_QUEUE"}))
+                await ws.send(json.dumps({"type": "JOIN_QUEUE"}))
+                while (await recv(zs))["type"] != "GAME_START":
+                    pass
+                stopped = time.monotonic()  # the sleeper reads no more
+                seq, cut, deadline = 0, None, stopped + 45
+                while time.monotonic() < deadline:
+                    m = await recv(ws)  # a tick a second at least
+                    if cut is None and self.kicks_for_write_wait() > 0:
+                        cut = time.monotonic() - stopped
+                    if m["type"] == "UPDATE" and "timeRemaining" in m["payload"]:
+                        for _ in range(5):
+                            seq += 1
+                            await ws.send(json.dumps(
+                                {"type": "CLICK",
+                                 "payload": {"count": 1, "seq": seq}}))
+                    if m["type"] == "GAME_OVER":
+                        return m["payload"], cut
+                raise AssertionError("no GAME_OVER within 45 s of the stop")
+
+        over, cut = asyncio.run(match())
+        self.assertIsNotNone(cut, "never cut")
+        # Probes go each second, so the last pong came at most about a
+        # second before the stop; the cut comes with the first tick after
+        # the write wait, and is seen here with the next one.
+        self.assertGreater(cut, 8, "cut before the write wait")
+        self.assertLess(cut, 14, "cut late: counted from full buffers?")
+        self.assertEqual(over["reason"], "opponent_disconnected")
+        self.assertEqual(over["winner"], player["userId"])
+        self.assertEqual(self.kicks_for_write_wait(), 1)
+
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)

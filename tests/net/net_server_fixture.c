@@ -4,6 +4,7 @@
 #include "net_server_fixture.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -645,6 +646,40 @@ void cl_expect_frame(client_t *cl, uint8_t opcode, const void *payload,
 
 void cl_expect_text(client_t *cl, const char *text) {
   cl_expect_frame(cl, OP_TEXT, text, strlen(text));
+}
+
+void ping_seq_bytes(uint64_t seq, uint8_t out[8]) {
+  for (int i = 7; i >= 0; i--, seq >>= 8)
+    out[i] = (uint8_t)seq;
+}
+
+void cl_expect_ping(client_t *cl, uint64_t seq) {
+  uint8_t want[8];
+  ping_seq_bytes(seq, want);
+  cl_expect_frame(cl, OP_PING, want, sizeof(want));
+}
+
+void cl_pong(client_t *cl, uint64_t seq) {
+  uint8_t payload[8];
+  ping_seq_bytes(seq, payload);
+  cl_send_frame(cl, true, OP_PONG, payload, sizeof(payload));
+}
+
+bool cl_take_ping(client_t *cl, uint64_t seq) {
+  settle(cl->fx);
+  size_t off = cl->off;
+  ws_in_t f;
+  if (!cl_take_frame(cl, &f))
+    return false;
+  if (f.opcode != OP_PING) {
+    cl->off = off; /* not a ping: left for the next read */
+    return false;
+  }
+  uint8_t want[8];
+  ping_seq_bytes(seq, want);
+  cr_assert(f.len == sizeof(want) && memcmp(f.payload, want, f.len) == 0,
+            "a ping, but not number %" PRIu64, seq);
+  return true;
 }
 
 void cl_expect_close(client_t *cl, uint16_t code, const char *reason) {

@@ -305,6 +305,15 @@ void cl_expect_frame(client_t *cl, uint8_t opcode, const void *payload,
 
 /* The next frame is the text message text. */
 void cl_expect_text(client_t *cl, const char *text);
+/* The server's pings carry their number, 1 up, as 8 bytes big endian
+ * (net_server_probe.c); a pong echoes them. */
+void ping_seq_bytes(uint64_t seq, uint8_t out[8]);
+void cl_expect_ping(client_t *cl, uint64_t seq);
+void cl_pong(client_t *cl, uint64_t seq);
+/* When the next frame is a ping, it must carry `seq`: taken, true. A probe
+ * rides with a frame sent a period after the last ping, and wslay sends
+ * control frames ahead of queued data. */
+bool cl_take_ping(client_t *cl, uint64_t seq);
 
 /* The next frame is a close with code and reason. */
 void cl_expect_close(client_t *cl, uint16_t code, const char *reason);

@@ -452,6 +452,62 @@ Test(
   flow_free(&f);
 }
 
+/* The same stall behind a link that buffers a megabyte, as kernels on
+ * loopback do: nothing backs up in the server for the whole game, so only
+ * the probes' missing pongs show the stall, and the cut comes the write
+ * wait after the last pong, not when the buffers are full. */
+Test(sim_flow,
+     a_stalled_reader_behind_deep_buffers_is_cut_after_the_write_wait) {
+  flow_t f;
+  flow_init(&f,
+            "a_stalled_reader_behind_deep_buffers_is_cut_after_the_write_wait",
+            517);
+  f.cfg.link_buffer = 1u << 20;
+  f.cfg.game.game_seconds = 30;
+  f.cfg.duration = 60 * SEC;
+  flow_start(&f);
+  simrun_player_t stalled = plan(0, 0), opponent = plan(20, 1);
+  stalled.manual = true;
+  uint32_t a = add(&f, &stalled), b = add(&f, &opponent);
+  wait_open(&f, a, 5 * SEC);
+  CHECK(&f, sim_bot_join(simrun_bot(f.run, a)) == RT_OK, "join");
+  sim_bot_record_t start = wait_kind(&f, a, SIM_BOT_GAME_START, 1, 10 * SEC);
+  rt_time_ns t_run = start.at - LAT + f.cfg.game.countdown;
+  run_to(&f, t_run);
+  CHECK(&f, sim_bot_set_reading(simrun_bot(f.run, a), false) == RT_OK, "stall");
+  rt_time_ns kicked_at = 0;
+  while (kicked_at == 0 && now_of(&f) < t_run + 20 * SEC) {
+    run_to(&f, now_of(&f) + MS);
+    if (stats(&f).kicks[GAME_KICK_WRITE_WAIT] > 0)
+      kicked_at = now_of(&f);
+  }
+  /* The last pong came at most a probe period (1 s) before the stall, and
+   * the cut comes with the first frame after the write wait (a tick a
+   * second, and the opponent's clicks). */
+  CHECK(&f,
+        kicked_at >= t_run + f.cfg.game.write_wait - SEC &&
+            kicked_at <= t_run + f.cfg.game.write_wait + SEC,
+        "cut %.3f s after the stall", (double)(kicked_at - t_run) / SEC);
+  game_stats_t st = stats(&f);
+  CHECK(&f, st.out_dropped == 0, "nothing backed up: %" PRIu64 " dropped",
+        st.out_dropped);
+  sim_bot_record_t over =
+      wait_kind(&f, b, SIM_BOT_GAME_OVER, 1, kicked_at + 10 * SEC);
+  simrun_player_view_t vb;
+  view(&f, b, &vb);
+  CHECK(&f,
+        strcmp(over.winner, vb.user_id) == 0 &&
+            strcmp(over.reason, "opponent_disconnected") == 0,
+        "winner %s by %s", over.winner, over.reason);
+  /* Reading again, the stalled one reads a game's backlog, then 1008. */
+  CHECK(&f, sim_bot_set_reading(simrun_bot(f.run, a), true) == RT_OK, "read");
+  sim_bot_record_t closed =
+      wait_kind(&f, a, SIM_BOT_CLOSED, 1, now_of(&f) + 2 * SEC);
+  CHECK(&f, closed.code == 1008, "closed with %u", closed.code);
+  finish(&f);
+  flow_free(&f);
+}
+
 /* A slow reader closes mid-game while output waits for it: the close
  * handshake ends its connection (not the write wait: nobody is cut), the
  * grace runs out and its opponent wins. */
