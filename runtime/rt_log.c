@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *rt_log_level_name(int level) {
+static const char *level_name(int level) {
   switch (level) {
   case RT_LOG_DEBUG: return "debug";
   case RT_LOG_INFO: return "info";
@@ -17,7 +17,7 @@ const char *rt_log_level_name(int level) {
 
 int rt_log_level_parse(const char *name) {
   for (int level = RT_LOG_DEBUG; name != NULL && level <= RT_LOG_OFF; level++)
-    if (strcmp(name, rt_log_level_name(level)) == 0)
+    if (strcmp(name, level_name(level)) == 0)
       return level;
   return RT_EINVAL;
 }
@@ -36,7 +36,7 @@ static void vlog(rt_world_t *w, int level, const char *event, const char *fmt,
   int n = snprintf(line, cap, "t=%" PRId64 ".%06" PRId64 " level=%s event=%s",
                    (int64_t)(t / RT_NS_PER_S),
                    (int64_t)((t % RT_NS_PER_S) / RT_NS_PER_US),
-                   rt_log_level_name(level), event);
+                   level_name(level), event);
   size_t len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
   if (w->current != NULL && len < cap) {
     n = snprintf(line + len, cap - len, " actor=%" PRIu64, w->current->id);

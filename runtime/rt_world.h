@@ -282,7 +282,6 @@ int rt_timer_cancel(rt_world_t *w, uint64_t timer);
  * RT_LOG_LINE_MAX are cut and end in "...". */
 void rt_log(rt_world_t *w, int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-const char *rt_log_level_name(int level);
 /* "debug" .. "off" (a flag's value): the level, or RT_EINVAL. */
 int rt_log_level_parse(const char *name);
 

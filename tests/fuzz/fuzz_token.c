@@ -14,12 +14,12 @@
  * HMAC directly, apart from game_auth's own code.
  *
  * Rules checked, beyond no crash and no sanitizer report:
- *  (1) the result is 0, -RT_EINVAL, -RT_EPROTO or -RT_ETIMEDOUT;
+ *  (1) the result is 0, RT_EINVAL, RT_EPROTO or RT_ETIMEDOUT;
  *  (2) an accepted token's identity fits its buffers (NUL-terminated, a
  *      non-empty subject), is what its claims say (read here with plain
  *      cJSON), and it is unexpired: exp after NOW;
  *  (3) a correctly signed token with the server's header is never refused
- *      as a wrong algorithm or signature (-RT_EPROTO);
+ *      as a wrong algorithm or signature (RT_EPROTO);
  *  (4) whatever game_auth_sign signs verifies, as the same identity, and
  *      an identity once accepted verifies again when signed anew.
  */
