@@ -3,9 +3,11 @@
  * A peer that stops reading is invisible to the sender while kernel
  * buffers (ours and the peer's) still take bytes: on loopback that is
  * megabytes, tens of seconds of a game. A ping travels behind every frame
- * sent before it, so its pong says the peer read them all. Pings carry
- * their number, so a pong answers exactly one of ours (and those before
- * it); an unsolicited one proves nothing.
+ * written before it, so its pong says the peer read them all (wslay puts a
+ * control frame ahead of data frames still queued, so a probe covers what
+ * went out before the write it rides in). Pings carry their number, so a
+ * pong answers exactly one of ours (and those before it); an unsolicited
+ * one proves nothing.
  *
  * While frames go out, a probe goes with them (in the same write) each
  * ws_probe_period, and after every PROBE_BYTES of frames: pings then sit
