@@ -33,8 +33,9 @@ struct net_trace_reader {
   char dir[NET_TRACE_DIR_MAX];
   char path[NET_TRACE_PATH_MAX]; /* the file being read */
   int fd;
-  uint32_t seq;    /* its number; 0 while unknown (a file not named so) */
-  bool from_start; /* began at file 1: LOST totals can be checked */
+  uint32_t seq;        /* its number; 0 while unknown (a file not named so) */
+  bool from_start;     /* began at file 1: LOST totals can be checked */
+  uint32_t first_file; /* the file it began with */
   net_trace_header_t hdr;
   char config[NET_TRACE_CONFIG_MAX + 1];
   char config_next[NET_TRACE_CONFIG_MAX + 1];
@@ -579,6 +580,7 @@ int net_trace_reader_open(const char *path, net_trace_reader_t **out, char *err,
   r->seq = seq;
   r->index = first;
   r->from_start = seq == 1;
+  r->first_file = seq;
   *out = r;
   return 0;
 }
@@ -610,4 +612,8 @@ void net_trace_reader_close(net_trace_reader_t *r) {
     close(r->fd);
   free(r->buf);
   free(r);
+}
+
+uint32_t net_trace_reader_first_file(const net_trace_reader_t *r) {
+  return r->first_file;
 }

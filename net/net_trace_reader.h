@@ -53,6 +53,9 @@ int net_trace_next(net_trace_reader_t *r, net_trace_record_t *rec);
 
 /* The first file's header; config is NUL-terminated. Borrowed from r. */
 const net_trace_header_t *net_trace_reader_header(const net_trace_reader_t *r);
+/* The number its header gives the file the reader began with (1: the
+ * recording's first, whatever the file is called now). */
+uint32_t net_trace_reader_first_file(const net_trace_reader_t *r);
 /* "" until an error, then the sentence. Borrowed from r. */
 const char *net_trace_reader_error(const net_trace_reader_t *r);
 net_trace_fault_t net_trace_reader_fault(const net_trace_reader_t *r);

@@ -550,6 +550,19 @@ int sim_replay_open(const char *path, const sim_replay_config_t *cfg,
     free(r);
     return RT_EINVAL;
   }
+  /* A later file begins mid-run: its inputs need the state the earlier
+   * files built, so replaying it alone could only diverge. */
+  uint32_t first = net_trace_reader_first_file(r->reader);
+  if (first != 1) {
+    if (err != NULL && err_cap > 0)
+      snprintf(err, err_cap,
+               "%s is file %" PRIu32 " of a recording, which begins at its "
+               "first file: replay the directory, or trace-000001.oct in it",
+               path, first);
+    net_trace_reader_close(r->reader);
+    free(r);
+    return RT_EINVAL;
+  }
   r->run_hash = (h->flags & NET_RECORD_F_RUN_HASH) != 0;
   rc = rt_idmap_init(&r->sources);
   if (rc < 0) {

@@ -329,6 +329,7 @@ void record_session(const char *dir, const plan_t *plan, session_t *out) {
   rt_world_t *w = net_live_world(live);
   net_record_config_t rc = {.dir = dir,
                             .buffer_bytes = plan->buffer_bytes,
+                            .max_bytes_per_file = plan->file_bytes,
                             .config = "test_sim_replay echo",
                             .flags = NET_RECORD_F_LIVE | NET_RECORD_F_RUN_HASH};
   char err[ERR_CAP] = "";

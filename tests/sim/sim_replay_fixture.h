@@ -72,6 +72,7 @@ int echo_spawn(rt_world_t *w, rt_listener_t *l, void *ctx);
 
 typedef struct plan {
   uint32_t buffer_bytes; /* the trace writer's; 0: its default */
+  uint64_t file_bytes;   /* a trace file's most; 0: the default */
   size_t first_len;      /* sent at once before the loop first runs */
   size_t second_len;     /* sent after the first came back; 0: none */
   uint8_t xor_key;       /* what the server does to each byte (0: echo) */

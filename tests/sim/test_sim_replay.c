@@ -105,6 +105,34 @@ Test(sim_replay, a_recorded_echo_session_replays_with_every_check_matching) {
   cr_assert_eq(again.run_hash, rep.run_hash);
 }
 
+/* A recording in several files replays from its first; a later file alone
+ * begins mid-run and is refused with what to replay instead. */
+Test(sim_replay, a_later_file_of_a_recording_is_refused_alone) {
+  char dir[TMP_PATH_MAX];
+  tmp_path(dir, "rec");
+  session_t s;
+  record_session(dir,
+                 &(plan_t){.file_bytes = NET_TRACE_FILE_BYTES_MIN,
+                           .first_len = 20000,
+                           .second_len = 20000},
+                 &s);
+  cr_assert_geq(s.stats.files, 2, "%u files", s.stats.files);
+  sim_replay_report_t rep;
+  cr_assert_eq(replay_echo(dir, &rep), SIM_REPLAY_DONE, "%s: %s", SAID(rep));
+  cr_assert_eq(rep.bytes_in, s.sent);
+
+  char file[FILE_PATH_MAX];
+  snprintf(file, sizeof(file), "%s/trace-000002.oct", dir);
+  sim_replay_config_t cfg = {.log_level = RT_LOG_OFF};
+  sim_replay_t *r = NULL;
+  char err[ERR_CAP] = "";
+  cr_assert_eq(sim_replay_open(file, &cfg, &r, err, sizeof(err)), RT_EINVAL);
+  cr_assert_null(r);
+  cr_assert(strstr(err, "trace-000002.oct is file 2 of a recording") != NULL &&
+                strstr(err, "trace-000001.oct") != NULL,
+            "%s", err);
+}
+
 Test(sim_replay, a_faithful_copy_of_the_program_replays_as_well) {
   /* The control for the divergence tests below: the test's own copy of the
    * echo server, unchanged, passes every check of net_echo's recording. */
