@@ -13,6 +13,7 @@
 #include "net_http_client.h"
 #include "net_live.h"
 #include "net_ws_client.h"
+#include "rt_parse.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -695,11 +696,63 @@ static int parse_url(const char *url, options_t *o) {
     return -1;
   memcpy(o->host, p, hl);
   o->host[hl] = '\0';
-  long port = strtol(colon + 1, NULL, 10);
-  if (port <= 0 || port > 65535)
+  char digits[8];
+  size_t pl = (size_t)(end - colon - 1);
+  if (pl >= sizeof(digits))
+    return -1;
+  memcpy(digits, colon + 1, pl);
+  digits[pl] = '\0';
+  uint64_t port;
+  if (rt_parse_u64(digits, 65535, &port) < 0 || port == 0)
     return -1;
   o->port = (uint16_t)port;
   return 0;
+}
+
+/* Strict numbers (rt_parse.h): digits, and for rates and seconds points;
+ * no sign, space, hex, exponent or inf. A rate reads as seconds do. */
+static bool parse_count(const char *v, uint64_t max, uint64_t *out) {
+  return rt_parse_u64(v, max, out) == 0;
+}
+
+static bool parse_real(const char *v, const char *unit, double max,
+                       double *out) {
+  rt_time_ns ns;
+  if (rt_parse_seconds(v, unit, (rt_time_ns)(max * RT_NS_PER_S), &ns) != 0)
+    return false;
+  *out = (double)ns / RT_NS_PER_S;
+  return true;
+}
+
+/* One flag with its value: true when it is known and its value good. */
+static bool parse_flag(const char *a, const char *v, options_t *o) {
+  uint64_t n;
+  if (strcmp(a, "--url") == 0)
+    return parse_url(v, o) == 0;
+  if (strcmp(a, "--players") == 0 && parse_count(v, PLAYERS_MAX, &n)) {
+    o->players = (uint32_t)n;
+    return true;
+  }
+  if (strcmp(a, "--rate") == 0)
+    return parse_real(v, NULL, 1000, &o->rate);
+  if (strcmp(a, "--duration") == 0)
+    return parse_real(v, "s", 86400, &o->duration_s);
+  if (strcmp(a, "--ramp") == 0)
+    return parse_real(v, "s", 86400, &o->ramp_s);
+  if (strcmp(a, "--mode") == 0) {
+    bool play = strcmp(v, "play") == 0, idle = strcmp(v, "idle") == 0;
+    o->mode = idle ? MODE_IDLE : MODE_PLAY;
+    return play || idle;
+  }
+  if (strcmp(a, "--server-pid") == 0 && parse_count(v, INT32_MAX, &n)) {
+    o->server_pid = (long)n;
+    return true;
+  }
+  if (strcmp(a, "--seed") == 0 && parse_count(v, UINT64_MAX, &n)) {
+    o->seed = n;
+    return true;
+  }
+  return false;
 }
 
 static int parse_args(int argc, char **argv, options_t *o) {
@@ -721,34 +774,12 @@ static int parse_args(int argc, char **argv, options_t *o) {
       usage(stdout);
       exit(0);
     }
-    if (v == NULL)
-      return -1;
-    i++;
-    if (strcmp(a, "--url") == 0) {
-      if (parse_url(v, o) < 0)
-        return -1;
-    } else if (strcmp(a, "--players") == 0) {
-      o->players = (uint32_t)strtoul(v, NULL, 10);
-    } else if (strcmp(a, "--rate") == 0) {
-      o->rate = strtod(v, NULL);
-    } else if (strcmp(a, "--duration") == 0) {
-      o->duration_s = strtod(v, NULL);
-    } else if (strcmp(a, "--ramp") == 0) {
-      o->ramp_s = strtod(v, NULL);
-    } else if (strcmp(a, "--mode") == 0) {
-      if (strcmp(v, "play") == 0)
-        o->mode = MODE_PLAY;
-      else if (strcmp(v, "idle") == 0)
-        o->mode = MODE_IDLE;
-      else
-        return -1;
-    } else if (strcmp(a, "--server-pid") == 0) {
-      o->server_pid = strtol(v, NULL, 10);
-    } else if (strcmp(a, "--seed") == 0) {
-      o->seed = strtoull(v, NULL, 10);
-    } else {
+    if (v == NULL || !parse_flag(a, v, o)) {
+      fprintf(stderr, "overcookied-load: %s %s: not understood\n", a,
+              v != NULL ? v : "(no value)");
       return -1;
     }
+    i++;
   }
   if (o->players == 0 || o->players > PLAYERS_MAX || !(o->rate > 0) ||
       o->rate > 1000 || !(o->duration_s > 0) || o->ramp_s < 0)
