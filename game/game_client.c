@@ -393,13 +393,16 @@ static void client_message(void *session, rt_actor_t *self,
     c->queued = false;
     return;
   }
-  case GAME_TAG_ROOM_DONE:
-    if (msg->from == c->room) {
+  case GAME_TAG_ROOM_DONE: {
+    game_room_done_t d;
+    RT_MSG_GET(msg, game_room_done_t, &d);
+    if (c->room != 0 && d.room == c->room) {
       c->room = 0;
       c->heard_at = rt_now(cworld(c)); /* back in the lobby: from now */
       arm_idle(c);
     }
     return;
+  }
   case GAME_TAG_TIMER_LOBBY_IDLE:
     c->idle_timer = 0;
     if (in_lobby(c) && rt_now(cworld(c)) - c->heard_at >= c->g->cfg.lobby_idle)

@@ -15,8 +15,8 @@
  * server, fed back by a replay, so a replay needs neither the token key nor
  * the database. */
 enum {
-  GAME_EXT_AUTH_VERIFY = 1,       /* rc: 0 or RT_E*; data: subject NUL name */
-  GAME_EXT_AUTH_SIGN = 2,         /* rc: 0 or RT_E*; data: the token */
+  GAME_EXT_AUTH_VERIFY = 1, /* rc: 0 or RT_E*; data: subject NUL name */
+  GAME_EXT_AUTH_SIGN = 2,   /* rc: 0 or RT_E*; data: the token */
   /* 3 to 5 were the Store's calls while it ran one transaction per game
    * in its own turn: retired, so an older recording stops as diverged. */
   /* The Store's backend (game_store_int.h). rc: STORE_DONE, STORE_QUEUED
@@ -48,13 +48,14 @@ enum {
                           golden UPDATE, GAME_OVER, ERROR */
   GAME_TAG_OUT_DROP,   /* droppable: click UPDATE, OPPONENT_CLICK */
   GAME_TAG_OUT_TICK,   /* latest wins: tick UPDATE */
-  GAME_TAG_ROOM_DONE,  /* Room -> Client: the room is over (game_role_t) */
+  GAME_TAG_ROOM_DONE,  /* Room or Manager -> Client: the room is over
+                          (game_room_done_t) */
   GAME_TAG_ROOM_START, /* Manager -> Room: players are told; start */
   /* Manager -> Room */
   GAME_TAG_LEFT, /* game_seat_t: a player's connection is gone */
   GAME_TAG_BACK, /* game_seat_t: a player is back on a new connection */
   /* Room -> Manager */
-  GAME_TAG_ENDED, /* game_ended_t */
+  GAME_TAG_ENDED, /* game_ended_t; buf: the GAME_OVER frame */
   /* Store */
   GAME_TAG_STORE_RECORD,      /* buf: game_result_t; payload: u64 key */
   GAME_TAG_STORE_RECORDED,    /* u64 key */
@@ -102,7 +103,15 @@ typedef struct game_seat {
 typedef struct game_ended {
   rt_actor_id_t room;
   uint64_t room_seq;
+  /* The connections the room sent GAME_OVER to, by role (0: none). A
+   * player back on a newer one in the instant the room ended missed it:
+   * the Manager sends it the frame in buf. */
+  rt_actor_id_t told[2];
 } game_ended_t;
+
+typedef struct game_room_done {
+  rt_actor_id_t room;
+} game_room_done_t;
 
 typedef struct game_query {
   rt_actor_id_t reply_to;

@@ -377,6 +377,20 @@ static void on_down(manager_t *m, const rt_msg_t *msg) {
   }
 }
 
+/* A player back on a new connection in the instant its room ended (the
+ * room stopped before it heard, or before its HELLO came): the room told
+ * an older connection, or none. This one gets the result too, and leaves
+ * the room it may have been assigned. */
+static void tell_missed_end(manager_t *m, player_t *p, const game_ended_t *e,
+                            rt_buf_t *over) {
+  rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_late",
+         "room=%" PRIu64 " player=%s", e->room, p->id);
+  send_frame(m, p, rt_buf_ref(over));
+  game_room_done_t done = {.room = e->room};
+  rt_msg_t msg = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
+  (void)rt_send(mworld(m), p->client, &msg); /* full: it is being kicked */
+}
+
 static void on_ended(manager_t *m, const rt_msg_t *msg) {
   game_ended_t e;
   RT_MSG_GET(msg, game_ended_t, &e);
@@ -390,6 +404,8 @@ static void on_ended(manager_t *m, const rt_msg_t *msg) {
     p->room = 0;
     if (p->client == 0)
       forget_player(m, p);
+    else if (p->client != e.told[p->role] && msg->buf != NULL)
+      tell_missed_end(m, p, &e, msg->buf);
   }
   free(entry);
 }

@@ -218,10 +218,14 @@ static void finish(room_t *r, game_end_reason_t reason, int loser) {
   send_record(r);
 }
 
-static void tell_manager_ended(room_t *r) {
-  game_ended_t e = {.room = r->id, .room_seq = r->seq};
+static void tell_manager_ended(room_t *r, rt_buf_t *over) {
+  game_ended_t e = {.room = r->id,
+                    .room_seq = r->seq,
+                    .told = {r->seats[0].info.client, r->seats[1].info.client}};
   rt_msg_t m = RT_MSG_OF(GAME_TAG_ENDED, &e);
+  m.buf = rt_buf_ref(over);
   if (rt_send(room_world(r), r->g->manager, &m) == RT_EFULL) {
+    rt_buf_unref(m.buf);
     start_timer(r, &r->resend_timer, SEND_RETRY_NS, 0,
                 GAME_TAG_TIMER_SEND_RETRY, 0);
     return;
@@ -232,16 +236,18 @@ static void tell_manager_ended(room_t *r) {
 /* The result is on disk: tell the Manager first (so a JOIN_QUEUE sent after
  * seeing GAME_OVER finds the player free), then the players, then stop. */
 static void complete(room_t *r) {
-  tell_manager_ended(r);
-  if (!r->ended_sent)
-    return; /* the retry timer calls again */
-  r->g->stats.rooms_finished[r->end_reason]++;
   rt_buf_t *over =
       game_proto_game_over(r->result.winner, r->result.reason, scores(r));
+  tell_manager_ended(r, over);
+  if (!r->ended_sent) {
+    rt_buf_unref(over);
+    return; /* the retry timer calls again */
+  }
+  r->g->stats.rooms_finished[r->end_reason]++;
   for (int role = 0; role < 2; role++) {
     rt_actor_id_t client = r->seats[role].info.client;
     game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
-    game_role_t done = {.role = (uint32_t)role};
+    game_room_done_t done = {.room = r->id};
     rt_msg_t m = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
     if (client != 0)
       (void)rt_send(room_world(r), client, &m);

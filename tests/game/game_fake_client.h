@@ -35,6 +35,7 @@ typedef struct fake_client {
   rt_actor_id_t room;
   uint32_t role;
   bool replaced;
+  rt_actor_id_t over_from; /* who sent the last GAME_OVER */
   char types[FAKE_TYPES_MAX][24];
   uint32_t counts[FAKE_TYPES_MAX];
   uint32_t frames;
@@ -94,12 +95,23 @@ static inline void fake_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     f->role = a.role;
     return;
   }
+  case GAME_TAG_ROOM_DONE: {
+    game_room_done_t d;
+    RT_MSG_GET(msg, game_room_done_t, &d);
+    if (d.room == f->room)
+      f->room = 0;
+    return;
+  }
   case GAME_TAG_REPLACED: f->replaced = true; return;
   case GAME_TAG_OUT_MUST:
   case GAME_TAG_OUT_DROP:
   case GAME_TAG_OUT_TICK:
-    if (msg->buf != NULL)
+    if (msg->buf != NULL) {
+      uint32_t overs = fake_count(f, "GAME_OVER");
       fake_note(f, msg->buf);
+      if (fake_count(f, "GAME_OVER") != overs)
+        f->over_from = msg->from;
+    }
     return;
   default: return;
   }

@@ -30,9 +30,10 @@ typedef struct fx {
   fake_client_t a, b, c;
 } fx_t;
 
-static void fx_start(fx_t *fx) {
+static void fx_start_batch(fx_t *fx, uint32_t batch_max) {
   memset(fx, 0, sizeof(*fx));
-  sim_config_t sc = {.seed = 4242, .log_level = RT_LOG_OFF};
+  sim_config_t sc = {
+      .seed = 4242, .log_level = RT_LOG_OFF, .batch_max = batch_max};
   fx->sw = sim_world_create(&sc);
   cr_assert_not_null(fx->sw);
   fx->w = sim_world_rt(fx->sw);
@@ -55,6 +56,8 @@ static void fx_start(fx_t *fx) {
   cr_assert_eq(fx->a.room, fx->b.room);
   cr_assert_eq(fake_count(&fx->b, "GAME_START"), 1);
 }
+
+static void fx_start(fx_t *fx) { fx_start_batch(fx, 0); }
 
 static void fx_free(fx_t *fx) {
   sim_world_destroy(fx->sw);
@@ -121,6 +124,10 @@ Test(game_manager, a_hello_queued_before_the_rooms_end_resumes_nothing) {
   cr_assert_eq(st.connected, 2);
   cr_assert_eq(fake_count(&fx.c, "GAME_START"), 0, "nothing to resume");
   cr_assert_eq(fx.c.room, 0, "no room assigned");
+  /* The room told Bob's old connection (gone): the new one hears the
+   * result from the Manager, once. */
+  cr_assert_eq(fake_count(&fx.c, "GAME_OVER"), 1, "the result it missed");
+  cr_assert_eq(fake_count(&fx.a, "GAME_OVER"), 1);
   check_game(&fx);
   /* Bob plays again. */
   fake_tell(fx.w, &fx.a, FAKE_GO_JOIN);
@@ -129,6 +136,56 @@ Test(game_manager, a_hello_queued_before_the_rooms_end_resumes_nothing) {
   cr_assert_eq(fake_count(&fx.c, "GAME_START"), 1);
   check_game(&fx);
   fx_free(&fx);
+}
+
+/* Bob comes back as the room ends. With one message a turn and k messages
+ * the room ignores queued ahead of the Store's acknowledgement, the
+ * Manager runs his HELLO at different points of the room's end:
+ *  - after the room stopped (small k): nothing to resume, no room;
+ *  - while it is alive (larger k): he is assigned the room and the room is
+ *    told (BACK), but the acknowledgement is ahead of the BACK and the room
+ *    stops with the BACK unread.
+ * Either way the room told only Alice, and Bob's new connection must hear
+ * the result once, from the Manager, and be back in the lobby. */
+static bool back_as_the_room_ends(uint32_t k) {
+  fx_t fx;
+  fx_start_batch(&fx, 1);
+  rt_actor_id_t room = fx.a.room;
+  cr_assert_eq(rt_stop(fx.w, fx.b.id, RT_REASON_NORMAL), RT_OK);
+  fake_run(fx.sw, rt_now(fx.w) + 100 * RT_NS_PER_MS);
+  fake_spawn(fx.w, fx.g, &fx.c, "bob");
+  fake_tell(fx.w, &fx.a, FAKE_GO_QUIT);
+  cr_assert(sim_world_step(fx.sw)); /* Alice: QUIT to the room */
+  cr_assert(sim_world_step(fx.sw)); /* the room: finish, record */
+  rt_msg_t ignored = rt_msg_make(GAME_TAG_JOIN, NULL, 0); /* not a room's */
+  for (uint32_t i = 0; i < k; i++)
+    cr_assert_geq(rt_send(fx.w, room, &ignored), 0);
+  fake_tell(fx.w, &fx.c, FAKE_GO_HELLO);
+  for (int i = 0; i < STEPS_MAX && fx.c.room == 0 && rt_alive(fx.w, room); i++)
+    cr_assert(sim_world_step(fx.sw));
+  bool assigned = fx.c.room == room;
+  step_until_room_gone(&fx, room);
+  fake_run(fx.sw, rt_now(fx.w) + SEC);
+  cr_assert_eq(fake_count(&fx.c, "GAME_OVER"), 1, "k=%u: the result, once", k);
+  cr_assert_eq(fx.c.over_from, game_manager_actor(fx.g), "k=%u", k);
+  cr_assert_eq(fx.c.room, 0, "k=%u: back in the lobby", k);
+  cr_assert_eq(fake_count(&fx.c, "GAME_START"), 0, "k=%u", k);
+  cr_assert_eq(fake_count(&fx.a, "GAME_OVER"), 1);
+  game_stats_t st;
+  game_get_stats(fx.g, &st);
+  cr_assert_eq(st.rooms, 0);
+  cr_assert_eq(st.connected, 2);
+  check_game(&fx);
+  fx_free(&fx);
+  return assigned;
+}
+
+Test(game_manager, a_player_back_as_the_room_ends_still_hears_the_result) {
+  uint32_t assigned = 0;
+  for (uint32_t k = 0; k <= 6; k++)
+    assigned += back_as_the_room_ends(k);
+  cr_assert(assigned > 0 && assigned < 7,
+            "both interleavings: %u of 7 assigned", assigned);
 }
 
 /* Two runs of the server with the same --seed and the same secret
