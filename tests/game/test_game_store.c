@@ -39,6 +39,7 @@
 #include "net_live.h"
 #include "pg_tmp.h"
 #include "rt_world.h"
+#include "sim_world.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -406,6 +407,59 @@ BOTH_BACKENDS(results_sent_in_one_turn_commit_in_one_transaction) {
   expect_row(board, 0, "P", 129, 6, 6);
   cJSON_Delete(board);
   fx_close(&fx);
+}
+
+/* GAME_STORE_GROUP_MAX, below, at and above: n results arriving together
+ * commit as one transaction of min(n, 256) games, and the rest in the next.
+ * The simulated world is stepped to the first commit to see who was in it. */
+static void check_group_limit(uint32_t n) {
+  fx_t fx;
+  fx_open(&fx);
+  char room[32];
+  for (uint32_t i = 0; i < n; i++) {
+    snprintf(room, sizeof(room), "room-l%03u", i);
+    fx_result(&fx, room, 1000 + i, "u-ada", "Ada", 1, "u-bob", "Bob", 0,
+              "u-ada", "time");
+  }
+  fx_send(&fx, 0, n, 100);
+  uint32_t first = n < GAME_STORE_GROUP_MAX ? n : GAME_STORE_GROUP_MAX;
+  for (uint32_t step = 0; fx_stats(&fx).commits == 0; step++) {
+    cr_assert_lt(step, 10u * n, "n %u: a commit within %u steps", n, 10 * n);
+    cr_assert(sim_world_step(fx.sw), "n %u: idle before a commit", n);
+  }
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert_eq(s.commits, 1u, "n %u", n);
+  cr_assert_eq(s.recorded, first, "n %u: the first commit's games", n);
+  cr_assert_eq(s.pending, n - first, "n %u: the rest wait for the next", n);
+  fx_run(&fx);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.commits, n > GAME_STORE_GROUP_MAX ? 2u : 1u, "n %u", n);
+  cr_assert_eq(fx.faults.calls[GAME_STORE_OP_RECORD], s.commits,
+               "n %u: one transaction per commit, none failed", n);
+  cr_assert_eq(s.recorded, n, "n %u", n);
+  cr_assert_eq(s.duplicates, 0u, "n %u", n);
+  cr_assert_eq(s.pending, 0u, "n %u", n);
+  cr_assert_eq(fx.probe->acks_len, n, "n %u: each acknowledged once", n);
+  for (uint32_t i = 0; i < n; i++)
+    cr_assert_eq(fx.probe->acks[i], 100u + i, "n %u: in order", n);
+  cr_assert_eq(game_store_count_games(fx.st), n, "n %u: each stored once", n);
+  for (uint32_t i = 0; i < n; i++) {
+    game_result_t got;
+    cr_assert_eq(
+        game_store_find_game(fx.st, fx.probe->results[i].room_id, &got), 1,
+        "n %u: game %u stored", n, i);
+    cr_assert_eq(got.finished_at_s, 1000 + (int64_t)i);
+  }
+  cJSON *board = fx_leaderboard(&fx, 10);
+  expect_row(board, 0, "Ada", (int)n, (int)n, (int)n);
+  cJSON_Delete(board);
+  fx_close(&fx);
+}
+
+Test(game_store, a_group_holds_256_results_and_the_257th_commits_next) {
+  check_group_limit(GAME_STORE_GROUP_MAX - 1);
+  check_group_limit(GAME_STORE_GROUP_MAX);
+  check_group_limit(GAME_STORE_GROUP_MAX + 1);
 }
 
 /* ---- PostgreSQL away: a server of the test's own ------------------------ */
