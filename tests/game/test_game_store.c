@@ -6,7 +6,9 @@
  * throwaway PostgreSQL server (tests/lib/pg_tmp.h), started once for the
  * binary, one database per test, with the Store in a live world (its
  * socket watched by libevent), plus PostgreSQL's own: groups in one
- * commit, a restart in the middle, reads while it is down.
+ * commit, a restart in the middle, reads while it is down, and a server
+ * of the test's own stalled with SIGSTOP (reads waiting up to
+ * GAME_STORE_READS_MAX).
  *
  * Each test builds a simulated world with a fixed seed, starts the Store on
  * ":memory:" (or a temporary file for the migration tests) and spawns one
@@ -43,9 +45,15 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
 
 /* ---- PostgreSQL: one server for the binary, one database per test ------- */
 
@@ -517,4 +525,192 @@ Test(game_store_pg, down_then_up_loses_nothing_and_stores_each_game_once) {
   cJSON_Delete(board);
   fx_close(&fx);
   pg_tmp_stop(&own);
+}
+
+/* ---- PostgreSQL stalled: a server of the test's own, stopped ------------ */
+
+/* A stall: every process of a throwaway server stopped with SIGSTOP, the
+ * postmaster first (so that it forks no new one), then its children, the
+ * backend of the Store's connection among them (stopping the postmaster
+ * alone leaves that backend serving). The kernel still takes connections
+ * and bytes for them: a request is sent and never answered, a new
+ * connection never gets past its startup. */
+#define STALL_PIDS_MAX 64u
+#define STALL_WAIT_MS 2000 /* for the kernel to stop them all */
+
+typedef struct stall {
+  pg_tmp_t server;
+  pid_t pids[STALL_PIDS_MAX]; /* stopped, postmaster first */
+  uint32_t n;
+} stall_t;
+
+/* The stalled tests' own server: at file scope because Criterion's .fini
+ * takes no argument, and .fini is what resumes and stops the server after
+ * a failed assertion too. One test per process, so one at a time. */
+static stall_t stalled;
+
+static pid_t postmaster_pid(const pg_tmp_t *pg) {
+  char path[PG_TMP_DIR_MAX + 32];
+  snprintf(path, sizeof(path), "%s/data/postmaster.pid", pg->dir);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "%s", path);
+  long pid = 0;
+  int got = fscanf(f, "%ld", &pid);
+  fclose(f);
+  cr_assert_eq(got, 1, "%s holds a pid", path);
+  cr_assert_gt(pid, 1);
+  return (pid_t)pid;
+}
+
+/* pid's state and parent from /proc/pid/stat; false when it is gone. The
+ * command name may hold spaces and parentheses: the fields follow the
+ * last ')'. */
+static bool proc_stat(pid_t pid, char *state, pid_t *ppid) {
+  char path[64], line[512];
+  snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return false;
+  bool ok = fgets(line, sizeof(line), f) != NULL;
+  fclose(f);
+  const char *end = ok ? strrchr(line, ')') : NULL;
+  long parent = 0;
+  if (end == NULL || sscanf(end + 1, " %c %ld", state, &parent) != 2)
+    return false;
+  *ppid = (pid_t)parent;
+  return true;
+}
+
+/* Whether pid shows as stopped ('T'), or is gone, within ms_max ms:
+ * SIGSTOP takes effect when the kernel next schedules it. */
+static bool stopped_within(pid_t pid, int ms_max) {
+  for (int ms = 0; ms <= ms_max; ms++) {
+    char state;
+    pid_t ppid;
+    if (!proc_stat(pid, &state, &ppid))
+      return true;
+    if (state == 'T')
+      return true;
+    struct timespec one_ms = {0, 1000000};
+    nanosleep(&one_ms, NULL);
+  }
+  return false;
+}
+
+/* Stop pid and note it; a child that exited meanwhile is skipped. */
+static void stall_stop(stall_t *s, pid_t pid) {
+  cr_assert_lt(s->n, STALL_PIDS_MAX, "more processes than expected");
+  if (kill(pid, SIGSTOP) != 0) {
+    cr_assert_eq(errno, ESRCH, "SIGSTOP %ld: %s", (long)pid, strerror(errno));
+    return;
+  }
+  s->pids[s->n++] = pid;
+}
+
+static void stall_start(stall_t *s) {
+  cr_assert_eq(s->n, 0u, "not stalled yet");
+  pid_t pm = postmaster_pid(&s->server);
+  stall_stop(s, pm);
+  DIR *proc = opendir("/proc");
+  cr_assert_not_null(proc);
+  for (struct dirent *e = readdir(proc); e != NULL; e = readdir(proc)) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    char state;
+    pid_t ppid;
+    if (*end == '\0' && pid > 0 && proc_stat((pid_t)pid, &state, &ppid) &&
+        ppid == pm)
+      stall_stop(s, (pid_t)pid);
+  }
+  closedir(proc);
+  cr_assert_gt(s->n, 1u, "the postmaster and its children");
+  for (uint32_t i = 0; i < s->n; i++)
+    cr_assert(stopped_within(s->pids[i], STALL_WAIT_MS), "process %ld stopped",
+              (long)s->pids[i]);
+}
+
+/* Resume them, children first. Safe when nothing is stopped. */
+static void stall_end(stall_t *s) {
+  while (s->n > 0)
+    (void)kill(s->pids[--s->n], SIGCONT);
+}
+
+/* The tests' .fini: whatever happened, resume the server and stop it. */
+static void stall_cleanup(void) {
+  stall_end(&stalled);
+  pg_tmp_stop(&stalled.server);
+}
+
+/* The Store on the stalled tests' own server, with op_timeout. */
+static void stall_open(fx_t *fx, rt_time_ns op_timeout) {
+  memset(&stalled, 0, sizeof(stalled));
+  cr_assert_eq(pg_tmp_start(&stalled.server), 0,
+               "a PostgreSQL of this test's own");
+  game_store_config_t cfg = {.path = stalled.server.uri,
+                             .retry_min = 10 * MS,
+                             .retry_max = 200 * MS,
+                             .op_timeout = op_timeout};
+  fx_open_cfg(fx, &cfg);
+}
+
+/* GAME_STORE_READS_MAX, below, at and above: behind a request the stalled
+ * server does not answer, 255 and then 256 reads wait; the next one answers
+ * 503 at once; once the server answers, every waiting read is answered. */
+Test(game_store_pg, reads_wait_up_to_256_deep_and_the_next_answers_503,
+     .fini = stall_cleanup) {
+  fx_t fx;
+  stall_open(&fx, 60000 * MS); /* far beyond the stall: no timeout */
+  fx_record(&fx, fx_result(&fx, "room-r", 1000, "u-ada", "Ada", 3, "u-bob",
+                           "Bob", 1, "u-ada", "time"));
+  cr_assert_eq(fx.probe->acks_len, 1u);
+
+  stall_start(&stalled);
+  uint64_t ids[1 + GAME_STORE_READS_MAX];
+  ids[0] = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert(s.in_flight, "the first read waits for the stopped server");
+  cr_assert_eq(s.reads_waiting, 0u);
+  for (uint32_t i = 1; i < GAME_STORE_READS_MAX; i++)
+    ids[i] = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 100 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.reads_waiting, GAME_STORE_READS_MAX - 1, "below");
+  cr_assert_eq(fx.probe->replies_len, 0u, "none answered");
+  ids[GAME_STORE_READS_MAX] = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.reads_waiting, GAME_STORE_READS_MAX, "at");
+  cr_assert_eq(fx.probe->replies_len, 0u, "none answered");
+  cr_assert_eq(s.reads_failed, 0u);
+  /* Above: answered 503 while the server is still stopped, so at once. */
+  uint64_t over = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(fx.probe->replies_len, 1u, "the one over the limit");
+  const reply_t *r = fx_reply(&fx, over);
+  cr_assert_eq(r->status, 503, "above: %s", r->body);
+  cr_assert_eq(s.reads_failed, 1u);
+  cr_assert_eq(s.reads_waiting, GAME_STORE_READS_MAX, "the others still wait");
+  cr_assert(s.in_flight);
+
+  stall_end(&stalled);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->replies_len, GAME_STORE_READS_MAX + 2);
+  r = fx_reply(&fx, ids[0]);
+  cr_assert_eq(r->status, 200, "%s", r->body);
+  cJSON *board = cJSON_ParseWithLength(r->body, r->len);
+  cr_assert_not_null(board, "%s", r->body);
+  expect_row(board, 0, "Ada", 3, 1, 1);
+  expect_row(board, 1, "Bob", 1, 1, 0);
+  cJSON_Delete(board);
+  for (uint32_t i = 1; i <= GAME_STORE_READS_MAX; i++) {
+    const reply_t *ri = fx_reply(&fx, ids[i]);
+    cr_assert_eq(ri->status, 200, "read %u: %s", i, ri->body);
+    cr_assert_str_eq(ri->body, r->body, "read %u", i);
+  }
+  s = fx_stats(&fx);
+  cr_assert_eq(s.reads_failed, 1u);
+  cr_assert_eq(s.reads_waiting, 0u);
+  fx_close(&fx);
 }
