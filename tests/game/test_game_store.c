@@ -7,8 +7,8 @@
  * binary, one database per test, with the Store in a live world (its
  * socket watched by libevent), plus PostgreSQL's own: groups in one
  * commit, a restart in the middle, reads while it is down, and a server
- * of the test's own stalled with SIGSTOP (reads waiting up to
- * GAME_STORE_READS_MAX).
+ * of the test's own stalled with SIGSTOP (a request past op_timeout,
+ * reads waiting up to GAME_STORE_READS_MAX).
  *
  * Each test builds a simulated world with a fixed seed, starts the Store on
  * ":memory:" (or a temporary file for the migration tests) and spawns one
@@ -651,6 +651,80 @@ static void stall_open(fx_t *fx, rt_time_ns op_timeout) {
                              .retry_max = 200 * MS,
                              .op_timeout = op_timeout};
   fx_open_cfg(fx, &cfg);
+}
+
+/* A request in flight for op_timeout is given up: the connection dropped,
+ * the Store backs off (and, the database away, answers reads 503), and
+ * once the server answers again, on a new connection, the result commits
+ * exactly once and is acknowledged. The stalled backend, resumed, may still
+ * run the abandoned request (its bytes reached the socket before the close;
+ * here it usually does): then the retry finds the game stored. */
+Test(game_store_pg,
+     a_request_stalled_for_op_timeout_is_dropped_then_stored_once,
+     .fini = stall_cleanup) {
+  fx_t fx;
+  stall_open(&fx, 1000 * MS);
+  uint32_t a = fx_result(&fx, "room-s1", 1000, "u-ada", "Ada", 3, "u-bob",
+                         "Bob", 1, "u-ada", "time");
+  uint32_t b = fx_result(&fx, "room-s2", 2000, "u-ada", "Ada", 5, "u-bob",
+                         "Bob", 2, "u-ada", "time");
+  fx_record(&fx, a);
+  cr_assert_eq(fx.probe->acks_len, 1u);
+  uint64_t reconnects = fx_stats(&fx).reconnects;
+
+  stall_start(&stalled);
+  rt_time_ns sent_at = rt_now(fx.w);
+  fx_send(&fx, b, 1, 0);
+  /* Before op_timeout: in flight, not acknowledged, not given up. */
+  fx_run_for(&fx, 500 * MS);
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert(s.in_flight, "the request waits for the stopped server");
+  cr_assert_eq(s.errors_timeout, 0u);
+  cr_assert_eq(s.pending, 1u);
+  cr_assert_eq(fx.probe->acks_len, 1u, "not acknowledged");
+
+  /* At op_timeout: given up, backing off. */
+  for (int i = 0; i < 300 && fx_stats(&fx).errors_timeout == 0; i++)
+    fx_run_for(&fx, 10 * MS);
+  rt_time_ns took = rt_now(fx.w) - sent_at;
+  s = fx_stats(&fx);
+  cr_assert_eq(s.errors_timeout, 1u, "given up within 3 s");
+  cr_assert_geq(took, 1000 * MS, "not before op_timeout: %" PRId64 " ns", took);
+  cr_assert_geq(s.retries, 1u, "backing off");
+  cr_assert_eq(s.pending, 1u, "the result still waits");
+  cr_assert_eq(fx.probe->acks_len, 1u, "not acknowledged");
+  /* The database is away: a read fails at once. */
+  uint64_t id = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  cr_assert_eq(fx_reply(&fx, id)->status, 503);
+  /* Still stopped: the retries find no connection, nothing is in flight
+   * (so nothing more times out), nothing is acknowledged. */
+  fx_run_for(&fx, 500 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.errors_timeout, 1u);
+  cr_assert_geq(s.errors_unavailable, 1u);
+  cr_assert(!s.in_flight);
+  cr_assert_eq(fx.probe->acks_len, 1u, "not acknowledged");
+
+  /* Resumed: a new connection, the result stored once, acknowledged once. */
+  stall_end(&stalled);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->acks_len, 2u, "acknowledged once");
+  cr_assert_eq(fx.probe->acks[1], b);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.pending, 0u);
+  cr_assert_eq(s.recorded + s.duplicates, 2u, "a once and b once");
+  cr_assert_eq(s.reconnects, reconnects + 1, "a new connection");
+  cr_assert_eq(s.errors_timeout, 1u);
+  cr_assert_eq(game_store_count_games(fx.st), 2, "each game stored once");
+  game_result_t got;
+  cr_assert_eq(game_store_find_game(fx.st, "room-s2", &got), 1);
+  cr_assert_eq(got.p1_score, 5);
+  cJSON *board = fx_leaderboard(&fx, 10);
+  expect_row(board, 0, "Ada", 8, 2, 2);
+  expect_row(board, 1, "Bob", 3, 2, 0);
+  cJSON_Delete(board);
+  fx_close(&fx);
 }
 
 /* GAME_STORE_READS_MAX, below, at and above: behind a request the stalled
