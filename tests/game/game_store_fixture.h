@@ -29,7 +29,8 @@
 
 #define PROBE_RESULTS_MAX (GAME_STORE_PENDING_MAX + 8u)
 #define PROBE_ACKS_MAX (GAME_STORE_PENDING_MAX + 8u)
-#define PROBE_REPLIES_MAX 64u
+#define PROBE_REPLIES_MAX                                                      \
+  (GAME_STORE_READS_MAX + 64u) /* past the reads limit */
 
 /* ---- The probe: what a Room and the HTTP layer are to the Store -------- */
 

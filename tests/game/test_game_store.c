@@ -6,7 +6,9 @@
  * throwaway PostgreSQL server (tests/lib/pg_tmp.h), started once for the
  * binary, one database per test, with the Store in a live world (its
  * socket watched by libevent), plus PostgreSQL's own: groups in one
- * commit, a restart in the middle, reads while it is down.
+ * commit, a restart in the middle, reads while it is down, and a server
+ * of the test's own stalled with SIGSTOP (a request past op_timeout,
+ * reads waiting up to GAME_STORE_READS_MAX).
  *
  * Each test builds a simulated world with a fixed seed, starts the Store on
  * ":memory:" (or a temporary file for the migration tests) and spawns one
@@ -39,12 +41,19 @@
 #include "net_live.h"
 #include "pg_tmp.h"
 #include "rt_world.h"
+#include "sim_world.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
 
 /* ---- PostgreSQL: one server for the binary, one database per test ------- */
 
@@ -408,6 +417,59 @@ BOTH_BACKENDS(results_sent_in_one_turn_commit_in_one_transaction) {
   fx_close(&fx);
 }
 
+/* GAME_STORE_GROUP_MAX, below, at and above: n results arriving together
+ * commit as one transaction of min(n, 256) games, and the rest in the next.
+ * The simulated world is stepped to the first commit to see who was in it. */
+static void check_group_limit(uint32_t n) {
+  fx_t fx;
+  fx_open(&fx);
+  char room[32];
+  for (uint32_t i = 0; i < n; i++) {
+    snprintf(room, sizeof(room), "room-l%03u", i);
+    fx_result(&fx, room, 1000 + i, "u-ada", "Ada", 1, "u-bob", "Bob", 0,
+              "u-ada", "time");
+  }
+  fx_send(&fx, 0, n, 100);
+  uint32_t first = n < GAME_STORE_GROUP_MAX ? n : GAME_STORE_GROUP_MAX;
+  for (uint32_t step = 0; fx_stats(&fx).commits == 0; step++) {
+    cr_assert_lt(step, 10u * n, "n %u: a commit within %u steps", n, 10 * n);
+    cr_assert(sim_world_step(fx.sw), "n %u: idle before a commit", n);
+  }
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert_eq(s.commits, 1u, "n %u", n);
+  cr_assert_eq(s.recorded, first, "n %u: the first commit's games", n);
+  cr_assert_eq(s.pending, n - first, "n %u: the rest wait for the next", n);
+  fx_run(&fx);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.commits, n > GAME_STORE_GROUP_MAX ? 2u : 1u, "n %u", n);
+  cr_assert_eq(fx.faults.calls[GAME_STORE_OP_RECORD], s.commits,
+               "n %u: one transaction per commit, none failed", n);
+  cr_assert_eq(s.recorded, n, "n %u", n);
+  cr_assert_eq(s.duplicates, 0u, "n %u", n);
+  cr_assert_eq(s.pending, 0u, "n %u", n);
+  cr_assert_eq(fx.probe->acks_len, n, "n %u: each acknowledged once", n);
+  for (uint32_t i = 0; i < n; i++)
+    cr_assert_eq(fx.probe->acks[i], 100u + i, "n %u: in order", n);
+  cr_assert_eq(game_store_count_games(fx.st), n, "n %u: each stored once", n);
+  for (uint32_t i = 0; i < n; i++) {
+    game_result_t got;
+    cr_assert_eq(
+        game_store_find_game(fx.st, fx.probe->results[i].room_id, &got), 1,
+        "n %u: game %u stored", n, i);
+    cr_assert_eq(got.finished_at_s, 1000 + (int64_t)i);
+  }
+  cJSON *board = fx_leaderboard(&fx, 10);
+  expect_row(board, 0, "Ada", (int)n, (int)n, (int)n);
+  cJSON_Delete(board);
+  fx_close(&fx);
+}
+
+Test(game_store, a_group_holds_256_results_and_the_257th_commits_next) {
+  check_group_limit(GAME_STORE_GROUP_MAX - 1);
+  check_group_limit(GAME_STORE_GROUP_MAX);
+  check_group_limit(GAME_STORE_GROUP_MAX + 1);
+}
+
 /* ---- PostgreSQL away: a server of the test's own ------------------------ */
 
 static void fx_run_for(fx_t *fx, rt_time_ns d) {
@@ -463,4 +525,266 @@ Test(game_store_pg, down_then_up_loses_nothing_and_stores_each_game_once) {
   cJSON_Delete(board);
   fx_close(&fx);
   pg_tmp_stop(&own);
+}
+
+/* ---- PostgreSQL stalled: a server of the test's own, stopped ------------ */
+
+/* A stall: every process of a throwaway server stopped with SIGSTOP, the
+ * postmaster first (so that it forks no new one), then its children, the
+ * backend of the Store's connection among them (stopping the postmaster
+ * alone leaves that backend serving). The kernel still takes connections
+ * and bytes for them: a request is sent and never answered, a new
+ * connection never gets past its startup. */
+#define STALL_PIDS_MAX 64u
+#define STALL_WAIT_MS 2000 /* for the kernel to stop them all */
+
+typedef struct stall {
+  pg_tmp_t server;
+  pid_t pids[STALL_PIDS_MAX]; /* stopped, postmaster first */
+  uint32_t n;
+} stall_t;
+
+/* The stalled tests' own server: at file scope because Criterion's .fini
+ * takes no argument, and .fini is what resumes and stops the server after
+ * a failed assertion too. One test per process, so one at a time. */
+static stall_t stalled;
+
+static pid_t postmaster_pid(const pg_tmp_t *pg) {
+  char path[PG_TMP_DIR_MAX + 32];
+  snprintf(path, sizeof(path), "%s/data/postmaster.pid", pg->dir);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "%s", path);
+  long pid = 0;
+  int got = fscanf(f, "%ld", &pid);
+  fclose(f);
+  cr_assert_eq(got, 1, "%s holds a pid", path);
+  cr_assert_gt(pid, 1);
+  return (pid_t)pid;
+}
+
+/* pid's state and parent from /proc/pid/stat; false when it is gone. The
+ * command name may hold spaces and parentheses: the fields follow the
+ * last ')'. */
+static bool proc_stat(pid_t pid, char *state, pid_t *ppid) {
+  char path[64], line[512];
+  snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return false;
+  bool ok = fgets(line, sizeof(line), f) != NULL;
+  fclose(f);
+  const char *end = ok ? strrchr(line, ')') : NULL;
+  long parent = 0;
+  if (end == NULL || sscanf(end + 1, " %c %ld", state, &parent) != 2)
+    return false;
+  *ppid = (pid_t)parent;
+  return true;
+}
+
+/* Whether pid shows as stopped ('T'), or is gone, within ms_max ms:
+ * SIGSTOP takes effect when the kernel next schedules it. */
+static bool stopped_within(pid_t pid, int ms_max) {
+  for (int ms = 0; ms <= ms_max; ms++) {
+    char state;
+    pid_t ppid;
+    if (!proc_stat(pid, &state, &ppid))
+      return true;
+    if (state == 'T')
+      return true;
+    struct timespec one_ms = {0, 1000000};
+    nanosleep(&one_ms, NULL);
+  }
+  return false;
+}
+
+/* Stop pid and note it; a child that exited meanwhile is skipped. */
+static void stall_stop(stall_t *s, pid_t pid) {
+  cr_assert_lt(s->n, STALL_PIDS_MAX, "more processes than expected");
+  if (kill(pid, SIGSTOP) != 0) {
+    cr_assert_eq(errno, ESRCH, "SIGSTOP %ld: %s", (long)pid, strerror(errno));
+    return;
+  }
+  s->pids[s->n++] = pid;
+}
+
+static void stall_start(stall_t *s) {
+  cr_assert_eq(s->n, 0u, "not stalled yet");
+  pid_t pm = postmaster_pid(&s->server);
+  stall_stop(s, pm);
+  DIR *proc = opendir("/proc");
+  cr_assert_not_null(proc);
+  for (struct dirent *e = readdir(proc); e != NULL; e = readdir(proc)) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    char state;
+    pid_t ppid;
+    if (*end == '\0' && pid > 0 && proc_stat((pid_t)pid, &state, &ppid) &&
+        ppid == pm)
+      stall_stop(s, (pid_t)pid);
+  }
+  closedir(proc);
+  cr_assert_gt(s->n, 1u, "the postmaster and its children");
+  for (uint32_t i = 0; i < s->n; i++)
+    cr_assert(stopped_within(s->pids[i], STALL_WAIT_MS), "process %ld stopped",
+              (long)s->pids[i]);
+}
+
+/* Resume them, children first. Safe when nothing is stopped. */
+static void stall_end(stall_t *s) {
+  while (s->n > 0)
+    (void)kill(s->pids[--s->n], SIGCONT);
+}
+
+/* The tests' .fini: whatever happened, resume the server and stop it. */
+static void stall_cleanup(void) {
+  stall_end(&stalled);
+  pg_tmp_stop(&stalled.server);
+}
+
+/* The Store on the stalled tests' own server, with op_timeout. */
+static void stall_open(fx_t *fx, rt_time_ns op_timeout) {
+  memset(&stalled, 0, sizeof(stalled));
+  cr_assert_eq(pg_tmp_start(&stalled.server), 0,
+               "a PostgreSQL of this test's own");
+  game_store_config_t cfg = {.path = stalled.server.uri,
+                             .retry_min = 10 * MS,
+                             .retry_max = 200 * MS,
+                             .op_timeout = op_timeout};
+  fx_open_cfg(fx, &cfg);
+}
+
+/* A request in flight for op_timeout is given up: the connection dropped,
+ * the Store backs off (and, the database away, answers reads 503), and
+ * once the server answers again, on a new connection, the result commits
+ * exactly once and is acknowledged. The stalled backend, resumed, may still
+ * run the abandoned request (its bytes reached the socket before the close;
+ * here it usually does): then the retry finds the game stored. */
+Test(game_store_pg,
+     a_request_stalled_for_op_timeout_is_dropped_then_stored_once,
+     .fini = stall_cleanup) {
+  fx_t fx;
+  stall_open(&fx, 1000 * MS);
+  uint32_t a = fx_result(&fx, "room-s1", 1000, "u-ada", "Ada", 3, "u-bob",
+                         "Bob", 1, "u-ada", "time");
+  uint32_t b = fx_result(&fx, "room-s2", 2000, "u-ada", "Ada", 5, "u-bob",
+                         "Bob", 2, "u-ada", "time");
+  fx_record(&fx, a);
+  cr_assert_eq(fx.probe->acks_len, 1u);
+  uint64_t reconnects = fx_stats(&fx).reconnects;
+
+  stall_start(&stalled);
+  rt_time_ns sent_at = rt_now(fx.w);
+  fx_send(&fx, b, 1, 0);
+  /* Before op_timeout: in flight, not acknowledged, not given up. */
+  fx_run_for(&fx, 500 * MS);
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert(s.in_flight, "the request waits for the stopped server");
+  cr_assert_eq(s.errors_timeout, 0u);
+  cr_assert_eq(s.pending, 1u);
+  cr_assert_eq(fx.probe->acks_len, 1u, "not acknowledged");
+
+  /* At op_timeout: given up, backing off. */
+  for (int i = 0; i < 300 && fx_stats(&fx).errors_timeout == 0; i++)
+    fx_run_for(&fx, 10 * MS);
+  rt_time_ns took = rt_now(fx.w) - sent_at;
+  s = fx_stats(&fx);
+  cr_assert_eq(s.errors_timeout, 1u, "given up within 3 s");
+  cr_assert_geq(took, 1000 * MS, "not before op_timeout: %" PRId64 " ns", took);
+  cr_assert_geq(s.retries, 1u, "backing off");
+  cr_assert_eq(s.pending, 1u, "the result still waits");
+  cr_assert_eq(fx.probe->acks_len, 1u, "not acknowledged");
+  /* The database is away: a read fails at once. */
+  uint64_t id = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  cr_assert_eq(fx_reply(&fx, id)->status, 503);
+  /* Still stopped: the retries find no connection, nothing is in flight
+   * (so nothing more times out), nothing is acknowledged. */
+  fx_run_for(&fx, 500 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.errors_timeout, 1u);
+  cr_assert_geq(s.errors_unavailable, 1u);
+  cr_assert(!s.in_flight);
+  cr_assert_eq(fx.probe->acks_len, 1u, "not acknowledged");
+
+  /* Resumed: a new connection, the result stored once, acknowledged once. */
+  stall_end(&stalled);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->acks_len, 2u, "acknowledged once");
+  cr_assert_eq(fx.probe->acks[1], b);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.pending, 0u);
+  cr_assert_eq(s.recorded + s.duplicates, 2u, "a once and b once");
+  cr_assert_eq(s.reconnects, reconnects + 1, "a new connection");
+  cr_assert_eq(s.errors_timeout, 1u);
+  cr_assert_eq(game_store_count_games(fx.st), 2, "each game stored once");
+  game_result_t got;
+  cr_assert_eq(game_store_find_game(fx.st, "room-s2", &got), 1);
+  cr_assert_eq(got.p1_score, 5);
+  cJSON *board = fx_leaderboard(&fx, 10);
+  expect_row(board, 0, "Ada", 8, 2, 2);
+  expect_row(board, 1, "Bob", 3, 2, 0);
+  cJSON_Delete(board);
+  fx_close(&fx);
+}
+
+/* GAME_STORE_READS_MAX, below, at and above: behind a request the stalled
+ * server does not answer, 255 and then 256 reads wait; the next one answers
+ * 503 at once; once the server answers, every waiting read is answered. */
+Test(game_store_pg, reads_wait_up_to_256_deep_and_the_next_answers_503,
+     .fini = stall_cleanup) {
+  fx_t fx;
+  stall_open(&fx, 60000 * MS); /* far beyond the stall: no timeout */
+  fx_record(&fx, fx_result(&fx, "room-r", 1000, "u-ada", "Ada", 3, "u-bob",
+                           "Bob", 1, "u-ada", "time"));
+  cr_assert_eq(fx.probe->acks_len, 1u);
+
+  stall_start(&stalled);
+  uint64_t ids[1 + GAME_STORE_READS_MAX];
+  ids[0] = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert(s.in_flight, "the first read waits for the stopped server");
+  cr_assert_eq(s.reads_waiting, 0u);
+  for (uint32_t i = 1; i < GAME_STORE_READS_MAX; i++)
+    ids[i] = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 100 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.reads_waiting, GAME_STORE_READS_MAX - 1, "below");
+  cr_assert_eq(fx.probe->replies_len, 0u, "none answered");
+  ids[GAME_STORE_READS_MAX] = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(s.reads_waiting, GAME_STORE_READS_MAX, "at");
+  cr_assert_eq(fx.probe->replies_len, 0u, "none answered");
+  cr_assert_eq(s.reads_failed, 0u);
+  /* Above: answered 503 while the server is still stopped, so at once. */
+  uint64_t over = fx_ask(&fx, TAG_LEADERBOARD, NULL, 10);
+  fx_run_for(&fx, 50 * MS);
+  s = fx_stats(&fx);
+  cr_assert_eq(fx.probe->replies_len, 1u, "the one over the limit");
+  const reply_t *r = fx_reply(&fx, over);
+  cr_assert_eq(r->status, 503, "above: %s", r->body);
+  cr_assert_eq(s.reads_failed, 1u);
+  cr_assert_eq(s.reads_waiting, GAME_STORE_READS_MAX, "the others still wait");
+  cr_assert(s.in_flight);
+
+  stall_end(&stalled);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->replies_len, GAME_STORE_READS_MAX + 2);
+  r = fx_reply(&fx, ids[0]);
+  cr_assert_eq(r->status, 200, "%s", r->body);
+  cJSON *board = cJSON_ParseWithLength(r->body, r->len);
+  cr_assert_not_null(board, "%s", r->body);
+  expect_row(board, 0, "Ada", 3, 1, 1);
+  expect_row(board, 1, "Bob", 1, 1, 0);
+  cJSON_Delete(board);
+  for (uint32_t i = 1; i <= GAME_STORE_READS_MAX; i++) {
+    const reply_t *ri = fx_reply(&fx, ids[i]);
+    cr_assert_eq(ri->status, 200, "read %u: %s", i, ri->body);
+    cr_assert_str_eq(ri->body, r->body, "read %u", i);
+  }
+  s = fx_stats(&fx);
+  cr_assert_eq(s.reads_failed, 1u);
+  cr_assert_eq(s.reads_waiting, 0u);
+  fx_close(&fx);
 }

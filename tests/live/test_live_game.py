@@ -11,60 +11,25 @@ usage: test_live_game.py OVERCOOKIED_BINARY STATIC_DIR
 import asyncio
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.error
 import urllib.request
 
 import websockets
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import livelib  # noqa: E402
+from livelib import STEP_TIMEOUT, http  # noqa: E402
+
 BINARY = STATIC = None
-STEP_TIMEOUT = 10  # seconds for any single wait
 
 
-class Server:
-    def __init__(self, db, *extra):
-        self.proc = subprocess.Popen(
-            [BINARY, "--port", "0", "--static", STATIC, "--db", db,
-             "--secret", "live-test-secret-0123456789", "--log-level", "warn",
-             *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            raise RuntimeError("server did not start: " + line +
-                               self.proc.stderr.read())
-        self.base = line.split("listening on ")[1].strip().rstrip("/")
-        self.port = int(self.base.rsplit(":", 1)[1])
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=STEP_TIMEOUT)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-
-
-def http(server, path, body=None, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(
-        server.base + path, method="POST" if body is not None else "GET",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=STEP_TIMEOUT) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+def Server(db, *extra):
+    """livelib's server with this file's BINARY and STATIC (the live tests
+    that import this file set them too)."""
+    return livelib.Server(BINARY, STATIC, db, *extra)
 
 
 async def recv(ws):

@@ -33,22 +33,20 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.error
 import urllib.request
 
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import livelib  # noqa: E402
 import pglib  # noqa: E402
+from livelib import STEP_TIMEOUT, http  # noqa: E402
 
 BINARY = STATIC = None
-STEP_TIMEOUT = 10        # seconds for any single HTTP call or connect
-START_TIMEOUT = 15       # for the server to print its address
 GAME_LENGTH = 2          # whole seconds of play per game
 COUNTDOWN = 0.3
 BURST_PAIRS = 30         # games in a burst: CLUSTER_PAIRS end together,
@@ -60,66 +58,12 @@ OUTAGE_S = 30            # test d: PostgreSQL down this long
 RECOVERY_MAX_S = 30      # after the database is back, results commit within
 
 
-def die_with_parent():
-    """In the child before exec: SIGKILL when this test process dies, so a
-    test killed by ctest's timeout leaves no server on its port (Linux
-    prctl PR_SET_PDEATHSIG; the Popen runs on the main thread, which lives
-    as long as the process)."""
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-
-
-class Server:
-    """overcookied on 127.0.0.1, port 0; output to files (a pipe nobody
-    reads could fill and stall the server)."""
-
-    def __init__(self, db, tmpdir, *extra):
-        fd, self.out_path = tempfile.mkstemp(".out", "server-", tmpdir)
-        os.close(fd)
-        fd, self.err_path = tempfile.mkstemp(".err", "server-", tmpdir)
-        os.close(fd)
-        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [BINARY, "--port", "0", "--static", STATIC, "--db", db,
-                 "--secret", "live-test-secret-0123456789",
-                 "--log-level", "warn", "--logins-per-minute", "0",
-                 "--countdown", str(COUNTDOWN),
-                 "--game-length", str(GAME_LENGTH), *extra],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                preexec_fn=die_with_parent)
-        deadline = time.monotonic() + START_TIMEOUT
-        line = ""
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            with open(self.out_path) as f:
-                line = f.readline()
-            if "listening on" in line and line.endswith("\n"):
-                break
-            time.sleep(0.05)
-        if "listening on" not in line:
-            self.kill()
-            raise RuntimeError("server did not start: " + line + self.err())
-        self.base = line.split("listening on ")[1].strip().rstrip("/")
-        self.port = int(self.base.rsplit(":", 1)[1])
-
-    def err(self):
-        with open(self.err_path, errors="replace") as f:
-            return f.read()[-4000:]
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=STEP_TIMEOUT)
-
-    def stop(self):
-        """SIGTERM; the exit status (after SIGKILL when it would not go)."""
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=STEP_TIMEOUT)
-        finally:
-            if self.proc.poll() is None:
-                self.kill()
+def Server(db, tmpdir):
+    """livelib's server with this file's BINARY, STATIC and game timing,
+    logins unlimited; its output in files in tmpdir."""
+    return livelib.Server(BINARY, STATIC, db, "--logins-per-minute", "0",
+                          "--countdown", str(COUNTDOWN),
+                          "--game-length", str(GAME_LENGTH), tmpdir=tmpdir)
 
 
 def store_metrics(server):
@@ -130,25 +74,6 @@ def store_metrics(server):
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
             if line.startswith("overcookied_store_") and " " in line}
-
-
-def http(server, path, body=None, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(
-        server.base + path, method="POST" if body is not None else "GET",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=STEP_TIMEOUT) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw or b"{}")
-        except ValueError:
-            return e.code, {"raw": raw.decode(errors="replace")}
 
 
 class Player:

@@ -47,16 +47,20 @@ def free_port():
 
 class Server:
     """One server on core 0 and a free port; `extra` flags go to the C
-    server (bench_record adds --record). With capture_stderr, stop()
-    returns what the server wrote there (keep it short: nobody reads the
-    pipe before stop)."""
+    server (bench_record adds --record), and so does `db` (bench_store's
+    file or PostgreSQL URI; by default bench.db in tmp). With
+    capture_stderr, stop() returns what the server wrote there (keep it
+    short: nobody reads the pipe before stop)."""
 
-    def __init__(self, kind, args, tmp, extra=(), capture_stderr=False):
+    def __init__(self, kind, args, tmp, extra=(), capture_stderr=False,
+                 db=None):
         self.kind = kind
         self.port = free_port()
         if kind == "c":
+            if db is None:
+                db = os.path.join(tmp, "bench.db")
             cmd = [args.c_server, "--port", str(self.port), "--static",
-                   args.static, "--db", os.path.join(tmp, "bench.db"),
+                   args.static, "--db", db,
                    "--secret", SECRET, "--log-level", "error",
                    "--max-connections", "100000", *extra]
         else:

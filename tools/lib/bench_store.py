@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,35 +29,19 @@ import threading
 import time
 import urllib.request
 
-SECRET = "bench-secret-0123456789abcdef"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+from bench import load  # noqa: E402
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(bench.Server):
+    """tools/bench's C server on `db` (a SQLite file or a PostgreSQL URI),
+    with `rules` and --db-sync `sync` when given, and the Store's figures
+    from /metrics."""
 
-
-class Server:
     def __init__(self, args, db, sync, rules):
-        self.port = free_port()
-        cmd = [args.c_server, "--port", str(self.port), "--static",
-               args.static, "--db", db, "--secret", SECRET, "--log-level",
-               "error", "--max-connections", "100000", *rules]
-        if sync:
-            cmd += ["--db-sync", sync]
-        self.proc = subprocess.Popen(["taskset", "-c", "0", *cmd],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("server did not start")
+        extra = [*rules] + (["--db-sync", sync] if sync else [])
+        super().__init__("c", args, None, extra, db=db)
 
     def metrics(self):
         url = f"http://127.0.0.1:{self.port}/metrics"
@@ -70,28 +53,6 @@ class Server:
                           text)
             out[key] = int(m.group(1)) if m else 0
         return out
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def load(args, server, players, rate, duration, ramp):
-    cmd = ["taskset", "-c", "1", args.load, "--url",
-           f"http://127.0.0.1:{server.port}", "--players", str(players),
-           "--rate", str(rate), "--duration", str(duration), "--ramp",
-           str(ramp), "--mode", "play", "--server-pid",
-           str(server.proc.pid), "--json"]
-    p = subprocess.run(cmd, capture_output=True, text=True,
-                       timeout=ramp + duration + 120)
-    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-    if not lines:
-        raise RuntimeError("load generator failed: " + p.stderr[-500:])
-    return json.loads(lines[-1])
 
 
 def steady(args, db, sync):
