@@ -9,7 +9,9 @@
  *    and poll (called on RT_TAG_PORT) gives the answer once it is complete.
  *  - A request fails with a STORE_E_* kind; STORE_E_UNAVAILABLE when there
  *    is no connection (begin then starts connecting again: the Store's
- *    backoff paces the attempts).
+ *    backoff paces the attempts), STORE_E_TIMEOUT when a connect has gone
+ *    unanswered for op_timeout (it is dropped; the next begin starts
+ *    another).
  * The Store calls a backend only inside an external (rt_tap.h), so a replay
  * gets every answer from the recording and never calls one.
  */
@@ -32,7 +34,8 @@ enum {
   STORE_E_FULL = -2, /* disk or quota full */
   STORE_E_IO = -3,
   STORE_E_UNAVAILABLE = -4, /* no connection: down, connecting, dropped */
-  STORE_E_TIMEOUT = -5,     /* the Store gave up waiting (game_store.c) */
+  STORE_E_TIMEOUT = -5,     /* the Store gave up waiting (game_store.c), or
+                               a connect had no answer in op_timeout */
   STORE_E_OTHER = -6,
 };
 #define STORE_E_KINDS 6

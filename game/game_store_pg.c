@@ -24,6 +24,7 @@
 #include "game_store_int.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,11 @@ typedef struct pg_backend {
   store_answer_t ans;
   int err;       /* 0, or the STORE_E_* of a failed result */
   PGconn *check; /* checkers' blocking connection, made when asked */
+  /* A connect is given up after op_timeout, as a request is: libpq's
+   * connect_timeout does not bound a non-blocking connect, and a server
+   * that takes the TCP connection but never answers (stopped, or behind a
+   * stuck proxy) would hold it until TCP gives up, hours later. */
+  rt_time_ns connect_at, connect_timeout;
 } pg_backend_t;
 
 /* ---- SQL ----------------------------------------------------------------- */
@@ -212,6 +218,7 @@ static void start_connect(pg_backend_t *b) {
     return;
   }
   b->state = PG_CONNECTING;
+  b->connect_at = rt_now(b->base.world);
   PQsetNoticeProcessor(b->conn, on_notice, b);
   watch(b, RT_PORT_WRITE); /* libpq: start as if PGRES_POLLING_WRITING */
 }
@@ -397,6 +404,14 @@ static int send_request(pg_backend_t *b, const store_request_t *req) {
 static int pg_begin(store_backend_t *base, const store_request_t *req,
                     store_answer_t *ans) {
   pg_backend_t *b = (pg_backend_t *)base;
+  if (b->state == PG_CONNECTING &&
+      rt_now(b->base.world) - b->connect_at >= b->connect_timeout) {
+    rt_log(b->base.world, RT_LOG_WARN, "store.pg_connect",
+           "%s error=no answer within %" PRId64 " ms", b->desc,
+           (int64_t)(b->connect_timeout / RT_NS_PER_MS));
+    drop(b, NULL);
+    return STORE_E_TIMEOUT; /* the next begin connects anew */
+  }
   if (b->state == PG_DOWN)
     start_connect(b);
   if (b->state != PG_READY)
@@ -652,6 +667,7 @@ int store_pg_open(rt_world_t *w, const game_store_config_t *cfg,
   b->base.name = "postgres";
   b->base.world = w;
   b->watched_fd = -1;
+  b->connect_timeout = cfg->op_timeout > 0 ? cfg->op_timeout : 10 * RT_NS_PER_S;
   b->uri = strdup(cfg->path);
   if (b->uri == NULL) {
     free(b);

@@ -727,6 +727,41 @@ Test(game_store_pg,
   fx_close(&fx);
 }
 
+/* A connect the server never answers (its postmaster stopped: the kernel
+ * takes the TCP connection, nobody speaks) is given up after op_timeout
+ * too, and another begun, until the server answers; libpq's own
+ * connect_timeout does not bound a non-blocking connect. */
+Test(game_store_pg, a_connect_that_hangs_is_given_up_after_op_timeout,
+     .fini = stall_cleanup) {
+  fx_t fx;
+  stall_open(&fx, 1000 * MS);
+  uint32_t a = fx_result(&fx, "room-c1", 1000, "u-ada", "Ada", 3, "u-bob",
+                         "Bob", 1, "u-ada", "time");
+  uint32_t b = fx_result(&fx, "room-c2", 2000, "u-ada", "Ada", 5, "u-bob",
+                         "Bob", 2, "u-ada", "time");
+  fx_record(&fx, a);
+  cr_assert_eq(fx.probe->acks_len, 1u);
+  stall_start(&stalled);
+  fx_send(&fx, b, 1, 0);
+  /* The request times out (1), its connection is dropped, the retry's
+   * connect hangs and times out too (2), and the next one again (3). */
+  for (int i = 0; i < 600 && fx_stats(&fx).errors_timeout < 3; i++)
+    fx_run_for(&fx, 10 * MS);
+  game_store_stats_t s = fx_stats(&fx);
+  cr_assert_geq(s.errors_timeout, 3u, "connects given up: %" PRIu64,
+                s.errors_timeout);
+  cr_assert_eq(s.pending, 1u);
+  cr_assert_eq(fx.probe->acks_len, 1u, "not acknowledged");
+  stall_end(&stalled);
+  fx_run(&fx);
+  cr_assert_eq(fx.probe->acks_len, 2u, "acknowledged once");
+  s = fx_stats(&fx);
+  cr_assert_eq(s.pending, 0u);
+  cr_assert_eq(s.recorded + s.duplicates, 2u, "a once and b once");
+  cr_assert_eq(game_store_count_games(fx.st), 2, "each game stored once");
+  fx_close(&fx);
+}
+
 /* GAME_STORE_READS_MAX, below, at and above: behind a request the stalled
  * server does not answer, 255 and then 256 reads wait; the next one answers
  * 503 at once; once the server answers, every waiting read is answered. */
