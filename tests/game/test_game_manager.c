@@ -98,21 +98,30 @@ Test(game_manager, a_drop_in_the_instant_the_room_ends_forgets_the_player) {
   fx_free(&fx);
 }
 
+/* Bob's connection goes (the room starts his grace) and Bob comes back,
+ * on fx->c, in the instant Alice's quit ends the room: Alice's turn, the
+ * room's finish turn, then `ahead` messages the room ignores are queued
+ * at it and Bob's HELLO goes. */
+static void bob_back_as_alice_quits(fx_t *fx, uint32_t ahead) {
+  cr_assert_eq(rt_stop(fx->w, fx->b.id, RT_REASON_NORMAL), RT_OK);
+  fake_run(fx->sw, rt_now(fx->w) + 100 * RT_NS_PER_MS);
+  fake_spawn(fx->w, fx->g, &fx->c, "bob");
+  fake_tell(fx->w, &fx->a, FAKE_GO_QUIT);
+  cr_assert(sim_world_step(fx->sw)); /* Alice: QUIT to the room */
+  cr_assert(sim_world_step(fx->sw)); /* the room: finish, record */
+  rt_msg_t ignored = rt_msg_make(GAME_TAG_JOIN, NULL, 0); /* not a room's */
+  for (uint32_t i = 0; i < ahead; i++)
+    cr_assert_geq(rt_send(fx->w, fx->a.room, &ignored), 0);
+  fake_tell(fx->w, &fx->c, FAKE_GO_HELLO);
+}
+
 Test(game_manager, a_hello_queued_before_the_rooms_end_resumes_nothing) {
   fx_t fx;
   fx_start(&fx);
   rt_actor_id_t room = fx.a.room;
-  /* Bob's connection goes (the room starts his grace)... */
-  cr_assert_eq(rt_stop(fx.w, fx.b.id, RT_REASON_NORMAL), RT_OK);
-  fake_run(fx.sw, rt_now(fx.w) + 100 * RT_NS_PER_MS);
-  /* ...and comes back in the instant Alice's quit ends the room: the
-   * Room's finish turn, then Bob's HELLO, then the Store's acknowledgement
-   * and the Room's last turn, whose ENDED lands behind the HELLO. */
-  fake_spawn(fx.w, fx.g, &fx.c, "bob");
-  fake_tell(fx.w, &fx.a, FAKE_GO_QUIT);
-  cr_assert(sim_world_step(fx.sw)); /* Alice: QUIT to the room */
-  cr_assert(sim_world_step(fx.sw)); /* the room: finish, record */
-  fake_tell(fx.w, &fx.c, FAKE_GO_HELLO);
+  /* Then the Store's acknowledgement and the Room's last turn, whose ENDED
+   * lands behind the HELLO. */
+  bob_back_as_alice_quits(&fx, 0);
   step_until_room_gone(&fx, room);
   game_stats_t st;
   game_get_stats(fx.g, &st);
@@ -151,16 +160,7 @@ static bool back_as_the_room_ends(uint32_t k) {
   fx_t fx;
   fx_start_batch(&fx, 1);
   rt_actor_id_t room = fx.a.room;
-  cr_assert_eq(rt_stop(fx.w, fx.b.id, RT_REASON_NORMAL), RT_OK);
-  fake_run(fx.sw, rt_now(fx.w) + 100 * RT_NS_PER_MS);
-  fake_spawn(fx.w, fx.g, &fx.c, "bob");
-  fake_tell(fx.w, &fx.a, FAKE_GO_QUIT);
-  cr_assert(sim_world_step(fx.sw)); /* Alice: QUIT to the room */
-  cr_assert(sim_world_step(fx.sw)); /* the room: finish, record */
-  rt_msg_t ignored = rt_msg_make(GAME_TAG_JOIN, NULL, 0); /* not a room's */
-  for (uint32_t i = 0; i < k; i++)
-    cr_assert_geq(rt_send(fx.w, room, &ignored), 0);
-  fake_tell(fx.w, &fx.c, FAKE_GO_HELLO);
+  bob_back_as_alice_quits(&fx, k);
   for (int i = 0; i < STEPS_MAX && fx.c.room == 0 && rt_alive(fx.w, room); i++)
     cr_assert(sim_world_step(fx.sw));
   bool assigned = fx.c.room == room;

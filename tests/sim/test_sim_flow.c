@@ -393,6 +393,55 @@ Test(sim_flow, the_opponent_of_a_slow_client_sees_no_added_delay) {
   flow_free(&f);
 }
 
+/* Players a (driven by the test: a brain would notice its connection end,
+ * its own writes failing once the server closed, and come back) and b (20
+ * clicks a second) start a game; a stops reading as it runs. Returns when
+ * a was cut for the write wait (0: not within 20 s); *t_run: the stall. */
+static rt_time_ns stall_until_cut(flow_t *f, uint32_t *a, uint32_t *b,
+                                  rt_time_ns *t_run) {
+  simrun_player_t stalled = plan(0, 0), opponent = plan(20, 1);
+  stalled.manual = true;
+  *a = add(f, &stalled);
+  *b = add(f, &opponent);
+  wait_open(f, *a, 5 * SEC);
+  CHECK(f, sim_bot_join(simrun_bot(f->run, *a)) == RT_OK, "join");
+  sim_bot_record_t start = wait_kind(f, *a, SIM_BOT_GAME_START, 1, 10 * SEC);
+  *t_run = start.at - LAT + f->cfg.game.countdown;
+  run_to(f, *t_run);
+  CHECK(f, sim_bot_set_reading(simrun_bot(f->run, *a), false) == RT_OK,
+        "stall");
+  while (now_of(f) < *t_run + 20 * SEC) {
+    run_to(f, now_of(f) + MS);
+    if (stats(f).kicks[GAME_KICK_WRITE_WAIT] > 0)
+      return now_of(f);
+  }
+  return 0;
+}
+
+/* After the cut: b wins by opponent_disconnected; a, reading again, finds
+ * the close frame, 1008, and never saw a GAME_OVER. */
+static void check_after_cut(flow_t *f, uint32_t a, uint32_t b,
+                            rt_time_ns kicked_at) {
+  sim_bot_record_t over =
+      wait_kind(f, b, SIM_BOT_GAME_OVER, 1, kicked_at + 10 * SEC);
+  simrun_player_view_t va, vb;
+  view(f, a, &va);
+  view(f, b, &vb);
+  CHECK(f,
+        strcmp(over.winner, vb.user_id) == 0 &&
+            strcmp(over.reason, "opponent_disconnected") == 0,
+        "winner %s by %s", over.winner, over.reason);
+  net_server_stats_t ns;
+  net_server_get_stats(simrun_server(f->run), &ns);
+  CHECK(f, ns.ws_close_codes[net_server_close_code_index(1008)] == 1,
+        "one 1008 close");
+  CHECK(f, sim_bot_set_reading(simrun_bot(f->run, a), true) == RT_OK, "read");
+  sim_bot_record_t closed =
+      wait_kind(f, a, SIM_BOT_CLOSED, 1, now_of(f) + 2 * SEC);
+  CHECK(f, closed.code == 1008, "closed with %u", closed.code);
+  CHECK(f, va.games_over == 0, "too late for the stalled one");
+}
+
 Test(
     sim_flow,
     a_stalled_reader_is_cut_after_the_write_wait_with_1008_and_its_opponent_wins) {
@@ -405,49 +454,15 @@ Test(
   f.cfg.game.game_seconds = 30; /* long enough to end otherwise */
   f.cfg.duration = 60 * SEC;
   flow_start(&f);
-  /* The stalled one is driven by the test: a brain would notice its
-   * connection end (its own writes fail once the server closed) and come
-   * back. */
-  simrun_player_t stalled = plan(0, 0), opponent = plan(20, 1);
-  stalled.manual = true;
-  uint32_t a = add(&f, &stalled), b = add(&f, &opponent);
-  wait_open(&f, a, 5 * SEC);
-  CHECK(&f, sim_bot_join(simrun_bot(f.run, a)) == RT_OK, "join");
-  sim_bot_record_t start = wait_kind(&f, a, SIM_BOT_GAME_START, 1, 10 * SEC);
-  rt_time_ns t_run = start.at - LAT + f.cfg.game.countdown;
-  run_to(&f, t_run);
-  CHECK(&f, sim_bot_set_reading(simrun_bot(f.run, a), false) == RT_OK, "stall");
-  rt_time_ns kicked_at = 0;
-  while (kicked_at == 0 && now_of(&f) < t_run + 20 * SEC) {
-    run_to(&f, now_of(&f) + MS);
-    if (stats(&f).kicks[GAME_KICK_WRITE_WAIT] > 0)
-      kicked_at = now_of(&f);
-  }
+  uint32_t a, b;
+  rt_time_ns t_run, kicked_at = stall_until_cut(&f, &a, &b, &t_run);
   /* Cut once its output made no progress for the write wait (the queue
    * starts waiting when it first backs up, shortly after the stall). */
   CHECK(&f,
         kicked_at >= t_run + f.cfg.game.write_wait &&
             kicked_at <= t_run + f.cfg.game.write_wait + 2 * SEC,
         "cut %.3f s after the stall", (double)(kicked_at - t_run) / SEC);
-  sim_bot_record_t over =
-      wait_kind(&f, b, SIM_BOT_GAME_OVER, 1, kicked_at + 10 * SEC);
-  simrun_player_view_t va, vb;
-  view(&f, a, &va);
-  view(&f, b, &vb);
-  CHECK(&f,
-        strcmp(over.winner, vb.user_id) == 0 &&
-            strcmp(over.reason, "opponent_disconnected") == 0,
-        "winner %s by %s", over.winner, over.reason);
-  net_server_stats_t ns;
-  net_server_get_stats(simrun_server(f.run), &ns);
-  CHECK(&f, ns.ws_close_codes[net_server_close_code_index(1008)] == 1,
-        "one 1008 close");
-  /* Reading again, the stalled one finds the close frame: 1008. */
-  CHECK(&f, sim_bot_set_reading(simrun_bot(f.run, a), true) == RT_OK, "read");
-  sim_bot_record_t closed =
-      wait_kind(&f, a, SIM_BOT_CLOSED, 1, now_of(&f) + 2 * SEC);
-  CHECK(&f, closed.code == 1008, "closed with %u", closed.code);
-  CHECK(&f, va.games_over == 0, "too late for the stalled one");
+  check_after_cut(&f, a, b, kicked_at);
   finish(&f);
   flow_free(&f);
 }
@@ -466,21 +481,8 @@ Test(sim_flow,
   f.cfg.game.game_seconds = 30;
   f.cfg.duration = 60 * SEC;
   flow_start(&f);
-  simrun_player_t stalled = plan(0, 0), opponent = plan(20, 1);
-  stalled.manual = true;
-  uint32_t a = add(&f, &stalled), b = add(&f, &opponent);
-  wait_open(&f, a, 5 * SEC);
-  CHECK(&f, sim_bot_join(simrun_bot(f.run, a)) == RT_OK, "join");
-  sim_bot_record_t start = wait_kind(&f, a, SIM_BOT_GAME_START, 1, 10 * SEC);
-  rt_time_ns t_run = start.at - LAT + f.cfg.game.countdown;
-  run_to(&f, t_run);
-  CHECK(&f, sim_bot_set_reading(simrun_bot(f.run, a), false) == RT_OK, "stall");
-  rt_time_ns kicked_at = 0;
-  while (kicked_at == 0 && now_of(&f) < t_run + 20 * SEC) {
-    run_to(&f, now_of(&f) + MS);
-    if (stats(&f).kicks[GAME_KICK_WRITE_WAIT] > 0)
-      kicked_at = now_of(&f);
-  }
+  uint32_t a, b;
+  rt_time_ns t_run, kicked_at = stall_until_cut(&f, &a, &b, &t_run);
   /* The last pong came at most a probe period (1 s) before the stall, and
    * the cut comes with the first frame after the write wait (a tick a
    * second, and the opponent's clicks). */
@@ -491,19 +493,7 @@ Test(sim_flow,
   game_stats_t st = stats(&f);
   CHECK(&f, st.out_dropped == 0, "nothing backed up: %" PRIu64 " dropped",
         st.out_dropped);
-  sim_bot_record_t over =
-      wait_kind(&f, b, SIM_BOT_GAME_OVER, 1, kicked_at + 10 * SEC);
-  simrun_player_view_t vb;
-  view(&f, b, &vb);
-  CHECK(&f,
-        strcmp(over.winner, vb.user_id) == 0 &&
-            strcmp(over.reason, "opponent_disconnected") == 0,
-        "winner %s by %s", over.winner, over.reason);
-  /* Reading again, the stalled one reads a game's backlog, then 1008. */
-  CHECK(&f, sim_bot_set_reading(simrun_bot(f.run, a), true) == RT_OK, "read");
-  sim_bot_record_t closed =
-      wait_kind(&f, a, SIM_BOT_CLOSED, 1, now_of(&f) + 2 * SEC);
-  CHECK(&f, closed.code == 1008, "closed with %u", closed.code);
+  check_after_cut(&f, a, b, kicked_at);
   finish(&f);
   flow_free(&f);
 }
