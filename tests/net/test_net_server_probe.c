@@ -99,6 +99,37 @@ Test(net_server, while_pings_are_out_one_goes_each_512_bytes_up_to_16) {
   fx_free(fx);
 }
 
+static void echo_of(fx_t *fx, client_t *cl, size_t len, uint64_t ping) {
+  char msg[512];
+  memset(msg, 'e', len);
+  msg[len] = '\0';
+  cl_send_text(cl, msg);
+  bool pinged = cl_take_ping(cl, ping);
+  cl_expect_text(cl, msg);
+  advance(fx, 150 * MS);
+  cr_assert_eq(stats(fx).ws_pings, pinged ? ping : ping - 1);
+}
+
+/* PROBE_BYTES at, below and above: 511 bytes of frames after a ping ask
+ * nothing, the 512th asks, and so do 600 at once. */
+Test(net_server, a_probe_goes_at_512_bytes_not_before) {
+  fx_t *fx = fx_new();
+  client_t *cl = ws_open(fx);
+  run_to(fx, 1 * SEC);
+  echo_of(fx, cl, 10, 1); /* a period: ping 1 */
+  cr_assert_eq(stats(fx).ws_pings, 1);
+  echo_of(fx, cl, 300, 2);
+  echo_of(fx, cl, 211, 2); /* 511 since: none */
+  cr_assert_eq(stats(fx).ws_pings, 1, "below 512 bytes");
+  echo_of(fx, cl, 1, 2); /* 512: ping 2 */
+  cr_assert_eq(stats(fx).ws_pings, 2, "at 512 bytes");
+  echo_of(fx, cl, 500, 3);
+  cr_assert_eq(stats(fx).ws_pings, 2);
+  echo_of(fx, cl, 100, 3); /* 600: ping 3 */
+  cr_assert_eq(stats(fx).ws_pings, 3, "above 512 bytes");
+  fx_free(fx);
+}
+
 /* A burst of frames in one instant asks once, however long. */
 Test(net_server, a_burst_of_frames_asks_once) {
   fx_t *fx = fx_new();
