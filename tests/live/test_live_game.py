@@ -156,13 +156,15 @@ class StoppedReader(unittest.TestCase):
     """PROTOCOL.md's write wait (10 s), counted from when a player stops
     reading, not from when the kernel's buffers (ours and the player's,
     megabytes on loopback) have filled. The cut is a disconnect: its
-    opponent wins once the close wait (5 s) and the reconnect grace (10 s)
-    have passed too."""
+    opponent wins once the close wait (5 s) and the reconnect grace (1 s
+    here) have passed too."""
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
+        # A short grace: the opponent's win comes sooner after the cut.
         self.server = Server(os.path.join(self.tmp.name, "live.db"),
-                             "--countdown", "0.3", "--game-length", "60")
+                             "--countdown", "0.3", "--game-length", "60",
+                             "--reconnect-grace", "1")
 
     def tearDown(self):
         self.assertEqual(self.server.stop(), 0)
