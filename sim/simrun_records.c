@@ -210,6 +210,15 @@ void simrun__poll_read(simrun_t *run, player_t *p) {
 static void on_game_over(simrun_t *run, player_t *p, pbot_t *pb,
                          const sim_bot_record_t *r) {
   run->sum.game_overs_seen++;
+  /* No GAME_START on this connection: the result of the game the player
+   * was in when its connection changed, which ended as it came back (the
+   * Manager sends it). It is checked as that game's GAME_OVER. */
+  if (!pb->awaiting_over && !pb->retired && p->belief.room[0] != '\0' &&
+      strcmp(p->belief.room, p->belief.last_over_room) != 0) {
+    snprintf(pb->room, sizeof(pb->room), "%s", p->belief.room);
+    pb->room_conn = r->conn;
+    pb->awaiting_over = true;
+  }
   simrun__check_game_over(run, p, pb, r);
   if (!run->failed)
     maybe_read(run, p, pb, r);
