@@ -55,10 +55,12 @@ test('a golden cookie is claimed by one player, whose next clicks count double',
     await t.screenshot(ada, shotDir, NAME, 'game', false);
     await t.screenshot(bob, shotDir, NAME, 'game', false);
 
-    // Ada grabs it with the mouse.
-    const box = await gA.boundingBox();
-    await ada.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-    await ada.page.locator('#bonus[data-who="me"]').waitFor({ state: 'visible', timeout: 4000 });
+    // Ada grabs it with the mouse, aimed where it is as the click happens
+    // (forced: it bobs forever, so it is never "stable" to Playwright), and
+    // the bar gets the step time: under ASan on a loaded machine the claim's
+    // answer took longer than the 4 s this waited before.
+    await gA.click({ force: true, timeout: t.STEP_MS });
+    await ada.page.locator('#bonus[data-who="me"]').waitFor({ state: 'visible', timeout: t.STEP_MS });
     // Bob sees it vanish and Ada's double-points bar (each screen removes
     // the cookie when the claim arrives, after its exit animation).
     await bob.page.locator('#bonus[data-who="opp"]').waitFor({ state: 'visible', timeout: 4000 });
