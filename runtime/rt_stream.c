@@ -113,6 +113,20 @@ void rt_stream_close(rt_stream_t *s) {
   s->ops->destroy(s);
 }
 
+int rt_stream_connect(rt_world_t *w, const char *host, uint16_t port,
+                      rt_actor_id_t owner, rt_stream_t **out) {
+  *out = NULL;
+  int rc = RT_ENOTSUP;
+  if (w->backend.connect != NULL)
+    rc = w->backend.connect(w->backend_ctx, host, port, owner, out);
+  if (rc < 0)
+    *out = NULL;
+  const rt_tap_t *tap = tap_of(w);
+  if (tap != NULL && tap->connect != NULL)
+    tap->connect(w->tap_ctx, host, port, rc, rc == RT_OK ? (*out)->id : 0);
+  return rc;
+}
+
 /* ---- Listeners ----------------------------------------------------------- */
 
 void rt_listener_init(rt_listener_t *l, rt_world_t *w,

@@ -96,6 +96,17 @@ void rt_stream_shutdown(rt_stream_t *s);
 /* Takes s: it is freed. */
 void rt_stream_close(rt_stream_t *s);
 
+/* Connect to host (a numeric address) and port without waiting, through
+ * the world's backend (rt_backend_t.connect): 0 and *out, a stream owned by
+ * `owner`, which gets RT_STREAM_CONNECTED|RT_STREAM_WRITABLE when the
+ * connect completes or RT_STREAM_CLOSED when it failed (a read then says
+ * why: RT_ECONNREFUSED, RT_ERESET). RT_ENOTSUP in a world that cannot
+ * connect; RT_EINVAL for an address it cannot use. A connect is an input:
+ * a tap sees its result (rt_tap_t.connect), so a replay gives the actor
+ * the same stream id, and then its recorded bytes, with no peer at all. */
+int rt_stream_connect(rt_world_t *w, const char *host, uint16_t port,
+                      rt_actor_id_t owner, rt_stream_t **out);
+
 /* ---- Listeners ----------------------------------------------------------- */
 
 typedef struct rt_listener_ops {

@@ -54,6 +54,10 @@ typedef struct rt_tap {
   void (*notify)(void *ctx, uint64_t source, uint32_t events);
   /* rc as the accept returned it; stream: the new stream's id when rc 1. */
   void (*accept)(void *ctx, uint64_t listener, int rc, uint64_t stream);
+  /* An outbound connect (rt_stream_connect) to host:port: rc as it
+   * returned, and the new stream's id when rc is 0. */
+  void (*connect)(void *ctx, const char *host, uint16_t port, int rc,
+                  uint64_t stream);
   /* rc as the read returned it; buf holds rc bytes when rc > 0. */
   void (*read)(void *ctx, uint64_t stream, int64_t rc, const void *buf);
   /* len bytes offered at buf; rc as the write returned it. */

@@ -47,7 +47,8 @@
 
 typedef struct rt_world rt_world_t;
 typedef struct rt_actor rt_actor_t;
-struct rt_port; /* rt_port.h */
+struct rt_port;   /* rt_port.h */
+struct rt_stream; /* rt_stream.h */
 
 /* ---- Limits and defaults ------------------------------------------------- */
 
@@ -81,6 +82,12 @@ typedef struct rt_backend {
    * NULL: this world cannot watch descriptors (rt_port_watch answers
    * RT_ENOTSUP). */
   int (*watch)(void *ctx, struct rt_port *port, int fd, uint32_t events);
+  /* Open an outbound stream to host:port for `owner` (rt_stream_connect):
+   * 0 and *out, or a negative error. The stream's owner later gets
+   * RT_STREAM_CONNECTED|RT_STREAM_WRITABLE, or RT_STREAM_CLOSED when the
+   * connect failed. NULL: this world cannot connect (RT_ENOTSUP). */
+  int (*connect)(void *ctx, const char *host, uint16_t port,
+                 rt_actor_id_t owner, struct rt_stream **out);
 } rt_backend_t;
 
 /* ---- Tracing deliveries (optional) --------------------------------------- */

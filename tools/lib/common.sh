@@ -11,6 +11,7 @@ OC_PACKAGES=(
   libevent-dev libwslay-dev libcjson-dev libcriterion-dev
   libsqlite3-dev libssl-dev libhttp-parser-dev
   libpq-dev postgresql
+  libhiredis-dev redis-server
   python3 python3-websockets util-linux
 )
 # What tools/test adds for the browser tests (tests/browser): Debian's
