@@ -103,6 +103,24 @@ const char *game_tag_name(uint16_t tag) {
   case GAME_TAG_TIMER_DRAIN_POLL: return "timer_drain_poll";
   case GAME_TAG_TIMER_SEND_RETRY: return "timer_send_retry";
   case GAME_TAG_TIMER_LOBBY_IDLE: return "timer_lobby_idle";
+  case GAME_TAG_CL_JOIN: return "cl_join";
+  case GAME_TAG_CL_UNQUEUE: return "cl_unqueue";
+  case GAME_TAG_CL_LOOKUP: return "cl_lookup";
+  case GAME_TAG_CL_CLAIM: return "cl_claim";
+  case GAME_TAG_CL_CLAIMED: return "cl_claimed";
+  case GAME_TAG_CL_MATCHED: return "cl_matched";
+  case GAME_TAG_CL_MOVE: return "cl_move";
+  case GAME_TAG_CL_LOST: return "cl_lost";
+  case GAME_TAG_CL_UNAVAILABLE: return "cl_unavailable";
+  case GAME_TAG_CL_DOWN: return "cl_down";
+  case GAME_TAG_CL_FENCED: return "cl_fenced";
+  case GAME_TAG_CL_TAKEN: return "cl_taken";
+  case GAME_TAG_MOVED: return "moved";
+  case GAME_TAG_FENCED: return "fenced";
+  case GAME_TAG_TIMER_CL_CONNECT: return "timer_cl_connect";
+  case GAME_TAG_TIMER_CL_RENEW: return "timer_cl_renew";
+  case GAME_TAG_TIMER_CL_POLL: return "timer_cl_poll";
+  case GAME_TAG_TIMER_CL_CLAIM: return "timer_cl_claim";
   default: return NULL;
   }
 }

@@ -44,6 +44,7 @@ typedef struct game_stats {
   uint64_t rooms_started;
   uint64_t rooms_finished[GAME_END_REASON_COUNT_];
   uint64_t rooms_lost; /* stopped unfinished, not at shutdown: a bug */
+  uint64_t rooms_server_lost; /* clustered: ended server_lost here */
   uint64_t resumed;    /* reconnections within the grace */
   uint64_t clicks_scored;
   uint64_t clicks_countdown; /* acknowledged, scored nothing */
@@ -56,6 +57,10 @@ typedef struct game_stats {
   uint64_t out_dropped;       /* droppable frames dropped under backpressure */
   uint64_t kicks[GAME_KICK_REASON_COUNT_];
   uint64_t errors_sent; /* ERROR messages */
+  /* Clustered (game_cluster.h) */
+  uint64_t moves;            /* MOVE frames sent */
+  uint64_t server_lost_told; /* GAME_OVER server_lost on a reconnect */
+  uint64_t mm_unavailable;   /* JOIN_QUEUE answered matchmaking_unavailable */
 } game_stats_t;
 
 /* secret: token key (copied). store: how to open the Store. */

@@ -1,6 +1,7 @@
 /* game_api.c: the game's edges toward the connection layer (rt_service.h):
  * token checks, the HTTP API (login, leaderboard, history, and the
  * original frontend's /auth/verify and /auth/logout) and metrics. */
+#include "game_cluster.h"
 #include "game_int.h"
 
 #include "game_proto.h"
@@ -294,6 +295,56 @@ static size_t store_metrics(const game_store_stats_t *st, char *out,
   return len;
 }
 
+/* Only a clustered instance has these. */
+static size_t cluster_metrics(const game_t *g, char *out, size_t cap) {
+  game_cluster_stats_t c;
+  if (cap == 0 || game_cluster_get_stats(g, &c) == 0)
+    return 0;
+  const game_stats_t *s = &g->stats;
+  int n = snprintf(
+      out, cap,
+      "# TYPE overcookied_cluster_up gauge\n"
+      "overcookied_cluster_up %u\n"
+      "# TYPE overcookied_redis_round_trips_total counter\n"
+      "overcookied_redis_round_trips_total %" PRIu64 "\n"
+      "# TYPE overcookied_redis_latency_seconds summary\n"
+      "overcookied_redis_latency_seconds_sum %.6f\n"
+      "overcookied_redis_latency_seconds_count %" PRIu64 "\n"
+      "# TYPE overcookied_redis_latency_max_seconds gauge\n"
+      "overcookied_redis_latency_max_seconds %.6f\n"
+      "# TYPE overcookied_redis_connects_total counter\n"
+      "overcookied_redis_connects_total{kind=\"first\"} %" PRIu64 "\n"
+      "overcookied_redis_connects_total{kind=\"reconnect\"} %" PRIu64 "\n"
+      "# TYPE overcookied_redis_errors_total counter\n"
+      "overcookied_redis_errors_total %" PRIu64 "\n"
+      "# TYPE overcookied_leases_total counter\n"
+      "overcookied_leases_total{event=\"renewed\"} %" PRIu64 "\n"
+      "overcookied_leases_total{event=\"fenced\"} %" PRIu64 "\n"
+      "# TYPE overcookied_matches_total counter\n"
+      "overcookied_matches_total{where=\"local\"} %" PRIu64 "\n"
+      "overcookied_matches_total{where=\"cross\"} %" PRIu64 "\n"
+      "# TYPE overcookied_moves_total counter\n"
+      "overcookied_moves_total %" PRIu64 "\n"
+      "# TYPE overcookied_rooms_owned gauge\n"
+      "overcookied_rooms_owned %u\n"
+      "# TYPE overcookied_tickets_purged_total counter\n"
+      "overcookied_tickets_purged_total %" PRIu64 "\n"
+      "# TYPE overcookied_server_lost_total counter\n"
+      "overcookied_server_lost_total{event=\"stored\"} %" PRIu64 "\n"
+      "overcookied_server_lost_total{event=\"told\"} %" PRIu64 "\n"
+      "overcookied_server_lost_total{event=\"owner_ended\"} %" PRIu64 "\n"
+      "# TYPE overcookied_matchmaking_unavailable_total counter\n"
+      "overcookied_matchmaking_unavailable_total %" PRIu64 "\n",
+      c.up, c.round_trips, (double)c.latency_sum_ns / 1e9, c.round_trips,
+      (double)c.latency_max_ns / 1e9, c.connects - c.reconnects, c.reconnects,
+      c.redis_errors, c.lease_renewals, c.fenced, c.matches_local,
+      c.matches_cross, s->moves, s->rooms, c.tickets_purged, c.server_lost,
+      s->server_lost_told, s->rooms_server_lost, s->mm_unavailable);
+  if (n < 0)
+    return 0;
+  return (size_t)n < cap ? (size_t)n : cap;
+}
+
 size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
   (void)w;
   const game_t *g = ctx;
@@ -349,5 +400,6 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
   if (n < 0)
     return 0;
   size_t len = (size_t)n < cap ? (size_t)n : cap;
-  return len + store_metrics(&st, out + len, cap - len);
+  len += store_metrics(&st, out + len, cap - len);
+  return len + cluster_metrics(g, out + len, cap - len);
 }

@@ -61,6 +61,7 @@ typedef struct client {
   rt_time_ns heard_at; /* the last message from the player */
   uint64_t idle_timer;
   bool queued; /* asked to join the queue, not matched nor left since */
+  bool moving; /* sent MOVE: close 4001 once the queue is out */
   bool closing;
 } client_t;
 
@@ -103,6 +104,16 @@ static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
   rt_log(cworld(c), RT_LOG_INFO, "client.kick", "player=%s code=%u reason=%s",
          c->subject, (unsigned)code, text);
   c->conn->ops->close(c->conn, code, text);
+}
+
+/* After MOVE (PROTOCOL.md, Cluster), once it has left the queue: the
+ * player's game is on another instance. Not a kick: nothing went wrong. */
+static void close_moved(client_t *c) {
+  if (c->closing)
+    return;
+  c->closing = true;
+  rt_log(cworld(c), RT_LOG_INFO, "client.moved", "player=%s", c->subject);
+  c->conn->ops->close(c->conn, RT_CLOSE_MOVED, "moved");
 }
 
 /* ---- The outbound queue -------------------------------------------------- */
@@ -158,6 +169,8 @@ static void pump(client_t *c) {
   }
   if (c->out_count == 0) {
     c->progress_at = rt_now(cworld(c));
+    if (c->moving)
+      close_moved(c);
     return;
   }
   arm_wait(c);
@@ -415,6 +428,21 @@ static void client_message(void *session, rt_actor_t *self,
     return;
   case GAME_TAG_REFUSED:
     kick(c, GAME_KICK_SERVER_FULL, RT_CLOSE_TRY_LATER, "server full");
+    return;
+  case GAME_TAG_MOVED:
+    c->moving = true;
+    c->queued = false;
+    c->room = 0;
+    pump(c);
+    return;
+  case GAME_TAG_FENCED:
+    /* This instance lost its lease: its games are over elsewhere. The
+     * player connects again and hears how (GAME_OVER server_lost). */
+    if (!c->closing) {
+      c->closing = true;
+      rt_log(cworld(c), RT_LOG_INFO, "client.fenced", "player=%s", c->subject);
+      c->conn->ops->close(c->conn, RT_CLOSE_RESTART, "server_lost");
+    }
     return;
   case GAME_TAG_TIMER_WRITE_WAIT: on_write_wait(c, msg); return;
   case GAME_TAG_TIMER_DRAIN_POLL:

@@ -73,7 +73,63 @@ enum {
   GAME_TAG_TIMER_LOBBY_IDLE,
   GAME_TAG_TIMER_STORE_KICK,
   GAME_TAG_TIMER_STORE_TIMEOUT,
+  /* The cluster (game_cluster.c). Appended, so that the tags above keep
+   * their numbers: they are in every run hash and trace. */
+  GAME_TAG_CL_JOIN,        /* Manager -> Cluster: buf game_cl_player_t */
+  GAME_TAG_CL_UNQUEUE,     /* Manager -> Cluster: buf game_cl_player_t */
+  GAME_TAG_CL_LOOKUP,      /* Manager -> Cluster: buf game_cl_player_t */
+  GAME_TAG_CL_CLAIM,       /* Room -> Cluster: game_cl_claim_t */
+  GAME_TAG_CL_CLAIMED,     /* Cluster -> Room: game_cl_claim_t */
+  GAME_TAG_CL_MATCHED,     /* Cluster -> Manager: buf game_cl_match_t */
+  GAME_TAG_CL_MOVE,        /* Cluster -> Manager: buf game_cl_move_t */
+  GAME_TAG_CL_LOST,        /* Cluster -> Manager: buf game_cl_player_t */
+  GAME_TAG_CL_UNAVAILABLE, /* Cluster -> Manager: buf game_cl_player_t */
+  GAME_TAG_CL_DOWN,        /* Cluster -> Manager: Redis is unreachable */
+  GAME_TAG_CL_FENCED,      /* Cluster -> Manager: this incarnation is dead */
+  GAME_TAG_CL_TAKEN,       /* Cluster -> Manager: buf game_cl_player_t,
+                              its ticket was taken by a JOIN elsewhere */
+  GAME_TAG_MOVED,          /* Manager -> Client: close 4001 "moved" */
+  GAME_TAG_FENCED,         /* Manager -> Room: stop, store nothing */
+  GAME_TAG_TIMER_CL_CONNECT,
+  GAME_TAG_TIMER_CL_RENEW,
+  GAME_TAG_TIMER_CL_POLL,
+  GAME_TAG_TIMER_CL_CLAIM,
 };
+
+/* ---- The cluster's messages ---------------------------------------------- */
+
+typedef struct game_cl_player {
+  char id[RT_SUBJECT_MAX];
+  char name[RT_NAME_MAX];
+} game_cl_player_t;
+
+/* A pair taken by this instance, which owns the room: seat 0 the older
+ * ticket. remote[i]: that player's ticket was another instance's (it is
+ * being sent here with MOVE). */
+typedef struct game_cl_match {
+  game_cl_player_t seats[2];
+  uint8_t remote[2];
+  uint64_t seq; /* the room's sequence: its id with the room prefix */
+} game_cl_match_t;
+
+typedef struct game_cl_move {
+  char id[RT_SUBJECT_MAX];
+  char room[32];
+  char url[256];
+} game_cl_move_t;
+
+enum {
+  GAME_CL_CLAIM_DONE = 0,  /* the end is this room's: store the result */
+  GAME_CL_CLAIM_LOST = 1,  /* the game was declared lost, or we are fenced:
+                              end it server_lost, store nothing */
+  GAME_CL_CLAIM_RETRY = 2, /* Redis cannot say now: ask again later */
+};
+
+typedef struct game_cl_claim {
+  uint64_t seq;    /* the room's (its id) */
+  uint32_t answer; /* GAME_CL_CLAIM_* (CLAIMED) */
+  uint32_t pad_;
+} game_cl_claim_t;
 
 typedef enum { GAME_ROLE_P1 = 0, GAME_ROLE_P2 = 1 } game_role_id_t;
 
@@ -144,6 +200,9 @@ struct game {
   rt_idmap_t rooms_live;   /* room actor id -> its room state */
   rt_idmap_t clients_live; /* connection actor id -> its client state */
   void *manager_state;     /* NULL once the Manager stopped */
+  /* The cluster (game_cluster.h): 0 and NULL when this is one process. */
+  rt_actor_id_t cluster;
+  void *cluster_state;
 };
 
 /* Whole-object checks (game_check.c calls them). Each returns 0, or -1 with
@@ -168,6 +227,13 @@ typedef struct game_seat_info {
   char name[RT_NAME_MAX];
   rt_actor_id_t client;
 } game_seat_info_t;
+
+/* A room's id: "r<prefix>-<seq>" (the Store keys results by it). */
+void game__room_id(const game_t *g, uint64_t seq, char *out, size_t cap);
+
+/* game_cluster.c, for the Manager: the Cluster's incarnation is dead or
+ * Redis unreachable (matchmaking is off). */
+bool game__cluster_up(const game_t *g);
 
 int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
                     const game_seat_info_t *p2, rt_actor_id_t *out);

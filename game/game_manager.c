@@ -205,27 +205,25 @@ static bool tell_room(manager_t *m, player_t *p, uint16_t tag) {
 
 /* ---- Matchmaking: Invariant (2) ------------------------------------------ */
 
-static void start_match(manager_t *m) {
-  player_t *p1 = m->q_head, *p2 = p1->q_next;
-  RT_WASSERT(mworld(m), p1 != p2 && p2 != NULL);
+/* Seat two players in a new room `seq` and start it. A seat with no
+ * connection (clustered: a player being moved here) is told nothing yet:
+ * its arrival is a resume. */
+static void open_room(manager_t *m, player_t *seats[2], uint64_t seq) {
+  RT_WASSERT(mworld(m), seats[0] != seats[1]);
   room_entry_t *e = calloc(1, sizeof(*e));
   if (e == NULL)
     return;
-  queue_remove(m, p1);
-  queue_remove(m, p2);
-  game_seat_info_t s1 = {.client = p1->client}, s2 = {.client = p2->client};
-  memcpy(s1.id, p1->id, sizeof(s1.id));
-  memcpy(s1.name, p1->name, sizeof(s1.name));
-  memcpy(s2.id, p2->id, sizeof(s2.id));
-  memcpy(s2.name, p2->name, sizeof(s2.name));
-  uint64_t seq = ++m->room_seq;
-  rt_actor_id_t room = 0;
-  player_t *seats[2] = {p1, p2};
+  game_seat_info_t info[2];
   for (int i = 0; i < 2; i++) {
+    memset(&info[i], 0, sizeof(info[i]));
+    info[i].client = seats[i]->client;
+    memcpy(info[i].id, seats[i]->id, sizeof(info[i].id));
+    memcpy(info[i].name, seats[i]->name, sizeof(info[i].name));
     seats[i]->state = P_PLAYING;
     seats[i]->role = (uint32_t)i;
   }
-  int err = game_room_spawn(m->g, seq, &s1, &s2, &room);
+  rt_actor_id_t room = 0;
+  int err = game_room_spawn(m->g, seq, &info[0], &info[1], &room);
   if (err < 0) {
     rt_log(mworld(m), RT_LOG_ERROR, "manager.room_spawn", "err=%s",
            rt_err_name(err));
@@ -234,8 +232,8 @@ static void start_match(manager_t *m) {
     free(e);
     return;
   }
-  e->seats[0] = p1;
-  e->seats[1] = p2;
+  e->seats[0] = seats[0];
+  e->seats[1] = seats[1];
   if (rt_idmap_put(&m->rooms, room, e) < 0) {
     free(e);
     rt_stop(mworld(m), room, RT_REASON_KILLED);
@@ -246,10 +244,206 @@ static void start_match(manager_t *m) {
    * a route. */
   for (int i = 0; i < 2; i++) {
     seats[i]->room = room;
-    send_assign(m, seats[i]);
+    if (seats[i]->client != 0)
+      send_assign(m, seats[i]);
   }
   rt_msg_t start = rt_msg_make(GAME_TAG_ROOM_START, NULL, 0);
   (void)rt_send(mworld(m), room, &start);
+}
+
+static void start_match(manager_t *m) {
+  player_t *seats[2] = {m->q_head, m->q_head->q_next};
+  RT_WASSERT(mworld(m), seats[1] != NULL);
+  queue_remove(m, seats[0]);
+  queue_remove(m, seats[1]);
+  open_room(m, seats, ++m->room_seq);
+}
+
+/* ---- The cluster (game_cluster.h) ----------------------------------------
+ * Clustered, the queue holds this instance's players whose tickets are in
+ * Redis; the Cluster takes pairs there, and this instance owns the rooms
+ * it is told of (CL_MATCHED). A player whose game is elsewhere is sent
+ * there (MOVE), one whose game's owner died hears server_lost. */
+
+static bool clustered(const manager_t *m) { return m->g->cluster != 0; }
+
+static bool to_cluster(manager_t *m, uint16_t tag, const player_t *p) {
+  game_cl_player_t who;
+  memset(&who, 0, sizeof(who));
+  memcpy(who.id, p->id, sizeof(who.id));
+  memcpy(who.name, p->name, sizeof(who.name));
+  rt_msg_t msg = rt_msg_make(tag, NULL, 0);
+  msg.buf = rt_buf_copy(&who, sizeof(who));
+  if (msg.buf == NULL || rt_send(mworld(m), m->g->cluster, &msg) < 0) {
+    rt_buf_unref(msg.buf);
+    return false;
+  }
+  return true;
+}
+
+static void unavailable(manager_t *m, player_t *p) {
+  m->g->stats.mm_unavailable++;
+  send_error(m, p->client, "matchmaking_unavailable",
+             "matchmaking is unavailable, try again shortly");
+}
+
+static void join_cluster(manager_t *m, player_t *p) {
+  if (!game__cluster_up(m->g) || !to_cluster(m, GAME_TAG_CL_JOIN, p)) {
+    unavailable(m, p);
+    return;
+  }
+  queue_push(m, p);
+  send_frame(m, p, game_proto_queued());
+}
+
+static bool read_buf(const rt_msg_t *msg, void *out, size_t len) {
+  if (msg->buf == NULL || msg->buf->len != len)
+    return false;
+  memcpy(out, msg->buf->data, len);
+  return true;
+}
+
+/* A seat of a room this instance owns: the local player, or one being
+ * moved here (known with no connection until it arrives). NULL when the
+ * player is already in a game here, or the table is full. */
+static player_t *seat_for(manager_t *m, const game_cl_player_t *who) {
+  player_t *p = find(m, who->id);
+  if (p == NULL) {
+    rt_identity_t id;
+    memset(&id, 0, sizeof(id));
+    memcpy(id.subject, who->id, sizeof(id.subject));
+    p = add_player(m, &id);
+    if (p == NULL)
+      return NULL;
+    memcpy(p->name, who->name, sizeof(p->name));
+  }
+  if (p->state == P_PLAYING)
+    return NULL;
+  if (p->state == P_QUEUED)
+    queue_remove(m, p);
+  return p;
+}
+
+static void release_seat(manager_t *m, player_t *p) {
+  if (p != NULL && p->state == P_IDLE && p->client == 0)
+    forget_player(m, p);
+}
+
+static void on_cl_matched(manager_t *m, const rt_msg_t *msg) {
+  game_cl_match_t mt;
+  if (!read_buf(msg, &mt, sizeof(mt)))
+    return;
+  for (int i = 0; i < 2; i++) {
+    mt.seats[i].id[sizeof(mt.seats[i].id) - 1] = '\0';
+    mt.seats[i].name[sizeof(mt.seats[i].name) - 1] = '\0';
+  }
+  player_t *seats[2] = {seat_for(m, &mt.seats[0]), NULL};
+  if (seats[0] != NULL)
+    seats[1] = seat_for(m, &mt.seats[1]);
+  if (seats[0] == NULL || seats[1] == NULL || seats[0] == seats[1]) {
+    rt_log(mworld(m), RT_LOG_ERROR, "manager.cluster_match",
+           "p1=%s p2=%s note=cannot_seat", mt.seats[0].id, mt.seats[1].id);
+    release_seat(m, seats[0]);
+    if (seats[1] != seats[0])
+      release_seat(m, seats[1]);
+    return;
+  }
+  open_room(m, seats, mt.seq);
+}
+
+static void on_cl_move(manager_t *m, const rt_msg_t *msg) {
+  game_cl_move_t mv;
+  if (!read_buf(msg, &mv, sizeof(mv)))
+    return;
+  mv.id[sizeof(mv.id) - 1] = mv.room[sizeof(mv.room) - 1] = '\0';
+  mv.url[sizeof(mv.url) - 1] = '\0';
+  player_t *p = find(m, mv.id);
+  if (p == NULL || p->client == 0 || p->state == P_PLAYING)
+    return;
+  if (p->state == P_QUEUED)
+    queue_remove(m, p);
+  rt_log(mworld(m), RT_LOG_INFO, "manager.move", "player=%s room=%s url=%s",
+         p->id, mv.room, mv.url);
+  m->g->stats.moves++;
+  send_frame(m, p, game_proto_move(mv.url, mv.room));
+  rt_msg_t moved = rt_msg_make(GAME_TAG_MOVED, NULL, 0);
+  (void)rt_send(mworld(m), p->client, &moved);
+}
+
+static player_t *player_of(manager_t *m, const rt_msg_t *msg) {
+  game_cl_player_t who;
+  if (!read_buf(msg, &who, sizeof(who)))
+    return NULL;
+  who.id[sizeof(who.id) - 1] = '\0';
+  player_t *p = find(m, who.id);
+  return p != NULL && p->client != 0 ? p : NULL;
+}
+
+static void on_cl_lost(manager_t *m, const rt_msg_t *msg) {
+  player_t *p = player_of(m, msg);
+  if (p == NULL || p->state == P_PLAYING)
+    return;
+  m->g->stats.server_lost_told++;
+  send_frame(m, p,
+             game_proto_game_over("none", "server_lost", (game_scores_t){0}));
+}
+
+static void on_cl_unavailable(manager_t *m, const rt_msg_t *msg) {
+  player_t *p = player_of(m, msg);
+  if (p == NULL || p->state != P_QUEUED)
+    return;
+  queue_remove(m, p);
+  unavailable(m, p);
+}
+
+/* Redis is away: the tickets may be gone with it. Every queued player is
+ * told, and may ask again. */
+static void on_cl_down(manager_t *m) {
+  while (m->q_head != NULL) {
+    player_t *p = m->q_head;
+    queue_remove(m, p);
+    unavailable(m, p);
+  }
+}
+
+/* Another connection of the player joined the queue on another instance
+ * and took the ticket: this one is replaced, as on one instance. */
+static void on_cl_taken(manager_t *m, const rt_msg_t *msg) {
+  player_t *p = player_of(m, msg);
+  if (p == NULL || p->state != P_QUEUED)
+    return;
+  queue_remove(m, p);
+  rt_msg_t r = rt_msg_make(GAME_TAG_REPLACED, NULL, 0);
+  if (rt_send(mworld(m), p->client, &r) < 0)
+    rt_stop(mworld(m), p->client, RT_REASON_USER);
+}
+
+/* This incarnation was declared dead: its games are server_lost elsewhere.
+ * Every room stops storing nothing, every player is closed (1012) to come
+ * back and hear it, and the table starts again. */
+static void on_cl_fenced(manager_t *m) {
+  uint32_t n = 0;
+  uint64_t *rooms = rt_idmap_sorted_keys(&m->rooms, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    room_entry_t *e = rt_idmap_del(&m->rooms, rooms[i]);
+    rt_msg_t f = rt_msg_make(GAME_TAG_FENCED, NULL, 0);
+    (void)rt_send(mworld(m), rooms[i], &f);
+    for (int k = 0; k < 2; k++) {
+      e->seats[k]->state = P_IDLE;
+      e->seats[k]->room = 0;
+      release_seat(m, e->seats[k]);
+    }
+    free(e);
+  }
+  free(rooms);
+  on_cl_down(m);
+  uint64_t *clients = rt_idmap_sorted_keys(&m->by_client, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    rt_msg_t f = rt_msg_make(GAME_TAG_FENCED, NULL, 0);
+    if (rt_send(mworld(m), clients[i], &f) < 0)
+      rt_stop(mworld(m), clients[i], RT_REASON_USER);
+  }
+  free(clients);
 }
 
 /* ---- Handlers ------------------------------------------------------------ */
@@ -330,6 +524,9 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
     }
   } else if (p->state == P_QUEUED) {
     send_frame(m, p, game_proto_queued());
+  } else if (clustered(m)) {
+    /* Is this player's game on another instance? */
+    (void)to_cluster(m, GAME_TAG_CL_LOOKUP, p);
   }
 }
 
@@ -341,6 +538,10 @@ static void on_join(manager_t *m, const rt_msg_t *msg) {
     send_error(m, p->client, "queue_full", "the queue is full, try later");
     return;
   }
+  if (clustered(m)) {
+    join_cluster(m, p);
+    return;
+  }
   queue_push(m, p);
   send_frame(m, p, game_proto_queued());
   while (m->queued >= 2)
@@ -349,8 +550,11 @@ static void on_join(manager_t *m, const rt_msg_t *msg) {
 
 static void on_leave(manager_t *m, const rt_msg_t *msg) {
   player_t *p = by_client(m, msg->from);
-  if (p != NULL && p->state == P_QUEUED)
+  if (p != NULL && p->state == P_QUEUED) {
     queue_remove(m, p);
+    if (clustered(m))
+      (void)to_cluster(m, GAME_TAG_CL_UNQUEUE, p);
+  }
 }
 
 static void on_down(manager_t *m, const rt_msg_t *msg) {
@@ -366,6 +570,8 @@ static void on_down(manager_t *m, const rt_msg_t *msg) {
   switch (p->state) {
   case P_QUEUED:
     queue_remove(m, p);
+    if (clustered(m))
+      (void)to_cluster(m, GAME_TAG_CL_UNQUEUE, p);
     forget_player(m, p);
     return;
   case P_PLAYING:
@@ -418,6 +624,13 @@ static void manager_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_LEAVE: on_leave(m, msg); break;
   case RT_TAG_DOWN: on_down(m, msg); break;
   case GAME_TAG_ENDED: on_ended(m, msg); break;
+  case GAME_TAG_CL_MATCHED: on_cl_matched(m, msg); break;
+  case GAME_TAG_CL_MOVE: on_cl_move(m, msg); break;
+  case GAME_TAG_CL_LOST: on_cl_lost(m, msg); break;
+  case GAME_TAG_CL_UNAVAILABLE: on_cl_unavailable(m, msg); break;
+  case GAME_TAG_CL_DOWN: on_cl_down(m); break;
+  case GAME_TAG_CL_TAKEN: on_cl_taken(m, msg); break;
+  case GAME_TAG_CL_FENCED: on_cl_fenced(m); break;
   default: break;
   }
   m->g->stats.players = m->players;

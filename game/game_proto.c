@@ -298,6 +298,15 @@ rt_buf_t *game_proto_game_over(const char *winner, const char *reason,
   return encode_message(&e, "GAME_OVER", p);
 }
 
+rt_buf_t *game_proto_move(const char *url, const char *room_id) {
+  enc_t e;
+  enc_init(&e);
+  cJSON *p = enc_object(&e);
+  add_str(&e, p, "url", url);
+  add_str(&e, p, "roomId", room_id);
+  return encode_message(&e, "MOVE", p);
+}
+
 rt_buf_t *game_proto_error(const char *code, const char *message) {
   enc_t e;
   enc_init(&e);

@@ -84,5 +84,7 @@ rt_buf_t *game_proto_cookie_spawn(double x, double y);
 rt_buf_t *game_proto_game_over(const char *winner, const char *reason,
                                game_scores_t s);
 rt_buf_t *game_proto_error(const char *code, const char *message);
+/* MOVE (PROTOCOL.md, Cluster): {"url","roomId"}. */
+rt_buf_t *game_proto_move(const char *url, const char *room_id);
 
 #endif

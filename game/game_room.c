@@ -77,6 +77,8 @@ typedef struct room {
   game_result_t result;
   bool recorded;
   bool ended_sent;
+  bool claiming;        /* clustered: asked the Cluster for the end */
+  uint64_t claim_timer; /* ask again (Redis could not say) */
 } room_t;
 
 static const char end_reason_names[GAME_END_REASON_COUNT_][24] = {
@@ -181,6 +183,61 @@ static void send_record(room_t *r) {
               GAME_TAG_TIMER_SEND_RETRY, 0);
 }
 
+/* ---- Clustered ends (game_cluster.h, guarantee (2)) ---------------------- */
+
+#define CLAIM_RETRY_NS RT_NS_PER_S
+
+static void send_claim(room_t *r) {
+  r->claiming = true;
+  game_cl_claim_t cl = {.seq = r->seq};
+  rt_msg_t m = RT_MSG_OF(GAME_TAG_CL_CLAIM, &cl);
+  if (rt_send(room_world(r), r->g->cluster, &m) < 0)
+    start_timer(r, &r->claim_timer, CLAIM_RETRY_NS, 0, GAME_TAG_TIMER_CL_CLAIM,
+                0);
+}
+
+static void complete(room_t *r);
+
+static void on_claimed(room_t *r, const rt_msg_t *msg) {
+  game_cl_claim_t a;
+  RT_MSG_GET(msg, game_cl_claim_t, &a);
+  if (!r->claiming || a.seq != r->seq)
+    return;
+  r->claiming = false;
+  switch (a.answer) {
+  case GAME_CL_CLAIM_DONE: send_record(r); return;
+  case GAME_CL_CLAIM_LOST:
+    /* Declared lost elsewhere (this owner was taken for dead): the players
+     * hear what everyone else heard, and the result there stands. */
+    rt_log(room_world(r), RT_LOG_WARN, "room.server_lost", "room=%s",
+           r->room_id);
+    snprintf(r->result.winner, sizeof(r->result.winner), "none");
+    snprintf(r->result.reason, sizeof(r->result.reason), "server_lost");
+    r->g->stats.rooms_server_lost++;
+    r->recorded = true;
+    complete(r);
+    return;
+  default:
+    start_timer(r, &r->claim_timer, CLAIM_RETRY_NS, 0, GAME_TAG_TIMER_CL_CLAIM,
+                0);
+    return;
+  }
+}
+
+static void on_claim_retry(room_t *r) {
+  r->claim_timer = 0;
+  if (r->phase == PHASE_FINISHING && !r->recorded)
+    send_claim(r);
+}
+
+/* This instance was fenced: its games were declared lost elsewhere. Stop,
+ * storing nothing; the Manager forgets the room itself. */
+static void on_fenced(room_t *r) {
+  rt_log(room_world(r), RT_LOG_WARN, "room.fenced", "room=%s", r->room_id);
+  r->ended_sent = true; /* not a lost room: it was taken from us */
+  rt_stop(room_world(r), r->id, RT_REASON_NORMAL);
+}
+
 static void finish(room_t *r, game_end_reason_t reason, int loser) {
   if (r->phase == PHASE_FINISHING)
     return;
@@ -215,7 +272,10 @@ static void finish(room_t *r, game_end_reason_t reason, int loser) {
   rt_log(room_world(r), RT_LOG_INFO, "room.finish",
          "room=%s reason=%s p1=%d p2=%d winner=%s", r->room_id, res->reason,
          res->p1_score, res->p2_score, res->winner);
-  send_record(r);
+  if (r->g->cluster != 0)
+    send_claim(r); /* game_cluster.h, (2): the end must be ours */
+  else
+    send_record(r);
 }
 
 static void tell_manager_ended(room_t *r, rt_buf_t *over) {
@@ -243,7 +303,8 @@ static void complete(room_t *r) {
     rt_buf_unref(over);
     return; /* the retry timer calls again */
   }
-  r->g->stats.rooms_finished[r->end_reason]++;
+  if (strcmp(r->result.reason, "server_lost") != 0)
+    r->g->stats.rooms_finished[r->end_reason]++;
   for (int role = 0; role < 2; role++) {
     rt_actor_id_t client = r->seats[role].info.client;
     game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
@@ -268,6 +329,8 @@ static void on_recorded(room_t *r, const rt_msg_t *msg) {
 
 static void on_send_retry(room_t *r) {
   r->resend_timer = 0;
+  if (!r->recorded && r->claiming)
+    return; /* the claim's answer sends it */
   if (!r->recorded)
     send_record(r);
   else if (!r->ended_sent)
@@ -390,6 +453,12 @@ static void on_start(room_t *r) {
   send_state(r); /* the full state once, as the original did */
   start_timer(r, &r->countdown_timer, r->g->cfg.countdown, 0,
               GAME_TAG_TIMER_COUNTDOWN, 0);
+  /* A seat with no connection yet (clustered: the player is being moved
+   * here) is a player away: back within the grace, or gone. */
+  for (int role = 0; role < 2; role++)
+    if (r->seats[role].info.client == 0)
+      start_timer(r, &r->seats[role].grace_timer, r->g->cfg.reconnect_grace, 0,
+                  GAME_TAG_TIMER_GRACE, (uint64_t)role);
 }
 
 static void on_countdown(room_t *r) {
@@ -501,6 +570,9 @@ static void room_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_TIMER_GRACE: on_grace(r, msg); break;
   case GAME_TAG_STORE_RECORDED: on_recorded(r, msg); break;
   case GAME_TAG_TIMER_SEND_RETRY: on_send_retry(r); break;
+  case GAME_TAG_CL_CLAIMED: on_claimed(r, msg); break;
+  case GAME_TAG_TIMER_CL_CLAIM: on_claim_retry(r); break;
+  case GAME_TAG_FENCED: on_fenced(r); break;
   default: break;
   }
 }
@@ -516,6 +588,10 @@ static void room_on_stop(rt_actor_t *self, int reason) {
   free(r);
 }
 
+void game__room_id(const game_t *g, uint64_t seq, char *out, size_t cap) {
+  snprintf(out, cap, "r%08" PRIx32 "-%" PRIu64, g->room_prefix, seq);
+}
+
 int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
                     const game_seat_info_t *p2, rt_actor_id_t *out) {
   room_t *r = calloc(1, sizeof(*r));
@@ -523,8 +599,7 @@ int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
     return RT_ENOMEM;
   r->g = g;
   r->seq = seq;
-  snprintf(r->room_id, sizeof(r->room_id), "r%08" PRIx32 "-%" PRIu64,
-           g->room_prefix, seq);
+  game__room_id(g, seq, r->room_id, sizeof(r->room_id));
   r->seats[0].info = *p1;
   r->seats[1].info = *p2;
   r->time_remaining = (int32_t)g->cfg.game_seconds;

@@ -342,6 +342,8 @@ static const store_backend_ops_t sqlite_ops = {
     .free = sqlite_free,
 };
 
+#define OPEN_BUSY_WAIT_MS 10000
+
 int store_sqlite_open(rt_world_t *w, const game_store_config_t *cfg,
                       store_backend_t **out) {
   sqlite_backend_t *b = calloc(1, sizeof(*b));
@@ -356,6 +358,12 @@ int store_sqlite_open(rt_world_t *w, const game_store_config_t *cfg,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                SQLITE_OPEN_NOMUTEX,
                            cfg->vfs);
+  /* Instances of a cluster on one machine share the file and start
+   * together: at start, wait for another's migration rather than fail.
+   * In play, a busy database is the Store's backoff's business (never a
+   * wait in the event loop), so the timeout goes back to 0 below. */
+  if (rc == SQLITE_OK)
+    rc = sqlite3_busy_timeout(b->db, OPEN_BUSY_WAIT_MS);
   if (rc == SQLITE_OK)
     rc = migrate(b->db); /* first: a newer schema's file stays untouched */
   if (rc == SQLITE_OK)
@@ -366,6 +374,8 @@ int store_sqlite_open(rt_world_t *w, const game_store_config_t *cfg,
                          : "PRAGMA synchronous = FULL");
   if (rc == SQLITE_OK)
     rc = prepare_all(b);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_busy_timeout(b->db, 0);
   if (rc != SQLITE_OK) {
     rt_log(w, RT_LOG_ERROR, "store.open", "path=%s code=%d text=\"%s\"",
            cfg->path, rc, b->db != NULL ? sqlite3_errmsg(b->db) : "?");

@@ -38,8 +38,10 @@ enum {
   RT_CLOSE_NORMAL = 1000,
   RT_CLOSE_POLICY = 1008, /* too slow: output did not drain */
   RT_CLOSE_INTERNAL = 1011,
+  RT_CLOSE_RESTART = 1012,  /* this instance was fenced: connect again */
   RT_CLOSE_TRY_LATER = 1013,
   RT_CLOSE_REPLACED = 4000, /* a newer connection for the same player */
+  RT_CLOSE_MOVED = 4001,    /* the game is on another instance (MOVE) */
   RT_CLOSE_IDLE = 4002,     /* quiet in the lobby for too long */
 };
 

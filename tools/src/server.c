@@ -53,6 +53,16 @@ void server_usage(FILE *out) {
       "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
       "  --ws-park-after S     free a quiet WebSocket's wslay context after\n"
       "                        S seconds without a frame (default 10)\n"
+      "cluster (several instances share matchmaking; README, Cluster):\n"
+      "  --redis URL           redis://[[user]:password@]host[:port]: join\n"
+      "                        the cluster whose Redis this is (host\n"
+      "                        numeric or localhost; the password is\n"
+      "                        never logged; default: one process)\n"
+      "  --instance-id ID      this instance's name (default: drawn, logged)\n"
+      "  --public-url URL      where players reach this instance, sent in\n"
+      "                        MOVE (default ws://BIND:PORT/ws)\n"
+      "  --lease S             an instance is taken for dead S seconds\n"
+      "                        after it last renewed (default 3)\n"
       "game rules (seconds; fractions allowed where it makes sense):\n"
       "  --countdown S         default 5\n"
       "  --game-length N       whole seconds, default 60\n"
@@ -125,6 +135,9 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
       : strcmp(a, "--record") == 0        ? &o->record_dir
       : strcmp(a, "--metrics-token") == 0 ? &o->metrics_token
       : strcmp(a, "--trusted-proxy") == 0 ? &o->trusted_proxy
+      : strcmp(a, "--redis") == 0         ? &o->redis
+      : strcmp(a, "--instance-id") == 0   ? &o->instance_id
+      : strcmp(a, "--public-url") == 0    ? &o->public_url
                                           : NULL;
   uint64_t n;
   if (text_field != NULL) {
@@ -174,6 +187,8 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
     o->max_connections = (uint32_t)n;
     return true;
   }
+  if (strcmp(a, "--lease") == 0)
+    return seconds_ok(v, &o->lease) && o->lease >= 100 * RT_NS_PER_MS;
   if (strcmp(a, "--ws-park-after") == 0)
     return seconds_ok(v, &o->ws_park_after) && o->ws_park_after > 0;
   if (strcmp(a, "--db-sync") == 0 && v != NULL &&
@@ -229,6 +244,91 @@ static int put_seconds(char *out, size_t cap, const char *flag, rt_time_ns ns) {
                   (int64_t)(ns / RT_NS_PER_S), (int64_t)(ns % RT_NS_PER_S));
 }
 
+/* The cluster's flags, resolved (the public URL as used), with the Redis
+ * password replaced by SERVER_REDIS_PASSWORD_REDACTED. */
+static int format_cluster(const server_options_t *o, char *out, size_t cap) {
+  game_cluster_config_t c;
+  char why[128];
+  if (server_cluster_config(o, &c, why, sizeof(why)) < 0)
+    return -1;
+  int n =
+      c.password[0] != '\0'
+          ? snprintf(out, cap, "\n--redis\nredis://%s:%s@%s:%u", c.user,
+                     SERVER_REDIS_PASSWORD_REDACTED, c.host, (unsigned)c.port)
+          : snprintf(out, cap, "\n--redis\nredis://%s:%u", c.host,
+                     (unsigned)c.port);
+  int u = n < 0 || (size_t)n >= cap
+              ? -1
+              : snprintf(out + n, cap - (size_t)n, "\n--public-url\n%s",
+                         c.public_url);
+  n = u < 0 ? -1 : n + u;
+  if (n < 0 || (size_t)n >= cap)
+    return -1;
+  int m = 0;
+  if (o->instance_id != NULL)
+    m = snprintf(out + n, cap - (size_t)n, "\n--instance-id\n%s",
+                 o->instance_id);
+  if (m < 0 || (size_t)(n + m) >= cap)
+    return -1;
+  int k = 0;
+  if (o->lease != 0)
+    k = snprintf(
+        out + n + m, cap - (size_t)(n + m), "\n--lease\n%" PRId64 ".%09" PRId64,
+        (int64_t)(o->lease / RT_NS_PER_S), (int64_t)(o->lease % RT_NS_PER_S));
+  return k < 0 ? -1 : n + m + k;
+}
+
+int server_cluster_config(const server_options_t *o, game_cluster_config_t *c,
+                          char *why, size_t why_cap) {
+  game_cluster_config_defaults(c);
+  const char *reason = NULL;
+  if (game_cluster_parse_url(o->redis, c, &reason) < 0) {
+    snprintf(why, why_cap, "--redis: %s", reason);
+    return RT_EINVAL;
+  }
+  if (strchr(c->host, ':') != NULL) {
+    snprintf(why, why_cap, "--redis: an IPv6 host is not supported yet");
+    return RT_EINVAL;
+  }
+  if (o->instance_id != NULL) {
+    size_t n = strlen(o->instance_id);
+    if (n >= sizeof(c->instance_id) ||
+        strpbrk(o->instance_id, "/\t\n ") != NULL) {
+      snprintf(why, why_cap,
+               "--instance-id: at most %u characters, no "
+               "'/' or spaces",
+               (unsigned)sizeof(c->instance_id) - 1);
+      return RT_EINVAL;
+    }
+    memcpy(c->instance_id, o->instance_id, n + 1);
+  }
+  if (o->public_url != NULL) {
+    if (strlen(o->public_url) >= sizeof(c->public_url) ||
+        (strncmp(o->public_url, "ws://", 5) != 0 &&
+         strncmp(o->public_url, "wss://", 6) != 0) ||
+        strpbrk(o->public_url, "\t\n ") != NULL) {
+      snprintf(why, why_cap, "--public-url: a ws:// or wss:// URL");
+      return RT_EINVAL;
+    }
+    snprintf(c->public_url, sizeof(c->public_url), "%s", o->public_url);
+  } else if (o->port == 0) {
+    snprintf(why, why_cap,
+             "a cluster instance needs --port or --public-url "
+             "(other instances send players to it)");
+    return RT_EINVAL;
+  } else {
+    const char *host = strcmp(o->bind, "0.0.0.0") == 0 ? "127.0.0.1" : o->bind;
+    snprintf(c->public_url, sizeof(c->public_url), "ws://%s:%u/ws", host,
+             (unsigned)o->port);
+  }
+  if (o->lease != 0) {
+    c->lease = o->lease;
+    if (c->renew > o->lease / 3)
+      c->renew = o->lease / 3;
+  }
+  return RT_OK;
+}
+
 /* One argument per line: a path may hold spaces, never a newline. */
 int server_options_format(const server_options_t *o, char *out, size_t cap) {
   size_t len = 0;
@@ -275,6 +375,11 @@ int server_options_format(const server_options_t *o, char *out, size_t cap) {
    * store answers from the recording) must name the same. */
   if (game_store_is_postgres(o->db))
     PUT(snprintf(out + len, cap - len, "\n--db\npostgres://"));
+  /* The cluster's flags shape every byte sent to Redis (the replay checks
+   * them), so they are all here, but the password, which the replay does
+   * not need unless the recording used one (tools/overcookied-replay). */
+  if (o->redis != NULL)
+    PUT(format_cluster(o, out + len, cap - len));
   /* Whether /metrics wanted a token shapes the answers; the token itself
    * stays out of the trace, which holds each check's result instead. */
   if (o->metrics_token != NULL)
@@ -357,6 +462,20 @@ int server_start(rt_world_t *w, const server_options_t *o, const char *secret,
     snprintf(err, err_cap, "cannot start the game (database %s): %s", db,
              rt_strerror(rc));
     return rc;
+  }
+  if (o->redis != NULL) {
+    game_cluster_config_t cc;
+    char why[160];
+    rc = server_cluster_config(o, &cc, why, sizeof(why));
+    if (rc < 0) {
+      snprintf(err, err_cap, "%s", why);
+      return rc;
+    }
+    rc = game_cluster_start(out->game, &cc);
+    if (rc < 0) {
+      snprintf(err, err_cap, "cannot join the cluster: %s", rt_strerror(rc));
+      return rc;
+    }
   }
   if (o->static_dir != NULL) {
     rc = net_static_load(o->static_dir, &out->statics);

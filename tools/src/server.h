@@ -14,6 +14,7 @@
 #define SERVER_H
 
 #include "game.h"
+#include "game_cluster.h"
 #include "net_server.h"
 #include "net_static.h"
 #include "net_trace.h"
@@ -52,12 +53,19 @@ typedef struct server_options {
   uint32_t ws_message_max; /* a WebSocket message in: net_server's */
   uint32_t mailbox_cap;    /* each connection actor's: the Client's */
   game_config_t game;
+  /* The cluster (game_cluster.h); redis NULL: one process, as ever. */
+  const char *redis;       /* redis://[[user]:password@]host[:port] */
+  const char *instance_id; /* NULL: drawn at start, logged */
+  const char *public_url;  /* NULL: ws://BIND:PORT/ws */
+  rt_time_ns lease;        /* 0: game_cluster's default */
   bool echo;
   const char *record_dir; /* NULL: not recording */
   uint64_t record_max_mb;
 } server_options_t;
 
 /* What a trace holds for --metrics-token: that one was set, not which. */
+/* And in place of a Redis password (see server_options_format). */
+#define SERVER_REDIS_PASSWORD_REDACTED "REDACTED"
 #define SERVER_METRICS_TOKEN_REDACTED "(redacted; the trace holds each check)"
 
 void server_usage(FILE *out);
@@ -76,6 +84,11 @@ int server_options_parse(int argc, char **argv, int first, server_options_t *o);
  * do not fit in cap (out then holds no flags: a cut list would replay as
  * a different server). */
 int server_options_format(const server_options_t *o, char *out, size_t cap);
+
+/* The cluster's settings from o (which has redis set): 0, or RT_EINVAL
+ * with a sentence in why. */
+int server_cluster_config(const server_options_t *o, game_cluster_config_t *c,
+                          char *why, size_t why_cap);
 
 /* The assembled server. */
 typedef struct server {

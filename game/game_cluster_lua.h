@@ -1,0 +1,162 @@
+/* game_cluster_lua.h: the Cluster's steps in Redis, one Lua script each.
+ *
+ * Redis runs a script atomically: no other client's command runs between
+ * two of its calls. That is what makes a match one step (game_cluster.h,
+ * guarantee (1)) and an end decided once (guarantee (2)). Every key is
+ * under "oc:"; an incarnation E is "<instance id>/<8 hex>". The scripts
+ * read no clock and draw nothing random: expiries alone carry time.
+ * Not for other files than game_cluster.c.
+ */
+#ifndef GAME_CLUSTER_LUA_H
+#define GAME_CLUSTER_LUA_H
+
+/* ARGV: me, url, lease ms. Renew my lease unless I was declared dead, then
+ * reap every watched incarnation whose lease lapsed: mark it dead, purge
+ * its tickets and its inbox. Returns {1 renewed | 0 fenced, tickets
+ * purged}. */
+static const char LUA_RENEW[] =
+    "local me = ARGV[1]\n"
+    "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {0, 0} end\n"
+    "redis.call('SET', 'oc:lease:' .. me, ARGV[2], 'PX', ARGV[3])\n"
+    "redis.call('SADD', 'oc:epochs', me)\n"
+    "local purged = 0\n"
+    "for _, e in ipairs(redis.call('SMEMBERS', 'oc:epochs')) do\n"
+    "  if redis.call('EXISTS', 'oc:lease:' .. e) == 0 then\n"
+    "    redis.call('SET', 'oc:dead:' .. e, '1', 'EX', 86400)\n"
+    "    for _, p in ipairs(redis.call('SMEMBERS', 'oc:tickets:' .. e)) do\n"
+    "      if redis.call('HGET', 'oc:ticket:' .. p, 'e') == e then\n"
+    "        redis.call('DEL', 'oc:ticket:' .. p)\n"
+    "        redis.call('ZREM', 'oc:queue', p)\n"
+    "        purged = purged + 1\n"
+    "      end\n"
+    "    end\n"
+    "    redis.call('DEL', 'oc:tickets:' .. e, 'oc:inbox:' .. e)\n"
+    "    redis.call('SREM', 'oc:epochs', e)\n"
+    "  end\n"
+    "end\n"
+    "return {1, purged}\n";
+
+/* ARGV: player, name, me, room id, presence ms, ghosts max. Take the
+ * oldest live ticket that is not the player's and make a room of the two,
+ * owned by me; else queue the player. A ticket whose incarnation's lease
+ * lapsed is purged on the way (its incarnation marked dead). The player's
+ * older ticket, wherever it was, is replaced (its instance is told).
+ * Returns one of
+ *   {'matched', opponent, opponent's name, opponent's incarnation, purged}
+ *   {'queued', purged}
+ *   {'playing', room, owner incarnation, owner url}  (in a game elsewhere)
+ *   {'fenced'} */
+static const char LUA_MATCH[] =
+    "local p, name, me, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
+    "local ttl, ghosts = ARGV[5], tonumber(ARGV[6])\n"
+    "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {'fenced'} "
+    "end\n"
+    "local cur = redis.call('GET', 'oc:presence:' .. p)\n"
+    "if cur then\n"
+    "  local e = redis.call('HGET', 'oc:room:' .. cur, 'e')\n"
+    "  if e and redis.call('EXISTS', 'oc:end:' .. cur) == 0 then\n"
+    "    local url = redis.call('GET', 'oc:lease:' .. e)\n"
+    "    if url then return {'playing', cur, e, url} end\n"
+    "  end\n"
+    "end\n"
+    "local old = redis.call('HGET', 'oc:ticket:' .. p, 'e')\n"
+    "if old then\n"
+    "  redis.call('ZREM', 'oc:queue', p)\n"
+    "  redis.call('SREM', 'oc:tickets:' .. old, p)\n"
+    "  redis.call('DEL', 'oc:ticket:' .. p)\n"
+    "  if old ~= me then redis.call('RPUSH', 'oc:inbox:' .. old, 'T\\t' .. p) "
+    "end\n"
+    "end\n"
+    "local purged = 0\n"
+    "while purged <= ghosts do\n"
+    "  local head = redis.call('ZRANGE', 'oc:queue', 0, 0)\n"
+    "  if #head == 0 then break end\n"
+    "  local q = head[1]\n"
+    "  local t = redis.call('HMGET', 'oc:ticket:' .. q, 'e', 'n')\n"
+    "  redis.call('ZREM', 'oc:queue', q)\n"
+    "  if t[1] then\n"
+    "    redis.call('DEL', 'oc:ticket:' .. q)\n"
+    "    redis.call('SREM', 'oc:tickets:' .. t[1], q)\n"
+    "  end\n"
+    "  if t[1] and redis.call('EXISTS', 'oc:lease:' .. t[1]) == 1 and\n"
+    "     redis.call('EXISTS', 'oc:dead:' .. t[1]) == 0 then\n"
+    "    redis.call('HSET', 'oc:room:' .. room, 'e', me, 'p1', q, 'n1', t[2],\n"
+    "               'p2', p, 'n2', name)\n"
+    "    redis.call('PEXPIRE', 'oc:room:' .. room, ttl)\n"
+    "    redis.call('SET', 'oc:presence:' .. q, room, 'PX', ttl)\n"
+    "    redis.call('SET', 'oc:presence:' .. p, room, 'PX', ttl)\n"
+    "    if t[1] ~= me then\n"
+    "      local url = redis.call('GET', 'oc:lease:' .. me) or ''\n"
+    "      redis.call('RPUSH', 'oc:inbox:' .. t[1],\n"
+    "                 'M\\t' .. q .. '\\t' .. room .. '\\t' .. url)\n"
+    "    end\n"
+    "    return {'matched', q, t[2], t[1], purged}\n"
+    "  end\n"
+    "  if t[1] then redis.call('SET', 'oc:dead:' .. t[1], '1', 'EX', 86400) "
+    "end\n"
+    "  purged = purged + 1\n"
+    "end\n"
+    "local seq = redis.call('INCR', 'oc:qseq')\n"
+    "redis.call('ZADD', 'oc:queue', seq, p)\n"
+    "redis.call('HSET', 'oc:ticket:' .. p, 'e', me, 'n', name)\n"
+    "redis.call('SADD', 'oc:tickets:' .. me, p)\n"
+    "return {'queued', purged}\n";
+
+/* ARGV: player, me. Withdraw the player's ticket if it is still mine.
+ * Returns 1 when withdrawn, 0 when it was gone (matched, or taken). */
+static const char LUA_UNQUEUE[] =
+    "local p, me = ARGV[1], ARGV[2]\n"
+    "if redis.call('HGET', 'oc:ticket:' .. p, 'e') ~= me then return 0 end\n"
+    "redis.call('DEL', 'oc:ticket:' .. p)\n"
+    "redis.call('ZREM', 'oc:queue', p)\n"
+    "redis.call('SREM', 'oc:tickets:' .. me, p)\n"
+    "return 1\n";
+
+/* ARGV: player, me. Where is the player's game? Returns
+ *   {'none'}                      nowhere (or it is over)
+ *   {'here', room}                mine
+ *   {'move', room, url}           on a live instance: send them there
+ *   {'lost', room, p1, n1, p2, n2} its owner's lease lapsed: the game is
+ *                                 lost (decided here if nobody had) */
+static const char LUA_LOOKUP[] =
+    "local p, me = ARGV[1], ARGV[2]\n"
+    "local r = redis.call('GET', 'oc:presence:' .. p)\n"
+    "if not r then return {'none'} end\n"
+    "local rec = redis.call('HMGET', 'oc:room:' .. r, 'e', 'p1', 'n1', 'p2', "
+    "'n2')\n"
+    "local fin = redis.call('GET', 'oc:end:' .. r)\n"
+    "if not rec[1] or fin == 'done' then\n"
+    "  redis.call('DEL', 'oc:presence:' .. p)\n"
+    "  return {'none'}\n"
+    "end\n"
+    "if not fin then\n"
+    "  local url = redis.call('GET', 'oc:lease:' .. rec[1])\n"
+    "  if url and redis.call('EXISTS', 'oc:dead:' .. rec[1]) == 0 then\n"
+    "    if rec[1] == me then return {'here', r} end\n"
+    "    return {'move', r, url}\n"
+    "  end\n"
+    "  redis.call('SET', 'oc:dead:' .. rec[1], '1', 'EX', 86400)\n"
+    "  redis.call('SET', 'oc:end:' .. r, 'lost', 'EX', 86400)\n"
+    "end\n"
+    "redis.call('DEL', 'oc:presence:' .. p)\n"
+    "return {'lost', r, rec[2], rec[3], rec[4], rec[5]}\n";
+
+/* ARGV: room, me. The owner ends its room: 'done' when the end is its to
+ * record (set now, or by an earlier claim), 'lost' when the game was
+ * declared lost or I am dead. A room that was never in Redis (both
+ * players here) is claimed all the same. */
+static const char LUA_CLAIM[] =
+    "local r, me = ARGV[1], ARGV[2]\n"
+    "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return 'lost' end\n"
+    "local fin = redis.call('GET', 'oc:end:' .. r)\n"
+    "if fin then return fin end\n"
+    "redis.call('SET', 'oc:end:' .. r, 'done', 'EX', 86400)\n"
+    "for _, p in ipairs(redis.call('HMGET', 'oc:room:' .. r, 'p1', 'p2')) do\n"
+    "  if p and redis.call('GET', 'oc:presence:' .. p) == r then\n"
+    "    redis.call('DEL', 'oc:presence:' .. p)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('DEL', 'oc:room:' .. r)\n"
+    "return 'done'\n";
+
+#endif
