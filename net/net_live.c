@@ -144,6 +144,13 @@ static void live_wake(void *ctx) {
     event_active(live->run_ev, EV_TIMEOUT, 0);
 }
 
+int net_live_connect(net_live_t *live, const char *host, uint16_t port,
+                     rt_actor_id_t owner, rt_stream_t **out);
+static int live_connect_tmp(void *ctx, const char *host, uint16_t port,
+                            rt_actor_id_t owner, rt_stream_t **out) {
+  return net_live_connect(ctx, host, port, owner, out);
+}
+
 net_live_t *net_live_create(const net_live_config_t *cfg) {
   net_live_t *live = calloc(1, sizeof(*live));
   if (live == NULL)
@@ -177,8 +184,10 @@ net_live_t *net_live_create(const net_live_config_t *cfg) {
       .hash_disabled = cfg->hash_disabled,
       .epoch_unix_ns = wall_clock_ns(),
   };
-  rt_backend_t backend = {
-      .wake = live_wake, .log_write = NULL, .watch = live_watch};
+  rt_backend_t backend = {.wake = live_wake,
+                          .log_write = NULL,
+                          .watch = live_watch,
+                          .connect = live_connect_tmp};
   live->world = rt_world_create(&wc, &backend, live);
   if (live->world == NULL)
     goto fail;
