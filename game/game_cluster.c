@@ -419,6 +419,9 @@ static void copy_str(char *out, size_t cap, const char *s) {
   snprintf(out, cap, "%s", s != NULL ? s : "");
 }
 
+static void record_lost(cluster_t *c, const redisReply *r, size_t at,
+                        const char *who);
+
 static void on_fenced(cluster_t *c) {
   c->stats.fenced++;
   rt_log(cw(c), RT_LOG_ERROR, "cluster.fenced",
@@ -443,6 +446,9 @@ static void on_renew_reply(cluster_t *c, const request_t *rq,
       c->stats.tickets_purged += (uint64_t)purged;
       rt_log(cw(c), RT_LOG_INFO, "cluster.purged", "tickets=%lld", purged);
     }
+    /* Games of the incarnations reaped here: ended lost by this renew. */
+    for (size_t at = 2; at + 5 <= r->elements; at += 5)
+      record_lost(c, r, at, NULL);
     if (c->state == S_REGISTERING) {
       c->state = S_UP;
       c->stats.up = 1;
@@ -511,23 +517,33 @@ static void on_match_reply(cluster_t *c, const request_t *rq,
   tell_player(c, GAME_TAG_CL_UNAVAILABLE, &rq->who);
 }
 
-static void record_lost(cluster_t *c, const redisReply *r, const char *who) {
+/* Store a game as server_lost: its fields from reply r at `at` (room, p1,
+ * n1, p2, n2). `who`: the player to tell once it is stored (CL_LOST), or
+ * NULL (a reaped instance's game: nobody waits). The Store keeps one
+ * result per room: another instance storing it too changes nothing. */
+static void record_lost(cluster_t *c, const redisReply *r, size_t at,
+                        const char *who) {
   game_result_t res;
   memset(&res, 0, sizeof(res));
-  copy_str(res.room_id, sizeof(res.room_id), elem_str(r, 1));
-  copy_str(res.p1_id, sizeof(res.p1_id), elem_str(r, 2));
-  copy_str(res.p1_name, sizeof(res.p1_name), elem_str(r, 3));
-  copy_str(res.p2_id, sizeof(res.p2_id), elem_str(r, 4));
-  copy_str(res.p2_name, sizeof(res.p2_name), elem_str(r, 5));
+  copy_str(res.room_id, sizeof(res.room_id), elem_str(r, at));
+  copy_str(res.p1_id, sizeof(res.p1_id), elem_str(r, at + 1));
+  copy_str(res.p1_name, sizeof(res.p1_name), elem_str(r, at + 2));
+  copy_str(res.p2_id, sizeof(res.p2_id), elem_str(r, at + 3));
+  copy_str(res.p2_name, sizeof(res.p2_name), elem_str(r, at + 4));
   copy_str(res.winner, sizeof(res.winner), "none");
   copy_str(res.reason, sizeof(res.reason), "server_lost");
   res.finished_at_s = rt_wall_ns(cw(c)) / RT_NS_PER_S;
-  if (c->lost_len == LOST_MAX) {
+  if (who != NULL && c->lost_len == LOST_MAX) {
     rt_log(cw(c), RT_LOG_WARN, "cluster.lost_full", "room=%s", res.room_id);
     return; /* the player's next reconnect asks again */
   }
+  rt_log(cw(c), RT_LOG_INFO, "cluster.server_lost", "room=%s p1=%s p2=%s",
+         res.room_id, res.p1_id, res.p2_id);
   uint64_t key = LOST_KEY_BASE + ++c->lost_seq;
   if (game_store_record(cw(c), c->g->store, &res, key) < 0)
+    return;
+  c->stats.server_lost++;
+  if (who == NULL)
     return;
   lost_wait_t *l = &c->lost[c->lost_len++];
   l->key = key;
@@ -547,9 +563,8 @@ static void on_lookup_reply(cluster_t *c, const request_t *rq,
     copy_str(mv.url, sizeof(mv.url), elem_str(r, 2));
     to_manager(c, GAME_TAG_CL_MOVE, &mv, sizeof(mv));
   } else if (strcmp(what, "lost") == 0) {
-    /* Stored before told (the Store keeps one result per room, so the
-     * other player's instance storing it too changes nothing). */
-    record_lost(c, r, rq->who.id);
+    /* Stored before told. */
+    record_lost(c, r, 1, rq->who.id);
   }
 }
 
@@ -765,7 +780,6 @@ static void on_recorded(cluster_t *c, const rt_msg_t *msg) {
     memset(&who, 0, sizeof(who));
     copy_str(who.id, sizeof(who.id), c->lost[i].id);
     c->lost[i] = c->lost[--c->lost_len];
-    c->stats.server_lost++;
     tell_player(c, GAME_TAG_CL_LOST, &who);
     return;
   }

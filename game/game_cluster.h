@@ -19,7 +19,8 @@
  *   epochs      the incarnations to watch; every renew reaps the lapsed
  *   queue       the tickets, oldest first (a sorted set by arrival)
  *   ticket:P    P's ticket: its incarnation and name; tickets:E indexes them
- *   room:R      a cross-instance room: owner incarnation, players, names
+ *   room:R      a room: owner incarnation, players, names; rooms:E lists
+ *               E's rooms, so that whoever reaps E ends them (below)
  *   presence:P  the room P plays in, for a reconnect anywhere
  *   end:R       "done" (the owner stored the result) or "lost" (its owner
  *               died): whoever sets it first decides, so a game ends once
@@ -30,11 +31,13 @@
  *  (1) A pair is taken in one script: one ticket per player cluster-wide,
  *      never a player with himself, never a ticket whose incarnation's
  *      lease has lapsed (such a ticket is purged on the way).
- *  (2) A room's owner finishes it only after setting end:R to "done"; a
- *      reconnect that finds the owner's lease lapsed sets it to "lost"
- *      first, marking the owner dead. So a result is either stored by the
- *      owner or the game is server_lost, never both; a fenced owner (its
- *      renew finds dead:E) stores nothing and closes its players.
+ *  (2) A room's owner finishes it only after setting end:R to "done"; the
+ *      instance that reaps a lapsed owner (every renew looks), or a
+ *      reconnect that finds the owner's lease lapsed, sets it to "lost"
+ *      first, marking the owner dead, and stores the game server_lost.
+ *      So a game is stored by its owner or as server_lost, never both; a
+ *      fenced owner (its renew finds dead:E) stores nothing and closes its
+ *      players.
  *  (3) While Redis is unreachable no ticket is taken (JOIN_QUEUE answers
  *      matchmaking_unavailable), rooms play on, and a room that ends waits
  *      to claim its end unless its lease is still valid by its own clock

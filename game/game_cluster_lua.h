@@ -12,14 +12,17 @@
 
 /* ARGV: me, url, lease ms. Renew my lease unless I was declared dead, then
  * reap every watched incarnation whose lease lapsed: mark it dead, purge
- * its tickets and its inbox. Returns {1 renewed | 0 fenced, tickets
- * purged}. */
+ * its tickets and its inbox, and end each of its rooms that had not ended
+ * (end:R "lost"), returning them so that the reaper stores them server_lost
+ * (nobody else might: both players may never come back). Returns
+ *   {1 renewed | 0 fenced, tickets purged, then per lost room: room, p1,
+ *    n1, p2, n2} */
 static const char LUA_RENEW[] =
     "local me = ARGV[1]\n"
     "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {0, 0} end\n"
     "redis.call('SET', 'oc:lease:' .. me, ARGV[2], 'PX', ARGV[3])\n"
     "redis.call('SADD', 'oc:epochs', me)\n"
-    "local purged = 0\n"
+    "local out = {1, 0}\n"
     "for _, e in ipairs(redis.call('SMEMBERS', 'oc:epochs')) do\n"
     "  if redis.call('EXISTS', 'oc:lease:' .. e) == 0 then\n"
     "    redis.call('SET', 'oc:dead:' .. e, '1', 'EX', 86400)\n"
@@ -27,14 +30,25 @@ static const char LUA_RENEW[] =
     "      if redis.call('HGET', 'oc:ticket:' .. p, 'e') == e then\n"
     "        redis.call('DEL', 'oc:ticket:' .. p)\n"
     "        redis.call('ZREM', 'oc:queue', p)\n"
-    "        purged = purged + 1\n"
+    "        out[2] = out[2] + 1\n"
     "      end\n"
     "    end\n"
-    "    redis.call('DEL', 'oc:tickets:' .. e, 'oc:inbox:' .. e)\n"
+    "    for _, r in ipairs(redis.call('SMEMBERS', 'oc:rooms:' .. e)) do\n"
+    "      local rec = redis.call('HMGET', 'oc:room:' .. r, 'p1', 'n1', 'p2', "
+    "'n2')\n"
+    "      if rec[1] and redis.call('SET', 'oc:end:' .. r, 'lost', 'NX', 'EX',\n"
+    "                               86400) then\n"
+    "        for _, v in ipairs({r, rec[1], rec[2], rec[3], rec[4]}) do\n"
+    "          out[#out + 1] = v\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "    redis.call('DEL', 'oc:tickets:' .. e, 'oc:inbox:' .. e,\n"
+    "               'oc:rooms:' .. e)\n"
     "    redis.call('SREM', 'oc:epochs', e)\n"
     "  end\n"
     "end\n"
-    "return {1, purged}\n";
+    "return out\n";
 
 /* ARGV: player, name, me, room id, presence ms, ghosts max. Take the
  * oldest live ticket that is not the player's and make a room of the two,
@@ -83,6 +97,7 @@ static const char LUA_MATCH[] =
     "    redis.call('HSET', 'oc:room:' .. room, 'e', me, 'p1', q, 'n1', t[2],\n"
     "               'p2', p, 'n2', name)\n"
     "    redis.call('PEXPIRE', 'oc:room:' .. room, ttl)\n"
+    "    redis.call('SADD', 'oc:rooms:' .. me, room)\n"
     "    redis.call('SET', 'oc:presence:' .. q, room, 'PX', ttl)\n"
     "    redis.call('SET', 'oc:presence:' .. p, room, 'PX', ttl)\n"
     "    if t[1] ~= me then\n"
@@ -157,6 +172,7 @@ static const char LUA_CLAIM[] =
     "  end\n"
     "end\n"
     "redis.call('DEL', 'oc:room:' .. r)\n"
+    "redis.call('SREM', 'oc:rooms:' .. me, r)\n"
     "return 'done'\n";
 
 #endif

@@ -10,10 +10,11 @@ the issue asks of a cluster, broken on purpose:
      and finish, every game is stored once with the scores both players
      saw, no player is ever in two rooms.
   b. kill -9 of an instance in the middle of games: the other instance's
-     game is untouched; the dead one's players, back on a live instance,
-     get GAME_OVER server_lost (stored once, no leaderboard change); its
-     queued ticket is gone within the lease plus a second; nobody is
-     matched with it.
+     game is untouched; the survivor reaps the dead one: its queued ticket
+     is gone within the lease plus a second, its game is stored
+     server_lost (once, no leaderboard change) before anyone comes back;
+     its players, back on a live instance, get GAME_OVER server_lost;
+     nobody is matched with it.
   c. SIGSTOP of an owner for longer than its lease, then SIGCONT: its
      players hear server_lost elsewhere; the owner finds itself fenced,
      closes its players (1012) and stores nothing, so the game is stored
@@ -182,6 +183,11 @@ class ClusterTest(unittest.TestCase):
             while self.redis.cli("ZSCORE", "oc:queue", q.uid) != "":
                 self.assertLess(time.monotonic() - killed, LEASE_S + 1.0)
                 await asyncio.sleep(0.05)
+            # a reaped b: the game is stored server_lost before anyone
+            # comes back (both might never).
+            while not any(r[5] == "server_lost" for r in games(self.db).values()):
+                self.assertLess(time.monotonic() - killed, LEASE_S + 3.0)
+                await asyncio.sleep(0.1)
             # Back on a: the game is over for both, server_lost.
             ox = await x.come_back(a)
             oy = await y.come_back(a)

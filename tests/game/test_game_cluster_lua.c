@@ -1,0 +1,335 @@
+/* test_game_cluster_lua.c: the Cluster's Lua scripts against a real Redis.
+ *
+ * Each script is one atomic step of game_cluster.h's guarantees; these
+ * tests set up the keys a step meets (a lapsed lease, a ghost ticket, a
+ * game declared lost, a fenced incarnation) and check the reply and every
+ * key the step leaves. One throwaway redis-server per test (tests/lib/
+ * redis_tmp.h), spoken to with hiredis's blocking client: this is test
+ * code, never an actor.
+ */
+#include "game_cluster_lua.h"
+#include "redis_tmp.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <string.h>
+
+static redis_tmp_t server;
+static redisContext *rc;
+
+static void setup(void) {
+  cr_assert_eq(redis_tmp_start(&server), 0, "redis-server did not start");
+  struct timeval tv = {.tv_sec = 5};
+  rc = redisConnectWithTimeout("127.0.0.1", server.port, tv);
+  cr_assert(rc != NULL && rc->err == 0);
+}
+
+static void teardown(void) {
+  if (rc != NULL)
+    redisFree(rc);
+  rc = NULL;
+  redis_tmp_stop(&server);
+}
+
+TestSuite(cluster_lua, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Run a script with its ARGV (NULL-terminated); the reply (caller frees). */
+static redisReply *eval(const char *script, ...) {
+  const char *argv[16] = {"EVAL", script, "0"};
+  size_t lens[16];
+  int argc = 3;
+  va_list ap;
+  va_start(ap, script);
+  const char *a;
+  while ((a = va_arg(ap, const char *)) != NULL && argc < 16)
+    argv[argc++] = a;
+  va_end(ap);
+  for (int i = 0; i < argc; i++)
+    lens[i] = strlen(argv[i]);
+  redisReply *r = redisCommandArgv(rc, argc, argv, lens);
+  cr_assert(r != NULL, "no reply");
+  cr_assert_neq(r->type, REDIS_REPLY_ERROR, "script error: %s", r->str);
+  return r;
+}
+
+/* A plain command's reply as text ("" for nil, the number for integers). */
+static const char *cmd(char *out, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *r = redisvCommand(rc, fmt, ap);
+  va_end(ap);
+  cr_assert(r != NULL);
+  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+    snprintf(out, cap, "%s", r->str);
+  else if (r->type == REDIS_REPLY_INTEGER)
+    snprintf(out, cap, "%lld", r->integer);
+  else
+    out[0] = '\0';
+  freeReplyObject(r);
+  return out;
+}
+
+static char buf[512];
+#define Q(...) cmd(buf, sizeof(buf), __VA_ARGS__)
+
+static const char *el(const redisReply *r, size_t i) {
+  cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+  cr_assert_lt(i, r->elements);
+  return r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : NULL;
+}
+
+static long long eli(const redisReply *r, size_t i) {
+  cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+  cr_assert_lt(i, r->elements);
+  cr_assert_eq(r->element[i]->type, REDIS_REPLY_INTEGER);
+  return r->element[i]->integer;
+}
+
+static void renew(const char *me, const char *url) {
+  redisReply *r = eval(LUA_RENEW, me, url, "3000", NULL);
+  cr_assert_eq(eli(r, 0), 1);
+  freeReplyObject(r);
+}
+
+static redisReply *join(const char *p, const char *me, const char *room) {
+  return eval(LUA_MATCH, p, "name", me, room, "60000", "64", NULL);
+}
+
+/* ---- Leases -------------------------------------------------------------- */
+
+Test(cluster_lua, renew_sets_the_lease_until_declared_dead) {
+  redisReply *r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(eli(r, 0), 1);
+  cr_assert_eq(eli(r, 1), 0);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("GET oc:lease:a/1"), "ws://a/ws");
+  long long ttl = atoll(Q("PTTL oc:lease:a/1"));
+  cr_assert(ttl > 2000 && ttl <= 3000, "ttl %lld", ttl);
+  cr_assert_str_eq(Q("SISMEMBER oc:epochs a/1"), "1");
+  /* Someone acted on a/1's lapse: it may never renew again. */
+  Q("SET oc:dead:a/1 1");
+  Q("DEL oc:lease:a/1");
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(eli(r, 0), 0);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:lease:a/1"), "0");
+}
+
+Test(cluster_lua, renew_reaps_a_lapsed_incarnation_and_its_tickets) {
+  renew("b/1", "ws://b/ws");
+  redisReply *r = join("q", "b/1", "r-1");
+  cr_assert_str_eq(el(r, 0), "queued");
+  freeReplyObject(r);
+  /* The player's ticket moved to c/1 since: not b/1's to purge. */
+  renew("c/1", "ws://c/ws");
+  Q("SADD oc:tickets:b/1 moved");
+  Q("HSET oc:ticket:moved e c/1 n M");
+  Q("ZADD oc:queue 99 moved");
+  Q("DEL oc:lease:b/1"); /* b/1's lease lapsed */
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(eli(r, 0), 1);
+  cr_assert_eq(eli(r, 1), 1, "one ticket purged, not the moved one");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:dead:b/1"), "1");
+  cr_assert_str_eq(Q("EXISTS oc:ticket:q"), "0");
+  cr_assert_str_eq(Q("ZSCORE oc:queue q"), "");
+  cr_assert_str_eq(Q("ZSCORE oc:queue moved"), "99");
+  cr_assert_str_eq(Q("SISMEMBER oc:epochs b/1"), "0");
+  cr_assert_str_eq(Q("SISMEMBER oc:epochs c/1"), "1");
+}
+
+/* ---- Matchmaking --------------------------------------------------------- */
+
+Test(cluster_lua, a_pair_across_instances_is_one_room_and_a_note) {
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  redisReply *r = join("x", "a/1", "ra-1");
+  cr_assert_str_eq(el(r, 0), "queued");
+  freeReplyObject(r);
+  r = join("y", "b/1", "rb-1");
+  cr_assert_str_eq(el(r, 0), "matched");
+  cr_assert_str_eq(el(r, 1), "x");
+  cr_assert_str_eq(el(r, 3), "a/1");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("HGET oc:room:rb-1 e"), "b/1");
+  cr_assert_str_eq(Q("HGET oc:room:rb-1 p1"), "x");
+  cr_assert_str_eq(Q("HGET oc:room:rb-1 p2"), "y");
+  cr_assert_str_eq(Q("GET oc:presence:x"), "rb-1");
+  cr_assert_str_eq(Q("GET oc:presence:y"), "rb-1");
+  cr_assert_str_eq(Q("LINDEX oc:inbox:a/1 0"), "M\tx\trb-1\tws://b/ws");
+  cr_assert_str_eq(Q("ZCARD oc:queue"), "0");
+  cr_assert_str_eq(Q("EXISTS oc:ticket:x"), "0");
+}
+
+Test(cluster_lua, never_a_player_with_himself) {
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  redisReply *r = join("x", "a/1", "r-1");
+  cr_assert_str_eq(el(r, 0), "queued");
+  freeReplyObject(r);
+  /* x again, from b: its ticket moves (a is told), x is not its own
+   * opponent. */
+  r = join("x", "b/1", "r-2");
+  cr_assert_str_eq(el(r, 0), "queued");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("ZCARD oc:queue"), "1");
+  cr_assert_str_eq(Q("HGET oc:ticket:x e"), "b/1");
+  cr_assert_str_eq(Q("SISMEMBER oc:tickets:a/1 x"), "0");
+  cr_assert_str_eq(Q("LINDEX oc:inbox:a/1 0"), "T\tx");
+}
+
+Test(cluster_lua, a_ghost_ticket_is_purged_never_matched) {
+  renew("a/1", "ws://a/ws");
+  renew("g/1", "ws://g/ws");
+  redisReply *r = join("ghost", "g/1", "r-1");
+  freeReplyObject(r);
+  Q("DEL oc:lease:g/1"); /* g/1 died; nobody has reaped it yet */
+  r = join("x", "a/1", "r-2");
+  cr_assert_str_eq(el(r, 0), "queued");
+  cr_assert_eq(eli(r, 1), 1);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:dead:g/1"), "1");
+  cr_assert_str_eq(Q("EXISTS oc:ticket:ghost"), "0");
+  cr_assert_str_eq(Q("ZCARD oc:queue"), "1");
+}
+
+Test(cluster_lua, a_dead_incarnation_takes_no_ticket) {
+  renew("a/1", "ws://a/ws");
+  Q("SET oc:dead:a/1 1");
+  redisReply *r = join("x", "a/1", "r-1");
+  cr_assert_str_eq(el(r, 0), "fenced");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("ZCARD oc:queue"), "0");
+}
+
+Test(cluster_lua, a_player_in_a_live_game_is_sent_there) {
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  freeReplyObject(join("x", "a/1", "r-1"));
+  freeReplyObject(join("y", "a/1", "r-2")); /* a owns r-2 */
+  redisReply *r = join("x", "b/1", "r-3");
+  cr_assert_str_eq(el(r, 0), "playing");
+  cr_assert_str_eq(el(r, 1), "r-2");
+  cr_assert_str_eq(el(r, 2), "a/1");
+  cr_assert_str_eq(el(r, 3), "ws://a/ws");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("ZCARD oc:queue"), "0");
+}
+
+Test(cluster_lua, unqueue_takes_only_a_ticket_still_mine) {
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  freeReplyObject(join("x", "a/1", "r-1"));
+  redisReply *r = eval(LUA_UNQUEUE, "x", "b/1", NULL);
+  cr_assert_eq(r->integer, 0);
+  freeReplyObject(r);
+  r = eval(LUA_UNQUEUE, "x", "a/1", NULL);
+  cr_assert_eq(r->integer, 1);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("ZCARD oc:queue"), "0");
+  cr_assert_str_eq(Q("SCARD oc:tickets:a/1"), "0");
+}
+
+/* ---- Where a game is, and how it ends ------------------------------------ */
+
+static void cross_game(void) {
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  freeReplyObject(join("x", "a/1", "r-1"));
+  freeReplyObject(join("y", "b/1", "r-2")); /* b owns r-2 */
+}
+
+Test(cluster_lua, lookup_sends_a_player_to_the_live_owner) {
+  cross_game();
+  redisReply *r = eval(LUA_LOOKUP, "x", "a/1", NULL);
+  cr_assert_str_eq(el(r, 0), "move");
+  cr_assert_str_eq(el(r, 1), "r-2");
+  cr_assert_str_eq(el(r, 2), "ws://b/ws");
+  freeReplyObject(r);
+  r = eval(LUA_LOOKUP, "y", "b/1", NULL);
+  cr_assert_str_eq(el(r, 0), "here");
+  freeReplyObject(r);
+  r = eval(LUA_LOOKUP, "nobody", "a/1", NULL);
+  cr_assert_str_eq(el(r, 0), "none");
+  freeReplyObject(r);
+}
+
+Test(cluster_lua, a_dead_owners_game_is_lost_once_and_the_owner_fenced) {
+  cross_game();
+  Q("DEL oc:lease:b/1"); /* b stalled past its lease */
+  redisReply *r = eval(LUA_LOOKUP, "x", "a/1", NULL);
+  cr_assert_str_eq(el(r, 0), "lost");
+  cr_assert_str_eq(el(r, 1), "r-2");
+  cr_assert_str_eq(el(r, 2), "x");
+  cr_assert_str_eq(el(r, 4), "y");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("GET oc:end:r-2"), "lost");
+  cr_assert_str_eq(Q("EXISTS oc:dead:b/1"), "1");
+  /* y, back anywhere, hears the same. */
+  r = eval(LUA_LOOKUP, "y", "a/1", NULL);
+  cr_assert_str_eq(el(r, 0), "lost");
+  freeReplyObject(r);
+  /* b wakes: its claim loses, its renew finds it dead. */
+  r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  cr_assert_str_eq(r->str, "lost");
+  freeReplyObject(r);
+  r = eval(LUA_RENEW, "b/1", "ws://b/ws", "3000", NULL);
+  cr_assert_eq(eli(r, 0), 0);
+  freeReplyObject(r);
+}
+
+Test(cluster_lua, the_owners_claim_ends_the_game_once) {
+  cross_game();
+  redisReply *r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  cr_assert_str_eq(r->str, "done");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("GET oc:end:r-2"), "done");
+  cr_assert_str_eq(Q("EXISTS oc:presence:x"), "0");
+  cr_assert_str_eq(Q("EXISTS oc:room:r-2"), "0");
+  /* A claim sent again (the reply was lost) is still the owner's. */
+  r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  cr_assert_str_eq(r->str, "done");
+  freeReplyObject(r);
+  /* The owner dying after the end changes nothing: nothing to lose. */
+  Q("DEL oc:lease:b/1");
+  r = eval(LUA_LOOKUP, "x", "a/1", NULL);
+  cr_assert_str_eq(el(r, 0), "none");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("GET oc:end:r-2"), "done");
+}
+
+Test(cluster_lua, a_fenced_owner_claims_nothing) {
+  cross_game();
+  Q("SET oc:dead:b/1 1");
+  redisReply *r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  cr_assert_str_eq(r->str, "lost");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:end:r-2"), "0");
+}
+
+Test(cluster_lua, the_reaper_ends_a_dead_owners_games_once) {
+  cross_game();                                        /* b owns r-2 (x, y) */
+  freeReplyObject(join("u", "b/1", "r-3"));            /* queued on b */
+  freeReplyObject(join("v", "b/1", "r-4"));            /* b owns r-4 (u, v) */
+  redisReply *r = eval(LUA_CLAIM, "r-4", "b/1", NULL); /* r-4 ended */
+  freeReplyObject(r);
+  Q("DEL oc:lease:b/1");
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(eli(r, 0), 1);
+  cr_assert_eq(r->elements, 7, "one game to store: r-2, not the ended r-4");
+  cr_assert_str_eq(el(r, 2), "r-2");
+  cr_assert_str_eq(el(r, 3), "x");
+  cr_assert_str_eq(el(r, 5), "y");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("GET oc:end:r-2"), "lost");
+  cr_assert_str_eq(Q("GET oc:end:r-4"), "done");
+  /* Reaped once: the next renew has nothing more. */
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(r->elements, 2);
+  freeReplyObject(r);
+  /* x, back, hears it. */
+  r = eval(LUA_LOOKUP, "x", "a/1", NULL);
+  cr_assert_str_eq(el(r, 0), "lost");
+  freeReplyObject(r);
+}
