@@ -429,6 +429,13 @@ static void client_message(void *session, rt_actor_t *self,
   case GAME_TAG_REFUSED:
     kick(c, GAME_KICK_SERVER_FULL, RT_CLOSE_TRY_LATER, "server full");
     return;
+  case GAME_TAG_CL_UNAVAILABLE:
+    /* Not queued after all (matchmaking is unavailable): the lobby. */
+    if (c->room == 0 && c->queued) {
+      c->queued = false;
+      arm_idle(c);
+    }
+    return;
   case GAME_TAG_MOVED:
     c->moving = true;
     c->queued = false;

@@ -231,10 +231,11 @@ static int append_out(cluster_t *c, const char *cmd, size_t len) {
   return RT_OK;
 }
 
-/* Send one command (argv, NUL-terminated strings) awaiting a reply of
- * `kind`; *req_out, when asked, is its slot to fill in. */
-static int command(cluster_t *c, req_kind_t kind, int argc, const char **argv,
-                   request_t **req_out) {
+/* Send one command (argv, NUL-terminated strings) awaiting the reply
+ * described by *req (kind and whom to tell; copied before anything is
+ * written, since a failed write fails every pending request at once). */
+static int command(cluster_t *c, const request_t *req, int argc,
+                   const char **argv) {
   if (c->stream == NULL || c->count == PENDING_MAX)
     return RT_ELIMIT;
   size_t lens[12];
@@ -251,21 +252,18 @@ static int command(cluster_t *c, req_kind_t kind, int argc, const char **argv,
     return err;
   request_t *r = &c->ring[(c->head + c->count) % PENDING_MAX];
   c->count++;
-  memset(r, 0, sizeof(*r));
-  r->kind = (uint8_t)kind;
+  *r = *req;
   r->sent_at = rt_now(cw(c));
-  if (req_out != NULL)
-    *req_out = r;
   flush(c);
   return RT_OK;
 }
 
-static int eval(cluster_t *c, req_kind_t kind, const char *script, int nargs,
-                const char **args, request_t **req_out) {
+static int eval(cluster_t *c, const request_t *req, const char *script,
+                int nargs, const char **args) {
   const char *argv[12] = {"EVAL", script, "0"};
   for (int i = 0; i < nargs; i++)
     argv[3 + i] = args[i];
-  return command(c, kind, 3 + nargs, argv, req_out);
+  return command(c, req, 3 + nargs, argv);
 }
 
 /* ---- Telling the other actors -------------------------------------------- */
@@ -358,19 +356,24 @@ static void send_renew(cluster_t *c) {
   snprintf(ttl, sizeof(ttl), "%" PRId64,
            (int64_t)(c->cfg.lease / RT_NS_PER_MS));
   const char *args[] = {c->epoch, c->cfg.public_url, ttl};
-  if (eval(c, REQ_RENEW, LUA_RENEW, 3, args, NULL) == RT_OK)
-    c->renew_out = true;
+  request_t rq = {.kind = REQ_RENEW};
+  /* Set first: a write that fails inside eval drops the link, which
+   * clears it again. */
+  c->renew_out = true;
+  if (eval(c, &rq, LUA_RENEW, 3, args) < 0)
+    c->renew_out = false;
 }
 
 static void on_connected(cluster_t *c) {
   c->state = S_REGISTERING;
   if (c->cfg.password[0] != '\0') {
-    const char *argv[3] = {"AUTH", c->cfg.user, c->cfg.password};
+    request_t rq = {.kind = REQ_AUTH};
+    const char *with_user[3] = {"AUTH", c->cfg.user, c->cfg.password};
+    const char *without[2] = {"AUTH", c->cfg.password};
     if (c->cfg.user[0] != '\0')
-      (void)command(c, REQ_AUTH, 3, argv, NULL);
+      (void)command(c, &rq, 3, with_user);
     else
-      (void)command(c, REQ_AUTH, 2, (const char *[]){"AUTH", c->cfg.password},
-                    NULL);
+      (void)command(c, &rq, 2, without);
   }
   send_renew(c);
 }
@@ -713,7 +716,6 @@ static void on_join(cluster_t *c, const rt_msg_t *msg) {
   game_cl_player_t who;
   if (!read_player(msg, &who))
     return;
-  request_t *rq = NULL;
   uint64_t seq = c->match_seq + 1;
   char room[32], ttl[24];
   game__room_id(c->g, seq, room, sizeof(room));
@@ -721,14 +723,13 @@ static void on_join(cluster_t *c, const rt_msg_t *msg) {
            (int64_t)(presence_ttl(c) / RT_NS_PER_MS));
   const char *args[] = {who.id, who.name, c->epoch,
                         room,   ttl,      GHOSTS_PER_MATCH};
-  if (!up(c) || eval(c, REQ_MATCH, LUA_MATCH, 6, args, &rq) < 0) {
+  request_t rq = {.kind = REQ_MATCH, .seq = seq, .who = who};
+  if (!up(c) || eval(c, &rq, LUA_MATCH, 6, args) < 0) {
     c->stats.unavailable++;
     tell_player(c, GAME_TAG_CL_UNAVAILABLE, &who);
     return;
   }
   c->match_seq = seq; /* a room id is never offered twice */
-  rq->who = who;
-  rq->seq = seq;
 }
 
 static void on_unqueue(cluster_t *c, const rt_msg_t *msg) {
@@ -736,17 +737,17 @@ static void on_unqueue(cluster_t *c, const rt_msg_t *msg) {
   if (!read_player(msg, &who) || !up(c))
     return; /* down: CL_DOWN already dequeued everyone */
   const char *args[] = {who.id, c->epoch};
-  (void)eval(c, REQ_UNQUEUE, LUA_UNQUEUE, 2, args, NULL);
+  request_t rq = {.kind = REQ_UNQUEUE};
+  (void)eval(c, &rq, LUA_UNQUEUE, 2, args);
 }
 
 static void on_lookup(cluster_t *c, const rt_msg_t *msg) {
   game_cl_player_t who;
   if (!read_player(msg, &who) || !up(c))
     return;
-  request_t *rq = NULL;
+  request_t rq = {.kind = REQ_LOOKUP, .who = who};
   const char *args[] = {who.id, c->epoch};
-  if (eval(c, REQ_LOOKUP, LUA_LOOKUP, 2, args, &rq) == RT_OK)
-    rq->who = who;
+  (void)eval(c, &rq, LUA_LOOKUP, 2, args);
 }
 
 static void on_claim(cluster_t *c, const rt_msg_t *msg) {
@@ -754,13 +755,10 @@ static void on_claim(cluster_t *c, const rt_msg_t *msg) {
   RT_MSG_GET(msg, game_cl_claim_t, &cl);
   char room[32];
   game__room_id(c->g, cl.seq, room, sizeof(room));
-  request_t *rq = NULL;
+  request_t rq = {.kind = REQ_CLAIM, .reply_to = msg->from, .seq = cl.seq};
   const char *args[] = {room, c->epoch};
-  if (up(c) && eval(c, REQ_CLAIM, LUA_CLAIM, 2, args, &rq) == RT_OK) {
-    rq->reply_to = msg->from;
-    rq->seq = cl.seq;
+  if (up(c) && eval(c, &rq, LUA_CLAIM, 2, args) == RT_OK)
     return;
-  }
   /* Redis cannot say. While the lease still holds by our own clock nobody
    * can have declared this game lost: the end is ours. */
   bool held =
@@ -800,8 +798,10 @@ static void on_poll(cluster_t *c) {
   char key[GAME_CLUSTER_ID_MAX + 32];
   snprintf(key, sizeof(key), "oc:inbox:%s", c->epoch);
   const char *argv[] = {"LPOP", key, INBOX_BATCH};
-  if (command(c, REQ_POLL, 3, argv, NULL) == RT_OK)
-    c->poll_out = true;
+  request_t rq = {.kind = REQ_POLL};
+  c->poll_out = true; /* as for the renew */
+  if (command(c, &rq, 3, argv) < 0)
+    c->poll_out = false;
 }
 
 /* ---- The actor ----------------------------------------------------------- */

@@ -83,7 +83,8 @@ enum {
   GAME_TAG_CL_MATCHED,     /* Cluster -> Manager: buf game_cl_match_t */
   GAME_TAG_CL_MOVE,        /* Cluster -> Manager: buf game_cl_move_t */
   GAME_TAG_CL_LOST,        /* Cluster -> Manager: buf game_cl_player_t */
-  GAME_TAG_CL_UNAVAILABLE, /* Cluster -> Manager: buf game_cl_player_t */
+  GAME_TAG_CL_UNAVAILABLE, /* Cluster -> Manager: buf game_cl_player_t;
+                              Manager -> Client: not queued after all */
   GAME_TAG_CL_DOWN,        /* Cluster -> Manager: Redis is unreachable */
   GAME_TAG_CL_FENCED,      /* Cluster -> Manager: this incarnation is dead */
   GAME_TAG_CL_TAKEN,       /* Cluster -> Manager: buf game_cl_player_t,

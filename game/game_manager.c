@@ -285,6 +285,9 @@ static void unavailable(manager_t *m, player_t *p) {
   m->g->stats.mm_unavailable++;
   send_error(m, p->client, "matchmaking_unavailable",
              "matchmaking is unavailable, try again shortly");
+  /* Back in the lobby: the Client's idle time runs again. */
+  rt_msg_t back = rt_msg_make(GAME_TAG_CL_UNAVAILABLE, NULL, 0);
+  (void)rt_send(mworld(m), p->client, &back);
 }
 
 static void join_cluster(manager_t *m, player_t *p) {

@@ -40,9 +40,10 @@ class Redis:
     """redis-server on 127.0.0.1, a free port, no persistence: a restart
     (kill, then start) loses every key, the hardest case."""
 
-    def __init__(self):
+    def __init__(self, password=None):
         self._tmp = tempfile.TemporaryDirectory(prefix="oc-redis-")
         self.port = free_port()
+        self.password = password
         self.url = "redis://127.0.0.1:%d" % self.port
         self.proc = None
         self.start()
@@ -51,7 +52,8 @@ class Redis:
         log = open(os.path.join(self._tmp.name, "redis.log"), "a")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self._tmp.name],
+             "--save", "", "--appendonly", "no", "--dir", self._tmp.name,
+             *(["--requirepass", self.password] if self.password else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             preexec_fn=livelib.die_with_parent)
         log.close()
@@ -67,8 +69,11 @@ class Redis:
 
     def cli(self, *args):
         """One command through redis-cli; its output, stripped."""
+        auth = ["--no-auth-warning", "-a", self.password] if self.password \
+            else []
         out = subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
+            ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *auth,
+             *args],
             capture_output=True, text=True, timeout=STEP_TIMEOUT)
         return out.stdout.strip()
 
@@ -85,11 +90,12 @@ class Redis:
 class Instance(livelib.Server):
     """One cluster instance on a free fixed port, named `name`."""
 
-    def __init__(self, binary, static, db, redis, name, *extra, port=None):
+    def __init__(self, binary, static, db, redis, name, *extra, port=None,
+                 url=None):
         self.name = name
         port = port or free_port()
         self.args = (binary, static, db, "--port", str(port), "--redis",
-                     redis.url, "--instance-id", name, *extra)
+                     url or redis.url, "--instance-id", name, *extra)
         super().__init__(*self.args)
         self.ws_url = "ws://127.0.0.1:%d/ws" % self.port
 

@@ -73,6 +73,7 @@ class ClusterTest(unittest.TestCase):
         for i in self.instances:
             i.resume()
             i.kill()
+            i._tmp.cleanup()
         self.redis.stop()
         self.tmp.cleanup()
 
@@ -318,6 +319,42 @@ class ClusterTest(unittest.TestCase):
             self.assertGreaterEqual(
                 i.metrics()['overcookied_redis_connects_total{kind="reconnect"}'],
                 1)
+
+
+class PasswordTest(unittest.TestCase):
+    """A Redis with a password: the instance joins with it in the URL, a
+    wrong one is refused (and retried), and neither appears in any log."""
+
+    def test_password_is_used_and_never_logged(self):
+        tmp = tempfile.TemporaryDirectory(prefix="oc-cluster-")
+        redis = Redis(password="s3cret-pw-0123")
+        db = os.path.join(tmp.name, "games.db")
+        port = redis.port
+        good = Instance(BINARY, STATIC, db, redis, "good", *RULES,
+                        url="redis://:s3cret-pw-0123@127.0.0.1:%d" % port)
+        bad = Instance(BINARY, STATIC, db, redis, "bad", *RULES,
+                       url="redis://:wrong-pw-4567@127.0.0.1:%d" % port)
+        try:
+            deadline = time.monotonic() + 10
+            while good.metrics().get("overcookied_cluster_up") != 1:
+                self.assertLess(time.monotonic(), deadline, good.err())
+                time.sleep(0.05)
+            deadline = time.monotonic() + 10
+            while bad.metrics()["overcookied_redis_errors_total"] < 2:
+                self.assertLess(time.monotonic(), deadline, bad.err())
+                time.sleep(0.05)
+            self.assertEqual(bad.metrics()["overcookied_cluster_up"], 0)
+            for inst in (good, bad):
+                with open(inst.out_path) as f:
+                    log = inst.err() + f.read()
+                self.assertNotIn("s3cret-pw", log)
+                self.assertNotIn("wrong-pw", log)
+        finally:
+            for inst in (good, bad):
+                inst.kill()
+                inst._tmp.cleanup()
+            redis.stop()
+            tmp.cleanup()
 
 
 if __name__ == "__main__":
