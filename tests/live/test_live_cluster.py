@@ -23,12 +23,16 @@ the issue asks of a cluster, broken on purpose:
      during games: nothing crashes, running games finish and are stored,
      JOIN_QUEUE meanwhile answers matchmaking_unavailable, matchmaking
      comes back by itself, no double match.
+  e. One instance of the cluster records its trace while it owns a game
+     and sends a player to another's: the trace replays `ok` alone, with
+     no Redis and no other instance running.
 
-usage: test_live_cluster.py OVERCOOKIED_BINARY STATIC_DIR
+usage: test_live_cluster.py OVERCOOKIED_BINARY STATIC_DIR REPLAY_BINARY
 """
 import asyncio
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +43,7 @@ import clusterlib  # noqa: E402
 from clusterlib import Instance, Player, Redis  # noqa: E402
 from livelib import http  # noqa: E402
 
-BINARY = STATIC = None
+BINARY = STATIC = REPLAY = None
 LEASE_S = 1.5
 RULES = ("--countdown", "0.5", "--game-length", "3", "--reconnect-grace",
          "10", "--lease", str(LEASE_S), "--log-level", "info")
@@ -320,6 +324,36 @@ class ClusterTest(unittest.TestCase):
                 i.metrics()['overcookied_redis_connects_total{kind="reconnect"}'],
                 1)
 
+    # ---- e -------------------------------------------------------------
+
+    def test_e_one_instance_trace_replays_alone(self):
+        trace = os.path.join(self.tmp.name, "trace")
+        a = self.start("a", "--record", trace)
+        b = self.start("b")
+        self.wait_up(a)
+        self.wait_up(b)
+        # x (b) then y (a): a owns it, x moves to a. Then u (a) then v
+        # (b): b owns it, a sends u away with MOVE.
+        x, y = self.player("X", b), self.player("Y", a)
+        u, v = self.player("U", a), self.player("V", b)
+
+        async def go():
+            fx = await x.join()
+            await asyncio.gather(x.play(first=fx), y.play())
+            fu = await u.join()
+            await asyncio.gather(u.play(first=fu), v.play())
+        run(go())
+        self.assertEqual(x.starts[0][0], a.ws_url)
+        self.assertEqual(u.starts[0][0], b.ws_url)
+        self.assertEqual(a.stop(), 0, a.err())
+        b.kill()
+        self.redis.kill()  # the replay needs neither
+        rep = subprocess.run([REPLAY, trace], capture_output=True, text=True,
+                             timeout=60)
+        out = rep.stdout + rep.stderr
+        self.assertEqual(rep.returncode, 0, out)
+        self.assertIn("replay: ok: the whole recording", out)
+
 
 class PasswordTest(unittest.TestCase):
     """A Redis with a password: the instance joins with it in the URL, a
@@ -358,5 +392,5 @@ class PasswordTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    BINARY, STATIC = sys.argv[1], sys.argv[2]
+    BINARY, STATIC, REPLAY = sys.argv[1], sys.argv[2], sys.argv[3]
     unittest.main(argv=sys.argv[:1], verbosity=2)

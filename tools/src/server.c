@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 void server_usage(FILE *out) {
@@ -286,6 +287,11 @@ int server_cluster_config(const server_options_t *o, game_cluster_config_t *c,
     snprintf(why, why_cap, "--redis: %s", reason);
     return RT_EINVAL;
   }
+  /* A recording holds no password (format_cluster): a replay of one made
+   * with a password is given it by the operator, or its AUTH differs. */
+  const char *pw = getenv("OC_REDIS_PASSWORD");
+  if (strcmp(c->password, SERVER_REDIS_PASSWORD_REDACTED) == 0 && pw != NULL)
+    snprintf(c->password, sizeof(c->password), "%s", pw);
   if (strchr(c->host, ':') != NULL) {
     snprintf(why, why_cap, "--redis: an IPv6 host is not supported yet");
     return RT_EINVAL;
