@@ -43,9 +43,12 @@ struct sim_replay {
   bool run_hash;
   bool stopped;
   bool closing;
-  bool ran;        /* sim_replay_run was called: it runs once */
-  rt_time_ns time; /* the recorded clock */
-  sim_replay_report_t *rep;
+  bool ran;                 /* sim_replay_run was called: it runs once */
+  rt_time_ns time;          /* the recorded clock */
+  sim_replay_report_t *rep; /* &setup until the run, then the run's */
+  /* What the setup did before sim_replay_run (a connect takes a record,
+   * and may diverge): the run's report starts from it. */
+  sim_replay_report_t setup;
   seen_t ring[SIM_REPLAY_CONTEXT];
   uint64_t seen_count;
   rt_delivery_t last; /* the delivery being handled */
@@ -678,6 +681,8 @@ int sim_replay_open(const char *path, const sim_replay_config_t *cfg,
     return RT_ENOMEM;
   }
   rt_world_set_tap(r->world, &replay_tap, r);
+  r->setup.status = SIM_REPLAY_DONE;
+  r->rep = &r->setup;
   *out = r;
   return RT_OK;
 }
@@ -855,8 +860,8 @@ sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
     return rep->status;
   }
   r->ran = true;
+  *rep = r->setup; /* DONE, or how the setup diverged */
   r->rep = rep;
-  rep->status = SIM_REPLAY_DONE;
   while (!r->stopped) {
     net_trace_record_t rec;
     int rc = pull(r, &rec);

@@ -95,8 +95,11 @@ int sim_replay_listen(sim_replay_t *r, rt_actor_id_t owner,
                       rt_listener_t **out);
 
 /* Replay until the recording ends, the world time would pass `until`
- * (RT_TIME_NEVER: no limit), or something differs. Fills *rep. Once per
- * replay: a second call is a TRACE_ERROR (the records are consumed). */
+ * (RT_TIME_NEVER: no limit), or something differs. Fills *rep, counting
+ * what the setup took too: a connect made while setting up takes its
+ * record then, and if it differed the run returns that divergence at once.
+ * Once per replay: a second call is a TRACE_ERROR (the records are
+ * consumed). */
 sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
                                    sim_replay_report_t *rep);
 

@@ -454,6 +454,39 @@ Test(sim_replay, a_connect_to_another_host_diverges_at_the_connect) {
   cr_assert_eq(dr.dialer.connect_rc, RT_EIO);
 }
 
+Test(sim_replay, a_connect_where_the_recording_has_none_diverges_at_setup) {
+  /* The echo session has no CONNECT: a program that connects while it is
+   * set up, before the run, meets the recording's first record instead
+   * (the listener's signal). The run reports that, not a clean replay. */
+  char dir[TMP_PATH_MAX];
+  tmp_path(dir, "rec");
+  session_t s;
+  record_session(
+      dir, &(plan_t){.first_len = FIRST_LEN, .second_len = SECOND_LEN}, &s);
+  sim_replay_config_t cfg = {.log_level = RT_LOG_OFF};
+  sim_replay_t *r = NULL;
+  char err[ERR_CAP] = "";
+  cr_assert_eq(sim_replay_open(dir, &cfg, &r, err, sizeof(err)), RT_OK, "%s",
+               err);
+  rt_stream_t *stream = NULL;
+  cr_assert_eq(rt_stream_connect(sim_replay_world(r), HOST, 6379, 0, &stream),
+               RT_EIO);
+  cr_assert_null(stream);
+  rt_listener_t *l = NULL;
+  cr_assert_eq(sim_replay_listen(r, 0, &l), RT_OK);
+  cr_assert_eq(echo_spawn(sim_replay_world(r), l, NULL), RT_OK);
+  sim_replay_report_t rep;
+  cr_assert_eq(sim_replay_run(r, RT_TIME_NEVER, &rep), SIM_REPLAY_DIVERGED,
+               "%s: %s", SAID(rep));
+  cr_assert_not_null(strstr(rep.what, "connected to 127.0.0.1:6379;"), "%s",
+                     rep.what);
+  cr_assert_not_null(strstr(rep.what, "; the recording has "), "%s", rep.what);
+  cr_assert_eq(rep.actor, 0, "outside any turn");
+  cr_assert_eq(rep.record_index, 0);
+  cr_assert_eq(rep.passes, 0);
+  sim_replay_close(r);
+}
+
 /* ---- Edited CONNECT records -------------------------------------------------
  */
 
