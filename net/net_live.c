@@ -76,6 +76,10 @@ static int live_watch(void *ctx, rt_port_t *p, int fd, uint32_t events) {
   return RT_OK;
 }
 
+/* rt_backend_t.connect, with the listeners below. */
+static int live_connect(void *ctx, const char *host, uint16_t port,
+                        rt_actor_id_t owner, rt_stream_t **out);
+
 static void update_time(net_live_t *live) {
   rt_time_ns now = live_clock(live);
   if (now > rt_now(live->world))
@@ -144,13 +148,6 @@ static void live_wake(void *ctx) {
     event_active(live->run_ev, EV_TIMEOUT, 0);
 }
 
-int net_live_connect(net_live_t *live, const char *host, uint16_t port,
-                     rt_actor_id_t owner, rt_stream_t **out);
-static int live_connect_tmp(void *ctx, const char *host, uint16_t port,
-                            rt_actor_id_t owner, rt_stream_t **out) {
-  return net_live_connect(ctx, host, port, owner, out);
-}
-
 net_live_t *net_live_create(const net_live_config_t *cfg) {
   net_live_t *live = calloc(1, sizeof(*live));
   if (live == NULL)
@@ -187,7 +184,7 @@ net_live_t *net_live_create(const net_live_config_t *cfg) {
   rt_backend_t backend = {.wake = live_wake,
                           .log_write = NULL,
                           .watch = live_watch,
-                          .connect = live_connect_tmp};
+                          .connect = live_connect};
   live->world = rt_world_create(&wc, &backend, live);
   if (live->world == NULL)
     goto fail;
@@ -390,13 +387,43 @@ uint16_t net_live_listener_port(const rt_listener_t *l) {
   return ((const net_listener_t *)l)->port;
 }
 
-int net_live_connect(net_live_t *live, const char *host, uint16_t port,
-                     rt_actor_id_t owner, rt_stream_t **out) {
-  struct sockaddr_in sa;
-  int err = resolve(host, port, &sa);
+/* A numeric IPv4 or IPv6 address and a port: no name lookup, which would
+ * block the loop (and is a question for the operator's flags, not for an
+ * actor). RT_EINVAL for anything else. */
+static int resolve_any(const char *host, uint16_t port,
+                       struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof(*ss));
+  struct sockaddr_in *sa4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, host, &sa4->sin_addr) == 1) {
+    sa4->sin_family = AF_INET;
+    sa4->sin_port = htons(port);
+    *len = sizeof(*sa4);
+    return RT_OK;
+  }
+  if (inet_pton(AF_INET6, host, &sa6->sin6_addr) == 1) {
+    sa6->sin6_family = AF_INET6;
+    sa6->sin6_port = htons(port);
+    *len = sizeof(*sa6);
+    return RT_OK;
+  }
+  return RT_EINVAL;
+}
+
+/* rt_backend_t.connect: a non-blocking connect(2). What goes wrong before
+ * there is a socket (the address, the descriptor limit) is returned; what
+ * goes wrong after, even at once, comes on the stream as RT_STREAM_CLOSED
+ * from the loop (net__stream_connect_failed), the one way rt_stream.h
+ * promises, and a notification a recording holds between passes. */
+static int live_connect(void *ctx, const char *host, uint16_t port,
+                        rt_actor_id_t owner, rt_stream_t **out) {
+  net_live_t *live = ctx;
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  int err = resolve_any(host, port, &ss, &len);
   if (err < 0)
     return err;
-  evutil_socket_t fd = socket(AF_INET, SOCK_STREAM, 0);
+  evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM, 0);
   if (fd < 0)
     return errno == EMFILE || errno == ENFILE ? RT_ELIMIT : RT_EIO;
   if (evutil_make_socket_nonblocking(fd) < 0 ||
@@ -404,17 +431,23 @@ int net_live_connect(net_live_t *live, const char *host, uint16_t port,
     close(fd);
     return RT_EIO;
   }
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-      errno != EINPROGRESS) {
-    int e = errno;
-    close(fd);
-    return e == ECONNREFUSED ? RT_ECONNREFUSED : RT_EIO;
-  }
+  int failed = 0; /* an errno: the connect failed before it began */
+  if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS &&
+      errno != EINTR) /* EINTR: it goes on without us, as EINPROGRESS */
+    failed = errno;
   err = net__stream_create(live, fd, true, out);
   if (err < 0) {
     close(fd);
     return err;
   }
+  if (failed != 0)
+    net__stream_connect_failed(*out, failed);
   rt_stream_set_owner(*out, owner);
   return RT_OK;
+}
+
+int net_live_connect(net_live_t *live, const char *host, uint16_t port,
+                     rt_actor_id_t owner, rt_stream_t **out) {
+  /* Through the seam, so that a tap (a recorder) sees the connect. */
+  return rt_stream_connect(live->world, host, port, owner, out);
 }

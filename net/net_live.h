@@ -49,9 +49,12 @@ int net_live_listen(net_live_t *live, const char *host, uint16_t port,
 /* The port a live listener is bound to. */
 uint16_t net_live_listener_port(const rt_listener_t *l);
 
-/* Connect to host:port without blocking. The owner gets
- * RT_STREAM_CONNECTED|RT_STREAM_WRITABLE when it completes, or
- * RT_STREAM_CLOSED (reads then fail with RT_ECONNREFUSED). */
+/* Connect to host:port without blocking: rt_stream_connect on the live
+ * world, whose backend this is (a tap sees it). host is a numeric IPv4 or
+ * IPv6 address (no name lookup, which would block): else RT_EINVAL. The
+ * owner gets RT_STREAM_CONNECTED|RT_STREAM_WRITABLE when it completes, or
+ * RT_STREAM_CLOSED when it failed, even at once (reads then fail with
+ * RT_ECONNREFUSED, or RT_EIO for an address that cannot be reached). */
 int net_live_connect(net_live_t *live, const char *host, uint16_t port,
                      rt_actor_id_t owner, rt_stream_t **out);
 

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Small records: fields only. A READ or EXTERNAL carries bytes and uses the
- * growable scratch buffer. */
+/* Small records: fields only. A READ, EXTERNAL or CONNECT carries bytes and
+ * uses the growable scratch buffer. */
 #define SMALL_MAX 96u
 
 struct net_record {
@@ -143,7 +143,7 @@ static void on_accept(void *ctx, uint64_t listener, int rc, uint64_t stream) {
   append(r, NET_TRACE_T_ACCEPT, &e);
 }
 
-/* A record of (u64 id, i64 rc, bytes): READ and EXTERNAL. */
+/* A record of (u64 id, i64 rc, bytes): READ, EXTERNAL and CONNECT. */
 static void append_with_bytes(net_record_t *r, uint8_t type, uint64_t id,
                               int64_t rc, const void *data, size_t len) {
   uint8_t *b = scratch(r, len);
@@ -214,6 +214,25 @@ static void on_close(void *ctx, const rt_stream_t *s) {
   append(r, NET_TRACE_T_CLOSE, &e);
 }
 
+size_t net_record_endpoint(char *out, size_t cap, const char *host,
+                           uint16_t port) {
+  RT_ASSERT(cap >= NET_RECORD_ENDPOINT_MAX);
+  RT_ASSERT(host != NULL);
+  int n = snprintf(out, cap, "%.*s:%u", (int)NET_RECORD_HOST_MAX, host,
+                   (unsigned)port);
+  RT_ASSERT(n > 0);
+  RT_ASSERT((size_t)n < cap);
+  return (size_t)n;
+}
+
+/* A CONNECT: a (u64 id, i64 rc, bytes) record, as READ and EXTERNAL. */
+static void on_connect(void *ctx, const char *host, uint16_t port, int rc,
+                       uint64_t stream) {
+  char endpoint[NET_RECORD_ENDPOINT_MAX];
+  size_t len = net_record_endpoint(endpoint, sizeof(endpoint), host, port);
+  append_with_bytes(ctx, NET_TRACE_T_CONNECT, stream, rc, endpoint, len);
+}
+
 static void on_put(void *ctx, uint32_t kind, int64_t rc, const void *data,
                    size_t len) {
   append_with_bytes(ctx, NET_TRACE_T_EXTERNAL, kind, rc, data, len);
@@ -225,6 +244,7 @@ static const rt_tap_t record_tap = {
     .drive_end = on_drive_end,
     .notify = on_notify,
     .accept = on_accept,
+    .connect = on_connect,
     .read = on_read,
     .write = on_write,
     .backlog = on_backlog,

@@ -15,6 +15,8 @@
  *                 h64 run hash, h64 output hash
  *   STREAM_EVENT  u64 source id, u64 RT_STREAM_* bits
  *   ACCEPT        u64 listener id, i64 rc, u64 new stream id (rc 1) or 0
+ *   CONNECT       u64 new stream id (rc 0) or 0, i64 rc, bytes "host:port"
+ *                 (net_record_endpoint: the host as the program gave it)
  *   READ          u64 stream id, i64 rc, bytes (the rc bytes when rc > 0)
  *   WRITE         u64 stream id, u64 bytes offered, i64 rc,
  *                 h64 hash of the bytes offered
@@ -44,6 +46,7 @@
 #include "net_trace_writer.h"
 #include "rt_tap.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Header flags. */
@@ -58,6 +61,17 @@ enum {
   NET_RECORD_CONTROL_SHUTDOWN = 1, /* stop accepting, close connections */
   NET_RECORD_CONTROL_TEARDOWN = 2, /* stop every actor (rt_world_stop_all) */
 };
+
+/* A CONNECT's "host:port" (rt_stream_connect's host, a numeric address):
+ * a host longer than NET_RECORD_HOST_MAX bytes, which no world can connect
+ * to, is cut there, by the recorder and the replay alike. */
+#define NET_RECORD_HOST_MAX 255u
+#define NET_RECORD_ENDPOINT_MAX (NET_RECORD_HOST_MAX + sizeof(":65535"))
+
+/* "host:port" into out (cap >= NET_RECORD_ENDPOINT_MAX), NUL-ended: its
+ * length. What a CONNECT record holds and a replay compares. */
+size_t net_record_endpoint(char *out, size_t cap, const char *host,
+                           uint16_t port);
 
 /* How often the buffered records are handed to the writer thread, at the
  * latest (world time): what a crash can lose. */

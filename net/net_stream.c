@@ -33,9 +33,10 @@ typedef struct net_conn {
    * have one, and an idle connection's bytes are what 10,000 players
    * cost. */
   struct event *write_ev;
-  int error;       /* sticky error for reads and writes; 0: none */
-  bool read_done;  /* EOF or error seen: stop polling for reads */
-  bool connecting; /* an outgoing connect is in progress */
+  int error;         /* sticky error for reads and writes; 0: none */
+  int connect_errno; /* connect(2) failed at once: its errno; 0: not so */
+  bool read_done;    /* EOF or error seen: stop polling for reads */
+  bool connecting;   /* an outgoing connect is in progress */
   /* Syscalls are most of a busy server's CPU, so two are avoided:
    * - after a short read the socket was drained, and with edge-triggered
    *   polling new bytes bring a new event, so the next read can answer 0
@@ -76,9 +77,10 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
   net_conn_t *c = arg;
   if (c->connecting) {
     c->connecting = false;
-    int soerr = 0;
+    int soerr = c->connect_errno;
     socklen_t len = sizeof(soerr);
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if (soerr == 0)
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
     if (soerr != 0) {
       c->error = errno_to_rt(soerr);
       c->read_done = true;
@@ -222,6 +224,16 @@ static const rt_stream_ops_t net_stream_ops = {
     .destroy = net_destroy,
     .peer = net_peer,
 };
+
+void net__stream_connect_failed(rt_stream_t *s, int err) {
+  net_conn_t *c = (net_conn_t *)s;
+  RT_ASSERT(s->ops == &net_stream_ops);
+  RT_ASSERT(c->connecting);
+  RT_ASSERT(err != 0);
+  c->connect_errno = err;
+  /* on_writable, from the loop, ends the connect as the kernel would. */
+  event_active(c->write_ev, EV_WRITE, 1);
+}
 
 int net__stream_create(net_live_t *live, evutil_socket_t fd, bool connecting,
                        rt_stream_t **out) {

@@ -137,6 +137,7 @@ const char *net_trace_type_name(uint8_t type) {
   case NET_TRACE_T_EXTERNAL: return "EXTERNAL";
   case NET_TRACE_T_BACKLOG: return "BACKLOG";
   case NET_TRACE_T_CONTROL: return "CONTROL";
+  case NET_TRACE_T_CONNECT: return "CONNECT";
   case NET_TRACE_T_CHECKPOINT: return "CHECKPOINT";
   case NET_TRACE_T_SHUTDOWN: return "SHUTDOWN";
   default: return "?";

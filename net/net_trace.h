@@ -1,7 +1,8 @@
 /* net_trace.h: the trace file format: records in, records out, checked.
  *
  * The live server records every input that crosses the world seam (accepts,
- * read chunks, write acceptances, closes, time steps, storage results) and
+ * connects, read chunks, write acceptances, closes, time steps, storage
+ * results) and
  * checkpoints of its output, so a replay can reproduce the run bit for bit.
  * This module is only the file format: a writer that appends opaque records
  * without ever touching the disk on the appending thread
@@ -126,6 +127,7 @@ enum {
   NET_TRACE_T_EXTERNAL = 23,     /* a storage result or token check */
   NET_TRACE_T_BACKLOG = 24,      /* what a backlog query answered */
   NET_TRACE_T_CONTROL = 25,      /* the operator's hand: shutdown, teardown */
+  NET_TRACE_T_CONNECT = 26,      /* what an outbound connect gave */
 
   /* Outputs and checks. */
   NET_TRACE_T_CHECKPOINT = 128, /* a driver call ended: hashes to compare */

@@ -115,10 +115,17 @@ void rt_stream_close(rt_stream_t *s) {
 
 int rt_stream_connect(rt_world_t *w, const char *host, uint16_t port,
                       rt_actor_id_t owner, rt_stream_t **out) {
+  RT_WASSERT(w, host != NULL);
+  RT_WASSERT(w, out != NULL);
   *out = NULL;
   int rc = RT_ENOTSUP;
   if (w->backend.connect != NULL)
     rc = w->backend.connect(w->backend_ctx, host, port, owner, out);
+  RT_WASSERT(w, rc <= 0);
+  if (rc == RT_OK) { /* the backend's promise (rt_backend_t.connect) */
+    RT_WASSERT(w, *out != NULL);
+    RT_WASSERT(w, (*out)->owner == owner);
+  }
   if (rc < 0)
     *out = NULL;
   const rt_tap_t *tap = tap_of(w);

@@ -4,7 +4,9 @@
  * written - read <= buffer (Invariant D1). Bytes in [read, written) sit in a
  * ring; segments record (end offset, arrival time) for [arrived, written),
  * in nondecreasing time (D2). One function timer per direction is armed
- * while segments are pending (D3).
+ * while segments are pending (D3). One more per end is armed while
+ * sim_connect_async's round trip lasts, and cancelled when the end closes
+ * or the pipe resets first (D4), so none fires on a freed end.
  */
 #include "sim_int.h"
 
@@ -50,6 +52,10 @@ typedef struct sim_end {
   sim_pipe_t *pipe;
   int index;
   bool destroyed;
+  /* sim_connect_async's end, until its round trip is over: reads and
+   * writes answer 0, as a live socket's do while it connects. */
+  bool connecting;
+  uint64_t connect_timer; /* 0: none armed */
 } sim_end_t;
 
 struct sim_pipe {
@@ -62,6 +68,10 @@ struct sim_pipe {
    * from it (one address per connecting actor); 0: unknown. */
   rt_actor_id_t client_owner;
   bool reset;
+  /* Nobody took the connection (sim_connect_async with no listener): the
+   * pipe is reset once the connect's round trip is over, and its reads
+   * and writes answer RT_ECONNREFUSED rather than RT_ERESET. */
+  bool refused;
 };
 
 struct sim_listener {
@@ -270,11 +280,22 @@ static int dir_transmit(sim_pipe_t *p, int index, uint64_t len, bool eof) {
 
 /* ---- Stream operations --------------------------------------------------- */
 
+/* No connect ends at e after this (its pipe was reset, or e closed):
+ * Invariant D4. */
+static void end_connect_cancel(rt_world_t *w, sim_end_t *e) {
+  if (e->connect_timer != 0)
+    (void)rt_timer_cancel(w, e->connect_timer);
+  e->connect_timer = 0;
+  e->connecting = false;
+}
+
 static void pipe_reset(sim_pipe_t *p) {
   if (p->reset)
     return;
   p->reset = true;
   rt_world_t *w = pipe_world(p);
+  for (int i = 0; i < 2; i++)
+    end_connect_cancel(w, &p->ends[i]);
   for (int i = 0; i < 2; i++) {
     sim_dir_t *d = &p->dirs[i];
     if (d->timer != 0)
@@ -292,7 +313,9 @@ static int64_t sim_read(rt_stream_t *s, void *buf, size_t cap) {
   sim_end_t *e = end_of(s);
   sim_pipe_t *p = e->pipe;
   if (p->reset)
-    return RT_ERESET;
+    return p->refused ? RT_ECONNREFUSED : RT_ERESET;
+  if (e->connecting)
+    return 0;
   sim_dir_t *d = &p->dirs[1 - e->index];
   uint64_t avail = d->arrived - d->read;
   if (avail == 0)
@@ -312,7 +335,9 @@ static int64_t sim_write(rt_stream_t *s, const void *buf, size_t len) {
   sim_end_t *e = end_of(s);
   sim_pipe_t *p = e->pipe;
   if (p->reset)
-    return RT_ERESET;
+    return p->refused ? RT_ECONNREFUSED : RT_ERESET;
+  if (e->connecting)
+    return 0; /* WRITABLE comes with CONNECTED */
   sim_dir_t *d = &p->dirs[e->index];
   if (d->eof_sent || p->ends[1 - e->index].destroyed)
     return RT_EPIPE;
@@ -369,12 +394,15 @@ static void pipe_free(sim_pipe_t *p) {
     p->next->prev = p->prev;
   dir_deinit(sw->world, &p->dirs[0]);
   dir_deinit(sw->world, &p->dirs[1]);
+  end_connect_cancel(sw->world, &p->ends[0]);
+  end_connect_cancel(sw->world, &p->ends[1]);
   free(p);
 }
 
 static void sim_destroy(rt_stream_t *s) {
   sim_end_t *e = end_of(s);
   sim_pipe_t *p = e->pipe;
+  end_connect_cancel(pipe_world(p), e);
   sim_shutdown(s);
   e->destroyed = true;
   /* Bytes towards a closed end will never be read. */
@@ -551,22 +579,73 @@ void sim__listeners_destroy_all(sim_world_t *sw) {
       rt_listener_close(&sw->listeners[i]->listener);
 }
 
-int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
-                const sim_link_config_t *up, const sim_link_config_t *down,
-                rt_stream_t **out) {
+/* The listener on `port` that takes a connection now, or NULL. */
+static sim_listener_t *listener_taking(sim_world_t *sw, uint16_t port) {
   sim_listener_t *sl = listener_find(sw, port);
-  if (sl == NULL || sl->listener.closed)
-    return RT_ECONNREFUSED;
-  if (sl->pending_count == sl->pending_cap)
-    return RT_ECONNREFUSED;
+  if (sl == NULL || sl->listener.closed || sl->pending_count == sl->pending_cap)
+    return NULL;
+  return sl;
+}
+
+/* A pipe whose server end waits at sl (NULL: nobody takes it, and the
+ * pipe is refused); its client end, owned by `owner`, into *out. */
+static int pipe_to(sim_world_t *sw, sim_listener_t *sl, rt_actor_id_t owner,
+                   const sim_link_config_t *up, const sim_link_config_t *down,
+                   rt_stream_t **out) {
   rt_stream_t *client, *server;
   int err = sim_pipe_create(sw, up, down, &client, &server);
   if (err < 0)
     return err;
-  end_of(server)->pipe->client_owner = owner;
-  err = listener_enqueue(sl, server);
-  RT_WASSERT(sw->world, err == RT_OK);
+  sim_pipe_t *p = end_of(client)->pipe;
+  p->client_owner = owner;
+  if (sl != NULL) {
+    err = listener_enqueue(sl, server);
+    RT_WASSERT(sw->world, err == RT_OK);
+  } else {
+    p->refused = true;
+    end_of(server)->destroyed = true; /* nobody will ever hold it */
+  }
   rt_stream_set_owner(client, owner);
   *out = client;
+  return RT_OK;
+}
+
+int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+                const sim_link_config_t *up, const sim_link_config_t *down,
+                rt_stream_t **out) {
+  sim_listener_t *sl = listener_taking(sw, port);
+  if (sl == NULL)
+    return RT_ECONNREFUSED;
+  return pipe_to(sw, sl, owner, up, down, out);
+}
+
+/* The connect's round trip is over: CONNECTED, or the refusal. */
+static void on_connect_done(rt_world_t *w, void *arg, uint64_t timer) {
+  (void)w;
+  (void)timer;
+  sim_end_t *e = arg;
+  e->connect_timer = 0;
+  e->connecting = false;
+  if (e->pipe->refused)
+    pipe_reset(e->pipe); /* CLOSED; reads say RT_ECONNREFUSED */
+  else
+    rt_stream_notify(&e->stream, RT_STREAM_CONNECTED | RT_STREAM_WRITABLE);
+}
+
+int sim_connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+                      const sim_link_config_t *up,
+                      const sim_link_config_t *down, rt_stream_t **out) {
+  int err = pipe_to(sw, listener_taking(sw, port), owner, up, down, out);
+  if (err < 0)
+    return err;
+  sim_end_t *e = end_of(*out);
+  const sim_dir_t *dirs = e->pipe->dirs;
+  /* A SYN there and its answer back; jitter aside, as the handshake's
+   * segments are not modelled. */
+  rt_time_ns round_trip = dirs[0].cfg.latency + dirs[1].cfg.latency;
+  e->connecting = true;
+  err = rt_timer_start_fn(sw->world, round_trip, 0, on_connect_done, e,
+                          &e->connect_timer);
+  RT_WASSERT(sw->world, err == RT_OK);
   return RT_OK;
 }

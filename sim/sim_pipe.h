@@ -51,6 +51,19 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                 const sim_link_config_t *up, const sim_link_config_t *down,
                 rt_stream_t **out);
 
+/* Connect as rt_stream_connect does, without waiting (the simulated
+ * world's rt_backend_t.connect, with default links): the client end comes
+ * at once, owned by `owner`, and gets RT_STREAM_CONNECTED|
+ * RT_STREAM_WRITABLE after a round trip (up's latency plus down's; reads
+ * and writes answer 0 until then, as a connecting socket's do), while the
+ * server end waits at the listener like sim_connect's. Nobody listening,
+ * or a full accept backlog: the end still comes, and after the round trip
+ * gets RT_STREAM_CLOSED, its reads and writes answering RT_ECONNREFUSED,
+ * as a live refusal does. 0, or RT_EINVAL for a bad link, RT_ENOMEM. */
+int sim_connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+                      const sim_link_config_t *up,
+                      const sim_link_config_t *down, rt_stream_t **out);
+
 /* Hold back arrivals *towards* `end` until world time `until`. */
 void sim_stream_stall(rt_stream_t *end, rt_time_ns until);
 

@@ -2,10 +2,11 @@
  *
  * One reader, consumed strictly in order by two kinds of caller: the driver
  * loop (sim_replay_run) takes the records that happen between passes (time,
- * notifications, passes, operator actions), and the streams, the listener
- * and the tap take the ones that happen inside turns (reads, writes,
- * accepts, backlogs, closes, externals) when an actor makes the call. Each
- * caller demands the record it needs next; anything else is a divergence.
+ * notifications, passes, operator actions), and the streams, the listener,
+ * the backend and the tap take the ones that happen inside turns (reads,
+ * writes, accepts, connects, backlogs, closes, externals) when an actor
+ * makes the call. Each caller demands the record it needs next; anything
+ * else is a divergence.
  *
  * Invariant: after the first divergence or trace error (r->stopped), no
  * record is read again; stream calls fail (reset) so that the turn in
@@ -42,9 +43,12 @@ struct sim_replay {
   bool run_hash;
   bool stopped;
   bool closing;
-  bool ran;        /* sim_replay_run was called: it runs once */
-  rt_time_ns time; /* the recorded clock */
-  sim_replay_report_t *rep;
+  bool ran;                 /* sim_replay_run was called: it runs once */
+  rt_time_ns time;          /* the recorded clock */
+  sim_replay_report_t *rep; /* &setup until the run, then the run's */
+  /* What the setup did before sim_replay_run (a connect takes a record,
+   * and may diverge): the run's report starts from it. */
+  sim_replay_report_t setup;
   seen_t ring[SIM_REPLAY_CONTEXT];
   uint64_t seen_count;
   rt_delivery_t last; /* the delivery being handled */
@@ -141,7 +145,7 @@ static void remember(sim_replay_t *r, const net_trace_record_t *rec) {
   s->a = net_trace_get_u64(&d);
   /* The second field is a signed result in these. */
   if (rec->type == NET_TRACE_T_ACCEPT || rec->type == NET_TRACE_T_READ ||
-      rec->type == NET_TRACE_T_EXTERNAL)
+      rec->type == NET_TRACE_T_EXTERNAL || rec->type == NET_TRACE_T_CONNECT)
     s->b = (uint64_t)net_trace_get_i64(&d);
   else
     s->b = net_trace_get_u64(&d);
@@ -209,6 +213,7 @@ static const char *what_of(uint8_t type) {
   case NET_TRACE_T_READ: return "read";
   case NET_TRACE_T_WRITE: return "wrote";
   case NET_TRACE_T_ACCEPT: return "accepted";
+  case NET_TRACE_T_CONNECT: return "connected";
   case NET_TRACE_T_BACKLOG: return "asked the backlog";
   case NET_TRACE_T_SHUTDOWN: return "shut down";
   case NET_TRACE_T_CLOSE: return "closed";
@@ -367,6 +372,32 @@ static const rt_stream_ops_t replay_stream_ops = {
     .destroy = rs_destroy,
 };
 
+/* A stream the live program was given (by an accept or a connect), made
+ * again with the id it had, owned by nobody yet: its reads, writes,
+ * backlogs and close are then fed and checked from the trace alike,
+ * however it was made. 0 and *out; or RT_ENOMEM, or RT_EIO when it gets
+ * another id (the replay has diverged), after stopping. */
+static int stream_remake(sim_replay_t *r, uint64_t id, const char *made,
+                         rt_stream_t **out) {
+  replay_stream_t *rs = calloc(1, sizeof(*rs));
+  if (rs == NULL) {
+    stop_with(r, SIM_REPLAY_TRACE_ERROR, 0, "out of memory");
+    return RT_ENOMEM;
+  }
+  rs->r = r;
+  rt_stream_init(&rs->stream, r->world, &replay_stream_ops);
+  if (rs->stream.id != id || rt_idmap_put(&r->sources, id, rs) < 0) {
+    stop_with(r, SIM_REPLAY_DIVERGED, id,
+              "%s got stream id %" PRIu64 "; the recording's was %" PRIu64
+              " (was the server set up with other flags?)",
+              made, rs->stream.id, id);
+    free(rs);
+    return RT_EIO;
+  }
+  *out = &rs->stream;
+  return RT_OK;
+}
+
 /* ---- The listener -------------------------------------------------------- */
 
 static int rl_accept(rt_listener_t *l, rt_stream_t **out) {
@@ -389,25 +420,11 @@ static int rl_accept(rt_listener_t *l, rt_stream_t **out) {
   }
   if (rc != 1)
     return (int)rc;
-  replay_stream_t *rs = calloc(1, sizeof(*rs));
-  if (rs == NULL) {
-    stop_with(r, SIM_REPLAY_TRACE_ERROR, 0, "out of memory");
-    return RT_ENOMEM;
-  }
-  rs->r = r;
-  rt_stream_init(&rs->stream, r->world, &replay_stream_ops);
-  if (rs->stream.id != id || rt_idmap_put(&r->sources, id, rs) < 0) {
-    stop_with(r, SIM_REPLAY_DIVERGED, id,
-              "an accepted connection got stream id %" PRIu64
-              "; the recording's was %" PRIu64
-              " (was the server set up with other flags?)",
-              rs->stream.id, id);
-    free(rs);
-    return RT_EIO;
-  }
+  int err = stream_remake(r, id, "an accepted connection", out);
+  if (err < 0)
+    return err;
   if (r->rep != NULL)
     r->rep->accepts++;
-  *out = &rs->stream;
   return 1;
 }
 
@@ -435,6 +452,82 @@ int sim_replay_listen(sim_replay_t *r, rt_actor_id_t owner,
     return RT_ENOMEM;
   }
   *out = &rl->listener;
+  return RT_OK;
+}
+
+/* ---- Connects ------------------------------------------------------------ */
+
+/* The next record must be a CONNECT to `endpoint` (net_record_endpoint):
+ * true with its stream id and result, which are checked to be ones a
+ * recorder writes; false after stopping. */
+static bool take_connect(sim_replay_t *r, const char *endpoint, uint64_t *id,
+                         int64_t *rc) {
+  char ours[64], theirs[64];
+  preview(endpoint, strlen(endpoint), ours, sizeof(ours));
+  net_trace_record_t rec;
+  int got = pull(r, &rec);
+  if (got <= 0) {
+    if (got == 0)
+      stop_with(r, SIM_REPLAY_DIVERGED, 0,
+                "the replay connected to %s after the recording ended", ours);
+    return false;
+  }
+  net_trace_dec_t d;
+  net_trace_dec_init(&d, rec.payload, rec.len);
+  *id = net_trace_get_u64(&d);
+  if (rec.type != NET_TRACE_T_CONNECT) {
+    stop_with(r, SIM_REPLAY_DIVERGED, 0,
+              "the replay connected to %s; the recording has %s (%" PRIu64
+              ") here",
+              ours, net_trace_type_name(rec.type), *id);
+    return false;
+  }
+  *rc = net_trace_get_i64(&d);
+  size_t n = 0;
+  const uint8_t *bytes = net_trace_get_bytes(&d, &n);
+  if (!fields_ok(r, &d, &rec))
+    return false;
+  if (n != strlen(endpoint) || memcmp(bytes, endpoint, n) != 0) {
+    preview(bytes, n, theirs, sizeof(theirs));
+    stop_with(r, SIM_REPLAY_DIVERGED, *id,
+              "the replay connected to %s; the recording connected to %s here",
+              ours, theirs);
+    return false;
+  }
+  /* A live connect gives 0 and a stream, or an RT_E* code and none;
+   * anything else was not written by a recorder. */
+  if (*rc > 0 || *rc < INT32_MIN || (*rc == 0) != (*id != 0)) {
+    stop_with(r, SIM_REPLAY_TRACE_ERROR, 0,
+              "record %" PRIu64 ": a connect result of %" PRId64
+              " with stream %" PRIu64,
+              rec.index, *rc, *id);
+    return false;
+  }
+  return true;
+}
+
+/* rt_backend_t.connect: what the live connect to host:port gave, taken
+ * from the trace (the next record must be it): its error, or the stream
+ * it made, with its id, for `owner`, whose bytes and signals (CONNECTED,
+ * or CLOSED and the error a read gave) then come from the trace. RT_EIO
+ * when the replay connects elsewhere or where the recording did not. */
+static int replay_connect(void *ctx, const char *host, uint16_t port,
+                          rt_actor_id_t owner, rt_stream_t **out) {
+  sim_replay_t *r = ctx;
+  char endpoint[NET_RECORD_ENDPOINT_MAX];
+  net_record_endpoint(endpoint, sizeof(endpoint), host, port);
+  uint64_t id = 0;
+  int64_t rc = 0;
+  if (r->closing || !take_connect(r, endpoint, &id, &rc))
+    return RT_EIO;
+  if (rc < 0)
+    return (int)rc;
+  int err = stream_remake(r, id, "an outbound connection", out);
+  if (err < 0)
+    return err;
+  rt_stream_set_owner(*out, owner);
+  if (r->rep != NULL)
+    r->rep->connects++;
   return RT_OK;
 }
 
@@ -578,7 +671,8 @@ int sim_replay_open(const char *path, const sim_replay_config_t *cfg,
       .trace = on_delivery,
       .trace_ctx = r,
   };
-  rt_backend_t backend = {.wake = NULL, .log_write = on_log};
+  rt_backend_t backend = {
+      .wake = NULL, .log_write = on_log, .connect = replay_connect};
   r->world = rt_world_create(&wc, &backend, r);
   if (r->world == NULL) {
     rt_idmap_deinit(&r->sources);
@@ -587,6 +681,8 @@ int sim_replay_open(const char *path, const sim_replay_config_t *cfg,
     return RT_ENOMEM;
   }
   rt_world_set_tap(r->world, &replay_tap, r);
+  r->setup.status = SIM_REPLAY_DONE;
+  r->rep = &r->setup;
   *out = r;
   return RT_OK;
 }
@@ -764,8 +860,8 @@ sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
     return rep->status;
   }
   r->ran = true;
+  *rep = r->setup; /* DONE, or how the setup diverged */
   r->rep = rep;
-  rep->status = SIM_REPLAY_DONE;
   while (!r->stopped) {
     net_trace_record_t rec;
     int rc = pull(r, &rec);

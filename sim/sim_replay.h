@@ -4,11 +4,15 @@
  * inputs come from a trace (net/net_record.h): its clock takes the recorded
  * times, its driver makes the recorded calls (pumps, notifications), its
  * streams answer reads with the recorded bytes and writes with the recorded
- * acceptances, and results from outside the world (storage, token checks)
- * come back as recorded. Nothing is read from a socket, a disk or a clock.
+ * acceptances, an outbound connect (rt_stream_connect) gets what the live
+ * one got (its error, or a stream with the same id whose bytes and signals
+ * come from the trace, with no peer at all), and results from outside the
+ * world (storage, token checks) come back as recorded. Nothing is read from
+ * a socket, a disk or a clock.
  *
  * It checks as it goes: each write must offer the bytes the live server
- * offered (their hash), each call must be the one the recording has next,
+ * offered (their hash), each connect must go where the live one went
+ * (host:port), each call must be the one the recording has next,
  * and after every pass the turns, deliveries, run hash and output hash must
  * match the recorded checkpoint. The first mismatch stops the replay with a
  * report: the record, the time, the stream, the actor and the message it
@@ -58,7 +62,7 @@ typedef struct sim_replay_report {
   uint64_t records;
   uint64_t passes;
   uint64_t checkpoints; /* pass checkpoints and stream closes matched */
-  uint64_t accepts, reads, writes, externals;
+  uint64_t accepts, connects, reads, writes, externals;
   uint64_t writes_short; /* writes that took less than offered */
   uint64_t bytes_in, bytes_out;
   rt_time_ns time; /* world time reached */
@@ -91,8 +95,11 @@ int sim_replay_listen(sim_replay_t *r, rt_actor_id_t owner,
                       rt_listener_t **out);
 
 /* Replay until the recording ends, the world time would pass `until`
- * (RT_TIME_NEVER: no limit), or something differs. Fills *rep. Once per
- * replay: a second call is a TRACE_ERROR (the records are consumed). */
+ * (RT_TIME_NEVER: no limit), or something differs. Fills *rep, counting
+ * what the setup took too: a connect made while setting up takes its
+ * record then, and if it differed the run returns that divergence at once.
+ * Once per replay: a second call is a TRACE_ERROR (the records are
+ * consumed). */
 sim_replay_status_t sim_replay_run(sim_replay_t *r, rt_time_ns until,
                                    sim_replay_report_t *rep);
 

@@ -2,6 +2,8 @@
 
 #include "rt_assert.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +13,20 @@ static void sim_log_write(void *ctx, const char *line, size_t len) {
     sw->cfg.log_write(sw->cfg.log_ctx, line, len);
   else
     fwrite(line, 1, len, stderr);
+}
+
+/* rt_backend_t.connect: host must be a numeric IPv4 or IPv6 address, as
+ * in the live world, so that a program that connects here does not fail
+ * live on its address; which address does not matter: the simulated
+ * network is one host, whose ports name its listeners (sim_listen). */
+static int sim_backend_connect(void *ctx, const char *host, uint16_t port,
+                               rt_actor_id_t owner, rt_stream_t **out) {
+  sim_world_t *sw = ctx;
+  struct in6_addr addr; /* room for either family */
+  if (inet_pton(AF_INET, host, &addr) != 1 &&
+      inet_pton(AF_INET6, host, &addr) != 1)
+    return RT_EINVAL;
+  return sim_connect_async(sw, port, owner, NULL, NULL, out);
 }
 
 sim_world_t *sim_world_create(const sim_config_t *cfg) {
@@ -29,7 +45,8 @@ sim_world_t *sim_world_create(const sim_config_t *cfg) {
       .trace_ctx = cfg->trace_ctx,
   };
   /* The simulator polls; nobody needs waking. */
-  rt_backend_t backend = {.wake = NULL, .log_write = sim_log_write};
+  rt_backend_t backend = {
+      .wake = NULL, .log_write = sim_log_write, .connect = sim_backend_connect};
   sw->world = rt_world_create(&wc, &backend, sw);
   if (sw->world == NULL) {
     free(sw);

@@ -59,7 +59,14 @@ sim_run_result_t sim_world_run(sim_world_t *sw, rt_time_ns until,
  * deadline and fire what is due. false when idle. For interleaving worlds. */
 bool sim_world_step(sim_world_t *sw);
 
-/* ---- Connections --------------------------------------------------------- */
+/* ---- Connections -----------------------------------------------------------
+ * Bots and tests connect with sim_connect (sim_pipe.h). An actor connects
+ * with rt_stream_connect, which in this world reaches the sim_listen port
+ * `port` through a default link (instant, default buffer:
+ * sim_connect_async); host must be a numeric IPv4 or IPv6 address, as live
+ * (else RT_EINVAL), and is otherwise ignored: the simulated network is one
+ * host. No listener on the port: the stream gets RT_STREAM_CLOSED and reads
+ * answer RT_ECONNREFUSED, as live. */
 
 /* Listen on a simulated port (any number; a name for the server). */
 int sim_listen(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,

@@ -7,19 +7,24 @@
  * net_live_run_for(RUN_LIMIT); a test that finishes calls net_live_stop, and
  * checks it finished rather than timed out.
  */
+#include "dialer.h"
 #include "net_echo.h"
 #include "net_live.h"
 #include "rt_stream.h"
+#include "rt_tap.h"
 #include "rt_world.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -741,5 +746,221 @@ Test(net_live, listening_on_a_port_in_use_fails_with_eaddr) {
   cr_assert_eq(net_live_listen(live, "127.0.0.1", port, 0, &l2), RT_EADDR);
   cr_assert_null(l2);
   rt_listener_close(l1);
+  net_live_destroy(live);
+}
+
+/* ---- Connecting through the seam (rt_stream_connect) ----------------------
+ * The live world's rt_backend_t.connect, driven by an actor in its turn
+ * (tests/lib/dialer.h), as the Cluster actor will reach Redis. */
+
+#define DIAL_BYTES 5000u   /* sent and echoed: several chunks */
+#define AT_ONCE (500 * MS) /* a connect that returns "at once", generously */
+
+static void stop_live(void *ctx) { net_live_stop(ctx); }
+
+/* Run until the dialer stops, bounded by RUN_LIMIT. */
+static void run_dialer(net_live_t *live, dialer_t *d) {
+  d->done = stop_live;
+  d->done_ctx = live;
+  rt_actor_id_t id;
+  dialer_spawn(net_live_world(live), d, &id);
+  cr_assert_eq(net_live_run_for(live, RUN_LIMIT), RT_OK);
+  cr_assert(d->stopped, "timed out: events=%#x sent=%u received=%u", d->events,
+            d->sent, d->received);
+  cr_assert(d->dialed);
+}
+
+Test(net_live, an_actor_connects_through_the_seam_and_gets_its_bytes_echoed) {
+  net_live_t *live = live_new();
+  rt_listener_t *l;
+  cr_assert_eq(net_live_listen(live, "127.0.0.1", 0, 0, &l), RT_OK);
+  rt_actor_id_t acceptor;
+  cr_assert_eq(net_echo_spawn_acceptor(net_live_world(live), l, &acceptor),
+               RT_OK);
+  dialer_t d = {.host = "127.0.0.1",
+                .port = net_live_listener_port(l),
+                .send_len = DIAL_BYTES};
+  run_dialer(live, &d);
+  cr_assert_eq(d.connect_rc, RT_OK);
+  cr_assert_neq(d.stream_id, 0);
+  cr_assert(d.events & RT_STREAM_CONNECTED, "events %#x", d.events);
+  cr_assert_eq(d.events & RT_STREAM_CLOSED, 0, "events %#x", d.events);
+  cr_assert_eq(d.end, 0, "the stream ended: %s", rt_err_name((int)d.end));
+  cr_assert_eq(d.sent, DIAL_BYTES);
+  cr_assert_eq(d.received, DIAL_BYTES);
+  net_live_destroy(live);
+}
+
+Test(net_live, a_connect_through_the_seam_to_a_closed_port_is_refused_late) {
+  net_live_t *live = live_new();
+  dialer_t d = {.host = "127.0.0.1", .port = closed_port(live)};
+  run_dialer(live, &d);
+  cr_assert_eq(d.connect_rc, RT_OK, "the failure is reported on the stream");
+  cr_assert(d.events & RT_STREAM_CLOSED, "events %#x", d.events);
+  cr_assert_eq(d.events & RT_STREAM_CONNECTED, 0, "events %#x", d.events);
+  cr_assert_eq(d.end, RT_ECONNREFUSED, "read gave %s", rt_err_name((int)d.end));
+  cr_assert_eq(d.end_write, RT_ECONNREFUSED, "write gave %s",
+               rt_err_name((int)d.end_write));
+  net_live_destroy(live);
+}
+
+Test(net_live, a_name_or_a_bad_address_is_einval_and_no_stream) {
+  /* Names are not looked up (that would block the loop). */
+  static const char *const bad[] = {"localhost",    "not an address", "",
+                                    "127.0.0.1:80", "999.0.0.1",      "[::1]",
+                                    "127.0.0.1 ",   "::1%lo"};
+  net_live_t *live = live_new();
+  rt_world_t *w = net_live_world(live);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    rt_stream_t *s = (rt_stream_t *)&s; /* not NULL: it must be cleared */
+    cr_assert_eq(rt_stream_connect(w, bad[i], 80, 0, &s), RT_EINVAL, "\"%s\"",
+                 bad[i]);
+    cr_assert_null(s, "\"%s\"", bad[i]);
+  }
+  net_live_destroy(live);
+}
+
+Test(net_live, a_connect_that_fails_at_once_is_still_closed_from_the_loop) {
+  /* connect(2) to a broadcast address fails before any packet
+   * (ENETUNREACH): the actor still hears it the one way, later. */
+  net_live_t *live = live_new();
+  dialer_t d = {.host = "255.255.255.255", .port = 80};
+  run_dialer(live, &d);
+  cr_assert_eq(d.connect_rc, RT_OK, "the failure is reported on the stream");
+  cr_assert(d.events & RT_STREAM_CLOSED, "events %#x", d.events);
+  cr_assert_eq(d.events & RT_STREAM_CONNECTED, 0, "events %#x", d.events);
+  cr_assert_eq(d.end, RT_EIO, "read gave %s", rt_err_name((int)d.end));
+  net_live_destroy(live);
+}
+
+Test(net_live, an_ipv6_address_connects_too) {
+  int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+  sa.sin6_addr = in6addr_loopback;
+  socklen_t len = sizeof(sa);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+      listen(fd, 4) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len)) {
+    if (fd >= 0)
+      close(fd);
+    cr_skip_test("no IPv6 loopback here");
+  }
+  net_live_t *live = live_new();
+  /* The kernel completes the handshake into the backlog: CONNECTED. */
+  dialer_t d = {.host = "::1", .port = ntohs(sa.sin6_port)};
+  run_dialer(live, &d);
+  cr_assert_eq(d.connect_rc, RT_OK);
+  cr_assert(d.events & RT_STREAM_CONNECTED, "events %#x", d.events);
+  cr_assert_eq(d.end, 0, "the stream ended: %s", rt_err_name((int)d.end));
+  net_live_destroy(live);
+  close(fd);
+}
+
+/* A loopback listener that never answers a SYN: its accept queue (backlog
+ * 0: one connection) is full of connections nobody accepts, so the kernel
+ * drops every new SYN and a connect waits for retries, minutes in all. */
+#define FILLERS_MAX 8
+#define FILLER_WAIT_MS 100
+
+typedef struct full_listener {
+  int fd;
+  uint16_t port;
+  int fillers[FILLERS_MAX];
+  int fillers_len;
+} full_listener_t;
+
+/* false when the queue never filled (a kernel that answers anyway). */
+static bool full_listener_open(full_listener_t *f) {
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sa);
+  f->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cr_assert_geq(f->fd, 0);
+  cr_assert_eq(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  cr_assert_eq(listen(f->fd, 0), 0);
+  cr_assert_eq(getsockname(f->fd, (struct sockaddr *)&sa, &len), 0);
+  f->port = ntohs(sa.sin_port);
+  for (f->fillers_len = 0; f->fillers_len < FILLERS_MAX; f->fillers_len++) {
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    cr_assert_geq(c, 0);
+    f->fillers[f->fillers_len] = c;
+    cr_assert(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+              errno == EINPROGRESS);
+    struct pollfd p = {.fd = c, .events = POLLOUT};
+    if (poll(&p, 1, FILLER_WAIT_MS) == 0)
+      return true; /* this one's SYN was dropped: the queue is full */
+  }
+  return false;
+}
+
+static void full_listener_close(full_listener_t *f) {
+  for (int i = 0; i <= f->fillers_len && i < FILLERS_MAX; i++)
+    close(f->fillers[i]);
+  close(f->fd);
+}
+
+/* A connect that blocked would wait minutes: give up sooner. */
+Test(net_live, a_connect_to_a_peer_that_never_answers_returns_at_once,
+     .timeout = 20) {
+  full_listener_t f;
+  if (!full_listener_open(&f)) {
+    full_listener_close(&f);
+    cr_skip_test("the listener's queue never filled");
+  }
+  net_live_t *live = live_new();
+  rt_stream_t *s = NULL;
+  rt_time_ns t0 = wall_ns();
+  cr_assert_eq(
+      rt_stream_connect(net_live_world(live), "127.0.0.1", f.port, 0, &s),
+      RT_OK);
+  rt_time_ns took = wall_ns() - t0;
+  cr_assert_lt(took, AT_ONCE, "the connect took %.3f s", (double)took / 1e9);
+  rt_stream_close(s);
+  net_live_destroy(live);
+  full_listener_close(&f);
+}
+
+/* ---- net_live_connect is rt_stream_connect: a tap sees it -----------------
+ */
+
+typedef struct connect_probe {
+  uint32_t calls;
+  char host[64];
+  uint16_t port;
+  int rc;
+  uint64_t stream;
+} connect_probe_t;
+
+static void probe_connect(void *ctx, const char *host, uint16_t port, int rc,
+                          uint64_t stream) {
+  connect_probe_t *p = ctx;
+  p->calls++;
+  snprintf(p->host, sizeof(p->host), "%s", host);
+  p->port = port;
+  p->rc = rc;
+  p->stream = stream;
+}
+
+Test(net_live, net_live_connect_goes_through_the_seam_so_a_tap_sees_it) {
+  net_live_t *live = live_new();
+  rt_world_t *w = net_live_world(live);
+  uint16_t port = closed_port(live);
+  static const rt_tap_t tap = {.connect = probe_connect};
+  connect_probe_t p = {0};
+  rt_world_set_tap(w, &tap, &p);
+  rt_stream_t *s = NULL;
+  cr_assert_eq(net_live_connect(live, "127.0.0.1", port, 0, &s), RT_OK);
+  cr_assert_eq(p.calls, 1);
+  cr_assert_str_eq(p.host, "127.0.0.1");
+  cr_assert_eq(p.port, port);
+  cr_assert_eq(p.rc, RT_OK);
+  cr_assert_eq(p.stream, s->id);
+  rt_stream_close(s);
+  cr_assert_eq(net_live_connect(live, "nowhere", 7, 0, &s), RT_EINVAL);
+  cr_assert_eq(p.calls, 2);
+  cr_assert_str_eq(p.host, "nowhere");
+  cr_assert_eq(p.port, 7);
+  cr_assert_eq(p.rc, RT_EINVAL);
+  cr_assert_eq(p.stream, 0);
+  rt_world_set_tap(w, NULL, NULL);
   net_live_destroy(live);
 }

@@ -133,6 +133,8 @@ Test(net_trace, decoder_rejects_bad_fields) {
 Test(net_trace, type_names_cover_the_enum) {
   cr_assert_str_eq(net_trace_type_name(NET_TRACE_T_READ), "READ");
   cr_assert_str_eq(net_trace_type_name(NET_TRACE_T_CHECKPOINT), "CHECKPOINT");
+  cr_assert_str_eq(net_trace_type_name(NET_TRACE_T_CONNECT), "CONNECT");
+  cr_assert_eq(NET_TRACE_T_CONNECT, 26, "a recorded type keeps its number");
   cr_assert_str_eq(net_trace_type_name(NET_TRACE_T_END), "END");
   cr_assert_str_eq(net_trace_type_name(99), "?");
 }

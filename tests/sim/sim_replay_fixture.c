@@ -1,11 +1,13 @@
 /* sim_replay_fixture.c: the fixture the sim_replay tests share
  * (sim_replay_fixture.h): a temporary directory per test, echo servers of
- * the tests' own, recording a live session and replaying it. */
+ * the tests' own, recording a live session, replaying it, and editing a
+ * trace's records in place. */
 #include "sim_replay_fixture.h"
 
 #include "net_echo.h"
 #include "net_live.h"
 #include "net_record.h"
+#include "net_trace_reader.h"
 #include "rt_stream.h"
 #include "rt_tap.h"
 #include "rt_world.h"
@@ -394,4 +396,59 @@ sim_replay_status_t replay(const char *path, const setup_t *setup,
 sim_replay_status_t replay_echo(const char *path, sim_replay_report_t *rep) {
   setup_t setup = {.extra = EXTRA_NONE};
   return replay(path, &setup, RT_TIME_NEVER, rep);
+}
+
+/* ---- Edited traces ------------------------------------------------------- */
+
+found_t find_record(const char *dir, uint8_t type, uint32_t nth) {
+  net_trace_reader_t *rd = NULL;
+  char err[ERR_CAP] = "";
+  cr_assert_eq(net_trace_reader_open(dir, &rd, err, sizeof(err)), RT_OK, "%s",
+               err);
+  net_trace_record_t rec;
+  uint32_t seen = 0;
+  found_t f = {0};
+  bool ok = false;
+  for (uint32_t i = 0; i < RECORDS_MAX && !ok; i++) {
+    int rc = net_trace_next(rd, &rec);
+    cr_assert_eq(rc, 1, "no record %u of type %s: %s", nth,
+                 net_trace_type_name(type), net_trace_reader_error(rd));
+    if (rec.type == type && seen++ == nth) {
+      f = (found_t){.offset = rec.offset,
+                    .index = rec.index,
+                    .len = rec.len,
+                    .file_seq = rec.file_seq};
+      ok = true;
+    }
+  }
+  net_trace_reader_close(rd);
+  cr_assert(ok);
+  cr_assert_eq(f.file_seq, 1);
+  return f;
+}
+
+void xor_record(const char *dir, const found_t *f, uint32_t at, uint8_t mask) {
+  char file[FILE_PATH_MAX];
+  snprintf(file, sizeof(file), "%s/trace-000001.oct", dir);
+  size_t size = NET_TRACE_RECORD_OVERHEAD + f->len;
+  uint8_t *b = malloc(size);
+  cr_assert_not_null(b);
+  FILE *fp = fopen(file, "r+b");
+  cr_assert_not_null(fp);
+  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
+  cr_assert_eq(fread(b, 1, size, fp), size);
+  cr_assert_lt(at, f->len);
+  b[NET_TRACE_RECORD_HEAD + at] ^= mask;
+  uint32_t crc = net_trace_crc32c(0, b, NET_TRACE_RECORD_HEAD + f->len);
+  for (int k = 0; k < 4; k++)
+    b[NET_TRACE_RECORD_HEAD + f->len + (uint32_t)k] = (uint8_t)(crc >> (8 * k));
+  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
+  cr_assert_eq(fwrite(b, 1, size, fp), size);
+  cr_assert_eq(fclose(fp), 0);
+  free(b);
+}
+
+void edit_record(const char *dir, const found_t *f, int32_t at) {
+  uint32_t pos = at >= 0 ? (uint32_t)at : f->len - (uint32_t)(-at);
+  xor_record(dir, f, pos, 1u);
 }

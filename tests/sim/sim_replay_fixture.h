@@ -1,13 +1,15 @@
 /* sim_replay_fixture.h: the fixture the sim_replay tests share.
  *
- * The tests of one binary, test_sim_replay, are in two files by theme:
+ * The tests of one binary, test_sim_replay, are in three files by theme:
  * test_sim_replay.c (a live session recorded, then replayed: matching,
- * diverging, stopping early, edited, lost and damaged records) and
+ * diverging, stopping early, edited, lost and damaged records),
  * test_sim_replay_tap.c (externals through a recording, the tap unit by
- * unit, the output hash, a failing recording). What both use is here and
- * in sim_replay_fixture.c: a temporary directory per test, the client's
- * bytes, echo servers of the tests' own, recording a live session and
- * replaying it. test_sim_replay.c tells the whole story.
+ * unit, the output hash, a failing recording) and
+ * test_sim_replay_connect.c (an actor's outbound connect recorded and
+ * replayed). What they share is here and in sim_replay_fixture.c: a
+ * temporary directory per test, the client's bytes, echo servers of the
+ * tests' own, recording a live session, replaying it, and editing a
+ * trace's records in place. test_sim_replay.c tells the whole story.
  */
 #ifndef SIM_REPLAY_FIXTURE_H
 #define SIM_REPLAY_FIXTURE_H
@@ -23,6 +25,9 @@
 #define SEED 0x5eedu
 #define ERR_CAP (NET_TRACE_ERR_MAX + 256u)
 #define TMP_PATH_MAX 256u /* a path in the test's directory */
+
+#define FILE_PATH_MAX (TMP_PATH_MAX + 32u) /* a trace file in one */
+#define RECORDS_MAX 100000u                /* bounds a scan of one trace */
 
 #define FIRST_LEN 300u   /* the session's first message */
 #define SECOND_LEN 1000u /* and its second */
@@ -111,6 +116,27 @@ sim_replay_status_t replay(const char *path, const setup_t *setup,
 
 /* Replay the trace at path to its end into net_echo, set up as recorded. */
 sim_replay_status_t replay_echo(const char *path, sim_replay_report_t *rep);
+
+/* ---- Edited traces -------------------------------------------------------
+ * A record's payload changed in place and its CRC-32C resealed, as a
+ * different program's recording would differ: the trace reads cleanly, and
+ * the replay must name the check that fails. */
+
+typedef struct found {
+  uint64_t offset, index;
+  uint32_t len, file_seq;
+} found_t;
+
+/* The nth (from 0) record of `type` in the trace at dir (in its first
+ * file). */
+found_t find_record(const char *dir, uint8_t type, uint32_t nth);
+
+/* XOR payload byte `at` of the record with mask, and reseal its CRC. */
+void xor_record(const char *dir, const found_t *f, uint32_t at, uint8_t mask);
+
+/* Flip bit 0 of payload byte `at` (negative: from the end) of the record,
+ * and reseal the record's CRC-32C. */
+void edit_record(const char *dir, const found_t *f, int32_t at);
 
 /* A report's status and sentence, for an assertion's "%s: %s". */
 #define SAID(rep) sim_replay_status_name((rep).status), (rep).what

@@ -1,7 +1,8 @@
 /* test_sim_pipe.c: the simulated pipes (sim/sim_pipe.h).
  *
  * Each test builds a small simulated world, joins two probe actors with a
- * pipe (or a sim_listen/sim_connect pair), writes from test code between
+ * pipe (or a sim_listen/sim_connect pair, or sim_connect_async, or an
+ * actor's rt_stream_connect), writes from test code between
  * sim_world_run calls and checks what the probes saw and when. A probe
  * records every RT_TAG_STREAM signal (world time and bits) and, when asked,
  * reads everything available, recording each chunk's end offset and time.
@@ -15,6 +16,8 @@
  * Every test fixes its seed (world_new's argument), so a failure replays
  * exactly with: build/bin/test_sim_pipe --filter 'sim_pipe/<test name>'.
  */
+#include "dialer.h"
+#include "net_echo.h"
 #include "rt_stream.h"
 #include "rt_world.h"
 #include "sim_pipe.h"
@@ -1058,4 +1061,199 @@ Test(sim_pipe, closing_both_ends_while_bytes_are_in_flight) {
   rt_world_stats(sim_world_rt(sw), &st);
   cr_assert_eq(st.timers_live, 0);
   sim_world_destroy(sw);
+}
+
+/* ---- Connecting through the seam (rt_stream_connect) ----------------------
+ * The simulated world's rt_backend_t.connect (sim_connect_async with
+ * default links), driven by an actor in its turn (tests/lib/dialer.h), as
+ * the Cluster actor will reach a simulated Redis. */
+
+#define DIAL_PORT 6379
+#define DIAL_BYTES 5000u
+
+/* Run a dialer to its end (the world goes idle) and return it stopped. */
+static void run_dialer(sim_world_t *sw, dialer_t *d) {
+  rt_actor_id_t id;
+  dialer_spawn(sim_world_rt(sw), d, &id);
+  cr_assert_eq(sim_world_run(sw, RT_TIME_NEVER, 1000000), SIM_RUN_IDLE);
+  cr_assert(d->stopped, "events %#x sent %u received %u", d->events, d->sent,
+            d->received);
+  cr_assert(d->dialed);
+}
+
+/* An echo server on DIAL_PORT. */
+static void echo_listen(sim_world_t *sw) {
+  rt_listener_t *l;
+  cr_assert_eq(sim_listen(sw, DIAL_PORT, 0, &l), RT_OK);
+  rt_actor_id_t acceptor;
+  cr_assert_eq(net_echo_spawn_acceptor(sim_world_rt(sw), l, &acceptor), RT_OK);
+}
+
+Test(sim_pipe, an_actor_connects_through_the_seam_and_gets_its_bytes_echoed) {
+  sim_world_t *sw = world_new(1);
+  echo_listen(sw);
+  dialer_t d = {.host = "127.0.0.1", .port = DIAL_PORT, .send_len = DIAL_BYTES};
+  run_dialer(sw, &d);
+  cr_assert_eq(d.connect_rc, RT_OK);
+  cr_assert(d.events & RT_STREAM_CONNECTED, "events %#x", d.events);
+  cr_assert_eq(d.events & RT_STREAM_CLOSED, 0, "events %#x", d.events);
+  cr_assert_eq(d.end, 0, "the stream ended: %s", rt_err_name((int)d.end));
+  cr_assert_eq(d.received, DIAL_BYTES);
+  sim_world_destroy(sw);
+}
+
+Test(sim_pipe, any_numeric_host_reaches_the_port_and_a_name_is_einval) {
+  /* The simulated network is one host: the port names the listener. */
+  static const char *const hosts[] = {"10.1.2.3", "::1", "2001:db8::7"};
+  for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+    sim_world_t *sw = world_new(1);
+    echo_listen(sw);
+    dialer_t d = {.host = hosts[i], .port = DIAL_PORT, .send_len = 10};
+    run_dialer(sw, &d);
+    cr_assert_eq(d.received, 10, "%s", hosts[i]);
+    sim_world_destroy(sw);
+  }
+  static const char *const bad[] = {"localhost", "", "redis:6379", "300.1.1.1"};
+  sim_world_t *sw = world_new(1);
+  echo_listen(sw);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    rt_stream_t *s = (rt_stream_t *)&s; /* not NULL: it must be cleared */
+    cr_assert_eq(rt_stream_connect(sim_world_rt(sw), bad[i], DIAL_PORT, 0, &s),
+                 RT_EINVAL, "\"%s\"", bad[i]);
+    cr_assert_null(s);
+  }
+  rt_world_stats_t st;
+  rt_world_stats(sim_world_rt(sw), &st);
+  cr_assert_eq(st.timers_live, 0, "nothing was started");
+  sim_world_destroy(sw);
+}
+
+Test(sim_pipe, a_connect_through_the_seam_to_no_listener_is_refused_late) {
+  sim_world_t *sw = world_new(1);
+  echo_listen(sw); /* on another port */
+  dialer_t d = {.host = "127.0.0.1", .port = DIAL_PORT + 1, .send_len = 10};
+  run_dialer(sw, &d);
+  cr_assert_eq(d.connect_rc, RT_OK, "the failure is reported on the stream");
+  cr_assert_eq(d.signals, 1);
+  cr_assert_eq(d.events, RT_STREAM_CLOSED, "events %#x", d.events);
+  cr_assert_eq(d.end, RT_ECONNREFUSED, "read gave %s", rt_err_name((int)d.end));
+  cr_assert_eq(d.end_write, RT_ECONNREFUSED, "write gave %s",
+               rt_err_name((int)d.end_write));
+  sim_world_destroy(sw);
+}
+
+Test(sim_pipe, sim_connect_async_says_connected_after_a_round_trip) {
+  sim_world_t *sw = world_new(1);
+  probe_t *lp = probe_spawn(sw, NULL, false);
+  rt_listener_t *l;
+  cr_assert_eq(sim_listen(sw, 80, lp->id, &l), RT_OK);
+  lp->listener = l;
+  probe_t *cp = probe_spawn(sw, NULL, false);
+  sim_link_config_t up = {.latency = 3 * MS}, down = {.latency = 4 * MS};
+  rt_stream_t *c = NULL;
+  cr_assert_eq(sim_connect_async(sw, 80, cp->id, &up, &down, &c), RT_OK);
+  cp->stream = c;
+  cr_assert_eq(c->owner, cp->id);
+  uint8_t buf[8];
+  cr_assert_eq(rt_stream_read(c, buf, sizeof(buf)), 0, "still connecting");
+  cr_assert_eq(rt_stream_write(c, "x", 1), 0, "WRITABLE comes with CONNECTED");
+
+  run_to(sw, 7 * MS - 1);
+  cr_assert_eq(lp->accepted_len, 1, "the server end waits at the listener");
+  cr_assert_eq(cp->events_len, 0);
+  run_to(sw, 7 * MS);
+  cr_assert_eq(cp->events_len, 1);
+  cr_assert_eq(cp->events[0].events, RT_STREAM_CONNECTED | RT_STREAM_WRITABLE);
+  cr_assert_eq(cp->events[0].at, 7 * MS);
+  write_all(c, "PING", 4);
+  rt_stream_close(c);
+  rt_stream_close(lp->accepted[0]);
+  sim_world_destroy(sw);
+  probe_free(lp);
+  probe_free(cp);
+}
+
+Test(sim_pipe, sim_connect_async_to_no_listener_is_refused_after_a_round_trip) {
+  sim_world_t *sw = world_new(1);
+  probe_t *cp = probe_spawn(sw, NULL, false);
+  sim_link_config_t up = {.latency = 2 * MS}, down = {.latency = 5 * MS};
+  rt_stream_t *c = NULL;
+  cr_assert_eq(sim_connect_async(sw, 81, cp->id, &up, &down, &c), RT_OK);
+  cp->stream = c;
+  uint8_t buf[8];
+  cr_assert_eq(rt_stream_read(c, buf, sizeof(buf)), 0, "not refused yet");
+  run_to(sw, 7 * MS - 1);
+  cr_assert_eq(cp->events_len, 0);
+  run_to(sw, 7 * MS);
+  cr_assert_eq(cp->events_len, 1);
+  cr_assert_eq(cp->events[0].events, RT_STREAM_CLOSED);
+  cr_assert_eq(rt_stream_read(c, buf, sizeof(buf)), RT_ECONNREFUSED);
+  cr_assert_eq(rt_stream_write(c, "x", 1), RT_ECONNREFUSED);
+  rt_stream_close(c); /* frees the pipe: nobody holds its other end */
+  rt_world_stats_t st;
+  rt_world_stats(sim_world_rt(sw), &st);
+  cr_assert_eq(st.timers_live, 0);
+  sim_world_destroy(sw);
+  probe_free(cp);
+}
+
+Test(sim_pipe, closing_a_connecting_stream_ends_its_connect) {
+  /* Closed during the round trip: no timer is left to fire on it (ASan
+   * would see the freed end), refused or not. */
+  for (int refused = 0; refused < 2; refused++) {
+    sim_world_t *sw = world_new(1);
+    probe_t *lp = probe_spawn(sw, NULL, false);
+    rt_listener_t *l;
+    cr_assert_eq(sim_listen(sw, 80, lp->id, &l), RT_OK);
+    lp->listener = l;
+    sim_link_config_t link = {.latency = 5 * MS};
+    rt_stream_t *c = NULL;
+    cr_assert_eq(
+        sim_connect_async(sw, refused ? 81 : 80, lp->id, &link, &link, &c),
+        RT_OK);
+    run_to(sw, 1 * MS);
+    rt_stream_close(c); /* the server end, if any, is still open */
+    rt_world_stats_t st;
+    rt_world_stats(sim_world_rt(sw), &st);
+    /* Left: only the EOF on its way to the server end, when there is one. */
+    cr_assert_eq(st.timers_live, refused ? 0 : 1, "refused=%d", refused);
+    for (uint32_t i = 0; i < lp->accepted_len; i++)
+      rt_stream_close(lp->accepted[i]);
+    run_to(sw, 20 * MS);
+    sim_world_destroy(sw);
+    probe_free(lp);
+  }
+}
+
+Test(sim_pipe, a_reset_while_connecting_is_closed_with_ereset_never_connected) {
+  sim_world_t *sw = world_new(1);
+  probe_t *lp = probe_spawn(sw, NULL, false);
+  rt_listener_t *l;
+  cr_assert_eq(sim_listen(sw, 80, lp->id, &l), RT_OK);
+  lp->listener = l;
+  probe_t *cp = probe_spawn(sw, NULL, false);
+  sim_link_config_t link = {.latency = 5 * MS};
+  rt_stream_t *c = NULL;
+  cr_assert_eq(sim_connect_async(sw, 80, cp->id, &link, &link, &c), RT_OK);
+  cp->stream = c;
+  run_to(sw, 1 * MS);
+  cr_assert_eq(lp->accepted_len, 1);
+  sim_stream_reset(lp->accepted[0]);
+  run_to(sw, 20 * MS);
+  cr_assert_eq(probe_bits(cp), RT_STREAM_CLOSED, "bits %#x", probe_bits(cp));
+  uint8_t buf[8];
+  cr_assert_eq(rt_stream_read(c, buf, sizeof(buf)), RT_ERESET);
+  rt_stream_close(c);
+  rt_stream_close(lp->accepted[0]);
+  sim_world_destroy(sw);
+  probe_free(lp);
+  probe_free(cp);
+}
+
+Test(sim_pipe, world_destroy_frees_a_stream_still_connecting) {
+  sim_world_t *sw = world_new(1);
+  sim_link_config_t link = {.latency = 5 * MS};
+  rt_stream_t *c = NULL;
+  cr_assert_eq(sim_connect_async(sw, 81, 0, &link, &link, &c), RT_OK);
+  sim_world_destroy(sw); /* its pipe, and the connect's timer (ASan) */
 }

@@ -44,8 +44,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FILE_PATH_MAX (TMP_PATH_MAX + 32u) /* a trace file in one */
-#define RECORDS_MAX 100000u                /* bounds a scan of one trace */
 #define BIG_LEN (16u * 1024) /* one send bigger than a record can hold */
 
 /* Each test in its own temporary directory (sim_replay_fixture.h). */
@@ -261,74 +259,8 @@ Test(sim_replay, a_program_with_more_messages_inside_diverges_at_the_pass) {
   cr_assert_not_null(strstr(rep.context, "CHECKPOINT"), "%s", rep.context);
 }
 
-/* ---- Edited traces ------------------------------------------------------- */
-
-/* A record's payload changed in place and its CRC-32C resealed, as a
- * different program's recording would differ: the trace reads cleanly, and
- * the replay must name the check that fails. */
-
-typedef struct found {
-  uint64_t offset, index;
-  uint32_t len, file_seq;
-} found_t;
-
-/* The nth (from 0) record of `type`. */
-static found_t find_record(const char *dir, uint8_t type, uint32_t nth) {
-  net_trace_reader_t *rd = NULL;
-  char err[ERR_CAP] = "";
-  cr_assert_eq(net_trace_reader_open(dir, &rd, err, sizeof(err)), RT_OK, "%s",
-               err);
-  net_trace_record_t rec;
-  uint32_t seen = 0;
-  found_t f = {0};
-  bool ok = false;
-  for (uint32_t i = 0; i < RECORDS_MAX && !ok; i++) {
-    int rc = net_trace_next(rd, &rec);
-    cr_assert_eq(rc, 1, "no record %u of type %s: %s", nth,
-                 net_trace_type_name(type), net_trace_reader_error(rd));
-    if (rec.type == type && seen++ == nth) {
-      f = (found_t){.offset = rec.offset,
-                    .index = rec.index,
-                    .len = rec.len,
-                    .file_seq = rec.file_seq};
-      ok = true;
-    }
-  }
-  net_trace_reader_close(rd);
-  cr_assert(ok);
-  cr_assert_eq(f.file_seq, 1);
-  return f;
-}
-
-/* XOR payload byte `at` of the record with mask, and reseal its CRC. */
-static void xor_record(const char *dir, const found_t *f, uint32_t at,
-                       uint8_t mask) {
-  char file[FILE_PATH_MAX];
-  snprintf(file, sizeof(file), "%s/trace-000001.oct", dir);
-  size_t size = NET_TRACE_RECORD_OVERHEAD + f->len;
-  uint8_t *b = malloc(size);
-  cr_assert_not_null(b);
-  FILE *fp = fopen(file, "r+b");
-  cr_assert_not_null(fp);
-  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
-  cr_assert_eq(fread(b, 1, size, fp), size);
-  cr_assert_lt(at, f->len);
-  b[NET_TRACE_RECORD_HEAD + at] ^= mask;
-  uint32_t crc = net_trace_crc32c(0, b, NET_TRACE_RECORD_HEAD + f->len);
-  for (int k = 0; k < 4; k++)
-    b[NET_TRACE_RECORD_HEAD + f->len + (uint32_t)k] = (uint8_t)(crc >> (8 * k));
-  cr_assert_eq(fseek(fp, (long)f->offset, SEEK_SET), 0);
-  cr_assert_eq(fwrite(b, 1, size, fp), size);
-  cr_assert_eq(fclose(fp), 0);
-  free(b);
-}
-
-/* Flip bit 0 of payload byte `at` (negative: from the end) of the record,
- * and reseal the record's CRC-32C. */
-static void edit_record(const char *dir, const found_t *f, int32_t at) {
-  uint32_t pos = at >= 0 ? (uint32_t)at : f->len - (uint32_t)(-at);
-  xor_record(dir, f, pos, 1u);
-}
+/* ---- Edited traces -------------------------------------------------------
+ * (find_record, xor_record and edit_record: sim_replay_fixture.h) */
 
 Test(sim_replay, a_close_with_another_output_hash_diverges_at_the_close) {
   /* CLOSE: stream, bytes in, bytes out, then the stream's output hash (the

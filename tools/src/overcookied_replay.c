@@ -682,13 +682,13 @@ static void print_report(kind_t kind, const sim_replay_report_t *rep,
   if (kind == KIND_LIVE) {
     printf("replay: %s: %s at t=%.6f s: %" PRIu64 " records, %" PRIu64
            " passes, %" PRIu64 " checkpoints matched, %" PRIu64
-           " accepts, %" PRIu64 " reads (%" PRIu64 " bytes), %" PRIu64
-           " writes (%" PRIu64 " bytes, %" PRIu64 " short), %" PRIu64
-           " externals, %" PRIu64 " deliveries\n",
+           " accepts, %" PRIu64 " connects, %" PRIu64 " reads (%" PRIu64
+           " bytes), %" PRIu64 " writes (%" PRIu64 " bytes, %" PRIu64
+           " short), %" PRIu64 " externals, %" PRIu64 " deliveries\n",
            verdict, how, (double)rep->time / 1e9, rep->records, rep->passes,
-           rep->checkpoints, rep->accepts, rep->reads, rep->bytes_in,
-           rep->writes, rep->bytes_out, rep->writes_short, rep->externals,
-           rep->deliveries);
+           rep->checkpoints, rep->accepts, rep->connects, rep->reads,
+           rep->bytes_in, rep->writes, rep->bytes_out, rep->writes_short,
+           rep->externals, rep->deliveries);
   } else {
     printf("replay: %s: %s (simulated seed %" PRIu64 ") at t=%.6f s: %" PRIu64
            " deliveries, %" PRIu64 " checkpoints matched\n",
