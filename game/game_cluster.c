@@ -78,6 +78,7 @@ typedef struct cluster {
   uint32_t head, count;
   rt_time_ns backoff;
   rt_time_ns renew_sent_at; /* of the last renew Redis accepted */
+  rt_time_ns connect_at;    /* the connect began (CONNECTING) */
   bool renewed_once;        /* a lease was held since the start */
   bool renew_out;           /* a renew waits for its reply */
   bool poll_out;
@@ -399,6 +400,7 @@ static void connect_now(cluster_t *c) {
     return;
   }
   c->state = S_CONNECTING;
+  c->connect_at = rt_now(cw(c));
 }
 
 /* ---- Replies ------------------------------------------------------------- */
@@ -791,6 +793,13 @@ static void on_poll(cluster_t *c) {
   if (c->count > 0 &&
       rt_now(cw(c)) - c->ring[c->head].sent_at > c->cfg.op_timeout) {
     drop_link(c, "no reply within the op timeout");
+    return;
+  }
+  /* A connect nobody answers (a host that drops the SYN) would wait for
+   * TCP to give up, minutes later. */
+  if (c->state == S_CONNECTING &&
+      rt_now(cw(c)) - c->connect_at > c->cfg.op_timeout) {
+    drop_link(c, "no connection within the op timeout");
     return;
   }
   if (!up(c) || c->poll_out)
