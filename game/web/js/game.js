@@ -208,13 +208,18 @@ export class Game {
   /** GAME_OVER: returns what the game-over screen shows. */
   over(p) {
     this.stop();
-    this.setScores(p, false);
+    const reason = String(p.reason ?? '');
+    // server_lost: the game's server stopped, the game does not count and
+    // the scores it sends (if any) are not the game's: keep what we saw.
+    if (reason !== 'server_lost') this.setScores(p, false);
     this.renderScores(false);
     const winner = String(p.winner ?? '');
-    const result = winner === 'draw' ? 'draw' : winner === this.me.id ? 'win' : 'loss';
+    const result = winner === 'draw' ? 'draw'
+      : winner === 'none' || reason === 'server_lost' ? 'unknown'
+        : winner === this.me.id ? 'win' : 'loss';
     return {
       result,
-      reason: String(p.reason ?? ''),
+      reason,
       myScore: this.score.me,
       oppScore: this.score.opp,
       myName: this.me.name,

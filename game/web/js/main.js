@@ -243,7 +243,7 @@ async function gameEndedWhileAway() {
   }
   if (found) {
     showOver({
-      result: lobby.resultOf(found),
+      result: lobby.resultOf(found) === 'void' ? 'unknown' : lobby.resultOf(found),
       reason: found.reason,
       myScore: Number(found.score) || 0,
       oppScore: Number(found.opponentScore) || 0,
@@ -314,12 +314,36 @@ function onGameStart(p) {
 }
 
 function onGameOver(p) {
-  if (!app.game) return; // not ours to show (e.g. a game we already left)
+  const expected = app.awaitingResume;
+  if (!app.game) {
+    if (String(p.reason ?? '') === 'server_lost') serverLostWithoutGame(expected);
+    return; // otherwise not ours to show (e.g. a game we already left)
+  }
   clearTimeout(app.resumeTimer);
   const r = app.game.over(p);
   app.game = null;
   hideBanner();
   showOver(r);
+}
+
+/**
+ * GAME_OVER server_lost for a game this page is not showing: told once by
+ * the server, on the first connection after the game's server stopped.
+ */
+function serverLostWithoutGame(expected) {
+  clearTimeout(app.resumeTimer);
+  const text = 'The server running your game stopped. The game does not count.';
+  if (expected || app.screen === 'boot') {
+    app.awaitingResume = false;
+    app.wantQueue = false;
+    forgetSavedGame();
+    hideBanner();
+    showOver({ result: 'unknown', reason: 'server_lost', myName: app.session?.name });
+  } else if (app.screen === 'lobby') {
+    enterLobby({ notice: text, tone: 'error' });
+  } else {
+    toast(text, { tone: 'error' });
+  }
 }
 
 function onError(p) {
@@ -341,6 +365,16 @@ function onError(p) {
         enterLobby({ notice: code === 'busy' ? 'The kitchen is busy right now. Try again in a moment.' : 'All ovens are full right now. Try again in a moment.', tone: 'error' });
       } else {
         toast(message || 'The server is busy. Try again in a moment.', { tone: 'error' });
+      }
+      return;
+    case 'matchmaking_unavailable':
+      // Clustered, and this server cannot reach the shared queue: nothing
+      // is queued; the player may try again (Play).
+      app.wantQueue = false;
+      if (app.screen === 'queue') {
+        enterLobby({ notice: 'Matchmaking is unavailable right now. Try again in a moment.', tone: 'error' });
+      } else {
+        toast('Matchmaking is unavailable right now. Try again in a moment.', { tone: 'error', key: 'mm' });
       }
       return;
     case 'bad_json':
@@ -511,6 +545,8 @@ function overReason(r) {
       return r.result === 'win' ? `${opp} disconnected and did not come back in time.` : 'You were disconnected for too long.';
     case 'lost_connection':
       return 'Connection lost.';
+    case 'server_lost':
+      return 'The server running your game stopped. The game does not count.';
     default:
       return r.reason ? `The game ended (${r.reason}).` : 'The game ended.';
   }
