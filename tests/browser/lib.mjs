@@ -94,6 +94,8 @@ export async function startServer(binary, webDir, extra = [], { port = 0, db = '
   return {
     base,
     log: () => err,
+    /** Sends a signal and goes on (SIGSTOP, SIGCONT: a stall). */
+    signal: (sig) => { if (!exited) proc.kill(sig); },
     /** signal: SIGKILL plays a crash (the exit is then {code: null, sig}). */
     async stop({ signal = 'SIGTERM' } = {}) {
       if (!exited) proc.kill(signal);
@@ -169,16 +171,19 @@ export async function newPlayer(browser, base, label, size, { controlSockets = f
 /**
  * Runs in the page before its scripts: keeps every WebSocket the page opens,
  * and while window.__ws.blocked is set, points new ones at a closed port, so
- * a test can cut the connection and keep it cut (a network outage).
+ * a test can cut the connection and keep it cut (a network outage). Each
+ * close's code goes to window.__ws.closes (the page sees it; Playwright
+ * does not say).
  */
 function socketControl() {
   const Native = window.WebSocket;
-  const state = { all: [], blocked: false };
+  const state = { all: [], blocked: false, closes: [] };
   window.__ws = state;
   window.WebSocket = class extends Native {
     constructor(url, protocols) {
       super(state.blocked ? 'ws://127.0.0.1:9/blocked' : url, protocols);
       state.all.push(this);
+      this.addEventListener('close', (e) => state.closes.push({ url: String(url), code: e.code }));
     }
   };
 }

@@ -8,12 +8,17 @@
 //    without her noticing (no "welcome back", the countdown as usual), her
 //    WebSocket ends up on instance 2, both play to a consistent GAME_OVER,
 //    and the game is in both histories (one database).
-// 2. Instance 2 dies mid-game (SIGKILL). Ada, whose page is on instance 1,
-//    is told that the game does not count (GAME_OVER server_lost) once the
-//    owner's lease lapses, and can play again.
-// 3. An instance whose Redis cannot be reached answers Play with
+//    Then instance 2 stalls past its lease mid-game and is fenced: both
+//    sockets close with 1012, both pages reconnect to their own instances
+//    and hear GAME_OVER server_lost. Then a MOVE again, and instance 2 dies
+//    mid-game (SIGKILL): Ada, whose page is on instance 1, is sent to the
+//    dead owner until its lease lapses, then told the game does not count,
+//    and can play again.
+// 2. An instance whose Redis cannot be reached answers Play with
 //    matchmaking_unavailable: the lobby says so in plain words, and Play
 //    works again.
+// 3. A (mocked) cluster that answers every connection with MOVE: the client
+//    follows 3, then says so and stops.
 //
 // usage: node test_cluster.mjs OVERCOOKIED_BINARY WEB_DIR SCREENSHOT_DIR
 
@@ -31,10 +36,32 @@ let browser = null;
 before(async () => { browser = await t.launchBrowser(); });
 after(async () => { if (browser) await browser.close(); });
 
+/** Ada waits, Bob's Play makes the match; returns the new room, once it runs. */
+async function playUntilRunning(ada, bob, lastRoom) {
+  await t.play(ada);
+  await ada.page.locator('#queue-status', { hasText: 'Waiting' }).waitFor();
+  await t.play(bob);
+  await Promise.all([t.waitGame(ada), t.waitGame(bob)]);
+  const room = await ada.page.getAttribute('#screen-game', 'data-room-id');
+  assert.notEqual(room, lastRoom, 'a new game');
+  assert.equal(await bob.page.getAttribute('#screen-game', 'data-room-id'), room, 'the same room');
+  await t.waitRunning(ada);
+  return room;
+}
+
+/** A few points for the player; returns the score once acknowledged. */
+async function scoreSome(p) {
+  const base = await t.score(p.page, 'me');
+  await t.clickMany(p, 3, 80, 'key');
+  await t.until(async () => (await t.score(p.page, 'me')) >= base + 3, 3000, `${p.label} to score`);
+  await t.sleep(300); // the last acknowledgements
+  return t.score(p.page, 'me');
+}
+
 /** The sockets of a player's page that went to `port`. */
 const socketsTo = (p, port) => p.sockets.filter((s) => new URL(s.url).port === String(port));
 
-test('two instances: the client follows MOVE, both play the game; the owner dies: server_lost', { timeout: 110_000 }, async () => {
+test('two instances: the client follows MOVE, both play the game; the owner is fenced, then dies: server_lost', { timeout: 180_000 }, async () => {
   const redis = await t.startRedis();
   let cluster = null;
   const players = [];
@@ -44,8 +71,8 @@ test('two instances: the client follows MOVE, both play the game; the owner dies
     cluster = await t.startCluster(binary, webDir, redis.url, 2,
       ['--countdown', '3', '--game-length', '8', '--lease', '1']);
     const [one, two] = cluster.servers;
-    const ada = await t.newPlayer(browser, one.base, 'Ada', t.SIZES[0]);
-    const bob = await t.newPlayer(browser, two.base, 'Bob', t.SIZES[1]);
+    const ada = await t.newPlayer(browser, one.base, 'Ada', t.SIZES[0], { controlSockets: true });
+    const bob = await t.newPlayer(browser, two.base, 'Bob', t.SIZES[1], { controlSockets: true });
     players.push(ada, bob);
     await t.login(ada, 'Ada');
     await t.login(bob, 'Bob');
@@ -114,32 +141,49 @@ test('two instances: the client follows MOVE, both play the game; the owner dies
     assert.match(await t.text(ada.page, `#history-body .game-row[data-game-id="${room}"]`),
       new RegExp(`vs Bob.*${a.me} – ${a.opp}`));
 
-    // 2. Again, and instance 2, the owner, dies mid-game. Ada's connection
-    // stayed on instance 2 after the game, so that is where she queues now.
+    // 2. Instance 2 stalls mid-game (SIGSTOP) past its lease: instance 1
+    // takes it for dead, and when it runs again it finds itself fenced and
+    // closes its players with 1012. Both pages reconnect as after a drop,
+    // each to its own instance, and hear that the game does not count.
+    // Ada's connection stayed on instance 2 after the game: both play there.
     await bob.page.click('#to-lobby');
-    await t.play(ada);
-    await ada.page.locator('#queue-status', { hasText: 'Waiting' }).waitFor();
-    await t.play(bob);
-    await Promise.all([t.waitGame(ada), t.waitGame(bob)]);
-    const room2 = await ada.page.getAttribute('#screen-game', 'data-room-id');
-    assert.notEqual(room2, room, 'a new game');
+    const room2 = await playUntilRunning(ada, bob, room);
     assert.equal(new URL(ada.sockets.at(-1).url).port, String(two.port), 'Ada plays on instance 2');
-    await t.waitRunning(ada);
-    await t.clickMany(ada, 3, 80, 'key');
-    await t.until(async () => (await t.score(ada.page, 'me')) >= 3, 3000, 'Ada to score');
-    await t.sleep(300); // the last acknowledgements
-    const kept = await t.score(ada.page, 'me');
+    const kept2 = await scoreSome(ada);
+    two.signal('SIGSTOP');
+    await t.sleep(2500); // the 1 s lease, and instance 1's reaper, renewing every 1/3 s
+    two.signal('SIGCONT');
+    const [a2, b2] = await Promise.all([t.overScreen(ada.page), t.overScreen(bob.page)]);
+    for (const r of [a2, b2]) {
+      assert.equal(r.reason, SERVER_LOST);
+      assert.equal(r.result, 'unknown');
+      assert.equal(r.title, 'Game over');
+    }
+    assert.equal(a2.me, kept2, 'the scores Ada saw stay on the screen');
+    const closes = async (p) => p.page.evaluate(() => window.__ws.closes.map((c) => c.code));
+    assert.ok((await closes(ada)).includes(1012), `Ada's socket was closed with 1012: ${await closes(ada)}`);
+    assert.ok((await closes(bob)).includes(1012), `Bob's socket was closed with 1012: ${await closes(bob)}`);
+    await t.until(async () => ada.sockets.at(-1).url.includes(`:${one.port}/`) && bob.sockets.at(-1).url.includes(`:${two.port}/`),
+      t.STEP_MS, 'each page to be back on its own instance');
+    for (const p of [ada, bob]) await t.screenshot(p, shotDir, NAME, 'fenced');
+
+    // 3. Across instances again (Ada's MOVE as in 1), and instance 2, the
+    // owner, dies mid-game (SIGKILL). Ada's client reconnects to instance 1
+    // (her page's), which sends her to the dead owner while its lease lasts
+    // (an unreachable target is a drop: back to instance 1), then tells her
+    // the game is lost.
+    for (const p of [ada, bob]) await p.page.click('#to-lobby');
+    const room3 = await playUntilRunning(ada, bob, room2);
+    assert.equal(new URL(ada.sockets.at(-1).url).port, String(two.port), 'Ada was sent to instance 2 again');
+    assert.ok(ada.sockets.at(-2).received.includes('MOVE'), 'by a MOVE');
+    const kept3 = await scoreSome(ada);
     const dead = await two.stop({ signal: 'SIGKILL' });
     assert.equal(dead.sig, 'SIGKILL');
-    // Ada's client reconnects to instance 1 (her page's), which sends her
-    // to the dead owner while its lease lasts (an unreachable target is a
-    // drop: back to instance 1), then tells her the game is lost.
     ada.allowed.push(/WebSocket connection to .* failed/);
     const lost = await t.overScreen(ada.page);
     assert.equal(lost.reason, SERVER_LOST);
     assert.equal(lost.result, 'unknown');
-    assert.equal(lost.title, 'Game over');
-    assert.equal(lost.me, kept, 'the scores Ada saw stay on the screen');
+    assert.equal(lost.me, kept3, 'the scores Ada saw stay on the screen');
     await t.screenshot(ada, shotDir, NAME, 'server-lost');
     assert.equal(new URL(ada.sockets.at(-1).url).port, String(one.port), 'Ada is back on her page\'s instance');
     // And Ada may play again: her instance queues her.
@@ -147,8 +191,10 @@ test('two instances: the client follows MOVE, both play the game; the owner dies
     await ada.page.locator('#queue-status', { hasText: 'Waiting' }).waitFor();
     await ada.page.click('#queue-cancel');
     await ada.page.locator('#screen-lobby').waitFor({ state: 'visible' });
-    await ada.page.locator(`#history-body .game-row[data-game-id="${room2}"]`).waitFor();
-    assert.match(await t.text(ada.page, `#history-body .game-row[data-game-id="${room2}"]`), /did not count/);
+    for (const r of [room2, room3]) {
+      await ada.page.locator(`#history-body .game-row[data-game-id="${r}"]`).waitFor();
+      assert.match(await t.text(ada.page, `#history-body .game-row[data-game-id="${r}"]`), /did not count/);
+    }
     bob.allowed.push(/WebSocket connection to .* failed/, /Failed to load resource/);
 
     for (const p of [ada, bob]) {
