@@ -111,16 +111,16 @@ function onOpen(conn) {
   clearInterval(app.retry.tick);
   app.retry = { timer: 0, attempts: 0, failed: 0, since: 0, tick: 0 };
   setPill('online');
-  if (conn.url && app.conn === conn) {
-    // Arrived where a MOVE sent us: the game's server resumes us at once
-    // (GAME_START), or sends us on (MOVE); silence means the game is over.
-    waitForResume();
-  } else if (app.game && app.game.phase !== 'over' && (app.screen === 'game' || app.screen === 'boot')) {
+  if (app.game && app.game.phase !== 'over' && (app.screen === 'game' || app.screen === 'boot')) {
     // Mid-game: the server sends GAME_START with resumed:true if the game is
     // still on. If not, it ended while we were away.
     if (wasRetrying) banner('Reconnected. Rejoining your game…', '');
     waitForResume();
-  } else if (app.screen === 'boot' && app.awaitingResume) {
+  } else if (conn.url || app.move.since || (app.screen === 'boot' && app.awaitingResume)) {
+    // On the way to a game (where a MOVE sent us, or back on this page's
+    // server after its target could not be reached): it resumes us
+    // (GAME_START), sends us on (MOVE) or says how it ended (GAME_OVER);
+    // silence means it is over.
     waitForResume();
   }
   if (app.wantQueue) send('JOIN_QUEUE');
@@ -151,6 +151,7 @@ function onClose({ code, opened }, conn) {
   if (code === CLOSE_REPLACED) {
     // Another tab or window took over this player.
     app.wantQueue = false;
+    forgetMove();
     clearTimeout(app.resumeTimer);
     hideBanner();
     if (app.game && app.game.phase !== 'over') app.game.stop();
@@ -334,6 +335,7 @@ async function checkToken() {
 /** Could not get back in time: the game is lost. */
 function giveUpGame() {
   clearInterval(app.retry.tick);
+  forgetMove();
   const game = app.game;
   const last = game ? { myScore: game.score.me, oppScore: game.score.opp, myName: game.me.name, oppName: game.opp.name, roomId: game.roomId } : {};
   if (game) game.stop();
