@@ -394,7 +394,8 @@ export async function startRedis() {
  * token secret, each on its own free port, each accepting every instance's
  * page as a WebSocket Origin (a MOVE sends a page to another instance).
  * Returns {servers: [{base, port, stop(), log()}], stop()}: stop() stops
- * them all and returns their exits.
+ * them all and returns their exits. extra: flags for every instance, or a
+ * function of the instance's index (from 0) returning its flags.
  */
 export async function startCluster(binary, webDir, redisUrl, n, extra = []) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-cluster-'));
@@ -411,7 +412,8 @@ export async function startCluster(binary, webDir, redisUrl, n, extra = []) {
   try {
     for (let i = 0; i < n; i++) {
       const s = await startServer(binary, webDir,
-        ['--redis', redisUrl, '--instance-id', `i${i + 1}`, ...origins, ...extra],
+        ['--redis', redisUrl, '--instance-id', `i${i + 1}`, ...origins,
+          ...(typeof extra === 'function' ? extra(i) : extra)],
         { port: ports[i], db: path.join(tmp, 'cluster.db') });
       servers.push({ ...s, port: ports[i] });
     }

@@ -19,6 +19,9 @@
 //    works again.
 // 3. A (mocked) cluster that answers every connection with MOVE: the client
 //    follows 3, then says so and stops.
+// 4. An owner whose MOVE URL leads nowhere (a wrong --public-url): each
+//    failed attempt is a drop, back to the page's own instance; when the
+//    game has ended without the player, the page says how, from history.
 //
 // usage: node test_cluster.mjs OVERCOOKIED_BINARY WEB_DIR SCREENSHOT_DIR
 
@@ -270,5 +273,52 @@ test('a cluster that sends the player on and on: the client follows 3 MOVEs, the
     if (dee) await dee.context.close().catch(() => {});
     const exit = await server.stop();
     assert.equal(exit.code, 0, `the server exits cleanly: ${server.log()}`);
+  }
+});
+
+test('a MOVE target that cannot be reached is a drop: back to the page\'s instance, then the result', { timeout: 90_000 }, async () => {
+  const redis = await t.startRedis();
+  const nowhere = await t.freePort();
+  let cluster = null;
+  const players = [];
+  try {
+    // Instance 2 tells other instances to send its players to a dead port.
+    cluster = await t.startCluster(binary, webDir, redis.url, 2,
+      (i) => ['--countdown', '2', '--game-length', '8', '--reconnect-grace', '3',
+        ...(i === 1 ? ['--public-url', `ws://127.0.0.1:${nowhere}/ws`] : [])]);
+    const [one, two] = cluster.servers;
+    const ada = await t.newPlayer(browser, one.base, 'Ada', t.SIZES[1]);
+    const bob = await t.newPlayer(browser, two.base, 'Bob', t.SIZES[0]);
+    players.push(ada, bob);
+    ada.allowed.push(/WebSocket connection to .* failed/);
+    await t.login(ada, 'Ada');
+    await t.login(bob, 'Bob');
+    await t.play(ada);
+    await ada.page.locator('#queue-status', { hasText: 'Waiting' }).waitFor();
+    await t.play(bob);
+    await t.waitGame(bob);
+    // Ada is told her game is found, and her client keeps trying.
+    await ada.page.locator('#queue-status', { hasText: 'Connecting to your game' }).waitFor();
+    await t.screenshot(ada, shotDir, NAME, 'connecting', false);
+    // Bob wins when Ada's grace runs out; Ada's page, back on instance 1,
+    // hears nothing more and finds the result in her history.
+    const b = await t.overScreen(bob.page);
+    assert.equal(b.result, 'win');
+    const a = await t.overScreen(ada.page);
+    assert.equal(a.result, 'loss');
+    assert.equal(a.reason, 'You were disconnected for too long.');
+    assert.match(await t.text(ada.page, '#over-note'), /ended while you were disconnected/);
+    const tried = ada.sockets.filter((x) => x.url.includes(`:${nowhere}/`)).length;
+    assert.ok(tried >= 2, `Ada's client tried the target more than once (${tried})`);
+    assert.ok(tried <= 12, `about once a second, not in a tight loop (${tried})`);
+    assert.equal(new URL(ada.sockets.at(-1).url).port, String(one.port), 'Ada is on her page\'s instance');
+    assert.equal(ada.sockets.filter((x) => x.url.includes(`:${two.port}/`)).length, 0);
+    await t.screenshot(ada, shotDir, NAME, 'unreachable-over');
+    for (const p of [ada, bob]) assert.deepEqual(t.unexpectedProblems(p), [], `${p.label}: no console errors`);
+  } finally {
+    for (const p of players) await p.context.close().catch(() => {});
+    const exits = cluster ? await cluster.stop() : [];
+    await redis.stop();
+    assert.deepEqual(exits.map((e) => e.code), [0, 0], 'both instances exit cleanly');
   }
 });
