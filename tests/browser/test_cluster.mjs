@@ -8,7 +8,9 @@
 //    without her noticing (no "welcome back", the countdown as usual), her
 //    WebSocket ends up on instance 2, both play to a consistent GAME_OVER,
 //    and the game is in both histories (one database).
-//    Then instance 2 stalls past its lease mid-game and is fenced: both
+//    In a second game (both on instance 2) Ada reloads: her page connects
+//    to instance 1, which sends her back to instance 2, where the game
+//    resumes. Then instance 2 stalls past its lease and is fenced: both
 //    sockets close with 1012, both pages reconnect to their own instances
 //    and hear GAME_OVER server_lost. Then a MOVE again, and instance 2 dies
 //    mid-game (SIGKILL): Ada, whose page is on instance 1, is sent to the
@@ -64,15 +66,17 @@ async function scoreSome(p) {
 /** The sockets of a player's page that went to `port`. */
 const socketsTo = (p, port) => p.sockets.filter((s) => new URL(s.url).port === String(port));
 
-test('two instances: the client follows MOVE, both play the game; the owner is fenced, then dies: server_lost', { timeout: 180_000 }, async () => {
+test('two instances: the client follows MOVE (after a reload too), both play; the owner is fenced, then dies: server_lost', { timeout: 180_000 }, async () => {
   const redis = await t.startRedis();
   let cluster = null;
   const players = [];
   try {
     // A 3 s countdown: time for the MOVE and the checks below on a busy
-    // machine. A 1 s lease: the dead owner is known for dead soon.
+    // machine. 12 s games: time for a reload and a few clicks before the
+    // owner is stalled or killed. A 1 s lease: the owner is taken for dead
+    // soon.
     cluster = await t.startCluster(binary, webDir, redis.url, 2,
-      ['--countdown', '3', '--game-length', '8', '--lease', '1']);
+      ['--countdown', '3', '--game-length', '12', '--lease', '1']);
     const [one, two] = cluster.servers;
     const ada = await t.newPlayer(browser, one.base, 'Ada', t.SIZES[0], { controlSockets: true });
     const bob = await t.newPlayer(browser, two.base, 'Bob', t.SIZES[1], { controlSockets: true });
@@ -152,6 +156,14 @@ test('two instances: the client follows MOVE, both play the game; the owner is f
     await bob.page.click('#to-lobby');
     const room2 = await playUntilRunning(ada, bob, room);
     assert.equal(new URL(ada.sockets.at(-1).url).port, String(two.port), 'Ada plays on instance 2');
+    // Ada reloads: her page connects to instance 1, which sends her back.
+    await ada.page.reload();
+    await t.waitGame(ada);
+    assert.equal(await ada.page.getAttribute('#screen-game', 'data-room-id'), room2, 'the same game after the reload');
+    await ada.page.locator('#toasts .toast', { hasText: 'Welcome back' }).waitFor();
+    assert.equal(new URL(ada.sockets.at(-2).url).port, String(one.port));
+    assert.ok(ada.sockets.at(-2).received.includes('MOVE'), 'instance 1 sent her on');
+    assert.equal(new URL(ada.sockets.at(-1).url).port, String(two.port));
     const kept2 = await scoreSome(ada);
     two.signal('SIGSTOP');
     await t.sleep(2500); // the 1 s lease, and instance 1's reaper, renewing every 1/3 s
