@@ -81,14 +81,23 @@ export async function startServer(binary, webDir, extra = [], { port = 0, db = '
   let out = '';
   let err = '';
   proc.stderr.on('data', (d) => { err += d; });
-  const base = await withTimeout(new Promise((resolve, reject) => {
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/[^\s]+?)\/?\s/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
-  }), STEP_MS, 'the server to listen');
+  let base;
+  try {
+    base = await withTimeout(new Promise((resolve, reject) => {
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on (http:\/\/[^\s]+?)\/?\s/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      proc.on('error', (e) => reject(new Error(`cannot start ${binary}: ${e.message}`)));
+      proc.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
+    }), STEP_MS, 'the server to listen');
+  } catch (e) {
+    // Nothing is left behind: no process, no temporary directory.
+    if (proc.exitCode === null && proc.pid !== undefined) proc.kill('SIGKILL');
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   let exited = null;
   const exitP = new Promise((resolve) => proc.on('exit', (code, sig) => { exited = { code, sig }; resolve(exited); }));
   return {
