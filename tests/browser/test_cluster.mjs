@@ -210,6 +210,8 @@ test('two instances: the client follows MOVE (after a reload too), both play; th
       await ada.page.locator(`#history-body .game-row[data-game-id="${r}"]`).waitFor();
       assert.match(await t.text(ada.page, `#history-body .game-row[data-game-id="${r}"]`), /did not count/);
     }
+    assert.equal(await t.text(ada.page, '#stat-losses'), '0', 'a game that did not count is no loss');
+    await t.screenshot(ada, shotDir, NAME, 'lobby');
     bob.allowed.push(/WebSocket connection to .* failed/, /Failed to load resource/);
 
     for (const p of [ada, bob]) {
