@@ -7,6 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -60,11 +61,13 @@ export function withTimeout(promise, ms, what) {
  * from the root directory (a server must not depend on where it is
  * started). webDir '-': no --static, the server finds its own files (an
  * installed server). Returns {base, stop(), log()}.
+ * opts.port: a fixed port (a cluster instance needs one); opts.db: a
+ * database file the caller owns (instances of a cluster share one).
  */
-export async function startServer(binary, webDir, extra = []) {
+export async function startServer(binary, webDir, extra = [], { port = 0, db = '' } = {}) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-browser-'));
   const argv = [
-    '--port', '0', '--db', path.join(tmp, 'test.db'),
+    '--port', String(port), '--db', db || path.join(tmp, 'test.db'),
     ...(webDir === '-' ? [] : ['--static', webDir]),
     '--secret', 'browser-test-secret-0123456789',
     '--countdown', '1', '--game-length', '8', '--golden-min', '2', '--golden-max', '3',
@@ -78,21 +81,33 @@ export async function startServer(binary, webDir, extra = []) {
   let out = '';
   let err = '';
   proc.stderr.on('data', (d) => { err += d; });
-  const base = await withTimeout(new Promise((resolve, reject) => {
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/[^\s]+?)\/?\s/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
-  }), STEP_MS, 'the server to listen');
+  let base;
+  try {
+    base = await withTimeout(new Promise((resolve, reject) => {
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on (http:\/\/[^\s]+?)\/?\s/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      proc.on('error', (e) => reject(new Error(`cannot start ${binary}: ${e.message}`)));
+      proc.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
+    }), STEP_MS, 'the server to listen');
+  } catch (e) {
+    // Nothing is left behind: no process, no temporary directory.
+    if (proc.exitCode === null && proc.pid !== undefined) proc.kill('SIGKILL');
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   let exited = null;
   const exitP = new Promise((resolve) => proc.on('exit', (code, sig) => { exited = { code, sig }; resolve(exited); }));
   return {
     base,
     log: () => err,
-    async stop() {
-      if (!exited) proc.kill('SIGTERM');
+    /** Sends a signal and goes on (SIGSTOP, SIGCONT: a stall). */
+    signal: (sig) => { if (!exited) proc.kill(sig); },
+    /** signal: SIGKILL plays a crash (the exit is then {code: null, sig}). */
+    async stop({ signal = 'SIGTERM' } = {}) {
+      if (!exited) proc.kill(signal);
       const r = await withTimeout(exitP, STEP_MS, 'the server to stop').catch((e) => {
         proc.kill('SIGKILL');
         throw e;
@@ -135,6 +150,20 @@ export async function newPlayer(browser, base, label, size, { controlSockets = f
   const page = await context.newPage();
   const problems = [];
   const requests = [];
+  // Every WebSocket the page opens, with the types of the messages it got.
+  const sockets = [];
+  page.on('websocket', (ws) => {
+    const entry = { url: ws.url(), received: [], closed: false };
+    sockets.push(entry);
+    ws.on('framereceived', (f) => {
+      try {
+        entry.received.push(String(JSON.parse(String(f.payload)).type));
+      } catch {
+        entry.received.push('?');
+      }
+    });
+    ws.on('close', () => { entry.closed = true; });
+  });
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
   });
@@ -145,22 +174,25 @@ export async function newPlayer(browser, base, label, size, { controlSockets = f
     d.dismiss().catch(() => {});
   });
   await page.goto('/');
-  return { label, size, context, page, problems, requests, allowed: [] };
+  return { label, size, context, page, problems, requests, sockets, allowed: [] };
 }
 
 /**
  * Runs in the page before its scripts: keeps every WebSocket the page opens,
  * and while window.__ws.blocked is set, points new ones at a closed port, so
- * a test can cut the connection and keep it cut (a network outage).
+ * a test can cut the connection and keep it cut (a network outage). Each
+ * close's code goes to window.__ws.closes (the page sees it; Playwright
+ * does not say).
  */
 function socketControl() {
   const Native = window.WebSocket;
-  const state = { all: [], blocked: false };
+  const state = { all: [], blocked: false, closes: [] };
   window.__ws = state;
   window.WebSocket = class extends Native {
     constructor(url, protocols) {
       super(state.blocked ? 'ws://127.0.0.1:9/blocked' : url, protocols);
       state.all.push(this);
+      this.addEventListener('close', (e) => state.closes.push({ url: String(url), code: e.code }));
     }
   };
 }
@@ -294,4 +326,109 @@ export async function overScreen(page) {
     meName: await text(page, '#over-me-name'),
     oppName: await text(page, '#over-opp-name'),
   };
+}
+
+// ---- A cluster: a private Redis and several instances ----------------------------------
+
+/**
+ * A loopback TCP port that was free a moment ago: bound on port 0, read,
+ * closed. (Another process could take it in between; on a quiet test
+ * machine that does not happen.)
+ */
+export async function freePort() {
+  return withTimeout(new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  }), STEP_MS, 'a free port');
+}
+
+/** One PING to 127.0.0.1:port: true on +PONG. */
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let got = '';
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      got += d;
+      if (got.includes('\r\n')) done(got.startsWith('+PONG'));
+    });
+  });
+}
+
+/**
+ * A private redis-server on a free loopback port, in a temporary directory,
+ * persisting nothing. Returns {port, url, stop()}.
+ */
+export async function startRedis() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-redis-'));
+  const port = await freePort();
+  const proc = spawn('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', tmp, '--daemonize', 'no', '--logfile', path.join(tmp, 'redis.log'),
+  ], { cwd: tmp, stdio: 'ignore' });
+  const orphan = () => { if (proc.exitCode === null) proc.kill('SIGKILL'); };
+  process.on('exit', orphan);
+  let exited = null;
+  const exitP = new Promise((resolve) => proc.on('exit', (code, sig) => { exited = { code, sig }; resolve(exited); }));
+  proc.on('error', () => {}); // a missing binary: the wait below fails with the reason
+  const stop = async () => {
+    if (!exited) proc.kill('SIGTERM');
+    await withTimeout(exitP, STEP_MS, 'redis-server to stop').catch((e) => {
+      proc.kill('SIGKILL');
+      throw e;
+    });
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    await until(async () => {
+      if (exited) throw new Error(`redis-server exited (${JSON.stringify(exited)}) before answering`);
+      return redisPing(port);
+    }, STEP_MS, `redis-server on port ${port} to answer PING`);
+  } catch (e) {
+    await stop().catch(() => {});
+    throw e;
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, stop };
+}
+
+/**
+ * n instances of overcookied sharing redisUrl, one SQLite file and the
+ * token secret, each on its own free port, each accepting every instance's
+ * page as a WebSocket Origin (a MOVE sends a page to another instance).
+ * Returns {servers: [{base, port, stop(), log()}], stop()}: stop() stops
+ * them all and returns their exits. extra: flags for every instance, or a
+ * function of the instance's index (from 0) returning its flags.
+ */
+export async function startCluster(binary, webDir, redisUrl, n, extra = []) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-cluster-'));
+  const ports = [];
+  for (let i = 0; i < n; i++) ports.push(await freePort());
+  const origins = ports.flatMap((p) => ['--allowed-origin', `http://127.0.0.1:${p}`]);
+  const servers = [];
+  const stopAll = async () => {
+    const exits = [];
+    for (const s of servers) exits.push(await s.stop().catch((e) => ({ code: null, error: e.message })));
+    fs.rmSync(tmp, { recursive: true, force: true });
+    return exits;
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = await startServer(binary, webDir,
+        ['--redis', redisUrl, '--instance-id', `i${i + 1}`, ...origins,
+          ...(typeof extra === 'function' ? extra(i) : extra)],
+        { port: ports[i], db: path.join(tmp, 'cluster.db') });
+      servers.push({ ...s, port: ports[i] });
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return { servers, stop: stopAll };
 }

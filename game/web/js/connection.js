@@ -2,16 +2,39 @@
 // class only opens, sends JSON messages and reports what happened.
 
 export const CLOSE_REPLACED = 4000;
+export const CLOSE_MOVED = 4001; // after MOVE: the game is on another instance
 export const CLOSE_IDLE = 4002; // quiet in the lobby too long
+export const CLOSE_SERVER_LOST = 1012; // the instance lost its lease (fenced)
+
+/**
+ * The URL of a MOVE (PROTOCOL.md, Cluster) with the token added the same way
+ * as for this page's own server, or '' when it is not a ws:// or wss:// URL
+ * (a message from a broken server must not send us anywhere else).
+ */
+export function moveUrl(target, token) {
+  let url;
+  try {
+    url = new URL(String(target));
+  } catch {
+    return '';
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') return '';
+  if (url.username || url.password) return '';
+  url.hash = '';
+  url.searchParams.set('token', token);
+  return url.href;
+}
 
 export class Connection {
   /**
    * @param {string} token
    * @param {{onOpen: Function, onMessage: Function, onClose: Function}} handlers
+   * @param {string} [url] a full ws:// URL from moveUrl(); default: this page's server
    */
-  constructor(token, handlers) {
+  constructor(token, handlers, url = '') {
     this.token = token;
     this.handlers = handlers;
+    this.url = url;
     this.ws = null;
     this.opened = false;
     this.closedByUs = false;
@@ -19,7 +42,7 @@ export class Connection {
 
   open() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const url = `${scheme}//${location.host}/ws?token=${encodeURIComponent(this.token)}`;
+    const url = this.url || `${scheme}//${location.host}/ws?token=${encodeURIComponent(this.token)}`;
     let ws;
     try {
       ws = new WebSocket(url);

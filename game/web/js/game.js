@@ -97,9 +97,13 @@ export class Game {
 
   // ---- Messages ------------------------------------------------------------------
 
-  /** GAME_START, fresh or resumed. */
-  start(p) {
-    const resumed = p.resumed === true;
+  /**
+   * GAME_START, fresh or resumed. movedIn: the first GAME_START of a game
+   * matched across servers, which the game's server sends as a resume (the
+   * player arrives there after MOVE); during the countdown it is a start.
+   */
+  start(p, { movedIn = false } = {}) {
+    const resumed = p.resumed === true && !(movedIn && typeof p.countdown === 'number' && p.countdown > 0);
     clearInterval(this.countdownTimer);
     this.roomId = String(p.roomId ?? '');
     this.role = p.role === 'p2' ? 'p2' : 'p1';
@@ -152,8 +156,9 @@ export class Game {
       this.phase = 'running';
       show(this.el.countdown, false);
       this.el.cookie.classList.remove('waiting');
+      if (movedIn) announce(`Matched with ${this.opp.name}. Go!`);
     }
-    if (resumed) {
+    if (resumed && !movedIn) {
       toast('Welcome back! Your game goes on.', { tone: 'gold', key: 'resume' });
       alertSr(`Back in the game. You ${this.score.me}, ${this.opp.name} ${this.score.opp}.`);
     }
@@ -208,13 +213,18 @@ export class Game {
   /** GAME_OVER: returns what the game-over screen shows. */
   over(p) {
     this.stop();
-    this.setScores(p, false);
+    const reason = String(p.reason ?? '');
+    // server_lost: the game's server stopped, the game does not count and
+    // the scores it sends (if any) are not the game's: keep what we saw.
+    if (reason !== 'server_lost') this.setScores(p, false);
     this.renderScores(false);
     const winner = String(p.winner ?? '');
-    const result = winner === 'draw' ? 'draw' : winner === this.me.id ? 'win' : 'loss';
+    const result = winner === 'draw' ? 'draw'
+      : winner === 'none' || reason === 'server_lost' ? 'unknown'
+        : winner === this.me.id ? 'win' : 'loss';
     return {
       result,
-      reason: String(p.reason ?? ''),
+      reason,
       myScore: this.score.me,
       oppScore: this.score.opp,
       myName: this.me.name,

@@ -6,6 +6,7 @@ export const REASONS = {
   time: 'Time’s up',
   quit: 'Quit',
   opponent_disconnected: 'Disconnected',
+  server_lost: 'Server stopped, did not count',
 };
 
 /** The reason a game ended, from this player's side. */
@@ -84,6 +85,7 @@ export function historyLoading() {
 
 export function resultOf(g) {
   if (g.winner === 'draw') return 'draw';
+  if (g.winner === 'none' || g.reason === 'server_lost') return 'void'; // PROTOCOL.md, Cluster
   return g.won ? 'win' : 'loss';
 }
 
@@ -105,8 +107,8 @@ export function renderHistory(hist) {
     body.appendChild(empty('No bakes yet', 'Hit Play to find an opponent. Your games will show up here.'));
     return;
   }
-  const labels = { win: 'W', loss: 'L', draw: 'D' };
-  const words = { win: 'Win', loss: 'Loss', draw: 'Draw' };
+  const labels = { win: 'W', loss: 'L', draw: 'D', void: '–' };
+  const words = { win: 'Win', loss: 'Loss', draw: 'Draw', void: 'Did not count' };
   const items = games.slice(0, 8).map((g) => {
     const r = resultOf(g);
     const opp = String(g.opponentName ?? 'someone');

@@ -2,13 +2,15 @@
 // reconnection, and the dispatch of every server message (PROTOCOL.md).
 
 import * as api from './api.js';
-import { Connection, CLOSE_REPLACED, CLOSE_IDLE } from './connection.js';
+import { Connection, moveUrl, CLOSE_REPLACED, CLOSE_MOVED, CLOSE_IDLE } from './connection.js';
 import { $, h, setText, show, clock, announce, alertSr, toast, dismissToast } from './dom.js';
 import { Game, loadSavedGame, forgetSavedGame } from './game.js';
 import * as lobby from './lobby.js';
 
 const RESUME_WAIT_MS = 2500;   // after reconnecting: how long to wait for GAME_START resumed
 const GAME_RETRY_FOR_MS = 30000; // mid-game: keep trying to reconnect this long
+const MOVE_HOPS_MAX = 3;       // PROTOCOL.md, Cluster: MOVEs followed in a row before giving up
+const MOVE_CLOSE_WAIT_MS = 1500; // after MOVE: the server's 4001 close comes within this, or we close
 const NAME_MAX = 24;
 
 const TIPS = [
@@ -33,6 +35,14 @@ const app = {
   awaitingResume: false,
   lobbyGen: 0,
   lastResult: null,
+  // Following MOVE (PROTOCOL.md, Cluster). `target`: where the next
+  // connect() goes, set by MOVE and used once. `hops`: MOVEs followed in a
+  // row; the row ends when a connection is answered otherwise (GAME_START,
+  // QUEUED, GAME_OVER) or when a target cannot be reached (a drop: we go
+  // back to this page's server, which sends us on again or says the game
+  // is lost). `since`: when the first MOVE of the row came, 0 when none is
+  // being followed; it bounds how long we try to reach the game.
+  move: { target: '', roomId: '', hops: 0, since: 0, timer: 0 },
 };
 
 // ---- Screens ------------------------------------------------------------------------
@@ -71,11 +81,13 @@ function connect() {
   if (app.conn && (app.conn.isOpen || app.conn.ws)) return;
   clearTimeout(app.retry.timer);
   app.retry.timer = 0;
+  const target = app.move.target;
+  app.move.target = '';
   const conn = new Connection(app.session.token, {
     onOpen: () => onOpen(conn),
     onMessage: (type, payload) => { if (app.conn === conn) onMessage(type, payload); },
-    onClose: (info) => { if (app.conn === conn) onClose(info); },
-  });
+    onClose: (info) => { if (app.conn === conn) onClose(info, conn); },
+  }, target);
   app.conn = conn;
   if (app.screen === 'lobby' || app.screen === 'over') setPill('connecting');
   conn.open();
@@ -85,6 +97,7 @@ function disconnect() {
   clearTimeout(app.retry.timer);
   clearInterval(app.retry.tick);
   app.retry = { timer: 0, attempts: 0, failed: 0, since: 0, tick: 0 };
+  forgetMove();
   if (app.conn) app.conn.close();
   app.conn = null;
 }
@@ -93,7 +106,7 @@ function send(type, payload) {
   return app.conn ? app.conn.send(type, payload) : false;
 }
 
-function onOpen() {
+function onOpen(conn) {
   const wasRetrying = app.retry.since !== 0;
   clearInterval(app.retry.tick);
   app.retry = { timer: 0, attempts: 0, failed: 0, since: 0, tick: 0 };
@@ -103,17 +116,42 @@ function onOpen() {
     // still on. If not, it ended while we were away.
     if (wasRetrying) banner('Reconnected. Rejoining your game…', '');
     waitForResume();
-  } else if (app.screen === 'boot' && app.awaitingResume) {
+  } else if (conn.url || app.move.since || (app.screen === 'boot' && app.awaitingResume)) {
+    // On the way to a game (where a MOVE sent us, or back on this page's
+    // server after its target could not be reached): it resumes us
+    // (GAME_START), sends us on (MOVE) or says how it ended (GAME_OVER);
+    // silence means it is over.
     waitForResume();
   }
   if (app.wantQueue) send('JOIN_QUEUE');
 }
 
-function onClose({ code, opened }) {
+function onClose({ code, opened }, conn) {
   app.conn = null;
+  if (app.move.target) {
+    // After MOVE: this close (4001 "moved") is expected; go at once.
+    clearTimeout(app.move.timer);
+    connect();
+    return;
+  }
+  if (conn.url && !opened) {
+    // The MOVE target cannot be reached: a dropped connection, so this
+    // page's own server next (below), and the MOVE row is broken. That
+    // server may send us there again until the target's lease lapses:
+    // once a second, not at the first retry's pace.
+    app.move.hops = 0;
+    app.retry.attempts = Math.max(app.retry.attempts, 1);
+  }
+  if (code === CLOSE_MOVED && app.move.hops > MOVE_HOPS_MAX) {
+    // We stopped following MOVEs: wait for the player, as after idling.
+    setPill('offline');
+    reconnectOnActivity();
+    return;
+  }
   if (code === CLOSE_REPLACED) {
     // Another tab or window took over this player.
     app.wantQueue = false;
+    forgetMove();
     clearTimeout(app.resumeTimer);
     hideBanner();
     if (app.game && app.game.phase !== 'over') app.game.stop();
@@ -128,10 +166,23 @@ function onClose({ code, opened }) {
     reconnectOnActivity();
     return;
   }
+  // Everything else is a drop, CLOSE_SERVER_LOST (1012) included: that
+  // instance lost its lease, and the one we reach next (this page's own)
+  // tells us how the game ended (GAME_OVER server_lost).
   if (!opened) app.retry.failed += 1;
   if (app.retry.failed >= 2 && app.retry.failed % 2 === 0) checkToken();
   setPill('offline');
   const inGame = app.game && app.game.phase !== 'over' && app.screen === 'game';
+  if (!inGame && app.move.since) {
+    // On the way to a game another server runs (MOVE from the queue).
+    if (Date.now() - app.move.since > GAME_RETRY_FOR_MS) {
+      forgetMove();
+      enterLobby({ notice: 'We could not reach the server running your game. Try again in a moment.', tone: 'error' });
+    } else {
+      scheduleReconnect(app.retry.attempts === 0 ? 200 : 1000);
+    }
+    return;
+  }
   if (inGame) {
     app.game.setConnected(false);
     dismissToast('resume');
@@ -141,7 +192,8 @@ function onClose({ code, opened }) {
       app.retry.tick = setInterval(updateReconnectBanner, 250);
       updateReconnectBanner();
     }
-    if (Date.now() - app.retry.since > GAME_RETRY_FOR_MS) {
+    const since = app.move.since ? Math.min(app.retry.since, app.move.since) : app.retry.since;
+    if (Date.now() - since > GAME_RETRY_FOR_MS) {
       giveUpGame();
       return;
     }
@@ -194,6 +246,83 @@ function waitForResume() {
   app.resumeTimer = setTimeout(gameEndedWhileAway, RESUME_WAIT_MS);
 }
 
+// ---- MOVE: the game is on another server (PROTOCOL.md, Cluster) -----------------------
+
+function forgetMove() {
+  clearTimeout(app.move.timer);
+  app.move = { target: '', roomId: '', hops: 0, since: 0, timer: 0 };
+}
+
+/** An answer that is not MOVE ends a row of MOVEs. */
+function moveRowEnded() {
+  if (app.move.hops || app.move.since) forgetMove();
+}
+
+function onMove(p) {
+  clearTimeout(app.resumeTimer);
+  app.wantQueue = false; // matched, or in a game already: no JOIN_QUEUE where we go
+  app.move.hops += 1;
+  if (app.move.hops > MOVE_HOPS_MAX) {
+    tooManyMoves();
+    return;
+  }
+  const url = moveUrl(p.url ?? '', app.session.token);
+  if (!url) {
+    // Not somewhere we can go: the close that follows is a drop.
+    console.warn('overcookied: ignoring a MOVE without a ws:// URL');
+    return;
+  }
+  app.move.target = url;
+  app.move.roomId = String(p.roomId ?? '');
+  if (!app.move.since) app.move.since = Date.now();
+  showJoining();
+  // The server closes this connection (4001) once MOVE is out, and onClose
+  // goes on; if that close does not come, do not wait for it.
+  const conn = app.conn;
+  clearTimeout(app.move.timer);
+  app.move.timer = setTimeout(() => {
+    if (app.conn !== conn || !app.move.target) return;
+    conn.close();
+    app.conn = null;
+    connect();
+  }, MOVE_CLOSE_WAIT_MS);
+}
+
+/** The short "connecting" state while we go to the game's server. */
+function showJoining() {
+  if (app.screen === 'queue') {
+    stopQueueClock();
+    setText('queue-status', 'Opponent found! Connecting to your game');
+    announce('Opponent found. Connecting to your game.');
+  } else if (app.screen === 'game') {
+    if (!$('reconnect-banner').hidden) banner('Rejoining your game…', '');
+  } else if (app.screen === 'lobby' || app.screen === 'over') {
+    setPill('connecting');
+  }
+}
+
+/** A MOVE answered on each new connection, MOVE_HOPS_MAX times: stop. */
+function tooManyMoves() {
+  console.warn(`overcookied: more than ${MOVE_HOPS_MAX} MOVEs in a row; not following`);
+  app.move.target = '';
+  app.move.since = 0;
+  clearTimeout(app.move.timer);
+  app.awaitingResume = false;
+  const text = 'We could not connect you to your game: the game servers kept sending us elsewhere. Try again in a moment.';
+  if (app.game && app.game.phase !== 'over') {
+    clearInterval(app.retry.tick);
+    const game = app.game;
+    const last = { myScore: game.score.me, oppScore: game.score.opp, myName: game.me.name, oppName: game.opp.name, roomId: game.roomId };
+    game.stop();
+    app.game = null;
+    hideBanner();
+    showOver({ ...last, result: 'unknown', reason: 'lost_connection' }, text);
+  } else {
+    forgetSavedGame();
+    enterLobby({ notice: text, tone: 'error' });
+  }
+}
+
 async function checkToken() {
   if (!app.session) return;
   try {
@@ -206,6 +335,7 @@ async function checkToken() {
 /** Could not get back in time: the game is lost. */
 function giveUpGame() {
   clearInterval(app.retry.tick);
+  forgetMove();
   const game = app.game;
   const last = game ? { myScore: game.score.me, oppScore: game.score.opp, myName: game.me.name, oppName: game.opp.name, roomId: game.roomId } : {};
   if (game) game.stop();
@@ -223,7 +353,9 @@ async function gameEndedWhileAway() {
   app.awaitingResume = false;
   const game = app.game;
   const saved = app.session ? loadSavedGame(app.session.userId) : null;
-  const roomId = game ? game.roomId : saved ? saved.roomId : '';
+  const movedTo = app.move.roomId;
+  forgetMove();
+  const roomId = game ? game.roomId : saved ? saved.roomId : movedTo;
   const last = game ? { myScore: game.score.me, oppScore: game.score.opp, myName: game.me.name, oppName: game.opp.name } : {};
   if (game) game.stop();
   app.game = null;
@@ -243,7 +375,7 @@ async function gameEndedWhileAway() {
   }
   if (found) {
     showOver({
-      result: lobby.resultOf(found),
+      result: lobby.resultOf(found) === 'void' ? 'unknown' : lobby.resultOf(found),
       reason: found.reason,
       myScore: Number(found.score) || 0,
       oppScore: Number(found.opponentScore) || 0,
@@ -254,6 +386,8 @@ async function gameEndedWhileAway() {
   } else if (game) {
     showOver({ ...last, result: 'unknown', reason: 'lost_connection', roomId },
       'The game ended while you were disconnected.');
+  } else if (movedTo) {
+    enterLobby({ notice: 'Your game could not be joined. Try again in a moment.', tone: 'error' });
   } else {
     enterLobby();
   }
@@ -264,6 +398,7 @@ async function gameEndedWhileAway() {
 function onMessage(type, p) {
   switch (type) {
     case 'QUEUED':
+      moveRowEnded();
       if (app.screen !== 'queue') enterQueue(false);
       setText('queue-status', 'Waiting for another baker');
       announce('You are in the queue. Waiting for an opponent.');
@@ -286,6 +421,9 @@ function onMessage(type, p) {
     case 'ERROR':
       onError(p);
       return;
+    case 'MOVE':
+      onMove(p);
+      return;
     default:
       // A newer server may send more; this client ignores what it does not know.
       console.info(`overcookied: ignoring message type ${JSON.stringify(type)}`);
@@ -298,12 +436,18 @@ function onGameStart(p) {
   clearTimeout(app.resumeTimer);
   clearInterval(app.retry.tick);
   const resumed = p.resumed === true;
-  if (!app.game || app.game.roomId !== String(p.roomId ?? '') || !resumed) {
+  const fresh = !app.game || app.game.roomId !== String(p.roomId ?? '');
+  // Matched across servers: the game's server resumes us (resumed:true)
+  // into a game this page has not shown yet. To the player it is a start.
+  const saved = loadSavedGame(app.session.userId);
+  const movedIn = resumed && fresh && app.move.since !== 0 && (!saved || saved.roomId !== String(p.roomId ?? ''));
+  moveRowEnded();
+  if (fresh || !resumed) {
     if (app.game) app.game.stop();
     app.game = new Game({ send, me: app.session });
   }
   app.game.setConnected(true);
-  app.game.start(p);
+  app.game.start(p, { movedIn });
   showScreen('game');
   if (resumed && !$('reconnect-banner').hidden) {
     banner('Back in the game!', 'ok');
@@ -314,12 +458,37 @@ function onGameStart(p) {
 }
 
 function onGameOver(p) {
-  if (!app.game) return; // not ours to show (e.g. a game we already left)
+  const expected = app.move.since !== 0 || app.awaitingResume;
+  moveRowEnded();
+  if (!app.game) {
+    if (String(p.reason ?? '') === 'server_lost') serverLostWithoutGame(expected);
+    return; // otherwise not ours to show (e.g. a game we already left)
+  }
   clearTimeout(app.resumeTimer);
   const r = app.game.over(p);
   app.game = null;
   hideBanner();
   showOver(r);
+}
+
+/**
+ * GAME_OVER server_lost for a game this page is not showing: told once by
+ * the server, on the first connection after the game's server stopped.
+ */
+function serverLostWithoutGame(expected) {
+  clearTimeout(app.resumeTimer);
+  const text = 'The server running your game stopped. The game does not count.';
+  if (expected || app.screen === 'boot') {
+    app.awaitingResume = false;
+    app.wantQueue = false;
+    forgetSavedGame();
+    hideBanner();
+    showOver({ result: 'unknown', reason: 'server_lost', myName: app.session?.name });
+  } else if (app.screen === 'lobby') {
+    enterLobby({ notice: text, tone: 'error' });
+  } else {
+    toast(text, { tone: 'error' });
+  }
 }
 
 function onError(p) {
@@ -341,6 +510,16 @@ function onError(p) {
         enterLobby({ notice: code === 'busy' ? 'The kitchen is busy right now. Try again in a moment.' : 'All ovens are full right now. Try again in a moment.', tone: 'error' });
       } else {
         toast(message || 'The server is busy. Try again in a moment.', { tone: 'error' });
+      }
+      return;
+    case 'matchmaking_unavailable':
+      // Clustered, and this server cannot reach the shared queue: nothing
+      // is queued; the player may try again (Play).
+      app.wantQueue = false;
+      if (app.screen === 'queue') {
+        enterLobby({ notice: 'Matchmaking is unavailable right now. Try again in a moment.', tone: 'error' });
+      } else {
+        toast('Matchmaking is unavailable right now. Try again in a moment.', { tone: 'error', key: 'mm' });
       }
       return;
     case 'bad_json':
@@ -456,6 +635,8 @@ async function refreshLobby() {
 // ---- Matchmaking ----------------------------------------------------------------------------
 
 function enterQueue(sendJoin = true) {
+  // Play is the player's say-so: a new row of MOVEs may start.
+  if (sendJoin && !app.move.target) forgetMove();
   app.wantQueue = true;
   app.queueSince = Date.now();
   setText('queue-status', sendJoin ? 'Joining the queue' : 'Waiting for another baker');
@@ -511,6 +692,8 @@ function overReason(r) {
       return r.result === 'win' ? `${opp} disconnected and did not come back in time.` : 'You were disconnected for too long.';
     case 'lost_connection':
       return 'Connection lost.';
+    case 'server_lost':
+      return 'The server running your game stopped. The game does not count.';
     default:
       return r.reason ? `The game ended (${r.reason}).` : 'The game ended.';
   }
