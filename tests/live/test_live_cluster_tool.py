@@ -243,6 +243,14 @@ class ClusterTool(unittest.TestCase):
         tool.proc.send_signal(signal.SIGINT)
         self.assertEqual(tool.proc.wait(timeout=STOP_TIMEOUT), 0,
                          tool.err())
+        # The rest stopped as asked: the instance drained and exited 0 (an
+        # ASan build's leak report would make it 1), and so did Redis.
+        with self.assertRaises(EOFError):
+            tool.read_until("never", STEP_TIMEOUT)
+        self.assertEqual(sorted(tool.fact("stopped")),
+                         [["stopped", "i1", "status", "exit", "0"],
+                          ["stopped", "redis", "status", "exit", "0"]],
+                         tool.err())
         deadline = time.monotonic() + STEP_TIMEOUT
         while time.monotonic() < deadline and any(alive(p) for p in pids):
             time.sleep(0.05)

@@ -28,6 +28,8 @@ What it guarantees:
           instance ID http://127.0.0.1:PORT/ pid PID log PATH
           ready N
       and, when something exits:  exited ID status S
+      and for each child stopped at the end: stopped ID status S
+      (S is "exit N", or "killed by SIGNAME")
       Everything else goes to stderr.
 
 Where things live: Redis runs in a fresh temporary directory (no
@@ -396,6 +398,9 @@ def report_exits(children):
 
 
 def stop_all(redis, instances, tmpdir):
+    """Instances first (their drain), then Redis; each one's exit status
+    as a fact ("exit 0" when it stopped as asked), but for those already
+    reported as exited."""
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for child, _ in instances:
         child.stop()
@@ -404,6 +409,10 @@ def stop_all(redis, instances, tmpdir):
     if redis is not None:
         redis.stop()
         redis.wait_stopped(time.monotonic() + STOP_TIMEOUT_S)
+    for child in [c for c, _ in instances] + ([redis] if redis else []):
+        if not child.reported:
+            fact(f"stopped {child.name} status "
+                 f"{describe_status(child.proc.returncode)}")
     shutil.rmtree(tmpdir, ignore_errors=True)
 
 
