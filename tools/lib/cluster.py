@@ -179,8 +179,10 @@ def redis_ping(port, timeout=1.0):
         return False
 
 
-def start_redis(tmpdir, logdir):
-    """A private redis-server on a free loopback port: (Child, port)."""
+def start_redis(tmpdir, logdir, prefix=()):
+    """A private redis-server on a free loopback port: (Child, port).
+    prefix goes before its command line (tools/bench-cluster pins it with
+    taskset)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise SystemExit("cluster: no redis-server: install the Debian "
@@ -188,7 +190,7 @@ def start_redis(tmpdir, logdir):
                          "it)")
     for _ in range(REDIS_PORT_TRIES_MAX):
         port = free_port()
-        argv = [exe, "--port", str(port), "--bind", "127.0.0.1",
+        argv = [*prefix, exe, "--port", str(port), "--bind", "127.0.0.1",
                 "--protected-mode", "yes", "--save", "", "--appendonly", "no",
                 "--dir", tmpdir, "--daemonize", "no", "--logfile", ""]
         child = Child("redis", argv, os.path.join(logdir, "redis.log"))
