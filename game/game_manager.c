@@ -17,6 +17,9 @@
  *      within the grace); otherwise it is forgotten at once.
  *  (5) A newer connection for a player replaces the older one, which is
  *      told to close with 4000; a DOWN from a replaced connection is ignored.
+ *  (6) A player away when its room ended (no connection was told: in the
+ *      grace, or moved here from another instance and not yet arrived)
+ *      gets the GAME_OVER when it comes back within MISSED_KEEP_NS.
  */
 #include "game_int.h"
 
@@ -51,6 +54,17 @@ typedef struct room_entry {
   player_t *seats[2];
 } room_entry_t;
 
+/* A result its player missed (Invariant (6)), kept in arrival order. */
+typedef struct missed {
+  char id[RT_SUBJECT_MAX];
+  rt_buf_t *frame; /* the GAME_OVER; NULL once told or replaced */
+  rt_time_ns at;
+  struct missed *next;
+} missed_t;
+
+#define MISSED_MAX 4096u
+#define MISSED_KEEP_NS (60 * RT_NS_PER_S)
+
 typedef struct manager {
   game_t *g;
   rt_actor_id_t id;
@@ -63,6 +77,9 @@ typedef struct manager {
   uint32_t queued;
   uint32_t connected;
   uint64_t room_seq;
+  rt_idmap_t missed; /* hash of a player id -> its missed_t */
+  missed_t *missed_head, *missed_tail;
+  uint32_t missed_count;
 } manager_t;
 
 static rt_world_t *mworld(const manager_t *m) { return m->g->world; }
@@ -157,6 +174,79 @@ static void queue_remove(manager_t *m, player_t *p) {
   p->q_prev = p->q_next = NULL;
   p->state = P_IDLE;
   m->queued--;
+}
+
+/* ---- Results a player missed: Invariant (6) ------------------------------ */
+
+static uint64_t missed_key(const char *id) { return hash_id(id) | 1; }
+
+static void missed_forget(manager_t *m, missed_t *x) {
+  if (rt_idmap_get(&m->missed, missed_key(x->id)) == x)
+    rt_idmap_del(&m->missed, missed_key(x->id));
+  rt_buf_unref(x->frame);
+  x->frame = NULL;
+}
+
+/* Drop what is too old, or over the bound, oldest first. */
+static void missed_expire(manager_t *m) {
+  rt_time_ns now = rt_now(mworld(m));
+  while (m->missed_head != NULL && (now - m->missed_head->at > MISSED_KEEP_NS ||
+                                    m->missed_count > MISSED_MAX)) {
+    missed_t *x = m->missed_head;
+    m->missed_head = x->next;
+    if (m->missed_head == NULL)
+      m->missed_tail = NULL;
+    missed_forget(m, x);
+    free(x);
+    m->missed_count--;
+  }
+}
+
+static void missed_put(manager_t *m, const char *id, rt_buf_t *frame) {
+  missed_t *x = calloc(1, sizeof(*x));
+  if (x == NULL)
+    return;
+  memcpy(x->id, id, sizeof(x->id));
+  x->frame = rt_buf_ref(frame);
+  x->at = rt_now(mworld(m));
+  missed_t *old = rt_idmap_get(&m->missed, missed_key(id));
+  if (old != NULL)
+    missed_forget(m, old); /* the newer result is the one to tell */
+  if (rt_idmap_put(&m->missed, missed_key(id), x) < 0) {
+    rt_buf_unref(x->frame);
+    free(x);
+    return;
+  }
+  if (m->missed_tail != NULL)
+    m->missed_tail->next = x;
+  else
+    m->missed_head = x;
+  m->missed_tail = x;
+  m->missed_count++;
+  missed_expire(m);
+}
+
+/* The GAME_OVER player `id` missed, if it is still kept (taken), or NULL. */
+static rt_buf_t *missed_take(manager_t *m, const char *id) {
+  if (m->missed_count == 0)
+    return NULL;
+  missed_expire(m);
+  missed_t *x = rt_idmap_get(&m->missed, missed_key(id));
+  if (x == NULL || strcmp(x->id, id) != 0)
+    return NULL;
+  rt_buf_t *frame = rt_buf_ref(x->frame);
+  missed_forget(m, x);
+  return frame;
+}
+
+static void missed_free(manager_t *m) {
+  while (m->missed_head != NULL) {
+    missed_t *x = m->missed_head;
+    m->missed_head = x->next;
+    rt_buf_unref(x->frame);
+    free(x);
+  }
+  rt_idmap_deinit(&m->missed);
 }
 
 /* ---- Messages to clients ------------------------------------------------- */
@@ -480,6 +570,7 @@ static int attach_client(manager_t *m, player_t *p, rt_actor_id_t client) {
 }
 
 static void on_hello(manager_t *m, const rt_msg_t *msg) {
+  rt_buf_t *over = NULL;
   if (msg->buf == NULL || msg->buf->len != sizeof(game_hello_t))
     return;
   game_hello_t hello;
@@ -527,6 +618,10 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
     }
   } else if (p->state == P_QUEUED) {
     send_frame(m, p, game_proto_queued());
+  } else if ((over = missed_take(m, p->id)) != NULL) {
+    rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_missed", "player=%s",
+           p->id);
+    send_frame(m, p, over); /* Invariant (6) */
   } else if (clustered(m)) {
     /* Is this player's game on another instance? */
     (void)to_cluster(m, GAME_TAG_CL_LOOKUP, p);
@@ -611,6 +706,8 @@ static void on_ended(manager_t *m, const rt_msg_t *msg) {
     RT_WASSERT(mworld(m), p->state == P_PLAYING && p->room == e.room);
     p->state = P_IDLE;
     p->room = 0;
+    if (p->client == 0 && e.told[p->role] == 0 && msg->buf != NULL)
+      missed_put(m, p->id, msg->buf); /* Invariant (6) */
     if (p->client == 0)
       forget_player(m, p);
     else if (p->client != e.told[p->role] && msg->buf != NULL)
@@ -660,6 +757,7 @@ static void manager_on_stop(rt_actor_t *self, int reason) {
   free(rooms);
   rt_idmap_deinit(&m->rooms);
   rt_idmap_deinit(&m->by_client);
+  missed_free(m);
   free(m->buckets);
   m->g->manager = 0;
   m->g->manager_state = NULL;
@@ -676,6 +774,8 @@ int game_manager_spawn(game_t *g, rt_actor_id_t *out) {
   int err = m->buckets == NULL ? RT_ENOMEM : rt_idmap_init(&m->by_client);
   if (err == RT_OK)
     err = rt_idmap_init(&m->rooms);
+  if (err == RT_OK)
+    err = rt_idmap_init(&m->missed);
   if (err < 0)
     goto fail;
   rt_actor_spec_t spec = {.name = "manager",
@@ -693,6 +793,7 @@ int game_manager_spawn(game_t *g, rt_actor_id_t *out) {
 fail:
   rt_idmap_deinit(&m->by_client);
   rt_idmap_deinit(&m->rooms);
+  rt_idmap_deinit(&m->missed);
   free(m->buckets);
   free(m);
   return err;

@@ -660,6 +660,11 @@ int game_store_find_game(const game_store_t *st, const char *room_id,
   return st->be->ops->find_game(st->be, room_id, out);
 }
 
+int game_store_latest_game_of(const game_store_t *st, const char *id,
+                              game_result_t *out) {
+  return st->be->ops->latest_game_of(st->be, id, out);
+}
+
 int64_t game_store_count_games(const game_store_t *st) {
   return st->be->ops->count_games(st->be);
 }

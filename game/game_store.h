@@ -108,11 +108,11 @@ typedef struct game_result {
 } game_result_t;
 
 typedef struct game_store_stats {
-  const char *backend; /* "sqlite" or "postgres" */
-  uint64_t recorded;   /* games committed */
-  uint64_t duplicates; /* records of an already stored game */
+  const char *backend;     /* "sqlite" or "postgres" */
+  uint64_t recorded;       /* games committed */
+  uint64_t duplicates;     /* records of an already stored game */
   uint64_t resends_merged; /* a record already waiting, asked again */
-  uint64_t commits;    /* transactions that recorded games */
+  uint64_t commits;        /* transactions that recorded games */
   uint64_t errors_busy;
   uint64_t errors_full;
   uint64_t errors_io;
@@ -120,9 +120,9 @@ typedef struct game_store_stats {
   uint64_t errors_timeout;     /* a request in flight too long */
   uint64_t errors_other;
   uint64_t retries;
-  uint64_t reconnects;   /* connections made again after a loss */
-  uint64_t reads_failed; /* leaderboard/history answered 503 */
-  uint32_t pending;      /* results waiting to be committed */
+  uint64_t reconnects;    /* connections made again after a loss */
+  uint64_t reads_failed;  /* leaderboard/history answered 503 */
+  uint32_t pending;       /* results waiting to be committed */
   uint32_t reads_waiting; /* reads queued behind the request in flight */
   bool in_flight;         /* a request is with the backend */
   /* Commit latency, from a group's request to its commit, world time:
@@ -149,6 +149,10 @@ void game_store_free(game_store_t *st);
  * when not, a negative error when the database fails. */
 int game_store_find_game(const game_store_t *st, const char *room_id,
                          game_result_t *out);
+/* The newest stored game seating player `id` (for a checker shown a
+ * GAME_OVER of a game it never saw start): 1 and *out, 0, or an error. */
+int game_store_latest_game_of(const game_store_t *st, const char *id,
+                              game_result_t *out);
 /* The number of stored games, or a negative error. */
 int64_t game_store_count_games(const game_store_t *st);
 

@@ -89,6 +89,8 @@ typedef struct store_backend_ops {
   /* Checkers' reads (game_store.h), blocking, between turns. */
   int (*find_game)(store_backend_t *b, const char *room_id, game_result_t *out);
   int64_t (*count_games)(store_backend_t *b);
+  /* The newest stored game seating player `id`: 1, 0 or RT_EIO. */
+  int (*latest_game_of)(store_backend_t *b, const char *id, game_result_t *out);
   void (*free)(store_backend_t *b);
 } store_backend_ops_t;
 

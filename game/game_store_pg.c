@@ -140,6 +140,10 @@ static const char history_sql[] =
 static const char find_sql[] =
     "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
     " p2_score, winner, reason FROM games WHERE room_id = $1";
+static const char latest_sql[] =
+    "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
+    " p2_score, winner, reason FROM games WHERE p1_id = $1 OR p2_id = $1"
+    " ORDER BY id DESC LIMIT 1";
 
 /* ---- Errors -------------------------------------------------------------- */
 
@@ -510,13 +514,13 @@ static PGconn *checker(pg_backend_t *b) {
                                                                  : NULL;
 }
 
-static int pg_find_game(store_backend_t *base, const char *room_id,
-                        game_result_t *out) {
+static int pg_one_game(store_backend_t *base, const char *sql,
+                       const char *param, game_result_t *out) {
   PGconn *c = checker((pg_backend_t *)base);
   if (c == NULL)
     return RT_EIO;
-  const char *params[1] = {room_id};
-  PGresult *r = PQexecParams(c, find_sql, 1, NULL, params, NULL, NULL, 0);
+  const char *params[1] = {param};
+  PGresult *r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
   int rc = RT_EIO;
   if (PQresultStatus(r) == PGRES_TUPLES_OK) {
     rc = PQntuples(r) > 0 ? 1 : 0;
@@ -525,6 +529,16 @@ static int pg_find_game(store_backend_t *base, const char *room_id,
   }
   PQclear(r);
   return rc;
+}
+
+static int pg_find_game(store_backend_t *base, const char *room_id,
+                        game_result_t *out) {
+  return pg_one_game(base, find_sql, room_id, out);
+}
+
+static int pg_latest_game_of(store_backend_t *base, const char *id,
+                             game_result_t *out) {
+  return pg_one_game(base, latest_sql, id, out);
 }
 
 static int64_t pg_count_games(store_backend_t *base) {
@@ -554,6 +568,7 @@ static const store_backend_ops_t pg_ops = {
     .abandon = pg_abandon,
     .find_game = pg_find_game,
     .count_games = pg_count_games,
+    .latest_game_of = pg_latest_game_of,
     .free = pg_free,
 };
 

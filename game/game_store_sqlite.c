@@ -26,6 +26,7 @@ typedef struct sqlite_backend {
   sqlite3_stmt *history_count;
   sqlite3_stmt *find_game;
   sqlite3_stmt *count_games;
+  sqlite3_stmt *latest_game;
 } sqlite_backend_t;
 
 /* ---- Schema -------------------------------------------------------------- */
@@ -115,6 +116,10 @@ static int prepare_all(sqlite_backend_t *b) {
        "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
        " p2_score, winner, reason FROM games WHERE room_id = ?1"},
       {&b->count_games, "SELECT COUNT(*) FROM games"},
+      {&b->latest_game,
+       "SELECT room_id, finished_at, p1_id, p1_name, p1_score, p2_id, p2_name,"
+       " p2_score, winner, reason FROM games WHERE p1_id = ?1 OR p2_id = ?1"
+       " ORDER BY id DESC LIMIT 1"},
   };
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
     int rc = sqlite3_prepare_v3(b->db, all[i].sql, -1,
@@ -311,6 +316,18 @@ static int sqlite_find_game(store_backend_t *base, const char *room_id,
   return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : RT_EIO;
 }
 
+static int sqlite_latest_game_of(store_backend_t *base, const char *id,
+                                 game_result_t *out) {
+  sqlite_backend_t *b = (sqlite_backend_t *)base;
+  sqlite3_stmt *s = b->latest_game;
+  sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    row_to_result(s, out);
+  sqlite3_reset(s);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : RT_EIO;
+}
+
 static int64_t sqlite_count_games(store_backend_t *base) {
   sqlite_backend_t *b = (sqlite_backend_t *)base;
   sqlite3_stmt *s = b->count_games;
@@ -329,6 +346,7 @@ static void sqlite_free(store_backend_t *base) {
   sqlite3_finalize(b->history_count);
   sqlite3_finalize(b->find_game);
   sqlite3_finalize(b->count_games);
+  sqlite3_finalize(b->latest_game);
   sqlite3_close(b->db);
   free(b);
 }
@@ -339,6 +357,7 @@ static const store_backend_ops_t sqlite_ops = {
     .abandon = sqlite_abandon,
     .find_game = sqlite_find_game,
     .count_games = sqlite_count_games,
+    .latest_game_of = sqlite_latest_game_of,
     .free = sqlite_free,
 };
 

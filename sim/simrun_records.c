@@ -6,6 +6,8 @@
  */
 #include "simrun_int.h"
 
+#include "game_store.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -216,6 +218,19 @@ static void on_game_over(simrun_t *run, player_t *p, pbot_t *pb,
   if (!pb->awaiting_over && !pb->retired && p->belief.room[0] != '\0' &&
       strcmp(p->belief.room, p->belief.last_over_room) != 0) {
     snprintf(pb->room, sizeof(pb->room), "%s", p->belief.room);
+    pb->room_conn = r->conn;
+    pb->awaiting_over = true;
+  }
+  /* Nor a game it knew: matched while away, the game ended before the
+   * player came back, and the Manager tells it then (its Invariant (6)).
+   * It is checked as the newest game the Store seats the player in. */
+  game_result_t latest;
+  if (!pb->awaiting_over && !pb->retired &&
+      game_store_latest_game_of(game_store(run->game), p->belief.user_id,
+                                &latest) == 1 &&
+      strcmp(latest.room_id, p->belief.last_over_room) != 0 &&
+      strcmp(latest.room_id, p->belief.room) != 0) {
+    snprintf(pb->room, sizeof(pb->room), "%s", latest.room_id);
     pb->room_conn = r->conn;
     pb->awaiting_over = true;
   }

@@ -221,6 +221,67 @@ static void login_once(uint64_t seed, int64_t epoch_ns, char *user_id,
   game_free(g);
 }
 
+static void tick_nothing(rt_world_t *w, void *arg, uint64_t timer) {
+  (void)w;
+  (void)arg;
+  (void)timer;
+}
+
+/* Bob is away (in his grace) when Alice quits: the room told nobody on
+ * his side. Back later, he hears the result (Invariant (6)); later than
+ * the Manager keeps it, he hears nothing. */
+static void bob_away_as_alice_quits(fx_t *fx) {
+  cr_assert_eq(rt_stop(fx->w, fx->b.id, RT_REASON_NORMAL), RT_OK);
+  fake_run(fx->sw, rt_now(fx->w) + 100 * RT_NS_PER_MS);
+  fake_tell(fx->w, &fx->a, FAKE_GO_QUIT);
+  fake_run(fx->sw, rt_now(fx->w) + SEC);
+  cr_assert_eq(fake_count(&fx->a, "GAME_OVER"), 1);
+  game_stats_t st;
+  game_get_stats(fx->g, &st);
+  cr_assert_eq(st.rooms, 0);
+  cr_assert_eq(st.players, 1, "Bob is forgotten");
+}
+
+Test(game_manager, a_player_away_as_the_room_ends_hears_it_when_back) {
+  fx_t fx;
+  fx_start(&fx);
+  bob_away_as_alice_quits(&fx);
+  uint64_t t;
+  cr_assert_eq(rt_timer_start_fn(fx.w, 59 * SEC, 0, tick_nothing, NULL, &t),
+               RT_OK);
+  fake_run(fx.sw, rt_now(fx.w) + 59 * SEC);
+  fake_spawn(fx.w, fx.g, &fx.c, "bob");
+  fake_tell(fx.w, &fx.c, FAKE_GO_HELLO);
+  fake_run(fx.sw, rt_now(fx.w) + SEC);
+  cr_assert_eq(fake_count(&fx.c, "GAME_OVER"), 1);
+  cr_assert_eq(fake_count(&fx.c, "GAME_START"), 0);
+  check_game(&fx);
+  /* Told once: another connection hears nothing more. */
+  rt_actor_id_t first = fx.c.id;
+  fake_spawn(fx.w, fx.g, &fx.c, "bob");
+  fake_tell(fx.w, &fx.c, FAKE_GO_HELLO);
+  fake_run(fx.sw, rt_now(fx.w) + SEC);
+  cr_assert_neq(fx.c.id, first);
+  cr_assert_eq(fake_count(&fx.c, "GAME_OVER"), 0);
+  fx_free(&fx);
+}
+
+Test(game_manager, a_result_missed_is_kept_a_minute_only) {
+  fx_t fx;
+  fx_start(&fx);
+  bob_away_as_alice_quits(&fx);
+  /* Fake clients arm no timers: one to make the minute pass. */
+  uint64_t t;
+  cr_assert_eq(rt_timer_start_fn(fx.w, 61 * SEC, 0, tick_nothing, NULL, &t),
+               RT_OK);
+  fake_run(fx.sw, rt_now(fx.w) + 61 * SEC);
+  fake_spawn(fx.w, fx.g, &fx.c, "bob");
+  fake_tell(fx.w, &fx.c, FAKE_GO_HELLO);
+  fake_run(fx.sw, rt_now(fx.w) + SEC);
+  cr_assert_eq(fake_count(&fx.c, "GAME_OVER"), 0);
+  fx_free(&fx);
+}
+
 Test(game_manager, a_restart_with_the_same_seed_gives_new_user_ids) {
   char first[RT_SUBJECT_MAX], second[RT_SUBJECT_MAX];
   login_once(7, SIM_EPOCH_DEFAULT_NS, first, sizeof(first));
