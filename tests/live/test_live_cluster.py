@@ -23,6 +23,8 @@ the issue asks of a cluster, broken on purpose:
      during games: nothing crashes, running games finish and are stored,
      JOIN_QUEUE meanwhile answers matchmaking_unavailable, matchmaking
      comes back by itself, no double match.
+  f. A player sent to the owner whose game ended before it arrived (its
+     opponent quit at once) hears the result there.
   e. One instance of the cluster records its trace while it owns a game
      and sends a player to another's: the trace replays `ok` alone, with
      no Redis and no other instance running.
@@ -323,6 +325,33 @@ class ClusterTest(unittest.TestCase):
             self.assertGreaterEqual(
                 i.metrics()['overcookied_redis_connects_total{kind="reconnect"}'],
                 1)
+
+    # ---- f -------------------------------------------------------------
+
+    def test_f_moved_player_whose_game_ended_hears_it(self):
+        a, b = self.start("a"), self.start("b")
+        self.wait_up(a)
+        self.wait_up(b)
+        x, y = self.player("X", a), self.player("Y", b)
+
+        async def go():
+            fx = await x.join()
+            self.assertEqual(fx["type"], "QUEUED")
+            # y's instance owns the game; y quits at once, before x, sent
+            # there with MOVE, arrives.
+            await y.join()
+            await y.recv_type(["GAME_START"])
+            await y.send("QUIT_GAME")
+            oy = await y.recv_type(["GAME_OVER"])
+            mv = await x.recv_type(["MOVE"])
+            await x.follow(mv)
+            ox = await x.recv_type(["GAME_OVER", "GAME_START"])
+            return ox, oy
+        ox, oy = run(go())
+        self.assertEqual(ox["type"], "GAME_OVER")
+        self.assertEqual(ox["payload"], oy["payload"])
+        self.assertEqual(ox["payload"]["reason"], "quit")
+        self.assertEqual(ox["payload"]["winner"], x.uid)
 
     # ---- e -------------------------------------------------------------
 
