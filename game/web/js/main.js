@@ -242,6 +242,7 @@ function hideBanner() {
 }
 
 function waitForResume() {
+  app.resuming = true; // until GAME_START, MOVE or GAME_OVER says how
   clearTimeout(app.resumeTimer);
   app.resumeTimer = setTimeout(gameEndedWhileAway, RESUME_WAIT_MS);
 }
@@ -351,6 +352,7 @@ function giveUpGame() {
 /** Back online but no GAME_START resumed: the game ended meanwhile. */
 async function gameEndedWhileAway() {
   app.awaitingResume = false;
+  app.resuming = false;
   const game = app.game;
   const saved = app.session ? loadSavedGame(app.session.userId) : null;
   const movedTo = app.move.roomId;
@@ -433,6 +435,7 @@ function onMessage(type, p) {
 function onGameStart(p) {
   app.wantQueue = false;
   app.awaitingResume = false;
+  app.resuming = false;
   clearTimeout(app.resumeTimer);
   clearInterval(app.retry.tick);
   const resumed = p.resumed === true;
@@ -458,12 +461,22 @@ function onGameStart(p) {
 }
 
 function onGameOver(p) {
-  const expected = app.move.since !== 0 || app.awaitingResume;
+  const expected = app.move.since !== 0 || app.awaitingResume || app.resuming === true;
   moveRowEnded();
-  if (!app.game) {
-    if (String(p.reason ?? '') === 'server_lost') serverLostWithoutGame(expected);
-    return; // otherwise not ours to show (e.g. a game we already left)
+  const lost = String(p.reason ?? '') === 'server_lost';
+  if (lost && !app.game) {
+    serverLostWithoutGame(expected);
+    return;
   }
+  if (expected && !lost) {
+    // Back (or moved) while the game was already over: the server says so
+    // at once. The stored result, from history, names both players'
+    // scores as this page knew them, as when the server says nothing.
+    clearTimeout(app.resumeTimer);
+    gameEndedWhileAway();
+    return;
+  }
+  if (!app.game) return; // not ours to show (e.g. a game we already left)
   clearTimeout(app.resumeTimer);
   const r = app.game.over(p);
   app.game = null;
