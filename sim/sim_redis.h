@@ -178,6 +178,11 @@ int sim_redis_listen(sim_redis_t *m, sim_world_t *sw, uint16_t port);
  * turns or from an actor's turn. No-op when not serving. */
 void sim_redis_stop(sim_redis_t *m);
 
+/* A restart in one step, on the port and world last served: stop, lose
+ * the data unless keep_data, serve again. 0, or sim_redis_listen's error;
+ * RT_EINVAL when the model never served. */
+int sim_redis_restart(sim_redis_t *m, bool keep_data);
+
 /* Connections being served now. */
 uint32_t sim_redis_connections(const sim_redis_t *m);
 

@@ -111,7 +111,9 @@ struct sim_redis {
   sr_lua_t *lua;
   sim_redis_buf_t script_out; /* replies of redis.call, parsed back */
   sim_redis_stats_t stats;
-  struct sr_server *server; /* sim_redis_server.c; NULL when not serving */
+  struct sr_server *server;  /* sim_redis_server.c; NULL when not serving */
+  sim_world_t *served_world; /* the last sim_redis_listen's, for restarts */
+  uint16_t served_port;
 };
 
 /* ---- sim_redis.c --------------------------------------------------------- */

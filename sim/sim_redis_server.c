@@ -311,8 +311,9 @@ static void acceptor_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
 }
 
 static void acceptor_on_stop(rt_actor_t *self, int reason) {
-  (void)reason;
   sr_server_t *srv = rt_state(self);
+  if (reason == RT_REASON_SHUTDOWN) /* the world is going: no restarts */
+    srv->m->served_world = NULL;
   if (srv->listener != NULL)
     rt_listener_close(srv->listener);
   srv->listener = NULL;
@@ -350,6 +351,8 @@ int sim_redis_listen(sim_redis_t *m, sim_world_t *sw, uint16_t port) {
     return err;
   }
   m->server = srv;
+  m->served_world = sw;
+  m->served_port = port;
   err = sim_listen(sw, port, srv->acceptor, &srv->listener);
   if (err < 0) {
     srv->listener = NULL;
@@ -374,6 +377,15 @@ void sim_redis_stop(sim_redis_t *m) {
   if (srv->acceptor != 0)
     (void)rt_stop(w, srv->acceptor, RT_REASON_KILLED);
   RT_WASSERT(w, m->server == NULL); /* not from the model's own actors */
+}
+
+int sim_redis_restart(sim_redis_t *m, bool keep_data) {
+  if (m->served_world == NULL)
+    return RT_EINVAL;
+  sim_redis_stop(m);
+  if (!keep_data)
+    sim_redis_flush(m);
+  return sim_redis_listen(m, m->served_world, m->served_port);
 }
 
 uint32_t sim_redis_connections(const sim_redis_t *m) {

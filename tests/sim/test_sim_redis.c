@@ -613,9 +613,9 @@ Test(sim_redis_server, a_restart_without_data_loses_every_key) {
   cr_assert_eq(connect_client(&f, a, NULL), 0);
   send_cmd(a, "SET", "k", "v", NULL);
   run_for(&f, 10 * MS);
-  sim_redis_stop(f.m);
-  sim_redis_flush(f.m);
-  cr_assert_eq(sim_redis_listen(f.m, f.sw, PORT), 0);
+  cr_assert_eq(sim_redis_restart(f.m, false), 0);
+  run_for(&f, 10 * MS);
+  cr_assert_eq(a->end, RT_ERESET);
   cr_assert_eq(connect_client(&f, b, NULL), 0);
   send_cmd(b, "GET", "k", NULL);
   run_for(&f, 10 * MS);
