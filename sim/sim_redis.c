@@ -351,6 +351,26 @@ static void dispatch(sr_ctx_t *c, sim_redis_client_t *client) {
     sr_cmd_run(c, cmd);
 }
 
+/* SIM_REDIS_UNAUTH_ARGS_MAX and _ARG_MAX: checked as Redis reads the
+ * request, so before anything else (the command is not even looked up). */
+static int unauthenticated_limits(sim_redis_t *m,
+                                  const sim_redis_client_t *client, int argc,
+                                  const size_t *lens, sim_redis_buf_t *out) {
+  if (client == NULL || client->authenticated || m->cfg.requirepass[0] == 0)
+    return RT_OK;
+  const char *why = NULL;
+  if ((unsigned)argc > SIM_REDIS_UNAUTH_ARGS_MAX)
+    why = "ERR Protocol error: unauthenticated multibulk length";
+  for (int i = 0; why == NULL && i < argc; i++)
+    if (lens[i] > SIM_REDIS_UNAUTH_ARG_MAX)
+      why = "ERR Protocol error: unauthenticated bulk length";
+  if (why == NULL)
+    return RT_OK;
+  sr_reply_error(out, why, strlen(why));
+  m->stats.protocol_errors++;
+  return RT_EPROTO;
+}
+
 int sim_redis_command(sim_redis_t *m, sim_redis_client_t *client, int argc,
                       const char *const *argv, const size_t *lens,
                       rt_time_ns now, sim_redis_buf_t *out) {
@@ -360,6 +380,9 @@ int sim_redis_command(sim_redis_t *m, sim_redis_client_t *client, int argc,
     RT_ASSERT(argv[i][lens[i]] == '\0');
   if (argc == 0)
     return RT_OK; /* Redis skips an empty request without a reply */
+  int err = unauthenticated_limits(m, client, argc, lens, out);
+  if (err < 0)
+    return out->failed ? RT_ENOMEM : err;
   sr_ctx_t c = {.m = m,
                 .argc = argc,
                 .argv = argv,

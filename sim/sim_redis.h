@@ -124,11 +124,21 @@ void sim_redis_destroy(sim_redis_t *m);
 
 void sim_redis_client_init(const sim_redis_t *m, sim_redis_client_t *client);
 
+/* Before AUTH, while a password is required, Redis 7.0 takes requests of
+ * at most this many arguments, each of at most this many bytes; a larger
+ * one is a protocol error and the connection is closed (networking.c,
+ * processMultibulkBuffer: a guard against unauthenticated memory use). */
+#define SIM_REDIS_UNAUTH_ARGS_MAX 10u
+#define SIM_REDIS_UNAUTH_ARG_MAX 16384u
+
 /* Run one command at world time `now` and append its reply to *out.
  * argv[i] is lens[i] bytes followed by a NUL (hiredis's reader and Lua
  * both end their strings so); all borrowed. client: the connection's state
  * (borrowed, updated by AUTH), or NULL for an authenticated one. Returns
- * 0, or RT_ENOMEM when the reply could not be appended (out->failed). */
+ * 0; RT_EPROTO when the request broke the protocol (past the limits
+ * above): the reply, Redis's protocol error, is appended, and the
+ * connection must be closed after it; or RT_ENOMEM when the reply could
+ * not be appended (out->failed). */
 int sim_redis_command(sim_redis_t *m, sim_redis_client_t *client, int argc,
                       const char *const *argv, const size_t *lens,
                       rt_time_ns now, sim_redis_buf_t *out);

@@ -24,6 +24,11 @@
  * A script sees the EVAL's time throughout (sr_ctx_t.now_ms), as Redis
  * freezes it for a script.
  *
+ * The seam (DESIGN.md): liblua5.1 itself calls rand, srand, time and
+ * clock, but only from os.* (never loaded here) and math.random and
+ * math.randomseed (removed): no script reaches them, and this library
+ * references none of them (tests/sim/check_seam.sh checks it).
+ *
  * Limits (sim_redis.h): SIM_REDIS_SCRIPT_STEPS_MAX instructions, counted
  * by a hook every SR_HOOK_EVERY as Redis's own hook is; past them the
  * script ends as a SCRIPT KILL ends one. SIM_REDIS_LUA_MEMORY_MAX bytes,

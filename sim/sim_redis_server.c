@@ -165,7 +165,10 @@ static bool conn_run(sr_conn_t *c, const redisReply *r) {
   }
   int err = sim_redis_command(c->srv->m, &c->client, (int)r->elements, argv,
                               lens, rt_now(c->srv->w), &c->out);
-  if (err < 0) { /* out of memory: the replies are lost, and the client */
+  if (err == RT_EPROTO) { /* answered: close once it is written */
+    c->closing = true;
+  } else if (err <
+             0) { /* out of memory: the replies are lost, and the client */
     sim_redis_buf_reset(&c->out);
     c->out_off = 0;
     c->closing = true;

@@ -642,6 +642,49 @@ Test(sim_redis_server, an_inline_command_is_answered_then_closed) {
   fixture_deinit(&f);
 }
 
+Test(sim_redis_server, before_auth_a_request_past_ten_arguments_is_refused) {
+  sim_redis_config_t cfg = {.requirepass = "pw"};
+  fixture_t f;
+  fixture_init(&f, &cfg);
+  client_t *a = &f.clients[0], *b = &f.clients[1], *c = &f.clients[2];
+  cr_assert_eq(connect_client(&f, a, NULL), 0);
+  cr_assert_eq(connect_client(&f, b, NULL), 0);
+  cr_assert_eq(connect_client(&f, c, NULL), 0);
+  /* 10 arguments: NOAUTH, the connection stays; 11: refused, closed. */
+  send_cmd(a, "NOPE", "1", "2", "3", "4", "5", "6", "7", "8", "9", NULL);
+  send_cmd(a, "NOPE", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", NULL);
+  send_cmd(a, "PING", NULL);
+  /* A value of 16384 bytes is read, one of 16385 is not. */
+  char value[SIM_REDIS_UNAUTH_ARG_MAX + 2];
+  memset(value, 'x', sizeof(value) - 1);
+  value[sizeof(value) - 1] = '\0';
+  send_cmd(c, "PING", value + 1, NULL);
+  send_cmd(c, "PING", value, NULL);
+  /* After AUTH, both are fine. */
+  send_cmd(b, "AUTH", "pw", NULL);
+  send_cmd(b, "EXISTS", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10",
+           NULL);
+  send_cmd(b, "PING", value, NULL);
+  run_for(&f, 10 * MS);
+  char text[SIM_REDIS_UNAUTH_ARG_MAX + 64];
+  cr_assert_str_eq(REPLY(a), "-ERR unknown command 'NOPE', with args "
+                             "beginning with: '1' '2' '3' '4' '5' '6' "
+                             "'7' '8' '9' \r\n");
+  cr_assert_str_eq(REPLY(a),
+                   "-ERR Protocol error: unauthenticated multibulk length\r\n");
+  cr_assert_eq(a->parsed, a->len, "PING was answered after the error");
+  cr_assert_eq(a->end, RT_EOF);
+  cr_assert_str_eq(REPLY(c), "-NOAUTH Authentication required.\r\n");
+  cr_assert_str_eq(REPLY(c),
+                   "-ERR Protocol error: unauthenticated bulk length\r\n");
+  cr_assert_eq(c->end, RT_EOF);
+  cr_assert_str_eq(REPLY(b), "+OK\r\n");
+  cr_assert_str_eq(REPLY(b), ":0\r\n");
+  cr_assert_eq(strlen(REPLY(b)), strlen("$16385\r\n") + strlen(value) + 2);
+  cr_assert_eq(b->end, 0);
+  fixture_deinit(&f);
+}
+
 /* A request of n arguments: EXISTS and n - 1 keys. */
 static void send_exists(client_t *c, int n) {
   const char **argv = calloc((size_t)n, sizeof(*argv));

@@ -95,7 +95,7 @@
 #define CLIENTS (INSTANCES + 1)
 #define GENERATIONS 3 /* incarnations per instance: a/1, a/2, a/3, a/1 ... */
 #define ARGS_MAX 16
-#define STORE_MAX 2048
+#define STORE_MAX 40000 /* two arguments past SIM_REDIS_UNAUTH_ARG_MAX */
 #define HISTORY 6
 #define REPLY_MAX (1u << 20)
 #define PASSWORD "s3cret pw"
@@ -601,6 +601,18 @@ static const template_t WILD[] = {
     {CMP_EXACT, {"AUTH", "a", "b", "c"}},
 };
 
+/* At and past the limits Redis puts on a request before AUTH
+ * (SIM_REDIS_UNAUTH_ARGS_MAX, SIM_REDIS_UNAUTH_ARG_MAX). */
+static const template_t UNAUTH[] = {
+    {CMP_EXACT, {"SET", "{W}", "{l}"}},
+    {CMP_EXACT, {"SET", "{W}", "{L}"}},
+    {CMP_EXACT, {"PING", "{L}"}},
+    {CMP_EXACT, {"EXISTS", "{K}", "2", "3", "4", "5", "6", "7", "8", "9"}},
+    {CMP_EXACT,
+     {"EXISTS", "{K}", "2", "3", "4", "5", "6", "7", "8", "9", "10"}},
+    {CMP_EXACT, {"NOPE", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}},
+};
+
 typedef struct draws {
   char epoch[16];
   const char *player, *other, *room, *name, *short_ms, *presence, *key,
@@ -634,8 +646,22 @@ static const char *placeholder(const draws_t *d, char name) {
   }
 }
 
+/* {l} and {L}: a value at SIM_REDIS_UNAUTH_ARG_MAX bytes, and one past. */
+static bool expand_long(cmd_t *c, const char *arg) {
+  if (strcmp(arg, "{l}") != 0 && strcmp(arg, "{L}") != 0)
+    return false;
+  size_t n = SIM_REDIS_UNAUTH_ARG_MAX + (arg[1] == 'L');
+  char *value = malloc(n);
+  memset(value, 'x', n);
+  cmd_raw(c, value, n);
+  free(value);
+  return true;
+}
+
 /* One argument with its placeholders filled. */
 static void expand(cmd_t *c, const char *arg, const draws_t *d) {
+  if (expand_long(c, arg))
+    return;
   char out[512];
   size_t len = 0;
   for (const char *p = arg; *p != '\0';) {
@@ -671,7 +697,10 @@ static void gen_mutate(run_t *r, cmd_t *c) {
 }
 
 static void gen_wild(run_t *r, cmd_t *c) {
-  gen_template(r, c, WILD, sizeof(WILD) / sizeof(WILD[0]));
+  if (chance(r, 10))
+    gen_template(r, c, UNAUTH, sizeof(UNAUTH) / sizeof(UNAUTH[0]));
+  else
+    gen_template(r, c, WILD, sizeof(WILD) / sizeof(WILD[0]));
 }
 
 /* Scripts that raise, convert odd values, or do not compile. */
@@ -805,8 +834,13 @@ static void gen_regular(run_t *r, cmd_t *c) {
   c->client = pick_client(r, STEPS[i].instance);
   /* A connection that owes AUTH mostly sends it first (the Cluster
    * always does); the rest of the time its command meets NOAUTH. */
-  if (r->conns[c->client].needs_auth && chance(r, 85)) {
-    gen_auth(r, c);
+  if (r->conns[c->client].needs_auth) {
+    if (chance(r, 85))
+      gen_auth(r, c);
+    else if (chance(r, 40))
+      gen_template(r, c, UNAUTH, sizeof(UNAUTH) / sizeof(UNAUTH[0]));
+    else
+      STEPS[i].gen(r, c);
     return;
   }
   /* And an instance renews first, as the Cluster does once connected. */
@@ -972,6 +1006,7 @@ typedef enum {
   COV_WRONGTYPE,
   COV_EDGE_AT,
   COV_EDGE_PAST,
+  COV_UNAUTH,
   COV_COUNT
 } coverage_t;
 
@@ -981,7 +1016,7 @@ static const char *const COVERAGE[COV_COUNT] = {
     "match:purged",  "unqueue:1",     "unqueue:0",     "lookup:none",
     "lookup:here",   "lookup:move",   "lookup:lost",   "claim:done",
     "claim:lost",    "cluster:error", "script:error",  "NOAUTH",
-    "WRONGTYPE",     "edge:at",       "edge:past"};
+    "WRONGTYPE",     "edge:at",       "edge:past",     "unauth:closed"};
 
 static bool str_is(const redisReply *r, const char *s) {
   return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
@@ -1034,6 +1069,8 @@ static void cover(const cmd_t *c, const sim_redis_buf_t *real,
       counts[COV_NOAUTH]++;
     else if (strncmp(r->str, "WRONGTYPE", 9) == 0)
       counts[COV_WRONGTYPE]++;
+    else if (strncmp(r->str, "ERR Protocol error: unauth", 26) == 0)
+      counts[COV_UNAUTH]++;
     if (script)
       counts[c->script_name != NULL ? COV_CLUSTER_ERROR : COV_SCRIPT_ERROR]++;
   } else if (script && c->script_name != NULL) {
@@ -1116,8 +1153,8 @@ static done_t exchange(run_t *r, const cmd_t *c, bool verbose,
     if (took > r->uncertainty_ns)
       r->uncertainty_ns = took;
     *model_ns = model_time(r, t0 + (t1 - t0) / 2);
-    (void)sim_redis_command(r->model, &conn->model, c->argc, c->argv, c->lens,
-                            *model_ns, &model);
+    int err = sim_redis_command(r->model, &conn->model, c->argc, c->argv,
+                                c->lens, *model_ns, &model);
     int64_t tolerance_ms = (r->uncertainty_ns + took) / MS + 2;
     if (!replies_match(c, &real, &model, tolerance_ms)) {
       report(r, c, &real, &model);
@@ -1125,6 +1162,9 @@ static done_t exchange(run_t *r, const cmd_t *c, bool verbose,
     }
     cover(c, &real, r->coverage);
     remember(r, c, &real);
+    /* A protocol error: Redis closed the connection after its reply. */
+    if (err == RT_EPROTO && done == DONE_OK && reconnect(r, c->client) < 0)
+      done = DONE_ERROR;
     if (verbose)
       fprintf(stderr, "seed %" PRIu64 " step %u: %s\n", r->seed, r->step,
               r->history[(r->history_len - 1) % HISTORY]);
