@@ -30,7 +30,12 @@
  *    Cluster stores each tuple on its own, in any order.)
  *  - PTTL: a time. -2 and -1 exactly; a remaining time within the
  *    step's uncertainty (below).
- * No other script's reply depends on a set's order.
+ * No other script's reply depends on a set's order, and no script's
+ * effects do, as long as no command fails inside LUA_RENEW's loops over
+ * SMEMBERS: one failing halfway (a key of the wrong type) leaves the
+ * effects of the iterations before it, which follow the set's order. The
+ * Cluster never gives a key another type, so the generator's foreign
+ * writes do so only to keys those loops do not read (WRITE_KEYS).
  *
  * Time. Real Redis reads its own clock; the model is given one. Each run
  * measures CLOCK_MONOTONIC just before a step's request is written (t0)
@@ -48,13 +53,19 @@
  *      slower step makes the run void: it is thrown away and rerun from
  *      its seed (same commands), at most ATTEMPTS times; a seed that never
  *      runs clean is reported as skipped, and too many skips fail.
+ *  (3) Rule (1) hides a key's last millisecond, so one kind of step looks
+ *      at it on purpose (edge_probe): a script's frozen clock tells when
+ *      Redis is exactly at a deadline, and the model is then run at exactly
+ *      its own. An expiry one millisecond off fails there.
  * Waiting costs a run time but not the test: RUNS_PARALLEL runs proceed
  * at once, each against its own redis-server, interleaved step by step in
  * this one thread, so while one waits for a lease to lapse the others
  * work. Whether a lease has lapsed at a given step depends on how fast the
  * machine ran, so two runs of a seed may see different expiries; each run
  * is still exact, and a mismatch prints its seed, the first differing
- * command, both replies and the steps before it.
+ * command, both replies and the steps before it. A full run also fails
+ * when a path of the scripts (COVERAGE: matched, playing, lost, fenced,
+ * ...) was never reached: a path never taken is a path never checked.
  *
  * Usage: test_sim_redis_diff [--seeds N] [--first S] [--steps N]
  *                            [--seed S] [--parallel K] [--verbose]
