@@ -29,6 +29,7 @@
 #include "sim_pipe.h"
 
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,7 +80,7 @@ static void server_maybe_free(sr_server_t *srv) {
 
 static void *create_string(const redisReadTask *task, char *str, size_t len) {
   sr_conn_t *c = task->privdata;
-  RT_ASSERT(c != NULL);
+  RT_ASSERT(c != NULL); /* set by conn_start */
   c->request_bytes += len;
   if (len > SIM_REDIS_ARG_MAX || c->request_bytes > SR_REQUEST_MAX) {
     c->limit = "invalid bulk length";
@@ -90,7 +91,7 @@ static void *create_string(const redisReadTask *task, char *str, size_t len) {
 
 static void *create_array(const redisReadTask *task, int elements) {
   sr_conn_t *c = task->privdata;
-  RT_ASSERT(c != NULL);
+  RT_ASSERT(c != NULL); /* set by conn_start */
   if (elements > (int)SIM_REDIS_ARGS_MAX) {
     c->limit = "invalid multibulk length";
     return NULL;
@@ -106,6 +107,8 @@ static void conn_protocol_error(sr_conn_t *c, const char *why) {
   sr_reply_error2(&c->out, "ERR Protocol error: ", why, strlen(why));
   c->closing = true;
   c->srv->m->stats.protocol_errors++;
+  rt_log(c->srv->w, RT_LOG_WARN, "sim_redis.protocol_error",
+         "conn=%" PRIu64 " why=\"%s\"", c->id, why);
 }
 
 /* Write what the stream takes; 0, or the stream's error. */
@@ -150,7 +153,7 @@ static bool conn_run(sr_conn_t *c, const redisReply *r) {
   }
   const char *argv[SIM_REDIS_ARGS_MAX];
   size_t lens[SIM_REDIS_ARGS_MAX];
-  RT_ASSERT(r->elements <= SIM_REDIS_ARGS_MAX);
+  RT_WASSERT(c->srv->w, r->elements <= SIM_REDIS_ARGS_MAX); /* rule (3) */
   for (size_t i = 0; i < r->elements; i++) {
     const redisReply *e = r->element[i];
     if (e->type != REDIS_REPLY_STRING) {
@@ -273,6 +276,8 @@ static void conn_start(sr_server_t *srv, rt_stream_t *s) {
     (void)rt_stream_write(s, full, sizeof(full) - 1);
     rt_stream_close(s);
     srv->m->stats.refused++;
+    rt_log(srv->w, RT_LOG_WARN, "sim_redis.refused", "conns=%u",
+           srv->conns_len);
     return;
   }
   c->srv = srv;
@@ -362,6 +367,7 @@ int sim_redis_listen(sim_redis_t *m, sim_world_t *sw, uint16_t port) {
     (void)rt_stop(srv->w, srv->acceptor, RT_REASON_NORMAL); /* frees srv */
     return err;
   }
+  rt_log(srv->w, RT_LOG_INFO, "sim_redis.listen", "port=%u", (unsigned)port);
   return RT_OK;
 }
 
@@ -370,6 +376,7 @@ void sim_redis_stop(sim_redis_t *m) {
   if (srv == NULL)
     return;
   rt_world_t *w = srv->w;
+  rt_log(w, RT_LOG_INFO, "sim_redis.stop", "conns=%u", srv->conns_len);
   for (uint32_t i = srv->conns_len; i-- > 0;) {
     if (i >= srv->conns_len)
       continue;
