@@ -304,11 +304,9 @@ static int sqlite_poll(store_backend_t *b, uint32_t events,
 
 static void sqlite_abandon(store_backend_t *b) { (void)b; }
 
-static int sqlite_find_game(store_backend_t *base, const char *room_id,
-                            game_result_t *out) {
-  sqlite_backend_t *b = (sqlite_backend_t *)base;
-  sqlite3_stmt *s = b->find_game;
-  sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+/* The one game a statement with one text parameter finds: 1, 0 or RT_EIO. */
+static int one_game(sqlite3_stmt *s, const char *param, game_result_t *out) {
+  sqlite3_bind_text(s, 1, param, -1, SQLITE_TRANSIENT);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW)
     row_to_result(s, out);
@@ -316,16 +314,14 @@ static int sqlite_find_game(store_backend_t *base, const char *room_id,
   return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : RT_EIO;
 }
 
+static int sqlite_find_game(store_backend_t *base, const char *room_id,
+                            game_result_t *out) {
+  return one_game(((sqlite_backend_t *)base)->find_game, room_id, out);
+}
+
 static int sqlite_latest_game_of(store_backend_t *base, const char *id,
                                  game_result_t *out) {
-  sqlite_backend_t *b = (sqlite_backend_t *)base;
-  sqlite3_stmt *s = b->latest_game;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW)
-    row_to_result(s, out);
-  sqlite3_reset(s);
-  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : RT_EIO;
+  return one_game(((sqlite_backend_t *)base)->latest_game, id, out);
 }
 
 static int64_t sqlite_count_games(store_backend_t *base) {
