@@ -2,7 +2,8 @@
  *
  * Invariants (checked by rt_world_check, asserted where cheap):
  *  (1) An actor is in the run queue at most once (in_run_queue), and is there
- *      or is running whenever it has work, unless it is dead.
+ *      or is running whenever it has work, unless it is dead or its node is
+ *      paused (then it is queued when the node resumes).
  *  (2) An actor in the id map is ALIVE; a DEAD actor is freed as soon as it
  *      is neither running nor in the run queue.
  *  (3) A signal is linked in at most one actor's pending list, and only in
@@ -247,9 +248,15 @@ static bool has_work(const rt_actor_t *a) {
   return !ring_empty(&a->signals) || a->mailbox.count > 0;
 }
 
+static bool node_paused(const rt_world_t *w, uint32_t node) {
+  return (w->paused >> node) & 1u;
+}
+
 static void schedule(rt_world_t *w, rt_actor_t *a) {
   if (a->in_run_queue || a == w->current || a == w->running)
     return; /* Invariant (1): the turn's end re-queues a running actor */
+  if (node_paused(w, a->node))
+    return; /* Invariant (1): the resume queues it */
   a->in_run_queue = true;
   a->run_next = NULL;
   bool was_idle = w->run_head == NULL;
@@ -286,6 +293,7 @@ int rt_spawn(rt_world_t *w, const rt_actor_spec_t *spec,
   a->on_stop = spec->on_stop;
   a->state = spec->state;
   a->status = RT_ACTOR_ALIVE;
+  a->node = w->current != NULL ? w->current->node : w->spawn_node;
   ring_init(&a->signals);
   w->stats.actors_spawned++;
   *id_out = a->id;
@@ -598,6 +606,67 @@ int rt_stop(rt_world_t *w, rt_actor_id_t id, int reason) {
   return RT_OK;
 }
 
+/* ---- Nodes --------------------------------------------------------------- */
+
+int rt_world_set_node(rt_world_t *w, uint32_t node) {
+  RT_WASSERT(w, w->current == NULL);
+  if (node >= RT_NODES_MAX)
+    return RT_EINVAL;
+  w->spawn_node = (uint8_t)node;
+  return RT_OK;
+}
+
+uint32_t rt_actor_node(const rt_world_t *w, rt_actor_id_t id) {
+  const rt_actor_t *a = id != 0 ? rt_idmap_get(&w->actors, id) : NULL;
+  return a != NULL ? a->node : 0;
+}
+
+bool rt_world_node_paused(const rt_world_t *w, uint32_t node) {
+  return node < RT_NODES_MAX && node_paused(w, node);
+}
+
+void rt_world_node_pause(rt_world_t *w, uint32_t node) {
+  RT_WASSERT(w, w->current == NULL);
+  if (node < RT_NODES_MAX)
+    w->paused |= 1ull << node;
+}
+
+void rt_world_node_resume(rt_world_t *w, uint32_t node) {
+  RT_WASSERT(w, w->current == NULL);
+  if (!rt_world_node_paused(w, node))
+    return;
+  w->paused &= ~(1ull << node);
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&w->actors, &n);
+  RT_WASSERT(w, ids != NULL || n == 0);
+  for (uint32_t i = 0; i < n; i++) {
+    rt_actor_t *a = rt_idmap_get(&w->actors, ids[i]);
+    if (a->node == node && has_work(a))
+      schedule(w, a);
+  }
+  free(ids);
+}
+
+uint32_t rt_world_node_stop(rt_world_t *w, uint32_t node, int reason) {
+  RT_WASSERT(w, w->current == NULL);
+  uint32_t stopped = 0;
+  /* on_stop may spawn in the node; a few passes reach a fixpoint. */
+  for (int pass = 0; pass < 8; pass++) {
+    uint32_t n = 0, before = stopped;
+    uint64_t *ids = rt_idmap_sorted_keys(&w->actors, &n);
+    RT_WASSERT(w, ids != NULL || n == 0);
+    for (uint32_t i = 0; i < n; i++) {
+      const rt_actor_t *a = rt_idmap_get(&w->actors, ids[i]);
+      if (a != NULL && a->node == node && rt_stop(w, ids[i], reason) == RT_OK)
+        stopped++;
+    }
+    free(ids);
+    if (stopped == before)
+      break;
+  }
+  return stopped;
+}
+
 /* ---- Running ------------------------------------------------------------- */
 
 /* Turn the first pending signal into a message. Frees what is spent. */
@@ -663,7 +732,8 @@ static void deliver(rt_world_t *w, rt_actor_t *a, const rt_msg_t *msg) {
                          .from = msg->from,
                          .payload_hash = ph,
                          .actor_name = a->name,
-                         .tag = msg->tag};
+                         .tag = msg->tag,
+                         .node = a->node};
       w->cfg.trace(w->cfg.trace_ctx, &d);
     }
     if (!w->cfg.hash_disabled) {
@@ -720,6 +790,8 @@ uint32_t rt_world_run_ready(rt_world_t *w, uint32_t turns_max) {
       free(a); /* Invariant (2) */
       continue;
     }
+    if (node_paused(w, a->node))
+      continue; /* queued before the pause: the resume queues it again */
     run_turn(w, a);
     turns++;
   }
@@ -785,7 +857,8 @@ int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
                       "actor %" PRIu64 " (%s): mailbox %u, high %u, over its "
                       "limit %u",
                       a->id, a->name, mb->count, mb->depth_max, mb->cap);
-    else if (has_work(a) && !a->in_run_queue) /* Invariant (1) */
+    else if (has_work(a) && !a->in_run_queue &&
+             !node_paused(w, a->node)) /* Invariant (1) */
       rc = check_fail(why, cap,
                       "actor %" PRIu64 " (%s) has work but is not "
                       "queued",

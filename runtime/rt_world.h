@@ -101,6 +101,7 @@ typedef struct rt_delivery {
   uint64_t payload_hash;  /* tag, inline bytes and buffer bytes */
   const char *actor_name; /* the receiver's spec name (a static string) */
   uint16_t tag;
+  uint32_t node; /* the receiver's node (rt_world_set_node) */
 } rt_delivery_t;
 
 /* Called just before each delivery, outside any behaviour's view. It must
@@ -248,6 +249,36 @@ int rt_monitor(rt_world_t *w, rt_actor_id_t watcher, rt_actor_id_t target,
 /* Remove a monitor; no DOWN for it is delivered afterwards (one already
  * pending is withdrawn). RT_ENOTFOUND when it is gone already. */
 int rt_demonitor(rt_world_t *w, uint64_t ref);
+
+/* ---- Nodes ---------------------------------------------------------------
+ *
+ * A node is one process of a simulated cluster: every actor belongs to one,
+ * 0 unless a driver says otherwise. An actor spawned by a behaviour (or an
+ * on_stop) belongs to its spawner's node; one spawned by the driver, to the
+ * node set by rt_world_set_node. So a driver that sets node n, builds a
+ * server and sets 0 again has every actor of that server, then and later,
+ * in node n, and can stall or crash it as a whole:
+ *  - paused, a node's actors take no turns: messages, timers and stream
+ *    events queue for them as ever (their mailboxes' bounds apply), and the
+ *    clock goes on; resumed, those with work are queued in id order;
+ *  - stopped, every actor of the node stops at once, as rt_stop does.
+ * Nodes are not hashed: which actor is in which follows from the order
+ * things were spawned in, which the hash already covers. */
+#define RT_NODES_MAX 64u
+
+/* The node of actors the driver spawns from now on (< RT_NODES_MAX).
+ * Outside any turn. RT_EINVAL past the maximum. */
+int rt_world_set_node(rt_world_t *w, uint32_t node);
+/* The node of a live actor; 0 for one that does not exist. */
+uint32_t rt_actor_node(const rt_world_t *w, rt_actor_id_t id);
+/* Pause or resume a node; outside any turn. Pausing a paused node, or
+ * resuming a running one, does nothing. */
+void rt_world_node_pause(rt_world_t *w, uint32_t node);
+void rt_world_node_resume(rt_world_t *w, uint32_t node);
+bool rt_world_node_paused(const rt_world_t *w, uint32_t node);
+/* Stop every live actor of the node, in id order, with `reason` (and any
+ * its on_stops spawn there). Outside any turn. Returns how many stopped. */
+uint32_t rt_world_node_stop(rt_world_t *w, uint32_t node, int reason);
 
 /* Inside a behaviour. */
 rt_actor_id_t rt_self(const rt_actor_t *self);

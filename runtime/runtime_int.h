@@ -64,6 +64,7 @@ struct rt_actor {
   rt_actor_t *run_next;
   uint8_t status; /* rt_actor_status_t */
   bool in_run_queue;
+  uint8_t node; /* rt_world_set_node: the process it belongs to */
   bool stop_requested;
   int32_t stop_reason;
   rt_signal_t signals;          /* sentinel of the pending-signal ring */
@@ -97,6 +98,8 @@ struct rt_world {
                           of an actor it stopped, and this one must not be
                           freed under its own behaviour */
   bool in_pump;        /* no wake calls while the driver is pumping */
+  uint8_t spawn_node;  /* the node of actors the driver spawns */
+  uint64_t paused;     /* bit n: node n takes no turns */
   rt_world_stats_t stats;
   const struct rt_tap *tap; /* rt_tap.h; NULL: none */
   void *tap_ctx;
