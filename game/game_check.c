@@ -69,11 +69,16 @@ static int check_counters(const game_t *g, char *why, size_t cap) {
   uint64_t finished = 0;
   for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
     finished += s->rooms_finished[i];
-  /* Each room ends exactly once: started = finished + running (+ lost). */
-  if (s->rooms_started != finished + g->rooms_live.count + s->rooms_lost)
+  /* Each room ends exactly once: started = finished + running, and in a
+   * cluster + ended server_lost (declared lost elsewhere as it ended) +
+   * fenced (taken from a fenced instance) (+ lost, a bug). */
+  if (s->rooms_started != finished + g->rooms_live.count +
+                              s->rooms_server_lost + s->rooms_fenced +
+                              s->rooms_lost)
     return FAIL("rooms: %" PRIu64 " started, %" PRIu64 " finished, %u running, "
-                "%" PRIu64 " lost",
-                s->rooms_started, finished, g->rooms_live.count, s->rooms_lost);
+                "%" PRIu64 " server_lost, %" PRIu64 " fenced, %" PRIu64 " lost",
+                s->rooms_started, finished, g->rooms_live.count,
+                s->rooms_server_lost, s->rooms_fenced, s->rooms_lost);
   if (s->rooms_lost > 0)
     return FAIL("%" PRIu64 " rooms stopped before their result was stored",
                 s->rooms_lost);
@@ -104,6 +109,15 @@ void game_live_counts(const game_t *g, uint32_t *rooms, uint32_t *clients) {
 
 uint64_t *game_live_rooms(const game_t *g, uint32_t *n) {
   return rt_idmap_sorted_keys(&g->rooms_live, n);
+}
+
+int game_room_public_id(const game_t *g, rt_actor_id_t room, char *out,
+                        size_t cap) {
+  const void *r = room != 0 ? rt_idmap_get(&g->rooms_live, room) : NULL;
+  if (r == NULL)
+    return 0;
+  snprintf(out, cap, "%s", game__room_public_id(r));
+  return 1;
 }
 
 bool game_room_live(const game_t *g, rt_actor_id_t room) {

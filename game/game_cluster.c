@@ -723,10 +723,10 @@ static void on_join(cluster_t *c, const rt_msg_t *msg) {
   game__room_id(c->g, seq, room, sizeof(room));
   snprintf(ttl, sizeof(ttl), "%" PRId64,
            (int64_t)(presence_ttl(c) / RT_NS_PER_MS));
-  const char *args[] = {who.id, who.name, c->epoch,
-                        room,   ttl,      GHOSTS_PER_MATCH};
+  const char *args[] = {who.id, who.name,         c->epoch,
+                        room,   ttl,      GHOSTS_PER_MATCH, c->cfg.public_url};
   request_t rq = {.kind = REQ_MATCH, .seq = seq, .who = who};
-  if (!up(c) || eval(c, &rq, LUA_MATCH, 6, args) < 0) {
+  if (!up(c) || eval(c, &rq, LUA_MATCH, 7, args) < 0) {
     c->stats.unavailable++;
     tell_player(c, GAME_TAG_CL_UNAVAILABLE, &who);
     return;
@@ -748,8 +748,8 @@ static void on_lookup(cluster_t *c, const rt_msg_t *msg) {
   if (!read_player(msg, &who) || !up(c))
     return;
   request_t rq = {.kind = REQ_LOOKUP, .who = who};
-  const char *args[] = {who.id, c->epoch};
-  (void)eval(c, &rq, LUA_LOOKUP, 2, args);
+  const char *args[] = {who.id, c->epoch, c->cfg.public_url};
+  (void)eval(c, &rq, LUA_LOOKUP, 3, args);
 }
 
 static void on_claim(cluster_t *c, const rt_msg_t *msg) {

@@ -50,7 +50,9 @@ static const char LUA_RENEW[] =
     "end\n"
     "return out\n";
 
-/* ARGV: player, name, me, room id, presence ms, ghosts max. Take the
+/* ARGV: player, name, me, room id, presence ms, ghosts max, my URL (a
+ * game whose owner is at my URL and not me is an earlier process's: dead,
+ * not one to send the player to). Take the
  * oldest live ticket that is not the player's and make a room of the two,
  * owned by me; else queue the player. A ticket whose incarnation's lease
  * lapsed is purged on the way (its incarnation marked dead). The player's
@@ -62,7 +64,7 @@ static const char LUA_RENEW[] =
  *   {'fenced'} */
 static const char LUA_MATCH[] =
     "local p, name, me, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
-    "local ttl, ghosts = ARGV[5], tonumber(ARGV[6])\n"
+    "local ttl, ghosts, mine = ARGV[5], tonumber(ARGV[6]), ARGV[7]\n"
     "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {'fenced'} "
     "end\n"
     "local cur = redis.call('GET', 'oc:presence:' .. p)\n"
@@ -70,7 +72,9 @@ static const char LUA_MATCH[] =
     "  local e = redis.call('HGET', 'oc:room:' .. cur, 'e')\n"
     "  if e and redis.call('EXISTS', 'oc:end:' .. cur) == 0 then\n"
     "    local url = redis.call('GET', 'oc:lease:' .. e)\n"
-    "    if url then return {'playing', cur, e, url} end\n"
+    "    if url and (e == me or url ~= mine) then\n"
+    "      return {'playing', cur, e, url}\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local old = redis.call('HGET', 'oc:ticket:' .. p, 'e')\n"
@@ -127,14 +131,17 @@ static const char LUA_UNQUEUE[] =
     "redis.call('SREM', 'oc:tickets:' .. me, p)\n"
     "return 1\n";
 
-/* ARGV: player, me. Where is the player's game? Returns
+/* ARGV: player, me, my URL. Where is the player's game? An owner at my
+ * URL that is not me is an earlier process at my address, so it is dead
+ * (a restart within its lease): its game is lost, not a MOVE to myself.
+ * Returns
  *   {'none'}                      nowhere (or it is over)
  *   {'here', room}                mine
  *   {'move', room, url}           on a live instance: send them there
  *   {'lost', room, p1, n1, p2, n2} its owner's lease lapsed: the game is
  *                                 lost (decided here if nobody had) */
 static const char LUA_LOOKUP[] =
-    "local p, me = ARGV[1], ARGV[2]\n"
+    "local p, me, mine = ARGV[1], ARGV[2], ARGV[3]\n"
     "local r = redis.call('GET', 'oc:presence:' .. p)\n"
     "if not r then return {'none'} end\n"
     "local rec = redis.call('HMGET', 'oc:room:' .. r, 'e', 'p1', 'n1', 'p2', "
@@ -146,7 +153,8 @@ static const char LUA_LOOKUP[] =
     "end\n"
     "if not fin then\n"
     "  local url = redis.call('GET', 'oc:lease:' .. rec[1])\n"
-    "  if url and redis.call('EXISTS', 'oc:dead:' .. rec[1]) == 0 then\n"
+    "  if url and redis.call('EXISTS', 'oc:dead:' .. rec[1]) == 0 and\n"
+    "     (rec[1] == me or url ~= mine) then\n"
     "    if rec[1] == me then return {'here', r} end\n"
     "    return {'move', r, url}\n"
     "  end\n"

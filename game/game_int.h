@@ -219,6 +219,8 @@ int game__room_check(const game_t *g, const void *room, bool quiescent,
                      char *why, size_t cap);
 int game__client_check(const game_t *g, const void *client, bool quiescent,
                        char *why, size_t cap);
+/* A live room's id ("roomId", the Store's key). */
+const char *game__room_public_id(const void *room);
 /* The two player ids seated in a live room. */
 void game__room_seats(const void *room, const char **p1, const char **p2);
 

@@ -235,6 +235,7 @@ static void on_claim_retry(room_t *r) {
 static void on_fenced(room_t *r) {
   rt_log(room_world(r), RT_LOG_WARN, "room.fenced", "room=%s", r->room_id);
   r->ended_sent = true; /* not a lost room: it was taken from us */
+  r->g->stats.rooms_fenced++;
   rt_stop(room_world(r), r->id, RT_REASON_NORMAL);
 }
 
@@ -637,6 +638,10 @@ int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
 /* ---- Checks (game_check.h) ----------------------------------------------- */
 
 #define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
+
+const char *game__room_public_id(const void *room) {
+  return ((const room_t *)room)->room_id;
+}
 
 void game__room_seats(const void *room, const char **p1, const char **p2) {
   const room_t *r = room;

@@ -370,7 +370,7 @@ int store_sqlite_open(rt_world_t *w, const game_store_config_t *cfg,
   b->fault = cfg->fault;
   b->fault_ctx = cfg->fault_ctx;
   int rc = sqlite3_open_v2(cfg->path, &b->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
                                SQLITE_OPEN_NOMUTEX,
                            cfg->vfs);
   /* Instances of a cluster on one machine share the file and start

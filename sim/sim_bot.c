@@ -119,6 +119,7 @@ static const char kind_names[SIM_BOT_KIND_COUNT_][16] = {
     [SIM_BOT_OPENED] = "(opened)",
     [SIM_BOT_CLOSED] = "(closed)",
     [SIM_BOT_REFUSED] = "(refused)",
+    [SIM_BOT_MOVE] = "MOVE",
 };
 
 const char *sim_bot_kind_name(sim_bot_kind_t kind) {
@@ -186,6 +187,7 @@ enum {
   F_CLAIMED_BY,
   F_REASON,
   F_CODE,
+  F_URL,
   F_COUNT_
 };
 
@@ -212,6 +214,7 @@ static int field_of(const char *k) {
   case 'o': return strcmp(k, "opponent") == 0 ? F_OPPONENT : -1;
   case 'w': return strcmp(k, "winner") == 0 ? F_WINNER : -1;
   case 'g': return strcmp(k, "goldenCookieClaimedBy") == 0 ? F_CLAIMED_BY : -1;
+  case 'u': return strcmp(k, "url") == 0 ? F_URL : -1;
   default: return -1;
   }
 }
@@ -254,6 +257,7 @@ static sim_bot_kind_t classify(const char *type, const cJSON *f[F_COUNT_]) {
       {"COOKIE_SPAWN", SIM_BOT_COOKIE_SPAWN},
       {"GAME_OVER", SIM_BOT_GAME_OVER},
       {"ERROR", SIM_BOT_ERROR},
+      {"MOVE", SIM_BOT_MOVE},
   };
   if (type == NULL)
     return SIM_BOT_UNKNOWN;
@@ -291,6 +295,7 @@ static void fill_record(sim_bot_record_t *r, const cJSON *f[F_COUNT_]) {
   get_str(f[F_CLAIMED_BY], r->claimed_by, sizeof(r->claimed_by));
   get_str(f[F_REASON], r->reason, sizeof(r->reason));
   get_str(f[F_CODE], r->error_code, sizeof(r->error_code));
+  get_str(f[F_URL], r->url, sizeof(r->url));
 }
 
 static void ws_mark_open(sim_bot_t *b) {
@@ -693,13 +698,21 @@ static void bot_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     do_disconnect(b, how);
     return;
   }
-  case TAG_RECONNECT:
+  case TAG_RECONNECT: {
+    uint32_t port = 0; /* no payload: the same port */
+    if (msg->len == sizeof(port))
+      RT_MSG_GET(msg, uint32_t, &port);
     if (!b->has_token)
       return; /* never logged in: nothing to reconnect with */
+    if (port != 0 && port != b->port) {
+      b->port = (uint16_t)port;
+      snprintf(b->host, sizeof(b->host), "sim:%u", (unsigned)port);
+    }
     if (b->wsc != NULL)
       do_disconnect(b, SIM_BOT_CLOSE_STREAM);
     ws_connect(b);
     return;
+  }
   case TAG_READING: {
     uint32_t on;
     RT_MSG_GET(msg, uint32_t, &on);
@@ -874,8 +887,11 @@ int sim_bot_disconnect(sim_bot_t *bot, sim_bot_close_how_t how) {
   return command(bot, TAG_DISCONNECT, &h, sizeof(h), NULL);
 }
 
-int sim_bot_reconnect(sim_bot_t *bot) {
-  return command(bot, TAG_RECONNECT, NULL, 0, NULL);
+int sim_bot_reconnect(sim_bot_t *bot) { return sim_bot_reconnect_to(bot, 0); }
+
+int sim_bot_reconnect_to(sim_bot_t *bot, uint16_t port) {
+  uint32_t p = port;
+  return command(bot, TAG_RECONNECT, &p, port != 0 ? sizeof(p) : 0, NULL);
 }
 
 int sim_bot_set_reading(sim_bot_t *bot, bool reading) {

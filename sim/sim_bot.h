@@ -78,6 +78,7 @@ typedef enum sim_bot_kind {
                       after a SIM_BOT_CLOSE_HANDSHAKE; else 1006 */
   SIM_BOT_REFUSED, /* code: the HTTP status of a refused upgrade or
                       login (0: the response was malformed) */
+  SIM_BOT_MOVE,    /* a cluster's MOVE: url, room_id */
   SIM_BOT_KIND_COUNT_
 } sim_bot_kind_t;
 
@@ -101,6 +102,7 @@ typedef struct sim_bot_record {
   char claimed_by[RT_SUBJECT_MAX]; /* UPDATE_CLAIM */
   char reason[32];                 /* GAME_OVER */
   char error_code[32];             /* ERROR */
+  char url[64];                    /* MOVE */
 } sim_bot_record_t;
 
 typedef enum sim_bot_state {
@@ -166,6 +168,9 @@ int sim_bot_disconnect(sim_bot_t *bot, sim_bot_close_how_t how);
 /* A new WebSocket connection with the same token; an open one is first
  * closed as with SIM_BOT_CLOSE_STREAM. */
 int sim_bot_reconnect(sim_bot_t *bot);
+/* The same, to another port (a MOVE's instance; the Host header follows);
+ * 0: the same port. */
+int sim_bot_reconnect_to(sim_bot_t *bot, uint16_t port);
 /* false: leave bytes unread on the WebSocket (a stalled reader); true:
  * read again, including what piled up. Frames still go out either way. */
 int sim_bot_set_reading(sim_bot_t *bot, bool reading);

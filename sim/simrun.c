@@ -18,9 +18,9 @@
 #include <string.h>
 
 #define TURNS_PER_SLICE_MAX 50000000ull /* a livelock, not a busy slice */
-#define SECRET "overcookied-sim-secret-0123456789abcdef"
 #define RECORD_RESEND (5 * SEC) /* game_room.c's resend of a result */
 #define LIVENESS_SLACK (5 * SEC)
+#define CLUSTER_SLACK (20 * SEC)
 
 void simrun_config_default(simrun_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -45,38 +45,6 @@ void simrun__fail(simrun_t *run, const char *fmt, ...) {
 }
 
 /* ---- Creating a run ------------------------------------------------------ */
-
-/* The game (its Store in memory, failing through simrun__store_fault) and
- * the HTTP and WebSocket server in front of it on a sim_listen port: the
- * live server's assembly without static files. One block, which a shared
- * server assembly is to replace. 0, or a negative RT_E* (what is built by
- * then, simrun_destroy frees). */
-static int simrun_listen(void *ctx, rt_listener_t **out) {
-  simrun_t *run = ctx;
-  return sim_listen(run->sw, SIMRUN_PORT, 0, out);
-}
-
-/* The server as every program builds it (server_start, tools/src/server.h),
- * with the run's rules and limits, no static files, and an in-memory Store
- * whose fault hook injects the run's Store errors. */
-static int simrun_start_server(simrun_t *run, const simrun_config_t *cfg) {
-  server_options_t o;
-  server_options_default(&o);
-  o.static_dir = NULL;
-  o.game = run->cfg.game;
-  o.max_connections = cfg->connections_max;
-  o.ws_message_max = cfg->ws_message_max;
-  o.ws_park_after = cfg->ws_park_after;
-  o.mailbox_cap = cfg->mailbox_cap;
-  game_store_config_t store = {
-      .path = ":memory:", .fault = simrun__store_fault, .fault_ctx = run};
-  char err[256];
-  int rc = server_start(run->w, &o, SECRET, &store, simrun_listen, run,
-                        &run->server, err, sizeof(err));
-  run->game = run->server.game;
-  run->srv = run->server.srv;
-  return rc;
-}
 
 int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
   const char *why = NULL;
@@ -109,12 +77,18 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
     goto fail;
   run->w = sim_world_rt(run->sw);
   rt_world_rng(run->w, KEY_STORE_FAULTS, &run->store_rng);
-  err = simrun_start_server(run, cfg);
+  if (cfg->instances > SIMRUN_INSTANCES_MAX) {
+    err = RT_EINVAL;
+    goto fail;
+  }
+  err = simrun__instances_start(run);
   if (err < 0)
     goto fail;
   rt_world_stats_t ws;
   rt_world_stats(run->w, &ws);
-  run->baseline_actors = ws.actors_live; /* acceptor, Manager, Store */
+  /* Per instance: acceptor, Manager, Store (and Cluster); the model's
+   * acceptor and the runner's Store in a cluster. */
+  run->baseline_actors = ws.actors_live;
   run->next_check = run->cfg.check_every;
   run->next_check_deliveries = run->cfg.check_deliveries;
   err = simrun__ids_grow(run, cfg->players > 0 ? cfg->players : 16);
@@ -132,7 +106,7 @@ void simrun_destroy(simrun_t *run) {
     return;
   if (run->sw != NULL)
     sim_world_destroy(run->sw); /* stops every actor, bots included */
-  server_free(&run->server);
+  simrun__instances_free(run);
   for (uint32_t i = 0; i < run->players_len; i++)
     for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++)
       simrun__destroy_bot(run, &run->players[i].bots[k]);
@@ -161,14 +135,28 @@ static void end_faults(simrun_t *run) {
     p->sched.wake_at = 0;
     run->wake[i] = 0;
   }
-  uint32_t n = 0;
-  uint64_t *ids = game_live_rooms(run->game, &n);
-  if (ids == NULL && n > 0) {
-    simrun__fail(run, "out of memory noting the rooms at the fault end");
-    return;
+  simrun__cluster_faults_end(run);
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    const simrun_inst_t *in = &run->inst[i];
+    if (!in->up)
+      continue;
+    uint32_t n = 0;
+    uint64_t *ids = game_live_rooms(in->server.game, &n);
+    uint64_t *all = n == 0 ? NULL
+                           : realloc(run->rec_rooms, (run->rec_rooms_len + n) *
+                                                         sizeof(uint64_t));
+    if (n > 0 && (ids == NULL || all == NULL)) {
+      free(ids);
+      simrun__fail(run, "out of memory noting the rooms at the fault end");
+      return;
+    }
+    if (n > 0) {
+      run->rec_rooms = all;
+      memcpy(all + run->rec_rooms_len, ids, n * sizeof(uint64_t));
+      run->rec_rooms_len += n;
+    }
+    free(ids);
   }
-  run->rec_rooms = ids;
-  run->rec_rooms_len = n;
   run->rec_players = calloc(run->players_len + 1, sizeof(uint32_t));
   if (run->rec_players == NULL) {
     simrun__fail(run, "out of memory noting the players at the fault end");
@@ -202,9 +190,17 @@ static rt_time_ns bound_b1(const simrun_t *run) {
   rt_time_ns retry_max = 2 * SEC; /* game_store.c's default */
   /* A JOIN sent just before the end starts a game a round trip later;
    * that game's GAME_OVER takes one more trip down. */
-  return 3 * run->link_max + g->countdown +
-         (rt_time_ns)g->game_seconds * g->tick + g->reconnect_grace +
-         RECORD_RESEND + 2 * retry_max + g->write_wait + LIVENESS_SLACK;
+  rt_time_ns b1 = 3 * run->link_max + g->countdown +
+                  (rt_time_ns)g->game_seconds * g->tick + g->reconnect_grace +
+                  RECORD_RESEND + 2 * retry_max + g->write_wait +
+                  LIVENESS_SLACK;
+  /* A cluster's faults end with an instance still restarting (5 s), Redis
+   * coming back (3 s) and its Clusters' backoff (5 s), a lease to lapse
+   * (3 s) and a renew to reap it (1 s), and a MOVE or two to follow. */
+  if (run->cluster)
+    b1 += CLUSTER_SLACK + run->cfg.lease + run->cfg.faults.rlatency * 4 +
+          run->cfg.faults.rjitter * 4;
+  return b1;
 }
 
 /* B2: departures reach the server one trip later; a close handshake the
@@ -310,8 +306,13 @@ int simrun_run_to(simrun_t *run, rt_time_ns t) {
       next = phase;
     if (run->next_edge > now && next > run->next_edge)
       next = run->next_edge;
+    rt_time_ns fault = simrun__cluster_next(run);
+    if (fault > now && next > fault)
+      next = fault;
     if (run_slice(run, next) < 0)
       return -1;
+    simrun__cluster_faults(run, simrun__now(run));
+    simrun__cluster_watch(run);
     if (simrun__now(run) >= run->next_check) {
       run->next_check += run->cfg.check_every;
       if (simrun_check(run) < 0)

@@ -65,7 +65,9 @@
 
 #define SIMRUN_PLAYERS_MAX 100000u
 #define SIMRUN_DURATION_MAX (24LL * 3600 * RT_NS_PER_S)
-#define SIMRUN_PORT 8080
+#define SIMRUN_PORT 8080 /* a cluster's instance i listens on 8080 + i */
+#define SIMRUN_REDIS_PORT 6379
+#define SIMRUN_INSTANCES_MAX 8u
 #define SIMRUN_FAILURE_MAX 512u
 #define SIMRUN_FAULTS_TEXT_MAX 256u
 #define SIMRUN_MIX_TEXT_MAX 256u
@@ -88,6 +90,17 @@
  *   until=T    the fault phase ends at virtual time T (default: at the
  *              end of the active phase, duration); a T past duration
  *              ends it at duration
+ * And for a cluster (instances >= 2), per instance and minute of the fault
+ * phase:
+ *   crash=P    the chance it crashes (every actor and connection of it
+ *              gone at once) and restarts 1-5 s later under a new id
+ *   pause=P    the chance it stops taking turns for long enough to lose
+ *              its lease (the lease plus 0.1-2 s), then wakes up
+ *   redis=P    the chance Redis restarts (per minute, not per instance),
+ *              down 0.1-3 s; half the restarts lose the data
+ *   partition=P  the chance it is cut off from Redis for 0.5-6 s
+ *   rlatency=D   one-way delay of every link to Redis (default 0)
+ *   rjitter=D    plus a uniform draw in [0, D] per segment (default 0)
  * P is a decimal in [0, 1]; D a decimal with a unit ns, us, ms or s (0
  * needs none), at most 10 s; T likewise, at most 24 h. Faults apply during
  * [0, until).
@@ -96,6 +109,9 @@ typedef struct simrun_faults {
   double slow, stall, reset, churn, store;
   rt_time_ns latency, jitter;
   rt_time_ns until; /* the end of the fault phase; 0: duration */
+  /* A cluster's (instances >= 2; the grammar's keys below). */
+  double crash, pause, redis, partition;
+  rt_time_ns rlatency, rjitter;
   /* Not in the grammar (tests): every Store operation fails in
    * [store_down_from, store_down_until). */
   rt_time_ns store_down_from, store_down_until;
@@ -113,6 +129,12 @@ void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap);
  * duration), so play goes on fault-free before the end. */
 void simrun_faults_draw(uint64_t seed, rt_time_ns duration,
                         simrun_faults_t *out);
+/* Swarm mode: about a third of seeds run a cluster of 2 to 5 instances,
+ * with cluster faults drawn into f (its cluster keys; the rest stays);
+ * the others leave *instances 0 and f untouched. Its own stream of the
+ * seed: the other draws stay what they were. */
+void simrun_cluster_draw(uint64_t seed, uint32_t *instances,
+                         simrun_faults_t *f);
 
 /* ---- Limits ---------------------------------------------------------------
  *
@@ -186,6 +208,7 @@ typedef struct simrun_player {
   bool keep_records;    /* leave the bot's records for the test to read */
   bool no_faults;       /* no random fault (stall, reset, churn) nor edge
                            action */
+  uint32_t instance; /* a cluster's instance it connects to first */
   uint32_t records_max; /* with keep_records; 0: SIM_BOT_RECORDS_DEFAULT */
 } simrun_player_t;
 
@@ -201,6 +224,11 @@ typedef struct simrun_config {
   /* The server's and links' limits (simrun_limits_t); 0: defaults. */
   uint32_t connections_max, mailbox_cap, ws_message_max, link_buffer;
   rt_time_ns ws_park_after; /* 0: the server's default */
+  /* A cluster: this many instances (2 .. SIMRUN_INSTANCES_MAX) sharing a
+   * simulated Redis (sim_redis.h) and one Store; 0 or 1: one process, as
+   * ever, with no Redis. */
+  uint32_t instances;
+  rt_time_ns lease; /* a cluster's lease; 0: game_cluster's default */
   rt_time_ns check_every;   /* invariant checks; 0: 100 ms */
   /* And after every this many deliveries; 0: SIMRUN_CHECK_DELIVERIES. */
   uint64_t check_deliveries;
@@ -235,8 +263,19 @@ typedef enum simrun_cov {
                                        the client cut with 1008 */
   SIMRUN_COV_PARKED,                /* a quiet WebSocket was parked */
   SIMRUN_COV_FLOOD,                 /* a flooding client cut (1008) */
+  /* A cluster's; a run of one instance reaches none of them. */
+  SIMRUN_COV_CROSS_MATCH,    /* two players on two instances matched */
+  SIMRUN_COV_MOVE_FOLLOWED,  /* a MOVE followed to a resumed GAME_START */
+  SIMRUN_COV_OWNER_CRASH,    /* an instance crashed with a game running */
+  SIMRUN_COV_STALE_FENCED,   /* a paused owner woke up fenced */
+  SIMRUN_COV_REDIS_RECOVERED, /* a Cluster joined again after a restart */
+  SIMRUN_COV_TICKET_PURGED,  /* a dead instance's ticket purged */
+  SIMRUN_COV_SENT_ON,        /* a reconnect to a non-owner sent on (MOVE) */
   SIMRUN_COV_COUNT_
 } simrun_cov_t;
+
+/* The points a run of one process can reach: those before the cluster's. */
+#define SIMRUN_COV_ONE_PROCESS_COUNT_ SIMRUN_COV_CROSS_MATCH
 
 const char *simrun_cov_name(simrun_cov_t c);
 
@@ -281,6 +320,11 @@ typedef struct simrun_summary {
   uint64_t reads;             /* GET /api/history or /api/leaderboard */
   uint64_t reads_unavailable; /* answered 503: the Store failed */
   uint64_t cov[SIMRUN_COV_COUNT_];
+  /* A cluster's: instances, faults, what the Clusters counted. */
+  uint32_t instances;
+  uint64_t crashes, pauses, redis_restarts, partitions;
+  uint64_t moves_seen, matches_cross, fenced, tickets_purged, server_lost;
+  uint64_t redis_digest; /* the model's data at the end (in hash) */
   uint64_t checks;               /* invariant checks run */
   uint64_t checks_by_deliveries; /* of which after check_deliveries */
   uint64_t recovery_rooms;       /* rooms running at the fault end (R1) */

@@ -179,7 +179,8 @@ static void come_back(simrun_t *run, player_t *p, rt_time_ns now) {
     simrun__gone(run, p);
     return;
   }
-  if (sim_bot_reconnect(simrun__cur_bot(p)) == RT_OK) {
+  if (sim_bot_reconnect_to(simrun__cur_bot(p), simrun__pick_port(run, p)) ==
+      RT_OK) {
     run->sum.reconnects++;
     p->state = B_CONNECTING;
   }

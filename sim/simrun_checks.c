@@ -9,6 +9,7 @@
 
 #include "game_check.h"
 #include "game_store.h"
+#include "sim_redis.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -23,11 +24,23 @@ int simrun_check(simrun_t *run) {
     simrun__fail(run, "runtime: %s", why);
     return -1;
   }
+  if (run->cluster)
+    return simrun__cluster_check(run);
   if (game_check(run->game, why, sizeof(why)) < 0) {
     simrun__fail(run, "game: %s", why);
     return -1;
   }
   return 0;
+}
+
+/* The games of the instances that are up (one process: the one). */
+static uint32_t live_games(const simrun_t *run,
+                           game_t *out[SIMRUN_INSTANCES_MAX]) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < run->inst_len; i++)
+    if (run->inst[i].up)
+      out[n++] = run->inst[i].server.game;
+  return n;
 }
 
 /* ---- What the players saw ------------------------------------------------ */
@@ -48,7 +61,7 @@ void simrun__check_game_over(simrun_t *run, player_t *p, pbot_t *pb,
     return;
   }
   game_result_t row;
-  int found = game_store_find_game(game_store(run->game), pb->room, &row);
+  int found = game_store_find_game(simrun__store(run), pb->room, &row);
   if (found != 1) {
     simrun__fail(run,
                  "%s (%s): GAME_OVER for %s, which the Store does not hold",
@@ -124,9 +137,12 @@ void simrun__check_history(simrun_t *run, player_t *p, const char *body,
 /* R1: every room that was running at F has ended. */
 void simrun__check_r1(simrun_t *run) {
   run->r1_done = true;
+  game_t *games[SIMRUN_INSTANCES_MAX];
+  uint32_t n = live_games(run, games);
   for (uint32_t i = 0; i < run->rec_rooms_len && !run->failed; i++)
-    if (game_room_live(run->game, run->rec_rooms[i]))
-      simrun__fail(run,
+    for (uint32_t k = 0; k < n && !run->failed; k++)
+      if (game_room_live(games[k], run->rec_rooms[i]))
+        simrun__fail(run,
                    "liveness: room actor %" PRIu64 ", running when the faults "
                    "ended at %.3f s, still runs at R1",
                    run->rec_rooms[i], (double)run->fault_end / SEC);
@@ -140,7 +156,11 @@ void simrun__check_r2(simrun_t *run) {
     const player_t *p = &run->players[run->rec_players[i]];
     rt_actor_id_t room = 0;
     uint32_t role = 0;
-    int seat = game_player_seat(run->game, p->belief.user_id, &room, &role);
+    game_t *games[SIMRUN_INSTANCES_MAX];
+    uint32_t n = live_games(run, games);
+    int seat = -1;
+    for (uint32_t k = 0; k < n && seat < 0; k++)
+      seat = game_player_seat(games[k], p->belief.user_id, &room, &role);
     if (seat >= 0)
       simrun__fail(
           run,
@@ -153,9 +173,47 @@ void simrun__check_r2(simrun_t *run) {
 
 /* L1: every game ended, and every player still connected (on an uncapped
  * link) saw its end. */
+/* The stats of the instances that are up, summed where they add up. */
+static void live_stats(const simrun_t *run, game_stats_t *gs,
+                       uint32_t *rooms_live, uint32_t *clients_live,
+                       uint32_t *connections, uint32_t *pending) {
+  memset(gs, 0, sizeof(*gs));
+  *rooms_live = *clients_live = *connections = *pending = 0;
+  game_t *games[SIMRUN_INSTANCES_MAX];
+  uint32_t n = live_games(run, games);
+  for (uint32_t k = 0; k < n; k++) {
+    game_stats_t one;
+    game_get_stats(games[k], &one);
+    gs->players += one.players;
+    gs->connected += one.connected;
+    gs->queued += one.queued;
+    gs->rooms += one.rooms;
+    for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
+      gs->rooms_finished[i] += one.rooms_finished[i];
+    uint32_t r = 0, c = 0;
+    game_live_counts(games[k], &r, &c);
+    *rooms_live += r;
+    *clients_live += c;
+    game_store_stats_t ss;
+    game_store_get_stats(game_store(games[k]), &ss);
+    *pending += ss.pending;
+  }
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    if (!run->inst[i].up)
+      continue;
+    net_server_stats_t ns;
+    net_server_get_stats(run->inst[i].server.srv, &ns);
+    *connections += ns.connections;
+  }
+}
+
 void simrun__check_l1(simrun_t *run) {
   game_stats_t gs;
-  game_get_stats(run->game, &gs);
+  uint32_t rooms_live, clients_live, connections, pending;
+  live_stats(run, &gs, &rooms_live, &clients_live, &connections, &pending);
+  simrun__check_lost_rooms(run);
+  if (run->failed)
+    return;
   if (gs.rooms != 0) {
     simrun__fail(run, "liveness: %u games still running at L1 (%.3f s)",
                  gs.rooms, (double)simrun__now(run) / SEC);
@@ -177,19 +235,44 @@ void simrun__check_l1(simrun_t *run) {
   }
 }
 
+/* A cluster's Store: every row recorded once, by some incarnation of
+ * some instance (an owner, or whoever found its owner dead), and every
+ * game an instance finished is a row. */
+static void check_rows_cluster(simrun_t *run) {
+  uint64_t recorded = 0, finished = 0;
+  for (uint32_t i = 0; i < run->inst_len + run->retired_len; i++) {
+    const server_t *sv = i < run->inst_len ? &run->inst[i].server
+                                           : &run->retired[i - run->inst_len];
+    if (sv->game == NULL)
+      continue;
+    game_store_stats_t ss;
+    game_store_get_stats(game_store(sv->game), &ss);
+    recorded += ss.recorded;
+    game_stats_t gs;
+    game_get_stats(sv->game, &gs);
+    for (int k = 0; k < GAME_END_REASON_COUNT_; k++)
+      finished += gs.rooms_finished[k];
+  }
+  int64_t rows = game_store_count_games(simrun__store(run));
+  if (rows < 0 || (uint64_t)rows != recorded || (uint64_t)rows < finished)
+    simrun__fail(run,
+                 "cluster: the Store holds %" PRId64 " games; the instances "
+                 "recorded %" PRIu64 " and finished %" PRIu64,
+                 rows, recorded, finished);
+}
+
 /* L2: every actor of a departed player is freed; every finished game is
  * stored exactly once. */
 void simrun__check_l2(simrun_t *run) {
   game_stats_t gs;
-  game_get_stats(run->game, &gs);
-  uint32_t rooms_live = 0, clients_live = 0;
-  game_live_counts(run->game, &rooms_live, &clients_live);
-  net_server_stats_t ns;
-  net_server_get_stats(run->srv, &ns);
-  game_store_stats_t ss;
-  game_store_get_stats(game_store(run->game), &ss);
+  uint32_t rooms_live = 0, clients_live = 0, connections = 0, pending = 0;
+  live_stats(run, &gs, &rooms_live, &clients_live, &connections, &pending);
+  net_server_stats_t ns = {.connections = connections};
+  game_store_stats_t ss = {.pending = pending};
   rt_world_stats_t ws;
   rt_world_stats(run->w, &ws);
+  uint32_t redis_conns =
+      run->redis != NULL ? sim_redis_connections(run->redis) : 0;
   if (gs.players != 0 || gs.connected != 0 || gs.queued != 0 || gs.rooms != 0)
     simrun__fail(run,
                  "liveness: at L2 the Manager still has %u players (%u "
@@ -204,19 +287,26 @@ void simrun__check_l2(simrun_t *run) {
   else if (ss.pending != 0)
     simrun__fail(run, "liveness: at L2 the Store holds %u pending results",
                  ss.pending);
-  else if (ws.actors_live != run->baseline_actors)
+  else if (ws.actors_live != run->baseline_actors + redis_conns)
     simrun__fail(run,
                  "liveness: at L2 %u actors live, expected %u (acceptor, "
-                 "Manager, Store)",
-                 ws.actors_live, run->baseline_actors);
-  else if (ws.timers_live != 0)
+                 "Manager, Store; a cluster's Clusters, the model's acceptor "
+                 "and its %u connections, the runner's Store)",
+                 ws.actors_live, run->baseline_actors + redis_conns,
+                 redis_conns);
+  else if (ws.timers_live != 0 && !run->cluster) /* a Cluster's renew runs */
     simrun__fail(run, "liveness: at L2 %u timers armed", ws.timers_live);
   if (run->failed)
     return;
+  if (run->cluster) {
+    check_rows_cluster(run);
+    return;
+  }
+  game_store_get_stats(game_store(run->game), &ss);
   uint64_t finished = 0;
   for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
     finished += gs.rooms_finished[i];
-  int64_t rows = game_store_count_games(game_store(run->game));
+  int64_t rows = game_store_count_games(simrun__store(run));
   if (rows < 0 || (uint64_t)rows != finished || ss.recorded != finished)
     simrun__fail(run,
                  "the Store holds %" PRId64 " games (%" PRIu64

@@ -84,8 +84,12 @@ static int parse_duration(const char *s, size_t len, rt_time_ns max,
   return 0;
 }
 
-static const char fault_keys[][8] = {"slow",  "stall",   "reset",  "churn",
-                                     "store", "latency", "jitter", "until"};
+/* The one-process keys first (indexes below), then a cluster's. */
+static const char fault_keys[][12] = {
+    "slow",  "stall",  "reset", "churn",     "store",    "latency", "jitter",
+    "until", "crash",  "pause", "redis",     "partition", "rlatency",
+    "rjitter"};
+enum { K_FIRST_DURATION = 5, K_UNTIL = 7, K_CLUSTER = 8 };
 
 #define FAULT_KEYS (sizeof(fault_keys) / sizeof(fault_keys[0]))
 
@@ -117,7 +121,8 @@ int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
     if (k == FAULT_KEYS) {
       snprintf(why, cap,
                "unknown key '%.*s' (keys: slow, stall, reset, churn, store, "
-               "latency, jitter, until)",
+               "latency, jitter, until; a cluster's: crash, pause, redis, "
+               "partition, rlatency, rjitter)",
                (int)klen, p);
       return -1;
     }
@@ -126,19 +131,25 @@ int simrun_faults_parse(const char *spec, simrun_faults_t *out, char *why,
       return -1;
     }
     seen[k] = true;
-    double *probs[] = {&f.slow, &f.stall, &f.reset, &f.churn, &f.store};
-    rt_time_ns *durs[] = {&f.latency, &f.jitter, &f.until};
-    int rc =
-        k < 5 ? parse_prob(v, vlen, probs[k])
-              : parse_duration(v, vlen, k == 7 ? SIMRUN_DURATION_MAX : 10 * SEC,
-                               durs[k - 5]);
+    double *probs[] = {&f.slow,  &f.stall, &f.reset, &f.churn,    &f.store,
+                       NULL,     NULL,     NULL,     &f.crash,    &f.pause,
+                       &f.redis, &f.partition};
+    rt_time_ns *durs[] = {NULL, NULL,     NULL,     NULL,       NULL,
+                          &f.latency, &f.jitter, &f.until, NULL, NULL,
+                          NULL, NULL,  &f.rlatency, &f.rjitter};
+    bool prob = k < sizeof(probs) / sizeof(probs[0]) && probs[k] != NULL;
+    int rc = prob ? parse_prob(v, vlen, probs[k])
+                  : parse_duration(v, vlen,
+                                   k == K_UNTIL ? SIMRUN_DURATION_MAX
+                                                : 10 * SEC,
+                                   durs[k]);
     if (rc < 0) {
       snprintf(why, cap,
-               k < 5    ? "%s=%.*s: expected a probability in [0, 1]"
-               : k == 7 ? "%s=%.*s: expected a virtual time such as 30s "
-                          "(units ns, us, ms, s; at most 24 h)"
-                        : "%s=%.*s: expected a duration such as 20ms (units "
-                          "ns, us, ms, s; at most 10 s)",
+               prob           ? "%s=%.*s: expected a probability in [0, 1]"
+               : k == K_UNTIL ? "%s=%.*s: expected a virtual time such as 30s "
+                                "(units ns, us, ms, s; at most 24 h)"
+                              : "%s=%.*s: expected a duration such as 20ms "
+                                "(units ns, us, ms, s; at most 10 s)",
                fault_keys[k], (int)vlen, v);
       return -1;
     }
@@ -175,6 +186,8 @@ static void format_probability(double v, char *out, size_t cap) {
   }
 }
 
+static double round4(double v) { return floor(v * 10000.0 + 0.5) / 10000.0; }
+
 void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap) {
   char lat[32], jit[32];
   format_duration(f->latency, lat, sizeof(lat));
@@ -190,11 +203,43 @@ void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap) {
   if (f->until > 0 && n > 0 && (size_t)n < cap) {
     char until[32];
     format_duration(f->until, until, sizeof(until));
-    snprintf(out + n, cap - (size_t)n, ",until=%s", until);
+    n += snprintf(out + n, cap - (size_t)n, ",until=%s", until);
+  }
+  /* A cluster's, only when one is set: one process's text stays. */
+  if ((f->crash > 0 || f->pause > 0 || f->redis > 0 || f->partition > 0 ||
+       f->rlatency > 0 || f->rjitter > 0) &&
+      n > 0 && (size_t)n < cap) {
+    char c[4][32], rl[32], rj[32];
+    const double cv[4] = {f->crash, f->pause, f->redis, f->partition};
+    for (int i = 0; i < 4; i++)
+      format_probability(cv[i], c[i], sizeof(c[i]));
+    format_duration(f->rlatency, rl, sizeof(rl));
+    format_duration(f->rjitter, rj, sizeof(rj));
+    snprintf(out + n, cap - (size_t)n,
+             ",crash=%s,pause=%s,redis=%s,partition=%s,rlatency=%s,rjitter=%s",
+             c[0], c[1], c[2], c[3], rl, rj);
   }
 }
 
-static double round4(double v) { return floor(v * 10000.0 + 0.5) / 10000.0; }
+void simrun_cluster_draw(uint64_t seed, uint32_t *instances,
+                         simrun_faults_t *f) {
+  rt_rng_t rng;
+  rt_rng_init(&rng, seed, KEY_CLUSTER_DRAW);
+  *instances = 0;
+  if (rt_rng_double(&rng) >= 1.0 / 3.0)
+    return;
+  *instances = (uint32_t)rt_rng_range(&rng, 2, 5);
+  double *probs[] = {&f->crash, &f->pause, &f->redis, &f->partition};
+  const double hi[] = {0.6, 0.6, 0.6, 0.6};
+  for (int i = 0; i < 4; i++) {
+    bool on = rt_rng_double(&rng) < 0.6;
+    double v = simrun__uniform(&rng, 0.05, hi[i]);
+    *probs[i] = on ? round4(v) : 0.0;
+  }
+  f->rlatency = (rt_time_ns)rt_rng_range(&rng, 0, 5) * MS;
+  f->rjitter = (rt_time_ns)rt_rng_range(&rng, 0, 3) * MS;
+}
+
 
 void simrun_faults_draw(uint64_t seed, rt_time_ns duration,
                         simrun_faults_t *out) {

@@ -48,6 +48,7 @@
 #define KEY_SWARM_FAULTS RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 1)
 #define KEY_STORE_FAULTS RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 2)
 #define KEY_LIMITS RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 3)
+#define KEY_CLUSTER_DRAW RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 5)
 #define KEY_PLAN(i) RT_RNG_KEY(RT_RNG_SUB_TEST, 0x100000ull + (i))
 #define KEY_BRAIN(i) RT_RNG_KEY(RT_RNG_SUB_TEST, 0x200000000ull + (i))
 #define KEY_FAULTS(i) RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 0x100000ull + (i))
@@ -156,15 +157,55 @@ typedef struct player {
   int64_t seq_next;
   bool stalled, reset_armed, departing;
   uint32_t refusals;
+  uint16_t port;      /* the instance its next connection goes to */
+  uint32_t moves_row; /* MOVEs followed in a row (PROTOCOL.md: at most 3) */
+  bool moved;         /* its connection follows a MOVE */
 } player_t;
+
+/* One instance of the server: a server_start in node `node` of the world,
+ * listening on `port`. One process is inst[0] in node 0 with no Redis; a
+ * cluster's instance i is in node i + 1. A crash stops the node and keeps
+ * the dead server (its counters) among the run's retired ones. */
+typedef struct simrun_inst {
+  server_t server;
+  uint16_t port;
+  uint32_t node;
+  uint32_t generation; /* restarts so far */
+  bool up;             /* not crashed (a paused one is up) */
+  bool paused;
+  rt_time_ns pause_end, restart_at, partition_end;
+  uint32_t baseline; /* actors server_start left running */
+  char id[24];       /* "i<n>", then "i<n>.<generation>" */
+  /* Faults: per instance, from the run's cluster fault stream. */
+  rt_time_ns crash_at, pause_at, partition_at;
+} simrun_inst_t;
+
+#define SIMRUN_RETIRED_MAX 256u /* crashed incarnations kept for counts */
+#define SIMRUN_LOST_ROOMS_MAX 4096u /* rooms crashes took, checked at L1 */
+#define SIMRUN_SECRET "overcookied-sim-secret-0123456789abcdef"
 
 struct simrun {
   simrun_config_t cfg;
   sim_world_t *sw;
   rt_world_t *w;
-  server_t server;   /* as server_start built it */
-  game_t *game;      /* server.game */
-  net_server_t *srv; /* server.srv */
+  simrun_inst_t inst[SIMRUN_INSTANCES_MAX];
+  uint32_t inst_len; /* 1 for one process */
+  bool cluster;      /* inst_len >= 2: Redis and shared Store */
+  server_t *retired; /* crashed incarnations, freed at the end */
+  uint32_t retired_len;
+  struct sim_redis *redis;      /* the model; NULL for one process */
+  game_store_t *reader;         /* the runner's Store handle (cluster) */
+  char db_uri[64];              /* the shared in-memory database */
+  rt_rng_t cluster_rng;         /* cluster faults, in instance order */
+  rt_time_ns redis_at, redis_back; /* the next Redis restart; its end */
+  bool redis_keep;
+  bool redis_recovering; /* back, and some Cluster not joined yet */
+  bool armed;            /* cluster faults drawn */
+  uint32_t starting;     /* the instance server_start is building */
+  char (*lost_rooms)[32]; /* (C3) rooms crashes took, not stored then */
+  uint32_t lost_rooms_len;
+  game_t *game;      /* inst[0]'s, or the reader's in a cluster */
+  net_server_t *srv; /* inst[0]'s */
   rt_rng_t store_rng;
   rt_time_ns fault_end; /* F (simrun.h) */
   bool faults_over;     /* past F */
@@ -265,6 +306,34 @@ void simrun__poll_read(simrun_t *run, player_t *p);
 
 /* simrun_actions.c */
 void simrun__act(simrun_t *run, player_t *p, rt_time_ns now);
+
+/* simrun_cluster.c */
+/* Start the run's instances (one process, or a cluster with its Redis
+ * model and shared Store). 0, or a negative RT_E*. */
+int simrun__instances_start(simrun_t *run);
+void simrun__instances_free(simrun_t *run);
+/* Cluster faults due by now (between slices), and their ends. */
+void simrun__cluster_faults(simrun_t *run, rt_time_ns now);
+/* The fault phase ended: every paused node wakes, partitions heal, Redis
+ * and crashed instances come back. */
+void simrun__cluster_faults_end(simrun_t *run);
+/* The earliest cluster fault event after now (a slice ends there). */
+rt_time_ns simrun__cluster_next(const simrun_t *run);
+/* The cluster's own invariants (simrun.h), with the world between turns. */
+int simrun__cluster_check(simrun_t *run);
+/* (C3), at L1. */
+void simrun__check_lost_rooms(simrun_t *run);
+/* The cluster's counters and coverage into a summary. */
+void simrun__cluster_counts(const simrun_t *run, simrun_summary_t *out);
+/* Between slices: whether a Redis restart is recovered. */
+void simrun__cluster_watch(simrun_t *run);
+/* The Store every instance shares (the reader in a cluster). */
+const game_store_t *simrun__store(const simrun_t *run);
+/* A MOVE's url to the port of its instance; 0 when it names none. */
+uint16_t simrun__move_port(const simrun_t *run, const char *url);
+/* The port a player (re)connects to: its instance, or in a cluster any
+ * instance drawn at random (players wander, as behind a balancer). */
+uint16_t simrun__pick_port(simrun_t *run, player_t *p);
 
 /* simrun_checks.c */
 void simrun__check_game_over(simrun_t *run, player_t *p, pbot_t *pb,

@@ -131,6 +131,9 @@ static void player_draw(const simrun_t *run, const simrun_mix_t *mix,
     out->reaction = simrun__uniform_ns(&rng, 300 * MS, 1500 * MS);
   out->games_max =
       rt_rng_double(&rng) < 0.2 ? (uint32_t)rt_rng_range(&rng, 1, 3) : 0;
+  /* Drawn last, and only in a cluster, so one process's draws stay. */
+  if (run->cluster)
+    out->instance = (uint32_t)rt_rng_range(&rng, 0, run->inst_len - 1);
 }
 
 static void schedule_clear(player_schedule_t *s) {
@@ -143,7 +146,7 @@ static void schedule_clear(player_schedule_t *s) {
 int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
                       uint32_t *index_out) {
   if (run->players_len >= SIMRUN_PLAYERS_MAX ||
-      plan->kind >= SIMRUN_KIND_COUNT_)
+      plan->kind >= SIMRUN_KIND_COUNT_ || plan->instance >= run->inst_len)
     return RT_EINVAL;
   if (run->players_len == run->players_cap) {
     uint32_t cap = run->players_cap == 0 ? 64 : run->players_cap * 2;
@@ -179,6 +182,7 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
   p->use_seq = rt_rng_double(&p->rng) < 0.5;
   schedule_clear(&p->sched);
   p->state = B_NEW;
+  p->port = run->inst[plan->instance].port;
   run->wake[i] = p->sched.wake_at; /* 0: looked at in the next slice */
   run->edge[i] = p->sched.edge_at;
   run->news[i] = 0;
@@ -225,7 +229,7 @@ int simrun__spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
                          .on_record_ctx = run,
                          .on_record_tag = p->index};
   sim_bot_t *b = NULL;
-  int err = sim_bot_spawn(run->sw, SIMRUN_PORT, &bc, &b);
+  int err = sim_bot_spawn(run->sw, p->port, &bc, &b);
   if (err < 0)
     return err;
   p->bots[slot] = (pbot_t){.bot = b};

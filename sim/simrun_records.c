@@ -32,6 +32,11 @@ static void on_opened(simrun_t *run, player_t *p, pbot_t *pb) {
              sim_bot_user_id(pb->bot));
     simrun__ids_put(run, p);
   }
+  if (run->cluster) {
+    p->refusals = 0; /* an instance that was down is not a ban */
+    if (!p->moved)
+      p->moves_row = 0;
+  }
   if (pb->retired || p->state == B_LEAVING)
     return;
   if (p->departing) {
@@ -39,7 +44,7 @@ static void on_opened(simrun_t *run, player_t *p, pbot_t *pb) {
     simrun__depart(run, p);
     return;
   }
-  if (p->belief.in_game) {
+  if (p->belief.in_game || p->moved) { /* moved: the owner resumes it */
     p->state = B_RESUMING;
     p->sched.resume_deadline = now + RESUME_WAIT;
   } else {
@@ -144,6 +149,15 @@ static void on_game_start(simrun_t *run, player_t *p, pbot_t *pb,
   snprintf(pb->room, sizeof(pb->room), "%s", r->room_id);
   pb->room_conn = r->conn;
   pb->awaiting_over = true;
+  if (strcmp(r->opponent, p->belief.user_id) == 0) { /* (C2) */
+    simrun__fail(run, "%s (%s): matched with itself in %s", p->name,
+                 p->belief.user_id, r->room_id);
+    return;
+  }
+  if (p->moved && r->resumed)
+    run->sum.cov[SIMRUN_COV_MOVE_FOLLOWED]++;
+  p->moved = false;
+  p->moves_row = 0;
   if (pb->retired)
     return;
   /* Resuming the game we were in (even if we had given up waiting). */
@@ -226,7 +240,7 @@ static void on_game_over(simrun_t *run, player_t *p, pbot_t *pb,
    * It is checked as the newest game the Store seats the player in. */
   game_result_t latest;
   if (!pb->awaiting_over && !pb->retired &&
-      game_store_latest_game_of(game_store(run->game), p->belief.user_id,
+      game_store_latest_game_of(simrun__store(run), p->belief.user_id,
                                 &latest) == 1 &&
       strcmp(latest.room_id, p->belief.last_over_room) != 0 &&
       strcmp(latest.room_id, p->belief.room) != 0) {
@@ -259,6 +273,32 @@ static void on_game_over(simrun_t *run, player_t *p, pbot_t *pb,
       simrun__now(run) + simrun__uniform_ns(&p->rng, 300 * MS, 3 * SEC);
 }
 
+/* A cluster's MOVE: the game lives elsewhere. The server closes this
+ * connection (4001); the player then goes where it was sent, at once. */
+static void on_move(simrun_t *run, player_t *p, pbot_t *pb,
+                    const sim_bot_record_t *r) {
+  run->sum.moves_seen++;
+  if (pb->retired || pb != &p->bots[p->cur])
+    return;
+  uint16_t port = simrun__move_port(run, r->url);
+  if (port == 0) {
+    simrun__fail(run, "%s (%s): MOVE to %s, which is no instance", p->name,
+                 p->belief.user_id, r->url);
+    return;
+  }
+  /* PROTOCOL.md: a client follows at most 3 in a row; a cluster that
+   * bounces a player more is wrong. */
+  if (++p->moves_row > 3) {
+    simrun__fail(run, "%s (%s): a fourth MOVE in a row, to %s", p->name,
+                 p->belief.user_id, r->url);
+    return;
+  }
+  if (p->belief.in_game)
+    run->sum.cov[SIMRUN_COV_SENT_ON]++; /* it came back to a non-owner */
+  p->port = port;
+  p->moved = true;
+}
+
 static void on_closed(simrun_t *run, player_t *p, pbot_t *pb) {
   pb->awaiting_over = false;
   if (pb->retired || pb != &p->bots[p->cur]) {
@@ -271,8 +311,12 @@ static void on_closed(simrun_t *run, player_t *p, pbot_t *pb) {
     simrun__gone(run, p);
     return;
   }
-  if (p->state == B_AWAY)
+  if (p->state == B_AWAY && !p->moved)
     return; /* we dropped it ourselves: the comeback is planned */
+  if (p->moved) { /* sent elsewhere: go now, as a browser does */
+    simrun__go_away(run, p, 0);
+    return;
+  }
   /* The server or the network ended it: come back soon. */
   simrun__go_away(run, p, simrun__uniform_ns(&p->rng, 100 * MS, 3 * SEC));
 }
@@ -284,6 +328,7 @@ static void on_refused(simrun_t *run, player_t *p, pbot_t *pb) {
     return;
   }
   bool has_token = sim_bot_token(pb->bot)[0] != '\0';
+  p->moved = false; /* where it was sent is down: anywhere will answer */
   if (has_token && ++p->refusals <= REFUSALS_MAX && !p->departing) {
     simrun__go_away(run, p, SEC);
     return;
@@ -328,6 +373,7 @@ static void on_record(simrun_t *run, player_t *p, pbot_t *pb,
   case SIM_BOT_ERROR: run->sum.errors_seen[err_index(r->error_code)]++; return;
   case SIM_BOT_CLOSED: on_closed(run, p, pb); return;
   case SIM_BOT_REFUSED: on_refused(run, p, pb); return;
+  case SIM_BOT_MOVE: on_move(run, p, pb, r); return;
   default: return;
   }
 }

@@ -7,6 +7,7 @@
 
 #include "game_store.h"
 #include "rt_assert.h"
+#include "rt_hash.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,7 +18,10 @@
 static const char cov_names[SIMRUN_COV_COUNT_][24] = {
     "drop_by_backpressure",  "disconnect_for_slowness", "resume",
     "replaced_connection",   "golden_cookie_race",      "storage_retry",
-    "must_deliver_overflow", "websocket_parked",        "flood_cut"};
+    "must_deliver_overflow", "websocket_parked",        "flood_cut",
+    "cross_instance_match",  "move_followed",           "owner_crash_mid_game",
+    "stalled_owner_fenced",  "redis_restart_recovered", "dead_ticket_purged",
+    "reconnect_sent_on"};
 
 const char *simrun_cov_name(simrun_cov_t c) {
   return c < SIMRUN_COV_COUNT_ ? cov_names[c] : "?";
@@ -41,41 +45,41 @@ static const char fault_names[5][16] = {"slow_links", "stalls", "resets_armed",
 /* ---- The summary --------------------------------------------------------- */
 
 static void summary_game(const game_stats_t *gs, simrun_summary_t *out) {
-  out->games_started = gs->rooms_started;
+  out->games_started += gs->rooms_started;
   for (int i = 0; i < GAME_END_REASON_COUNT_; i++)
-    out->games_finished[i] = gs->rooms_finished[i];
-  out->clicks_scored = gs->clicks_scored;
-  out->clicks_countdown = gs->clicks_countdown;
-  out->clicks_rate_limited = gs->clicks_rate_limited;
-  out->golden_spawns = gs->golden_spawns;
-  out->golden_claims = gs->golden_claims;
-  out->golden_contested = gs->golden_contested;
-  out->out_dropped = gs->out_dropped;
-  out->out_tick_replaced = gs->out_tick_replaced;
+    out->games_finished[i] += gs->rooms_finished[i];
+  out->clicks_scored += gs->clicks_scored;
+  out->clicks_countdown += gs->clicks_countdown;
+  out->clicks_rate_limited += gs->clicks_rate_limited;
+  out->golden_spawns += gs->golden_spawns;
+  out->golden_claims += gs->golden_claims;
+  out->golden_contested += gs->golden_contested;
+  out->out_dropped += gs->out_dropped;
+  out->out_tick_replaced += gs->out_tick_replaced;
   for (int i = 0; i < GAME_KICK_REASON_COUNT_; i++)
-    out->kicks[i] = gs->kicks[i];
-  out->resumed = gs->resumed;
-  out->rooms_lost = gs->rooms_lost;
+    out->kicks[i] += gs->kicks[i];
+  out->resumed += gs->resumed;
+  out->rooms_lost += gs->rooms_lost;
 }
 
 static void summary_server(const net_server_stats_t *ns,
                            simrun_summary_t *out) {
-  out->ws_messages_in = ns->ws_messages_in;
-  out->ws_messages_out = ns->ws_messages_out;
-  out->http_requests = ns->http_requests;
+  out->ws_messages_in += ns->ws_messages_in;
+  out->ws_messages_out += ns->ws_messages_out;
+  out->http_requests += ns->http_requests;
   for (int i = 0; i < NET_CLOSE_REASON_COUNT_; i++)
-    out->closes[i] = ns->closes[i];
+    out->closes[i] += ns->closes[i];
   for (int i = 0; i < 16; i++)
-    out->close_codes[i] = ns->ws_close_codes[i];
+    out->close_codes[i] += ns->ws_close_codes[i];
 }
 
 static void summary_store(const game_store_stats_t *ss, simrun_summary_t *out) {
-  out->store_recorded = ss->recorded;
-  out->store_duplicates = ss->duplicates;
-  out->store_retries = ss->retries;
+  out->store_recorded += ss->recorded;
+  out->store_duplicates += ss->duplicates;
+  out->store_retries += ss->retries;
   out->store_errors =
       ss->errors_busy + ss->errors_full + ss->errors_io + ss->errors_other;
-  out->store_reads_failed = ss->reads_failed;
+  out->store_reads_failed += ss->reads_failed;
 }
 
 static void summary_world(const rt_world_stats_t *ws, simrun_summary_t *out) {
@@ -92,6 +96,7 @@ static void summary_coverage(const game_stats_t *gs,
                              const game_store_stats_t *ss,
                              const rt_world_stats_t *ws,
                              simrun_summary_t *out) {
+  /* gs, ns and ss are the instances' sums (simrun_summary). */
   out->cov[SIMRUN_COV_DROP_BACKPRESSURE] =
       gs->out_dropped + ws->mailbox[RT_MB_DROPPED];
   out->cov[SIMRUN_COV_DISCONNECT_SLOW] = gs->kicks[GAME_KICK_WRITE_WAIT] +
@@ -105,20 +110,46 @@ static void summary_coverage(const game_stats_t *gs,
   out->cov[SIMRUN_COV_FLOOD] = gs->kicks[GAME_KICK_FLOOD];
 }
 
+/* Add one server's counters (an instance, or a crashed incarnation of
+ * one) to the summary and to the sums coverage is drawn from. */
+static void summary_server_of(const server_t *sv, simrun_summary_t *out,
+                              game_stats_t *gsum, net_server_stats_t *nsum,
+                              game_store_stats_t *ssum) {
+  if (sv->game == NULL)
+    return;
+  game_stats_t gs;
+  game_get_stats(sv->game, &gs);
+  summary_game(&gs, out);
+  net_server_stats_t ns;
+  net_server_get_stats(sv->srv, &ns);
+  summary_server(&ns, out);
+  game_store_stats_t ss;
+  game_store_get_stats(game_store(sv->game), &ss);
+  summary_store(&ss, out);
+  gsum->out_dropped += gs.out_dropped;
+  for (int i = 0; i < GAME_KICK_REASON_COUNT_; i++)
+    gsum->kicks[i] += gs.kicks[i];
+  gsum->resumed += gs.resumed;
+  nsum->ws_parks += ns.ws_parks;
+  ssum->retries += ss.retries;
+}
+
 void simrun_summary(const simrun_t *run, simrun_summary_t *out) {
   *out = run->sum;
   out->seed = run->cfg.seed;
   game_stats_t gs;
-  game_get_stats(run->game, &gs);
-  summary_game(&gs, out);
-  int64_t rows = game_store_count_games(game_store(run->game));
-  out->games_stored = rows > 0 ? (uint64_t)rows : 0;
   net_server_stats_t ns;
-  net_server_get_stats(run->srv, &ns);
-  summary_server(&ns, out);
   game_store_stats_t ss;
-  game_store_get_stats(game_store(run->game), &ss);
-  summary_store(&ss, out);
+  memset(&gs, 0, sizeof(gs));
+  memset(&ns, 0, sizeof(ns));
+  memset(&ss, 0, sizeof(ss));
+  for (uint32_t i = 0; i < run->inst_len; i++)
+    if (run->inst[i].up)
+      summary_server_of(&run->inst[i].server, out, &gs, &ns, &ss);
+  for (uint32_t i = 0; i < run->retired_len; i++)
+    summary_server_of(&run->retired[i], out, &gs, &ns, &ss);
+  int64_t rows = game_store_count_games(simrun__store(run));
+  out->games_stored = rows > 0 ? (uint64_t)rows : 0;
   rt_world_stats_t ws;
   rt_world_stats(run->w, &ws);
   summary_world(&ws, out);
@@ -130,9 +161,14 @@ void simrun_summary(const simrun_t *run, simrun_summary_t *out) {
         out->frames_sent += sim_bot_frames_sent(p->bots[k].bot);
   }
   summary_coverage(&gs, &ns, &ss, &ws, out);
+  simrun__cluster_counts(run, out);
   out->fault_end = run->fault_end;
   out->end_time = simrun__now(run);
   out->hash = rt_world_hash(run->w);
+  /* A cluster's hash covers what the model holds too: the deliveries
+   * show the bytes' arrival, not what Redis made of them. */
+  if (run->cluster)
+    out->hash = rt_hash_step(out->hash, out->redis_digest);
   out->passed = !run->failed;
   out->failed_at = run->failed_at;
   snprintf(out->failure, sizeof(out->failure), "%s", run->failure);

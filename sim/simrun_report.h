@@ -28,6 +28,7 @@ typedef struct simrun_plan {
   simrun_faults_t faults;
   simrun_limits_t limits;
   simrun_mix_t mix;
+  uint32_t instances; /* 0 or 1: one process; else a cluster */
   char faults_text[SIMRUN_FAULTS_TEXT_MAX];
   char mix_text[SIMRUN_MIX_TEXT_MAX];
 } simrun_plan_t;

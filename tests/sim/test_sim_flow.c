@@ -888,7 +888,7 @@ Test(sim_flow, a_swarm_of_seeds_with_random_faults_passes_and_covers_every_path,
       cov[i] += s.cov[i];
     flow_free(&f);
   }
-  for (int i = 0; i < SIMRUN_COV_COUNT_; i++)
+  for (int i = 0; i < SIMRUN_COV_ONE_PROCESS_COUNT_; i++)
     cr_expect(cov[i] > 0, "%s never reached in %u seeds",
               simrun_cov_name((simrun_cov_t)i), SWARM_SEEDS);
 }

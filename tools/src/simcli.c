@@ -16,6 +16,10 @@ void simcli_usage(FILE *out) {
       "  --players P           simulated players (default 40)\n"
       "  --duration T          active phase, e.g. 120s, 2m, 500ms; a bare\n"
       "                        number is seconds (default 120s)\n"
+      "  --instances K         a cluster of K server instances sharing a\n"
+      "                        simulated Redis and one Store (default 1;\n"
+      "                        a swarm draws 2-5 for a third of its seeds\n"
+      "                        unless --instances or --faults is given)\n"
       "  --faults SPEC         faults during the active phase (below)\n"
       "  --swarm K             run seeds N..N+K-1, faults and mix drawn\n"
       "                        from each seed (unless --faults is given)\n"
@@ -156,6 +160,10 @@ static int parse_valued(const char *a, const char *v, simcli_options_t *o) {
   } else if (strcmp(a, "--duration") == 0) {
     if (parse_duration(v, SIMRUN_DURATION_MAX, &o->duration) < 0)
       return bad("--duration (e.g. 120s, at most 24 h)", v);
+  } else if (strcmp(a, "--instances") == 0) {
+    if (rt_parse_u64(v, SIMRUN_INSTANCES_MAX, &n) < 0 || n == 0)
+      return bad("--instances (1..8)", v);
+    o->instances = (uint32_t)n;
   } else if (strcmp(a, "--faults") == 0) {
     if (v == NULL)
       return bad("--faults", v);
@@ -263,6 +271,9 @@ void simcli_plan(const simcli_options_t *o, uint64_t seed, simrun_plan_t *out) {
   for (uint32_t i = 0; i < SIMRUN_LIMITS_COUNT; i++)
     if (o->limit_set[i])
       *simrun_limit_field(&out->limits, i) = *simrun_limit_field(&given, i);
+  out->instances = o->instances;
+  if (o->swarm > 0 && o->instances == 0 && o->faults_spec == NULL)
+    simrun_cluster_draw(seed, &out->instances, &out->faults);
   simrun_mix_draw(seed, &out->mix);
   simrun_faults_format(&out->faults, out->faults_text,
                        sizeof(out->faults_text));
@@ -283,6 +294,7 @@ void simcli_config(const simcli_options_t *o, const simrun_plan_t *sp,
     cfg->game.countdown = o->countdown;
   simrun_limits_apply(&sp->limits, cfg);
   cfg->check_deliveries = o->check_deliveries;
+  cfg->instances = sp->instances;
 }
 
 /* A duration as parse_duration reads it back to the same nanosecond:
@@ -307,6 +319,9 @@ void simcli_repro(const simcli_options_t *o, const simrun_plan_t *sp,
       "tools/overcookied-sim --seed %" PRIu64 " --players %u --duration "
       "%s --faults '%s'",
       sp->seed, o->players, duration, sp->faults_text);
+  if (len < cap && sp->instances >= 2)
+    len += (size_t)snprintf(out + len, cap - len, " --instances %u",
+                            sp->instances);
   if (len < cap && o->game_length_set)
     len += (size_t)snprintf(out + len, cap - len, " --game-length %u",
                             o->game_length);
@@ -340,6 +355,8 @@ void simcli_args(const simcli_options_t *o, const simrun_plan_t *sp, char *out,
       "s\n--faults\n%s",
       sp->seed, o->players, (int64_t)(o->duration / RT_NS_PER_S),
       (int64_t)(o->duration % RT_NS_PER_S), sp->faults_text);
+  if (sp->instances >= 2)
+    PUT("\n--instances\n%u", sp->instances);
   if (o->game_length_set)
     PUT("\n--game-length\n%u", o->game_length);
   if (o->countdown_set)

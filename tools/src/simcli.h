@@ -26,6 +26,7 @@ typedef struct simcli_options {
   uint32_t players;
   rt_time_ns duration;
   const char *faults_spec; /* NULL: none (single) or drawn (swarm) */
+  uint32_t instances;      /* --instances; 0: one, or drawn (swarm) */
   uint32_t swarm;          /* 0: one run */
   uint32_t jobs;
   bool json;

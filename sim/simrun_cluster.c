@@ -1,0 +1,514 @@
+/* simrun_cluster.c: a run's instances (simrun.h, instances). One process is
+ * one server in node 0, as ever. A cluster is several, each built by the
+ * one server assembly (server_start) in its own node of the one world, on
+ * its own port, joined through the Redis model (sim_redis.h) on
+ * SIMRUN_REDIS_PORT, sharing one in-memory SQLite database (each instance
+ * opens it, as instances on one machine share a file). The faults a
+ * cluster meets (crash and restart, pause past the lease, Redis restarts,
+ * partitions from Redis) and the invariants that span instances are here.
+ *
+ * Invariants of the cluster run (checked as it goes, simrun__cluster_check):
+ *  (C1) A player is seated in a running game on at most one instance whose
+ *       incarnation holds a live lease and is not marked dead. A paused or
+ *       fenced owner may still hold a seat: it may not act on it (C3).
+ *  (C2) Nobody is matched with himself (simrun_records.c, at GAME_START).
+ *  (C3) A game whose owner crashed with it running ends stored, and as
+ *       server_lost unless its owner had stored it before: checked at L1
+ *       for every room a crash took (nothing lost, never a win).
+ *  (C4) Every GAME_OVER a player sees is the shared Store's row, stored
+ *       once (simrun_checks.c, as for one process, over the one Store).
+ * Per-instance checks (rt_world_check, game_check) run on each instance
+ * that is up and not paused: a paused one's views lag by design.
+ */
+#include "simrun_int.h"
+
+#include "game_check.h"
+#include "game_cluster.h"
+#include "game_store.h"
+#include "sim_pipe.h"
+#include "sim_redis.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_CLUSTER RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 4)
+#define RESTART_MIN (1 * SEC)
+#define RESTART_MAX (5 * SEC)
+#define REDIS_DOWN_MIN (100 * MS)
+#define REDIS_DOWN_MAX (3 * SEC)
+#define PARTITION_MIN (500 * MS)
+#define PARTITION_MAX (6 * SEC)
+#define PAUSE_PAST_LEASE_MIN (100 * MS)
+#define PAUSE_PAST_LEASE_MAX (2 * SEC)
+#define LEASE_DEFAULT (3 * SEC) /* game_cluster's */
+
+/* ---- Instances ----------------------------------------------------------- */
+
+const game_store_t *simrun__store(const simrun_t *run) {
+  return run->reader != NULL ? run->reader : game_store(run->game);
+}
+
+static int inst_listen(void *ctx, rt_listener_t **out) {
+  simrun_t *run = ctx;
+  return sim_listen(run->sw, run->inst[run->starting].port, 0, out);
+}
+
+static rt_time_ns lease_of(const simrun_t *run) {
+  return run->cfg.lease > 0 ? run->cfg.lease : LEASE_DEFAULT;
+}
+
+/* Build instance i (again, after a crash) in its node: the server as every
+ * program builds it, with the run's rules and limits, no static files, the
+ * Store failing through the run's hook, and in a cluster its Redis. */
+static int inst_start(simrun_t *run, uint32_t i) {
+  simrun_inst_t *in = &run->inst[i];
+  const simrun_config_t *cfg = &run->cfg;
+  server_options_t o;
+  server_options_default(&o);
+  o.static_dir = NULL;
+  o.game = cfg->game;
+  o.max_connections = cfg->connections_max;
+  o.ws_message_max = cfg->ws_message_max;
+  o.ws_park_after = cfg->ws_park_after;
+  o.mailbox_cap = cfg->mailbox_cap;
+  char redis[64], url[64];
+  if (run->cluster) {
+    snprintf(redis, sizeof(redis), "redis://127.0.0.1:%u", SIMRUN_REDIS_PORT);
+    if (in->generation == 0)
+      snprintf(in->id, sizeof(in->id), "i%u", i + 1);
+    else
+      snprintf(in->id, sizeof(in->id), "i%u.%u", i + 1, in->generation);
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%u/ws", in->port);
+    o.redis = redis;
+    o.instance_id = in->id;
+    o.public_url = url;
+    o.lease = cfg->lease;
+  }
+  game_store_config_t store = {.path = run->cluster ? run->db_uri : ":memory:",
+                               .fault = simrun__store_fault,
+                               .fault_ctx = run};
+  rt_world_stats_t before, after;
+  rt_world_stats(run->w, &before);
+  (void)rt_world_set_node(run->w, in->node);
+  run->starting = i;
+  char err[256];
+  int rc = server_start(run->w, &o, SIMRUN_SECRET, &store, inst_listen, run,
+                        &in->server, err, sizeof(err));
+  (void)rt_world_set_node(run->w, 0);
+  rt_world_stats(run->w, &after);
+  in->baseline = after.actors_live - before.actors_live;
+  if (rc < 0) {
+    rt_log(run->w, RT_LOG_ERROR, "simrun.instance_start", "instance=%s err=\"%s\"",
+           in->id, err);
+    return rc;
+  }
+  in->up = true;
+  return RT_OK;
+}
+
+int simrun__instances_start(simrun_t *run) {
+  uint32_t k = run->cfg.instances;
+  run->cluster = k >= 2;
+  run->inst_len = run->cluster ? k : 1;
+  if (run->cluster) {
+    rt_world_rng(run->w, KEY_CLUSTER, &run->cluster_rng);
+    /* One database per run, shared by its instances' connections. */
+    snprintf(run->db_uri, sizeof(run->db_uri),
+             "file:simrun-%p?mode=memory&cache=shared", (void *)run);
+    run->redis = sim_redis_create(NULL);
+    if (run->redis == NULL)
+      return RT_ENOMEM;
+    int rc = sim_redis_listen(run->redis, run->sw, SIMRUN_REDIS_PORT);
+    if (rc < 0)
+      return rc;
+    game_store_config_t st = {.path = run->db_uri};
+    rc = game_store_start(run->w, &st, &run->reader);
+    if (rc < 0)
+      return rc;
+    run->redis_at = run->redis_back = NEVER;
+  }
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    simrun_inst_t *in = &run->inst[i];
+    in->port = (uint16_t)(SIMRUN_PORT + i);
+    in->node = run->cluster ? i + 1 : 0;
+    in->restart_at = in->pause_end = in->partition_end = NEVER;
+    in->crash_at = in->pause_at = in->partition_at = NEVER;
+    /* Processes never start in the same nanosecond: the ids a game draws
+     * mix in its start time (game.c), as they would live. */
+    if (i > 0)
+      rt_world_set_time(run->w, rt_now(run->w) + RT_NS_PER_US);
+    int rc = inst_start(run, i);
+    if (rc < 0)
+      return rc;
+  }
+  run->game = run->inst[0].server.game;
+  run->srv = run->inst[0].server.srv;
+  return RT_OK;
+}
+
+void simrun__instances_free(simrun_t *run) {
+  for (uint32_t i = 0; i < run->inst_len; i++)
+    server_free(&run->inst[i].server);
+  for (uint32_t i = 0; i < run->retired_len; i++)
+    server_free(&run->retired[i]);
+  free(run->retired);
+  free(run->lost_rooms);
+  game_store_free(run->reader);
+  sim_redis_destroy(run->redis);
+}
+
+uint16_t simrun__move_port(const simrun_t *run, const char *url) {
+  static const char prefix[] = "ws://127.0.0.1:";
+  if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
+    return 0;
+  unsigned port = 0;
+  if (sscanf(url + sizeof(prefix) - 1, "%5u/ws", &port) != 1)
+    return 0;
+  for (uint32_t i = 0; i < run->inst_len; i++)
+    if (run->inst[i].port == port)
+      return (uint16_t)port;
+  return 0;
+}
+
+uint16_t simrun__pick_port(simrun_t *run, player_t *p) {
+  if (!run->cluster)
+    return 0; /* the one server's */
+  if (p->moved)
+    return p->port;
+  if (rt_rng_double(&p->frng) < 0.5)
+    p->port = run->inst[rt_rng_range(&p->frng, 0, run->inst_len - 1)].port;
+  return p->port;
+}
+
+/* ---- Faults -------------------------------------------------------------- */
+
+/* The next event of a Poisson process with `per_minute` chance a minute. */
+static rt_time_ns next_event(rt_rng_t *rng, rt_time_ns now, double per_minute) {
+  if (per_minute <= 0)
+    return NEVER;
+  double gap = -log(1.0 - rt_rng_double(rng)) / per_minute * 60.0;
+  return now + (rt_time_ns)(gap * (double)SEC);
+}
+
+static bool keep_counts(simrun_t *run, const server_t *dead) {
+  if (run->retired_len == SIMRUN_RETIRED_MAX)
+    return false;
+  if (run->retired == NULL) {
+    run->retired = calloc(SIMRUN_RETIRED_MAX, sizeof(*run->retired));
+    if (run->retired == NULL)
+      return false;
+  }
+  run->retired[run->retired_len++] = *dead;
+  return true;
+}
+
+/* The rooms a crash takes, for (C3): those not stored yet. */
+static void note_lost_rooms(simrun_t *run, const simrun_inst_t *in) {
+  uint32_t n = 0;
+  uint64_t *ids = game_live_rooms(in->server.game, &n);
+  for (uint32_t k = 0; k < n; k++) {
+    char room[32];
+    game_result_t row;
+    if (game_room_public_id(in->server.game, ids[k], room, sizeof(room)) != 1 ||
+        game_store_find_game(simrun__store(run), room, &row) == 1)
+      continue;
+    if (run->lost_rooms_len == SIMRUN_LOST_ROOMS_MAX)
+      break; /* enough to check; more would only cost memory */
+    if (run->lost_rooms == NULL &&
+        (run->lost_rooms = calloc(SIMRUN_LOST_ROOMS_MAX, 32)) == NULL)
+      break;
+    snprintf(run->lost_rooms[run->lost_rooms_len++], 32, "%s", room);
+  }
+  if (n > 0)
+    run->sum.cov[SIMRUN_COV_OWNER_CRASH]++;
+  free(ids);
+}
+
+static void inst_crash(simrun_t *run, uint32_t i, rt_time_ns now) {
+  simrun_inst_t *in = &run->inst[i];
+  if (run->retired_len == SIMRUN_RETIRED_MAX)
+    return; /* its counters would be lost: no more crashes this run */
+  note_lost_rooms(run, in);
+  rt_log(run->w, RT_LOG_INFO, "simrun.crash", "instance=%s node=%u", in->id,
+         in->node);
+  rt_world_node_resume(run->w, in->node);
+  (void)rt_world_node_stop(run->w, in->node, RT_REASON_SHUTDOWN);
+  run->baseline_actors -= in->baseline;
+  (void)keep_counts(run, &in->server);
+  memset(&in->server, 0, sizeof(in->server));
+  in->up = in->paused = false;
+  in->pause_end = NEVER;
+  in->restart_at = now + simrun__uniform_ns(&run->cluster_rng, RESTART_MIN,
+                                            RESTART_MAX);
+  run->sum.crashes++;
+}
+
+static void inst_restart(simrun_t *run, uint32_t i) {
+  simrun_inst_t *in = &run->inst[i];
+  in->restart_at = NEVER;
+  in->generation++;
+  if (inst_start(run, i) < 0) {
+    simrun__fail(run, "instance %u could not restart", i + 1);
+    return;
+  }
+  run->baseline_actors += in->baseline;
+  rt_log(run->w, RT_LOG_INFO, "simrun.restart", "instance=%s", in->id);
+}
+
+static void inst_pause(simrun_t *run, uint32_t i, rt_time_ns now) {
+  simrun_inst_t *in = &run->inst[i];
+  rt_world_node_pause(run->w, in->node);
+  in->paused = true;
+  in->pause_end = now + lease_of(run) +
+                  simrun__uniform_ns(&run->cluster_rng, PAUSE_PAST_LEASE_MIN,
+                                     PAUSE_PAST_LEASE_MAX);
+  run->sum.pauses++;
+  rt_log(run->w, RT_LOG_INFO, "simrun.pause", "instance=%s until=%.3f", in->id,
+         (double)in->pause_end / SEC);
+}
+
+static void inst_wake(simrun_t *run, uint32_t i) {
+  simrun_inst_t *in = &run->inst[i];
+  rt_world_node_resume(run->w, in->node);
+  in->paused = false;
+  in->pause_end = NEVER;
+}
+
+static void redis_down(simrun_t *run, rt_time_ns now) {
+  sim_redis_stop(run->redis);
+  run->redis_keep = rt_rng_double(&run->cluster_rng) < 0.5;
+  run->redis_back = now + simrun__uniform_ns(&run->cluster_rng, REDIS_DOWN_MIN,
+                                             REDIS_DOWN_MAX);
+  run->sum.redis_restarts++;
+  rt_log(run->w, RT_LOG_INFO, "simrun.redis_down", "keep_data=%d",
+         run->redis_keep);
+}
+
+static void redis_up(simrun_t *run) {
+  if (!run->redis_keep)
+    sim_redis_flush(run->redis);
+  if (sim_redis_listen(run->redis, run->sw, SIMRUN_REDIS_PORT) < 0)
+    simrun__fail(run, "the Redis model could not serve again");
+  run->redis_back = NEVER;
+  run->redis_recovering = true;
+}
+
+static void arm(simrun_t *run, rt_time_ns now) {
+  const simrun_faults_t *f = &run->cfg.faults;
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    simrun_inst_t *in = &run->inst[i];
+    if (in->crash_at == NEVER)
+      in->crash_at = next_event(&run->cluster_rng, now, f->crash);
+    if (in->pause_at == NEVER)
+      in->pause_at = next_event(&run->cluster_rng, now, f->pause);
+  }
+  if (run->redis_at == NEVER)
+    run->redis_at = next_event(&run->cluster_rng, now, f->redis);
+}
+
+void simrun__cluster_faults(simrun_t *run, rt_time_ns now) {
+  if (!run->cluster)
+    return;
+  if (!run->armed) {
+    run->armed = true;
+    arm(run, now);
+  }
+  for (uint32_t i = 0; i < run->inst_len && !run->failed; i++) {
+    simrun_inst_t *in = &run->inst[i];
+    if (in->paused && now >= in->pause_end)
+      inst_wake(run, i);
+    if (!in->up && now >= in->restart_at)
+      inst_restart(run, i);
+    if (run->faults_over)
+      continue;
+    if (now >= in->crash_at) {
+      in->crash_at = NEVER;
+      if (in->up)
+        inst_crash(run, i, now);
+    }
+    if (now >= in->pause_at) {
+      in->pause_at = NEVER;
+      if (in->up && !in->paused)
+        inst_pause(run, i, now);
+    }
+  }
+  if (run->redis_back != NEVER && now >= run->redis_back)
+    redis_up(run);
+  if (!run->faults_over && now >= run->redis_at) {
+    run->redis_at = NEVER;
+    if (run->redis_back == NEVER)
+      redis_down(run, now);
+  }
+  if (!run->faults_over)
+    arm(run, now);
+}
+
+void simrun__cluster_faults_end(simrun_t *run) {
+  if (!run->cluster)
+    return;
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    simrun_inst_t *in = &run->inst[i];
+    in->crash_at = in->pause_at = in->partition_at = NEVER;
+  }
+  run->redis_at = NEVER;
+}
+
+rt_time_ns simrun__cluster_next(const simrun_t *run) {
+  if (!run->cluster)
+    return NEVER;
+  rt_time_ns next = run->redis_back;
+  if (!run->faults_over && run->redis_at < next)
+    next = run->redis_at;
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    const simrun_inst_t *in = &run->inst[i];
+    const rt_time_ns t[] = {in->pause_end, in->restart_at,
+                            run->faults_over ? NEVER : in->crash_at,
+                            run->faults_over ? NEVER : in->pause_at};
+    for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++)
+      if (t[k] < next)
+        next = t[k];
+  }
+  return next;
+}
+
+/* ---- Checks -------------------------------------------------------------- */
+
+/* Whether the model holds `key` now (a read the checker makes; it changes
+ * nothing a reply shows). -1 when the model could not answer. */
+static int model_exists(simrun_t *run, const char *key) {
+  const char *argv[2] = {"EXISTS", key};
+  size_t lens[2] = {6, strlen(key)};
+  sim_redis_buf_t out;
+  sim_redis_buf_init(&out);
+  int rc = sim_redis_command(run->redis, NULL, 2, argv, lens,
+                             simrun__now(run), &out);
+  int found = rc == 0 && out.len >= 3 && out.data[0] == ':'
+                  ? out.data[1] == '1'
+                  : -1;
+  sim_redis_buf_deinit(&out);
+  return found;
+}
+
+/* The instance's incarnation holds a live lease and is not marked dead. */
+static bool lease_live(simrun_t *run, const simrun_inst_t *in) {
+  const char *e = game_cluster_epoch(in->server.game);
+  if (e[0] == '\0')
+    return false;
+  char key[128];
+  snprintf(key, sizeof(key), "oc:lease:%s", e);
+  if (model_exists(run, key) != 1)
+    return false;
+  snprintf(key, sizeof(key), "oc:dead:%s", e);
+  return model_exists(run, key) == 0;
+}
+
+/* (C1) over every player. */
+static void check_one_room(simrun_t *run) {
+  bool live[SIMRUN_INSTANCES_MAX];
+  for (uint32_t i = 0; i < run->inst_len; i++)
+    live[i] = run->inst[i].up && lease_live(run, &run->inst[i]);
+  for (uint32_t k = 0; k < run->players_len && !run->failed; k++) {
+    const player_t *p = &run->players[k];
+    if (!p->registered)
+      continue;
+    uint32_t seated = 0, first = 0;
+    for (uint32_t i = 0; i < run->inst_len; i++) {
+      rt_actor_id_t room = 0;
+      uint32_t role = 0;
+      if (!live[i] || game_player_seat(run->inst[i].server.game,
+                                       p->belief.user_id, &room, &role) != 1)
+        continue;
+      if (seated++ == 0)
+        first = i;
+      else
+        simrun__fail(run,
+                     "cluster: %s (%s) plays on %s and on %s, both holding "
+                     "live leases",
+                     p->name, p->belief.user_id, run->inst[first].id,
+                     run->inst[i].id);
+    }
+  }
+}
+
+int simrun__cluster_check(simrun_t *run) {
+  if (!run->cluster || run->failed)
+    return run->failed ? -1 : 0;
+  char why[SIMRUN_FAILURE_MAX];
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    const simrun_inst_t *in = &run->inst[i];
+    if (!in->up || in->paused)
+      continue;
+    if (game_check(in->server.game, why, sizeof(why)) < 0) {
+      simrun__fail(run, "game on %s: %s", in->id, why);
+      return -1;
+    }
+  }
+  check_one_room(run);
+  return run->failed ? -1 : 0;
+}
+
+/* (C3) at L1: every room a crash took is stored, as server_lost. */
+void simrun__check_lost_rooms(simrun_t *run) {
+  for (uint32_t k = 0; k < run->lost_rooms_len && !run->failed; k++) {
+    game_result_t row;
+    int found =
+        game_store_find_game(simrun__store(run), run->lost_rooms[k], &row);
+    if (found != 1)
+      simrun__fail(run,
+                   "cluster: %s was running when its owner crashed and is "
+                   "not stored at L1",
+                   run->lost_rooms[k]);
+    else if (strcmp(row.reason, "server_lost") != 0)
+      simrun__fail(run,
+                   "cluster: %s was running when its owner crashed, and is "
+                   "stored as %s (winner %s), not server_lost",
+                   run->lost_rooms[k], row.reason, row.winner);
+  }
+}
+
+/* Coverage from what the Clusters counted, live and crashed, and the
+ * Redis restarts every Cluster came back from. */
+void simrun__cluster_counts(const simrun_t *run, simrun_summary_t *out) {
+  if (!run->cluster)
+    return;
+  out->instances = run->inst_len;
+  const server_t *all[SIMRUN_INSTANCES_MAX + SIMRUN_RETIRED_MAX];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < run->inst_len; i++)
+    if (run->inst[i].up)
+      all[n++] = &run->inst[i].server;
+  for (uint32_t i = 0; i < run->retired_len; i++)
+    all[n++] = &run->retired[i];
+  for (uint32_t i = 0; i < n; i++) {
+    game_cluster_stats_t cs;
+    if (game_cluster_get_stats(all[i]->game, &cs) != 1)
+      continue;
+    out->matches_cross += cs.matches_cross;
+    out->fenced += cs.fenced;
+    out->tickets_purged += cs.tickets_purged;
+    out->server_lost += cs.server_lost;
+  }
+  out->cov[SIMRUN_COV_CROSS_MATCH] = out->matches_cross;
+  out->cov[SIMRUN_COV_STALE_FENCED] = out->fenced;
+  out->cov[SIMRUN_COV_TICKET_PURGED] = out->tickets_purged;
+  out->redis_digest = sim_redis_digest(run->redis, simrun__now(run));
+}
+
+/* After a Redis restart: once every instance that is up and awake is
+ * joined again, the restart is recovered. */
+void simrun__cluster_watch(simrun_t *run) {
+  if (!run->cluster || !run->redis_recovering)
+    return;
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    const simrun_inst_t *in = &run->inst[i];
+    game_cluster_stats_t cs;
+    if (in->up && !in->paused &&
+        (game_cluster_get_stats(in->server.game, &cs) != 1 || cs.up != 1))
+      return;
+  }
+  run->redis_recovering = false;
+  run->sum.cov[SIMRUN_COV_REDIS_RECOVERED]++;
+}
