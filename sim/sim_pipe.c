@@ -67,6 +67,12 @@ struct sim_pipe {
   /* sim_connect's caller: its address, as the server end's peer, is made
    * from it (one address per connecting actor); 0: unknown. */
   rt_actor_id_t client_owner;
+  /* Where a connect made it: the sim_listen port and the group the world's
+   * connect-links hook gave it (0: none; sim_connect, sim_connect_async
+   * and sim_pipe_create give none); sim_pipe_create's pipes have port 0.
+   * Kept so a partition can find the pipes it holds. */
+  uint16_t port;
+  uint32_t group;
   bool reset;
   /* Nobody took the connection (sim_connect_async with no listener): the
    * pipe is reset once the connect's round trip is over, and its reads
@@ -589,7 +595,8 @@ static sim_listener_t *listener_taking(sim_world_t *sw, uint16_t port) {
 
 /* A pipe whose server end waits at sl (NULL: nobody takes it, and the
  * pipe is refused); its client end, owned by `owner`, into *out. */
-static int pipe_to(sim_world_t *sw, sim_listener_t *sl, rt_actor_id_t owner,
+static int pipe_to(sim_world_t *sw, sim_listener_t *sl, uint16_t port,
+                   uint32_t group, rt_actor_id_t owner,
                    const sim_link_config_t *up, const sim_link_config_t *down,
                    rt_stream_t **out) {
   rt_stream_t *client, *server;
@@ -598,6 +605,8 @@ static int pipe_to(sim_world_t *sw, sim_listener_t *sl, rt_actor_id_t owner,
     return err;
   sim_pipe_t *p = end_of(client)->pipe;
   p->client_owner = owner;
+  p->port = port;
+  p->group = group;
   if (sl != NULL) {
     err = listener_enqueue(sl, server);
     RT_WASSERT(sw->world, err == RT_OK);
@@ -616,7 +625,7 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
   sim_listener_t *sl = listener_taking(sw, port);
   if (sl == NULL)
     return RT_ECONNREFUSED;
-  return pipe_to(sw, sl, owner, up, down, out);
+  return pipe_to(sw, sl, port, 0, owner, up, down, out);
 }
 
 /* The connect's round trip is over: CONNECTED, or the refusal. */
@@ -635,7 +644,15 @@ static void on_connect_done(rt_world_t *w, void *arg, uint64_t timer) {
 int sim_connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                       const sim_link_config_t *up,
                       const sim_link_config_t *down, rt_stream_t **out) {
-  int err = pipe_to(sw, listener_taking(sw, port), owner, up, down, out);
+  return sim__connect_async(sw, port, owner, up, down, 0, out);
+}
+
+int sim__connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+                       const sim_link_config_t *up,
+                       const sim_link_config_t *down, uint32_t group,
+                       rt_stream_t **out) {
+  int err =
+      pipe_to(sw, listener_taking(sw, port), port, group, owner, up, down, out);
   if (err < 0)
     return err;
   sim_end_t *e = end_of(*out);

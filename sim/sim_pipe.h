@@ -52,7 +52,9 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                 rt_stream_t **out);
 
 /* Connect as rt_stream_connect does, without waiting (the simulated
- * world's rt_backend_t.connect, with default links): the client end comes
+ * world's rt_backend_t.connect calls this with the links its
+ * connect-links hook picked, sim_world.h; a pipe made here directly is in
+ * group 0): the client end comes
  * at once, owned by `owner`, and gets RT_STREAM_CONNECTED|
  * RT_STREAM_WRITABLE after a round trip (up's latency plus down's; reads
  * and writes answer 0 until then, as a connecting socket's do), while the

@@ -26,7 +26,19 @@ static int sim_backend_connect(void *ctx, const char *host, uint16_t port,
   if (inet_pton(AF_INET, host, &addr) != 1 &&
       inet_pton(AF_INET6, host, &addr) != 1)
     return RT_EINVAL;
-  return sim_connect_async(sw, port, owner, NULL, NULL, out);
+  if (sw->connect_links == NULL)
+    return sim__connect_async(sw, port, owner, NULL, NULL, 0, out);
+  sim_link_config_t up = {0}, down = {0};
+  uint32_t group = 0;
+  sw->connect_links(sw->connect_links_ctx, owner, port, &up, &down, &group);
+  return sim__connect_async(sw, port, owner, &up, &down, group, out);
+}
+
+void sim_world_set_connect_links(sim_world_t *sw, sim_connect_links_fn *fn,
+                                 void *ctx) {
+  RT_ASSERT(sw != NULL);
+  sw->connect_links = fn;
+  sw->connect_links_ctx = fn != NULL ? ctx : NULL;
 }
 
 sim_world_t *sim_world_create(const sim_config_t *cfg) {

@@ -62,11 +62,36 @@ bool sim_world_step(sim_world_t *sw);
 /* ---- Connections -----------------------------------------------------------
  * Bots and tests connect with sim_connect (sim_pipe.h). An actor connects
  * with rt_stream_connect, which in this world reaches the sim_listen port
- * `port` through a default link (instant, default buffer:
- * sim_connect_async); host must be a numeric IPv4 or IPv6 address, as live
- * (else RT_EINVAL), and is otherwise ignored: the simulated network is one
- * host. No listener on the port: the stream gets RT_STREAM_CLOSED and reads
+ * `port` through the links the world's connect-links hook picks (below;
+ * without one: instant, default buffer) and otherwise as sim_connect_async
+ * does; host must be a numeric IPv4 or IPv6 address, as live (else
+ * RT_EINVAL), and is otherwise ignored: the simulated network is one host.
+ * No listener on the port: the stream gets RT_STREAM_CLOSED and reads
  * answer RT_ECONNREFUSED, as live. */
+
+typedef struct sim_link_config sim_link_config_t; /* sim_pipe.h */
+
+/* Picks the links of an actor's rt_stream_connect: up (client to server)
+ * and down start zeroed (instant, default buffer); *group starts 0 and
+ * names the connection for sim_world_partition.
+ *
+ * The program under test connects with rt_stream_connect alone, as it
+ * does live, so a world of several servers and a simulated Redis needs
+ * this one place to give each connection its network: the hook is told
+ * who connects (`owner`, the connecting actor) and where (`port`), and
+ * may fill up, down and *group. It runs inside rt_stream_connect (in the
+ * connecting actor's turn), at most once per call: it must only fill its
+ * outputs (no connects, writes or closes), and, to keep the run a
+ * function of its seed, decide from its arguments and its own state. A
+ * link sim_pipe_create rejects makes rt_stream_connect return RT_EINVAL. */
+typedef void sim_connect_links_fn(void *ctx, rt_actor_id_t owner, uint16_t port,
+                                  sim_link_config_t *up,
+                                  sim_link_config_t *down, uint32_t *group);
+
+/* Set the hook (ctx borrowed while it is set); NULL fn: defaults, as
+ * before any hook, and group 0. Connections made before keep their links. */
+void sim_world_set_connect_links(sim_world_t *sw, sim_connect_links_fn *fn,
+                                 void *ctx);
 
 /* Listen on a simulated port (any number; a name for the server). */
 int sim_listen(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
