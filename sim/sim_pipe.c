@@ -7,6 +7,18 @@
  * while segments are pending (D3). One more per end is armed while
  * sim_connect_async's round trip lasts, and cancelled when the end closes
  * or the pipe resets first (D4), so none fires on a freed end.
+ *
+ * Holds. Arrivals this way wait while any of three windows covers their
+ * time: the link's configured stall, sim_stream_stall's, and the partition
+ * of the pipe's (group, port) (sim_world_partition), which the world keeps
+ * and the pipe looks up each time, so a pipe connected during a window is
+ * held by it without being told. A hold only ever moves a time later, and
+ * the same function of time (dir_release_at, nondecreasing) is applied to
+ * every segment, so a hold cannot reorder segments (D2 holds after it).
+ * A timer is armed for the release time it computed; when a partition
+ * changes, its pipes re-arm (sim__pipes_repartition), since a shortened
+ * window must not wait for its old end (an extended one would only cost
+ * a spurious wake-up).
  */
 #include "sim_int.h"
 
@@ -56,6 +68,7 @@ typedef struct sim_end {
    * writes answer 0, as a live socket's do while it connects. */
   bool connecting;
   uint64_t connect_timer; /* 0: none armed */
+  rt_time_ns connect_at;  /* when the round trip is over, holds aside */
 } sim_end_t;
 
 struct sim_pipe {
@@ -67,6 +80,12 @@ struct sim_pipe {
   /* sim_connect's caller: its address, as the server end's peer, is made
    * from it (one address per connecting actor); 0: unknown. */
   rt_actor_id_t client_owner;
+  /* Where a connect made it: the sim_listen port and the group the world's
+   * connect-links hook gave it (0: none; sim_connect, sim_connect_async
+   * and sim_pipe_create give none); sim_pipe_create's pipes have port 0.
+   * Kept so a partition can find the pipes it holds. */
+  uint16_t port;
+  uint32_t group;
   bool reset;
   /* Nobody took the connection (sim_connect_async with no listener): the
    * pipe is reset once the connect's round trip is over, and its reads
@@ -124,16 +143,34 @@ static void dir_deinit(rt_world_t *w, sim_dir_t *d) {
   d->segs = NULL;
 }
 
-/* The first time at or after t outside both stall windows. They may overlap
- * or abut in either order; two passes over the pair settle it. */
+/* The first time at or after t (t >= now) that the partition of the
+ * pipe's (group, port) does not hold; t when it has none. */
+static rt_time_ns pipe_release_at(const sim_pipe_t *p, rt_time_ns t) {
+  if (p->group == 0)
+    return t;
+  return sim__partition_release_at(p->sw, p->group, p->port, t);
+}
+
+#define SIM_HOLDS 3 /* windows in dir_release_at */
+
+/* The first time at or after t (t >= now) outside every window that holds
+ * arrivals this way. They may overlap or abut in any order. A window only
+ * moves t to its end and t never re-enters a window it has passed, so
+ * each pass that changes t leaves one window behind for good: SIM_HOLDS
+ * passes that change it, then one that does not. */
 static rt_time_ns dir_release_at(const sim_dir_t *d, rt_time_ns t) {
   rt_time_ns cfg_until = d->cfg.stall_at + d->cfg.stall_for;
-  for (int pass = 0; pass < 2; pass++) {
+  for (int pass = 0; pass <= SIM_HOLDS; pass++) {
+    rt_time_ns before = t;
     if (t >= d->stall_from && t < d->stall_until)
       t = d->stall_until;
     if (t >= d->cfg.stall_at && t < cfg_until)
       t = cfg_until;
+    t = pipe_release_at(d->pipe, t);
+    if (t == before)
+      return t;
   }
+  RT_WASSERT(pipe_world(d->pipe), !"a hold window moved t back");
   return t;
 }
 
@@ -589,7 +626,8 @@ static sim_listener_t *listener_taking(sim_world_t *sw, uint16_t port) {
 
 /* A pipe whose server end waits at sl (NULL: nobody takes it, and the
  * pipe is refused); its client end, owned by `owner`, into *out. */
-static int pipe_to(sim_world_t *sw, sim_listener_t *sl, rt_actor_id_t owner,
+static int pipe_to(sim_world_t *sw, sim_listener_t *sl, uint16_t port,
+                   uint32_t group, rt_actor_id_t owner,
                    const sim_link_config_t *up, const sim_link_config_t *down,
                    rt_stream_t **out) {
   rt_stream_t *client, *server;
@@ -598,6 +636,8 @@ static int pipe_to(sim_world_t *sw, sim_listener_t *sl, rt_actor_id_t owner,
     return err;
   sim_pipe_t *p = end_of(client)->pipe;
   p->client_owner = owner;
+  p->port = port;
+  p->group = group;
   if (sl != NULL) {
     err = listener_enqueue(sl, server);
     RT_WASSERT(sw->world, err == RT_OK);
@@ -616,14 +656,31 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
   sim_listener_t *sl = listener_taking(sw, port);
   if (sl == NULL)
     return RT_ECONNREFUSED;
-  return pipe_to(sw, sl, owner, up, down, out);
+  return pipe_to(sw, sl, port, 0, owner, up, down, out);
+}
+
+static void on_connect_done(rt_world_t *w, void *arg, uint64_t timer);
+
+/* Arm e's connect timer for the end of its round trip, or of the
+ * partition that holds its pipe then, whichever is later. */
+static void end_connect_arm(sim_end_t *e) {
+  rt_world_t *w = pipe_world(e->pipe);
+  RT_WASSERT(w, e->connecting);
+  RT_WASSERT(w, e->connect_timer == 0);
+  rt_time_ns now = rt_now(w);
+  rt_time_ns at =
+      pipe_release_at(e->pipe, e->connect_at > now ? e->connect_at : now);
+  int err =
+      rt_timer_start_fn(w, at - now, 0, on_connect_done, e, &e->connect_timer);
+  RT_WASSERT(w, err == RT_OK);
 }
 
 /* The connect's round trip is over: CONNECTED, or the refusal. */
 static void on_connect_done(rt_world_t *w, void *arg, uint64_t timer) {
-  (void)w;
   (void)timer;
   sim_end_t *e = arg;
+  /* Armed for the window's end, and re-armed whenever it changed. */
+  RT_WASSERT(w, pipe_release_at(e->pipe, rt_now(w)) == rt_now(w));
   e->connect_timer = 0;
   e->connecting = false;
   if (e->pipe->refused)
@@ -635,7 +692,15 @@ static void on_connect_done(rt_world_t *w, void *arg, uint64_t timer) {
 int sim_connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                       const sim_link_config_t *up,
                       const sim_link_config_t *down, rt_stream_t **out) {
-  int err = pipe_to(sw, listener_taking(sw, port), owner, up, down, out);
+  return sim__connect_async(sw, port, owner, up, down, 0, out);
+}
+
+int sim__connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
+                       const sim_link_config_t *up,
+                       const sim_link_config_t *down, uint32_t group,
+                       rt_stream_t **out) {
+  int err =
+      pipe_to(sw, listener_taking(sw, port), port, group, owner, up, down, out);
   if (err < 0)
     return err;
   sim_end_t *e = end_of(*out);
@@ -644,8 +709,45 @@ int sim_connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
    * segments are not modelled. */
   rt_time_ns round_trip = dirs[0].cfg.latency + dirs[1].cfg.latency;
   e->connecting = true;
-  err = rt_timer_start_fn(sw->world, round_trip, 0, on_connect_done, e,
-                          &e->connect_timer);
-  RT_WASSERT(sw->world, err == RT_OK);
+  e->connect_at = rt_now(sw->world) + round_trip;
+  end_connect_arm(e);
   return RT_OK;
+}
+
+/* Re-arm one pipe's timers against the current windows: cancel, then arm
+ * again as if new (dir_arm, end_connect_arm compute from the segments and
+ * connect_at, which a hold never changes). */
+static void pipe_rearm(sim_pipe_t *p) {
+  rt_world_t *w = pipe_world(p);
+  if (p->reset)
+    return; /* Invariant D4: no timers left */
+  for (int i = 0; i < 2; i++) {
+    sim_dir_t *d = &p->dirs[i];
+    if (d->timer != 0)
+      (void)rt_timer_cancel(w, d->timer);
+    d->timer = 0;
+    dir_arm(p, i);
+  }
+  for (int i = 0; i < 2; i++) {
+    sim_end_t *e = &p->ends[i];
+    if (e->connect_timer == 0)
+      continue;
+    (void)rt_timer_cancel(w, e->connect_timer);
+    e->connect_timer = 0;
+    end_connect_arm(e);
+  }
+}
+
+void sim__pipes_repartition(sim_world_t *sw, uint32_t group, uint16_t port) {
+  RT_WASSERT(sw->world, group != 0);
+  /* Oldest first: timers due together fire in the order they were armed,
+   * so the pipes this releases at once are served in the order they were
+   * made. sw->pipes is newest first; the walk to its tail is O(pipes),
+   * paid once per sim_world_partition call. */
+  sim_pipe_t *p = sw->pipes;
+  while (p != NULL && p->next != NULL)
+    p = p->next;
+  for (; p != NULL; p = p->prev)
+    if (p->group == group && p->port == port)
+      pipe_rearm(p);
 }

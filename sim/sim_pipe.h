@@ -9,8 +9,10 @@
  * receiver's window together. A reader that stops reading therefore fills
  * it, and the writer sees short writes (backpressure), exactly the condition
  * the Client actor's flow control exists for. Segments never overtake each
- * other. A stall holds back arrivals in one direction for a window; a reset
- * discards everything and fails both ends with RT_ERESET.
+ * other. A stall holds back arrivals in one direction for a window, and a
+ * partition (sim_world_partition) both directions of the connections of a
+ * group to a port; neither reorders them. A reset discards everything and
+ * fails both ends with RT_ERESET.
  *
  * Closing one end (rt_stream_close) sends EOF to the peer after the bytes
  * already written; the peer's writes then fail with RT_EPIPE.
@@ -52,10 +54,12 @@ int sim_connect(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                 rt_stream_t **out);
 
 /* Connect as rt_stream_connect does, without waiting (the simulated
- * world's rt_backend_t.connect, with default links): the client end comes
- * at once, owned by `owner`, and gets RT_STREAM_CONNECTED|
- * RT_STREAM_WRITABLE after a round trip (up's latency plus down's; reads
- * and writes answer 0 until then, as a connecting socket's do), while the
+ * world's rt_backend_t.connect calls this with the links its connect-links
+ * hook picked, sim_world.h; a pipe made here directly is in group 0, which
+ * no partition holds): the client end comes at once, owned by `owner`, and
+ * gets RT_STREAM_CONNECTED|RT_STREAM_WRITABLE after a round trip (up's
+ * latency plus down's, or later if a partition holds it then; reads and
+ * writes answer 0 until then, as a connecting socket's do), while the
  * server end waits at the listener like sim_connect's. Nobody listening,
  * or a full accept backlog: the end still comes, and after the round trip
  * gets RT_STREAM_CLOSED, its reads and writes answering RT_ECONNREFUSED,
@@ -64,7 +68,11 @@ int sim_connect_async(sim_world_t *sw, uint16_t port, rt_actor_id_t owner,
                       const sim_link_config_t *up,
                       const sim_link_config_t *down, rt_stream_t **out);
 
-/* Hold back arrivals *towards* `end` until world time `until`. */
+/* Hold back arrivals *towards* `end` until world time `until`. A stall in
+ * force is extended by a later `until`, never shortened. It is a window of
+ * its own, apart from the link's configured stall and from a partition:
+ * arrivals wait until all three let them go, so lifting a partition never
+ * lifts a stall. */
 void sim_stream_stall(rt_stream_t *end, rt_time_ns until);
 
 /* Reset the whole connection now: both ends see RT_ERESET. */

@@ -3,6 +3,7 @@
 #include "rt_assert.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,85 @@ static int sim_backend_connect(void *ctx, const char *host, uint16_t port,
   if (inet_pton(AF_INET, host, &addr) != 1 &&
       inet_pton(AF_INET6, host, &addr) != 1)
     return RT_EINVAL;
-  return sim_connect_async(sw, port, owner, NULL, NULL, out);
+  if (sw->connect_links == NULL)
+    return sim__connect_async(sw, port, owner, NULL, NULL, 0, out);
+  sim_link_config_t up = {0}, down = {0};
+  uint32_t group = 0;
+  sw->connect_links(sw->connect_links_ctx, owner, port, &up, &down, &group);
+  return sim__connect_async(sw, port, owner, &up, &down, group, out);
+}
+
+void sim_world_set_connect_links(sim_world_t *sw, sim_connect_links_fn *fn,
+                                 void *ctx) {
+  RT_ASSERT(sw != NULL);
+  sw->connect_links = fn;
+  sw->connect_links_ctx = fn != NULL ? ctx : NULL;
+}
+
+/* ---- Partitions ----------------------------------------------------------
+ * Invariant P1: each (group, port) pair has at most one slot in
+ * sw->partitions, whatever its window's state, so a lookup finds one
+ * window or none and two slots never disagree about a pair. A slot whose
+ * window has ended (until <= now) holds nothing and may be taken by
+ * another pair. Slots are searched by index: the same calls take the same
+ * slots in every run. */
+
+static bool partition_ended(const sim_world_t *sw, const sim_partition_t *pt) {
+  return pt->group == 0 || pt->until <= rt_now(sw->world);
+}
+
+/* The pair's own slot (Invariant P1), whether its window is on or not. */
+static sim_partition_t *partition_find(sim_world_t *sw, uint32_t group,
+                                       uint16_t port) {
+  for (uint32_t i = 0; i < SIM_PARTITIONS_MAX; i++) {
+    sim_partition_t *pt = &sw->partitions[i];
+    if (pt->group == group && pt->port == port)
+      return pt;
+  }
+  return NULL;
+}
+
+static sim_partition_t *partition_free_slot(sim_world_t *sw) {
+  for (uint32_t i = 0; i < SIM_PARTITIONS_MAX; i++)
+    if (partition_ended(sw, &sw->partitions[i]))
+      return &sw->partitions[i];
+  return NULL;
+}
+
+int sim_world_partition(sim_world_t *sw, uint32_t group, uint16_t port,
+                        rt_time_ns until) {
+  RT_ASSERT(sw != NULL);
+  if (group == 0)
+    return RT_EINVAL;
+  sim_partition_t *pt = partition_find(sw, group, port);
+  if (pt == NULL) {
+    if (until <= rt_now(sw->world))
+      return RT_OK; /* no window, and none asked for: nothing changes */
+    pt = partition_free_slot(sw);
+    if (pt == NULL)
+      return RT_ELIMIT;
+  }
+  pt->group = group;
+  pt->port = port;
+  pt->until = until;
+  rt_log(sw->world, RT_LOG_INFO, "sim_world.partition",
+         "group=%" PRIu32 " port=%u until=%" PRId64, group, (unsigned)port,
+         until);
+  /* Timers armed for the old window now fire at the wrong time: a
+   * shortened window must not wait for its old end. */
+  sim__pipes_repartition(sw, group, port);
+  return RT_OK;
+}
+
+rt_time_ns sim__partition_release_at(const sim_world_t *sw, uint32_t group,
+                                     uint16_t port, rt_time_ns t) {
+  RT_WASSERT(sw->world, group != 0);
+  for (uint32_t i = 0; i < SIM_PARTITIONS_MAX; i++) {
+    const sim_partition_t *pt = &sw->partitions[i];
+    if (pt->group == group && pt->port == port)
+      return t < pt->until ? pt->until : t; /* Invariant P1: the only one */
+  }
+  return t;
 }
 
 sim_world_t *sim_world_create(const sim_config_t *cfg) {
