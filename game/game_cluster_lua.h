@@ -61,12 +61,17 @@ static const char LUA_RENEW[] =
  *   {'matched', opponent, opponent's name, opponent's incarnation, purged}
  *   {'queued', purged}
  *   {'playing', room, owner incarnation, owner url}  (in a game elsewhere)
- *   {'fenced'} */
+ *   {'fenced'}
+ *   {'lapsed'}  my own lease lapsed (not renewed in time, not yet reaped):
+ *               no match, lest a player be sent to an instance nobody
+ *               may take for alive */
 static const char LUA_MATCH[] =
     "local p, name, me, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
     "local ttl, ghosts, mine = ARGV[5], tonumber(ARGV[6]), ARGV[7]\n"
     "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {'fenced'} "
     "end\n"
+    "local myurl = redis.call('GET', 'oc:lease:' .. me)\n"
+    "if not myurl then return {'lapsed'} end\n"
     "local cur = redis.call('GET', 'oc:presence:' .. p)\n"
     "if cur then\n"
     "  local e = redis.call('HGET', 'oc:room:' .. cur, 'e')\n"
@@ -105,9 +110,8 @@ static const char LUA_MATCH[] =
     "    redis.call('SET', 'oc:presence:' .. q, room, 'PX', ttl)\n"
     "    redis.call('SET', 'oc:presence:' .. p, room, 'PX', ttl)\n"
     "    if t[1] ~= me then\n"
-    "      local url = redis.call('GET', 'oc:lease:' .. me) or ''\n"
     "      redis.call('RPUSH', 'oc:inbox:' .. t[1],\n"
-    "                 'M\\t' .. q .. '\\t' .. room .. '\\t' .. url)\n"
+    "                 'M\\t' .. q .. '\\t' .. room .. '\\t' .. myurl)\n"
     "    end\n"
     "    return {'matched', q, t[2], t[1], purged}\n"
     "  end\n"

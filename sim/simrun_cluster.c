@@ -109,6 +109,20 @@ static int inst_start(simrun_t *run, uint32_t i) {
   return RT_OK;
 }
 
+/* The links of an instance's connections to Redis (its Cluster's): the
+ * run's Redis latency and jitter, grouped by node so a partition cuts one
+ * instance off. */
+static void redis_links(void *ctx, rt_actor_id_t owner, uint16_t port,
+                        sim_link_config_t *up, sim_link_config_t *down,
+                        uint32_t *group) {
+  simrun_t *run = ctx;
+  if (port != SIMRUN_REDIS_PORT)
+    return;
+  up->latency = down->latency = run->cfg.faults.rlatency;
+  up->jitter = down->jitter = run->cfg.faults.rjitter;
+  *group = rt_actor_node(run->w, owner);
+}
+
 int simrun__instances_start(simrun_t *run) {
   uint32_t k = run->cfg.instances;
   run->cluster = k >= 2;
@@ -129,6 +143,7 @@ int simrun__instances_start(simrun_t *run) {
     if (rc < 0)
       return rc;
     run->redis_at = run->redis_back = NEVER;
+    sim_world_set_connect_links(run->sw, redis_links, run);
   }
   for (uint32_t i = 0; i < run->inst_len; i++) {
     simrun_inst_t *in = &run->inst[i];
@@ -296,6 +311,20 @@ static void redis_up(simrun_t *run) {
   run->redis_recovering = true;
 }
 
+static void inst_partition(simrun_t *run, uint32_t i, rt_time_ns now) {
+  simrun_inst_t *in = &run->inst[i];
+  in->partition_end = now + simrun__uniform_ns(&run->cluster_rng, PARTITION_MIN,
+                                               PARTITION_MAX);
+  if (sim_world_partition(run->sw, in->node, SIMRUN_REDIS_PORT,
+                          in->partition_end) < 0) {
+    in->partition_end = NEVER;
+    return;
+  }
+  run->sum.partitions++;
+  rt_log(run->w, RT_LOG_INFO, "simrun.partition", "instance=%s until=%.3f",
+         in->id, (double)in->partition_end / SEC);
+}
+
 static void arm(simrun_t *run, rt_time_ns now) {
   const simrun_faults_t *f = &run->cfg.faults;
   for (uint32_t i = 0; i < run->inst_len; i++) {
@@ -304,6 +333,8 @@ static void arm(simrun_t *run, rt_time_ns now) {
       in->crash_at = next_event(&run->cluster_rng, now, f->crash);
     if (in->pause_at == NEVER)
       in->pause_at = next_event(&run->cluster_rng, now, f->pause);
+    if (in->partition_at == NEVER)
+      in->partition_at = next_event(&run->cluster_rng, now, f->partition);
   }
   if (run->redis_at == NEVER)
     run->redis_at = next_event(&run->cluster_rng, now, f->redis);
@@ -333,6 +364,13 @@ void simrun__cluster_faults(simrun_t *run, rt_time_ns now) {
       in->pause_at = NEVER;
       if (in->up && !in->paused)
         inst_pause(run, i, now);
+    }
+    if (now >= in->partition_end)
+      in->partition_end = NEVER; /* healed by the world at that instant */
+    if (now >= in->partition_at) {
+      in->partition_at = NEVER;
+      if (in->partition_end == NEVER)
+        inst_partition(run, i, now);
     }
   }
   if (run->redis_back != NEVER && now >= run->redis_back)
@@ -366,7 +404,8 @@ rt_time_ns simrun__cluster_next(const simrun_t *run) {
     const simrun_inst_t *in = &run->inst[i];
     const rt_time_ns t[] = {in->pause_end, in->restart_at,
                             run->faults_over ? NEVER : in->crash_at,
-                            run->faults_over ? NEVER : in->pause_at};
+                            run->faults_over ? NEVER : in->pause_at,
+                            run->faults_over ? NEVER : in->partition_at};
     for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++)
       if (t[k] < next)
         next = t[k];
