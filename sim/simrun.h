@@ -390,6 +390,19 @@ rt_time_ns simrun_fault_end(const simrun_t *run); /* F */
 rt_time_ns simrun_r1(const simrun_t *run);        /* the recovery deadlines */
 rt_time_ns simrun_r2(const simrun_t *run);
 
+/* A cluster's faults, on demand (tests; the runs draw theirs from
+ * --faults): crash instance i now (it restarts after `down`), pause it for
+ * `pause`, cut it off Redis for `cut`, restart Redis after `down` with or
+ * without its data. 0, or RT_EINVAL (no such instance, not a cluster, or
+ * the instance is down already). */
+int simrun_instance_crash(simrun_t *run, uint32_t i, rt_time_ns down);
+int simrun_instance_pause(simrun_t *run, uint32_t i, rt_time_ns pause);
+int simrun_instance_partition(simrun_t *run, uint32_t i, rt_time_ns cut);
+int simrun_redis_restart(simrun_t *run, rt_time_ns down, bool keep_data);
+/* Instance i's game (NULL while it is down), and its current id. */
+game_t *simrun_instance_game(simrun_t *run, uint32_t i);
+const char *simrun_instance_id(const simrun_t *run, uint32_t i);
+
 typedef struct simrun_player_view {
   uint32_t games_started; /* GAME_STARTs (not resumed) */
   uint32_t games_over;    /* GAME_OVERs */

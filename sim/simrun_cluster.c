@@ -551,3 +551,58 @@ void simrun__cluster_watch(simrun_t *run) {
   run->redis_recovering = false;
   run->sum.cov[SIMRUN_COV_REDIS_RECOVERED]++;
 }
+
+/* ---- On demand (simrun.h) ------------------------------------------------ */
+
+static bool inst_ok(const simrun_t *run, uint32_t i) {
+  return run->cluster && i < run->inst_len && run->inst[i].up;
+}
+
+int simrun_instance_crash(simrun_t *run, uint32_t i, rt_time_ns down) {
+  if (!inst_ok(run, i) || down < 0 || run->retired_len == SIMRUN_RETIRED_MAX)
+    return RT_EINVAL;
+  rt_time_ns now = simrun__now(run);
+  inst_crash(run, i, now);
+  run->inst[i].restart_at = now + down;
+  return RT_OK;
+}
+
+int simrun_instance_pause(simrun_t *run, uint32_t i, rt_time_ns pause) {
+  if (!inst_ok(run, i) || run->inst[i].paused || pause <= 0)
+    return RT_EINVAL;
+  rt_time_ns now = simrun__now(run);
+  inst_pause(run, i, now);
+  run->inst[i].pause_end = now + pause;
+  return RT_OK;
+}
+
+int simrun_instance_partition(simrun_t *run, uint32_t i, rt_time_ns cut) {
+  if (!inst_ok(run, i) || cut <= 0)
+    return RT_EINVAL;
+  simrun_inst_t *in = &run->inst[i];
+  in->partition_end = simrun__now(run) + cut;
+  if (sim_world_partition(run->sw, in->node, SIMRUN_REDIS_PORT,
+                          in->partition_end) < 0)
+    return RT_EINVAL;
+  run->sum.partitions++;
+  return RT_OK;
+}
+
+int simrun_redis_restart(simrun_t *run, rt_time_ns down, bool keep_data) {
+  if (!run->cluster || run->redis_back != NEVER || down <= 0)
+    return RT_EINVAL;
+  rt_time_ns now = simrun__now(run);
+  redis_down(run, now);
+  run->redis_keep = keep_data;
+  run->redis_back = now + down;
+  return RT_OK;
+}
+
+game_t *simrun_instance_game(simrun_t *run, uint32_t i) {
+  return i < run->inst_len && run->inst[i].up ? run->inst[i].server.game
+                                              : NULL;
+}
+
+const char *simrun_instance_id(const simrun_t *run, uint32_t i) {
+  return i < run->inst_len ? run->inst[i].id : "";
+}
