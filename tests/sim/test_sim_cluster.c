@@ -1,0 +1,794 @@
+/* test_sim_cluster.c: a cluster of instances in one simulated world.
+ *
+ * Each test is a named scenario run by simrun (sim/simrun.h) with
+ * cfg.instances >= 2: that many servers, each in its own node of the one
+ * world on port SIMRUN_PORT + i, sharing a simulated Redis (sim_redis.h)
+ * and one in-memory Store (sim/simrun_cluster.c). Players are sim_bots
+ * speaking the real protocol; some are driven by their brains, some by the
+ * test (`manual`). The run checks its own invariants as it goes, the
+ * cluster's among them (simrun_cluster.c, C1-C4): simrun_finish must pass
+ * in every scenario, whatever else it asserts.
+ *
+ * What is proved here, one scenario each (PROTOCOL.md, "Cluster (v2
+ * additions)", and game_cluster.h's Guarantees):
+ *   - two players on two instances are matched; the one whose game lives
+ *     elsewhere gets MOVE naming the owner's port, and follows it;
+ *   - an owner that crashes mid-game: its games end stored server_lost
+ *     (C3), and their players are told so;
+ *   - an instance restarted within its old incarnation's lease answers a
+ *     player of that incarnation's game server_lost, never a MOVE to its
+ *     own URL (a bug the first seeds found);
+ *   - a paused owner that outlives its lease is fenced when it wakes;
+ *   - Redis restarts, with its data and without, and every Cluster joins
+ *     again;
+ *   - an instance cut off Redis answers JOIN_QUEUE matchmaking_unavailable;
+ *   - a cluster run is a function of its seed, and one instance runs as
+ *     it did before clusters existed (instances 0 and 1 agree).
+ *
+ * Timings: countdown 1 s, 10 s games, golden cookies every 2-3 s, 2 s
+ * grace, 3 s write wait, 3 s lease, links with 5 ms latency each way.
+ *
+ * A failing check prints the seed, the command that replays the test and
+ * the run's first violation. OC_SEED=<n> replaces a test's seed;
+ * OC_SIM_LOG=<level> (0 debug .. 3 error) turns the world's log on.
+ */
+#include "game.h"
+#include "game_check.h"
+#include "sim_bot.h"
+#include "simrun.h"
+
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS RT_NS_PER_MS
+#define SEC RT_NS_PER_S
+#define LAT (5 * MS)
+#define LEASE (3 * SEC) /* game_cluster's default, set explicitly */
+#define RECORDS 16384u
+#define ROOMS_MAX 64u /* rooms one instance runs in these small runs */
+
+/* ---- The fixture --------------------------------------------------------- */
+
+typedef struct clu {
+  const char *name;
+  uint64_t seed;
+  simrun_config_t cfg;
+  simrun_t *run;
+} clu_t;
+
+static void clu_report(const clu_t *c, const char *what, const char *file,
+                       int line) {
+  const char *v = c->run != NULL ? simrun_failure(c->run) : NULL;
+  fprintf(stderr,
+          "\n%s:%d: sim_cluster/%s failed at t=%.6f: %s\n"
+          "  seed=%" PRIu64 "; replay: OC_SEED=%" PRIu64
+          " build/bin/test_sim_cluster --filter 'sim_cluster/%s'\n"
+          "  first violation: %s\n",
+          file, line, c->name,
+          c->run != NULL
+              ? (double)rt_now(sim_world_rt(simrun_world(c->run))) / SEC
+              : 0.0,
+          what, c->seed, c->seed, c->name, v != NULL ? v : "(none)");
+}
+
+#define CHECK(c, cond, ...)                                                    \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      clu_report((c), #cond, __FILE__, __LINE__);                              \
+      cr_assert_fail(__VA_ARGS__);                                             \
+    }                                                                          \
+  } while (0)
+
+/* A cluster of `instances` with the short timings above. */
+static void clu_init(clu_t *c, const char *name, uint64_t seed,
+                     uint32_t instances) {
+  memset(c, 0, sizeof(*c));
+  c->name = name;
+  c->seed = seed;
+  const char *env = getenv("OC_SEED");
+  if (env != NULL && *env != '\0')
+    c->seed = strtoull(env, NULL, 10);
+  simrun_config_default(&c->cfg);
+  c->cfg.seed = c->seed;
+  const char *log = getenv("OC_SIM_LOG"); /* 0 debug .. 3 error */
+  if (log != NULL && *log != '\0')
+    c->cfg.log_level = atoi(log);
+  c->cfg.players = 0;
+  c->cfg.instances = instances;
+  c->cfg.lease = LEASE;
+  c->cfg.duration = 40 * SEC;
+  c->cfg.game.countdown = 1 * SEC;
+  c->cfg.game.game_seconds = 10;
+  c->cfg.game.golden_min_s = 2;
+  c->cfg.game.golden_max_s = 3;
+  c->cfg.game.reconnect_grace = 2 * SEC;
+  c->cfg.game.write_wait = 3 * SEC;
+}
+
+static void clu_start(clu_t *c) {
+  CHECK(c, simrun_create(&c->cfg, &c->run) == RT_OK, "simrun_create");
+}
+
+static void clu_free(clu_t *c) { simrun_destroy(c->run); }
+
+static rt_time_ns now_of(clu_t *c) {
+  return rt_now(sim_world_rt(simrun_world(c->run)));
+}
+
+static void run_to(clu_t *c, rt_time_ns t) {
+  CHECK(c, simrun_run_to(c->run, t) == 0, "a check failed before t=%.3f",
+        (double)t / SEC);
+}
+
+static void finish(clu_t *c) {
+  CHECK(c, simrun_finish(c->run) == 0, "the run's checks failed: %s",
+        simrun_failure(c->run));
+}
+
+static simrun_summary_t summary(clu_t *c) {
+  simrun_summary_t s;
+  simrun_summary(c->run, &s);
+  return s;
+}
+
+/* A brain-driven clicker on `instance` who plays `games` games (0: until
+ * the end), arriving at `arrive`; no random faults of its own. */
+static simrun_player_t clicker(uint32_t instance, uint32_t games,
+                               rt_time_ns arrive) {
+  simrun_player_t p;
+  memset(&p, 0, sizeof(p));
+  p.kind = SIMRUN_CLICKER;
+  p.up.latency = p.down.latency = LAT;
+  p.click_rate = 4;
+  p.games_max = games;
+  p.arrive_at = arrive;
+  p.no_faults = true;
+  p.instance = instance;
+  return p;
+}
+
+/* A player the test drives, on `instance`, keeping every record. */
+static simrun_player_t manual(uint32_t instance) {
+  simrun_player_t p = clicker(instance, 0, 0);
+  p.click_rate = 0;
+  p.manual = true;
+  p.keep_records = true;
+  p.records_max = RECORDS;
+  return p;
+}
+
+static uint32_t add(clu_t *c, const simrun_player_t *p) {
+  uint32_t i = 0;
+  CHECK(c, simrun_add_player(c->run, p, &i) == RT_OK, "add player");
+  return i;
+}
+
+/* `n` clickers spread over the instances in turn, from instance 0. */
+static void add_clickers(clu_t *c, uint32_t n, uint32_t games,
+                         rt_time_ns arrive) {
+  for (uint32_t k = 0; k < n; k++) {
+    simrun_player_t p = clicker(k % c->cfg.instances, games, arrive);
+    (void)add(c, &p);
+  }
+}
+
+static sim_bot_t *bot_of(clu_t *c, uint32_t i) {
+  sim_bot_t *b = simrun_bot(c->run, i);
+  CHECK(c, b != NULL, "p%u has no bot", i);
+  return b;
+}
+
+static uint32_t count_of(clu_t *c, uint32_t i, sim_bot_kind_t kind) {
+  sim_bot_t *b = simrun_bot(c->run, i);
+  return b != NULL ? sim_bot_count(b, kind) : 0;
+}
+
+/* Run in 1 ms steps until player i has n records of kind (or fail). */
+static sim_bot_record_t wait_kind(clu_t *c, uint32_t i, sim_bot_kind_t kind,
+                                  uint32_t n, rt_time_ns deadline) {
+  while (count_of(c, i, kind) < n && now_of(c) < deadline)
+    run_to(c, now_of(c) + MS);
+  CHECK(c, count_of(c, i, kind) >= n, "p%u never got %s #%u by %.3f s", i,
+        sim_bot_kind_name(kind), n, (double)deadline / SEC);
+  uint32_t len;
+  const sim_bot_record_t *r = sim_bot_records(bot_of(c, i), &len);
+  for (uint32_t k = 0, seen = 0; k < len; k++)
+    if (r[k].kind == kind && ++seen == n)
+      return r[k];
+  cr_assert_fail("unreachable");
+  return r[0];
+}
+
+static void wait_open(clu_t *c, uint32_t i, rt_time_ns deadline) {
+  while ((simrun_bot(c->run, i) == NULL ||
+          sim_bot_state(simrun_bot(c->run, i)) != SIM_BOT_OPEN) &&
+         now_of(c) < deadline)
+    run_to(c, now_of(c) + MS);
+  CHECK(c,
+        simrun_bot(c->run, i) != NULL &&
+            sim_bot_state(simrun_bot(c->run, i)) == SIM_BOT_OPEN,
+        "p%u is not connected by %.3f s", i, (double)deadline / SEC);
+}
+
+/* The port a MOVE's url names ("ws://127.0.0.1:<port>/ws"), or 0. Parsed
+ * here, apart from the runner's own parser (an oracle is independent). */
+static uint16_t url_port(const char *url) {
+  static const char prefix[] = "ws://127.0.0.1:";
+  if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
+    return 0;
+  char *end = NULL;
+  unsigned long port = strtoul(url + sizeof(prefix) - 1, &end, 10);
+  if (end == NULL || strcmp(end, "/ws") != 0 || port == 0 || port > 65535)
+    return 0;
+  return (uint16_t)port;
+}
+
+/* The public ids of the rooms running on instance i now (at most cap);
+ * their count. */
+static uint32_t live_rooms(clu_t *c, uint32_t i, char (*ids)[32],
+                           uint32_t cap) {
+  game_t *g = simrun_instance_game(c->run, i);
+  if (g == NULL)
+    return 0;
+  uint32_t n = 0, kept = 0;
+  uint64_t *rooms = game_live_rooms(g, &n);
+  for (uint32_t k = 0; k < n && kept < cap; k++)
+    if (game_room_public_id(g, rooms[k], ids[kept], 32) == 1)
+      kept++;
+  free(rooms);
+  return kept;
+}
+
+/* The instance running the most rooms now (ties: the lowest), and those
+ * rooms' ids in ids; fails when no instance runs one. */
+static uint32_t busiest(clu_t *c, char (*ids)[32], uint32_t *n) {
+  uint32_t best = 0, best_n = 0;
+  char tmp[ROOMS_MAX][32];
+  for (uint32_t i = 0; i < c->cfg.instances; i++) {
+    uint32_t k = live_rooms(c, i, tmp, ROOMS_MAX);
+    if (k > best_n) {
+      best = i;
+      best_n = k;
+      memcpy(ids, tmp, sizeof(tmp));
+    }
+  }
+  CHECK(c, best_n > 0, "no instance runs a game at %.3f s",
+        (double)now_of(c) / SEC);
+  *n = best_n;
+  return best;
+}
+
+static bool in_list(const char *room, char (*ids)[32], uint32_t n) {
+  for (uint32_t k = 0; k < n; k++)
+    if (strcmp(room, ids[k]) == 0)
+      return true;
+  return false;
+}
+
+/* Two manual players, a on instance 0 and b on instance 1, join one after
+ * the other and are matched across; the one whose game lives on the other
+ * instance is sent there (MOVE) and the test follows it, as a browser
+ * does. *owner is the instance whose room they play in; *moved the player
+ * that moved; its MOVE record in *move. */
+static void cross_pair(clu_t *c, uint32_t a, uint32_t b, uint32_t *owner,
+                       uint32_t *moved, sim_bot_record_t *move) {
+  wait_open(c, a, 2 * SEC);
+  wait_open(c, b, 2 * SEC);
+  CHECK(c, sim_bot_join(bot_of(c, a)) == RT_OK, "join a");
+  run_to(c, now_of(c) + 100 * MS); /* a's ticket is in Redis first */
+  CHECK(c, sim_bot_join(bot_of(c, b)) == RT_OK, "join b");
+  rt_time_ns deadline = now_of(c) + 2 * SEC;
+  while (count_of(c, a, SIM_BOT_MOVE) + count_of(c, b, SIM_BOT_MOVE) == 0 &&
+         now_of(c) < deadline)
+    run_to(c, now_of(c) + MS);
+  uint32_t ma = count_of(c, a, SIM_BOT_MOVE), mb = count_of(c, b, SIM_BOT_MOVE);
+  CHECK(c, ma + mb == 1,
+        "one MOVE between the two (a on i1 got %u, b on i2 got %u)", ma, mb);
+  *moved = ma == 1 ? a : b;
+  uint32_t stay = ma == 1 ? b : a;
+  *move = *sim_bot_last(bot_of(c, *moved), SIM_BOT_MOVE);
+  /* The mover is sent to the other one's instance: a is on 0, b on 1. */
+  uint16_t want = (uint16_t)(SIMRUN_PORT + (*moved == a ? 1 : 0));
+  CHECK(c, url_port(move->url) == want,
+        "p%u's MOVE names %s, not port %u (the other instance)", *moved,
+        move->url, want);
+  CHECK(c, move->room_id[0] != '\0', "a MOVE without its roomId");
+  *owner = (uint32_t)(want - SIMRUN_PORT);
+  CHECK(c, sim_bot_reconnect_to(bot_of(c, *moved), want) == RT_OK,
+        "follow the MOVE");
+  sim_bot_record_t s1 =
+      wait_kind(c, stay, SIM_BOT_GAME_START, 1, now_of(c) + 3 * SEC);
+  sim_bot_record_t s2 =
+      wait_kind(c, *moved, SIM_BOT_GAME_START, 1, now_of(c) + 3 * SEC);
+  CHECK(c, strcmp(s1.room_id, s2.room_id) == 0, "p%u plays in %s and p%u in %s",
+        stay, s1.room_id, *moved, s2.room_id);
+  CHECK(c, strcmp(s2.room_id, move->room_id) == 0,
+        "the MOVE named %s, the owner seated p%u in %s", move->room_id, *moved,
+        s2.room_id);
+  CHECK(c, s2.resumed, "the owner takes a moved player as a resume");
+  CHECK(c, s2.conn == 2, "the moved player plays on its second connection");
+  CHECK(c, strcmp(s1.opponent, sim_bot_user_id(bot_of(c, *moved))) == 0,
+        "p%u's opponent is %s", stay, s1.opponent);
+}
+
+/* ---- Matching across instances ------------------------------------------- */
+
+Test(sim_cluster,
+     players_on_two_instances_are_matched_and_the_mover_follows_to_the_owner,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c,
+           "players_on_two_instances_are_matched_and_the_mover_follows_"
+           "to_the_owner",
+           101, 2);
+  clu_start(&c);
+  simrun_player_t ma = manual(0), mb = manual(1);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  /* Brain players come once the pair is matched, on both instances. */
+  add_clickers(&c, 12, 0, 3 * SEC);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  /* The manual pair's game ends by time; both see it end, in one room. */
+  sim_bot_record_t oa = wait_kind(&c, a, SIM_BOT_GAME_OVER, 1, 20 * SEC);
+  sim_bot_record_t ob = wait_kind(&c, b, SIM_BOT_GAME_OVER, 1, 20 * SEC);
+  CHECK(&c, strcmp(oa.reason, "time") == 0 && strcmp(ob.reason, "time") == 0,
+        "the pair's game ended %s / %s", oa.reason, ob.reason);
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.instances == 2, "instances=%u", s.instances);
+  CHECK(&c, s.cov[SIMRUN_COV_CROSS_MATCH] > 0, "no cross-instance match");
+  CHECK(&c, s.cov[SIMRUN_COV_MOVE_FOLLOWED] > 0, "no MOVE followed");
+  CHECK(&c, s.moves_seen > 0, "no MOVE seen");
+  CHECK(&c, s.server_lost == 0, "%" PRIu64 " games lost with no fault",
+        s.server_lost);
+  /* Every stored game is one both its players saw end, once, and every
+   * game a player saw end is stored (C4 checks each against its row). */
+  uint64_t overs = 0;
+  for (uint32_t i = 0; i < s.players; i++) {
+    simrun_player_view_t v;
+    simrun_player_view(c.run, i, &v);
+    overs += v.games_over;
+    if (i >= 2)
+      CHECK(&c, v.games_over > 0, "p%u saw no game end", i);
+  }
+  CHECK(&c, s.games_stored > 1, "games stored: %" PRIu64, s.games_stored);
+  CHECK(&c, overs == 2 * s.games_stored,
+        "players saw %" PRIu64 " GAME_OVERs for %" PRIu64 " stored games",
+        overs, s.games_stored);
+  CHECK(&c, s.game_overs_seen == overs, "game_overs_seen=%" PRIu64,
+        s.game_overs_seen);
+  CHECK(&c, s.games_started == s.games_stored,
+        "started %" PRIu64 ", stored %" PRIu64, s.games_started,
+        s.games_stored);
+  clu_free(&c);
+}
+
+/* A bug the 12-seed cluster swarm found (overcookied-sim --seed 6
+ * --instances 3 ..., tests/CMakeLists.txt sim_cli_cluster_swarm): a
+ * player who missed the end of game A on instance X (X keeps that
+ * GAME_OVER for 60 s, game_manager.c Invariant (6)), then plays game B
+ * elsewhere and comes back to X during B, is handed A's GAME_OVER by X:
+ * a stale result, which the client takes for B's end (GAME_OVER carries
+ * no roomId), in place of the MOVE to B's owner. In one process a
+ * player cannot start B without its HELLO taking A's result first. */
+Test(sim_cluster,
+     a_result_missed_on_one_instance_is_not_told_after_a_game_elsewhere,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c,
+           "a_result_missed_on_one_instance_is_not_told_after_a_game_"
+           "elsewhere",
+           111, 2);
+  clu_start(&c);
+  simrun_player_t m0 = manual(0), m1 = manual(1), m2 = manual(0),
+                  m3 = manual(1);
+  uint32_t a = add(&c, &m0);
+  uint32_t b = add(&c, &m1);
+  uint32_t pc = add(&c, &m2);
+  uint32_t pd = add(&c, &m3);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  /* The player who plays on the owner's instance from the start, and the
+   * other instance, where B will be. */
+  uint32_t p = moved == a ? b : a;
+  uint32_t q = p == a ? b : a;
+  uint32_t other = 1 - owner;
+  CHECK(&c, p == (owner == 0 ? a : b), "p%u is on the owner", p);
+  /* p leaves game A for good: A ends while p is away, so the owner keeps
+   * p's GAME_OVER (Invariant (6)). */
+  CHECK(&c, sim_bot_disconnect(bot_of(&c, p), SIM_BOT_CLOSE_RESET) == RT_OK,
+        "drop p");
+  sim_bot_record_t qa = wait_kind(&c, q, SIM_BOT_GAME_OVER, 1, 20 * SEC);
+  CHECK(&c, count_of(&c, p, SIM_BOT_GAME_OVER) == 0, "p was told A's end");
+  /* p comes back on the other instance and plays B there, with the
+   * manual player who waits there. */
+  uint32_t partner = other == 0 ? pc : pd;
+  (void)qa;
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + other)) ==
+            RT_OK,
+        "p to the other instance");
+  wait_open(&c, p, now_of(&c) + 2 * SEC);
+  run_to(&c, now_of(&c) + 200 * MS); /* its LOOKUP finds no game */
+  CHECK(&c, count_of(&c, p, SIM_BOT_MOVE) == 0, "p was sent back");
+  wait_open(&c, partner, now_of(&c) + 2 * SEC);
+  CHECK(&c, sim_bot_join(bot_of(&c, partner)) == RT_OK, "partner joins");
+  run_to(&c, now_of(&c) + 100 * MS);
+  CHECK(&c, sim_bot_join(bot_of(&c, p)) == RT_OK, "p joins");
+  uint32_t starts = count_of(&c, p, SIM_BOT_GAME_START);
+  sim_bot_record_t sb =
+      wait_kind(&c, p, SIM_BOT_GAME_START, starts + 1, now_of(&c) + 2 * SEC);
+  CHECK(&c, !sb.resumed && sb.conn == 2,
+        "p's game B starts on its second connection");
+  CHECK(&c, count_of(&c, p, SIM_BOT_MOVE) == 0, "B is on p's instance");
+  /* Mid-B, p drops and comes back to the owner of A. */
+  run_to(&c, now_of(&c) + 3 * SEC);
+  uint32_t overs = count_of(&c, p, SIM_BOT_GAME_OVER);
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + owner)) ==
+            RT_OK,
+        "p back to A's instance");
+  sim_bot_record_t mv = wait_kind(&c, p, SIM_BOT_MOVE, 1, now_of(&c) + 2 * SEC);
+  CHECK(&c, count_of(&c, p, SIM_BOT_GAME_OVER) == overs,
+        "p was told a GAME_OVER (%s, winner %s) on coming back mid-game",
+        sim_bot_last(bot_of(&c, p), SIM_BOT_GAME_OVER)->reason,
+        sim_bot_last(bot_of(&c, p), SIM_BOT_GAME_OVER)->winner);
+  CHECK(&c, url_port(mv.url) == SIMRUN_PORT + other,
+        "p sent to %s, not to B's owner", mv.url);
+  CHECK(&c, strcmp(mv.room_id, sb.room_id) == 0, "MOVE for %s, B is %s",
+        mv.room_id, sb.room_id);
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + other)) ==
+            RT_OK,
+        "follow");
+  wait_kind(&c, p, SIM_BOT_GAME_OVER, overs + 1, now_of(&c) + 15 * SEC);
+  finish(&c);
+  clu_free(&c);
+}
+
+/* ---- Crashes ------------------------------------------------------------- */
+
+Test(sim_cluster,
+     an_owner_that_crashes_mid_game_ends_its_games_server_lost_and_says_so,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c,
+           "an_owner_that_crashes_mid_game_ends_its_games_server_lost_and_"
+           "says_so",
+           202, 2);
+  clu_start(&c);
+  /* One game each: the last GAME_OVER a player saw is that game's. */
+  add_clickers(&c, 16, 1, 0);
+  run_to(&c, 6 * SEC); /* games started at about 1-2 s run to 12 s */
+  char rooms[ROOMS_MAX][32];
+  uint32_t n = 0;
+  uint32_t victim = busiest(&c, rooms, &n);
+  /* The players seated in those rooms, as they saw it (GAME_START). */
+  bool seated[16] = {false};
+  uint32_t seated_n = 0;
+  for (uint32_t i = 0; i < 16; i++) {
+    simrun_player_view_t v;
+    simrun_player_view(c.run, i, &v);
+    seated[i] = in_list(v.room_id, rooms, n) && v.games_over == 0;
+    seated_n += seated[i];
+  }
+  CHECK(&c, seated_n == 2 * n, "%u players seated in the %u rooms of i%u",
+        seated_n, n, victim + 1);
+  CHECK(&c, simrun_instance_crash(c.run, victim, 1 * SEC) == RT_OK, "crash");
+  CHECK(&c, simrun_instance_game(c.run, victim) == NULL,
+        "a crashed instance has no game");
+  CHECK(&c, simrun_instance_crash(c.run, victim, 1 * SEC) == RT_EINVAL,
+        "crashing an instance that is down");
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.cov[SIMRUN_COV_OWNER_CRASH] > 0, "no owner crash counted");
+  CHECK(&c, s.crashes == 1, "crashes=%" PRIu64, s.crashes);
+  CHECK(&c, s.server_lost >= n,
+        "%" PRIu64 " games stored server_lost; the crash took %u",
+        s.server_lost, n);
+  for (uint32_t i = 0; i < 16; i++) {
+    if (!seated[i])
+      continue;
+    simrun_player_view_t v;
+    simrun_player_view(c.run, i, &v);
+    CHECK(&c, v.games_over == 1, "p%u (in %s) saw %u games end", i, v.room_id,
+          v.games_over);
+    CHECK(&c, strcmp(v.last_over.reason, "server_lost") == 0,
+          "p%u's game %s ended %s (winner %s), not server_lost", i, v.room_id,
+          v.last_over.reason, v.last_over.winner);
+    CHECK(&c, strcmp(v.last_over.winner, "none") == 0,
+          "p%u: a lost game has no winner, not %s", i, v.last_over.winner);
+  }
+  clu_free(&c);
+}
+
+/* A bug the first seeds found: the restarted instance (a new incarnation
+ * on the old URL) found the old incarnation's lease still live and
+ * answered LOOKUP with a MOVE to that URL, its own, and so on forever. */
+Test(sim_cluster,
+     an_instance_restarted_within_its_old_lease_does_not_send_players_to_itself,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c,
+           "an_instance_restarted_within_its_old_lease_does_not_send_players_"
+           "to_itself",
+           303, 2);
+  clu_start(&c);
+  simrun_player_t ma = manual(0), mb = manual(1);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  add_clickers(&c, 10, 0, 3 * SEC);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  run_to(&c, 6 * SEC); /* brain players are in games on both by now */
+  char before[32];
+  snprintf(before, sizeof(before), "%s", simrun_instance_id(c.run, owner));
+  CHECK(&c, simrun_instance_crash(c.run, owner, 200 * MS) == RT_OK, "crash");
+  wait_kind(&c, a, SIM_BOT_CLOSED, 1, now_of(&c) + SEC);
+  run_to(&c, now_of(&c) + 1 * SEC); /* back up, far within the 3 s lease */
+  CHECK(&c, simrun_instance_game(c.run, owner) != NULL, "not restarted");
+  CHECK(&c, strcmp(simrun_instance_id(c.run, owner), before) != 0,
+        "a restart runs under a new id, not %s", before);
+  /* Both come back to the restarted owner. */
+  uint16_t port = (uint16_t)(SIMRUN_PORT + owner);
+  uint32_t pair[2] = {a, b};
+  uint32_t moves[2];
+  for (int k = 0; k < 2; k++) {
+    moves[k] = count_of(&c, pair[k], SIM_BOT_MOVE);
+    CHECK(&c, sim_bot_reconnect_to(bot_of(&c, pair[k]), port) == RT_OK,
+          "reconnect p%u", pair[k]);
+  }
+  for (int k = 0; k < 2; k++) {
+    sim_bot_record_t over =
+        wait_kind(&c, pair[k], SIM_BOT_GAME_OVER, 1, now_of(&c) + 3 * SEC);
+    CHECK(&c, strcmp(over.reason, "server_lost") == 0,
+          "p%u's game ended %s after its owner crashed", pair[k], over.reason);
+    CHECK(&c, strcmp(over.winner, "none") == 0, "winner %s", over.winner);
+    CHECK(&c, count_of(&c, pair[k], SIM_BOT_MOVE) == moves[k],
+          "p%u was sent on (MOVE %s) by the instance it came back to", pair[k],
+          sim_bot_last(bot_of(&c, pair[k]), SIM_BOT_MOVE)->url);
+  }
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.crashes == 1, "crashes=%" PRIu64, s.crashes);
+  CHECK(&c, s.cov[SIMRUN_COV_OWNER_CRASH] > 0, "no owner crash counted");
+  clu_free(&c);
+}
+
+/* The same, with the brains alone: every player the crash cut off comes
+ * back, half of them to the restarted instance; nobody is bounced. */
+Test(sim_cluster, players_back_on_a_quickly_restarted_instance_are_not_bounced,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "players_back_on_a_quickly_restarted_instance_are_not_bounced",
+           304, 2);
+  clu_start(&c);
+  add_clickers(&c, 20, 0, 0);
+  run_to(&c, 6 * SEC);
+  char rooms[ROOMS_MAX][32];
+  uint32_t n = 0;
+  uint32_t victim = busiest(&c, rooms, &n);
+  CHECK(&c, simrun_instance_crash(c.run, victim, 200 * MS) == RT_OK, "crash");
+  run_to(&c, 20 * SEC);
+  CHECK(&c, simrun_instance_crash(c.run, victim, 200 * MS) == RT_OK,
+        "crash again");
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.crashes == 2, "crashes=%" PRIu64, s.crashes);
+  CHECK(&c, s.reconnects > 0, "nobody came back");
+  clu_free(&c);
+}
+
+/* ---- Pauses -------------------------------------------------------------- */
+
+Test(sim_cluster, a_paused_owner_that_outlives_its_lease_is_fenced,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "a_paused_owner_that_outlives_its_lease_is_fenced", 404, 2);
+  clu_start(&c);
+  add_clickers(&c, 16, 0, 0);
+  run_to(&c, 5 * SEC);
+  char rooms[ROOMS_MAX][32];
+  uint32_t n = 0;
+  uint32_t victim = busiest(&c, rooms, &n);
+  CHECK(&c, simrun_instance_pause(c.run, victim, LEASE + 2 * SEC) == RT_OK,
+        "pause");
+  CHECK(&c, simrun_instance_pause(c.run, victim, SEC) == RT_EINVAL,
+        "pausing a paused instance");
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.pauses == 1, "pauses=%" PRIu64, s.pauses);
+  CHECK(&c, s.fenced > 0, "the paused owner was not fenced");
+  CHECK(&c, s.cov[SIMRUN_COV_STALE_FENCED] > 0, "no fence covered");
+  /* Its games were reaped by the other instance while it slept. */
+  CHECK(&c, s.server_lost > 0, "no game of the paused owner ended lost");
+  clu_free(&c);
+}
+
+/* ---- Redis --------------------------------------------------------------- */
+
+static void redis_restart(const char *name, uint64_t seed, bool keep) {
+  clu_t c;
+  clu_init(&c, name, seed, 2);
+  clu_start(&c);
+  add_clickers(&c, 16, 0, 0);
+  run_to(&c, 5 * SEC);
+  simrun_summary_t before = summary(&c);
+  CHECK(&c, simrun_redis_restart(c.run, 1 * SEC, keep) == RT_OK, "restart");
+  CHECK(&c, simrun_redis_restart(c.run, 1 * SEC, keep) == RT_EINVAL,
+        "restarting a Redis that is down");
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.redis_restarts == 1, "redis_restarts=%" PRIu64, s.redis_restarts);
+  CHECK(&c, s.cov[SIMRUN_COV_REDIS_RECOVERED] > 0,
+        "the Clusters never joined again");
+  /* Matchmaking went on afterwards. */
+  CHECK(&c, s.games_started > before.games_started + 2,
+        "games started: %" PRIu64 " before the restart, %" PRIu64 " in all",
+        before.games_started, s.games_started);
+  clu_free(&c);
+}
+
+Test(sim_cluster, a_redis_restart_that_keeps_its_data_is_recovered_from,
+     .timeout = 60) {
+  redis_restart("a_redis_restart_that_keeps_its_data_is_recovered_from", 505,
+                true);
+}
+
+Test(sim_cluster, a_redis_restart_that_loses_its_data_is_recovered_from,
+     .timeout = 60) {
+  redis_restart("a_redis_restart_that_loses_its_data_is_recovered_from", 506,
+                false);
+}
+
+/* ---- Partitions ---------------------------------------------------------- */
+
+Test(sim_cluster,
+     an_instance_cut_off_redis_answers_join_matchmaking_unavailable,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "an_instance_cut_off_redis_answers_join_matchmaking_unavailable",
+           606, 2);
+  clu_start(&c);
+  /* early joins as the cut starts (its request waits for the op timeout);
+   * late joins once the Cluster knows; both on the cut instance. */
+  simrun_player_t pe = manual(1), pl = manual(1);
+  uint32_t early = add(&c, &pe);
+  uint32_t late = add(&c, &pl);
+  add_clickers(&c, 10, 0, 0);
+  run_to(&c, 5 * SEC);
+  wait_open(&c, early, 6 * SEC);
+  wait_open(&c, late, 6 * SEC);
+  rt_time_ns cut_at = now_of(&c), heal_at = cut_at + 4 * SEC;
+  CHECK(&c, simrun_instance_partition(c.run, 1, 4 * SEC) == RT_OK, "cut");
+  run_to(&c, cut_at + 100 * MS);
+  CHECK(&c, sim_bot_join(bot_of(&c, early)) == RT_OK, "join early");
+  run_to(&c, cut_at + 2500 * MS);
+  CHECK(&c, sim_bot_join(bot_of(&c, late)) == RT_OK, "join late");
+  uint32_t pair[2] = {early, late};
+  for (int k = 0; k < 2; k++) {
+    sim_bot_record_t e = wait_kind(&c, pair[k], SIM_BOT_ERROR, 1, heal_at);
+    CHECK(&c, strcmp(e.error_code, "matchmaking_unavailable") == 0,
+          "p%u's JOIN during the cut answered %s", pair[k], e.error_code);
+    CHECK(&c, e.at < heal_at, "answered after the cut healed");
+    CHECK(&c, count_of(&c, pair[k], SIM_BOT_GAME_START) == 0,
+          "p%u matched while its instance was cut off", pair[k]);
+    CHECK(&c, sim_bot_state(bot_of(&c, pair[k])) == SIM_BOT_OPEN,
+          "the connection stays open (PROTOCOL.md)");
+  }
+  /* The cut outlasted the lease: the other instance reaped this one's
+   * incarnation, which finds itself fenced when Redis answers again and
+   * closes its players (game_cluster.h, (2)). Back on it, a JOIN is
+   * taken again. */
+  run_to(&c, heal_at + 1 * SEC);
+  if (sim_bot_state(bot_of(&c, late)) != SIM_BOT_OPEN)
+    CHECK(&c, sim_bot_reconnect_to(bot_of(&c, late), SIMRUN_PORT + 1) == RT_OK,
+          "reconnect");
+  wait_open(&c, late, now_of(&c) + 2 * SEC);
+  uint32_t errors = count_of(&c, late, SIM_BOT_ERROR);
+  uint32_t queued = count_of(&c, late, SIM_BOT_QUEUED);
+  CHECK(&c, sim_bot_join(bot_of(&c, late)) == RT_OK, "join after the cut");
+  wait_kind(&c, late, SIM_BOT_QUEUED, queued + 1, now_of(&c) + 2 * SEC);
+  run_to(&c, now_of(&c) + 500 * MS);
+  CHECK(&c, count_of(&c, late, SIM_BOT_ERROR) == errors,
+        "a JOIN after the cut healed was refused: %s",
+        sim_bot_last(bot_of(&c, late), SIM_BOT_ERROR)->error_code);
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.partitions == 1, "partitions=%" PRIu64, s.partitions);
+  CHECK(&c, s.fenced > 0, "cut off past its lease, and not fenced");
+  clu_free(&c);
+}
+
+/* ---- Determinism --------------------------------------------------------- */
+
+static void cluster_config(simrun_config_t *cfg, uint64_t seed,
+                           uint32_t instances) {
+  simrun_config_default(cfg);
+  cfg->seed = seed;
+  cfg->players = 20;
+  cfg->duration = 30 * SEC;
+  cfg->instances = instances;
+  cfg->game.game_seconds = 10;
+  cfg->game.countdown = 1 * SEC;
+  char why[256];
+  cr_assert_eq(simrun_faults_parse("crash=0.5,pause=0.5,redis=0.5,"
+                                   "partition=0.5,rlatency=2ms,rjitter=1ms",
+                                   &cfg->faults, why, sizeof(why)),
+               0, "%s", why);
+}
+
+static simrun_summary_t run_once(const simrun_config_t *cfg) {
+  simrun_mix_t mix;
+  simrun_mix_draw(cfg->seed, &mix);
+  simrun_summary_t s;
+  int rc = simrun_run_once(cfg, &mix, NULL, NULL, &s);
+  if (rc != 0)
+    fprintf(stderr,
+            "sim_cluster: seed %" PRIu64 " with %u instances failed: %s\n",
+            cfg->seed, cfg->instances, s.failure);
+  cr_assert_eq(rc, 0, "seed %" PRIu64 ": %s", cfg->seed, s.failure);
+  return s;
+}
+
+Test(sim_cluster, a_cluster_run_with_faults_is_a_function_of_its_seed,
+     .timeout = 60) {
+  uint64_t seed = 707;
+  const char *env = getenv("OC_SEED");
+  if (env != NULL && *env != '\0')
+    seed = strtoull(env, NULL, 10);
+  simrun_config_t cfg;
+  cluster_config(&cfg, seed, 3);
+  simrun_summary_t one = run_once(&cfg), two = run_once(&cfg);
+  cr_assert_eq(one.hash, two.hash,
+               "seed %" PRIu64 ": %016" PRIx64 " then %016" PRIx64, seed,
+               one.hash, two.hash);
+  cr_assert_eq(one.redis_digest, two.redis_digest);
+  cr_assert_eq(one.deliveries, two.deliveries);
+  cr_assert_eq(one.crashes, two.crashes);
+  cr_assert_eq(one.pauses, two.pauses);
+  cr_assert_eq(one.redis_restarts, two.redis_restarts);
+  cr_assert_eq(one.partitions, two.partitions);
+  cr_assert(one.crashes + one.pauses + one.redis_restarts + one.partitions > 0,
+            "seed %" PRIu64 ": no cluster fault drawn", seed);
+  cluster_config(&cfg, seed + 1, 3);
+  simrun_summary_t other = run_once(&cfg);
+  cr_assert_neq(one.hash, other.hash, "seeds %" PRIu64 " and %" PRIu64 " agree",
+                seed, seed + 1);
+}
+
+Test(sim_cluster, one_instance_runs_as_if_there_were_no_cluster,
+     .timeout = 60) {
+  uint64_t seed = 708;
+  const char *env = getenv("OC_SEED");
+  if (env != NULL && *env != '\0')
+    seed = strtoull(env, NULL, 10);
+  simrun_config_t cfg;
+  cluster_config(&cfg, seed, 0);
+  /* The cluster's keys mean nothing to one process. */
+  simrun_summary_t zero = run_once(&cfg);
+  cfg.instances = 1;
+  simrun_summary_t one = run_once(&cfg);
+  cr_assert_eq(zero.hash, one.hash,
+               "seed %" PRIu64 ": instances 0 %016" PRIx64
+               ", instances 1 %016" PRIx64,
+               seed, zero.hash, one.hash);
+  simrun_faults_default(&cfg.faults);
+  cfg.instances = 0;
+  simrun_summary_t plain = run_once(&cfg);
+  cr_assert_eq(zero.hash, plain.hash,
+               "cluster fault keys changed a one-process run");
+  cr_assert_eq(zero.instances, 0u);
+  cr_assert_eq(
+      zero.crashes + zero.pauses + zero.redis_restarts + zero.partitions, 0u);
+  for (int i = SIMRUN_COV_ONE_PROCESS_COUNT_; i < SIMRUN_COV_COUNT_; i++)
+    cr_assert_eq(zero.cov[i], 0u, "%s reached by one process",
+                 simrun_cov_name((simrun_cov_t)i));
+}
