@@ -121,6 +121,8 @@ const char *game_tag_name(uint16_t tag) {
   case GAME_TAG_TIMER_CL_RENEW: return "timer_cl_renew";
   case GAME_TAG_TIMER_CL_POLL: return "timer_cl_poll";
   case GAME_TAG_TIMER_CL_CLAIM: return "timer_cl_claim";
+  case GAME_TAG_CL_RESET: return "cl_reset";
+  case GAME_TAG_LOST_HERE: return "lost_here";
   default: return NULL;
   }
 }

@@ -61,6 +61,7 @@ typedef struct request {
 typedef struct lost_wait {
   uint64_t key;
   char id[RT_SUBJECT_MAX];
+  char room[32];
 } lost_wait_t;
 
 typedef struct cluster {
@@ -77,9 +78,9 @@ typedef struct cluster {
   request_t *ring; /* PENDING_MAX */
   uint32_t head, count;
   rt_time_ns backoff;
-  rt_time_ns renew_sent_at; /* of the last renew Redis accepted */
   rt_time_ns connect_at;    /* the connect began (CONNECTING) */
   bool renewed_once;        /* a lease was held since the start */
+  bool epoch_up;            /* this incarnation has renewed */
   bool renew_out;           /* a renew waits for its reply */
   bool poll_out;
   uint64_t connect_timer, renew_timer, poll_timer;
@@ -356,12 +357,13 @@ static void send_renew(cluster_t *c) {
   char ttl[24];
   snprintf(ttl, sizeof(ttl), "%" PRId64,
            (int64_t)(c->cfg.lease / RT_NS_PER_MS));
-  const char *args[] = {c->epoch, c->cfg.public_url, ttl};
+  const char *args[] = {c->epoch, c->cfg.public_url, ttl,
+                        c->epoch_up ? "1" : "0"};
   request_t rq = {.kind = REQ_RENEW};
   /* Set first: a write that fails inside eval drops the link, which
    * clears it again. */
   c->renew_out = true;
-  if (eval(c, &rq, LUA_RENEW, 3, args) < 0)
+  if (eval(c, &rq, LUA_RENEW, 4, args) < 0)
     c->renew_out = false;
 }
 
@@ -427,12 +429,19 @@ static void copy_str(char *out, size_t cap, const char *s) {
 static void record_lost(cluster_t *c, const redisReply *r, size_t at,
                         const char *who);
 
+static void new_epoch(cluster_t *c);
+
 static void on_fenced(cluster_t *c) {
   c->stats.fenced++;
   rt_log(cw(c), RT_LOG_ERROR, "cluster.fenced",
          "epoch=%s note=lease_lapsed_and_acted_on", c->epoch);
   to_manager(c, GAME_TAG_CL_FENCED, NULL, 0);
-  /* A new incarnation: nothing of the old one comes back. */
+  new_epoch(c);
+}
+
+/* A new incarnation: nothing of the old one comes back. */
+static void new_epoch(cluster_t *c) {
+  c->epoch_up = false;
   uint64_t nonce = rt_rng_next(&c->rng);
   char *slash = strrchr(c->epoch, '/');
   if (slash != NULL)
@@ -440,12 +449,11 @@ static void on_fenced(cluster_t *c) {
   rt_log(cw(c), RT_LOG_INFO, "cluster.epoch", "epoch=%s", c->epoch);
 }
 
-static void on_renew_reply(cluster_t *c, const request_t *rq,
-                           const redisReply *r) {
+static void on_renew_reply(cluster_t *c, const redisReply *r) {
   c->renew_out = false;
   if (elem_int(r, 0) == 1) {
     c->stats.lease_renewals++;
-    c->renew_sent_at = rq->sent_at;
+    c->epoch_up = true;
     long long purged = elem_int(r, 1);
     if (purged > 0) {
       c->stats.tickets_purged += (uint64_t)purged;
@@ -465,6 +473,23 @@ static void on_renew_reply(cluster_t *c, const request_t *rq,
       rt_log(cw(c), RT_LOG_INFO, "cluster.up", "epoch=%s redis=%s:%u", c->epoch,
              c->cfg.host, (unsigned)c->cfg.port);
     }
+    return;
+  }
+  if (elem_int(r, 0) == 2) {
+    /* Redis lost its data: nobody else knows our games or can end them,
+     * and our players may be matched anew elsewhere. Our games end here
+     * as server_lost (the Manager has the rooms store it), and we join
+     * again under a new incarnation, as after fencing, but our players
+     * stay connected: this instance is fine. */
+    c->stats.data_lost++;
+    rt_log(cw(c), RT_LOG_ERROR, "cluster.data_lost", "epoch=%s", c->epoch);
+    to_manager(c, GAME_TAG_CL_RESET, NULL, 0);
+    new_epoch(c);
+    if (c->state == S_UP)
+      to_manager(c, GAME_TAG_CL_DOWN, NULL, 0);
+    c->state = S_REGISTERING;
+    c->stats.up = 0;
+    send_renew(c);
     return;
   }
   if (elem_int(r, 0) == 0) {
@@ -553,6 +578,7 @@ static void record_lost(cluster_t *c, const redisReply *r, size_t at,
   lost_wait_t *l = &c->lost[c->lost_len++];
   l->key = key;
   copy_str(l->id, sizeof(l->id), who);
+  copy_str(l->room, sizeof(l->room), res.room_id);
 }
 
 static void on_lookup_reply(cluster_t *c, const request_t *rq,
@@ -635,7 +661,7 @@ static void on_reply(cluster_t *c, const request_t *rq, const redisReply *r) {
   }
   switch ((req_kind_t)rq->kind) {
   case REQ_AUTH: return;
-  case REQ_RENEW: on_renew_reply(c, rq, r); return;
+  case REQ_RENEW: on_renew_reply(c, r); return;
   case REQ_MATCH: on_match_reply(c, rq, r); return;
   case REQ_UNQUEUE: return;
   case REQ_LOOKUP: on_lookup_reply(c, rq, r); return;
@@ -761,13 +787,12 @@ static void on_claim(cluster_t *c, const rt_msg_t *msg) {
   const char *args[] = {room, c->epoch};
   if (up(c) && eval(c, &rq, LUA_CLAIM, 2, args) == RT_OK)
     return;
-  /* Redis cannot say. While the lease still holds by our own clock nobody
-   * can have declared this game lost: the end is ours. */
-  bool held =
-      c->renewed_once &&
-      rt_now(cw(c)) < c->renew_sent_at + c->cfg.lease - c->cfg.lease / 10;
-  answer_claim(c, msg->from, cl.seq,
-               held ? GAME_CL_CLAIM_DONE : GAME_CL_CLAIM_RETRY);
+  /* Redis cannot say: the room asks again. Storing on the strength of our
+   * own clock (the lease "still holds") raced a reaper: nobody else may
+   * declare the game lost before the lease lapses, but our write may land
+   * after it did, and the players would see a result the Store does not
+   * hold (the swarm's seed 127 of the first cluster swarm). */
+  answer_claim(c, msg->from, cl.seq, GAME_CL_CLAIM_RETRY);
 }
 
 static void on_recorded(cluster_t *c, const rt_msg_t *msg) {
@@ -776,11 +801,12 @@ static void on_recorded(cluster_t *c, const rt_msg_t *msg) {
   for (uint32_t i = 0; i < c->lost_len; i++) {
     if (c->lost[i].key != key)
       continue;
-    game_cl_player_t who;
-    memset(&who, 0, sizeof(who));
-    copy_str(who.id, sizeof(who.id), c->lost[i].id);
+    game_cl_lost_t lost;
+    memset(&lost, 0, sizeof(lost));
+    copy_str(lost.who.id, sizeof(lost.who.id), c->lost[i].id);
+    copy_str(lost.room, sizeof(lost.room), c->lost[i].room);
     c->lost[i] = c->lost[--c->lost_len];
-    tell_player(c, GAME_TAG_CL_LOST, &who);
+    to_manager(c, GAME_TAG_CL_LOST, &lost, sizeof(lost));
     return;
   }
 }

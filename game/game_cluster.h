@@ -40,8 +40,10 @@
  *      players.
  *  (3) While Redis is unreachable no ticket is taken (JOIN_QUEUE answers
  *      matchmaking_unavailable), rooms play on, and a room that ends waits
- *      to claim its end unless its lease is still valid by its own clock
- *      (the last renew sent plus the lease); Redis back, all resumes.
+ *      to claim its end; Redis back, all resumes. (Storing at once while
+ *      the lease still held by the owner's clock raced a reaper whose
+ *      server_lost could land first: the players saw a result the Store
+ *      did not hold.)
  */
 #ifndef GAME_CLUSTER_H
 #define GAME_CLUSTER_H
@@ -93,6 +95,7 @@ typedef struct game_cluster_stats {
   uint64_t tickets_purged; /* dead instances' tickets removed */
   uint64_t server_lost;    /* games found lost, stored server_lost */
   uint64_t unavailable;    /* JOINs Redis could not take */
+  uint64_t data_lost;      /* times Redis came back without our lease */
   uint32_t up;             /* 1 while Redis answers */
 } game_cluster_stats_t;
 

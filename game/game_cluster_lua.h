@@ -10,16 +10,24 @@
 #ifndef GAME_CLUSTER_LUA_H
 #define GAME_CLUSTER_LUA_H
 
-/* ARGV: me, url, lease ms. Renew my lease unless I was declared dead, then
+/* ARGV: me, url, lease ms, was up ("1" once this incarnation renewed).
+ * An incarnation that was up and is no longer among the watched ones, yet
+ * not dead, finds that Redis lost its data (a restart without it): it
+ * renews nothing and is told so (2), for its games are known nowhere but
+ * in it now. Else: renew my lease unless I was declared dead, then
  * reap every watched incarnation whose lease lapsed: mark it dead, purge
  * its tickets and its inbox, and end each of its rooms that had not ended
  * (end:R "lost"), returning them so that the reaper stores them server_lost
  * (nobody else might: both players may never come back). Returns
- *   {1 renewed | 0 fenced, tickets purged, then per lost room: room, p1,
- *    n1, p2, n2} */
+ *   {1 renewed | 0 fenced | 2 data lost, tickets purged, then per lost
+ *    room: room, p1, n1, p2, n2} */
 static const char LUA_RENEW[] =
     "local me = ARGV[1]\n"
     "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {0, 0} end\n"
+    "if ARGV[4] == '1' and redis.call('SISMEMBER', 'oc:epochs', me) == 0 "
+    "then\n"
+    "  return {2, 0}\n"
+    "end\n"
     "redis.call('SET', 'oc:lease:' .. me, ARGV[2], 'PX', ARGV[3])\n"
     "redis.call('SADD', 'oc:epochs', me)\n"
     "local out = {1, 0}\n"

@@ -95,6 +95,9 @@ enum {
   GAME_TAG_TIMER_CL_RENEW,
   GAME_TAG_TIMER_CL_POLL,
   GAME_TAG_TIMER_CL_CLAIM,
+  GAME_TAG_CL_RESET, /* Cluster -> Manager: Redis lost its data (a restart
+                        without it) while this incarnation was up */
+  GAME_TAG_LOST_HERE, /* Manager -> Room: end server_lost, stored here */
 };
 
 /* ---- The cluster's messages ---------------------------------------------- */
@@ -103,6 +106,12 @@ typedef struct game_cl_player {
   char id[RT_SUBJECT_MAX];
   char name[RT_NAME_MAX];
 } game_cl_player_t;
+
+/* CL_LOST: the player's game was found lost (stored server_lost). */
+typedef struct game_cl_lost {
+  game_cl_player_t who;
+  char room[32];
+} game_cl_lost_t;
 
 /* A pair taken by this instance, which owns the room: seat 0 the older
  * ticket. remote[i]: that player's ticket was another instance's (it is

@@ -473,12 +473,18 @@ static player_t *player_of(manager_t *m, const rt_msg_t *msg) {
 }
 
 static void on_cl_lost(manager_t *m, const rt_msg_t *msg) {
-  player_t *p = player_of(m, msg);
-  if (p == NULL || p->state == P_PLAYING)
+  game_cl_lost_t lost;
+  if (!read_buf(msg, &lost, sizeof(lost)))
+    return;
+  lost.who.id[sizeof(lost.who.id) - 1] = '\0';
+  lost.room[sizeof(lost.room) - 1] = '\0';
+  player_t *p = find(m, lost.who.id);
+  if (p == NULL || p->client == 0 || p->state == P_PLAYING)
     return;
   m->g->stats.server_lost_told++;
   send_frame(m, p,
-             game_proto_game_over("none", "server_lost", (game_scores_t){0}));
+             game_proto_game_over("none", "server_lost", (game_scores_t){0},
+                                  lost.room));
 }
 
 static void on_cl_unavailable(manager_t *m, const rt_msg_t *msg) {
@@ -509,6 +515,29 @@ static void on_cl_taken(manager_t *m, const rt_msg_t *msg) {
   rt_msg_t r = rt_msg_make(GAME_TAG_REPLACED, NULL, 0);
   if (rt_send(mworld(m), p->client, &r) < 0)
     rt_stop(mworld(m), p->client, RT_REASON_USER);
+}
+
+/* Redis lost its data while this incarnation was up: nobody else knows
+ * our games any more, so each ends here as server_lost, stored by its
+ * room, and its players are free at once (a player may be matched anew
+ * elsewhere before the room has stored it: it must not be seated here
+ * meanwhile). The players stay connected; the room tells them. */
+static void on_cl_reset(manager_t *m) {
+  uint32_t n = 0;
+  uint64_t *rooms = rt_idmap_sorted_keys(&m->rooms, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    room_entry_t *e = rt_idmap_del(&m->rooms, rooms[i]);
+    rt_msg_t f = rt_msg_make(GAME_TAG_LOST_HERE, NULL, 0);
+    (void)rt_send(mworld(m), rooms[i], &f);
+    for (int k = 0; k < 2; k++) {
+      e->seats[k]->state = P_IDLE;
+      e->seats[k]->room = 0;
+      release_seat(m, e->seats[k]);
+    }
+    free(e);
+  }
+  free(rooms);
+  on_cl_down(m);
 }
 
 /* This incarnation was declared dead: its games are server_lost elsewhere.
@@ -618,13 +647,17 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
     }
   } else if (p->state == P_QUEUED) {
     send_frame(m, p, game_proto_queued());
-  } else if ((over = missed_take(m, p->id)) != NULL) {
-    rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_missed", "player=%s",
-           p->id);
-    send_frame(m, p, over); /* Invariant (6) */
-  } else if (clustered(m)) {
-    /* Is this player's game on another instance? */
-    (void)to_cluster(m, GAME_TAG_CL_LOOKUP, p);
+  } else {
+    if ((over = missed_take(m, p->id)) != NULL) {
+      rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_missed", "player=%s",
+             p->id);
+      send_frame(m, p, over); /* Invariant (6) */
+    }
+    /* Is this player's game on another instance? Asked even after a
+     * missed result: in a cluster the player may have played elsewhere
+     * since, and be in a game there now (that GAME_OVER names its room). */
+    if (clustered(m))
+      (void)to_cluster(m, GAME_TAG_CL_LOOKUP, p);
   }
 }
 
@@ -731,6 +764,7 @@ static void manager_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_CL_DOWN: on_cl_down(m); break;
   case GAME_TAG_CL_TAKEN: on_cl_taken(m, msg); break;
   case GAME_TAG_CL_FENCED: on_cl_fenced(m); break;
+  case GAME_TAG_CL_RESET: on_cl_reset(m); break;
   default: break;
   }
   m->g->stats.players = m->players;

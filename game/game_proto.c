@@ -288,13 +288,15 @@ rt_buf_t *game_proto_cookie_spawn(double x, double y) {
 }
 
 rt_buf_t *game_proto_game_over(const char *winner, const char *reason,
-                               game_scores_t s) {
+                               game_scores_t s, const char *room_id) {
   enc_t e;
   enc_init(&e);
   cJSON *p = enc_object(&e);
   add_str(&e, p, "winner", winner);
   add_str(&e, p, "reason", reason);
   add_scores(&e, p, s);
+  if (room_id != NULL)
+    add_str(&e, p, "roomId", room_id);
   return encode_message(&e, "GAME_OVER", p);
 }
 

@@ -81,8 +81,10 @@ rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq);
 rt_buf_t *game_proto_golden_claim(const char *claimed_by, game_scores_t s);
 rt_buf_t *game_proto_opponent_click(int32_t points);
 rt_buf_t *game_proto_cookie_spawn(double x, double y);
+/* room_id: a cluster's (PROTOCOL.md: its GAME_OVER names the game, which
+ * a player may hear of on another instance, late); NULL: none. */
 rt_buf_t *game_proto_game_over(const char *winner, const char *reason,
-                               game_scores_t s);
+                               game_scores_t s, const char *room_id);
 rt_buf_t *game_proto_error(const char *code, const char *message);
 /* MOVE (PROTOCOL.md, Cluster): {"url","roomId"}. */
 rt_buf_t *game_proto_move(const char *url, const char *room_id);

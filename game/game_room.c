@@ -239,9 +239,20 @@ static void on_fenced(room_t *r) {
   rt_stop(room_world(r), r->id, RT_REASON_NORMAL);
 }
 
+static void fill_result(room_t *r, game_end_reason_t reason, int loser);
+
 static void finish(room_t *r, game_end_reason_t reason, int loser) {
   if (r->phase == PHASE_FINISHING)
     return;
+  fill_result(r, reason, loser);
+  if (r->g->cluster != 0)
+    send_claim(r); /* game_cluster.h, (2): the end must be ours */
+  else
+    send_record(r);
+}
+
+/* The game ends now: its timers stop and its result is set. */
+static void fill_result(room_t *r, game_end_reason_t reason, int loser) {
   r->phase = PHASE_FINISHING;
   r->end_reason = reason;
   /* Invariant (2): no cookie outside the game. Left active, a player who
@@ -273,10 +284,25 @@ static void finish(room_t *r, game_end_reason_t reason, int loser) {
   rt_log(room_world(r), RT_LOG_INFO, "room.finish",
          "room=%s reason=%s p1=%d p2=%d winner=%s", r->room_id, res->reason,
          res->p1_score, res->p2_score, res->winner);
-  if (r->g->cluster != 0)
-    send_claim(r); /* game_cluster.h, (2): the end must be ours */
-  else
-    send_record(r);
+}
+
+/* Redis lost this game's record (a restart without its data) while it ran
+ * or waited to claim its end: nobody else can end it now, and its end can
+ * no longer be proven ours, so it ends server_lost, stored here. A result
+ * already being stored (the claim was won) stands. */
+static void on_lost_here(room_t *r) {
+  if (r->recorded || (r->phase == PHASE_FINISHING && !r->claiming &&
+                      r->claim_timer == 0))
+    return;
+  if (r->phase != PHASE_FINISHING)
+    fill_result(r, GAME_END_TIME, 0);
+  cancel(r, &r->claim_timer);
+  r->claiming = false;
+  snprintf(r->result.winner, sizeof(r->result.winner), "none");
+  snprintf(r->result.reason, sizeof(r->result.reason), "server_lost");
+  rt_log(room_world(r), RT_LOG_WARN, "room.lost_here", "room=%s", r->room_id);
+  r->g->stats.rooms_server_lost++;
+  send_record(r);
 }
 
 static void tell_manager_ended(room_t *r, rt_buf_t *over) {
@@ -298,7 +324,8 @@ static void tell_manager_ended(room_t *r, rt_buf_t *over) {
  * seeing GAME_OVER finds the player free), then the players, then stop. */
 static void complete(room_t *r) {
   rt_buf_t *over =
-      game_proto_game_over(r->result.winner, r->result.reason, scores(r));
+      game_proto_game_over(r->result.winner, r->result.reason, scores(r),
+                           r->g->cluster != 0 ? r->room_id : NULL);
   tell_manager_ended(r, over);
   if (!r->ended_sent) {
     rt_buf_unref(over);
@@ -574,6 +601,7 @@ static void room_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_CL_CLAIMED: on_claimed(r, msg); break;
   case GAME_TAG_TIMER_CL_CLAIM: on_claim_retry(r); break;
   case GAME_TAG_FENCED: on_fenced(r); break;
+  case GAME_TAG_LOST_HERE: on_lost_here(r); break;
   default: break;
   }
 }

@@ -129,10 +129,11 @@ void simrun_faults_format(const simrun_faults_t *f, char *out, size_t cap);
  * duration), so play goes on fault-free before the end. */
 void simrun_faults_draw(uint64_t seed, rt_time_ns duration,
                         simrun_faults_t *out);
-/* Swarm mode: about a third of seeds run a cluster of 2 to 5 instances,
- * with cluster faults drawn into f (its cluster keys; the rest stays);
- * the others leave *instances 0 and f untouched. Its own stream of the
- * seed: the other draws stay what they were. */
+/* Swarm mode: with *instances 0, about a third of seeds run a cluster of
+ * 2 to 5 instances (the others leave it 0); with *instances given, it
+ * stays. A cluster gets cluster faults drawn into f (its cluster keys; the
+ * rest stays). Its own stream of the seed: the other draws stay what they
+ * were. */
 void simrun_cluster_draw(uint64_t seed, uint32_t *instances,
                          simrun_faults_t *f);
 
@@ -325,6 +326,9 @@ typedef struct simrun_summary {
   uint64_t crashes, pauses, redis_restarts, partitions;
   uint64_t moves_seen, matches_cross, fenced, tickets_purged, server_lost;
   uint64_t redis_digest; /* the model's data at the end (in hash) */
+  /* Games a crash took whose record Redis then lost (a restart without
+   * data) before anyone stored them: known nowhere, so never stored. */
+  uint64_t rooms_forgotten;
   uint64_t checks;               /* invariant checks run */
   uint64_t checks_by_deliveries; /* of which after check_deliveries */
   uint64_t recovery_rooms;       /* rooms running at the fault end (R1) */

@@ -116,6 +116,16 @@ static const char *tag_name(uint16_t tag) {
                     : "";
 }
 
+/* Where an actor runs: a cluster's instance n is node n (simrun_cluster.c;
+ * "i<n>", or "i<n>.<k>" after restarts); node 0 is one process's server,
+ * or in a cluster the players, the Redis model and the runner. */
+static void node_name(uint32_t node, char *out, size_t cap) {
+  if (node == 0)
+    snprintf(out, cap, "node 0");
+  else
+    snprintf(out, cap, "instance i%u (node %u)", node, node);
+}
+
 static void print_event(FILE *out, const char *label, const trace_t *t,
                         uint64_t seq) {
   if (seq < t->from || seq - t->from >= t->len) {
@@ -124,12 +134,14 @@ static void print_event(FILE *out, const char *label, const trace_t *t,
     return;
   }
   const rt_delivery_t *d = &t->evs[seq - t->from];
+  char where[48];
+  node_name(d->node, where, sizeof(where));
   fprintf(out,
-          "  %s: seq=%" PRIu64 " t=%.9f actor=%" PRIu64 " (%s) from=%" PRIu64
+          "  %s: seq=%" PRIu64 " t=%.9f actor=%" PRIu64 " (%s) on %s from=%" PRIu64
           " tag=%u%s payload=%016" PRIx64 "\n",
           label, d->seq, (double)d->at / RT_NS_PER_S, d->actor,
-          t->names[seq - t->from], d->from, (unsigned)d->tag, tag_name(d->tag),
-          d->payload_hash);
+          t->names[seq - t->from], where, d->from, (unsigned)d->tag,
+          tag_name(d->tag), d->payload_hash);
 }
 
 /* The first index where two checkpoint lists differ, or where one ends. */
@@ -247,11 +259,18 @@ int simrun_check_determinism(const simrun_config_t *cfg,
         narrow(cfg, mix, checkpoints_max, nudge_second, &t1, &t2, &i, &passes);
     if (err < 0)
       return err;
+    char where[48] = "";
+    if (i < t1.len && t1.evs != NULL && t1.evs[i].node != 0) {
+      char name[40];
+      node_name(t1.evs[i].node, name, sizeof(name));
+      snprintf(where, sizeof(where), " on %s", name);
+    }
     snprintf(res->determinism, sizeof(res->determinism),
-             "runs part at delivery #%" PRIu64 " (run 1: %" PRIu64
+             "runs part at delivery #%" PRIu64 "%s (run 1: %" PRIu64
              " deliveries, hash %016" PRIx64 "; run 2: %" PRIu64
              ", hash %016" PRIx64 "; found in %u passes)",
-             t1.from + i, seen1, res->sum.hash, seen2, again.hash, passes);
+             t1.from + i, where, seen1, res->sum.hash, seen2, again.hash,
+             passes);
   }
   fprintf(report, "determinism: seed %" PRIu64 ": %s\n", cfg->seed,
           res->determinism);

@@ -225,10 +225,12 @@ void simrun_cluster_draw(uint64_t seed, uint32_t *instances,
                          simrun_faults_t *f) {
   rt_rng_t rng;
   rt_rng_init(&rng, seed, KEY_CLUSTER_DRAW);
-  *instances = 0;
-  if (rt_rng_double(&rng) >= 1.0 / 3.0)
+  bool cluster = rt_rng_double(&rng) < 1.0 / 3.0;
+  uint32_t k = (uint32_t)rt_rng_range(&rng, 2, 5);
+  if (*instances == 0)
+    *instances = cluster ? k : 0;
+  if (*instances < 2)
     return;
-  *instances = (uint32_t)rt_rng_range(&rng, 2, 5);
   double *probs[] = {&f->crash, &f->pause, &f->redis, &f->partition};
   const double hi[] = {0.6, 0.6, 0.6, 0.6};
   for (int i = 0; i < 4; i++) {

@@ -226,6 +226,15 @@ void simrun__poll_read(simrun_t *run, player_t *p) {
 static void on_game_over(simrun_t *run, player_t *p, pbot_t *pb,
                          const sim_bot_record_t *r) {
   run->sum.game_overs_seen++;
+  /* A cluster's GAME_OVER names its game (PROTOCOL.md): a player may hear
+   * late, on another instance, of a game that ended while it was away,
+   * after it had played others. It is checked as that game's. */
+  if (run->cluster && r->room_id[0] != '\0' && !pb->retired &&
+      !(pb->awaiting_over && strcmp(pb->room, r->room_id) == 0)) {
+    snprintf(pb->room, sizeof(pb->room), "%s", r->room_id);
+    pb->room_conn = r->conn;
+    pb->awaiting_over = true;
+  }
   /* No GAME_START on this connection: the result of the game the player
    * was in when its connection changed, which ended as it came back (the
    * Manager sends it). It is checked as that game's GAME_OVER. */

@@ -548,7 +548,7 @@ Test(game_proto, game_over_has_winner_reason_and_scores) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     game_scores_t s = {(int32_t)i, 77};
-    rt_buf_t *b = game_proto_game_over(cases[i].winner, cases[i].reason, s);
+    rt_buf_t *b = game_proto_game_over(cases[i].winner, cases[i].reason, s, NULL);
     cJSON *p;
     cJSON *root = parse_frame(b, "GAME_OVER", &p);
     static const char *const keys[] = {"winner", "reason", "p1Score", "p2Score",

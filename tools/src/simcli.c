@@ -19,7 +19,8 @@ void simcli_usage(FILE *out) {
       "  --instances K         a cluster of K server instances sharing a\n"
       "                        simulated Redis and one Store (default 1;\n"
       "                        a swarm draws 2-5 for a third of its seeds\n"
-      "                        unless --instances or --faults is given)\n"
+      "                        unless given, and cluster faults unless\n"
+      "                        --faults is)\n"
       "  --faults SPEC         faults during the active phase (below)\n"
       "  --swarm K             run seeds N..N+K-1, faults and mix drawn\n"
       "                        from each seed (unless --faults is given)\n"
@@ -272,7 +273,7 @@ void simcli_plan(const simcli_options_t *o, uint64_t seed, simrun_plan_t *out) {
     if (o->limit_set[i])
       *simrun_limit_field(&out->limits, i) = *simrun_limit_field(&given, i);
   out->instances = o->instances;
-  if (o->swarm > 0 && o->instances == 0 && o->faults_spec == NULL)
+  if (o->swarm > 0 && o->faults_spec == NULL)
     simrun_cluster_draw(seed, &out->instances, &out->faults);
   simrun_mix_draw(seed, &out->mix);
   simrun_faults_format(&out->faults, out->faults_text,
