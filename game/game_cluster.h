@@ -44,6 +44,12 @@
  *      the lease still held by the owner's clock raced a reaper whose
  *      server_lost could land first: the players saw a result the Store
  *      did not hold.)
+ *  (4) Redis restarting without its data: an incarnation that was up and is
+ *      no longer among the watched ones (and not dead) learns it at its
+ *      next renew. Its games, known nowhere else now, end server_lost,
+ *      stored by their rooms; its players stay connected and free; it joins
+ *      again under a new incarnation. Games of an owner that had crashed
+ *      and was not yet reaped are lost with the data (never stored).
  */
 #ifndef GAME_CLUSTER_H
 #define GAME_CLUSTER_H

@@ -48,6 +48,14 @@
  * Determinism: everything derives from the seed; no wall clock, no rand(),
  * no threads. Same config, same hash (simrun_summary_t.hash).
  *
+ * A cluster (instances >= 2; sim/simrun_cluster.c): K servers in nodes 1..K
+ * of the one world, on ports SIMRUN_PORT + i, joined through the Redis
+ * model on SIMRUN_REDIS_PORT and sharing one in-memory Store; the players
+ * and the model are node 0. Its faults (crash, pause, Redis restarts,
+ * partitions) are in the --faults grammar below, its invariants (C1-C4) in
+ * simrun_cluster.c. The liveness bounds grow by the time a cluster takes
+ * to heal (restarts, backoff, a lease to lapse and be reaped).
+ *
  * What programs do with runs (reports, swarms of seeds, the determinism
  * check) is in simrun_report.h.
  */
