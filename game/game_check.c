@@ -43,7 +43,8 @@ static int check_rooms(const game_t *g, bool quiescent, char *why, size_t cap) {
   for (uint32_t i = 0; i < n && rc == 0; i++) {
     const void *room = rt_idmap_get(&g->rooms_live, ids[i]);
     rc = game__room_check(g, room, quiescent, why, cap);
-    if (rc == 0 && quiescent && g->manager_state != NULL)
+    if (rc == 0 && quiescent && g->manager_state != NULL &&
+        !game__room_detached(room))
       rc = check_seated(g, ids[i], room, why, cap);
   }
   free(ids);

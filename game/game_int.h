@@ -208,6 +208,8 @@ struct game {
   /* Read-only views for game_check (game_check.h), kept by the actors
    * themselves: live rooms and clients by actor id, the Manager's state. */
   rt_idmap_t rooms_live;   /* room actor id -> its room state */
+  uint32_t rooms_detached; /* live rooms the Manager let go (LOST_HERE):
+                              storing their server_lost, seating nobody */
   rt_idmap_t clients_live; /* connection actor id -> its client state */
   void *manager_state;     /* NULL once the Manager stopped */
   /* The cluster (game_cluster.h): 0 and NULL when this is one process. */
@@ -228,6 +230,8 @@ int game__room_check(const game_t *g, const void *room, bool quiescent,
                      char *why, size_t cap);
 int game__client_check(const game_t *g, const void *client, bool quiescent,
                        char *why, size_t cap);
+/* A live room the Manager let go (LOST_HERE): it seats nobody any more. */
+bool game__room_detached(const void *room);
 /* A live room's id ("roomId", the Store's key). */
 const char *game__room_public_id(const void *room);
 /* The two player ids seated in a live room. */

@@ -907,8 +907,10 @@ static int check_rooms(const manager_t *m, bool quiescent, char *why,
       rc = FAIL("room %" PRIu64 " in the table but no such room runs", ids[i]);
   }
   free(ids);
-  if (rc == 0 && quiescent && m->rooms.count != m->g->rooms_live.count)
-    rc = FAIL("the table has %u rooms, %u room actors run", m->rooms.count,
+  if (rc == 0 && quiescent &&
+      m->rooms.count + m->g->rooms_detached != m->g->rooms_live.count)
+    rc = FAIL("the table has %u rooms (and %u let go), %u room actors run",
+              m->rooms.count, m->g->rooms_detached,
               m->g->rooms_live.count);
   return rc;
 }

@@ -59,6 +59,7 @@ typedef struct room {
   rt_actor_id_t id;
   uint64_t seq;
   char room_id[32];
+  bool detached; /* LOST_HERE: the Manager let it go (game_t.rooms_detached) */
   seat_t seats[2];
   phase_t phase;
   int32_t time_remaining;
@@ -213,7 +214,6 @@ static void on_claimed(room_t *r, const rt_msg_t *msg) {
            r->room_id);
     snprintf(r->result.winner, sizeof(r->result.winner), "none");
     snprintf(r->result.reason, sizeof(r->result.reason), "server_lost");
-    r->g->stats.rooms_server_lost++;
     r->recorded = true;
     complete(r);
     return;
@@ -291,6 +291,10 @@ static void fill_result(room_t *r, game_end_reason_t reason, int loser) {
  * no longer be proven ours, so it ends server_lost, stored here. A result
  * already being stored (the claim was won) stands. */
 static void on_lost_here(room_t *r) {
+  if (!r->detached) {
+    r->detached = true; /* the Manager let it go, whatever comes next */
+    r->g->rooms_detached++;
+  }
   if (r->recorded || (r->phase == PHASE_FINISHING && !r->claiming &&
                       r->claim_timer == 0))
     return;
@@ -301,7 +305,6 @@ static void on_lost_here(room_t *r) {
   snprintf(r->result.winner, sizeof(r->result.winner), "none");
   snprintf(r->result.reason, sizeof(r->result.reason), "server_lost");
   rt_log(room_world(r), RT_LOG_WARN, "room.lost_here", "room=%s", r->room_id);
-  r->g->stats.rooms_server_lost++;
   send_record(r);
 }
 
@@ -333,6 +336,8 @@ static void complete(room_t *r) {
   }
   if (strcmp(r->result.reason, "server_lost") != 0)
     r->g->stats.rooms_finished[r->end_reason]++;
+  else
+    r->g->stats.rooms_server_lost++;
   for (int role = 0; role < 2; role++) {
     rt_actor_id_t client = r->seats[role].info.client;
     game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
@@ -614,6 +619,8 @@ static void room_on_stop(rt_actor_t *self, int reason) {
            "room=%s reason=%d", r->room_id, reason);
   }
   rt_idmap_del(&r->g->rooms_live, r->id);
+  if (r->detached)
+    r->g->rooms_detached--;
   free(r);
 }
 
@@ -666,6 +673,10 @@ int game_room_spawn(game_t *g, uint64_t seq, const game_seat_info_t *p1,
 /* ---- Checks (game_check.h) ----------------------------------------------- */
 
 #define FAIL(...) (snprintf(why, cap, __VA_ARGS__), -1)
+
+bool game__room_detached(const void *room) {
+  return ((const room_t *)room)->detached;
+}
 
 const char *game__room_public_id(const void *room) {
   return ((const room_t *)room)->room_id;
