@@ -333,3 +333,76 @@ Test(cluster_lua, the_reaper_ends_a_dead_owners_games_once) {
   cr_assert_str_eq(el(r, 0), "lost");
   freeReplyObject(r);
 }
+
+/* ---- What the first simulated cluster swarms found (session 10) ---------- */
+
+Test(cluster_lua, an_owner_at_my_own_url_that_is_not_me_is_an_earlier_process) {
+  /* a/1 owned r-2 and crashed; a/2 restarted at the same URL within a/1's
+   * lease. A MOVE there would send the player back to a/2 forever. */
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  freeReplyObject(join("x", "b/1", "r-1"));
+  freeReplyObject(join("y", "a/1", "r-2")); /* a/1 owns r-2 */
+  renew("a/2", "ws://a/ws");
+  redisReply *r = eval(LUA_LOOKUP, "x", "a/2", "ws://a/ws", NULL);
+  cr_assert_str_eq(el(r, 0), "lost", "got %s", el(r, 0));
+  cr_assert_str_eq(el(r, 1), "r-2");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("GET oc:end:r-2"), "lost");
+  cr_assert_str_eq(Q("EXISTS oc:dead:a/1"), "1");
+  /* Another instance still sends the player to a live owner at its URL. */
+  renew("a/3", "ws://a/ws");
+  renew("c/1", "ws://c/ws");
+  freeReplyObject(join("p", "c/1", "r-3"));
+  freeReplyObject(join("q", "a/3", "r-4")); /* a/3 owns r-4 */
+  r = eval(LUA_LOOKUP, "p", "b/1", "ws://b/ws", NULL);
+  cr_assert_str_eq(el(r, 0), "move");
+  cr_assert_str_eq(el(r, 2), "ws://a/ws");
+  freeReplyObject(r);
+  /* And MATCH, asked by the restarted one, does not call it "playing". */
+  r = eval(LUA_MATCH, "p", "name", "a/4", "r-5", "60000", "64", "ws://a/ws",
+           NULL);
+  cr_assert_str_eq(el(r, 0), "lapsed", "a/4 has no lease yet: %s", el(r, 0));
+  freeReplyObject(r);
+  renew("a/4", "ws://a/ws");
+  r = eval(LUA_MATCH, "p", "name", "a/4", "r-5", "60000", "64", "ws://a/ws",
+           NULL);
+  cr_assert_str_neq(el(r, 0), "playing", "sent to an earlier process");
+  freeReplyObject(r);
+}
+
+Test(cluster_lua, no_match_while_my_own_lease_lapsed) {
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  freeReplyObject(join("x", "b/1", "r-1"));
+  Q("DEL oc:lease:a/1"); /* cut off past its lease, not reaped yet */
+  redisReply *r = eval(LUA_MATCH, "y", "name", "a/1", "r-2", "60000", "64",
+                       "ws://a/ws", NULL);
+  cr_assert_str_eq(el(r, 0), "lapsed");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("ZCARD oc:queue"), "1", "x still waits");
+  cr_assert_str_eq(Q("EXISTS oc:room:r-2"), "0");
+}
+
+Test(cluster_lua, a_renew_after_redis_lost_its_data_says_so_and_renews_nothing) {
+  redisReply *r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", "0", NULL);
+  cr_assert_eq(eli(r, 0), 1, "a first renew is no data loss");
+  freeReplyObject(r);
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", "1", NULL);
+  cr_assert_eq(eli(r, 0), 1, "a renew with the data there");
+  freeReplyObject(r);
+  Q("FLUSHALL");
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", "1", NULL);
+  cr_assert_eq(eli(r, 0), 2, "Redis lost its data");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:lease:a/1"), "0", "nothing renewed");
+  /* The next incarnation joins as new. */
+  r = eval(LUA_RENEW, "a/2", "ws://a/ws", "3000", "0", NULL);
+  cr_assert_eq(eli(r, 0), 1);
+  freeReplyObject(r);
+  /* A dead incarnation is told it is dead, not that data was lost. */
+  Q("SET oc:dead:a/1 1");
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", "1", NULL);
+  cr_assert_eq(eli(r, 0), 0);
+  freeReplyObject(r);
+}
