@@ -121,6 +121,11 @@ int game_room_public_id(const game_t *g, rt_actor_id_t room, char *out,
   return 1;
 }
 
+bool game_room_detached(const game_t *g, rt_actor_id_t room) {
+  const void *r = room != 0 ? rt_idmap_get(&g->rooms_live, room) : NULL;
+  return r != NULL && game__room_detached(r);
+}
+
 bool game_room_live(const game_t *g, rt_actor_id_t room) {
   return room != 0 && rt_idmap_get(&g->rooms_live, room) != NULL;
 }

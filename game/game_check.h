@@ -47,6 +47,9 @@ void game_live_counts(const game_t *g, uint32_t *rooms, uint32_t *clients);
  * caller frees it; NULL when there are none or memory ran out: see *n). */
 uint64_t *game_live_rooms(const game_t *g, uint32_t *n);
 bool game_room_live(const game_t *g, rt_actor_id_t room);
+/* A live room the Manager let go (Redis lost its data): it seats nobody
+ * and is storing its server_lost. */
+bool game_room_detached(const game_t *g, rt_actor_id_t room);
 /* A live room's id ("roomId"): 1 with it in out, or 0 when not live. */
 int game_room_public_id(const game_t *g, rt_actor_id_t room, char *out,
                         size_t cap);

@@ -17,6 +17,8 @@
  *       for every room a crash took (nothing lost, never a win).
  *  (C4) Every GAME_OVER a player sees is the shared Store's row, stored
  *       once (simrun_checks.c, as for one process, over the one Store).
+ *  (C5) A game running on an instance that holds a live lease is one Redis
+ *       gives to that instance's current incarnation, if Redis knows it.
  * Per-instance checks (rt_world_check, game_check) run on each instance
  * that is up and not paused: a paused one's views lag by design.
  */
@@ -449,6 +451,32 @@ static int model_exists(simrun_t *run, const char *key) {
   return found;
 }
 
+/* HGET key field into out ("" for nil); -1 when the model could not
+ * answer. */
+static int model_hget(simrun_t *run, const char *key, const char *field,
+                      char *out, size_t cap) {
+  const char *argv[3] = {"HGET", key, field};
+  size_t lens[3] = {4, strlen(key), strlen(field)};
+  sim_redis_buf_t b;
+  sim_redis_buf_init(&b);
+  int rc = sim_redis_command(run->redis, NULL, 3, argv, lens,
+                             simrun__now(run), &b);
+  int ok = -1;
+  out[0] = '\0';
+  if (rc == 0 && b.len >= 5 && memcmp(b.data, "$-1\r\n", 5) == 0) {
+    ok = 0;
+  } else if (rc == 0 && b.len > 0 && b.data[0] == '$') {
+    const char *body = memchr(b.data, '\n', b.len);
+    size_t n = (size_t)strtoul((const char *)b.data + 1, NULL, 10);
+    if (body != NULL && (size_t)(body + 1 - (const char *)b.data) + n <= b.len) {
+      snprintf(out, cap, "%.*s", (int)n, body + 1);
+      ok = 0;
+    }
+  }
+  sim_redis_buf_deinit(&b);
+  return ok;
+}
+
 /* The instance's incarnation holds a live lease and is not marked dead. */
 static bool lease_live(simrun_t *run, const simrun_inst_t *in) {
   const char *e = game_cluster_epoch(in->server.game);
@@ -463,10 +491,7 @@ static bool lease_live(simrun_t *run, const simrun_inst_t *in) {
 }
 
 /* (C1) over every player. */
-static void check_one_room(simrun_t *run) {
-  bool live[SIMRUN_INSTANCES_MAX];
-  for (uint32_t i = 0; i < run->inst_len; i++)
-    live[i] = run->inst[i].up && lease_live(run, &run->inst[i]);
+static void check_one_room(simrun_t *run, const bool live[]) {
   for (uint32_t k = 0; k < run->players_len && !run->failed; k++) {
     const player_t *p = &run->players[k];
     if (!p->registered)
@@ -490,6 +515,36 @@ static void check_one_room(simrun_t *run) {
   }
 }
 
+/* (C5) A game running on an instance that holds a live lease is the one
+ * Redis names it the owner of, under its current incarnation: never a game
+ * Redis gave to another (a room let go after a data loss seats nobody,
+ * and a game whose end was claimed is no longer in Redis). */
+static void check_owners(simrun_t *run, const bool live[]) {
+  for (uint32_t i = 0; i < run->inst_len && !run->failed; i++) {
+    const simrun_inst_t *in = &run->inst[i];
+    if (!live[i] || in->paused)
+      continue;
+    const char *epoch = game_cluster_epoch(in->server.game);
+    uint32_t n = 0;
+    uint64_t *ids = game_live_rooms(in->server.game, &n);
+    for (uint32_t k = 0; k < n && !run->failed; k++) {
+      char room[32], key[64], owner[GAME_CLUSTER_ID_MAX + 16];
+      if (game_room_public_id(in->server.game, ids[k], room, sizeof(room)) !=
+              1 ||
+          game_room_detached(in->server.game, ids[k]))
+        continue;
+      snprintf(key, sizeof(key), "oc:room:%s", room);
+      if (model_hget(run, key, "e", owner, sizeof(owner)) == 0 &&
+          owner[0] != '\0' && strcmp(owner, epoch) != 0)
+        simrun__fail(run,
+                     "cluster: %s runs on %s (incarnation %s, lease live) but "
+                     "Redis names %s its owner",
+                     room, in->id, epoch, owner);
+    }
+    free(ids);
+  }
+}
+
 int simrun__cluster_check(simrun_t *run) {
   if (!run->cluster || run->failed)
     return run->failed ? -1 : 0;
@@ -503,7 +558,11 @@ int simrun__cluster_check(simrun_t *run) {
       return -1;
     }
   }
-  check_one_room(run);
+  bool live[SIMRUN_INSTANCES_MAX];
+  for (uint32_t i = 0; i < run->inst_len; i++)
+    live[i] = run->inst[i].up && lease_live(run, &run->inst[i]);
+  check_one_room(run, live);
+  check_owners(run, live);
   return run->failed ? -1 : 0;
 }
 
