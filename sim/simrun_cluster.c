@@ -271,6 +271,10 @@ static void inst_restart(simrun_t *run, uint32_t i) {
     simrun__fail(run, "instance %u could not restart", i + 1);
     return;
   }
+  if (i == 0) { /* simrun_game and simrun_server name the one running */
+    run->game = in->server.game;
+    run->srv = in->server.srv;
+  }
   run->baseline_actors += in->baseline;
   rt_log(run->w, RT_LOG_INFO, "simrun.restart", "instance=%s", in->id);
 }
