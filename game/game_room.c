@@ -304,6 +304,7 @@ static void on_lost_here(room_t *r) {
   r->claiming = false;
   snprintf(r->result.winner, sizeof(r->result.winner), "none");
   snprintf(r->result.reason, sizeof(r->result.reason), "server_lost");
+  r->result.p1_score = r->result.p2_score = 0; /* as a reaper stores it */
   rt_log(room_world(r), RT_LOG_WARN, "room.lost_here", "room=%s", r->room_id);
   send_record(r);
 }
@@ -326,8 +327,13 @@ static void tell_manager_ended(room_t *r, rt_buf_t *over) {
 /* The result is on disk: tell the Manager first (so a JOIN_QUEUE sent after
  * seeing GAME_OVER finds the player free), then the players, then stop. */
 static void complete(room_t *r) {
+  /* A game lost with its server counts nothing, whoever stored it (the
+   * reaper, a lookup, or this room after Redis lost its data): 0:0, as
+   * the Store's row and the history show it. */
+  bool lost = strcmp(r->result.reason, "server_lost") == 0;
   rt_buf_t *over =
-      game_proto_game_over(r->result.winner, r->result.reason, scores(r),
+      game_proto_game_over(r->result.winner, r->result.reason,
+                           lost ? (game_scores_t){0} : scores(r),
                            r->g->cluster != 0 ? r->room_id : NULL);
   tell_manager_ended(r, over);
   if (!r->ended_sent) {
@@ -750,10 +756,12 @@ int game__room_check(const game_t *g, const void *room, bool quiescent,
     return FAIL("%s: a golden cookie outside the game", r->room_id);
   if (r->ended_sent) /* Invariant (3): it stops in the turn it ends */
     return FAIL("%s: told the Manager it ended, still runs", r->room_id);
+  /* A game lost with its server (on_lost_here) counts nothing: 0:0. */
+  bool lost = strcmp(r->result.reason, "server_lost") == 0;
   if (r->phase == PHASE_FINISHING &&
       (strcmp(r->result.room_id, r->room_id) != 0 ||
-       r->result.p1_score != r->seats[0].score ||
-       r->result.p2_score != r->seats[1].score))
+       r->result.p1_score != (lost ? 0 : r->seats[0].score) ||
+       r->result.p2_score != (lost ? 0 : r->seats[1].score)))
     return FAIL("%s: the result (%d:%d) is not the game (%d:%d)", r->room_id,
                 r->result.p1_score, r->result.p2_score, r->seats[0].score,
                 r->seats[1].score);

@@ -55,7 +55,10 @@ void simcli_usage(FILE *out) {
       "  --connections-max N   open connections (503 above)     20000\n"
       "  --mailbox-cap N       each connection actor's mailbox  256\n"
       "  --ws-message-max N    WebSocket message in (1009)      512\n"
-      "  --link-buffer N       bytes in flight per link way     65536\n"
+      "  --link-buffer N       bytes in flight per link way     65536\n");
+  /* Two calls: one literal would pass C99's 4,095 bytes. */
+  fprintf(
+      out,
       "SPEC: 'none', or KEY=VALUE items separated by commas:\n"
       "  slow=P     fraction of players on a capped downlink (300-3000 "
       "B/s)\n"
@@ -70,6 +73,13 @@ void simcli_usage(FILE *out) {
       "             end of --duration); play goes on fault-free after it,\n"
       "             and every game running at T must end, every player\n"
       "             gone by T be forgotten, within a bound of T\n"
+      "  a cluster's (--instances 2 or more), per instance-minute:\n"
+      "  crash=P    every actor and connection gone; back 1-5 s later\n"
+      "             under a new id\n"
+      "  pause=P    no turns for the lease plus 0.1-2 s, then awake\n"
+      "  redis=P    (per minute) Redis down 0.1-3 s; half lose the data\n"
+      "  partition=P  cut off Redis for 0.5-6 s\n"
+      "  rlatency=D, rjitter=D  delay of the links to Redis (default 0)\n"
       "  P in [0, 1]; D with a unit ns, us, ms or s, at most 10s; T the\n"
       "  same, at most 24h. A swarm draws until= for about half its seeds.\n"
       "  e.g. slow=0.1,stall=0.05,reset=0.02,latency=20ms,jitter=5ms,"
