@@ -48,6 +48,7 @@ typedef enum {
   REQ_LOOKUP,
   REQ_CLAIM,
   REQ_POLL,
+  REQ_STORED,
 } req_kind_t;
 
 typedef struct request {
@@ -549,10 +550,21 @@ static void on_match_reply(cluster_t *c, const request_t *rq,
 
 /* Store a game as server_lost: its fields from reply r at `at` (room, p1,
  * n1, p2, n2). `who`: the player to tell once it is stored (CL_LOST), or
- * NULL (a reaped instance's game: nobody waits). The Store keeps one
- * result per room: another instance storing it too changes nothing. */
+ * NULL (a reaped instance's game: nobody waits). Once the Store holds it,
+ * STORED tells Redis the game awaits its row no more (LUA_RENEW returns
+ * the games awaiting one at every renew, to whichever instance renews:
+ * the reply that carried one may be lost with its connection). The Store
+ * keeps one result per room: another instance storing it too changes
+ * nothing. A game already being stored here is not stored again. */
 static void record_lost(cluster_t *c, const redisReply *r, size_t at,
                         const char *who) {
+  const char *room = elem_str(r, at);
+  if (room == NULL)
+    return;
+  for (uint32_t i = 0; i < c->lost_len; i++)
+    if (strcmp(c->lost[i].room, room) == 0 && (who == NULL ||
+                                               strcmp(c->lost[i].id, who) == 0))
+      return; /* in flight; its STORED (and CL_LOST) will come */
   game_result_t res;
   memset(&res, 0, sizeof(res));
   copy_str(res.room_id, sizeof(res.room_id), elem_str(r, at));
@@ -563,9 +575,9 @@ static void record_lost(cluster_t *c, const redisReply *r, size_t at,
   copy_str(res.winner, sizeof(res.winner), "none");
   copy_str(res.reason, sizeof(res.reason), "server_lost");
   res.finished_at_s = rt_wall_ns(cw(c)) / RT_NS_PER_S;
-  if (who != NULL && c->lost_len == LOST_MAX) {
+  if (c->lost_len == LOST_MAX) {
     rt_log(cw(c), RT_LOG_WARN, "cluster.lost_full", "room=%s", res.room_id);
-    return; /* the player's next reconnect asks again */
+    return; /* the next renew returns it, or the player's next reconnect */
   }
   rt_log(cw(c), RT_LOG_INFO, "cluster.server_lost", "room=%s p1=%s p2=%s",
          res.room_id, res.p1_id, res.p2_id);
@@ -573,11 +585,9 @@ static void record_lost(cluster_t *c, const redisReply *r, size_t at,
   if (game_store_record(cw(c), c->g->store, &res, key) < 0)
     return;
   c->stats.server_lost++;
-  if (who == NULL)
-    return;
   lost_wait_t *l = &c->lost[c->lost_len++];
   l->key = key;
-  copy_str(l->id, sizeof(l->id), who);
+  copy_str(l->id, sizeof(l->id), who != NULL ? who : "");
   copy_str(l->room, sizeof(l->room), res.room_id);
 }
 
@@ -667,6 +677,7 @@ static void on_reply(cluster_t *c, const request_t *rq, const redisReply *r) {
   case REQ_LOOKUP: on_lookup_reply(c, rq, r); return;
   case REQ_CLAIM: on_claim_reply(c, rq, r); return;
   case REQ_POLL: on_poll_reply(c, r); return;
+  case REQ_STORED: return;
   }
 }
 
@@ -806,7 +817,15 @@ static void on_recorded(cluster_t *c, const rt_msg_t *msg) {
     copy_str(lost.who.id, sizeof(lost.who.id), c->lost[i].id);
     copy_str(lost.room, sizeof(lost.room), c->lost[i].room);
     c->lost[i] = c->lost[--c->lost_len];
-    to_manager(c, GAME_TAG_CL_LOST, &lost, sizeof(lost));
+    /* Redis down: the next renew returns it again, and it is stored again
+     * (one row all the same). */
+    if (up(c)) {
+      const char *args[] = {lost.room};
+      request_t rq = {.kind = REQ_STORED};
+      (void)eval(c, &rq, LUA_STORED, 1, args);
+    }
+    if (lost.who.id[0] != '\0')
+      to_manager(c, GAME_TAG_CL_LOST, &lost, sizeof(lost));
     return;
   }
 }

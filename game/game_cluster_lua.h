@@ -17,10 +17,13 @@
  * in it now. Else: renew my lease unless I was declared dead, then
  * reap every watched incarnation whose lease lapsed: mark it dead, purge
  * its tickets and its inbox, and end each of its rooms that had not ended
- * (end:R "lost"), returning them so that the reaper stores them server_lost
- * (nobody else might: both players may never come back). Returns
- *   {1 renewed | 0 fenced | 2 data lost, tickets purged, then per lost
- *    room: room, p1, n1, p2, n2} */
+ * (end:R "lost"), each then awaiting a server_lost row (oc:unstored, its
+ * record kept a day): every renew returns up to 16 of those, whoever reaped
+ * them, until one instance's STORED says its Store holds the row. So a
+ * reply lost with its connection loses no game (nobody else might store
+ * it: both players may never come back); a row stored twice is one row. Returns
+ *   {1 renewed | 0 fenced | 2 data lost, tickets purged, then per game
+ *    awaiting its row: room, p1, n1, p2, n2} */
 static const char LUA_RENEW[] =
     "local me = ARGV[1]\n"
     "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {0, 0} end\n"
@@ -46,14 +49,24 @@ static const char LUA_RENEW[] =
     "'n2')\n"
     "      if rec[1] and redis.call('SET', 'oc:end:' .. r, 'lost', 'NX', 'EX',\n"
     "                               86400) then\n"
-    "        for _, v in ipairs({r, rec[1], rec[2], rec[3], rec[4]}) do\n"
-    "          out[#out + 1] = v\n"
-    "        end\n"
+    "        redis.call('ZADD', 'oc:unstored', redis.call('INCR', 'oc:useq'), r)\n"
+    "        redis.call('PEXPIRE', 'oc:room:' .. r, 86400000)\n"
     "      end\n"
     "    end\n"
     "    redis.call('DEL', 'oc:tickets:' .. e, 'oc:inbox:' .. e,\n"
     "               'oc:rooms:' .. e)\n"
     "    redis.call('SREM', 'oc:epochs', e)\n"
+    "  end\n"
+    "end\n"
+    "for _, r in ipairs(redis.call('ZRANGE', 'oc:unstored', 0, 15)) do\n"
+    "  local rec = redis.call('HMGET', 'oc:room:' .. r, 'p1', 'n1', 'p2', "
+    "'n2')\n"
+    "  if rec[1] then\n"
+    "    for _, v in ipairs({r, rec[1], rec[2], rec[3], rec[4]}) do\n"
+    "      out[#out + 1] = v\n"
+    "    end\n"
+    "  else\n"
+    "    redis.call('ZREM', 'oc:unstored', r)\n"
     "  end\n"
     "end\n"
     "return out\n";
@@ -172,9 +185,20 @@ static const char LUA_LOOKUP[] =
     "  end\n"
     "  redis.call('SET', 'oc:dead:' .. rec[1], '1', 'EX', 86400)\n"
     "  redis.call('SET', 'oc:end:' .. r, 'lost', 'EX', 86400)\n"
+    "  redis.call('ZADD', 'oc:unstored', redis.call('INCR', 'oc:useq'), r)\n"
+    "  redis.call('PEXPIRE', 'oc:room:' .. r, 86400000)\n"
     "end\n"
     "redis.call('DEL', 'oc:presence:' .. p)\n"
     "return {'lost', r, rec[2], rec[3], rec[4], rec[5]}\n";
+
+/* ARGV: room. A server_lost row for the room is in the Store: it awaits
+ * no more, and its record lives ten more minutes (a lookup then still
+ * tells a player the game was lost). */
+static const char LUA_STORED[] =
+    "if redis.call('ZREM', 'oc:unstored', ARGV[1]) == 1 then\n"
+    "  redis.call('PEXPIRE', 'oc:room:' .. ARGV[1], 600000)\n"
+    "end\n"
+    "return 1\n";
 
 /* ARGV: room, me. The owner ends its room: 'done' when the end is its to
  * record (set now, or by an earlier claim), 'lost' when the game was

@@ -425,6 +425,8 @@ static void gen_renew(run_t *r, cmd_t *c) {
   cmd_arg(c, e);
   cmd_fmt(c, "ws://%c.example:8001/ws", 'a' + c->client);
   cmd_arg(c, PICK(r, LEASES));
+  static const char *const was_up[] = {"1", "1", "0"};
+  cmd_arg(c, PICK(r, was_up));
   c->cmp = CMP_RENEW;
 }
 
@@ -434,6 +436,7 @@ static void gen_match(run_t *r, cmd_t *c) {
   cmd_eval(c, "LUA_MATCH", LUA_MATCH, 0);
   cmd_args(c, PICK(r, PLAYERS), PICK(r, NAMES), e, PICK(r, ROOMS),
            PICK(r, PRESENCES), PICK(r, GHOSTS), NULL);
+  cmd_fmt(c, "ws://%c.example:8001/ws", 'a' + c->client);
 }
 
 static void gen_unqueue(run_t *r, cmd_t *c) {
@@ -448,6 +451,12 @@ static void gen_lookup(run_t *r, cmd_t *c) {
   my_epoch(r, c->client, e, sizeof(e));
   cmd_eval(c, "LUA_LOOKUP", LUA_LOOKUP, 0);
   cmd_args(c, PICK(r, PLAYERS), e, NULL);
+  cmd_fmt(c, "ws://%c.example:8001/ws", 'a' + c->client);
+}
+
+static void gen_stored(run_t *r, cmd_t *c) {
+  cmd_eval(c, "LUA_STORED", LUA_STORED, 0);
+  cmd_args(c, PICK(r, ROOMS), NULL);
 }
 
 static void gen_claim(run_t *r, cmd_t *c) {
@@ -819,6 +828,7 @@ typedef struct step_spec {
 static const step_spec_t STEPS[] = {
     {18, true, gen_renew},       {18, true, gen_match},  {5, true, gen_unqueue},
     {8, true, gen_lookup},       {8, true, gen_claim},   {8, true, gen_poll},
+    {4, true, gen_stored},
     {14, false, gen_observe},    {6, false, gen_mutate}, {4, false, gen_wild},
     {4, false, gen_wild_script}, {1, false, gen_edge},
 };
@@ -1018,6 +1028,9 @@ typedef enum {
   COV_EDGE_AT,
   COV_EDGE_PAST,
   COV_UNAUTH,
+  COV_RENEW_DATA_LOST,
+  COV_MATCH_LAPSED,
+  COV_STORED,
   COV_COUNT
 } coverage_t;
 
@@ -1027,7 +1040,8 @@ static const char *const COVERAGE[COV_COUNT] = {
     "match:purged",  "unqueue:1",     "unqueue:0",     "lookup:none",
     "lookup:here",   "lookup:move",   "lookup:lost",   "claim:done",
     "claim:lost",    "cluster:error", "script:error",  "NOAUTH",
-    "WRONGTYPE",     "edge:at",       "edge:past",     "unauth:closed"};
+    "WRONGTYPE",     "edge:at",       "edge:past",     "unauth:closed",
+    "renew:data_lost", "match:lapsed", "stored"};
 
 static bool str_is(const redisReply *r, const char *s) {
   return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
@@ -1052,7 +1066,10 @@ static void cover_script(const char *name, const redisReply *r,
                                : r;
   int i;
   if (strcmp(name, "LUA_RENEW") == 0 && r->elements >= 2) {
-    counts[r->element[0]->integer == 1 ? COV_RENEWED : COV_RENEW_FENCED]++;
+    long long what = r->element[0]->integer;
+    counts[what == 1   ? COV_RENEWED
+           : what == 2 ? COV_RENEW_DATA_LOST
+                       : COV_RENEW_FENCED]++;
     counts[COV_RENEW_PURGED] += r->element[1]->integer > 0;
     counts[COV_RENEW_LOST] += r->elements > 2;
   } else if (strcmp(name, "LUA_MATCH") == 0 &&
@@ -1066,6 +1083,11 @@ static void cover_script(const char *name, const redisReply *r,
     counts[COV_LOOKUP_NONE + i]++;
   } else if (strcmp(name, "LUA_CLAIM") == 0) {
     counts[str_is(r, "done") ? COV_CLAIM_DONE : COV_CLAIM_LOST]++;
+  } else if (strcmp(name, "LUA_MATCH") == 0 && r->type == REDIS_REPLY_ARRAY &&
+             r->elements == 1 && str_is(r->element[0], "lapsed")) {
+    counts[COV_MATCH_LAPSED]++;
+  } else if (strcmp(name, "LUA_STORED") == 0) {
+    counts[COV_STORED]++;
   }
 }
 
