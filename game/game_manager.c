@@ -517,17 +517,14 @@ static void on_cl_taken(manager_t *m, const rt_msg_t *msg) {
     rt_stop(mworld(m), p->client, RT_REASON_USER);
 }
 
-/* Redis lost its data while this incarnation was up: nobody else knows
- * our games any more, so each ends here as server_lost, stored by its
- * room, and its players are free at once (a player may be matched anew
- * elsewhere before the room has stored it: it must not be seated here
- * meanwhile). The players stay connected; the room tells them. */
-static void on_cl_reset(manager_t *m) {
+/* Every room of the table is told `tag` and let go, and its players are
+ * free at once: none is seated here any more. */
+static void let_rooms_go(manager_t *m, uint16_t tag) {
   uint32_t n = 0;
   uint64_t *rooms = rt_idmap_sorted_keys(&m->rooms, &n);
   for (uint32_t i = 0; i < n; i++) {
     room_entry_t *e = rt_idmap_del(&m->rooms, rooms[i]);
-    rt_msg_t f = rt_msg_make(GAME_TAG_LOST_HERE, NULL, 0);
+    rt_msg_t f = rt_msg_make(tag, NULL, 0);
     (void)rt_send(mworld(m), rooms[i], &f);
     for (int k = 0; k < 2; k++) {
       e->seats[k]->state = P_IDLE;
@@ -537,6 +534,15 @@ static void on_cl_reset(manager_t *m) {
     free(e);
   }
   free(rooms);
+}
+
+/* Redis lost its data while this incarnation was up: nobody else knows
+ * our games any more, so each ends here as server_lost, stored by its
+ * room, and its players are free at once (a player may be matched anew
+ * elsewhere before the room has stored it: it must not be seated here
+ * meanwhile). The players stay connected; the room tells them. */
+static void on_cl_reset(manager_t *m) {
+  let_rooms_go(m, GAME_TAG_LOST_HERE);
   on_cl_down(m);
 }
 
@@ -544,21 +550,9 @@ static void on_cl_reset(manager_t *m) {
  * Every room stops storing nothing, every player is closed (1012) to come
  * back and hear it, and the table starts again. */
 static void on_cl_fenced(manager_t *m) {
-  uint32_t n = 0;
-  uint64_t *rooms = rt_idmap_sorted_keys(&m->rooms, &n);
-  for (uint32_t i = 0; i < n; i++) {
-    room_entry_t *e = rt_idmap_del(&m->rooms, rooms[i]);
-    rt_msg_t f = rt_msg_make(GAME_TAG_FENCED, NULL, 0);
-    (void)rt_send(mworld(m), rooms[i], &f);
-    for (int k = 0; k < 2; k++) {
-      e->seats[k]->state = P_IDLE;
-      e->seats[k]->room = 0;
-      release_seat(m, e->seats[k]);
-    }
-    free(e);
-  }
-  free(rooms);
+  let_rooms_go(m, GAME_TAG_FENCED);
   on_cl_down(m);
+  uint32_t n = 0;
   uint64_t *clients = rt_idmap_sorted_keys(&m->by_client, &n);
   for (uint32_t i = 0; i < n; i++) {
     rt_msg_t f = rt_msg_make(GAME_TAG_FENCED, NULL, 0);
