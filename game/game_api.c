@@ -320,6 +320,7 @@ static size_t cluster_metrics(const game_t *g, char *out, size_t cap) {
       "# TYPE overcookied_leases_total counter\n"
       "overcookied_leases_total{event=\"renewed\"} %" PRIu64 "\n"
       "overcookied_leases_total{event=\"fenced\"} %" PRIu64 "\n"
+      "overcookied_leases_total{event=\"data_lost\"} %" PRIu64 "\n"
       "# TYPE overcookied_matches_total counter\n"
       "overcookied_matches_total{where=\"local\"} %" PRIu64 "\n"
       "overcookied_matches_total{where=\"cross\"} %" PRIu64 "\n"
@@ -337,7 +338,7 @@ static size_t cluster_metrics(const game_t *g, char *out, size_t cap) {
       "overcookied_matchmaking_unavailable_total %" PRIu64 "\n",
       c.up, c.round_trips, (double)c.latency_sum_ns / 1e9, c.round_trips,
       (double)c.latency_max_ns / 1e9, c.connects - c.reconnects, c.reconnects,
-      c.redis_errors, c.lease_renewals, c.fenced, c.matches_local,
+      c.redis_errors, c.lease_renewals, c.fenced, c.data_lost, c.matches_local,
       c.matches_cross, s->moves, s->rooms, c.tickets_purged, c.server_lost,
       s->server_lost_told, s->rooms_server_lost, s->mm_unavailable);
   if (n < 0)

@@ -78,6 +78,14 @@ void simrun__check_game_over(simrun_t *run, player_t *p, pbot_t *pb,
                  r->reason, row.p1_score, row.p2_score, row.winner, row.reason);
     return;
   }
+  if (strcmp(row.reason, "server_lost") != 0 &&
+      !simrun__end_claimed(run, pb->room)) { /* (C6) */
+    simrun__fail(run,
+                 "%s: %s is stored as %s (winner %s), but its owner never "
+                 "claimed its end",
+                 p->name, pb->room, row.reason, row.winner);
+    return;
+  }
   bool p1 = strcmp(row.p1_id, p->belief.user_id) == 0;
   if (!p1 && strcmp(row.p2_id, p->belief.user_id) != 0) {
     simrun__fail(run, "%s (%s): GAME_OVER for %s, which seats %s and %s",

@@ -19,6 +19,10 @@
  *       once (simrun_checks.c, as for one process, over the one Store).
  *  (C5) A game running on an instance that holds a live lease is one Redis
  *       gives to that instance's current incarnation, if Redis knows it.
+ *  (C6) A game stored with a result (not server_lost) is one its owner
+ *       claimed (end:R "done"): a fenced owner, or one whose game was found
+ *       lost, records nothing (checked with every GAME_OVER a player sees,
+ *       while Redis has kept its data through the run).
  * Per-instance checks (rt_world_check, game_check) run on each instance
  * that is up and not paused: a paused one's views lag by design.
  */
@@ -328,6 +332,7 @@ static void redis_up(simrun_t *run) {
   if (!run->redis_keep) {
     sim_redis_flush(run->redis);
     forget_lost_rooms(run);
+    run->redis_flushes++;
   }
   if (sim_redis_listen(run->redis, run->sw, SIMRUN_REDIS_PORT) < 0)
     simrun__fail(run, "the Redis model could not serve again");
@@ -479,6 +484,26 @@ static int model_hget(simrun_t *run, const char *key, const char *field,
   }
   sim_redis_buf_deinit(&b);
   return ok;
+}
+
+/* (C6) A game stored with a result (not server_lost) was claimed by its
+ * owner: Redis holds end:R "done". Unknowable once Redis lost its data
+ * during the run (then true). */
+bool simrun__end_claimed(simrun_t *run, const char *room) {
+  if (!run->cluster || run->redis_flushes > 0)
+    return true;
+  const char *argv[2] = {"GET", NULL};
+  char key[64];
+  snprintf(key, sizeof(key), "oc:end:%s", room);
+  argv[1] = key;
+  size_t lens[2] = {3, strlen(key)};
+  sim_redis_buf_t b;
+  sim_redis_buf_init(&b);
+  int rc = sim_redis_command(run->redis, NULL, 2, argv, lens,
+                             simrun__now(run), &b);
+  bool done = rc == 0 && b.len == 10 && memcmp(b.data, "$4\r\ndone\r\n", 10) == 0;
+  sim_redis_buf_deinit(&b);
+  return done;
 }
 
 /* The instance's incarnation holds a live lease and is not marked dead. */

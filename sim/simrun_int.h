@@ -200,6 +200,7 @@ struct simrun {
   rt_time_ns redis_at, redis_back; /* the next Redis restart; its end */
   bool redis_keep;
   bool redis_recovering; /* back, and some Cluster not joined yet */
+  uint32_t redis_flushes; /* restarts that lost the data */
   bool armed;            /* cluster faults drawn */
   uint32_t starting;     /* the instance server_start is building */
   char (*lost_rooms)[32]; /* (C3) rooms crashes took, not stored then */
@@ -321,6 +322,8 @@ void simrun__cluster_faults_end(simrun_t *run);
 rt_time_ns simrun__cluster_next(const simrun_t *run);
 /* The cluster's own invariants (simrun.h), with the world between turns. */
 int simrun__cluster_check(simrun_t *run);
+/* (C6): the game was claimed by its owner (or cannot be known). */
+bool simrun__end_claimed(simrun_t *run, const char *room);
 /* (C3), at L1. */
 void simrun__check_lost_rooms(simrun_t *run);
 /* The cluster's counters and coverage into a summary. */

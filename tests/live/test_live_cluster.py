@@ -278,7 +278,7 @@ class ClusterTest(unittest.TestCase):
 
     # ---- d -------------------------------------------------------------
 
-    def test_d_redis_restart(self):
+    def test_d_redis_restart_without_its_data(self):
         a, b = self.start("a", "--game-length", "5"), \
             self.start("b", "--game-length", "5")
         self.wait_up(a)
@@ -304,8 +304,12 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(err["payload"]["code"], "matchmaking_unavailable")
             await asyncio.sleep(2.0)
             self.redis.start()
-            # Games in progress finish (their ends wait for Redis if the
-            # lease ran out meanwhile) and are stored.
+            # Redis came back without its data: the games in progress were
+            # known to their owners alone, which cannot prove their ends
+            # their own, so each ends server_lost, stored by its room and
+            # told to its players, who stay connected (game_cluster.h,
+            # guarantee (4); until session 10 they played on, and a player
+            # could meanwhile be matched again elsewhere).
             await asyncio.wait_for(asyncio.gather(*tasks), 30)
             # Matchmaking comes back by itself.
             for i in (a, b):
@@ -318,13 +322,22 @@ class ClusterTest(unittest.TestCase):
         stored = games(self.db)
         self.check_games(players + [r, s], stored)
         self.assertEqual(len(stored), 4)
-        for p in players + [r, s]:
+        for p in players:
+            self.assertEqual(p.over["reason"], "server_lost")
+            self.assertEqual(p.over["winner"], "none")
+            self.assertEqual(stored[p.over["roomId"]][5], "server_lost")
+        for p in (r, s):
             self.assertEqual(p.over["reason"], "time")
+        lost = 0
         for i in (a, b):
             self.assertIsNone(i.proc.poll(), i.name + " died: " + i.err())
+            m = i.metrics()
             self.assertGreaterEqual(
-                i.metrics()['overcookied_redis_connects_total{kind="reconnect"}'],
-                1)
+                m['overcookied_redis_connects_total{kind="reconnect"}'], 1)
+            self.assertEqual(m['overcookied_leases_total{event="data_lost"}'],
+                             1, i.name)
+            lost += m['overcookied_server_lost_total{event="owner_ended"}']
+        self.assertEqual(lost, 3, "each game in progress ended by its owner")
 
     # ---- f -------------------------------------------------------------
 
