@@ -76,9 +76,14 @@ static int migrate(sqlite3 *db) {
     return SQLITE_MISMATCH; /* written by a newer server: do not touch it */
   if (version < 1) {
     rc = exec(db, "BEGIN IMMEDIATE");
+    /* Another instance sharing the file may have migrated while we waited
+     * for the write lock: read the version again under it, or its tables
+     * would be created twice ("already exists"). */
     if (rc == SQLITE_OK)
+      rc = user_version(db, &version);
+    if (rc == SQLITE_OK && version < 1)
       rc = exec(db, schema_v1);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK && version < 1)
       rc = exec(db, "PRAGMA user_version = 1");
     if (rc == SQLITE_OK)
       rc = exec(db, "COMMIT");
