@@ -31,8 +31,11 @@
 #include "game_check.h"
 #include "game_cluster.h"
 #include "game_store.h"
+#include "rt_assert.h"
 #include "sim_pipe.h"
 #include "sim_redis.h"
+
+#include <hiredis/hiredis.h>
 
 #include <inttypes.h>
 #include <math.h>
@@ -444,46 +447,59 @@ rt_time_ns simrun__cluster_next(const simrun_t *run) {
 
 /* ---- Checks -------------------------------------------------------------- */
 
-/* Whether the model holds `key` now (a read the checker makes; it changes
- * nothing a reply shows). -1 when the model could not answer. */
-static int model_exists(simrun_t *run, const char *key) {
-  const char *argv[2] = {"EXISTS", key};
-  size_t lens[2] = {6, strlen(key)};
-  sim_redis_buf_t out;
-  sim_redis_buf_init(&out);
-  int rc = sim_redis_command(run->redis, NULL, 2, argv, lens,
-                             simrun__now(run), &out);
-  int found = rc == 0 && out.len >= 3 && out.data[0] == ':'
-                  ? out.data[1] == '1'
-                  : -1;
-  sim_redis_buf_deinit(&out);
+/* One command to the model, as a read the checker makes (it changes
+ * nothing a reply shows), its reply decoded by hiredis's reader: 1 with a
+ * string or integer reply in out (an integer as its digits), 0 for nil,
+ * -1 when the model could not answer or answered otherwise. */
+static int model_ask(simrun_t *run, int argc, const char *const *argv,
+                     char *out, size_t cap) {
+  size_t lens[4];
+  RT_ASSERT(argc > 0 && argc <= 4);
+  for (int i = 0; i < argc; i++)
+    lens[i] = strlen(argv[i]);
+  sim_redis_buf_t b;
+  sim_redis_buf_init(&b);
+  int found = -1;
+  out[0] = '\0';
+  redisReader *rd = redisReaderCreate();
+  void *reply = NULL;
+  if (rd != NULL &&
+      sim_redis_command(run->redis, NULL, argc, argv, lens, simrun__now(run),
+                        &b) == 0 &&
+      redisReaderFeed(rd, (const char *)b.data, b.len) == REDIS_OK &&
+      redisReaderGetReply(rd, &reply) == REDIS_OK && reply != NULL) {
+    const redisReply *r = reply;
+    if (r->type == REDIS_REPLY_NIL) {
+      found = 0;
+    } else if (r->type == REDIS_REPLY_STRING) {
+      snprintf(out, cap, "%.*s", (int)r->len, r->str);
+      found = 1;
+    } else if (r->type == REDIS_REPLY_INTEGER) {
+      snprintf(out, cap, "%lld", r->integer);
+      found = 1;
+    }
+  }
+  if (reply != NULL)
+    freeReplyObject(reply);
+  redisReaderFree(rd);
+  sim_redis_buf_deinit(&b);
   return found;
+}
+
+/* Whether the model holds `key` now: 1, 0, or -1 (no answer). */
+static int model_exists(simrun_t *run, const char *key) {
+  const char *argv[] = {"EXISTS", key};
+  char n[24];
+  return model_ask(run, 2, argv, n, sizeof(n)) == 1 ? strcmp(n, "1") == 0
+                                                     : -1;
 }
 
 /* HGET key field into out ("" for nil); -1 when the model could not
  * answer. */
 static int model_hget(simrun_t *run, const char *key, const char *field,
                       char *out, size_t cap) {
-  const char *argv[3] = {"HGET", key, field};
-  size_t lens[3] = {4, strlen(key), strlen(field)};
-  sim_redis_buf_t b;
-  sim_redis_buf_init(&b);
-  int rc = sim_redis_command(run->redis, NULL, 3, argv, lens,
-                             simrun__now(run), &b);
-  int ok = -1;
-  out[0] = '\0';
-  if (rc == 0 && b.len >= 5 && memcmp(b.data, "$-1\r\n", 5) == 0) {
-    ok = 0;
-  } else if (rc == 0 && b.len > 0 && b.data[0] == '$') {
-    const char *body = memchr(b.data, '\n', b.len);
-    size_t n = (size_t)strtoul((const char *)b.data + 1, NULL, 10);
-    if (body != NULL && (size_t)(body + 1 - (const char *)b.data) + n <= b.len) {
-      snprintf(out, cap, "%.*s", (int)n, body + 1);
-      ok = 0;
-    }
-  }
-  sim_redis_buf_deinit(&b);
-  return ok;
+  const char *argv[] = {"HGET", key, field};
+  return model_ask(run, 3, argv, out, cap) < 0 ? -1 : 0;
 }
 
 /* (C6) A game stored with a result (not server_lost) was claimed by its
@@ -492,18 +508,11 @@ static int model_hget(simrun_t *run, const char *key, const char *field,
 bool simrun__end_claimed(simrun_t *run, const char *room) {
   if (!run->cluster || run->redis_flushes > 0)
     return true;
-  const char *argv[2] = {"GET", NULL};
-  char key[64];
+  char key[64], end[16];
   snprintf(key, sizeof(key), "oc:end:%s", room);
-  argv[1] = key;
-  size_t lens[2] = {3, strlen(key)};
-  sim_redis_buf_t b;
-  sim_redis_buf_init(&b);
-  int rc = sim_redis_command(run->redis, NULL, 2, argv, lens,
-                             simrun__now(run), &b);
-  bool done = rc == 0 && b.len == 10 && memcmp(b.data, "$4\r\ndone\r\n", 10) == 0;
-  sim_redis_buf_deinit(&b);
-  return done;
+  const char *argv[] = {"GET", key};
+  return model_ask(run, 2, argv, end, sizeof(end)) == 1 &&
+         strcmp(end, "done") == 0;
 }
 
 /* The instance's incarnation holds a live lease and is not marked dead. */
