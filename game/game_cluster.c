@@ -958,3 +958,22 @@ const char *game_cluster_epoch(const game_t *g) {
   const cluster_t *c = g->cluster_state;
   return c != NULL ? c->epoch : "";
 }
+
+game_cluster_step_t game_cluster_step_of(const char *script, size_t len) {
+  static const struct {
+    const char *text;
+    size_t len;
+    game_cluster_step_t step;
+  } steps[] = {
+      {LUA_RENEW, sizeof(LUA_RENEW) - 1, GAME_CLUSTER_STEP_RENEW},
+      {LUA_MATCH, sizeof(LUA_MATCH) - 1, GAME_CLUSTER_STEP_MATCH},
+      {LUA_UNQUEUE, sizeof(LUA_UNQUEUE) - 1, GAME_CLUSTER_STEP_UNQUEUE},
+      {LUA_LOOKUP, sizeof(LUA_LOOKUP) - 1, GAME_CLUSTER_STEP_LOOKUP},
+      {LUA_CLAIM, sizeof(LUA_CLAIM) - 1, GAME_CLUSTER_STEP_CLAIM},
+      {LUA_STORED, sizeof(LUA_STORED) - 1, GAME_CLUSTER_STEP_STORED},
+  };
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+    if (len == steps[i].len && memcmp(script, steps[i].text, len) == 0)
+      return steps[i].step;
+  return GAME_CLUSTER_STEP_OTHER;
+}

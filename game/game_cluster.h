@@ -56,6 +56,7 @@
 
 #include "rt_world.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define GAME_CLUSTER_ID_MAX 48u   /* an instance id, and its NUL */
@@ -114,5 +115,23 @@ int game_cluster_start(game_t *g, const game_cluster_config_t *cfg);
 int game_cluster_get_stats(const game_t *g, game_cluster_stats_t *out);
 /* The current incarnation ("" when not clustered). */
 const char *game_cluster_epoch(const game_t *g);
+
+/* Which step an EVAL's script is, for a checker that watches what Redis
+ * runs (the simulator's C7). The steps' arguments and replies are those
+ * game_cluster_lua.h documents; a checker reads them from there:
+ *   RENEW  ARGV[1] incarnation, ARGV[3] lease ms; reply[0] 1 when renewed
+ *   MATCH  ARGV[3] incarnation; reply {'matched', opponent, name,
+ *          opponent's ticket's incarnation, purged} when matched */
+typedef enum game_cluster_step {
+  GAME_CLUSTER_STEP_OTHER = 0, /* not one of the Cluster's scripts */
+  GAME_CLUSTER_STEP_RENEW,
+  GAME_CLUSTER_STEP_MATCH,
+  GAME_CLUSTER_STEP_UNQUEUE,
+  GAME_CLUSTER_STEP_LOOKUP,
+  GAME_CLUSTER_STEP_CLAIM,
+  GAME_CLUSTER_STEP_STORED,
+} game_cluster_step_t;
+
+game_cluster_step_t game_cluster_step_of(const char *script, size_t len);
 
 #endif

@@ -403,5 +403,15 @@ int sim_redis_command(sim_redis_t *m, sim_redis_client_t *client, int argc,
     return RT_ENOMEM;
   if (out->data[start] == '-')
     m->stats.errors++;
+  if (m->observer != NULL)
+    m->observer(m->observer_ctx, argc, argv, lens, out->data + start,
+                out->len - start, now);
   return RT_OK;
+}
+
+void sim_redis_set_observer(sim_redis_t *m, sim_redis_observer_fn fn,
+                            void *ctx) {
+  RT_ASSERT(m != NULL);
+  m->observer = fn;
+  m->observer_ctx = ctx;
 }

@@ -143,6 +143,19 @@ int sim_redis_command(sim_redis_t *m, sim_redis_client_t *client, int argc,
                       const char *const *argv, const size_t *lens,
                       rt_time_ns now, sim_redis_buf_t *out);
 
+/* Told of every top-level command sim_redis_command ran, after it ran:
+ * its arguments (as given), the reply it appended (RESP bytes) and its
+ * time. A checker's view, for invariants that must not trust the data the
+ * commands wrote (simrun's C7 reads each lease renewal and each match from
+ * here). It may not call back into the model. */
+typedef void (*sim_redis_observer_fn)(void *ctx, int argc,
+                                      const char *const *argv,
+                                      const size_t *lens, const uint8_t *reply,
+                                      size_t reply_len, rt_time_ns now);
+/* One observer at a time; NULL removes it. */
+void sim_redis_set_observer(sim_redis_t *m, sim_redis_observer_fn fn,
+                            void *ctx);
+
 /* Lose every key (a restart without data, or FLUSHALL). */
 void sim_redis_flush(sim_redis_t *m);
 

@@ -114,6 +114,8 @@ struct sim_redis {
   struct sr_server *server;  /* sim_redis_server.c; NULL when not serving */
   sim_world_t *served_world; /* the last sim_redis_listen's, for restarts */
   uint16_t served_port;
+  sim_redis_observer_fn observer; /* sim_redis_set_observer */
+  void *observer_ctx;
 };
 
 /* ---- sim_redis.c --------------------------------------------------------- */

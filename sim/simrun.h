@@ -333,6 +333,7 @@ typedef struct simrun_summary {
   uint32_t instances;
   uint64_t crashes, pauses, redis_restarts, partitions;
   uint64_t moves_seen, matches_cross, fenced, tickets_purged, server_lost;
+  uint64_t matches_checked; /* (C7) matches whose leases were checked */
   uint64_t redis_digest; /* the model's data at the end (in hash) */
   /* Games a crash took whose record Redis then lost (a restart without
    * data) before anyone stored them: known nowhere, so never stored. */
@@ -411,6 +412,11 @@ int simrun_instance_crash(simrun_t *run, uint32_t i, rt_time_ns down);
 int simrun_instance_pause(simrun_t *run, uint32_t i, rt_time_ns pause);
 int simrun_instance_partition(simrun_t *run, uint32_t i, rt_time_ns cut);
 int simrun_redis_restart(simrun_t *run, rt_time_ns down, bool keep_data);
+/* One command run on the Redis model now, as a client nobody checks
+ * would (a test that breaks what Redis holds behind the Clusters' backs,
+ * to see the invariants catch it). 0 when the model answered with
+ * anything but an error; RT_EINVAL when not a cluster or it did not. */
+int simrun_redis_tamper(simrun_t *run, int argc, const char *const *argv);
 /* Instance i's game (NULL while it is down), and its current id. */
 game_t *simrun_instance_game(simrun_t *run, uint32_t i);
 const char *simrun_instance_id(const simrun_t *run, uint32_t i);

@@ -23,6 +23,13 @@
  *       claimed (end:R "done"): a fenced owner, or one whose game was found
  *       lost, records nothing (checked with every GAME_OVER a player sees,
  *       while Redis has kept its data through the run).
+ *  (C7) No ticket is matched after its incarnation's lease lapsed, and no
+ *       instance whose own lease lapsed matches: the checker reads every
+ *       renewal and every match as the model runs them (an observer, not
+ *       the data they wrote) and fails a match at Redis time t of a
+ *       ticket of E, or by E, when t is past E's last renewal plus its
+ *       lease plus SIMRUN_LEASE_SLACK_MS (0: Redis's clock decides, and
+ *       the world has one clock).
  * Per-instance checks (rt_world_check, game_check) run on each instance
  * that is up and not paused: a paused one's views lag by design.
  */
@@ -42,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define KEY_CLUSTER RT_RNG_KEY(RT_RNG_SUB_SIM_FAULT, 4)
 #define RESTART_MIN (1 * SEC)
@@ -53,6 +61,10 @@
 #define PAUSE_PAST_LEASE_MIN (100 * MS)
 #define PAUSE_PAST_LEASE_MAX (2 * SEC)
 #define LEASE_DEFAULT (3 * SEC) /* game_cluster's */
+
+static void observe(void *ctx, int argc, const char *const *argv,
+                    const size_t *lens, const uint8_t *reply, size_t len,
+                    rt_time_ns now);
 
 /* ---- Instances ----------------------------------------------------------- */
 
@@ -142,8 +154,11 @@ int simrun__instances_start(simrun_t *run) {
     snprintf(run->db_uri, sizeof(run->db_uri),
              "file:simrun-%p?mode=memory&cache=shared", (void *)run);
     run->redis = sim_redis_create(NULL);
-    if (run->redis == NULL)
+    run->epochs = calloc(SIMRUN_EPOCHS_MAX, sizeof(*run->epochs));
+    if (run->redis == NULL || run->epochs == NULL)
       return RT_ENOMEM;
+    sim_redis_buf_init(&run->ask_buf);
+    sim_redis_set_observer(run->redis, observe, run);
     int rc = sim_redis_listen(run->redis, run->sw, SIMRUN_REDIS_PORT);
     if (rc < 0)
       return rc;
@@ -180,6 +195,10 @@ void simrun__instances_free(simrun_t *run) {
     server_free(&run->retired[i]);
   free(run->retired);
   free(run->lost_rooms);
+  free(run->epochs);
+  if (run->resp != NULL)
+    redisReaderFree(run->resp);
+  sim_redis_buf_deinit(&run->ask_buf);
   game_store_free(run->reader);
   sim_redis_destroy(run->redis);
 }
@@ -447,6 +466,119 @@ rt_time_ns simrun__cluster_next(const simrun_t *run) {
 
 /* ---- Checks -------------------------------------------------------------- */
 
+/* (C7) The bound stated: how long past its lapse, in Redis's time, a
+ * lease may still let its ticket be matched. */
+#define SIMRUN_LEASE_SLACK_MS 0
+
+static simrun_epoch_t *epoch_find(simrun_t *run, const char *e, size_t len) {
+  for (uint32_t i = 0; i < run->epochs_len; i++)
+    if (strlen(run->epochs[i].e) == len &&
+        memcmp(run->epochs[i].e, e, len) == 0)
+      return &run->epochs[i];
+  return NULL;
+}
+
+/* A renewal: E's lease key lives through now + lease (ms), as SET PX. */
+static void saw_renew(simrun_t *run, const char *const *argv,
+                      const size_t *lens, const redisReply *r, int64_t now) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer != 1)
+    return; /* fenced, or Redis lost the data: nothing renewed */
+  long long lease = strtoll(argv[5], NULL, 10);
+  simrun_epoch_t *ep = epoch_find(run, argv[3], lens[3]);
+  if (ep == NULL) {
+    if (run->epochs_len == SIMRUN_EPOCHS_MAX || lens[3] >= SIMRUN_EPOCH_MAX) {
+      simrun__fail(run,
+                   "cluster: more incarnations than (C7) tracks (%u), or one "
+                   "of %zu bytes",
+                   SIMRUN_EPOCHS_MAX, lens[3]);
+      return;
+    }
+    ep = &run->epochs[run->epochs_len++];
+    memcpy(ep->e, argv[3], lens[3]);
+    ep->e[lens[3]] = '\0';
+  }
+  ep->lapse_ms = now + lease;
+}
+
+/* (C7) on a lease: E's, at Redis time now, in the role named. */
+static void lease_held(simrun_t *run, const char *e, size_t len, int64_t now,
+                       const char *role, const char *player) {
+  const simrun_epoch_t *ep = epoch_find(run, e, len);
+  if (ep == NULL)
+    simrun__fail(run,
+                 "cluster: (C7) %s %.*s matched %s at %.3f s, and it never "
+                 "renewed a lease",
+                 role, (int)len, e, player, (double)now / 1000);
+  else if (now > ep->lapse_ms + SIMRUN_LEASE_SLACK_MS)
+    simrun__fail(run,
+                 "cluster: (C7) %s %s matched %s at %.3f s, %.3f s after its "
+                 "lease lapsed (at %.3f s)",
+                 role, ep->e, player, (double)now / 1000,
+                 (double)(now - ep->lapse_ms) / 1000,
+                 (double)ep->lapse_ms / 1000);
+}
+
+static void saw_match(simrun_t *run, const char *const *argv,
+                      const size_t *lens, const redisReply *r, int64_t now) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
+      r->element[0]->type != REDIS_REPLY_STRING ||
+      strcmp(r->element[0]->str, "matched") != 0 ||
+      r->element[1]->type != REDIS_REPLY_STRING ||
+      r->element[3]->type != REDIS_REPLY_STRING)
+    return;
+  run->sum.matches_checked++;
+  const redisReply *opp = r->element[3];
+  lease_held(run, argv[5], lens[5], now, "the matching incarnation", argv[3]);
+  if (!run->failed)
+    lease_held(run, opp->str, opp->len, now, "the ticket's incarnation",
+               r->element[1]->str);
+}
+
+/* One whole reply the model wrote, decoded by hiredis's reader (one per
+ * run, kept between replies: a check reads thousands); NULL when it is not
+ * one whole reply. The caller frees it. */
+static redisReply *read_reply(simrun_t *run, const uint8_t *data,
+                              size_t len) {
+  if (run->resp == NULL && (run->resp = redisReaderCreate()) == NULL)
+    return NULL;
+  void *rep = NULL;
+  if (redisReaderFeed(run->resp, (const char *)data, len) != REDIS_OK ||
+      redisReaderGetReply(run->resp, &rep) != REDIS_OK || rep == NULL) {
+    if (rep != NULL)
+      freeReplyObject(rep);
+    redisReaderFree(run->resp); /* an error or a part: start afresh */
+    run->resp = NULL;
+    return NULL;
+  }
+  return rep;
+}
+
+/* The model's observer: every renewal and every match the Clusters ran. */
+static void observe(void *ctx, int argc, const char *const *argv,
+                    const size_t *lens, const uint8_t *reply, size_t len,
+                    rt_time_ns now) {
+  simrun_t *run = ctx;
+  if (run->failed || argc < 4 || strcasecmp(argv[0], "EVAL") != 0)
+    return;
+  game_cluster_step_t step = game_cluster_step_of(argv[1], lens[1]);
+  /* RENEW's ARGV[1..4] and MATCH's ARGV[1..7] are argv[3..]. */
+  if (!(step == GAME_CLUSTER_STEP_RENEW && argc >= 7) &&
+      !(step == GAME_CLUSTER_STEP_MATCH && argc >= 10))
+    return;
+  redisReply *rep = read_reply(run, reply, len);
+  if (rep == NULL) {
+    simrun__fail(run, "cluster: (C7) cannot read the model's reply");
+    return;
+  }
+  int64_t now_ms = now / RT_NS_PER_MS; /* the model's own rounding */
+  if (step == GAME_CLUSTER_STEP_RENEW)
+    saw_renew(run, argv, lens, rep, now_ms);
+  else
+    saw_match(run, argv, lens, rep, now_ms);
+  freeReplyObject(rep);
+}
+
 /* One command to the model, as a read the checker makes (it changes
  * nothing a reply shows), its reply decoded by hiredis's reader: 1 with a
  * string or integer reply in out (an integer as its digits), 0 for nil,
@@ -457,32 +589,25 @@ static int model_ask(simrun_t *run, int argc, const char *const *argv,
   RT_ASSERT(argc > 0 && argc <= 4);
   for (int i = 0; i < argc; i++)
     lens[i] = strlen(argv[i]);
-  sim_redis_buf_t b;
-  sim_redis_buf_init(&b);
   int found = -1;
   out[0] = '\0';
-  redisReader *rd = redisReaderCreate();
-  void *reply = NULL;
-  if (rd != NULL &&
-      sim_redis_command(run->redis, NULL, argc, argv, lens, simrun__now(run),
-                        &b) == 0 &&
-      redisReaderFeed(rd, (const char *)b.data, b.len) == REDIS_OK &&
-      redisReaderGetReply(rd, &reply) == REDIS_OK && reply != NULL) {
-    const redisReply *r = reply;
-    if (r->type == REDIS_REPLY_NIL) {
-      found = 0;
-    } else if (r->type == REDIS_REPLY_STRING) {
-      snprintf(out, cap, "%.*s", (int)r->len, r->str);
-      found = 1;
-    } else if (r->type == REDIS_REPLY_INTEGER) {
-      snprintf(out, cap, "%lld", r->integer);
-      found = 1;
-    }
+  sim_redis_buf_reset(&run->ask_buf);
+  if (sim_redis_command(run->redis, NULL, argc, argv, lens, simrun__now(run),
+                        &run->ask_buf) < 0)
+    return -1;
+  redisReply *r = read_reply(run, run->ask_buf.data, run->ask_buf.len);
+  if (r == NULL)
+    return -1;
+  if (r->type == REDIS_REPLY_NIL) {
+    found = 0;
+  } else if (r->type == REDIS_REPLY_STRING) {
+    snprintf(out, cap, "%.*s", (int)r->len, r->str);
+    found = 1;
+  } else if (r->type == REDIS_REPLY_INTEGER) {
+    snprintf(out, cap, "%lld", r->integer);
+    found = 1;
   }
-  if (reply != NULL)
-    freeReplyObject(reply);
-  redisReaderFree(rd);
-  sim_redis_buf_deinit(&b);
+  freeReplyObject(r);
   return found;
 }
 
@@ -711,6 +836,22 @@ int simrun_redis_restart(simrun_t *run, rt_time_ns down, bool keep_data) {
   run->redis_keep = keep_data;
   run->redis_back = now + down;
   return RT_OK;
+}
+
+int simrun_redis_tamper(simrun_t *run, int argc, const char *const *argv) {
+  if (!run->cluster || argc <= 0 || argc > 8)
+    return RT_EINVAL;
+  size_t lens[8];
+  for (int i = 0; i < argc; i++)
+    lens[i] = strlen(argv[i]);
+  sim_redis_buf_t b;
+  sim_redis_buf_init(&b);
+  int rc = sim_redis_command(run->redis, NULL, argc, argv, lens,
+                             simrun__now(run), &b);
+  if (rc == 0 && (b.len == 0 || b.data[0] == '-'))
+    rc = RT_EINVAL;
+  sim_redis_buf_deinit(&b);
+  return rc < 0 ? RT_EINVAL : RT_OK;
 }
 
 game_t *simrun_instance_game(simrun_t *run, uint32_t i) {

@@ -30,6 +30,7 @@
 #define SIMRUN_INT_H
 
 #include "server.h"
+#include "sim_redis.h"
 #include "simrun.h"
 
 #include <stdbool.h>
@@ -182,6 +183,14 @@ typedef struct simrun_inst {
 
 #define SIMRUN_RETIRED_MAX 256u /* crashed incarnations kept for counts */
 #define SIMRUN_LOST_ROOMS_MAX 4096u /* rooms crashes took, checked at L1 */
+/* (C7) incarnations whose renewals the checker has seen; a run that meets
+ * more fails, saying so (a 120 s run with every fault meets a few dozen). */
+#define SIMRUN_EPOCHS_MAX 1024u
+#define SIMRUN_EPOCH_MAX 72u /* GAME_CLUSTER_ID_MAX + "/<8 hex>", NUL */
+typedef struct simrun_epoch {
+  char e[SIMRUN_EPOCH_MAX];
+  int64_t lapse_ms; /* Redis time (ms) the lease key lives through */
+} simrun_epoch_t;
 #define SIMRUN_SECRET "overcookied-sim-secret-0123456789abcdef"
 
 struct simrun {
@@ -203,6 +212,10 @@ struct simrun {
   uint32_t redis_flushes; /* restarts that lost the data */
   bool armed;            /* cluster faults drawn */
   uint32_t starting;     /* the instance server_start is building */
+  struct redisReader *resp; /* decodes the model's replies for checks */
+  sim_redis_buf_t ask_buf;  /* the checks' questions' replies */
+  simrun_epoch_t *epochs;   /* (C7), in first-renewal order */
+  uint32_t epochs_len;
   char (*lost_rooms)[32]; /* (C3) rooms crashes took, not stored then */
   uint32_t lost_rooms_len;
   game_t *game;      /* inst[0]'s, or the reader's in a cluster */

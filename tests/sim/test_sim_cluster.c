@@ -34,6 +34,7 @@
  */
 #include "game.h"
 #include "game_check.h"
+#include "game_cluster.h"
 #include "sim_bot.h"
 #include "simrun.h"
 
@@ -344,6 +345,10 @@ Test(sim_cluster,
   CHECK(&c, s.cov[SIMRUN_COV_CROSS_MATCH] > 0, "no cross-instance match");
   CHECK(&c, s.cov[SIMRUN_COV_MOVE_FOLLOWED] > 0, "no MOVE followed");
   CHECK(&c, s.moves_seen > 0, "no MOVE seen");
+  /* (C7) read every match: at least the pair's and the clickers'. */
+  CHECK(&c, s.matches_checked >= s.matches_cross && s.matches_checked > 1,
+        "matches checked: %" PRIu64 " (%" PRIu64 " across)", s.matches_checked,
+        s.matches_cross);
   CHECK(&c, s.server_lost == 0, "%" PRIu64 " games lost with no fault",
         s.server_lost);
   /* Every stored game is one both its players saw end, once, and every
@@ -619,6 +624,48 @@ Test(sim_cluster, a_paused_owner_that_outlives_its_lease_is_fenced,
   CHECK(&c, s.cov[SIMRUN_COV_STALE_FENCED] > 0, "no fence covered");
   /* Its games were reaped by the other instance while it slept. */
   CHECK(&c, s.server_lost > 0, "no game of the paused owner ended lost");
+  clu_free(&c);
+}
+
+/* (C7) does not take Redis's word for a lease: a ticket whose instance
+ * stopped renewing is matched once something else kept its lease key
+ * alive (here the test, behind the Clusters' backs), and the checker,
+ * which reads the renewals themselves, fails the match. */
+Test(sim_cluster, a_ticket_matched_after_its_lease_lapsed_fails_the_run,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "a_ticket_matched_after_its_lease_lapsed_fails_the_run", 505, 2);
+  clu_start(&c);
+  simrun_player_t ma = manual(1), mb = manual(0);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  wait_open(&c, a, 2 * SEC);
+  wait_open(&c, b, 2 * SEC);
+  CHECK(&c, sim_bot_join(bot_of(&c, a)) == RT_OK, "join a");
+  run_to(&c, now_of(&c) + 100 * MS); /* a's ticket is in Redis */
+  char e2[96], key[128];
+  snprintf(e2, sizeof(e2), "%s",
+           game_cluster_epoch(simrun_instance_game(c.run, 1)));
+  CHECK(&c, e2[0] != '\0', "instance 1 has no incarnation");
+  CHECK(&c, simrun_instance_pause(c.run, 1, LEASE + 3 * SEC) == RT_OK, "pause");
+  snprintf(key, sizeof(key), "oc:lease:%s", e2);
+  const char *keep[] = {"PEXPIRE", key, "60000"};
+  CHECK(&c, simrun_redis_tamper(c.run, 3, keep) == RT_OK, "tamper");
+  const char *bad[] = {"NOSUCHCOMMAND"};
+  CHECK(&c, simrun_redis_tamper(c.run, 1, bad) == RT_EINVAL,
+        "an error reply is not taken");
+  /* Past the lease by E2's last renewal; Redis still holds the key. */
+  run_to(&c, now_of(&c) + LEASE + 500 * MS);
+  CHECK(&c, sim_bot_join(bot_of(&c, b)) == RT_OK, "join b");
+  rt_time_ns deadline = now_of(&c) + 2 * SEC;
+  while (now_of(&c) < deadline && simrun_run_to(c.run, now_of(&c) + MS) == 0)
+    ;
+  const char *why = simrun_failure(c.run);
+  CHECK(&c, why != NULL, "the match of a lapsed ticket went unnoticed");
+  CHECK(&c,
+        strstr(why, "(C7) the ticket's incarnation") != NULL &&
+            strstr(why, e2) != NULL && strstr(why, "after its lease lapsed"),
+        "another failure: %s", why);
   clu_free(&c);
 }
 
