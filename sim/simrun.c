@@ -135,6 +135,7 @@ static void end_faults(simrun_t *run) {
     p->sched.wake_at = 0;
     run->wake[i] = 0;
   }
+  run->wake_min = 0;
   simrun__cluster_faults_end(run);
   for (uint32_t i = 0; i < run->inst_len; i++) {
     const simrun_inst_t *in = &run->inst[i];
@@ -181,6 +182,7 @@ static void wind_down(simrun_t *run) {
     run->wake[i] = 0;
     p->sched.next_join = NEVER;
   }
+  run->wake_min = 0;
 }
 
 /* B1 (simrun.h): the longest a game running (or about to start) at some
@@ -238,6 +240,7 @@ static void depart_all(simrun_t *run) {
     p->state = B_GONE;
     run->wake[i] = run->edge[i] = NEVER;
   }
+  run->wake_min = 0; /* next_edge is recomputed */
 }
 
 /* ---- Driving ------------------------------------------------------------- */

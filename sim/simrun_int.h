@@ -243,6 +243,11 @@ struct simrun {
    * it. */
   rt_time_ns *wake, *edge;
   uint8_t *news;
+  /* And over all of them, so that most slices need no look at all: the
+   * earliest wake as of the last look (0 when one was changed since, so
+   * the next look is whole), and whether any news came since it began. */
+  rt_time_ns wake_min;
+  bool news_any;
   /* user id -> player index + 1, open addressing (lookups only). */
   uint32_t *ids;
   uint32_t ids_mask;

@@ -186,6 +186,7 @@ int simrun_add_player(simrun_t *run, const simrun_player_t *plan,
   run->wake[i] = p->sched.wake_at; /* 0: looked at in the next slice */
   run->edge[i] = p->sched.edge_at;
   run->news[i] = 0;
+  run->wake_min = 0;
   if (plan->down.bandwidth > 0)
     run->sum.faults_injected[0]++;
   const sim_link_config_t *links[2] = {&plan->up, &plan->down};
@@ -213,6 +214,7 @@ int simrun_populate(simrun_t *run, const simrun_mix_t *mix) {
 static void on_bot_record(void *ctx, uint64_t player) {
   simrun_t *run = ctx;
   run->news[player] = 1;
+  run->news_any = true;
 }
 
 int simrun__spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
@@ -294,18 +296,35 @@ static void reap(simrun_t *run, player_t *p) {
 
 static rt_time_ns min_ns(rt_time_ns a, rt_time_ns b) { return a < b ? a : b; }
 
-/* The earliest time in the player's schedule (its arrival while NEW). */
-static rt_time_ns wake_of(const player_t *p) {
+/* The earliest time in the player's schedule that its state acts on
+ * (simrun_actions.c: each state reads its own fields, and a connected
+ * player in the fault phase its faults'). A field of another state may
+ * hold a past time (a resume deadline once resumed, a leave time once
+ * matched): counted, it would have the player looked at every slice for
+ * nothing, most of a swarm's looks. */
+static rt_time_ns wake_of(const simrun_t *run, const player_t *p) {
   const player_schedule_t *s = &p->sched;
-  rt_time_ns t = p->state == B_NEW ? p->plan.arrive_at : NEVER;
-  t = min_ns(t, min_ns(s->next_join, s->leave_at));
-  t = min_ns(t, min_ns(s->next_click, s->cookie_at));
-  t = min_ns(t, min_ns(s->quit_at, s->away_at));
-  t = min_ns(t, min_ns(s->twin_at, s->abuse_at));
-  t = min_ns(t, min_ns(s->reconnect_at, s->resume_deadline));
-  t = min_ns(t, min_ns(s->stall_at, s->stall_end));
-  t = min_ns(t, min_ns(s->reset_at, s->churn_at));
-  return min_ns(t, s->edge_at);
+  rt_time_ns t = NEVER;
+  switch (p->state) {
+  case B_NEW: return p->plan.arrive_at;
+  case B_AWAY: return s->reconnect_at;
+  case B_CONNECTING:
+  case B_LEAVING:
+  case B_GONE: return NEVER; /* its records move it on */
+  case B_IDLE: t = s->next_join; break;
+  case B_QUEUED: t = s->leave_at; break;
+  case B_RESUMING: t = s->resume_deadline; break;
+  case B_PLAYING:
+    t = min_ns(min_ns(s->next_click, s->cookie_at),
+               min_ns(s->quit_at, s->away_at));
+    t = min_ns(t, min_ns(min_ns(s->twin_at, s->abuse_at), s->edge_at));
+    break;
+  }
+  if (simrun__faulty(run, p)) {
+    t = min_ns(t, min_ns(s->stall_at, s->stall_end));
+    t = min_ns(t, min_ns(s->reset_at, s->churn_at));
+  }
+  return t;
 }
 
 static bool has_records(const player_t *p) {
@@ -320,13 +339,21 @@ static bool has_records(const player_t *p) {
 
 void simrun__brains(simrun_t *run) {
   rt_time_ns now = simrun__now(run);
+  /* Nobody due and no news: every player would pass the first test below,
+   * and next_edge would come out as it is. */
+  if (!run->news_any && now < run->wake_min)
+    return;
+  run->news_any = false; /* news from now on is for the next look */
   run->next_edge = NEVER;
+  rt_time_ns wake_min = NEVER;
   for (uint32_t i = 0; i < run->players_len && !run->failed; i++) {
     if (now < run->wake[i] && !run->news[i]) {
       /* The test below, without touching the player: a player gone with
        * no bot has edge NEVER (set on its last look). */
       if (run->edge[i] < run->next_edge)
         run->next_edge = run->edge[i];
+      if (run->wake[i] < wake_min)
+        wake_min = run->wake[i];
       continue;
     }
     player_t *p = &run->players[i];
@@ -338,6 +365,8 @@ void simrun__brains(simrun_t *run) {
     if (now < p->sched.wake_at && !has_records(p)) {
       if (p->sched.edge_at < run->next_edge)
         run->next_edge = p->sched.edge_at;
+      if (run->wake[i] < wake_min)
+        wake_min = run->wake[i];
       continue; /* nothing new, nothing due */
     }
     simrun__read_records(run, p);
@@ -353,14 +382,18 @@ void simrun__brains(simrun_t *run) {
       run->next_edge = p->sched.edge_at;
     /* A bot that is not open yet (or still closing) is waited for through
      * its records; a dead one is reaped on the next look. */
-    p->sched.wake_at = wake_of(p);
+    p->sched.wake_at = wake_of(run, p);
     if (p->belief.read_pending && p->sched.wake_at > now + READ_POLL)
       p->sched.wake_at = now + READ_POLL;
     if (p->bots[0].dead || p->bots[1].dead)
       p->sched.wake_at = now;
     run->wake[i] = p->sched.wake_at;
     run->edge[i] = p->sched.edge_at;
+    if (run->wake[i] < wake_min)
+      wake_min = run->wake[i];
   }
+  /* A failure stops the look short: the next one is whole. */
+  run->wake_min = run->failed ? 0 : wake_min;
 }
 
 /* ---- For tests ----------------------------------------------------------- */
