@@ -28,8 +28,16 @@ typedef struct rt_timer {
   void *fn_arg;
 } rt_timer_t;
 
+/* A heap entry holds its timer's key, so sifting compares within the
+ * array and touches a timer only to move it (its heap_index). */
+typedef struct rt_timer_slot {
+  rt_time_ns deadline;
+  uint64_t seq;
+  rt_timer_t *t;
+} rt_timer_slot_t;
+
 typedef struct rt_timer_heap {
-  rt_timer_t **items;
+  rt_timer_slot_t *items;
   uint32_t len;
   uint32_t cap;
 } rt_timer_heap_t;
