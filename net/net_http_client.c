@@ -2,11 +2,32 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Room for `need` bytes and the NUL, doubling up to the limit. */
+static int body_reserve(net_httpc_t *c, size_t need) {
+  if (need + 1 <= c->body_cap)
+    return 0;
+  size_t cap = (size_t)c->body_cap * 2;
+  if (cap < need + 1)
+    cap = need + 1;
+  if (cap > NET_HTTPC_BODY_MAX + 1)
+    cap = NET_HTTPC_BODY_MAX + 1;
+  char *body = c->body == c->inline_body ? malloc(cap) : realloc(c->body, cap);
+  if (body == NULL)
+    return -1;
+  if (c->body == c->inline_body)
+    memcpy(body, c->inline_body, c->body_len + 1);
+  c->body = body;
+  c->body_cap = (uint32_t)cap;
+  return 0;
+}
 
 static int on_body(http_parser *p, const char *at, size_t len) {
   net_httpc_t *c = p->data;
-  if (c->body_len + len > NET_HTTPC_BODY_MAX)
+  if (c->body_len + len > NET_HTTPC_BODY_MAX ||
+      body_reserve(c, c->body_len + len) < 0)
     return -1;
   memcpy(c->body + c->body_len, at, len);
   c->body_len += (uint32_t)len;
@@ -61,13 +82,23 @@ int net_httpc_request(char *out, size_t cap, const char *method,
 }
 
 void net_httpc_init(net_httpc_t *c) {
-  /* All but the body, which is written up to body_len and NUL-terminated
-   * there: clearing its 64 KiB for every request cost more than the
-   * request. */
-  memset(c, 0, offsetof(net_httpc_t, body));
+  /* All but the inline body, which is written up to body_len and
+   * NUL-terminated there. */
+  memset(c, 0, offsetof(net_httpc_t, inline_body));
+  c->body = c->inline_body;
+  c->body_cap = NET_HTTPC_BODY_INLINE;
   c->body[0] = '\0';
   http_parser_init(&c->parser, HTTP_RESPONSE);
   c->parser.data = c;
+}
+
+void net_httpc_deinit(net_httpc_t *c) {
+  if (c->body != c->inline_body)
+    free(c->body);
+  c->body = c->inline_body;
+  c->body_cap = NET_HTTPC_BODY_INLINE;
+  c->body_len = 0;
+  c->body[0] = '\0';
 }
 
 net_httpc_state_t net_httpc_feed(net_httpc_t *c, const uint8_t *data,

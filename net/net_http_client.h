@@ -15,6 +15,11 @@
 
 #define NET_HTTPC_REQUEST_MAX 8192u
 #define NET_HTTPC_BODY_MAX (64u * 1024)
+/* A body this long (its NUL included) needs no allocation; a longer one
+ * grows on the heap up to NET_HTTPC_BODY_MAX. The simulator keeps one
+ * client per bot: a fixed 64 KiB buffer was half a 4,000-player run's
+ * memory. */
+#define NET_HTTPC_BODY_INLINE 512u
 #define NET_HTTPC_HEAD_MAX 8192u
 
 typedef enum net_httpc_state {
@@ -29,7 +34,9 @@ typedef struct net_httpc {
   uint32_t head_bytes;
   bool head_done;
   uint32_t body_len;
-  char body[NET_HTTPC_BODY_MAX + 1]; /* NUL-terminated */
+  uint32_t body_cap; /* bytes body holds, its NUL included */
+  char *body;        /* NUL-terminated: inline_body, or on the heap */
+  char inline_body[NET_HTTPC_BODY_INLINE];
 } net_httpc_t;
 
 /* Format a request: method, target, Host, optional bearer token, optional
@@ -38,7 +45,11 @@ int net_httpc_request(char *out, size_t cap, const char *method,
                       const char *host, const char *target, const char *bearer,
                       const char *json_body, bool keep_alive);
 
+/* Ready c for one response: c is new memory, or was deinitialised. The
+ * body points into c: c must not move while in use. */
 void net_httpc_init(net_httpc_t *c);
+/* Free what the body grew to; init it again to reuse it. */
+void net_httpc_deinit(net_httpc_t *c);
 
 /* Feed response bytes; returns the state afterwards. */
 net_httpc_state_t net_httpc_feed(net_httpc_t *c, const uint8_t *data,

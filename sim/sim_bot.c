@@ -574,8 +574,11 @@ static int http_start(sim_bot_t *b, http_purpose_t purpose, const char *method,
                             path, bearer ? b->token : NULL, body, false);
   if (n < 0)
     return RT_EINVAL;
-  if (b->httpc == NULL && (b->httpc = malloc(sizeof(*b->httpc))) == NULL)
-    return RT_ENOMEM;
+  if (b->httpc == NULL) {
+    if ((b->httpc = malloc(sizeof(*b->httpc))) == NULL)
+      return RT_ENOMEM;
+    net_httpc_init(b->httpc);
+  }
   int err = sim_connect(b->sw, b->port, b->id, &b->up, &b->down, &b->http);
   if (err < 0) {
     b->http = NULL;
@@ -585,6 +588,7 @@ static int http_start(sim_bot_t *b, http_purpose_t purpose, const char *method,
   b->http_req_len = (uint32_t)n;
   b->http_req_off = 0;
   b->http_status = 0;
+  net_httpc_deinit(b->httpc); /* the last response's */
   net_httpc_init(b->httpc);
   http_drive(b);
   return RT_OK;
@@ -819,6 +823,8 @@ void sim_bot_destroy(sim_bot_t *bot) {
     rt_stop(bot->w, bot->id, RT_REASON_KILLED); /* on_stop runs now */
   RT_ASSERT(!bot->alive);
   free(bot->records);
+  if (bot->httpc != NULL)
+    net_httpc_deinit(bot->httpc);
   free(bot->httpc);
   free(bot);
 }

@@ -375,12 +375,18 @@ static int open_connection(player_t *p) {
   return RT_OK;
 }
 
+static void httpc_free(player_t *p) {
+  if (p->httpc != NULL)
+    net_httpc_deinit(p->httpc);
+  free(p->httpc);
+  p->httpc = NULL;
+}
+
 static void start_ws(player_t *p) {
   run_t *r = p->run;
   rt_stream_close(p->stream);
   p->stream = NULL;
-  free(p->httpc);
-  p->httpc = NULL;
+  httpc_free(p);
   if (open_connection(p) < 0) {
     player_fail(p, true);
     return;
@@ -477,11 +483,12 @@ static void player_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     int n = net_httpc_request(p->req, sizeof(p->req), "POST", host,
                               "/api/login", NULL, body, false);
     p->httpc = malloc(sizeof(*p->httpc));
+    if (p->httpc != NULL)
+      net_httpc_init(p->httpc);
     if (n < 0 || p->httpc == NULL) {
       player_fail(p, true);
       return;
     }
-    net_httpc_init(p->httpc);
     p->req_len = (uint32_t)n;
     return;
   }
@@ -517,7 +524,7 @@ static void player_on_stop(rt_actor_t *self, int reason) {
   if (p->counted)
     p->run->connected_now--;
   net_wsc_destroy(p->wsc);
-  free(p->httpc);
+  httpc_free(p);
   if (p->stream != NULL)
     rt_stream_close(p->stream);
   free(p);
