@@ -105,9 +105,45 @@ void *rt_idmap_del(rt_idmap_t *m, uint64_t key) {
   return val;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
+/* Ascending, in place: an LSD radix sort, 11 bits a pass and only as many
+ * passes as the largest key needs (ids are small: two or three). The
+ * checks sort every actor's id on every check; qsort through a comparator
+ * was 4% of a 4,000-player simulated cluster. Stable, so the result is
+ * what any sort gives (keys are distinct). 0, or RT_ENOMEM. */
+#define RADIX_BITS 11u
+#define RADIX (1u << RADIX_BITS)
+static int sort_u64(uint64_t *a, uint32_t n) {
+  if (n < 2)
+    return RT_OK;
+  uint64_t all = 0;
+  for (uint32_t i = 0; i < n; i++)
+    all |= a[i];
+  uint64_t *tmp = malloc((size_t)n * sizeof(*tmp));
+  if (tmp == NULL)
+    return RT_ENOMEM;
+  uint64_t *from = a, *to = tmp;
+  for (uint32_t shift = 0; shift < 64 && (all >> shift) != 0;
+       shift += RADIX_BITS) {
+    uint32_t count[RADIX] = {0};
+    for (uint32_t i = 0; i < n; i++)
+      count[(from[i] >> shift) & (RADIX - 1)]++;
+    uint32_t sum = 0;
+    for (uint32_t d = 0; d < RADIX; d++) {
+      uint32_t c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (uint32_t i = 0; i < n; i++)
+      to[count[(from[i] >> shift) & (RADIX - 1)]++] = from[i];
+    uint64_t *swap = from;
+    from = to;
+    to = swap;
+  }
+  if (from != a)
+    for (uint32_t i = 0; i < n; i++)
+      a[i] = from[i];
+  free(tmp);
+  return RT_OK;
 }
 
 uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out) {
@@ -122,7 +158,11 @@ uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out) {
     if (m->slots[i].key != 0)
       keys[n++] = m->slots[i].key;
   RT_ASSERT(n == m->count);
-  qsort(keys, n, sizeof(*keys), cmp_u64);
+  if (sort_u64(keys, n) < 0) {
+    free(keys);
+    *n_out = 0;
+    return NULL;
+  }
   *n_out = n;
   return keys;
 }

@@ -32,7 +32,8 @@ void *rt_idmap_get(const rt_idmap_t *m, uint64_t key);
 int rt_idmap_put(rt_idmap_t *m, uint64_t key, void *val);
 /* Removes and returns the value, or NULL when absent. */
 void *rt_idmap_del(rt_idmap_t *m, uint64_t key);
-/* All keys, ascending, in a malloc'd array (the caller frees); *n_out. */
+/* All keys, ascending, in a malloc'd array (the caller frees); *n_out.
+ * NULL (and *n_out 0) when out of memory. */
 uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out);
 
 #endif

@@ -10,6 +10,7 @@
 #include "runtime_int.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TRACE_MAX 64u
@@ -159,4 +160,53 @@ Test(rt_check, a_mailbox_over_its_limit_is_caught) {
   cr_assert(strstr(why, "over its limit") != NULL, "%s", why);
   actor->mailbox.depth_max = 0;
   rt_world_destroy(w);
+}
+
+/* The checks walk every map in id order (rt_idmap_sorted_keys); its sort
+ * must hold for any ids, small ones (a few radix passes) and ones with the
+ * top bits set (all of them), against a plain insertion sort. */
+static void sorted_keys_case(uint64_t (*key)(uint32_t i), uint32_t n) {
+  rt_idmap_t m;
+  cr_assert_eq(rt_idmap_init(&m), RT_OK);
+  static int token;
+  for (uint32_t i = 0; i < n; i++)
+    cr_assert_eq(rt_idmap_put(&m, key(i), &token), RT_OK, "put %u", i);
+  uint32_t got = 0;
+  uint64_t *keys = rt_idmap_sorted_keys(&m, &got);
+  cr_assert_eq(got, n);
+  cr_assert(n == 0 || keys != NULL);
+  uint64_t *want = malloc((size_t)(n > 0 ? n : 1) * sizeof(*want));
+  cr_assert_not_null(want);
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t k = key(i);
+    uint32_t j = i;
+    for (; j > 0 && want[j - 1] > k; j--)
+      want[j] = want[j - 1];
+    want[j] = k;
+  }
+  for (uint32_t i = 0; i < n; i++)
+    cr_assert_eq(keys[i], want[i], "key %u: %llu, want %llu", i,
+                 (unsigned long long)keys[i], (unsigned long long)want[i]);
+  free(want);
+  free(keys);
+  rt_idmap_deinit(&m);
+}
+
+/* Distinct nonzero keys in a scrambled order: i times a constant modulo a
+ * prime above n, or times an odd constant modulo 2^64. */
+static uint64_t key_small(uint32_t i) {
+  return (uint64_t)i * 7919u % 100003u + 1;
+}
+static uint64_t key_wide(uint32_t i) {
+  return ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ULL;
+}
+static uint64_t key_top(uint32_t i) { return (1ULL << 63) + (i ^ 0x5555u); }
+
+Test(rt_idmap, sorted_keys_are_ascending_for_any_ids) {
+  sorted_keys_case(key_small, 0);
+  sorted_keys_case(key_small, 1);
+  sorted_keys_case(key_small, 2);
+  sorted_keys_case(key_small, 3000);
+  sorted_keys_case(key_wide, 3000);
+  sorted_keys_case(key_top, 3000);
 }
