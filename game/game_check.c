@@ -134,3 +134,7 @@ int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
                      uint32_t *role) {
   return game__manager_seat(g, id, room, role);
 }
+
+void game_each_seat(const game_t *g, game_seat_fn *fn, void *ctx) {
+  game__manager_each_seat(g, fn, ctx);
+}

@@ -58,5 +58,12 @@ int game_room_public_id(const game_t *g, rt_actor_id_t room, char *out,
  * when playing, 0 when known but not playing, -1 when unknown. */
 int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
                      uint32_t *role);
+/* Every player the Manager seats (those game_player_seat answers 1 for),
+ * by room id ascending, p1 then p2: fn(ctx, user id, room, role). One pass
+ * over the Manager's rooms, for a checker that would otherwise look up
+ * every player it knows on every instance. fn must not change g. */
+typedef void game_seat_fn(void *ctx, const char *id, rt_actor_id_t room,
+                          uint32_t role);
+void game_each_seat(const game_t *g, game_seat_fn *fn, void *ctx);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "game.h"
 #include "game_auth.h"
+#include "game_check.h"
 #include "rt_idmap.h"
 #include "rt_msg.h"
 #include "rt_service.h"
@@ -226,6 +227,7 @@ int game__manager_check(const game_t *g, bool quiescent, char *why, size_t cap);
  * PLAYING, 0 when it is known but not playing, -1 when unknown. */
 int game__manager_seat(const game_t *g, const char *id, rt_actor_id_t *room,
                        uint32_t *role);
+void game__manager_each_seat(const game_t *g, game_seat_fn *fn, void *ctx);
 int game__room_check(const game_t *g, const void *room, bool quiescent,
                      char *why, size_t cap);
 int game__client_check(const game_t *g, const void *client, bool quiescent,

@@ -950,6 +950,22 @@ int game__manager_check(const game_t *g, bool quiescent, char *why,
   return rc;
 }
 
+void game__manager_each_seat(const game_t *g, game_seat_fn *fn, void *ctx) {
+  const manager_t *m = g->manager_state;
+  if (m == NULL)
+    return;
+  uint32_t n = 0;
+  uint64_t *ids = rt_idmap_sorted_keys(&m->rooms, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    const room_entry_t *e = rt_idmap_get(&m->rooms, ids[i]);
+    for (uint32_t k = 0; k < 2; k++)
+      if (e->seats[k] != NULL && e->seats[k]->state == P_PLAYING &&
+          e->seats[k]->room == ids[i])
+        fn(ctx, e->seats[k]->id, ids[i], e->seats[k]->role);
+  }
+  free(ids);
+}
+
 int game__manager_seat(const game_t *g, const char *id, rt_actor_id_t *room,
                        uint32_t *role) {
   const manager_t *m = g->manager_state;

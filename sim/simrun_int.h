@@ -215,6 +215,9 @@ struct simrun {
   struct redisReader *resp; /* decodes the model's replies for checks */
   sim_redis_buf_t ask_buf;  /* the checks' questions' replies */
   simrun_epoch_t *epochs;   /* (C7), in first-renewal order */
+  /* (C1): per player, the pass that last saw it seated, and where. */
+  uint32_t *c1_mark, c1_pass, c1_cap;
+  uint8_t *c1_inst;
   uint32_t epochs_len;
   char (*lost_rooms)[32]; /* (C3) rooms crashes took, not stored then */
   uint32_t lost_rooms_len;

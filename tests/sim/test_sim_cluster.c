@@ -669,6 +669,55 @@ Test(sim_cluster, a_ticket_matched_after_its_lease_lapsed_fails_the_run,
   clu_free(&c);
 }
 
+/* (C1) A player whose presence Redis lost (here the test deletes it) is
+ * matched again on the other instance while its first game still seats
+ * it (the owner keeps the seat through the reconnect grace): two live
+ * instances seat one player, and the run fails. */
+Test(sim_cluster, a_player_seated_on_two_live_instances_fails_the_run,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "a_player_seated_on_two_live_instances_fails_the_run", 606, 2);
+  clu_start(&c);
+  simrun_player_t ma = manual(0), mb = manual(1), mc = manual(0);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  uint32_t third = add(&c, &mc);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  uint32_t other = 1 - owner;
+  /* The third player waits in the queue on the other instance. */
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, third),
+                             (uint16_t)(SIMRUN_PORT + other)) == RT_OK,
+        "third to the other instance");
+  run_to(&c, now_of(&c) + 200 * MS);
+  wait_open(&c, third, now_of(&c) + 2 * SEC);
+  CHECK(&c, sim_bot_join(bot_of(&c, third)) == RT_OK, "join third");
+  run_to(&c, now_of(&c) + 100 * MS);
+  char key[128];
+  snprintf(key, sizeof(key), "oc:presence:%s", sim_bot_user_id(bot_of(&c, a)));
+  const char *lose[] = {"DEL", key};
+  CHECK(&c, simrun_redis_tamper(c.run, 2, lose) == RT_OK, "tamper");
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, a), (uint16_t)(SIMRUN_PORT + other)) ==
+            RT_OK,
+        "a to the other instance");
+  run_to(&c, now_of(&c) + 200 * MS);
+  wait_open(&c, a, now_of(&c) + 2 * SEC);
+  CHECK(&c, sim_bot_join(bot_of(&c, a)) == RT_OK, "join a again");
+  rt_time_ns deadline = now_of(&c) + 1 * SEC;
+  while (now_of(&c) < deadline && simrun_run_to(c.run, now_of(&c) + MS) == 0)
+    ;
+  const char *why = simrun_failure(c.run);
+  CHECK(&c, why != NULL, "a player seated on two instances went unnoticed");
+  CHECK(&c,
+        strstr(why, "plays on") != NULL &&
+            strstr(why, sim_bot_user_id(bot_of(&c, a))) != NULL,
+        "another failure: %s", why);
+  clu_free(&c);
+}
+
 /* ---- Redis --------------------------------------------------------------- */
 
 static void redis_restart(const char *name, uint64_t seed, bool keep) {
