@@ -191,6 +191,12 @@ typedef struct simrun_epoch {
   char e[SIMRUN_EPOCH_MAX];
   int64_t lapse_ms; /* Redis time (ms) the lease key lives through */
 } simrun_epoch_t;
+/* (C1) a seated player's id (borrowed from its Manager for one pass). */
+typedef struct simrun_seat {
+  uint64_t hash;
+  const char *id; /* NULL: an empty slot */
+  uint32_t inst;
+} simrun_seat_t;
 #define SIMRUN_SECRET "overcookied-sim-secret-0123456789abcdef"
 
 struct simrun {
@@ -215,9 +221,9 @@ struct simrun {
   struct redisReader *resp; /* decodes the model's replies for checks */
   sim_redis_buf_t ask_buf;  /* the checks' questions' replies */
   simrun_epoch_t *epochs;   /* (C7), in first-renewal order */
-  /* (C1): per player, the pass that last saw it seated, and where. */
-  uint32_t *c1_mark, c1_pass, c1_cap;
-  uint8_t *c1_inst;
+  /* (C1): the seats of one pass, open addressing (at most half full). */
+  struct simrun_seat *c1_set;
+  uint32_t c1_mask, c1_len;
   uint32_t epochs_len;
   char (*lost_rooms)[32]; /* (C3) rooms crashes took, not stored then */
   uint32_t lost_rooms_len;
