@@ -1,4 +1,5 @@
 #include "net_http.h"
+#include "net_http_client.h"
 
 #include <criterion/criterion.h>
 #include <stddef.h>
@@ -627,4 +628,61 @@ Test(net_http, line_end_checks_start_again_with_each_pipelined_request) {
   cr_assert_eq(hp->state, NET_HTTP_ERROR);
   cr_assert_eq(hp->error_status, 400);
   free(hp);
+}
+
+/* ---- net_httpc: the response side ---------------------------------------- */
+
+/* A 200 response whose body is n bytes of 'b', its body fed `step` bytes at
+ * a time into c (initialised here). The state after the last feed. */
+static net_httpc_state_t httpc_feed_body(net_httpc_t *c, size_t n,
+                                         size_t step) {
+  char head[128];
+  int h = snprintf(head, sizeof(head),
+                   "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+  net_httpc_init(c);
+  net_httpc_state_t st = net_httpc_feed(c, (const uint8_t *)head, (size_t)h);
+  char *body = malloc(n + 1);
+  cr_assert_not_null(body);
+  memset(body, 'b', n);
+  for (size_t off = 0; off < n && st == NET_HTTPC_WAITING; off += step)
+    st = net_httpc_feed(c, (const uint8_t *)body + off,
+                        n - off < step ? n - off : step);
+  free(body);
+  return st;
+}
+
+/* The body starts in the client's inline bytes and grows on the heap up
+ * to NET_HTTPC_BODY_MAX; one byte more fails the response. Under the
+ * sanitizers this also shows deinit frees what grew. */
+Test(net_httpc, a_body_grows_from_its_inline_bytes_up_to_the_limit) {
+  const size_t sizes[] = {0,
+                          1,
+                          NET_HTTPC_BODY_INLINE - 1,
+                          NET_HTTPC_BODY_INLINE,
+                          NET_HTTPC_BODY_INLINE + 1,
+                          5000,
+                          NET_HTTPC_BODY_MAX - 1,
+                          NET_HTTPC_BODY_MAX};
+  const size_t steps[] = {1, 7, 4096, NET_HTTPC_BODY_MAX};
+  net_httpc_t *c = malloc(sizeof(*c));
+  cr_assert_not_null(c);
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+      size_t n = sizes[i];
+      cr_assert_eq(httpc_feed_body(c, n, steps[k]), NET_HTTPC_DONE,
+                   "a body of %zu bytes in steps of %zu", n, steps[k]);
+      cr_assert_eq(net_httpc_status(c), 200);
+      cr_assert_eq(c->body_len, n);
+      cr_assert_eq(strlen(c->body), n, "NUL-terminated at %zu", n);
+      cr_assert(n == 0 || (c->body[0] == 'b' && c->body[n - 1] == 'b'));
+      net_httpc_deinit(c);
+    }
+  cr_assert_eq(httpc_feed_body(c, NET_HTTPC_BODY_MAX + 1, 4096),
+               NET_HTTPC_FAILED);
+  net_httpc_deinit(c);
+  /* Deinitialised, it serves again, inline. */
+  cr_assert_eq(httpc_feed_body(c, 3, 1), NET_HTTPC_DONE);
+  cr_assert_str_eq(c->body, "bbb");
+  net_httpc_deinit(c);
+  free(c);
 }
