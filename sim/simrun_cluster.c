@@ -474,8 +474,7 @@ rt_time_ns simrun__cluster_next(const simrun_t *run) {
 
 static simrun_epoch_t *epoch_find(simrun_t *run, const char *e, size_t len) {
   for (uint32_t i = 0; i < run->epochs_len; i++)
-    if (strlen(run->epochs[i].e) == len &&
-        memcmp(run->epochs[i].e, e, len) == 0)
+    if (run->epochs[i].len == len && memcmp(run->epochs[i].e, e, len) == 0)
       return &run->epochs[i];
   return NULL;
 }
@@ -499,6 +498,7 @@ static void saw_renew(simrun_t *run, const char *const *argv,
     ep = &run->epochs[run->epochs_len++];
     memcpy(ep->e, argv[3], lens[3]);
     ep->e[lens[3]] = '\0';
+    ep->len = lens[3];
   }
   ep->lapse_ms = now + lease;
 }

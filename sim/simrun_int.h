@@ -189,6 +189,7 @@ typedef struct simrun_inst {
 #define SIMRUN_EPOCH_MAX 72u /* GAME_CLUSTER_ID_MAX + "/<8 hex>", NUL */
 typedef struct simrun_epoch {
   char e[SIMRUN_EPOCH_MAX];
+  size_t len;       /* of e */
   int64_t lapse_ms; /* Redis time (ms) the lease key lives through */
 } simrun_epoch_t;
 /* (C1) a seated player's id (borrowed from its Manager for one pass). */

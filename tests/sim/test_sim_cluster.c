@@ -627,6 +627,15 @@ Test(sim_cluster, a_paused_owner_that_outlives_its_lease_is_fenced,
   clu_free(&c);
 }
 
+/* Run in 1 ms steps for at most `span`, until a check fails: the first
+ * violation, or NULL when none came (the mutation-style tests). */
+static const char *run_until_failure(clu_t *c, rt_time_ns span) {
+  rt_time_ns deadline = now_of(c) + span;
+  while (now_of(c) < deadline && simrun_run_to(c->run, now_of(c) + MS) == 0)
+    ;
+  return simrun_failure(c->run);
+}
+
 /* (C7) does not take Redis's word for a lease: a ticket whose instance
  * stopped renewing is matched once something else kept its lease key
  * alive (here the test, behind the Clusters' backs), and the checker,
@@ -657,10 +666,7 @@ Test(sim_cluster, a_ticket_matched_after_its_lease_lapsed_fails_the_run,
   /* Past the lease by E2's last renewal; Redis still holds the key. */
   run_to(&c, now_of(&c) + LEASE + 500 * MS);
   CHECK(&c, sim_bot_join(bot_of(&c, b)) == RT_OK, "join b");
-  rt_time_ns deadline = now_of(&c) + 2 * SEC;
-  while (now_of(&c) < deadline && simrun_run_to(c.run, now_of(&c) + MS) == 0)
-    ;
-  const char *why = simrun_failure(c.run);
+  const char *why = run_until_failure(&c, 2 * SEC);
   CHECK(&c, why != NULL, "the match of a lapsed ticket went unnoticed");
   CHECK(&c,
         strstr(why, "(C7) the ticket's incarnation") != NULL &&
@@ -706,10 +712,7 @@ Test(sim_cluster, a_player_seated_on_two_live_instances_fails_the_run,
   run_to(&c, now_of(&c) + 200 * MS);
   wait_open(&c, a, now_of(&c) + 2 * SEC);
   CHECK(&c, sim_bot_join(bot_of(&c, a)) == RT_OK, "join a again");
-  rt_time_ns deadline = now_of(&c) + 1 * SEC;
-  while (now_of(&c) < deadline && simrun_run_to(c.run, now_of(&c) + MS) == 0)
-    ;
-  const char *why = simrun_failure(c.run);
+  const char *why = run_until_failure(&c, 1 * SEC);
   CHECK(&c, why != NULL, "a player seated on two instances went unnoticed");
   CHECK(&c,
         strstr(why, "plays on") != NULL &&
