@@ -59,14 +59,16 @@ test('a golden cookie is claimed by one player, whose next clicks count double',
     // (forced: it bobs forever, so it is never "stable" to Playwright), and
     // the bar gets the step time: under ASan on a loaded machine the claim's
     // answer took longer than the 4 s this waited before.
-    // A cookie low in the field may sit below the fold: scrolled to first.
-    // Playwright can still find it "outside of the viewport" when the page
-    // moves between its scroll and its click (seen once in ~50 runs, with
-    // the cookie at 78% down); that click never reached the page, so it
-    // is tried again, at most three times, while the cookie is up.
+    // A cookie low in the field may sit below the fold: scrolled to first,
+    // by the page itself (Playwright's scroll waits for the element to be
+    // stable, which a bobbing cookie never is). Playwright can still find
+    // it "outside of the viewport" when the page moves between its scroll
+    // and its click (seen once in ~50 runs, with the cookie at 78% down);
+    // that click never reached the page, so it is tried again, at most
+    // three times, while the cookie is up.
     for (let attempt = 1; ; attempt++) {
       try {
-        await gA.scrollIntoViewIfNeeded({ timeout: t.STEP_MS });
+        await gA.evaluate((e) => e.scrollIntoView({ block: 'center' }));
         await gA.click({ force: true, timeout: t.STEP_MS });
         break;
       } catch (e) {
