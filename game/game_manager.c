@@ -517,6 +517,27 @@ static void on_cl_taken(manager_t *m, const rt_msg_t *msg) {
     rt_stop(mworld(m), p->client, RT_REASON_USER);
 }
 
+/* Tell a room it is let go (`tag`), also when its mailbox is full: a
+ * timer of the room's own, due now, is a signal, which no full mailbox
+ * refuses (rt_signal.h). It reaches the room before the messages queued
+ * there, which changes nothing they could do: a room let go scores no
+ * click (LOST_HERE ends its game, FENCED stops it). A room that cannot
+ * be told either way is stopped, as a room that cannot store: never left
+ * to play on and record a game whose seats are already free. */
+static void let_room_know(manager_t *m, rt_actor_id_t room, uint16_t tag) {
+  rt_msg_t f = rt_msg_make(tag, NULL, 0);
+  int rc = rt_send(mworld(m), room, &f);
+  if (rc != RT_EFULL)
+    return; /* queued, or the room is gone */
+  m->g->stats.rooms_told_by_timer++;
+  uint64_t timer;
+  if (rt_timer_start(mworld(m), room, 0, 0, tag, 0, &timer) == RT_OK)
+    return;
+  rt_log(mworld(m), RT_LOG_ERROR, "manager.room_untold",
+         "room=%" PRIu64 " tag=%s", room, game_tag_name(tag));
+  rt_stop(mworld(m), room, RT_REASON_USER);
+}
+
 /* Every room of the table is told `tag` and let go, and its players are
  * free at once: none is seated here any more. */
 static void let_rooms_go(manager_t *m, uint16_t tag) {
@@ -524,8 +545,7 @@ static void let_rooms_go(manager_t *m, uint16_t tag) {
   uint64_t *rooms = rt_idmap_sorted_keys(&m->rooms, &n);
   for (uint32_t i = 0; i < n; i++) {
     room_entry_t *e = rt_idmap_del(&m->rooms, rooms[i]);
-    rt_msg_t f = rt_msg_make(tag, NULL, 0);
-    (void)rt_send(mworld(m), rooms[i], &f);
+    let_room_know(m, rooms[i], tag);
     for (int k = 0; k < 2; k++) {
       e->seats[k]->state = P_IDLE;
       e->seats[k]->room = 0;

@@ -20,7 +20,8 @@
  *     own URL (a bug the first seeds found);
  *   - a paused owner that outlives its lease is fenced when it wakes;
  *   - Redis restarts, with its data and without, and every Cluster joins
- *     again;
+ *     again; a room whose mailbox is full still hears that the data is
+ *     gone;
  *   - an instance cut off Redis answers JOIN_QUEUE matchmaking_unavailable;
  *   - a cluster run is a function of its seed, and one instance runs as
  *     it did before clusters existed (instances 0 and 1 agree).
@@ -35,6 +36,7 @@
 #include "game.h"
 #include "game_check.h"
 #include "game_cluster.h"
+#include "game_int.h"
 #include "sim_bot.h"
 #include "simrun.h"
 
@@ -755,6 +757,62 @@ Test(sim_cluster, a_redis_restart_that_loses_its_data_is_recovered_from,
      .timeout = 60) {
   redis_restart("a_redis_restart_that_loses_its_data_is_recovered_from", 506,
                 false);
+}
+
+/* A room whose mailbox is full when its Manager learns that Redis lost
+ * its data still hears it (a timer of its own, due now, is a signal no
+ * full mailbox refuses): its game ends server_lost at once and both
+ * players are told, instead of playing on to record a game whose seats
+ * the Manager has already freed. The test loses the data (FLUSHALL),
+ * tells the Manager as its Cluster would, and fills the room's mailbox
+ * with messages rooms ignore before the Manager takes its turn. */
+Test(sim_cluster, a_room_with_a_full_mailbox_still_hears_redis_lost_its_data,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "a_room_with_a_full_mailbox_still_hears_redis_lost_its_data",
+           707, 2);
+  clu_start(&c);
+  simrun_player_t ma = manual(0), mb = manual(1);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  run_to(&c, now_of(&c) + 500 * MS); /* the countdown runs */
+  game_t *g = simrun_instance_game(c.run, owner);
+  uint32_t n = 0;
+  uint64_t *rooms = game_live_rooms(g, &n);
+  CHECK(&c, n == 1, "%u rooms on the owner", n);
+  rt_actor_id_t room = rooms[0];
+  free(rooms);
+  const char *flush[] = {"FLUSHALL"};
+  CHECK(&c, simrun_redis_tamper(c.run, 1, flush) == RT_OK, "tamper");
+  rt_world_t *w = sim_world_rt(simrun_world(c.run));
+  rt_msg_t reset = rt_msg_make(GAME_TAG_CL_RESET, NULL, 0);
+  CHECK(&c, rt_send(w, game_manager_actor(g), &reset) == RT_PUSH_QUEUED,
+        "tell the Manager");
+  const rt_mailbox_t *box = rt_actor_mailbox(w, room);
+  CHECK(&c, box != NULL && box->count < box->cap, "the room's mailbox");
+  while (box->count < box->cap) {
+    rt_msg_t f = rt_msg_make(GAME_TAG_CL_RESET, NULL, 0); /* rooms ignore it */
+    CHECK(&c, rt_send(w, room, &f) == RT_PUSH_QUEUED, "fill");
+  }
+  rt_time_ns told = now_of(&c);
+  uint32_t pair[2] = {a, b};
+  for (int k = 0; k < 2; k++) {
+    sim_bot_record_t over =
+        wait_kind(&c, pair[k], SIM_BOT_GAME_OVER, 1, told + 1 * SEC);
+    CHECK(&c, strcmp(over.reason, "server_lost") == 0,
+          "p%u's game ended %s, not server_lost", pair[k], over.reason);
+  }
+  game_stats_t st;
+  game_get_stats(g, &st);
+  CHECK(&c, st.rooms_told_by_timer == 1, "rooms told by a timer: %" PRIu64,
+        st.rooms_told_by_timer);
+  CHECK(&c, st.rooms_server_lost == 1, "rooms ended server_lost: %" PRIu64,
+        st.rooms_server_lost);
+  finish(&c);
+  clu_free(&c);
 }
 
 /* ---- Partitions ---------------------------------------------------------- */
