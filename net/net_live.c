@@ -25,6 +25,7 @@ struct net_live {
   uint32_t turns_per_pass;
   bool in_pass;
   bool stop_requested; /* net_live_stop since this run began */
+  bool limit_hit;      /* net_live_run_for's limit ended this run */
 };
 
 static rt_time_ns live_clock(net_live_t *live) {
@@ -139,6 +140,7 @@ static void on_limit(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   net_live_t *live = arg;
+  live->limit_hit = true;
   event_base_loopbreak(live->base);
 }
 
@@ -230,16 +232,27 @@ int net_live_run(net_live_t *live) {
                                                                   : RT_OK;
 }
 
+/* The limit is the world's (precise) clock: libevent's coarse one can
+ * fire the limit a few ms early, and then the run goes on for the rest,
+ * as a world timer that woke early does (net_live_create). */
 int net_live_run_for(net_live_t *live, rt_time_ns duration) {
-  rt_time_ns us = duration / RT_NS_PER_US;
-  struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
-                       .tv_usec = (suseconds_t)(us % 1000000)};
-  /* Our own timer, removed when the run ends: event_base_loopexit would
-   * leave its timeout pending after an early stop, to end the next run. */
-  event_add(live->limit_ev, &tv);
-  int err = net_live_run(live);
-  event_del(live->limit_ev);
-  return err;
+  rt_time_ns end = live_clock(live) + duration;
+  for (;;) {
+    rt_time_ns left = end - live_clock(live);
+    if (left <= 0)
+      return RT_OK;
+    rt_time_ns us = (left + RT_NS_PER_US - 1) / RT_NS_PER_US;
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
+                         .tv_usec = (suseconds_t)(us % 1000000)};
+    /* Our own timer, removed when the run ends: event_base_loopexit would
+     * leave its timeout pending after an early stop, to end the next run. */
+    live->limit_hit = false;
+    event_add(live->limit_ev, &tv);
+    int err = net_live_run(live);
+    event_del(live->limit_ev);
+    if (err < 0 || !live->limit_hit || live->stop_requested)
+      return err;
+  }
 }
 
 void net_live_stop(net_live_t *live) {
