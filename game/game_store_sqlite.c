@@ -9,6 +9,7 @@
 
 #include "rt_assert.h"
 
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,17 +339,22 @@ static int64_t sqlite_count_games(store_backend_t *base) {
   return n;
 }
 
+/* Its statements and connection, which may be opened again. */
+static void close_db(sqlite_backend_t *b) {
+  sqlite3_stmt **all[] = {&b->insert_game, &b->upsert_player, &b->leaderboard,
+                          &b->history,     &b->history_count, &b->find_game,
+                          &b->count_games, &b->latest_game};
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+    sqlite3_finalize(*all[i]);
+    *all[i] = NULL;
+  }
+  sqlite3_close(b->db);
+  b->db = NULL;
+}
+
 static void sqlite_free(store_backend_t *base) {
   sqlite_backend_t *b = (sqlite_backend_t *)base;
-  sqlite3_finalize(b->insert_game);
-  sqlite3_finalize(b->upsert_player);
-  sqlite3_finalize(b->leaderboard);
-  sqlite3_finalize(b->history);
-  sqlite3_finalize(b->history_count);
-  sqlite3_finalize(b->find_game);
-  sqlite3_finalize(b->count_games);
-  sqlite3_finalize(b->latest_game);
-  sqlite3_close(b->db);
+  close_db(b);
   free(b);
 }
 
@@ -362,7 +368,52 @@ static const store_backend_ops_t sqlite_ops = {
     .free = sqlite_free,
 };
 
-#define OPEN_BUSY_WAIT_MS 10000
+/* Instances of a cluster on one machine share the file and start
+ * together: at start, a busy database is waited for (OPEN_WAITS_MAX waits
+ * of OPEN_WAIT_MS, 10 s in all) rather than failed. SQLite also answers
+ * BUSY without waiting where a wait could deadlock (a connection upgrading
+ * its read lock while another upgrades its write lock): then the whole
+ * open starts again, from the same budget. The waits are SQLite's own
+ * sleep, as its busy timeout's were, and happen only at start. In play, a
+ * busy database is the Store's backoff's business (never a wait in the
+ * event loop): the handler is removed once the database is open. */
+#define OPEN_WAIT_MS 10
+#define OPEN_WAITS_MAX 1000u
+
+static int open_busy(void *ctx, int n) {
+  (void)n;
+  uint32_t *waits = ctx;
+  if (*waits >= OPEN_WAITS_MAX)
+    return 0;
+  (*waits)++;
+  sqlite3_sleep(OPEN_WAIT_MS);
+  return 1;
+}
+
+/* One attempt; *step names the step that failed. */
+static int open_once(sqlite_backend_t *b, const game_store_config_t *cfg,
+                     uint32_t *waits, const char **step) {
+  *step = "open";
+  int rc = sqlite3_open_v2(cfg->path, &b->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                               SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                           cfg->vfs);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_busy_handler(b->db, open_busy, waits);
+  if (rc == SQLITE_OK && (*step = "migrate"))
+    rc = migrate(b->db); /* first: a newer schema's file stays untouched */
+  if (rc == SQLITE_OK && (*step = "journal_mode"))
+    rc = exec(b->db, "PRAGMA journal_mode = WAL");
+  if (rc == SQLITE_OK && (*step = "synchronous"))
+    rc = exec(b->db, cfg->sync == GAME_STORE_SYNC_NORMAL
+                         ? "PRAGMA synchronous = NORMAL"
+                         : "PRAGMA synchronous = FULL");
+  if (rc == SQLITE_OK && (*step = "prepare"))
+    rc = prepare_all(b);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_busy_handler(b->db, NULL, NULL);
+  return rc;
+}
 
 int store_sqlite_open(rt_world_t *w, const game_store_config_t *cfg,
                       store_backend_t **out) {
@@ -374,34 +425,27 @@ int store_sqlite_open(rt_world_t *w, const game_store_config_t *cfg,
   b->base.world = w;
   b->fault = cfg->fault;
   b->fault_ctx = cfg->fault_ctx;
-  int rc = sqlite3_open_v2(cfg->path, &b->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
-                               SQLITE_OPEN_NOMUTEX,
-                           cfg->vfs);
-  /* Instances of a cluster on one machine share the file and start
-   * together: at start, wait for another's migration rather than fail.
-   * In play, a busy database is the Store's backoff's business (never a
-   * wait in the event loop), so the timeout goes back to 0 below. */
-  if (rc == SQLITE_OK)
-    rc = sqlite3_busy_timeout(b->db, OPEN_BUSY_WAIT_MS);
-  if (rc == SQLITE_OK)
-    rc = migrate(b->db); /* first: a newer schema's file stays untouched */
-  if (rc == SQLITE_OK)
-    rc = exec(b->db, "PRAGMA journal_mode = WAL");
-  if (rc == SQLITE_OK)
-    rc = exec(b->db, cfg->sync == GAME_STORE_SYNC_NORMAL
-                         ? "PRAGMA synchronous = NORMAL"
-                         : "PRAGMA synchronous = FULL");
-  if (rc == SQLITE_OK)
-    rc = prepare_all(b);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_busy_timeout(b->db, 0);
+  uint32_t waits = 0, attempts = 1;
+  const char *step = "open";
+  int rc = open_once(b, cfg, &waits, &step);
+  while ((rc & 0xff) == SQLITE_BUSY && waits < OPEN_WAITS_MAX) {
+    close_db(b);
+    waits++;
+    sqlite3_sleep(OPEN_WAIT_MS);
+    attempts++;
+    rc = open_once(b, cfg, &waits, &step);
+  }
   if (rc != SQLITE_OK) {
-    rt_log(w, RT_LOG_ERROR, "store.open", "path=%s code=%d text=\"%s\"",
-           cfg->path, rc, b->db != NULL ? sqlite3_errmsg(b->db) : "?");
+    rt_log(w, RT_LOG_ERROR, "store.open",
+           "path=%s step=%s attempts=%" PRIu32 " code=%d text=\"%s\"",
+           cfg->path, step, attempts, rc,
+           b->db != NULL ? sqlite3_errmsg(b->db) : "?");
     sqlite_free(&b->base);
     return RT_EIO;
   }
+  if (attempts > 1)
+    rt_log(w, RT_LOG_INFO, "store.open_retried", "path=%s attempts=%" PRIu32,
+           cfg->path, attempts);
   *out = &b->base;
   return RT_OK;
 }

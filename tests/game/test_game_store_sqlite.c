@@ -18,6 +18,8 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Run the simulated world up to time t, or until it is idle. */
@@ -420,6 +422,49 @@ Test(game_store, a_database_at_the_current_version_is_opened_as_is) {
   cJSON_Delete(board);
   fx_close(&fx);
   cr_assert_eq(db_user_version(t.path), 1);
+  tmpdb_remove(&t);
+}
+
+/* Instances sharing a file start together: a start that finds the file
+ * locked by another process waits for it (store_sqlite_open's busy
+ * handler) instead of failing. The other process here is a child that
+ * holds an exclusive lock on the fresh file for 300 ms. */
+Test(game_store, a_start_waits_for_another_process_that_holds_the_file) {
+  tmpdb_t t;
+  tmpdb_make(&t);
+  int ready[2];
+  cr_assert_eq(pipe(ready), 0);
+  pid_t child = fork();
+  cr_assert_neq(child, -1);
+  if (child == 0) {
+    sqlite3 *db = NULL;
+    int ok = sqlite3_open(t.path, &db) == SQLITE_OK &&
+             sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK;
+    char c = ok ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1)
+      _exit(2);
+    nanosleep(&(struct timespec){.tv_nsec = 300 * 1000 * 1000}, NULL);
+    ok = ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(db);
+    _exit(ok ? 0 : 1);
+  }
+  char c = 0;
+  cr_assert_eq(read(ready[0], &c, 1), 1);
+  cr_assert_eq(c, 'y', "the child could not lock the file");
+  game_store_config_t cfg = {.path = t.path};
+  fx_t fx;
+  fx_open_cfg(&fx, &cfg); /* while the child holds the lock */
+  int status = 0;
+  cr_assert_eq(waitpid(child, &status, 0), child);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "the child held the lock and let it go");
+  fx_record(&fx, fx_result(&fx, "room-1", 1000, "u-ada", "Ada", 10, "u-bob",
+                           "Bob", 5, "u-ada", "time"));
+  cr_assert_eq(fx.probe->acks_len, 1u);
+  fx_close(&fx);
+  cr_assert_eq(db_user_version(t.path), GAME_STORE_SCHEMA_VERSION);
+  close(ready[0]);
+  close(ready[1]);
   tmpdb_remove(&t);
 }
 
