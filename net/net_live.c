@@ -237,10 +237,8 @@ int net_live_run(net_live_t *live) {
  * as a world timer that woke early does (net_live_create). */
 int net_live_run_for(net_live_t *live, rt_time_ns duration) {
   rt_time_ns end = live_clock(live) + duration;
+  rt_time_ns left = duration > 0 ? duration : 0; /* one run at least */
   for (;;) {
-    rt_time_ns left = end - live_clock(live);
-    if (left <= 0)
-      return RT_OK;
     rt_time_ns us = (left + RT_NS_PER_US - 1) / RT_NS_PER_US;
     struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
                          .tv_usec = (suseconds_t)(us % 1000000)};
@@ -252,6 +250,9 @@ int net_live_run_for(net_live_t *live, rt_time_ns duration) {
     event_del(live->limit_ev);
     if (err < 0 || !live->limit_hit || live->stop_requested)
       return err;
+    left = end - live_clock(live);
+    if (left <= 0)
+      return RT_OK;
   }
 }
 
