@@ -398,8 +398,9 @@ class ClusterTest(unittest.TestCase):
 
 
 class PasswordTest(unittest.TestCase):
-    """A Redis with a password: the instance joins with it in the URL, a
-    wrong one is refused (and retried), and neither appears in any log."""
+    """A Redis with a password: the instance joins with it in the URL or
+    in OC_REDIS_PASSWORD (off the command line), a wrong one is refused
+    (and retried), and none appears in any log."""
 
     def test_password_is_used_and_never_logged(self):
         tmp = tempfile.TemporaryDirectory(prefix="oc-cluster-")
@@ -410,23 +411,32 @@ class PasswordTest(unittest.TestCase):
                         url="redis://:s3cret-pw-0123@127.0.0.1:%d" % port)
         bad = Instance(BINARY, STATIC, db, redis, "bad", *RULES,
                        url="redis://:wrong-pw-4567@127.0.0.1:%d" % port)
+        os.environ["OC_REDIS_PASSWORD"] = "s3cret-pw-0123"
         try:
-            deadline = time.monotonic() + 10
-            while good.metrics().get("overcookied_cluster_up") != 1:
-                self.assertLess(time.monotonic(), deadline, good.err())
-                time.sleep(0.05)
+            env = Instance(BINARY, STATIC, db, redis, "env", *RULES,
+                           url="redis://127.0.0.1:%d" % port)
+        finally:
+            del os.environ["OC_REDIS_PASSWORD"]
+        try:
+            for inst in (good, env):
+                deadline = time.monotonic() + 10
+                while inst.metrics().get("overcookied_cluster_up") != 1:
+                    self.assertLess(time.monotonic(), deadline, inst.err())
+                    time.sleep(0.05)
+            self.assertEqual(env.metrics()["overcookied_redis_errors_total"],
+                             0)
             deadline = time.monotonic() + 10
             while bad.metrics()["overcookied_redis_errors_total"] < 2:
                 self.assertLess(time.monotonic(), deadline, bad.err())
                 time.sleep(0.05)
             self.assertEqual(bad.metrics()["overcookied_cluster_up"], 0)
-            for inst in (good, bad):
+            for inst in (good, bad, env):
                 with open(inst.out_path) as f:
                     log = inst.err() + f.read()
                 self.assertNotIn("s3cret-pw", log)
                 self.assertNotIn("wrong-pw", log)
         finally:
-            for inst in (good, bad):
+            for inst in (good, bad, env):
                 inst.kill()
                 inst._tmp.cleanup()
             redis.stop()

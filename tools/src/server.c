@@ -11,54 +11,56 @@
 #include <string.h>
 
 void server_usage(FILE *out) {
-  fprintf(
-      out,
-      "usage: overcookied [options]\n"
-      "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
-      "  --port N              TCP port (default 8080; 0 picks a free one)\n"
-      "  --db PATH|URI         where results are kept: a SQLite file\n"
-      "                        (default overcookied.db) or PostgreSQL,\n"
-      "                        postgres://user@host:port/dbname (the\n"
-      "                        password from the URI, PGPASSWORD or\n"
-      "                        ~/.pgpass; never logged)\n"
-      "  --db-sync full|normal SQLite: full (default) syncs each commit,\n"
-      "                        so a power cut loses no result a player\n"
-      "                        saw; normal syncs at checkpoints only:\n"
-      "                        faster, safe from crashes, not power cuts\n"
-      "  --secret S            token signing key, at least 16 characters\n"
-      "                        (default: $OC_JWT_SECRET, else random:\n"
-      "                        tokens then end with the process)\n"
-      "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
-      "                        (default: the request's own host)\n"
-      "  --cors-origin O       let pages from origin O call the HTTP API\n"
-      "                        cross-origin with credentials (CORS),\n"
-      "                        written as a browser sends it\n"
-      "                        (http[s]://host[:port]), repeatable, at\n"
-      "                        most 8 (default: none)\n"
-      "  --static DIR          browser client files (default: beside the\n"
-      "                        program, PREFIX/share/overcookied/web)\n"
-      "  --max-connections N   default 20000; above it: 503\n"
-      "  --max-connections-per-address N\n"
-      "                        open at once from one address, default 256\n"
-      "                        (0: no limit); above it: 503\n"
-      "  --logins-per-minute N POST /api/login per address, default 60\n"
-      "                        (0: no limit); above it: 429\n"
-      "  --trusted-proxy ADDR  the reverse proxy's address: its requests\n"
-      "                        count for the last X-Forwarded-For entry,\n"
-      "                        its connections are not capped per address\n"
-      "  --metrics-token T     /metrics only with Authorization: Bearer T\n"
-      "                        (at least 16 characters; default:\n"
-      "                        $OC_METRICS_TOKEN, else /metrics is open)\n"
-      "  --record DIR          record every input into a trace in DIR\n"
-      "                        (replay it with tools/overcookied-replay)\n"
-      "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
-      "  --ws-park-after S     free a quiet WebSocket's wslay context after\n"
-      "                        S seconds without a frame (default 10)\n"
+  fputs("usage: overcookied [options]\n"
+        "  --bind ADDR           address to listen on (default 127.0.0.1)\n"
+        "  --port N              TCP port (default 8080; 0 picks a free one)\n"
+        "  --db PATH|URI         where results are kept: a SQLite file\n"
+        "                        (default overcookied.db) or PostgreSQL,\n"
+        "                        postgres://user@host:port/dbname (the\n"
+        "                        password from the URI, PGPASSWORD or\n"
+        "                        ~/.pgpass; never logged)\n"
+        "  --db-sync full|normal SQLite: full (default) syncs each commit,\n"
+        "                        so a power cut loses no result a player\n"
+        "                        saw; normal syncs at checkpoints only:\n"
+        "                        faster, safe from crashes, not power cuts\n"
+        "  --secret S            token signing key, at least 16 characters\n"
+        "                        (default: $OC_JWT_SECRET, else random:\n"
+        "                        tokens then end with the process)\n"
+        "  --allowed-origin O    WebSocket Origin to accept, repeatable\n"
+        "                        (default: the request's own host)\n"
+        "  --cors-origin O       let pages from origin O call the HTTP API\n"
+        "                        cross-origin with credentials (CORS),\n"
+        "                        written as a browser sends it\n"
+        "                        (http[s]://host[:port]), repeatable, at\n"
+        "                        most 8 (default: none)\n"
+        "  --static DIR          browser client files (default: beside the\n"
+        "                        program, PREFIX/share/overcookied/web)\n"
+        "  --max-connections N   default 20000; above it: 503\n"
+        "  --max-connections-per-address N\n"
+        "                        open at once from one address, default 256\n"
+        "                        (0: no limit); above it: 503\n"
+        "  --logins-per-minute N POST /api/login per address, default 60\n"
+        "                        (0: no limit); above it: 429\n"
+        "  --trusted-proxy ADDR  the reverse proxy's address: its requests\n"
+        "                        count for the last X-Forwarded-For entry,\n"
+        "                        its connections are not capped per address\n"
+        "  --metrics-token T     /metrics only with Authorization: Bearer T\n"
+        "                        (at least 16 characters; default:\n"
+        "                        $OC_METRICS_TOKEN, else /metrics is open)\n"
+        "  --record DIR          record every input into a trace in DIR\n"
+        "                        (replay it with tools/overcookied-replay)\n"
+        "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
+        "  --ws-park-after S     free a quiet WebSocket's wslay context after\n"
+        "                        S seconds without a frame (default 10)\n",
+        out);
+  fputs(
       "cluster (several instances share matchmaking; README, Cluster):\n"
       "  --redis URL           redis://[[user]:password@]host[:port]: join\n"
       "                        the cluster whose Redis this is (host\n"
       "                        numeric or localhost; the password is\n"
-      "                        never logged; default: one process)\n"
+      "                        never logged; with none in the URL,\n"
+      "                        $OC_REDIS_PASSWORD if set; default: one\n"
+      "                        process)\n"
       "  --instance-id ID      this instance's name (default: drawn, logged)\n"
       "  --public-url URL      where players reach this instance, sent in\n"
       "                        MOVE (default ws://BIND:PORT/ws)\n"
@@ -82,7 +84,8 @@ void server_usage(FILE *out) {
       "  --log-level L         debug, info, warn, error (default info)\n"
       "  --echo                WebSocket sessions echo text, no token:"
       " for testing\n"
-      "                        and benchmarking the network layer\n");
+      "                        and benchmarking the network layer\n",
+      out);
 }
 
 /* Seconds, possibly fractional ("0.25"), at most a day. */
@@ -287,11 +290,23 @@ int server_cluster_config(const server_options_t *o, game_cluster_config_t *c,
     snprintf(why, why_cap, "--redis: %s", reason);
     return RT_EINVAL;
   }
-  /* A recording holds no password (format_cluster): a replay of one made
-   * with a password is given it by the operator, or its AUTH differs. */
+  /* The password may come from the environment, off the command line
+   * (which every user of the machine reads in /proc), as PGPASSWORD does
+   * for PostgreSQL; one in the URL wins. A recording holds no password
+   * (format_cluster): a replay of one made with a password is given it
+   * the same way, or its AUTH differs. */
   const char *pw = getenv("OC_REDIS_PASSWORD");
-  if (strcmp(c->password, SERVER_REDIS_PASSWORD_REDACTED) == 0 && pw != NULL)
-    snprintf(c->password, sizeof(c->password), "%s", pw);
+  if (pw != NULL && pw[0] != '\0' &&
+      (c->password[0] == '\0' ||
+       strcmp(c->password, SERVER_REDIS_PASSWORD_REDACTED) == 0)) {
+    size_t n = strlen(pw);
+    if (n >= sizeof(c->password)) {
+      snprintf(why, why_cap, "OC_REDIS_PASSWORD: at most %u characters",
+               (unsigned)sizeof(c->password) - 1);
+      return RT_EINVAL;
+    }
+    memcpy(c->password, pw, n + 1);
+  }
   if (strchr(c->host, ':') != NULL) {
     snprintf(why, why_cap, "--redis: an IPv6 host is not supported yet");
     return RT_EINVAL;
