@@ -23,6 +23,7 @@
 #include "rt_assert.h"
 #include "rt_stream.h"
 
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -116,23 +117,42 @@ static int copy_part(char *out, size_t cap, const char *p, size_t n) {
   return RT_OK;
 }
 
+/* host[:port], where host is an IPv4 address, localhost or an IPv6
+ * address in brackets ("[::1]:6379", as in any URL). */
 static int parse_hostport(const char *p, const char *end,
                           game_cluster_config_t *cfg, const char **why) {
-  const char *colon = memchr(p, ':', (size_t)(end - p));
-  const char *hend = colon != NULL ? colon : end;
-  if (hend == p ||
-      copy_part(cfg->host, sizeof(cfg->host), p, (size_t)(hend - p)) < 0) {
+  const char *hb = p, *he, *colon;
+  bool v6 = p < end && *p == '[';
+  if (v6) {
+    const char *close = memchr(p, ']', (size_t)(end - p));
+    if (close == NULL) {
+      *why = "the Redis URL's IPv6 host needs its closing ']'";
+      return RT_EINVAL;
+    }
+    hb = p + 1;
+    he = close;
+    colon = close + 1 < end ? close + 1 : NULL;
+    if (colon != NULL && *colon != ':') {
+      *why = "the Redis URL has something after its IPv6 host";
+      return RT_EINVAL;
+    }
+  } else {
+    colon = memchr(p, ':', (size_t)(end - p));
+    he = colon != NULL ? colon : end;
+  }
+  if (he == hb ||
+      copy_part(cfg->host, sizeof(cfg->host), hb, (size_t)(he - hb)) < 0) {
     *why = "the Redis URL needs a host";
     return RT_EINVAL;
   }
-  if (strcmp(cfg->host, "localhost") == 0)
+  if (!v6 && strcmp(cfg->host, "localhost") == 0)
     snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
-  for (const char *h = cfg->host; *h != '\0'; h++) {
-    if (!((*h >= '0' && *h <= '9') || *h == '.' || *h == ':' ||
-          (*h >= 'a' && *h <= 'f') || (*h >= 'A' && *h <= 'F'))) {
-      *why = "the Redis host must be a numeric address (or localhost)";
-      return RT_EINVAL;
-    }
+  unsigned char addr[16];
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, cfg->host, addr) != 1) {
+    *why = v6 ? "the Redis URL's IPv6 host is not an IPv6 address"
+              : "the Redis host must be a numeric address (or localhost; "
+                "IPv6 in brackets)";
+    return RT_EINVAL;
   }
   cfg->port = 6379;
   if (colon != NULL) {

@@ -84,7 +84,8 @@ void game_cluster_config_defaults(game_cluster_config_t *cfg);
 /* Parse "redis://[[user]:password@]host[:port][/]" into cfg's host, port,
  * user and password. 0, or RT_EINVAL with a static reason in *why (the
  * password is never part of it). host must be numeric (no lookups in the
- * event loop); "localhost" is taken as 127.0.0.1. */
+ * event loop): IPv4, or IPv6 in brackets ("[::1]", stored without them);
+ * "localhost" is taken as 127.0.0.1. */
 int game_cluster_parse_url(const char *url, game_cluster_config_t *cfg,
                            const char **why);
 

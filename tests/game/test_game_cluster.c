@@ -182,3 +182,66 @@ Test(game_cluster, redis_gone_silent_after_joining_is_down_within_the_timeout) {
   cr_assert_eq(s.redis_errors, 1);
   fx_free(&fx);
 }
+
+/* ---- --redis URLs -------------------------------------------------------- */
+
+typedef struct url_case {
+  const char *url;
+  const char *host; /* NULL: refused */
+  uint16_t port;
+  const char *user, *password;
+} url_case_t;
+
+/* What an operator may write, and what is refused with a sentence (never
+ * naming the password): IPv4, localhost, IPv6 in brackets, credentials. */
+Test(game_cluster, redis_urls_are_parsed_or_refused_with_a_reason) {
+  static const url_case_t cases[] = {
+      {"redis://127.0.0.1", "127.0.0.1", 6379, "", ""},
+      {"redis://10.0.0.20:6380/", "10.0.0.20", 6380, "", ""},
+      {"redis://localhost:7000", "127.0.0.1", 7000, "", ""},
+      {"redis://[::1]", "::1", 6379, "", ""},
+      {"redis://[::1]:6380", "::1", 6380, "", ""},
+      {"redis://[fd00::20]:6379/", "fd00::20", 6379, "", ""},
+      {"redis://[::ffff:10.0.0.1]:1", "::ffff:10.0.0.1", 1, "", ""},
+      {"redis://:pw@[::1]:6380", "::1", 6380, "", "pw"},
+      {"redis://u:p:w@127.0.0.1", "127.0.0.1", 6379, "u", "p:w"},
+      {"redis://a@b:c@127.0.0.1", "127.0.0.1", 6379, "a@b", "c"},
+      {"http://127.0.0.1", NULL, 0, NULL, NULL},
+      {"redis://", NULL, 0, NULL, NULL},
+      {"redis://:6379", NULL, 0, NULL, NULL},
+      {"redis://example.com", NULL, 0, NULL, NULL},
+      {"redis://10.0.0", NULL, 0, NULL, NULL},
+      {"redis://127.0.0.1:", NULL, 0, NULL, NULL},
+      {"redis://127.0.0.1:0", NULL, 0, NULL, NULL},
+      {"redis://127.0.0.1:65536", NULL, 0, NULL, NULL},
+      {"redis://127.0.0.1:6x", NULL, 0, NULL, NULL},
+      {"redis://127.0.0.1/0", NULL, 0, NULL, NULL},
+      {"redis://::1:6379", NULL, 0, NULL, NULL},
+      {"redis://[::1", NULL, 0, NULL, NULL},
+      {"redis://[]:6379", NULL, 0, NULL, NULL},
+      {"redis://[::1]x", NULL, 0, NULL, NULL},
+      {"redis://[::1]:", NULL, 0, NULL, NULL},
+      {"redis://[127.0.0.1]", NULL, 0, NULL, NULL},
+      {"redis://[localhost]", NULL, 0, NULL, NULL},
+      {"redis://[:::1]", NULL, 0, NULL, NULL},
+      {"redis://secret@127.0.0.1", NULL, 0, NULL, NULL},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const url_case_t *k = &cases[i];
+    game_cluster_config_t cfg;
+    game_cluster_config_defaults(&cfg);
+    const char *why = NULL;
+    int rc = game_cluster_parse_url(k->url, &cfg, &why);
+    if (k->host == NULL) {
+      cr_assert_eq(rc, RT_EINVAL, "%s was taken", k->url);
+      cr_assert(why != NULL && why[0] != '\0', "%s: no reason", k->url);
+      cr_assert_null(strstr(why, "secret"), "%s: %s", k->url, why);
+      continue;
+    }
+    cr_assert_eq(rc, RT_OK, "%s refused: %s", k->url, why);
+    cr_assert_str_eq(cfg.host, k->host, "%s", k->url);
+    cr_assert_eq(cfg.port, k->port, "%s: port %u", k->url, cfg.port);
+    cr_assert_str_eq(cfg.user, k->user, "%s", k->url);
+    cr_assert_str_eq(cfg.password, k->password, "%s", k->url);
+  }
+}

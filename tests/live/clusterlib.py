@@ -37,21 +37,23 @@ def free_port():
 
 
 class Redis:
-    """redis-server on 127.0.0.1, a free port, no persistence: a restart
+    """redis-server on 127.0.0.1 (or `bind`), a free port, no persistence: a restart
     (kill, then start) loses every key, the hardest case."""
 
-    def __init__(self, password=None):
+    def __init__(self, password=None, bind="127.0.0.1"):
         self._tmp = tempfile.TemporaryDirectory(prefix="oc-redis-")
         self.port = free_port()
         self.password = password
-        self.url = "redis://127.0.0.1:%d" % self.port
+        self.bind = bind
+        host = "[%s]" % bind if ":" in bind else bind
+        self.url = "redis://%s:%d" % (host, self.port)
         self.proc = None
         self.start()
 
     def start(self):
         log = open(os.path.join(self._tmp.name, "redis.log"), "a")
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            ["redis-server", "--port", str(self.port), "--bind", self.bind,
              "--save", "", "--appendonly", "no", "--dir", self._tmp.name,
              *(["--requirepass", self.password] if self.password else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -72,7 +74,7 @@ class Redis:
         auth = ["--no-auth-warning", "-a", self.password] if self.password \
             else []
         out = subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *auth,
+            ["redis-cli", "-h", self.bind, "-p", str(self.port), *auth,
              *args],
             capture_output=True, text=True, timeout=STEP_TIMEOUT)
         return out.stdout.strip()

@@ -28,12 +28,15 @@ the issue asks of a cluster, broken on purpose:
   e. One instance of the cluster records its trace while it owns a game
      and sends a player to another's: the trace replays `ok` alone, with
      no Redis and no other instance running.
+Apart: a Redis with a password (in the URL or OC_REDIS_PASSWORD, never
+logged), and a Redis reached over IPv6 (redis://[::1]:PORT).
 
 usage: test_live_cluster.py OVERCOOKIED_BINARY STATIC_DIR REPLAY_BINARY
 """
 import asyncio
 import os
 import sqlite3
+import socket
 import subprocess
 import sys
 import tempfile
@@ -439,6 +442,39 @@ class PasswordTest(unittest.TestCase):
             for inst in (good, bad, env):
                 inst.kill()
                 inst._tmp.cleanup()
+            redis.stop()
+            tmp.cleanup()
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class Ipv6Test(unittest.TestCase):
+    """A Redis reached over IPv6: the instance joins with
+    redis://[::1]:PORT (and its trace header keeps the brackets)."""
+
+    @unittest.skipUnless(ipv6_loopback(), "no IPv6 loopback on this machine")
+    def test_an_ipv6_redis_is_joined(self):
+        tmp = tempfile.TemporaryDirectory(prefix="oc-cluster-")
+        redis = Redis(bind="::1")
+        db = os.path.join(tmp.name, "games.db")
+        inst = Instance(BINARY, STATIC, db, redis, "v6", *RULES)
+        try:
+            self.assertTrue(redis.url.startswith("redis://[::1]:"), redis.url)
+            deadline = time.monotonic() + 10
+            while inst.metrics().get("overcookied_cluster_up") != 1:
+                self.assertLess(time.monotonic(), deadline, inst.err())
+                time.sleep(0.05)
+            self.assertNotEqual(redis.cli("KEYS", "oc:lease:*"), "")
+        finally:
+            inst.kill()
+            inst._tmp.cleanup()
             redis.stop()
             tmp.cleanup()
 

@@ -208,3 +208,44 @@ Test(server, the_most_origins_of_both_kinds_are_refused_whole_by_a_trace) {
   cr_assert_eq(server_options_format(&o, text, sizeof(text)), RT_ELIMIT);
   cr_assert_str_eq(text, "");
 }
+
+/* The cluster's flags go into a trace too: an IPv6 Redis host is written
+ * in brackets and reads back the same, and a password is written as
+ * SERVER_REDIS_PASSWORD_REDACTED, never itself. */
+Test(server, a_redis_url_goes_into_a_trace_with_no_password) {
+  const char *urls[][2] = {
+      {"redis://[::1]:6380", "\n--redis\nredis://[::1]:6380\n"},
+      {"redis://:s3cret@[fd00::20]:6379",
+       "\n--redis\nredis://:" SERVER_REDIS_PASSWORD_REDACTED
+       "@[fd00::20]:6379\n"},
+      {"redis://u:s3cret@10.0.0.20",
+       "\n--redis\nredis://u:" SERVER_REDIS_PASSWORD_REDACTED
+       "@10.0.0.20:6379\n"},
+  };
+  for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+    args_t a;
+    args_init(&a);
+    args_add(&a, "--static");
+    args_add(&a, "/srv/web");
+    args_add(&a, "--redis");
+    args_add(&a, urls[i][0]);
+    server_options_t o;
+    cr_assert_eq(parse(&a, &o), 0, "%s", urls[i][0]);
+    char text[SERVER_CONFIG_MAX];
+    cr_assert_eq(server_options_format(&o, text, sizeof(text)), 0);
+    cr_assert_not_null(strstr(text, urls[i][1]), "%s", text);
+    cr_assert_null(strstr(text, "s3cret"), "%s", text);
+    args_t back;
+    split_lines(text, &back);
+    server_options_t r;
+    cr_assert_eq(parse(&back, &r), 0, "%s", text);
+    game_cluster_config_t c1, c2;
+    char why[128];
+    cr_assert_eq(server_cluster_config(&o, &c1, why, sizeof(why)), 0, "%s",
+                 why);
+    cr_assert_eq(server_cluster_config(&r, &c2, why, sizeof(why)), 0, "%s",
+                 why);
+    cr_assert_str_eq(c1.host, c2.host);
+    cr_assert_eq(c1.port, c2.port);
+  }
+}

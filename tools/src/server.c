@@ -57,10 +57,10 @@ void server_usage(FILE *out) {
       "cluster (several instances share matchmaking; README, Cluster):\n"
       "  --redis URL           redis://[[user]:password@]host[:port]: join\n"
       "                        the cluster whose Redis this is (host\n"
-      "                        numeric or localhost; the password is\n"
-      "                        never logged; with none in the URL,\n"
-      "                        $OC_REDIS_PASSWORD if set; default: one\n"
-      "                        process)\n"
+      "                        numeric, IPv6 in [], or localhost; the\n"
+      "                        password is never logged; with none in\n"
+      "                        the URL, $OC_REDIS_PASSWORD if set;\n"
+      "                        default: one process)\n"
       "  --instance-id ID      this instance's name (default: drawn, logged)\n"
       "  --public-url URL      where players reach this instance, sent in\n"
       "                        MOVE (default ws://BIND:PORT/ws)\n"
@@ -255,12 +255,14 @@ static int format_cluster(const server_options_t *o, char *out, size_t cap) {
   char why[128];
   if (server_cluster_config(o, &c, why, sizeof(why)) < 0)
     return -1;
+  bool v6 = strchr(c.host, ':') != NULL; /* written in brackets */
   int n =
       c.password[0] != '\0'
-          ? snprintf(out, cap, "\n--redis\nredis://%s:%s@%s:%u", c.user,
-                     SERVER_REDIS_PASSWORD_REDACTED, c.host, (unsigned)c.port)
-          : snprintf(out, cap, "\n--redis\nredis://%s:%u", c.host,
-                     (unsigned)c.port);
+          ? snprintf(out, cap, "\n--redis\nredis://%s:%s@%s%s%s:%u", c.user,
+                     SERVER_REDIS_PASSWORD_REDACTED, v6 ? "[" : "", c.host,
+                     v6 ? "]" : "", (unsigned)c.port)
+          : snprintf(out, cap, "\n--redis\nredis://%s%s%s:%u", v6 ? "[" : "",
+                     c.host, v6 ? "]" : "", (unsigned)c.port);
   int u = n < 0 || (size_t)n >= cap
               ? -1
               : snprintf(out + n, cap - (size_t)n, "\n--public-url\n%s",
@@ -306,10 +308,6 @@ int server_cluster_config(const server_options_t *o, game_cluster_config_t *c,
       return RT_EINVAL;
     }
     memcpy(c->password, pw, n + 1);
-  }
-  if (strchr(c->host, ':') != NULL) {
-    snprintf(why, why_cap, "--redis: an IPv6 host is not supported yet");
-    return RT_EINVAL;
   }
   if (o->instance_id != NULL) {
     size_t n = strlen(o->instance_id);
