@@ -407,7 +407,8 @@ rt_time_ns simrun_r2(const simrun_t *run);
  * --faults): crash instance i now (it restarts after `down`), pause it for
  * `pause`, cut it off Redis for `cut`, restart Redis after `down` with or
  * without its data. 0, or RT_EINVAL (no such instance, not a cluster, or
- * the instance is down already). */
+ * the instance is down already; a crash also once a run has had
+ * SIMRUN_RETIRED_MAX of them, whose counters it keeps). */
 int simrun_instance_crash(simrun_t *run, uint32_t i, rt_time_ns down);
 int simrun_instance_pause(simrun_t *run, uint32_t i, rt_time_ns pause);
 int simrun_instance_partition(simrun_t *run, uint32_t i, rt_time_ns cut);

@@ -39,6 +39,7 @@
 #include "game_int.h"
 #include "sim_bot.h"
 #include "simrun.h"
+#include "simrun_int.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -600,6 +601,39 @@ Test(sim_cluster, players_back_on_a_quickly_restarted_instance_are_not_bounced,
   simrun_summary_t s = summary(&c);
   CHECK(&c, s.crashes == 2, "crashes=%" PRIu64, s.crashes);
   CHECK(&c, s.reconnects > 0, "nobody came back");
+  clu_free(&c);
+}
+
+/* A run keeps every crashed incarnation's counters (SIMRUN_RETIRED_MAX of
+ * them): up to that many crashes are taken, with players in games, the
+ * next is refused, and the run still passes every check with each crash
+ * counted. */
+Test(sim_cluster,
+     crashes_up_to_the_retired_limit_are_taken_and_the_next_refused,
+     .timeout = 120) {
+  clu_t c;
+  clu_init(&c, "crashes_up_to_the_retired_limit_are_taken_and_the_next_refused",
+           808, 2);
+  c.cfg.duration = 20 * SEC;
+  clu_start(&c);
+  add_clickers(&c, 8, 0, 0);
+  run_to(&c, 2 * SEC);
+  for (uint32_t k = 0; k < SIMRUN_RETIRED_MAX; k++) {
+    uint32_t i = k % 2;
+    rt_time_ns deadline = now_of(&c) + 1 * SEC;
+    while (simrun_instance_game(c.run, i) == NULL && now_of(&c) < deadline)
+      run_to(&c, now_of(&c) + MS);
+    CHECK(&c, simrun_instance_crash(c.run, i, 5 * MS) == RT_OK, "crash %u",
+          k + 1);
+    run_to(&c, now_of(&c) + 20 * MS);
+  }
+  run_to(&c, now_of(&c) + 100 * MS);
+  CHECK(&c, simrun_instance_game(c.run, 0) != NULL, "instance 0 is down");
+  CHECK(&c, simrun_instance_crash(c.run, 0, 5 * MS) == RT_EINVAL,
+        "a crash past the limit was taken");
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.crashes == SIMRUN_RETIRED_MAX, "crashes=%" PRIu64, s.crashes);
   clu_free(&c);
 }
 
