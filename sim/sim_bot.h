@@ -89,6 +89,7 @@ typedef struct sim_bot_record {
   uint16_t code; /* CLOSED, REFUSED */
   bool has_seq;
   bool resumed;     /* GAME_START */
+  bool strs;        /* some string below was written (sim_bot's own) */
   int64_t seq;      /* UPDATE_CLICK to the clicker */
   int32_t p1_score; /* every message with scores */
   int32_t p2_score;
