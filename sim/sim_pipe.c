@@ -182,9 +182,10 @@ static bool dir_stalled_at(const sim_dir_t *d, rt_time_ns t) {
 /* Grow the ring to hold `need` unread bytes. Byte k of the stream lives at
  * ring[(k - ring_base) % ring_len], so growing re-places the unread bytes.
  * An empty ring starts again at ring[0] (ring_base = written): a message
- * then lands in the line the last one used, still in cache, instead of
- * walking the whole ring (those cold lines were a third of a cluster
- * run's last-level write misses, in memcpy). */
+ * then lands in the line the last one used, which may still be in cache,
+ * instead of walking the whole ring. (memcpy into cold lines was a third
+ * of a cluster run's last-level write misses; this took a sixth of those
+ * away, cachegrind.) */
 static int ring_reserve(sim_dir_t *d, uint64_t need) {
   if (d->read == d->written)
     d->ring_base = d->written;
