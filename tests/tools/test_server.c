@@ -249,3 +249,41 @@ Test(server, a_redis_url_goes_into_a_trace_with_no_password) {
     cr_assert_eq(c1.port, c2.port);
   }
 }
+
+/* With no password in the URL, OC_REDIS_PASSWORD is the password, up to
+ * the AUTH buffer's length; one byte more is refused with a sentence, not
+ * cut; a password in the URL wins over it. */
+Test(server, the_redis_password_may_come_from_the_environment) {
+  char pw[GAME_CLUSTER_AUTH_MAX + 1];
+  const char *plain[] = {"--static", "/srv/web", "--redis",
+                         "redis://10.0.0.20"};
+  const char *given[] = {"--static", "/srv/web", "--redis",
+                         "redis://:url-pw@10.0.0.20"};
+  for (int k = 0; k < 3; k++) {
+    /* k = 0: one byte short of the buffer; 1: the buffer's length; 2: the
+     * URL's password beside the environment's. */
+    size_t len = k == 1 ? GAME_CLUSTER_AUTH_MAX : GAME_CLUSTER_AUTH_MAX - 1;
+    memset(pw, 'p', len);
+    pw[len] = '\0';
+    cr_assert_eq(setenv("OC_REDIS_PASSWORD", pw, 1), 0);
+    args_t a;
+    args_init(&a);
+    const char **flags = k == 2 ? given : plain;
+    for (int i = 0; i < 4; i++)
+      args_add(&a, flags[i]);
+    server_options_t o;
+    cr_assert_eq(parse(&a, &o), 0);
+    game_cluster_config_t c;
+    char why[128] = "";
+    int rc = server_cluster_config(&o, &c, why, sizeof(why));
+    if (k == 1) {
+      cr_assert_eq(rc, RT_EINVAL, "a %zu-byte password was taken", strlen(pw));
+      cr_assert_not_null(strstr(why, "OC_REDIS_PASSWORD"), "%s", why);
+      cr_assert_null(strstr(why, "ppp"), "%s", why);
+    } else {
+      cr_assert_eq(rc, 0, "%s", why);
+      cr_assert_str_eq(c.password, k == 2 ? "url-pw" : pw);
+    }
+  }
+  unsetenv("OC_REDIS_PASSWORD");
+}
