@@ -4,7 +4,8 @@
 OC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian packages the build and the tests need (liblua5.1-0-dev: the
-# interpreter Redis embeds, for the Redis model in sim/). The live tests run
+# interpreter Redis embeds, for the Redis model in sim/; libjsmn-dev: the
+# bots' JSON reader in sim/). The live tests run
 # /usr/bin/python3 with python3-websockets; tools/bench-net pins with
 # taskset (util-linux).
 OC_PACKAGES=(
@@ -12,7 +13,7 @@ OC_PACKAGES=(
   libevent-dev libwslay-dev libcjson-dev libcriterion-dev
   libsqlite3-dev libssl-dev libhttp-parser-dev
   libpq-dev postgresql
-  libhiredis-dev redis-server liblua5.1-0-dev
+  libhiredis-dev redis-server liblua5.1-0-dev libjsmn-dev
   python3 python3-websockets util-linux
 )
 # What tools/test adds for the browser tests (tests/browser): Debian's
