@@ -40,6 +40,9 @@ int game_create(rt_world_t *w, const game_config_t *cfg, const char *secret,
     err = RT_ENOMEM;
     goto fail;
   }
+  err = game_proto_forms_init(&g->forms);
+  if (err < 0)
+    goto fail;
   err = game_store_start(w, store, &g->store);
   if (err < 0)
     goto fail;

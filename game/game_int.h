@@ -5,6 +5,7 @@
 #include "game.h"
 #include "game_auth.h"
 #include "game_check.h"
+#include "game_proto.h"
 #include "rt_idmap.h"
 #include "rt_msg.h"
 #include "rt_service.h"
@@ -202,6 +203,7 @@ struct game {
   /* OPPONENT_CLICK has two possible payloads ({"count":1} and 2): encoded
    * once, shared by every room (index: the points). */
   rt_buf_t *opponent_click[3];
+  game_proto_forms_t forms; /* the click UPDATE's, likewise */
   game_store_t *store;
   rt_actor_id_t manager;
   rt_session_handler_t session;

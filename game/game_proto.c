@@ -1,6 +1,7 @@
 #include "game_proto.h"
 
 #include "rt_assert.h"
+#include "rt_err.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -247,18 +248,111 @@ rt_buf_t *game_proto_tick(int32_t time_remaining, game_scores_t s,
   return encode_message(&e, "UPDATE", p);
 }
 
-rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq) {
-  enc_t e;
-  enc_init(&e);
-  cJSON *p = enc_object(&e);
-  add_scores(&e, p, s);
-  if (seq >= 0) {
+/* ---- Forms --------------------------------------------------------------- */
+
+/* cJSON prints a raw value as it is, and 0x01 is nowhere else in these
+ * messages (keys and types are constants), so each 0x01 in the print is
+ * one integer's place. */
+#define FORM_SLOT "\x01"
+
+static int form_init(game_proto_form_t *f, rt_buf_t *printed,
+                     uint8_t want_slots) {
+  memset(f, 0, sizeof(*f));
+  if (printed == NULL)
+    return RT_ENOMEM;
+  int err = RT_OK;
+  if (printed->len > sizeof(f->text)) {
+    err = RT_EINVAL;
+    goto done;
+  }
+  memcpy(f->text, printed->data, printed->len);
+  f->text_len = (uint16_t)printed->len;
+  for (uint16_t i = 0; i < f->text_len; i++) {
+    if (f->text[i] != FORM_SLOT[0])
+      continue;
+    if (f->slots == GAME_FORM_SLOTS) {
+      err = RT_EINVAL;
+      goto done;
+    }
+    f->slot_at[f->slots++] = i;
+  }
+  if (f->slots != want_slots)
+    err = RT_EINVAL;
+done:
+  rt_buf_unref(printed);
+  return err;
+}
+
+/* The click UPDATE's tree, each integer either printed or a slot. */
+static rt_buf_t *click_update(enc_t *e, const char *p1, const char *p2,
+                              const char *seq) {
+  cJSON *p = enc_object(e);
+  cJSON *n = enc_node(e, cJSON_Raw | cJSON_IsReference);
+  n->valuestring = (char *)p1;
+  cJSON_AddItemToObjectCS(p, "p1Score", n);
+  n = enc_node(e, cJSON_Raw | cJSON_IsReference);
+  n->valuestring = (char *)p2;
+  cJSON_AddItemToObjectCS(p, "p2Score", n);
+  if (seq != NULL) {
     /* Printed as an integer: cJSON prints doubles with 15 significant digits
      * when a loose relative comparison says that round-trips, which turns
      * 9007199254740991 into 9007199254740990. The echo must be exact. */
-    add_int(&e, p, "seq", seq);
+    n = enc_node(e, cJSON_Raw | cJSON_IsReference);
+    n->valuestring = (char *)seq;
+    cJSON_AddItemToObjectCS(p, "seq", n);
   }
-  return encode_message(&e, "UPDATE", p);
+  return encode_message(e, "UPDATE", p);
+}
+
+int game_proto_forms_init(game_proto_forms_t *f) {
+  enc_t e;
+  enc_init(&e);
+  int err =
+      form_init(&f->click, click_update(&e, FORM_SLOT, FORM_SLOT, NULL), 2);
+  if (err == RT_OK) {
+    enc_init(&e);
+    err = form_init(&f->click_seq,
+                    click_update(&e, FORM_SLOT, FORM_SLOT, FORM_SLOT), 3);
+  }
+  return err;
+}
+
+static rt_buf_t *form_fill(const game_proto_form_t *f, const int64_t *v) {
+  char ints[GAME_FORM_SLOTS][24];
+  size_t lens[GAME_FORM_SLOTS];
+  size_t len = f->text_len - f->slots;
+  for (uint8_t i = 0; i < f->slots; i++) {
+    lens[i] = strlen(format_int(v[i], ints[i]));
+    len += lens[i];
+  }
+  rt_buf_t *b = rt_buf_create(len);
+  if (b == NULL)
+    return NULL;
+  uint8_t *out = b->data;
+  size_t from = 0;
+  for (uint8_t i = 0; i < f->slots; i++) {
+    memcpy(out, f->text + from, f->slot_at[i] - from);
+    out += f->slot_at[i] - from;
+    memcpy(out, ints[i], lens[i]);
+    out += lens[i];
+    from = f->slot_at[i] + 1u;
+  }
+  memcpy(out, f->text + from, f->text_len - from);
+  return b;
+}
+
+rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq) {
+  enc_t e;
+  enc_init(&e);
+  char p1[24], p2[24], seq_text[24];
+  return click_update(&e, format_int(s.p1, p1), format_int(s.p2, p2),
+                      seq >= 0 ? format_int(seq, seq_text) : NULL);
+}
+
+rt_buf_t *game_proto_click_update_form(const game_proto_forms_t *f,
+                                       game_scores_t s, int64_t seq) {
+  int64_t v[GAME_FORM_SLOTS] = {s.p1, s.p2, seq};
+  return form_fill(seq >= 0 ? &f->click_seq : &f->click, v);
 }
 
 rt_buf_t *game_proto_golden_claim(const char *claimed_by, game_scores_t s) {

@@ -78,6 +78,33 @@ rt_buf_t *game_proto_tick(int32_t time_remaining, game_scores_t s,
                           const char *p1_name, const char *p2_name);
 /* seq < 0: none. */
 rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq);
+/* A click's UPDATE, the message sent most (two per click), from a form:
+ * the text cJSON prints for it once, with the places of its integers
+ * marked, which game_proto_click_update_form fills in. The same bytes as
+ * game_proto_click_update's, at a fraction of the cost (cJSON's print of a
+ * message was a tenth of a simulated cluster's instructions). One set per
+ * game (game_t), made at its start; read-only after. */
+#define GAME_FORM_TEXT_MAX 96u
+#define GAME_FORM_SLOTS 3u
+
+typedef struct game_proto_form {
+  char text[GAME_FORM_TEXT_MAX]; /* cJSON's print, each integer a 0x01 */
+  uint16_t text_len;
+  uint16_t slot_at[GAME_FORM_SLOTS]; /* where each integer goes, in order */
+  uint8_t slots;
+} game_proto_form_t;
+
+typedef struct game_proto_forms {
+  game_proto_form_t click;     /* p1Score, p2Score */
+  game_proto_form_t click_seq; /* p1Score, p2Score, seq */
+} game_proto_forms_t;
+
+/* 0, or RT_EINVAL if a form did not come out as expected (an internal
+ * error: the encoder's limits). */
+int game_proto_forms_init(game_proto_forms_t *f);
+rt_buf_t *game_proto_click_update_form(const game_proto_forms_t *f,
+                                       game_scores_t s, int64_t seq);
+
 rt_buf_t *game_proto_golden_claim(const char *claimed_by, game_scores_t s);
 rt_buf_t *game_proto_opponent_click(int32_t points);
 rt_buf_t *game_proto_cookie_spawn(double x, double y);

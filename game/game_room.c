@@ -422,7 +422,7 @@ static void on_click(room_t *r, const rt_msg_t *msg) {
     /* Invariant (1): acknowledged, not scored. */
     r->g->stats.clicks_countdown++;
     send_to(r, role, GAME_TAG_OUT_DROP,
-            game_proto_click_update(scores(r), seq));
+            game_proto_click_update_form(&r->g->forms, scores(r), seq));
     return;
   }
   rt_time_ns now = rt_now(room_world(r));
@@ -433,8 +433,9 @@ static void on_click(room_t *r, const rt_msg_t *msg) {
   send_to(r, 1 - role, GAME_TAG_OUT_DROP,
           rt_buf_ref(r->g->opponent_click[points]));
   send_to(r, 1 - role, GAME_TAG_OUT_DROP,
-          game_proto_click_update(scores(r), -1));
-  send_to(r, role, GAME_TAG_OUT_DROP, game_proto_click_update(scores(r), seq));
+          game_proto_click_update_form(&r->g->forms, scores(r), -1));
+  send_to(r, role, GAME_TAG_OUT_DROP,
+          game_proto_click_update_form(&r->g->forms, scores(r), seq));
 }
 
 static void on_cookie_click(room_t *r, const rt_msg_t *msg) {

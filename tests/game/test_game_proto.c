@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -496,6 +497,34 @@ Test(game_proto, click_update_with_seq_echoes_it_exactly) {
   }
 }
 
+/* The forms a room sends clicks from give cJSON's bytes, for every kind of
+ * integer: edges of int32 for scores, 0 to 2^53 - 1 for seq, none (-1). */
+Test(game_proto, click_update_forms_print_what_cjson_prints) {
+  game_proto_forms_t f;
+  cr_assert_eq(game_proto_forms_init(&f), 0);
+  static const int32_t scores[] = {0,     1,  9,   10,        99,       100,
+                                   12345, -1, -10, INT32_MAX, INT32_MIN};
+  static const int64_t seqs[] = {
+      -1, 0, 1, 9, 10, 4503599627370497LL, 9007199254740991LL};
+  size_t n = sizeof(scores) / sizeof(scores[0]);
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = 0; b < n; b++)
+      for (size_t q = 0; q < sizeof(seqs) / sizeof(seqs[0]); q++) {
+        game_scores_t s = {scores[a], scores[b]};
+        rt_buf_t *want = game_proto_click_update(s, seqs[q]);
+        rt_buf_t *got = game_proto_click_update_form(&f, s, seqs[q]);
+        cr_assert_not_null(want);
+        cr_assert_not_null(got);
+        cr_assert(want->len == got->len &&
+                      memcmp(want->data, got->data, want->len) == 0,
+                  "cJSON: %.*s\nform:  %.*s", (int)want->len,
+                  (const char *)want->data, (int)got->len,
+                  (const char *)got->data);
+        rt_buf_unref(want);
+        rt_buf_unref(got);
+      }
+}
+
 Test(game_proto, golden_claim_update_names_the_claimer) {
   game_scores_t s = {30, 31};
   rt_buf_t *b = game_proto_golden_claim("u-ada", s);
@@ -548,7 +577,8 @@ Test(game_proto, game_over_has_winner_reason_and_scores) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     game_scores_t s = {(int32_t)i, 77};
-    rt_buf_t *b = game_proto_game_over(cases[i].winner, cases[i].reason, s, NULL);
+    rt_buf_t *b =
+        game_proto_game_over(cases[i].winner, cases[i].reason, s, NULL);
     cJSON *p;
     cJSON *root = parse_frame(b, "GAME_OVER", &p);
     static const char *const keys[] = {"winner", "reason", "p1Score", "p2Score",
