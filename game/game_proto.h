@@ -1,9 +1,11 @@
 /* game_proto.h: the WebSocket messages of PROTOCOL.md, as C values.
  *
  * Decoding checks the size first (the connection already refused anything
- * over 512 bytes), then parses with cJSON. Encoding builds each message with
- * cJSON into a fresh rt_buf_t, so names are always escaped correctly and a
- * broadcast is encoded once and shared by reference.
+ * over 512 bytes), then reads the text with rt_json where that reads it as
+ * cJSON would (rt_json.h), else parses it with cJSON. Encoding builds each
+ * message with cJSON into a fresh rt_buf_t, so names are always escaped
+ * correctly and a broadcast is encoded once and shared by reference (a
+ * click's UPDATE comes from a form cJSON printed once).
  */
 #ifndef GAME_PROTO_H
 #define GAME_PROTO_H
@@ -41,6 +43,12 @@ typedef enum game_decode_result {
 
 game_decode_result_t game_proto_decode(const uint8_t *data, size_t len,
                                        game_in_t *out);
+/* game_proto_decode by one reader: rt_json's when allow_fast and it takes
+ * the text (*fast), else cJSON's. The two must agree on every text
+ * (tests/game/test_game_proto.c, fuzz_game_json). */
+game_decode_result_t game_proto__decode(const uint8_t *data, size_t len,
+                                        bool allow_fast, game_in_t *out,
+                                        bool *fast);
 
 /* ---- Client JSON --------------------------------------------------------- */
 

@@ -26,13 +26,11 @@
 
 #include "net_ws_client.h"
 #include "rt_assert.h"
+#include "rt_json.h"
 #include "rt_stream.h"
 
 #include <cjson/cJSON.h>
-#define JSMN_STATIC /* jsmn's functions, static to this file */
-#define JSMN_STRICT
 #include <inttypes.h>
-#include <jsmn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,39 +235,36 @@ typedef struct message {
   value_t f[F_COUNT_];
 } message_t;
 
-static bool text_is(const char *s, size_t n, const char *lit) {
-  return strlen(lit) == n && memcmp(s, lit, n) == 0;
-}
-
 static int field_of(const char *k, size_t n) {
   switch (n > 0 ? k[0] : '\0') {
   case 'p':
-    return text_is(k, n, "p1Score")   ? F_P1_SCORE
-           : text_is(k, n, "p2Score") ? F_P2_SCORE
-                                      : -1;
-  case 't': return text_is(k, n, "timeRemaining") ? F_TIME_REMAINING : -1;
+    return rt_json_is(k, n, "p1Score")   ? F_P1_SCORE
+           : rt_json_is(k, n, "p2Score") ? F_P2_SCORE
+                                         : -1;
+  case 't': return rt_json_is(k, n, "timeRemaining") ? F_TIME_REMAINING : -1;
   case 'c':
-    return text_is(k, n, "count")  ? F_COUNT
-           : text_is(k, n, "code") ? F_CODE
-                                   : -1;
-  case 's': return text_is(k, n, "seq") ? F_SEQ : -1;
+    return rt_json_is(k, n, "count")  ? F_COUNT
+           : rt_json_is(k, n, "code") ? F_CODE
+                                      : -1;
+  case 's': return rt_json_is(k, n, "seq") ? F_SEQ : -1;
   case 'x': return n == 1 ? F_X : -1;
   case 'y': return n == 1 ? F_Y : -1;
   case 'r':
-    return text_is(k, n, "resumed")  ? F_RESUMED
-           : text_is(k, n, "role")   ? F_ROLE
-           : text_is(k, n, "roomId") ? F_ROOM_ID
-           : text_is(k, n, "reason") ? F_REASON
-                                     : -1;
-  case 'o': return text_is(k, n, "opponent") ? F_OPPONENT : -1;
-  case 'w': return text_is(k, n, "winner") ? F_WINNER : -1;
-  case 'g': return text_is(k, n, "goldenCookieClaimedBy") ? F_CLAIMED_BY : -1;
-  case 'u': return text_is(k, n, "url") ? F_URL : -1;
+    return rt_json_is(k, n, "resumed")  ? F_RESUMED
+           : rt_json_is(k, n, "role")   ? F_ROLE
+           : rt_json_is(k, n, "roomId") ? F_ROOM_ID
+           : rt_json_is(k, n, "reason") ? F_REASON
+                                        : -1;
+  case 'o': return rt_json_is(k, n, "opponent") ? F_OPPONENT : -1;
+  case 'w': return rt_json_is(k, n, "winner") ? F_WINNER : -1;
+  case 'g':
+    return rt_json_is(k, n, "goldenCookieClaimedBy") ? F_CLAIMED_BY : -1;
+  case 'u': return rt_json_is(k, n, "url") ? F_URL : -1;
   default: return -1;
   }
 }
 
-/* ---- cJSON's reading: every message jsmn's cannot take ---- */
+/* ---- cJSON's reading: every message rt_json's does not take ---- */
 
 static value_t value_of_cjson(const cJSON *v) {
   value_t out = {.kind = V_NONE};
@@ -312,216 +307,47 @@ static cJSON *read_cjson(const char *js, size_t len, message_t *m) {
   return root;
 }
 
-/* ---- jsmn's reading: the server's messages, without a tree ----
+/* ---- rt_json's reading: the server's messages, without a tree ----
  *
- * cJSON builds a tree for every message, a malloc per member and per
- * string, and reads every number with strtod: a bot's reading was a
- * quarter of a cluster run's instructions. jsmn (header-only) marks the
- * tokens in place instead. It is laxer than JSON (a comma before a closing
- * bracket, a primitive such as "tru" or "01"), and leaves escapes in
- * strings, so this reader answers only where its answer is exactly
- * cJSON's, and hands every other text to read_cjson:
- *  - no backslash and no NUL anywhere (nothing to unescape, nothing cut);
- *  - the value is an object of at most READ_TOKENS tokens, and every
- *    separator between its tokens is JSON's (check_value);
- *  - every primitive in it is true, false, null or a JSON number, read
- *    with strtod as cJSON reads it (a whole number of up to 15 digits
- *    other than -0 is read directly: the same double).
- * What follows the object is not read, as cJSON_ParseWithLength does not
- * read it; what jsmn rejects there only sends the text to cJSON.
+ * cJSON's reading of every message was over a quarter of a cluster run's
+ * instructions (a tree with a malloc per member and string, strtod for
+ * every number). rt_json reads the server's messages in place, and the
+ * texts it does not take exactly as cJSON would go to read_cjson.
  * tests/sim/test_sim_bot_read.c holds the two readers to the same records
  * for the server's messages and a million mangled ones. */
 
-#define READ_TOKENS 64
-#define NUMBER_MAX 63 /* cJSON reads at most 63 characters of a number */
-
-typedef struct tokens {
-  const char *js;
-  const jsmntok_t *t;
-  int n;
-} tokens_t;
-
-/* A primitive's value as cJSON reads it; false: not one cJSON reads the
- * same way (the text goes to cJSON). */
-static bool read_primitive(const char *s, size_t n, value_t *out) {
-  if (text_is(s, n, "true")) {
-    out->kind = V_TRUE;
-    return true;
+static value_t value_of_json(const rt_json_value_t *v) {
+  switch (v->kind) {
+  case RT_JSON_NONE: return (value_t){.kind = V_NONE};
+  case RT_JSON_NUMBER: return (value_t){.kind = V_NUMBER, .num = v->num};
+  case RT_JSON_STRING:
+    return (value_t){.kind = V_STRING, .str = v->str, .len = v->len};
+  case RT_JSON_TRUE: return (value_t){.kind = V_TRUE};
+  default: return (value_t){.kind = V_OTHER};
   }
-  if (text_is(s, n, "false") || text_is(s, n, "null")) {
-    out->kind = V_OTHER;
-    return true;
-  }
-  /* JSON's number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-  size_t i = 0, digits = 0;
-  bool whole = true;
-  if (i < n && s[i] == '-')
-    i++;
-  size_t int_from = i;
-  while (i < n && s[i] >= '0' && s[i] <= '9')
-    i++;
-  digits = i - int_from;
-  if (digits == 0 || (digits > 1 && s[int_from] == '0'))
-    return false;
-  if (i < n && s[i] == '.') {
-    whole = false;
-    size_t from = ++i;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-      i++;
-    if (i == from)
-      return false;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    whole = false;
-    i++;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-      i++;
-    size_t from = i;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-      i++;
-    if (i == from)
-      return false;
-  }
-  if (i != n || n > NUMBER_MAX)
-    return false;
-  out->kind = V_NUMBER;
-  if (whole && digits <= 15 && !(s[0] == '-' && s[int_from] == '0')) {
-    int64_t v = 0;
-    for (size_t d = int_from; d < n; d++)
-      v = v * 10 + (s[d] - '0');
-    out->num = (double)(s[0] == '-' ? -v : v);
-    return true;
-  }
-  char text[NUMBER_MAX + 1];
-  memcpy(text, s, n);
-  text[n] = '\0';
-  out->num = strtod(text, NULL);
-  return true;
 }
 
-/* A token's text in the source, with a string's quotes. */
-static int tok_from(const jsmntok_t *t) {
-  return t->type == JSMN_STRING ? t->start - 1 : t->start;
-}
-static int tok_to(const jsmntok_t *t) {
-  return t->type == JSMN_STRING ? t->end + 1 : t->end;
-}
-
-/* js[from, to) is JSON whitespace around at most one `sep` (exactly one
- * when sep is not '\0'). */
-static bool gap_is(const char *js, int from, int to, char sep) {
-  bool seen = sep == '\0';
-  for (int i = from; i < to; i++) {
-    char c = js[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-      continue;
-    if (c != sep || seen)
-      return false;
-    seen = true;
-  }
-  return seen;
-}
-
-/* The value at token *i, and all inside it, is JSON as cJSON reads it:
- * on true *i is the token after it. Depth is bounded by READ_TOKENS. */
-static bool check_value(const tokens_t *k, int *i) {
-  if (*i >= k->n)
-    return false;
-  const jsmntok_t *v = &k->t[(*i)++];
-  /* (A string or primitive followed by a colon, which jsmn gives a size,
-   * fails the gap after it.) */
-  if (v->type == JSMN_STRING)
-    return true;
-  if (v->type == JSMN_PRIMITIVE) {
-    value_t ignored;
-    return read_primitive(k->js + v->start, (size_t)(v->end - v->start),
-                          &ignored);
-  }
-  bool object = v->type == JSMN_OBJECT;
-  int at = v->start + 1; /* after the opening bracket */
-  for (int m = 0; m < v->size; m++) {
-    if (*i >= k->n)
-      return false;
-    const jsmntok_t *first = &k->t[*i];
-    if (!gap_is(k->js, at, tok_from(first), m == 0 ? '\0' : ','))
-      return false;
-    if (object) {
-      if (first->type != JSMN_STRING || first->size != 1)
-        return false;
-      (*i)++;
-      if (*i >= k->n || !gap_is(k->js, tok_to(first), tok_from(&k->t[*i]), ':'))
-        return false;
-    }
-    const jsmntok_t *value = &k->t[*i];
-    if (!check_value(k, i))
-      return false;
-    at = tok_to(value);
-  }
-  return gap_is(k->js, at, v->end - 1, '\0');
-}
-
-/* The value at token i, which check_value passed. */
-static value_t read_token(const tokens_t *k, int i) {
-  const jsmntok_t *t = &k->t[i];
-  const char *s = k->js + t->start;
-  size_t n = (size_t)(t->end - t->start);
-  value_t v = {.kind = V_OTHER};
-  if (t->type == JSMN_STRING)
-    v = (value_t){.kind = V_STRING, .str = s, .len = n};
-  else if (t->type == JSMN_PRIMITIVE)
-    (void)read_primitive(s, n, &v);
-  return v;
-}
-
-/* The index of the token after the value at token i (tokens are in
- * document order, a container's inside right after it). */
-static int skip_value(const tokens_t *k, int i) {
-  int end = k->t[i].end;
-  int j = i + 1;
-  while (j < k->n && k->t[j].start < end)
-    j++;
-  return j;
-}
-
-/* m from js, or false: the text is for read_cjson. */
-static bool read_jsmn(const char *js, size_t len, message_t *m) {
+/* m from js, or false: the text is for read_cjson. What follows the object
+ * is not read, as cJSON_ParseWithLength does not read it. */
+static bool read_json(const char *js, size_t len, message_t *m) {
   memset(m, 0, sizeof(*m));
-  if (len > INT32_MAX || memchr(js, '\\', len) != NULL ||
-      memchr(js, '\0', len) != NULL)
+  rt_json_t j;
+  if (!rt_json_read(&j, js, len, RT_JSON_REST_ANY))
     return false;
-  jsmn_parser parser;
-  jsmntok_t t[READ_TOKENS];
-  jsmn_init(&parser);
-  int n = jsmn_parse(&parser, js, len, t, READ_TOKENS);
-  /* jsmn passes over a comma or colon outside every container. */
-  if (n < 1 || t[0].type != JSMN_OBJECT || !gap_is(js, 0, t[0].start, '\0'))
-    return false;
-  tokens_t k = {.js = js, .t = t, .n = n};
-  k.n = skip_value(&k, 0); /* the object; nothing after it is read */
-  int at = 0;
-  if (!check_value(&k, &at) || at != k.n)
-    return false;
-  bool seen_type = false, seen_payload = false;
-  for (int i = 1; i < k.n; i = skip_value(&k, i + 1)) {
-    const jsmntok_t *key = &t[i];
-    const char *name = js + key->start;
-    size_t name_len = (size_t)(key->end - key->start);
-    value_t v = read_token(&k, i + 1);
-    if (!seen_type && text_is(name, name_len, "type")) {
-      seen_type = true;
-      m->type = v;
-    } else if (!seen_payload && text_is(name, name_len, "payload")) {
-      seen_payload = true;
-      if (t[i + 1].type != JSMN_OBJECT)
-        continue;
-      m->payload = true;
-      int end = skip_value(&k, i + 1);
-      for (int j = i + 2; j < end; j = skip_value(&k, j + 1)) {
-        const jsmntok_t *fk = &t[j];
-        int f = field_of(js + fk->start, (size_t)(fk->end - fk->start));
-        if (f >= 0 && m->f[f].kind == V_NONE)
-          m->f[f] = read_token(&k, j + 1);
-      }
+  rt_json_value_t root = rt_json_root(&j);
+  rt_json_value_t type = rt_json_get(&j, &root, "type");
+  m->type = value_of_json(&type);
+  rt_json_value_t p = rt_json_get(&j, &root, "payload");
+  if (p.kind != RT_JSON_OBJECT)
+    return true;
+  m->payload = true;
+  for (int i = rt_json_first(&j, &p); i >= 0; i = rt_json_next(&j, &p, i)) {
+    size_t name_len;
+    const char *name = rt_json_name(&j, i, &name_len);
+    int f = field_of(name, name_len);
+    if (f >= 0 && m->f[f].kind == V_NONE) {
+      rt_json_value_t v = rt_json_value(&j, i);
+      m->f[f] = value_of_json(&v);
     }
   }
   return true;
@@ -546,7 +372,7 @@ static sim_bot_kind_t classify(const message_t *m) {
     return SIM_BOT_UNKNOWN;
   const char *type = m->type.str;
   size_t n = m->type.len;
-  if (text_is(type, n, "UPDATE")) {
+  if (rt_json_is(type, n, "UPDATE")) {
     if (m->f[F_CLAIMED_BY].kind != V_NONE)
       return SIM_BOT_UPDATE_CLAIM;
     if (m->f[F_TIME_REMAINING].kind != V_NONE)
@@ -554,7 +380,7 @@ static sim_bot_kind_t classify(const message_t *m) {
     return SIM_BOT_UPDATE_CLICK;
   }
   for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-    if (text_is(type, n, types[i].name))
+    if (rt_json_is(type, n, types[i].name))
       return types[i].kind;
   return SIM_BOT_UNKNOWN;
 }
@@ -598,11 +424,11 @@ static void fill_record(sim_bot_record_t *r, const value_t f[F_COUNT_]) {
   r->strs |= get_str(&f[F_URL], r->url, sizeof(r->url));
 }
 
-/* The message in data, by jsmn's reader when it takes the text (allow_fast)
+/* The message in data, by rt_json's reader when it takes the text (allow_fast)
  * or cJSON's; returns cJSON's tree to free once m is read, or NULL. */
 static cJSON *read_message(const uint8_t *data, size_t len, bool allow_fast,
                            message_t *m, bool *fast) {
-  *fast = allow_fast && read_jsmn((const char *)data, len, m);
+  *fast = allow_fast && read_json((const char *)data, len, m);
   return *fast ? NULL : read_cjson((const char *)data, len, m);
 }
 

@@ -47,7 +47,7 @@ rt_time_ns sim__partition_release_at(const sim_world_t *sw, uint32_t group,
 void sim__pipes_repartition(sim_world_t *sw, uint32_t group, uint16_t port);
 
 /* sim_bot.c's reading of one server message: its kind, and its payload's
- * fields written into r as a bot's record keeps them. By jsmn's reader when
+ * fields written into r as a bot's record keeps them. By rt_json's reader when
  * allow_fast and it takes the text (*fast), else by cJSON's; the two must
  * give the same answer (tests/sim/test_sim_bot_read.c). */
 sim_bot_kind_t sim__bot_read(const uint8_t *data, size_t len, bool allow_fast,

@@ -16,7 +16,9 @@
  *      back: cJSON's printing of the value decodes to the same result and
  *      type (when that text still fits a message and held no U+0000; not
  *      seq, as cJSON prints numbers to 15 digits: 2^53 - 1 comes back as
- *      9.00719925474099e+15).
+ *      9.00719925474099e+15);
+ *  (4) game_proto_decode's two readers agree: rt_json's (when it takes the
+ *      text) and cJSON's give the same result, type and seq.
  */
 #include "fuzz_check.h"
 #include "game_proto.h"
@@ -79,6 +81,19 @@ static void check_json(const uint8_t *data, size_t len, game_decode_result_t rc,
   cJSON_free(printed);
 }
 
+/* Rule (4). */
+static void check_readers(const uint8_t *data, size_t len,
+                          game_decode_result_t rc, const game_in_t *in) {
+  game_in_t slow;
+  bool fast;
+  game_decode_result_t rc2 = game_proto__decode(data, len, false, &slow, &fast);
+  FUZZ_CHECK(!fast && rc2 == rc && slow.type == in->type &&
+                 slow.has_seq == in->has_seq && slow.seq == in->seq,
+             "cJSON's reader: %d/%d/%lld, the decoder: %d/%d/%lld", (int)rc2,
+             (int)slow.type, (long long)slow.seq, (int)rc, (int)in->type,
+             (long long)in->seq);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > INPUT_MAX)
     size = INPUT_MAX;
@@ -88,5 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   game_decode_result_t rc = game_proto_decode(data, size, &in);
   check_decoded(rc, &in, size);
   check_json(data, size, rc, &in);
+  check_readers(data, size, rc, &in);
   return 0;
 }

@@ -12,6 +12,7 @@
  * Pure functions: no world, no loops beyond fixed tables.
  */
 #include "game_proto.h"
+#include "rt_rng.h"
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -675,4 +676,98 @@ Test(game_proto, longest_names_fit_in_a_frame) {
   expect_num(p, "p2Score", -2147483648.0);
   cJSON_Delete(root);
   rt_buf_unref(b);
+}
+
+/* ---- rt_json's reading against cJSON's -------------------------------- */
+
+typedef struct decode_tally {
+  uint32_t texts, fast, ok;
+} decode_tally_t;
+
+/* Decodes text both ways; the answers must match. */
+static void decode_both_ways(const uint8_t *text, size_t len,
+                             decode_tally_t *t) {
+  game_in_t slow, quick;
+  bool slow_fast = true, fast = false;
+  game_decode_result_t want =
+      game_proto__decode(text, len, false, &slow, &slow_fast);
+  game_decode_result_t got = game_proto__decode(text, len, true, &quick, &fast);
+  cr_assert(!slow_fast);
+  if (want != got || slow.type != quick.type || slow.has_seq != quick.has_seq ||
+      slow.seq != quick.seq)
+    cr_assert_fail("the readers differ (%d/%d/%d/%lld vs %d/%d/%d/%lld, "
+                   "rt_json took it: %d) on %zu bytes: %.*s",
+                   (int)want, (int)slow.type, slow.has_seq, (long long)slow.seq,
+                   (int)got, (int)quick.type, quick.has_seq,
+                   (long long)quick.seq, fast, len, (int)len,
+                   (const char *)text);
+  t->texts++;
+  t->fast += fast;
+  t->ok += want == GAME_DECODE_OK;
+}
+
+static const char *const client_texts[] = {
+    "{\"type\":\"CLICK\",\"payload\":{\"count\":1,\"seq\":17}}",
+    "{\"type\":\"CLICK\",\"payload\":{\"count\":1}}",
+    "{\"type\":\"CLICK\",\"payload\":{\"seq\":9007199254740991}}",
+    "{\"type\":\"CLICK\",\"payload\":{\"seq\":9007199254740992}}",
+    "{\"type\":\"CLICK\",\"payload\":{\"seq\":1.5,\"seq\":2}}",
+    "{\"type\":\"CLICK\",\"payload\":{\"seq\":-1}}",
+    "{\"type\":\"CLICK\",\"payload\":{\"seq\":1e3}}",
+    "{\"type\":\"CLICK\",\"payload\":{\"seq\":\"5\"}}",
+    "{\"type\":\"CLICK\",\"payload\":[{\"seq\":5}]}",
+    "{\"payload\":{\"seq\":5},\"type\":\"CLICK\",\"type\":\"QUIT_GAME\"}",
+    " {\"type\":\"JOIN_QUEUE\"} \r\n",
+    "{\"type\":\"LEAVE_QUEUE\",\"payload\":{}}",
+    "{\"type\":\"COOKIE_CLICK\",\"payload\":{\"x\":[1,{\"a\":null}],\"t\":true}}",
+    "{\"type\":\"QUIT_GAME\",\"payload\":null}",
+    "{\"type\":\"CLIC\\u004b\",\"payload\":{\"seq\":3}}",
+    "{\"type\":\"DANCE\"}",
+    "{\"type\":7}",
+};
+
+/* Every text above, then a million mangled ones: the result, the type and
+ * the seq must be the same by either reader. */
+Test(game_proto, rt_json_decodes_what_cjson_decodes, .timeout = 120) {
+  decode_tally_t t = {0};
+  size_t n = sizeof(client_texts) / sizeof(client_texts[0]);
+  for (size_t i = 0; i < n; i++)
+    decode_both_ways((const uint8_t *)client_texts[i], strlen(client_texts[i]),
+                     &t);
+  cr_assert_geq(t.fast, 13, "rt_json took %u of the plain texts", t.fast);
+  static const char bytes[] = "{}[]:,\"\\ \t\r0123456789-+.eEtrufalsn\x01\x7fx";
+  rt_rng_t rng;
+  rt_rng_init(&rng, 18, 0);
+  uint8_t text[GAME_MESSAGE_MAX + 16];
+  decode_tally_t m = {0};
+  for (uint32_t k = 0; k < 1000000; k++) {
+    const char *from = client_texts[rt_rng_below(&rng, n)];
+    size_t len = strlen(from);
+    memcpy(text, from, len);
+    unsigned edits = 1 + (unsigned)rt_rng_below(&rng, 3);
+    for (unsigned e = 0; e < edits && len > 0; e++) {
+      size_t at = (size_t)rt_rng_below(&rng, len);
+      uint8_t b = (uint8_t)bytes[rt_rng_below(&rng, sizeof(bytes) - 1)];
+      switch (rt_rng_below(&rng, 4)) {
+      case 0: text[at] = b; break;
+      case 1:
+        if (len < sizeof(text)) {
+          memmove(text + at + 1, text + at, len - at);
+          text[at] = b;
+          len++;
+        }
+        break;
+      case 2:
+        memmove(text + at, text + at + 1, len - at - 1);
+        len--;
+        break;
+      default: len = at; break;
+      }
+    }
+    decode_both_ways(text, len, &m);
+  }
+  /* Both readers had their share, and so did messages that decode. */
+  cr_assert_gt(m.fast, m.texts / 10, "rt_json took %u", m.fast);
+  cr_assert_gt(m.texts - m.fast, m.texts / 10);
+  cr_assert_gt(m.ok, m.texts / 20, "%u decoded", m.ok);
 }

@@ -1,9 +1,9 @@
-/* The bots' two readers of a server message (sim_bot.c): jsmn's, which
- * takes what it can read exactly as cJSON would, and cJSON's, which takes
- * the rest. Every text here is read by both, and the kinds and records must
- * be the same byte for byte: the server's own messages (jsmn must take
- * those without escapes: the fast path is the path), texts that are JSON
- * only to jsmn, and a million mangled messages. */
+/* The bots' two readers of a server message (sim_bot.c): rt_json's, which
+ * takes what jsmn tokenizes and it can read exactly as cJSON would, and
+ * cJSON's, which takes the rest. Every text here is read by both, and the
+ * kinds and records must be the same byte for byte: the server's own
+ * messages (rt_json must take those without escapes: the fast path is the
+ * path), texts that are JSON only to jsmn, and a million mangled messages. */
 #include "game_proto.h"
 #include "rt_rng.h"
 #include "sim_int.h"
@@ -17,7 +17,7 @@ typedef struct tally {
   uint64_t texts, fast, unknown;
 } tally_t;
 
-/* Reads text both ways; the answers must match. Returns whether jsmn's
+/* Reads text both ways; the answers must match. Returns whether rt_json's
  * reader took it. */
 static bool same_both_ways(const uint8_t *text, size_t len, tally_t *t) {
   sim_bot_record_t slow_r, fast_r;
@@ -27,9 +27,9 @@ static bool same_both_ways(const uint8_t *text, size_t len, tally_t *t) {
   sim_bot_kind_t slow_kind =
       sim__bot_read(text, len, false, &slow_r, &slow_fast);
   sim_bot_kind_t fast_kind = sim__bot_read(text, len, true, &fast_r, &fast);
-  cr_assert(!slow_fast, "cJSON's reader reported as jsmn's");
+  cr_assert(!slow_fast, "cJSON's reader reported as rt_json's");
   if (slow_kind != fast_kind || memcmp(&slow_r, &fast_r, sizeof(slow_r)) != 0)
-    cr_assert_fail("the readers differ (kind %s vs %s, jsmn took it: %d) on "
+    cr_assert_fail("the readers differ (kind %s vs %s, rt_json took it: %d) on "
                    "%zu bytes: %.*s",
                    sim_bot_kind_name(slow_kind), sim_bot_kind_name(fast_kind),
                    fast, len, (int)len, (const char *)text);
@@ -99,8 +99,8 @@ Test(sim_bot_read, the_servers_messages_read_the_same_and_fast,
   tally_t t = {0};
   for (size_t i = 0; i < c.len; i++) {
     bool fast = same_both_ways(c.msgs[i]->data, c.msgs[i]->len, &t);
-    cr_expect_eq(fast, !c.escaped[i], "message %zu (%.*s): jsmn took it: %d", i,
-                 (int)c.msgs[i]->len, (const char *)c.msgs[i]->data, fast);
+    cr_expect_eq(fast, !c.escaped[i], "message %zu (%.*s): rt_json took it: %d",
+                 i, (int)c.msgs[i]->len, (const char *)c.msgs[i]->data, fast);
   }
   cr_assert_eq(t.unknown, 0);
   corpus_free(&c);
@@ -161,7 +161,7 @@ Test(sim_bot_read, texts_jsmn_would_misread_go_to_cjson, .timeout = 120) {
   static const uint8_t nul[] =
       "{\"type\":\"UPDATE\",\"payload\":{\"url\":\"a\0b\"}}";
   same_both_ways(nul, sizeof(nul) - 1, &t);
-  cr_assert_gt(t.fast, 5, "jsmn's reader took %" PRIu64 " texts", t.fast);
+  cr_assert_gt(t.fast, 5, "rt_json's reader took %" PRIu64 " texts", t.fast);
   cr_assert_gt(t.unknown, 5);
 }
 
@@ -218,7 +218,7 @@ Test(sim_bot_read, a_million_mangled_messages_read_the_same, .timeout = 120) {
     same_both_ways(text, len, &t);
   }
   /* Both readers had their share, and so did the texts JSON refuses. */
-  cr_assert_gt(t.fast, t.texts / 10, "jsmn's reader took %" PRIu64, t.fast);
+  cr_assert_gt(t.fast, t.texts / 10, "rt_json's reader took %" PRIu64, t.fast);
   cr_assert_gt(t.texts - t.fast, t.texts / 10);
   cr_assert_gt(t.unknown, t.texts / 10);
   corpus_free(&c);
