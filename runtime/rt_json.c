@@ -11,10 +11,6 @@
 
 #define NUMBER_MAX 63 /* cJSON reads at most 63 characters of a number */
 
-bool rt_json_is(const char *s, size_t n, const char *lit) {
-  return strlen(lit) == n && memcmp(s, lit, n) == 0;
-}
-
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* A primitive's value as cJSON reads it; false: not one cJSON reads the
@@ -100,16 +96,19 @@ static bool gap_is(const char *js, int from, int to, char sep) {
 /* The value at token *i, and all inside it, is JSON as cJSON reads it:
  * on true *i is the token after it. (A string or primitive followed by a
  * colon, which jsmn gives a size, fails the gap after it.) */
-static bool check_value(const rt_json_t *j, int *i) {
+static bool check_value(rt_json_t *j, int *i) {
   if (*i >= j->n)
     return false;
   const jsmntok_t *v = &j->t[(*i)++];
   if (v->type == JSMN_STRING)
     return true;
   if (v->type == JSMN_PRIMITIVE) {
-    rt_json_value_t ignored;
-    return read_primitive(j->js + v->start, (size_t)(v->end - v->start),
-                          &ignored);
+    rt_json_value_t p = {.kind = RT_JSON_NONE};
+    if (!read_primitive(j->js + v->start, (size_t)(v->end - v->start), &p))
+      return false;
+    j->kind[*i - 1] = (uint8_t)p.kind;
+    j->num[*i - 1] = p.num;
+    return true;
   }
   bool object = v->type == JSMN_OBJECT;
   int at = v->start + 1; /* after the opening bracket */
@@ -178,7 +177,10 @@ rt_json_value_t rt_json_value(const rt_json_t *j, int m) {
     v.str = s;
     v.len = n;
     break;
-  case JSMN_PRIMITIVE: (void)read_primitive(s, n, &v); break;
+  case JSMN_PRIMITIVE:
+    v.kind = (rt_json_kind_t)j->kind[i];
+    v.num = j->num[i];
+    break;
   case JSMN_ARRAY: v.kind = RT_JSON_ARRAY; break;
   default: break;
   }

@@ -32,6 +32,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #define RT_JSON_TOKENS 64
 
@@ -63,6 +65,9 @@ typedef struct rt_json {
   const char *js;
   int n; /* tokens of the object */
   jsmntok_t t[RT_JSON_TOKENS];
+  /* A primitive token's value, read once when the text is checked. */
+  uint8_t kind[RT_JSON_TOKENS]; /* rt_json_kind_t */
+  double num[RT_JSON_TOKENS];
 } rt_json_t;
 
 /* Reads js[0, len). false: not a text read here (give it to cJSON). */
@@ -85,7 +90,9 @@ rt_json_value_t rt_json_value(const rt_json_t *j, int m);
 rt_json_value_t rt_json_get(const rt_json_t *j, const rt_json_value_t *obj,
                             const char *name);
 
-/* Whether s[0, n) is the text lit. */
-bool rt_json_is(const char *s, size_t n, const char *lit);
+/* Whether s[0, n) is the text lit (inline: strlen of a literal folds). */
+static inline bool rt_json_is(const char *s, size_t n, const char *lit) {
+  return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
 
 #endif
