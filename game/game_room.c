@@ -38,6 +38,8 @@
 
 typedef enum { PHASE_COUNTDOWN = 0, PHASE_RUNNING, PHASE_FINISHING } phase_t;
 
+/* A click reads info.client (info's last field) and the fields after it:
+ * together, in two lines; the claims, read once in a while, come last. */
 typedef struct seat {
   game_seat_info_t info;
   int32_t score;
@@ -47,11 +49,11 @@ typedef struct seat {
   uint64_t grace_timer;
   /* Audit, for game__room_check: Invariant (1) recomputed from the claims
    * this seat won, not from bonus_until. */
-  rt_time_ns audit_claims[ROOM_AUDIT_CLAIMS_MAX];
   uint32_t audit_claims_len;
   bool audit_overflow; /* more claims than remembered: audit skipped */
   int32_t audit_score;
   uint32_t clicks_scored;
+  rt_time_ns audit_claims[ROOM_AUDIT_CLAIMS_MAX];
 } seat_t;
 
 typedef struct room {

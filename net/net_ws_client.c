@@ -15,25 +15,27 @@
 #define WSC_MESSAGE_MAX_DEFAULT (64u * 1024)
 
 struct net_wsc {
+  /* An open connection's every frame reads these: first, in one line (the
+   * handshake's buffers below are cold after it). */
   rt_stream_t *stream;
+  net_ws_t *ws;
   net_wsc_state_t state;
+  uint32_t message_max;
   net_ws_callbacks_t cb;
   void *ud;
   rt_rng_t *rng;
-  uint32_t message_max;
-  char expect_accept[NET_WS_ACCEPT_LEN + 1];
-  char request[WSC_REQUEST_MAX];
   uint32_t request_len, request_off;
-  http_parser parser;
   uint32_t response_bytes;
   bool head_done;
   bool saw_upgrade, saw_connection, accept_ok;
   int last_cb; /* 1 field, 2 value */
-  char field[64];
   uint32_t field_len;
-  char value[128];
   uint32_t value_len;
-  net_ws_t *ws;
+  http_parser parser;
+  char expect_accept[NET_WS_ACCEPT_LEN + 1];
+  char field[64];
+  char value[128];
+  char request[WSC_REQUEST_MAX];
 };
 
 /* ---- Response head parsing ----------------------------------------------- */

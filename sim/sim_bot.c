@@ -62,40 +62,23 @@ typedef enum { PURPOSE_NONE = 0, PURPOSE_LOGIN, PURPOSE_GET } http_purpose_t;
 #define CLICK_TEXT_MAX 96u
 
 struct sim_bot {
+  /* What a turn with a frame touches comes first, in a few lines: a run
+   * visits thousands of bots in turn, and the cold buffers below (login,
+   * names, the HTTP request) spread the hot fields over three pages. */
   sim_world_t *sw;
   rt_world_t *w;
   rt_actor_id_t id;
   bool alive;
-  uint16_t port;
-  char name[RT_NAME_MAX];
-  char host[HOST_MAX];
-  char origin[ORIGIN_MAX];
-  bool has_origin;
-  char token[SIM_BOT_TOKEN_MAX];
-  bool has_token;
-  char user_id[RT_SUBJECT_MAX];
-  sim_link_config_t up, down;
-  rt_rng_t rng;
+  bool reading;
   sim_bot_state_t state;
-  /* HTTP: Invariant (1) */
-  rt_stream_t *http;
-  uint8_t http_purpose;
-  net_httpc_t *httpc; /* the last exchange's response (allocated on use) */
-  char http_req[HTTP_REQUEST_MAX];
-  uint32_t http_req_len, http_req_off;
-  bool http_busy; /* a GET was asked for and is not answered yet */
-  bool http_answered;
-  int http_status;
   /* WebSocket: Invariant (1) */
   rt_stream_t *ws_stream;
   net_wsc_t *wsc;
   uint32_t conn_no;
-  bool reading;
   uint16_t close_code;
   uint16_t close_started; /* the code of a close the bot sent, else 0 */
   int ws_status;
   /* Invariant (2) */
-  rt_buf_t *pending[SIM_BOT_PENDING_MAX];
   uint32_t pending_head, pending_count;
   uint64_t frames_sent, frames_unsent;
   /* Invariant (3) */
@@ -106,6 +89,26 @@ struct sim_bot {
   void *on_record_ctx;
   uint64_t on_record_tag;
   uint64_t records_dropped;
+  rt_rng_t rng; /* WebSocket masks, among others */
+  rt_buf_t *pending[SIM_BOT_PENDING_MAX];
+  /* HTTP: Invariant (1) */
+  rt_stream_t *http;
+  uint8_t http_purpose;
+  net_httpc_t *httpc; /* the last exchange's response (allocated on use) */
+  uint32_t http_req_len, http_req_off;
+  bool http_busy; /* a GET was asked for and is not answered yet */
+  bool http_answered;
+  int http_status;
+  uint16_t port;
+  sim_link_config_t up, down;
+  bool has_origin;
+  bool has_token;
+  char name[RT_NAME_MAX];
+  char user_id[RT_SUBJECT_MAX];
+  char host[HOST_MAX];
+  char origin[ORIGIN_MAX];
+  char token[SIM_BOT_TOKEN_MAX];
+  char http_req[HTTP_REQUEST_MAX];
 };
 
 static const char kind_names[SIM_BOT_KIND_COUNT_][16] = {
