@@ -34,35 +34,26 @@ static int check_seated(const game_t *g, uint64_t room_id, const void *room,
   return 0;
 }
 
-static int check_rooms(const game_t *g, bool quiescent, char *why, size_t cap) {
-  uint32_t n = 0;
-  uint64_t *ids = rt_idmap_sorted_keys(&g->rooms_live, &n);
-  if (ids == NULL && g->rooms_live.count > 0)
-    return FAIL("out of memory");
-  int rc = 0;
-  for (uint32_t i = 0; i < n && rc == 0; i++) {
-    const void *room = rt_idmap_get(&g->rooms_live, ids[i]);
-    rc = game__room_check(g, room, quiescent, why, cap);
-    if (rc == 0 && quiescent && g->manager_state != NULL &&
-        !game__room_detached(room))
-      rc = check_seated(g, ids[i], room, why, cap);
-  }
-  free(ids);
+typedef struct check_ctx {
+  const game_t *g;
+  bool quiescent;
+  char *why;
+  size_t cap;
+} check_ctx_t;
+
+static int check_room(void *ctx, uint64_t id, const void *room) {
+  const check_ctx_t *c = ctx;
+  int rc = game__room_check(c->g, room, c->quiescent, c->why, c->cap);
+  if (rc == 0 && c->quiescent && c->g->manager_state != NULL &&
+      !game__room_detached(room))
+    rc = check_seated(c->g, id, room, c->why, c->cap);
   return rc;
 }
 
-static int check_clients(const game_t *g, bool quiescent, char *why,
-                         size_t cap) {
-  uint32_t n = 0;
-  uint64_t *ids = rt_idmap_sorted_keys(&g->clients_live, &n);
-  if (ids == NULL && g->clients_live.count > 0)
-    return FAIL("out of memory");
-  int rc = 0;
-  for (uint32_t i = 0; i < n && rc == 0; i++)
-    rc = game__client_check(g, rt_idmap_get(&g->clients_live, ids[i]),
-                            quiescent, why, cap);
-  free(ids);
-  return rc;
+static int check_client(void *ctx, uint64_t id, const void *client) {
+  (void)id;
+  const check_ctx_t *c = ctx;
+  return game__client_check(c->g, client, c->quiescent, c->why, c->cap);
 }
 
 static int check_counters(const game_t *g, char *why, size_t cap) {
@@ -94,10 +85,11 @@ static int check_counters(const game_t *g, char *why, size_t cap) {
 int game_check(const game_t *g, char *why, size_t cap) {
   bool quiescent = !rt_world_has_ready(g->world);
   int rc = game__manager_check(g, quiescent, why, cap);
+  check_ctx_t c = {.g = g, .quiescent = quiescent, .why = why, .cap = cap};
   if (rc == 0)
-    rc = check_rooms(g, quiescent, why, cap);
+    rc = rt_idmap_check_each(&g->rooms_live, check_room, &c);
   if (rc == 0)
-    rc = check_clients(g, quiescent, why, cap);
+    rc = rt_idmap_check_each(&g->clients_live, check_client, &c);
   if (rc == 0)
     rc = check_counters(g, why, cap);
   return rc;

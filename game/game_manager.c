@@ -898,35 +898,57 @@ static int check_queue(const manager_t *m, char *why, size_t cap) {
   return 0;
 }
 
+typedef struct check_ctx {
+  const manager_t *m;
+  bool quiescent;
+  char *why;
+  size_t cap;
+} check_ctx_t;
+
+static int check_room(void *ctx, uint64_t id, const void *val) {
+  const check_ctx_t *c = ctx;
+  const room_entry_t *e = val;
+  char *why = c->why;
+  size_t cap = c->cap;
+  if (e->seats[0] == NULL || e->seats[1] == NULL ||
+      e->seats[0] == e->seats[1]) /* Invariant (2) */
+    return FAIL("room %" PRIu64 ": seats %p and %p", id, (void *)e->seats[0],
+                (void *)e->seats[1]);
+  for (int k = 0; k < 2; k++) {
+    const player_t *p = e->seats[k];
+    if (p->state != P_PLAYING || p->room != id || p->role != (uint32_t)k)
+      return FAIL("room %" PRIu64 ": seat p%d (%s) is elsewhere (room %" PRIu64
+                  ")",
+                  id, k + 1, p->id, p->room);
+  }
+  /* Invariant (3): a room in the table is a live room actor. */
+  if (c->quiescent && rt_idmap_get(&c->m->g->rooms_live, id) == NULL)
+    return FAIL("room %" PRIu64 " in the table but no such room runs", id);
+  return 0;
+}
+
 static int check_rooms(const manager_t *m, bool quiescent, char *why,
                        size_t cap) {
-  uint32_t n = 0;
-  uint64_t *ids = rt_idmap_sorted_keys(&m->rooms, &n);
-  int rc = 0;
-  for (uint32_t i = 0; i < n && rc == 0; i++) {
-    const room_entry_t *e = rt_idmap_get(&m->rooms, ids[i]);
-    if (e->seats[0] == NULL || e->seats[1] == NULL ||
-        e->seats[0] == e->seats[1]) /* Invariant (2) */
-      rc = FAIL("room %" PRIu64 ": seats %p and %p", ids[i],
-                (void *)e->seats[0], (void *)e->seats[1]);
-    for (int k = 0; k < 2 && rc == 0; k++) {
-      const player_t *p = e->seats[k];
-      if (p->state != P_PLAYING || p->room != ids[i] || p->role != (uint32_t)k)
-        rc = FAIL("room %" PRIu64 ": seat p%d (%s) is elsewhere (room %" PRIu64
-                  ")",
-                  ids[i], k + 1, p->id, p->room);
-    }
-    /* Invariant (3): a room in the table is a live room actor. */
-    if (rc == 0 && quiescent && rt_idmap_get(&m->g->rooms_live, ids[i]) == NULL)
-      rc = FAIL("room %" PRIu64 " in the table but no such room runs", ids[i]);
-  }
-  free(ids);
+  check_ctx_t c = {.m = m, .quiescent = quiescent, .why = why, .cap = cap};
+  int rc = rt_idmap_check_each(&m->rooms, check_room, &c);
   if (rc == 0 && quiescent &&
       m->rooms.count + m->g->rooms_detached != m->g->rooms_live.count)
     rc = FAIL("the table has %u rooms (and %u let go), %u room actors run",
               m->rooms.count, m->g->rooms_detached,
               m->g->rooms_live.count);
   return rc;
+}
+
+/* Every connection the Manager knows is a live actor: its DOWN would have
+ * been delivered otherwise. */
+static int check_attached(void *ctx, uint64_t id, const void *val) {
+  const check_ctx_t *c = ctx;
+  char *why = c->why;
+  size_t cap = c->cap;
+  if (!rt_alive(c->m->g->world, id))
+    return FAIL("client %" PRIu64 " of player %s is gone, still attached", id,
+                ((const player_t *)val)->id);
+  return 0;
 }
 
 int game__manager_check(const game_t *g, bool quiescent, char *why,
@@ -957,17 +979,8 @@ int game__manager_check(const game_t *g, bool quiescent, char *why,
     rc = check_rooms(m, quiescent, why, cap);
   if (rc != 0 || !quiescent)
     return rc;
-  /* Every connection the Manager knows is a live actor: its DOWN would
-   * have been delivered otherwise. */
-  uint32_t n = 0;
-  uint64_t *ids = rt_idmap_sorted_keys(&m->by_client, &n);
-  for (uint32_t i = 0; i < n && rc == 0; i++)
-    if (!rt_alive(g->world, ids[i]))
-      rc = FAIL("client %" PRIu64 " of player %s is gone, still attached",
-                ids[i],
-                ((const player_t *)rt_idmap_get(&m->by_client, ids[i]))->id);
-  free(ids);
-  return rc;
+  check_ctx_t c = {.m = m, .quiescent = quiescent, .why = why, .cap = cap};
+  return rt_idmap_check_each(&m->by_client, check_attached, &c);
 }
 
 void game__manager_each_seat(const game_t *g, game_seat_fn *fn, void *ctx) {

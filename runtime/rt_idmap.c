@@ -166,3 +166,22 @@ uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out) {
   *n_out = n;
   return keys;
 }
+
+int rt_idmap_check_each(const rt_idmap_t *m, rt_idmap_check_fn *fn, void *ctx) {
+  int rc = 0;
+  for (uint32_t i = 0; i <= m->mask && rc == 0; i++)
+    if (m->slots[i].key != 0)
+      rc = fn(ctx, m->slots[i].key, m->slots[i].val);
+  if (rc == 0)
+    return 0;
+  uint32_t n = 0;
+  uint64_t *keys = rt_idmap_sorted_keys(m, &n);
+  if (keys == NULL)
+    return rc; /* out of memory: the failure found stands */
+  int again = 0;
+  for (uint32_t i = 0; i < n && again == 0; i++)
+    again = fn(ctx, keys[i], rt_idmap_get(m, keys[i]));
+  free(keys);
+  RT_ASSERT(again != 0); /* fn is pure: what failed fails again */
+  return again;
+}

@@ -3,7 +3,8 @@
  * Linear probing with backward-shift deletion (no tombstones); the load stays
  * at most 1/2, so lookups are one or two probes. Key 0 marks an empty slot:
  * ids start at 1. Slot order is never used for anything that affects a run;
- * rt_idmap_sorted_keys iterates by id.
+ * rt_idmap_sorted_keys iterates by id (rt_idmap_check_each walks slots only
+ * to learn that every entry passes).
  */
 #ifndef RT_IDMAP_H
 #define RT_IDMAP_H
@@ -35,5 +36,16 @@ void *rt_idmap_del(rt_idmap_t *m, uint64_t key);
 /* All keys, ascending, in a malloc'd array (the caller frees); *n_out.
  * NULL (and *n_out 0) when out of memory. */
 uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out);
+
+/* A check of every entry: fn(ctx, key, val) for each until one answers
+ * nonzero, which is returned (0: all passed). fn must be pure (the same
+ * answer twice, no effect beyond its ctx). The entries are walked in slot
+ * order, with no sort and no lookup per key (a run checks thousands of
+ * actors ten times a simulated second); when one fails, they are walked
+ * again by ascending key, so the entry a failure names is the smallest
+ * failing key, as a walk by rt_idmap_sorted_keys would name (slot order
+ * decides nothing). */
+typedef int rt_idmap_check_fn(void *ctx, uint64_t key, const void *val);
+int rt_idmap_check_each(const rt_idmap_t *m, rt_idmap_check_fn *fn, void *ctx);
 
 #endif

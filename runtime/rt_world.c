@@ -827,6 +827,38 @@ static int check_fail(char *why, size_t cap, const char *fmt, ...) {
   return -1;
 }
 
+typedef struct check_actors {
+  const rt_world_t *w;
+  char *why;
+  size_t cap;
+  uint64_t in_mailboxes; /* summed over the actors that passed */
+} check_actors_t;
+
+static int check_actor(void *ctx, uint64_t id, const void *val) {
+  (void)id;
+  check_actors_t *c = ctx;
+  const rt_actor_t *a = val;
+  const rt_mailbox_t *mb = &a->mailbox;
+  char *why = c->why;
+  size_t cap = c->cap;
+  if (a->status != RT_ACTOR_ALIVE) /* Invariant (2) */
+    return check_fail(why, cap, "actor %" PRIu64 " (%s) in the map but dead",
+                      a->id, a->name);
+  if (mb->count > mb->cap || mb->depth_max > mb->cap)
+    return check_fail(why, cap,
+                      "actor %" PRIu64 " (%s): mailbox %u, high %u, over its "
+                      "limit %u",
+                      a->id, a->name, mb->count, mb->depth_max, mb->cap);
+  if (has_work(a) && !a->in_run_queue &&
+      !node_paused(c->w, a->node)) /* Invariant (1) */
+    return check_fail(why, cap,
+                      "actor %" PRIu64 " (%s) has work but is not "
+                      "queued",
+                      a->id, a->name);
+  c->in_mailboxes += mb->count;
+  return 0;
+}
+
 int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
   if (w->current != NULL)
     return check_fail(why, cap, "rt_world_check called inside a turn");
@@ -840,34 +872,11 @@ int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
       return check_fail(why, cap,
                         "actor %" PRIu64 " in the run queue unflagged", a->id);
   }
-  uint32_t n = 0;
-  uint64_t *ids = rt_idmap_sorted_keys(&w->actors, &n);
-  if (ids == NULL && w->actors.count > 0)
-    return check_fail(why, cap, "out of memory");
-  uint64_t in_mailboxes = 0;
-  int rc = 0;
-  for (uint32_t i = 0; i < n && rc == 0; i++) {
-    const rt_actor_t *a = rt_idmap_get(&w->actors, ids[i]);
-    const rt_mailbox_t *mb = &a->mailbox;
-    if (a->status != RT_ACTOR_ALIVE) /* Invariant (2) */
-      rc = check_fail(why, cap, "actor %" PRIu64 " (%s) in the map but dead",
-                      a->id, a->name);
-    else if (mb->count > mb->cap || mb->depth_max > mb->cap)
-      rc = check_fail(why, cap,
-                      "actor %" PRIu64 " (%s): mailbox %u, high %u, over its "
-                      "limit %u",
-                      a->id, a->name, mb->count, mb->depth_max, mb->cap);
-    else if (has_work(a) && !a->in_run_queue &&
-             !node_paused(w, a->node)) /* Invariant (1) */
-      rc = check_fail(why, cap,
-                      "actor %" PRIu64 " (%s) has work but is not "
-                      "queued",
-                      a->id, a->name);
-    in_mailboxes += mb->count;
-  }
-  free(ids);
+  check_actors_t c = {.w = w, .why = why, .cap = cap};
+  int rc = rt_idmap_check_each(&w->actors, check_actor, &c);
   if (rc != 0)
     return rc;
+  uint64_t in_mailboxes = c.in_mailboxes;
   /* Invariant (4): the heap holds armed timers only. */
   if (w->heap.len > w->timers.count)
     return check_fail(why, cap, "timer heap %u larger than the timers %u",

@@ -210,3 +210,46 @@ Test(rt_idmap, sorted_keys_are_ascending_for_any_ids) {
   sorted_keys_case(key_wide, 3000);
   sorted_keys_case(key_top, 3000);
 }
+
+/* rt_idmap_check_each: fails with the smallest failing key, whatever the
+ * slot order, and visits every entry when all pass. */
+typedef struct check_each_ctx {
+  uint64_t bad_from; /* keys >= this (and divisible by 3) fail */
+  uint64_t named;    /* the key the last failure named */
+  uint32_t calls;
+} check_each_ctx_t;
+
+static int fail_some(void *ctx, uint64_t key, const void *val) {
+  check_each_ctx_t *c = ctx;
+  cr_assert_eq(val, (const void *)(uintptr_t)key);
+  c->calls++;
+  if (key >= c->bad_from && key % 3 == 0) {
+    c->named = key;
+    return -7;
+  }
+  return 0;
+}
+
+Test(rt_idmap, check_each_names_the_smallest_failing_key) {
+  uint64_t (*keys[])(uint32_t) = {key_small, key_wide, key_top};
+  for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+    rt_idmap_t m;
+    cr_assert_eq(rt_idmap_init(&m), RT_OK);
+    uint64_t min_bad = UINT64_MAX, bad_from = keys[k](1500);
+    for (uint32_t i = 0; i < 3000; i++) {
+      uint64_t key = keys[k](i);
+      cr_assert_eq(rt_idmap_put(&m, key, (void *)(uintptr_t)key), RT_OK);
+      if (key >= bad_from && key % 3 == 0 && key < min_bad)
+        min_bad = key;
+    }
+    cr_assert_neq(min_bad, UINT64_MAX);
+    check_each_ctx_t c = {.bad_from = bad_from};
+    cr_assert_eq(rt_idmap_check_each(&m, fail_some, &c), -7);
+    cr_assert_eq(c.named, min_bad, "named %llu, want %llu",
+                 (unsigned long long)c.named, (unsigned long long)min_bad);
+    c = (check_each_ctx_t){.bad_from = UINT64_MAX};
+    cr_assert_eq(rt_idmap_check_each(&m, fail_some, &c), 0);
+    cr_assert_eq(c.calls, 3000);
+    rt_idmap_deinit(&m);
+  }
+}
