@@ -109,7 +109,10 @@ int game_room_public_id(const game_t *g, rt_actor_id_t room, char *out,
   const void *r = room != 0 ? rt_idmap_get(&g->rooms_live, room) : NULL;
   if (r == NULL)
     return 0;
-  snprintf(out, cap, "%s", game__room_public_id(r));
+  const char *id = game__room_public_id(r);
+  size_t n = strnlen(id, cap - 1); /* cap > 0 */
+  memcpy(out, id, n);
+  out[n] = '\0';
   return 1;
 }
 

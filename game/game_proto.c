@@ -3,6 +3,7 @@
 #include "rt_assert.h"
 #include "rt_err.h"
 #include "rt_json.h"
+#include "rt_parse.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -189,21 +190,9 @@ typedef struct enc {
   uint32_t nodes_len, ints_len;
 } enc_t;
 
-/* Decimal digits of v into out (at least 21 bytes); returns out. */
+/* Decimal digits of v into out (RT_I64_TEXT_MAX bytes); returns out. */
 static char *format_int(int64_t v, char *out) {
-  char tmp[24];
-  int n = 0;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    tmp[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u != 0);
-  int o = 0;
-  if (v < 0)
-    out[o++] = '-';
-  while (n > 0)
-    out[o++] = tmp[--n];
-  out[o] = '\0';
+  rt_i64_text(v, out);
   return out;
 }
 
@@ -376,7 +365,7 @@ static rt_buf_t *form_fill(const game_proto_form_t *f, const int64_t *v) {
   size_t lens[GAME_FORM_SLOTS];
   size_t len = f->text_len - f->slots;
   for (uint8_t i = 0; i < f->slots; i++) {
-    lens[i] = strlen(format_int(v[i], ints[i]));
+    lens[i] = rt_i64_text(v[i], ints[i]);
     len += lens[i];
   }
   rt_buf_t *b = rt_buf_create(len);

@@ -1,4 +1,4 @@
-/* rt_parse.c: strict decimal numbers (rt_parse.h). */
+/* rt_parse.c: strict decimal numbers, and their text (rt_parse.h). */
 #include "rt_parse.h"
 
 #include "rt_err.h"
@@ -43,4 +43,20 @@ int rt_parse_seconds(const char *s, const char *unit, rt_time_ns max,
     return RT_EINVAL;
   *out = (rt_time_ns)(ns + 0.5);
   return RT_OK;
+}
+
+size_t rt_i64_text(int64_t v, char out[RT_I64_TEXT_MAX]) {
+  char tmp[RT_I64_TEXT_MAX];
+  size_t n = 0, o = 0;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (v < 0)
+    out[o++] = '-';
+  while (n > 0)
+    out[o++] = tmp[--n];
+  out[o] = '\0';
+  return o;
 }

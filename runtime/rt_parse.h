@@ -12,6 +12,7 @@
 
 #include "rt_msg.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Decimal digits only, at most max. s may be NULL (a missing value). */
@@ -23,5 +24,12 @@ int rt_parse_u64(const char *s, uint64_t max, uint64_t *out);
  * nearest. s may be NULL. */
 int rt_parse_seconds(const char *s, const char *unit, rt_time_ns max,
                      rt_time_ns *out);
+
+/* And back: v's decimal digits (and a '-') into out, then a NUL; returns
+ * their count. What printf's "%" PRId64 writes, without printf's format
+ * parsing (a few hundred instructions a call, on every frame a simulated
+ * run sends). */
+#define RT_I64_TEXT_MAX 21 /* "-9223372036854775808" and the NUL */
+size_t rt_i64_text(int64_t v, char out[RT_I64_TEXT_MAX]);
 
 #endif

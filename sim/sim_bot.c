@@ -27,6 +27,7 @@
 #include "net_ws_client.h"
 #include "rt_assert.h"
 #include "rt_json.h"
+#include "rt_parse.h"
 #include "rt_stream.h"
 
 #include <cjson/cJSON.h>
@@ -760,18 +761,18 @@ static void do_clicks(sim_bot_t *b, const rt_msg_t *msg) {
   bot_clicks_t c;
   RT_MSG_GET(msg, bot_clicks_t, &c);
   RT_WASSERT(b->w, c.n <= SIM_BOT_CLICKS_MAX);
+  static const char head[] = "{\"type\":\"CLICK\",\"payload\":{\"count\":1";
   for (uint32_t i = 0; i < c.n; i++) {
     char text[CLICK_TEXT_MAX];
-    int n;
-    if (c.first_seq >= 0)
-      n = snprintf(
-          text, sizeof(text),
-          "{\"type\":\"CLICK\",\"payload\":{\"count\":1,\"seq\":%" PRId64 "}}",
-          c.first_seq + (int64_t)i);
-    else
-      n = snprintf(text, sizeof(text),
-                   "{\"type\":\"CLICK\",\"payload\":{\"count\":1}}");
-    send_text(b, (const uint8_t *)text, (size_t)n);
+    size_t n = sizeof(head) - 1;
+    memcpy(text, head, n);
+    if (c.first_seq >= 0) {
+      memcpy(text + n, ",\"seq\":", 7);
+      n += 7;
+      n += rt_i64_text(c.first_seq + (int64_t)i, text + n);
+    }
+    memcpy(text + n, "}}", 2);
+    send_text(b, (const uint8_t *)text, n + 2);
   }
 }
 

@@ -73,25 +73,27 @@ typedef struct sim_end {
 } sim_end_t;
 
 struct sim_pipe {
+  /* Together at the start: what every read and write reads besides its
+   * end and direction (sw, reset, refused; rng when a link has jitter). */
   sim_world_t *sw;
-  sim_pipe_t *next, *prev;
-  sim_end_t ends[2];
-  sim_dir_t dirs[2]; /* dirs[i]: from ends[i] to ends[1 - i] */
-  rt_rng_t rng;      /* jitter */
-  /* sim_connect's caller: its address, as the server end's peer, is made
-   * from it (one address per connecting actor); 0: unknown. */
-  rt_actor_id_t client_owner;
+  bool reset;
+  /* Nobody took the connection (sim_connect_async with no listener): the
+   * pipe is reset once the connect's round trip is over, and its reads
+   * and writes answer RT_ECONNREFUSED rather than RT_ERESET. */
+  bool refused;
   /* Where a connect made it: the sim_listen port and the group the world's
    * connect-links hook gave it (0: none; sim_connect, sim_connect_async
    * and sim_pipe_create give none); sim_pipe_create's pipes have port 0.
    * Kept so a partition can find the pipes it holds. */
   uint16_t port;
   uint32_t group;
-  bool reset;
-  /* Nobody took the connection (sim_connect_async with no listener): the
-   * pipe is reset once the connect's round trip is over, and its reads
-   * and writes answer RT_ECONNREFUSED rather than RT_ERESET. */
-  bool refused;
+  rt_rng_t rng; /* jitter */
+  sim_pipe_t *next, *prev;
+  sim_end_t ends[2];
+  sim_dir_t dirs[2]; /* dirs[i]: from ends[i] to ends[1 - i] */
+  /* sim_connect's caller: its address, as the server end's peer, is made
+   * from it (one address per connecting actor); 0: unknown. */
+  rt_actor_id_t client_owner;
 };
 
 struct sim_listener {

@@ -21,6 +21,7 @@
 #include "sim_redis_int.h"
 
 #include "rt_assert.h"
+#include "rt_parse.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -171,9 +172,12 @@ void sr_reply_errorf(sim_redis_buf_t *b, const char *fmt, ...) {
 }
 
 static void reply_header(sim_redis_buf_t *b, char type, long long v) {
-  char head[32];
-  int n = snprintf(head, sizeof(head), "%c%lld\r\n", type, v);
-  sr_buf_append(b, head, (size_t)n);
+  char head[RT_I64_TEXT_MAX + 3];
+  head[0] = type;
+  size_t n = 1 + rt_i64_text(v, head + 1);
+  head[n++] = '\r';
+  head[n++] = '\n';
+  sr_buf_append(b, head, n);
 }
 
 void sr_reply_int(sim_redis_buf_t *b, long long v) { reply_header(b, ':', v); }

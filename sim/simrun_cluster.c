@@ -40,6 +40,7 @@
 #include "game_store.h"
 #include "rt_assert.h"
 #include "rt_hash.h"
+#include "rt_parse.h"
 #include "sim_pipe.h"
 #include "sim_redis.h"
 
@@ -602,11 +603,17 @@ static int model_ask(simrun_t *run, int argc, const char *const *argv,
     return -1;
   if (r->type == REDIS_REPLY_NIL) {
     found = 0;
-  } else if (r->type == REDIS_REPLY_STRING) {
-    snprintf(out, cap, "%.*s", (int)r->len, r->str);
-    found = 1;
-  } else if (r->type == REDIS_REPLY_INTEGER) {
-    snprintf(out, cap, "%lld", r->integer);
+  } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_INTEGER) {
+    char digits[RT_I64_TEXT_MAX];
+    const char *text = r->str;
+    size_t len = r->len;
+    if (r->type == REDIS_REPLY_INTEGER) {
+      len = rt_i64_text(r->integer, digits);
+      text = digits;
+    }
+    size_t n = len < cap - 1 ? len : cap - 1; /* cut as snprintf cuts */
+    memcpy(out, text, n);
+    out[n] = '\0';
     found = 1;
   }
   freeReplyObject(r);

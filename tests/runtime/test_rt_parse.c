@@ -1,9 +1,12 @@
 /* test_rt_parse.c: strict decimal numbers (runtime/rt_parse.h). */
 #include "rt_err.h"
 #include "rt_parse.h"
+#include "rt_rng.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 
 static int u64(const char *s, uint64_t max, uint64_t *out) {
   return rt_parse_u64(s, max, out);
@@ -71,4 +74,36 @@ Test(rt_parse, seconds_refuse_what_strtod_would_bend) {
     cr_assert_eq(rt_parse_seconds(bad[i], NULL, RT_NS_PER_S * 100, &t),
                  RT_EINVAL, "'%s'", bad[i] != NULL ? bad[i] : "(null)");
   cr_assert_eq(t, 5);
+}
+
+/* rt_i64_text writes what printf's PRId64 writes: the edges, every power of
+ * ten and its neighbours, and a million values of every size. */
+static void same_as_printf(int64_t v) {
+  char want[32], got[RT_I64_TEXT_MAX];
+  int n = snprintf(want, sizeof(want), "%" PRId64, v);
+  size_t len = rt_i64_text(v, got);
+  cr_assert(len == (size_t)n && strcmp(got, want) == 0, "%s: wrote %s (%zu)",
+            want, got, len);
+}
+
+Test(rt_i64_text, writes_what_printf_writes) {
+  same_as_printf(0);
+  same_as_printf(INT64_MIN);
+  same_as_printf(INT64_MAX);
+  int64_t p = 1; /* 10^0 to 10^18 */
+  for (int i = 0; i <= 18; i++) {
+    for (int64_t d = -1; d <= 1; d++) {
+      same_as_printf(p + d);
+      same_as_printf(-(p + d));
+    }
+    if (i < 18)
+      p *= 10;
+  }
+  rt_rng_t rng;
+  rt_rng_init(&rng, 5, 0);
+  for (int i = 0; i < 1000000; i++) {
+    uint64_t bits = rt_rng_next(&rng);
+    same_as_printf((int64_t)(bits >> rt_rng_below(&rng, 64)));
+    same_as_printf(-(int64_t)(bits >> (1 + rt_rng_below(&rng, 63))));
+  }
 }
