@@ -1,6 +1,7 @@
 /* rt_json.c: see rt_json.h for what is read and why. */
 #define JSMN_STATIC /* jsmn's functions, static to this file */
 #define JSMN_STRICT
+#define JSMN_PARENT_LINKS /* as rt_json.h */
 #include <jsmn.h>
 
 #include "rt_json.h"

@@ -27,6 +27,10 @@
 #ifndef RT_JSON_H
 #define RT_JSON_H
 
+/* A token knows its container: jsmn then closes a container or passes a
+ * comma without scanning back over the tokens before it. rt_json.c
+ * defines it too, before its own include, so the types agree. */
+#define JSMN_PARENT_LINKS
 #define JSMN_HEADER /* the types; rt_json.c holds jsmn's functions */
 #include <jsmn.h>
 
