@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool takes(const char *text, rt_json_rest_t rest) {
@@ -145,4 +146,45 @@ Test(rt_json, reads_members_and_values_as_cjson_finds_them) {
   rt_json_value_t s = rt_json_get(&j, &root, "s");
   cr_expect_eq(rt_json_first(&j, &s), -1);
   cr_expect_eq(rt_json_get(&j, &s, "x").kind, RT_JSON_NONE);
+}
+
+/* A number's text: cJSON reads at most 63 characters of one, so 63 are
+ * taken and 64 are left to cJSON; a whole number of up to 15 digits is
+ * read directly, a longer one with strtod, and both give strtod's double. */
+static bool read_number(const char *digits, double *out) {
+  char text[128];
+  snprintf(text, sizeof(text), "{\"n\":%s}", digits);
+  rt_json_t j;
+  if (!rt_json_read(&j, text, strlen(text), RT_JSON_REST_SPACE))
+    return false;
+  rt_json_value_t root = rt_json_root(&j);
+  rt_json_value_t v = rt_json_get(&j, &root, "n");
+  cr_assert_eq(v.kind, RT_JSON_NUMBER, "%s", digits);
+  *out = v.num;
+  return true;
+}
+
+Test(rt_json, numbers_at_their_limits) {
+  char digits[80];
+  double v;
+  for (size_t len = 62; len <= 64; len++) {
+    memset(digits, '7', len);
+    digits[len] = '\0';
+    cr_expect_eq(read_number(digits, &v), len <= 63, "%zu digits", len);
+    if (len <= 63)
+      cr_expect_eq(v, strtod(digits, NULL), "%zu digits", len);
+  }
+  static const char *const whole[] = {"99999999999999",
+                                      "999999999999999",
+                                      "9999999999999999",
+                                      "-999999999999999",
+                                      "-9999999999999999",
+                                      "9007199254740993",
+                                      "900719925474099",
+                                      "1",
+                                      "-1"};
+  for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
+    cr_assert(read_number(whole[i], &v), "%s", whole[i]);
+    cr_expect_eq(v, strtod(whole[i], NULL), "%s", whole[i]);
+  }
 }
