@@ -263,6 +263,31 @@ uint64_t sim_redis_digest(const sim_redis_t *m, rt_time_ns now) {
   return sr_db_digest(&m->db, to_ms(now));
 }
 
+int sim_redis_peek(const sim_redis_t *m, const char *key, const char *field,
+                   rt_time_ns now, char *out, size_t cap) {
+  RT_ASSERT(m != NULL && key != NULL && out != NULL && cap > 0);
+  out[0] = '\0';
+  const sr_key_t *k = sr_db_peek(&m->db, key, strlen(key), to_ms(now));
+  if (k == NULL)
+    return 0;
+  const sr_bytes_t *v = &k->str;
+  if (field == NULL && k->type != SR_STRING)
+    return -1;
+  if (field != NULL) {
+    if (k->type != SR_HASH)
+      return -1;
+    uint32_t at;
+    int64_t i = sr_vec_find_sorted(&k->vec, field, strlen(field), &at);
+    if (i < 0)
+      return 0;
+    v = &k->vec.items[i].b;
+  }
+  size_t n = v->len < cap - 1 ? v->len : cap - 1;
+  memcpy(out, v->p, n);
+  out[n] = '\0';
+  return 1;
+}
+
 int sim_redis_deadline_within(const sim_redis_t *m, rt_time_ns from,
                               rt_time_ns to) {
   return sr_db_deadline_within(&m->db, to_ms(from), to_ms(to)) ? 1 : 0;

@@ -165,6 +165,16 @@ uint64_t sim_redis_key_count(const sim_redis_t *m, rt_time_ns now);
  * and set members were written in: two models holding the same keys, values
  * and deadlines have the same digest. For a cluster run's hash. */
 uint64_t sim_redis_digest(const sim_redis_t *m, rt_time_ns now);
+/* A checker's read, with no effect on the model: the value of string key
+ * `key` (field NULL) or of field `field` of hash `key`, as GET or HGET
+ * would answer at `now`, copied into out (cut to cap - 1 bytes, always
+ * NUL-terminated). 1 when it exists, 0 when the key or field does not
+ * (an expired key counts as gone, and stays unswept), -1 when the key
+ * holds another type. Unlike sim_redis_command it counts no command,
+ * sweeps nothing and calls no observer: how often a run checks changes
+ * nothing the run does. */
+int sim_redis_peek(const sim_redis_t *m, const char *key, const char *field,
+                   rt_time_ns now, char *out, size_t cap);
 /* 1 when some key (expired or not yet swept) has a deadline in [from,
  * to] (world time, ms resolution), else 0. The differential test keeps
  * its steps away from deadlines with it. */

@@ -185,6 +185,12 @@ sr_key_t *sr_db_find(sr_db_t *db, const char *name, size_t len,
   return NULL;
 }
 
+const sr_key_t *sr_db_peek(const sr_db_t *db, const char *name, size_t len,
+                           int64_t now_ms) {
+  const sr_key_t *k = db->slots[slot_of(db, name, len, fnv1a(name, len))];
+  return k == NULL || expired(k, now_ms) ? NULL : k;
+}
+
 sr_key_t *sr_db_add(sr_db_t *db, const char *name, size_t len, sr_type_t type) {
   if (db->len >= SIM_REDIS_KEYS_MAX)
     return NULL;

@@ -156,6 +156,9 @@ void sr_db_deinit(sr_db_t *db);
 void sr_db_flush(sr_db_t *db);
 /* The live key, or NULL (an expired one is dropped on the way). */
 sr_key_t *sr_db_find(sr_db_t *db, const char *name, size_t len, int64_t now_ms);
+/* The live key, or NULL, changing nothing (a checker's read). */
+const sr_key_t *sr_db_peek(const sr_db_t *db, const char *name, size_t len,
+                           int64_t now_ms);
 /* A new empty key of `type` (none may exist by that name); NULL when out
  * of memory or SIM_REDIS_KEYS_MAX keys exist. */
 sr_key_t *sr_db_add(sr_db_t *db, const char *name, size_t len, sr_type_t type);

@@ -159,7 +159,6 @@ int simrun__instances_start(simrun_t *run) {
     run->epochs = calloc(SIMRUN_EPOCHS_MAX, sizeof(*run->epochs));
     if (run->redis == NULL || run->epochs == NULL)
       return RT_ENOMEM;
-    sim_redis_buf_init(&run->ask_buf);
     sim_redis_set_observer(run->redis, observe, run);
     int rc = sim_redis_listen(run->redis, run->sw, SIMRUN_REDIS_PORT);
     if (rc < 0)
@@ -201,7 +200,6 @@ void simrun__instances_free(simrun_t *run) {
   free(run->c1_set);
   if (run->resp != NULL)
     redisReaderFree(run->resp);
-  sim_redis_buf_deinit(&run->ask_buf);
   game_store_free(run->reader);
   sim_redis_destroy(run->redis);
 }
@@ -582,58 +580,13 @@ static void observe(void *ctx, int argc, const char *const *argv,
   freeReplyObject(rep);
 }
 
-/* One command to the model, as a read the checker makes (it changes
- * nothing a reply shows), its reply decoded by hiredis's reader: 1 with a
- * string or integer reply in out (an integer as its digits), 0 for nil,
- * -1 when the model could not answer or answered otherwise. */
-static int model_ask(simrun_t *run, int argc, const char *const *argv,
-                     char *out, size_t cap) {
-  size_t lens[4];
-  RT_ASSERT(argc > 0 && argc <= 4);
-  for (int i = 0; i < argc; i++)
-    lens[i] = strlen(argv[i]);
-  int found = -1;
-  out[0] = '\0';
-  sim_redis_buf_reset(&run->ask_buf);
-  if (sim_redis_command(run->redis, NULL, argc, argv, lens, simrun__now(run),
-                        &run->ask_buf) < 0)
-    return -1;
-  redisReply *r = read_reply(run, run->ask_buf.data, run->ask_buf.len);
-  if (r == NULL)
-    return -1;
-  if (r->type == REDIS_REPLY_NIL) {
-    found = 0;
-  } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_INTEGER) {
-    char digits[RT_I64_TEXT_MAX];
-    const char *text = r->str;
-    size_t len = r->len;
-    if (r->type == REDIS_REPLY_INTEGER) {
-      len = rt_i64_text(r->integer, digits);
-      text = digits;
-    }
-    size_t n = len < cap - 1 ? len : cap - 1; /* cut as snprintf cuts */
-    memcpy(out, text, n);
-    out[n] = '\0';
-    found = 1;
-  }
-  freeReplyObject(r);
-  return found;
-}
-
-/* Whether the model holds `key` now: 1, 0, or -1 (no answer). */
-static int model_exists(simrun_t *run, const char *key) {
-  const char *argv[] = {"EXISTS", key};
-  char n[24];
-  return model_ask(run, 2, argv, n, sizeof(n)) == 1 ? strcmp(n, "1") == 0
-                                                     : -1;
-}
-
-/* HGET key field into out ("" for nil); -1 when the model could not
- * answer. */
-static int model_hget(simrun_t *run, const char *key, const char *field,
-                      char *out, size_t cap) {
-  const char *argv[] = {"HGET", key, field};
-  return model_ask(run, 3, argv, out, cap) < 0 ? -1 : 0;
+/* The checks read the model as it stands (sim_redis_peek): no command is
+ * run, nothing swept, no observer called, so how often a run checks
+ * changes nothing it does. Whether `key` exists now (of any type). */
+static bool model_exists(simrun_t *run, const char *key) {
+  char v[2];
+  return sim_redis_peek(run->redis, key, NULL, simrun__now(run), v,
+                        sizeof(v)) != 0;
 }
 
 /* (C6) A game stored with a result (not server_lost) was claimed by its
@@ -644,8 +597,8 @@ bool simrun__end_claimed(simrun_t *run, const char *room) {
     return true;
   char key[64], end[16];
   snprintf(key, sizeof(key), "oc:end:%s", room);
-  const char *argv[] = {"GET", key};
-  return model_ask(run, 2, argv, end, sizeof(end)) == 1 &&
+  return sim_redis_peek(run->redis, key, NULL, simrun__now(run), end,
+                        sizeof(end)) == 1 &&
          strcmp(end, "done") == 0;
 }
 
@@ -656,10 +609,10 @@ static bool lease_live(simrun_t *run, const simrun_inst_t *in) {
     return false;
   char key[128];
   snprintf(key, sizeof(key), "oc:lease:%s", e);
-  if (model_exists(run, key) != 1)
+  if (!model_exists(run, key))
     return false;
   snprintf(key, sizeof(key), "oc:dead:%s", e);
-  return model_exists(run, key) == 0;
+  return !model_exists(run, key);
 }
 
 /* (C1) over every seat of every live instance: a player seen seated on a
@@ -763,7 +716,8 @@ static void check_owners(simrun_t *run, const bool live[]) {
           game_room_detached(in->server.game, ids[k]))
         continue;
       snprintf(key, sizeof(key), "oc:room:%s", room);
-      if (model_hget(run, key, "e", owner, sizeof(owner)) == 0 &&
+      if (sim_redis_peek(run->redis, key, "e", simrun__now(run), owner,
+                         sizeof(owner)) == 1 &&
           owner[0] != '\0' && strcmp(owner, epoch) != 0)
         simrun__fail(run,
                      "cluster: %s runs on %s (incarnation %s, lease live) but "

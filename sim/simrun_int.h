@@ -220,7 +220,6 @@ struct simrun {
   bool armed;            /* cluster faults drawn */
   uint32_t starting;     /* the instance server_start is building */
   struct redisReader *resp; /* decodes the model's replies for checks */
-  sim_redis_buf_t ask_buf;  /* the checks' questions' replies */
   simrun_epoch_t *epochs;   /* (C7), in first-renewal order */
   /* (C1): the seats of one pass, open addressing (at most half full). */
   struct simrun_seat *c1_set;

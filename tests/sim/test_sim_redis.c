@@ -320,6 +320,63 @@ Test(sim_redis, expired_keys_nobody_reads_are_swept) {
   sim_redis_destroy(m);
 }
 
+/* A checker's read (sim_redis_peek) answers as GET and HGET answer and
+ * leaves the model as it was: no command counted, no expired key dropped,
+ * no observer called. */
+static int peek_observed;
+static void peek_observer(void *ctx, int argc, const char *const *argv,
+                          const size_t *lens, const uint8_t *reply, size_t len,
+                          rt_time_ns now) {
+  (void)ctx, (void)argc, (void)argv, (void)lens, (void)reply, (void)len;
+  (void)now;
+  peek_observed++;
+}
+
+Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
+  sim_redis_t *m = sim_redis_create(NULL);
+  sim_redis_buf_t out;
+  sim_redis_buf_init(&out);
+  Q(m, 0, "SET", "s", "value", "PX", "10");
+  Q(m, 0, "HSET", "h", "e", "epoch-1", "b", "", "a", "x");
+  Q(m, 0, "RPUSH", "l", "a");
+  sim_redis_set_observer(m, peek_observer, NULL);
+  sim_redis_stats_t before, after;
+  sim_redis_get_stats(m, &before);
+  char v[8];
+  cr_assert_eq(sim_redis_peek(m, "s", NULL, 10 * MS, v, sizeof(v)), 1);
+  cr_assert_str_eq(v, "value");
+  cr_assert_eq(sim_redis_peek(m, "s", NULL, 10 * MS, v, 4), 1);
+  cr_assert_str_eq(v, "val"); /* cut to cap - 1 */
+  cr_assert_eq(sim_redis_peek(m, "h", "e", 0, v, sizeof(v)), 1);
+  cr_assert_str_eq(v, "epoch-1");
+  cr_assert_eq(sim_redis_peek(m, "h", "b", 0, v, sizeof(v)), 1);
+  cr_assert_str_eq(v, "");
+  cr_assert_eq(sim_redis_peek(m, "h", "c", 0, v, sizeof(v)), 0);
+  cr_assert_str_eq(v, "");
+  cr_assert_eq(sim_redis_peek(m, "nope", NULL, 0, v, sizeof(v)), 0);
+  cr_assert_eq(sim_redis_peek(m, "nope", "e", 0, v, sizeof(v)), 0);
+  /* Another type: GET and HGET answer WRONGTYPE. */
+  cr_assert_eq(sim_redis_peek(m, "h", NULL, 0, v, sizeof(v)), -1);
+  cr_assert_eq(sim_redis_peek(m, "s", "e", 0, v, sizeof(v)), -1);
+  cr_assert_eq(sim_redis_peek(m, "l", NULL, 0, v, sizeof(v)), -1);
+  /* Past its last millisecond the key is gone, and stays in the table. */
+  cr_assert_eq(sim_redis_peek(m, "s", NULL, 11 * MS, v, sizeof(v)), 0);
+  sim_redis_get_stats(m, &after);
+  cr_assert_eq(after.commands, before.commands);
+  cr_assert_eq(after.expired, 0);
+  cr_assert_eq(after.used_bytes, before.used_bytes);
+  cr_assert_eq(peek_observed, 0);
+  cr_assert_eq(sim_redis_key_count(m, 0), 3);
+  /* GET, run as a command, drops it. */
+  cr_assert_str_eq(Q(m, 11 * MS, "GET", "s"), "$-1\r\n");
+  sim_redis_get_stats(m, &after);
+  cr_assert_eq(after.expired, 1);
+  cr_assert_eq(peek_observed, 1);
+  check_invariants(m);
+  sim_redis_buf_deinit(&out);
+  sim_redis_destroy(m);
+}
+
 Test(sim_redis, the_digest_is_the_data_not_the_order_it_came_in) {
   sim_redis_t *a = sim_redis_create(NULL), *b = sim_redis_create(NULL);
   sim_redis_buf_t out;
