@@ -34,12 +34,13 @@
  * With F = duration (the default), R1 = L1 and R2 = L2.
  *
  * Checks run as the run goes, with the world between turns: every
- * check_every of virtual time (with the world quiescent) and after every
- * check_deliveries deliveries (at the first turn boundary after them), and
- * at L1 and L2: rt_world_check (mailbox bounds,
- * message accounting), game_check (game_check.h), and the run's own:
- * every GAME_OVER a player saw matches the Store's row for its room, which
- * exists (stored before it was shown), one GAME_OVER per player per room,
+ * check_every of virtual time (with the world quiescent), whenever
+ * check_deliveries deliveries have passed since the last check of any kind
+ * (at the first turn boundary after them: no more go unchecked, however
+ * much traffic a little virtual time holds), and at L1 and L2: rt_world_check
+ * (mailbox bounds, message accounting), game_check (game_check.h), and the
+ * run's own: every GAME_OVER a player saw matches the Store's row for its room,
+ * which exists (stored before it was shown), one GAME_OVER per player per room,
  * no player put twice in one room, a score at most twice its clicks, a
  * player's history (GET /api/history, read by some after a game) shows the
  * game it saw end as it ended, and every stored game is one that finished. The
@@ -239,7 +240,8 @@ typedef struct simrun_config {
   uint32_t instances;
   rt_time_ns lease; /* a cluster's lease; 0: game_cluster's default */
   rt_time_ns check_every;   /* invariant checks; 0: 100 ms */
-  /* And after every this many deliveries; 0: SIMRUN_CHECK_DELIVERIES. */
+  /* And whenever this many deliveries passed since the last check; 0:
+   * SIMRUN_CHECK_DELIVERIES. */
   uint64_t check_deliveries;
   rt_time_ns slice; /* how often brains look; 0: 2 ms */
   /* Tests of the determinism check: from this virtual time on (0: never),

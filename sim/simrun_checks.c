@@ -20,6 +20,12 @@ int simrun_check(simrun_t *run) {
     return -1;
   char why[SIMRUN_FAILURE_MAX];
   run->sum.checks++;
+  /* Any check, by time or not, restarts the count of deliveries that may
+   * pass unchecked: one by deliveries right after one by time adds
+   * nothing (in a 4,000-player cluster those were a third of all
+   * checks). */
+  run->next_check_deliveries =
+      rt_world_deliveries(run->w) + run->cfg.check_deliveries;
   if (rt_world_check(run->w, why, sizeof(why)) < 0) {
     simrun__fail(run, "runtime: %s", why);
     return -1;

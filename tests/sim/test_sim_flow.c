@@ -749,6 +749,49 @@ Test(sim_flow, the_checks_also_run_after_every_n_deliveries) {
   flow_free(&f);
 }
 
+/* The count of deliveries that may pass unchecked starts again at every
+ * check: when checks by time come before check_deliveries deliveries
+ * have passed, none is needed by deliveries; when they stop coming, one
+ * is. The gap between two checks never exceeds check_deliveries plus a
+ * turn's batch. */
+Test(sim_flow, any_check_restarts_the_count_of_deliveries) {
+  flow_t f;
+  flow_init(&f, "any_check_restarts_the_count_of_deliveries", 511);
+  f.cfg.check_every = 10 * MS;
+  f.cfg.check_deliveries = 100;
+  flow_start(&f);
+  simrun_player_t p = plan(8, 1);
+  for (int i = 0; i < 8; i++)
+    add(&f, &p);
+  run_to(&f, 8 * SEC);
+  simrun_summary_t s;
+  simrun_summary(f.run, &s);
+  /* Eight players clicking make a few deliveries in 10 ms and a few
+   * hundred a second: counted from the last check by deliveries alone,
+   * a dozen checks or more would have been. */
+  CHECK(&f, s.deliveries > 12 * 100, "%" PRIu64 " deliveries", s.deliveries);
+  CHECK(&f, s.checks_by_deliveries == 0, "%" PRIu64 " checks by deliveries",
+        s.checks_by_deliveries);
+  flow_free(&f);
+
+  /* Checks by time once an hour: those by deliveries take over, one after
+   * every 100 deliveries (a turn's batch more at most). */
+  flow_init(&f, "any_check_restarts_the_count_of_deliveries", 511);
+  f.cfg.check_every = 3600 * SEC;
+  f.cfg.check_deliveries = 100;
+  flow_start(&f);
+  for (int i = 0; i < 8; i++)
+    add(&f, &p);
+  run_to(&f, 8 * SEC);
+  simrun_summary(f.run, &s);
+  CHECK(&f,
+        s.checks_by_deliveries >= s.deliveries / (100 + RT_BATCH_DEFAULT) &&
+            s.checks_by_deliveries <= s.deliveries / 100,
+        "%" PRIu64 " checks in %" PRIu64 " deliveries", s.checks_by_deliveries,
+        s.deliveries);
+  flow_free(&f);
+}
+
 /* ---- The fault phase's end ----------------------------------------------- */
 
 Test(sim_flow, faults_stop_at_until_and_play_recovers_within_the_bound) {
