@@ -131,5 +131,25 @@ int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
 }
 
 void game_each_seat(const game_t *g, game_seat_fn *fn, void *ctx) {
-  game__manager_each_seat(g, fn, ctx);
+  game__manager_each_seat(g, fn, ctx, true);
+}
+
+void game_each_seat_unordered(const game_t *g, game_seat_fn *fn, void *ctx) {
+  game__manager_each_seat(g, fn, ctx, false);
+}
+
+typedef struct each_room {
+  game_room_check_fn *fn;
+  void *ctx;
+} each_room_t;
+
+static int each_room(void *ctx, uint64_t id, const void *room) {
+  const each_room_t *e = ctx;
+  return e->fn(e->ctx, id, game__room_public_id(room),
+               game__room_detached(room));
+}
+
+int game_check_each_room(const game_t *g, game_room_check_fn *fn, void *ctx) {
+  each_room_t e = {.fn = fn, .ctx = ctx};
+  return rt_idmap_check_each(&g->rooms_live, each_room, &e);
 }

@@ -65,5 +65,19 @@ int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
 typedef void game_seat_fn(void *ctx, const char *id, rt_actor_id_t room,
                           uint32_t role);
 void game_each_seat(const game_t *g, game_seat_fn *fn, void *ctx);
+/* The same seats in no stated order (the Manager's table as it lies): for
+ * a checker that only learns whether something is wrong, and walks again
+ * with game_each_seat to name what, so that what it names never depends
+ * on a table's layout. One pass, no sort, no lookup per room. */
+void game_each_seat_unordered(const game_t *g, game_seat_fn *fn, void *ctx);
+
+/* A check of every live room: fn(ctx, actor id, its public id ("roomId"),
+ * whether it is detached) until one answers nonzero, which is returned (0:
+ * all passed). The first failing room in ascending actor id is the one
+ * that answers, as a walk over game_live_rooms would find it; fn must be
+ * pure (rt_idmap_check_each). g is borrowed. */
+typedef int game_room_check_fn(void *ctx, rt_actor_id_t room,
+                               const char *public_id, bool detached);
+int game_check_each_room(const game_t *g, game_room_check_fn *fn, void *ctx);
 
 #endif

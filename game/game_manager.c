@@ -983,19 +983,39 @@ int game__manager_check(const game_t *g, bool quiescent, char *why,
   return rt_idmap_check_each(&m->by_client, check_attached, &c);
 }
 
-void game__manager_each_seat(const game_t *g, game_seat_fn *fn, void *ctx) {
+static void room_seats(const room_entry_t *e, uint64_t room, game_seat_fn *fn,
+                       void *ctx) {
+  for (uint32_t k = 0; k < 2; k++)
+    if (e->seats[k] != NULL && e->seats[k]->state == P_PLAYING &&
+        e->seats[k]->room == room)
+      fn(ctx, e->seats[k]->id, room, e->seats[k]->role);
+}
+
+typedef struct seat_walk {
+  game_seat_fn *fn;
+  void *ctx;
+} seat_walk_t;
+
+static int seat_walk(void *ctx, uint64_t room, const void *entry) {
+  const seat_walk_t *walk = ctx;
+  room_seats(entry, room, walk->fn, walk->ctx);
+  return 0;
+}
+
+void game__manager_each_seat(const game_t *g, game_seat_fn *fn, void *ctx,
+                             bool sorted) {
   const manager_t *m = g->manager_state;
   if (m == NULL)
     return;
+  if (!sorted) { /* a walk in slot order that never stops */
+    seat_walk_t walk = {.fn = fn, .ctx = ctx};
+    (void)rt_idmap_check_each(&m->rooms, seat_walk, &walk);
+    return;
+  }
   uint32_t n = 0;
   uint64_t *ids = rt_idmap_sorted_keys(&m->rooms, &n);
-  for (uint32_t i = 0; i < n; i++) {
-    const room_entry_t *e = rt_idmap_get(&m->rooms, ids[i]);
-    for (uint32_t k = 0; k < 2; k++)
-      if (e->seats[k] != NULL && e->seats[k]->state == P_PLAYING &&
-          e->seats[k]->room == ids[i])
-        fn(ctx, e->seats[k]->id, ids[i], e->seats[k]->role);
-  }
+  for (uint32_t i = 0; i < n; i++)
+    room_seats(rt_idmap_get(&m->rooms, ids[i]), ids[i], fn, ctx);
   free(ids);
 }
 

@@ -124,8 +124,8 @@ static int inst_start(simrun_t *run, uint32_t i) {
   rt_world_stats(run->w, &after);
   in->baseline = after.actors_live - before.actors_live;
   if (rc < 0) {
-    rt_log(run->w, RT_LOG_ERROR, "simrun.instance_start", "instance=%s err=\"%s\"",
-           in->id, err);
+    rt_log(run->w, RT_LOG_ERROR, "simrun.instance_start",
+           "instance=%s err=\"%s\"", in->id, err);
     return rc;
   }
   in->up = true;
@@ -285,8 +285,8 @@ static void inst_crash(simrun_t *run, uint32_t i, rt_time_ns now) {
   memset(&in->server, 0, sizeof(in->server));
   in->up = in->paused = false;
   in->pause_end = NEVER;
-  in->restart_at = now + simrun__uniform_ns(&run->cluster_rng, RESTART_MIN,
-                                            RESTART_MAX);
+  in->restart_at =
+      now + simrun__uniform_ns(&run->cluster_rng, RESTART_MIN, RESTART_MAX);
   run->sum.crashes++;
 }
 
@@ -342,8 +342,7 @@ static void forget_lost_rooms(simrun_t *run) {
   uint32_t kept = 0;
   for (uint32_t k = 0; k < run->lost_rooms_len; k++) {
     game_result_t row;
-    if (game_store_find_game(simrun__store(run), run->lost_rooms[k], &row) ==
-        1)
+    if (game_store_find_game(simrun__store(run), run->lost_rooms[k], &row) == 1)
       memmove(run->lost_rooms[kept++], run->lost_rooms[k], 32);
     else
       run->sum.rooms_forgotten++;
@@ -365,8 +364,8 @@ static void redis_up(simrun_t *run) {
 
 static void inst_partition(simrun_t *run, uint32_t i, rt_time_ns now) {
   simrun_inst_t *in = &run->inst[i];
-  in->partition_end = now + simrun__uniform_ns(&run->cluster_rng, PARTITION_MIN,
-                                               PARTITION_MAX);
+  in->partition_end =
+      now + simrun__uniform_ns(&run->cluster_rng, PARTITION_MIN, PARTITION_MAX);
   if (sim_world_partition(run->sw, in->node, SIMRUN_REDIS_PORT,
                           in->partition_end) < 0) {
     in->partition_end = NEVER;
@@ -539,8 +538,7 @@ static void saw_match(simrun_t *run, const char *const *argv,
 /* One whole reply the model wrote, decoded by hiredis's reader (one per
  * run, kept between replies: a check reads thousands); NULL when it is not
  * one whole reply. The caller frees it. */
-static redisReply *read_reply(simrun_t *run, const uint8_t *data,
-                              size_t len) {
+static redisReply *read_reply(simrun_t *run, const uint8_t *data, size_t len) {
   if (run->resp == NULL && (run->resp = redisReaderCreate()) == NULL)
     return NULL;
   void *rep = NULL;
@@ -624,6 +622,8 @@ static bool lease_live(simrun_t *run, const simrun_inst_t *in) {
 typedef struct c1_pass {
   simrun_t *run;
   uint32_t inst; /* the instance whose seats are walked */
+  bool naming;   /* a failure fails the run (else it is only noted) */
+  bool found;    /* a player seated on two instances was seen */
 } c1_pass_t;
 
 /* Twice the slots, the pass's seats rehashed. */
@@ -664,7 +664,9 @@ static void c1_seat(void *ctx, const char *id, rt_actor_id_t room,
     const simrun_seat_t *e = &run->c1_set[s];
     if (e->hash != h || strcmp(e->id, id) != 0)
       continue;
-    if (e->inst != c->inst) {
+    if (e->inst != c->inst && !c->naming) {
+      c->found = true;
+    } else if (e->inst != c->inst) {
       const player_t *p = simrun__ids_find(run, id);
       simrun__fail(run,
                    "cluster: %s (%s) plays on %s and on %s, both holding "
@@ -678,53 +680,79 @@ static void c1_seat(void *ctx, const char *id, rt_actor_id_t room,
   run->c1_len++;
 }
 
-static void check_one_room(simrun_t *run, const bool live[]) {
+/* One pass over every live instance's seats: whether a player was seen
+ * seated on two (failing the run with its name when naming). */
+static bool c1_pass(simrun_t *run, const bool live[], bool naming) {
   if (run->c1_set == NULL) {
     if ((run->c1_set = calloc(64, sizeof(*run->c1_set))) == NULL) {
       simrun__fail(run, "cluster: (C1) out of memory");
-      return;
+      return false;
     }
     run->c1_mask = 63;
   } else { /* it keeps the size the busiest pass needed */
     memset(run->c1_set, 0, (size_t)(run->c1_mask + 1) * sizeof(*run->c1_set));
   }
   run->c1_len = 0;
+  bool seen = false;
   for (uint32_t i = 0; i < run->inst_len && !run->failed; i++) {
     if (!live[i])
       continue;
-    c1_pass_t c = {.run = run, .inst = i};
-    game_each_seat(run->inst[i].server.game, c1_seat, &c);
+    c1_pass_t c = {.run = run, .inst = i, .naming = naming};
+    if (naming)
+      game_each_seat(run->inst[i].server.game, c1_seat, &c);
+    else
+      game_each_seat_unordered(run->inst[i].server.game, c1_seat, &c);
+    seen = seen || c.found;
   }
+  return seen;
+}
+
+/* A pass in the Managers' slot order finds whether any player is seated
+ * twice; only then a second, by room id, names the one a walk by id meets
+ * first (sorting each Manager's rooms on every check was most of C1). */
+static void check_one_room(simrun_t *run, const bool live[]) {
+  if (c1_pass(run, live, false) && !run->failed)
+    (void)c1_pass(run, live, true);
 }
 
 /* (C5) A game running on an instance that holds a live lease is the one
  * Redis names it the owner of, under its current incarnation: never a game
  * Redis gave to another (a room let go after a data loss seats nobody,
  * and a game whose end was claimed is no longer in Redis). */
+typedef struct c5_room {
+  simrun_t *run;
+  const char *epoch; /* the instance's incarnation */
+  /* The room the walk ended on (its Room's, borrowed) and the owner Redis
+   * names for it. */
+  const char *room;
+  char owner[GAME_CLUSTER_ID_MAX + 16];
+} c5_room_t;
+
+static int c5_room(void *ctx, rt_actor_id_t id, const char *room,
+                   bool detached) {
+  (void)id;
+  c5_room_t *c = ctx;
+  if (detached)
+    return 0;
+  char key[64];
+  snprintf(key, sizeof(key), "oc:room:%s", room);
+  c->room = room;
+  return sim_redis_peek(c->run->redis, key, "e", simrun__now(c->run), c->owner,
+                        sizeof(c->owner)) == 1 &&
+         c->owner[0] != '\0' && strcmp(c->owner, c->epoch) != 0;
+}
+
 static void check_owners(simrun_t *run, const bool live[]) {
   for (uint32_t i = 0; i < run->inst_len && !run->failed; i++) {
     const simrun_inst_t *in = &run->inst[i];
     if (!live[i] || in->paused)
       continue;
-    const char *epoch = game_cluster_epoch(in->server.game);
-    uint32_t n = 0;
-    uint64_t *ids = game_live_rooms(in->server.game, &n);
-    for (uint32_t k = 0; k < n && !run->failed; k++) {
-      char room[32], key[64], owner[GAME_CLUSTER_ID_MAX + 16];
-      if (game_room_public_id(in->server.game, ids[k], room, sizeof(room)) !=
-              1 ||
-          game_room_detached(in->server.game, ids[k]))
-        continue;
-      snprintf(key, sizeof(key), "oc:room:%s", room);
-      if (sim_redis_peek(run->redis, key, "e", simrun__now(run), owner,
-                         sizeof(owner)) == 1 &&
-          owner[0] != '\0' && strcmp(owner, epoch) != 0)
-        simrun__fail(run,
-                     "cluster: %s runs on %s (incarnation %s, lease live) but "
-                     "Redis names %s its owner",
-                     room, in->id, epoch, owner);
-    }
-    free(ids);
+    c5_room_t c = {.run = run, .epoch = game_cluster_epoch(in->server.game)};
+    if (game_check_each_room(in->server.game, c5_room, &c) != 0)
+      simrun__fail(run,
+                   "cluster: %s runs on %s (incarnation %s, lease live) but "
+                   "Redis names %s its owner",
+                   c.room, in->id, c.epoch, c.owner);
   }
 }
 
@@ -875,8 +903,7 @@ int simrun_redis_tamper(simrun_t *run, int argc, const char *const *argv) {
 }
 
 game_t *simrun_instance_game(simrun_t *run, uint32_t i) {
-  return i < run->inst_len && run->inst[i].up ? run->inst[i].server.game
-                                              : NULL;
+  return i < run->inst_len && run->inst[i].up ? run->inst[i].server.game : NULL;
 }
 
 const char *simrun_instance_id(const simrun_t *run, uint32_t i) {

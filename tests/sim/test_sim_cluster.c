@@ -760,6 +760,43 @@ Test(sim_cluster, a_player_seated_on_two_live_instances_fails_the_run,
   clu_free(&c);
 }
 
+/* (C5) Redis names another incarnation the owner of a game that runs on an
+ * instance holding a live lease (here the test writes it): the next check
+ * fails the run, naming the room, the instance and both owners. Both
+ * instances run a game, so the failure is the room's, whichever instance a
+ * check walks first. */
+Test(sim_cluster, a_room_redis_gives_to_another_owner_fails_the_run,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "a_room_redis_gives_to_another_owner_fails_the_run", 607, 2);
+  clu_start(&c);
+  simrun_player_t ma = manual(0), mb = manual(1);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  char ids[ROOMS_MAX][32];
+  CHECK(&c, live_rooms(&c, owner, ids, ROOMS_MAX) == 1,
+        "one game on its owner");
+  /* Checks pass while Redis and the owner agree. */
+  run_to(&c, now_of(&c) + 500 * MS);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.passed, "%s", s.failure);
+  char key[64];
+  snprintf(key, sizeof(key), "oc:room:%s", ids[0]);
+  const char *steal[] = {"HSET", key, "e", "E-elsewhere"};
+  CHECK(&c, simrun_redis_tamper(c.run, 4, steal) == RT_OK, "tamper");
+  const char *why = run_until_failure(&c, 1 * SEC);
+  CHECK(&c, why != NULL, "a room Redis gave to another went unnoticed");
+  CHECK(&c,
+        strstr(why, ids[0]) != NULL &&
+            strstr(why, simrun_instance_id(c.run, owner)) != NULL &&
+            strstr(why, "Redis names E-elsewhere its owner") != NULL,
+        "another failure: %s", why);
+  clu_free(&c);
+}
+
 /* ---- Redis --------------------------------------------------------------- */
 
 static void redis_restart(const char *name, uint64_t seed, bool keep) {
