@@ -8,8 +8,9 @@
  *      is neither running nor in the run queue.
  *  (3) A signal is linked in at most one actor's pending list, and only in
  *      the list of the actor that owns its source.
- *  (4) A timer is in the heap iff it is armed; a fired one-shot timer lives
- *      only until its delivery (or cancel).
+ *  (4) A timer is in the heap iff it is armed, or cancelled while armed
+ *      and not yet freed by the heap (never on its top); a fired one-shot
+ *      timer lives only until its delivery (or cancel).
  *  (5) Time never goes backwards.
  */
 #include "rt_port.h"
@@ -410,12 +411,13 @@ static void owner_list_remove(rt_timer_t *t) {
 }
 
 static void free_timer(rt_world_t *w, rt_timer_t *t) {
-  if (t->heap_index != UINT32_MAX)
-    rt_timer_heap_remove(&w->heap, t);
   owner_list_remove(t);
   rt__signal_unlink(&t->sig);
   rt_idmap_del(&w->timers, t->id);
-  free(t);
+  if (t->in_heap)
+    rt_timer_heap_kill(&w->heap, t); /* the heap frees it */
+  else
+    free(t);
 }
 
 static int timer_arm(rt_world_t *w, rt_timer_t *t, rt_time_ns delay,
@@ -426,7 +428,6 @@ static int timer_arm(rt_world_t *w, rt_timer_t *t, rt_time_ns delay,
   /* Saturating: a delay past the end of time is "never" (it never fires). */
   t->deadline = delay > RT_TIME_NEVER - w->now ? RT_TIME_NEVER : w->now + delay;
   t->seq = ++w->next_timer_seq;
-  t->heap_index = UINT32_MAX;
   t->sig.kind = RT_SIGNAL_TIMER;
   int err = rt_idmap_put(&w->timers, t->id, t);
   if (err < 0)
@@ -496,8 +497,7 @@ int rt_timer_cancel(rt_world_t *w, uint64_t timer) {
 }
 
 rt_time_ns rt_world_next_deadline(const rt_world_t *w) {
-  const rt_timer_t *t = rt_timer_heap_peek(&w->heap);
-  return t != NULL ? t->deadline : RT_TIME_NEVER;
+  return w->heap.len > 0 ? w->heap.items[0].deadline : RT_TIME_NEVER;
 }
 
 uint32_t rt_world_fire_timers(rt_world_t *w) {
@@ -506,8 +506,8 @@ uint32_t rt_world_fire_timers(rt_world_t *w) {
   tap_drive(w, outer, RT_DRIVE_FIRE, 0);
   uint32_t fired = 0;
   rt_timer_t *t;
-  while ((t = rt_timer_heap_peek(&w->heap)) != NULL && t->deadline <= w->now) {
-    rt_timer_heap_remove(&w->heap, t);
+  while (w->heap.len > 0 && w->heap.items[0].deadline <= w->now) {
+    t = rt_timer_heap_pop(&w->heap);
     w->stats.timers_fired++;
     fired++;
     uint32_t behind = 0;
@@ -877,10 +877,16 @@ int rt_world_check(const rt_world_t *w, char *why, size_t cap) {
   if (rc != 0)
     return rc;
   uint64_t in_mailboxes = c.in_mailboxes;
-  /* Invariant (4): the heap holds armed timers only. */
-  if (w->heap.len > w->timers.count)
-    return check_fail(why, cap, "timer heap %u larger than the timers %u",
-                      w->heap.len, w->timers.count);
+  /* Invariant (4): the heap holds armed timers only, besides cancelled
+   * ones it has yet to free, and never one of those on top. */
+  if (w->heap.dead > w->heap.len ||
+      w->heap.len - w->heap.dead > w->timers.count)
+    return check_fail(why, cap,
+                      "timer heap of %u (%u cancelled) larger than the "
+                      "timers %u",
+                      w->heap.len, w->heap.dead, w->timers.count);
+  if (w->heap.len > 0 && w->heap.items[0].t->dead)
+    return check_fail(why, cap, "a cancelled timer on top of the heap");
   /* Every queued message is delivered, released at a stop, or queued now. */
   uint64_t delivered_msgs = w->stats.delivered - w->stats.delivered_signals;
   if (w->stats.sent != delivered_msgs + w->stats.dropped_at_stop + in_mailboxes)

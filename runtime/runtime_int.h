@@ -18,7 +18,8 @@ typedef struct rt_timer {
   rt_time_ns deadline;
   uint64_t seq;        /* tie-breaker: start order */
   rt_time_ns period;   /* 0: one-shot */
-  uint32_t heap_index; /* UINT32_MAX while not in the heap */
+  bool in_heap;        /* an entry of the heap is this timer */
+  bool dead;           /* cancelled while in the heap: freed when it leaves */
   uint32_t missed;     /* firings coalesced while pending */
   rt_actor_t *owner;   /* NULL for function timers */
   struct rt_timer *owner_prev, *owner_next; /* owner's timer list */
@@ -29,23 +30,36 @@ typedef struct rt_timer {
 } rt_timer_t;
 
 /* A heap entry holds its timer's key, so sifting compares within the
- * array and touches a timer only to move it (its heap_index). */
+ * array and never touches a timer. */
 typedef struct rt_timer_slot {
   rt_time_ns deadline;
   uint64_t seq;
   rt_timer_t *t;
 } rt_timer_slot_t;
 
+/* Cancelling is lazy: a cancelled timer that is still in the heap is only
+ * marked dead, and freed when it reaches the top (which is never dead) or
+ * when dead entries outnumber the live ones and the heap is rebuilt
+ * without them. A sift then moves entries without writing to their timers
+ * (a timer's position in the heap, written at every move so that a cancel
+ * could find it, was a cache miss per level of every firing). */
 typedef struct rt_timer_heap {
   rt_timer_slot_t *items;
   uint32_t len;
   uint32_t cap;
+  uint32_t dead; /* entries whose timer is dead */
 } rt_timer_heap_t;
 
+/* Frees the dead entries' timers; the live ones are their owners'. */
 void rt_timer_heap_deinit(rt_timer_heap_t *h);
 int rt_timer_heap_push(rt_timer_heap_t *h, rt_timer_t *t);
+/* The earliest live timer, or NULL. */
 rt_timer_t *rt_timer_heap_peek(const rt_timer_heap_t *h);
-void rt_timer_heap_remove(rt_timer_heap_t *h, rt_timer_t *t);
+/* Takes the top out of the heap (it is live) and returns it. */
+rt_timer_t *rt_timer_heap_pop(rt_timer_heap_t *h);
+/* t, in the heap, is cancelled: it never comes out of it alive, and the
+ * heap frees it. */
+void rt_timer_heap_kill(rt_timer_heap_t *h, rt_timer_t *t);
 
 /* ---- Monitors ------------------------------------------------------------ */
 typedef struct rt_monitor_rec {

@@ -1,4 +1,5 @@
 #include "rt_test_driver.h"
+#include <string.h>
 
 enum { TAG_T1 = RT_TAG_USER, TAG_T2 };
 
@@ -274,6 +275,97 @@ Test(rt_timer, heap_order_holds_under_random_starts_and_cancels) {
     test_drain(w);
   }
   cr_assert_eq(fired, 400 - 134);
+  rt_world_destroy(w);
+}
+
+/* Cancels are lazy (runtime_int.h): a cancelled timer stays in the heap,
+ * marked, until it reaches the top or the dead outnumber the live and the
+ * heap is rebuilt without them. Neither may change what fires or when:
+ * 2,000 function timers on 50 deadlines (many ties), 70% cancelled in a
+ * random order (the earliest one often among them, and the heap rebuilt
+ * many times), some from inside a firing; what fires is every survivor,
+ * by deadline and then start order, and the world's check holds after
+ * every step. */
+#define LAZY_N 2000
+
+typedef struct lazy {
+  rt_world_t *w;
+  uint64_t ids[LAZY_N];
+  bool cancelled[LAZY_N];
+  uint32_t fired[LAZY_N];
+  uint32_t n;
+  rt_rng_t rng;
+} lazy_t;
+
+static void lazy_fn(rt_world_t *w, void *arg, uint64_t timer) {
+  lazy_t *l = arg;
+  uint32_t i = 0;
+  while (i < LAZY_N && l->ids[i] != timer)
+    i++;
+  cr_assert_lt(i, LAZY_N);
+  cr_assert(!l->cancelled[i], "timer %u fired after its cancel", i);
+  l->fired[l->n++] = i;
+  /* Now and then a firing cancels a later timer. */
+  uint32_t k = (uint32_t)rt_rng_below(&l->rng, LAZY_N);
+  if (rt_rng_below(&l->rng, 4) == 0 && !l->cancelled[k] && k != i &&
+      rt_timer_cancel(w, l->ids[k]) == RT_OK)
+    l->cancelled[k] = true;
+}
+
+Test(rt_timer, lazy_cancels_change_nothing_that_fires) {
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 0);
+  static lazy_t l;
+  memset(&l, 0, sizeof(l));
+  l.w = w;
+  rt_rng_init(&l.rng, 17, 0);
+  rt_time_ns due[LAZY_N];
+  for (uint32_t i = 0; i < LAZY_N; i++) {
+    due[i] = (rt_time_ns)(1 + rt_rng_below(&l.rng, 50)) * MS;
+    cr_assert_eq(rt_timer_start_fn(w, due[i], 0, lazy_fn, &l, &l.ids[i]),
+                 RT_OK);
+  }
+  char why[256];
+  for (uint32_t c = 0; c < LAZY_N * 7 / 10; c++) {
+    uint32_t k = (uint32_t)rt_rng_below(&l.rng, LAZY_N);
+    if (c % 16 == 0) { /* the earliest live one: the top of the heap */
+      k = LAZY_N;
+      for (uint32_t i = 0; i < LAZY_N; i++)
+        if (!l.cancelled[i] && (k == LAZY_N || due[i] < due[k]))
+          k = i;
+    }
+    if (l.cancelled[k])
+      continue;
+    rt_time_ns before = rt_world_next_deadline(w);
+    cr_assert_eq(rt_timer_cancel(w, l.ids[k]), RT_OK);
+    cr_assert_eq(rt_timer_cancel(w, l.ids[k]), RT_ENOTFOUND);
+    l.cancelled[k] = true;
+    cr_assert_geq(rt_world_next_deadline(w), before);
+    cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  }
+  /* The next deadline is the earliest live timer's, never a cancelled
+   * one's. */
+  rt_time_ns first = RT_TIME_NEVER;
+  for (uint32_t i = 0; i < LAZY_N; i++)
+    if (!l.cancelled[i] && due[i] < first)
+      first = due[i];
+  cr_assert_eq(rt_world_next_deadline(w), first);
+  while (rt_world_next_deadline(w) != RT_TIME_NEVER) {
+    rt_world_set_time(w, rt_world_next_deadline(w));
+    rt_world_fire_timers(w);
+    cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  }
+  /* Every survivor fired once, by (deadline, start order). */
+  uint32_t expect = 0;
+  for (uint32_t i = 0; i < LAZY_N; i++)
+    expect += !l.cancelled[i];
+  cr_assert_eq(l.n, expect);
+  for (uint32_t j = 1; j < l.n; j++) {
+    uint32_t a = l.fired[j - 1], b = l.fired[j];
+    cr_assert(due[a] < due[b] || (due[a] == due[b] && a < b),
+              "timer %u (due %lld) fired before timer %u (due %lld)", a,
+              (long long)due[a], b, (long long)due[b]);
+  }
   rt_world_destroy(w);
 }
 
