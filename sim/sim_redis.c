@@ -263,6 +263,8 @@ uint64_t sim_redis_digest(const sim_redis_t *m, rt_time_ns now) {
   return sr_db_digest(&m->db, to_ms(now));
 }
 
+#define PEEK_SCAN_MAX 16u
+
 int sim_redis_peek(const sim_redis_t *m, const char *key, const char *field,
                    rt_time_ns now, char *out, size_t cap) {
   RT_ASSERT(m != NULL && key != NULL && out != NULL && cap > 0);
@@ -276,8 +278,20 @@ int sim_redis_peek(const sim_redis_t *m, const char *key, const char *field,
   if (field != NULL) {
     if (k->type != SR_HASH)
       return -1;
-    uint32_t at;
-    int64_t i = sr_vec_find_sorted(&k->vec, field, strlen(field), &at);
+    /* A small hash by its fields' lengths first (they lie in the items;
+     * each field's bytes in a block of its own): a binary search reads
+     * the bytes of every field it passes. Fields are unique, so the first
+     * match is the one. */
+    size_t flen = strlen(field);
+    int64_t i = -1;
+    if (k->vec.len <= PEEK_SCAN_MAX) {
+      for (uint32_t j = 0; j < k->vec.len && i < 0; j++)
+        if (k->vec.items[j].a.len == flen &&
+            memcmp(k->vec.items[j].a.p, field, flen) == 0)
+          i = j;
+    } else {
+      i = sr_vec_find_sorted(&k->vec, field, flen, NULL);
+    }
     if (i < 0)
       return 0;
     v = &k->vec.items[i].b;

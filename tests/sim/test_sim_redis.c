@@ -339,6 +339,15 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   Q(m, 0, "SET", "s", "value", "PX", "10");
   Q(m, 0, "HSET", "h", "e", "epoch-1", "b", "", "a", "x");
   Q(m, 0, "RPUSH", "l", "a");
+  for (int n = 3; n <= 40; n += 37) {
+    char big[8], f[8], val[8];
+    snprintf(big, sizeof(big), "big%d", n);
+    for (int i = 0; i < n; i++) {
+      snprintf(f, sizeof(f), "f%02d", i);
+      snprintf(val, sizeof(val), "v%d", i);
+      Q(m, 0, "HSET", big, f, val);
+    }
+  }
   sim_redis_set_observer(m, peek_observer, NULL);
   sim_redis_stats_t before, after;
   sim_redis_get_stats(m, &before);
@@ -353,6 +362,21 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   cr_assert_str_eq(v, "");
   cr_assert_eq(sim_redis_peek(m, "h", "c", 0, v, sizeof(v)), 0);
   cr_assert_str_eq(v, "");
+  /* Fields of one length (compared by their bytes), and a hash past the
+   * peek's linear scan (a binary search, as HGET's). */
+  for (int n = 3; n <= 40; n += 37) {
+    char big[8], f[8], val[8];
+    snprintf(big, sizeof(big), "big%d", n);
+    for (int i = 0; i < n; i++) {
+      snprintf(f, sizeof(f), "f%02d", i);
+      snprintf(val, sizeof(val), "v%d", i);
+      cr_assert_eq(sim_redis_peek(m, big, f, 0, v, sizeof(v)), 1, "%s", f);
+      cr_assert_str_eq(v, val);
+    }
+    cr_assert_eq(sim_redis_peek(m, big, "f2", 0, v, sizeof(v)), 0);
+    cr_assert_eq(sim_redis_peek(m, big, "f99", 0, v, sizeof(v)), 0);
+    cr_assert_eq(sim_redis_peek(m, big, "", 0, v, sizeof(v)), 0);
+  }
   cr_assert_eq(sim_redis_peek(m, "nope", NULL, 0, v, sizeof(v)), 0);
   cr_assert_eq(sim_redis_peek(m, "nope", "e", 0, v, sizeof(v)), 0);
   /* Another type: GET and HGET answer WRONGTYPE. */
@@ -366,7 +390,7 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   cr_assert_eq(after.expired, 0);
   cr_assert_eq(after.used_bytes, before.used_bytes);
   cr_assert_eq(peek_observed, 0);
-  cr_assert_eq(sim_redis_key_count(m, 0), 3);
+  cr_assert_eq(sim_redis_key_count(m, 0), 5);
   /* GET, run as a command, drops it. */
   cr_assert_str_eq(Q(m, 11 * MS, "GET", "s"), "$-1\r\n");
   sim_redis_get_stats(m, &after);
