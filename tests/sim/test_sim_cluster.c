@@ -762,9 +762,8 @@ Test(sim_cluster, a_player_seated_on_two_live_instances_fails_the_run,
 
 /* (C5) Redis names another incarnation the owner of a game that runs on an
  * instance holding a live lease (here the test writes it): the next check
- * fails the run, naming the room, the instance and both owners. Both
- * instances run a game, so the failure is the room's, whichever instance a
- * check walks first. */
+ * fails the run, naming the room, the instance and the owner Redis
+ * names. */
 Test(sim_cluster, a_room_redis_gives_to_another_owner_fails_the_run,
      .timeout = 60) {
   clu_t c;

@@ -332,6 +332,21 @@ static void peek_observer(void *ctx, int argc, const char *const *argv,
   peek_observed++;
 }
 
+/* Hashes of 3 fields and of 40 (past the peek's linear scan): field i of
+ * the one of n fields, and its value. */
+static const int peek_sizes[2] = {3, 40};
+typedef struct peek_names {
+  char key[16], field[16], value[16];
+} peek_names_t;
+
+static peek_names_t peek_names(int n, int i) {
+  peek_names_t x;
+  snprintf(x.key, sizeof(x.key), "big%d", n);
+  snprintf(x.field, sizeof(x.field), "f%02d", i);
+  snprintf(x.value, sizeof(x.value), "v%d", i);
+  return x;
+}
+
 Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   sim_redis_t *m = sim_redis_create(NULL);
   sim_redis_buf_t out;
@@ -339,13 +354,10 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   Q(m, 0, "SET", "s", "value", "PX", "10");
   Q(m, 0, "HSET", "h", "e", "epoch-1", "b", "", "a", "x");
   Q(m, 0, "RPUSH", "l", "a");
-  for (int n = 3; n <= 40; n += 37) {
-    char big[8], f[8], val[8];
-    snprintf(big, sizeof(big), "big%d", n);
-    for (int i = 0; i < n; i++) {
-      snprintf(f, sizeof(f), "f%02d", i);
-      snprintf(val, sizeof(val), "v%d", i);
-      Q(m, 0, "HSET", big, f, val);
+  for (int k = 0; k < 2; k++) {
+    for (int i = 0; i < peek_sizes[k]; i++) {
+      peek_names_t x = peek_names(peek_sizes[k], i);
+      Q(m, 0, "HSET", x.key, x.field, x.value);
     }
   }
   sim_redis_set_observer(m, peek_observer, NULL);
@@ -364,18 +376,17 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   cr_assert_str_eq(v, "");
   /* Fields of one length (compared by their bytes), and a hash past the
    * peek's linear scan (a binary search, as HGET's). */
-  for (int n = 3; n <= 40; n += 37) {
-    char big[8], f[8], val[8];
-    snprintf(big, sizeof(big), "big%d", n);
-    for (int i = 0; i < n; i++) {
-      snprintf(f, sizeof(f), "f%02d", i);
-      snprintf(val, sizeof(val), "v%d", i);
-      cr_assert_eq(sim_redis_peek(m, big, f, 0, v, sizeof(v)), 1, "%s", f);
-      cr_assert_str_eq(v, val);
+  for (int k = 0; k < 2; k++) {
+    const peek_names_t big = peek_names(peek_sizes[k], 0);
+    for (int i = 0; i < peek_sizes[k]; i++) {
+      peek_names_t x = peek_names(peek_sizes[k], i);
+      cr_assert_eq(sim_redis_peek(m, x.key, x.field, 0, v, sizeof(v)), 1, "%s",
+                   x.field);
+      cr_assert_str_eq(v, x.value);
     }
-    cr_assert_eq(sim_redis_peek(m, big, "f2", 0, v, sizeof(v)), 0);
-    cr_assert_eq(sim_redis_peek(m, big, "f99", 0, v, sizeof(v)), 0);
-    cr_assert_eq(sim_redis_peek(m, big, "", 0, v, sizeof(v)), 0);
+    cr_assert_eq(sim_redis_peek(m, big.key, "f2", 0, v, sizeof(v)), 0);
+    cr_assert_eq(sim_redis_peek(m, big.key, "f99", 0, v, sizeof(v)), 0);
+    cr_assert_eq(sim_redis_peek(m, big.key, "", 0, v, sizeof(v)), 0);
   }
   cr_assert_eq(sim_redis_peek(m, "nope", NULL, 0, v, sizeof(v)), 0);
   cr_assert_eq(sim_redis_peek(m, "nope", "e", 0, v, sizeof(v)), 0);
