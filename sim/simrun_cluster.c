@@ -40,7 +40,6 @@
 #include "game_store.h"
 #include "rt_assert.h"
 #include "rt_hash.h"
-#include "rt_parse.h"
 #include "sim_pipe.h"
 #include "sim_redis.h"
 
