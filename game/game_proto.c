@@ -186,7 +186,7 @@ struct cJSON *game_proto_json_parse(const uint8_t *data, size_t len,
 
 typedef struct enc {
   cJSON nodes[ENC_NODES_MAX];
-  char ints[ENC_INTS_MAX][24];
+  char ints[ENC_INTS_MAX][RT_I64_TEXT_MAX];
   uint32_t nodes_len, ints_len;
 } enc_t;
 
@@ -361,7 +361,7 @@ int game_proto_forms_init(game_proto_forms_t *f) {
 }
 
 static rt_buf_t *form_fill(const game_proto_form_t *f, const int64_t *v) {
-  char ints[GAME_FORM_SLOTS][24];
+  char ints[GAME_FORM_SLOTS][RT_I64_TEXT_MAX];
   size_t lens[GAME_FORM_SLOTS];
   size_t len = f->text_len - f->slots;
   for (uint8_t i = 0; i < f->slots; i++) {
@@ -387,7 +387,7 @@ static rt_buf_t *form_fill(const game_proto_form_t *f, const int64_t *v) {
 rt_buf_t *game_proto_click_update(game_scores_t s, int64_t seq) {
   enc_t e;
   enc_init(&e);
-  char p1[24], p2[24], seq_text[24];
+  char p1[RT_I64_TEXT_MAX], p2[RT_I64_TEXT_MAX], seq_text[RT_I64_TEXT_MAX];
   return click_update(&e, format_int(s.p1, p1), format_int(s.p2, p2),
                       seq >= 0 ? format_int(seq, seq_text) : NULL);
 }

@@ -4,7 +4,7 @@
  * at most 1/2, so lookups are one or two probes. Key 0 marks an empty slot:
  * ids start at 1. Slot order is never used for anything that affects a run;
  * rt_idmap_sorted_keys iterates by id (rt_idmap_check_each walks slots only
- * to learn that every entry passes).
+ * to learn that every entry passes, or for a pass that no order changes).
  */
 #ifndef RT_IDMAP_H
 #define RT_IDMAP_H
@@ -44,7 +44,9 @@ uint64_t *rt_idmap_sorted_keys(const rt_idmap_t *m, uint32_t *n_out);
  * actors ten times a simulated second); when one fails, they are walked
  * again by ascending key, so the entry a failure names is the smallest
  * failing key, as a walk by rt_idmap_sorted_keys would name (slot order
- * decides nothing). */
+ * decides nothing). An fn that always answers 0 makes it a plain walk in
+ * slot order, for a pass whose outcome does not depend on the order (its
+ * effects on ctx then need not be pure: nothing is walked twice). */
 typedef int rt_idmap_check_fn(void *ctx, uint64_t key, const void *val);
 int rt_idmap_check_each(const rt_idmap_t *m, rt_idmap_check_fn *fn, void *ctx);
 

@@ -14,10 +14,6 @@
 #include <stdlib.h>
 
 #define ARITY 4u
-/* Rebuilt without its dead entries once they are this many and more than
- * the live ones: memory stays within twice the live timers (plus this),
- * and the rebuild's cost is paid for by the cancels that made it due. */
-#define DEAD_MIN 64u
 
 static bool earlier(const rt_timer_slot_t *a, const rt_timer_slot_t *b) {
   if (a->deadline != b->deadline)
@@ -138,6 +134,6 @@ void rt_timer_heap_kill(rt_timer_heap_t *h, rt_timer_t *t) {
   h->dead++;
   if (h->items[0].t == t)
     drop_dead_top(h);
-  else if (h->dead >= DEAD_MIN && h->dead > h->len - h->dead)
+  else if (h->dead >= RT_TIMER_HEAP_DEAD_MIN && h->dead > h->len - h->dead)
     rebuild(h);
 }

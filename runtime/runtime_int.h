@@ -43,6 +43,11 @@ typedef struct rt_timer_slot {
  * without them. A sift then moves entries without writing to their timers
  * (a timer's position in the heap, written at every move so that a cancel
  * could find it, was a cache miss per level of every firing). */
+/* Rebuilt without its dead entries once they are this many and more than
+ * the live ones: memory stays within twice the live timers (plus this),
+ * and the rebuild's cost is paid for by the cancels that made it due. */
+#define RT_TIMER_HEAP_DEAD_MIN 64u
+
 typedef struct rt_timer_heap {
   rt_timer_slot_t *items;
   uint32_t len;

@@ -253,3 +253,60 @@ Test(rt_idmap, check_each_names_the_smallest_failing_key) {
     rt_idmap_deinit(&m);
   }
 }
+
+/* The timer heap keeps cancelled timers until they reach its top, or until
+ * they are at least RT_TIMER_HEAP_DEAD_MIN and outnumber the live ones:
+ * then it is rebuilt without them. Both conditions at, below and above,
+ * cancelling only timers that are not on top. */
+static void timer_fn(rt_world_t *w, void *arg, uint64_t timer) {
+  (void)w, (void)arg, (void)timer;
+}
+
+static void start_timers(rt_world_t *w, uint64_t *ids, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    cr_assert_eq(rt_timer_start_fn(w, (rt_time_ns)(i + 1) * RT_NS_PER_MS, 0,
+                                   timer_fn, NULL, &ids[i]),
+                 RT_OK);
+}
+
+Test(rt_check, cancelled_timers_are_dropped_at_the_heaps_limits) {
+  const uint32_t min = RT_TIMER_HEAP_DEAD_MIN;
+  test_backend_t tb = {0};
+  rt_world_t *w = test_world(&tb, 0);
+  char why[256];
+  static uint64_t ids[1024];
+  /* min + 36 timers; the last min - 1 cancelled: the dead outnumber the
+   * live, but are fewer than min: kept. */
+  uint32_t n = min + 36;
+  start_timers(w, ids, n);
+  for (uint32_t k = 0; k < min - 1; k++)
+    cr_assert_eq(rt_timer_cancel(w, ids[n - 1 - k]), RT_OK);
+  cr_assert_eq(w->heap.dead, min - 1);
+  cr_assert_eq(w->heap.len, n);
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  /* The min-th: dropped, all of them. */
+  cr_assert_eq(rt_timer_cancel(w, ids[n - min]), RT_OK);
+  cr_assert_eq(w->heap.dead, 0);
+  cr_assert_eq(w->heap.len, n - min);
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  rt_world_destroy(w);
+
+  /* 4 * min timers; half cancelled, min and more, but not outnumbering
+   * the live: kept; one more: dropped. */
+  w = test_world(&tb, 0);
+  n = 4 * min;
+  start_timers(w, ids, n);
+  for (uint32_t k = 0; k < n / 2; k++)
+    cr_assert_eq(rt_timer_cancel(w, ids[n - 1 - k]), RT_OK);
+  cr_assert_eq(w->heap.dead, n / 2);
+  cr_assert_eq(w->heap.len, n);
+  cr_assert_eq(rt_timer_cancel(w, ids[n / 2 - 1]), RT_OK);
+  cr_assert_eq(w->heap.dead, 0);
+  cr_assert_eq(w->heap.len, n / 2 - 1);
+  /* What is left fires, in order, and nothing more. */
+  rt_world_set_time(w, (rt_time_ns)n * RT_NS_PER_MS);
+  cr_assert_eq(rt_world_fire_timers(w), n / 2 - 1);
+  cr_assert_eq(w->heap.len, 0);
+  cr_assert_eq(rt_world_check(w, why, sizeof(why)), 0, "%s", why);
+  rt_world_destroy(w);
+}

@@ -332,9 +332,11 @@ static void peek_observer(void *ctx, int argc, const char *const *argv,
   peek_observed++;
 }
 
-/* Hashes of 3 fields and of 40 (past the peek's linear scan): field i of
- * the one of n fields, and its value. */
-static const int peek_sizes[2] = {3, 40};
+/* Hashes of 3 fields, of 16 and 17 (at the peek's linear scan's limit,
+ * PEEK_SCAN_MAX, and past it: a binary search) and of 40: field i of the
+ * one of n fields, and its value. */
+#define PEEK_SIZES 4
+static const int peek_sizes[PEEK_SIZES] = {3, 16, 17, 40};
 typedef struct peek_names {
   char key[16], field[16], value[16];
 } peek_names_t;
@@ -354,7 +356,7 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   Q(m, 0, "SET", "s", "value", "PX", "10");
   Q(m, 0, "HSET", "h", "e", "epoch-1", "b", "", "a", "x");
   Q(m, 0, "RPUSH", "l", "a");
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < PEEK_SIZES; k++) {
     for (int i = 0; i < peek_sizes[k]; i++) {
       peek_names_t x = peek_names(peek_sizes[k], i);
       Q(m, 0, "HSET", x.key, x.field, x.value);
@@ -376,7 +378,7 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   cr_assert_str_eq(v, "");
   /* Fields of one length (compared by their bytes), and a hash past the
    * peek's linear scan (a binary search, as HGET's). */
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < PEEK_SIZES; k++) {
     const peek_names_t big = peek_names(peek_sizes[k], 0);
     for (int i = 0; i < peek_sizes[k]; i++) {
       peek_names_t x = peek_names(peek_sizes[k], i);
@@ -401,7 +403,7 @@ Test(sim_redis, a_peek_answers_as_get_and_hget_and_changes_nothing) {
   cr_assert_eq(after.expired, 0);
   cr_assert_eq(after.used_bytes, before.used_bytes);
   cr_assert_eq(peek_observed, 0);
-  cr_assert_eq(sim_redis_key_count(m, 0), 5);
+  cr_assert_eq(sim_redis_key_count(m, 0), 7);
   /* GET, run as a command, drops it. */
   cr_assert_str_eq(Q(m, 11 * MS, "GET", "s"), "$-1\r\n");
   sim_redis_get_stats(m, &after);
