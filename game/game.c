@@ -126,6 +126,8 @@ const char *game_tag_name(uint16_t tag) {
   case GAME_TAG_TIMER_CL_CLAIM: return "timer_cl_claim";
   case GAME_TAG_CL_RESET: return "cl_reset";
   case GAME_TAG_LOST_HERE: return "lost_here";
+  case GAME_TAG_CL_LEASE: return "cl_lease";
+  case GAME_TAG_NOT_NOW: return "not_now";
   default: return NULL;
   }
 }

@@ -62,6 +62,7 @@ typedef struct game_stats {
   uint64_t server_lost_told; /* GAME_OVER server_lost on a reconnect */
   uint64_t mm_unavailable;   /* JOIN_QUEUE answered matchmaking_unavailable */
   uint64_t rooms_fenced; /* stopped unrecorded: this instance was fenced */
+  uint64_t resumes_refused;     /* a resume while the lease had lapsed: 1013 */
   uint64_t rooms_told_by_timer; /* let go with a full mailbox (a signal) */
 } game_stats_t;
 

@@ -442,6 +442,15 @@ static void client_message(void *session, rt_actor_t *self,
     c->room = 0;
     pump(c);
     return;
+  case GAME_TAG_NOT_NOW:
+    /* Its game is here, but this instance cannot vouch for it now (its
+     * lease lapsed): not a kick, the player did nothing wrong. */
+    if (!c->closing) {
+      c->closing = true;
+      rt_log(cworld(c), RT_LOG_INFO, "client.not_now", "player=%s", c->subject);
+      c->conn->ops->close(c->conn, RT_CLOSE_TRY_LATER, "try again later");
+    }
+    return;
   case GAME_TAG_FENCED:
     /* This instance lost its lease: its games are over elsewhere. The
      * player connects again and hears how (GAME_OVER server_lost). */

@@ -470,11 +470,18 @@ static void new_epoch(cluster_t *c) {
   rt_log(cw(c), RT_LOG_INFO, "cluster.epoch", "epoch=%s", c->epoch);
 }
 
-static void on_renew_reply(cluster_t *c, const redisReply *r) {
+static void on_renew_reply(cluster_t *c, const request_t *rq,
+                           const redisReply *r) {
   c->renew_out = false;
   if (elem_int(r, 0) == 1) {
     c->stats.lease_renewals++;
     c->epoch_up = true;
+    /* Counted from when the renew left: Redis began the key's life no
+     * earlier, so by this clock the lease lapses first. The Manager takes
+     * nobody back into a game past it (game_manager.c, on_hello). A lost
+     * message leaves it an earlier instant: never a longer lease. */
+    rt_time_ns until = rq->sent_at + c->cfg.lease;
+    to_manager(c, GAME_TAG_CL_LEASE, &until, sizeof(until));
     long long purged = elem_int(r, 1);
     if (purged > 0) {
       c->stats.tickets_purged += (uint64_t)purged;
@@ -691,7 +698,7 @@ static void on_reply(cluster_t *c, const request_t *rq, const redisReply *r) {
   }
   switch ((req_kind_t)rq->kind) {
   case REQ_AUTH: return;
-  case REQ_RENEW: on_renew_reply(c, r); return;
+  case REQ_RENEW: on_renew_reply(c, rq, r); return;
   case REQ_MATCH: on_match_reply(c, rq, r); return;
   case REQ_UNQUEUE: return;
   case REQ_LOOKUP: on_lookup_reply(c, rq, r); return;

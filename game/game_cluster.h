@@ -40,7 +40,11 @@
  *      players.
  *  (3) While Redis is unreachable no ticket is taken (JOIN_QUEUE answers
  *      matchmaking_unavailable), rooms play on, and a room that ends waits
- *      to claim its end; Redis back, all resumes. (Storing at once while
+ *      to claim its end; Redis back, all resumes. Once the lease has lapsed
+ *      by this instance's clock (counted from when its last accepted renew
+ *      left), a player coming back to one of its games is closed 1013 (try
+ *      again later), not taken back: another instance may have ended the
+ *      game server_lost and told the player so. (Storing at once while
  *      the lease still held by the owner's clock raced a reaper whose
  *      server_lost could land first: the players saw a result the Store
  *      did not hold.)

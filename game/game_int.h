@@ -97,9 +97,13 @@ enum {
   GAME_TAG_TIMER_CL_RENEW,
   GAME_TAG_TIMER_CL_POLL,
   GAME_TAG_TIMER_CL_CLAIM,
-  GAME_TAG_CL_RESET, /* Cluster -> Manager: Redis lost its data (a restart
-                        without it) while this incarnation was up */
+  GAME_TAG_CL_RESET,  /* Cluster -> Manager: Redis lost its data (a restart
+                         without it) while this incarnation was up */
   GAME_TAG_LOST_HERE, /* Manager -> Room: end server_lost, stored here */
+  GAME_TAG_CL_LEASE,  /* Cluster -> Manager: buf rt_time_ns, the instant this
+                         incarnation's lease lapses by this instance's clock */
+  GAME_TAG_NOT_NOW,   /* Manager -> Client: close 1013 (try again later),
+                         no kick: this owner cannot vouch for its game */
 };
 
 /* ---- The cluster's messages ---------------------------------------------- */

@@ -80,6 +80,9 @@ typedef struct manager {
   rt_idmap_t missed; /* hash of a player id -> its missed_t */
   missed_t *missed_head, *missed_tail;
   uint32_t missed_count;
+  /* Clustered: the lease of this incarnation lapses at this instant by
+   * this instance's clock (GAME_TAG_CL_LEASE); 0 when none is held. */
+  rt_time_ns lease_until;
 } manager_t;
 
 static rt_world_t *mworld(const manager_t *m) { return m->g->world; }
@@ -561,7 +564,13 @@ static void let_rooms_go(manager_t *m, uint16_t tag) {
  * room, and its players are free at once (a player may be matched anew
  * elsewhere before the room has stored it: it must not be seated here
  * meanwhile). The players stay connected; the room tells them. */
+static void on_cl_lease(manager_t *m, const rt_msg_t *msg) {
+  if (msg->buf != NULL && msg->buf->len == sizeof(m->lease_until))
+    memcpy(&m->lease_until, msg->buf->data, sizeof(m->lease_until));
+}
+
 static void on_cl_reset(manager_t *m) {
+  m->lease_until = 0; /* the next incarnation's renew brings one */
   let_rooms_go(m, GAME_TAG_LOST_HERE);
   on_cl_down(m);
 }
@@ -570,6 +579,7 @@ static void on_cl_reset(manager_t *m) {
  * Every room stops storing nothing, every player is closed (1012) to come
  * back and hear it, and the table starts again. */
 static void on_cl_fenced(manager_t *m) {
+  m->lease_until = 0;
   let_rooms_go(m, GAME_TAG_FENCED);
   on_cl_down(m);
   uint32_t n = 0;
@@ -622,6 +632,23 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
   hello.who.name[sizeof(hello.who.name) - 1] = '\0';
   rt_actor_id_t client = msg->from;
   player_t *p = find(m, hello.who.subject);
+  if (p != NULL && p->state == P_PLAYING && clustered(m) &&
+      rt_now(mworld(m)) >= m->lease_until) {
+    /* A resume, but this incarnation's lease has lapsed by its own clock
+     * (Redis out of reach, or this process stalled): another instance may
+     * have ended the game server_lost and told the player so already, and
+     * taking the player back would show a game that is over (the cluster
+     * swarm's seed 6634). The room plays on (game_cluster.h, (3)); the
+     * player tries again later (1013) and hears from whoever can vouch:
+     * this instance once renewed, any instance once it is fenced. */
+    m->g->stats.resumes_refused++;
+    rt_log(mworld(m), RT_LOG_INFO, "manager.not_now",
+           "player=%s room=%" PRIu64 " note=lease_lapsed", p->id, p->room);
+    rt_msg_t r = rt_msg_make(GAME_TAG_NOT_NOW, NULL, 0);
+    if (rt_send(mworld(m), client, &r) < 0)
+      rt_stop(mworld(m), client, RT_REASON_USER);
+    return;
+  }
   if (p == NULL) {
     p = add_player(m, &hello.who);
     if (p == NULL) {
@@ -779,6 +806,7 @@ static void manager_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_CL_TAKEN: on_cl_taken(m, msg); break;
   case GAME_TAG_CL_FENCED: on_cl_fenced(m); break;
   case GAME_TAG_CL_RESET: on_cl_reset(m); break;
+  case GAME_TAG_CL_LEASE: on_cl_lease(m, msg); break;
   default: break;
   }
   m->g->stats.players = m->players;

@@ -19,6 +19,8 @@
  *     player of that incarnation's game server_lost, never a MOVE to its
  *     own URL (a bug the first seeds found);
  *   - a paused owner that outlives its lease is fenced when it wakes;
+ *   - an owner cut off Redis past its lease takes no player back into a
+ *     game that the other instance has ended and told the player of;
  *   - Redis restarts, with its data and without, and every Cluster joins
  *     again; a room whose mailbox is full still hears that the data is
  *     gone;
@@ -40,6 +42,7 @@
 #include "game_check.h"
 #include "game_cluster.h"
 #include "game_int.h"
+#include "net_server.h"
 #include "sim_bot.h"
 #include "simrun.h"
 #include "simrun_int.h"
@@ -663,6 +666,90 @@ Test(sim_cluster, a_paused_owner_that_outlives_its_lease_is_fenced,
   CHECK(&c, s.cov[SIMRUN_COV_STALE_FENCED] > 0, "no fence covered");
   /* Its games were reaped by the other instance while it slept. */
   CHECK(&c, s.server_lost > 0, "no game of the paused owner ended lost");
+  clu_free(&c);
+}
+
+/* A bug the 4,000-seed cluster swarm found (overcookied-sim --seed 6634
+ * --instances 2 ...): an owner cut off Redis plays on past its lease; the
+ * other instance reaps it, and a player of its game who reconnects there
+ * hears that the game is over (server_lost). Coming back to the owner,
+ * still cut off, the player was taken back into that game (GAME_START,
+ * resumed). An owner past its lease by its own clock now closes such a
+ * connection 1013 (try again later), and the player hears nothing new. */
+Test(sim_cluster, an_owner_past_its_lease_takes_nobody_back_into_its_game,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c, "an_owner_past_its_lease_takes_nobody_back_into_its_game", 606,
+           2);
+  /* The room still waits for the player when it comes back to the owner. */
+  c.cfg.game.reconnect_grace = 10 * SEC;
+  clu_start(&c);
+  simrun_player_t ma = manual(0), mb = manual(1);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  uint32_t p = moved, other = 1 - owner;
+  CHECK(&c, simrun_instance_partition(c.run, owner, LEASE + 5 * SEC) == RT_OK,
+        "cut the owner off Redis");
+  CHECK(&c, sim_bot_disconnect(bot_of(&c, p), SIM_BOT_CLOSE_RESET) == RT_OK,
+        "drop p");
+  /* Past the owner's lease and the other instance's next renew. */
+  run_to(&c, now_of(&c) + LEASE + 1500 * MS);
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + other)) ==
+            RT_OK,
+        "p to the other instance");
+  sim_bot_record_t over =
+      wait_kind(&c, p, SIM_BOT_GAME_OVER, 1, now_of(&c) + 2 * SEC);
+  CHECK(&c, strcmp(over.reason, "server_lost") == 0,
+        "p's game ended %s, its owner cut off past its lease", over.reason);
+  CHECK(&c, strcmp(over.room_id, move.room_id) == 0, "GAME_OVER for %s, not %s",
+        over.room_id, move.room_id);
+  /* Back to the owner, which is still cut off. */
+  uint32_t starts = count_of(&c, p, SIM_BOT_GAME_START);
+  uint32_t opens = count_of(&c, p, SIM_BOT_OPENED);
+  game_stats_t before;
+  game_get_stats(simrun_instance_game(c.run, owner), &before);
+  net_server_stats_t ns_before;
+  net_server_get_stats(c.run->inst[owner].server.srv, &ns_before);
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + owner)) ==
+            RT_OK,
+        "p back to the owner");
+  sim_bot_record_t opened =
+      wait_kind(&c, p, SIM_BOT_OPENED, opens + 1, now_of(&c) + 2 * SEC);
+  /* Until that connection closes, or a GAME_START comes on it. */
+  rt_time_ns deadline = now_of(&c) + 2 * SEC;
+  const sim_bot_record_t *closed = NULL;
+  while (now_of(&c) < deadline &&
+         count_of(&c, p, SIM_BOT_GAME_START) == starts &&
+         ((closed = sim_bot_last(bot_of(&c, p), SIM_BOT_CLOSED)) == NULL ||
+          closed->conn != opened.conn))
+    run_to(&c, now_of(&c) + MS);
+  CHECK(&c, count_of(&c, p, SIM_BOT_GAME_START) == starts,
+        "p was taken back into %s, a game it was told is over", over.room_id);
+  closed = sim_bot_last(bot_of(&c, p), SIM_BOT_CLOSED);
+  CHECK(&c, closed != NULL && closed->conn == opened.conn,
+        "the owner kept p's connection %u open", opened.conn);
+  /* The code as the owner sent it: the bot's wslay takes 1012-1014 (IANA,
+   * after RFC 6455) for a protocol error, and sees the close as 1006. */
+  net_server_stats_t ns_after;
+  net_server_get_stats(c.run->inst[owner].server.srv, &ns_after);
+  uint32_t k = net_server_close_code_index(1013);
+  CHECK(&c, ns_after.ws_close_codes[k] == ns_before.ws_close_codes[k] + 1,
+        "the owner closed %" PRIu64 " WebSockets 1013, not one",
+        ns_after.ws_close_codes[k] - ns_before.ws_close_codes[k]);
+  game_stats_t after;
+  game_get_stats(simrun_instance_game(c.run, owner), &after);
+  CHECK(&c, after.resumes_refused == before.resumes_refused + 1,
+        "resumes refused: %" PRIu64 " then %" PRIu64, before.resumes_refused,
+        after.resumes_refused);
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.partitions == 1, "partitions=%" PRIu64, s.partitions);
+  CHECK(&c, s.fenced > 0, "the owner was not fenced once back");
   clu_free(&c);
 }
 

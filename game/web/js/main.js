@@ -168,7 +168,8 @@ function onClose({ code, opened }, conn) {
   }
   // Everything else is a drop, CLOSE_SERVER_LOST (1012) included: that
   // instance lost its lease, and the one we reach next (this page's own)
-  // tells us how the game ended (GAME_OVER server_lost).
+  // tells us how the game ended (GAME_OVER server_lost). So is 1013 on
+  // coming back: the game's server cannot vouch for it just now.
   if (!opened) app.retry.failed += 1;
   if (app.retry.failed >= 2 && app.retry.failed % 2 === 0) checkToken();
   setPill('offline');
