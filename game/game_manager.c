@@ -559,16 +559,17 @@ static void let_rooms_go(manager_t *m, uint16_t tag) {
   free(rooms);
 }
 
-/* Redis lost its data while this incarnation was up: nobody else knows
- * our games any more, so each ends here as server_lost, stored by its
- * room, and its players are free at once (a player may be matched anew
- * elsewhere before the room has stored it: it must not be seated here
- * meanwhile). The players stay connected; the room tells them. */
+/* A renew was accepted: the lease holds until then by our clock. */
 static void on_cl_lease(manager_t *m, const rt_msg_t *msg) {
   if (msg->buf != NULL && msg->buf->len == sizeof(m->lease_until))
     memcpy(&m->lease_until, msg->buf->data, sizeof(m->lease_until));
 }
 
+/* Redis lost its data while this incarnation was up: nobody else knows
+ * our games any more, so each ends here as server_lost, stored by its
+ * room, and its players are free at once (a player may be matched anew
+ * elsewhere before the room has stored it: it must not be seated here
+ * meanwhile). The players stay connected; the room tells them. */
 static void on_cl_reset(manager_t *m) {
   m->lease_until = 0; /* the next incarnation's renew brings one */
   let_rooms_go(m, GAME_TAG_LOST_HERE);

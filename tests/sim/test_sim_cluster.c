@@ -675,7 +675,8 @@ Test(sim_cluster, a_paused_owner_that_outlives_its_lease_is_fenced,
  * hears that the game is over (server_lost). Coming back to the owner,
  * still cut off, the player was taken back into that game (GAME_START,
  * resumed). An owner past its lease by its own clock now closes such a
- * connection 1013 (try again later), and the player hears nothing new. */
+ * connection 1013 (try again later), and the player hears nothing new;
+ * within the lease, it still takes the player back. */
 Test(sim_cluster, an_owner_past_its_lease_takes_nobody_back_into_its_game,
      .timeout = 60) {
   clu_t c;
@@ -693,10 +694,23 @@ Test(sim_cluster, an_owner_past_its_lease_takes_nobody_back_into_its_game,
   uint32_t p = moved, other = 1 - owner;
   CHECK(&c, simrun_instance_partition(c.run, owner, LEASE + 5 * SEC) == RT_OK,
         "cut the owner off Redis");
+  rt_time_ns cut_at = now_of(&c);
+  /* Within the lease the owner still vouches for its game: p, dropped,
+   * comes back to it and plays on (GAME_START, resumed). */
   CHECK(&c, sim_bot_disconnect(bot_of(&c, p), SIM_BOT_CLOSE_RESET) == RT_OK,
         "drop p");
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + owner)) ==
+            RT_OK,
+        "p back to the owner within its lease");
+  sim_bot_record_t back = wait_kind(&c, p, SIM_BOT_GAME_START, 2, cut_at + SEC);
+  CHECK(&c, back.resumed && strcmp(back.room_id, move.room_id) == 0,
+        "p came back to %s (resumed %d), not to its game %s", back.room_id,
+        (int)back.resumed, move.room_id);
+  CHECK(&c, sim_bot_disconnect(bot_of(&c, p), SIM_BOT_CLOSE_RESET) == RT_OK,
+        "drop p again");
   /* Past the owner's lease and the other instance's next renew. */
-  run_to(&c, now_of(&c) + LEASE + 1500 * MS);
+  run_to(&c, cut_at + LEASE + 1500 * MS);
   CHECK(&c,
         sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + other)) ==
             RT_OK,
