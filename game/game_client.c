@@ -103,6 +103,16 @@ static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
   c->g->stats.kicks[why]++;
   rt_log(cworld(c), RT_LOG_INFO, "client.kick", "player=%s code=%u reason=%s",
          c->subject, (unsigned)code, text);
+  /* Out of the queue now, not when the close is over (a reader too slow
+   * to take it keeps this actor up to the close wait): a match meanwhile
+   * would start a game for a player who never hears of it, and the
+   * result told when it comes back would be taken for its last game's
+   * (the swarm's seed 11083). Lost, the message leaves the DOWN to it. */
+  if (c->queued) {
+    c->queued = false;
+    rt_msg_t m = rt_msg_make(GAME_TAG_LEAVE, NULL, 0);
+    (void)rt_send(cworld(c), c->g->manager, &m);
+  }
   c->conn->ops->close(c->conn, code, text);
 }
 

@@ -365,6 +365,44 @@ Test(game_sim, a_click_flood_is_cut_and_the_opponents_quit_gets_through) {
   fx_free(fx);
 }
 
+/* A flooder who waits in the queue leaves it as it is kicked, not when
+ * its connection is over: Ada here reads nothing, so the close of her
+ * connection takes its close wait, and Bob, who joins a moment after the
+ * kick, was matched with her. She never heard of that game, and on
+ * coming back was told its end as if it were her last game's (the
+ * overcookied-sim swarm's seed 11083, a slow reader kicked while an
+ * abuser's JOIN_QUEUE had queued her). */
+Test(game_sim, a_player_kicked_while_queued_is_matched_with_nobody) {
+  fx_t *fx =
+      fx_create("a_player_kicked_while_queued_is_matched_with_nobody", 2005);
+  fx_start(fx);
+  sim_bot_t *ada = bot_add(fx, "Ada", &LINK, &LINK);
+  sim_bot_t *bob = bot_add(fx, "Bob", &LINK, &LINK);
+  wait_state(fx, ada, SIM_BOT_OPEN, now_of(fx) + SEC);
+  wait_state(fx, bob, SIM_BOT_OPEN, now_of(fx) + SEC);
+  CHECK(fx, sim_bot_join(ada) == RT_OK, "Ada joins");
+  wait_kind(fx, ada, SIM_BOT_QUEUED, 1, now_of(fx) + SEC);
+  CHECK(fx, sim_bot_set_reading(ada, false) == RT_OK, "Ada stops reading");
+  CHECK(fx, sim_bot_clicks(ada, 4096, -1) == RT_OK, "flood");
+  run_for(fx, 100 * MS);
+  game_stats_t st;
+  game_get_stats(fx->game, &st);
+  CHECK(fx, st.kicks[GAME_KICK_FLOOD] == 1, "flood kicks %" PRIu64,
+        st.kicks[GAME_KICK_FLOOD]);
+  CHECK(fx, st.connected == 2, "Ada's connection is over already (%u)",
+        st.connected);
+  CHECK(fx, sim_bot_join(bob) == RT_OK, "Bob joins");
+  wait_kind(fx, bob, SIM_BOT_QUEUED, 1, now_of(fx) + SEC);
+  run_for(fx, SEC);
+  CHECK(fx, count_of(bob, SIM_BOT_GAME_START) == 0,
+        "Bob was matched with Ada, kicked before he joined");
+  game_get_stats(fx->game, &st);
+  CHECK(fx, st.rooms_started == 0, "%" PRIu64 " games started",
+        st.rooms_started);
+  CHECK(fx, st.queued == 1, "%u queued, not Bob alone", st.queued);
+  fx_free(fx);
+}
+
 /* Bob's one click at a human rate, in the instant of Ada's burst, is
  * scored and answered (it used to be refused by the Room's full mailbox). */
 Test(game_sim, a_click_flood_does_not_lose_the_opponents_click) {
