@@ -337,8 +337,9 @@ typedef struct simrun_summary {
   uint64_t moves_seen, matches_cross, fenced, tickets_purged, server_lost;
   uint64_t matches_checked; /* (C7) matches whose leases were checked */
   uint64_t redis_digest; /* the model's data at the end (in hash) */
-  /* Games a crash took whose record Redis then lost (a restart without
-   * data) before anyone stored them: known nowhere, so never stored. */
+  /* Games a crash took whose record Redis lost (a restart without data),
+   * before or after the crash, before anyone stored them: known nowhere,
+   * so never stored. */
   uint64_t rooms_forgotten;
   uint64_t checks;               /* invariant checks run */
   uint64_t checks_by_deliveries; /* of which after check_deliveries */

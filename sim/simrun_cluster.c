@@ -195,6 +195,7 @@ void simrun__instances_free(simrun_t *run) {
     server_free(&run->retired[i]);
   free(run->retired);
   free(run->lost_rooms);
+  free(run->flushed_rooms);
   free(run->epochs);
   free(run->c1_set);
   if (run->resp != NULL)
@@ -248,7 +249,16 @@ static bool keep_counts(simrun_t *run, const server_t *dead) {
   return true;
 }
 
-/* The rooms a crash takes, for (C3): those not stored yet. */
+static bool was_flushed(const simrun_t *run, const char *room) {
+  for (uint32_t k = 0; k < run->flushed_rooms_len; k++)
+    if (strcmp(run->flushed_rooms[k], room) == 0)
+      return true;
+  return false;
+}
+
+/* The rooms a crash takes, for (C3): those not stored yet. One whose
+ * Redis record a restart without data took, while its owner, not told yet
+ * (paused, say), ran it, is known nowhere now: forgotten, counted. */
 static void note_lost_rooms(simrun_t *run, const simrun_inst_t *in) {
   uint32_t n = 0;
   uint64_t *ids = game_live_rooms(in->server.game, &n);
@@ -258,6 +268,10 @@ static void note_lost_rooms(simrun_t *run, const simrun_inst_t *in) {
     if (game_room_public_id(in->server.game, ids[k], room, sizeof(room)) != 1 ||
         game_store_find_game(simrun__store(run), room, &row) == 1)
       continue;
+    if (was_flushed(run, room)) {
+      run->sum.rooms_forgotten++;
+      continue;
+    }
     if (run->lost_rooms_len == SIMRUN_LOST_ROOMS_MAX)
       break; /* enough to check; more would only cost memory */
     if (run->lost_rooms == NULL &&
@@ -349,10 +363,34 @@ static void forget_lost_rooms(simrun_t *run) {
   run->lost_rooms_len = kept;
 }
 
+/* The rooms running as Redis lost its data, for note_lost_rooms. */
+static void note_flushed_rooms(simrun_t *run) {
+  for (uint32_t i = 0; i < run->inst_len; i++) {
+    const simrun_inst_t *in = &run->inst[i];
+    if (!in->up)
+      continue;
+    uint32_t n = 0;
+    uint64_t *ids = game_live_rooms(in->server.game, &n);
+    for (uint32_t k = 0; k < n; k++) {
+      if (run->flushed_rooms_len == SIMRUN_LOST_ROOMS_MAX)
+        break;
+      if (run->flushed_rooms == NULL &&
+          (run->flushed_rooms = calloc(SIMRUN_LOST_ROOMS_MAX, 32)) == NULL)
+        break;
+      if (game_room_public_id(in->server.game, ids[k],
+                              run->flushed_rooms[run->flushed_rooms_len],
+                              32) == 1)
+        run->flushed_rooms_len++;
+    }
+    free(ids);
+  }
+}
+
 static void redis_up(simrun_t *run) {
   if (!run->redis_keep) {
     sim_redis_flush(run->redis);
     forget_lost_rooms(run);
+    note_flushed_rooms(run);
     run->redis_flushes++;
   }
   if (sim_redis_listen(run->redis, run->sw, SIMRUN_REDIS_PORT) < 0)

@@ -227,6 +227,11 @@ struct simrun {
   uint32_t epochs_len;
   char (*lost_rooms)[32]; /* (C3) rooms crashes took, not stored then */
   uint32_t lost_rooms_len;
+  /* (C3) rooms running when Redis came back without its data: the Redis
+   * record of each is gone, and its owner alone knows it until its next
+   * renew tells it (game_cluster.h, (4)). */
+  char (*flushed_rooms)[32];
+  uint32_t flushed_rooms_len;
   game_t *game;      /* inst[0]'s, or the reader's in a cluster */
   net_server_t *srv; /* inst[0]'s */
   rt_rng_t store_rng;

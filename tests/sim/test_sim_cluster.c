@@ -23,7 +23,8 @@
  *     game that the other instance has ended and told the player of;
  *   - Redis restarts, with its data and without, and every Cluster joins
  *     again; a room whose mailbox is full still hears that the data is
- *     gone;
+ *     gone; the games of an owner that crashes before it hears are
+ *     forgotten, not failed;
  *   - an instance cut off Redis answers JOIN_QUEUE matchmaking_unavailable;
  *   - a cluster run is a function of its seed, and one instance runs as
  *     it did before clusters existed (instances 0 and 1 agree).
@@ -931,6 +932,44 @@ Test(sim_cluster, a_redis_restart_that_loses_its_data_is_recovered_from,
      .timeout = 60) {
   redis_restart("a_redis_restart_that_loses_its_data_is_recovered_from", 506,
                 false);
+}
+
+/* (C3) A bug in the checker the swarm found (seed 11131, 5 instances):
+ * Redis came back without its data while an owner was paused, and the
+ * owner crashed as it woke, before its next renew could tell it. Its
+ * games were then known nowhere, as those of an owner that crashed
+ * before the data was lost (game_cluster.h, (4)), but L1 only forgave
+ * the latter, and failed the run. Both are forgotten, and counted. */
+Test(
+    sim_cluster,
+    a_game_whose_owner_crashes_before_it_hears_redis_lost_its_data_is_forgotten,
+    .timeout = 60) {
+  clu_t c;
+  clu_init(&c,
+           "a_game_whose_owner_crashes_before_it_hears_redis_lost_its_data_is_"
+           "forgotten",
+           507, 2);
+  clu_start(&c);
+  add_clickers(&c, 16, 0, 0);
+  run_to(&c, 5 * SEC);
+  char rooms[ROOMS_MAX][32];
+  uint32_t n = 0;
+  uint32_t owner = busiest(&c, rooms, &n);
+  CHECK(&c, simrun_instance_pause(c.run, owner, 10 * SEC) == RT_OK, "pause");
+  CHECK(&c, simrun_redis_restart(c.run, 500 * MS, false) == RT_OK, "restart");
+  run_to(&c, now_of(&c) + 2 * SEC); /* Redis is back, empty */
+  CHECK(&c, simrun_instance_crash(c.run, owner, SEC) == RT_OK, "crash");
+  finish(&c);
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.rooms_forgotten >= n,
+        "%" PRIu64 " rooms forgotten; the crash took %u that Redis had lost",
+        s.rooms_forgotten, n);
+  for (uint32_t k = 0; k < n; k++) {
+    game_result_t row;
+    CHECK(&c, game_store_find_game(simrun__store(c.run), rooms[k], &row) == 0,
+          "%s is stored (%s), though nobody knew of it", rooms[k], row.reason);
+  }
+  clu_free(&c);
 }
 
 /* A room whose mailbox is full when its Manager learns that Redis lost
