@@ -116,14 +116,15 @@ static void kick(client_t *c, game_kick_reason_t why, uint16_t code,
   c->conn->ops->close(c->conn, code, text);
 }
 
-/* After MOVE (PROTOCOL.md, Cluster), once it has left the queue: the
- * player's game is on another instance. Not a kick: nothing went wrong. */
-static void close_moved(client_t *c) {
+/* A close of the cluster's, not a kick: the player did nothing wrong.
+ * `event` names it in the log. */
+static void close_for(client_t *c, const char *event, uint16_t code,
+                      const char *text) {
   if (c->closing)
     return;
   c->closing = true;
-  rt_log(cworld(c), RT_LOG_INFO, "client.moved", "player=%s", c->subject);
-  c->conn->ops->close(c->conn, RT_CLOSE_MOVED, "moved");
+  rt_log(cworld(c), RT_LOG_INFO, event, "player=%s", c->subject);
+  c->conn->ops->close(c->conn, code, text);
 }
 
 /* ---- The outbound queue -------------------------------------------------- */
@@ -179,8 +180,10 @@ static void pump(client_t *c) {
   }
   if (c->out_count == 0) {
     c->progress_at = rt_now(cworld(c));
+    /* After MOVE (PROTOCOL.md, Cluster), once it has left the queue: the
+     * player's game is on another instance. */
     if (c->moving)
-      close_moved(c);
+      close_for(c, "client.moved", RT_CLOSE_MOVED, "moved");
     return;
   }
   arm_wait(c);
@@ -454,21 +457,13 @@ static void client_message(void *session, rt_actor_t *self,
     return;
   case GAME_TAG_NOT_NOW:
     /* Its game is here, but this instance cannot vouch for it now (its
-     * lease lapsed): not a kick, the player did nothing wrong. */
-    if (!c->closing) {
-      c->closing = true;
-      rt_log(cworld(c), RT_LOG_INFO, "client.not_now", "player=%s", c->subject);
-      c->conn->ops->close(c->conn, RT_CLOSE_TRY_LATER, "try again later");
-    }
+     * lease lapsed): the player comes back later. */
+    close_for(c, "client.not_now", RT_CLOSE_TRY_LATER, "try again later");
     return;
   case GAME_TAG_FENCED:
     /* This instance lost its lease: its games are over elsewhere. The
      * player connects again and hears how (GAME_OVER server_lost). */
-    if (!c->closing) {
-      c->closing = true;
-      rt_log(cworld(c), RT_LOG_INFO, "client.fenced", "player=%s", c->subject);
-      c->conn->ops->close(c->conn, RT_CLOSE_RESTART, "server_lost");
-    }
+    close_for(c, "client.fenced", RT_CLOSE_RESTART, "server_lost");
     return;
   case GAME_TAG_TIMER_WRITE_WAIT: on_write_wait(c, msg); return;
   case GAME_TAG_TIMER_DRAIN_POLL:
