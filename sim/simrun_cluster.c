@@ -363,25 +363,30 @@ static void forget_lost_rooms(simrun_t *run) {
   run->lost_rooms_len = kept;
 }
 
-/* The rooms running as Redis lost its data, for note_lost_rooms. */
+/* The rooms running as Redis lost its data, for note_lost_rooms. All of
+ * them: one left out would fail the run when a crash takes it. */
 static void note_flushed_rooms(simrun_t *run) {
-  for (uint32_t i = 0; i < run->inst_len; i++) {
+  for (uint32_t i = 0; i < run->inst_len && !run->failed; i++) {
     const simrun_inst_t *in = &run->inst[i];
     if (!in->up)
       continue;
     uint32_t n = 0;
     uint64_t *ids = game_live_rooms(in->server.game, &n);
-    for (uint32_t k = 0; k < n; k++) {
-      if (run->flushed_rooms_len == SIMRUN_LOST_ROOMS_MAX)
-        break;
-      if (run->flushed_rooms == NULL &&
-          (run->flushed_rooms = calloc(SIMRUN_LOST_ROOMS_MAX, 32)) == NULL)
-        break;
+    char(*grown)[32] =
+        n == 0 ? run->flushed_rooms
+               : realloc(run->flushed_rooms,
+                         (size_t)(run->flushed_rooms_len + n) * sizeof(*grown));
+    if (n > 0 && (ids == NULL || grown == NULL)) {
+      free(ids);
+      simrun__fail(run, "out of memory noting the rooms Redis lost");
+      return;
+    }
+    run->flushed_rooms = grown;
+    for (uint32_t k = 0; k < n; k++)
       if (game_room_public_id(in->server.game, ids[k],
                               run->flushed_rooms[run->flushed_rooms_len],
                               32) == 1)
         run->flushed_rooms_len++;
-    }
     free(ids);
   }
 }
