@@ -335,8 +335,7 @@ static void complete(room_t *r) {
   bool lost = strcmp(r->result.reason, "server_lost") == 0;
   rt_buf_t *over =
       game_proto_game_over(r->result.winner, r->result.reason,
-                           lost ? (game_scores_t){0} : scores(r),
-                           r->g->cluster != 0 ? r->room_id : NULL);
+                           lost ? (game_scores_t){0} : scores(r), r->room_id);
   tell_manager_ended(r, over);
   if (!r->ended_sent) {
     rt_buf_unref(over);

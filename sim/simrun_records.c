@@ -226,10 +226,11 @@ void simrun__poll_read(simrun_t *run, player_t *p) {
 static void on_game_over(simrun_t *run, player_t *p, pbot_t *pb,
                          const sim_bot_record_t *r) {
   run->sum.game_overs_seen++;
-  /* A cluster's GAME_OVER names its game (PROTOCOL.md): a player may hear
-   * late, on another instance, of a game that ended while it was away,
-   * after it had played others. It is checked as that game's. */
-  if (run->cluster && r->room_id[0] != '\0' && !pb->retired &&
+  /* A GAME_OVER names its game (README, "Protocol additions"): a player
+   * may hear late, on another instance or on this one, of a game that
+   * ended while it was away, after it had played others or before it
+   * heard that its last one ended. It is checked as that game's. */
+  if (r->room_id[0] != '\0' && !pb->retired &&
       !(pb->awaiting_over && strcmp(pb->room, r->room_id) == 0)) {
     snprintf(pb->room, sizeof(pb->room), "%s", r->room_id);
     pb->room_conn = r->conn;

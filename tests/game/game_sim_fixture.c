@@ -366,6 +366,12 @@ void check_same_game_over(fx_t *fx, const match_t *m, sim_bot_record_t *out) {
   CHECK(fx, o1.p1_score == o2.p1_score && o1.p2_score == o2.p2_score,
         "scores %d:%d vs %d:%d", o1.p1_score, o1.p2_score, o2.p1_score,
         o2.p2_score);
+  /* It names its game (README, "Protocol additions"), on one instance too. */
+  CHECK(fx,
+        strcmp(o1.room_id, m->start[0].room_id) == 0 &&
+            strcmp(o2.room_id, m->start[0].room_id) == 0,
+        "GAME_OVER names %s and %s; the game is %s", o1.room_id, o2.room_id,
+        m->start[0].room_id);
   *out = o1;
 }
 

@@ -172,7 +172,8 @@ bool ack_of(const sim_bot_t *b, int64_t seq, sim_bot_record_t *out);
 int32_t check_clicks(fx_t *fx, const match_t *m, sim_bot_t *b,
                      const click_log_t *log);
 
-/* Both players saw one GAME_OVER, the same; copied to out. */
+/* Both players saw one GAME_OVER, the same, naming their room; copied to
+ * out. */
 void check_same_game_over(fx_t *fx, const match_t *m, sim_bot_record_t *out);
 
 /* Both players click at the same instants every `period` from `from` until
