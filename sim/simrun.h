@@ -421,8 +421,10 @@ int simrun_redis_restart(simrun_t *run, rt_time_ns down, bool keep_data);
  * to see the invariants catch it). 0 when the model answered with
  * anything but an error; RT_EINVAL when not a cluster or it did not. */
 int simrun_redis_tamper(simrun_t *run, int argc, const char *const *argv);
-/* Instance i's game (NULL while it is down), and its current id. */
+/* Instance i's game and its HTTP/WebSocket server (NULL while it is
+ * down), and its current id. */
 game_t *simrun_instance_game(simrun_t *run, uint32_t i);
+net_server_t *simrun_instance_server(simrun_t *run, uint32_t i);
 const char *simrun_instance_id(const simrun_t *run, uint32_t i);
 
 typedef struct simrun_player_view {

@@ -948,6 +948,10 @@ game_t *simrun_instance_game(simrun_t *run, uint32_t i) {
   return i < run->inst_len && run->inst[i].up ? run->inst[i].server.game : NULL;
 }
 
+net_server_t *simrun_instance_server(simrun_t *run, uint32_t i) {
+  return i < run->inst_len && run->inst[i].up ? run->inst[i].server.srv : NULL;
+}
+
 const char *simrun_instance_id(const simrun_t *run, uint32_t i) {
   return i < run->inst_len ? run->inst[i].id : "";
 }

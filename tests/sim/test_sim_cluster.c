@@ -728,7 +728,7 @@ Test(sim_cluster, an_owner_past_its_lease_takes_nobody_back_into_its_game,
   game_stats_t before;
   game_get_stats(simrun_instance_game(c.run, owner), &before);
   net_server_stats_t ns_before;
-  net_server_get_stats(c.run->inst[owner].server.srv, &ns_before);
+  net_server_get_stats(simrun_instance_server(c.run, owner), &ns_before);
   CHECK(&c,
         sim_bot_reconnect_to(bot_of(&c, p), (uint16_t)(SIMRUN_PORT + owner)) ==
             RT_OK,
@@ -751,7 +751,7 @@ Test(sim_cluster, an_owner_past_its_lease_takes_nobody_back_into_its_game,
   /* The code as the owner sent it: the bot's wslay takes 1012-1014 (IANA,
    * after RFC 6455) for a protocol error, and sees the close as 1006. */
   net_server_stats_t ns_after;
-  net_server_get_stats(c.run->inst[owner].server.srv, &ns_after);
+  net_server_get_stats(simrun_instance_server(c.run, owner), &ns_after);
   uint32_t k = net_server_close_code_index(1013);
   CHECK(&c, ns_after.ws_close_codes[k] == ns_before.ws_close_codes[k] + 1,
         "the owner closed %" PRIu64 " WebSockets 1013, not one",
