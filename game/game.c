@@ -128,6 +128,7 @@ const char *game_tag_name(uint16_t tag) {
   case GAME_TAG_LOST_HERE: return "lost_here";
   case GAME_TAG_CL_LEASE: return "cl_lease";
   case GAME_TAG_NOT_NOW: return "not_now";
+  case GAME_TAG_CL_FINISHED: return "cl_finished";
   default: return NULL;
   }
 }

@@ -334,6 +334,8 @@ static size_t cluster_metrics(const game_t *g, char *out, size_t cap) {
       "overcookied_server_lost_total{event=\"stored\"} %" PRIu64 "\n"
       "overcookied_server_lost_total{event=\"told\"} %" PRIu64 "\n"
       "overcookied_server_lost_total{event=\"owner_ended\"} %" PRIu64 "\n"
+      "# TYPE overcookied_claimed_ends_stored_total counter\n"
+      "overcookied_claimed_ends_stored_total %" PRIu64 "\n"
       "# TYPE overcookied_matchmaking_unavailable_total counter\n"
       "overcookied_matchmaking_unavailable_total %" PRIu64 "\n"
       "# TYPE overcookied_resumes_refused_total counter\n"
@@ -342,8 +344,8 @@ static size_t cluster_metrics(const game_t *g, char *out, size_t cap) {
       (double)c.latency_max_ns / 1e9, c.connects - c.reconnects, c.reconnects,
       c.redis_errors, c.lease_renewals, c.fenced, c.data_lost, c.matches_local,
       c.matches_cross, s->moves, s->rooms, c.tickets_purged, c.server_lost,
-      s->server_lost_told, s->rooms_server_lost, s->mm_unavailable,
-      s->resumes_refused);
+      s->server_lost_told, s->rooms_server_lost, c.claims_stored,
+      s->mm_unavailable, s->resumes_refused);
   if (n < 0)
     return 0;
   return (size_t)n < cap ? (size_t)n : cap;

@@ -116,6 +116,11 @@ int game_room_public_id(const game_t *g, rt_actor_id_t room, char *out,
   return 1;
 }
 
+int game_room_result(const game_t *g, rt_actor_id_t room, game_result_t *out) {
+  const void *r = room != 0 ? rt_idmap_get(&g->rooms_live, room) : NULL;
+  return r != NULL ? game__room_result(r, out) : 0;
+}
+
 bool game_room_detached(const game_t *g, rt_actor_id_t room) {
   const void *r = room != 0 ? rt_idmap_get(&g->rooms_live, room) : NULL;
   return r != NULL && game__room_detached(r);

@@ -54,6 +54,10 @@ bool game_room_detached(const game_t *g, rt_actor_id_t room);
 int game_room_public_id(const game_t *g, rt_actor_id_t room, char *out,
                         size_t cap);
 
+/* A live room's result once its game has ended (it may be claiming its
+ * end or storing it): 1 with it in *out, or 0 (not live, or playing). */
+int game_room_result(const game_t *g, rt_actor_id_t room, game_result_t *out);
+
 /* The Manager's view of player `id` (a user id): 1 with its room and role
  * when playing, 0 when known but not playing, -1 when unknown. */
 int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,

@@ -36,7 +36,7 @@
 #define READ_CHUNK 16384u
 #define GHOSTS_PER_MATCH "64"      /* dead tickets one match may purge */
 #define INBOX_BATCH "64"           /* notes taken per poll */
-#define LOST_MAX 1024u             /* server_lost results being stored */
+#define LOST_MAX 1024u             /* dead owners' games being stored */
 #define LOST_KEY_BASE (1ull << 62) /* Store keys of those, apart from rooms */
 
 typedef enum { S_WAIT = 0, S_CONNECTING, S_REGISTERING, S_UP } state_t;
@@ -50,6 +50,7 @@ typedef enum {
   REQ_CLAIM,
   REQ_POLL,
   REQ_STORED,
+  REQ_FINISHED,
 } req_kind_t;
 
 typedef struct request {
@@ -447,6 +448,10 @@ static void copy_str(char *out, size_t cap, const char *s) {
   snprintf(out, cap, "%s", s != NULL ? s : "");
 }
 
+/* A game awaiting its row, in RENEW's reply: room, p1, n1, p2, n2, then
+ * its owner's claimed reason, winner, s1, s2, finished at ('' if lost). */
+#define UNSTORED_FIELDS 10u
+
 static void record_lost(cluster_t *c, const redisReply *r, size_t at,
                         const char *who);
 
@@ -487,8 +492,10 @@ static void on_renew_reply(cluster_t *c, const request_t *rq,
       c->stats.tickets_purged += (uint64_t)purged;
       rt_log(cw(c), RT_LOG_INFO, "cluster.purged", "tickets=%lld", purged);
     }
-    /* Games of the incarnations reaped here: ended lost by this renew. */
-    for (size_t at = 2; at + 5 <= r->elements; at += 5)
+    /* Games awaiting their rows: of the incarnations reaped here or by
+     * another renew, lost or claimed by their owner before it died. */
+    for (size_t at = 2; at + UNSTORED_FIELDS <= r->elements;
+         at += UNSTORED_FIELDS)
       record_lost(c, r, at, NULL);
     if (c->state == S_REGISTERING) {
       c->state = S_UP;
@@ -575,14 +582,30 @@ static void on_match_reply(cluster_t *c, const request_t *rq,
   tell_player(c, GAME_TAG_CL_UNAVAILABLE, &rq->who);
 }
 
-/* Store a game as server_lost: its fields from reply r at `at` (room, p1,
- * n1, p2, n2). `who`: the player to tell once it is stored (CL_LOST), or
+/* A number RENEW returned (the owner's claim wrote it, game_cluster_lua.h);
+ * 0 if it is not one. */
+static long long elem_num(const redisReply *r, size_t i, long long lo,
+                          long long hi) {
+  const char *s = elem_str(r, i);
+  if (s == NULL || s[0] == '\0')
+    return 0;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  return *end == '\0' && v >= lo && v <= hi ? v : 0;
+}
+
+/* Store a dead owner's game: its fields from reply r at `at` (room, p1,
+ * n1, p2, n2; then, from RENEW only, the result the owner claimed, ''
+ * when it claimed none). Claimed, its result is stored, as the owner
+ * would have (it died between its claim and its row); else the game is
+ * server_lost. `who`: the player to tell once it is stored (CL_LOST), or
  * NULL (a reaped instance's game: nobody waits). Once the Store holds it,
  * STORED tells Redis the game awaits its row no more (LUA_RENEW returns
  * the games awaiting one at every renew, to whichever instance renews:
  * the reply that carried one may be lost with its connection). The Store
- * keeps one result per room: another instance storing it too changes
- * nothing. A game already being stored here is not stored again. */
+ * keeps one result per room: another instance storing it too, or the
+ * owner, changes nothing. A game already being stored here is not stored
+ * again. */
 static void record_lost(cluster_t *c, const redisReply *r, size_t at,
                         const char *who) {
   const char *room = elem_str(r, at);
@@ -599,19 +622,37 @@ static void record_lost(cluster_t *c, const redisReply *r, size_t at,
   copy_str(res.p1_name, sizeof(res.p1_name), elem_str(r, at + 2));
   copy_str(res.p2_id, sizeof(res.p2_id), elem_str(r, at + 3));
   copy_str(res.p2_name, sizeof(res.p2_name), elem_str(r, at + 4));
-  copy_str(res.winner, sizeof(res.winner), "none");
-  copy_str(res.reason, sizeof(res.reason), "server_lost");
-  res.finished_at_s = rt_wall_ns(cw(c)) / RT_NS_PER_S;
+  const char *reason = who == NULL ? elem_str(r, at + 5) : NULL;
+  bool claimed = reason != NULL && reason[0] != '\0';
+  if (claimed) {
+    copy_str(res.reason, sizeof(res.reason), reason);
+    copy_str(res.winner, sizeof(res.winner), elem_str(r, at + 6));
+    res.p1_score = (int32_t)elem_num(r, at + 7, 0, INT32_MAX);
+    res.p2_score = (int32_t)elem_num(r, at + 8, 0, INT32_MAX);
+    res.finished_at_s = elem_num(r, at + 9, 0, INT64_MAX);
+  } else {
+    copy_str(res.winner, sizeof(res.winner), "none");
+    copy_str(res.reason, sizeof(res.reason), "server_lost");
+    res.finished_at_s = rt_wall_ns(cw(c)) / RT_NS_PER_S;
+  }
   if (c->lost_len == LOST_MAX) {
     rt_log(cw(c), RT_LOG_WARN, "cluster.lost_full", "room=%s", res.room_id);
     return; /* the next renew returns it, or the player's next reconnect */
   }
-  rt_log(cw(c), RT_LOG_INFO, "cluster.server_lost", "room=%s p1=%s p2=%s",
-         res.room_id, res.p1_id, res.p2_id);
+  if (claimed)
+    rt_log(cw(c), RT_LOG_INFO, "cluster.claimed_end",
+           "room=%s reason=%s winner=%s p1=%d p2=%d note=owner_died_unstored",
+           res.room_id, res.reason, res.winner, res.p1_score, res.p2_score);
+  else
+    rt_log(cw(c), RT_LOG_INFO, "cluster.server_lost", "room=%s p1=%s p2=%s",
+           res.room_id, res.p1_id, res.p2_id);
   uint64_t key = LOST_KEY_BASE + ++c->lost_seq;
   if (game_store_record(cw(c), c->g->store, &res, key) < 0)
     return;
-  c->stats.server_lost++;
+  if (claimed)
+    c->stats.claims_stored++;
+  else
+    c->stats.server_lost++;
   lost_wait_t *l = &c->lost[c->lost_len++];
   l->key = key;
   copy_str(l->id, sizeof(l->id), who != NULL ? who : "");
@@ -705,6 +746,7 @@ static void on_reply(cluster_t *c, const request_t *rq, const redisReply *r) {
   case REQ_CLAIM: on_claim_reply(c, rq, r); return;
   case REQ_POLL: on_poll_reply(c, r); return;
   case REQ_STORED: return;
+  case REQ_FINISHED: return;
   }
 }
 
@@ -819,11 +861,22 @@ static void on_lookup(cluster_t *c, const rt_msg_t *msg) {
 static void on_claim(cluster_t *c, const rt_msg_t *msg) {
   game_cl_claim_t cl;
   RT_MSG_GET(msg, game_cl_claim_t, &cl);
-  char room[32];
+  game_result_t res;
+  if (msg->buf == NULL || msg->buf->len != sizeof(res)) {
+    rt_log(cw(c), RT_LOG_ERROR, "cluster.bad_claim", "seq=%" PRIu64, cl.seq);
+    return; /* a Room always sends its result: a bug, not a retry */
+  }
+  memcpy(&res, msg->buf->data, sizeof(res));
+  res.reason[sizeof(res.reason) - 1] = '\0';
+  res.winner[sizeof(res.winner) - 1] = '\0';
+  char room[32], s1[16], s2[16], at[24];
   game__room_id(c->g, cl.seq, room, sizeof(room));
+  snprintf(s1, sizeof(s1), "%" PRId32, res.p1_score);
+  snprintf(s2, sizeof(s2), "%" PRId32, res.p2_score);
+  snprintf(at, sizeof(at), "%" PRId64, res.finished_at_s);
   request_t rq = {.kind = REQ_CLAIM, .reply_to = msg->from, .seq = cl.seq};
-  const char *args[] = {room, c->epoch};
-  if (up(c) && eval(c, &rq, LUA_CLAIM, 2, args) == RT_OK)
+  const char *args[] = {room, c->epoch, res.reason, res.winner, s1, s2, at};
+  if (up(c) && eval(c, &rq, LUA_CLAIM, 7, args) == RT_OK)
     return;
   /* Redis cannot say: the room asks again. Storing on the strength of our
    * own clock (the lease "still holds") raced a reaper: nobody else may
@@ -831,6 +884,22 @@ static void on_claim(cluster_t *c, const rt_msg_t *msg) {
    * after it did, and the players would see a result the Store does not
    * hold (the swarm's seed 127 of the first cluster swarm). */
   answer_claim(c, msg->from, cl.seq, GAME_CL_CLAIM_RETRY);
+}
+
+/* A room's claimed result is in its Store: Redis need keep it no more. Not
+ * up, the note is dropped; the record then waits, a day at most, and
+ * should this incarnation die, its reaper stores the same row again,
+ * which changes nothing. */
+static void on_finished(cluster_t *c, const rt_msg_t *msg) {
+  game_cl_claim_t cl;
+  RT_MSG_GET(msg, game_cl_claim_t, &cl);
+  if (!up(c))
+    return;
+  char room[32];
+  game__room_id(c->g, cl.seq, room, sizeof(room));
+  const char *args[] = {room};
+  request_t rq = {.kind = REQ_FINISHED};
+  (void)eval(c, &rq, LUA_FINISHED, 1, args);
 }
 
 static void on_recorded(cluster_t *c, const rt_msg_t *msg) {
@@ -895,6 +964,7 @@ static void cluster_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_CL_UNQUEUE: on_unqueue(c, msg); break;
   case GAME_TAG_CL_LOOKUP: on_lookup(c, msg); break;
   case GAME_TAG_CL_CLAIM: on_claim(c, msg); break;
+  case GAME_TAG_CL_FINISHED: on_finished(c, msg); break;
   case GAME_TAG_STORE_RECORDED: on_recorded(c, msg); break;
   case GAME_TAG_TIMER_CL_CONNECT: connect_now(c); break;
   case GAME_TAG_TIMER_CL_RENEW:
@@ -998,6 +1068,7 @@ game_cluster_step_t game_cluster_step_of(const char *script, size_t len) {
       {LUA_LOOKUP, sizeof(LUA_LOOKUP) - 1, GAME_CLUSTER_STEP_LOOKUP},
       {LUA_CLAIM, sizeof(LUA_CLAIM) - 1, GAME_CLUSTER_STEP_CLAIM},
       {LUA_STORED, sizeof(LUA_STORED) - 1, GAME_CLUSTER_STEP_STORED},
+      {LUA_FINISHED, sizeof(LUA_FINISHED) - 1, GAME_CLUSTER_STEP_FINISHED},
   };
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
     if (len == steps[i].len && memcmp(script, steps[i].text, len) == 0)

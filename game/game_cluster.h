@@ -19,11 +19,14 @@
  *   epochs      the incarnations to watch; every renew reaps the lapsed
  *   queue       the tickets, oldest first (a sorted set by arrival)
  *   ticket:P    P's ticket: its incarnation and name; tickets:E indexes them
- *   room:R      a room: owner incarnation, players, names; rooms:E lists
- *               E's rooms, so that whoever reaps E ends them (below)
+ *   room:R      a room: owner incarnation, players, names, and once its
+ *               owner claims the end, the result it stores; rooms:E
+ *               lists E's rooms, so that whoever reaps E ends them, or
+ *               stores the result E claimed but held no row of (below)
  *   presence:P  the room P plays in, for a reconnect anywhere
- *   end:R       "done" (the owner stored the result) or "lost" (its owner
- *               died): whoever sets it first decides, so a game ends once
+ *   end:R       "done" (the owner claimed the end: its result stands) or
+ *               "lost" (its owner died): whoever sets it first decides,
+ *               so a game ends once
  *   inbox:E     notes for E: a ticket of E's was matched elsewhere (MOVE its
  *               player), or taken by a JOIN on another instance
  *
@@ -35,9 +38,12 @@
  *      instance that reaps a lapsed owner (every renew looks), or a
  *      reconnect that finds the owner's lease lapsed, sets it to "lost"
  *      first, marking the owner dead, and stores the game server_lost.
- *      So a game is stored by its owner or as server_lost, never both; a
- *      fenced owner (its renew finds dead:E) stores nothing and closes its
- *      players.
+ *      So a game is stored with its owner's result or as server_lost,
+ *      never both; a fenced owner (its renew finds dead:E) stores nothing
+ *      and closes its players. The claim keeps the owner's result in
+ *      Redis until the owner's Store holds the row (FINISHED): an owner
+ *      that dies in between has its reaper store that result, the same
+ *      row (the Store keeps a room's first), so no claimed game is lost.
  *  (3) While Redis is unreachable no ticket is taken (JOIN_QUEUE answers
  *      matchmaking_unavailable), rooms play on, and a room that ends waits
  *      to claim its end; Redis back, all resumes. Once the lease has lapsed
@@ -106,6 +112,8 @@ typedef struct game_cluster_stats {
   uint64_t matches_cross;  /* one of them on another instance */
   uint64_t tickets_purged; /* dead instances' tickets removed */
   uint64_t server_lost;    /* games found lost, stored server_lost */
+  uint64_t claims_stored;  /* games a dead owner claimed the end of but had
+                              no row for, stored with its claimed result */
   uint64_t unavailable;    /* JOINs Redis could not take */
   uint64_t data_lost;      /* times Redis came back without our lease */
   uint32_t up;             /* 1 while Redis answers */
@@ -135,6 +143,7 @@ typedef enum game_cluster_step {
   GAME_CLUSTER_STEP_LOOKUP,
   GAME_CLUSTER_STEP_CLAIM,
   GAME_CLUSTER_STEP_STORED,
+  GAME_CLUSTER_STEP_FINISHED,
 } game_cluster_step_t;
 
 game_cluster_step_t game_cluster_step_of(const char *script, size_t len);

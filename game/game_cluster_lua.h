@@ -17,13 +17,18 @@
  * in it now. Else: renew my lease unless I was declared dead, then
  * reap every watched incarnation whose lease lapsed: mark it dead, purge
  * its tickets and its inbox, and end each of its rooms that had not ended
- * (end:R "lost"), each then awaiting a server_lost row (oc:unstored, its
- * record kept a day): every renew returns up to 16 of those, whoever reaped
- * them, until one instance's STORED says its Store holds the row. So a
- * reply lost with its connection loses no game (nobody else might store
- * it: both players may never come back); a row stored twice is one row. Returns
+ * (end:R "lost"). Each of those, and each whose end it had claimed but
+ * whose row it had not said was in (FINISHED), then awaits its row
+ * (oc:unstored, its record kept a day): every renew returns up to 16 of
+ * those, whoever reaped them, until one instance's STORED says its Store
+ * holds the row. So a reply lost with its connection loses no game
+ * (nobody else might store it: both players may never come back), nor
+ * does an owner that dies between its claim and its row; a row stored
+ * twice is one row (the same result, whoever writes it). Returns
  *   {1 renewed | 0 fenced | 2 data lost, tickets purged, then per game
- *    awaiting its row: room, p1, n1, p2, n2} */
+ *    awaiting its row: room, p1, n1, p2, n2, and the owner's claimed
+ *    reason, winner, p1's score, p2's score, finished at (unix s), each
+ *    '' for a game lost} */
 static const char LUA_RENEW[] =
     "local me = ARGV[1]\n"
     "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return {0, 0} end\n"
@@ -45,10 +50,10 @@ static const char LUA_RENEW[] =
     "      end\n"
     "    end\n"
     "    for _, r in ipairs(redis.call('SMEMBERS', 'oc:rooms:' .. e)) do\n"
-    "      local rec = redis.call('HMGET', 'oc:room:' .. r, 'p1', 'n1', 'p2', "
-    "'n2')\n"
-    "      if rec[1] and redis.call('SET', 'oc:end:' .. r, 'lost', 'NX', 'EX',\n"
-    "                               86400) then\n"
+    "      local k = 'oc:end:' .. r\n"
+    "      if redis.call('EXISTS', 'oc:room:' .. r) == 1 and\n"
+    "         (redis.call('SET', k, 'lost', 'NX', 'EX', 86400) or\n"
+    "          redis.call('GET', k) == 'done') then\n"
     "        redis.call('ZADD', 'oc:unstored', redis.call('INCR', 'oc:useq'), r)\n"
     "        redis.call('PEXPIRE', 'oc:room:' .. r, 86400000)\n"
     "      end\n"
@@ -60,11 +65,11 @@ static const char LUA_RENEW[] =
     "end\n"
     "for _, r in ipairs(redis.call('ZRANGE', 'oc:unstored', 0, 15)) do\n"
     "  local rec = redis.call('HMGET', 'oc:room:' .. r, 'p1', 'n1', 'p2', "
-    "'n2')\n"
+    "'n2',\n"
+    "                         'reason', 'winner', 's1', 's2', 'at')\n"
     "  if rec[1] then\n"
-    "    for _, v in ipairs({r, rec[1], rec[2], rec[3], rec[4]}) do\n"
-    "      out[#out + 1] = v\n"
-    "    end\n"
+    "    out[#out + 1] = r\n"
+    "    for i = 1, 9 do out[#out + 1] = rec[i] or '' end\n"
     "  else\n"
     "    redis.call('ZREM', 'oc:unstored', r)\n"
     "  end\n"
@@ -191,19 +196,24 @@ static const char LUA_LOOKUP[] =
     "redis.call('DEL', 'oc:presence:' .. p)\n"
     "return {'lost', r, rec[2], rec[3], rec[4], rec[5]}\n";
 
-/* ARGV: room. A server_lost row for the room is in the Store: it awaits
- * no more, and its record lives ten more minutes (a lookup then still
- * tells a player the game was lost). */
+/* ARGV: room. The room's row is in the Store (a server_lost one, or its
+ * dead owner's claimed result): it awaits no more, and its record lives
+ * ten more minutes (a lookup then still tells a player the game was
+ * lost). */
 static const char LUA_STORED[] =
     "if redis.call('ZREM', 'oc:unstored', ARGV[1]) == 1 then\n"
     "  redis.call('PEXPIRE', 'oc:room:' .. ARGV[1], 600000)\n"
     "end\n"
     "return 1\n";
 
-/* ARGV: room, me. The owner ends its room: 'done' when the end is its to
- * record (set now, or by an earlier claim), 'lost' when the game was
- * declared lost or I am dead. A room that was never in Redis (both
- * players here) is claimed all the same. */
+/* ARGV: room, me, and the result the owner will store: reason, winner,
+ * p1's score, p2's score, finished at (unix s). The owner ends its room:
+ * 'done' when the end is its to record (set now, or by an earlier claim),
+ * 'lost' when the game was declared lost or I am dead. A claim won keeps
+ * the result in the room's record (a day), and the room among mine, until
+ * FINISHED says the owner's Store holds the row: were the owner to die
+ * first, its reaper stores that result (LUA_RENEW). A room that was never
+ * in Redis, or whose record is gone, is claimed all the same. */
 static const char LUA_CLAIM[] =
     "local r, me = ARGV[1], ARGV[2]\n"
     "if redis.call('EXISTS', 'oc:dead:' .. me) == 1 then return 'lost' end\n"
@@ -215,8 +225,27 @@ static const char LUA_CLAIM[] =
     "    redis.call('DEL', 'oc:presence:' .. p)\n"
     "  end\n"
     "end\n"
-    "redis.call('DEL', 'oc:room:' .. r)\n"
-    "redis.call('SREM', 'oc:rooms:' .. me, r)\n"
+    "if redis.call('EXISTS', 'oc:room:' .. r) == 1 then\n"
+    "  redis.call('HSET', 'oc:room:' .. r, 'reason', ARGV[3], 'winner', "
+    "ARGV[4],\n"
+    "             's1', ARGV[5], 's2', ARGV[6], 'at', ARGV[7])\n"
+    "  redis.call('PEXPIRE', 'oc:room:' .. r, 86400000)\n"
+    "else\n"
+    "  redis.call('SREM', 'oc:rooms:' .. me, r)\n"
+    "end\n"
     "return 'done'\n";
+
+/* ARGV: room. The owner's Store holds the row of the end it claimed: the
+ * room's record, and its place among its owner's rooms and (had the owner
+ * been reaped meanwhile) the unstored, go. Returns 1, or 0 when the end
+ * is not a claimed one (Redis lost it since). */
+static const char LUA_FINISHED[] =
+    "local r = ARGV[1]\n"
+    "if redis.call('GET', 'oc:end:' .. r) ~= 'done' then return 0 end\n"
+    "local e = redis.call('HGET', 'oc:room:' .. r, 'e')\n"
+    "if e then redis.call('SREM', 'oc:rooms:' .. e, r) end\n"
+    "redis.call('DEL', 'oc:room:' .. r)\n"
+    "redis.call('ZREM', 'oc:unstored', r)\n"
+    "return 1\n";
 
 #endif

@@ -80,7 +80,8 @@ enum {
   GAME_TAG_CL_JOIN,        /* Manager -> Cluster: buf game_cl_player_t */
   GAME_TAG_CL_UNQUEUE,     /* Manager -> Cluster: buf game_cl_player_t */
   GAME_TAG_CL_LOOKUP,      /* Manager -> Cluster: buf game_cl_player_t */
-  GAME_TAG_CL_CLAIM,       /* Room -> Cluster: game_cl_claim_t */
+  GAME_TAG_CL_CLAIM,       /* Room -> Cluster: game_cl_claim_t; buf
+                              game_result_t, the result it would store */
   GAME_TAG_CL_CLAIMED,     /* Cluster -> Room: game_cl_claim_t */
   GAME_TAG_CL_MATCHED,     /* Cluster -> Manager: buf game_cl_match_t */
   GAME_TAG_CL_MOVE,        /* Cluster -> Manager: buf game_cl_move_t */
@@ -97,13 +98,15 @@ enum {
   GAME_TAG_TIMER_CL_RENEW,
   GAME_TAG_TIMER_CL_POLL,
   GAME_TAG_TIMER_CL_CLAIM,
-  GAME_TAG_CL_RESET,  /* Cluster -> Manager: Redis lost its data (a restart
-                         without it) while this incarnation was up */
-  GAME_TAG_LOST_HERE, /* Manager -> Room: end server_lost, stored here */
-  GAME_TAG_CL_LEASE,  /* Cluster -> Manager: buf rt_time_ns, the instant this
-                         incarnation's lease lapses by this instance's clock */
-  GAME_TAG_NOT_NOW,   /* Manager -> Client: close 1013 (try again later),
-                         no kick: this owner cannot vouch for its game */
+  GAME_TAG_CL_RESET,    /* Cluster -> Manager: Redis lost its data (a restart
+                           without it) while this incarnation was up */
+  GAME_TAG_LOST_HERE,   /* Manager -> Room: end server_lost, stored here */
+  GAME_TAG_CL_LEASE,    /* Cluster -> Manager: buf rt_time_ns, the instant this
+                           incarnation's lease lapses by this instance's clock */
+  GAME_TAG_NOT_NOW,     /* Manager -> Client: close 1013 (try again later),
+                           no kick: this owner cannot vouch for its game */
+  GAME_TAG_CL_FINISHED, /* Room -> Cluster: game_cl_claim_t, the result its
+                           claim won is in the Store: Redis may forget it */
 };
 
 /* ---- The cluster's messages ---------------------------------------------- */
@@ -244,6 +247,8 @@ int game__client_check(const game_t *g, const void *client, bool quiescent,
 bool game__room_detached(const void *room);
 /* A live room's id ("roomId", the Store's key). */
 const char *game__room_public_id(const void *room);
+/* A live room's result, once it has ended (1; else 0). */
+int game__room_result(const void *room, game_result_t *out);
 /* The two player ids seated in a live room. */
 void game__room_seats(const void *room, const char **p1, const char **p2);
 

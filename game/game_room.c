@@ -190,13 +190,26 @@ static void send_record(room_t *r) {
 
 #define CLAIM_RETRY_NS RT_NS_PER_S
 
+/* The claim carries the result: Redis keeps it until the row is in, so a
+ * reaper can store it should this instance die first (LUA_CLAIM). */
 static void send_claim(room_t *r) {
   r->claiming = true;
   game_cl_claim_t cl = {.seq = r->seq};
   rt_msg_t m = RT_MSG_OF(GAME_TAG_CL_CLAIM, &cl);
-  if (rt_send(room_world(r), r->g->cluster, &m) < 0)
+  m.buf = rt_buf_copy(&r->result, sizeof(r->result));
+  if (m.buf == NULL || rt_send(room_world(r), r->g->cluster, &m) < 0) {
+    rt_buf_unref(m.buf);
     start_timer(r, &r->claim_timer, CLAIM_RETRY_NS, 0, GAME_TAG_TIMER_CL_CLAIM,
                 0);
+  }
+}
+
+/* The claimed result's row is in: Redis may forget it (LUA_FINISHED). A
+ * note the Cluster cannot take costs a reaper's harmless second write. */
+static void send_finished(room_t *r) {
+  game_cl_claim_t cl = {.seq = r->seq};
+  rt_msg_t m = RT_MSG_OF(GAME_TAG_CL_FINISHED, &cl);
+  (void)rt_send(room_world(r), r->g->cluster, &m);
 }
 
 static void complete(room_t *r);
@@ -364,6 +377,8 @@ static void on_recorded(room_t *r, const rt_msg_t *msg) {
     return; /* a duplicate acknowledgement of a resent record */
   r->recorded = true;
   cancel(r, &r->resend_timer);
+  if (r->g->cluster != 0 && strcmp(r->result.reason, "server_lost") != 0)
+    send_finished(r);
   complete(r);
 }
 
@@ -688,6 +703,14 @@ bool game__room_detached(const void *room) {
 
 const char *game__room_public_id(const void *room) {
   return ((const room_t *)room)->room_id;
+}
+
+int game__room_result(const void *room, game_result_t *out) {
+  const room_t *r = room;
+  if (r->phase != PHASE_FINISHING)
+    return 0;
+  *out = r->result;
+  return 1;
 }
 
 void game__room_seats(const void *room, const char **p1, const char **p2) {

@@ -335,6 +335,7 @@ typedef struct simrun_summary {
   uint32_t instances;
   uint64_t crashes, pauses, redis_restarts, partitions;
   uint64_t moves_seen, matches_cross, fenced, tickets_purged, server_lost;
+  uint64_t claims_stored;   /* games a dead owner claimed, stored for it */
   uint64_t matches_checked; /* (C7) matches whose leases were checked */
   uint64_t redis_digest; /* the model's data at the end (in hash) */
   /* Games a crash took whose record Redis lost (a restart without data),

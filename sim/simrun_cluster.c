@@ -12,9 +12,10 @@
  *       incarnation holds a live lease and is not marked dead. A paused or
  *       fenced owner may still hold a seat: it may not act on it (C3).
  *  (C2) Nobody is matched with himself (simrun_records.c, at GAME_START).
- *  (C3) A game whose owner crashed with it running ends stored, and as
- *       server_lost unless its owner had stored it before: checked at L1
- *       for every room a crash took (nothing lost, never a win).
+ *  (C3) A game whose owner crashed with it running ends stored: with the
+ *       result its owner had claimed (end:R "done") if it had, else as
+ *       server_lost: checked at L1 for every room a crash took, field by
+ *       field (nothing lost, never a win nobody claimed).
  *  (C4) Every GAME_OVER a player sees is the shared Store's row, stored
  *       once (simrun_checks.c, as for one process, over the one Store).
  *  (C5) A game running on an instance that holds a live lease is one Redis
@@ -256,9 +257,13 @@ static bool was_flushed(const simrun_t *run, const char *room) {
   return false;
 }
 
+static bool end_claimed(simrun_t *run, const char *room);
+
 /* The rooms a crash takes, for (C3): those not stored yet. One whose
  * Redis record a restart without data took, while its owner, not told yet
- * (paused, say), ran it, is known nowhere now: forgotten, counted. */
+ * (paused, say), ran it, is known nowhere now: forgotten, counted. One
+ * whose end its owner had claimed must be stored with the owner's result
+ * (its reaper stores it, game_cluster.h (2)); any other, server_lost. */
 static void note_lost_rooms(simrun_t *run, const simrun_inst_t *in) {
   uint32_t n = 0;
   uint64_t *ids = game_live_rooms(in->server.game, &n);
@@ -275,9 +280,14 @@ static void note_lost_rooms(simrun_t *run, const simrun_inst_t *in) {
     if (run->lost_rooms_len == SIMRUN_LOST_ROOMS_MAX)
       break; /* enough to check; more would only cost memory */
     if (run->lost_rooms == NULL &&
-        (run->lost_rooms = calloc(SIMRUN_LOST_ROOMS_MAX, 32)) == NULL)
+        (run->lost_rooms =
+             calloc(SIMRUN_LOST_ROOMS_MAX, sizeof(*run->lost_rooms))) == NULL)
       break;
-    snprintf(run->lost_rooms[run->lost_rooms_len++], 32, "%s", room);
+    simrun_lost_room_t *l = &run->lost_rooms[run->lost_rooms_len++];
+    memset(l, 0, sizeof(*l));
+    snprintf(l->room, sizeof(l->room), "%s", room);
+    l->claimed = end_claimed(run, room) &&
+                 game_room_result(in->server.game, ids[k], &l->result) == 1;
   }
   if (n > 0)
     run->sum.cov[SIMRUN_COV_OWNER_CRASH]++;
@@ -355,8 +365,9 @@ static void forget_lost_rooms(simrun_t *run) {
   uint32_t kept = 0;
   for (uint32_t k = 0; k < run->lost_rooms_len; k++) {
     game_result_t row;
-    if (game_store_find_game(simrun__store(run), run->lost_rooms[k], &row) == 1)
-      memmove(run->lost_rooms[kept++], run->lost_rooms[k], 32);
+    if (game_store_find_game(simrun__store(run), run->lost_rooms[k].room,
+                             &row) == 1)
+      run->lost_rooms[kept++] = run->lost_rooms[k];
     else
       run->sum.rooms_forgotten++;
   }
@@ -629,17 +640,21 @@ static bool model_exists(simrun_t *run, const char *key) {
                         sizeof(v)) != 0;
 }
 
-/* (C6) A game stored with a result (not server_lost) was claimed by its
- * owner: Redis holds end:R "done". Unknowable once Redis lost its data
- * during the run (then true). */
-bool simrun__end_claimed(simrun_t *run, const char *room) {
-  if (!run->cluster || run->redis_flushes > 0)
-    return true;
+/* Redis holds end:R "done": the room's owner claimed its end. */
+static bool end_claimed(simrun_t *run, const char *room) {
   char key[64], end[16];
   snprintf(key, sizeof(key), "oc:end:%s", room);
   return sim_redis_peek(run->redis, key, NULL, simrun__now(run), end,
                         sizeof(end)) == 1 &&
          strcmp(end, "done") == 0;
+}
+
+/* (C6) A game stored with a result (not server_lost) was claimed by its
+ * owner. Unknowable once Redis lost its data during the run (then true). */
+bool simrun__end_claimed(simrun_t *run, const char *room) {
+  if (!run->cluster || run->redis_flushes > 0)
+    return true;
+  return end_claimed(run, room);
 }
 
 /* The instance's incarnation holds a live lease and is not marked dead. */
@@ -819,22 +834,40 @@ int simrun__cluster_check(simrun_t *run) {
   return run->failed ? -1 : 0;
 }
 
-/* (C3) at L1: every room a crash took is stored, as server_lost. */
+/* (C3) at L1: every room a crash took is stored: with the result its
+ * owner had claimed, else as server_lost. */
 void simrun__check_lost_rooms(simrun_t *run) {
   for (uint32_t k = 0; k < run->lost_rooms_len && !run->failed; k++) {
+    const simrun_lost_room_t *l = &run->lost_rooms[k];
     game_result_t row;
-    int found =
-        game_store_find_game(simrun__store(run), run->lost_rooms[k], &row);
-    if (found != 1)
+    int found = game_store_find_game(simrun__store(run), l->room, &row);
+    if (found != 1) {
       simrun__fail(run,
                    "cluster: %s was running when its owner crashed and is "
                    "not stored at L1",
-                   run->lost_rooms[k]);
-    else if (strcmp(row.reason, "server_lost") != 0)
+                   l->room);
+      continue;
+    }
+    const game_result_t *want = &l->result;
+    if (!l->claimed && strcmp(row.reason, "server_lost") != 0)
       simrun__fail(run,
                    "cluster: %s was running when its owner crashed, and is "
                    "stored as %s (winner %s), not server_lost",
-                   run->lost_rooms[k], row.reason, row.winner);
+                   l->room, row.reason, row.winner);
+    else if (l->claimed && (strcmp(row.reason, want->reason) != 0 ||
+                            strcmp(row.winner, want->winner) != 0 ||
+                            row.p1_score != want->p1_score ||
+                            row.p2_score != want->p2_score ||
+                            row.finished_at_s != want->finished_at_s ||
+                            strcmp(row.p1_id, want->p1_id) != 0 ||
+                            strcmp(row.p2_id, want->p2_id) != 0))
+      simrun__fail(run,
+                   "cluster: %s, whose owner crashed after claiming its end "
+                   "(%s, winner %s, %d:%d), is stored as %s (winner %s, "
+                   "%d:%d)",
+                   l->room, want->reason, want->winner, want->p1_score,
+                   want->p2_score, row.reason, row.winner, row.p1_score,
+                   row.p2_score);
   }
 }
 
@@ -859,6 +892,7 @@ void simrun__cluster_counts(const simrun_t *run, simrun_summary_t *out) {
     out->fenced += cs.fenced;
     out->tickets_purged += cs.tickets_purged;
     out->server_lost += cs.server_lost;
+    out->claims_stored += cs.claims_stored;
   }
   out->cov[SIMRUN_COV_CROSS_MATCH] = out->matches_cross;
   out->cov[SIMRUN_COV_STALE_FENCED] = out->fenced;

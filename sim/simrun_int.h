@@ -187,6 +187,13 @@ typedef struct simrun_inst {
  * more fails, saying so (a 120 s run with every fault meets a few dozen). */
 #define SIMRUN_EPOCHS_MAX 1024u
 #define SIMRUN_EPOCH_MAX 72u /* GAME_CLUSTER_ID_MAX + "/<8 hex>", NUL */
+/* (C3) A room a crash took, not stored then, and the row L1 must find:
+ * server_lost, or the result its owner had claimed (end:R "done"). */
+typedef struct simrun_lost_room {
+  char room[32];
+  bool claimed;
+  game_result_t result; /* when claimed: the owner's */
+} simrun_lost_room_t;
 typedef struct simrun_epoch {
   char e[SIMRUN_EPOCH_MAX];
   size_t len;       /* of e */
@@ -225,7 +232,7 @@ struct simrun {
   struct simrun_seat *c1_set;
   uint32_t c1_mask, c1_len;
   uint32_t epochs_len;
-  char (*lost_rooms)[32]; /* (C3) rooms crashes took, not stored then */
+  simrun_lost_room_t *lost_rooms; /* (C3) SIMRUN_LOST_ROOMS_MAX */
   uint32_t lost_rooms_len;
   /* (C3) rooms running when Redis came back without its data: the Redis
    * record of each is gone, and its owner alone knows it until its next

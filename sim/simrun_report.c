@@ -275,16 +275,18 @@ static void text_store_faults(FILE *out, const simrun_summary_t *s) {
     fprintf(out, " %s=%" PRIu64, simrun_cov_name((simrun_cov_t)i), s->cov[i]);
   fputc('\n', out);
   if (s->instances >= 2)
-    fprintf(
-        out,
-        "cluster: instances=%u crashes=%" PRIu64 " pauses=%" PRIu64
-        " redis_restarts=%" PRIu64 " partitions=%" PRIu64 " moves_seen=%" PRIu64
-        " matches_cross=%" PRIu64 " matches_checked=%" PRIu64 " fenced=%" PRIu64
-        " tickets_purged=%" PRIu64 " server_lost=%" PRIu64
-        " rooms_forgotten=%" PRIu64 " redis_digest=%016" PRIx64 "\n",
-        s->instances, s->crashes, s->pauses, s->redis_restarts, s->partitions,
-        s->moves_seen, s->matches_cross, s->matches_checked, s->fenced,
-        s->tickets_purged, s->server_lost, s->rooms_forgotten, s->redis_digest);
+    fprintf(out,
+            "cluster: instances=%u crashes=%" PRIu64 " pauses=%" PRIu64
+            " redis_restarts=%" PRIu64 " partitions=%" PRIu64
+            " moves_seen=%" PRIu64 " matches_cross=%" PRIu64
+            " matches_checked=%" PRIu64 " fenced=%" PRIu64
+            " tickets_purged=%" PRIu64 " server_lost=%" PRIu64
+            " claims_stored=%" PRIu64 " rooms_forgotten=%" PRIu64
+            " redis_digest=%016" PRIx64 "\n",
+            s->instances, s->crashes, s->pauses, s->redis_restarts,
+            s->partitions, s->moves_seen, s->matches_cross, s->matches_checked,
+            s->fenced, s->tickets_purged, s->server_lost, s->claims_stored,
+            s->rooms_forgotten, s->redis_digest);
 }
 
 /* The verdict: the checks, the first failure, how to reproduce it, and
@@ -444,12 +446,13 @@ static void json_store_faults(FILE *out, const simrun_summary_t *s) {
             ",\"partitions\":%" PRIu64 ",\"moves_seen\":%" PRIu64
             ",\"matches_cross\":%" PRIu64 ",\"matches_checked\":%" PRIu64
             ",\"fenced\":%" PRIu64 ",\"tickets_purged\":%" PRIu64
-            ",\"server_lost\":%" PRIu64 ",\"rooms_forgotten\":%" PRIu64
-            ",\"redis_digest\":\"%016" PRIx64 "\"}",
+            ",\"server_lost\":%" PRIu64 ",\"claims_stored\":%" PRIu64
+            ",\"rooms_forgotten\":%" PRIu64 ",\"redis_digest\":\"%016" PRIx64
+            "\"}",
             s->instances, s->crashes, s->pauses, s->redis_restarts,
             s->partitions, s->moves_seen, s->matches_cross, s->matches_checked,
-            s->fenced, s->tickets_purged, s->server_lost, s->rooms_forgotten,
-            s->redis_digest);
+            s->fenced, s->tickets_purged, s->server_lost, s->claims_stored,
+            s->rooms_forgotten, s->redis_digest);
 }
 
 /* "checks" .. "hash": the verdict. */

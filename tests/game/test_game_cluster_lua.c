@@ -96,6 +96,12 @@ static redisReply *join(const char *p, const char *me, const char *room) {
   return eval(LUA_MATCH, p, "name", me, room, "60000", "64", NULL);
 }
 
+/* The owner me claims room's end, with the result it will store: x won
+ * 12:9 on time (every room here seats x or u first). */
+static redisReply *claim(const char *room, const char *me) {
+  return eval(LUA_CLAIM, room, me, "time", "x", "12", "9", "1700000000", NULL);
+}
+
 /* ---- Leases -------------------------------------------------------------- */
 
 Test(cluster_lua, renew_sets_the_lease_until_declared_dead) {
@@ -271,7 +277,7 @@ Test(cluster_lua, a_dead_owners_game_is_lost_once_and_the_owner_fenced) {
   cr_assert_str_eq(el(r, 0), "lost");
   freeReplyObject(r);
   /* b wakes: its claim loses, its renew finds it dead. */
-  r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  r = claim("r-2", "b/1");
   cr_assert_str_eq(r->str, "lost");
   freeReplyObject(r);
   r = eval(LUA_RENEW, "b/1", "ws://b/ws", "3000", NULL);
@@ -281,16 +287,31 @@ Test(cluster_lua, a_dead_owners_game_is_lost_once_and_the_owner_fenced) {
 
 Test(cluster_lua, the_owners_claim_ends_the_game_once) {
   cross_game();
-  redisReply *r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  redisReply *r = claim("r-2", "b/1");
   cr_assert_str_eq(r->str, "done");
   freeReplyObject(r);
   cr_assert_str_eq(Q("GET oc:end:r-2"), "done");
   cr_assert_str_eq(Q("EXISTS oc:presence:x"), "0");
-  cr_assert_str_eq(Q("EXISTS oc:room:r-2"), "0");
+  cr_assert_str_eq(Q("EXISTS oc:presence:y"), "0");
+  /* The result is kept, a day, until the owner's row is in. */
+  cr_assert_str_eq(Q("HGET oc:room:r-2 reason"), "time");
+  cr_assert_str_eq(Q("HGET oc:room:r-2 winner"), "x");
+  cr_assert_str_eq(Q("HGET oc:room:r-2 s1"), "12");
+  cr_assert_str_eq(Q("HGET oc:room:r-2 s2"), "9");
+  cr_assert_str_eq(Q("HGET oc:room:r-2 at"), "1700000000");
+  long long ttl = atoll(Q("PTTL oc:room:r-2"));
+  cr_assert(ttl > 86000000 && ttl <= 86400000, "kept a day: %lld", ttl);
+  cr_assert_str_eq(Q("SISMEMBER oc:rooms:b/1 r-2"), "1");
   /* A claim sent again (the reply was lost) is still the owner's. */
-  r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  r = claim("r-2", "b/1");
   cr_assert_str_eq(r->str, "done");
   freeReplyObject(r);
+  /* The row is in: Redis forgets the room. */
+  r = eval(LUA_FINISHED, "r-2", NULL);
+  cr_assert_eq(r->integer, 1);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:room:r-2"), "0");
+  cr_assert_str_eq(Q("SISMEMBER oc:rooms:b/1 r-2"), "0");
   /* The owner dying after the end changes nothing: nothing to lose. */
   Q("DEL oc:lease:b/1");
   r = eval(LUA_LOOKUP, "x", "a/1", NULL);
@@ -302,7 +323,7 @@ Test(cluster_lua, the_owners_claim_ends_the_game_once) {
 Test(cluster_lua, a_fenced_owner_claims_nothing) {
   cross_game();
   Q("SET oc:dead:b/1 1");
-  redisReply *r = eval(LUA_CLAIM, "r-2", "b/1", NULL);
+  redisReply *r = claim("r-2", "b/1");
   cr_assert_str_eq(r->str, "lost");
   freeReplyObject(r);
   cr_assert_str_eq(Q("EXISTS oc:end:r-2"), "0");
@@ -312,15 +333,18 @@ Test(cluster_lua, the_reaper_ends_a_dead_owners_games_once) {
   cross_game();                                        /* b owns r-2 (x, y) */
   freeReplyObject(join("u", "b/1", "r-3"));            /* queued on b */
   freeReplyObject(join("v", "b/1", "r-4"));            /* b owns r-4 (u, v) */
-  redisReply *r = eval(LUA_CLAIM, "r-4", "b/1", NULL); /* r-4 ended */
+  redisReply *r = claim("r-4", "b/1");                 /* r-4 ended ... */
   freeReplyObject(r);
+  freeReplyObject(eval(LUA_FINISHED, "r-4", NULL)); /* ... and is stored */
   Q("DEL oc:lease:b/1");
   r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
   cr_assert_eq(eli(r, 0), 1);
-  cr_assert_eq(r->elements, 7, "one game to store: r-2, not the ended r-4");
+  cr_assert_eq(r->elements, 12, "one game to store: r-2, not the ended r-4");
   cr_assert_str_eq(el(r, 2), "r-2");
   cr_assert_str_eq(el(r, 3), "x");
   cr_assert_str_eq(el(r, 5), "y");
+  for (size_t i = 7; i < 12; i++)
+    cr_assert_str_eq(el(r, i), "", "a lost game has no result: %zu", i);
   freeReplyObject(r);
   cr_assert_str_eq(Q("GET oc:end:r-2"), "lost");
   cr_assert_str_eq(Q("GET oc:end:r-4"), "done");
@@ -330,7 +354,7 @@ Test(cluster_lua, the_reaper_ends_a_dead_owners_games_once) {
    * any instance, until one's STORED says its Store holds the row. */
   renew("b/2", "ws://b/ws");
   r = eval(LUA_RENEW, "b/2", "ws://b/ws", "3000", NULL);
-  cr_assert_eq(r->elements, 7, "still awaiting its row");
+  cr_assert_eq(r->elements, 12, "still awaiting its row");
   cr_assert_str_eq(el(r, 2), "r-2");
   freeReplyObject(r);
   r = eval(LUA_STORED, "r-2", NULL);
@@ -344,6 +368,62 @@ Test(cluster_lua, the_reaper_ends_a_dead_owners_games_once) {
   r = eval(LUA_LOOKUP, "x", "a/1", NULL);
   cr_assert_str_eq(el(r, 0), "lost");
   freeReplyObject(r);
+}
+
+Test(cluster_lua, a_claimed_game_whose_owner_dies_before_its_row_is_stored_so) {
+  /* The swarm's seed 14204: b claimed r-2's end, its Store had not
+   * written the row, and b crashed. The reaper stores b's result. */
+  cross_game();
+  redisReply *r = claim("r-2", "b/1");
+  cr_assert_str_eq(r->str, "done");
+  freeReplyObject(r);
+  Q("DEL oc:lease:b/1");
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(eli(r, 0), 1);
+  cr_assert_eq(r->elements, 12, "r-2 awaits its row");
+  const char *want[] = {"r-2",  "x", "name", "y", "name",
+                        "time", "x", "12",   "9", "1700000000"};
+  for (size_t i = 0; i < 10; i++)
+    cr_assert_str_eq(el(r, 2 + i), want[i], "field %zu", i);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("GET oc:end:r-2"), "done", "still the owner's end");
+  cr_assert_str_eq(Q("EXISTS oc:dead:b/1"), "1");
+  /* Returned until stored; a player back hears no game (it is over). */
+  r = eval(LUA_LOOKUP, "x", "a/1", "ws://a/ws", NULL);
+  cr_assert_str_eq(el(r, 0), "none");
+  freeReplyObject(r);
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(r->elements, 12);
+  freeReplyObject(r);
+  freeReplyObject(eval(LUA_STORED, "r-2", NULL));
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(r->elements, 2, "stored: returned no more");
+  freeReplyObject(r);
+}
+
+Test(cluster_lua, finished_forgets_a_claimed_room_even_once_reaped) {
+  /* b was reaped (cut off) while its Store wrote the row; its FINISHED
+   * then lands: nobody need store the row again. */
+  cross_game();
+  freeReplyObject(claim("r-2", "b/1"));
+  Q("DEL oc:lease:b/1");
+  redisReply *r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(r->elements, 12);
+  freeReplyObject(r);
+  r = eval(LUA_FINISHED, "r-2", NULL);
+  cr_assert_eq(r->integer, 1);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("ZCARD oc:unstored"), "0");
+  cr_assert_str_eq(Q("EXISTS oc:room:r-2"), "0");
+  /* Not a claimed end (lost, or unknown): FINISHED touches nothing. */
+  renew("c/1", "ws://c/ws");
+  freeReplyObject(join("p", "c/1", "r-5"));
+  freeReplyObject(join("q", "c/1", "r-6"));
+  Q("SET oc:end:r-6 lost");
+  r = eval(LUA_FINISHED, "r-6", NULL);
+  cr_assert_eq(r->integer, 0);
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:room:r-6"), "1");
 }
 
 /* ---- What the first simulated cluster swarms found (session 10) ---------- */

@@ -533,6 +533,75 @@ Test(sim_cluster,
   clu_free(&c);
 }
 
+/* The swarm's seed 14204 (5 instances, Store faults, crashes): an owner
+ * claimed its game's end in Redis (end:R "done"), its Store could not
+ * write the row yet, and it crashed. A reaper skipped a room whose end
+ * was claimed, so nobody stored the game: L1 failed (C3). The claim now
+ * leaves the result in Redis until the owner's row is in, and the reaper
+ * stores it: the row the owner would have written, not server_lost. */
+Test(sim_cluster,
+     an_owner_that_crashes_after_claiming_its_end_has_its_result_stored,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c,
+           "an_owner_that_crashes_after_claiming_its_end_has_its_result_"
+           "stored",
+           214, 2);
+  /* The Store fails from before the game ends until after the owner is
+   * reaped: the owner's write waits, and the reaper's waits too. */
+  c.cfg.faults.store_down_from = 9 * SEC;
+  c.cfg.faults.store_down_until = 20 * SEC;
+  clu_start(&c);
+  simrun_player_t ma = manual(0), mb = manual(1);
+  uint32_t a = add(&c, &ma);
+  uint32_t b = add(&c, &mb);
+  uint32_t owner = 0, moved = 0;
+  sim_bot_record_t move;
+  cross_pair(&c, a, b, &owner, &moved, &move);
+  run_to(&c, now_of(&c) + 1500 * MS); /* past the countdown */
+  CHECK(&c, sim_bot_clicks(bot_of(&c, a), 5, 1) == RT_OK, "a clicks");
+  /* The game ends by time, about 11 s in; its claim is won at once. */
+  game_t *g = simrun_instance_game(c.run, owner);
+  uint32_t n = 0;
+  uint64_t *ids = game_live_rooms(g, &n);
+  CHECK(&c, n == 1, "%u rooms on the owner", n);
+  rt_actor_id_t room = ids[0];
+  free(ids);
+  game_result_t claimed;
+  while (!(game_room_result(g, room, &claimed) == 1 &&
+           simrun__end_claimed(c.run, move.room_id)) &&
+         now_of(&c) < 15 * SEC)
+    run_to(&c, now_of(&c) + MS);
+  CHECK(&c, game_room_result(g, room, &claimed) == 1, "the game never ended");
+  CHECK(&c, simrun__end_claimed(c.run, move.room_id), "never claimed");
+  run_to(&c, now_of(&c) + 200 * MS);
+  game_result_t row;
+  CHECK(&c, game_store_find_game(simrun__store(c.run), move.room_id, &row) == 0,
+        "the row is in before the crash (the Store is down)");
+  CHECK(&c, strcmp(claimed.reason, "time") == 0, "ended %s", claimed.reason);
+  CHECK(&c, simrun_instance_crash(c.run, owner, 2 * SEC) == RT_OK, "crash");
+  finish(&c);
+  CHECK(&c, game_store_find_game(simrun__store(c.run), move.room_id, &row) == 1,
+        "%s is not stored", move.room_id);
+  CHECK(&c,
+        strcmp(row.reason, claimed.reason) == 0 &&
+            strcmp(row.winner, claimed.winner) == 0 &&
+            row.p1_score == claimed.p1_score &&
+            row.p2_score == claimed.p2_score &&
+            row.finished_at_s == claimed.finished_at_s &&
+            strcmp(row.p1_id, claimed.p1_id) == 0 &&
+            strcmp(row.p2_id, claimed.p2_id) == 0 &&
+            strcmp(row.p1_name, claimed.p1_name) == 0 &&
+            strcmp(row.p2_name, claimed.p2_name) == 0,
+        "stored %s %s %d:%d, the owner claimed %s %s %d:%d", row.reason,
+        row.winner, row.p1_score, row.p2_score, claimed.reason, claimed.winner,
+        claimed.p1_score, claimed.p2_score);
+  CHECK(&c, row.p1_score + row.p2_score > 0, "a click scored");
+  simrun_summary_t s = summary(&c);
+  CHECK(&c, s.claims_stored >= 1, "claims stored: %" PRIu64, s.claims_stored);
+  CHECK(&c, s.server_lost == 0, "%" PRIu64 " games server_lost", s.server_lost);
+  clu_free(&c);
+}
 /* A bug the first seeds found: the restarted instance (a new incarnation
  * on the old URL) found the old incarnation's lease still live and
  * answered LOOKUP with a MOVE to that URL, its own, and so on forever. */

@@ -25,9 +25,10 @@
  *  - LUA_RENEW: after its two counts it lists the lost rooms in the order
  *    SMEMBERS gave the lapsed incarnations and their rooms, so the same
  *    holds. Compared as: the first two elements exactly, then the rest as
- *    a multiset of 5-tuples (room, p1, n1, p2, n2). Which rooms, which
- *    players and how many is still exact; only their order is free. (The
- *    Cluster stores each tuple on its own, in any order.)
+ *    a multiset of 10-tuples (room, p1, n1, p2, n2, and the claimed
+ *    result's reason, winner, s1, s2, at). Which rooms, which players,
+ *    which results and how many is still exact; only their order is
+ *    free. (The Cluster stores each tuple on its own, in any order.)
  *  - PTTL: a time. -2 and -1 exactly; a remaining time within the
  *    step's uncertainty (below).
  * No other script's reply depends on a set's order, and no script's
@@ -373,6 +374,10 @@ static const char *const LEASES[] = {"3000", "3000", "3000", "3000",
                                      "300",  "150",  "90",   "40"};
 static const char *const PRESENCES[] = {"60", "250", "1000", "60000"};
 static const char *const GHOSTS[] = {"0", "1", "64"};
+/* A claim's result: reason, winner, scores, finished at. */
+static const char *const REASONS[] = {"time", "quit", "opponent_disconnected"};
+static const char *const WINNERS[] = {"p1", "p2", "draw"};
+static const char *const SCORES[] = {"0", "7", "131"};
 static const char *const SHORT_MS[] = {"30", "80", "200", "100000"};
 /* Keys of every type the scripts make, and a few of their own, for
  * commands that read or remove. */
@@ -463,7 +468,14 @@ static void gen_claim(run_t *r, cmd_t *c) {
   char e[16];
   my_epoch(r, c->client, e, sizeof(e));
   cmd_eval(c, "LUA_CLAIM", LUA_CLAIM, 0);
-  cmd_args(c, PICK(r, ROOMS), e, NULL);
+  cmd_args(c, PICK(r, ROOMS), e, PICK(r, REASONS), PICK(r, WINNERS),
+           PICK(r, SCORES), PICK(r, SCORES), NULL);
+  cmd_fmt(c, "%u", 1700000000u + (unsigned)rt_rng_below(&r->rng, 100));
+}
+
+static void gen_finished(run_t *r, cmd_t *c) {
+  cmd_eval(c, "LUA_FINISHED", LUA_FINISHED, 0);
+  cmd_args(c, PICK(r, ROOMS), NULL);
 }
 
 static void gen_poll(run_t *r, cmd_t *c) {
@@ -496,6 +508,7 @@ static const template_t OBSERVE[] = {
     {CMP_SET, {"SMEMBERS", "oc:tickets:{E}"}},
     {CMP_SET, {"SMEMBERS", "oc:rooms:{E}"}},
     {CMP_EXACT, {"HMGET", "oc:room:{R}", "e", "p1", "n1", "p2", "n2"}},
+    {CMP_EXACT, {"HMGET", "oc:room:{R}", "reason", "winner", "s1", "s2", "at"}},
     {CMP_EXACT, {"HGET", "oc:ticket:{P}", "e"}},
     {CMP_EXACT, {"GET", "oc:presence:{P}"}},
     {CMP_EXACT, {"GET", "oc:end:{R}"}},
@@ -826,11 +839,13 @@ typedef struct step_spec {
 } step_spec_t;
 
 static const step_spec_t STEPS[] = {
-    {18, true, gen_renew},       {18, true, gen_match},  {5, true, gen_unqueue},
-    {8, true, gen_lookup},       {8, true, gen_claim},   {8, true, gen_poll},
-    {4, true, gen_stored},
-    {14, false, gen_observe},    {6, false, gen_mutate}, {4, false, gen_wild},
-    {4, false, gen_wild_script}, {1, false, gen_edge},
+    {18, true, gen_renew},    {18, true, gen_match},
+    {5, true, gen_unqueue},   {8, true, gen_lookup},
+    {8, true, gen_claim},     {8, true, gen_poll},
+    {4, true, gen_stored},    {4, true, gen_finished},
+    {14, false, gen_observe}, {6, false, gen_mutate},
+    {4, false, gen_wild},     {4, false, gen_wild_script},
+    {1, false, gen_edge},
 };
 
 /* Steps that send nothing, or change connections: weights out of 1000. */
@@ -988,7 +1003,7 @@ static bool replies_match(const cmd_t *c, const sim_redis_buf_t *real,
     else if (c->cmp == CMP_SET)
       same = same_arrays(a, b, 0, 1);
     else if (c->cmp == CMP_RENEW)
-      same = same_arrays(a, b, 2, 5);
+      same = same_arrays(a, b, 2, 10);
     else
       same = same_ttl(a, b, tolerance_ms);
   }
@@ -1031,17 +1046,21 @@ typedef enum {
   COV_RENEW_DATA_LOST,
   COV_MATCH_LAPSED,
   COV_STORED,
+  COV_RENEW_CLAIMED,
+  COV_FINISHED,
+  COV_FINISHED_NOT,
   COV_COUNT
 } coverage_t;
 
 static const char *const COVERAGE[COV_COUNT] = {
-    "renew:renewed", "renew:fenced",  "renew:purged",  "renew:lost",
-    "match:matched", "match:queued",  "match:playing", "match:fenced",
-    "match:purged",  "unqueue:1",     "unqueue:0",     "lookup:none",
-    "lookup:here",   "lookup:move",   "lookup:lost",   "claim:done",
-    "claim:lost",    "cluster:error", "script:error",  "NOAUTH",
-    "WRONGTYPE",     "edge:at",       "edge:past",     "unauth:closed",
-    "renew:data_lost", "match:lapsed", "stored"};
+    "renew:renewed",   "renew:fenced",  "renew:purged",  "renew:lost",
+    "match:matched",   "match:queued",  "match:playing", "match:fenced",
+    "match:purged",    "unqueue:1",     "unqueue:0",     "lookup:none",
+    "lookup:here",     "lookup:move",   "lookup:lost",   "claim:done",
+    "claim:lost",      "cluster:error", "script:error",  "NOAUTH",
+    "WRONGTYPE",       "edge:at",       "edge:past",     "unauth:closed",
+    "renew:data_lost", "match:lapsed",  "stored",        "renew:claimed",
+    "finished:1",      "finished:0"};
 
 static bool str_is(const redisReply *r, const char *s) {
   return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
@@ -1072,6 +1091,13 @@ static void cover_script(const char *name, const redisReply *r,
                        : COV_RENEW_FENCED]++;
     counts[COV_RENEW_PURGED] += r->element[1]->integer > 0;
     counts[COV_RENEW_LOST] += r->elements > 2;
+    /* A game its dead owner claimed: a reason in the tuple. */
+    for (size_t at = 2 + 5; at < r->elements; at += 10)
+      if (r->element[at]->type == REDIS_REPLY_STRING &&
+          r->element[at]->len > 0) {
+        counts[COV_RENEW_CLAIMED]++;
+        break;
+      }
   } else if (strcmp(name, "LUA_MATCH") == 0 &&
              (i = first_is(r, match, 4)) >= 0) {
     counts[COV_MATCHED + i]++;
@@ -1088,6 +1114,8 @@ static void cover_script(const char *name, const redisReply *r,
     counts[COV_MATCH_LAPSED]++;
   } else if (strcmp(name, "LUA_STORED") == 0) {
     counts[COV_STORED]++;
+  } else if (strcmp(name, "LUA_FINISHED") == 0) {
+    counts[r->integer == 1 ? COV_FINISHED : COV_FINISHED_NOT]++;
   }
 }
 
