@@ -863,8 +863,10 @@ static void on_claim(cluster_t *c, const rt_msg_t *msg) {
   RT_MSG_GET(msg, game_cl_claim_t, &cl);
   game_result_t res;
   if (msg->buf == NULL || msg->buf->len != sizeof(res)) {
+    /* A Room always sends its result: a bug. Never strand the room. */
     rt_log(cw(c), RT_LOG_ERROR, "cluster.bad_claim", "seq=%" PRIu64, cl.seq);
-    return; /* a Room always sends its result: a bug, not a retry */
+    answer_claim(c, msg->from, cl.seq, GAME_CL_CLAIM_RETRY);
+    return;
   }
   memcpy(&res, msg->buf->data, sizeof(res));
   res.reason[sizeof(res.reason) - 1] = '\0';

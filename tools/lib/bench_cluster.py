@@ -71,7 +71,8 @@ matchmaking Players join in waves through a 2-instance cluster; the load is
                                  has no game asks Redis whether it has one
                                  elsewhere), the matching (per match) and
                                  the ends (per match: the owner claims its
-                                 room's end).
+                                 room's end, then, its row stored, says so
+                                 and Redis forgets the room).
             The load's own CPU share in the matching phase is printed: near
             100 % means the client, not the cluster, set the pace.
 """
@@ -623,7 +624,8 @@ def report_matchmaking(res, args):
               f"{fmt(share, 0)} % |")
     for name, key in (("per connection (its lookup)", "rt_per_connect"),
                       ("per match, matching", "rt_per_match"),
-                      ("per match, its end (the claim)", "rt_end_per_match")):
+                      ("per match, its end (claim, finished)",
+                       "rt_end_per_match")):
         print(f"| Redis round trips {name}, all waves: exact / idle-window "
               f"estimate | - | {fmt(med(w[key][0] for r in two for w in r['waves']))}"
               f" / {fmt(med(w[key][1] for r in two for w in r['waves']))} |")
