@@ -129,6 +129,8 @@ const char *game_tag_name(uint16_t tag) {
   case GAME_TAG_CL_LEASE: return "cl_lease";
   case GAME_TAG_NOT_NOW: return "not_now";
   case GAME_TAG_CL_FINISHED: return "cl_finished";
+  case GAME_TAG_OUT_OVER: return "out_over";
+  case GAME_TAG_MISSED: return "missed";
   default: return NULL;
   }
 }

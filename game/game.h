@@ -64,6 +64,11 @@ typedef struct game_stats {
   uint64_t rooms_fenced; /* stopped unrecorded: this instance was fenced */
   uint64_t resumes_refused;     /* a resume while the lease had lapsed: 1013 */
   uint64_t rooms_told_by_timer; /* let go with a full mailbox (a signal) */
+  /* GAME_OVERs a connection never sent (it closed first, or was too far
+   * behind to take them): kept for the player's next connection (missed),
+   * or told at once to the one it is already back on, or given up (it
+   * was in a new game by then; history has the result). */
+  uint64_t overs_unsent, overs_unsent_told, overs_unsent_given_up;
 } game_stats_t;
 
 /* secret: token key (copied). store: how to open the Store. */

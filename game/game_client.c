@@ -14,7 +14,10 @@
  *
  * Frames leave the queue only while the connection's backlog is under its
  * high-water mark. If frames wait and none can leave for write_wait, the
- * client is too slow: 1008. Every drop and disconnect is counted.
+ * client is too slow: 1008. Every drop and disconnect is counted. A
+ * GAME_OVER this connection never handed on (it closed first, with the
+ * frame queued or refused) goes back to the Manager, which keeps it for
+ * the player's next connection (game_manager.c, Invariant (6)).
  *
  * A connection in the lobby (not queued, not in a game) that sends nothing
  * for lobby_idle is closed with 4002 "idle": a slot held by a client that
@@ -60,6 +63,8 @@ typedef struct client {
   game_bucket_t in;    /* the flood guard: in_rate, in_burst */
   rt_time_ns heard_at; /* the last message from the player */
   uint64_t idle_timer;
+  rt_buf_t *over;          /* the last GAME_OVER given, until it is sent */
+  rt_actor_id_t over_room; /* its room */
   bool queued; /* asked to join the queue, not matched nor left since */
   bool moving; /* sent MOVE: close 4001 once the queue is out */
   bool closing;
@@ -171,6 +176,10 @@ static void pump(client_t *c) {
       return;
     }
     c->g->stats.out_sent++;
+    if (it->buf == c->over) {
+      rt_buf_unref(c->over); /* on its way: the player hears it */
+      c->over = NULL;
+    }
     c->out_bytes -= it->buf->len;
     rt_buf_unref(it->buf);
     it->buf = NULL;
@@ -402,6 +411,14 @@ static void client_message(void *session, rt_actor_t *self,
   (void)self;
   client_t *c = session;
   switch (msg->tag) {
+  case GAME_TAG_OUT_OVER:
+    if (msg->buf != NULL) {
+      rt_buf_unref(c->over);
+      c->over = rt_buf_ref(msg->buf);
+      RT_MSG_GET(msg, rt_actor_id_t, &c->over_room);
+      enqueue(c, msg->buf, CLASS_MUST);
+    }
+    return;
   case GAME_TAG_OUT_MUST:
   case GAME_TAG_OUT_DROP:
   case GAME_TAG_OUT_TICK:
@@ -519,6 +536,12 @@ static void client_closed(void *session, rt_actor_t *self, uint16_t code) {
   rt_log(cworld(c), RT_LOG_DEBUG, "client.closed", "player=%s code=%u",
          c->subject, (unsigned)code);
   /* The Manager learns of it from its monitor (DOWN). */
+  if (c->over != NULL) {
+    rt_log(cworld(c), RT_LOG_INFO, "client.over_unsent", "player=%s",
+           c->subject);
+    game__over_unsent(c->g, c->subject, c->self, c->over_room, c->over);
+    rt_buf_unref(c->over);
+  }
   rt_idmap_del(&c->g->clients_live, c->self);
   for (uint32_t i = 0; i < c->out_count; i++)
     rt_buf_unref(item(c, i)->buf);

@@ -19,7 +19,11 @@
  *      told to close with 4000; a DOWN from a replaced connection is ignored.
  *  (6) A player away when its room ended (no connection was told: in the
  *      grace, or moved here from another instance and not yet arrived)
- *      gets the GAME_OVER when it comes back within MISSED_KEEP_NS.
+ *      gets the GAME_OVER when it comes back within MISSED_KEEP_NS. So
+ *      does one whose connection never sent it (closed with it queued, or
+ *      too far behind to take it: MISSED); one back on a newer
+ *      connection by then is told there at once, unless it is in a new
+ *      game or queued (history has the result).
  */
 #include "game_int.h"
 
@@ -48,6 +52,8 @@ typedef struct player {
   rt_actor_id_t room;
   uint32_t role;
   struct player *q_prev, *q_next;
+  rt_actor_id_t told_late; /* the room whose end this connection was told
+                              by the Manager as it came back (0: none) */
 } player_t;
 
 typedef struct room_entry {
@@ -58,6 +64,7 @@ typedef struct room_entry {
 typedef struct missed {
   char id[RT_SUBJECT_MAX];
   rt_buf_t *frame; /* the GAME_OVER; NULL once told or replaced */
+  rt_actor_id_t room; /* its room's actor (0: a cluster's server_lost) */
   rt_time_ns at;
   struct missed *next;
 } missed_t;
@@ -205,12 +212,14 @@ static void missed_expire(manager_t *m) {
   }
 }
 
-static void missed_put(manager_t *m, const char *id, rt_buf_t *frame) {
+static void missed_put(manager_t *m, const char *id, rt_buf_t *frame,
+                       rt_actor_id_t room) {
   missed_t *x = calloc(1, sizeof(*x));
   if (x == NULL)
     return;
   memcpy(x->id, id, sizeof(x->id));
   x->frame = rt_buf_ref(frame);
+  x->room = room;
   x->at = rt_now(mworld(m));
   missed_t *old = rt_idmap_get(&m->missed, missed_key(id));
   if (old != NULL)
@@ -229,15 +238,23 @@ static void missed_put(manager_t *m, const char *id, rt_buf_t *frame) {
   missed_expire(m);
 }
 
-/* The GAME_OVER player `id` missed, if it is still kept (taken), or NULL. */
-static rt_buf_t *missed_take(manager_t *m, const char *id) {
+static missed_t *missed_find(manager_t *m, const char *id) {
   if (m->missed_count == 0)
     return NULL;
   missed_expire(m);
   missed_t *x = rt_idmap_get(&m->missed, missed_key(id));
-  if (x == NULL || strcmp(x->id, id) != 0)
+  return x != NULL && strcmp(x->id, id) == 0 ? x : NULL;
+}
+
+/* The GAME_OVER player `id` missed, if it is still kept (taken, its room
+ * in *room), or NULL. */
+static rt_buf_t *missed_take(manager_t *m, const char *id,
+                             rt_actor_id_t *room) {
+  missed_t *x = missed_find(m, id);
+  if (x == NULL)
     return NULL;
   rt_buf_t *frame = rt_buf_ref(x->frame);
+  *room = x->room;
   missed_forget(m, x);
   return frame;
 }
@@ -256,6 +273,17 @@ static void missed_free(manager_t *m) {
 
 static void send_frame(manager_t *m, player_t *p, rt_buf_t *frame) {
   game_send_frame(m->g, p->client, GAME_TAG_OUT_MUST, frame);
+  rt_buf_unref(frame);
+}
+
+/* A GAME_OVER (of `room`'s game; 0: none here); takes the frame. One the
+ * connection cannot take comes back as MISSED, like one it never sends. */
+static void send_over(manager_t *m, player_t *p, rt_buf_t *frame,
+                      rt_actor_id_t room) {
+  if (frame == NULL)
+    return;
+  if (game_send_over(m->g, p->client, frame, room) < 0 && p->client != 0)
+    game__over_unsent(m->g, p->id, p->client, room, frame);
   rt_buf_unref(frame);
 }
 
@@ -485,9 +513,10 @@ static void on_cl_lost(manager_t *m, const rt_msg_t *msg) {
   if (p == NULL || p->client == 0 || p->state == P_PLAYING)
     return;
   m->g->stats.server_lost_told++;
-  send_frame(m, p,
-             game_proto_game_over("none", "server_lost", (game_scores_t){0},
-                                  lost.room));
+  send_over(m, p,
+            game_proto_game_over("none", "server_lost", (game_scores_t){0},
+                                 lost.room),
+            0);
 }
 
 static void on_cl_unavailable(manager_t *m, const rt_msg_t *msg) {
@@ -619,12 +648,14 @@ static int attach_client(manager_t *m, player_t *p, rt_actor_id_t client) {
     return err;
   }
   p->client = client;
+  p->told_late = 0;
   m->connected++;
   return RT_OK;
 }
 
 static void on_hello(manager_t *m, const rt_msg_t *msg) {
   rt_buf_t *over = NULL;
+  rt_actor_id_t over_room = 0;
   if (msg->buf == NULL || msg->buf->len != sizeof(game_hello_t))
     return;
   game_hello_t hello;
@@ -690,10 +721,10 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
   } else if (p->state == P_QUEUED) {
     send_frame(m, p, game_proto_queued());
   } else {
-    if ((over = missed_take(m, p->id)) != NULL) {
+    if ((over = missed_take(m, p->id, &over_room)) != NULL) {
       rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_missed", "player=%s",
              p->id);
-      send_frame(m, p, over); /* Invariant (6) */
+      send_over(m, p, over, over_room); /* Invariant (6) */
     }
     /* Is this player's game on another instance? Asked even after a
      * missed result: in a cluster the player may have played elsewhere
@@ -701,6 +732,49 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
     if (clustered(m))
       (void)to_cluster(m, GAME_TAG_CL_LOOKUP, p);
   }
+}
+
+/* A GAME_OVER a connection of the player never sent (Invariant (6)).
+ * The connection's DOWN (a signal) has mostly come first: the player is
+ * then forgotten (it was idle), or playing again with no connection. */
+static void on_missed(manager_t *m, const rt_msg_t *msg) {
+  game_missed_t h;
+  if (msg->buf == NULL || msg->buf->len <= sizeof(h))
+    return;
+  memcpy(&h, msg->buf->data, sizeof(h));
+  h.id[sizeof(h.id) - 1] = '\0';
+  player_t *p = find(m, h.id);
+  const char *what;
+  if (p != NULL && p->client != 0 && p->client != h.client) {
+    /* Back on a newer connection, whose HELLO found nothing kept. */
+    if (p->state != P_IDLE) {
+      what = "given_up"; /* queued or in a new game: history has it */
+      m->g->stats.overs_unsent_given_up++;
+    } else if (h.room != 0 && h.room == p->told_late) {
+      what = "told_already"; /* this connection has it (tell_missed_end) */
+    } else {
+      what = "told";
+      m->g->stats.overs_unsent_told++;
+      p->told_late = h.room;
+      send_over(
+          m, p,
+          rt_buf_copy(msg->buf->data + sizeof(h), msg->buf->len - sizeof(h)),
+          h.room);
+    }
+  } else if (p != NULL && p->state != P_IDLE) {
+    what = "given_up"; /* a new game since, its connection gone too */
+    m->g->stats.overs_unsent_given_up++;
+  } else {
+    /* A result kept already is an older game's: this one ended later. */
+    rt_buf_t *frame =
+        rt_buf_copy(msg->buf->data + sizeof(h), msg->buf->len - sizeof(h));
+    what = frame != NULL ? "kept" : "no_memory";
+    if (frame != NULL)
+      missed_put(m, h.id, frame, h.room);
+    rt_buf_unref(frame);
+  }
+  rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_unsent",
+         "player=%s room=%" PRIu64 " action=%s", h.id, h.room, what);
 }
 
 static void on_join(manager_t *m, const rt_msg_t *msg) {
@@ -764,7 +838,8 @@ static void tell_missed_end(manager_t *m, player_t *p, const game_ended_t *e,
                             rt_buf_t *over) {
   rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_late",
          "room=%" PRIu64 " player=%s", e->room, p->id);
-  send_frame(m, p, rt_buf_ref(over));
+  p->told_late = e->room; /* a copy the old connection never sent is his */
+  send_over(m, p, rt_buf_ref(over), e->room);
   game_room_done_t done = {.room = e->room};
   rt_msg_t msg = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
   (void)rt_send(mworld(m), p->client, &msg); /* full: it is being kicked */
@@ -782,7 +857,7 @@ static void on_ended(manager_t *m, const rt_msg_t *msg) {
     p->state = P_IDLE;
     p->room = 0;
     if (p->client == 0 && e.told[p->role] == 0 && msg->buf != NULL)
-      missed_put(m, p->id, msg->buf); /* Invariant (6) */
+      missed_put(m, p->id, msg->buf, e.room); /* Invariant (6) */
     if (p->client == 0)
       forget_player(m, p);
     else if (p->client != e.told[p->role] && msg->buf != NULL)
@@ -799,6 +874,7 @@ static void manager_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   case GAME_TAG_LEAVE: on_leave(m, msg); break;
   case RT_TAG_DOWN: on_down(m, msg); break;
   case GAME_TAG_ENDED: on_ended(m, msg); break;
+  case GAME_TAG_MISSED: on_missed(m, msg); break;
   case GAME_TAG_CL_MATCHED: on_cl_matched(m, msg); break;
   case GAME_TAG_CL_MOVE: on_cl_move(m, msg); break;
   case GAME_TAG_CL_LOST: on_cl_lost(m, msg); break;

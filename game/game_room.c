@@ -95,22 +95,56 @@ static game_scores_t scores(const room_t *r) {
 
 /* ---- Sending ------------------------------------------------------------- */
 
-void game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
-                     rt_buf_t *frame) {
+static int send_out(game_t *g, rt_actor_id_t client, rt_msg_t *m,
+                    rt_buf_t *frame) {
   if (client == 0 || frame == NULL)
-    return;
-  rt_msg_t m = rt_msg_make(tag, NULL, 0);
-  m.buf = rt_buf_ref(frame);
-  int rc = rt_send(g->world, client, &m);
+    return RT_EINVAL;
+  m->buf = rt_buf_ref(frame);
+  int rc = rt_send(g->world, client, m);
   if (rc >= 0)
-    return;
-  rt_buf_unref(m.buf);
-  if (rc == RT_EFULL && tag == GAME_TAG_OUT_MUST) {
+    return RT_OK;
+  rt_buf_unref(m->buf);
+  if (rc == RT_EFULL && m->tag != GAME_TAG_OUT_DROP &&
+      m->tag != GAME_TAG_OUT_TICK) {
     /* Invariant (4): never wait. A client this far behind is gone. */
     g->stats.kicks[GAME_KICK_MAILBOX_FULL]++;
     rt_log(g->world, RT_LOG_WARN, "client.kick",
            "client=%" PRIu64 " reason=mailbox_full", client);
     rt_stop(g->world, client, RT_REASON_USER);
+  }
+  return rc;
+}
+
+int game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
+                    rt_buf_t *frame) {
+  rt_msg_t m = rt_msg_make(tag, NULL, 0);
+  return send_out(g, client, &m, frame);
+}
+
+int game_send_over(game_t *g, rt_actor_id_t client, rt_buf_t *frame,
+                   rt_actor_id_t room) {
+  rt_msg_t m = RT_MSG_OF(GAME_TAG_OUT_OVER, &room);
+  return send_out(g, client, &m, frame);
+}
+
+void game__over_unsent(game_t *g, const char *id, rt_actor_id_t client,
+                       rt_actor_id_t room, const rt_buf_t *frame) {
+  g->stats.overs_unsent++;
+  rt_buf_t *buf = rt_buf_create(sizeof(game_missed_t) + frame->len);
+  if (buf == NULL)
+    return;
+  game_missed_t h;
+  memset(&h, 0, sizeof(h));
+  snprintf(h.id, sizeof(h.id), "%s", id);
+  h.client = client;
+  h.room = room;
+  memcpy(buf->data, &h, sizeof(h));
+  memcpy(buf->data + sizeof(h), frame->data, frame->len);
+  rt_msg_t m = rt_msg_make(GAME_TAG_MISSED, NULL, 0);
+  m.buf = buf;
+  if (rt_send(g->world, g->manager, &m) < 0) {
+    rt_buf_unref(buf);
+    rt_log(g->world, RT_LOG_WARN, "manager.missed_refused", "player=%s", id);
   }
 }
 
@@ -358,9 +392,20 @@ static void complete(room_t *r) {
     r->g->stats.rooms_finished[r->end_reason]++;
   else
     r->g->stats.rooms_server_lost++;
+  /* A game Redis declared lost elsewhere is told by the cluster wherever
+   * its players come back (LUA_LOOKUP, once each): this room's word on it
+   * is sent as ever, but never kept as well, or a player would hear it
+   * twice. */
+  bool keep = !(lost && r->g->cluster != 0 && !r->detached);
   for (int role = 0; role < 2; role++) {
     rt_actor_id_t client = r->seats[role].info.client;
-    game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
+    /* A connection too far behind to take it (stopped for that) never
+     * sends it: the Manager keeps it for the player (its Invariant (6)),
+     * as for a connection that closes with it still queued. */
+    if (!keep)
+      game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
+    else if (client != 0 && game_send_over(r->g, client, over, r->id) < 0)
+      game__over_unsent(r->g, r->seats[role].info.id, client, r->id, over);
     game_room_done_t done = {.room = r->id};
     rt_msg_t m = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
     if (client != 0)

@@ -104,6 +104,7 @@ static inline void fake_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   }
   case GAME_TAG_REPLACED: f->replaced = true; return;
   case GAME_TAG_OUT_MUST:
+  case GAME_TAG_OUT_OVER:
   case GAME_TAG_OUT_DROP:
   case GAME_TAG_OUT_TICK:
     if (msg->buf != NULL) {

@@ -403,6 +403,99 @@ Test(game_sim, a_player_kicked_while_queued_is_matched_with_nobody) {
   fx_free(fx);
 }
 
+/* The story of the swarm's seed 20350, its first half: Ada stopped
+ * reading late in a game, so its GAME_OVER waited in her connection's
+ * queue behind the bytes she had not read, and the connection went with
+ * it unsent. She was never told how the game ended (the history had it).
+ * A connection that never sent a GAME_OVER now hands it back, and the
+ * Manager keeps it for her next connection (Invariant (6)). */
+static void stalled_past_the_end(fx_t *fx, sim_bot_t **ada, sim_bot_t **bob,
+                                 match_t *m) {
+  fx->game_cfg.conn_high_water = 256; /* frames wait in the Client soon */
+  fx->game_cfg.write_wait = 30 * SEC; /* and nothing cuts her meanwhile */
+  fx_start(fx);
+  const sim_link_config_t narrow = {.latency = LATENCY, .buffer = 256};
+  *ada = bot_add(fx, "Ada", &LINK, &narrow);
+  *bob = bot_add(fx, "Bob", &LINK, &LINK);
+  match_start(fx, *ada, *bob, m);
+  CHECK(fx, sim_bot_set_reading(*ada, false) == RT_OK, "Ada stops reading");
+  for (rt_time_ns t = m->t_run + 100 * MS; t < m->t_end - SEC; t += 100 * MS) {
+    run_to(fx, t);
+    CHECK(fx, sim_bot_click(*bob, -1) == RT_OK, "Bob clicks");
+  }
+  wait_kind(fx, *bob, SIM_BOT_GAME_OVER, 1, m->t_end + 2 * SEC);
+  run_for(fx, 200 * MS);
+  game_stats_t st;
+  game_get_stats(fx->game, &st);
+  CHECK(fx, st.rooms_finished[GAME_END_TIME] == 1, "the game is over");
+  CHECK(fx, st.overs_unsent == 0, "handed back while the connection lives");
+}
+
+/* Ada's GAME_OVER, on her connection `conn`, names her game and agrees
+ * with Bob's; she sees it once. */
+static void told_once(fx_t *fx, sim_bot_t *ada, uint32_t conn, sim_bot_t *bob,
+                      const match_t *m) {
+  sim_bot_record_t oa =
+      wait_kind(fx, ada, SIM_BOT_GAME_OVER, 1, now_of(fx) + 10 * SEC);
+  sim_bot_record_t ob;
+  CHECK(fx, nth(bob, SIM_BOT_GAME_OVER, 0, &ob), "Bob's GAME_OVER");
+  CHECK(fx, oa.conn == conn, "told on connection %u, not %u", oa.conn, conn);
+  CHECK(fx, strcmp(oa.room_id, m->start[0].room_id) == 0,
+        "Ada's GAME_OVER names %s; the game was %s", oa.room_id,
+        m->start[0].room_id);
+  CHECK(
+      fx,
+      strcmp(oa.winner, ob.winner) == 0 && strcmp(oa.reason, ob.reason) == 0 &&
+          oa.p1_score == ob.p1_score && oa.p2_score == ob.p2_score,
+      "Ada was told %s %s %d:%d, Bob %s %s %d:%d", oa.reason, oa.winner,
+      oa.p1_score, oa.p2_score, ob.reason, ob.winner, ob.p1_score, ob.p2_score);
+  run_for(fx, 2 * SEC);
+  CHECK(fx, count_of(ada, SIM_BOT_GAME_OVER) == 1, "Ada saw %u GAME_OVERs",
+        count_of(ada, SIM_BOT_GAME_OVER));
+}
+
+Test(game_sim, a_game_over_a_connection_never_sent_is_kept_for_the_next) {
+  fx_t *fx = fx_create(
+      "a_game_over_a_connection_never_sent_is_kept_for_the_next", 2006);
+  sim_bot_t *ada, *bob;
+  match_t m;
+  stalled_past_the_end(fx, &ada, &bob, &m);
+  CHECK(fx, sim_bot_disconnect(ada, SIM_BOT_CLOSE_RESET) == RT_OK, "reset");
+  run_for(fx, 500 * MS);
+  game_stats_t st;
+  game_get_stats(fx->game, &st);
+  CHECK(fx, st.overs_unsent == 1, "GAME_OVERs handed back: %" PRIu64,
+        st.overs_unsent);
+  CHECK(fx, st.players == 1, "Ada, idle and gone, is forgotten (%u)",
+        st.players);
+  CHECK(fx, sim_bot_set_reading(ada, true) == RT_OK, "reading");
+  CHECK(fx, sim_bot_reconnect(ada) == RT_OK, "Ada comes back");
+  told_once(fx, ada, 2, bob, &m);
+  fx_free(fx);
+}
+
+/* The same, but Ada comes back (another tab) before her old connection is
+ * gone: the new one replaces it, its HELLO finds nothing kept, and it is
+ * told once the old one, which reads nothing, has closed and handed the
+ * GAME_OVER back. */
+Test(game_sim, a_game_over_a_connection_never_sent_reaches_the_newer_one) {
+  fx_t *fx = fx_create(
+      "a_game_over_a_connection_never_sent_reaches_the_newer_one", 2007);
+  sim_bot_t *ada, *bob;
+  match_t m;
+  stalled_past_the_end(fx, &ada, &bob, &m);
+  sim_bot_t *tab =
+      bot_with_token(fx, "Ada's tab", sim_bot_token(ada), sim_bot_user_id(ada));
+  told_once(fx, tab, 1, bob, &m);
+  CHECK(fx, count_of(ada, SIM_BOT_GAME_OVER) == 0, "the old one read it");
+  game_stats_t st;
+  game_get_stats(fx->game, &st);
+  CHECK(fx, st.overs_unsent == 1 && st.overs_unsent_told == 1,
+        "handed back %" PRIu64 ", told at once %" PRIu64, st.overs_unsent,
+        st.overs_unsent_told);
+  fx_free(fx);
+}
+
 /* Bob's one click at a human rate, in the instant of Ada's burst, is
  * scored and answered (it used to be refused by the Room's full mailbox). */
 Test(game_sim, a_click_flood_does_not_lose_the_opponents_click) {
