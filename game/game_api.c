@@ -393,7 +393,11 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       "overcookied_kicks_total{reason=\"replaced\"} %" PRIu64 "\n"
       "overcookied_kicks_total{reason=\"server_full\"} %" PRIu64 "\n"
       "overcookied_kicks_total{reason=\"flood\"} %" PRIu64 "\n"
-      "overcookied_kicks_total{reason=\"idle\"} %" PRIu64 "\n",
+      "overcookied_kicks_total{reason=\"idle\"} %" PRIu64 "\n"
+      "# TYPE overcookied_game_over_unsent_total counter\n"
+      "overcookied_game_over_unsent_total{event=\"handed_back\"} %" PRIu64 "\n"
+      "overcookied_game_over_unsent_total{event=\"told_at_once\"} %" PRIu64 "\n"
+      "overcookied_game_over_unsent_total{event=\"given_up\"} %" PRIu64 "\n",
       s->players, s->connected, s->queued, s->rooms, s->rooms_started,
       s->rooms_finished[GAME_END_TIME], s->rooms_finished[GAME_END_QUIT],
       s->rooms_finished[GAME_END_DISCONNECTED], s->resumed, s->clicks_scored,
@@ -402,7 +406,8 @@ size_t game_metrics(void *ctx, rt_world_t *w, char *out, size_t cap) {
       s->out_dropped, s->kicks[GAME_KICK_MUST_OVERFLOW],
       s->kicks[GAME_KICK_WRITE_WAIT], s->kicks[GAME_KICK_MAILBOX_FULL],
       s->kicks[GAME_KICK_REPLACED], s->kicks[GAME_KICK_SERVER_FULL],
-      s->kicks[GAME_KICK_FLOOD], s->kicks[GAME_KICK_IDLE]);
+      s->kicks[GAME_KICK_FLOOD], s->kicks[GAME_KICK_IDLE], s->overs_unsent,
+      s->overs_unsent_told, s->overs_unsent_given_up);
   if (n < 0)
     return 0;
   size_t len = (size_t)n < cap ? (size_t)n : cap;

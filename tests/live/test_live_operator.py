@@ -158,6 +158,9 @@ class MetricsToken(unittest.TestCase):
                 status, body = get(s.base, "/metrics", good)
                 self.assertEqual(status, 200)
                 self.assertIn("overcookied_connections", body)
+                # The last of the game's lines: the text is whole.
+                self.assertIn('overcookied_game_over_unsent_total'
+                              '{event="given_up"} 0', body)
             finally:
                 s.stop()
             traces = sorted(os.listdir(rec))
