@@ -580,15 +580,23 @@ int game__client_check(const game_t *g, const void *client, bool quiescent,
                 cfg->out_count_max, cfg->out_bytes_max);
   uint64_t bytes = 0;
   uint32_t ticks = 0;
+  bool over_queued = false;
   for (uint32_t i = 0; i < c->out_count; i++) {
     const out_item_t *it = &c->out[(c->out_head + i) % c->out_cap];
     bytes += it->buf->len;
     ticks += it->cls == CLASS_TICK;
+    over_queued |= it->buf == c->over;
   }
   if (bytes != c->out_bytes || ticks > 1)
     return FAIL("client %" PRIu64 ": %" PRIu64 " bytes in %u frames (%u "
                 "ticks), counted %u",
                 c->self, bytes, c->out_count, ticks, c->out_bytes);
+  /* A GAME_OVER not yet sent waits in the queue, or the connection is
+   * closing without it (and will hand it back): never dropped unseen. */
+  if (c->over != NULL && !over_queued && !c->closing)
+    return FAIL("client %" PRIu64 " (%s): a GAME_OVER neither queued nor "
+                "sent, and the connection open",
+                c->self, c->subject);
   /* Output that cannot drain is cut after write_wait, not later: with
    * nothing ready, the write-wait timer would have fired by now. */
   rt_time_ns stuck = rt_now(g->world) - c->progress_at;
