@@ -325,6 +325,15 @@ static void cross_pair(clu_t *c, uint32_t a, uint32_t b, uint32_t *owner,
         "p%u's opponent is %s", stay, s1.opponent);
 }
 
+/* cross_pair for two manual players added now: a on instance 0, b on 1. */
+static void manual_pair(clu_t *c, uint32_t *a, uint32_t *b, uint32_t *owner,
+                        uint32_t *moved, sim_bot_record_t *move) {
+  simrun_player_t ma = manual(0), mb = manual(1);
+  *a = add(c, &ma);
+  *b = add(c, &mb);
+  cross_pair(c, *a, *b, owner, moved, move);
+}
+
 /* ---- Matching across instances ------------------------------------------- */
 
 Test(sim_cluster,
@@ -552,12 +561,9 @@ Test(sim_cluster,
   c.cfg.faults.store_down_from = 9 * SEC;
   c.cfg.faults.store_down_until = 20 * SEC;
   clu_start(&c);
-  simrun_player_t ma = manual(0), mb = manual(1);
-  uint32_t a = add(&c, &ma);
-  uint32_t b = add(&c, &mb);
-  uint32_t owner = 0, moved = 0;
+  uint32_t a, b, owner, moved;
   sim_bot_record_t move;
-  cross_pair(&c, a, b, &owner, &moved, &move);
+  manual_pair(&c, &a, &b, &owner, &moved, &move);
   run_to(&c, now_of(&c) + 1500 * MS); /* past the countdown */
   CHECK(&c, sim_bot_clicks(bot_of(&c, a), 5, 1) == RT_OK, "a clicks");
   /* The game ends by time, about 11 s in; its claim is won at once. */
@@ -755,12 +761,9 @@ Test(sim_cluster, an_owner_past_its_lease_takes_nobody_back_into_its_game,
   /* The room still waits for the player when it comes back to the owner. */
   c.cfg.game.reconnect_grace = 10 * SEC;
   clu_start(&c);
-  simrun_player_t ma = manual(0), mb = manual(1);
-  uint32_t a = add(&c, &ma);
-  uint32_t b = add(&c, &mb);
-  uint32_t owner = 0, moved = 0;
+  uint32_t a, b, owner, moved;
   sim_bot_record_t move;
-  cross_pair(&c, a, b, &owner, &moved, &move);
+  manual_pair(&c, &a, &b, &owner, &moved, &move);
   uint32_t p = moved, other = 1 - owner;
   CHECK(&c, simrun_instance_partition(c.run, owner, LEASE + 5 * SEC) == RT_OK,
         "cut the owner off Redis");
@@ -940,12 +943,9 @@ Test(sim_cluster, a_room_redis_gives_to_another_owner_fails_the_run,
   clu_t c;
   clu_init(&c, "a_room_redis_gives_to_another_owner_fails_the_run", 607, 2);
   clu_start(&c);
-  simrun_player_t ma = manual(0), mb = manual(1);
-  uint32_t a = add(&c, &ma);
-  uint32_t b = add(&c, &mb);
-  uint32_t owner = 0, moved = 0;
+  uint32_t a, b, owner, moved;
   sim_bot_record_t move;
-  cross_pair(&c, a, b, &owner, &moved, &move);
+  manual_pair(&c, &a, &b, &owner, &moved, &move);
   char ids[ROOMS_MAX][32];
   CHECK(&c, live_rooms(&c, owner, ids, ROOMS_MAX) == 1,
         "one game on its owner");
@@ -1054,12 +1054,9 @@ Test(sim_cluster, a_room_with_a_full_mailbox_still_hears_redis_lost_its_data,
   clu_init(&c, "a_room_with_a_full_mailbox_still_hears_redis_lost_its_data",
            707, 2);
   clu_start(&c);
-  simrun_player_t ma = manual(0), mb = manual(1);
-  uint32_t a = add(&c, &ma);
-  uint32_t b = add(&c, &mb);
-  uint32_t owner = 0, moved = 0;
+  uint32_t a, b, owner, moved;
   sim_bot_record_t move;
-  cross_pair(&c, a, b, &owner, &moved, &move);
+  manual_pair(&c, &a, &b, &owner, &moved, &move);
   run_to(&c, now_of(&c) + 500 * MS); /* the countdown runs */
   game_t *g = simrun_instance_game(c.run, owner);
   uint32_t n = 0;
