@@ -13,9 +13,11 @@
  *       fenced owner may still hold a seat: it may not act on it (C3).
  *  (C2) Nobody is matched with himself (simrun_records.c, at GAME_START).
  *  (C3) A game whose owner crashed with it running ends stored: with the
- *       result its owner had claimed (end:R "done") if it had, else as
- *       server_lost: checked at L1 for every room a crash took, field by
- *       field (nothing lost, never a win nobody claimed).
+ *       result its owner had claimed (end:R "done") if it had, as
+ *       server_lost if it was still being played, and either way if it
+ *       had ended with its claim on the way (it may land after the
+ *       crash): checked at L1 for every room a crash took, field by field
+ *       (nothing lost, never a result its owner did not reach).
  *  (C4) Every GAME_OVER a player sees is the shared Store's row, stored
  *       once (simrun_checks.c, as for one process, over the one Store).
  *  (C5) A game running on an instance that holds a live lease is one Redis
@@ -263,7 +265,9 @@ static bool end_claimed(simrun_t *run, const char *room);
  * Redis record a restart without data took, while its owner, not told yet
  * (paused, say), ran it, is known nowhere now: forgotten, counted. One
  * whose end its owner had claimed must be stored with the owner's result
- * (its reaper stores it, game_cluster.h (2)); any other, server_lost. */
+ * (its reaper stores it, game_cluster.h (2)); one still running,
+ * server_lost; one that had ended, its claim sent but not yet run, either
+ * (the claim may still land: the swarm's seed 30856). */
 static void note_lost_rooms(simrun_t *run, const simrun_inst_t *in) {
   uint32_t n = 0;
   uint64_t *ids = game_live_rooms(in->server.game, &n);
@@ -286,8 +290,8 @@ static void note_lost_rooms(simrun_t *run, const simrun_inst_t *in) {
     simrun_lost_room_t *l = &run->lost_rooms[run->lost_rooms_len++];
     memset(l, 0, sizeof(*l));
     snprintf(l->room, sizeof(l->room), "%s", room);
-    l->claimed = end_claimed(run, room) &&
-                 game_room_result(in->server.game, ids[k], &l->result) == 1;
+    l->ended = game_room_result(in->server.game, ids[k], &l->result) == 1;
+    l->claimed = l->ended && end_claimed(run, room);
   }
   if (n > 0)
     run->sum.cov[SIMRUN_COV_OWNER_CRASH]++;
@@ -834,8 +838,18 @@ int simrun__cluster_check(simrun_t *run) {
   return run->failed ? -1 : 0;
 }
 
+/* Whether the stored row is the room's own result, field by field. */
+static bool same_result(const game_result_t *row, const game_result_t *want) {
+  return strcmp(row->reason, want->reason) == 0 &&
+         strcmp(row->winner, want->winner) == 0 &&
+         row->p1_score == want->p1_score && row->p2_score == want->p2_score &&
+         row->finished_at_s == want->finished_at_s &&
+         strcmp(row->p1_id, want->p1_id) == 0 &&
+         strcmp(row->p2_id, want->p2_id) == 0;
+}
+
 /* (C3) at L1: every room a crash took is stored: with the result its
- * owner had claimed, else as server_lost. */
+ * owner had claimed, as server_lost if it still ran, else either. */
 void simrun__check_lost_rooms(simrun_t *run) {
   for (uint32_t k = 0; k < run->lost_rooms_len && !run->failed; k++) {
     const simrun_lost_room_t *l = &run->lost_rooms[k];
@@ -849,25 +863,19 @@ void simrun__check_lost_rooms(simrun_t *run) {
       continue;
     }
     const game_result_t *want = &l->result;
-    if (!l->claimed && strcmp(row.reason, "server_lost") != 0)
+    bool lost = strcmp(row.reason, "server_lost") == 0;
+    if (!l->ended && !lost)
       simrun__fail(run,
                    "cluster: %s was running when its owner crashed, and is "
                    "stored as %s (winner %s), not server_lost",
                    l->room, row.reason, row.winner);
-    else if (l->claimed && (strcmp(row.reason, want->reason) != 0 ||
-                            strcmp(row.winner, want->winner) != 0 ||
-                            row.p1_score != want->p1_score ||
-                            row.p2_score != want->p2_score ||
-                            row.finished_at_s != want->finished_at_s ||
-                            strcmp(row.p1_id, want->p1_id) != 0 ||
-                            strcmp(row.p2_id, want->p2_id) != 0))
+    else if (l->ended && !(lost && !l->claimed) && !same_result(&row, want))
       simrun__fail(run,
-                   "cluster: %s, whose owner crashed after claiming its end "
-                   "(%s, winner %s, %d:%d), is stored as %s (winner %s, "
-                   "%d:%d)",
-                   l->room, want->reason, want->winner, want->p1_score,
-                   want->p2_score, row.reason, row.winner, row.p1_score,
-                   row.p2_score);
+                   "cluster: %s, whose owner crashed after %s its end (%s, "
+                   "winner %s, %d:%d), is stored as %s (winner %s, %d:%d)",
+                   l->room, l->claimed ? "claiming" : "ending", want->reason,
+                   want->winner, want->p1_score, want->p2_score, row.reason,
+                   row.winner, row.p1_score, row.p2_score);
   }
 }
 

@@ -188,11 +188,14 @@ typedef struct simrun_inst {
 #define SIMRUN_EPOCHS_MAX 1024u
 #define SIMRUN_EPOCH_MAX 72u /* GAME_CLUSTER_ID_MAX + "/<8 hex>", NUL */
 /* (C3) A room a crash took, not stored then, and the row L1 must find:
- * server_lost, or the result its owner had claimed (end:R "done"). */
+ * the result its owner had claimed (end:R "done"); server_lost for a game
+ * still running; either for one that had ended with its claim not yet
+ * run (it may reach Redis after the crash, sent before it). */
 typedef struct simrun_lost_room {
   char room[32];
-  bool claimed;
-  game_result_t result; /* when claimed: the owner's */
+  bool ended;           /* the room had its result */
+  bool claimed;         /* and Redis held its claim */
+  game_result_t result; /* when ended: the owner's */
 } simrun_lost_room_t;
 typedef struct simrun_epoch {
   char e[SIMRUN_EPOCH_MAX];
