@@ -52,8 +52,6 @@ typedef struct player {
   rt_actor_id_t room;
   uint32_t role;
   struct player *q_prev, *q_next;
-  rt_actor_id_t told_late; /* the room whose end this connection was told
-                              by the Manager as it came back (0: none) */
 } player_t;
 
 typedef struct room_entry {
@@ -648,7 +646,6 @@ static int attach_client(manager_t *m, player_t *p, rt_actor_id_t client) {
     return err;
   }
   p->client = client;
-  p->told_late = 0;
   m->connected++;
   return RT_OK;
 }
@@ -750,12 +747,9 @@ static void on_missed(manager_t *m, const rt_msg_t *msg) {
     if (p->state != P_IDLE) {
       what = "given_up"; /* queued or in a new game: history has it */
       m->g->stats.overs_unsent_given_up++;
-    } else if (h.room != 0 && h.room == p->told_late) {
-      what = "told_already"; /* this connection has it (tell_missed_end) */
     } else {
       what = "told";
       m->g->stats.overs_unsent_told++;
-      p->told_late = h.room;
       send_over(
           m, p,
           rt_buf_copy(msg->buf->data + sizeof(h), msg->buf->len - sizeof(h)),
@@ -832,14 +826,18 @@ static void on_down(manager_t *m, const rt_msg_t *msg) {
 
 /* A player back on a new connection in the instant its room ended (the
  * room stopped before it heard, or before its HELLO came): the room told
- * an older connection, or none. This one gets the result too, and leaves
- * the room it may have been assigned. */
+ * an older connection, or none. Told none, this one gets the result. Told
+ * an older one (being replaced), that one sends it, or, closing first,
+ * hands it back (MISSED) and this one is told then: never both, or the
+ * player would hear it twice (the swarm's seed 36113, a second tab).
+ * Either way this one leaves the room it may have been assigned. */
 static void tell_missed_end(manager_t *m, player_t *p, const game_ended_t *e,
                             rt_buf_t *over) {
   rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_late",
-         "room=%" PRIu64 " player=%s", e->room, p->id);
-  p->told_late = e->room; /* a copy the old connection never sent is his */
-  send_over(m, p, rt_buf_ref(over), e->room);
+         "room=%" PRIu64 " player=%s told=%s", e->room, p->id,
+         e->told[p->role] == 0 ? "none" : "older");
+  if (e->told[p->role] == 0)
+    send_over(m, p, rt_buf_ref(over), e->room);
   game_room_done_t done = {.room = e->room};
   rt_msg_t msg = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
   (void)rt_send(mworld(m), p->client, &msg); /* full: it is being kicked */

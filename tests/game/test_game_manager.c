@@ -98,12 +98,14 @@ Test(game_manager, a_drop_in_the_instant_the_room_ends_forgets_the_player) {
   fx_free(&fx);
 }
 
-/* Bob's connection goes (the room starts his grace) and Bob comes back,
- * on fx->c, in the instant Alice's quit ends the room: Alice's turn, the
- * room's finish turn, then `ahead` messages the room ignores are queued
- * at it and Bob's HELLO goes. */
-static void bob_back_as_alice_quits(fx_t *fx, uint32_t ahead) {
-  cr_assert_eq(rt_stop(fx->w, fx->b.id, RT_REASON_NORMAL), RT_OK);
+/* Bob's connection goes (the room starts his grace; unless `keep_old`:
+ * it stays, as a tab left open) and Bob comes back, on fx->c, in the
+ * instant Alice's quit ends the room: Alice's turn, the room's finish
+ * turn, then `ahead` messages the room ignores are queued at it and Bob's
+ * HELLO goes. */
+static void bob_back_as_alice_quits(fx_t *fx, uint32_t ahead, bool keep_old) {
+  if (!keep_old)
+    cr_assert_eq(rt_stop(fx->w, fx->b.id, RT_REASON_NORMAL), RT_OK);
   fake_run(fx->sw, rt_now(fx->w) + 100 * RT_NS_PER_MS);
   fake_spawn(fx->w, fx->g, &fx->c, "bob");
   fake_tell(fx->w, &fx->a, FAKE_GO_QUIT);
@@ -121,7 +123,7 @@ Test(game_manager, a_hello_queued_before_the_rooms_end_resumes_nothing) {
   rt_actor_id_t room = fx.a.room;
   /* Then the Store's acknowledgement and the Room's last turn, whose ENDED
    * lands behind the HELLO. */
-  bob_back_as_alice_quits(&fx, 0);
+  bob_back_as_alice_quits(&fx, 0, false);
   step_until_room_gone(&fx, room);
   game_stats_t st;
   game_get_stats(fx.g, &st);
@@ -160,7 +162,7 @@ static bool back_as_the_room_ends(uint32_t k) {
   fx_t fx;
   fx_start_batch(&fx, 1);
   rt_actor_id_t room = fx.a.room;
-  bob_back_as_alice_quits(&fx, k);
+  bob_back_as_alice_quits(&fx, k, false);
   for (int i = 0; i < STEPS_MAX && fx.c.room == 0 && rt_alive(fx.w, room); i++)
     cr_assert(sim_world_step(fx.sw));
   bool assigned = fx.c.room == room;
@@ -186,6 +188,29 @@ Test(game_manager, a_player_back_as_the_room_ends_still_hears_the_result) {
     assigned += back_as_the_room_ends(k);
   cr_assert(assigned > 0 && assigned < 7,
             "both interleavings: %u of 7 assigned", assigned);
+}
+
+/* The swarm's seed 36113: Bob's second tab says HELLO as the room ends,
+ * his first still open. The room tells the first (its seat's), the
+ * Manager used to tell the second too, and Bob heard the end twice. The
+ * first, being replaced, sends it or hands it back; the Manager tells the
+ * second only what no connection was told. */
+Test(game_manager, a_second_tab_as_the_room_ends_hears_the_result_once) {
+  fx_t fx;
+  fx_start(&fx);
+  rt_actor_id_t room = fx.a.room;
+  bob_back_as_alice_quits(&fx, 0, true);
+  step_until_room_gone(&fx, room);
+  fake_run(fx.sw, rt_now(fx.w) + SEC);
+  cr_assert(fx.b.replaced, "the second tab replaced the first");
+  uint32_t first = fake_count(&fx.b, "GAME_OVER");
+  uint32_t second = fake_count(&fx.c, "GAME_OVER");
+  cr_assert_eq(first + second, 1, "Bob heard the end %u + %u times", first,
+               second);
+  cr_assert_eq(fx.c.room, 0, "the second tab is in the lobby");
+  cr_assert_eq(fake_count(&fx.a, "GAME_OVER"), 1);
+  check_game(&fx);
+  fx_free(&fx);
 }
 
 /* Two runs of the server with the same --seed and the same secret
