@@ -63,8 +63,7 @@ typedef struct client {
   game_bucket_t in;    /* the flood guard: in_rate, in_burst */
   rt_time_ns heard_at; /* the last message from the player */
   uint64_t idle_timer;
-  rt_buf_t *over;          /* the last GAME_OVER given, until it is sent */
-  rt_actor_id_t over_room; /* its room */
+  rt_buf_t *over; /* the last GAME_OVER given, until it is sent */
   bool queued; /* asked to join the queue, not matched nor left since */
   bool moving; /* sent MOVE: close 4001 once the queue is out */
   bool closing;
@@ -415,7 +414,6 @@ static void client_message(void *session, rt_actor_t *self,
     if (msg->buf != NULL) {
       rt_buf_unref(c->over);
       c->over = rt_buf_ref(msg->buf);
-      RT_MSG_GET(msg, rt_actor_id_t, &c->over_room);
       enqueue(c, msg->buf, CLASS_MUST);
     }
     return;
@@ -539,7 +537,7 @@ static void client_closed(void *session, rt_actor_t *self, uint16_t code) {
   if (c->over != NULL) {
     rt_log(cworld(c), RT_LOG_INFO, "client.over_unsent", "player=%s",
            c->subject);
-    game__over_unsent(c->g, c->subject, c->self, c->over_room, c->over);
+    game__over_unsent(c->g, c->subject, c->self, c->over);
     rt_buf_unref(c->over);
   }
   rt_idmap_del(&c->g->clients_live, c->self);

@@ -155,12 +155,10 @@ typedef struct game_cl_claim {
   uint32_t pad_;
 } game_cl_claim_t;
 
-/* MISSED: whose GAME_OVER, the connection that never sent it, and its
- * room (0 when no room here told it: a cluster's server_lost). */
+/* MISSED: whose GAME_OVER, and the connection that never sent it. */
 typedef struct game_missed {
   char id[RT_SUBJECT_MAX];
   rt_actor_id_t client;
-  rt_actor_id_t room;
 } game_missed_t;
 
 typedef enum { GAME_ROLE_P1 = 0, GAME_ROLE_P2 = 1 } game_role_id_t;
@@ -291,14 +289,10 @@ void game__client_handler(game_t *g, rt_session_handler_t *out);
  * error (nothing was queued). */
 int game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
                     rt_buf_t *frame);
-/* Send a GAME_OVER (GAME_TAG_OUT_OVER; payload: its room's actor id, 0
- * for none) as game_send_frame sends a never-dropped frame. */
-int game_send_over(game_t *g, rt_actor_id_t client, rt_buf_t *frame,
-                   rt_actor_id_t room);
-/* Hand a GAME_OVER of `room` that player `id` was never sent, on
- * connection `client`, back to the Manager (GAME_TAG_MISSED): it keeps
- * it for the player (its Invariant (6)). */
+/* Hand a GAME_OVER that player `id` was never sent, on connection
+ * `client`, back to the Manager (GAME_TAG_MISSED): it keeps it for the
+ * player (its Invariant (6)). */
 void game__over_unsent(game_t *g, const char *id, rt_actor_id_t client,
-                       rt_actor_id_t room, const rt_buf_t *frame);
+                       const rt_buf_t *frame);
 
 #endif

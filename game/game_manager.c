@@ -62,7 +62,6 @@ typedef struct room_entry {
 typedef struct missed {
   char id[RT_SUBJECT_MAX];
   rt_buf_t *frame; /* the GAME_OVER; NULL once told or replaced */
-  rt_actor_id_t room; /* its room's actor (0: a cluster's server_lost) */
   rt_time_ns at;
   struct missed *next;
 } missed_t;
@@ -210,14 +209,12 @@ static void missed_expire(manager_t *m) {
   }
 }
 
-static void missed_put(manager_t *m, const char *id, rt_buf_t *frame,
-                       rt_actor_id_t room) {
+static void missed_put(manager_t *m, const char *id, rt_buf_t *frame) {
   missed_t *x = calloc(1, sizeof(*x));
   if (x == NULL)
     return;
   memcpy(x->id, id, sizeof(x->id));
   x->frame = rt_buf_ref(frame);
-  x->room = room;
   x->at = rt_now(mworld(m));
   missed_t *old = rt_idmap_get(&m->missed, missed_key(id));
   if (old != NULL)
@@ -244,15 +241,12 @@ static missed_t *missed_find(manager_t *m, const char *id) {
   return x != NULL && strcmp(x->id, id) == 0 ? x : NULL;
 }
 
-/* The GAME_OVER player `id` missed, if it is still kept (taken, its room
- * in *room), or NULL. */
-static rt_buf_t *missed_take(manager_t *m, const char *id,
-                             rt_actor_id_t *room) {
+/* The GAME_OVER player `id` missed, if it is still kept (taken), or NULL. */
+static rt_buf_t *missed_take(manager_t *m, const char *id) {
   missed_t *x = missed_find(m, id);
   if (x == NULL)
     return NULL;
   rt_buf_t *frame = rt_buf_ref(x->frame);
-  *room = x->room;
   missed_forget(m, x);
   return frame;
 }
@@ -274,14 +268,14 @@ static void send_frame(manager_t *m, player_t *p, rt_buf_t *frame) {
   rt_buf_unref(frame);
 }
 
-/* A GAME_OVER (of `room`'s game; 0: none here); takes the frame. One the
- * connection cannot take comes back as MISSED, like one it never sends. */
-static void send_over(manager_t *m, player_t *p, rt_buf_t *frame,
-                      rt_actor_id_t room) {
+/* A GAME_OVER; takes the frame. One the connection cannot take comes
+ * back as MISSED, like one it never sends. */
+static void send_over(manager_t *m, player_t *p, rt_buf_t *frame) {
   if (frame == NULL)
     return;
-  if (game_send_over(m->g, p->client, frame, room) < 0 && p->client != 0)
-    game__over_unsent(m->g, p->id, p->client, room, frame);
+  if (game_send_frame(m->g, p->client, GAME_TAG_OUT_OVER, frame) < 0 &&
+      p->client != 0)
+    game__over_unsent(m->g, p->id, p->client, frame);
   rt_buf_unref(frame);
 }
 
@@ -513,8 +507,7 @@ static void on_cl_lost(manager_t *m, const rt_msg_t *msg) {
   m->g->stats.server_lost_told++;
   send_over(m, p,
             game_proto_game_over("none", "server_lost", (game_scores_t){0},
-                                 lost.room),
-            0);
+                                 lost.room));
 }
 
 static void on_cl_unavailable(manager_t *m, const rt_msg_t *msg) {
@@ -652,7 +645,6 @@ static int attach_client(manager_t *m, player_t *p, rt_actor_id_t client) {
 
 static void on_hello(manager_t *m, const rt_msg_t *msg) {
   rt_buf_t *over = NULL;
-  rt_actor_id_t over_room = 0;
   if (msg->buf == NULL || msg->buf->len != sizeof(game_hello_t))
     return;
   game_hello_t hello;
@@ -718,10 +710,10 @@ static void on_hello(manager_t *m, const rt_msg_t *msg) {
   } else if (p->state == P_QUEUED) {
     send_frame(m, p, game_proto_queued());
   } else {
-    if ((over = missed_take(m, p->id, &over_room)) != NULL) {
+    if ((over = missed_take(m, p->id)) != NULL) {
       rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_missed", "player=%s",
              p->id);
-      send_over(m, p, over, over_room); /* Invariant (6) */
+      send_over(m, p, over); /* Invariant (6) */
     }
     /* Is this player's game on another instance? Asked even after a
      * missed result: in a cluster the player may have played elsewhere
@@ -752,8 +744,7 @@ static void on_missed(manager_t *m, const rt_msg_t *msg) {
       m->g->stats.overs_unsent_told++;
       send_over(
           m, p,
-          rt_buf_copy(msg->buf->data + sizeof(h), msg->buf->len - sizeof(h)),
-          h.room);
+          rt_buf_copy(msg->buf->data + sizeof(h), msg->buf->len - sizeof(h)));
     }
   } else if (p != NULL && p->state != P_IDLE) {
     what = "given_up"; /* a new game since, its connection gone too */
@@ -764,11 +755,11 @@ static void on_missed(manager_t *m, const rt_msg_t *msg) {
         rt_buf_copy(msg->buf->data + sizeof(h), msg->buf->len - sizeof(h));
     what = frame != NULL ? "kept" : "no_memory";
     if (frame != NULL)
-      missed_put(m, h.id, frame, h.room);
+      missed_put(m, h.id, frame);
     rt_buf_unref(frame);
   }
   rt_log(mworld(m), RT_LOG_INFO, "manager.game_over_unsent",
-         "player=%s room=%" PRIu64 " action=%s", h.id, h.room, what);
+         "player=%s action=%s", h.id, what);
 }
 
 static void on_join(manager_t *m, const rt_msg_t *msg) {
@@ -837,7 +828,7 @@ static void tell_missed_end(manager_t *m, player_t *p, const game_ended_t *e,
          "room=%" PRIu64 " player=%s told=%s", e->room, p->id,
          e->told[p->role] == 0 ? "none" : "older");
   if (e->told[p->role] == 0)
-    send_over(m, p, rt_buf_ref(over), e->room);
+    send_over(m, p, rt_buf_ref(over));
   game_room_done_t done = {.room = e->room};
   rt_msg_t msg = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
   (void)rt_send(mworld(m), p->client, &msg); /* full: it is being kicked */
@@ -855,7 +846,7 @@ static void on_ended(manager_t *m, const rt_msg_t *msg) {
     p->state = P_IDLE;
     p->room = 0;
     if (p->client == 0 && e.told[p->role] == 0 && msg->buf != NULL)
-      missed_put(m, p->id, msg->buf, e.room); /* Invariant (6) */
+      missed_put(m, p->id, msg->buf); /* Invariant (6) */
     if (p->client == 0)
       forget_player(m, p);
     else if (p->client != e.told[p->role] && msg->buf != NULL)

@@ -121,14 +121,8 @@ int game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
   return send_out(g, client, &m, frame);
 }
 
-int game_send_over(game_t *g, rt_actor_id_t client, rt_buf_t *frame,
-                   rt_actor_id_t room) {
-  rt_msg_t m = RT_MSG_OF(GAME_TAG_OUT_OVER, &room);
-  return send_out(g, client, &m, frame);
-}
-
 void game__over_unsent(game_t *g, const char *id, rt_actor_id_t client,
-                       rt_actor_id_t room, const rt_buf_t *frame) {
+                       const rt_buf_t *frame) {
   g->stats.overs_unsent++;
   rt_buf_t *buf = rt_buf_create(sizeof(game_missed_t) + frame->len);
   if (buf == NULL)
@@ -137,7 +131,6 @@ void game__over_unsent(game_t *g, const char *id, rt_actor_id_t client,
   memset(&h, 0, sizeof(h));
   snprintf(h.id, sizeof(h.id), "%s", id);
   h.client = client;
-  h.room = room;
   memcpy(buf->data, &h, sizeof(h));
   memcpy(buf->data + sizeof(h), frame->data, frame->len);
   rt_msg_t m = rt_msg_make(GAME_TAG_MISSED, NULL, 0);
@@ -404,8 +397,9 @@ static void complete(room_t *r) {
      * as for a connection that closes with it still queued. */
     if (!keep)
       game_send_frame(r->g, client, GAME_TAG_OUT_MUST, over);
-    else if (client != 0 && game_send_over(r->g, client, over, r->id) < 0)
-      game__over_unsent(r->g, r->seats[role].info.id, client, r->id, over);
+    else if (client != 0 &&
+             game_send_frame(r->g, client, GAME_TAG_OUT_OVER, over) < 0)
+      game__over_unsent(r->g, r->seats[role].info.id, client, over);
     game_room_done_t done = {.room = r->id};
     rt_msg_t m = RT_MSG_OF(GAME_TAG_ROOM_DONE, &done);
     if (client != 0)
