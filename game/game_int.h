@@ -47,7 +47,9 @@ enum {
   GAME_TAG_QUIT,         /* game_role_t */
   /* Room/Manager -> Client: a frame to send, in buf, by delivery class */
   GAME_TAG_OUT_MUST,   /* never dropped: QUEUED, GAME_START, COOKIE_SPAWN,
-                          golden UPDATE, GAME_OVER, ERROR */
+                          golden UPDATE, ERROR; a GAME_OVER goes as
+                          GAME_TAG_OUT_OVER (below), but for a cluster's
+                          game declared lost elsewhere (game_room.c) */
   GAME_TAG_OUT_DROP,   /* droppable: click UPDATE, OPPONENT_CLICK */
   GAME_TAG_OUT_TICK,   /* latest wins: tick UPDATE */
   GAME_TAG_ROOM_DONE,  /* Room or Manager -> Client: the room is over

@@ -233,18 +233,13 @@ static void missed_put(manager_t *m, const char *id, rt_buf_t *frame) {
   missed_expire(m);
 }
 
-static missed_t *missed_find(manager_t *m, const char *id) {
+/* The GAME_OVER player `id` missed, if it is still kept (taken), or NULL. */
+static rt_buf_t *missed_take(manager_t *m, const char *id) {
   if (m->missed_count == 0)
     return NULL;
   missed_expire(m);
   missed_t *x = rt_idmap_get(&m->missed, missed_key(id));
-  return x != NULL && strcmp(x->id, id) == 0 ? x : NULL;
-}
-
-/* The GAME_OVER player `id` missed, if it is still kept (taken), or NULL. */
-static rt_buf_t *missed_take(manager_t *m, const char *id) {
-  missed_t *x = missed_find(m, id);
-  if (x == NULL)
+  if (x == NULL || strcmp(x->id, id) != 0)
     return NULL;
   rt_buf_t *frame = rt_buf_ref(x->frame);
   missed_forget(m, x);

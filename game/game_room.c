@@ -95,17 +95,17 @@ static game_scores_t scores(const room_t *r) {
 
 /* ---- Sending ------------------------------------------------------------- */
 
-static int send_out(game_t *g, rt_actor_id_t client, rt_msg_t *m,
+int game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
                     rt_buf_t *frame) {
   if (client == 0 || frame == NULL)
     return RT_EINVAL;
-  m->buf = rt_buf_ref(frame);
-  int rc = rt_send(g->world, client, m);
+  rt_msg_t m = rt_msg_make(tag, NULL, 0);
+  m.buf = rt_buf_ref(frame);
+  int rc = rt_send(g->world, client, &m);
   if (rc >= 0)
     return RT_OK;
-  rt_buf_unref(m->buf);
-  if (rc == RT_EFULL && m->tag != GAME_TAG_OUT_DROP &&
-      m->tag != GAME_TAG_OUT_TICK) {
+  rt_buf_unref(m.buf);
+  if (rc == RT_EFULL && tag != GAME_TAG_OUT_DROP && tag != GAME_TAG_OUT_TICK) {
     /* Invariant (4): never wait. A client this far behind is gone. */
     g->stats.kicks[GAME_KICK_MAILBOX_FULL]++;
     rt_log(g->world, RT_LOG_WARN, "client.kick",
@@ -113,12 +113,6 @@ static int send_out(game_t *g, rt_actor_id_t client, rt_msg_t *m,
     rt_stop(g->world, client, RT_REASON_USER);
   }
   return rc;
-}
-
-int game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
-                    rt_buf_t *frame) {
-  rt_msg_t m = rt_msg_make(tag, NULL, 0);
-  return send_out(g, client, &m, frame);
 }
 
 void game__over_unsent(game_t *g, const char *id, rt_actor_id_t client,
