@@ -135,6 +135,10 @@ int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
   return game__manager_seat(g, id, room, role);
 }
 
+bool game_player_queued(const game_t *g, const char *id) {
+  return game__manager_queued(g, id);
+}
+
 void game_each_seat(const game_t *g, game_seat_fn *fn, void *ctx) {
   game__manager_each_seat(g, fn, ctx, true);
 }

@@ -62,6 +62,8 @@ int game_room_result(const game_t *g, rt_actor_id_t room, game_result_t *out);
  * when playing, 0 when known but not playing, -1 when unknown. */
 int game_player_seat(const game_t *g, const char *id, rt_actor_id_t *room,
                      uint32_t *role);
+/* Whether the Manager has player `id` (a user id) in its queue. */
+bool game_player_queued(const game_t *g, const char *id);
 /* Every player the Manager seats (those game_player_seat answers 1 for),
  * by room id ascending, p1 then p2: fn(ctx, user id, room, role). One pass
  * over the Manager's rooms, for a checker that would otherwise look up

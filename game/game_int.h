@@ -249,6 +249,7 @@ int game__manager_check(const game_t *g, bool quiescent, char *why, size_t cap);
  * PLAYING, 0 when it is known but not playing, -1 when unknown. */
 int game__manager_seat(const game_t *g, const char *id, rt_actor_id_t *room,
                        uint32_t *role);
+bool game__manager_queued(const game_t *g, const char *id);
 /* By room id ascending when sorted, else in the table's slot order. */
 void game__manager_each_seat(const game_t *g, game_seat_fn *fn, void *ctx,
                              bool sorted);

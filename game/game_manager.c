@@ -1120,3 +1120,9 @@ int game__manager_seat(const game_t *g, const char *id, rt_actor_id_t *room,
   *role = p->role;
   return 1;
 }
+
+bool game__manager_queued(const game_t *g, const char *id) {
+  const manager_t *m = g->manager_state;
+  const player_t *p = m != NULL ? find(m, id) : NULL;
+  return p != NULL && p->state == P_QUEUED;
+}

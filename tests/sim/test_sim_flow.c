@@ -532,6 +532,60 @@ Test(sim_flow, a_slow_reader_that_closes_mid_game_loses_and_is_not_cut) {
   flow_free(&f);
 }
 
+/* Seed 39439 of the swarm: a slow reader's game ends while the last of its
+ * output (up to conn_high_water, 16 KiB) is still on its 300 B/s link,
+ * nearly a minute of it. The server does not cut a reader that reads,
+ * however slowly, so its GAME_OVER comes after L1's bound, which the
+ * check forgives. A JOIN_QUEUE the player sends meanwhile (it believes it
+ * still plays: an abuser's "ignored while playing") finds the game over
+ * and queues it, with nobody left to match it; that is forgiven too. */
+Test(sim_flow,
+     a_slow_reader_queued_while_its_game_over_is_on_the_wire_is_live) {
+  flow_t f;
+  flow_init(&f,
+            "a_slow_reader_queued_while_its_game_over_is_on_the_wire_is_live",
+            512);
+  flow_start(&f);
+  simrun_player_t slow = plan(0, 0), fast = plan(20, 1);
+  slow.manual = true;
+  slow.down.bandwidth = 300;
+  uint32_t s = add(&f, &slow), o = add(&f, &fast);
+  wait_open(&f, s, 5 * SEC);
+  sim_bot_t *b = simrun_bot(f.run, s);
+  CHECK(&f, sim_bot_join(b) == RT_OK, "join");
+  (void)wait_kind(&f, s, SIM_BOT_GAME_START, 1, 10 * SEC);
+  sim_bot_record_t over = wait_kind(&f, o, SIM_BOT_GAME_OVER, 1, 30 * SEC);
+  run_to(&f, over.at + SEC);
+  CHECK(&f, count_of(&f, s, SIM_BOT_GAME_OVER) == 0, "the end came early");
+  CHECK(&f, sim_bot_join(b) == RT_OK, "join again");
+  run_to(&f, simrun_l1(f.run) - MS);
+  CHECK(&f, stats(&f).queued == 1, "%u queued", stats(&f).queued);
+  CHECK(&f, count_of(&f, s, SIM_BOT_GAME_OVER) == 0,
+        "the end came before L1: the case is not made");
+  finish(&f);
+  flow_free(&f);
+}
+
+/* The same queued player on a healthy link is a liveness failure, named. */
+Test(sim_flow, the_liveness_check_catches_a_player_left_queued) {
+  flow_t f;
+  flow_init(&f, "the_liveness_check_catches_a_player_left_queued", 513);
+  flow_start(&f);
+  simrun_player_t alone = plan(0, 0);
+  alone.manual = true;
+  uint32_t a = add(&f, &alone);
+  wait_open(&f, a, 5 * SEC);
+  CHECK(&f, sim_bot_join(simrun_bot(f.run, a)) == RT_OK, "join");
+  cr_assert_eq(simrun_finish(f.run), -1, "a player left queued passed");
+  simrun_player_view_t v;
+  view(&f, a, &v);
+  cr_assert(strstr(simrun_failure(f.run), "1 players still queued at L1") !=
+                    NULL &&
+                strstr(simrun_failure(f.run), v.user_id) != NULL,
+            "%s", simrun_failure(f.run));
+  flow_free(&f);
+}
+
 Test(sim_flow, a_must_deliver_overflow_disconnects_with_1008) {
   flow_t f;
   flow_init(&f, "a_must_deliver_overflow_disconnects_with_1008", 504);
