@@ -769,7 +769,12 @@ static int check_seat(const room_t *r, int role, bool quiescent, char *why,
       s->score != (int32_t)s->clicks_scored)
     return FAIL("%s p%d: doubled points without a golden cookie", r->room_id,
                 role + 1);
-  if (quiescent && s->info.client != 0 && !rt_alive(w, s->info.client))
+  /* The Manager tells a room when a seat's connection goes. A room it let
+   * go (detached) hears nothing more: its seats name the connections it
+   * had then, and its GAME_OVER to one gone goes to the Manager to keep
+   * (complete). */
+  if (quiescent && !r->detached && s->info.client != 0 &&
+      !rt_alive(w, s->info.client))
     return FAIL("%s p%d: seated connection %" PRIu64 " is gone", r->room_id,
                 role + 1, s->info.client);
   if (r->phase == PHASE_FINISHING && s->grace_timer != 0)

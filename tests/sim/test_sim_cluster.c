@@ -1126,6 +1126,62 @@ Test(sim_cluster, a_room_with_a_full_mailbox_still_hears_redis_lost_its_data,
   clu_free(&c);
 }
 
+/* Seed 50603 of the swarm (2 instances, Redis restarted without its data,
+ * Store faults): a room its Manager let go when Redis lost its data (the
+ * room ends server_lost and stores that itself) waited for its failing
+ * Store, and meanwhile a player's connection closed. A Manager tells a
+ * room it let go nothing more, so the seat still named that connection,
+ * and the check that every seated connection is alive failed the run.
+ * The room did right: its GAME_OVER to a connection gone goes to the
+ * Manager, which keeps it for the player, who hears it on coming back. */
+Test(sim_cluster,
+     a_player_who_leaves_a_room_let_go_before_it_stores_hears_its_end_later,
+     .timeout = 60) {
+  clu_t c;
+  clu_init(&c,
+           "a_player_who_leaves_a_room_let_go_before_it_stores_hears_its_"
+           "end_later",
+           708, 2);
+  c.cfg.faults.store_down_from = 2 * SEC;
+  c.cfg.faults.store_down_until = 6 * SEC;
+  clu_start(&c);
+  run_to(&c, 200 * MS); /* both Clusters up before a JOIN */
+  uint32_t a, b, owner, moved;
+  sim_bot_record_t move;
+  manual_pair(&c, &a, &b, &owner, &moved, &move);
+  run_to(&c, 2500 * MS); /* the game runs; the Store is down */
+  game_t *g = simrun_instance_game(c.run, owner);
+  const char *flush[] = {"FLUSHALL"};
+  CHECK(&c, simrun_redis_tamper(c.run, 1, flush) == RT_OK, "tamper");
+  rt_world_t *w = sim_world_rt(simrun_world(c.run));
+  rt_msg_t reset = rt_msg_make(GAME_TAG_CL_RESET, NULL, 0);
+  CHECK(&c, rt_send(w, game_manager_actor(g), &reset) == RT_PUSH_QUEUED,
+        "tell the Manager");
+  run_to(&c, now_of(&c) + 100 * MS);
+  CHECK(&c, sim_bot_disconnect(bot_of(&c, a), SIM_BOT_CLOSE_RESET) == RT_OK,
+        "a leaves");
+  run_to(&c, now_of(&c) + 500 * MS);
+  uint32_t n = 0;
+  free(game_live_rooms(g, &n));
+  CHECK(&c, n == 1, "the room is not waiting for its Store (%u rooms)", n);
+  CHECK(&c, count_of(&c, a, SIM_BOT_GAME_OVER) == 0, "a heard the end");
+  CHECK(&c, simrun_check(c.run) == 0, "%s", simrun_failure(c.run));
+  sim_bot_record_t ob =
+      wait_kind(&c, b, SIM_BOT_GAME_OVER, 1, 10 * SEC); /* Store back */
+  CHECK(&c, strcmp(ob.reason, "server_lost") == 0, "b: %s", ob.reason);
+  CHECK(&c,
+        sim_bot_reconnect_to(bot_of(&c, a), (uint16_t)(SIMRUN_PORT + owner)) ==
+            RT_OK,
+        "a comes back");
+  sim_bot_record_t oa = wait_kind(&c, a, SIM_BOT_GAME_OVER, 1, 12 * SEC);
+  CHECK(&c,
+        strcmp(oa.reason, "server_lost") == 0 &&
+            strcmp(oa.room_id, move.room_id) == 0,
+        "a heard %s of %s", oa.reason, oa.room_id);
+  finish(&c);
+  clu_free(&c);
+}
+
 /* ---- Partitions ---------------------------------------------------------- */
 
 Test(sim_cluster,
