@@ -2,7 +2,8 @@
 # Instances of a cluster on one machine start together on one SQLite file:
 # each must find the schema migrated once, never fail to start because
 # another created the tables while it waited for the write lock (before
-# session 10, 4 of 60 such starts failed "cannot start the game").
+# session 10, 4 of 60 such starts failed "cannot start the game"), nor
+# end by itself once it listens. A failing round prints all four outputs.
 #   store_shared_file.sh OVERCOOKIED [ROUNDS]
 set -u
 bin=$1
@@ -19,26 +20,46 @@ for round in $(seq 1 "$rounds"); do
       --log-level error >"$dir/out$k" 2>&1 &
     pids="$pids $!"
   done
-  # Until each has started or ended (bounded: 100 x 0.1 s).
+  # Until each has started or ended (bounded: 100 x 0.1 s). One that has
+  # started is not waited for again, alive or not.
   for _ in $(seq 1 100); do
-    settled=0
-    for k in 1 2 3 4; do
-      grep -q "listening on" "$dir/out$k" && settled=$((settled + 1))
+    waiting=0
+    k=0
+    for pid in $pids; do
+      k=$((k + 1))
+      grep -q "listening on" "$dir/out$k" && continue
+      kill -0 "$pid" 2>/dev/null && waiting=$((waiting + 1))
     done
-    alive=0
-    for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
-    [ $((settled + 4 - alive)) -ge 4 ] && break
+    [ "$waiting" -eq 0 ] && break
     sleep 0.1
+  done
+  # Each serves until killed: one that ended by itself failed, even after
+  # it listened.
+  ended=""
+  k=0
+  for pid in $pids; do
+    k=$((k + 1))
+    kill -0 "$pid" 2>/dev/null || ended="$ended $k"
   done
   kill $pids 2>/dev/null
   wait
+  bad=0
   for k in 1 2 3 4; do
     if ! grep -q "listening on" "$dir/out$k"; then
-      echo "round $round, instance $k did not start:"
-      cat "$dir/out$k"
-      failed=$((failed + 1))
+      echo "round $round, instance $k did not start"
+      bad=$((bad + 1))
+    elif [[ " $ended " == *" $k "* ]]; then
+      echo "round $round, instance $k ended by itself after it started"
+      bad=$((bad + 1))
     fi
   done
+  if [ "$bad" -gt 0 ]; then
+    failed=$((failed + bad))
+    for k in 1 2 3 4; do
+      echo "-- round $round, instance $k said:"
+      cat "$dir/out$k"
+    done
+  fi
 done
 echo "$failed of $((rounds * 4)) starts failed"
 [ "$failed" -eq 0 ]
