@@ -1001,6 +1001,17 @@ Test(sim_cluster, a_room_redis_gives_to_another_owner_fails_the_run,
 
 /* ---- Redis --------------------------------------------------------------- */
 
+/* Redis loses its data (FLUSHALL), and g's Manager hears it as its
+ * Cluster would tell it (CL_RESET): every room there is let go. */
+static void lose_redis_data(clu_t *c, game_t *g) {
+  const char *flush[] = {"FLUSHALL"};
+  CHECK(c, simrun_redis_tamper(c->run, 1, flush) == RT_OK, "tamper");
+  rt_world_t *w = sim_world_rt(simrun_world(c->run));
+  rt_msg_t reset = rt_msg_make(GAME_TAG_CL_RESET, NULL, 0);
+  CHECK(c, rt_send(w, game_manager_actor(g), &reset) == RT_PUSH_QUEUED,
+        "tell the Manager");
+}
+
 static void redis_restart(const char *name, uint64_t seed, bool keep) {
   clu_t c;
   clu_init(&c, name, seed, 2);
@@ -1096,12 +1107,8 @@ Test(sim_cluster, a_room_with_a_full_mailbox_still_hears_redis_lost_its_data,
   CHECK(&c, n == 1, "%u rooms on the owner", n);
   rt_actor_id_t room = rooms[0];
   free(rooms);
-  const char *flush[] = {"FLUSHALL"};
-  CHECK(&c, simrun_redis_tamper(c.run, 1, flush) == RT_OK, "tamper");
+  lose_redis_data(&c, g);
   rt_world_t *w = sim_world_rt(simrun_world(c.run));
-  rt_msg_t reset = rt_msg_make(GAME_TAG_CL_RESET, NULL, 0);
-  CHECK(&c, rt_send(w, game_manager_actor(g), &reset) == RT_PUSH_QUEUED,
-        "tell the Manager");
   const rt_mailbox_t *box = rt_actor_mailbox(w, room);
   CHECK(&c, box != NULL && box->count < box->cap, "the room's mailbox");
   while (box->count < box->cap) {
@@ -1151,12 +1158,7 @@ Test(sim_cluster,
   manual_pair(&c, &a, &b, &owner, &moved, &move);
   run_to(&c, 2500 * MS); /* the game runs; the Store is down */
   game_t *g = simrun_instance_game(c.run, owner);
-  const char *flush[] = {"FLUSHALL"};
-  CHECK(&c, simrun_redis_tamper(c.run, 1, flush) == RT_OK, "tamper");
-  rt_world_t *w = sim_world_rt(simrun_world(c.run));
-  rt_msg_t reset = rt_msg_make(GAME_TAG_CL_RESET, NULL, 0);
-  CHECK(&c, rt_send(w, game_manager_actor(g), &reset) == RT_PUSH_QUEUED,
-        "tell the Manager");
+  lose_redis_data(&c, g);
   run_to(&c, now_of(&c) + 100 * MS);
   CHECK(&c, sim_bot_disconnect(bot_of(&c, a), SIM_BOT_CLOSE_RESET) == RT_OK,
         "a leaves");
