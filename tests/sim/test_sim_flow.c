@@ -498,6 +498,19 @@ Test(sim_flow,
   flow_free(&f);
 }
 
+/* A manual player on a 300 B/s downlink (*s) joins, and is matched with a
+ * clicker of 20 a second for one game (*o): its GAME_START. */
+static sim_bot_record_t slow_reader_plays(flow_t *f, uint32_t *s, uint32_t *o) {
+  simrun_player_t slow = plan(0, 0), opponent = plan(20, 1);
+  slow.manual = true;
+  slow.down.bandwidth = 300;
+  *s = add(f, &slow);
+  *o = add(f, &opponent);
+  wait_open(f, *s, 5 * SEC);
+  CHECK(f, sim_bot_join(simrun_bot(f->run, *s)) == RT_OK, "join");
+  return wait_kind(f, *s, SIM_BOT_GAME_START, 1, 10 * SEC);
+}
+
 /* A slow reader closes mid-game while output waits for it: the close
  * handshake ends its connection (not the write wait: nobody is cut), the
  * grace runs out and its opponent wins. */
@@ -506,13 +519,8 @@ Test(sim_flow, a_slow_reader_that_closes_mid_game_loses_and_is_not_cut) {
   flow_init(&f, "a_slow_reader_that_closes_mid_game_loses_and_is_not_cut", 509);
   f.cfg.game.conn_high_water = 2048;
   flow_start(&f);
-  simrun_player_t slow = plan(0, 0), opponent = plan(20, 1);
-  slow.manual = true;
-  slow.down.bandwidth = 300;
-  uint32_t s = add(&f, &slow), o = add(&f, &opponent);
-  wait_open(&f, s, 5 * SEC);
-  CHECK(&f, sim_bot_join(simrun_bot(f.run, s)) == RT_OK, "join");
-  sim_bot_record_t start = wait_kind(&f, s, SIM_BOT_GAME_START, 1, 10 * SEC);
+  uint32_t s, o;
+  sim_bot_record_t start = slow_reader_plays(&f, &s, &o);
   run_to(&f, start.at + 5 * SEC); /* its output backs up meanwhile */
   CHECK(&f,
         sim_bot_disconnect(simrun_bot(f.run, s), SIM_BOT_CLOSE_HANDSHAKE) ==
@@ -546,14 +554,9 @@ Test(sim_flow,
             "a_slow_reader_queued_while_its_game_over_is_on_the_wire_is_live",
             512);
   flow_start(&f);
-  simrun_player_t slow = plan(0, 0), fast = plan(20, 1);
-  slow.manual = true;
-  slow.down.bandwidth = 300;
-  uint32_t s = add(&f, &slow), o = add(&f, &fast);
-  wait_open(&f, s, 5 * SEC);
+  uint32_t s, o;
+  (void)slow_reader_plays(&f, &s, &o);
   sim_bot_t *b = simrun_bot(f.run, s);
-  CHECK(&f, sim_bot_join(b) == RT_OK, "join");
-  (void)wait_kind(&f, s, SIM_BOT_GAME_START, 1, 10 * SEC);
   sim_bot_record_t over = wait_kind(&f, o, SIM_BOT_GAME_OVER, 1, 30 * SEC);
   run_to(&f, over.at + SEC);
   CHECK(&f, count_of(&f, s, SIM_BOT_GAME_OVER) == 0, "the end came early");
