@@ -314,11 +314,11 @@ int simrun_run_to(simrun_t *run, rt_time_ns t) {
       return -1;
     simrun__cluster_faults(run, simrun__now(run));
     simrun__cluster_watch(run);
-    if (simrun__now(run) >= run->next_check) {
+    if (simrun__now(run) >= run->next_check)
       run->next_check += run->cfg.check_every;
-      if (simrun_check(run) < 0)
-        return -1;
-    }
+    if (simrun__now(run) - run->last_check >= run->cfg.check_every &&
+        simrun_check(run) < 0)
+      return -1;
     now = simrun__now(run);
     if (!run->faults_over && now >= run->fault_end)
       end_faults(run);

@@ -33,11 +33,12 @@
  *                   (no player, connection, room or pending result left)
  * With F = duration (the default), R1 = L1 and R2 = L2.
  *
- * Checks run as the run goes, with the world between turns: every
- * check_every of virtual time (with the world quiescent), whenever
- * check_deliveries deliveries have passed since the last check of any kind
- * (at the first turn boundary after them: no more go unchecked, however
- * much traffic a little virtual time holds), and at L1 and L2: rt_world_check
+ * Checks run as the run goes, with the world between turns: once
+ * check_every of virtual time has passed since the last check of any kind
+ * (at the end of a slice, the world quiescent), whenever check_deliveries
+ * deliveries have passed since the last check of any kind (at the first
+ * turn boundary after them: no more go unchecked, however much traffic a
+ * little virtual time holds), and at L1 and L2: rt_world_check
  * (mailbox bounds, message accounting), game_check (game_check.h), and the
  * run's own: every GAME_OVER a player saw matches the Store's row for its room,
  * which exists (stored before it was shown), one GAME_OVER per player per room,

@@ -276,7 +276,12 @@ struct simrun {
   uint32_t *ids;
   uint32_t ids_mask;
   uint32_t baseline_actors;
+  /* Every check_every of virtual time the run stops (a slice ends there, and
+   * the brains look: part of what a run is, whether or not a check runs);
+   * a check by time runs once check_every has passed since the last check
+   * of any kind, at `last_check`. */
   rt_time_ns next_check;
+  rt_time_ns last_check;
   bool failed;
   rt_time_ns failed_at;
   char failure[SIMRUN_FAILURE_MAX];

@@ -849,6 +849,41 @@ Test(sim_flow, any_check_restarts_the_count_of_deliveries) {
   flow_free(&f);
 }
 
+/* And the virtual time that may pass unchecked starts again at every check:
+ * checks by deliveries coming more often than check_every leave no check by
+ * time to do, while the run still stops every check_every (the same run,
+ * hash and all, as one that checks there). */
+Test(sim_flow, any_check_restarts_the_count_of_time) {
+  flow_t f;
+  simrun_player_t p = plan(8, 1);
+  simrun_summary_t s[2];
+  for (int k = 0; k < 2; k++) {
+    flow_init(&f, "any_check_restarts_the_count_of_time", 514);
+    f.cfg.check_every = 100 * MS;
+    /* Eight players clicking make a few hundred deliveries a second: the
+     * first run checks after every 5, the second after the default. */
+    if (k == 0)
+      f.cfg.check_deliveries = 5;
+    flow_start(&f);
+    for (int i = 0; i < 8; i++)
+      add(&f, &p);
+    run_to(&f, 12 * SEC);
+    simrun_summary(f.run, &s[k]);
+    flow_free(&f);
+  }
+  uint64_t by_time = s[0].checks - s[0].checks_by_deliveries;
+  cr_assert(s[0].checks_by_deliveries > 120, "%" PRIu64 " checks",
+            s[0].checks_by_deliveries);
+  /* 120 instants of checking by time in 12 s: those with traffic in the
+   * 100 ms before them need none. */
+  cr_assert(by_time < 60, "%" PRIu64 " checks by time", by_time);
+  cr_assert(s[1].checks - s[1].checks_by_deliveries >= 110,
+            "%" PRIu64 " checks by time at the default",
+            s[1].checks - s[1].checks_by_deliveries);
+  cr_assert_eq(s[0].hash, s[1].hash, "checking changed the run");
+  cr_assert_eq(s[0].deliveries, s[1].deliveries);
+}
+
 /* ---- The fault phase's end ----------------------------------------------- */
 
 Test(sim_flow, faults_stop_at_until_and_play_recovers_within_the_bound) {
