@@ -152,43 +152,53 @@ async def recv(ws):
     return json.loads(await asyncio.wait_for(ws.recv(), STEP_TIMEOUT))
 
 
-async def until(ws, kind):
+async def until(ws, *kinds):
     deadline = time.monotonic() + STEP_TIMEOUT
     while time.monotonic() < deadline:
         m = await recv(ws)
-        if m["type"] == kind:
+        if m["type"] in kinds:
             return m
-    raise AssertionError(f"no {kind}")
+    raise AssertionError(f"no {' or '.join(kinds)}")
 
 
 async def cross_match(bases, tokens):
-    """Player 0 queues on instance 0 and player 1 on instance 1 with the
-    other instance's page as Origin: one of them is sent to the other's
-    URL, arrives there (a resume) and both are in one room."""
+    """Player 0 queues on instance 0 and player 1 on instance 1, each with
+    the other instance's page as Origin: one of them is sent to the other's
+    URL, arrives there (a resume) and both are in one room. Which one is
+    not fixed: QUEUED does not wait for player 0's MATCH to reach Redis,
+    so player 1's may run first, find no ticket and leave its own for
+    player 0's to take (then instance 0 owns the room)."""
     urls = [b.replace("http://", "ws://") + "ws?token=" for b in bases]
     origins = [bases[1].rstrip("/"), bases[0].rstrip("/")]
-    a = await websockets.connect(urls[0] + tokens[0], origin=origins[0],
-                                 open_timeout=STEP_TIMEOUT)
-    b = await websockets.connect(urls[1] + tokens[1], origin=origins[1],
-                                 open_timeout=STEP_TIMEOUT)
+    ws = []
+    for k in range(2):
+        ws.append(await websockets.connect(urls[k] + tokens[k],
+                                           origin=origins[k],
+                                           open_timeout=STEP_TIMEOUT))
     try:
-        await a.send(json.dumps({"type": "JOIN_QUEUE"}))
-        await until(a, "QUEUED")
-        await b.send(json.dumps({"type": "JOIN_QUEUE"}))
-        start_b = await until(b, "GAME_START")
-        move = await until(a, "MOVE")  # a's ticket was taken on instance 1
-        assert move["payload"]["url"] == urls[1].split("?")[0], move
-        await a.close()
-        a = await websockets.connect(move["payload"]["url"] + "?token=" +
-                                     tokens[0], origin=origins[0],
-                                     open_timeout=STEP_TIMEOUT)
-        start_a = await until(a, "GAME_START")
-        assert start_a["payload"].get("resumed") is True, start_a
-        assert start_a["payload"]["roomId"] == start_b["payload"]["roomId"]
+        await ws[0].send(json.dumps({"type": "JOIN_QUEUE"}))
+        await until(ws[0], "QUEUED")
+        await ws[1].send(json.dumps({"type": "JOIN_QUEUE"}))
+        first = await until(ws[1], "GAME_START", "MOVE")
+        if first["type"] == "GAME_START":
+            owner, start = 1, first
+            move = await until(ws[0], "MOVE")
+        else:
+            owner, move = 0, first
+            start = await until(ws[0], "GAME_START")
+        mover = 1 - owner
+        assert move["payload"]["url"] == urls[owner].split("?")[0], move
+        await ws[mover].close()
+        ws[mover] = await websockets.connect(
+            move["payload"]["url"] + "?token=" + tokens[mover],
+            origin=origins[mover], open_timeout=STEP_TIMEOUT)
+        back = await until(ws[mover], "GAME_START")
+        assert back["payload"].get("resumed") is True, back
+        assert back["payload"]["roomId"] == start["payload"]["roomId"]
         return move
     finally:
-        await a.close()
-        await b.close()
+        for w in ws:
+            await w.close()
 
 
 class ClusterTool(unittest.TestCase):
