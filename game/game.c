@@ -131,6 +131,7 @@ const char *game_tag_name(uint16_t tag) {
   case GAME_TAG_CL_FINISHED: return "cl_finished";
   case GAME_TAG_OUT_OVER: return "out_over";
   case GAME_TAG_MISSED: return "missed";
+  case GAME_TAG_OUT_CLICKED: return "out_clicked";
   default: return NULL;
   }
 }

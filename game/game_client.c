@@ -426,6 +426,14 @@ static void client_message(void *session, rt_actor_t *self,
               : msg->tag == GAME_TAG_OUT_DROP ? CLASS_DROP
                                               : CLASS_TICK);
     return;
+  case GAME_TAG_OUT_CLICKED: {
+    uint8_t points = msg->len == 1 ? msg->inline_data.bytes[0] : 0;
+    if (points == 1 || points == 2)
+      enqueue(c, c->g->opponent_click[points], CLASS_DROP);
+    if (msg->buf != NULL)
+      enqueue(c, msg->buf, CLASS_DROP);
+    return;
+  }
   case GAME_TAG_ASSIGN: {
     game_assign_t a;
     RT_MSG_GET(msg, game_assign_t, &a);

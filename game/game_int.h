@@ -114,6 +114,11 @@ enum {
                            handed back to the Manager (MISSED) */
   GAME_TAG_MISSED,      /* Client/Room -> Manager: buf game_missed_t, then
                            a GAME_OVER frame the player was never sent */
+  GAME_TAG_OUT_CLICKED, /* Room -> Client: the opponent scored. Two
+                           droppable frames in one message (the opponent's
+                           two of every click): OPPONENT_CLICK with the
+                           points in the payload (u8, 1 or 2: the game's
+                           shared frame), then the click UPDATE in buf */
 };
 
 /* ---- The cluster's messages ---------------------------------------------- */

@@ -26,6 +26,7 @@ enum {
   FAKE_GO_JOIN,
   FAKE_GO_QUIT,
   FAKE_GO_COOKIE,
+  FAKE_GO_CLICKS, /* payload u32: that many CLICKs, in one turn */
 };
 
 typedef struct fake_client {
@@ -88,6 +89,15 @@ static inline void fake_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     (void)rt_send(w, f->room, &m);
     return;
   }
+  case FAKE_GO_CLICKS: {
+    uint32_t n;
+    RT_MSG_GET(msg, uint32_t, &n);
+    game_click_t c = {.role = f->role};
+    rt_msg_t m = RT_MSG_OF(GAME_TAG_CLICK, &c);
+    for (uint32_t i = 0; i < n; i++)
+      cr_assert_geq(rt_send(w, f->room, &m), 0);
+    return;
+  }
   case GAME_TAG_ASSIGN: {
     game_assign_t a;
     RT_MSG_GET(msg, game_assign_t, &a);
@@ -103,6 +113,13 @@ static inline void fake_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
     return;
   }
   case GAME_TAG_REPLACED: f->replaced = true; return;
+  case GAME_TAG_OUT_CLICKED: /* OPPONENT_CLICK (shared frame), then UPDATE */
+    if (msg->len == 1 &&
+        (msg->inline_data.bytes[0] == 1 || msg->inline_data.bytes[0] == 2))
+      fake_note(f, f->g->opponent_click[msg->inline_data.bytes[0]]);
+    if (msg->buf != NULL)
+      fake_note(f, msg->buf);
+    return;
   case GAME_TAG_OUT_MUST:
   case GAME_TAG_OUT_OVER:
   case GAME_TAG_OUT_DROP:
@@ -118,9 +135,10 @@ static inline void fake_behaviour(rt_actor_t *self, const rt_msg_t *msg) {
   }
 }
 
-/* A fake client for player `subject` (f is borrowed by the actor). */
-static inline void fake_spawn(rt_world_t *w, game_t *g, fake_client_t *f,
-                              const char *subject) {
+/* A fake client for player `subject` (f is borrowed by the actor), whose
+ * mailbox takes `cap` messages and refuses more. */
+static inline void fake_spawn_cap(rt_world_t *w, game_t *g, fake_client_t *f,
+                                  const char *subject, uint32_t cap) {
   memset(f, 0, sizeof(*f));
   f->g = g;
   snprintf(f->who.subject, sizeof(f->who.subject), "%s", subject);
@@ -128,9 +146,14 @@ static inline void fake_spawn(rt_world_t *w, game_t *g, fake_client_t *f,
   rt_actor_spec_t spec = {.name = "fake_client",
                           .behaviour = fake_behaviour,
                           .state = f,
-                          .mailbox_cap = 256,
+                          .mailbox_cap = cap,
                           .overflow = RT_OVERFLOW_REJECT};
   cr_assert_eq(rt_spawn(w, &spec, &f->id), RT_OK);
+}
+
+static inline void fake_spawn(rt_world_t *w, game_t *g, fake_client_t *f,
+                              const char *subject) {
+  fake_spawn_cap(w, g, f, subject, 256);
 }
 
 static inline void fake_tell(rt_world_t *w, const fake_client_t *f,

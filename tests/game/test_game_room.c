@@ -15,6 +15,7 @@
 #include "sim_world.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 
 #define SEC RT_NS_PER_S
@@ -80,6 +81,59 @@ Test(game_room,
   fake_run(sw, 10 * SEC);
   cr_assert_eq(fake_count(&a2, "GAME_OVER"), 1);
   cr_assert_eq(game_check(g, why, sizeof(why)), 0, "%s", why);
+  sim_world_destroy(sw);
+  game_free(g);
+}
+
+/* The opponent's two frames of a click (OPPONENT_CLICK and the click
+ * UPDATE) go to its connection as one message (GAME_TAG_OUT_CLICKED). A
+ * mailbox too full to take it refuses both frames at once, and the Room
+ * counts two drops: every droppable frame is still delivered or counted
+ * as dropped, as when each went alone. */
+Test(game_room, a_full_mailbox_drops_both_frames_of_a_click_and_counts_two) {
+  sim_config_t sc = {.seed = 78, .log_level = RT_LOG_OFF};
+  sim_world_t *sw = sim_world_create(&sc);
+  rt_world_t *w = sim_world_rt(sw);
+  game_config_t cfg;
+  game_config_defaults(&cfg);
+  cfg.countdown = 1 * SEC;
+  cfg.game_seconds = 10;
+  cfg.golden_min_s = 8; /* no cookie while the clicks arrive */
+  cfg.golden_max_s = 8;
+  cfg.click_rate = 0; /* every click scores */
+  game_store_config_t st = {.path = ":memory:"};
+  game_t *g = NULL;
+  cr_assert_eq(game_create(w, &cfg, "a-secret-for-the-room-test", &st, &g),
+               RT_OK);
+  fake_client_t a, b;
+  fake_spawn(w, g, &a, "alice");
+  fake_spawn_cap(w, g, &b, "bob", 4);
+  fake_tell(w, &a, FAKE_GO_HELLO);
+  fake_tell(w, &b, FAKE_GO_HELLO);
+  fake_tell(w, &a, FAKE_GO_JOIN);
+  fake_tell(w, &b, FAKE_GO_JOIN);
+  fake_run(sw, 1500 * RT_NS_PER_MS); /* the game runs */
+  cr_assert_eq(fake_count(&b, "GAME_START"), 1);
+  game_stats_t before;
+  game_get_stats(g, &before);
+  uint32_t seen = fake_count(&b, "OPPONENT_CLICK") + fake_count(&b, "UPDATE");
+  const uint32_t clicks = 12; /* under a turn's batch: one turn of the Room */
+  rt_msg_t go = rt_msg_make(FAKE_GO_CLICKS, &clicks, sizeof(clicks));
+  cr_assert_eq(rt_send(w, a.id, &go), RT_PUSH_QUEUED);
+  fake_run(sw, 1900 * RT_NS_PER_MS); /* before the next tick */
+  game_stats_t after;
+  game_get_stats(g, &after);
+  cr_assert_eq(after.clicks_scored - before.clicks_scored, clicks);
+  uint32_t opp = fake_count(&b, "OPPONENT_CLICK");
+  uint32_t got = opp + fake_count(&b, "UPDATE") - seen;
+  uint64_t dropped = after.out_dropped - before.out_dropped;
+  cr_assert_gt(dropped, 0, "Bob's mailbox (4) took every click's frames");
+  cr_assert_eq(got % 2, 0, "frames come in pairs: %u", got);
+  cr_assert_eq(got / 2, opp, "an OPPONENT_CLICK with each UPDATE");
+  cr_assert_eq(got + dropped, 2u * clicks,
+               "Bob: %u frames, %" PRIu64 " dropped, %u clicks", got, dropped,
+               clicks);
+  cr_assert_eq(fake_count(&b, "GAME_OVER"), 0);
   sim_world_destroy(sw);
   game_free(g);
 }
