@@ -61,6 +61,10 @@ typedef enum { PURPOSE_NONE = 0, PURPOSE_LOGIN, PURPOSE_GET } http_purpose_t;
 #define HOST_MAX 128u
 #define ORIGIN_MAX 256u
 #define CLICK_TEXT_MAX 96u
+#define OPP_TEXT_MAX 64u
+#define OPP_NUMBERS_FROM offsetof(sim_bot_record_t, code)
+#define OPP_NUMBERS_LEN                                                        \
+  (offsetof(sim_bot_record_t, role) - offsetof(sim_bot_record_t, code))
 
 struct sim_bot {
   /* What a turn with a frame touches comes first, in a few lines: a run
@@ -92,6 +96,11 @@ struct sim_bot {
   uint64_t records_dropped;
   rt_rng_t rng; /* WebSocket masks, among others */
   rt_buf_t *pending[SIM_BOT_PENDING_MAX];
+  /* The last OPPONENT_CLICK read (see bot_on_text): its text, and its
+   * record's numbers (the bytes from `code` up to the strings). */
+  uint32_t opp_len; /* 0: none yet */
+  uint8_t opp_text[OPP_TEXT_MAX];
+  uint8_t opp_numbers[OPP_NUMBERS_LEN];
   /* HTTP: Invariant (1) */
   rt_stream_t *http;
   uint8_t http_purpose;
@@ -455,16 +464,57 @@ static void ws_mark_open(sim_bot_t *b) {
   record_event(b, SIM_BOT_OPENED, 101);
 }
 
+/* The OPPONENT_CLICK it reads again: a frame with the bytes of the last
+ * OPPONENT_CLICK read gets that one's record. The server sends OPPONENT_CLICK
+ * as one of two shared frames (game.c), a third of what a playing bot reads,
+ * and reading a text is a function of its bytes alone. Only a record without
+ * strings is kept (an OPPONENT_CLICK has none). The Debug build reads every
+ * such frame again and checks that the two records agree. */
+static bool opp_again(sim_bot_t *b, const uint8_t *data, size_t len) {
+  if (b->opp_len == 0 || len != b->opp_len ||
+      memcmp(data, b->opp_text, len) != 0)
+    return false;
+  sim_bot_record_t *r = record_new(b, SIM_BOT_OPPONENT_CLICK);
+  if (r == NULL)
+    return true;
+  memcpy((char *)r + OPP_NUMBERS_FROM, b->opp_numbers, OPP_NUMBERS_LEN);
+#ifndef NDEBUG
+  sim_bot_record_t fresh;
+  memset(&fresh, 0, sizeof(fresh));
+  fresh.time_remaining = -1;
+  bool fast;
+  RT_ASSERT(sim__bot_read(data, len, true, &fresh, &fast) ==
+            SIM_BOT_OPPONENT_CLICK);
+  RT_ASSERT(memcmp((char *)&fresh + OPP_NUMBERS_FROM,
+                   (char *)r + OPP_NUMBERS_FROM, OPP_NUMBERS_LEN) == 0);
+#endif
+  return true;
+}
+
+static void opp_keep(sim_bot_t *b, const uint8_t *data, size_t len,
+                     const sim_bot_record_t *r) {
+  if (len == 0 || len > OPP_TEXT_MAX || r->strs)
+    return;
+  memcpy(b->opp_text, data, len);
+  memcpy(b->opp_numbers, (const char *)r + OPP_NUMBERS_FROM, OPP_NUMBERS_LEN);
+  b->opp_len = (uint32_t)len;
+}
+
 /* net_ws callback: one complete text message from the server. */
 static void bot_on_text(void *ud, const uint8_t *data, size_t len) {
   sim_bot_t *b = ud;
   ws_mark_open(b); /* frames may come with the 101, in the same read */
+  if (opp_again(b, data, len))
+    return;
   message_t m;
   bool fast;
   cJSON *root = read_message(data, len, true, &m, &fast);
-  sim_bot_record_t *r = record_new(b, classify(&m));
+  sim_bot_kind_t kind = classify(&m);
+  sim_bot_record_t *r = record_new(b, kind);
   if (r != NULL && m.payload)
     fill_record(r, m.f);
+  if (r != NULL && kind == SIM_BOT_OPPONENT_CLICK)
+    opp_keep(b, data, len, r);
   cJSON_Delete(root);
 }
 
