@@ -363,8 +363,12 @@ int game_proto_forms_init(game_proto_forms_t *f) {
 static rt_buf_t *form_fill(const game_proto_form_t *f, const int64_t *v) {
   char ints[GAME_FORM_SLOTS][RT_I64_TEXT_MAX];
   size_t lens[GAME_FORM_SLOTS];
-  size_t len = f->text_len - f->slots;
-  for (uint8_t i = 0; i < f->slots; i++) {
+  /* form_init stops at GAME_FORM_SLOTS; said here too, for the compiler
+   * (a profile-guided build warned of ints[] overrun otherwise). */
+  RT_ASSERT(f->slots <= GAME_FORM_SLOTS);
+  uint8_t slots = f->slots <= GAME_FORM_SLOTS ? f->slots : GAME_FORM_SLOTS;
+  size_t len = f->text_len - slots;
+  for (uint8_t i = 0; i < slots; i++) {
     lens[i] = rt_i64_text(v[i], ints[i]);
     len += lens[i];
   }
@@ -373,7 +377,7 @@ static rt_buf_t *form_fill(const game_proto_form_t *f, const int64_t *v) {
     return NULL;
   uint8_t *out = b->data;
   size_t from = 0;
-  for (uint8_t i = 0; i < f->slots; i++) {
+  for (uint8_t i = 0; i < slots; i++) {
     memcpy(out, f->text + from, f->slot_at[i] - from);
     out += f->slot_at[i] - from;
     memcpy(out, ints[i], lens[i]);
