@@ -211,10 +211,11 @@ const char *rt_json_name(const rt_json_t *j, int m, size_t *len) {
 
 rt_json_value_t rt_json_get(const rt_json_t *j, const rt_json_value_t *obj,
                             const char *name) {
+  size_t want = strlen(name); /* once, not once per member */
   for (int m = rt_json_first(j, obj); m >= 0; m = rt_json_next(j, obj, m)) {
     size_t len;
     const char *s = rt_json_name(j, m, &len);
-    if (rt_json_is(s, len, name))
+    if (len == want && memcmp(s, name, len) == 0)
       return rt_json_value(j, m);
   }
   return (rt_json_value_t){.kind = RT_JSON_NONE};
