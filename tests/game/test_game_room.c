@@ -33,15 +33,21 @@ static int store_fault(void *ctx, game_store_op_t op) {
   return SQLITE_IOERR;
 }
 
+/* A simulated world, and a game's config with a 1 s countdown and 10 s
+ * games. */
+static sim_world_t *room_world(uint64_t seed, game_config_t *cfg) {
+  sim_config_t sc = {.seed = seed, .log_level = RT_LOG_OFF};
+  game_config_defaults(cfg);
+  cfg->countdown = 1 * SEC;
+  cfg->game_seconds = 10;
+  return sim_world_create(&sc);
+}
+
 Test(game_room,
      a_player_back_while_the_result_is_stored_sees_no_golden_cookie) {
-  sim_config_t sc = {.seed = 77, .log_level = RT_LOG_OFF};
-  sim_world_t *sw = sim_world_create(&sc);
-  rt_world_t *w = sim_world_rt(sw);
   game_config_t cfg;
-  game_config_defaults(&cfg);
-  cfg.countdown = 1 * SEC;
-  cfg.game_seconds = 10;
+  sim_world_t *sw = room_world(77, &cfg);
+  rt_world_t *w = sim_world_rt(sw);
   cfg.golden_min_s = 1;
   cfg.golden_max_s = 1;
   outage_t outage = {0};
@@ -91,13 +97,9 @@ Test(game_room,
  * counts two drops: every droppable frame is still delivered or counted
  * as dropped, as when each went alone. */
 Test(game_room, a_full_mailbox_drops_both_frames_of_a_click_and_counts_two) {
-  sim_config_t sc = {.seed = 78, .log_level = RT_LOG_OFF};
-  sim_world_t *sw = sim_world_create(&sc);
-  rt_world_t *w = sim_world_rt(sw);
   game_config_t cfg;
-  game_config_defaults(&cfg);
-  cfg.countdown = 1 * SEC;
-  cfg.game_seconds = 10;
+  sim_world_t *sw = room_world(78, &cfg);
+  rt_world_t *w = sim_world_rt(sw);
   cfg.golden_min_s = 8; /* no cookie while the clicks arrive */
   cfg.golden_max_s = 8;
   cfg.click_rate = 0; /* every click scores */
