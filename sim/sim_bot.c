@@ -96,6 +96,8 @@ struct sim_bot {
   uint64_t records_dropped;
   rt_rng_t rng; /* WebSocket masks, among others */
   rt_buf_t *pending[SIM_BOT_PENDING_MAX];
+  uint32_t unkept_kinds; /* sim_bot_config_t */
+  uint64_t unkept;       /* messages of those kinds read */
   /* The last OPPONENT_CLICK read (see bot_on_text): its text, and its
    * record's numbers (the bytes from `code` up to the strings). */
   uint32_t opp_len; /* 0: none yet */
@@ -464,6 +466,14 @@ static void ws_mark_open(sim_bot_t *b) {
   record_event(b, SIM_BOT_OPENED, 101);
 }
 
+/* A message of a kind the driver does not keep is counted; true then. */
+static bool unkept(sim_bot_t *b, sim_bot_kind_t kind) {
+  if ((b->unkept_kinds & (1u << kind)) == 0)
+    return false;
+  b->unkept++;
+  return true;
+}
+
 /* The OPPONENT_CLICK it reads again: a frame with the bytes of the last
  * OPPONENT_CLICK read gets that one's record. The server sends OPPONENT_CLICK
  * as one of two shared frames (game.c), a third of what a playing bot reads,
@@ -474,10 +484,6 @@ static bool opp_again(sim_bot_t *b, const uint8_t *data, size_t len) {
   if (b->opp_len == 0 || len != b->opp_len ||
       memcmp(data, b->opp_text, len) != 0)
     return false;
-  sim_bot_record_t *r = record_new(b, SIM_BOT_OPPONENT_CLICK);
-  if (r == NULL)
-    return true;
-  memcpy((char *)r + OPP_NUMBERS_FROM, b->opp_numbers, OPP_NUMBERS_LEN);
 #ifndef NDEBUG
   sim_bot_record_t fresh;
   memset(&fresh, 0, sizeof(fresh));
@@ -485,9 +491,14 @@ static bool opp_again(sim_bot_t *b, const uint8_t *data, size_t len) {
   bool fast;
   RT_ASSERT(sim__bot_read(data, len, true, &fresh, &fast) ==
             SIM_BOT_OPPONENT_CLICK);
-  RT_ASSERT(memcmp((char *)&fresh + OPP_NUMBERS_FROM,
-                   (char *)r + OPP_NUMBERS_FROM, OPP_NUMBERS_LEN) == 0);
+  RT_ASSERT(memcmp((char *)&fresh + OPP_NUMBERS_FROM, b->opp_numbers,
+                   OPP_NUMBERS_LEN) == 0);
 #endif
+  if (unkept(b, SIM_BOT_OPPONENT_CLICK))
+    return true;
+  sim_bot_record_t *r = record_new(b, SIM_BOT_OPPONENT_CLICK);
+  if (r != NULL)
+    memcpy((char *)r + OPP_NUMBERS_FROM, b->opp_numbers, OPP_NUMBERS_LEN);
   return true;
 }
 
@@ -510,7 +521,15 @@ static void bot_on_text(void *ud, const uint8_t *data, size_t len) {
   bool fast;
   cJSON *root = read_message(data, len, true, &m, &fast);
   sim_bot_kind_t kind = classify(&m);
-  sim_bot_record_t *r = record_new(b, kind);
+  sim_bot_record_t scratch; /* an OPPONENT_CLICK not kept: for opp_keep */
+  sim_bot_record_t *r = NULL;
+  if (!unkept(b, kind)) {
+    r = record_new(b, kind);
+  } else if (kind == SIM_BOT_OPPONENT_CLICK) {
+    memset(&scratch, 0, sizeof(scratch));
+    scratch.time_remaining = -1; /* as record_new leaves it */
+    r = &scratch;
+  }
   if (r != NULL && m.payload)
     fill_record(r, m.f);
   if (r != NULL && kind == SIM_BOT_OPPONENT_CLICK)
@@ -973,6 +992,7 @@ int sim_bot_spawn(sim_world_t *sw, uint16_t port, const sim_bot_config_t *cfg,
   b->down = cfg->down;
   b->records_max = records_max;
   b->on_record = cfg->on_record;
+  b->unkept_kinds = cfg->unkept_kinds;
   b->on_record_ctx = cfg->on_record_ctx;
   b->on_record_tag = cfg->on_record_tag;
   b->reading = true;
@@ -1142,6 +1162,8 @@ const sim_bot_record_t *sim_bot_last(const sim_bot_t *bot,
 }
 
 void sim_bot_records_clear(sim_bot_t *bot) { bot->records_len = 0; }
+
+uint64_t sim_bot_unkept(const sim_bot_t *bot) { return bot->unkept; }
 
 sim_bot_state_t sim_bot_state(const sim_bot_t *bot) { return bot->state; }
 const char *sim_bot_user_id(const sim_bot_t *bot) { return bot->user_id; }

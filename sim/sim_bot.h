@@ -81,6 +81,7 @@ typedef enum sim_bot_kind {
   SIM_BOT_MOVE,    /* a cluster's MOVE: url, room_id */
   SIM_BOT_KIND_COUNT_
 } sim_bot_kind_t;
+_Static_assert(SIM_BOT_KIND_COUNT_ <= 32, "unkept_kinds is a 32-bit mask");
 
 typedef struct sim_bot_record {
   rt_time_ns at; /* world time it arrived */
@@ -138,6 +139,10 @@ typedef struct sim_bot_config {
   void (*on_record)(void *ctx, uint64_t tag);
   void *on_record_ctx; /* borrowed for the bot's lifetime */
   uint64_t on_record_tag;
+  /* Server messages of these kinds (bit 1 << kind) are read and counted
+   * (sim_bot_unkept), not kept as records: a driver that does nothing with
+   * them saves the record and the look. 0: every message is kept. */
+  uint32_t unkept_kinds;
 } sim_bot_config_t;
 
 /* Spawn a bot that connects to `port` of `sw` and logs in (or uses
@@ -208,6 +213,8 @@ uint16_t sim_bot_close_code(const sim_bot_t *bot);
 int sim_bot_ws_status(const sim_bot_t *bot);
 /* Frames handed to the WebSocket. */
 uint64_t sim_bot_frames_sent(const sim_bot_t *bot);
+/* Server messages of the config's unkept_kinds read, not kept. */
+uint64_t sim_bot_unkept(const sim_bot_t *bot);
 
 /* The latest sim_bot_http_get: true once answered (or failed). *status is
  * the HTTP status (0: no valid response); *body is borrowed until the next

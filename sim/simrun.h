@@ -245,6 +245,9 @@ typedef struct simrun_config {
    * SIMRUN_CHECK_DELIVERIES. */
   uint64_t check_deliveries;
   rt_time_ns slice; /* how often brains look; 0: 2 ms */
+  /* Tests: every bot keeps every record, even of the kinds a brain does
+   * nothing with (SIMRUN_UNKEPT_KINDS); the run must be the same. */
+  bool keep_all_records;
   /* Tests of the determinism check: from this virtual time on (0: never),
    * brain slices are 1 ns longer, so the run parts from an unnudged one
    * there. */
@@ -314,6 +317,8 @@ typedef struct simrun_summary {
   uint64_t cookie_clicks, golden_spawns, golden_claims, golden_contested;
   uint64_t frames_sent;     /* by players */
   uint64_t frames_received; /* records the players' bots made */
+  uint64_t frames_unkept;   /* of those, counted and not kept (the kinds
+                               SIMRUN_UNKEPT_KINDS, simrun_int.h) */
   uint64_t ws_messages_in, ws_messages_out;
   uint64_t http_requests;
   uint64_t errors_seen[SIMRUN_ERR_COUNT_];

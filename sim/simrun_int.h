@@ -43,6 +43,14 @@
 #define NEVER RT_TIME_NEVER
 
 #define SIMRUN_BOTS_PER_PLAYER 2u
+/* The messages a player's brain does nothing with (on_record in
+ * simrun_records.c counts them and returns): unless its plan keeps its
+ * records for a test, its bots count them rather than keep them, and no
+ * record of theirs makes the brain look (a look with nothing due does
+ * nothing, so the run is the same). */
+#define SIMRUN_UNKEPT_KINDS                                                    \
+  ((1u << SIM_BOT_UPDATE_TICK) | (1u << SIM_BOT_UPDATE_CLICK) |                \
+   (1u << SIM_BOT_OPPONENT_CLICK))
 
 /* RNG stream keys, each in the band of its subsystem (rt_rng.h). */
 #define KEY_MIX RT_RNG_KEY(RT_RNG_SUB_TEST, 1)

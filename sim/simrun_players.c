@@ -219,17 +219,20 @@ static void on_bot_record(void *ctx, uint64_t player) {
 
 int simrun__spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
                       const char *token, const char *user_id) {
-  sim_bot_config_t bc = {.name = p->name,
-                         .token = token,
-                         .user_id = user_id,
-                         .up = p->plan.up,
-                         .down = p->plan.down,
-                         .records_max = p->plan.keep_records
-                                            ? p->plan.records_max
-                                            : SIM_BOT_RECORDS_MAX,
-                         .on_record = on_bot_record,
-                         .on_record_ctx = run,
-                         .on_record_tag = p->index};
+  sim_bot_config_t bc = {
+      .name = p->name,
+      .token = token,
+      .user_id = user_id,
+      .up = p->plan.up,
+      .down = p->plan.down,
+      .records_max =
+          p->plan.keep_records ? p->plan.records_max : SIM_BOT_RECORDS_MAX,
+      .on_record = on_bot_record,
+      .on_record_ctx = run,
+      .on_record_tag = p->index,
+      .unkept_kinds = p->plan.keep_records || run->cfg.keep_all_records
+                          ? 0
+                          : SIMRUN_UNKEPT_KINDS};
   sim_bot_t *b = NULL;
   int err = sim_bot_spawn(run->sw, p->port, &bc, &b);
   if (err < 0)
@@ -242,6 +245,9 @@ void simrun__destroy_bot(simrun_t *run, pbot_t *pb) {
   if (pb->bot == NULL)
     return;
   run->sum.frames_sent += sim_bot_frames_sent(pb->bot);
+  /* Messages counted, not kept, count as records (on_record's count). */
+  run->sum.frames_received += sim_bot_unkept(pb->bot);
+  run->sum.frames_unkept += sim_bot_unkept(pb->bot);
   sim_bot_destroy(pb->bot);
   memset(pb, 0, sizeof(*pb));
 }

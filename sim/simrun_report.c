@@ -156,9 +156,14 @@ void simrun_summary(const simrun_t *run, simrun_summary_t *out) {
   out->deliveries = rt_world_deliveries(run->w);
   for (uint32_t i = 0; i < run->players_len; i++) {
     const player_t *p = &run->players[i];
-    for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++)
-      if (p->bots[k].bot != NULL)
-        out->frames_sent += sim_bot_frames_sent(p->bots[k].bot);
+    for (uint32_t k = 0; k < SIMRUN_BOTS_PER_PLAYER; k++) {
+      const sim_bot_t *b = p->bots[k].bot;
+      if (b == NULL)
+        continue;
+      out->frames_sent += sim_bot_frames_sent(b);
+      out->frames_received += sim_bot_unkept(b);
+      out->frames_unkept += sim_bot_unkept(b);
+    }
   }
   summary_coverage(&gs, &ns, &ss, &ws, out);
   simrun__cluster_counts(run, out);

@@ -884,6 +884,39 @@ Test(sim_flow, any_check_restarts_the_count_of_time) {
   cr_assert_eq(s[0].deliveries, s[1].deliveries);
 }
 
+/* A bot counts, and does not keep, the messages a brain does nothing with
+ * (click and tick UPDATEs, OPPONENT_CLICK): no record of theirs is written
+ * or read, and none makes a brain look. A look with nothing due does
+ * nothing, so the run is the same as with every record kept, and so is the
+ * count of what the players received. */
+Test(sim_flow, messages_counted_not_kept_leave_the_run_as_it_was) {
+  flow_t f;
+  simrun_player_t p = plan(8, 1);
+  p.keep_records = false; /* as the swarm's players: records read, then gone */
+  simrun_summary_t s[2];
+  for (int k = 0; k < 2; k++) {
+    flow_init(&f, "messages_counted_not_kept_leave_the_run_as_it_was", 515);
+    f.cfg.keep_all_records = k == 1;
+    flow_start(&f);
+    for (int i = 0; i < 8; i++)
+      add(&f, &p);
+    run_to(&f, 90 * SEC); /* the games end, the players leave */
+    simrun_summary(f.run, &s[k]);
+    flow_free(&f);
+  }
+  cr_assert_gt(s[0].frames_unkept, 1000, "%" PRIu64 " not kept",
+               s[0].frames_unkept);
+  cr_assert_eq(s[1].frames_unkept, 0);
+  cr_assert_eq(s[0].frames_received, s[1].frames_received,
+               "%" PRIu64 " records against %" PRIu64, s[0].frames_received,
+               s[1].frames_received);
+  cr_assert_eq(s[0].hash, s[1].hash, "not keeping records changed the run");
+  cr_assert_eq(s[0].deliveries, s[1].deliveries);
+  cr_assert_eq(s[0].games_stored, s[1].games_stored);
+  cr_assert_eq(s[0].games_stored, 4, "%" PRIu64 " games", s[0].games_stored);
+  cr_assert_eq(s[0].departures, 8, "%" PRIu64 " left", s[0].departures);
+}
+
 /* ---- The fault phase's end ----------------------------------------------- */
 
 Test(sim_flow, faults_stop_at_until_and_play_recovers_within_the_bound) {
