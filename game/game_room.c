@@ -105,8 +105,7 @@ int game_send_frame(game_t *g, rt_actor_id_t client, uint16_t tag,
   if (rc >= 0)
     return RT_OK;
   rt_buf_unref(m.buf);
-  if (rc == RT_EFULL && tag != GAME_TAG_OUT_DROP && tag != GAME_TAG_OUT_TICK &&
-      tag != GAME_TAG_OUT_CLICKED) {
+  if (rc == RT_EFULL && tag != GAME_TAG_OUT_DROP && tag != GAME_TAG_OUT_TICK) {
     /* Invariant (4): never wait. A client this far behind is gone. */
     g->stats.kicks[GAME_KICK_MAILBOX_FULL]++;
     rt_log(g->world, RT_LOG_WARN, "client.kick",

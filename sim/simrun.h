@@ -316,9 +316,12 @@ typedef struct simrun_summary {
   uint64_t clicks_scored, clicks_countdown, clicks_rate_limited;
   uint64_t cookie_clicks, golden_spawns, golden_claims, golden_contested;
   uint64_t frames_sent;     /* by players */
-  uint64_t frames_received; /* records the players' bots made */
-  uint64_t frames_unkept;   /* of those, counted and not kept (the kinds
-                               SIMRUN_UNKEPT_KINDS, simrun_int.h) */
+  /* Records the players' bots made: a kept one counts once its brain
+   * reads it, a message counted and not kept (the kinds
+   * SIMRUN_UNKEPT_KINDS, simrun_int.h) as it arrives; the same at a run's
+   * end. */
+  uint64_t frames_received;
+  uint64_t frames_unkept; /* of those, counted and not kept */
   uint64_t ws_messages_in, ws_messages_out;
   uint64_t http_requests;
   uint64_t errors_seen[SIMRUN_ERR_COUNT_];
