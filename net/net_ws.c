@@ -10,11 +10,23 @@
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+/* A wslay context and the connection it serves now. wslay keeps its
+ * user_data for good, so it is the slot, and the callbacks find the
+ * connection through it: a parked context serves the next connection of
+ * its kind (ctx_make) without being made again. */
+typedef struct ws_slot {
+  wslay_event_context_ptr ctx;
+  net_ws_t *ws;         /* NULL while pooled */
+  struct ws_slot *next; /* in the pool */
+} ws_slot_t;
+
 struct net_ws {
   /* wslay's context (two buffers of 4 KiB: most of an idle connection's
-   * memory) exists only while frames move: made at the first byte or
-   * message either way, freed by net_ws_park once nothing is in flight. */
+   * memory) exists only while frames move: taken at the first byte or
+   * message either way, given back by net_ws_park once nothing is in
+   * flight. ctx is slot->ctx. */
   wslay_event_context_ptr ctx;
+  ws_slot_t *slot;
   rt_stream_t *stream;
   net_ws_callbacks_t cb;
   void *ud;
@@ -83,6 +95,8 @@ struct net_ws {
   bool msg_too_big; /* closed with 1009: drop the rest of this message */
   bool in_message;  /* a data message began and has not ended */
   bool client;
+  bool park_idle;       /* net_ws_config_t */
+  uint64_t *park_count; /* net_ws_config_t */
   /* Frames leave in one write per flush: wslay hands them to send_cb one
    * by one, and a send() per frame was most of a busy server's CPU (the
    * opponent of a clicker gets two frames per click). During a flush they
@@ -98,9 +112,13 @@ struct net_ws {
 };
 
 #define NET_WS_GATHER 8192u
+/* Parked contexts kept for reuse, of each kind (server, client). */
+#define NET_WS_POOL_MAX 64u
 #define NET_WS_CLOSE_REASON_MAX 122u /* a close payload is <= 125 bytes */
 
 /* ---- wslay callbacks ----------------------------------------------------- */
+
+static net_ws_t *ws_of(void *user_data) { return ((ws_slot_t *)user_data)->ws; }
 
 /* Bytes already in hand (the upgrade's prefix, a wake's first read) go to
  * wslay before the stream's: up to len of src[*off, src_len). */
@@ -117,7 +135,7 @@ static size_t take_held(const uint8_t *src, uint32_t src_len, uint32_t *off,
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *user_data) {
   (void)flags;
-  net_ws_t *ws = user_data;
+  net_ws_t *ws = ws_of(user_data);
   size_t held = 0;
   if (ws->prefix_off < ws->prefix_len)
     held = take_held(ws->prefix, ws->prefix_len, &ws->prefix_off, buf, len);
@@ -150,7 +168,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
                        size_t len, int flags, void *user_data) {
   (void)flags;
-  net_ws_t *ws = user_data;
+  net_ws_t *ws = ws_of(user_data);
   RT_ASSERT(ws->gather != NULL); /* wslay sends only from send_queued */
   size_t room = ws->gather_cap - ws->gather_len;
   if (room == 0) {
@@ -166,7 +184,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                       void *user_data) {
   (void)ctx;
-  net_ws_t *ws = user_data;
+  net_ws_t *ws = ws_of(user_data);
   for (size_t i = 0; i < len; i += 8) {
     uint64_t r = rt_rng_next(ws->mask_rng);
     size_t n = len - i < 8 ? len - i : 8;
@@ -233,7 +251,7 @@ static void
 on_frame_start_cb(wslay_event_context_ptr ctx,
                   const struct wslay_event_on_frame_recv_start_arg *arg,
                   void *user_data) {
-  net_ws_t *ws = user_data;
+  net_ws_t *ws = ws_of(user_data);
   uint64_t len = arg->payload_length;
   /* RFC 6455 5.2: 2 bytes, the extended length, the mask (client frames) */
   ws->frame_size = 2u +
@@ -265,7 +283,7 @@ static void
 on_frame_chunk_cb(wslay_event_context_ptr ctx,
                   const struct wslay_event_on_frame_recv_chunk_arg *arg,
                   void *user_data) {
-  net_ws_t *ws = user_data;
+  net_ws_t *ws = ws_of(user_data);
   if (ws->frame_close)
     close_reason_chunk(ctx, ws, arg->data, arg->data_length);
   if (ws->frame_ctrl || ws->msg_too_big || arg->data_length == 0)
@@ -304,7 +322,7 @@ on_frame_chunk_cb(wslay_event_context_ptr ctx,
 }
 
 static void on_frame_end_cb(wslay_event_context_ptr ctx, void *user_data) {
-  net_ws_t *ws = user_data;
+  net_ws_t *ws = ws_of(user_data);
   if (ws->frame_close && ws->close_cp_len != 0)
     close_reason_bad(ctx, ws); /* the reason ends inside a code point */
   ws->frame_close = false;
@@ -315,7 +333,7 @@ static void on_frame_end_cb(wslay_event_context_ptr ctx, void *user_data) {
 static void on_msg_recv_cb(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_msg_recv_arg *arg,
                            void *user_data) {
-  net_ws_t *ws = user_data;
+  net_ws_t *ws = ws_of(user_data);
   if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
     ws->in_message = false;
   switch (arg->opcode) {
@@ -351,33 +369,81 @@ static void on_msg_recv_cb(wslay_event_context_ptr ctx,
 
 /* ---- Lifecycle ----------------------------------------------------------- */
 
-/* Make wslay's context (again, after a park): a fresh one is exactly the
- * parked one, as parking waits for a frame boundary with nothing queued. */
+/* Parked contexts, of each kind ([client]), last parked first: the one
+ * taken next is the one most likely still in cache. A simulation runs
+ * thousands of connections in one thread and each sends a message now
+ * and then; a context of its own per connection is thousands of cold
+ * lines touched at every message, a pooled one a few warm ones. Per
+ * thread, as every connection's functions are called from its owner's. */
+static _Thread_local struct {
+  ws_slot_t *head;
+  uint32_t len;
+} ws_pool[2];
+
+static void slot_free(ws_slot_t *slot) {
+  wslay_event_context_free(slot->ctx);
+  free(slot);
+}
+
+/* A parked context to the pool, or freed when the pool is full. */
+static void slot_park(ws_slot_t *slot, bool client) {
+  slot->ws = NULL;
+  if (ws_pool[client].len == NET_WS_POOL_MAX) {
+    slot_free(slot);
+    return;
+  }
+  slot->next = ws_pool[client].head;
+  ws_pool[client].head = slot;
+  ws_pool[client].len++;
+}
+
+static void ctx_drop(net_ws_t *ws) {
+  slot_free(ws->slot);
+  ws->slot = NULL;
+  ws->ctx = NULL;
+}
+
+/* Take wslay's context (again, after a park): a pooled one, or a fresh
+ * one. Either is exactly the parked one, as parking waits for a frame
+ * boundary with nothing queued, nothing half read and no close begun: what
+ * wslay keeps between messages then is its configuration, set here. */
 static int ctx_make(net_ws_t *ws) {
   if (ws->ctx != NULL)
     return RT_OK;
   if (ws->failed)
     return RT_EPIPE;
-  struct wslay_event_callbacks callbacks = {
-      .recv_callback = recv_cb,
-      .send_callback = send_cb,
-      .genmask_callback = ws->client ? genmask_cb : NULL,
-      .on_frame_recv_start_callback = on_frame_start_cb,
-      .on_frame_recv_chunk_callback = on_frame_chunk_cb,
-      .on_frame_recv_end_callback = on_frame_end_cb,
-      .on_msg_recv_callback = on_msg_recv_cb,
-  };
-  int rc = ws->client
-               ? wslay_event_context_client_init(&ws->ctx, &callbacks, ws)
-               : wslay_event_context_server_init(&ws->ctx, &callbacks, ws);
-  if (rc != 0) {
-    ws->ctx = NULL;
-    ws->failed = true;
-    ws->stream_error = RT_ENOMEM;
-    return RT_ENOMEM;
+  ws_slot_t *slot = ws_pool[ws->client].head;
+  if (slot != NULL) {
+    ws_pool[ws->client].head = slot->next;
+    ws_pool[ws->client].len--;
+  } else {
+    struct wslay_event_callbacks callbacks = {
+        .recv_callback = recv_cb,
+        .send_callback = send_cb,
+        .genmask_callback = ws->client ? genmask_cb : NULL,
+        .on_frame_recv_start_callback = on_frame_start_cb,
+        .on_frame_recv_chunk_callback = on_frame_chunk_cb,
+        .on_frame_recv_end_callback = on_frame_end_cb,
+        .on_msg_recv_callback = on_msg_recv_cb,
+    };
+    slot = calloc(1, sizeof(*slot));
+    int rc =
+        slot == NULL ? -1
+        : ws->client
+            ? wslay_event_context_client_init(&slot->ctx, &callbacks, slot)
+            : wslay_event_context_server_init(&slot->ctx, &callbacks, slot);
+    if (rc != 0) {
+      free(slot);
+      ws->failed = true;
+      ws->stream_error = RT_ENOMEM;
+      return RT_ENOMEM;
+    }
+    wslay_event_config_set_no_buffering(slot->ctx, 1); /* see net_ws.msg */
   }
+  slot->ws = ws;
+  ws->slot = slot;
+  ws->ctx = slot->ctx;
   wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->message_max);
-  wslay_event_config_set_no_buffering(ws->ctx, 1); /* see net_ws.msg */
   ws->unframed = 0;
   ws->frame_size = 0;
   ws->in_message = false;
@@ -395,6 +461,8 @@ net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
   ws->cb = *cb;
   ws->ud = ud;
   ws->client = cfg->client;
+  ws->park_idle = cfg->park_idle;
+  ws->park_count = cfg->park_count;
   ws->mask_rng = cfg->mask_rng;
   ws->message_max =
       cfg->message_max != 0 ? cfg->message_max : NET_WS_MESSAGE_MAX_DEFAULT;
@@ -414,7 +482,7 @@ void net_ws_destroy(net_ws_t *ws) {
   if (ws == NULL)
     return;
   if (ws->ctx != NULL)
-    wslay_event_context_free(ws->ctx);
+    ctx_drop(ws);
   free(ws->pending);
   free(ws->prefix);
   free(ws->msg_buf);
@@ -506,6 +574,8 @@ int net_ws_flush(net_ws_t *ws) {
   if (ws->failed)
     return ws->stream_error != 0 ? ws->stream_error : RT_EPROTO;
   int err = send_queued(ws);
+  if (err == RT_OK && !ws->close_pending && ws->park_idle)
+    (void)net_ws_park(ws);
   if (err < 0 || !ws->close_pending ||
       wslay_event_get_queued_msg_count(ws->ctx) > 0 || ws->pending != NULL)
     return err;              /* (a pending close implies a context) */
@@ -536,8 +606,7 @@ static int close_protocol_error(net_ws_t *ws, int recv_rc) {
   if (ws->stream_error != 0 || ws->out_cut ||
       wslay_event_get_close_sent(ws->ctx))
     return fail_with(ws, RT_EPROTO);
-  wslay_event_context_free(ws->ctx);
-  ws->ctx = NULL;
+  ctx_drop(ws);
   msg_reset(ws);
   ws->msg_too_big = false;
   int err = ctx_make(ws);
@@ -633,6 +702,8 @@ int64_t net_ws_on_readable(net_ws_t *ws) {
     if (ws->taken >= 64 * (int64_t)sizeof(sink))
       ws->more = true;
   }
+  if (ws->park_idle)
+    (void)net_ws_park(ws);
   return ws->taken;
 }
 
@@ -735,8 +806,11 @@ bool net_ws_park(net_ws_t *ws) {
       wslay_event_get_close_received(ws->ctx))
     return false;
   RT_ASSERT(ws->msg_buf == NULL);
-  wslay_event_context_free(ws->ctx);
+  slot_park(ws->slot, ws->client);
+  ws->slot = NULL;
   ws->ctx = NULL;
+  if (ws->park_count != NULL)
+    (*ws->park_count)++;
   free(ws->prefix);
   ws->prefix = NULL;
   ws->prefix_len = ws->prefix_off = 0;

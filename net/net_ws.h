@@ -63,6 +63,15 @@ typedef struct net_ws_config {
   uint32_t message_max; /* 0: NET_WS_MESSAGE_MAX_DEFAULT */
   rt_rng_t *mask_rng;   /* client only: where masks come from (borrowed);
                            a seeded stream keeps simulations repeatable */
+  /* Park (net_ws_park) after every net_ws_on_readable and net_ws_flush
+   * that leaves nothing in flight: wslay's context is held only while
+   * frames move, and a parked one goes to a pool that the next connection
+   * of its kind takes it from (a simulation's thousands of bots, each
+   * sending or reading a message now and then, share a few warm contexts
+   * instead of touching a cold one of their own each time). */
+  bool park_idle;
+  /* Counts every park, of either kind (borrowed; NULL: not counted). */
+  uint64_t *park_count;
 } net_ws_config_t;
 
 /* A context over `stream` (borrowed: the caller closes it after

@@ -155,8 +155,10 @@ static int open_ws(net_wsc_t *c, const uint8_t *rest, size_t rest_len) {
     return fail(c, NET_WSC_REFUSED);
   if (!c->saw_upgrade || !c->saw_connection || !c->accept_ok)
     return fail(c, NET_WSC_FAILED);
-  net_ws_config_t wcfg = {
-      .client = true, .message_max = c->message_max, .mask_rng = c->rng};
+  net_ws_config_t wcfg = {.client = true,
+                          .message_max = c->message_max,
+                          .mask_rng = c->rng,
+                          .park_idle = true};
   c->ws = net_ws_create(c->stream, &wcfg, &c->cb, c->ud, rest, rest_len);
   if (c->ws == NULL)
     return fail(c, NET_WSC_FAILED);
