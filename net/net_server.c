@@ -68,16 +68,17 @@ static void set_deadline(conn_t *c, deadline_kind_t kind, rt_time_ns delay) {
 }
 
 /* One timer per connection serves the pings, the silence check and, with
- * park (unless parked already), the park: memory per idle connection is
- * the figure that matters here. Every duration is at most
- * NET_DURATION_MAX (net_server_start), so no sum here overflows. */
+ * park (unless parked already, or parking at once: ws_park_after 0), the
+ * park: memory per idle connection is the figure that matters here. Every
+ * duration is at most NET_DURATION_MAX (net_server_start), so no sum here
+ * overflows. */
 static void ws_arm_keepalive(conn_t *c, bool park) {
   const net_server_config_t *cfg = &c->srv->cfg;
   rt_time_ns now = rt_now(conn_world(c));
   rt_time_ns due = c->last_rx + cfg->ws_pong_wait;
   if (c->next_ping < due)
     due = c->next_ping;
-  c->park_armed = park && !net_ws_parked(c->ws);
+  c->park_armed = park && cfg->ws_park_after > 0 && !net_ws_parked(c->ws);
   if (c->park_armed && c->last_io + cfg->ws_park_after < due)
     due = c->last_io + cfg->ws_park_after;
   set_deadline(c, DEADLINE_WS_KEEPALIVE, due > now ? due - now : 0);
@@ -455,7 +456,9 @@ static void upgrade_to_ws(conn_t *c, const net_route_decision_t *d) {
                    d->accept);
   srv->stats.http_status[1]++;
   net_ws_config_t wcfg = {.client = false,
-                          .message_max = srv->cfg.ws_message_max};
+                          .message_max = srv->cfg.ws_message_max,
+                          .park_idle = srv->cfg.ws_park_after == 0,
+                          .park_count = &srv->stats.ws_parks};
   c->ws = net_ws_create(c->stream, &wcfg, &ws_callbacks, c, c->in + c->in_off,
                         c->in_len - c->in_off);
   if (c->ws == NULL || !out_push(c, rt_buf_copy(head, (size_t)n))) {
@@ -555,8 +558,8 @@ static void ws_after_io(conn_t *c) {
   }
   if (net_ws_closing(c->ws) && c->deadline_kind != DEADLINE_WS_CLOSE)
     set_deadline(c, DEADLINE_WS_CLOSE, c->srv->cfg.ws_close_wait);
-  else if (!c->park_armed && c->deadline_kind == DEADLINE_WS_KEEPALIVE &&
-           !net_ws_parked(c->ws))
+  else if (c->srv->cfg.ws_park_after > 0 && !c->park_armed &&
+           c->deadline_kind == DEADLINE_WS_KEEPALIVE && !net_ws_parked(c->ws))
     ws_arm_keepalive(c, true); /* bytes moved: park once they stop */
   size_t backlog = net_ws_backlog(c->ws) + c->out_bytes;
   if (backlog < c->backlog_seen && c->session_open && c->self != NULL)
@@ -754,14 +757,13 @@ static void ws_keepalive(conn_t *c) {
       return; /* the close handshake has its own deadline */
   }
   bool park = true;
-  if (!net_ws_parked(c->ws) && now - c->last_io >= cfg->ws_park_after) {
-    if (net_ws_park(c->ws))
-      c->srv->stats.ws_parks++;
-    else /* something in flight (output a reader has not taken, half a
-          * frame): the next bytes to move re-arm the park (ws_after_io),
-          * so a stuck connection costs no tries while nothing moves. */
-      park = false;
-  }
+  if (cfg->ws_park_after > 0 && !net_ws_parked(c->ws) &&
+      now - c->last_io >= cfg->ws_park_after &&
+      !net_ws_park(c->ws)) /* (net_ws_park counts it in ws_parks) */
+    /* Something in flight (output a reader has not taken, half a frame):
+     * the next bytes to move re-arm the park (ws_after_io), so a stuck
+     * connection costs no tries while nothing moves. */
+    park = false;
   ws_arm_keepalive(c, park);
 }
 

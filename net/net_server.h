@@ -19,8 +19,9 @@
  *   while frames go out, a ping with them at most every ws_probe_period
  *   (1 s): the session sees how long it has gone unanswered (unread_for)
  *   a close we started unanswered for ws_close_wait (5 s) -> drop
- * A WebSocket with no frame read or sent for ws_park_after (10 s) gives
- * back wslay's context (net_ws_park), and one never heard holds none.
+ * A WebSocket gives back wslay's context (net_ws_park) whenever a read or
+ * write leaves nothing in flight, or, with ws_park_after set, once no frame
+ * was read or sent for that long; one never heard holds none.
  *
  * Cross-origin API calls (CORS, the Fetch standard), for a frontend served
  * from another site: only for the configured cors_origins, none by default.
@@ -70,7 +71,9 @@
 #define NET_CORS_MAX_AGE_S 600u
 #define NET_HTTP_OUT_MAX (256u * 1024) /* stop reading requests above this */
 #define NET_TOKEN_MAX 2048u
-#define NET_WS_PARK_AFTER_DEFAULT (10 * RT_NS_PER_S)
+/* 0: a WebSocket parks as soon as nothing is in flight (net_server_config_t
+ * .ws_park_after). */
+#define NET_WS_PARK_AFTER_DEFAULT 0
 /* Bounds net_server_start enforces: any timeout or period of the config
  * (so no deadline sum overflows), and ws_message_max (a buffer it grows). */
 #define NET_DURATION_MAX ((rt_time_ns)86400 * RT_NS_PER_S)
@@ -98,7 +101,11 @@ typedef struct net_server_config {
    * peer was last seen reading, while some are out. 0: 1 s. */
   rt_time_ns ws_probe_period;
   rt_time_ns ws_close_wait; /* 0: 5 s */
-  rt_time_ns ws_park_after; /* quiet this long: net_ws_park; 0: 10 s */
+  /* Quiet this long: net_ws_park. 0 (the default): at once, after every
+   * read and write that leaves nothing in flight; the context goes to a
+   * pool the next active WebSocket takes it from (net_ws_config_t
+   * .park_idle). */
+  rt_time_ns ws_park_after;
   uint32_t ws_message_max;  /* 0: 512 */
   /* Origins allowed to open a WebSocket ("http://host:port"). None: the
    * request's own Host, over http or https. */
@@ -214,7 +221,7 @@ typedef struct net_server_stats {
   uint32_t connections; /* open now */
   uint32_t websockets;  /* of which upgraded */
   uint32_t ws_parked;   /* of which hold no wslay context (net_ws_park) */
-  uint64_t ws_parks;    /* times a quiet WebSocket was parked */
+  uint64_t ws_parks;    /* times a WebSocket gave its context back */
   uint64_t ws_pings;    /* pings sent: keepalives and probes */
   uint64_t ws_pongs;    /* pongs that answered the ping waiting */
   uint64_t accepted;

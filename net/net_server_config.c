@@ -24,25 +24,26 @@ void net_server__apply_defaults(net_server_config_t *cfg) {
     cfg->ws_probe_period = RT_NS_PER_S;
   if (cfg->ws_close_wait == 0)
     cfg->ws_close_wait = 5 * RT_NS_PER_S;
-  if (cfg->ws_park_after == 0)
-    cfg->ws_park_after = NET_WS_PARK_AFTER_DEFAULT;
   if (cfg->ws_message_max == 0)
     cfg->ws_message_max = NET_WS_MESSAGE_MAX_DEFAULT;
   if (cfg->mailbox_cap == 0)
     cfg->mailbox_cap = MAILBOX_CAP_DEFAULT;
 }
 
-/* After the defaults: every duration in (0, NET_DURATION_MAX], the
+/* After the defaults: every duration in (0, NET_DURATION_MAX] (ws_park_after
+ * may be 0: at once), the
  * message limit at most NET_WS_MESSAGE_MAX_LIMIT, route method names of 1
  * to NET_ROUTE_METHOD_LEN_MAX characters. */
 bool net_server__config_valid(const net_server_config_t *cfg) {
   const rt_time_ns durations[] = {cfg->header_timeout, cfg->idle_timeout,
                                   cfg->reply_timeout,  cfg->ws_ping_period,
                                   cfg->ws_pong_wait,   cfg->ws_close_wait,
-                                  cfg->ws_park_after,  cfg->ws_probe_period};
+                                  cfg->ws_probe_period};
   for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
     if (durations[i] <= 0 || durations[i] > NET_DURATION_MAX)
       return false;
+  if (cfg->ws_park_after < 0 || cfg->ws_park_after > NET_DURATION_MAX)
+    return false; /* 0: at once */
   if (cfg->routes_len > NET_ROUTES_MAX)
     return false;
   for (uint32_t i = 0; i < cfg->routes_len; i++) {

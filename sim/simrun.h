@@ -162,7 +162,8 @@ typedef struct simrun_limits {
   uint32_t mailbox_cap;     /* each connection actor's mailbox */
   uint32_t ws_message_max;  /* a WebSocket message in: 1009 above */
   uint32_t link_buffer;     /* each direction of each simulated link */
-  uint32_t ws_park_ms;      /* a WebSocket quiet this long parks (server) */
+  uint32_t ws_park_ms;      /* a WebSocket quiet this long parks (server); 0: as
+                               soon as nothing is in flight (the default) */
 } simrun_limits_t;
 
 #define SIMRUN_LIMITS_COUNT 10u
@@ -173,8 +174,8 @@ void simrun_limits_default(simrun_limits_t *l);
 /* Swarm mode: about a third of seeds run with tight limits (small
  * outbound queues, high-water marks and link buffers), where a stalled
  * reader overflows its queue with never-dropped messages; and about a
- * third park WebSockets after 1 to 50 ms of quiet (net_ws_park), so that
- * contexts are freed and made again all through play. */
+ * third park WebSockets after 1 to 50 ms of quiet (net_ws_park) instead of
+ * at once, so that the server's timed parking runs all through play too. */
 void simrun_limits_draw(uint64_t seed, simrun_limits_t *out);
 /* Limit i (0 .. SIMRUN_LIMITS_COUNT-1): its flag name ("players-max"),
  * a pointer to its field, its smallest and largest values. */
@@ -234,7 +235,7 @@ typedef struct simrun_config {
                          simrun_limits_apply sets its limits */
   /* The server's and links' limits (simrun_limits_t); 0: defaults. */
   uint32_t connections_max, mailbox_cap, ws_message_max, link_buffer;
-  rt_time_ns ws_park_after; /* 0: the server's default */
+  rt_time_ns ws_park_after; /* 0: the server's default (at once) */
   /* A cluster: this many instances (2 .. SIMRUN_INSTANCES_MAX) sharing a
    * simulated Redis (sim_redis.h) and one Store; 0 or 1: one process, as
    * ever, with no Redis. */

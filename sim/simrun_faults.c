@@ -316,7 +316,7 @@ void simrun_limit_range(uint32_t i, uint32_t *min, uint32_t *max) {
   /* game_config_check's and the server's floors; a mailbox needs room for
    * a burst of the game's frames; a link at least one segment. */
   static const uint32_t lo[SIMRUN_LIMITS_COUNT] = {
-      1, 1, 4, 1024, 1, 1, 16, 16, SIM_MSS_DEFAULT, 1};
+      1, 1, 4, 1024, 1, 1, 16, 16, SIM_MSS_DEFAULT, 0};
   static const uint32_t hi[SIMRUN_LIMITS_COUNT] = {
       SIMRUN_PLAYERS_MAX * 2,
       SIMRUN_PLAYERS_MAX * 2,

@@ -1,5 +1,7 @@
-/* test_net_server_park.c: parking: a quiet WebSocket holds no wslay
- * context, and wakes for its next frame with nothing lost.
+/* test_net_server_park.c: parking: a WebSocket holds wslay's context only
+ * while frames move (by default it gives it back as soon as nothing is in
+ * flight; with ws_park_after, once quiet that long), and wakes for its next
+ * frame with nothing lost.
  * Part of the net_server tests (test_net_server.c; net_server_fixture.h).
  */
 #include "net_server_fixture.h"
@@ -11,8 +13,70 @@
 
 static uint32_t parked(const fx_t *fx) { return stats(fx).ws_parked; }
 
-Test(net_server, a_websocket_never_heard_holds_no_wslay_context) {
+/* By default a WebSocket gives its context back after each message: the
+ * echo's read and write leave nothing in flight. */
+Test(net_server, by_default_a_websocket_parks_after_every_message) {
   fx_t *fx = fx_new();
+  client_t *a = ws_open(fx);
+  client_t *b = ws_open(fx);
+  settle(fx);
+  cr_assert_eq(parked(fx), 2);
+  for (int round = 0; round < 3; round++) {
+    uint64_t parks = stats(fx).ws_parks;
+    cl_send_text(a, "hi");
+    cl_expect_text(a, "hi");
+    cr_assert_eq(parked(fx), 2, "round %d: a holds its context", round);
+    cl_send_text(b, "there");
+    cl_expect_text(b, "there");
+    cr_assert_eq(parked(fx), 2, "round %d: b holds its context", round);
+    cr_assert_geq(stats(fx).ws_parks, parks + 2, "round %d", round);
+  }
+  cr_assert_eq(fx->sessions[0].texts, 3);
+  cr_assert_eq(fx->sessions[1].texts, 3);
+  fx_free(fx);
+}
+
+/* At once, as with a delay: half a header, half a payload, the first
+ * fragment of a message, or output a reader has not taken keep the
+ * context; the rest of the input, or the reader taking the output, gives
+ * it back with no time passing. */
+Test(net_server, parking_at_once_waits_for_whole_frames_and_output) {
+  fx_t *fx = fx_new();
+  client_t *head = ws_open(fx);
+  client_t *body = ws_open(fx);
+  client_t *frag = ws_open(fx);
+  sim_link_config_t down = {.buffer = 64};
+  client_t *slow = cl_connect_with(fx, NULL, &down);
+  upgrade_t u = {0};
+  cl_send_upgrade(slow, &u);
+  cl_expect_switching(slow);
+  uint8_t frame[64];
+  size_t n =
+      ws_frame(frame, sizeof(frame), true, OP_TEXT, true, "split here", 10);
+  cl_write(head, frame, 1);
+  cl_write(body, frame, 8); /* 6 bytes of header, 2 of payload */
+  cl_send_frame(frag, false, OP_TEXT, "Hel", 3);
+  slow->hold = true;
+  send_text_of(slow, 300); /* its echo fills the pipe and waits */
+  settle(fx);
+  cr_assert_eq(parked(fx), 0);
+  cl_write(head, frame + 1, n - 1);
+  cl_write(body, frame + 8, n - 8);
+  cl_send_frame(frag, true, OP_CONT, "lo", 2);
+  cl_expect_text(head, "split here");
+  cl_expect_text(body, "split here");
+  cl_expect_text(frag, "Hello");
+  cr_assert_eq(parked(fx), 3, "the three whole messages park");
+  slow->hold = false;
+  expect_text_of(slow, 300);
+  cr_assert_eq(parked(fx), 4, "the output taken, the slow one parks");
+  fx_free(fx);
+}
+
+Test(net_server, a_websocket_never_heard_holds_no_wslay_context) {
+  fx_t *fx = fx_create();
+  fx->cfg.ws_park_after = 10 * SEC; /* the talker keeps its context */
+  fx_start(fx);
   client_t *quiet = ws_open(fx);
   client_t *talker = ws_open(fx);
   settle(fx);
@@ -28,7 +92,9 @@ Test(net_server, a_websocket_never_heard_holds_no_wslay_context) {
 }
 
 Test(net_server, a_websocket_quiet_for_10_s_is_parked_and_wakes_for_a_message) {
-  fx_t *fx = fx_new();
+  fx_t *fx = fx_create();
+  fx->cfg.ws_park_after = 10 * SEC;
+  fx_start(fx);
   client_t *cl = ws_open(fx);
   for (int round = 0; round < 3; round++) {
     cl_send_text(cl, "tick");

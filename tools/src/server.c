@@ -50,8 +50,9 @@ void server_usage(FILE *out) {
         "  --record DIR          record every input into a trace in DIR\n"
         "                        (replay it with tools/overcookied-replay)\n"
         "  --record-max-mb N     rotate trace files at N MiB (default 256)\n"
-        "  --ws-park-after S     free a quiet WebSocket's wslay context after\n"
-        "                        S seconds without a frame (default 10)\n",
+        "  --ws-park-after S     keep a quiet WebSocket's wslay context for S\n"
+        "                        seconds without a frame (default 0: give\n"
+        "                        it back as soon as nothing is in flight)\n",
         out);
   fputs(
       "cluster (several instances share matchmaking; README, Cluster):\n"
@@ -194,7 +195,7 @@ static bool parse_flag(const char *a, const char *v, server_options_t *o) {
   if (strcmp(a, "--lease") == 0)
     return seconds_ok(v, &o->lease) && o->lease >= 100 * RT_NS_PER_MS;
   if (strcmp(a, "--ws-park-after") == 0)
-    return seconds_ok(v, &o->ws_park_after) && o->ws_park_after > 0;
+    return seconds_ok(v, &o->ws_park_after);
   if (strcmp(a, "--db-sync") == 0 && v != NULL &&
       (strcmp(v, "full") == 0 || strcmp(v, "normal") == 0)) {
     o->db_sync =

@@ -48,7 +48,7 @@ typedef struct server_options {
   const char *cors_origins[NET_CORS_ORIGINS_MAX];
   uint32_t cors_origins_len;
   uint32_t max_connections;
-  rt_time_ns ws_park_after; /* 0: net_server's default */
+  rt_time_ns ws_park_after; /* 0: net_server's default, at once */
   /* Not flags (the simulator's limits): 0 takes the default. */
   uint32_t ws_message_max; /* a WebSocket message in: net_server's */
   uint32_t mailbox_cap;    /* each connection actor's: the Client's */
