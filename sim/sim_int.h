@@ -18,6 +18,10 @@ typedef struct sim_partition {
   rt_time_ns until;
 } sim_partition_t;
 
+typedef struct sim_spare {
+  struct sim_spare *next;
+} sim_spare_t;
+
 struct sim_world {
   rt_world_t *world;
   sim_config_t cfg;
@@ -26,9 +30,15 @@ struct sim_world {
   sim_connect_links_fn *connect_links; /* NULL: default links, group 0 */
   void *connect_links_ctx;
   sim_partition_t partitions[SIM_PARTITIONS_MAX];
+  /* Rings and segment arrays of the first size, given back by directions
+   * with nothing in flight (sim_pipe.c), last given first. */
+  sim_spare_t *spare_rings, *spare_segs;
+  uint32_t spare_rings_len, spare_segs_len;
 };
 
 void sim__pipes_destroy_all(sim_world_t *sw);
+/* Frees the spare rings and segment arrays (at the world's end). */
+void sim__spares_free(sim_world_t *sw);
 void sim__listeners_destroy_all(sim_world_t *sw);
 
 /* sim_connect_async, whose pipe belongs to `group` (0: none). */

@@ -29,6 +29,9 @@
 #include <string.h>
 
 #define SIM_SEGMENTS_MIN 8u
+#define SIM_RING_FIRST 4096u /* a ring's first size */
+/* Spare rings and segment arrays a world keeps, of each. */
+#define SIM_SPARES_MAX 256u
 
 typedef struct sim_segment {
   uint64_t end;  /* byte total after this segment */
@@ -136,6 +139,69 @@ static int dir_init(sim_dir_t *d, const sim_link_config_t *cfg) {
   return RT_OK;
 }
 
+/* ---- Spares -------------------------------------------------------------- */
+
+/* A direction holds a ring and a segment array only while bytes are in
+ * flight: once the reader has taken everything written, they go back to
+ * the world (if of the first size), and the next write takes one. A run's
+ * thousands of connections each send a message now and then; with a ring
+ * of their own, each message was written to and read from lines that had
+ * long left the cache. Spares are taken last given first, so the one taken
+ * is likely still cached. */
+static void *spare_take(sim_spare_t **list, uint32_t *len, size_t size) {
+  sim_spare_t *s = *list;
+  if (s == NULL)
+    return malloc(size);
+  *list = s->next;
+  (*len)--;
+  return s;
+}
+
+static void spare_give(sim_spare_t **list, uint32_t *len, void *mem) {
+  if (*len == SIM_SPARES_MAX) {
+    free(mem);
+    return;
+  }
+  sim_spare_t *s = mem;
+  s->next = *list;
+  *list = s;
+  (*len)++;
+}
+
+static void spares_free(sim_spare_t **list, uint32_t *len) {
+  while (*list != NULL) {
+    sim_spare_t *s = *list;
+    *list = s->next;
+    free(s);
+  }
+  *len = 0;
+}
+
+void sim__spares_free(sim_world_t *sw) {
+  spares_free(&sw->spare_rings, &sw->spare_rings_len);
+  spares_free(&sw->spare_segs, &sw->spare_segs_len);
+}
+
+/* The ring, once empty, and the segment array, once no segment waits. */
+static void dir_give_back(sim_world_t *sw, sim_dir_t *d) {
+  if (d->ring != NULL && d->read == d->written) {
+    if (d->ring_len == SIM_RING_FIRST)
+      spare_give(&sw->spare_rings, &sw->spare_rings_len, d->ring);
+    else
+      free(d->ring);
+    d->ring = NULL;
+    d->ring_len = 0;
+  }
+  if (d->segs != NULL && d->segs_count == 0) {
+    if (d->segs_len == SIM_SEGMENTS_MIN)
+      spare_give(&sw->spare_segs, &sw->spare_segs_len, d->segs);
+    else
+      free(d->segs);
+    d->segs = NULL;
+    d->segs_len = d->segs_head = 0;
+  }
+}
+
 static void dir_deinit(rt_world_t *w, sim_dir_t *d) {
   if (d->timer != 0)
     (void)rt_timer_cancel(w, d->timer);
@@ -193,12 +259,15 @@ static int ring_reserve(sim_dir_t *d, uint64_t need) {
     d->ring_base = d->written;
   if (need <= d->ring_len)
     return RT_OK;
-  uint32_t len = d->ring_len == 0 ? 4096 : d->ring_len;
+  uint32_t len = d->ring_len == 0 ? SIM_RING_FIRST : d->ring_len;
   while (len < need)
     len *= 2;
   if (len > dir_buffer(d))
     len = dir_buffer(d);
-  uint8_t *ring = malloc(len);
+  sim_world_t *sw = d->pipe->sw;
+  uint8_t *ring = len == SIM_RING_FIRST
+                      ? spare_take(&sw->spare_rings, &sw->spare_rings_len, len)
+                      : malloc(len);
   if (ring == NULL)
     return RT_ENOMEM;
   for (uint64_t k = d->read; k < d->written; k++)
@@ -229,7 +298,12 @@ static void ring_get(const sim_dir_t *d, uint64_t from, uint8_t *dst,
 static int segs_push(sim_dir_t *d, sim_segment_t seg) {
   if (d->segs_count == d->segs_len) {
     uint32_t len = d->segs_len == 0 ? SIM_SEGMENTS_MIN : d->segs_len * 2;
-    sim_segment_t *segs = malloc((size_t)len * sizeof(*segs));
+    sim_world_t *sw = d->pipe->sw;
+    size_t size = (size_t)len * sizeof(sim_segment_t);
+    sim_segment_t *segs =
+        len == SIM_SEGMENTS_MIN
+            ? spare_take(&sw->spare_segs, &sw->spare_segs_len, size)
+            : malloc(size);
     if (segs == NULL)
       return RT_ENOMEM;
     for (uint32_t i = 0; i < d->segs_count; i++)
@@ -285,6 +359,7 @@ static void on_arrival(rt_world_t *w, void *arg, uint64_t timer) {
       eof = true;
     }
   }
+  dir_give_back(p->sw, d);
   sim_end_t *reader = &p->ends[1 - index];
   if (!reader->destroyed && (arrived || eof))
     rt_stream_notify(&reader->stream, (arrived ? RT_STREAM_READABLE : 0) |
@@ -370,6 +445,7 @@ static int64_t sim_read(rt_stream_t *s, void *buf, size_t cap) {
   uint64_t n = avail < cap ? avail : cap;
   ring_get(d, d->read, buf, n);
   d->read += n;
+  dir_give_back(p->sw, d);
   sim_end_t *writer = &p->ends[1 - e->index];
   if (d->want_writable && !writer->destroyed) {
     d->want_writable = false;

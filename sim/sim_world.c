@@ -142,6 +142,7 @@ void sim_world_destroy(sim_world_t *sw) {
    * its accept queue, which live inside pipes freed just after. */
   sim__listeners_destroy_all(sw);
   sim__pipes_destroy_all(sw);
+  sim__spares_free(sw);
   rt_world_destroy(sw->world);
   free(sw);
 }

@@ -20,6 +20,7 @@
 #include "net_echo.h"
 #include "rt_stream.h"
 #include "rt_world.h"
+#include "sim_int.h" /* the world's spare rings */
 #include "sim_pipe.h"
 #include "sim_world.h"
 
@@ -215,6 +216,49 @@ Test(sim_pipe, bytes_arrive_exactly_latency_after_the_write) {
 
   sim_world_destroy(sw);
   probe_free(rx);
+}
+
+/* A direction holds its ring and segments only while bytes are in flight:
+ * once read they go back to the world, and the next write on any pipe
+ * takes them, with every byte read as it was written. A ring grown past
+ * its first size is freed instead. */
+Test(sim_pipe, a_drained_direction_gives_its_ring_to_the_next_write) {
+  sim_world_t *sw = world_new(1);
+  sim_link_config_t link = {.latency = 1 * MS, .buffer = 16384};
+  rt_stream_t *a, *b, *c, *d;
+  cr_assert_eq(sim_pipe_create(sw, &link, &link, &a, &b), RT_OK);
+  cr_assert_eq(sim_pipe_create(sw, &link, &link, &c, &d), RT_OK);
+  probe_t *rb = probe_spawn(sw, b, true);
+  probe_t *rc = probe_spawn(sw, c, true);
+  probe_t *rd = probe_spawn(sw, d, true);
+  write_all(a, "first", 5);
+  write_all(c, "second", 6); /* both in flight: two rings */
+  cr_assert_eq(sw->spare_rings_len, 0);
+  run_to(sw, 1 * MS);
+  cr_assert_eq(rb->len, 5);
+  cr_assert_eq(rd->len, 6);
+  cr_assert_eq(sw->spare_rings_len, 2, "both drained");
+  cr_assert_eq(sw->spare_segs_len, 2);
+  write_all(d, "back", 4); /* the other way, on a spare */
+  cr_assert_eq(sw->spare_rings_len, 1);
+  cr_assert_eq(sw->spare_segs_len, 1);
+  static uint8_t big[6000];
+  for (size_t i = 0; i < sizeof(big); i++)
+    big[i] = (uint8_t)(i * 7);
+  write_all(a, big, sizeof(big)); /* a ring larger than the first size */
+  cr_assert_eq(sw->spare_rings_len, 1, "not taken for it");
+  run_to(sw, 3 * MS);
+  cr_assert_eq(rb->len, 5 + sizeof(big));
+  cr_assert_arr_eq(rb->data, "first", 5);
+  cr_assert_arr_eq(rb->data + 5, big, sizeof(big));
+  cr_assert_eq(rc->len, 4);
+  cr_assert_arr_eq(rc->data, "back", 4);
+  cr_assert_eq(sw->spare_rings_len, 2, "the large ring freed, not kept");
+  cr_assert_eq(sw->spare_segs_len, 2);
+  sim_world_destroy(sw);
+  probe_free(rb);
+  probe_free(rc);
+  probe_free(rd);
 }
 
 Test(sim_pipe, stepping_shows_the_arrival_then_the_owners_turn) {
