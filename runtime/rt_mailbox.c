@@ -4,9 +4,30 @@
 #include "rt_err.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* First allocation: small, so that an idle actor costs little. */
 #define RT_MAILBOX_RING_MIN 4u
+/* Spare rings kept (rt_mailbox_spares_t): 256 KiB. */
+#define RT_MAILBOX_SPARES_MAX 1024u
+
+void rt_mailbox_spares_free(rt_mailbox_spares_t *s) {
+  while (s->head != NULL) {
+    void *ring = s->head;
+    memcpy(&s->head, ring, sizeof(void *));
+    free(ring);
+  }
+  s->len = 0;
+}
+
+static rt_msg_t *spare_take(rt_mailbox_spares_t *s) {
+  void *ring = s->head;
+  if (ring == NULL)
+    return malloc(RT_MAILBOX_RING_MIN * sizeof(rt_msg_t));
+  memcpy(&s->head, ring, sizeof(void *));
+  s->len--;
+  return ring;
+}
 
 int rt_mailbox_init(rt_mailbox_t *mb, uint32_t cap, rt_overflow_t policy,
                     const rt_overflow_rule_t *rules, uint32_t rules_len) {
@@ -55,7 +76,9 @@ static int grow(rt_mailbox_t *mb) {
   uint32_t len = mb->ring_len == 0 ? RT_MAILBOX_RING_MIN : mb->ring_len * 2;
   if (len > mb->cap)
     len = mb->cap;
-  rt_msg_t *ring = malloc((size_t)len * sizeof(*ring));
+  rt_msg_t *ring = len == RT_MAILBOX_RING_MIN && mb->spares != NULL
+                       ? spare_take(mb->spares)
+                       : malloc((size_t)len * sizeof(*ring));
   if (ring == NULL)
     return RT_ENOMEM;
   for (uint32_t i = 0; i < mb->count; i++)
@@ -122,7 +145,17 @@ bool rt_mailbox_pop(rt_mailbox_t *mb, rt_msg_t *out) {
   *out = mb->ring[mb->head];
   mb->head = slot_index(mb, 1);
   mb->count--;
-  if (mb->count == 0)
-    mb->head = 0;
+  if (mb->count > 0)
+    return true;
+  mb->head = 0;
+  rt_mailbox_spares_t *s = mb->spares;
+  if (s != NULL && mb->ring_len == RT_MAILBOX_RING_MIN &&
+      s->len < RT_MAILBOX_SPARES_MAX) {
+    memcpy(mb->ring, &s->head, sizeof(void *));
+    s->head = mb->ring;
+    s->len++;
+    mb->ring = NULL;
+    mb->ring_len = 0;
+  }
   return true;
 }

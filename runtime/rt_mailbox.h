@@ -9,7 +9,9 @@
  *      rejected (the sender keeps it), dropped (the newest is discarded) or
  *      replaced (the older queued one is discarded).
  *  (4) Memory grows with use: the ring starts empty and doubles up to `cap`,
- *      so a million idle actors with large limits cost little.
+ *      so a million idle actors with large limits cost little. With spares
+ *      (rt_mailbox_t.spares), a ring of the first size goes back to them
+ *      whenever the mailbox empties, and the next push takes one.
  *
  * The overflow policy applies only when the mailbox is full; it is chosen
  * per message tag by rules given at init, falling back to a default.
@@ -53,8 +55,22 @@ typedef struct rt_overflow_rule {
   uint8_t policy; /* rt_overflow_t */
 } rt_overflow_rule_t;
 
+/* Rings of the first size that emptied mailboxes gave back, shared by the
+ * mailboxes of one world and taken last given first: an actor is sent a
+ * message now and then and takes it within the turn, so a ring of its own
+ * is a line that has left the cache by its next message, where a shared
+ * one was just used by another actor. */
+typedef struct rt_mailbox_spares {
+  void *head; /* each ring's first bytes point to the next */
+  uint32_t len;
+} rt_mailbox_spares_t;
+
+/* Frees the spare rings. */
+void rt_mailbox_spares_free(rt_mailbox_spares_t *s);
+
 typedef struct rt_mailbox {
   rt_msg_t *ring;
+  rt_mailbox_spares_t *spares; /* borrowed; NULL: none (set after init) */
   uint32_t ring_len; /* allocated slots, <= cap */
   uint32_t cap;      /* the limit */
   uint32_t head;     /* index of the oldest message */

@@ -123,6 +123,7 @@ void rt_world_destroy(rt_world_t *w) {
     free(a);
   }
   rt_timer_heap_deinit(&w->heap);
+  rt_mailbox_spares_free(&w->mailbox_spares);
   rt_idmap_deinit(&w->actors);
   rt_idmap_deinit(&w->timers);
   rt_idmap_deinit(&w->monitors);
@@ -283,6 +284,7 @@ int rt_spawn(rt_world_t *w, const rt_actor_spec_t *spec,
                             spec->rules, spec->rules_len);
   if (err < 0)
     goto fail;
+  a->mailbox.spares = &w->mailbox_spares;
   a->id = w->next_actor_id + 1;
   err = rt_idmap_put(&w->actors, a->id, a);
   if (err < 0)

@@ -82,23 +82,27 @@ typedef struct rt_monitor_rec {
 typedef enum { RT_ACTOR_ALIVE = 1, RT_ACTOR_DEAD } rt_actor_status_t;
 
 struct rt_actor {
+  /* What a send, a schedule and a turn read and write, in the first two
+   * lines (the mailbox's own hot fields come first in it): a run of
+   * thousands of actors sends each a message now and then, and every line
+   * of an actor a delivery touches is likely a miss. */
   rt_actor_id_t id;
-  rt_world_t *world;
-  const char *name;
-  rt_behaviour_fn *behaviour;
-  rt_on_stop_fn *on_stop;
   void *state;
+  rt_behaviour_fn *behaviour;
   rt_actor_t *run_next;
+  rt_world_t *world;
   uint8_t status; /* rt_actor_status_t */
   bool in_run_queue;
   uint8_t node; /* rt_world_set_node: the process it belongs to */
   bool stop_requested;
   int32_t stop_reason;
-  rt_signal_t signals;          /* sentinel of the pending-signal ring */
+  rt_signal_t signals; /* sentinel of the pending-signal ring */
+  rt_mailbox_t mailbox;
+  const char *name;
+  rt_on_stop_fn *on_stop;
   rt_timer_t *timers;           /* owned timers (for cancel at stop) */
   rt_monitor_rec_t *watched_by; /* monitors whose target is this actor */
   rt_monitor_rec_t *watching;   /* monitors this actor holds */
-  rt_mailbox_t mailbox;
 };
 
 /* ---- The world ----------------------------------------------------------- */
@@ -118,6 +122,7 @@ struct rt_world {
   rt_idmap_t timers;
   rt_idmap_t monitors;
   rt_timer_heap_t heap;
+  rt_mailbox_spares_t mailbox_spares; /* every actor's mailbox shares them */
   rt_actor_t *run_head;
   rt_actor_t *run_tail;
   rt_actor_t *current; /* the actor whose behaviour is running */

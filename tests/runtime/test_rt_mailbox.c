@@ -206,6 +206,49 @@ Test(rt_mailbox, memory_grows_with_use_not_with_the_limit) {
   rt_mailbox_deinit(&mb);
 }
 
+/* With spares, a mailbox holds a ring only while messages wait: the ring of
+ * an emptied one serves the next mailbox pushed to, and the messages of
+ * each come out as they went in. A ring that grew is its mailbox's own. */
+Test(rt_mailbox, an_emptied_mailbox_gives_its_ring_to_the_next_one) {
+  rt_mailbox_spares_t spares = {0};
+  rt_mailbox_t a, b;
+  cr_assert_eq(rt_mailbox_init(&a, 64, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);
+  cr_assert_eq(rt_mailbox_init(&b, 64, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);
+  a.spares = b.spares = &spares;
+  rt_msg_t m = msg_n(TAG_A, 1), out;
+  cr_assert_eq(rt_mailbox_push(&a, &m), RT_PUSH_QUEUED);
+  const rt_msg_t *ring = a.ring;
+  cr_assert(rt_mailbox_pop(&a, &out));
+  cr_assert_eq(payload_n(&out), 1);
+  cr_assert_null(a.ring, "given back once empty");
+  cr_assert_eq(spares.len, 1);
+  for (uint64_t n = 10; n < 13; n++) {
+    m = msg_n(TAG_A, n);
+    cr_assert_eq(rt_mailbox_push(&b, &m), RT_PUSH_QUEUED);
+  }
+  cr_assert_eq(b.ring, ring, "the spare taken");
+  cr_assert_eq(spares.len, 0);
+  for (uint64_t n = 10; n < 13; n++) {
+    cr_assert(rt_mailbox_pop(&b, &out));
+    cr_assert_eq(payload_n(&out), n);
+  }
+  cr_assert_eq(spares.len, 1);
+  for (uint64_t n = 20; n < 26; n++) { /* grows past the first size */
+    m = msg_n(TAG_A, n);
+    cr_assert_eq(rt_mailbox_push(&a, &m), RT_PUSH_QUEUED);
+  }
+  for (uint64_t n = 20; n < 26; n++) {
+    cr_assert(rt_mailbox_pop(&a, &out));
+    cr_assert_eq(payload_n(&out), n);
+  }
+  cr_assert_not_null(a.ring, "a grown ring stays");
+  cr_assert_eq(spares.len, 0, "the spare became the first ring, now freed");
+  rt_mailbox_deinit(&a);
+  rt_mailbox_deinit(&b);
+  rt_mailbox_spares_free(&spares);
+  cr_assert_null(spares.head);
+}
+
 Test(rt_mailbox, capacity_one_holds_exactly_one) {
   rt_mailbox_t mb;
   cr_assert_eq(rt_mailbox_init(&mb, 1, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);
