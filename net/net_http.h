@@ -79,6 +79,7 @@ typedef struct net_http_parser {
   char *cur_string; /* the string being appended to */
   char *url;        /* the request target in the arena, split into
                        path and query at the end of the head */
+  /* Last, and not cleared by net_http_parser_init: written before read. */
   uint8_t body[NET_HTTP_BODY_MAX];
   char arena[NET_HTTP_ARENA];
 } net_http_parser_t;
