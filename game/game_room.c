@@ -844,8 +844,10 @@ int game__room_check(const game_t *g, const void *room, bool quiescent,
     return FAIL("%s: a golden cookie outside the game", r->room_id);
   if (r->ended_sent) /* Invariant (3): it stops in the turn it ends */
     return FAIL("%s: told the Manager it ended, still runs", r->room_id);
-  /* A game lost with its server (on_lost_here) counts nothing: 0:0. */
-  bool lost = strcmp(r->result.reason, "server_lost") == 0;
+  /* A game lost with its server (on_lost_here) counts nothing: 0:0. (Its
+   * result is read only once it has one: a check reads every room.) */
+  bool lost = r->phase == PHASE_FINISHING &&
+              strcmp(r->result.reason, "server_lost") == 0;
   if (r->phase == PHASE_FINISHING &&
       (strcmp(r->result.room_id, r->room_id) != 0 ||
        r->result.p1_score != (lost ? 0 : r->seats[0].score) ||
