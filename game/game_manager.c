@@ -42,8 +42,8 @@
 typedef enum { P_IDLE = 0, P_QUEUED, P_PLAYING } pstate_t;
 
 typedef struct player {
-  char id[RT_SUBJECT_MAX];
-  char name[RT_NAME_MAX];
+  /* A lookup reads the hash and the chain, a check every field but the
+   * name: those first, the name last (a check reads every player). */
   uint64_t id_hash;
   struct player *bucket_next;
   pstate_t state;
@@ -52,6 +52,8 @@ typedef struct player {
   rt_actor_id_t room;
   uint32_t role;
   struct player *q_prev, *q_next;
+  char id[RT_SUBJECT_MAX];
+  char name[RT_NAME_MAX];
 } player_t;
 
 typedef struct room_entry {
