@@ -31,9 +31,8 @@ void net_server__apply_defaults(net_server_config_t *cfg) {
 }
 
 /* After the defaults: every duration in (0, NET_DURATION_MAX] (ws_park_after
- * may be 0: at once), the
- * message limit at most NET_WS_MESSAGE_MAX_LIMIT, route method names of 1
- * to NET_ROUTE_METHOD_LEN_MAX characters. */
+ * may be 0: at once), the message limit at most NET_WS_MESSAGE_MAX_LIMIT,
+ * route method names of 1 to NET_ROUTE_METHOD_LEN_MAX characters. */
 bool net_server__config_valid(const net_server_config_t *cfg) {
   const rt_time_ns durations[] = {cfg->header_timeout, cfg->idle_timeout,
                                   cfg->reply_timeout,  cfg->ws_ping_period,

@@ -13,6 +13,50 @@
 
 static uint32_t parked(const fx_t *fx) { return stats(fx).ws_parked; }
 
+/* Three WebSockets, each sent part of a message: half a header, half a
+ * payload, the first fragment of a fragmented message. */
+typedef struct partial {
+  client_t *head, *body, *frag;
+  uint8_t frame[64];
+  size_t n;
+} partial_t;
+
+static void partial_begin(fx_t *fx, partial_t *p) {
+  p->head = ws_open(fx);
+  p->body = ws_open(fx);
+  p->frag = ws_open(fx);
+  p->n = ws_frame(p->frame, sizeof(p->frame), true, OP_TEXT, true, "split here",
+                  10);
+  cl_write(p->head, p->frame, 1);
+  cl_write(p->body, p->frame, 8); /* 6 bytes of header, 2 of payload */
+  cl_send_frame(p->frag, false, OP_TEXT, "Hel", 3);
+}
+
+static void partial_rest(partial_t *p) {
+  cl_write(p->head, p->frame + 1, p->n - 1);
+  cl_write(p->body, p->frame + 8, p->n - 8);
+  cl_send_frame(p->frag, true, OP_CONT, "lo", 2);
+}
+
+static void partial_expect(partial_t *p) {
+  cl_expect_text(p->head, "split here");
+  cl_expect_text(p->body, "split here");
+  cl_expect_text(p->frag, "Hello");
+}
+
+/* A WebSocket whose server-to-client pipe holds 64 bytes, reading nothing
+ * until hold is cleared, that sent a 300-byte text: its echo waits. */
+static client_t *slow_reader(fx_t *fx) {
+  sim_link_config_t down = {.buffer = 64};
+  client_t *cl = cl_connect_with(fx, NULL, &down);
+  upgrade_t u = {0};
+  cl_send_upgrade(cl, &u);
+  cl_expect_switching(cl);
+  cl->hold = true;
+  send_text_of(cl, 300);
+  return cl;
+}
+
 /* By default a WebSocket gives its context back after each message: the
  * echo's read and write leave nothing in flight. */
 Test(net_server, by_default_a_websocket_parks_after_every_message) {
@@ -42,30 +86,13 @@ Test(net_server, by_default_a_websocket_parks_after_every_message) {
  * it back with no time passing. */
 Test(net_server, parking_at_once_waits_for_whole_frames_and_output) {
   fx_t *fx = fx_new();
-  client_t *head = ws_open(fx);
-  client_t *body = ws_open(fx);
-  client_t *frag = ws_open(fx);
-  sim_link_config_t down = {.buffer = 64};
-  client_t *slow = cl_connect_with(fx, NULL, &down);
-  upgrade_t u = {0};
-  cl_send_upgrade(slow, &u);
-  cl_expect_switching(slow);
-  uint8_t frame[64];
-  size_t n =
-      ws_frame(frame, sizeof(frame), true, OP_TEXT, true, "split here", 10);
-  cl_write(head, frame, 1);
-  cl_write(body, frame, 8); /* 6 bytes of header, 2 of payload */
-  cl_send_frame(frag, false, OP_TEXT, "Hel", 3);
-  slow->hold = true;
-  send_text_of(slow, 300); /* its echo fills the pipe and waits */
+  partial_t p;
+  partial_begin(fx, &p);
+  client_t *slow = slow_reader(fx);
   settle(fx);
   cr_assert_eq(parked(fx), 0);
-  cl_write(head, frame + 1, n - 1);
-  cl_write(body, frame + 8, n - 8);
-  cl_send_frame(frag, true, OP_CONT, "lo", 2);
-  cl_expect_text(head, "split here");
-  cl_expect_text(body, "split here");
-  cl_expect_text(frag, "Hello");
+  partial_rest(&p);
+  partial_expect(&p);
   cr_assert_eq(parked(fx), 3, "the three whole messages park");
   slow->hold = false;
   expect_text_of(slow, 300);
@@ -136,27 +163,16 @@ Test(net_server, parking_waits_for_whole_frames_and_whole_messages) {
   fx_t *fx = fx_create();
   fx->cfg.ws_park_after = 1 * SEC;
   fx_start(fx);
-  client_t *head = ws_open(fx);
-  client_t *body = ws_open(fx);
-  client_t *frag = ws_open(fx);
-  uint8_t frame[64];
-  size_t n =
-      ws_frame(frame, sizeof(frame), true, OP_TEXT, true, "split here", 10);
-  cl_write(head, frame, 1);
-  cl_write(body, frame, 8); /* 6 bytes of header, 2 of payload */
-  cl_send_frame(frag, false, OP_TEXT, "Hel", 3);
+  partial_t p;
+  partial_begin(fx, &p);
   settle(fx);
   advance(fx, 5 * SEC);
   cr_assert_eq(parked(fx), 0);
-  cl_write(head, frame + 1, n - 1);
-  cl_write(body, frame + 8, n - 8);
-  cl_send_frame(frag, true, OP_CONT, "lo", 2);
-  client_t *all[] = {head, body, frag};
+  partial_rest(&p);
+  client_t *all[] = {p.head, p.body, p.frag};
   for (int i = 0; i < 3; i++)
     cr_assert(cl_take_ping(all[i], 1), "a probe 5 s in"); /* unanswered */
-  cl_expect_text(head, "split here");
-  cl_expect_text(body, "split here");
-  cl_expect_text(frag, "Hello");
+  partial_expect(&p);
   advance(fx, 2 * SEC);
   cr_assert_eq(parked(fx), 3);
   fx_free(fx);
@@ -166,13 +182,7 @@ Test(net_server, a_websocket_with_output_waiting_is_not_parked) {
   fx_t *fx = fx_create();
   fx->cfg.ws_park_after = 1 * SEC;
   fx_start(fx);
-  sim_link_config_t down = {.buffer = 64};
-  client_t *cl = cl_connect_with(fx, NULL, &down);
-  upgrade_t u = {0};
-  cl_send_upgrade(cl, &u);
-  cl_expect_switching(cl);
-  cl->hold = true;
-  send_text_of(cl, 300); /* its echo fills the pipe and waits */
+  client_t *cl = slow_reader(fx);
   settle(fx);
   advance(fx, 5 * SEC);
   cr_assert_eq(parked(fx), 0);
@@ -190,13 +200,7 @@ Test(net_server, a_refused_park_waits_for_bytes_to_move) {
   fx_t *fx = fx_create();
   fx->cfg.ws_park_after = 1000; /* 1 us */
   fx_start(fx);
-  sim_link_config_t down = {.buffer = 64};
-  client_t *cl = cl_connect_with(fx, NULL, &down);
-  upgrade_t u = {0};
-  cl_send_upgrade(cl, &u);
-  cl_expect_switching(cl);
-  cl->hold = true;
-  send_text_of(cl, 300); /* its echo fills the pipe and waits */
+  client_t *cl = slow_reader(fx);
   settle(fx);
   advance(fx, 1 * MS);
   uint64_t fired = rt_world_timers_fired(fx->w);
