@@ -78,7 +78,10 @@ static const char LUA_RENEW[] =
 
 /* ARGV: player, name, me, room id, presence ms, ghosts max, my URL (a
  * game whose owner is at my URL and not me is an earlier process's: dead,
- * not one to send the player to). Take the
+ * not one to send the player to). A player still in a game whose owner's
+ * lease lapsed is free to play again, and that owner is marked dead first:
+ * else, a stalled owner not yet reaped would renew on waking and play the
+ * game on, the player seated in two (swarm seed 100089). Take the
  * oldest live ticket that is not the player's and make a room of the two,
  * owned by me; else queue the player. A ticket whose incarnation's lease
  * lapsed is purged on the way (its incarnation marked dead). The player's
@@ -105,6 +108,9 @@ static const char LUA_MATCH[] =
     "    local url = redis.call('GET', 'oc:lease:' .. e)\n"
     "    if url and (e == me or url ~= mine) then\n"
     "      return {'playing', cur, e, url}\n"
+    "    end\n"
+    "    if not url then\n"
+    "      redis.call('SET', 'oc:dead:' .. e, '1', 'EX', 86400)\n"
     "    end\n"
     "  end\n"
     "end\n"

@@ -223,6 +223,28 @@ Test(cluster_lua, a_player_in_a_live_game_is_sent_there) {
   cr_assert_str_eq(Q("ZCARD oc:queue"), "0");
 }
 
+/* Swarm seed 100089: x's game's owner a/1 stalled past its lease, and x
+ * joined again on b/1 before anyone reaped a/1. x is free to play, but a/1
+ * is marked dead in the same step: else it renews on waking (nothing
+ * reaped it) and plays the game on, x seated in two rooms of two owners
+ * with live leases. */
+Test(cluster_lua,
+     a_player_whose_owner_lapsed_plays_again_and_the_owner_is_fenced) {
+  renew("a/1", "ws://a/ws");
+  renew("b/1", "ws://b/ws");
+  freeReplyObject(join("x", "a/1", "r-1"));
+  freeReplyObject(join("y", "a/1", "r-2")); /* a owns r-2 */
+  Q("DEL oc:lease:a/1");                    /* a stalled: its lease lapsed */
+  redisReply *r = join("x", "b/1", "r-3");
+  cr_assert_str_eq(el(r, 0), "queued");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:dead:a/1"), "1", "the lapsed owner fenced");
+  r = eval(LUA_RENEW, "a/1", "ws://a/ws", "3000", NULL);
+  cr_assert_eq(eli(r, 0), 0, "a wakes fenced");
+  freeReplyObject(r);
+  cr_assert_str_eq(Q("EXISTS oc:lease:a/1"), "0");
+}
+
 Test(cluster_lua, unqueue_takes_only_a_ticket_still_mine) {
   renew("a/1", "ws://a/ws");
   renew("b/1", "ws://b/ws");
