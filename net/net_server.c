@@ -458,6 +458,7 @@ static void upgrade_to_ws(conn_t *c, const net_route_decision_t *d) {
   net_ws_config_t wcfg = {.client = false,
                           .message_max = srv->cfg.ws_message_max,
                           .park_idle = srv->cfg.ws_park_after == 0,
+                          .pool = srv->ws_pool,
                           .park_count = &srv->stats.ws_parks};
   c->ws = net_ws_create(c->stream, &wcfg, &ws_callbacks, c, c->in + c->in_off,
                         c->in_len - c->in_off);
@@ -961,7 +962,10 @@ int net_server_start(rt_world_t *w, rt_listener_t *listener,
   srv->cfg.rules = srv->rules;
   srv->peers_on = checked.peers.connections_max > 0 ||
                   checked.peers.requests_per_minute > 0;
-  if (net_peers_init(&srv->peers, &checked.peers, rt_world_seed(w)) < 0) {
+  srv->ws_pool = net_ws_pool_create(false);
+  if (srv->ws_pool == NULL ||
+      net_peers_init(&srv->peers, &checked.peers, rt_world_seed(w)) < 0) {
+    net_ws_pool_destroy(srv->ws_pool);
     free(srv);
     return RT_ENOMEM;
   }
@@ -975,6 +979,7 @@ int net_server_start(rt_world_t *w, rt_listener_t *listener,
   int err = rt_spawn(w, &spec, &srv->acceptor);
   if (err < 0) {
     net_peers_deinit(&srv->peers);
+    net_ws_pool_destroy(srv->ws_pool);
     free(srv);
     return err;
   }
@@ -1008,6 +1013,7 @@ void net_server_free(net_server_t *srv) {
     return;
   RT_ASSERT(srv->conns_len == 0); /* the world's actors stopped first */
   net_peers_deinit(&srv->peers);
+  net_ws_pool_destroy(srv->ws_pool);
   free(srv->conns);
   free(srv);
 }

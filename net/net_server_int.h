@@ -118,6 +118,7 @@ struct net_server {
   conn_t **conns;
   uint32_t conns_len, conns_cap;
   net_server_stats_t stats;
+  net_ws_pool_t *ws_pool; /* its WebSockets' parked contexts */
   net_peers_t peers;
   bool peers_on; /* some per-address limit is set */
 };

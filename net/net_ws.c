@@ -96,6 +96,7 @@ struct net_ws {
   bool in_message;  /* a data message began and has not ended */
   bool client;
   bool park_idle;       /* net_ws_config_t */
+  net_ws_pool_t *pool;  /* net_ws_config_t */
   uint64_t *park_count; /* net_ws_config_t */
   /* Frames leave in one write per flush: wslay hands them to send_cb one
    * by one, and a send() per frame was most of a busy server's CPU (the
@@ -112,7 +113,7 @@ struct net_ws {
 };
 
 #define NET_WS_GATHER 8192u
-/* Parked contexts kept for reuse, of each kind (server, client). */
+/* Parked contexts a pool keeps. */
 #define NET_WS_POOL_MAX 64u
 #define NET_WS_CLOSE_REASON_MAX 122u /* a close payload is <= 125 bytes */
 
@@ -369,32 +370,56 @@ static void on_msg_recv_cb(wslay_event_context_ptr ctx,
 
 /* ---- Lifecycle ----------------------------------------------------------- */
 
-/* Parked contexts, of each kind ([client]), last parked first: the one
- * taken next is the one most likely still in cache. A simulation runs
- * thousands of connections in one thread and each sends a message now
- * and then; a context of its own per connection is thousands of cold
- * lines touched at every message, a pooled one a few warm ones. Per
- * thread, as every connection's functions are called from its owner's. */
-static _Thread_local struct {
+/* Parked contexts, last parked first: the one taken next is the one most
+ * likely still in cache. */
+struct net_ws_pool {
+  bool client;
   ws_slot_t *head;
   uint32_t len;
-} ws_pool[2];
+};
 
 static void slot_free(ws_slot_t *slot) {
   wslay_event_context_free(slot->ctx);
   free(slot);
 }
 
-/* A parked context to the pool, or freed when the pool is full. */
-static void slot_park(ws_slot_t *slot, bool client) {
+net_ws_pool_t *net_ws_pool_create(bool client) {
+  net_ws_pool_t *pool = calloc(1, sizeof(*pool));
+  if (pool != NULL)
+    pool->client = client;
+  return pool;
+}
+
+void net_ws_pool_destroy(net_ws_pool_t *pool) {
+  if (pool == NULL)
+    return;
+  while (pool->head != NULL) {
+    ws_slot_t *slot = pool->head;
+    pool->head = slot->next;
+    slot_free(slot);
+  }
+  free(pool);
+}
+
+/* A parked context to the pool, or freed (no pool, or a full one). */
+static void slot_park(net_ws_pool_t *pool, ws_slot_t *slot) {
   slot->ws = NULL;
-  if (ws_pool[client].len == NET_WS_POOL_MAX) {
+  if (pool == NULL || pool->len == NET_WS_POOL_MAX) {
     slot_free(slot);
     return;
   }
-  slot->next = ws_pool[client].head;
-  ws_pool[client].head = slot;
-  ws_pool[client].len++;
+  slot->next = pool->head;
+  pool->head = slot;
+  pool->len++;
+}
+
+static ws_slot_t *slot_take(net_ws_pool_t *pool) {
+  ws_slot_t *slot = pool != NULL ? pool->head : NULL;
+  if (slot != NULL) {
+    pool->head = slot->next;
+    pool->len--;
+  }
+  return slot;
 }
 
 static void ctx_drop(net_ws_t *ws) {
@@ -412,11 +437,8 @@ static int ctx_make(net_ws_t *ws) {
     return RT_OK;
   if (ws->failed)
     return RT_EPIPE;
-  ws_slot_t *slot = ws_pool[ws->client].head;
-  if (slot != NULL) {
-    ws_pool[ws->client].head = slot->next;
-    ws_pool[ws->client].len--;
-  } else {
+  ws_slot_t *slot = slot_take(ws->pool);
+  if (slot == NULL) {
     struct wslay_event_callbacks callbacks = {
         .recv_callback = recv_cb,
         .send_callback = send_cb,
@@ -454,6 +476,7 @@ net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
                         const net_ws_callbacks_t *cb, void *ud,
                         const uint8_t *prefix, size_t prefix_len) {
   RT_ASSERT(!cfg->client || cfg->mask_rng != NULL);
+  RT_ASSERT(cfg->pool == NULL || cfg->pool->client == cfg->client);
   net_ws_t *ws = calloc(1, sizeof(*ws));
   if (ws == NULL)
     return NULL;
@@ -462,6 +485,7 @@ net_ws_t *net_ws_create(rt_stream_t *stream, const net_ws_config_t *cfg,
   ws->ud = ud;
   ws->client = cfg->client;
   ws->park_idle = cfg->park_idle;
+  ws->pool = cfg->pool;
   ws->park_count = cfg->park_count;
   ws->mask_rng = cfg->mask_rng;
   ws->message_max =
@@ -806,7 +830,7 @@ bool net_ws_park(net_ws_t *ws) {
       wslay_event_get_close_received(ws->ctx))
     return false;
   RT_ASSERT(ws->msg_buf == NULL);
-  slot_park(ws->slot, ws->client);
+  slot_park(ws->pool, ws->slot);
   ws->slot = NULL;
   ws->ctx = NULL;
   if (ws->park_count != NULL)

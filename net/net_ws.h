@@ -49,6 +49,19 @@ enum {
 
 typedef struct net_ws net_ws_t;
 
+/* Parked wslay contexts of one kind (server or client), kept for the next
+ * WebSocket of that kind to take (net_ws_config_t.pool): a run of
+ * thousands of connections, each sending a message now and then, shares
+ * a few contexts still in cache instead of touching a cold one of its own
+ * each time. Owned by what owns the connections (a server, a simulated
+ * run's bots), and outlives every net_ws given it. */
+typedef struct net_ws_pool net_ws_pool_t;
+
+/* NULL when out of memory. */
+net_ws_pool_t *net_ws_pool_create(bool client);
+/* Frees the parked contexts (the WebSockets given it are gone). */
+void net_ws_pool_destroy(net_ws_pool_t *pool);
+
 typedef struct net_ws_callbacks {
   /* A complete text message (valid UTF-8, within the limit). data is
    * borrowed for the call. */
@@ -65,11 +78,12 @@ typedef struct net_ws_config {
                            a seeded stream keeps simulations repeatable */
   /* Park (net_ws_park) after every net_ws_on_readable and net_ws_flush
    * that leaves nothing in flight: wslay's context is held only while
-   * frames move, and a parked one goes to a pool that the next connection
-   * of its kind takes it from (a simulation's thousands of bots, each
-   * sending or reading a message now and then, share a few warm contexts
-   * instead of touching a cold one of their own each time). */
+   * frames move. */
   bool park_idle;
+  /* Where a parked context goes, and a context is taken from first
+   * (borrowed; of the same kind, client or not). NULL: a parked context
+   * is freed, and a fresh one made. */
+  net_ws_pool_t *pool;
   /* Counts every park, of either kind (borrowed; NULL: not counted). */
   uint64_t *park_count;
 } net_ws_config_t;

@@ -24,6 +24,7 @@ struct net_wsc {
   net_ws_callbacks_t cb;
   void *ud;
   rt_rng_t *rng;
+  net_ws_pool_t *pool; /* net_wsc_config_t */
   uint32_t request_len, request_off;
   uint32_t response_bytes;
   bool head_done;
@@ -105,6 +106,7 @@ int net_wsc_create(rt_stream_t *stream, const net_wsc_config_t *cfg,
   c->cb = *cb;
   c->ud = ud;
   c->rng = cfg->rng;
+  c->pool = cfg->pool;
   c->message_max =
       cfg->message_max != 0 ? cfg->message_max : WSC_MESSAGE_MAX_DEFAULT;
   char key[NET_WS_KEY_LEN + 1];
@@ -158,7 +160,8 @@ static int open_ws(net_wsc_t *c, const uint8_t *rest, size_t rest_len) {
   net_ws_config_t wcfg = {.client = true,
                           .message_max = c->message_max,
                           .mask_rng = c->rng,
-                          .park_idle = true};
+                          .park_idle = true,
+                          .pool = c->pool};
   c->ws = net_ws_create(c->stream, &wcfg, &c->cb, c->ud, rest, rest_len);
   if (c->ws == NULL)
     return fail(c, NET_WSC_FAILED);

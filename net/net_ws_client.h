@@ -25,6 +25,8 @@ typedef struct net_wsc_config {
   const char *origin;   /* NULL: no Origin header */
   rt_rng_t *rng;        /* key and masks (borrowed) */
   uint32_t message_max; /* 0: 64 KiB: a client may receive bigger messages */
+  net_ws_pool_t *pool;  /* parked contexts (net_ws_config_t; borrowed, a
+                           client pool, or NULL) */
 } net_wsc_config_t;
 
 /* Start the handshake on `stream` (borrowed). cb/ud as for net_ws. */

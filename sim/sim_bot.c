@@ -97,6 +97,7 @@ struct sim_bot {
   rt_rng_t rng; /* WebSocket masks, among others */
   rt_buf_t *pending[SIM_BOT_PENDING_MAX];
   uint32_t unkept_kinds; /* sim_bot_config_t */
+  net_ws_pool_t *ws_pool; /* sim_bot_config_t */
   uint64_t unkept;       /* messages of those kinds read */
   /* The last OPPONENT_CLICK read (see bot_on_text): its text, and its
    * record's numbers (the bytes from `code` up to the strings). */
@@ -681,7 +682,8 @@ static void ws_connect(sim_bot_t *b) {
   net_wsc_config_t wc = {.host = b->host,
                          .target = target,
                          .origin = b->has_origin ? b->origin : NULL,
-                         .rng = &b->rng};
+                         .rng = &b->rng,
+                         .pool = b->ws_pool};
   net_ws_callbacks_t cb = {.on_text = bot_on_text};
   err = net_wsc_create(s, &wc, &cb, b, &b->wsc);
   if (err < 0) {
@@ -993,6 +995,7 @@ int sim_bot_spawn(sim_world_t *sw, uint16_t port, const sim_bot_config_t *cfg,
   b->records_max = records_max;
   b->on_record = cfg->on_record;
   b->unkept_kinds = cfg->unkept_kinds;
+  b->ws_pool = cfg->ws_pool;
   b->on_record_ctx = cfg->on_record_ctx;
   b->on_record_tag = cfg->on_record_tag;
   b->reading = true;

@@ -39,6 +39,7 @@
 #define SIM_BOT_H
 
 #include "net_http_client.h"
+#include "net_ws.h"
 #include "rt_service.h"
 #include "sim_pipe.h"
 #include "sim_world.h"
@@ -143,6 +144,10 @@ typedef struct sim_bot_config {
    * (sim_bot_unkept), not kept as records: a driver that does nothing with
    * them saves the record and the look. 0: every message is kept. */
   uint32_t unkept_kinds;
+  /* Where its WebSocket's parked contexts go (net_ws_config_t.pool): a
+   * client pool that outlives the bot, shared by a run's bots; NULL:
+   * none. */
+  net_ws_pool_t *ws_pool;
 } sim_bot_config_t;
 
 /* Spawn a bot that connects to `port` of `sw` and logs in (or uses

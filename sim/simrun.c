@@ -76,6 +76,9 @@ int simrun_create(const simrun_config_t *cfg, simrun_t **out) {
   if (run->sw == NULL)
     goto fail;
   run->w = sim_world_rt(run->sw);
+  run->ws_pool = net_ws_pool_create(true);
+  if (run->ws_pool == NULL)
+    goto fail;
   rt_world_rng(run->w, KEY_STORE_FAULTS, &run->store_rng);
   if (cfg->instances > SIMRUN_INSTANCES_MAX) {
     err = RT_EINVAL;
@@ -117,6 +120,7 @@ void simrun_destroy(simrun_t *run) {
   free(run->ids);
   free(run->rec_rooms);
   free(run->rec_players);
+  net_ws_pool_destroy(run->ws_pool); /* after every bot */
   free(run);
 }
 

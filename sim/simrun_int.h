@@ -222,6 +222,7 @@ struct simrun {
   simrun_config_t cfg;
   sim_world_t *sw;
   rt_world_t *w;
+  net_ws_pool_t *ws_pool; /* the bots' parked WebSocket contexts */
   simrun_inst_t inst[SIMRUN_INSTANCES_MAX];
   uint32_t inst_len; /* 1 for one process */
   bool cluster;      /* inst_len >= 2: Redis and shared Store */

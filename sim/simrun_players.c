@@ -232,7 +232,8 @@ int simrun__spawn_bot(simrun_t *run, player_t *p, uint32_t slot,
       .on_record_tag = p->index,
       .unkept_kinds = p->plan.keep_records || run->cfg.keep_all_records
                           ? 0
-                          : SIMRUN_UNKEPT_KINDS};
+                          : SIMRUN_UNKEPT_KINDS,
+      .ws_pool = run->ws_pool};
   sim_bot_t *b = NULL;
   int err = sim_bot_spawn(run->sw, p->port, &bc, &b);
   if (err < 0)

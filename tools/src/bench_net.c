@@ -90,6 +90,7 @@ typedef enum { PHASE_CONNECT = 0, PHASE_RUN, PHASE_CLOSE } phase_t;
 struct bench {
   net_live_t *live;
   rt_world_t *w;
+  net_ws_pool_t *ws_pool; /* the clients' parked WebSocket contexts */
   mode_t_ mode;
   phase_t phase;
   uint16_t port;
@@ -332,7 +333,8 @@ static void start_client(bench_t *b, client_t *c) {
     return;
   }
   int err = net_live_connect(b->live, "127.0.0.1", b->port, c->id, &c->stream);
-  net_wsc_config_t cfg = {.host = b->host, .target = "/ws", .rng = &b->rng};
+  net_wsc_config_t cfg = {
+      .host = b->host, .target = "/ws", .rng = &b->rng, .pool = b->ws_pool};
   if (err == RT_OK)
     err = net_wsc_create(c->stream, &cfg, &client_callbacks, c, &c->wsc);
   if (err < 0) {
@@ -480,9 +482,12 @@ static bench_t *bench_create(const options_t *o) {
   b->live = net_live_create(&cfg);
   b->clients = calloc(o->n, sizeof(*b->clients));
   b->latency_us = calloc(LATENCY_BUCKETS, sizeof(*b->latency_us));
-  if (b->live == NULL || b->clients == NULL || b->latency_us == NULL) {
+  b->ws_pool = net_ws_pool_create(true);
+  if (b->live == NULL || b->clients == NULL || b->latency_us == NULL ||
+      b->ws_pool == NULL) {
     if (b->live != NULL)
       net_live_destroy(b->live);
+    net_ws_pool_destroy(b->ws_pool);
     free(b->clients);
     free(b->latency_us);
     free(b);
@@ -503,6 +508,7 @@ static bench_t *bench_create(const options_t *o) {
 
 static void bench_destroy(bench_t *b) {
   net_live_destroy(b->live); /* stops the remaining client actors */
+  net_ws_pool_destroy(b->ws_pool);
   free(b->clients);
   free(b->latency_us);
   free(b);

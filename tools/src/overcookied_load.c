@@ -132,6 +132,7 @@ typedef struct run {
   options_t opt;
   net_live_t *live;
   rt_world_t *w;
+  net_ws_pool_t *ws_pool; /* the players' parked WebSocket contexts */
   counters_t c;         /* whole run */
   counters_t at_window; /* snapshot when the window opened */
   counters_t at_window_end;
@@ -394,7 +395,8 @@ static void start_ws(player_t *p) {
   char host[300], target[1200];
   snprintf(host, sizeof(host), "%s:%u", r->opt.host, (unsigned)r->opt.port);
   snprintf(target, sizeof(target), "/ws?token=%s", p->token);
-  net_wsc_config_t cfg = {.host = host, .target = target, .rng = &p->rng};
+  net_wsc_config_t cfg = {
+      .host = host, .target = target, .rng = &p->rng, .pool = r->ws_pool};
   if (net_wsc_create(p->stream, &cfg, &ws_callbacks, p, &p->wsc) < 0) {
     player_fail(p, true);
     return;
@@ -798,6 +800,7 @@ static int parse_args(int argc, char **argv, options_t *o) {
 static int run_exit(run_t *r, int status) {
   if (r->live != NULL)
     net_live_destroy(r->live);
+  net_ws_pool_destroy(r->ws_pool); /* after every player's WebSocket */
   free(r->hist);
   free(r);
   return status;
@@ -826,7 +829,8 @@ int main(int argc, char **argv) {
   net_live_config_t cfg = {
       .seed = r->opt.seed, .log_level = RT_LOG_ERROR, .hash_disabled = true};
   r->live = net_live_create(&cfg);
-  if (r->live == NULL)
+  r->ws_pool = net_ws_pool_create(true);
+  if (r->live == NULL || r->ws_pool == NULL)
     return run_exit(r, 1);
   r->w = net_live_world(r->live);
   rt_actor_spec_t spec = {.name = "controller",
