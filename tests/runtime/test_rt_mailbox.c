@@ -249,6 +249,30 @@ Test(rt_mailbox, an_emptied_mailbox_gives_its_ring_to_the_next_one) {
   cr_assert_null(spares.head);
 }
 
+/* The spares are bounded: 1,024 kept; beyond them an emptied mailbox keeps
+ * its ring (freed with it: no leak under the sanitizers either way). */
+Test(rt_mailbox, spares_keep_at_most_1024_rings) {
+  enum { N = 1026 };
+  static rt_mailbox_t boxes[N];
+  rt_mailbox_spares_t spares = {0};
+  rt_msg_t m = msg_n(TAG_A, 1), out;
+  for (uint32_t i = 0; i < N; i++) {
+    cr_assert_eq(rt_mailbox_init(&boxes[i], 8, RT_OVERFLOW_REJECT, NULL, 0),
+                 RT_OK);
+    boxes[i].spares = &spares;
+    cr_assert_eq(rt_mailbox_push(&boxes[i], &m), RT_PUSH_QUEUED);
+  }
+  for (uint32_t i = 0; i < N; i++) {
+    cr_assert(rt_mailbox_pop(&boxes[i], &out));
+    cr_assert_eq(spares.len, i + 1 < 1024 ? i + 1 : 1024, "after %u", i);
+    cr_assert_eq(boxes[i].ring == NULL, i < 1024, "mailbox %u", i);
+  }
+  for (uint32_t i = 0; i < N; i++)
+    rt_mailbox_deinit(&boxes[i]);
+  rt_mailbox_spares_free(&spares);
+  cr_assert_eq(spares.len, 0);
+}
+
 Test(rt_mailbox, capacity_one_holds_exactly_one) {
   rt_mailbox_t mb;
   cr_assert_eq(rt_mailbox_init(&mb, 1, RT_OVERFLOW_REJECT, NULL, 0), RT_OK);

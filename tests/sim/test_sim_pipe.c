@@ -261,6 +261,27 @@ Test(sim_pipe, a_drained_direction_gives_its_ring_to_the_next_write) {
   probe_free(rd);
 }
 
+/* The spares are bounded: 256 rings and 256 segment arrays kept; beyond
+ * them a drained direction's are freed. */
+Test(sim_pipe, the_world_keeps_at_most_256_spares_of_each) {
+  sim_world_t *sw = world_new(1);
+  enum { N = 258 };
+  static rt_stream_t *a[N], *b[N];
+  for (int i = 0; i < N; i++) {
+    cr_assert_eq(sim_pipe_create(sw, NULL, NULL, &a[i], &b[i]), RT_OK);
+    write_all(a[i], "x", 1);
+  }
+  run_to(sw, 1 * MS);
+  cr_assert_eq(sw->spare_segs_len, 256, "every segment arrived");
+  for (int i = 0; i < N; i++) {
+    uint8_t c = 0;
+    cr_assert_eq(rt_stream_read(b[i], &c, 1), 1);
+    cr_assert_eq(c, 'x');
+    cr_assert_eq(sw->spare_rings_len, i + 1 < 256 ? i + 1 : 256, "%d", i);
+  }
+  sim_world_destroy(sw);
+}
+
 Test(sim_pipe, stepping_shows_the_arrival_then_the_owners_turn) {
   sim_world_t *sw = world_new(1);
   rt_world_t *w = sim_world_rt(sw);
