@@ -12,7 +12,8 @@
  * over sockets and simulated pipes alike, and a client context serves the
  * simulator's bots and the load generator. wslay's context is made at the
  * first byte or message, so a WebSocket that is open but silent holds none,
- * and net_ws_park gives it back when the connection goes quiet.
+ * and net_ws_park gives it back once nothing moves (at once with
+ * park_idle).
  *
  * Single writer: only the stream's owner calls these functions.
  */
@@ -132,11 +133,12 @@ uint16_t net_ws_close_code(const net_ws_t *ws);
 /* The close code the peer sent (0 if none yet). */
 uint16_t net_ws_peer_close_code(const net_ws_t *ws);
 
-/* Free wslay's context (about 8 KiB) while the connection is quiet: only at
- * a frame boundary with wslay holding no input, no message half-read,
- * nothing queued or pending, and no close begun. Any later read or send
- * makes a fresh context, which behaves as the freed one would have. Returns
- * true when parked (or already so), false when something is in flight. */
+/* Give back wslay's context (about 8 KiB) while nothing moves: to the pool
+ * (net_ws_config_t.pool), else freed; only at a frame boundary with wslay
+ * holding no input, no message half-read, nothing queued or pending, and no
+ * close begun. Any later read or send takes a pooled context or makes a
+ * fresh one, which behaves as the given-back one would have. Returns true
+ * when parked (or already so), false when something is in flight. */
 bool net_ws_park(net_ws_t *ws);
 bool net_ws_parked(const net_ws_t *ws);
 
